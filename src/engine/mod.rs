@@ -1,0 +1,13 @@
+//! The engine: plan (load + check) → run (hosts in parallel) → a stream of `RunEvent`s.
+
+pub mod connect;
+pub mod diff;
+pub mod events;
+pub mod modules;
+pub mod output;
+pub mod plan;
+pub mod run;
+
+pub use events::{RunEvent, Status};
+pub use plan::{Plan, RunRequest, plan};
+pub use run::{Cancel, RunSummary};

@@ -1,0 +1,807 @@
+//! File modules: copy, template, lineinfile, blockinfile, file, stat.
+//! Content modules read the file once, compute the new text here, and write only when it differs —
+//! atomically (temp file in the same directory, validate, rename), with an optional backup.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use super::{Args, Ctx, Diff, ModuleError, ModuleResult};
+use crate::transport::sh_quote;
+
+/// A file as found on the target.
+#[derive(Debug, Default)]
+pub struct RemoteFile {
+    pub exists: bool,
+    pub is_file: bool,
+    pub kind: String,
+    pub mode: String,
+    pub owner: String,
+    pub group: String,
+    pub content: Option<String>,
+}
+
+/// Reads a file's attributes and (for regular files) its text in one round trip.
+pub async fn read_remote(ctx: &Ctx<'_>, path: &str) -> Result<RemoteFile, ModuleError> {
+    let p = sh_quote(path);
+    let script = format!(
+        "if [ -f {p} ]; then stat -L -c 'F %a %U %G' -- {p} && cat -- {p}; \
+         elif [ -e {p} ] || [ -L {p} ]; then stat -c 'O %a %U %G %F' -- {p}; else echo A; fi"
+    );
+    let out = ctx.query(&script, None).await?;
+    if out.rc != 0 {
+        return Err(ModuleError::Args(format!(
+            "cannot read {path}: {}",
+            out.stderr.trim()
+        )));
+    }
+    let (header, body) = out
+        .stdout
+        .split_once('\n')
+        .unwrap_or((out.stdout.as_str(), ""));
+    let mut parts = header.split(' ');
+    let tag = parts.next().unwrap_or("A");
+    let mut f = RemoteFile {
+        exists: tag != "A",
+        is_file: tag == "F",
+        ..Default::default()
+    };
+    if f.exists {
+        f.mode = parts.next().unwrap_or("").to_string();
+        f.owner = parts.next().unwrap_or("").to_string();
+        f.group = parts.next().unwrap_or("").to_string();
+        f.kind = if f.is_file {
+            "regular file".into()
+        } else {
+            parts.collect::<Vec<_>>().join(" ")
+        };
+    }
+    if f.is_file {
+        f.content = Some(body.to_string());
+    }
+    Ok(f)
+}
+
+pub struct Attrs {
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    pub mode: Option<String>,
+}
+
+impl Attrs {
+    pub fn from_args(a: &Args<'_>) -> Result<Self, ModuleError> {
+        Ok(Self {
+            owner: a.opt_str("owner")?,
+            group: a.opt_str("group")?,
+            mode: a.mode("mode")?,
+        })
+    }
+
+    /// Whether the existing file's attributes differ from these (symbolic modes: unknown, so yes).
+    fn differ(&self, f: &RemoteFile) -> bool {
+        let owner = self
+            .owner
+            .as_ref()
+            .is_some_and(|o| o != &f.owner && !numeric_match(o, &f.owner));
+        let group = self
+            .group
+            .as_ref()
+            .is_some_and(|g| g != &f.group && !numeric_match(g, &f.group));
+        let mode = self
+            .mode
+            .as_ref()
+            .is_some_and(|m| match u32::from_str_radix(m, 8) {
+                Ok(want) => u32::from_str_radix(&f.mode, 8).ok() != Some(want),
+                Err(_) => true,
+            });
+        owner || group || mode
+    }
+
+    /// Shell lines applying the attributes to `$target`.
+    fn script(&self, target: &str) -> String {
+        let mut s = String::new();
+        match (&self.owner, &self.group) {
+            (Some(o), Some(g)) => {
+                s.push_str(&format!("chown {}:{} {target}\n", sh_quote(o), sh_quote(g)))
+            }
+            (Some(o), None) => s.push_str(&format!("chown {} {target}\n", sh_quote(o))),
+            (None, Some(g)) => s.push_str(&format!("chgrp {} {target}\n", sh_quote(g))),
+            (None, None) => {}
+        }
+        if let Some(m) = &self.mode {
+            s.push_str(&format!("chmod {} {target}\n", sh_quote(m)));
+        }
+        s
+    }
+}
+
+fn numeric_match(want: &str, _have: &str) -> bool {
+    // A numeric uid/gid cannot be compared with a name here; treat it as matching to stay idempotent.
+    want.bytes().all(|b| b.is_ascii_digit())
+}
+
+pub struct WriteOpts<'a> {
+    pub attrs: &'a Attrs,
+    pub backup: bool,
+    pub validate: Option<String>,
+}
+
+/// Atomically replaces `path` with `content`. Returns the backup file's path when one was made.
+pub async fn write_remote(
+    ctx: &Ctx<'_>,
+    path: &str,
+    content: &[u8],
+    opts: &WriteOpts<'_>,
+) -> Result<Option<String>, ModuleError> {
+    let p = sh_quote(path);
+    let mut s = String::from("set -e\n");
+    s.push_str(&format!("dest={p}\nd=$(dirname -- \"$dest\")\n"));
+    s.push_str(
+        "[ -d \"$d\" ] || { echo \"Destination directory $d does not exist\" >&2; exit 2; }\n",
+    );
+    s.push_str(
+        "tmp=$(mktemp \"$d/.slm-wizard.XXXXXXXX\")\ntrap 'rm -f \"$tmp\"' EXIT\ncat > \"$tmp\"\n",
+    );
+    // Keep the old file's owner and mode unless told otherwise; a new file gets 0644 like `umask 022`.
+    s.push_str(
+        "if [ -e \"$dest\" ]; then chown --reference=\"$dest\" \"$tmp\" 2>/dev/null || true; \
+         chmod --reference=\"$dest\" \"$tmp\"; else chmod 0644 \"$tmp\"; fi\n",
+    );
+    s.push_str(&opts.attrs.script("\"$tmp\""));
+    if let Some(v) = &opts.validate {
+        if !v.contains("%s") {
+            return Err(ModuleError::Args(format!(
+                "validate must contain %s (the file to check), got {v:?}"
+            )));
+        }
+        let cmd = v.replace("%s", "\"$tmp\"");
+        s.push_str(&format!(
+            "if ! out=$( {cmd} 2>&1 ); then echo \"validation failed: $out\" >&2; exit 3; fi\n"
+        ));
+    }
+    if opts.backup {
+        s.push_str(
+            "if [ -e \"$dest\" ]; then b=\"$dest.$$.$(date +%Y-%m-%d@%H:%M:%S)~\"; cp -p -- \"$dest\" \"$b\"; echo \"BACKUP $b\"; fi\n",
+        );
+    }
+    s.push_str("mv -f -- \"$tmp\" \"$dest\"\ntrap - EXIT\n");
+    let out = ctx.query(&s, Some(content)).await?;
+    if out.rc != 0 {
+        return Err(ModuleError::Args(format!(
+            "writing {path} failed: {}",
+            out.stderr.trim()
+        )));
+    }
+    Ok(out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("BACKUP ").map(str::to_string)))
+}
+
+/// Makes `path` hold `new` (plus attributes): the shared core of copy/template/lineinfile/blockinfile.
+pub async fn converge_content(
+    ctx: &Ctx<'_>,
+    path: &str,
+    current: &RemoteFile,
+    new: &str,
+    opts: &WriteOpts<'_>,
+) -> Result<ModuleResult, ModuleError> {
+    if current.exists && !current.is_file {
+        return Ok(ModuleResult::fail(format!(
+            "{path} exists but is a {}, not a regular file",
+            current.kind
+        )));
+    }
+    let old = current.content.as_deref().unwrap_or("");
+    let content_changed = !current.exists || old != new;
+    let attrs_changed = current.exists && opts.attrs.differ(current);
+    let mut r = ModuleResult::changed(content_changed || attrs_changed);
+    if content_changed && ctx.diff {
+        r.diff.push(Diff {
+            before_header: if current.exists {
+                path.to_string()
+            } else {
+                "/dev/null".into()
+            },
+            after_header: path.to_string(),
+            before: old.to_string(),
+            after: new.to_string(),
+        });
+    }
+    r.extra
+        .insert("dest".into(), Value::String(path.to_string()));
+    if ctx.check || !r.changed {
+        return Ok(r);
+    }
+    if content_changed {
+        if let Some(b) = write_remote(ctx, path, new.as_bytes(), opts).await? {
+            r.extra.insert("backup_file".into(), Value::String(b));
+        }
+    } else {
+        let out = ctx
+            .query(
+                &format!("set -e\n{}", opts.attrs.script(&sh_quote(path))),
+                None,
+            )
+            .await?;
+        if out.rc != 0 {
+            return Ok(ModuleResult::fail(format!(
+                "setting attributes of {path}: {}",
+                out.stderr.trim()
+            )));
+        }
+    }
+    Ok(r)
+}
+
+fn write_opts<'a>(a: &Args<'_>, attrs: &'a Attrs) -> Result<WriteOpts<'a>, ModuleError> {
+    Ok(WriteOpts {
+        attrs,
+        backup: a.bool("backup", false)?,
+        validate: a.opt_str("validate")?,
+    })
+}
+
+/// A controller-side file: absolute, or relative to the playbook's `sub/` dir, then the playbook dir.
+fn local_source(ctx: &Ctx<'_>, sub: &str, src: &str) -> Result<PathBuf, ModuleError> {
+    let p = Path::new(src);
+    let candidates = if p.is_absolute() {
+        vec![p.to_path_buf()]
+    } else {
+        vec![ctx.playbook_dir.join(sub).join(p), ctx.playbook_dir.join(p)]
+    };
+    candidates
+        .iter()
+        .find(|c| c.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            ModuleError::Args(format!(
+                "source file not found: {src} (looked in {})",
+                candidates
+                    .iter()
+                    .map(|c| c.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+}
+
+/// The destination path; a directory destination (`dest: /etc/`) gets the source's file name.
+fn dest_path(dest: &str, src: Option<&str>) -> String {
+    match src {
+        Some(s) if dest.ends_with('/') => {
+            format!(
+                "{dest}{}",
+                Path::new(s)
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or(s)
+            )
+        }
+        _ => dest.to_string(),
+    }
+}
+
+pub async fn copy(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let src = a.opt_str("src")?;
+    let dest = dest_path(&a.str("dest")?, src.as_deref());
+    let attrs = Attrs::from_args(a)?;
+    let opts = write_opts(a, &attrs)?;
+    let content = match (a.opt_str("content")?, &src) {
+        (Some(c), None) => c,
+        (None, Some(s)) if a.bool("remote_src", false)? => {
+            let out = ctx.query(&format!("cat -- {}", sh_quote(s)), None).await?;
+            if out.rc != 0 {
+                return Ok(ModuleResult::fail(format!(
+                    "remote source {s} cannot be read: {}",
+                    out.stderr.trim()
+                )));
+            }
+            out.stdout
+        }
+        (None, Some(s)) => {
+            let path = local_source(ctx, "files", s)?;
+            std::fs::read_to_string(&path)
+                .map_err(|e| ModuleError::Args(format!("cannot read {}: {e}", path.display())))?
+        }
+        (Some(_), Some(_)) => {
+            return Err(ModuleError::Args(
+                "copy: give either content or src, not both".into(),
+            ));
+        }
+        (None, None) => return Err(ModuleError::Args("copy: needs content or src".into())),
+    };
+    let current = read_remote(ctx, &dest).await?;
+    if current.exists && !a.bool("force", true)? {
+        return Ok(ModuleResult::ok().with_msg("file exists and force=no"));
+    }
+    converge_content(ctx, &dest, &current, &content, &opts).await
+}
+
+pub async fn template(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let src = a.str("src")?;
+    let dest = dest_path(&a.str("dest")?, Some(&src));
+    let attrs = Attrs::from_args(a)?;
+    let opts = write_opts(a, &attrs)?;
+    let path = local_source(ctx, "templates", &src)?;
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| ModuleError::Args(format!("cannot read template {}: {e}", path.display())))?;
+    let rendered = ctx
+        .templar
+        .render_text(&text, ctx.scope)
+        .map_err(|e| ModuleError::Args(format!("template {}: {}", path.display(), e.msg)))?;
+    let current = read_remote(ctx, &dest).await?;
+    converge_content(ctx, &dest, &current, &rendered, &opts).await
+}
+
+/// Splits text into lines, remembering whether it ended with a newline.
+fn split_lines(text: &str) -> Vec<String> {
+    text.lines().map(str::to_string).collect()
+}
+
+fn join_lines(lines: &[String]) -> String {
+    if lines.is_empty() {
+        String::new()
+    } else {
+        let mut s = lines.join("\n");
+        s.push('\n');
+        s
+    }
+}
+
+fn regex(a: &Args<'_>, key: &str) -> Result<Option<regex::Regex>, ModuleError> {
+    match a.opt_str(key)? {
+        None => Ok(None),
+        Some(r) => regex::Regex::new(&r).map(Some).map_err(|e| {
+            ModuleError::Args(format!(
+                "{}: '{key}' is not a valid regular expression: {e}",
+                a.module
+            ))
+        }),
+    }
+}
+
+/// Python-style `\1` backreferences → the regex crate's `${1}`.
+fn python_backrefs(repl: &str) -> String {
+    let re = regex::Regex::new(r"\\(\d+)|\\g<(\w+)>").expect("static regex");
+    re.replace_all(&repl.replace('$', "$$"), |c: &regex::Captures<'_>| {
+        format!(
+            "${{{}}}",
+            c.get(1).or_else(|| c.get(2)).map_or("", |m| m.as_str())
+        )
+    })
+    .into_owned()
+}
+
+pub async fn lineinfile(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let path = a.str("path")?;
+    let state = a.choice("state", &["present", "absent"], "present")?;
+    let re = regex(a, "regexp")?;
+    let search = a.opt_str("search_string")?;
+    let line = a.opt_str("line")?;
+    let backrefs = a.bool("backrefs", false)?;
+    let firstmatch = a.bool("firstmatch", false)?;
+    let attrs = Attrs::from_args(a)?;
+    let opts = write_opts(a, &attrs)?;
+    let current = read_remote(ctx, &path).await?;
+    if !current.exists {
+        if state == "absent" {
+            return Ok(ModuleResult::ok().with_msg("file not present"));
+        }
+        if !a.bool("create", false)? {
+            return Ok(ModuleResult::fail(format!(
+                "Destination {path} does not exist !"
+            )));
+        }
+    }
+    let mut lines = split_lines(current.content.as_deref().unwrap_or(""));
+    let matches = |l: &str| -> bool {
+        if let Some(r) = &re {
+            r.is_match(l)
+        } else if let Some(s) = &search {
+            l.contains(s.as_str())
+        } else {
+            Some(l) == line.as_deref()
+        }
+    };
+    let mut msg = String::new();
+    if state == "absent" {
+        if re.is_none() && search.is_none() && line.is_none() {
+            return Err(ModuleError::Args(
+                "lineinfile: state=absent needs regexp, search_string or line".into(),
+            ));
+        }
+        let before = lines.len();
+        lines.retain(|l| !matches(l));
+        if lines.len() != before {
+            msg = format!("{} line(s) removed", before - lines.len());
+        }
+    } else {
+        let Some(line) = line.clone() else {
+            return Err(ModuleError::Args(
+                "lineinfile: state=present needs 'line'".into(),
+            ));
+        };
+        let found: Vec<usize> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| matches(l))
+            .map(|(i, _)| i)
+            .collect();
+        let target = if firstmatch {
+            found.first()
+        } else {
+            found.last()
+        };
+        if let Some(&i) = target {
+            let new_line = match (&re, backrefs) {
+                (Some(r), true) => r
+                    .replace(&lines[i], python_backrefs(&line).as_str())
+                    .into_owned(),
+                _ => line.clone(),
+            };
+            if lines[i] != new_line {
+                lines[i] = new_line;
+                msg = "line replaced".into();
+            }
+        } else if backrefs {
+            // With backrefs and no match Ansible leaves the file alone.
+        } else if re.is_some() && lines.iter().any(|l| *l == line) {
+            // The line is already there (the regexp did not match it): nothing to add.
+        } else {
+            let pos = insert_position(a, &lines, firstmatch)?;
+            lines.insert(pos, line);
+            msg = "line added".into();
+        }
+    }
+    let new = join_lines(&lines);
+    // Keep a file that had no final newline as it was when nothing else changed.
+    let new = if msg.is_empty() {
+        current.content.clone().unwrap_or_default()
+    } else {
+        new
+    };
+    let mut r = converge_content(ctx, &path, &current, &new, &opts).await?;
+    if !msg.is_empty() {
+        r.msg = Some(msg);
+    }
+    Ok(r)
+}
+
+fn insert_position(a: &Args<'_>, lines: &[String], firstmatch: bool) -> Result<usize, ModuleError> {
+    if let Some(after) = a.opt_str("insertafter")? {
+        if after == "EOF" {
+            return Ok(lines.len());
+        }
+        let r = regex::Regex::new(&after).map_err(|e| {
+            ModuleError::Args(format!(
+                "insertafter is not a valid regular expression: {e}"
+            ))
+        })?;
+        let hits: Vec<usize> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| r.is_match(l))
+            .map(|(i, _)| i)
+            .collect();
+        let hit = if firstmatch {
+            hits.first()
+        } else {
+            hits.last()
+        };
+        return Ok(hit.map_or(lines.len(), |i| i + 1));
+    }
+    if let Some(before) = a.opt_str("insertbefore")? {
+        if before == "BOF" {
+            return Ok(0);
+        }
+        let r = regex::Regex::new(&before).map_err(|e| {
+            ModuleError::Args(format!(
+                "insertbefore is not a valid regular expression: {e}"
+            ))
+        })?;
+        let hits: Vec<usize> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| r.is_match(l))
+            .map(|(i, _)| i)
+            .collect();
+        let hit = if firstmatch {
+            hits.first()
+        } else {
+            hits.last()
+        };
+        return Ok(hit.copied().unwrap_or(lines.len()));
+    }
+    Ok(lines.len())
+}
+
+pub async fn blockinfile(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let path = a.str("path")?;
+    let state = a.choice("state", &["present", "absent"], "present")?;
+    let block = a.str_or("block", "")?;
+    let marker = a.str_or("marker", "# {mark} ANSIBLE MANAGED BLOCK")?;
+    let begin = marker.replace("{mark}", &a.str_or("marker_begin", "BEGIN")?);
+    let end = marker.replace("{mark}", &a.str_or("marker_end", "END")?);
+    let attrs = Attrs::from_args(a)?;
+    let opts = write_opts(a, &attrs)?;
+    let current = read_remote(ctx, &path).await?;
+    if !current.exists && !a.bool("create", false)? {
+        if state == "absent" {
+            return Ok(ModuleResult::ok());
+        }
+        return Ok(ModuleResult::fail(format!("Path {path} does not exist !")));
+    }
+    let mut lines = split_lines(current.content.as_deref().unwrap_or(""));
+    let b = lines.iter().position(|l| *l == begin);
+    let e = lines.iter().position(|l| *l == end);
+    let mut new_block: Vec<String> = Vec::new();
+    if state == "present" && !block.is_empty() {
+        new_block.push(begin.clone());
+        new_block.extend(block.trim_end_matches('\n').lines().map(str::to_string));
+        new_block.push(end.clone());
+    }
+    match (b, e) {
+        (Some(b), Some(e)) if b < e => {
+            lines.splice(b..=e, new_block);
+        }
+        _ => {
+            if !new_block.is_empty() {
+                let pos = insert_position(a, &lines, false)?;
+                lines.splice(pos..pos, new_block);
+            }
+        }
+    }
+    let new = join_lines(&lines);
+    let unchanged_text = current
+        .content
+        .as_deref()
+        .map(|c| split_lines(c) == lines)
+        .unwrap_or(false);
+    let new = if unchanged_text {
+        current.content.clone().unwrap_or_default()
+    } else {
+        new
+    };
+    converge_content(ctx, &path, &current, &new, &opts).await
+}
+
+pub async fn file(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let path = a.str("path")?;
+    let attrs = Attrs::from_args(a)?;
+    let current = read_remote_meta(ctx, &path).await?;
+    let default_state = if current.exists {
+        if current.kind == "directory" {
+            "directory"
+        } else {
+            "file"
+        }
+    } else {
+        "file"
+    };
+    let state = a.choice(
+        "state",
+        &["file", "directory", "absent", "touch", "link", "hard"],
+        default_state,
+    )?;
+    let p = sh_quote(&path);
+    let (changed, script, msg) = match state.as_str() {
+        "absent" => (current.exists, format!("rm -rf -- {p}\n"), None),
+        "directory" => {
+            if current.exists && current.kind != "directory" {
+                return Ok(ModuleResult::fail(format!(
+                    "{path} already exists as a {}",
+                    current.kind
+                )));
+            }
+            let recurse = a.bool("recurse", false)?;
+            let mut s = format!("mkdir -p -- {p}\n");
+            if recurse {
+                let mut r = String::new();
+                if let (Some(o), g) = (&attrs.owner, &attrs.group) {
+                    r.push_str(&format!(
+                        "chown -R {}{} {p}\n",
+                        sh_quote(o),
+                        g.as_ref()
+                            .map(|g| format!(":{}", sh_quote(g)))
+                            .unwrap_or_default()
+                    ));
+                }
+                if let Some(m) = &attrs.mode {
+                    r.push_str(&format!("chmod -R {} {p}\n", sh_quote(m)));
+                }
+                s.push_str(&r);
+            } else {
+                s.push_str(&attrs.script(&p));
+            }
+            (
+                !current.exists
+                    || attrs.differ(&current)
+                    || recurse && (attrs.owner.is_some() || attrs.mode.is_some()),
+                s,
+                None,
+            )
+        }
+        "file" => {
+            if !current.exists {
+                return Ok(ModuleResult::fail(format!(
+                    "file ({path}) is absent, cannot continue (use state=touch to create it)"
+                )));
+            }
+            (attrs.differ(&current), attrs.script(&p), None)
+        }
+        "touch" => (true, format!("touch -- {p}\n{}", attrs.script(&p)), None),
+        "link" | "hard" => {
+            let src = a.str("src")?;
+            let flag = if state == "link" { "-sfn" } else { "-fn" };
+            let out = ctx.query(&format!("readlink -- {p} || true"), None).await?;
+            let same = state == "link" && out.stdout.trim_end() == src;
+            (
+                !same,
+                format!("ln {flag} -- {} {p}\n", sh_quote(&src)),
+                Some(format!("link to {src}")),
+            )
+        }
+        _ => unreachable!("choice() validated the state"),
+    };
+    let mut r = ModuleResult::changed(changed);
+    r.msg = msg;
+    r.extra.insert("path".into(), Value::String(path.clone()));
+    r.extra.insert("state".into(), Value::String(state.clone()));
+    if ctx.diff && changed {
+        r.diff.push(Diff {
+            before_header: path.clone(),
+            after_header: path.clone(),
+            before: format!(
+                "state: {}\n",
+                if current.exists {
+                    current.kind.as_str()
+                } else {
+                    "absent"
+                }
+            ),
+            after: format!("state: {state}\n"),
+        });
+    }
+    if changed && !ctx.check {
+        let out = ctx.query(&format!("set -e\n{script}"), None).await?;
+        if out.rc != 0 {
+            return Ok(ModuleResult::fail(format!(
+                "{state} {path}: {}",
+                out.stderr.trim()
+            )));
+        }
+    }
+    Ok(r)
+}
+
+/// Attributes only (no content), for `file`.
+async fn read_remote_meta(ctx: &Ctx<'_>, path: &str) -> Result<RemoteFile, ModuleError> {
+    let p = sh_quote(path);
+    let out = ctx
+        .query(
+            &format!(
+                "if [ -e {p} ] || [ -L {p} ]; then stat -c '%a %U %G %F' -- {p}; else echo A; fi"
+            ),
+            None,
+        )
+        .await?;
+    let line = out.stdout.trim_end();
+    if line == "A" || line.is_empty() {
+        return Ok(RemoteFile::default());
+    }
+    let mut parts = line.splitn(4, ' ');
+    let mode = parts.next().unwrap_or("").to_string();
+    let owner = parts.next().unwrap_or("").to_string();
+    let group = parts.next().unwrap_or("").to_string();
+    let kind = parts.next().unwrap_or("").to_string();
+    Ok(RemoteFile {
+        exists: true,
+        is_file: kind.starts_with("regular"),
+        kind: if kind.starts_with("regular") {
+            "file".into()
+        } else {
+            kind
+        },
+        mode,
+        owner,
+        group,
+        content: None,
+    })
+}
+
+pub async fn stat(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let path = a.str("path")?;
+    let p = sh_quote(&path);
+    let follow = if a.bool("follow", false)? { "-L " } else { "" };
+    let checksum = a.bool("get_checksum", true)?;
+    let script = format!(
+        "if [ -e {p} ] || [ -L {p} ]; then stat {follow}-c '%F|%a|%u|%g|%U|%G|%s|%Y|%i|%h' -- {p}; \
+         {} [ -L {p} ] && readlink -- {p} || echo; else echo ABSENT; fi",
+        if checksum {
+            format!("[ -f {p} ] && [ -r {p} ] && sha1sum -- {p} | cut -d' ' -f1 || echo;")
+        } else {
+            "echo;".into()
+        }
+    );
+    let out = ctx.query(&script, None).await?;
+    let mut st = Map::new();
+    let mut lines = out.stdout.lines();
+    let first = lines.next().unwrap_or("ABSENT");
+    if first == "ABSENT" {
+        st.insert("exists".into(), Value::Bool(false));
+    } else {
+        let f: Vec<&str> = first.split('|').collect();
+        let get = |i: usize| f.get(i).copied().unwrap_or("");
+        let kind = get(0);
+        st.insert("exists".into(), Value::Bool(true));
+        st.insert("path".into(), Value::String(path.clone()));
+        st.insert("isreg".into(), Value::Bool(kind.starts_with("regular")));
+        st.insert("isdir".into(), Value::Bool(kind == "directory"));
+        st.insert("islnk".into(), Value::Bool(kind == "symbolic link"));
+        st.insert("mode".into(), Value::String(format!("{:0>4}", get(1))));
+        st.insert(
+            "uid".into(),
+            get(2)
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or(Value::Null),
+        );
+        st.insert(
+            "gid".into(),
+            get(3)
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or(Value::Null),
+        );
+        st.insert("pw_name".into(), Value::String(get(4).into()));
+        st.insert("gr_name".into(), Value::String(get(5).into()));
+        st.insert(
+            "size".into(),
+            get(6)
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or(Value::Null),
+        );
+        st.insert(
+            "mtime".into(),
+            get(7)
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or(Value::Null),
+        );
+        st.insert(
+            "inode".into(),
+            get(8)
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or(Value::Null),
+        );
+        st.insert(
+            "nlink".into(),
+            get(9)
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or(Value::Null),
+        );
+        if let Some(sum) = lines.next().filter(|s| !s.is_empty()) {
+            st.insert("checksum".into(), Value::String(sum.to_string()));
+        }
+        if let Some(target) = lines.next().filter(|s| !s.is_empty()) {
+            st.insert("lnk_source".into(), Value::String(target.to_string()));
+        }
+    }
+    let mut r = ModuleResult::ok();
+    r.extra.insert("stat".into(), Value::Object(st));
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backrefs_translate() {
+        assert_eq!(python_backrefs(r"a=\1 $x \g<name>"), "a=${1} $$x ${name}");
+    }
+}

@@ -1,0 +1,256 @@
+//! Modules that run on the controller (debug, assert, pause) and fact gathering.
+
+use serde_json::{Map, Value};
+
+use super::{Args, Ctx, ModuleError, ModuleResult};
+
+pub fn debug(a: &Args<'_>, _ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let mut r = ModuleResult::ok();
+    if let Some(var) = a.map.get("var") {
+        let name = var.as_str().unwrap_or_default().to_string();
+        // The engine templated `var` as an expression into `__var_value`.
+        let v = a.map.get("__var_value").cloned().unwrap_or(Value::Null);
+        r.extra.insert(name, v);
+    } else {
+        let msg = match a.map.get("msg") {
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => "Hello world!".into(),
+        };
+        r.msg = Some(msg);
+    }
+    Ok(r)
+}
+
+pub fn assert(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let that = match a.map.get("that") {
+        Some(Value::Array(items)) => items.clone(),
+        Some(v) => vec![v.clone()],
+        None => Vec::new(),
+    };
+    for cond in &that {
+        let ok = ctx
+            .templar
+            .eval_bool(cond, ctx.scope)
+            .map_err(|e| ModuleError::Args(format!("assert: {}", e.msg)))?;
+        if !ok {
+            let msg = a
+                .opt_str("fail_msg")?
+                .or(a.opt_str("msg")?)
+                .unwrap_or_else(|| "Assertion failed".into());
+            let mut r = ModuleResult::fail(msg);
+            r.extra.insert("assertion".into(), cond.clone());
+            r.extra.insert("evaluated_to".into(), Value::Bool(false));
+            return Ok(r);
+        }
+    }
+    Ok(ModuleResult::ok().with_msg(a.str_or("success_msg", "All assertions passed")?))
+}
+
+pub async fn pause(a: &Args<'_>, _ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    if a.has("prompt") && !a.has("seconds") && !a.has("minutes") {
+        return Err(ModuleError::Args(
+            "pause: an interactive prompt is not supported; give seconds or minutes".into(),
+        ));
+    }
+    let secs = a.opt_int("seconds")?.unwrap_or(0)
+        + a.opt_int("minutes")?.unwrap_or(0) * 60
+        + a.opt_int("_raw_params")?.unwrap_or(0);
+    if secs < 0 {
+        return Err(ModuleError::Args(
+            "pause: seconds must not be negative".into(),
+        ));
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(secs as u64)).await;
+    Ok(ModuleResult::ok().with_msg(format!("Paused for {secs} seconds")))
+}
+
+/// The facts script: everything in one round trip, no Python.
+const FACTS_SCRIPT: &str = r#"
+echo "hostname=$(hostname -s 2>/dev/null || hostname 2>/dev/null || cat /etc/hostname)"
+echo "fqdn=$(hostname -f 2>/dev/null || hostname 2>/dev/null)"
+if [ -r /etc/os-release ]; then . /etc/os-release; fi
+echo "os_id=${ID:-}"; echo "os_like=${ID_LIKE:-}"; echo "os_version=${VERSION_ID:-}"; echo "os_codename=${VERSION_CODENAME:-}"; echo "os_name=${NAME:-}"
+[ -r /etc/debian_version ] && echo "debian_version=$(cat /etc/debian_version)"
+echo "arch=$(uname -m)"; echo "kernel=$(uname -r)"; echo "system=$(uname -s)"
+echo "user_id=$(id -un)"; echo "user_uid=$(id -u)"
+echo "ipv4_all=$(ip -4 -o addr show scope global 2>/dev/null | awk '{split($4,a,"/"); printf "%s ", a[1]}')"
+echo "default_ipv4=$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')"
+echo "default_if=$(ip -4 route show default 2>/dev/null | awk '{print $5; exit}')"
+echo "pid1=$(cat /proc/1/comm 2>/dev/null)"
+[ -d /run/systemd/system ] && echo "systemd=1"
+for m in apt-get dnf yum zypper apk pacman; do command -v $m >/dev/null 2>&1 && { echo "pkg=$m"; break; }; done
+echo "memtotal_kb=$(awk '/MemTotal/ {print $2}' /proc/meminfo 2>/dev/null)"
+echo "nproc=$(nproc 2>/dev/null)"
+echo "---env---"
+env
+"#;
+
+pub async fn setup(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let out = ctx.query(FACTS_SCRIPT, None).await?;
+    if out.rc != 0 {
+        return Ok(ModuleResult::fail(format!(
+            "gathering facts failed: {}",
+            out.stderr.trim()
+        )));
+    }
+    let facts = parse_facts(&out.stdout);
+    let mut r = ModuleResult::ok();
+    r.extra.insert("ansible_facts".into(), Value::Object(facts));
+    Ok(r)
+}
+
+pub fn parse_facts(text: &str) -> Map<String, Value> {
+    let (main, env) = text.split_once("---env---\n").unwrap_or((text, ""));
+    let mut raw = std::collections::HashMap::new();
+    for line in main.lines() {
+        if let Some((k, v)) = line.split_once('=') {
+            raw.insert(k.to_string(), v.trim().to_string());
+        }
+    }
+    let get = |k: &str| raw.get(k).cloned().unwrap_or_default();
+    let os_id = get("os_id");
+    let like = get("os_like");
+    let family = |id: &str| -> &'static str {
+        match id {
+            "debian" | "ubuntu" | "linuxmint" | "raspbian" | "kali" | "pop" | "devuan" => "Debian",
+            "rhel" | "centos" | "fedora" | "rocky" | "almalinux" | "ol" | "amzn" => "RedHat",
+            "sles" | "opensuse" | "opensuse-leap" | "opensuse-tumbleweed" => "Suse",
+            "arch" | "manjaro" => "Archlinux",
+            "alpine" => "Alpine",
+            _ => "",
+        }
+    };
+    let mut os_family = family(&os_id).to_string();
+    if os_family.is_empty() {
+        os_family = like
+            .split_whitespace()
+            .map(family)
+            .find(|f| !f.is_empty())
+            .unwrap_or("")
+            .to_string();
+    }
+    if os_family.is_empty() {
+        os_family = capitalize(&os_id);
+    }
+    let distribution = match os_id.as_str() {
+        "rhel" => "RedHat".to_string(),
+        "ol" => "OracleLinux".to_string(),
+        "opensuse-leap" => "openSUSE Leap".to_string(),
+        other => capitalize(other),
+    };
+    let mut version = get("os_version");
+    // Debian's os-release has "12"; Ansible reports the point release from /etc/debian_version.
+    let dv = get("debian_version");
+    if os_id == "debian" && dv.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+        version = dv;
+    }
+    let major = version.split('.').next().unwrap_or("").to_string();
+    let ipv4_all: Vec<Value> = get("ipv4_all")
+        .split_whitespace()
+        .map(|s| Value::String(s.to_string()))
+        .collect();
+    let mut default_ipv4 = get("default_ipv4");
+    if default_ipv4.is_empty()
+        && let Some(Value::String(first)) = ipv4_all.first()
+    {
+        default_ipv4 = first.clone();
+    }
+    let service_mgr = if raw.contains_key("systemd") {
+        "systemd".to_string()
+    } else {
+        match get("pid1").as_str() {
+            "init" | "" => "sysvinit".to_string(),
+            other => other.to_string(),
+        }
+    };
+    let pkg_mgr = match get("pkg").as_str() {
+        "apt-get" => "apt",
+        "" => "unknown",
+        other => other,
+    }
+    .to_string();
+    let mut envmap = Map::new();
+    for line in env.lines() {
+        if let Some((k, v)) = line.split_once('=')
+            && !k.is_empty()
+            && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            envmap.insert(k.to_string(), Value::String(v.to_string()));
+        }
+    }
+    let mut f = Map::new();
+    let mut put = |k: &str, v: Value| {
+        f.insert(k.to_string(), v);
+    };
+    put("hostname", get("hostname").into());
+    put("nodename", get("hostname").into());
+    put("fqdn", get("fqdn").into());
+    put("os_family", os_family.into());
+    put("distribution", distribution.into());
+    put("distribution_version", version.into());
+    put("distribution_major_version", major.into());
+    put("distribution_release", get("os_codename").into());
+    put("architecture", get("arch").into());
+    put("kernel", get("kernel").into());
+    put("system", get("system").into());
+    put("user_id", get("user_id").into());
+    put(
+        "user_uid",
+        get("user_uid")
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or(Value::Null),
+    );
+    put("all_ipv4_addresses", Value::Array(ipv4_all));
+    let mut d4 = Map::new();
+    d4.insert("address".into(), default_ipv4.into());
+    d4.insert("interface".into(), get("default_if").into());
+    put("default_ipv4", Value::Object(d4));
+    put("service_mgr", service_mgr.into());
+    put("pkg_mgr", pkg_mgr.into());
+    put(
+        "memtotal_mb",
+        get("memtotal_kb")
+            .parse::<i64>()
+            .map(|k| Value::from(k / 1024))
+            .unwrap_or(Value::Null),
+    );
+    put(
+        "processor_vcpus",
+        get("nproc")
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or(Value::Null),
+    );
+    put("env", Value::Object(envmap));
+    f
+}
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debian_facts() {
+        let f = parse_facts(
+            "hostname=h1\nos_id=debian\nos_version=12\ndebian_version=12.7\nos_codename=bookworm\nipv4_all=10.0.0.2 10.0.0.3 \npkg=apt-get\npid1=sh\n---env---\nHOME=/root\n",
+        );
+        assert_eq!(f["os_family"], "Debian");
+        assert_eq!(f["distribution"], "Debian");
+        assert_eq!(f["distribution_version"], "12.7");
+        assert_eq!(f["distribution_major_version"], "12");
+        assert_eq!(f["default_ipv4"]["address"], "10.0.0.2");
+        assert_eq!(f["pkg_mgr"], "apt");
+        assert_eq!(f["service_mgr"], "sh");
+        assert_eq!(f["env"]["HOME"], "/root");
+    }
+}

@@ -1,0 +1,513 @@
+//! Plan time: load the playbook, inventory and vars files, and check everything that can be checked
+//! before a host is touched (syntax, keys, module arguments, host patterns, template syntax, undefined
+//! variables), so bad input fails fast with file:line:col.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::error::InputError;
+use crate::inventory::Inventory;
+use crate::playbook::{self, Item, Playbook, Task};
+use crate::secrets::{Redactor, Secret};
+use crate::template::{Templar, is_template};
+use crate::yaml::{self, Pos, YamlError};
+
+/// What to run, as the CLI or the wizard asks for it.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    pub playbook: PathBuf,
+    pub inventory: Option<PathBuf>,
+    /// `-e` values in order: `k=v` text, `@file`, or inline YAML/JSON.
+    pub extra_vars: Vec<String>,
+    /// Values set programmatically (the wizard's answers), above `-e`.
+    pub extra_values: Map<String, Value>,
+    pub limit: Option<String>,
+    pub tags: Vec<String>,
+    pub skip_tags: Vec<String>,
+    pub check: bool,
+    pub diff: bool,
+    pub forks: usize,
+    pub vault_password: Option<Secret>,
+    pub accept_new_host_keys: bool,
+    pub connect_timeout: Duration,
+    pub command_timeout: Option<Duration>,
+}
+
+impl Default for RunRequest {
+    fn default() -> Self {
+        Self {
+            playbook: PathBuf::new(),
+            inventory: None,
+            extra_vars: Vec::new(),
+            extra_values: Map::new(),
+            limit: None,
+            tags: Vec::new(),
+            skip_tags: Vec::new(),
+            check: false,
+            diff: false,
+            forks: 50,
+            vault_password: None,
+            accept_new_host_keys: false,
+            connect_timeout: Duration::from_secs(10),
+            command_timeout: None,
+        }
+    }
+}
+
+/// A checked, ready-to-run plan.
+pub struct Plan {
+    pub request: RunRequest,
+    pub playbook: Playbook,
+    pub inventory: Inventory,
+    pub extra: Arc<Map<String, Value>>,
+    /// vars_files per play, loaded.
+    pub play_vars_files: Vec<Arc<Map<String, Value>>>,
+    /// Hosts per play after `--limit`.
+    pub play_hosts: Vec<Vec<String>>,
+    pub templar: Templar,
+    pub redactor: Redactor,
+}
+
+impl Plan {
+    pub fn all_hosts(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for hosts in &self.play_hosts {
+            for h in hosts {
+                if !out.contains(h) {
+                    out.push(h.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Variable names that look like they hold secrets; their values are masked in all output.
+pub fn is_secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "password",
+        "passwd",
+        "secret",
+        "token",
+        "private_key_passphrase",
+        "vault_pass",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+        && !n.ends_with("_file")
+}
+
+fn collect_secrets(vars: &Map<String, Value>, r: &Redactor) {
+    for (k, v) in vars {
+        if is_secret_name(k)
+            && let Value::String(s) = v
+            && !is_template(s)
+        {
+            r.add(s);
+        }
+    }
+}
+
+pub fn make_vault_fn(
+    password: Option<Secret>,
+    redactor: Redactor,
+) -> impl Fn(&str, &Pos) -> Result<String, YamlError> {
+    move |text: &str, pos: &Pos| {
+        let Some(pw) = &password else {
+            return Err(YamlError {
+                pos: pos.clone(),
+                msg: "vault-encrypted value, but no vault password was given (use --vault-password-file)".into(),
+            });
+        };
+        match crate::vault::decrypt(text, pw.expose().as_bytes()) {
+            Ok(bytes) => {
+                let s = String::from_utf8_lossy(&bytes).into_owned();
+                redactor.add(&s);
+                Ok(s)
+            }
+            Err(e) => Err(YamlError {
+                pos: pos.clone(),
+                msg: format!("cannot decrypt vault value: {e}"),
+            }),
+        }
+    }
+}
+
+/// Reads a whole file that may be vault-encrypted (vars files, `-e @file`).
+fn load_vars_file(
+    path: &Path,
+    vault: &dyn Fn(&str, &Pos) -> Result<String, YamlError>,
+) -> Result<Map<String, Value>, InputError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| InputError::new(format!("{}: cannot read vars file: {e}", path.display())))?;
+    let text = if crate::vault::is_vault(&text) {
+        vault(
+            &text,
+            &Pos {
+                file: Arc::new(path.to_path_buf()),
+                line: 1,
+                col: 1,
+            },
+        )?
+    } else {
+        text
+    };
+    let node = yaml::parse(&text, path)?;
+    match node.to_json(vault)? {
+        Value::Object(m) => Ok(m),
+        Value::Null => Ok(Map::new()),
+        _ => Err(InputError::at(
+            &node.pos,
+            format!(
+                "a vars file must be a mapping of variables, not a {}",
+                node.type_name()
+            ),
+        )),
+    }
+}
+
+/// `-e` values: `@file`, inline YAML/JSON mapping, or `k=v k2=v2`.
+pub fn parse_extra_vars(
+    items: &[String],
+    vault: &dyn Fn(&str, &Pos) -> Result<String, YamlError>,
+) -> Result<Map<String, Value>, InputError> {
+    let mut out = Map::new();
+    for item in items {
+        let item = item.trim();
+        if let Some(file) = item.strip_prefix('@') {
+            out.extend(load_vars_file(Path::new(file), vault)?);
+        } else if item.starts_with('{') || item.starts_with("---") {
+            let node = yaml::parse(item, Path::new("<-e>"))?;
+            match node.to_json(vault)? {
+                Value::Object(m) => out.extend(m),
+                _ => {
+                    return Err(InputError::new(format!(
+                        "-e {item:?}: inline extra vars must be a mapping"
+                    )));
+                }
+            }
+        } else {
+            let (free, kv) = playbook::split_free_form(item, false);
+            if !free.trim().is_empty() {
+                return Err(InputError::new(format!(
+                    "-e {item:?}: expected key=value pairs, @file.yml, or a YAML/JSON mapping"
+                )));
+            }
+            for (k, v) in kv {
+                // `-e port=5432` stays a string in Ansible; so it does here.
+                out.insert(k, v);
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
+    let redactor = Redactor::default();
+    if let Some(pw) = &request.vault_password {
+        redactor.add(pw.expose());
+    }
+    let vault = make_vault_fn(request.vault_password.clone(), redactor.clone());
+    let playbook = playbook::load(&request.playbook, &vault)?;
+    let inventory = match &request.inventory {
+        Some(p) => Inventory::load(p, &vault)?,
+        None => Inventory::localhost(),
+    };
+    let mut extra = parse_extra_vars(&request.extra_vars, &vault)?;
+    extra.extend(request.extra_values.clone());
+    collect_secrets(&extra, &redactor);
+    for h in inventory.hosts.keys() {
+        let vars = inventory.host_vars(h);
+        collect_secrets(&vars, &redactor);
+        for key in [
+            "ansible_password",
+            "ansible_become_password",
+            "ansible_become_pass",
+            "ansible_ssh_pass",
+            "ansible_sudo_pass",
+        ] {
+            if let Some(Value::String(s)) = vars.get(key) {
+                redactor.add(s);
+            }
+        }
+    }
+    let templar = Templar::new();
+    let limit_hosts = match &request.limit {
+        Some(l) => Some(
+            inventory
+                .select(l)
+                .map_err(|e| InputError::new(format!("--limit: {e}")))?,
+        ),
+        None => None,
+    };
+    let mut play_vars_files = Vec::new();
+    let mut play_hosts = Vec::new();
+    for play in &playbook.plays {
+        let pattern = play.hosts.clone();
+        if is_template(&pattern) {
+            return Err(InputError::at(
+                &play.pos,
+                "templated 'hosts:' patterns are not supported; give a literal pattern",
+            ));
+        }
+        let mut hosts = inventory
+            .select(&pattern)
+            .map_err(|e| InputError::at(&play.pos, format!("hosts: {e}")))?;
+        if let Some(limit) = &limit_hosts {
+            hosts.retain(|h| limit.contains(h));
+        }
+        collect_secrets(&play.common.vars, &redactor);
+        let mut files = Map::new();
+        for (f, pos) in &play.vars_files {
+            if is_template(f) {
+                return Err(InputError::at(
+                    pos,
+                    "templated vars_files names are not supported; give a path",
+                ));
+            }
+            let path = playbook.dir.join(f);
+            if !path.is_file() {
+                return Err(InputError::at(
+                    pos,
+                    format!("vars file not found: {}", path.display()),
+                ));
+            }
+            files.extend(load_vars_file(&path, &vault)?);
+        }
+        collect_secrets(&files, &redactor);
+        play_vars_files.push(Arc::new(files));
+        play_hosts.push(hosts);
+    }
+    let plan = Plan {
+        request,
+        playbook,
+        inventory,
+        extra: Arc::new(extra),
+        play_vars_files,
+        play_hosts,
+        templar,
+        redactor,
+    };
+    check_templates(&plan)?;
+    Ok(plan)
+}
+
+/// Names every template may use without defining them.
+const MAGIC: &[&str] = &[
+    "inventory_hostname",
+    "inventory_hostname_short",
+    "hostvars",
+    "groups",
+    "group_names",
+    "ansible_play_hosts",
+    "ansible_play_hosts_all",
+    "ansible_play_batch",
+    "ansible_check_mode",
+    "ansible_diff_mode",
+    "playbook_dir",
+    "inventory_dir",
+    "inventory_file",
+    "omit",
+    "ansible_facts",
+    "ansible_loop",
+    "ansible_loop_var",
+    "ansible_version",
+    "play_hosts",
+    "ansible_run_tags",
+    "ansible_skip_tags",
+    "role_path",
+    "ansible_playbook_python",
+    "environment",
+    // Jinja globals and our functions.
+    "range",
+    "dict",
+    "namespace",
+    "lookup",
+    "query",
+    "q",
+    "true",
+    "false",
+    "none",
+    "True",
+    "False",
+    "None",
+    "loop",
+    "debug",
+    "cycler",
+    "joiner",
+];
+
+/// Every variable name some source defines (any host), for the undefined-variable check.
+fn known_names(plan: &Plan) -> HashSet<String> {
+    let mut known: HashSet<String> = MAGIC.iter().map(|s| s.to_string()).collect();
+    known.extend(plan.extra.keys().cloned());
+    for g in plan.inventory.groups.values() {
+        known.extend(g.vars.keys().cloned());
+    }
+    for h in plan.inventory.hosts.values() {
+        known.extend(h.vars.keys().cloned());
+    }
+    for (play, files) in plan.playbook.plays.iter().zip(&plan.play_vars_files) {
+        known.extend(play.common.vars.keys().cloned());
+        known.extend(files.keys().cloned());
+        for items in [
+            &play.pre_tasks,
+            &play.tasks,
+            &play.post_tasks,
+            &play.handlers,
+        ] {
+            let mut block_vars: Vec<String> = Vec::new();
+            walk(
+                items,
+                &mut |t| {
+                    known.extend(t.common.vars.keys().cloned());
+                    if let Some(r) = &t.register {
+                        known.insert(r.clone());
+                    }
+                    known.insert(t.loop_var.clone());
+                    if t.module == "set_fact" {
+                        known.extend(t.args.keys().cloned());
+                    }
+                },
+                &mut |b| block_vars.extend(b.vars.keys().cloned()),
+            );
+            known.extend(block_vars);
+        }
+    }
+    known
+}
+
+fn walk(
+    items: &[Item],
+    on_task: &mut dyn FnMut(&Task),
+    on_block: &mut dyn FnMut(&playbook::Common),
+) {
+    for i in items {
+        match i {
+            Item::Task(t) => on_task(t),
+            Item::Block(b) => {
+                on_block(&b.common);
+                walk(&b.block, on_task, on_block);
+                walk(&b.rescue, on_task, on_block);
+                walk(&b.always, on_task, on_block);
+            }
+        }
+    }
+}
+
+/// An expression that guards its own undefined variables (`default`, `is defined` …).
+fn guarded(s: &str) -> bool {
+    [
+        "default(",
+        "d(",
+        "is defined",
+        "is not defined",
+        "is undefined",
+        "is none",
+        "| d ",
+        "|d ",
+        "| default",
+        "|default",
+    ]
+    .iter()
+    .any(|g| s.contains(g))
+}
+
+fn check_templates(plan: &Plan) -> Result<(), InputError> {
+    let known = known_names(plan);
+    let t = &plan.templar;
+    let mut first_err: Option<InputError> = None;
+    let mut check = |task: &Task, s: &str, bare: bool, what: &str| {
+        if first_err.is_some() {
+            return;
+        }
+        let syntax = if bare {
+            t.check_expr(s)
+        } else {
+            t.check_syntax(s)
+        };
+        if let Err(e) = syntax {
+            first_err = Some(InputError::at(
+                &task.pos,
+                format!("task '{}', {what}: {}", task.display_name(), e.msg),
+            ));
+            return;
+        }
+        if guarded(s) {
+            return;
+        }
+        let facts_like = |n: &str| n.starts_with("ansible_");
+        let mut unknown: Vec<String> = t
+            .variables_of(s, bare)
+            .into_iter()
+            .filter(|v| !known.contains(v) && !facts_like(v))
+            .collect();
+        unknown.sort();
+        if let Some(v) = unknown.first() {
+            first_err = Some(InputError::at(
+                &task.pos,
+                format!(
+                    "task '{}', {what}: '{v}' is undefined (not set in the inventory, play vars, vars_files, -e, \
+                     a register or set_fact); define it or guard it with | default(...)",
+                    task.display_name()
+                ),
+            ));
+        }
+    };
+    for play in &plan.playbook.plays {
+        for items in [
+            &play.pre_tasks,
+            &play.tasks,
+            &play.post_tasks,
+            &play.handlers,
+        ] {
+            walk(
+                items,
+                &mut |task| {
+                    visit_strings(&Value::Object(task.args.clone()), &mut |s| {
+                        if task.module != "assert" {
+                            check(task, s, false, "argument")
+                        }
+                    });
+                    if task.module == "assert"
+                        && let Some(that) = task.args.get("that")
+                    {
+                        visit_strings(that, &mut |s| check(task, s, true, "assert"));
+                    }
+                    for (cond, what) in [
+                        (&task.common.when, "when"),
+                        (&task.changed_when, "changed_when"),
+                        (&task.failed_when, "failed_when"),
+                        (&task.until, "until"),
+                    ] {
+                        if let Some(c) = cond {
+                            visit_strings(c, &mut |s| check(task, s, true, what));
+                        }
+                    }
+                    if let Some(l) = &task.loop_items {
+                        visit_strings(l, &mut |s| check(task, s, false, "loop"));
+                    }
+                },
+                &mut |_| {},
+            );
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+fn visit_strings(v: &Value, f: &mut dyn FnMut(&str)) {
+    match v {
+        Value::String(s) => f(s),
+        Value::Array(a) => a.iter().for_each(|x| visit_strings(x, f)),
+        Value::Object(o) => o.values().for_each(|x| visit_strings(x, f)),
+        _ => {}
+    }
+}

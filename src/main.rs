@@ -1,0 +1,164 @@
+//! slm-wizard: sets up and watches the PostgreSQL user-management databases of the SLM platform.
+
+mod cli;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+
+use cli::{Cli, Command, InventoryArgs, RunArgs};
+use slm_wizard::engine::output::{Journal, Printer, json_line};
+use slm_wizard::error::InputError;
+use slm_wizard::{engine, inventory, secrets, vault};
+
+/// ansible-playbook's code for bad input.
+const EXIT_BAD_INPUT: u8 = 5;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let Some(command) = cli.command else {
+        eprintln!(
+            "slm-wizard: the interactive wizard is not available in this build yet.\n\
+             Run a playbook headless instead, e.g.:\n  \
+             slm-wizard run playbooks/user-management-db.yml -i playbooks/inventory/local.yml"
+        );
+        return ExitCode::from(2);
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("slm-wizard: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match command {
+        Command::Run(args) => runtime.block_on(run(args)),
+        Command::Inventory(args) => inventory(args),
+    }
+}
+
+fn vault_password(
+    path: &Option<std::path::PathBuf>,
+) -> Result<Option<secrets::Secret>, InputError> {
+    match path {
+        None => Ok(None),
+        Some(p) => vault::read_password_file(p)
+            .map(|b| {
+                Some(secrets::Secret::new(
+                    String::from_utf8_lossy(&b).into_owned(),
+                ))
+            })
+            .map_err(|e| InputError::new(format!("--vault-password-file {}: {e}", p.display()))),
+    }
+}
+
+fn bad_input(e: &InputError) -> ExitCode {
+    eprintln!("ERROR! {e}");
+    ExitCode::from(EXIT_BAD_INPUT)
+}
+
+fn inventory(args: InventoryArgs) -> ExitCode {
+    let pw = match vault_password(&args.vault_password_file) {
+        Ok(p) => p,
+        Err(e) => return bad_input(&e),
+    };
+    let vault = engine::plan::make_vault_fn(pw, secrets::Redactor::default());
+    let inv = match inventory::Inventory::load(&args.inventory, &vault) {
+        Ok(i) => i,
+        Err(e) => return bad_input(&e),
+    };
+    let value = match &args.host {
+        Some(h) if inv.hosts.contains_key(h) => serde_json::Value::Object(inv.host_vars(h)),
+        Some(h) => {
+            return bad_input(&InputError::new(format!(
+                "host '{h}' is not in the inventory"
+            )));
+        }
+        None => inv.to_list_json(),
+    };
+    if !args.list && args.host.is_none() {
+        return bad_input(&InputError::new("give --list or --host NAME"));
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&value).unwrap_or_default()
+    );
+    ExitCode::SUCCESS
+}
+
+async fn run(args: RunArgs) -> ExitCode {
+    let vault_password = match vault_password(&args.vault_password_file) {
+        Ok(p) => p,
+        Err(e) => return bad_input(&e),
+    };
+    let request = engine::RunRequest {
+        playbook: args.playbook.clone(),
+        inventory: args.inventory.clone(),
+        extra_vars: args.extra_vars.clone(),
+        limit: args.limit.clone(),
+        tags: args.tags.clone(),
+        skip_tags: args.skip_tags.clone(),
+        check: args.check,
+        diff: args.diff,
+        forks: args.forks,
+        vault_password,
+        accept_new_host_keys: args.accept_new_host_keys,
+        connect_timeout: Duration::from_secs(args.connect_timeout),
+        command_timeout: (args.command_timeout > 0)
+            .then(|| Duration::from_secs(args.command_timeout)),
+        ..Default::default()
+    };
+    let plan = match engine::plan(request) {
+        Ok(p) => Arc::new(p),
+        Err(e) => return bad_input(&e),
+    };
+    let connector = engine::connect::connector(engine::connect::ConnectOptions {
+        accept_new_host_keys: args.accept_new_host_keys,
+        connect_timeout: Duration::from_secs(args.connect_timeout),
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let cancel = engine::Cancel::default();
+    let ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nslm-wizard: cancelling (no new tasks will start)…");
+            ctrl_c.cancel();
+        }
+    });
+    let handle = tokio::spawn(engine::run::run(plan.clone(), connector, tx, cancel));
+    let mut journal = Journal::create(&args.playbook)
+        .map_err(|e| eprintln!("slm-wizard: journal disabled: {e}"))
+        .ok();
+    let stdout = std::io::stdout();
+    let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let mut printer = Printer::new(stdout.lock(), color, args.verbose, args.diff);
+    while let Some(ev) = rx.recv().await {
+        if let Some(j) = journal.as_mut() {
+            j.record(&ev);
+        }
+        if args.json {
+            println!("{}", json_line(&ev));
+        } else {
+            printer.handle(&ev);
+        }
+    }
+    let summary = match handle.await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("slm-wizard: the run stopped unexpectedly: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(j) = &journal
+        && !args.json
+    {
+        eprintln!("journal: {}", j.path.display());
+    }
+    ExitCode::from(summary.exit_code() as u8)
+}

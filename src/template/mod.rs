@@ -1,0 +1,517 @@
+//! Jinja2 templating as Ansible does it, on minijinja: strict undefined, lazy variables (a
+//! variable may itself be a template), native values for `"{{ expr }}"`, and Ansible's filters.
+
+pub mod filters;
+
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use minijinja::value::{Enumerator, Object, ObjectRepr};
+use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value as JValue};
+use serde_json::{Map, Value};
+
+/// The placeholder `omit` renders to; a module argument equal to it is dropped.
+pub const OMIT: &str = "__omit_place_holder__slm_wizard__";
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{msg}")]
+pub struct TemplateError {
+    pub msg: String,
+}
+
+impl TemplateError {
+    fn new(msg: impl Into<String>) -> Self {
+        Self { msg: msg.into() }
+    }
+}
+
+/// The shared template environment.
+#[derive(Clone)]
+pub struct Templar {
+    env: Arc<Environment<'static>>,
+}
+
+impl std::fmt::Debug for Templar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Templar")
+    }
+}
+
+impl Default for Templar {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+thread_local! {
+    /// Depth of nested variable templating; a variable that refers to itself would loop forever.
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
+}
+const MAX_DEPTH: usize = 64;
+
+pub fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+impl Templar {
+    pub fn new() -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        let mut syntax = minijinja::syntax::SyntaxConfig::builder();
+        syntax.trim_blocks(true).keep_trailing_newline(true);
+        if let Ok(s) = syntax.build() {
+            env.set_syntax(s);
+        }
+        filters::register(&mut env);
+        env.add_function("lookup", lookup);
+        env.add_function("query", query);
+        env.add_function("q", query);
+        Self { env: Arc::new(env) }
+    }
+
+    /// Templates every string inside `value` (keys included), with `scope` as the variables.
+    pub fn render_value(&self, value: &Value, scope: &JValue) -> Result<Value, TemplateError> {
+        Ok(match value {
+            Value::String(s) => self.render_str(s, scope)?,
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|v| self.render_value(v, scope))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(map) => {
+                let mut out = Map::new();
+                for (k, v) in map {
+                    let key = if is_template(k) {
+                        match self.render_str(k, scope)? {
+                            Value::String(s) => s,
+                            other => other.to_string(),
+                        }
+                    } else {
+                        k.clone()
+                    };
+                    out.insert(key, self.render_value(v, scope)?);
+                }
+                Value::Object(out)
+            }
+            other => other.clone(),
+        })
+    }
+
+    /// Templates one string. A string that is exactly one `{{ expression }}` keeps the
+    /// expression's type (a list stays a list), as Ansible does.
+    pub fn render_str(&self, s: &str, scope: &JValue) -> Result<Value, TemplateError> {
+        if !is_template(s) {
+            return Ok(Value::String(s.to_string()));
+        }
+        let depth = DEPTH.with(|d| {
+            d.set(d.get() + 1);
+            d.get()
+        });
+        let result = if depth > MAX_DEPTH {
+            Err(TemplateError::new(format!(
+                "recursive loop detected in template string: {s}"
+            )))
+        } else {
+            self.render_str_inner(s, scope)
+        };
+        DEPTH.with(|d| d.set(d.get() - 1));
+        result
+    }
+
+    fn render_str_inner(&self, s: &str, scope: &JValue) -> Result<Value, TemplateError> {
+        if let Some(expr) = single_expression(s) {
+            let compiled = self
+                .env
+                .compile_expression(expr)
+                .map_err(|e| self.describe(e, s, scope))?;
+            let v = compiled
+                .eval(scope.clone())
+                .map_err(|e| self.describe(e, s, scope))?;
+            if v.is_undefined() {
+                return Err(self.undefined_error(s, scope));
+            }
+            return to_json(&v).map_err(|e| self.describe(e, s, scope));
+        }
+        self.env
+            .render_str(s, scope.clone())
+            .map(Value::String)
+            .map_err(|e| self.describe(e, s, scope))
+    }
+
+    /// Renders a template file's text (the `template` module).
+    pub fn render_text(&self, text: &str, scope: &JValue) -> Result<String, TemplateError> {
+        self.env
+            .render_str(text, scope.clone())
+            .map_err(|e| self.describe(e, text, scope))
+    }
+
+    /// Evaluates a condition (`when:`, `changed_when:`, `failed_when:`, `until:`).
+    pub fn eval_bool(&self, cond: &Value, scope: &JValue) -> Result<bool, TemplateError> {
+        match cond {
+            Value::Bool(b) => Ok(*b),
+            Value::Null => Ok(false),
+            Value::Number(n) => Ok(n.as_f64().unwrap_or(0.0) != 0.0),
+            Value::Array(items) => {
+                for c in items {
+                    if !self.eval_bool(c, scope)? {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            }
+            Value::String(s) => {
+                let expr_owned;
+                let expr = if is_template(s) {
+                    // Ansible accepts (and warns about) `when: "{{ x }}"`: render, then judge.
+                    match self.render_str(s, scope)? {
+                        Value::Bool(b) => return Ok(b),
+                        Value::String(r) => {
+                            expr_owned = r;
+                            expr_owned.as_str()
+                        }
+                        other => return Ok(truthy_json(&other)),
+                    }
+                } else {
+                    s.as_str()
+                };
+                let t = expr.trim();
+                match t.to_ascii_lowercase().as_str() {
+                    "true" | "yes" | "on" => return Ok(true),
+                    "false" | "no" | "off" | "" => return Ok(false),
+                    _ => {}
+                }
+                let compiled = self
+                    .env
+                    .compile_expression(t)
+                    .map_err(|e| self.describe(e, t, scope))?;
+                let v = compiled
+                    .eval(scope.clone())
+                    .map_err(|e| self.describe(e, t, scope))?;
+                if v.is_undefined() {
+                    return Err(self.undefined_error(t, scope));
+                }
+                Ok(v.is_true())
+            }
+            Value::Object(_) => Err(TemplateError::new(
+                "a condition must be an expression, not a mapping",
+            )),
+        }
+    }
+
+    /// Checks a template's syntax without rendering it.
+    pub fn check_syntax(&self, s: &str) -> Result<(), TemplateError> {
+        if !is_template(s) {
+            return Ok(());
+        }
+        if let Some(expr) = single_expression(s) {
+            self.env
+                .compile_expression(expr)
+                .map(|_| ())
+                .map_err(|e| TemplateError::new(format!("template error in {s:?}: {}", detail(&e))))
+        } else {
+            self.env
+                .template_from_str(s)
+                .map(|_| ())
+                .map_err(|e| TemplateError::new(format!("template error in {s:?}: {}", detail(&e))))
+        }
+    }
+
+    /// Checks a bare condition expression's syntax.
+    pub fn check_expr(&self, s: &str) -> Result<(), TemplateError> {
+        if is_template(s) {
+            return self.check_syntax(s);
+        }
+        self.env
+            .compile_expression(s)
+            .map(|_| ())
+            .map_err(|e| TemplateError::new(format!("invalid expression {s:?}: {}", detail(&e))))
+    }
+
+    /// Root variable names a template or expression reads.
+    pub fn variables_of(&self, s: &str, bare_expr: bool) -> HashSet<String> {
+        let expr = if bare_expr && !is_template(s) {
+            Some(s)
+        } else {
+            single_expression(s)
+        };
+        match expr {
+            Some(e) => self
+                .env
+                .compile_expression(e)
+                .map(|c| c.undeclared_variables(false))
+                .unwrap_or_default(),
+            None => self
+                .env
+                .template_from_str(s)
+                .map(|t| t.undeclared_variables(false))
+                .unwrap_or_default(),
+        }
+    }
+
+    fn undefined_error(&self, s: &str, scope: &JValue) -> TemplateError {
+        let missing: Vec<String> = self
+            .variables_of(s, true)
+            .into_iter()
+            .filter(|v| scope.get_attr(v).map(|x| x.is_undefined()).unwrap_or(true))
+            .collect();
+        if missing.is_empty() {
+            TemplateError::new(format!("{s:?} evaluates to an undefined value"))
+        } else {
+            TemplateError::new(format!(
+                "'{}' is undefined (in {s:?})",
+                missing.join("', '")
+            ))
+        }
+    }
+
+    fn describe(&self, e: minijinja::Error, s: &str, scope: &JValue) -> TemplateError {
+        if e.kind() == ErrorKind::UndefinedError {
+            let base = self.undefined_error(s, scope);
+            // Point at an attribute that is missing when every root variable is defined.
+            if base.msg.contains("evaluates to an undefined value") {
+                return TemplateError::new(format!("{} (in {s:?})", detail(&e)));
+            }
+            return base;
+        }
+        TemplateError::new(format!("template error in {s:?}: {}", detail(&e)))
+    }
+}
+
+fn detail(e: &minijinja::Error) -> String {
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(inner) = src {
+        msg.push_str(": ");
+        msg.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    msg
+}
+
+/// `"{{ expr }}"` with nothing around it → `expr`.
+fn single_expression(s: &str) -> Option<&str> {
+    let t = s.trim();
+    let inner = t.strip_prefix("{{")?.strip_suffix("}}")?;
+    let inner = inner.strip_prefix('-').unwrap_or(inner);
+    let inner = inner.strip_suffix('-').unwrap_or(inner);
+    if inner.contains("{{") || inner.contains("}}") || inner.contains("{%") {
+        return None;
+    }
+    // Trailing text after the expression would change the type; only a bare expression qualifies.
+    if t.len() != s.len() && !s.trim_end_matches('\n').eq(t) {
+        return None;
+    }
+    Some(inner.trim())
+}
+
+pub fn to_json(v: &JValue) -> Result<Value, minijinja::Error> {
+    serde_json::to_value(v).map_err(|e| {
+        minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            format!("cannot convert value: {e}"),
+        )
+    })
+}
+
+pub fn truthy_json(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().unwrap_or(0.0) != 0.0,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// Variables visible to a template: layers searched from the first (highest precedence) down.
+/// String values that are templates are rendered when read, against the same scope.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    pub layers: Vec<Arc<Map<String, Value>>>,
+    pub templar: Templar,
+    /// Objects that are computed, not stored (e.g. `hostvars`).
+    pub specials: Vec<(String, JValue)>,
+}
+
+impl Scope {
+    pub fn new(templar: Templar) -> Self {
+        Self {
+            layers: Vec::new(),
+            templar,
+            specials: Vec::new(),
+        }
+    }
+
+    pub fn into_value(self) -> JValue {
+        JValue::from_object(self)
+    }
+
+    fn raw(&self, key: &str) -> Option<&Value> {
+        self.layers.iter().find_map(|l| l.get(key))
+    }
+
+    /// A variable's value, templated, as JSON.
+    pub fn resolve(self: &Arc<Self>, key: &str) -> Option<Result<Value, TemplateError>> {
+        let raw = self.raw(key)?;
+        let me = JValue::from_dyn_object(self.clone());
+        Some(self.templar.render_value(raw, &me))
+    }
+}
+
+impl Object for Scope {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
+        let key = key.as_str()?;
+        if let Some((_, v)) = self.specials.iter().find(|(k, _)| k == key) {
+            return Some(v.clone());
+        }
+        let raw = self.raw(key)?;
+        if !contains_template(raw) {
+            return Some(JValue::from(minijinja::value::Serde(raw)));
+        }
+        Some(match self.resolve(key)? {
+            Ok(v) => JValue::from(minijinja::value::Serde(&v)),
+            Err(e) => JValue::from(minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                format!("variable '{key}': {}", e.msg),
+            )),
+        })
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let mut keys: Vec<JValue> = Vec::new();
+        let mut seen = HashSet::new();
+        for l in &self.layers {
+            for k in l.keys() {
+                if seen.insert(k.clone()) {
+                    keys.push(JValue::from(k.as_str()));
+                }
+            }
+        }
+        Enumerator::Values(keys)
+    }
+}
+
+fn contains_template(v: &Value) -> bool {
+    match v {
+        Value::String(s) => is_template(s),
+        Value::Array(a) => a.iter().any(contains_template),
+        Value::Object(o) => o
+            .iter()
+            .any(|(k, v)| is_template(k) || contains_template(v)),
+        _ => false,
+    }
+}
+
+fn lookup(kind: String, args: minijinja::value::Rest<JValue>) -> Result<JValue, minijinja::Error> {
+    let values = query(kind, args)?;
+    let items: Vec<JValue> = values.try_iter()?.collect();
+    Ok(match items.len() {
+        0 => JValue::from(""),
+        1 => items.into_iter().next().unwrap_or_default(),
+        _ => JValue::from(
+            items
+                .iter()
+                .map(|v| v.to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+    })
+}
+
+/// The controller-side lookups playbooks use most: `env` and `file`.
+fn query(kind: String, args: minijinja::value::Rest<JValue>) -> Result<JValue, minijinja::Error> {
+    let mut out = Vec::new();
+    for a in args.iter() {
+        let name = a.as_str().unwrap_or_default().to_string();
+        match kind.as_str() {
+            "env" => out.push(JValue::from(std::env::var(&name).unwrap_or_default())),
+            "file" => {
+                let text = std::fs::read_to_string(&name).map_err(|e| {
+                    minijinja::Error::new(
+                        ErrorKind::InvalidOperation,
+                        format!("lookup('file', {name:?}): {e}"),
+                    )
+                })?;
+                out.push(JValue::from(text.trim_end_matches('\n')));
+            }
+            other => {
+                return Err(minijinja::Error::new(
+                    ErrorKind::InvalidOperation,
+                    format!(
+                        "lookup plugin '{other}' is not supported by slm-wizard (supported: env, file); run this playbook with ansible-playbook"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(JValue::from(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scope(vars: Value) -> JValue {
+        let t = Templar::new();
+        let mut s = Scope::new(t);
+        if let Value::Object(m) = vars {
+            s.layers.push(Arc::new(m));
+        }
+        s.into_value()
+    }
+
+    #[test]
+    fn native_and_string_rendering() {
+        let t = Templar::new();
+        let sc = scope(json!({"l": [1, 2], "n": "x", "a": "{{ n }}-y", "b": "{{ a }}!"}));
+        assert_eq!(t.render_str("{{ l }}", &sc).expect("ok"), json!([1, 2]));
+        assert_eq!(t.render_str("v={{ n }}", &sc).expect("ok"), json!("v=x"));
+        assert_eq!(t.render_str("{{ b }}", &sc).expect("ok"), json!("x-y!"));
+    }
+
+    #[test]
+    fn undefined_is_named() {
+        let t = Templar::new();
+        let sc = scope(json!({}));
+        let e = t
+            .render_str("{{ missing_var }}", &sc)
+            .expect_err("undefined");
+        assert!(e.msg.contains("'missing_var' is undefined"), "{}", e.msg);
+        let e = t
+            .render_str("x {{ missing_var }}", &sc)
+            .expect_err("undefined");
+        assert!(e.msg.contains("'missing_var' is undefined"), "{}", e.msg);
+        assert_eq!(
+            t.render_str("{{ missing_var | default('d') }}", &sc)
+                .expect("ok"),
+            json!("d")
+        );
+    }
+
+    #[test]
+    fn self_reference_is_an_error_not_a_crash() {
+        let t = Templar::new();
+        let sc = scope(json!({"a": "{{ a }}"}));
+        let e = t.render_str("{{ a }}", &sc).expect_err("loop");
+        assert!(e.msg.contains("recursive"), "{}", e.msg);
+    }
+
+    #[test]
+    fn conditions() {
+        let t = Templar::new();
+        let sc = scope(json!({"x": 3, "s": "yes"}));
+        assert!(t.eval_bool(&json!("x > 2"), &sc).expect("ok"));
+        assert!(!t.eval_bool(&json!(["x > 2", "x > 5"]), &sc).expect("ok"));
+        assert!(t.eval_bool(&json!("s | bool"), &sc).expect("ok"));
+        assert!(t.eval_bool(&json!("nope is not defined"), &sc).expect("ok"));
+        assert!(t.eval_bool(&json!("nope"), &sc).is_err());
+    }
+}

@@ -1,0 +1,103 @@
+//! `ansible_connection: local`: commands run as child processes of slm-wizard.
+
+use std::process::Stdio;
+
+use futures::future::BoxFuture;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::process::Command;
+use tokio::sync::mpsc;
+
+use super::{Control, ProcEvent, Process, Stream, Transport, TransportError};
+
+#[derive(Default)]
+pub struct LocalTransport;
+
+impl Transport for LocalTransport {
+    fn spawn<'a>(&'a self, command: &'a str) -> BoxFuture<'a, Result<Process, TransportError>> {
+        Box::pin(async move {
+            let mut child = Command::new("/bin/sh")
+                .arg("-c")
+                .arg(command)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|e| TransportError::Other(format!("cannot start /bin/sh: {e}")))?;
+            let (control_tx, mut control_rx) = mpsc::channel::<Control>(16);
+            let (event_tx, event_rx) = mpsc::channel::<ProcEvent>(64);
+            let mut stdin = child.stdin.take();
+            let mut stdout = child.stdout.take();
+            let mut stderr = child.stderr.take();
+            tokio::spawn(async move {
+                let out_tx = event_tx.clone();
+                let out_task = tokio::spawn(async move {
+                    if let Some(s) = stdout.as_mut() {
+                        pump(s, Stream::Stdout, &out_tx).await;
+                    }
+                });
+                let err_tx = event_tx.clone();
+                let err_task = tokio::spawn(async move {
+                    if let Some(s) = stderr.as_mut() {
+                        pump(s, Stream::Stderr, &err_tx).await;
+                    }
+                });
+                let mut control_open = true;
+                let status = loop {
+                    tokio::select! {
+                        status = child.wait() => break status,
+                        msg = control_rx.recv(), if control_open => match msg {
+                            Some(Control::Stdin(data)) => {
+                                if let Some(w) = stdin.as_mut()
+                                    && w.write_all(&data).await.is_err()
+                                {
+                                    stdin = None;
+                                }
+                            }
+                            Some(Control::CloseStdin) => stdin = None,
+                            Some(Control::Kill) => {
+                                let _ = child.start_kill();
+                            }
+                            None => control_open = false,
+                        },
+                    }
+                };
+                let _ = out_task.await;
+                let _ = err_task.await;
+                let exit = match status {
+                    Ok(s) => match s.code() {
+                        Some(code) => Ok(code),
+                        None => {
+                            use std::os::unix::process::ExitStatusExt;
+                            Err(format!("signal {}", s.signal().unwrap_or(0)))
+                        }
+                    },
+                    Err(e) => Err(e.to_string()),
+                };
+                let _ = event_tx.send(ProcEvent::Exit(exit)).await;
+            });
+            Ok(Process {
+                control: control_tx,
+                events: event_rx,
+            })
+        })
+    }
+}
+
+async fn pump<R: AsyncReadExt + Unpin>(r: &mut R, stream: Stream, tx: &mpsc::Sender<ProcEvent>) {
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if tx
+                    .send(ProcEvent::Output(stream, buf[..n].to_vec()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    }
+}

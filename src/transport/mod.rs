@@ -1,0 +1,305 @@
+//! How commands reach a host: a transport spawns `sh -c` processes and streams their output.
+//! The engine talks to every transport through [`Transport`]; `exec` adds become and stdin on top.
+
+pub mod local;
+pub mod ssh;
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransportError {
+    #[error("unreachable: {reason}")]
+    Unreachable { reason: String },
+    #[error("authentication failed (tried: {})", tried.join(", "))]
+    AuthFailed { tried: Vec<String> },
+    #[error(
+        "host key for {host} is not known (SHA256 fingerprint {fingerprint}); \
+         trust it with --accept-new-host-keys or StrictHostKeyChecking=accept-new"
+    )]
+    HostKeyUnknown { host: String, fingerprint: String },
+    #[error(
+        "HOST KEY CHANGED for {host}: known_hosts {path}:{line} has {expected}, the host offers {offered}; \
+         if the change is expected, remove that line"
+    )]
+    HostKeyMismatch {
+        host: String,
+        path: String,
+        line: usize,
+        expected: String,
+        offered: String,
+    },
+    #[error("connection lost: {reason}")]
+    ConnectionLost { reason: String },
+    #[error("command timed out after {}s", .0.as_secs())]
+    CommandTimeout(Duration),
+    #[error("privilege escalation failed: {0}")]
+    Become(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl TransportError {
+    /// Errors after which the host is gone for the rest of the run.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            Self::Unreachable { .. }
+                | Self::AuthFailed { .. }
+                | Self::HostKeyUnknown { .. }
+                | Self::HostKeyMismatch { .. }
+                | Self::ConnectionLost { .. }
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+#[derive(Debug)]
+pub enum ProcEvent {
+    Output(Stream, Vec<u8>),
+    /// Exit code, or the signal name when killed by a signal.
+    Exit(Result<i32, String>),
+}
+
+#[derive(Debug)]
+pub enum Control {
+    Stdin(Vec<u8>),
+    CloseStdin,
+    Kill,
+}
+
+/// A running remote (or local) `sh -c` process.
+pub struct Process {
+    pub control: mpsc::Sender<Control>,
+    pub events: mpsc::Receiver<ProcEvent>,
+}
+
+pub trait Transport: Send + Sync {
+    /// Runs `command` with `sh -c` on the target.
+    fn spawn<'a>(&'a self, command: &'a str) -> BoxFuture<'a, Result<Process, TransportError>>;
+    /// Closes the connection cleanly; later spawns fail.
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async {})
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BecomeMethod {
+    Sudo,
+    Su,
+}
+
+#[derive(Clone)]
+pub struct Become {
+    pub method: BecomeMethod,
+    pub user: String,
+    pub password: Option<crate::secrets::Secret>,
+}
+
+/// Output of a finished command.
+#[derive(Debug, Default, Clone)]
+pub struct Output {
+    pub rc: i32,
+    pub signal: Option<String>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub struct ExecRequest<'a> {
+    pub script: &'a str,
+    pub stdin: Option<&'a [u8]>,
+    pub escalation: Option<&'a Become>,
+    pub timeout: Option<Duration>,
+}
+
+const BECOME_PROMPT: &str = "[slm-wizard become password]:";
+const BECOME_OK: &str = "SLM-WIZARD-BECOME-OK";
+
+/// Single-quotes `s` for POSIX sh.
+pub fn sh_quote(s: &str) -> String {
+    if !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:,+@%".contains(&b))
+    {
+        return s.to_string();
+    }
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+fn wrap_become(script: &str, b: &Become) -> String {
+    let inner = format!("echo {BECOME_OK}; {script}");
+    match b.method {
+        BecomeMethod::Sudo if b.password.is_some() => format!(
+            "sudo -H -S -p {} -u {} -- sh -c {}",
+            sh_quote(BECOME_PROMPT),
+            sh_quote(&b.user),
+            sh_quote(&inner)
+        ),
+        BecomeMethod::Sudo => format!(
+            "sudo -H -n -u {} -- sh -c {}",
+            sh_quote(&b.user),
+            sh_quote(&inner)
+        ),
+        BecomeMethod::Su => format!(
+            "su -s /bin/sh {} -c {}",
+            sh_quote(&b.user),
+            sh_quote(&inner)
+        ),
+    }
+}
+
+/// Runs a script, streaming output chunks to `sink` as they arrive, and collects the result.
+/// With `become`, the script runs as that user; a sudo password is written to stdin only when
+/// sudo asks for it, and the script's own stdin is sent only after privilege escalation succeeded.
+pub async fn exec(
+    transport: &dyn Transport,
+    req: ExecRequest<'_>,
+    sink: &mut (dyn FnMut(Stream, &[u8]) + Send),
+) -> Result<Output, TransportError> {
+    let command = match req.escalation {
+        Some(b) => wrap_become(req.script, b),
+        None => req.script.to_string(),
+    };
+    let mut proc = transport.spawn(&command).await?;
+    let run = drive(&mut proc, &req, sink);
+    match req.timeout {
+        Some(limit) => match tokio::time::timeout(limit, run).await {
+            Ok(r) => r,
+            Err(_) => {
+                let _ = proc.control.send(Control::Kill).await;
+                Err(TransportError::CommandTimeout(limit))
+            }
+        },
+        None => run.await,
+    }
+}
+
+async fn drive(
+    proc: &mut Process,
+    req: &ExecRequest<'_>,
+    sink: &mut (dyn FnMut(Stream, &[u8]) + Send),
+) -> Result<Output, TransportError> {
+    let mut out = Output::default();
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    // Until the become marker shows up, output belongs to sudo/su, not to the script.
+    let mut escalated = req.escalation.is_none();
+    let mut password_sent = false;
+    if escalated {
+        send_stdin(proc, req.stdin).await;
+    }
+    while let Some(ev) = proc.events.recv().await {
+        match ev {
+            ProcEvent::Output(stream, data) => {
+                if escalated {
+                    sink(stream, &data);
+                    match stream {
+                        Stream::Stdout => stdout.extend_from_slice(&data),
+                        Stream::Stderr => stderr.extend_from_slice(&data),
+                    }
+                    continue;
+                }
+                let buf = match stream {
+                    Stream::Stdout => &mut stdout,
+                    Stream::Stderr => &mut stderr,
+                };
+                buf.extend_from_slice(&data);
+                if stream == Stream::Stdout
+                    && let Some(at) = find(&stdout, BECOME_OK.as_bytes())
+                {
+                    let mut rest = stdout.split_off(at + BECOME_OK.len());
+                    if rest.first() == Some(&b'\n') {
+                        rest.remove(0);
+                    }
+                    stdout = rest;
+                    stderr.clear();
+                    escalated = true;
+                    if !stdout.is_empty() {
+                        sink(Stream::Stdout, &stdout);
+                    }
+                    send_stdin(proc, req.stdin).await;
+                } else if stream == Stream::Stderr
+                    && find(&stderr, BECOME_PROMPT.as_bytes()).is_some()
+                {
+                    let Some(pw) = req.escalation.and_then(|b| b.password.as_ref()) else {
+                        let _ = proc.control.send(Control::Kill).await;
+                        return Err(TransportError::Become(
+                            "sudo asks for a password but none was given (ansible_become_password)"
+                                .into(),
+                        ));
+                    };
+                    if password_sent {
+                        let _ = proc.control.send(Control::Kill).await;
+                        return Err(TransportError::Become("incorrect sudo password".into()));
+                    }
+                    let mut line = pw.expose().as_bytes().to_vec();
+                    line.push(b'\n');
+                    let _ = proc.control.send(Control::Stdin(line)).await;
+                    password_sent = true;
+                    stderr.clear();
+                }
+            }
+            ProcEvent::Exit(status) => {
+                match status {
+                    Ok(rc) => out.rc = rc,
+                    Err(sig) => {
+                        out.rc = -1;
+                        out.signal = Some(sig);
+                    }
+                }
+                if !escalated {
+                    let msg = String::from_utf8_lossy(&stderr).trim().to_string();
+                    return Err(TransportError::Become(if msg.is_empty() {
+                        format!("exited with {} before running the command", out.rc)
+                    } else {
+                        msg
+                    }));
+                }
+            }
+        }
+    }
+    out.stdout = String::from_utf8_lossy(&stdout).into_owned();
+    out.stderr = String::from_utf8_lossy(&stderr).into_owned();
+    Ok(out)
+}
+
+async fn send_stdin(proc: &Process, data: Option<&[u8]>) {
+    if let Some(data) = data {
+        for chunk in data.chunks(64 * 1024) {
+            if proc
+                .control
+                .send(Control::Stdin(chunk.to_vec()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+    }
+    let _ = proc.control.send(Control::CloseStdin).await;
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(sh_quote("abc"), "abc");
+        assert_eq!(sh_quote("a b"), "'a b'");
+        assert_eq!(sh_quote("it's"), r"'it'\''s'");
+        assert_eq!(sh_quote(""), "''");
+    }
+}

@@ -1,0 +1,474 @@
+//! YAML as Ansible reads it: YAML 1.1 scalars (`yes`/`no`, `0644` octal), anchors, aliases,
+//! merge keys and `!vault` tags, with the line and column of every node kept for errors.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Map, Number, Value};
+use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::scanner::{Marker, TScalarStyle};
+
+/// Where something stands in a source file (1-based line and column).
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Pos {
+    pub file: Arc<PathBuf>,
+    pub line: usize,
+    pub col: usize,
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.col)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kind {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(Vec<(Node, Node)>),
+    /// `!vault |` inline-encrypted value: the ciphertext text.
+    Vault(String),
+    /// `!unsafe` string: never templated.
+    Unsafe(String),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub kind: Kind,
+    pub pos: Pos,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{pos}: {msg}")]
+pub struct YamlError {
+    pub pos: Pos,
+    pub msg: String,
+}
+
+impl Node {
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Str(s) | Kind::Unsafe(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&[(Node, Node)]> {
+        match &self.kind {
+            Kind::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.kind {
+            Kind::Seq(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.kind, Kind::Null)
+    }
+
+    /// A map's value by string key.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self.kind {
+            Kind::Null => "null",
+            Kind::Bool(_) => "boolean",
+            Kind::Int(_) => "integer",
+            Kind::Float(_) => "float",
+            Kind::Str(_) | Kind::Unsafe(_) => "string",
+            Kind::Seq(_) => "list",
+            Kind::Map(_) => "mapping",
+            Kind::Vault(_) => "vault-encrypted string",
+        }
+    }
+
+    /// The key as a string, as Ansible uses keys (numbers and booleans become their text).
+    pub fn key_string(&self) -> String {
+        match &self.kind {
+            Kind::Str(s) | Kind::Unsafe(s) => s.clone(),
+            Kind::Int(i) => i.to_string(),
+            Kind::Float(f) => f.to_string(),
+            Kind::Bool(b) => if *b { "True" } else { "False" }.to_string(),
+            Kind::Null => "null".to_string(),
+            _ => format!("<{}>", self.type_name()),
+        }
+    }
+
+    /// Converts to a JSON value; vault values go through `decrypt_vault`.
+    pub fn to_json(
+        &self,
+        decrypt_vault: &dyn Fn(&str, &Pos) -> Result<String, YamlError>,
+    ) -> Result<Value, YamlError> {
+        Ok(match &self.kind {
+            Kind::Null => Value::Null,
+            Kind::Bool(b) => Value::Bool(*b),
+            Kind::Int(i) => Value::Number((*i).into()),
+            Kind::Float(f) => Number::from_f64(*f).map_or(Value::Null, Value::Number),
+            Kind::Str(s) => Value::String(s.clone()),
+            Kind::Unsafe(s) => Value::String(s.clone()),
+            Kind::Vault(text) => Value::String(decrypt_vault(text, &self.pos)?),
+            Kind::Seq(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|n| n.to_json(decrypt_vault))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Kind::Map(entries) => {
+                let mut map = Map::new();
+                for (k, v) in entries {
+                    map.insert(k.key_string(), v.to_json(decrypt_vault)?);
+                }
+                Value::Object(map)
+            }
+        })
+    }
+
+    /// Conversion for files that must not hold vault values.
+    pub fn to_json_plain(&self) -> Result<Value, YamlError> {
+        self.to_json(&|_, pos| {
+            Err(YamlError {
+                pos: pos.clone(),
+                msg: "vault-encrypted value, but no vault password was given (use --vault-password-file)"
+                    .into(),
+            })
+        })
+    }
+}
+
+/// Reads and parses a YAML file; an empty file is `Null`.
+pub fn load_file(path: &Path) -> Result<Node, YamlError> {
+    let text = std::fs::read_to_string(path).map_err(|e| YamlError {
+        pos: Pos {
+            file: Arc::new(path.to_path_buf()),
+            line: 0,
+            col: 0,
+        },
+        msg: format!("cannot read file: {e}"),
+    })?;
+    parse(&text, path)
+}
+
+pub fn parse(text: &str, file: &Path) -> Result<Node, YamlError> {
+    let file = Arc::new(file.to_path_buf());
+    let mut builder = Builder {
+        file: file.clone(),
+        stack: Vec::new(),
+        anchors: Default::default(),
+        root: None,
+        error: None,
+    };
+    let mut parser = Parser::new_from_str(text);
+    if let Err(e) = parser.load(&mut builder, false) {
+        let m = e.marker();
+        return Err(YamlError {
+            pos: Pos {
+                file,
+                line: m.line(),
+                col: m.col() + 1,
+            },
+            msg: format!("YAML syntax error: {}", e.info()),
+        });
+    }
+    if let Some(err) = builder.error {
+        return Err(err);
+    }
+    Ok(builder.root.unwrap_or(Node {
+        kind: Kind::Null,
+        pos: Pos {
+            file,
+            line: 1,
+            col: 1,
+        },
+    }))
+}
+
+enum Frame {
+    Seq(Node, usize),
+    Map(Node, usize, Option<Node>),
+}
+
+struct Builder {
+    file: Arc<PathBuf>,
+    stack: Vec<Frame>,
+    anchors: std::collections::HashMap<usize, Node>,
+    root: Option<Node>,
+    error: Option<YamlError>,
+}
+
+impl Builder {
+    fn pos(&self, m: Marker) -> Pos {
+        Pos {
+            file: self.file.clone(),
+            line: m.line(),
+            col: m.col() + 1,
+        }
+    }
+
+    fn push_value(&mut self, node: Node) {
+        match self.stack.last_mut() {
+            None => {
+                if self.root.is_none() {
+                    self.root = Some(node);
+                }
+            }
+            Some(Frame::Seq(seq, _)) => {
+                if let Kind::Seq(items) = &mut seq.kind {
+                    items.push(node);
+                }
+            }
+            Some(Frame::Map(map, _, pending_key)) => match pending_key.take() {
+                None => *pending_key = Some(node),
+                Some(key) => {
+                    if let Kind::Map(entries) = &mut map.kind {
+                        insert_entry(entries, key, node, &mut self.error);
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// Inserts one entry, expanding `<<` merge keys; a later plain key overrides.
+fn insert_entry(
+    entries: &mut Vec<(Node, Node)>,
+    key: Node,
+    value: Node,
+    error: &mut Option<YamlError>,
+) {
+    if key.as_str() == Some("<<") {
+        let sources: Vec<Node> = match value.kind {
+            Kind::Map(_) => vec![value],
+            Kind::Seq(items) => items,
+            _ => {
+                error.get_or_insert(YamlError {
+                    pos: value.pos,
+                    msg: "merge key '<<' needs a mapping or a list of mappings".into(),
+                });
+                return;
+            }
+        };
+        for src in sources {
+            if let Kind::Map(src_entries) = src.kind {
+                for (k, v) in src_entries {
+                    // Merged keys never override keys that are set explicitly.
+                    if !entries.iter().any(|(ek, _)| ek.kind == k.kind) {
+                        entries.push((k, v));
+                    }
+                }
+            }
+        }
+        return;
+    }
+    if let Some(slot) = entries.iter_mut().find(|(k, _)| k.kind == key.kind) {
+        // YAML forbids duplicate keys; Ansible warns and keeps the last, and so do we.
+        *slot = (key, value);
+    } else {
+        entries.push((key, value));
+    }
+}
+
+impl MarkedEventReceiver for Builder {
+    fn on_event(&mut self, ev: Event, mark: Marker) {
+        if self.error.is_some() {
+            return;
+        }
+        let pos = self.pos(mark);
+        match ev {
+            Event::Scalar(text, style, anchor, tag) => {
+                let tag_name = tag.map(|t| format!("{}{}", t.handle, t.suffix));
+                let kind = match tag_name.as_deref() {
+                    Some("!vault") | Some("!!vault") => Kind::Vault(text),
+                    Some("!unsafe") => Kind::Unsafe(text),
+                    Some("tag:yaml.org,2002:str") | Some("!!str") => Kind::Str(text),
+                    _ if style != TScalarStyle::Plain => Kind::Str(text),
+                    _ => resolve_plain(&text),
+                };
+                let node = Node { kind, pos };
+                if anchor > 0 {
+                    self.anchors.insert(anchor, node.clone());
+                }
+                self.push_value(node);
+            }
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(
+                Node {
+                    kind: Kind::Seq(Vec::new()),
+                    pos,
+                },
+                anchor,
+            )),
+            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map(
+                Node {
+                    kind: Kind::Map(Vec::new()),
+                    pos,
+                },
+                anchor,
+                None,
+            )),
+            Event::SequenceEnd | Event::MappingEnd => {
+                let (node, anchor) = match self.stack.pop() {
+                    Some(Frame::Seq(n, a)) | Some(Frame::Map(n, a, _)) => (n, a),
+                    None => return,
+                };
+                if anchor > 0 {
+                    self.anchors.insert(anchor, node.clone());
+                }
+                self.push_value(node);
+            }
+            Event::Alias(id) => match self.anchors.get(&id) {
+                Some(node) => {
+                    let node = node.clone();
+                    self.push_value(node);
+                }
+                None => {
+                    self.error = Some(YamlError {
+                        pos,
+                        msg: "alias refers to an unknown anchor".into(),
+                    })
+                }
+            },
+            _ => {}
+        }
+    }
+}
+
+/// YAML 1.1 resolution of a plain scalar, as PyYAML (and so Ansible) does it.
+pub fn resolve_plain(text: &str) -> Kind {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Kind::Null,
+        "yes" | "Yes" | "YES" | "true" | "True" | "TRUE" | "on" | "On" | "ON" => {
+            return Kind::Bool(true);
+        }
+        "no" | "No" | "NO" | "false" | "False" | "FALSE" | "off" | "Off" | "OFF" => {
+            return Kind::Bool(false);
+        }
+        _ => {}
+    }
+    if let Some(i) = parse_int_yaml11(text) {
+        return Kind::Int(i);
+    }
+    if let Some(f) = parse_float_yaml11(text) {
+        return Kind::Float(f);
+    }
+    Kind::Str(text.to_string())
+}
+
+fn parse_int_yaml11(text: &str) -> Option<i64> {
+    let (neg, body) = match text.as_bytes().first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let body = body.replace('_', "");
+    if body.is_empty() {
+        return None;
+    }
+    let value = if let Some(hex) = body.strip_prefix("0x") {
+        i64::from_str_radix(hex, 16).ok()?
+    } else if let Some(bin) = body.strip_prefix("0b") {
+        i64::from_str_radix(bin, 2).ok()?
+    } else if body.len() > 1 && body.starts_with('0') {
+        // YAML 1.1: a leading zero means octal (mode: 0644).
+        i64::from_str_radix(&body[1..], 8).ok()?
+    } else if body.bytes().all(|b| b.is_ascii_digit()) {
+        body.parse().ok()?
+    } else {
+        return None;
+    };
+    Some(if neg { -value } else { value })
+}
+
+fn parse_float_yaml11(text: &str) -> Option<f64> {
+    match text {
+        ".inf" | ".Inf" | ".INF" | "+.inf" => return Some(f64::INFINITY),
+        "-.inf" | "-.Inf" | "-.INF" => return Some(f64::NEG_INFINITY),
+        ".nan" | ".NaN" | ".NAN" => return Some(f64::NAN),
+        _ => {}
+    }
+    let bytes = text.as_bytes();
+    // PyYAML's float pattern needs a dot: [-+]?([0-9][0-9_]*)?\.[0-9.]*([eE][-+][0-9]+)?
+    if !text.contains('.') {
+        return None;
+    }
+    if !bytes
+        .iter()
+        .all(|b| b.is_ascii_digit() || b"._+-eE".contains(b))
+    {
+        return None;
+    }
+    if text == "." {
+        return None;
+    }
+    text.replace('_', "").parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Node {
+        parse(s, Path::new("t.yml")).expect("parses")
+    }
+
+    #[test]
+    fn yaml11_scalars() {
+        let n = p("a: yes\nb: off\nc: 0644\nd: '0644'\ne: 1.5\nf: ~\ng: 0x1f\nh: 10\ni: 1.2.3\n");
+        let j = n.to_json_plain().expect("json");
+        assert_eq!(j["a"], Value::Bool(true));
+        assert_eq!(j["b"], Value::Bool(false));
+        assert_eq!(j["c"], Value::from(0o644));
+        assert_eq!(j["d"], Value::from("0644"));
+        assert_eq!(j["e"], Value::from(1.5));
+        assert_eq!(j["f"], Value::Null);
+        assert_eq!(j["g"], Value::from(31));
+        assert_eq!(j["h"], Value::from(10));
+        assert_eq!(j["i"], Value::from("1.2.3"));
+    }
+
+    #[test]
+    fn anchors_and_merge_keys() {
+        let n = p("base: &b\n  x: 1\n  y: 2\nchild:\n  <<: *b\n  y: 3\nlist: [*b]\n");
+        let j = n.to_json_plain().expect("json");
+        assert_eq!(j["child"]["x"], Value::from(1));
+        assert_eq!(j["child"]["y"], Value::from(3));
+        assert_eq!(j["list"][0]["y"], Value::from(2));
+    }
+
+    #[test]
+    fn positions_are_one_based() {
+        let n = p("first: 1\nsecond:\n  inner: x\n");
+        let second = n.get("second").expect("second");
+        let inner = second.get("inner").expect("inner");
+        assert_eq!((inner.pos.line, inner.pos.col), (3, 10));
+        let (k, _) = &second.as_map().expect("map")[0];
+        assert_eq!((k.pos.line, k.pos.col), (3, 3));
+    }
+
+    #[test]
+    fn vault_tag_is_kept() {
+        let n = p("pw: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162\n");
+        assert!(matches!(n.get("pw").map(|v| &v.kind), Some(Kind::Vault(_))));
+        assert!(n.to_json_plain().is_err());
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let e = parse("a: [1, 2\nb: 3\n", Path::new("bad.yml")).expect_err("must fail");
+        assert!(e.to_string().starts_with("bad.yml:"), "{e}");
+    }
+}
