@@ -82,6 +82,12 @@ async fn sql_ok(
     sql: &str,
 ) -> Result<Result<String, ModuleResult>, ModuleError> {
     let out = psql(ctx, conn, db, sql).await?;
+    if out.rc != 0 && ctx.check && server_not_running(&out.stderr) {
+        // A dry run on a fresh host: the server that earlier tasks would start is not up yet.
+        let mut r = ModuleResult::changed(true);
+        r.msg = Some("PostgreSQL is not running yet; in a real run this would be applied after it starts".into());
+        return Ok(Err(r));
+    }
     if out.rc != 0 {
         let mut r = ModuleResult::fail(format!("psql: {}", out.stderr.trim()));
         r.rc = Some(out.rc);
@@ -185,6 +191,14 @@ pub async fn db(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError
         }
     }
     finish_sql(ctx, &conn, &maint, stmts, r, &format!("database {name}")).await
+}
+
+fn server_not_running(stderr: &str) -> bool {
+    stderr.contains("No such file or directory") && stderr.contains("connection to server")
+        || stderr.contains("Connection refused")
+        || stderr.contains("psql: not found")
+        || stderr.contains("psql: command not found")
+        || stderr.contains("runuser: user postgres does not exist")
 }
 
 fn normalize_encoding(e: &str) -> String {
