@@ -19,6 +19,10 @@ pub struct Pos {
 
 impl fmt::Display for Pos {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            // A file that could not be read has no position inside it.
+            return write!(f, "{}", self.file.display());
+        }
         write!(f, "{}:{}:{}", self.file.display(), self.line, self.col)
     }
 }
@@ -87,14 +91,14 @@ impl Node {
 
     pub fn type_name(&self) -> &'static str {
         match self.kind {
-            Kind::Null => "null",
-            Kind::Bool(_) => "boolean",
-            Kind::Int(_) => "integer",
-            Kind::Float(_) => "float",
-            Kind::Str(_) | Kind::Unsafe(_) => "string",
-            Kind::Seq(_) => "list",
-            Kind::Map(_) => "mapping",
-            Kind::Vault(_) => "vault-encrypted string",
+            Kind::Null => "null (nothing)",
+            Kind::Bool(_) => "a boolean",
+            Kind::Int(_) => "an integer",
+            Kind::Float(_) => "a float",
+            Kind::Str(_) | Kind::Unsafe(_) => "a string",
+            Kind::Seq(_) => "a list",
+            Kind::Map(_) => "a mapping",
+            Kind::Vault(_) => "a vault-encrypted string",
         }
     }
 
@@ -106,7 +110,12 @@ impl Node {
             Kind::Float(f) => f.to_string(),
             Kind::Bool(b) => if *b { "True" } else { "False" }.to_string(),
             Kind::Null => "null".to_string(),
-            _ => format!("<{}>", self.type_name()),
+            _ => format!(
+                "<{}>",
+                self.type_name()
+                    .trim_start_matches("a ")
+                    .trim_start_matches("an ")
+            ),
         }
     }
 
@@ -233,7 +242,16 @@ impl Builder {
                 }
             }
             Some(Frame::Map(map, _, pending_key)) => match pending_key.take() {
-                None => *pending_key = Some(node),
+                None => {
+                    // yaml-rust2 marks a block mapping at its first ':'; the first key is where it starts.
+                    if let Kind::Map(entries) = &map.kind
+                        && entries.is_empty()
+                        && (node.pos.line, node.pos.col) < (map.pos.line, map.pos.col)
+                    {
+                        map.pos = node.pos.clone();
+                    }
+                    *pending_key = Some(node)
+                }
                 Some(key) => {
                     if let Kind::Map(entries) = &mut map.kind {
                         insert_entry(entries, key, node, &mut self.error);

@@ -164,7 +164,7 @@ fn load_vars_file(
         _ => Err(InputError::at(
             &node.pos,
             format!(
-                "a vars file must be a mapping of variables, not a {}",
+                "a vars file must be a mapping of variables, not {}",
                 node.type_name()
             ),
         )),

@@ -66,16 +66,19 @@ impl RunSummary {
     }
 }
 
+type VarsMap = Arc<Map<String, Value>>;
+type RunOnceCells = HashMap<(usize, usize), Arc<OnceCell<Value>>>;
+
 struct Shared {
     plan: Arc<Plan>,
     events: mpsc::UnboundedSender<RunEvent>,
     cancel: Cancel,
     connector: Connector,
     /// Facts and runtime vars per host, for `hostvars`.
-    published: RwLock<HashMap<String, (Arc<Map<String, Value>>, Arc<Map<String, Value>>)>>,
+    published: RwLock<HashMap<String, (VarsMap, VarsMap)>>,
     connections: tokio::sync::Mutex<HashMap<String, Arc<dyn Transport>>>,
     groups: Arc<Map<String, Value>>,
-    run_once: Mutex<HashMap<(usize, usize), Arc<OnceCell<Value>>>>,
+    run_once: Mutex<RunOnceCells>,
     abort_play: AtomicBool,
     failed_in_play: AtomicUsize,
 }
@@ -778,7 +781,7 @@ fn effective_become(
         .or_else(|| var_str(scope, &["ansible_become_method"]))
         .unwrap_or_else(|| "sudo".into());
     // Already that user (e.g. connected as root, become root): no sudo round trip at all.
-    if facts.get("user_id").and_then(Value::as_str) == Some(user.as_str()) {
+    if facts.get("slm_login_user").and_then(Value::as_str) == Some(user.as_str()) {
         return Ok(None);
     }
     let method = match method.as_str() {

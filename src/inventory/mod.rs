@@ -59,7 +59,7 @@ impl Inventory {
                 return Err(InputError::at(
                     &root.pos,
                     format!(
-                        "an inventory must be a mapping of group names (usually 'all:'), not a {}",
+                        "an inventory must be a mapping of group names (usually 'all:'), not {}",
                         root.type_name()
                     ),
                 ));
@@ -125,7 +125,7 @@ impl Inventory {
                 return Err(InputError::at(
                     &node.pos,
                     format!(
-                        "group '{name}' must be a mapping with hosts, vars or children, not a {}",
+                        "group '{name}' must be a mapping with hosts, vars or children, not {}",
                         node.type_name()
                     ),
                 ));
@@ -146,7 +146,7 @@ impl Inventory {
                                     return Err(InputError::at(
                                         &hv.pos,
                                         format!(
-                                            "host '{host}' must map to its variables (a mapping) or nothing, not a {}",
+                                            "host '{host}' must map to its variables (a mapping) or nothing, not {}",
                                             hv.type_name()
                                         ),
                                     ));
@@ -163,7 +163,7 @@ impl Inventory {
                         return Err(InputError::at(
                             &v.pos,
                             format!(
-                                "'hosts' of group '{name}' must be a mapping of host names, not a {} \
+                                "'hosts' of group '{name}' must be a mapping of host names, not {} \
                                  (write 'hosts:' then one 'name:' per line)",
                                 v.type_name()
                             ),
@@ -180,7 +180,7 @@ impl Inventory {
                         return Err(InputError::at(
                             &v.pos,
                             format!(
-                                "'vars' of group '{name}' must be a mapping, not a {}",
+                                "'vars' of group '{name}' must be a mapping, not {}",
                                 v.type_name()
                             ),
                         ));
@@ -204,7 +204,7 @@ impl Inventory {
                         return Err(InputError::at(
                             &v.pos,
                             format!(
-                                "'children' of group '{name}' must be a mapping of group names, not a {}",
+                                "'children' of group '{name}' must be a mapping of group names, not {}",
                                 v.type_name()
                             ),
                         ));
@@ -406,10 +406,7 @@ fn group_name(node: &Node) -> Result<String, InputError> {
         Kind::Int(_) | Kind::Float(_) => Ok(node.key_string()),
         _ => Err(InputError::at(
             &node.pos,
-            format!(
-                "expected a group or host name, found a {}",
-                node.type_name()
-            ),
+            format!("expected a group or host name, found {}", node.type_name()),
         )),
     }
 }
@@ -480,7 +477,7 @@ fn load_vars_path(
                 return Err(InputError::at(
                     &node.pos,
                     format!(
-                        "a vars file must be a mapping of variables, not a {}",
+                        "a vars file must be a mapping of variables, not {}",
                         node.type_name()
                     ),
                 ));

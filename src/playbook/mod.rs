@@ -245,7 +245,7 @@ pub fn load(path: &Path, vault: VaultFn<'_>) -> Result<Playbook, InputError> {
             return Err(InputError::at(
                 &root.pos,
                 format!(
-                    "a playbook must be a list of plays (each starting with '- hosts:'), not a {}",
+                    "a playbook must be a list of plays (each starting with '- hosts:'), not {}",
                     root.type_name()
                 ),
             ));
@@ -258,7 +258,14 @@ pub fn load(path: &Path, vault: VaultFn<'_>) -> Result<Playbook, InputError> {
             .or_else(|| node.get("ansible.builtin.import_playbook"))
         {
             let file = str_of(imp, "import_playbook")?;
-            let sub = load(&dir.join(file), vault)?;
+            let path = dir.join(file);
+            if !path.is_file() {
+                return Err(InputError::at(
+                    &imp.pos,
+                    format!("imported playbook not found: {}", path.display()),
+                ));
+            }
+            let sub = load(&path, vault)?;
             plays.extend(sub.plays);
             continue;
         }
@@ -277,7 +284,7 @@ fn str_of(node: &Node, what: &str) -> Result<String, InputError> {
         Kind::Int(_) | Kind::Float(_) | Kind::Bool(_) => Ok(node.key_string()),
         _ => Err(InputError::at(
             &node.pos,
-            format!("'{what}' must be a string, not a {}", node.type_name()),
+            format!("'{what}' must be a string, not {}", node.type_name()),
         )),
     }
 }
@@ -297,7 +304,7 @@ fn bool_of(node: &Node, what: &str) -> Result<bool, InputError> {
         _ => Err(InputError::at(
             &node.pos,
             format!(
-                "'{what}' must be a boolean (yes/no, true/false), not a {}",
+                "'{what}' must be a boolean (yes/no, true/false), not {}",
                 node.type_name()
             ),
         )),
@@ -316,7 +323,7 @@ fn string_list(node: &Node, what: &str) -> Result<Vec<String>, InputError> {
         _ => Err(InputError::at(
             &node.pos,
             format!(
-                "'{what}' must be a string or a list of strings, not a {}",
+                "'{what}' must be a string or a list of strings, not {}",
                 node.type_name()
             ),
         )),
@@ -337,7 +344,7 @@ impl Parser<'_> {
             },
             _ => Err(InputError::at(
                 &node.pos,
-                format!("'{what}' must be a mapping, not a {}", node.type_name()),
+                format!("'{what}' must be a mapping, not {}", node.type_name()),
             )),
         }
     }
@@ -381,7 +388,7 @@ impl Parser<'_> {
             return Err(InputError::at(
                 &node.pos,
                 format!(
-                    "a play must be a mapping with at least 'hosts:', not a {}",
+                    "a play must be a mapping with at least 'hosts:', not {}",
                     node.type_name()
                 ),
             ));
@@ -500,7 +507,7 @@ impl Parser<'_> {
             _ => Err(InputError::at(
                 &node.pos,
                 format!(
-                    "'{what}' must be a list of tasks (each starting with '- name:'), not a {}",
+                    "'{what}' must be a list of tasks (each starting with '- name:'), not {}",
                     node.type_name()
                 ),
             )),
@@ -512,7 +519,7 @@ impl Parser<'_> {
             return Err(InputError::at(
                 &node.pos,
                 format!(
-                    "a task must be a mapping (module name and arguments), not a {}",
+                    "a task must be a mapping (module name and arguments), not {}",
                     node.type_name()
                 ),
             ));
@@ -582,6 +589,12 @@ impl Parser<'_> {
             ));
         }
         let path = self.dir.join(&file);
+        if !path.is_file() {
+            return Err(InputError::at(
+                &value.pos,
+                format!("included file not found: {}", path.display()),
+            ));
+        }
         let included = yaml::load_file(&path)?;
         self.include_depth += 1;
         let tasks = self.items(&included, "included tasks", handlers);
@@ -726,6 +739,12 @@ impl Parser<'_> {
                 }
                 "notify" => t.notify = string_list(v, "notify")?,
                 "listen" if handlers => t.listen = string_list(v, "listen")?,
+                "listen" => {
+                    return Err(InputError::at(
+                        &k.pos,
+                        "'listen' is only valid on handlers; use 'notify' on a task",
+                    ));
+                }
                 "changed_when" => t.changed_when = Some(self.json(v)?),
                 "failed_when" => t.failed_when = Some(self.json(v)?),
                 "until" => t.until = Some(self.json(v)?),
@@ -835,7 +854,7 @@ impl Parser<'_> {
                 return Err(InputError::at(
                     &mv.pos,
                     format!(
-                        "arguments of '{written}' must be a mapping or key=value text, not a {}",
+                        "arguments of '{written}' must be a mapping or key=value text, not {}",
                         mv.type_name()
                     ),
                 ));

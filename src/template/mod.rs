@@ -132,7 +132,13 @@ impl Templar {
             if v.is_undefined() {
                 return Err(self.undefined_error(s, scope));
             }
-            return to_json(&v).map_err(|e| self.describe(e, s, scope));
+            let value = to_json(&v).map_err(|e| self.describe(e, s, scope))?;
+            // "{{ x }}\n" keeps its newline when the result is text, as Jinja2 renders it.
+            let tail = &s[s.trim_end_matches('\n').len()..];
+            return Ok(match value {
+                Value::String(text) if !tail.is_empty() => Value::String(text + tail),
+                other => other,
+            });
         }
         self.env
             .render_str(s, scope.clone())
@@ -251,11 +257,18 @@ impl Templar {
     }
 
     fn undefined_error(&self, s: &str, scope: &JValue) -> TemplateError {
-        let missing: Vec<String> = self
+        // Names are looked up without evaluating them: evaluating could recurse into the very
+        // template that failed.
+        let defined: HashSet<String> = scope
+            .try_iter()
+            .map(|it| it.filter_map(|k| k.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        let mut missing: Vec<String> = self
             .variables_of(s, true)
             .into_iter()
-            .filter(|v| scope.get_attr(v).map(|x| x.is_undefined()).unwrap_or(true))
+            .filter(|v| !defined.contains(v))
             .collect();
+        missing.sort();
         if missing.is_empty() {
             TemplateError::new(format!("{s:?} evaluates to an undefined value"))
         } else {
@@ -328,12 +341,16 @@ pub fn truthy_json(v: &Value) -> bool {
 
 /// Variables visible to a template: layers searched from the first (highest precedence) down.
 /// String values that are templates are rendered when read, against the same scope.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Scope {
     pub layers: Vec<Arc<Map<String, Value>>>,
     pub templar: Templar,
     /// Objects that are computed, not stored (e.g. `hostvars`).
     pub specials: Vec<(String, JValue)>,
+    /// Templated values already computed in this scope (each variable is rendered once).
+    cache: std::sync::Mutex<std::collections::HashMap<String, JValue>>,
+    /// Variables being rendered right now; meeting one again is a reference loop.
+    resolving: std::sync::Mutex<HashSet<String>>,
 }
 
 impl Scope {
@@ -342,6 +359,8 @@ impl Scope {
             layers: Vec::new(),
             templar,
             specials: Vec::new(),
+            cache: Default::default(),
+            resolving: Default::default(),
         }
     }
 
@@ -375,18 +394,43 @@ impl Object for Scope {
         if !contains_template(raw) {
             return Some(JValue::from(minijinja::value::Serde(raw)));
         }
-        Some(match self.resolve(key)? {
+        if let Some(v) = self.cache.lock().ok().and_then(|c| c.get(key).cloned()) {
+            return Some(v);
+        }
+        let fresh = self
+            .resolving
+            .lock()
+            .map(|mut r| r.insert(key.to_string()))
+            .unwrap_or(false);
+        if !fresh {
+            return Some(JValue::from(minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                format!("recursive loop detected: variable '{key}' refers to itself"),
+            )));
+        }
+        let value = match self.resolve(key)? {
             Ok(v) => JValue::from(minijinja::value::Serde(&v)),
             Err(e) => JValue::from(minijinja::Error::new(
                 ErrorKind::InvalidOperation,
                 format!("variable '{key}': {}", e.msg),
             )),
-        })
+        };
+        if let Ok(mut r) = self.resolving.lock() {
+            r.remove(key);
+        }
+        if let Ok(mut c) = self.cache.lock() {
+            c.insert(key.to_string(), value.clone());
+        }
+        Some(value)
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        let mut keys: Vec<JValue> = Vec::new();
-        let mut seen = HashSet::new();
+        let mut keys: Vec<JValue> = self
+            .specials
+            .iter()
+            .map(|(k, _)| JValue::from(k.as_str()))
+            .collect();
+        let mut seen: HashSet<String> = self.specials.iter().map(|(k, _)| k.clone()).collect();
         for l in &self.layers {
             for k in l.keys() {
                 if seen.insert(k.clone()) {

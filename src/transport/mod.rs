@@ -120,6 +120,9 @@ pub struct ExecRequest<'a> {
     pub timeout: Option<Duration>,
 }
 
+/// The exit reason a transport reports when the connection died under a running command.
+pub const CONNECTION_LOST: &str = "connection lost";
+
 const BECOME_PROMPT: &str = "[slm-wizard become password]:";
 const BECOME_OK: &str = "SLM-WIZARD-BECOME-OK";
 
@@ -250,6 +253,12 @@ async fn drive(
             ProcEvent::Exit(status) => {
                 match status {
                     Ok(rc) => out.rc = rc,
+                    // The transport lost the host mid-command: the host is gone, not the command failed.
+                    Err(reason) if reason == CONNECTION_LOST => {
+                        return Err(TransportError::ConnectionLost {
+                            reason: "the connection dropped while a command was running".into(),
+                        });
+                    }
                     Err(sig) => {
                         out.rc = -1;
                         out.signal = Some(sig);

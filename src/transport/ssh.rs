@@ -1,41 +1,1675 @@
-//! PLACEHOLDER until the SSH transport lands.
-use super::{Process, Transport, TransportError};
-use futures::future::BoxFuture;
-use std::path::PathBuf;
+//! `ansible_connection: ssh`: commands run over one SSH connection per host (russh), one session
+//! channel per command, the way `ansible` runs them through OpenSSH with ControlMaster.
+//!
+//! What OpenSSH does and this transport copies:
+//! - host keys are checked against `known_hosts` (plain, `[host]:port` and hashed entries), with
+//!   `StrictHostKeyChecking` `yes` (default), `accept-new` and `no`;
+//! - authentication in OpenSSH order: ssh-agent keys, identity files, password
+//!   (and keyboard-interactive answered with the password);
+//! - the command string goes to the remote user's shell as-is;
+//! - keepalives (`ServerAliveInterval`/`ServerAliveCountMax 3`) detect a dead peer;
+//! - `-L`-style local forwarding over `direct-tcpip` channels.
+//!
+//! Not supported: ProxyJump/ProxyCommand, certificates in identity files, GSSAPI, host
+//! certificates (`@cert-authority`).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-#[derive(PartialEq, Eq)]
+
+use futures::future::BoxFuture;
+use russh::client::{self, AuthResult, KeyboardInteractiveAuthResponse};
+use russh::keys::agent::AgentIdentity;
+use russh::keys::agent::client::AgentClient;
+use russh::keys::{self, Algorithm, HashAlg, PrivateKeyWithHashAlg, PublicKey};
+use russh::{ChannelMsg, ChannelOpenFailure, Disconnect, MethodKind, MethodSet, Sig};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, mpsc, watch};
+use tokio::time::Instant;
+
+use super::{Control, ProcEvent, Process, Stream, Transport, TransportError};
+use crate::secrets::Secret;
+
+/// What to do with a host key that is not in `known_hosts` (OpenSSH `StrictHostKeyChecking`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StrictHostKeyChecking {
+    /// Refuse unknown keys (OpenSSH `yes`/`ask`).
+    #[default]
     Yes,
+    /// Record unknown keys in `known_hosts` and go on; refuse changed keys.
     AcceptNew,
+    /// Accept any key and record nothing.
     No,
 }
+
+/// How to reach and log in to one host.
+#[derive(Debug, Clone)]
 pub struct SshParams {
+    /// Address to connect to (`ansible_host`).
+    pub host: String,
+    /// `ansible_port`, default 22.
+    pub port: u16,
+    /// `ansible_user`, default: the user running slm-wizard.
+    pub user: String,
+    /// `ansible_ssh_private_key_file` first; when empty, `~/.ssh/id_ed25519`, `id_ecdsa` and
+    /// `id_rsa` that exist are tried.
     pub identity_files: Vec<PathBuf>,
-    pub password: Option<crate::secrets::Secret>,
+    /// `ansible_password` (used for `password` and `keyboard-interactive`).
+    pub password: Option<Secret>,
+    /// Passphrase for encrypted identity files.
+    pub key_passphrase: Option<Secret>,
+    /// `UserKnownHostsFile`; `None` means `~/.ssh/known_hosts`.
+    pub known_hosts: Option<PathBuf>,
     pub strict: StrictHostKeyChecking,
+    /// Time allowed for the TCP connect and, separately, for the SSH handshake.
     pub connect_timeout: Duration,
+    /// Keepalive interval; the connection counts as lost after 3 unanswered keepalives.
+    /// `Duration::ZERO` disables keepalives.
+    pub keepalive: Duration,
 }
-impl SshParams {
-    pub fn new(_h: String, _p: u16, _u: String) -> Self {
+
+impl Default for SshParams {
+    fn default() -> Self {
         Self {
-            identity_files: vec![],
+            host: String::new(),
+            port: 22,
+            user: current_user(),
+            identity_files: Vec::new(),
             password: None,
+            key_passphrase: None,
+            known_hosts: None,
             strict: StrictHostKeyChecking::Yes,
             connect_timeout: Duration::from_secs(10),
+            keepalive: Duration::from_secs(15),
         }
     }
-    pub fn from_ssh_args(&mut self, _a: &str) -> Result<(), String> {
+}
+
+/// `ssh` options that take a value (`ssh -X value` or `ssh -Xvalue`).
+const SSH_FLAGS_WITH_VALUE: &str = "BbcDEeFIiJLlmOoPpQRSWw";
+
+impl SshParams {
+    /// Defaults for everything but the address, port and login user, as documented on the
+    /// fields.
+    pub fn new(host: impl Into<String>, port: u16, user: impl Into<String>) -> Self {
+        let user = user.into();
+        Self {
+            host: host.into(),
+            port,
+            user: if user.is_empty() {
+                current_user()
+            } else {
+                user
+            },
+            ..Self::default()
+        }
+    }
+
+    /// Applies the OpenSSH command-line options found in `ansible_ssh_common_args` /
+    /// `ansible_ssh_extra_args`: `-o Key=value` (also `-oKey=value`, `-o "Key value"` and
+    /// `-o Key value`), `-i FILE`, `-p PORT`, `-l USER`. Understood `-o` keys:
+    /// StrictHostKeyChecking, UserKnownHostsFile, Port, User, IdentityFile, HostName,
+    /// ConnectTimeout, ServerAliveInterval. Other options are ignored, except ProxyJump /
+    /// ProxyCommand / `-J`, which are refused because ignoring them would connect elsewhere.
+    pub fn from_ssh_args(&mut self, args: &str) -> Result<(), String> {
+        let tokens = split_shell_words(args)?;
+        let mut tokens = tokens.into_iter().peekable();
+        while let Some(token) = tokens.next() {
+            let Some(flags) = token.strip_prefix('-') else {
+                continue; // a stray word; ssh would take it for the host name
+            };
+            if flags.is_empty() || flags.starts_with('-') {
+                continue;
+            }
+            for (pos, flag) in flags.char_indices() {
+                if !SSH_FLAGS_WITH_VALUE.contains(flag) {
+                    continue; // -C, -v, -T, -4, ... change nothing here
+                }
+                let attached = &flags[pos + flag.len_utf8()..];
+                let value = if attached.is_empty() {
+                    tokens
+                        .next()
+                        .ok_or_else(|| format!("ssh option -{flag} needs a value"))?
+                } else {
+                    attached.to_string()
+                };
+                match flag {
+                    'o' => {
+                        let (key, mut val) = split_option(&value);
+                        if val.is_empty()
+                            && let Some(next) = tokens.peek()
+                            && !next.starts_with('-')
+                        {
+                            val = tokens.next().unwrap_or_default();
+                        }
+                        self.apply_option(&key, &val)?;
+                    }
+                    'i' => self.identity_files.push(expand_tilde(&value)),
+                    'p' => self.port = parse_port(&value)?,
+                    'l' => self.user = value,
+                    'J' => {
+                        return Err(
+                            "ssh -J (ProxyJump) is not supported by the built-in SSH transport"
+                                .into(),
+                        );
+                    }
+                    _ => {} // -L, -R, -D, -F, -c, ... ignored
+                }
+                break;
+            }
+        }
         Ok(())
     }
-}
-pub struct SshTransport;
-impl SshTransport {
-    pub async fn connect(_p: SshParams) -> Result<Self, TransportError> {
-        Err(TransportError::Other("ssh not yet".into()))
+
+    fn apply_option(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let raw = value.trim();
+        let value = raw
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        match key.to_ascii_lowercase().as_str() {
+            "stricthostkeychecking" => {
+                self.strict = match value.to_ascii_lowercase().as_str() {
+                    "yes" | "ask" | "true" => StrictHostKeyChecking::Yes,
+                    "no" | "off" | "false" => StrictHostKeyChecking::No,
+                    "accept-new" => StrictHostKeyChecking::AcceptNew,
+                    other => {
+                        return Err(format!(
+                            "StrictHostKeyChecking: expected yes, no or accept-new, got {other:?}"
+                        ));
+                    }
+                }
+            }
+            "userknownhostsfile" => {
+                // OpenSSH allows several (quoted) files; the first one is the one written to.
+                let files = split_shell_words(raw)?;
+                let first = files.first().map(String::as_str).unwrap_or("");
+                if first.is_empty() {
+                    return Err("UserKnownHostsFile needs a file name".into());
+                }
+                self.known_hosts = Some(if first.eq_ignore_ascii_case("none") {
+                    PathBuf::from("/dev/null")
+                } else {
+                    expand_tilde(first)
+                });
+            }
+            "port" => self.port = parse_port(value)?,
+            "user" if !value.is_empty() => self.user = value.to_string(),
+            "hostname" if !value.is_empty() => self.host = value.to_string(),
+            "identityfile" if !value.is_empty() && !value.eq_ignore_ascii_case("none") => {
+                self.identity_files.push(expand_tilde(value));
+            }
+            "connecttimeout" => {
+                let secs: u64 = value
+                    .parse()
+                    .map_err(|_| format!("ConnectTimeout: expected seconds, got {value:?}"))?;
+                self.connect_timeout = Duration::from_secs(secs);
+            }
+            "serveraliveinterval" => {
+                let secs: u64 = value
+                    .parse()
+                    .map_err(|_| format!("ServerAliveInterval: expected seconds, got {value:?}"))?;
+                self.keepalive = Duration::from_secs(secs);
+            }
+            "proxyjump" | "proxycommand" if !value.eq_ignore_ascii_case("none") => {
+                return Err(format!(
+                    "{key} is not supported by the built-in SSH transport"
+                ));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// `host` as written in known_hosts and in messages: `host`, or `[host]:port`.
+    fn host_label(&self) -> String {
+        if self.port == 22 {
+            self.host.clone()
+        } else {
+            format!("[{}]:{}", self.host, self.port)
+        }
     }
 }
+
+/// `Key=value`, `Key value` or `Key = value` → (Key, value).
+fn split_option(s: &str) -> (String, String) {
+    let s = s.trim();
+    match s.find(|c: char| c == '=' || c.is_whitespace()) {
+        Some(at) => {
+            let key = &s[..at];
+            let rest = s[at..].trim_start();
+            let rest = rest.strip_prefix('=').unwrap_or(rest).trim_start();
+            (key.to_string(), rest.to_string())
+        }
+        None => (s.to_string(), String::new()),
+    }
+}
+
+fn parse_port(s: &str) -> Result<u16, String> {
+    match s.trim().parse::<u16>() {
+        Ok(p) if p != 0 => Ok(p),
+        _ => Err(format!("invalid SSH port {s:?}")),
+    }
+}
+
+/// POSIX-shell-like word splitting (what ansible does with `shlex.split`).
+fn split_shell_words(s: &str) -> Result<Vec<String>, String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(ch) => word.push(ch),
+                        None => return Err(format!("unterminated single quote in {s:?}")),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(ch @ ('"' | '\\' | '$' | '`')) => word.push(ch),
+                            Some('\n') => {}
+                            Some(ch) => {
+                                word.push('\\');
+                                word.push(ch);
+                            }
+                            None => return Err(format!("unterminated double quote in {s:?}")),
+                        },
+                        Some(ch) => word.push(ch),
+                        None => return Err(format!("unterminated double quote in {s:?}")),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                match chars.next() {
+                    Some('\n') => {}
+                    Some(ch) => word.push(ch),
+                    None => word.push('\\'),
+                }
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .or_else(std::env::home_dir)
+}
+
+fn expand_tilde(p: &str) -> PathBuf {
+    if p == "~" {
+        return home_dir().unwrap_or_else(|| PathBuf::from(p));
+    }
+    if let Some(rest) = p.strip_prefix("~/")
+        && let Some(home) = home_dir()
+    {
+        return home.join(rest);
+    }
+    PathBuf::from(p)
+}
+
+/// The login name of the user running this process: `$USER`, `$LOGNAME`, else `/etc/passwd`.
+fn current_user() -> String {
+    for var in ["USER", "LOGNAME"] {
+        if let Ok(v) = std::env::var(var)
+            && !v.is_empty()
+        {
+            return v;
+        }
+    }
+    use std::os::unix::fs::MetadataExt;
+    if let Ok(meta) = std::fs::metadata("/proc/self")
+        && let Ok(passwd) = std::fs::read_to_string("/etc/passwd")
+    {
+        let uid = meta.uid().to_string();
+        for line in passwd.lines() {
+            let mut fields = line.split(':');
+            if let (Some(name), Some(_), Some(u)) = (fields.next(), fields.next(), fields.next())
+                && u == uid
+            {
+                return name.to_string();
+            }
+        }
+    }
+    "root".to_string()
+}
+
+fn default_known_hosts() -> PathBuf {
+    home_dir()
+        .unwrap_or_else(|| PathBuf::from("/"))
+        .join(".ssh")
+        .join("known_hosts")
+}
+
+fn default_identity_files() -> Vec<PathBuf> {
+    let Some(home) = home_dir() else {
+        return Vec::new();
+    };
+    ["id_ed25519", "id_ecdsa", "id_rsa"]
+        .iter()
+        .map(|name| home.join(".ssh").join(name))
+        .filter(|p| p.is_file())
+        .collect()
+}
+
+fn fingerprint(key: &PublicKey) -> String {
+    key.fingerprint(HashAlg::Sha256).to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection state shared by the transport, the russh handler, command pumps and forwarders.
+
+struct Shared {
+    /// Why the connection ended, as reported to the handler.
+    lost_reason: Mutex<Option<String>>,
+    closed_by_us: AtomicBool,
+    /// Flips to true when the transport is closed or dropped; forwarders stop.
+    shutdown: watch::Sender<bool>,
+    /// Session channels being opened or open, and those open; used to wait for a free slot
+    /// when the server limits sessions per connection (OpenSSH `MaxSessions`, default 10).
+    sessions: AtomicUsize,
+    open_sessions: AtomicUsize,
+    session_freed: Notify,
+}
+
+impl Shared {
+    fn lost_reason(&self) -> Option<String> {
+        self.lost_reason.lock().ok().and_then(|g| g.clone())
+    }
+}
+
+/// russh callbacks: host key verification and disconnect bookkeeping.
+struct Client {
+    host: String,
+    port: u16,
+    label: String,
+    known_hosts: PathBuf,
+    strict: StrictHostKeyChecking,
+    /// The precise reason a host key was refused (russh only gets a bool back).
+    rejection: Arc<Mutex<Option<TransportError>>>,
+    fingerprint: Arc<Mutex<Option<String>>>,
+    shared: Arc<Shared>,
+}
+
+/// Serializes known_hosts updates within this process (parallel connects with accept-new).
+static KNOWN_HOSTS_LOCK: Mutex<()> = Mutex::new(());
+
+enum KnownHost {
+    Match,
+    Unknown,
+    /// 1-based line number in the file, and the fingerprint recorded there.
+    Changed {
+        line: usize,
+        expected: String,
+    },
+}
+
+/// Looks `key` up in a known_hosts file. Uses russh's parser (hashed entries, `[host]:port`);
+/// unlike `check_known_hosts_path`, any matching line accepts the key (like OpenSSH), and line
+/// numbers count comment lines too.
+fn lookup_known_host(
+    host: &str,
+    port: u16,
+    key: &PublicKey,
+    path: &Path,
+) -> Result<KnownHost, keys::Error> {
+    let entries = keys::known_hosts::known_host_keys_path(host, port, path)?;
+    if entries.iter().any(|(_, k)| k.key_data() == key.key_data()) {
+        return Ok(KnownHost::Match);
+    }
+    match entries
+        .iter()
+        .find(|(_, k)| k.algorithm() == key.algorithm())
+    {
+        Some((line, recorded)) => Ok(KnownHost::Changed {
+            line: real_line_number(path, *line),
+            expected: fingerprint(recorded),
+        }),
+        None => Ok(KnownHost::Unknown),
+    }
+}
+
+/// russh numbers known_hosts lines without counting `#` comment lines; map its number back to
+/// the line number an editor shows.
+fn real_line_number(path: &Path, russh_line: usize) -> usize {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return russh_line;
+    };
+    let mut counted = 0;
+    for (idx, line) in text.split_inclusive('\n').enumerate() {
+        if line.starts_with('#') {
+            continue;
+        }
+        counted += 1;
+        if counted == russh_line {
+            return idx + 1;
+        }
+    }
+    russh_line
+}
+
+/// Appends the key to known_hosts, creating the directory (0700) and file (0600) if needed.
+fn learn_known_host(host: &str, port: u16, key: &PublicKey, path: &Path) -> Result<(), String> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    let _guard = KNOWN_HOSTS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    // Another connection may have recorded it meanwhile.
+    if let Ok(KnownHost::Match) = lookup_known_host(host, port, key, path) {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent()
+        && !dir.as_os_str().is_empty()
+        && !dir.exists()
+    {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let is_empty = std::fs::metadata(path).map(|m| m.len() == 0);
+    match is_empty {
+        // russh would start a new or empty file with a blank line; write the entry ourselves.
+        Err(_) | Ok(true) => {
+            use std::io::Write;
+            let entry = key
+                .to_openssh()
+                .map_err(|e| format!("cannot encode the host key: {e}"))?;
+            let host_port = if port == 22 {
+                host.to_string()
+            } else {
+                format!("[{host}]:{port}")
+            };
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+            file.write_all(format!("{host_port} {entry}\n").as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }
+        Ok(false) => keys::known_hosts::learn_known_hosts_path(host, port, key, path)
+            .map_err(|e| format!("cannot add the host key to {}: {e}", path.display())),
+    }
+}
+
+impl client::Handler for Client {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        server_public_key: &keys::PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let key = server_public_key.public_key();
+        let offered = fingerprint(&key);
+        if let Ok(mut fp) = self.fingerprint.lock() {
+            *fp = Some(offered.clone());
+        }
+        if self.strict == StrictHostKeyChecking::No {
+            tracing::debug!(host = %self.label, %offered, "host key accepted without checking");
+            return Ok(true);
+        }
+        let path = self.known_hosts.clone();
+        let rejection = match lookup_known_host(&self.host, self.port, &key, &path) {
+            Ok(KnownHost::Match) => return Ok(true),
+            Ok(KnownHost::Unknown) if self.strict == StrictHostKeyChecking::AcceptNew => {
+                match learn_known_host(&self.host, self.port, &key, &path) {
+                    Ok(()) => {
+                        tracing::info!(
+                            host = %self.label, %offered, path = %path.display(),
+                            "new host key recorded"
+                        );
+                        return Ok(true);
+                    }
+                    Err(e) => TransportError::Other(e),
+                }
+            }
+            Ok(KnownHost::Unknown) => TransportError::HostKeyUnknown {
+                host: self.label.clone(),
+                fingerprint: offered,
+            },
+            Ok(KnownHost::Changed { line, expected }) => TransportError::HostKeyMismatch {
+                host: self.label.clone(),
+                path: path.display().to_string(),
+                line,
+                expected,
+                offered,
+            },
+            Err(e) => TransportError::Other(format!(
+                "cannot check the host key of {} against {}: {e}",
+                self.label,
+                path.display()
+            )),
+        };
+        if let Ok(mut r) = self.rejection.lock() {
+            *r = Some(rejection);
+        }
+        Ok(false)
+    }
+
+    async fn disconnected(
+        &mut self,
+        reason: client::DisconnectReason<Self::Error>,
+    ) -> Result<(), Self::Error> {
+        let (text, result) = match reason {
+            client::DisconnectReason::ReceivedDisconnect(info) => (
+                format!("the server closed the connection ({})", info.message),
+                Ok(()),
+            ),
+            client::DisconnectReason::Error(e) => (e.to_string(), Err(e)),
+        };
+        if !self.shared.closed_by_us.load(Ordering::SeqCst) {
+            tracing::debug!(host = %self.label, reason = %text, "SSH connection ended");
+        }
+        if let Ok(mut r) = self.shared.lost_reason.lock()
+            && r.is_none()
+        {
+            *r = Some(text);
+        }
+        result
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/// One authenticated SSH connection to a host.
+pub struct SshTransport {
+    handle: Arc<client::Handle<Client>>,
+    shared: Arc<Shared>,
+    label: String,
+    fingerprint: Option<String>,
+}
+
+/// Keeps a [`SshTransport::forward_local`] listener running; dropping it stops the forwarder
+/// and its connections.
+pub struct ForwardGuard {
+    task: tokio::task::AbortHandle,
+}
+
+impl Drop for ForwardGuard {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl SshTransport {
+    /// Connects, verifies the host key and logs in.
+    pub async fn connect(params: SshParams) -> Result<Self, TransportError> {
+        let label = params.host_label();
+        let known_hosts = params
+            .known_hosts
+            .clone()
+            .unwrap_or_else(default_known_hosts);
+
+        let socket = tcp_connect(&params.host, params.port, params.connect_timeout).await?;
+
+        let (shutdown, _) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            lost_reason: Mutex::new(None),
+            closed_by_us: AtomicBool::new(false),
+            shutdown,
+            sessions: AtomicUsize::new(0),
+            open_sessions: AtomicUsize::new(0),
+            session_freed: Notify::new(),
+        });
+        let rejection = Arc::new(Mutex::new(None));
+        let seen_fingerprint = Arc::new(Mutex::new(None));
+        let handler = Client {
+            host: params.host.clone(),
+            port: params.port,
+            label: label.clone(),
+            known_hosts: known_hosts.clone(),
+            strict: params.strict,
+            rejection: rejection.clone(),
+            fingerprint: seen_fingerprint.clone(),
+            shared: shared.clone(),
+        };
+
+        // Like OpenSSH, prefer the host key types already recorded for this host, so a host
+        // known by its RSA key is not reported as unknown because it also has an ed25519 key.
+        let recorded: Vec<Algorithm> = if params.strict == StrictHostKeyChecking::No {
+            Vec::new()
+        } else {
+            keys::known_hosts::known_host_keys_path(&params.host, params.port, &known_hosts)
+                .map(|v| v.into_iter().map(|(_, k)| k.algorithm()).collect())
+                .unwrap_or_default()
+        };
+        let mut preferred = russh::Preferred::default();
+        let mut key_algos = preferred.key.to_vec();
+        key_algos.sort_by_key(|a| {
+            !recorded.iter().any(|r| {
+                r == a || (matches!(r, Algorithm::Rsa { .. }) && matches!(a, Algorithm::Rsa { .. }))
+            })
+        });
+        preferred.key = key_algos.into();
+
+        let keepalive = (!params.keepalive.is_zero()).then_some(params.keepalive);
+        let config = Arc::new(client::Config {
+            keepalive_interval: keepalive,
+            keepalive_max: 3,
+            inactivity_timeout: None,
+            preferred,
+            nodelay: true,
+            ..Default::default()
+        });
+
+        let handshake = tokio::time::timeout(
+            params.connect_timeout.max(Duration::from_secs(1)),
+            client::connect_stream(config, socket, handler),
+        )
+        .await;
+        let take_rejection = || rejection.lock().ok().and_then(|mut r| r.take());
+        let mut handle = match handshake {
+            Err(_) => {
+                return Err(TransportError::Unreachable {
+                    reason: format!(
+                        "SSH handshake with {label} timed out after {}s",
+                        params.connect_timeout.as_secs()
+                    ),
+                });
+            }
+            Ok(Err(e)) => {
+                if let Some(err) = take_rejection() {
+                    return Err(err);
+                }
+                return Err(TransportError::Unreachable {
+                    reason: format!("SSH handshake with {label} failed: {e}"),
+                });
+            }
+            Ok(Ok(handle)) => handle,
+        };
+        let fingerprint = seen_fingerprint.lock().ok().and_then(|f| f.clone());
+        tracing::debug!(host = %label, fingerprint = ?fingerprint, "SSH handshake done");
+
+        let identity_files = if params.identity_files.is_empty() {
+            default_identity_files()
+        } else {
+            params.identity_files.clone()
+        };
+        let auth_limit = (params.connect_timeout * 6).max(Duration::from_secs(60));
+        match tokio::time::timeout(
+            auth_limit,
+            authenticate(&mut handle, &params, &identity_files),
+        )
+        .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = handle.disconnect(Disconnect::ByApplication, "", "en").await;
+                return Err(e);
+            }
+            Err(_) => {
+                return Err(TransportError::Unreachable {
+                    reason: format!(
+                        "authentication on {label} did not finish within {}s",
+                        auth_limit.as_secs()
+                    ),
+                });
+            }
+        }
+        tracing::debug!(host = %label, user = %params.user, "SSH login done");
+
+        Ok(Self {
+            handle: Arc::new(handle),
+            shared,
+            label,
+            fingerprint,
+        })
+    }
+
+    /// SHA256 fingerprint (`SHA256:…`) of the host key the server presented.
+    pub fn host_key_fingerprint(&self) -> Option<String> {
+        self.fingerprint.clone()
+    }
+
+    /// True once the connection is gone (closed by us, by the server, or lost).
+    pub fn is_closed(&self) -> bool {
+        self.shared.closed_by_us.load(Ordering::SeqCst) || self.handle.is_closed()
+    }
+
+    /// Why the connection ended, when it has.
+    pub fn disconnect_reason(&self) -> Option<String> {
+        if !self.is_closed() {
+            return None;
+        }
+        if self.shared.closed_by_us.load(Ordering::SeqCst) {
+            return Some("closed by slm-wizard".into());
+        }
+        Some(
+            self.shared
+                .lost_reason()
+                .unwrap_or_else(|| "the SSH connection was closed".into()),
+        )
+    }
+
+    fn check_alive(&self) -> Result<(), TransportError> {
+        if self.is_closed() {
+            return Err(self.lost());
+        }
+        Ok(())
+    }
+
+    fn lost(&self) -> TransportError {
+        let why = self
+            .disconnect_reason()
+            .unwrap_or_else(|| "the SSH connection was closed".into());
+        TransportError::ConnectionLost {
+            reason: format!("{}: {why}", self.label),
+        }
+    }
+
+    /// Opens a session channel; when the server refuses because too many sessions are open on
+    /// this connection (`MaxSessions`), waits for one of ours to finish and retries.
+    async fn open_session(
+        &self,
+        slot: &mut SessionSlot,
+    ) -> Result<russh::Channel<client::Msg>, TransportError> {
+        // Refusals while only other opens are in flight (none confirmed yet): a few retries.
+        let mut unconfirmed_retries = 0;
+        loop {
+            let freed = self.shared.session_freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            match self.handle.channel_open_session().await {
+                Ok(ch) => {
+                    slot.confirm();
+                    return Ok(ch);
+                }
+                // OpenSSH answers "connect failed" when MaxSessions is reached.
+                Err(russh::Error::ChannelOpenFailure(
+                    ChannelOpenFailure::AdministrativelyProhibited
+                    | ChannelOpenFailure::ConnectFailed
+                    | ChannelOpenFailure::ResourceShortage,
+                )) if self.shared.sessions.load(Ordering::SeqCst) > 1
+                    && unconfirmed_retries < 50 =>
+                {
+                    if self.shared.open_sessions.load(Ordering::SeqCst) > 0 {
+                        tracing::trace!(host = %self.label, "session limit reached, waiting");
+                        let _ = tokio::time::timeout(Duration::from_secs(1), freed).await;
+                    } else {
+                        unconfirmed_retries += 1;
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                    self.check_alive()?;
+                }
+                Err(e) => {
+                    if self.is_closed() {
+                        return Err(self.lost());
+                    }
+                    return Err(TransportError::Other(format!(
+                        "{}: cannot open an SSH session channel: {e}",
+                        self.label
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Local port forwarding: a TCP listener on 127.0.0.1:0 whose connections are forwarded
+    /// (`direct-tcpip`) to `remote_host:remote_port` as seen from the target. Runs until the
+    /// transport is closed or the guard is dropped.
+    pub async fn forward_local(
+        &self,
+        remote_host: &str,
+        remote_port: u16,
+    ) -> Result<(SocketAddr, ForwardGuard), TransportError> {
+        self.check_alive()?;
+        let listener = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|e| TransportError::Other(format!("cannot listen on 127.0.0.1: {e}")))?;
+        let addr = listener
+            .local_addr()
+            .map_err(|e| TransportError::Other(format!("cannot listen on 127.0.0.1: {e}")))?;
+        let handle = self.handle.clone();
+        let mut shutdown = self.shared.shutdown.subscribe();
+        let target_host = remote_host.to_string();
+        let label = self.label.clone();
+        let task = tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((sock, peer)) => {
+                            conns.spawn(forward_connection(
+                                handle.clone(), sock, peer, target_host.clone(), remote_port,
+                            ));
+                        }
+                        Err(e) => {
+                            tracing::warn!(host = %label, "port forward accept failed: {e}");
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                        }
+                    },
+                    _ = async { let _ = shutdown.wait_for(|stop| *stop).await; } => break,
+                    _ = tick.tick() => {
+                        if handle.is_closed() {
+                            break;
+                        }
+                    }
+                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                }
+            }
+            // Dropping `conns` aborts the connections still open.
+        });
+        tracing::debug!(host = %self.label, %addr, remote_host, remote_port, "port forward");
+        Ok((
+            addr,
+            ForwardGuard {
+                task: task.abort_handle(),
+            },
+        ))
+    }
+}
+
+impl Drop for SshTransport {
+    fn drop(&mut self) {
+        let _ = self.shared.shutdown.send(true);
+    }
+}
+
+async fn forward_connection(
+    handle: Arc<client::Handle<Client>>,
+    mut sock: TcpStream,
+    peer: SocketAddr,
+    host: String,
+    port: u16,
+) {
+    let _ = sock.set_nodelay(true);
+    let channel = match handle
+        .channel_open_direct_tcpip(
+            host.as_str(),
+            u32::from(port),
+            peer.ip().to_string(),
+            u32::from(peer.port()),
+        )
+        .await
+    {
+        Ok(ch) => ch,
+        Err(e) => {
+            tracing::warn!("port forward to {host}:{port} refused: {e}");
+            return;
+        }
+    };
+    let mut stream = channel.into_stream();
+    if let Err(e) = tokio::io::copy_bidirectional(&mut sock, &mut stream).await {
+        tracing::debug!("port forward to {host}:{port} ended: {e}");
+    }
+}
+
+async fn tcp_connect(host: &str, port: u16, limit: Duration) -> Result<TcpStream, TransportError> {
+    let unreachable = |reason: String| TransportError::Unreachable { reason };
+    let attempt = async {
+        let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| unreachable(format!("cannot resolve host name {host}: {e}")))?
+            .collect();
+        if addrs.is_empty() {
+            return Err(unreachable(format!(
+                "cannot resolve host name {host}: no address"
+            )));
+        }
+        let mut last = None;
+        for addr in &addrs {
+            match TcpStream::connect(addr).await {
+                Ok(s) => return Ok(s),
+                Err(e) => last = Some((addr, e)),
+            }
+        }
+        Err(match last {
+            Some((addr, e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                unreachable(format!("connection to {host} ({addr}) refused"))
+            }
+            Some((addr, e)) => unreachable(format!("cannot connect to {host} ({addr}): {e}")),
+            None => unreachable(format!("cannot connect to {host}:{port}")),
+        })
+    };
+    match tokio::time::timeout(limit.max(Duration::from_millis(100)), attempt).await {
+        Ok(r) => {
+            let s = r?;
+            let _ = s.set_nodelay(true);
+            Ok(s)
+        }
+        Err(_) => Err(unreachable(format!(
+            "connection to {host}:{port} timed out after {}s",
+            limit.as_secs()
+        ))),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Authentication
+
+struct AuthState {
+    user: String,
+    tried: Vec<String>,
+    /// Methods the server says can continue; empty = unknown, try everything.
+    methods: MethodSet,
+    rsa_hash: Option<Option<HashAlg>>,
+}
+
+impl AuthState {
+    fn offers(&self, m: MethodKind) -> bool {
+        self.methods.is_empty() || self.methods.contains(&m)
+    }
+
+    /// Records a failure; false when the server has hung up (no point going on).
+    fn failed(&mut self, handle: &client::Handle<Client>, result: AuthResult) -> bool {
+        if let AuthResult::Failure {
+            remaining_methods, ..
+        } = result
+            && !remaining_methods.is_empty()
+        {
+            self.methods = remaining_methods;
+        }
+        !handle.is_closed()
+    }
+
+    async fn rsa_hash(&mut self, handle: &client::Handle<Client>) -> Option<HashAlg> {
+        if self.rsa_hash.is_none() {
+            self.rsa_hash = Some(
+                handle
+                    .best_supported_rsa_hash()
+                    .await
+                    .ok()
+                    .flatten()
+                    .flatten(),
+            );
+        }
+        self.rsa_hash.flatten()
+    }
+}
+
+fn is_rsa(key: &PublicKey) -> bool {
+    matches!(key.algorithm(), Algorithm::Rsa { .. })
+}
+
+/// Tries ssh-agent keys, identity files and the password, in that order (like OpenSSH).
+async fn authenticate(
+    handle: &mut client::Handle<Client>,
+    params: &SshParams,
+    identity_files: &[PathBuf],
+) -> Result<(), TransportError> {
+    let mut st = AuthState {
+        user: params.user.clone(),
+        tried: Vec::new(),
+        methods: MethodSet::empty(),
+        rsa_hash: None,
+    };
+    let closed = |mut tried: Vec<String>| {
+        tried.push("(the server closed the connection)".into());
+        TransportError::AuthFailed { tried }
+    };
+
+    // "none" tells which methods the server accepts.
+    match handle.authenticate_none(st.user.clone()).await {
+        Ok(AuthResult::Success) => return Ok(()),
+        Ok(r) => {
+            if !st.failed(handle, r) {
+                return Err(closed(st.tried));
+            }
+        }
+        Err(e) => {
+            return Err(TransportError::ConnectionLost {
+                reason: format!("during authentication: {e}"),
+            });
+        }
+    }
+
+    if st.offers(MethodKind::PublicKey) {
+        if try_agent(handle, &mut st).await {
+            return Ok(());
+        }
+        if handle.is_closed() {
+            return Err(closed(st.tried));
+        }
+        if identity_files.is_empty() {
+            st.tried
+                .push("publickey (no ~/.ssh/id_ed25519, id_ecdsa or id_rsa)".into());
+        }
+        for path in identity_files {
+            if !st.offers(MethodKind::PublicKey) {
+                break;
+            }
+            let shown = path.display();
+            let passphrase = params.key_passphrase.as_ref().map(|s| s.expose());
+            let key = match keys::load_secret_key(path, passphrase) {
+                Ok(k) => k,
+                Err(keys::Error::KeyIsEncrypted) => {
+                    st.tried.push(format!(
+                        "publickey {shown} (skipped: encrypted, no passphrase given)"
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    st.tried
+                        .push(format!("publickey {shown} (skipped: cannot load: {e})"));
+                    continue;
+                }
+            };
+            let hash = if is_rsa(key.public_key()) {
+                st.rsa_hash(handle).await
+            } else {
+                None
+            };
+            let key = PrivateKeyWithHashAlg::new(Arc::new(key), hash);
+            st.tried.push(format!("publickey {shown}"));
+            match handle.authenticate_publickey(st.user.clone(), key).await {
+                Ok(AuthResult::Success) => return Ok(()),
+                Ok(r) => {
+                    if !st.failed(handle, r) {
+                        return Err(closed(st.tried));
+                    }
+                }
+                Err(e) => {
+                    if let Some(last) = st.tried.last_mut() {
+                        last.push_str(&format!(" (error: {e})"));
+                    }
+                    if handle.is_closed() {
+                        return Err(closed(st.tried));
+                    }
+                }
+            }
+        }
+    } else {
+        st.tried
+            .push("publickey (not accepted by the server)".into());
+    }
+
+    if let Some(password) = &params.password {
+        if st.offers(MethodKind::Password) {
+            st.tried.push("password".into());
+            match handle
+                .authenticate_password(st.user.clone(), password.expose())
+                .await
+            {
+                Ok(AuthResult::Success) => return Ok(()),
+                Ok(r) => {
+                    if !st.failed(handle, r) {
+                        return Err(closed(st.tried));
+                    }
+                }
+                Err(_) if handle.is_closed() => return Err(closed(st.tried)),
+                Err(_) => {}
+            }
+        }
+        if st.offers(MethodKind::KeyboardInteractive) {
+            st.tried.push("keyboard-interactive".into());
+            if keyboard_interactive(handle, &st.user, password).await {
+                return Ok(());
+            }
+            if handle.is_closed() {
+                return Err(closed(st.tried));
+            }
+        }
+        if !st.methods.is_empty()
+            && !st.methods.contains(&MethodKind::Password)
+            && !st.methods.contains(&MethodKind::KeyboardInteractive)
+        {
+            st.tried
+                .push("password (not accepted by the server)".into());
+        }
+    }
+    Err(TransportError::AuthFailed { tried: st.tried })
+}
+
+/// ssh-agent keys. True when one of them logged us in.
+async fn try_agent(handle: &mut client::Handle<Client>, st: &mut AuthState) -> bool {
+    let Some(sock) = std::env::var_os("SSH_AUTH_SOCK").filter(|s| !s.is_empty()) else {
+        st.tried.push("publickey (agent: not running)".into());
+        return false;
+    };
+    let mut agent = match AgentClient::connect_uds(&sock).await {
+        Ok(a) => a,
+        Err(e) => {
+            st.tried
+                .push(format!("publickey (agent: cannot connect: {e})"));
+            return false;
+        }
+    };
+    if let Some(binding) = handle.agent_session_binding() {
+        // Needed for destination-constrained keys; older agents refuse it, which is fine.
+        let _ = agent.bind_session(binding, false).await;
+    }
+    let identities = match agent.request_identities().await {
+        Ok(ids) => ids,
+        Err(e) => {
+            st.tried
+                .push(format!("publickey (agent: cannot list keys: {e})"));
+            return false;
+        }
+    };
+    if identities.is_empty() {
+        st.tried.push("publickey (agent: 0 keys)".into());
+        return false;
+    }
+    for identity in identities {
+        if !st.offers(MethodKind::PublicKey) || handle.is_closed() {
+            break;
+        }
+        let public = identity.public_key().into_owned();
+        let name = if identity.comment().is_empty() {
+            fingerprint(&public)
+        } else {
+            identity.comment().to_string()
+        };
+        let hash = if is_rsa(&public) {
+            st.rsa_hash(handle).await
+        } else {
+            None
+        };
+        st.tried.push(format!("publickey (agent: {name})"));
+        let result = match identity {
+            AgentIdentity::PublicKey { key, .. } => {
+                handle
+                    .authenticate_publickey_with(st.user.clone(), key, hash, &mut agent)
+                    .await
+            }
+            AgentIdentity::Certificate { certificate, .. } => {
+                handle
+                    .authenticate_certificate_with(st.user.clone(), certificate, hash, &mut agent)
+                    .await
+            }
+        };
+        match result {
+            Ok(AuthResult::Success) => return true,
+            Ok(r) => {
+                st.failed(handle, r);
+            }
+            Err(e) => {
+                if let Some(last) = st.tried.last_mut() {
+                    last.push_str(&format!(" (agent error: {e})"));
+                }
+            }
+        }
+    }
+    false
+}
+
+/// Answers keyboard-interactive prompts with the password (what sshpass does for ansible).
+async fn keyboard_interactive(
+    handle: &mut client::Handle<Client>,
+    user: &str,
+    password: &Secret,
+) -> bool {
+    let mut reply = handle
+        .authenticate_keyboard_interactive_start(user.to_string(), None::<String>)
+        .await;
+    let mut answered_password = 0;
+    for _ in 0..8 {
+        match reply {
+            Ok(KeyboardInteractiveAuthResponse::Success) => return true,
+            Ok(KeyboardInteractiveAuthResponse::Failure { .. }) | Err(_) => return false,
+            Ok(KeyboardInteractiveAuthResponse::InfoRequest { prompts, .. }) => {
+                let mut answers = Vec::with_capacity(prompts.len());
+                for p in &prompts {
+                    if !p.echo {
+                        answered_password += 1;
+                        answers.push(password.expose().to_string());
+                    } else {
+                        answers.push(String::new());
+                    }
+                }
+                // A second password prompt means the first answer was wrong.
+                if answered_password > 1 {
+                    return false;
+                }
+                reply = handle
+                    .authenticate_keyboard_interactive_respond(answers)
+                    .await;
+            }
+        }
+    }
+    false
+}
+
+// ---------------------------------------------------------------------------------------------
+// Commands
+
 impl Transport for SshTransport {
-    fn spawn<'a>(&'a self, _c: &'a str) -> BoxFuture<'a, Result<Process, TransportError>> {
-        Box::pin(async { Err(TransportError::Other("x".into())) })
+    fn spawn<'a>(&'a self, command: &'a str) -> BoxFuture<'a, Result<Process, TransportError>> {
+        Box::pin(async move {
+            self.check_alive()?;
+            let mut slot = SessionSlot::new(&self.shared);
+            let channel = self.open_session(&mut slot).await?;
+            if let Err(e) = channel.exec(true, command.as_bytes()).await {
+                drop(slot);
+                if self.is_closed() {
+                    return Err(self.lost());
+                }
+                return Err(TransportError::Other(format!(
+                    "{}: cannot start the command: {e}",
+                    self.label
+                )));
+            }
+            let (control_tx, control_rx) = mpsc::channel::<Control>(16);
+            let (event_tx, event_rx) = mpsc::channel::<ProcEvent>(64);
+            let handle = self.handle.clone();
+            tokio::spawn(async move {
+                pump(channel, control_rx, event_tx, handle).await;
+                drop(slot);
+            });
+            Ok(Process {
+                control: control_tx,
+                events: event_rx,
+            })
+        })
+    }
+
+    fn close(&self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if self.shared.closed_by_us.swap(true, Ordering::SeqCst) {
+                return;
+            }
+            let _ = self.shared.shutdown.send(true);
+            let _ = self
+                .handle
+                .disconnect(Disconnect::ByApplication, "", "en")
+                .await;
+            // Wake spawns waiting for a session slot so they see the closed connection.
+            self.shared.session_freed.notify_waiters();
+        })
+    }
+}
+
+/// Counts a session channel being opened or open; frees it (and wakes waiting spawns) when
+/// dropped.
+struct SessionSlot {
+    shared: Arc<Shared>,
+    open: bool,
+}
+
+impl SessionSlot {
+    fn new(shared: &Arc<Shared>) -> Self {
+        shared.sessions.fetch_add(1, Ordering::SeqCst);
+        Self {
+            shared: shared.clone(),
+            open: false,
+        }
+    }
+
+    fn confirm(&mut self) {
+        if !self.open {
+            self.open = true;
+            self.shared.open_sessions.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for SessionSlot {
+    fn drop(&mut self) {
+        if self.open {
+            self.shared.open_sessions.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.shared.sessions.fetch_sub(1, Ordering::SeqCst);
+        self.shared.session_freed.notify_waiters();
+    }
+}
+
+fn signal_name(sig: &Sig) -> String {
+    match sig {
+        Sig::ABRT => "ABRT",
+        Sig::ALRM => "ALRM",
+        Sig::FPE => "FPE",
+        Sig::HUP => "HUP",
+        Sig::ILL => "ILL",
+        Sig::INT => "INT",
+        Sig::KILL => "KILL",
+        Sig::PIPE => "PIPE",
+        Sig::QUIT => "QUIT",
+        Sig::SEGV => "SEGV",
+        Sig::TERM => "TERM",
+        Sig::USR1 => "USR1",
+        Sig::Custom(name) => name.as_str(),
+    }
+    .to_string()
+}
+
+enum ChannelRequest {
+    Kill,
+    Close,
+}
+
+fn detached(writer: &Arc<russh::ChannelWriteHalf<client::Msg>>, req: ChannelRequest) {
+    let w = writer.clone();
+    tokio::spawn(async move {
+        let _ = match req {
+            ChannelRequest::Kill => w.signal(Sig::KILL).await,
+            ChannelRequest::Close => w.close().await,
+        };
+    });
+}
+
+/// How long after `Kill` we wait for the server to confirm (exit-signal, channel close) before
+/// closing the channel ourselves. (Once we send CHANNEL_CLOSE, russh drops everything the
+/// server still sends on that channel, so the close comes last.)
+const KILL_WAIT: Duration = Duration::from_secs(2);
+
+/// Moves one command's data between the channel and the engine until the channel is gone.
+///
+/// russh hands channel messages over from its connection task and blocks that task (every
+/// channel of the connection) while a channel's buffer is full, so this loop always drains the
+/// channel and queues events for the engine instead of waiting on it.
+async fn pump(
+    channel: russh::Channel<client::Msg>,
+    mut control: mpsc::Receiver<Control>,
+    events: mpsc::Sender<ProcEvent>,
+    handle: Arc<client::Handle<Client>>,
+) {
+    let (mut reader, writer) = channel.split();
+    // Signal and close go out from tasks of their own: awaiting them here could deadlock with
+    // the connection task waiting for room in this channel's buffer.
+    let writer = Arc::new(writer);
+
+    // Stdin goes through its own task: writes wait for the remote window, which must never
+    // hold up reading output (`cat` would deadlock).
+    let (stdin_tx, mut stdin_rx) = mpsc::unbounded_channel::<Option<Vec<u8>>>();
+    let mut stdin_writer = writer.make_writer();
+    let stdin_task = tokio::spawn(async move {
+        while let Some(item) = stdin_rx.recv().await {
+            match item {
+                Some(data) => {
+                    if stdin_writer.write_all(&data).await.is_err() {
+                        break;
+                    }
+                }
+                None => {
+                    let _ = stdin_writer.shutdown().await;
+                    break;
+                }
+            }
+        }
+    });
+
+    let mut queue: VecDeque<ProcEvent> = VecDeque::new();
+    let mut status: Option<Result<i32, String>> = None;
+    let mut control_open = true;
+    let mut events_open = true;
+    let mut killed = false;
+    let mut exec_refused = false;
+    // After Kill: when to stop waiting for the server.
+    let mut deadline: Option<Instant> = None;
+
+    loop {
+        tokio::select! {
+            msg = reader.wait() => match msg {
+                Some(ChannelMsg::Data { data }) => {
+                    if events_open {
+                        queue.push_back(ProcEvent::Output(Stream::Stdout, data.to_vec()));
+                    }
+                }
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => {
+                    if events_open {
+                        queue.push_back(ProcEvent::Output(Stream::Stderr, data.to_vec()));
+                    }
+                }
+                Some(ChannelMsg::ExitStatus { exit_status }) => {
+                    status = Some(Ok(i32::try_from(exit_status).unwrap_or(i32::MAX)));
+                }
+                Some(ChannelMsg::ExitSignal { signal_name: sig, .. }) => {
+                    status = Some(Err(format!("signal {}", signal_name(&sig))));
+                }
+                Some(ChannelMsg::Failure) if status.is_none() => {
+                    // The only request we want a reply to is `exec`.
+                    exec_refused = true;
+                    detached(&writer, ChannelRequest::Close);
+                    break;
+                }
+                Some(_) => {}
+                None => break,
+            },
+            ctl = control.recv(), if control_open => match ctl {
+                Some(Control::Stdin(data)) => {
+                    let _ = stdin_tx.send(Some(data));
+                }
+                Some(Control::CloseStdin) => {
+                    let _ = stdin_tx.send(None);
+                }
+                Some(Control::Kill) => {
+                    if !killed {
+                        killed = true;
+                        stdin_task.abort();
+                        // OpenSSH (>= 7.9) sends the signal to the session's process group,
+                        // except for root logins (no post-auth privilege separation), where it
+                        // refuses. Closing the channel does not stop a command without a tty;
+                        // it gets SIGPIPE the next time it writes output.
+                        detached(&writer, ChannelRequest::Kill);
+                        deadline = Some(Instant::now() + KILL_WAIT);
+                    }
+                }
+                None => control_open = false,
+            },
+            permit = events.reserve(), if events_open && !queue.is_empty() => match permit {
+                Ok(permit) => {
+                    if let Some(ev) = queue.pop_front() {
+                        permit.send(ev);
+                    }
+                }
+                Err(_) => {
+                    // Nobody listens any more; keep draining the channel.
+                    events_open = false;
+                    queue.clear();
+                }
+            },
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)),
+                if deadline.is_some() => {
+                detached(&writer, ChannelRequest::Close);
+                break;
+            }
+        }
+    }
+    stdin_task.abort();
+
+    let exit = match status {
+        Some(s) => s,
+        None if exec_refused => Err("the server refused to run the command".into()),
+        None if killed => {
+            tracing::debug!("kill not confirmed by the server; the command may still run");
+            Err("signal KILL (not confirmed by the server)".into())
+        }
+        None => {
+            if !handle.is_closed() {
+                tracing::debug!("channel closed without an exit status");
+            }
+            Err(super::CONNECTION_LOST.into())
+        }
+    };
+    if events_open {
+        for ev in queue {
+            if events.send(ev).await.is_err() {
+                return;
+            }
+        }
+        let _ = events.send(ProcEvent::Exit(exit)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(args: &str) -> SshParams {
+        let mut p = SshParams::new("h", 22, "u");
+        p.from_ssh_args(args).unwrap();
+        p
+    }
+
+    #[test]
+    fn defaults() {
+        let p = SshParams::new("web1", 22, "");
+        assert_eq!(p.host, "web1");
+        assert_eq!(p.port, 22);
+        assert!(!p.user.is_empty());
+        assert_eq!(p.strict, StrictHostKeyChecking::Yes);
+        assert_eq!(p.connect_timeout, Duration::from_secs(10));
+        assert_eq!(p.keepalive, Duration::from_secs(15));
+        assert!(p.known_hosts.is_none());
+        assert!(p.identity_files.is_empty());
+    }
+
+    #[test]
+    fn strict_host_key_checking_values() {
+        assert_eq!(
+            parsed("-o StrictHostKeyChecking=no").strict,
+            StrictHostKeyChecking::No
+        );
+        assert_eq!(
+            parsed("-o StrictHostKeyChecking=accept-new").strict,
+            StrictHostKeyChecking::AcceptNew
+        );
+        assert_eq!(
+            parsed("-o StrictHostKeyChecking=yes").strict,
+            StrictHostKeyChecking::Yes
+        );
+        assert_eq!(
+            parsed("-oStrictHostKeyChecking=No").strict,
+            StrictHostKeyChecking::No
+        );
+        assert_eq!(
+            parsed("-o stricthostkeychecking=ask").strict,
+            StrictHostKeyChecking::Yes
+        );
+        let mut p = SshParams::new("h", 22, "u");
+        assert!(p.from_ssh_args("-o StrictHostKeyChecking=maybe").is_err());
+    }
+
+    #[test]
+    fn option_with_space_forms() {
+        // Separate tokens, as written unquoted in an inventory.
+        let p = parsed("-o StrictHostKeyChecking no -o UserKnownHostsFile /tmp/kh");
+        assert_eq!(p.strict, StrictHostKeyChecking::No);
+        assert_eq!(p.known_hosts, Some(PathBuf::from("/tmp/kh")));
+        // One quoted token with a space, and `Key = value`.
+        let p = parsed("-o 'StrictHostKeyChecking accept-new' -o \"Port = 2200\"");
+        assert_eq!(p.strict, StrictHostKeyChecking::AcceptNew);
+        assert_eq!(p.port, 2200);
+    }
+
+    #[test]
+    fn known_hosts_file() {
+        let p = parsed("-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no");
+        assert_eq!(p.known_hosts, Some(PathBuf::from("/dev/null")));
+        assert_eq!(p.strict, StrictHostKeyChecking::No);
+        let p = parsed("-o 'UserKnownHostsFile=\"/a b/kh\" /other'");
+        assert_eq!(p.known_hosts, Some(PathBuf::from("/a b/kh")));
+        let p = parsed("-o 'UserKnownHostsFile=\"/a b/kh\"'");
+        assert_eq!(p.known_hosts, Some(PathBuf::from("/a b/kh")));
+        let p = parsed("-o UserKnownHostsFile=none");
+        assert_eq!(p.known_hosts, Some(PathBuf::from("/dev/null")));
+        if let Some(home) = home_dir() {
+            let p = parsed("-o UserKnownHostsFile=~/.ssh/kh2");
+            assert_eq!(p.known_hosts, Some(home.join(".ssh/kh2")));
+        }
+    }
+
+    #[test]
+    fn identity_port_user_flags() {
+        let p = parsed("-i /k/one -i/k/two -p 2222 -l deploy -C -tt -4");
+        assert_eq!(
+            p.identity_files,
+            vec![PathBuf::from("/k/one"), PathBuf::from("/k/two")]
+        );
+        assert_eq!(p.port, 2222);
+        assert_eq!(p.user, "deploy");
+        let p = parsed("-p2201 -o IdentityFile=/k/three -o User=ops -o Port=2202");
+        assert_eq!(p.port, 2202);
+        assert_eq!(p.user, "ops");
+        assert_eq!(p.identity_files, vec![PathBuf::from("/k/three")]);
+        // Combined boolean flags with a value flag at the end.
+        let p = parsed("-Cqp 2300");
+        assert_eq!(p.port, 2300);
+    }
+
+    #[test]
+    fn timeouts() {
+        let p = parsed("-o ConnectTimeout=3 -o ServerAliveInterval=5");
+        assert_eq!(p.connect_timeout, Duration::from_secs(3));
+        assert_eq!(p.keepalive, Duration::from_secs(5));
+        let mut p = SshParams::new("h", 22, "u");
+        assert!(p.from_ssh_args("-o ConnectTimeout=soon").is_err());
+    }
+
+    #[test]
+    fn unknown_options_are_ignored() {
+        let p = parsed(
+            "-o ControlMaster=auto -o ControlPersist=60s -o ForwardAgent yes -L 8080:localhost:80 \
+             -o PreferredAuthentications=publickey -F /dev/null -v",
+        );
+        assert_eq!(p.port, 22);
+        assert_eq!(p.strict, StrictHostKeyChecking::Yes);
+        assert!(p.identity_files.is_empty());
+        assert_eq!(parsed("").port, 22);
+    }
+
+    #[test]
+    fn errors() {
+        let mut p = SshParams::new("h", 22, "u");
+        assert!(p.from_ssh_args("-p").is_err());
+        assert!(p.from_ssh_args("-p 70000").is_err());
+        assert!(p.from_ssh_args("-o 'Port=22").is_err());
+        assert!(p.from_ssh_args("-J bastion").is_err());
+        assert!(p.from_ssh_args("-o ProxyJump=bastion").is_err());
+        assert!(
+            p.from_ssh_args("-o ProxyCommand='ssh -W %h:%p bastion'")
+                .is_err()
+        );
+        assert!(p.from_ssh_args("-o ProxyCommand=none").is_ok());
+    }
+
+    #[test]
+    fn shell_words() {
+        assert_eq!(
+            split_shell_words(r#"a 'b c' "d \"e\"" f\ g"#).unwrap(),
+            vec!["a", "b c", "d \"e\"", "f g"]
+        );
+        assert!(split_shell_words("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn option_splitting() {
+        assert_eq!(split_option("A=b"), ("A".into(), "b".into()));
+        assert_eq!(split_option("A b"), ("A".into(), "b".into()));
+        assert_eq!(split_option("A = b"), ("A".into(), "b".into()));
+        assert_eq!(split_option("A"), ("A".into(), String::new()));
+    }
+
+    #[test]
+    fn known_hosts_line_numbers_count_comments() {
+        let dir = std::env::temp_dir().join(format!("ssh-kh-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("kh");
+        std::fs::write(&path, "# one\nhost1 x y\n# two\n#three\nhost2 x y\n").unwrap();
+        assert_eq!(real_line_number(&path, 1), 2);
+        assert_eq!(real_line_number(&path, 2), 5);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

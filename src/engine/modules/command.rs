@@ -138,11 +138,14 @@ fn command_words(text: &str) -> String {
     while let Some(c) = chars.next() {
         match quote {
             Some(q) if c == q => quote = None,
-            Some('"') if c == '\\' => {
-                if let Some(n) = chars.next() {
+            // Inside double quotes a backslash only escapes $ ` " \ and newline, as in sh.
+            Some('"') if c == '\\' => match chars.peek() {
+                Some(&n) if "$`\"\\\n".contains(n) => {
                     cur.push(n);
+                    chars.next();
                 }
-            }
+                _ => cur.push(c),
+            },
             Some(_) => cur.push(c),
             None => match c {
                 '\'' | '"' => {

@@ -446,7 +446,7 @@ pub async fn lineinfile(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, Mod
             }
         } else if backrefs {
             // With backrefs and no match Ansible leaves the file alone.
-        } else if re.is_some() && lines.iter().any(|l| *l == line) {
+        } else if re.is_some() && lines.contains(&line) {
             // The line is already there (the regexp did not match it): nothing to add.
         } else {
             let pos = insert_position(a, &lines, firstmatch)?;

@@ -73,7 +73,7 @@ if [ -r /etc/os-release ]; then . /etc/os-release; fi
 echo "os_id=${ID:-}"; echo "os_like=${ID_LIKE:-}"; echo "os_version=${VERSION_ID:-}"; echo "os_codename=${VERSION_CODENAME:-}"; echo "os_name=${NAME:-}"
 [ -r /etc/debian_version ] && echo "debian_version=$(cat /etc/debian_version)"
 echo "arch=$(uname -m)"; echo "kernel=$(uname -r)"; echo "system=$(uname -s)"
-echo "user_id=$(id -un)"; echo "user_uid=$(id -u)"
+echo "user_id=$(id -un)"; echo "user_uid=$(id -u)"; echo "login_user=${SUDO_USER:-$(id -un)}"
 echo "ipv4_all=$(ip -4 -o addr show scope global 2>/dev/null | awk '{split($4,a,"/"); printf "%s ", a[1]}')"
 echo "default_ipv4=$(ip -4 route get 1.1.1.1 2>/dev/null | sed -n 's/.* src \([0-9.]*\).*/\1/p')"
 echo "default_if=$(ip -4 route show default 2>/dev/null | awk '{print $5; exit}')"
@@ -195,6 +195,8 @@ pub fn parse_facts(text: &str) -> Map<String, Value> {
     put("kernel", get("kernel").into());
     put("system", get("system").into());
     put("user_id", get("user_id").into());
+    // Who the connection logs in as (facts may be gathered through sudo); not an Ansible fact.
+    put("slm_login_user", get("login_user").into());
     put(
         "user_uid",
         get("user_uid")

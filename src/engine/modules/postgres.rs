@@ -85,7 +85,10 @@ async fn sql_ok(
     if out.rc != 0 && ctx.check && server_not_running(&out.stderr) {
         // A dry run on a fresh host: the server that earlier tasks would start is not up yet.
         let mut r = ModuleResult::changed(true);
-        r.msg = Some("PostgreSQL is not running yet; in a real run this would be applied after it starts".into());
+        r.msg = Some(
+            "PostgreSQL is not running yet; in a real run this would be applied after it starts"
+                .into(),
+        );
         return Ok(Err(r));
     }
     if out.rc != 0 {
@@ -353,7 +356,7 @@ pub async fn user(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleErr
         let stored = fields.get(9).copied().unwrap_or("");
         let matches = exists && password_matches(stored, pw, &name);
         let no_changes = a.bool("no_password_changes", false)?;
-        if !matches && !(exists && no_changes) {
+        if !matches && (!exists || !no_changes) {
             password_changed = true;
             let verifier =
                 if pw.starts_with("SCRAM-SHA-256$") || (pw.starts_with("md5") && pw.len() == 35) {
@@ -907,14 +910,13 @@ pub async fn pg_hba(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleE
         .iter()
         .position(|l| HbaRule::parse(l).is_some_and(|r| r.key() == rule.key()));
     match (state.as_str(), found) {
-        ("present", Some(i)) => {
-            if HbaRule::parse(&lines[i]).as_ref() != Some(&rule) {
-                lines[i] = rule.render();
-            }
+        ("present", Some(i)) if HbaRule::parse(&lines[i]).as_ref() != Some(&rule) => {
+            lines[i] = rule.render();
         }
+        ("present", Some(_)) => {}
         ("present", None) => lines.push(rule.render()),
         ("absent", Some(_)) => {
-            lines.retain(|l| !HbaRule::parse(l).is_some_and(|r| r.key() == rule.key()))
+            lines.retain(|l| HbaRule::parse(l).is_none_or(|r| r.key() != rule.key()))
         }
         _ => {}
     }
