@@ -2346,3 +2346,45 @@ fn journal_is_written_private_and_complete() {
         json!({"ok": 1, "changed": 0, "failed": 0, "skipped": 0, "unreachable": 0})
     );
 }
+
+#[test]
+fn copy_of_a_large_file_streams_and_is_idempotent() {
+    let sb = Sandbox::new();
+    std::fs::create_dir_all(sb.p("files")).expect("mkdir");
+    std::fs::create_dir(sb.p("out")).expect("mkdir");
+    // 110 MB with a varying pattern, so a truncated or reordered upload cannot match.
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(sb.p("files/big.bin")).expect("create");
+        let block: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
+        for n in 0..110u8 {
+            let mut b = block.clone();
+            b[0] = n;
+            f.write_all(&b).expect("write");
+        }
+    }
+    let pb = play(
+        r#"
+- name: upload
+  copy:
+    src: big.bin
+    dest: @D@/out/big.bin
+    mode: "0600"
+"#,
+    );
+    let r = sb.run(&pb, &["--check", "--diff"]);
+    r.assert_ok();
+    assert!(!sb.exists("out/big.bin"), "check mode wrote the file");
+    assert_eq!(r.status("upload"), "changed");
+    let r = sb.run(&pb, &[]);
+    r.assert_ok();
+    assert_eq!(r.status("upload"), "changed");
+    let a = std::fs::read(sb.p("files/big.bin")).expect("read src");
+    let b = std::fs::read(sb.p("out/big.bin")).expect("read dest");
+    assert_eq!(a.len(), b.len());
+    assert!(a == b, "uploaded content differs");
+    assert_eq!(mode_of(&sb.p("out/big.bin")), 0o600);
+    let r = sb.run(&pb, &[]);
+    r.assert_ok();
+    assert_eq!(r.status("upload"), "ok", "{}", r.dump());
+}

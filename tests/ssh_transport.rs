@@ -94,6 +94,7 @@ async fn exec_streams_and_exit_code() {
         ExecRequest {
             script: "echo hello; echo warn >&2; exit 7",
             stdin: None,
+            stdin_file: None,
             escalation: None,
             timeout: Some(Duration::from_secs(10)),
         },
@@ -151,6 +152,7 @@ async fn stdin_round_trip_1mb() {
         ExecRequest {
             script: "wc -l",
             stdin: Some(text.as_bytes()),
+            stdin_file: None,
             escalation: None,
             timeout: Some(Duration::from_secs(30)),
         },
@@ -632,6 +634,7 @@ async fn kill_stops_the_remote_command() {
         ExecRequest {
             script: "sleep 30",
             stdin: None,
+            stdin_file: None,
             escalation: None,
             timeout: Some(Duration::from_secs(1)),
         },
@@ -837,6 +840,7 @@ async fn engine_style_connect() {
         ExecRequest {
             script: "echo via-dyn",
             stdin: None,
+            stdin_file: None,
             escalation: None,
             timeout: None,
         },

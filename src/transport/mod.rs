@@ -116,6 +116,8 @@ pub struct Output {
 pub struct ExecRequest<'a> {
     pub script: &'a str,
     pub stdin: Option<&'a [u8]>,
+    /// A local file streamed to stdin in chunks (large uploads never sit whole in memory).
+    pub stdin_file: Option<&'a std::path::Path>,
     pub escalation: Option<&'a Become>,
     pub timeout: Option<Duration>,
 }
@@ -197,7 +199,7 @@ async fn drive(
     let mut escalated = req.escalation.is_none();
     let mut password_sent = false;
     if escalated {
-        send_stdin(proc, req.stdin).await;
+        send_stdin(proc, req).await;
     }
     while let Some(ev) = proc.events.recv().await {
         match ev {
@@ -228,7 +230,7 @@ async fn drive(
                     if !stdout.is_empty() {
                         sink(Stream::Stdout, &stdout);
                     }
-                    send_stdin(proc, req.stdin).await;
+                    send_stdin(proc, req).await;
                 } else if stream == Stream::Stderr
                     && find(&stderr, BECOME_PROMPT.as_bytes()).is_some()
                 {
@@ -280,8 +282,35 @@ async fn drive(
     Ok(out)
 }
 
-async fn send_stdin(proc: &Process, data: Option<&[u8]>) {
-    if let Some(data) = data {
+async fn send_stdin(proc: &Process, req: &ExecRequest<'_>) {
+    if let Some(path) = req.stdin_file {
+        // Streamed from a task of its own, so output keeps flowing while the file uploads.
+        let control = proc.control.clone();
+        let path = path.to_path_buf();
+        tokio::spawn(async move {
+            use tokio::io::AsyncReadExt;
+            if let Ok(mut f) = tokio::fs::File::open(&path).await {
+                let mut buf = vec![0u8; 256 * 1024];
+                loop {
+                    match f.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            if control
+                                .send(Control::Stdin(buf[..n].to_vec()))
+                                .await
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
+                    }
+                }
+            }
+            let _ = control.send(Control::CloseStdin).await;
+        });
+        return;
+    }
+    if let Some(data) = req.stdin {
         for chunk in data.chunks(64 * 1024) {
             if proc
                 .control

@@ -127,10 +127,25 @@ pub struct WriteOpts<'a> {
 }
 
 /// Atomically replaces `path` with `content`. Returns the backup file's path when one was made.
+/// What to upload: text in memory, or a local file streamed in chunks.
+pub enum Payload<'a> {
+    Bytes(&'a [u8]),
+    File(&'a Path),
+}
+
 pub async fn write_remote(
     ctx: &Ctx<'_>,
     path: &str,
     content: &[u8],
+    opts: &WriteOpts<'_>,
+) -> Result<Option<String>, ModuleError> {
+    write_remote_payload(ctx, path, Payload::Bytes(content), opts).await
+}
+
+pub async fn write_remote_payload(
+    ctx: &Ctx<'_>,
+    path: &str,
+    payload: Payload<'_>,
     opts: &WriteOpts<'_>,
 ) -> Result<Option<String>, ModuleError> {
     let p = sh_quote(path);
@@ -165,7 +180,10 @@ pub async fn write_remote(
         );
     }
     s.push_str("mv -f -- \"$tmp\" \"$dest\"\ntrap - EXIT\n");
-    let out = ctx.query(&s, Some(content)).await?;
+    let out = match payload {
+        Payload::Bytes(content) => ctx.query(&s, Some(content)).await?,
+        Payload::File(file) => ctx.query_with_file(&s, file).await?,
+    };
     if out.rc != 0 {
         return Err(ModuleError::Args(format!(
             "writing {path} failed: {}",
@@ -301,8 +319,17 @@ pub async fn copy(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleErr
         }
         (None, Some(s)) => {
             let path = local_source(ctx, "files", s)?;
-            std::fs::read_to_string(&path)
-                .map_err(|e| ModuleError::Args(format!("cannot read {}: {e}", path.display())))?
+            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            let text = if size <= TEXT_LIMIT {
+                std::fs::read_to_string(&path).ok()
+            } else {
+                None
+            };
+            match text {
+                Some(t) => t,
+                // Large or binary: compare checksums and stream the file; never load it whole.
+                None => return copy_large(ctx, &path, &dest, &opts, a.bool("force", true)?).await,
+            }
         }
         (Some(_), Some(_)) => {
             return Err(ModuleError::Args(
@@ -316,6 +343,108 @@ pub async fn copy(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleErr
         return Ok(ModuleResult::ok().with_msg("file exists and force=no"));
     }
     converge_content(ctx, &dest, &current, &content, &opts).await
+}
+
+/// Files up to this size are compared and diffed as text; larger ones by checksum.
+const TEXT_LIMIT: u64 = 1024 * 1024;
+
+async fn copy_large(
+    ctx: &Ctx<'_>,
+    src: &Path,
+    dest: &str,
+    opts: &WriteOpts<'_>,
+    force: bool,
+) -> Result<ModuleResult, ModuleError> {
+    let local = sha256_file(src)
+        .map_err(|e| ModuleError::Args(format!("cannot read {}: {e}", src.display())))?;
+    let p = sh_quote(dest);
+    let out = ctx
+        .query(
+            &format!(
+                "if [ -f {p} ]; then stat -L -c 'F %a %U %G' -- {p}; sha256sum -- {p} | cut -d' ' -f1; \
+                 elif [ -e {p} ]; then stat -c 'O %a %U %G %F' -- {p}; else echo A; fi"
+            ),
+            None,
+        )
+        .await?;
+    let mut lines = out.stdout.lines();
+    let header = lines.next().unwrap_or("A");
+    let mut parts = header.split(' ');
+    let tag = parts.next().unwrap_or("A");
+    let current = RemoteFile {
+        exists: tag != "A",
+        is_file: tag == "F",
+        mode: parts.next().unwrap_or("").to_string(),
+        owner: parts.next().unwrap_or("").to_string(),
+        group: parts.next().unwrap_or("").to_string(),
+        kind: if tag == "F" {
+            "regular file".into()
+        } else {
+            parts.collect::<Vec<_>>().join(" ")
+        },
+        content: None,
+    };
+    if current.exists && !current.is_file {
+        return Ok(ModuleResult::fail(format!(
+            "{dest} exists but is a {}, not a regular file",
+            current.kind
+        )));
+    }
+    if current.exists && !force {
+        return Ok(ModuleResult::ok().with_msg("file exists and force=no"));
+    }
+    let content_changed = lines.next() != Some(local.as_str());
+    let attrs_changed = current.exists && opts.attrs.differ(&current);
+    let mut r = ModuleResult::changed(content_changed || attrs_changed);
+    r.extra
+        .insert("dest".into(), Value::String(dest.to_string()));
+    r.extra.insert("checksum".into(), Value::String(local));
+    if content_changed && ctx.diff {
+        r.diff.push(Diff {
+            before_header: dest.to_string(),
+            after_header: dest.to_string(),
+            before: String::new(),
+            after: format!(
+                "(large or binary file from {}; content not shown)\n",
+                src.display()
+            ),
+        });
+    }
+    if ctx.check || !r.changed {
+        return Ok(r);
+    }
+    if content_changed {
+        if let Some(b) = write_remote_payload(ctx, dest, Payload::File(src), opts).await? {
+            r.extra.insert("backup_file".into(), Value::String(b));
+        }
+    } else {
+        let out = ctx
+            .query(&format!("set -e\n{}", opts.attrs.script(&p)), None)
+            .await?;
+        if out.rc != 0 {
+            return Ok(ModuleResult::fail(format!(
+                "setting attributes of {dest}: {}",
+                out.stderr.trim()
+            )));
+        }
+    }
+    Ok(r)
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
 }
 
 pub async fn template(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {

@@ -284,6 +284,7 @@ impl Ctx<'_> {
             ExecRequest {
                 script,
                 stdin,
+                stdin_file: None,
                 escalation: self.escalation.as_ref(),
                 timeout: self.command_timeout,
             },
@@ -303,6 +304,27 @@ impl Ctx<'_> {
             ExecRequest {
                 script,
                 stdin,
+                stdin_file: None,
+                escalation: self.escalation.as_ref(),
+                timeout: self.command_timeout,
+            },
+            &mut |_, _| {},
+        )
+        .await
+    }
+
+    /// Runs a script with a local file streamed to its stdin.
+    pub async fn query_with_file(
+        &self,
+        script: &str,
+        file: &Path,
+    ) -> Result<Output, TransportError> {
+        transport::exec(
+            self.conn,
+            ExecRequest {
+                script,
+                stdin: None,
+                stdin_file: Some(file),
                 escalation: self.escalation.as_ref(),
                 timeout: self.command_timeout,
             },
