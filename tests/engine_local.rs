@@ -2388,3 +2388,63 @@ fn copy_of_a_large_file_streams_and_is_idempotent() {
     r.assert_ok();
     assert_eq!(r.status("upload"), "ok", "{}", r.dump());
 }
+
+#[test]
+fn postgresql_privs_default_privileges() {
+    let pg = PgCluster::shared();
+    let sb = Sandbox::with_inventory(&pg.inventory());
+    let db = unique("it_defpriv");
+    let role = unique("it_defpriv_role");
+    pg.psql(&format!("CREATE ROLE {role} LOGIN"));
+    pg.psql(&format!("CREATE DATABASE {db}"));
+    let play_text = |state: &str| {
+        pg_play(
+            &r#"
+- name: default privs
+  postgresql_privs:
+    <<: *pg
+    database: @DB@
+    type: default_privs
+    objs: TABLES
+    privs: SELECT,INSERT
+    roles: @ROLE@
+    state: @STATE@
+"#
+            .replace("@DB@", &db)
+            .replace("@ROLE@", &role)
+            .replace("@STATE@", state),
+        )
+    };
+    let count = || {
+        pg.psql_db(
+            &db,
+            &format!(
+                "SELECT count(*) FROM pg_default_acl d, aclexplode(d.defaclacl) e \
+                 WHERE d.defaclobjtype = 'r' AND e.grantee = (SELECT oid FROM pg_roles WHERE rolname = '{role}')"
+            ),
+        )
+    };
+    let present = play_text("present");
+    let r = sb.run(&present, &["--check"]);
+    r.assert_ok();
+    assert_eq!(r.status("default privs"), "changed");
+    assert_eq!(count().trim(), "0", "check mode granted");
+    let r = sb.run(&present, &[]);
+    r.assert_ok();
+    assert_eq!(r.status("default privs"), "changed");
+    assert_eq!(count().trim(), "2");
+    // A table created afterwards by the owner gets the privileges.
+    pg.psql_db(&db, "CREATE TABLE later (id int)");
+    let has = pg.psql_db(
+        &db,
+        &format!("SELECT has_table_privilege('{role}', 'later', 'SELECT')"),
+    );
+    assert_eq!(has.trim(), "t");
+    let r = sb.run(&present, &[]);
+    r.assert_ok();
+    assert_eq!(r.status("default privs"), "ok", "{}", r.dump());
+    let r = sb.run(&play_text("absent"), &[]);
+    r.assert_ok();
+    assert_eq!(r.status("default privs"), "changed");
+    assert_eq!(count().trim(), "0");
+}

@@ -551,11 +551,7 @@ pub async fn privs(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleEr
         "database" => DB_PRIVS,
         "schema" => SCHEMA_PRIVS,
         "sequence" => SEQ_PRIVS,
-        "default_privs" => {
-            return Ok(ModuleResult::fail(
-                "postgresql_privs: type=default_privs is not supported by slm-wizard yet; run with ansible-playbook",
-            ));
-        }
+        "default_privs" => return default_privs(a, ctx, &conn, &database, &roles, &state).await,
         _ => TABLE_PRIVS,
     };
     let mut privs = Vec::new();
@@ -713,6 +709,160 @@ pub async fn privs(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleEr
         stmts,
         ModuleResult::ok(),
         &format!("privileges in {database}"),
+    )
+    .await
+}
+
+/// `ALTER DEFAULT PRIVILEGES`: privileges that future objects of `target_roles` get.
+async fn default_privs(
+    a: &Args<'_>,
+    ctx: &Ctx<'_>,
+    conn: &Conn,
+    database: &str,
+    roles: &[String],
+    state: &str,
+) -> Result<ModuleResult, ModuleError> {
+    const KINDS: &[(&str, &str, &[&str])] = &[
+        ("TABLES", "r", TABLE_PRIVS),
+        ("SEQUENCES", "S", SEQ_PRIVS),
+        ("FUNCTIONS", "f", &["EXECUTE"]),
+        ("TYPES", "T", &["USAGE"]),
+        ("SCHEMAS", "n", &["USAGE", "CREATE"]),
+    ];
+    let mut objs: Vec<String> = a
+        .list("objs")?
+        .iter()
+        .map(|o| o.to_ascii_uppercase())
+        .collect();
+    if objs.is_empty() {
+        return Err(ModuleError::Args(
+            "postgresql_privs: type=default_privs needs objs (TABLES, SEQUENCES, FUNCTIONS, TYPES, SCHEMAS or ALL_DEFAULT)".into(),
+        ));
+    }
+    if objs.iter().any(|o| o == "ALL_DEFAULT") {
+        objs = KINDS.iter().map(|(k, _, _)| k.to_string()).collect();
+    }
+    let schema = a.opt_str("schema")?;
+    let targets = a.list("target_roles")?;
+    let targets: Vec<Option<String>> = if targets.is_empty() {
+        vec![None]
+    } else {
+        targets.into_iter().map(Some).collect()
+    };
+    let wanted: Vec<String> = a
+        .list("privs")?
+        .iter()
+        .flat_map(|p| {
+            p.split(',')
+                .map(|s| s.trim().to_ascii_uppercase())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let mut stmts = Vec::new();
+    for obj in &objs {
+        let Some((_, code, all)) = KINDS.iter().find(|(k, _, _)| k == obj) else {
+            return Err(ModuleError::Args(format!(
+                "postgresql_privs: default_privs objs {obj:?} is not one of TABLES, SEQUENCES, FUNCTIONS, TYPES, SCHEMAS, ALL_DEFAULT"
+            )));
+        };
+        let privs: Vec<&str> = if wanted.iter().any(|p| p == "ALL") {
+            all.to_vec()
+        } else {
+            let bad: Vec<&String> = wanted
+                .iter()
+                .filter(|p| !all.contains(&p.as_str()))
+                .collect();
+            if !bad.is_empty() {
+                return Err(ModuleError::Args(format!(
+                    "postgresql_privs: {bad:?} do not apply to default privileges on {obj}; valid: ALL, {}",
+                    all.join(", ")
+                )));
+            }
+            all.iter()
+                .copied()
+                .filter(|p| wanted.iter().any(|w| w == p))
+                .collect()
+        };
+        for target in &targets {
+            let role_cond = match target {
+                Some(t) => format!(
+                    "d.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = {})",
+                    quote_literal(t)
+                ),
+                None => "d.defaclrole = (SELECT oid FROM pg_roles WHERE rolname = current_user)"
+                    .to_string(),
+            };
+            let ns_cond = match &schema {
+                Some(sc) => format!(
+                    "d.defaclnamespace = (SELECT oid FROM pg_namespace WHERE nspname = {})",
+                    quote_literal(sc)
+                ),
+                None => "d.defaclnamespace = 0".to_string(),
+            };
+            let existing = try_sql!(
+                sql_ok(
+                    ctx,
+                    conn,
+                    database,
+                    &format!(
+                        "SELECT CASE WHEN e.grantee = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(e.grantee) END, e.privilege_type \
+                         FROM pg_default_acl d, aclexplode(d.defaclacl) e WHERE {role_cond} AND {ns_cond} AND d.defaclobjtype = '{code}';\n"
+                    )
+                )
+                .await
+            );
+            for role in roles {
+                let public = role.eq_ignore_ascii_case("public");
+                let has = |p: &str| {
+                    existing.lines().any(|l| {
+                        let f: Vec<&str> = l.split('\t').collect();
+                        f.len() == 2
+                            && (f[0] == role.as_str() || (public && f[0] == "PUBLIC"))
+                            && f[1] == p
+                    })
+                };
+                let todo: Vec<&str> = privs
+                    .iter()
+                    .copied()
+                    .filter(|p| has(p) != (state == "present"))
+                    .collect();
+                if todo.is_empty() {
+                    continue;
+                }
+                let mut stmt = String::from("ALTER DEFAULT PRIVILEGES");
+                if let Some(t) = target {
+                    stmt.push_str(&format!(" FOR ROLE {}", quote_ident(t)));
+                }
+                if let Some(sc) = &schema {
+                    stmt.push_str(&format!(" IN SCHEMA {}", quote_ident(sc)));
+                }
+                let grantee = if public {
+                    "PUBLIC".to_string()
+                } else {
+                    quote_ident(role)
+                };
+                if state == "present" {
+                    stmt.push_str(&format!(
+                        " GRANT {} ON {obj} TO {grantee};",
+                        todo.join(", ")
+                    ));
+                } else {
+                    stmt.push_str(&format!(
+                        " REVOKE {} ON {obj} FROM {grantee};",
+                        todo.join(", ")
+                    ));
+                }
+                stmts.push(stmt);
+            }
+        }
+    }
+    finish_sql(
+        ctx,
+        conn,
+        database,
+        stmts,
+        ModuleResult::ok(),
+        &format!("default privileges in {database}"),
     )
     .await
 }
