@@ -58,6 +58,13 @@ fn vault_password(
     }
 }
 
+/// Prints one line to stdout; a closed pipe (`| head`) is not an error worth a panic.
+fn print_line(line: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+}
+
 fn bad_input(e: &InputError) -> ExitCode {
     eprintln!("ERROR! {e}");
     ExitCode::from(EXIT_BAD_INPUT)
@@ -85,10 +92,7 @@ fn inventory(args: InventoryArgs) -> ExitCode {
     if !args.list && args.host.is_none() {
         return bad_input(&InputError::new("give --list or --host NAME"));
     }
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&value).unwrap_or_default()
-    );
+    print_line(&serde_json::to_string_pretty(&value).unwrap_or_default());
     ExitCode::SUCCESS
 }
 
@@ -143,7 +147,7 @@ async fn run(args: RunArgs) -> ExitCode {
             j.record(&ev);
         }
         if args.json {
-            println!("{}", json_line(&ev));
+            print_line(&json_line(&ev));
         } else {
             printer.handle(&ev);
         }
