@@ -157,6 +157,16 @@ pub async fn write_remote_payload(
     s.push_str(
         "tmp=$(mktemp \"$d/.slm-wizard.XXXXXXXX\")\ntrap 'rm -f \"$tmp\"' EXIT\ncat > \"$tmp\"\n",
     );
+    // A dropped connection looks like a normal end of input to `cat`: check the size before the rename.
+    let expected = match &payload {
+        Payload::Bytes(b) => b.len() as u64,
+        Payload::File(f) => std::fs::metadata(f)
+            .map(|m| m.len())
+            .map_err(|e| ModuleError::Args(format!("cannot read {}: {e}", f.display())))?,
+    };
+    s.push_str(&format!(
+        "[ \"$(wc -c < \"$tmp\")\" -eq {expected} ] || {{ echo \"upload incomplete (connection cut?); $dest left unchanged\" >&2; exit 4; }}\n"
+    ));
     // Keep the old file's owner and mode unless told otherwise; a new file gets 0644 like `umask 022`.
     s.push_str(
         "if [ -e \"$dest\" ]; then chown --reference=\"$dest\" \"$tmp\" 2>/dev/null || true; \
