@@ -21,6 +21,10 @@ pub enum Command {
     Run(RunArgs),
     /// Show an inventory as ansible-inventory does.
     Inventory(InventoryArgs),
+    /// Apply (or list with --status) the schema migrations of the databases.
+    Migrate(MigrateArgs),
+    /// Where the generated secrets of a deployment are stored; show or export them.
+    Secrets(SecretsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -72,6 +76,9 @@ pub struct RunArgs {
     /// Show live command output.
     #[arg(short = 'v', long)]
     pub verbose: bool,
+    /// Do not generate passwords the survey marks `generate: password` (stored ones are still reused).
+    #[arg(long)]
+    pub no_generate: bool,
 }
 
 #[derive(Debug, Args)]
@@ -84,6 +91,65 @@ pub struct InventoryArgs {
     /// Print one host's variables as JSON.
     #[arg(long)]
     pub host: Option<String>,
+    #[arg(long, env = "ANSIBLE_VAULT_PASSWORD_FILE")]
+    pub vault_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrateArgs {
+    /// The database: slm, slm_users, autobot_users or all.
+    #[arg(long, default_value = "all")]
+    pub database: String,
+    /// List applied and pending migrations; apply nothing.
+    #[arg(long)]
+    pub status: bool,
+    /// Read the database URLs from this file (KEY="VALUE" lines), e.g. /etc/slm/database.env;
+    /// its values take precedence over the environment.
+    #[arg(long)]
+    pub env_file: Option<PathBuf>,
+    /// Read migrations from DIR/<database>/NNNN_name.sql instead of the built-in ones.
+    #[arg(long, env = "SLM_WIZARD_MIGRATIONS_DIR")]
+    pub migrations_dir: Option<PathBuf>,
+    /// Seconds to wait for a database connection.
+    #[arg(long, default_value_t = 10)]
+    pub connect_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SecretsArgs {
+    #[command(subcommand)]
+    pub command: SecretsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecretsCommand {
+    /// Print the store file of a deployment (without a playbook: the directory of all stores).
+    Path(SecretsTarget),
+    /// List the stored secrets of a deployment, values masked unless --reveal.
+    Show {
+        #[command(flatten)]
+        target: SecretsTarget,
+        /// Print the values in clear.
+        #[arg(long)]
+        reveal: bool,
+    },
+    /// Write the stored secrets to FILE for `-e @FILE` (vault-encrypted with a vault password, else mode 0600).
+    Export {
+        #[command(flatten)]
+        target: SecretsTarget,
+        #[arg(short, long)]
+        output: PathBuf,
+    },
+}
+
+/// A deployment: the playbook and the inventory it runs with.
+#[derive(Debug, Args)]
+pub struct SecretsTarget {
+    /// The playbook.
+    pub playbook: Option<PathBuf>,
+    /// The inventory of the deployment (none: localhost).
+    #[arg(short, long)]
+    pub inventory: Option<PathBuf>,
     #[arg(long, env = "ANSIBLE_VAULT_PASSWORD_FILE")]
     pub vault_password_file: Option<PathBuf>,
 }

@@ -1,6 +1,7 @@
 //! slm-wizard: sets up and watches the PostgreSQL user-management databases of the SLM platform.
 //! The library holds everything; `main.rs` is the command line on top.
 
+pub mod db;
 pub mod engine;
 pub mod error;
 pub mod inventory;

@@ -9,10 +9,11 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use cli::{Cli, Command, InventoryArgs, RunArgs};
+use cli::{Cli, Command, InventoryArgs, MigrateArgs, RunArgs, SecretsArgs, SecretsCommand};
 use slm_wizard::engine::output::{Journal, Printer, json_line};
 use slm_wizard::error::InputError;
-use slm_wizard::{engine, inventory, secrets, vault};
+use slm_wizard::secrets::store::{self, PrepareError, PrepareOptions, SecretStore};
+use slm_wizard::{db, engine, inventory, playbook, secrets, vault};
 
 /// ansible-playbook's code for bad input.
 const EXIT_BAD_INPUT: u8 = 5;
@@ -40,6 +41,8 @@ fn main() -> ExitCode {
     match command {
         Command::Run(args) => runtime.block_on(run(args)),
         Command::Inventory(args) => inventory(args),
+        Command::Migrate(args) => runtime.block_on(migrate(args)),
+        Command::Secrets(args) => secrets_command(args),
     }
 }
 
@@ -96,12 +99,27 @@ fn inventory(args: InventoryArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+async fn migrate(args: MigrateArgs) -> ExitCode {
+    let opts = db::migrate::Options {
+        database: args.database,
+        status: args.status,
+        env_file: args.env_file,
+        migrations_dir: args.migrations_dir,
+        connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
+    };
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
+    let code =
+        db::migrate::run_command(&opts, db::Settings::from_env(), &mut out, &mut err).await;
+    ExitCode::from(code)
+}
+
 async fn run(args: RunArgs) -> ExitCode {
     let vault_password = match vault_password(&args.vault_password_file) {
         Ok(p) => p,
         Err(e) => return bad_input(&e),
     };
-    let request = engine::RunRequest {
+    let mut request = engine::RunRequest {
         playbook: args.playbook.clone(),
         inventory: args.inventory.clone(),
         extra_vars: args.extra_vars.clone(),
@@ -118,10 +136,17 @@ async fn run(args: RunArgs) -> ExitCode {
             .then(|| Duration::from_secs(args.command_timeout)),
         ..Default::default()
     };
+    let survey_secrets = match apply_survey(&mut request, args.no_generate) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
     let plan = match engine::plan(request) {
         Ok(p) => Arc::new(p),
         Err(e) => return bad_input(&e),
     };
+    for s in &survey_secrets {
+        plan.redactor.add(s.expose());
+    }
     let connector = engine::connect::connector(engine::connect::ConnectOptions {
         accept_new_host_keys: args.accept_new_host_keys,
         connect_timeout: Duration::from_secs(args.connect_timeout),
@@ -165,4 +190,100 @@ async fn run(args: RunArgs) -> ExitCode {
         eprintln!("journal: {}", j.path.display());
     }
     ExitCode::from(summary.exit_code() as u8)
+}
+
+/// The survey's part of a run: checks `-e` answers, reuses or generates the secrets of
+/// `generate: password` questions (stored per deployment) and adds them to `extra_values`.
+/// Returns every secret involved, for the plan's redactor; errors are already reported.
+fn apply_survey(
+    request: &mut engine::RunRequest,
+    no_generate: bool,
+) -> Result<Vec<secrets::Secret>, ExitCode> {
+    let survey = match playbook::survey::load_for(&request.playbook) {
+        Ok(Some(s)) => s,
+        Ok(None) => return Ok(Vec::new()),
+        Err(e) => return Err(bad_input(&e)),
+    };
+    let opts = PrepareOptions {
+        generate: !no_generate,
+    };
+    match store::prepare_run(request, &survey, opts) {
+        Ok(p) => {
+            if let Some(path) = &p.store_path {
+                for v in &p.generated {
+                    eprintln!("generated {v} (stored in {})", path.display());
+                }
+            }
+            for n in &p.notes {
+                eprintln!("{n}");
+            }
+            request.extra_values.extend(p.values);
+            Ok(p.secrets)
+        }
+        Err(PrepareError::Input(e)) => Err(bad_input(&e)),
+        Err(PrepareError::Store(e)) => {
+            eprintln!("ERROR! {e}");
+            Err(ExitCode::from(1))
+        }
+    }
+}
+
+fn secrets_command(args: SecretsArgs) -> ExitCode {
+    let (target, action) = match &args.command {
+        SecretsCommand::Path(t) => (t, None),
+        SecretsCommand::Show { target, reveal } => (target, Some(Ok(*reveal))),
+        SecretsCommand::Export { target, output } => (target, Some(Err(output))),
+    };
+    let Some(playbook) = &target.playbook else {
+        if action.is_none() {
+            println!("{}", store::secrets_dir().display());
+            return ExitCode::SUCCESS;
+        }
+        return bad_input(&InputError::new(
+            "give the PLAYBOOK (and -i INVENTORY) of the deployment",
+        ));
+    };
+    let path = store::store_path(playbook, target.inventory.as_deref());
+    let Some(action) = action else {
+        println!("{}", path.display());
+        return ExitCode::SUCCESS;
+    };
+    let pw = match vault_password(&target.vault_password_file) {
+        Ok(p) => p,
+        Err(e) => return bad_input(&e),
+    };
+    let st = match SecretStore::for_deployment(playbook, target.inventory.as_deref(), pw.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("ERROR! {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match action {
+        Ok(reveal) => {
+            if !st.exists() {
+                eprintln!("no secrets stored for this deployment ({})", path.display());
+            }
+            for line in st.show_lines(reveal) {
+                println!("{line}");
+            }
+        }
+        Err(output) => {
+            if let Err(e) = st.export(output, pw.as_ref()) {
+                eprintln!("ERROR! cannot write {}: {e}", output.display());
+                return ExitCode::from(1);
+            }
+            let how = if pw.is_some() {
+                "vault-encrypted"
+            } else {
+                "plain, mode 0600"
+            };
+            eprintln!(
+                "exported {} secret(s) to {} ({how})",
+                st.iter().count(),
+                output.display()
+            );
+        }
+    }
+    ExitCode::SUCCESS
 }

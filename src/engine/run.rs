@@ -896,7 +896,7 @@ async fn run_task(
     shared.emit(RunEvent::TaskStart {
         host: state.name.clone(),
         task_id: task.id,
-        task: task.display_name(),
+        task: title(shared, task, &scope),
         module: task.module.clone(),
         handler,
     });
@@ -1021,6 +1021,7 @@ async fn run_task(
             shared,
             state,
             task,
+            &scope,
             status,
             Some(label),
             &r,
@@ -1059,6 +1060,19 @@ async fn run_task(
     let reg = account(shared, pc, state, task, inh, status, false, reg);
     if run_once {
         publish_run_once(shared, pc, task, reg);
+    }
+}
+
+/// The task's name with its templates rendered (`Install PostgreSQL {{ version }}`), as Ansible shows it.
+fn title(shared: &Shared, task: &Task, scope: &JValue) -> String {
+    let name = task.display_name();
+    if !crate::template::is_template(&name) {
+        return name;
+    }
+    match shared.plan.templar.render_str(&name, scope) {
+        Ok(Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => name,
     }
 }
 
@@ -1512,6 +1526,7 @@ fn emit_result(
     shared: &Shared,
     state: &HostState,
     task: &Task,
+    scope: &JValue,
     status: Status,
     item: Option<Value>,
     r: &ModuleResult,
@@ -1533,7 +1548,7 @@ fn emit_result(
     shared.emit(RunEvent::TaskResult(Box::new(TaskResult {
         host: state.name.clone(),
         task_id: task.id,
-        task: task.display_name(),
+        task: title(shared, task, scope),
         module: task.module.clone(),
         status,
         item: item.map(|i| {
@@ -1575,6 +1590,7 @@ fn finish(
         shared,
         state,
         task,
+        scope,
         status,
         item,
         &r,

@@ -1,6 +1,8 @@
 //! Playbooks as Ansible writes them: plays, tasks, blocks, handlers, includes — parsed into a
 //! checked model with the position of everything, so a bad key is reported before any host is touched.
 
+pub mod survey;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};

@@ -188,7 +188,9 @@ fn is_hostname(s: &str) -> bool {
             && label.len() <= 63
             && !label.starts_with('-')
             && !label.ends_with('-')
-            && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
     });
     // An all-numeric name would be a (malformed) IPv4 address, not a host name.
     labels_ok
@@ -624,7 +626,10 @@ fn question(node: &Node) -> Result<Question, InputError> {
         let format = Format::parse(&f).ok_or_else(|| {
             let msg = match crate::error::suggest(&f, Format::NAMES.iter().copied()) {
                 Some(s) => format!("unknown format '{f}'; did you mean '{s}'?"),
-                None => format!("unknown format '{f}'; valid formats: {}", Format::NAMES.join(", ")),
+                None => format!(
+                    "unknown format '{f}'; valid formats: {}",
+                    Format::NAMES.join(", ")
+                ),
             };
             InputError::at(&n.pos, msg)
         })?;
@@ -711,7 +716,10 @@ fn question(node: &Node) -> Result<Question, InputError> {
                 ));
             }
             let v = validate(&q, &value).map_err(|e| {
-                InputError::at(&n.pos, format!("the default of '{variable}' is invalid: {e}"))
+                InputError::at(
+                    &n.pos,
+                    format!("the default of '{variable}' is invalid: {e}"),
+                )
             })?;
             q.default = Some(v);
         }
@@ -832,14 +840,17 @@ pub fn validate(q: &Question, value: &Value) -> Result<Value, String> {
 
 /// What the value is, for messages; secrets are described, not shown.
 fn shown(q: &Question, v: &Value) -> String {
-    if q.secret { "the value".to_string() } else { show(v) }
+    if q.secret {
+        "the value".to_string()
+    } else {
+        show(v)
+    }
 }
 
 fn check(q: &Question, value: &Value) -> Result<Value, String> {
     match q.kind {
         QuestionType::Text | QuestionType::Textarea | QuestionType::Password => {
-            let s = scalar_text(value)
-                .ok_or_else(|| format!("{} is not text", type_of(value)))?;
+            let s = scalar_text(value).ok_or_else(|| format!("{} is not text", type_of(value)))?;
             if q.required && s.is_empty() {
                 return Err("a value is required".into());
             }
@@ -928,7 +939,7 @@ fn check(q: &Question, value: &Value) -> Result<Value, String> {
     }
 }
 
-/// Strings, numbers and booleans as text.
+/// Strings and numbers as text.
 fn scalar_text(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
@@ -972,6 +983,9 @@ fn list_items(value: &Value) -> Result<Vec<Value>, String> {
 }
 
 fn check_text(q: &Question, s: &str, what: &str) -> Result<(), String> {
+    if s.is_empty() && !q.required {
+        return Ok(());
+    }
     let len = s.chars().count();
     let bounds = |limit: f64| num(limit);
     if let Some(lo) = q.min
@@ -989,9 +1003,6 @@ fn check_text(q: &Question, s: &str, what: &str) -> Result<(), String> {
             "{what} is {len} characters long, longer than the maximum {}",
             bounds(hi)
         ));
-    }
-    if s.is_empty() && !q.required {
-        return Ok(());
     }
     check_text_format(q, s, what)
 }
@@ -1078,8 +1089,9 @@ mod tests {
 
     #[test]
     fn question_positions_and_defaults() {
-        let s = survey("  - variable: port\n    type: integer\n    format: port\n    default: 5432\n")
-            .expect("parses");
+        let s =
+            survey("  - variable: port\n    type: integer\n    format: port\n    default: 5432\n")
+                .expect("parses");
         let q = s.question("port").expect("q");
         assert_eq!((q.pos.line, q.pos.col), (3, 5));
         assert_eq!(q.default, Some(Value::from(5432)));

@@ -576,10 +576,20 @@ impl Hosts {
         self.spawn(playbook, inventory, args).finish(RUN_TIMEOUT)
     }
 
+    /// Runs a playbook file that already exists (e.g. the repository's own) to the end.
+    pub fn run_path(&self, playbook: &Path, inventory: &Path, args: &[&str]) -> Run {
+        self.spawn_path(playbook, inventory, args)
+            .finish(RUN_TIMEOUT)
+    }
+
     /// Starts the run and returns at once; its events are read as they are printed.
     pub fn spawn(&self, playbook: &str, inventory: &Path, args: &[&str]) -> LiveRun {
         let pb = self.playbook_file(playbook);
-        let (mut cmd, full) = self.command(&pb, inventory, args);
+        self.spawn_path(&pb, inventory, args)
+    }
+
+    fn spawn_path(&self, pb: &Path, inventory: &Path, args: &[&str]) -> LiveRun {
+        let (mut cmd, full) = self.command(pb, inventory, args);
         let started = Instant::now();
         let mut child = cmd.spawn().expect("spawn slm-wizard");
         let stdout = child.stdout.take().expect("stdout");

@@ -1,0 +1,709 @@
+//! The secret store: passwords slm-wizard generated for a deployment, kept so that a re-run reuses
+//! them instead of rotating them silently.
+//!
+//! One file per deployment (playbook name + canonical inventory path) under
+//! `$XDG_STATE_HOME/slm-wizard/secrets/` (directory mode 0700). The file is YAML `variable: value`;
+//! with a vault password it is an Ansible Vault file (`$ANSIBLE_VAULT;1.1;AES256`), otherwise a
+//! 0600 plain file — either way `ansible-playbook -e @FILE [--vault-password-file F]` reads it.
+//! Writes are atomic (temp file + fsync + rename) under an exclusive lock, and a file that cannot
+//! be decrypted or parsed is never overwritten.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use serde_json::{Map, Value};
+
+use crate::engine::plan::{RunRequest, make_vault_fn, parse_extra_vars};
+use crate::error::InputError;
+use crate::inventory::Inventory;
+use crate::playbook::Item;
+use crate::playbook::survey::{self, Question, Survey};
+use crate::secrets::{MASK, Redactor, Secret, generate_password};
+use crate::template::is_template;
+use crate::yaml;
+
+/// A secret store that could not be read or written. The file, if any, is left as it was.
+#[derive(Debug, thiserror::Error)]
+#[error("secret store {}: {msg}", path.display())]
+pub struct StoreError {
+    pub path: PathBuf,
+    pub msg: String,
+}
+
+impl StoreError {
+    fn new(path: &Path, msg: impl Into<String>) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            msg: msg.into(),
+        }
+    }
+}
+
+/// The directory of all secret stores.
+pub fn secrets_dir() -> PathBuf {
+    crate::engine::output::state_dir().join("secrets")
+}
+
+fn file_part(s: &str) -> String {
+    let s: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    s.trim_start_matches('.').chars().take(60).collect()
+}
+
+/// The inventory as it identifies a deployment: its canonical path, or `localhost` without one.
+fn inventory_key(inventory: Option<&Path>) -> String {
+    match inventory {
+        None => "<localhost>".to_string(),
+        Some(p) => std::fs::canonicalize(p)
+            .or_else(|_| std::path::absolute(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+            .display()
+            .to_string(),
+    }
+}
+
+/// The id of a deployment: `<playbook>-<inventory>-<hash>`, the hash over the playbook name and the
+/// canonical inventory path, so two inventories with the same file name never share secrets.
+pub fn deployment_id(playbook: &Path, inventory: Option<&Path>) -> String {
+    use sha2::Digest;
+    let name = playbook
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "playbook".into());
+    let inv = inventory_key(inventory);
+    let inv_name = inventory
+        .and_then(Path::file_stem)
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "localhost".into());
+    let digest = sha2::Sha256::digest(format!("{name}\0{inv}").as_bytes());
+    format!(
+        "{}-{}-{}",
+        file_part(&name),
+        file_part(&inv_name),
+        hex::encode(&digest[..8])
+    )
+}
+
+/// Where the secrets of a deployment are kept.
+pub fn store_path(playbook: &Path, inventory: Option<&Path>) -> PathBuf {
+    secrets_dir().join(format!("{}.yml", deployment_id(playbook, inventory)))
+}
+
+/// The secrets of one deployment, loaded and locked (exclusively, until dropped).
+pub struct SecretStore {
+    path: PathBuf,
+    password: Option<Secret>,
+    values: BTreeMap<String, Secret>,
+    /// The first line(s) of the file: what it belongs to.
+    comment: String,
+    exists: bool,
+    encrypted: bool,
+    dirty: bool,
+    _lock: File,
+}
+
+impl std::fmt::Debug for SecretStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretStore")
+            .field("path", &self.path)
+            .field("variables", &self.values.keys().collect::<Vec<_>>())
+            .field("encrypted", &self.encrypted)
+            .finish()
+    }
+}
+
+/// Creates a directory (and its parents) and makes it 0700.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
+impl SecretStore {
+    /// Opens (or prepares) the store of a deployment in [`secrets_dir`].
+    pub fn for_deployment(
+        playbook: &Path,
+        inventory: Option<&Path>,
+        password: Option<Secret>,
+    ) -> Result<Self, StoreError> {
+        let mut store = Self::open(&store_path(playbook, inventory), password)?;
+        let name = playbook
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        store.comment = format!(
+            "# slm-wizard secrets of playbook {name}, inventory {}.\n\
+             # Generated passwords are kept here so re-runs reuse them; use with ansible-playbook -e @FILE.\n",
+            inventory_key(inventory)
+        );
+        Ok(store)
+    }
+
+    /// Opens the store file at `path` (missing = empty): takes the lock, reads and decrypts it.
+    pub fn open(path: &Path, password: Option<Secret>) -> Result<Self, StoreError> {
+        let err = |msg: String| StoreError::new(path, msg);
+        let dir = path.parent().unwrap_or(Path::new("."));
+        private_dir(dir).map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
+        let name = path
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let lock_path = dir.join(format!(".{name}.lock"));
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(|e| err(format!("cannot open the lock {}: {e}", lock_path.display())))?;
+        lock.lock()
+            .map_err(|e| err(format!("cannot lock {}: {e}", lock_path.display())))?;
+        let mut store = Self {
+            path: path.to_path_buf(),
+            password,
+            values: BTreeMap::new(),
+            comment: "# slm-wizard secrets; use with ansible-playbook -e @FILE.\n".into(),
+            exists: false,
+            encrypted: false,
+            dirty: false,
+            _lock: lock,
+        };
+        let text = match std::fs::read(path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(store),
+            Err(e) => return Err(err(format!("cannot read it: {e}"))),
+        };
+        store.exists = true;
+        let untouched = "it was left untouched; fix it, give the right vault password, or move it away (its secrets are then lost)";
+        let text = String::from_utf8(text)
+            .map_err(|_| err(format!("is not UTF-8 text; {untouched}")))?;
+        let plain = if crate::vault::is_vault(&text) {
+            store.encrypted = true;
+            let Some(pw) = &store.password else {
+                return Err(err(
+                    "is encrypted with Ansible Vault; give its password with --vault-password-file"
+                        .into(),
+                ));
+            };
+            let bytes = crate::vault::decrypt(&text, pw.expose().as_bytes())
+                .map_err(|e| err(format!("cannot be decrypted: {e}; {untouched}")))?;
+            String::from_utf8(bytes)
+                .map_err(|_| err(format!("decrypts to something that is not text; {untouched}")))?
+        } else {
+            text
+        };
+        let node = yaml::parse(&plain, path).map_err(|e| {
+            err(format!(
+                "cannot be parsed ({}:{}: {}); {untouched}",
+                e.pos.line, e.pos.col, e.msg
+            ))
+        })?;
+        let json = node
+            .to_json_plain()
+            .map_err(|e| err(format!("cannot be parsed: {}; {untouched}", e.msg)))?;
+        let map = match json {
+            Value::Object(m) => m,
+            Value::Null => Map::new(),
+            other => {
+                return Err(err(format!(
+                    "must be a mapping of variable: secret, not {}; {untouched}",
+                    json_type(&other)
+                )));
+            }
+        };
+        for (k, v) in map {
+            let s = match v {
+                Value::String(s) => s,
+                Value::Number(n) => n.to_string(),
+                other => {
+                    return Err(err(format!(
+                        "the value of '{k}' is {}, not a string; {untouched}",
+                        json_type(&other)
+                    )));
+                }
+            };
+            store.values.insert(k, Secret::new(s));
+        }
+        // A plain store is encrypted as soon as a vault password is configured.
+        store.dirty = store.password.is_some() && !store.encrypted && !store.values.is_empty();
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the file exists on disk.
+    pub fn exists(&self) -> bool {
+        self.exists
+    }
+
+    /// Whether the file on disk is vault-encrypted.
+    pub fn is_encrypted(&self) -> bool {
+        self.encrypted
+    }
+
+    /// Whether [`save`](Self::save) would write something.
+    pub fn is_dirty(&self) -> bool {
+        self.dirty
+    }
+
+    pub fn get(&self, variable: &str) -> Option<&Secret> {
+        self.values.get(variable)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// Variables and secrets, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Secret)> {
+        self.values.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Adds a secret that is not stored yet; an existing one is never replaced (returns false).
+    pub fn insert(&mut self, variable: &str, secret: Secret) -> bool {
+        if self.values.contains_key(variable) {
+            return false;
+        }
+        self.values.insert(variable.to_string(), secret);
+        self.dirty = true;
+        true
+    }
+
+    /// Writes the store if something changed: vault-encrypted with a password, else plain 0600.
+    pub fn save(&mut self) -> Result<(), StoreError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        write_secrets_file(
+            &self.path,
+            &self.comment,
+            self.values.iter().map(|(k, v)| (k.as_str(), v)),
+            self.password.as_ref(),
+        )
+        .map_err(|e| StoreError::new(&self.path, format!("cannot write it: {e}")))?;
+        self.exists = true;
+        self.encrypted = self.password.is_some();
+        self.dirty = false;
+        Ok(())
+    }
+
+    /// Writes every secret to `out` (vault-encrypted with `password`, else plain 0600), usable with
+    /// `ansible-playbook -e @out`.
+    pub fn export(&self, out: &Path, password: Option<&Secret>) -> std::io::Result<()> {
+        write_secrets_file(
+            out,
+            &self.comment,
+            self.values.iter().map(|(k, v)| (k.as_str(), v)),
+            password,
+        )
+    }
+
+    /// `variable: value` lines, values masked unless `reveal`.
+    pub fn show_lines(&self, reveal: bool) -> Vec<String> {
+        self.values
+            .iter()
+            .map(|(k, v)| {
+                if reveal {
+                    format!("{}: {}", yaml_key(k), yaml_string(v.expose()))
+                } else {
+                    format!("{}: {MASK}", yaml_key(k))
+                }
+            })
+            .collect()
+    }
+}
+
+fn json_type(v: &Value) -> String {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+    .to_string()
+}
+
+/// A key as YAML: plain when it reads back as the same string, else quoted.
+fn yaml_key(k: &str) -> String {
+    let plain_ok = !k.is_empty()
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && matches!(yaml::resolve_plain(k), yaml::Kind::Str(_));
+    if plain_ok {
+        k.to_string()
+    } else {
+        yaml_string(k)
+    }
+}
+
+/// A double-quoted YAML scalar (JSON string syntax is valid YAML).
+fn yaml_string(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"\"".into())
+}
+
+/// The YAML text of a secrets file.
+pub fn render<'a>(comment: &str, values: impl Iterator<Item = (&'a str, &'a Secret)>) -> String {
+    let mut out = comment.to_string();
+    let mut any = false;
+    for (k, v) in values {
+        any = true;
+        out.push_str(&format!("{}: {}\n", yaml_key(k), yaml_string(v.expose())));
+    }
+    if !any {
+        out.push_str("{}\n");
+    }
+    out
+}
+
+/// Writes a secrets file atomically, mode 0600: vault-encrypted with `password`, else plain YAML.
+pub fn write_secrets_file<'a>(
+    path: &Path,
+    comment: &str,
+    values: impl Iterator<Item = (&'a str, &'a Secret)>,
+    password: Option<&Secret>,
+) -> std::io::Result<()> {
+    let plain = render(comment, values);
+    let text = match password {
+        Some(pw) => crate::vault::encrypt(plain.as_bytes(), pw.expose().as_bytes(), None),
+        None => plain,
+    };
+    write_atomic(path, text.as_bytes())
+}
+
+/// temp file (0600, same directory) + fsync + rename + fsync of the directory.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "secrets".into());
+    let suffix: String = generate_password(8).expose().to_string();
+    let tmp = dir.join(format!(".{name}.tmp-{}-{suffix}", std::process::id()));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, path)?;
+        File::open(&dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+// ---------------------------------------------------------------------------------------------
+// A survey's part of a run
+// ---------------------------------------------------------------------------------------------
+
+/// What a survey adds to a run.
+#[derive(Debug, Default)]
+pub struct Prepared {
+    /// For `RunRequest::extra_values`: stored and generated secrets, `-e` answers converted to the
+    /// question's type, and survey defaults of variables nothing else defines.
+    pub values: Map<String, Value>,
+    /// Every secret loaded, generated or given for a secret question: add them to the plan's
+    /// redactor.
+    pub secrets: Vec<Secret>,
+    /// Variables generated by this call (already saved).
+    pub generated: Vec<String>,
+    /// The store used, if one was needed.
+    pub store_path: Option<PathBuf>,
+    /// Things worth one line to the user (never a value).
+    pub notes: Vec<String>,
+}
+
+/// Why a survey's part of a run could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// A bad `-e` answer or a required variable without a value (exit code 5).
+    #[error(transparent)]
+    Input(#[from] InputError),
+    /// The secret store could not be read or written (it is left untouched).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Options of [`prepare_run`].
+#[derive(Debug, Clone, Copy)]
+pub struct PrepareOptions {
+    /// Generate (and store) passwords for unanswered `generate: password` questions. Without it,
+    /// secrets already stored are still reused, but nothing new is created or written.
+    pub generate: bool,
+}
+
+impl Default for PrepareOptions {
+    fn default() -> Self {
+        Self { generate: true }
+    }
+}
+
+/// Every variable name the inventory, the play vars and the vars_files define (for any host).
+fn defined_elsewhere(request: &RunRequest) -> Result<HashSet<String>, InputError> {
+    let vault = make_vault_fn(request.vault_password.clone(), Redactor::default());
+    let mut known = HashSet::new();
+    if let Some(inv) = &request.inventory {
+        let inv = Inventory::load(inv, &vault)?;
+        for g in inv.groups.values() {
+            known.extend(g.vars.keys().cloned());
+        }
+        for h in inv.hosts.values() {
+            known.extend(h.vars.keys().cloned());
+        }
+    }
+    let pb = crate::playbook::load(&request.playbook, &vault)?;
+    for play in &pb.plays {
+        known.extend(play.common.vars.keys().cloned());
+        for items in [&play.pre_tasks, &play.tasks, &play.post_tasks, &play.handlers] {
+            task_defined(items, &mut known);
+        }
+        for (f, _) in &play.vars_files {
+            let path = pb.dir.join(f);
+            if is_template(f) || !path.is_file() {
+                continue; // the plan reports these
+            }
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            let text = if crate::vault::is_vault(&text) {
+                let pos = yaml::Pos {
+                    file: std::sync::Arc::new(path.clone()),
+                    line: 1,
+                    col: 1,
+                };
+                vault(&text, &pos)?
+            } else {
+                text
+            };
+            if let Some(entries) = yaml::parse(&text, &path)?.as_map() {
+                known.extend(entries.iter().map(|(k, _)| k.key_string()));
+            }
+        }
+    }
+    Ok(known)
+}
+
+/// Names tasks define for the rest of the play: `register` and `set_fact` keys (task and block
+/// `vars:` are scoped to their task, so they do not count).
+fn task_defined(items: &[Item], known: &mut HashSet<String>) {
+    for item in items {
+        match item {
+            Item::Task(t) => {
+                known.extend(t.register.iter().cloned());
+                if t.module == "set_fact" {
+                    known.extend(t.args.keys().cloned());
+                }
+            }
+            Item::Block(b) => {
+                for items in [&b.block, &b.rescue, &b.always] {
+                    task_defined(items, known);
+                }
+            }
+        }
+    }
+}
+
+/// The survey's part of a run: checks `-e` answers against their questions (converting them to
+/// the question's type), reuses stored secrets and generates the missing ones for unanswered
+/// `generate: password` questions, fills survey defaults for variables nothing defines, and
+/// insists on required answers. Put `values` into `RunRequest::extra_values` and add `secrets`
+/// to the plan's redactor.
+pub fn prepare_run(
+    request: &RunRequest,
+    survey: &Survey,
+    opts: PrepareOptions,
+) -> Result<Prepared, PrepareError> {
+    let mut out = Prepared::default();
+    let vault = make_vault_fn(request.vault_password.clone(), Redactor::default());
+    let mut given = parse_extra_vars(&request.extra_vars, &vault)?;
+    given.extend(request.extra_values.clone());
+
+    for (var, value) in &given {
+        let Some(q) = survey.question(var) else {
+            continue;
+        };
+        if let Value::String(s) = value
+            && q.secret
+        {
+            out.secrets.push(Secret::new(s.clone()));
+        }
+        if value.as_str().is_some_and(is_template) {
+            continue; // resolved on the host; nothing to check yet
+        }
+        match survey::validate(q, value) {
+            Ok(Value::Null) => {
+                return Err(InputError::new(format!(
+                    "-e {var}: no value given; expected {} (survey question '{}' at {})",
+                    q.expected(),
+                    q.name,
+                    q.pos
+                ))
+                .into());
+            }
+            Ok(v) => {
+                if &v != value {
+                    out.values.insert(var.clone(), v);
+                }
+            }
+            Err(e) => {
+                return Err(InputError::new(format!(
+                    "-e {var}: {e} (survey question '{}' at {})",
+                    q.name, q.pos
+                ))
+                .into());
+            }
+        }
+    }
+
+    let elsewhere = defined_elsewhere(request)?;
+    let is_given = |var: &str| given.contains_key(var) || elsewhere.contains(var);
+
+    let mut store: Option<SecretStore> = None;
+    for q in &survey.questions {
+        let Some(generate) = q.generate else { continue };
+        if is_given(&q.variable) {
+            continue;
+        }
+        if store.is_none() {
+            store = Some(SecretStore::for_deployment(
+                &request.playbook,
+                request.inventory.as_deref(),
+                request.vault_password.clone(),
+            )?);
+        }
+        let Some(st) = store.as_mut() else { continue };
+        if let Some(s) = st.get(&q.variable) {
+            let value = Value::String(s.expose().to_string());
+            if let Err(e) = survey::validate(q, &value) {
+                return Err(InputError::new(format!(
+                    "the stored {} in {} no longer fits its survey question ({e}); give it with -e {}=… \
+                     or remove it from the store (which rotates it)",
+                    q.variable,
+                    st.path().display(),
+                    q.variable
+                ))
+                .into());
+            }
+            out.values.insert(q.variable.clone(), value);
+            continue;
+        }
+        if !opts.generate {
+            continue;
+        }
+        let secret = generate_valid(q, generate.length).ok_or_else(|| {
+            InputError::at(
+                &q.pos,
+                format!(
+                    "cannot generate a password for '{}' that fits the question ({}); give it with -e",
+                    q.variable,
+                    q.expected()
+                ),
+            )
+        })?;
+        out.values
+            .insert(q.variable.clone(), Value::String(secret.expose().to_string()));
+        st.insert(&q.variable, secret);
+        out.generated.push(q.variable.clone());
+    }
+    if let Some(st) = store.as_mut() {
+        if opts.generate || !out.generated.is_empty() {
+            let upgrading = st.is_dirty() && out.generated.is_empty() && st.exists();
+            st.save()?;
+            if upgrading {
+                out.notes.push(format!(
+                    "encrypted the secret store {} with the vault password",
+                    st.path().display()
+                ));
+            }
+        }
+        out.secrets.extend(st.iter().map(|(_, s)| s.clone()));
+        out.store_path = Some(st.path().to_path_buf());
+    }
+
+    for q in &survey.questions {
+        if is_given(&q.variable) || out.values.contains_key(&q.variable) {
+            continue;
+        }
+        if let Some(d) = &q.default {
+            out.values.insert(q.variable.clone(), d.clone());
+        } else if q.required {
+            let how = if q.generate.is_some() {
+                " (generation is off: --no-generate)"
+            } else {
+                ""
+            };
+            return Err(InputError::new(format!(
+                "'{}' ({}) is required{how}; give it with -e {}=… — expected {} (survey question at {})",
+                q.variable,
+                q.name,
+                q.variable,
+                q.expected(),
+                q.pos
+            ))
+            .into());
+        }
+    }
+    Ok(out)
+}
+
+/// A generated password that passes the question's checks (a pattern may need a few draws).
+fn generate_valid(q: &Question, length: usize) -> Option<Secret> {
+    (0..1000).find_map(|_| {
+        let s = generate_password(length);
+        survey::validate(q, &Value::String(s.expose().to_string()))
+            .is_ok()
+            .then_some(s)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_values_are_valid_yaml() {
+        let a = Secret::new("p\"w: #1\n");
+        let b = Secret::new("plain");
+        let text = render(
+            "# c\n",
+            [("yes", &a), ("db_password", &b)].into_iter(),
+        );
+        let j = yaml::parse(&text, Path::new("x"))
+            .expect("yaml")
+            .to_json_plain()
+            .expect("json");
+        assert_eq!(j["yes"], Value::from("p\"w: #1\n"));
+        assert_eq!(j["db_password"], Value::from("plain"));
+    }
+
+    #[test]
+    fn deployment_ids_differ_by_inventory() {
+        let a = deployment_id(Path::new("pb/x.yml"), Some(Path::new("/a/inv.yml")));
+        let b = deployment_id(Path::new("pb/x.yml"), Some(Path::new("/b/inv.yml")));
+        let c = deployment_id(Path::new("other/x.yml"), Some(Path::new("/a/inv.yml")));
+        assert_ne!(a, b);
+        assert_eq!(a, c);
+        assert!(a.starts_with("x-inv-"), "{a}");
+    }
+}

@@ -1,0 +1,291 @@
+//! The User Management Database playbook deployed end to end on real test hosts:
+//! `slm` (the SLM server, starts WITHOUT PostgreSQL), `redis` (the Redis VM), and `client`
+//! (a host that is in no group of the inventory).
+
+mod testhosts;
+
+use std::path::{Path, PathBuf};
+
+use testhosts::{Hosts, root_or_skip, ssh_args, yq};
+
+const SLM_PW: &str = "slm-pw-0123456789-abcdefgh";
+const AUTOBOT_PW: &str = "autobot-pw-0123456789-abcdefgh";
+
+fn playbook() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks/user-management-db.yml")
+}
+
+fn inventory(h: &Hosts) -> PathBuf {
+    let conn = |name: &str| {
+        format!(
+            "          ansible_host: {}\n          ansible_user: root\n          ansible_ssh_private_key_file: {}\n          ansible_ssh_common_args: {}\n",
+            h.addr(name),
+            yq(&h.key().display().to_string()),
+            yq(&ssh_args(&h.known_hosts(), "yes")),
+        )
+    };
+    let text = format!(
+        "all:\n  children:\n    slm_server:\n      hosts:\n        slm:\n{}    redis_vm:\n      hosts:\n        redis:\n{}      vars:\n        postgresql_allowed_clients:\n          - {}/32\n",
+        conn("slm"),
+        conn("redis"),
+        h.addr("slm"),
+    );
+    h.write("deploy-inventory.yml", &text)
+}
+
+fn pw_args() -> Vec<String> {
+    vec![
+        "-e".into(),
+        format!("slm_db_password={SLM_PW}"),
+        "-e".into(),
+        format!("autobot_db_password={AUTOBOT_PW}"),
+    ]
+}
+
+/// psql over TCP from `from` as `user` with `password`; Ok(stdout) or Err(stderr).
+fn psql_tcp(
+    h: &Hosts,
+    from: &str,
+    host: &str,
+    user: &str,
+    password: &str,
+    db: &str,
+    sql: &str,
+) -> Result<String, String> {
+    let script = format!(
+        "PGPASSWORD='{password}' PGCONNECT_TIMEOUT=5 psql -X -At -h {host} -U {user} -d {db} -c \"{sql}\""
+    );
+    let o = h.exec(from, &["sh", "-c", &script]);
+    if o.ok() {
+        Ok(o.stdout.trim().to_string())
+    } else {
+        Err(o.stderr)
+    }
+}
+
+fn as_postgres(h: &Hosts, on: &str, db: &str, sql: &str) -> String {
+    h.sh(
+        on,
+        &format!("cd / && runuser -u postgres -- psql -X -At -d {db} -c \"{sql}\""),
+    )
+    .trim()
+    .to_string()
+}
+
+fn any_changed(run: &testhosts::Run, host: &str, task: &str) -> bool {
+    run.results(host)
+        .iter()
+        .any(|e| e["task"] == task && e["status"] == "changed")
+}
+
+#[test]
+fn deploys_both_hosts_then_converges_and_repairs_drift() {
+    if !root_or_skip("deploys_both_hosts_then_converges_and_repairs_drift") {
+        return;
+    }
+    let h = Hosts::up(3, &["slm", "redis", "client"], &["slm"]);
+    let inv = inventory(&h);
+    let args: Vec<String> = pw_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+
+    // 1. First deployment: PostgreSQL is installed on slm, both hosts are configured.
+    let run = h.run_path(&playbook(), &inv, &args);
+    run.assert_code(0);
+    assert_eq!(
+        run.status("slm", "Install PostgreSQL 15"),
+        "changed",
+        "{}",
+        run.dump()
+    );
+    assert!(run.stats("slm").changed > 0 && run.stats("redis").changed > 0);
+
+    // 2. autobot_app reaches autobot_users on redis from slm (an allowed client), over TCP.
+    let redis = h.addr("redis").to_string();
+    assert_eq!(
+        psql_tcp(
+            &h,
+            "slm",
+            &redis,
+            "autobot_app",
+            AUTOBOT_PW,
+            "autobot_users",
+            "SELECT current_user"
+        )
+        .as_deref(),
+        Ok("autobot_app")
+    );
+    // ... but not from the client host, which pg_hba does not list.
+    let refused = psql_tcp(
+        &h,
+        "client",
+        &redis,
+        "autobot_app",
+        AUTOBOT_PW,
+        "autobot_users",
+        "SELECT 1",
+    )
+    .expect_err("client must be refused");
+    assert!(refused.contains("no pg_hba.conf entry"), "{refused}");
+    // slm_app cannot reach autobot_users, autobot_app cannot reach slm's databases.
+    assert!(
+        psql_tcp(
+            &h,
+            "slm",
+            &redis,
+            "slm_app",
+            SLM_PW,
+            "autobot_users",
+            "SELECT 1"
+        )
+        .is_err()
+    );
+    assert!(
+        psql_tcp(
+            &h,
+            "slm",
+            "127.0.0.1",
+            "autobot_app",
+            AUTOBOT_PW,
+            "slm",
+            "SELECT 1"
+        )
+        .is_err()
+    );
+    assert_eq!(
+        psql_tcp(
+            &h,
+            "slm",
+            "127.0.0.1",
+            "slm_app",
+            SLM_PW,
+            "slm_users",
+            "SELECT current_database()"
+        )
+        .as_deref(),
+        Ok("slm_users")
+    );
+    // Least privilege and SCRAM.
+    assert_eq!(
+        as_postgres(
+            &h,
+            "slm",
+            "postgres",
+            "SELECT rolsuper FROM pg_roles WHERE rolname = 'slm_app'"
+        ),
+        "f"
+    );
+    assert_eq!(
+        as_postgres(
+            &h,
+            "redis",
+            "postgres",
+            "SELECT rolsuper FROM pg_roles WHERE rolname = 'autobot_app'"
+        ),
+        "f"
+    );
+    for host in ["slm", "redis"] {
+        assert_eq!(
+            as_postgres(&h, host, "postgres", "SHOW password_encryption"),
+            "scram-sha-256"
+        );
+        assert_eq!(
+            as_postgres(
+                &h,
+                host,
+                "postgres",
+                "SELECT count(*) FROM pg_authid WHERE rolname LIKE '%_app' AND rolpassword NOT LIKE 'SCRAM-SHA-256$%'"
+            ),
+            "0"
+        );
+        // PUBLIC may not connect to the application databases.
+        assert_eq!(
+            as_postgres(
+                &h,
+                host,
+                "postgres",
+                "SELECT count(*) FROM pg_database d, aclexplode(coalesce(d.datacl, acldefault('d', d.datdba))) e WHERE d.datname IN ('slm','slm_users','autobot_users') AND e.grantee = 0 AND e.privilege_type = 'CONNECT'"
+            ),
+            "0"
+        );
+    }
+    // The backend's environment file on the SLM server points at the Redis VM.
+    let env = h.sh(
+        "slm",
+        "cat /etc/slm/database.env; stat -c %a /etc/slm/database.env",
+    );
+    assert!(
+        env.contains(&format!("@{redis}:5432/autobot_users")),
+        "{env}"
+    );
+    assert!(env.contains("postgresql+asyncpg://slm_app:"), "{env}");
+    assert!(env.trim_end().ends_with("640"), "{env}");
+    // No password in the run's output or journal.
+    for text in [&run.stdout, &run.stderr, &h.journal()] {
+        assert!(
+            !text.contains(SLM_PW) && !text.contains(AUTOBOT_PW),
+            "a password leaked"
+        );
+    }
+
+    // 3. A second run changes nothing.
+    let run = h.run_path(&playbook(), &inv, &args);
+    run.assert_code(0);
+    assert_eq!(run.stats("slm").changed, 0, "{}", run.dump());
+    assert_eq!(run.stats("redis").changed, 0, "{}", run.dump());
+
+    // 4. Drift: a hand edit of pg_hba on redis, a dropped database on slm, a stopped service on redis.
+    h.sh(
+        "redis",
+        "echo 'host all all 0.0.0.0/0 trust' >> /etc/postgresql/15/main/pg_hba.conf",
+    );
+    as_postgres(&h, "slm", "postgres", "DROP DATABASE slm_users");
+    h.sh("redis", "pg_ctlcluster 15 main stop");
+    let run = h.run_path(&playbook(), &inv, &args);
+    run.assert_code(0);
+    assert!(
+        any_changed(&run, "redis", "Allow only the known clients (pg_hba.conf)"),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        any_changed(&run, "redis", "Enable and start PostgreSQL"),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        any_changed(&run, "slm", "Create the databases"),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        !any_changed(&run, "slm", "Allow only the known clients (pg_hba.conf)"),
+        "{}",
+        run.dump()
+    );
+    assert!(
+        !h.sh("redis", "cat /etc/postgresql/15/main/pg_hba.conf")
+            .contains("trust")
+    );
+    assert_eq!(
+        as_postgres(
+            &h,
+            "slm",
+            "postgres",
+            "SELECT count(*) FROM pg_database WHERE datname = 'slm_users'"
+        ),
+        "1"
+    );
+    assert_eq!(
+        psql_tcp(
+            &h,
+            "slm",
+            &redis,
+            "autobot_app",
+            AUTOBOT_PW,
+            "autobot_users",
+            "SELECT 1"
+        )
+        .as_deref(),
+        Ok("1")
+    );
+}
