@@ -55,8 +55,10 @@ static NAME_RE: LazyLock<Regex> =
 
 /// Statements that would end the transaction a migration runs in.
 static TX_CONTROL_RE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?im)^\s*(BEGIN|START\s+TRANSACTION|COMMIT|ROLLBACK|ABORT)(\s+(WORK|TRANSACTION))?\s*;")
-        .expect("valid regex")
+    Regex::new(
+        r"(?im)^\s*(BEGIN|START\s+TRANSACTION|COMMIT|ROLLBACK|ABORT)(\s+(WORK|TRANSACTION))?\s*;",
+    )
+    .expect("valid regex")
 });
 
 /// One migration file.
@@ -313,7 +315,9 @@ fn describe(e: &sqlx::Error) -> String {
 
 /// The 1-based line of the file where PostgreSQL located the error, if it did.
 fn error_line(sql: &str, e: &sqlx::Error) -> Option<usize> {
-    let pg = e.as_database_error()?.try_downcast_ref::<PgDatabaseError>()?;
+    let pg = e
+        .as_database_error()?
+        .try_downcast_ref::<PgDatabaseError>()?;
     match pg.position()? {
         PgErrorPosition::Original(pos) => Some(line_of(sql, pos)),
         PgErrorPosition::Internal { .. } => None,
@@ -550,7 +554,10 @@ pub async fn run_command(
             return EXIT_BAD_INPUT;
         }
     };
+    // Databases that failed (or, with --status, could not be read).
     let mut failed = 0usize;
+    // With --status: migrations changed or missing since they were applied.
+    let mut drift = 0usize;
     let mut table: Vec<[String; 4]> = Vec::new();
     let mut applied_total = 0usize;
     for (db, url, migrations) in &prepared {
@@ -561,6 +568,7 @@ pub async fn run_command(
                 status(&mut conn, db, migrations).await.map(Done::Status)
             } else {
                 apply(&mut conn, db, migrations, |m, took| {
+                    applied_total += 1;
                     let _ = writeln!(out, "{db}: applied {} ({} ms)", m.name, took.as_millis());
                     let _ = out.flush();
                 })
@@ -574,11 +582,16 @@ pub async fn run_command(
         match result {
             Ok(Done::Status(rows)) => {
                 if rows.is_empty() {
-                    table.push([db.to_string(), "(no migrations)".into(), "-".into(), "-".into()]);
+                    table.push([
+                        db.to_string(),
+                        "(no migrations)".into(),
+                        "-".into(),
+                        "-".into(),
+                    ]);
                 }
                 for r in &rows {
                     if matches!(r.state, State::Changed | State::Missing) {
-                        failed += 1;
+                        drift += 1;
                     }
                     table.push([
                         db.to_string(),
@@ -591,7 +604,6 @@ pub async fn run_command(
                 }
             }
             Ok(Done::Applied(report)) => {
-                applied_total += report.applied.len();
                 let line = match (report.applied.len(), report.already) {
                     (0, 0) => format!("{db}: nothing to do (no migrations)"),
                     (0, n) => format!("{db}: nothing to do ({n} already applied)"),
@@ -606,20 +618,27 @@ pub async fn run_command(
         }
     }
     if opts.status {
-        print_table(out, &table);
+        if !table.is_empty() {
+            print_table(out, &table);
+        }
+        if drift > 0 {
+            let _ = writeln!(
+                err,
+                "migrate --status: {drift} applied migration(s) changed or missing; `slm-wizard migrate` refuses to run until the files are restored"
+            );
+        }
         if failed > 0 {
             let _ = writeln!(
                 err,
-                "migrate --status: {failed} problem(s); `slm-wizard migrate` refuses to run until they are fixed"
+                "migrate --status: {failed} of {} database(s) could not be read",
+                prepared.len()
             );
         }
     } else {
         let n = prepared.len();
         let dbs = if n == 1 { "database" } else { "databases" };
         let summary = if failed > 0 {
-            format!(
-                "migrate: {applied_total} applied, {failed} of {n} {dbs} failed"
-            )
+            format!("migrate: {applied_total} applied, {failed} of {n} {dbs} failed")
         } else if applied_total == 0 {
             format!("migrate: nothing to do ({n} {dbs} up to date)")
         } else {
@@ -627,7 +646,11 @@ pub async fn run_command(
         };
         let _ = writeln!(out, "{summary}");
     }
-    if failed > 0 { EXIT_FAILED } else { EXIT_OK }
+    if failed + drift > 0 {
+        EXIT_FAILED
+    } else {
+        EXIT_OK
+    }
 }
 
 enum Done {
@@ -710,7 +733,11 @@ mod tests {
             .iter()
             .map(|(d, n, s)| ((d.to_string(), n.to_string()), s.to_string()))
             .collect();
-        assert_eq!(embedded.len(), EMBEDDED.len(), "duplicate entries in EMBEDDED");
+        assert_eq!(
+            embedded.len(),
+            EMBEDDED.len(),
+            "duplicate entries in EMBEDDED"
+        );
         let disk_keys: Vec<_> = on_disk.keys().collect();
         let emb_keys: Vec<_> = embedded.keys().collect();
         assert_eq!(
@@ -719,7 +746,9 @@ mod tests {
         );
         assert_eq!(embedded, on_disk);
         for db in DbName::ALL {
-            Source::Embedded.load(db).expect("embedded migrations are valid");
+            Source::Embedded
+                .load(db)
+                .expect("embedded migrations are valid");
         }
         assert_eq!(Source::Embedded.load(DbName::SlmUsers).unwrap().len(), 1);
         assert!(Source::Embedded.load(DbName::Slm).unwrap().is_empty());
@@ -811,7 +840,10 @@ mod tests {
         assert!(matches!(e, DbError::MissingFile { .. }));
         let e = drift_error(DbName::SlmUsers, &rows[1..]).unwrap();
         let msg = e.to_string();
-        assert!(msg.starts_with("slm_users: 0002_b.sql was changed"), "{msg}");
+        assert!(
+            msg.starts_with("slm_users: 0002_b.sql was changed"),
+            "{msg}"
+        );
         assert!(msg.contains(&b.checksum), "{msg}");
         assert!(!e.is_bad_input());
     }

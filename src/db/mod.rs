@@ -87,7 +87,9 @@ impl fmt::Display for DbName {
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     /// A URL that cannot be used; `masked` is the URL with its password replaced by `***`.
-    #[error("{var}: {problem} (in {masked}); expected postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DATABASE or postgres://…")]
+    #[error(
+        "{var}: {problem} (in {masked}); expected postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DATABASE or postgres://…"
+    )]
     BadUrl {
         var: String,
         masked: String,
@@ -121,15 +123,20 @@ pub enum DbError {
         message: String,
     },
     /// The server refused the user or the password.
-    #[error("{database}: authentication failed for {target}: {message} (check the password in {var})")]
+    #[error("{database}: authentication failed for {target}: {message} ({hint})")]
     Auth {
         database: String,
         target: String,
+        /// The variable holding the URL.
         var: String,
         message: String,
+        /// What to check.
+        hint: String,
     },
     /// An applied migration's file changed since it was applied.
-    #[error("{database}: {file} was changed after it was applied (recorded sha256 {recorded}, file now {actual}); refusing to migrate, nothing was applied — restore the file and put changes in a new migration")]
+    #[error(
+        "{database}: {file} was changed after it was applied (recorded sha256 {recorded}, file now {actual}); refusing to migrate, nothing was applied — restore the file and put changes in a new migration"
+    )]
     ChecksumMismatch {
         database: String,
         file: String,
@@ -137,7 +144,9 @@ pub enum DbError {
         actual: String,
     },
     /// An applied migration's file is gone.
-    #[error("{database}: {file} is recorded as applied but is not among the migrations; refusing to migrate, nothing was applied — restore the file")]
+    #[error(
+        "{database}: {file} is recorded as applied but is not among the migrations; refusing to migrate, nothing was applied — restore the file"
+    )]
     MissingFile { database: String, file: String },
     /// A migration's SQL failed; its transaction was rolled back.
     #[error("{database}: {file}{}: {message}; the migration was rolled back, nothing of it was applied", line.map(|l| format!(":{l}")).unwrap_or_default())]
@@ -155,7 +164,9 @@ pub enum DbError {
         message: String,
     },
     /// Another `slm-wizard migrate` holds the migration lock of this database.
-    #[error("{database}: another migration run holds the migration lock (waited {waited_s} s); try again when it has finished")]
+    #[error(
+        "{database}: another migration run holds the migration lock (waited {waited_s} s); try again when it has finished"
+    )]
     Locked { database: String, waited_s: u64 },
 }
 
@@ -436,15 +447,16 @@ impl DbUrl {
             Some((u, p)) => (u, Some(p)),
             None => (userinfo, None),
         };
-        let user = percent_decode(user_enc).ok_or_else(|| bad("bad %-escape in the user name".into()))?;
+        let user =
+            percent_decode(user_enc).ok_or_else(|| bad("bad %-escape in the user name".into()))?;
         if user.is_empty() {
             return Err(bad("no user name (USER@HOST)".into()));
         }
         let password = match password_enc {
             None => None,
-            Some(p) => Some(
-                percent_decode(p).ok_or_else(|| bad("bad %-escape in the password".into()))?,
-            ),
+            Some(p) => {
+                Some(percent_decode(p).ok_or_else(|| bad("bad %-escape in the password".into()))?)
+            }
         };
         let (hostport, path_query) = match hostpart.find('/') {
             Some(p) => (&hostpart[..p], &hostpart[p + 1..]),
@@ -482,7 +494,10 @@ impl DbUrl {
 
     /// `user@host:port/database`, for messages.
     pub fn target(&self) -> String {
-        format!("{}@{}:{}/{}", self.user, self.host, self.port, self.database)
+        format!(
+            "{}@{}:{}/{}",
+            self.user, self.host, self.port, self.database
+        )
     }
 
     pub fn has_password(&self) -> bool {
@@ -503,7 +518,11 @@ impl DbUrl {
         }
         s.push('@');
         s.push_str(&self.host);
-        s.push_str(&format!(":{}/{}", self.port, percent_encode(&self.database)));
+        s.push_str(&format!(
+            ":{}/{}",
+            self.port,
+            percent_encode(&self.database)
+        ));
         if let Some(q) = &self.query {
             s.push('?');
             s.push_str(q);
@@ -525,9 +544,7 @@ impl DbUrl {
     /// `text` with this URL's password (if any, and not trivially short) replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
         match self.password.as_deref() {
-            Some(p) if p.len() >= 4 => text
-                .replace(p, "***")
-                .replace(&percent_encode(p), "***"),
+            Some(p) if p.len() >= 4 => text.replace(p, "***").replace(&percent_encode(p), "***"),
             _ => text.to_string(),
         }
     }
@@ -698,11 +715,20 @@ pub fn connect_error(db: DbName, url: &DbUrl, e: &sqlx::Error) -> DbError {
         let code = de.code().map(|c| c.into_owned()).unwrap_or_default();
         let message = url.redact(de.message());
         if code.starts_with("28") {
+            let hint = if url.has_password() {
+                format!("check the password in {}", url.var)
+            } else {
+                format!(
+                    "{} has no password: give USER:PASSWORD@ in it, or use --env-file /etc/slm/database.env",
+                    url.var
+                )
+            };
             return DbError::Auth {
                 database: db.to_string(),
                 target: url.target(),
                 var: url.var.clone(),
                 message,
+                hint,
             };
         }
         return DbError::Connect {
@@ -805,14 +831,14 @@ mod tests {
 
     #[test]
     fn mask_url_hides_passwords_in_any_shape() {
-        assert_eq!(
-            mask_url("postgres://u:pw@h:1/d"),
-            "postgres://u:***@h:1/d"
-        );
+        assert_eq!(mask_url("postgres://u:pw@h:1/d"), "postgres://u:***@h:1/d");
         assert_eq!(mask_url("postgres://u:p@w@h/d"), "postgres://u:***@h/d");
         assert_eq!(mask_url("postgres://u@h:5432/d"), "postgres://u@h:5432/d");
         assert_eq!(mask_url("postgres://u:secret/d"), "postgres://u:***/d");
-        assert_eq!(mask_url("postgres://[::1]:5432/d"), "postgres://[::1]:5432/d");
+        assert_eq!(
+            mask_url("postgres://[::1]:5432/d"),
+            "postgres://[::1]:5432/d"
+        );
         assert_eq!(mask_url("hunter22"), "a value of 8 characters, not shown");
     }
 
@@ -893,7 +919,10 @@ mod tests {
 
     #[test]
     fn database_selection() {
-        assert_eq!(DbName::parse_selection("all").unwrap(), DbName::ALL.to_vec());
+        assert_eq!(
+            DbName::parse_selection("all").unwrap(),
+            DbName::ALL.to_vec()
+        );
         assert_eq!(
             DbName::parse_selection("autobot_users").unwrap(),
             vec![DbName::AutobotUsers]
@@ -906,9 +935,6 @@ mod tests {
     #[test]
     fn redact_replaces_raw_and_encoded_password() {
         let u = DbUrl::parse("X", "postgres://u:p%40ssw0rd@h/d").unwrap();
-        assert_eq!(
-            u.redact("a p@ssw0rd b p%40ssw0rd c"),
-            "a *** b *** c"
-        );
+        assert_eq!(u.redact("a p@ssw0rd b p%40ssw0rd c"), "a *** b *** c");
     }
 }
