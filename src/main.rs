@@ -109,8 +109,7 @@ async fn migrate(args: MigrateArgs) -> ExitCode {
     };
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
-    let code =
-        db::migrate::run_command(&opts, db::Settings::from_env(), &mut out, &mut err).await;
+    let code = db::migrate::run_command(&opts, db::Settings::from_env(), &mut out, &mut err).await;
     ExitCode::from(code)
 }
 

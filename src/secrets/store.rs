@@ -185,8 +185,8 @@ impl SecretStore {
         };
         store.exists = true;
         let untouched = "it was left untouched; fix it, give the right vault password, or move it away (its secrets are then lost)";
-        let text = String::from_utf8(text)
-            .map_err(|_| err(format!("is not UTF-8 text; {untouched}")))?;
+        let text =
+            String::from_utf8(text).map_err(|_| err(format!("is not UTF-8 text; {untouched}")))?;
         let plain = if crate::vault::is_vault(&text) {
             store.encrypted = true;
             let Some(pw) = &store.password else {
@@ -197,8 +197,11 @@ impl SecretStore {
             };
             let bytes = crate::vault::decrypt(&text, pw.expose().as_bytes())
                 .map_err(|e| err(format!("cannot be decrypted: {e}; {untouched}")))?;
-            String::from_utf8(bytes)
-                .map_err(|_| err(format!("decrypts to something that is not text; {untouched}")))?
+            String::from_utf8(bytes).map_err(|_| {
+                err(format!(
+                    "decrypts to something that is not text; {untouched}"
+                ))
+            })?
         } else {
             text
         };
@@ -460,22 +463,43 @@ impl Default for PrepareOptions {
 }
 
 /// Every variable name the inventory, the play vars and the vars_files define (for any host).
-fn defined_elsewhere(request: &RunRequest) -> Result<HashSet<String>, InputError> {
+/// Values they give to secret questions are added to `secrets`.
+fn defined_elsewhere(
+    request: &RunRequest,
+    survey: &Survey,
+    secrets: &mut Vec<Secret>,
+) -> Result<HashSet<String>, InputError> {
     let vault = make_vault_fn(request.vault_password.clone(), Redactor::default());
     let mut known = HashSet::new();
+    let mut note = |vars: &Map<String, Value>, known: &mut HashSet<String>| {
+        for (k, v) in vars {
+            known.insert(k.clone());
+            if let Value::String(s) = v
+                && !is_template(s)
+                && survey.question(k).is_some_and(|q| q.secret)
+            {
+                secrets.push(Secret::new(s.clone()));
+            }
+        }
+    };
     if let Some(inv) = &request.inventory {
         let inv = Inventory::load(inv, &vault)?;
         for g in inv.groups.values() {
-            known.extend(g.vars.keys().cloned());
+            note(&g.vars, &mut known);
         }
         for h in inv.hosts.values() {
-            known.extend(h.vars.keys().cloned());
+            note(&h.vars, &mut known);
         }
     }
     let pb = crate::playbook::load(&request.playbook, &vault)?;
     for play in &pb.plays {
-        known.extend(play.common.vars.keys().cloned());
-        for items in [&play.pre_tasks, &play.tasks, &play.post_tasks, &play.handlers] {
+        note(&play.common.vars, &mut known);
+        for items in [
+            &play.pre_tasks,
+            &play.tasks,
+            &play.post_tasks,
+            &play.handlers,
+        ] {
             task_defined(items, &mut known);
         }
         for (f, _) in &play.vars_files {
@@ -496,8 +520,8 @@ fn defined_elsewhere(request: &RunRequest) -> Result<HashSet<String>, InputError
             } else {
                 text
             };
-            if let Some(entries) = yaml::parse(&text, &path)?.as_map() {
-                known.extend(entries.iter().map(|(k, _)| k.key_string()));
+            if let Value::Object(vars) = yaml::parse(&text, &path)?.to_json(&vault)? {
+                note(&vars, &mut known);
             }
         }
     }
@@ -576,7 +600,7 @@ pub fn prepare_run(
         }
     }
 
-    let elsewhere = defined_elsewhere(request)?;
+    let elsewhere = defined_elsewhere(request, survey, &mut out.secrets)?;
     let is_given = |var: &str| given.contains_key(var) || elsewhere.contains(var);
 
     let mut store: Option<SecretStore> = None;
@@ -621,13 +645,15 @@ pub fn prepare_run(
                 ),
             )
         })?;
-        out.values
-            .insert(q.variable.clone(), Value::String(secret.expose().to_string()));
+        out.values.insert(
+            q.variable.clone(),
+            Value::String(secret.expose().to_string()),
+        );
         st.insert(&q.variable, secret);
         out.generated.push(q.variable.clone());
     }
     if let Some(st) = store.as_mut() {
-        if opts.generate || !out.generated.is_empty() {
+        if opts.generate {
             let upgrading = st.is_dirty() && out.generated.is_empty() && st.exists();
             st.save()?;
             if upgrading {
@@ -685,16 +711,71 @@ mod tests {
     fn keys_and_values_are_valid_yaml() {
         let a = Secret::new("p\"w: #1\n");
         let b = Secret::new("plain");
-        let text = render(
-            "# c\n",
-            [("yes", &a), ("db_password", &b)].into_iter(),
-        );
+        let text = render("# c\n", [("yes", &a), ("db_password", &b)].into_iter());
         let j = yaml::parse(&text, Path::new("x"))
             .expect("yaml")
             .to_json_plain()
             .expect("json");
         assert_eq!(j["yes"], Value::from("p\"w: #1\n"));
         assert_eq!(j["db_password"], Value::from("plain"));
+    }
+
+    #[test]
+    fn saved_secrets_reload_are_never_replaced_and_can_be_encrypted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("secrets/x.yml");
+        let mut st = SecretStore::open(&path, None).expect("open");
+        assert!(!st.exists());
+        assert!(st.insert("a_password", Secret::new("first-value-123")));
+        st.save().expect("save");
+        drop(st);
+        assert_eq!(
+            std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            std::fs::metadata(path.parent().expect("dir"))
+                .expect("meta")
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
+        let mut st = SecretStore::open(&path, None).expect("reopen");
+        assert_eq!(
+            st.get("a_password").map(Secret::expose),
+            Some("first-value-123")
+        );
+        assert!(!st.insert("a_password", Secret::new("another-value")));
+        assert!(!st.is_dirty());
+        drop(st);
+
+        let pw = Secret::new("vault-pw");
+        let mut st = SecretStore::open(&path, Some(pw.clone())).expect("open with pw");
+        assert!(
+            st.is_dirty(),
+            "a plain store is encrypted once a password is given"
+        );
+        st.save().expect("save");
+        drop(st);
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.starts_with("$ANSIBLE_VAULT;1.1;AES256\n"));
+        let e = SecretStore::open(&path, None).expect_err("needs the password");
+        assert!(e.msg.contains("--vault-password-file"), "{e}");
+        let e = SecretStore::open(&path, Some(Secret::new("wrong"))).expect_err("wrong pw");
+        assert!(e.msg.contains("left untouched"), "{e}");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), text);
+        let st = SecretStore::open(&path, Some(pw)).expect("open with pw");
+        assert_eq!(
+            st.get("a_password").map(Secret::expose),
+            Some("first-value-123")
+        );
+        // No temp files are left behind.
+        let names: Vec<String> = std::fs::read_dir(path.parent().expect("dir"))
+            .expect("list")
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect();
+        assert!(names.iter().all(|n| !n.contains(".tmp-")), "{names:?}");
     }
 
     #[test]
