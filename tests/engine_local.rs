@@ -2448,3 +2448,23 @@ fn postgresql_privs_default_privileges() {
     assert_eq!(r.status("default privs"), "changed");
     assert_eq!(count().trim(), "0");
 }
+
+#[test]
+fn playbook_dir_is_absolute_for_a_relative_playbook_path() {
+    let sb = Sandbox::new();
+    sb.write(
+        "rel.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: where\n      copy:\n        content: \"{{ playbook_dir }}\\n\"\n        dest: \"{{ playbook_dir }}/where.txt\"\n",
+    );
+    let inv = sb.inventory().display().to_string();
+    let r = sb.run_raw(&["run", "rel.yml", "-i", &inv, "--json"]);
+    r.assert_ok();
+    let canonical = std::fs::canonicalize(sb.path()).expect("canonical");
+    let written = sb.read("where.txt");
+    assert_eq!(
+        std::fs::canonicalize(written.trim()).expect("written path exists"),
+        canonical,
+        "{}",
+        r.dump()
+    );
+}

@@ -225,9 +225,10 @@ struct Parser<'a> {
 
 pub fn load(path: &Path, vault: VaultFn<'_>) -> Result<Playbook, InputError> {
     let root = yaml::load_file(path)?;
-    let dir = path
-        .parent()
-        .map(Path::to_path_buf)
+    // playbook_dir must be absolute: `pb.yml` has an empty parent, and "{{ playbook_dir }}/x" would be "/x".
+    let dir = std::path::absolute(path)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| PathBuf::from("."));
     let mut p = Parser {
         dir: dir.clone(),
