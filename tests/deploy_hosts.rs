@@ -248,6 +248,45 @@ fn deploys_both_hosts_then_converges_and_repairs_drift() {
         );
     }
 
+    // 2b. Migrations, run on the SLM server as the backend would: URLs from the env file the
+    //     playbook wrote, as the app users (autobot_users over TCP on the Redis VM).
+    let bin = env!("CARGO_BIN_EXE_slm-wizard");
+    let migrate = |extra: &str| {
+        h.sh(
+            "slm",
+            &format!("cd / && {bin} migrate --env-file /etc/slm/database.env {extra} 2>&1"),
+        )
+    };
+    let first = migrate("");
+    assert!(first.contains("applied"), "{first}");
+    let status = migrate("--status");
+    for db in ["slm_users", "autobot_users"] {
+        assert!(
+            status
+                .lines()
+                .any(|l| l.contains(db) && l.contains("applied")),
+            "{status}"
+        );
+        assert!(
+            !status
+                .lines()
+                .any(|l| l.contains(db) && l.contains("pending")),
+            "{status}"
+        );
+    }
+    let again = migrate("");
+    assert!(again.contains("nothing to do"), "{again}");
+    assert_eq!(
+        psql_tcp(&h, "slm", &redis, "autobot_app", AUTOBOT_PW, "autobot_users", "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('users','roles','user_roles','sessions','api_keys','audit_log')").as_deref(),
+        Ok("6")
+    );
+    for text in [&first, &status, &again] {
+        assert!(
+            !text.contains(SLM_PW) && !text.contains(AUTOBOT_PW),
+            "a password leaked: {text}"
+        );
+    }
+
     // 3. A second run changes nothing.
     let run = h.run_path(&playbook(), &inv, &args);
     run.assert_code(0);
