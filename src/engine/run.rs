@@ -907,40 +907,14 @@ async fn run_task(
         Some(spec) => match shared.plan.templar.render_value(spec, &scope) {
             Ok(Value::Array(items)) => Some(items),
             Ok(Value::Null) => Some(Vec::new()),
-            Ok(other) => {
-                let r = ModuleResult::fail(format!(
-                    "loop must be a list, got {}",
-                    short(&other.to_string())
-                ));
+            bad => {
+                let msg = match bad {
+                    Ok(other) => format!("loop must be a list, got {}", short(&other.to_string())),
+                    Err(e) => e.msg,
+                };
+                let r = ModuleResult::fail(msg);
                 finish(
-                    shared,
-                    pc,
-                    state,
-                    task,
-                    inh,
-                    &scope,
-                    r,
-                    None,
-                    started,
-                    hidden,
-                    Value::Null,
-                );
-                return;
-            }
-            Err(e) => {
-                let r = ModuleResult::fail(e.msg);
-                finish(
-                    shared,
-                    pc,
-                    state,
-                    task,
-                    inh,
-                    &scope,
-                    r,
-                    None,
-                    started,
-                    hidden,
-                    Value::Null,
+                    shared, pc, state, task, inh, &scope, r, None, started, hidden,
                 );
                 return;
             }
@@ -951,17 +925,7 @@ async fn run_task(
             let r = run_once_item(shared, pc, state, task, inh, &scope, hidden).await;
             let Some(r) = r else { return };
             let reg = finish(
-                shared,
-                pc,
-                state,
-                task,
-                inh,
-                &scope,
-                r,
-                None,
-                started,
-                hidden,
-                Value::Null,
+                shared, pc, state, task, inh, &scope, r, None, started, hidden,
             );
             if run_once {
                 publish_run_once(shared, pc, task, reg);
@@ -1582,7 +1546,6 @@ fn finish(
     item: Option<Value>,
     started: Instant,
     hidden: bool,
-    _unused: Value,
 ) -> Value {
     let mut reg = result_json(&r, hidden);
     let (status, _failed, ignored) = judge(shared, task, inh, scope, &r, &mut reg);

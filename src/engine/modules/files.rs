@@ -872,6 +872,12 @@ pub async fn stat(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleErr
     } else {
         let f: Vec<&str> = first.split('|').collect();
         let get = |i: usize| f.get(i).copied().unwrap_or("");
+        let int = |i: usize| {
+            get(i)
+                .parse::<i64>()
+                .map(Value::from)
+                .unwrap_or(Value::Null)
+        };
         let kind = get(0);
         st.insert("exists".into(), Value::Bool(true));
         st.insert("path".into(), Value::String(path.clone()));
@@ -879,50 +885,14 @@ pub async fn stat(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleErr
         st.insert("isdir".into(), Value::Bool(kind == "directory"));
         st.insert("islnk".into(), Value::Bool(kind == "symbolic link"));
         st.insert("mode".into(), Value::String(format!("{:0>4}", get(1))));
-        st.insert(
-            "uid".into(),
-            get(2)
-                .parse::<i64>()
-                .map(Value::from)
-                .unwrap_or(Value::Null),
-        );
-        st.insert(
-            "gid".into(),
-            get(3)
-                .parse::<i64>()
-                .map(Value::from)
-                .unwrap_or(Value::Null),
-        );
+        st.insert("uid".into(), int(2));
+        st.insert("gid".into(), int(3));
         st.insert("pw_name".into(), Value::String(get(4).into()));
         st.insert("gr_name".into(), Value::String(get(5).into()));
-        st.insert(
-            "size".into(),
-            get(6)
-                .parse::<i64>()
-                .map(Value::from)
-                .unwrap_or(Value::Null),
-        );
-        st.insert(
-            "mtime".into(),
-            get(7)
-                .parse::<i64>()
-                .map(Value::from)
-                .unwrap_or(Value::Null),
-        );
-        st.insert(
-            "inode".into(),
-            get(8)
-                .parse::<i64>()
-                .map(Value::from)
-                .unwrap_or(Value::Null),
-        );
-        st.insert(
-            "nlink".into(),
-            get(9)
-                .parse::<i64>()
-                .map(Value::from)
-                .unwrap_or(Value::Null),
-        );
+        st.insert("size".into(), int(6));
+        st.insert("mtime".into(), int(7));
+        st.insert("inode".into(), int(8));
+        st.insert("nlink".into(), int(9));
         if let Some(sum) = lines.next().filter(|s| !s.is_empty()) {
             st.insert("checksum".into(), Value::String(sum.to_string()));
         }

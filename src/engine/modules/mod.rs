@@ -266,31 +266,7 @@ pub struct Ctx<'a> {
 impl Ctx<'_> {
     /// Runs a shell script on the target (as the become user when set), streaming its output.
     pub async fn sh(&self, script: &str, stdin: Option<&[u8]>) -> Result<Output, TransportError> {
-        let full;
-        let script = if self.environment.is_empty() {
-            script
-        } else {
-            let mut s = String::new();
-            for (k, v) in &self.environment {
-                s.push_str(&format!("export {}={}\n", k, transport::sh_quote(v)));
-            }
-            s.push_str(script);
-            full = s;
-            &full
-        };
-        let sink = self.sink.clone();
-        transport::exec(
-            self.conn,
-            ExecRequest {
-                script,
-                stdin,
-                stdin_file: None,
-                escalation: self.escalation.as_ref(),
-                timeout: self.command_timeout,
-            },
-            &mut |stream, data| sink(stream, data),
-        )
-        .await
+        self.exec(script, stdin, None, true).await
     }
 
     /// Like `sh`, without streaming (for state queries whose output is data, not progress).
@@ -299,18 +275,7 @@ impl Ctx<'_> {
         script: &str,
         stdin: Option<&[u8]>,
     ) -> Result<Output, TransportError> {
-        transport::exec(
-            self.conn,
-            ExecRequest {
-                script,
-                stdin,
-                stdin_file: None,
-                escalation: self.escalation.as_ref(),
-                timeout: self.command_timeout,
-            },
-            &mut |_, _| {},
-        )
-        .await
+        self.exec(script, stdin, None, false).await
     }
 
     /// Runs a script with a local file streamed to its stdin.
@@ -319,16 +284,37 @@ impl Ctx<'_> {
         script: &str,
         file: &Path,
     ) -> Result<Output, TransportError> {
+        self.exec(script, None, Some(file), false).await
+    }
+
+    /// The one way commands reach the target: task `environment:` exported, become applied.
+    async fn exec(
+        &self,
+        script: &str,
+        stdin: Option<&[u8]>,
+        stdin_file: Option<&Path>,
+        stream: bool,
+    ) -> Result<Output, TransportError> {
+        let mut full = String::new();
+        for (k, v) in &self.environment {
+            full.push_str(&format!("export {}={}\n", k, transport::sh_quote(v)));
+        }
+        full.push_str(script);
+        let sink = self.sink.clone();
         transport::exec(
             self.conn,
             ExecRequest {
-                script,
-                stdin: None,
-                stdin_file: Some(file),
+                script: &full,
+                stdin,
+                stdin_file,
                 escalation: self.escalation.as_ref(),
                 timeout: self.command_timeout,
             },
-            &mut |_, _| {},
+            &mut |s, data| {
+                if stream {
+                    sink(s, data)
+                }
+            },
         )
         .await
     }

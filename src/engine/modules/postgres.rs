@@ -454,69 +454,7 @@ pub fn scram_verifier(password: &str) -> String {
 
 /// MD5 (only to compare legacy `md5…` role passwords).
 fn md5_hex(s: &str) -> String {
-    let mut m = Md5::default();
-    m.consume(s.as_bytes());
-    m.hex()
-}
-
-/// A small MD5, so a legacy verifier can be checked without another dependency.
-#[derive(Default)]
-struct Md5 {
-    data: Vec<u8>,
-}
-
-impl Md5 {
-    fn consume(&mut self, b: &[u8]) {
-        self.data.extend_from_slice(b);
-    }
-    fn hex(self) -> String {
-        const S: [u32; 64] = [
-            7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 5, 9, 14, 20, 5, 9, 14, 20,
-            5, 9, 14, 20, 5, 9, 14, 20, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
-            6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21,
-        ];
-        let k: Vec<u32> = (0..64)
-            .map(|i| ((i as f64 + 1.0).sin().abs() * 4294967296.0) as u32)
-            .collect();
-        let (mut a0, mut b0, mut c0, mut d0) =
-            (0x67452301u32, 0xefcdab89u32, 0x98badcfeu32, 0x10325476u32);
-        let mut msg = self.data;
-        let bit_len = (msg.len() as u64).wrapping_mul(8);
-        msg.push(0x80);
-        while msg.len() % 64 != 56 {
-            msg.push(0);
-        }
-        msg.extend_from_slice(&bit_len.to_le_bytes());
-        for chunk in msg.chunks(64) {
-            let m: Vec<u32> = chunk
-                .chunks(4)
-                .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
-                .collect();
-            let (mut a, mut b, mut c, mut d) = (a0, b0, c0, d0);
-            for i in 0..64 {
-                let (f, g) = match i / 16 {
-                    0 => ((b & c) | (!b & d), i),
-                    1 => ((d & b) | (!d & c), (5 * i + 1) % 16),
-                    2 => (b ^ c ^ d, (3 * i + 5) % 16),
-                    _ => (c ^ (b | !d), (7 * i) % 16),
-                };
-                let f = f.wrapping_add(a).wrapping_add(k[i]).wrapping_add(m[g]);
-                a = d;
-                d = c;
-                c = b;
-                b = b.wrapping_add(f.rotate_left(S[i]));
-            }
-            a0 = a0.wrapping_add(a);
-            b0 = b0.wrapping_add(b);
-            c0 = c0.wrapping_add(c);
-            d0 = d0.wrapping_add(d);
-        }
-        [a0, b0, c0, d0]
-            .iter()
-            .flat_map(|w| w.to_le_bytes())
-            .map(|b| format!("{b:02x}"))
-            .collect()
-    }
+    hex::encode(crate::template::filters::digest::md5(s.as_bytes()))
 }
 
 const DB_PRIVS: &[&str] = &["CREATE", "CONNECT", "TEMPORARY"];
