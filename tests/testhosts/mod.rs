@@ -254,18 +254,6 @@ impl Hosts {
         );
         me.hosts = me.read_hosts();
         assert_eq!(me.hosts.len(), n, "{:?}", me.hosts);
-        for h in me.hosts.clone() {
-            // root's ~/.bashrc (the machine's, sourced by sshd's bash) runs `pyenv rehash`,
-            // which takes a lock file in /root/.pyenv/shims. That directory is the machine's
-            // live lower layer: a rehash running on the machine while the host looks can leave
-            // a stale lock visible in the host, and every SSH command then waits 60 s for it.
-            // Nothing here needs the shims rebuilt; the edit stays in the host's overlay.
-            me.sh(
-                &h.name,
-                "f=/root/.bashrc; if [ -f $f ]; then \
-                 sed -i 's/pyenv init -)\"/pyenv init - --no-rehash)\"/' $f; fi",
-            );
-        }
         eprintln!(
             "testhosts: up {n} hosts in {:?} at {} ({})",
             started.elapsed(),
