@@ -13,6 +13,12 @@ use clap::{Args, Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
+    /// The wizard's inventory (Ansible YAML); default playbooks/inventory/local.yml.
+    #[arg(short, long, value_name = "INVENTORY")]
+    pub inventory: Option<PathBuf>,
+    /// The playbook the wizard preselects.
+    #[arg(short, long, value_name = "PLAYBOOK")]
+    pub playbook: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -25,6 +31,11 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Where the generated secrets of a deployment are stored; show or export them.
     Secrets(SecretsArgs),
+    /// Probe the databases: a table, one round as JSON (--json), or a live view (--watch).
+    /// Exit code 0 healthy, 1 degraded, 2 unhealthy.
+    Health(HealthArgs),
+    /// Run the spec's troubleshooting checks and print each with pass/fail and the fix.
+    Doctor(DoctorArgs),
 }
 
 #[derive(Debug, Args)]
@@ -67,6 +78,12 @@ pub struct RunArgs {
     /// Trust and record host keys seen for the first time (StrictHostKeyChecking=accept-new).
     #[arg(long)]
     pub accept_new_host_keys: bool,
+    /// Ask for the SSH password once, before the run (like ansible-playbook -k).
+    #[arg(short = 'k', long)]
+    pub ask_pass: bool,
+    /// Ask for the become (sudo) password once, before the run (like ansible-playbook -K).
+    #[arg(short = 'K', long)]
+    pub ask_become_pass: bool,
     /// Seconds to wait for an SSH connection.
     #[arg(long, default_value_t = 10)]
     pub connect_timeout: u64,
@@ -152,4 +169,70 @@ pub struct SecretsTarget {
     pub inventory: Option<PathBuf>,
     #[arg(long, env = "ANSIBLE_VAULT_PASSWORD_FILE")]
     pub vault_password_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// Print one probe round as JSON (the SLM backend's /api/health shapes).
+    #[arg(long, conflicts_with = "watch")]
+    pub json: bool,
+    /// Refresh the table until Ctrl-C.
+    #[arg(long)]
+    pub watch: bool,
+    /// Seconds between probes of a database (with --watch).
+    #[arg(long, default_value_t = 5.0)]
+    pub interval: f64,
+    /// Seconds a probe may take before its database counts as unhealthy (timeout).
+    #[arg(long, default_value_t = 5.0)]
+    pub timeout: f64,
+    /// Connect or SELECT 1 slower than this many milliseconds counts as degraded.
+    #[arg(long, default_value_t = 500)]
+    pub slow_ms: u64,
+    /// Seconds of samples kept for the sparklines (with --watch).
+    #[arg(long, default_value_t = 600)]
+    pub retention: u64,
+    /// The database: slm, slm_users, autobot_users or all.
+    #[arg(long, default_value = "all")]
+    pub database: String,
+    /// Read the database URLs from this file, e.g. /etc/slm/database.env (takes precedence over the environment).
+    #[arg(long)]
+    pub env_file: Option<PathBuf>,
+    /// Read migrations from DIR/<database>/NNNN_name.sql instead of the built-in ones.
+    #[arg(long, env = "SLM_WIZARD_MIGRATIONS_DIR")]
+    pub migrations_dir: Option<PathBuf>,
+    /// Reach the databases through an SSH tunnel from this inventory host (needs -i).
+    #[arg(long, value_name = "HOST")]
+    pub via_ssh: Option<String>,
+    /// Inventory describing the SSH hosts.
+    #[arg(short, long)]
+    pub inventory: Option<PathBuf>,
+    #[arg(long, env = "ANSIBLE_VAULT_PASSWORD_FILE")]
+    pub vault_password_file: Option<PathBuf>,
+    /// Trust and record host keys seen for the first time.
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Only this inventory host for the service check (needs -i).
+    pub host: Option<String>,
+    /// Inventory: checks the PostgreSQL clusters of its hosts (pg_lsclusters over SSH).
+    #[arg(short, long)]
+    pub inventory: Option<PathBuf>,
+    /// The database: slm, slm_users, autobot_users or all.
+    #[arg(long, default_value = "all")]
+    pub database: String,
+    /// Read the database URLs from this file, e.g. /etc/slm/database.env.
+    #[arg(long)]
+    pub env_file: Option<PathBuf>,
+    #[arg(long, env = "SLM_WIZARD_MIGRATIONS_DIR")]
+    pub migrations_dir: Option<PathBuf>,
+    /// Seconds each check may take.
+    #[arg(long, default_value_t = 5.0)]
+    pub timeout: f64,
+    #[arg(long, env = "ANSIBLE_VAULT_PASSWORD_FILE")]
+    pub vault_password_file: Option<PathBuf>,
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
 }

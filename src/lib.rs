@@ -1,13 +1,17 @@
 //! slm-wizard: sets up and watches the PostgreSQL user-management databases of the SLM platform.
 //! The library holds everything; `main.rs` is the command line on top.
 
+pub mod app;
 pub mod db;
 pub mod engine;
 pub mod error;
+pub mod health;
 pub mod inventory;
 pub mod playbook;
 pub mod secrets;
 pub mod template;
 pub mod transport;
+pub mod tui;
+pub mod ui;
 pub mod vault;
 pub mod yaml;

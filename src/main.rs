@@ -9,11 +9,14 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use cli::{Cli, Command, InventoryArgs, MigrateArgs, RunArgs, SecretsArgs, SecretsCommand};
+use cli::{
+    Cli, Command, DoctorArgs, HealthArgs, InventoryArgs, MigrateArgs, RunArgs, SecretsArgs,
+    SecretsCommand,
+};
 use slm_wizard::engine::output::{Journal, Printer, json_line};
 use slm_wizard::error::InputError;
 use slm_wizard::secrets::store::{self, PrepareError, PrepareOptions, SecretStore};
-use slm_wizard::{db, engine, inventory, playbook, secrets, vault};
+use slm_wizard::{db, engine, health, inventory, playbook, secrets, vault};
 
 /// ansible-playbook's code for bad input.
 const EXIT_BAD_INPUT: u8 = 5;
@@ -21,12 +24,7 @@ const EXIT_BAD_INPUT: u8 = 5;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let Some(command) = cli.command else {
-        eprintln!(
-            "slm-wizard: the interactive wizard is not available in this build yet.\n\
-             Run a playbook headless instead, e.g.:\n  \
-             slm-wizard run playbooks/user-management-db.yml -i playbooks/inventory/local.yml"
-        );
-        return ExitCode::from(2);
+        return wizard(cli.inventory, cli.playbook);
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -43,6 +41,102 @@ fn main() -> ExitCode {
         Command::Inventory(args) => inventory(args),
         Command::Migrate(args) => runtime.block_on(migrate(args)),
         Command::Secrets(args) => secrets_command(args),
+        Command::Health(args) => runtime.block_on(health_command(args)),
+        Command::Doctor(args) => runtime.block_on(doctor_command(args)),
+    }
+}
+
+/// Seconds given on the command line as a duration (at least `min` seconds).
+fn seconds(s: f64, min: f64) -> Duration {
+    Duration::from_secs_f64(if s.is_finite() { s.max(min) } else { min })
+}
+
+async fn health_command(args: HealthArgs) -> ExitCode {
+    let vault_password = match vault_password(&args.vault_password_file) {
+        Ok(p) => p,
+        Err(e) => return bad_input(&e),
+    };
+    let opts = health::command::HealthOptions {
+        database: args.database,
+        env_file: args.env_file,
+        migrations_dir: args.migrations_dir,
+        json: args.json,
+        watch: args.watch,
+        interval: seconds(args.interval, 0.2),
+        timeout: seconds(args.timeout, 0.1),
+        slow: Duration::from_millis(args.slow_ms),
+        retention: Duration::from_secs(args.retention.max(1)),
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        via_ssh: args.via_ssh,
+        inventory: args.inventory,
+        vault_password,
+        accept_new_host_keys: args.accept_new_host_keys,
+    };
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
+    let code =
+        health::command::run_health(&opts, db::Settings::from_env(), &mut out, &mut err).await;
+    ExitCode::from(code)
+}
+
+async fn doctor_command(args: DoctorArgs) -> ExitCode {
+    let vault_password = match vault_password(&args.vault_password_file) {
+        Ok(p) => p,
+        Err(e) => return bad_input(&e),
+    };
+    let opts = health::doctor::DoctorOptions {
+        host: args.host,
+        inventory: args.inventory,
+        vault_password,
+        accept_new_host_keys: args.accept_new_host_keys,
+        database: args.database,
+        env_file: args.env_file,
+        migrations_dir: args.migrations_dir,
+        timeout: seconds(args.timeout, 0.1),
+    };
+    let mut out = std::io::stdout();
+    let mut err = std::io::stderr();
+    let code =
+        health::doctor::run_doctor(&opts, db::Settings::from_env(), &mut out, &mut err).await;
+    ExitCode::from(code)
+}
+
+/// `slm-wizard` without a subcommand: the interactive wizard.
+fn wizard(inventory: Option<std::path::PathBuf>, playbook: Option<std::path::PathBuf>) -> ExitCode {
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        eprintln!(
+            "slm-wizard: the wizard needs a terminal. Run a playbook headless instead, e.g.:\n  \
+             slm-wizard run playbooks/user-management-db.yml -i playbooks/inventory/local.yml"
+        );
+        return ExitCode::from(2);
+    }
+    let defaults = slm_wizard::tui::Options::default();
+    let playbook_dir = playbook
+        .as_deref()
+        .and_then(|p| p.parent())
+        .filter(|d| !d.as_os_str().is_empty() && d.is_dir())
+        .map_or(defaults.playbook_dir, |d| d.to_path_buf());
+    let opts = slm_wizard::tui::Options {
+        playbook_dir,
+        inventory,
+        playbook,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("slm-wizard: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(slm_wizard::tui::run(opts)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("slm-wizard: {e:#}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -59,6 +153,34 @@ fn vault_password(
             })
             .map_err(|e| InputError::new(format!("--vault-password-file {}: {e}", p.display()))),
     }
+}
+
+/// Reads a line from the terminal without echo (the terminal is restored even on error).
+fn read_secret(prompt: &str) -> std::io::Result<String> {
+    use std::io::{BufRead, Write};
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")?;
+    let stty = |arg: &str| -> std::io::Result<()> {
+        let input = tty.try_clone()?;
+        std::process::Command::new("stty")
+            .arg(arg)
+            .stdin(input)
+            .status()
+            .map(|_| ())
+    };
+    let mut out = tty.try_clone()?;
+    write!(out, "{prompt}")?;
+    out.flush()?;
+    stty("-echo")?;
+    let mut line = String::new();
+    let read = std::io::BufReader::new(tty.try_clone()?).read_line(&mut line);
+    let restored = stty("echo");
+    writeln!(out)?;
+    read?;
+    restored?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
 /// Prints one line to stdout; a closed pipe (`| head`) is not an error worth a panic.
@@ -135,6 +257,32 @@ async fn run(args: RunArgs) -> ExitCode {
             .then(|| Duration::from_secs(args.command_timeout)),
         ..Default::default()
     };
+    // Asked once up front, as ansible-playbook does: hosts connect in parallel afterwards.
+    for (wanted, var, prompt) in [
+        (args.ask_pass, "ansible_password", "SSH password: "),
+        (
+            args.ask_become_pass,
+            "ansible_become_password",
+            "BECOME password: ",
+        ),
+    ] {
+        if !wanted {
+            continue;
+        }
+        match read_secret(prompt) {
+            Ok(pw) => {
+                request
+                    .extra_values
+                    .insert(var.into(), serde_json::Value::String(pw));
+            }
+            Err(e) => {
+                return bad_input(&InputError::new(format!(
+                    "{}: {e}",
+                    prompt.trim_end_matches(": ")
+                )));
+            }
+        }
+    }
     let survey_secrets = match apply_survey(&mut request, args.no_generate) {
         Ok(s) => s,
         Err(code) => return code,

@@ -717,3 +717,76 @@ fn apt_installs_postgresql_offline_then_reports_no_change() {
         second.elapsed()
     );
 }
+
+/// `-K` asks for the become password once, on the terminal, without echo (as ansible-playbook).
+#[test]
+fn ask_become_pass_prompts_on_the_terminal() {
+    if !root_or_skip("ask_become_pass_prompts_on_the_terminal") {
+        return;
+    }
+    let h = Hosts::up(1, &[], &[]);
+    let pw = h.deploy_password();
+    let inv = h.write_inventory("inv-ask.yml", |_| {
+        vec![
+            ("ansible_user".into(), "deploy".into()),
+            ("ansible_become".into(), "true".into()),
+        ]
+    });
+    let pb = h.write(
+        "ask.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: uid\n      shell: id -u > /tmp/ask-uid\n",
+    );
+    let session = format!("slm-ask-{}", std::process::id());
+    let bin = env!("CARGO_BIN_EXE_slm-wizard");
+    let cmd = format!(
+        "XDG_STATE_HOME={} {bin} run {} -i {} -K; echo EXIT=$?; sleep 30",
+        h.p("xdg").display(),
+        pb.display(),
+        inv.display()
+    );
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(args)
+            .output()
+            .expect("tmux")
+    };
+    assert!(
+        tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            &session,
+            "-x",
+            "120",
+            "-y",
+            "30",
+            &cmd
+        ])
+        .status
+        .success()
+    );
+    let screen = |s: &str| {
+        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", s]).stdout).into_owned()
+    };
+    let wait = |what: &str| {
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = screen(&session);
+            if text.contains(what) {
+                return text;
+            }
+            assert!(
+                Instant::now() < until,
+                "waiting for {what:?}; screen:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait("BECOME password:");
+    tmux(&["send-keys", "-t", &session, &pw, "Enter"]);
+    let text = wait("EXIT=");
+    let _ = tmux(&["kill-session", "-t", &session]);
+    assert!(text.contains("EXIT=0"), "{text}");
+    assert!(!text.contains(&pw), "the password was echoed:\n{text}");
+    assert_eq!(h.sh("h1", "cat /tmp/ask-uid").trim(), "0");
+}

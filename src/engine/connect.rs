@@ -50,19 +50,37 @@ async fn ssh(
     vars: &Map<String, Value>,
     opts: &ConnectOptions,
 ) -> Result<Arc<dyn Transport>, TransportError> {
-    use crate::transport::ssh::{SshParams, SshTransport, StrictHostKeyChecking};
+    let params =
+        ssh_params(host, vars, opts).map_err(|reason| TransportError::Unreachable { reason })?;
+    Ok(Arc::new(
+        crate::transport::ssh::SshTransport::connect(params).await?,
+    ))
+}
+
+/// SSH parameters of an inventory host from its (templated) connection variables, as
+/// ansible-playbook would pass them to OpenSSH: inventory values beat `~/.ssh/config`, which
+/// beats the defaults. The one place every SSH user (runs, health tunnels, the wizard) gets them.
+pub fn ssh_params(
+    host: &str,
+    vars: &Map<String, Value>,
+    opts: &ConnectOptions,
+) -> Result<crate::transport::ssh::SshParams, String> {
+    use crate::transport::ssh::{SshParams, StrictHostKeyChecking};
+    // The name ansible gives ssh on its command line; ~/.ssh/config `Host` blocks match it.
     let address =
         s(vars, &["ansible_host", "ansible_ssh_host"]).unwrap_or_else(|| host.to_string());
-    let port = match s(vars, &["ansible_port", "ansible_ssh_port"]) {
-        Some(p) => p.parse::<u16>().map_err(|_| TransportError::Unreachable {
-            reason: format!("ansible_port {p:?} is not a port number"),
-        })?,
-        None => 22,
-    };
-    let user = s(vars, &["ansible_user", "ansible_ssh_user"])
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "root".into());
-    let mut params = SshParams::new(address, port, user);
+    let mut params = SshParams::new(address.clone(), 22, "");
+    // Inventory variables become command-line options, like ansible's `-o Port=...`: they beat
+    // the ssh config; what they leave unset comes from the config, then the defaults.
+    if let Some(p) = s(vars, &["ansible_port", "ansible_ssh_port"]) {
+        if p.parse::<u16>().is_err() {
+            return Err(format!("ansible_port {p:?} is not a port number"));
+        }
+        params.set_option("Port", &p)?;
+    }
+    if let Some(u) = s(vars, &["ansible_user", "ansible_ssh_user"]) {
+        params.set_option("User", &u)?;
+    }
     if let Some(k) = s(
         vars,
         &["ansible_ssh_private_key_file", "ansible_private_key_file"],
@@ -72,25 +90,29 @@ async fn ssh(
     if let Some(p) = s(vars, &["ansible_password", "ansible_ssh_pass"]) {
         params.password = Some(crate::secrets::Secret::new(p));
     }
-    if opts.accept_new_host_keys {
-        params.strict = StrictHostKeyChecking::AcceptNew;
-    }
     if !opts.connect_timeout.is_zero() {
-        params.connect_timeout = opts.connect_timeout;
+        params.set_connect_timeout(opts.connect_timeout);
     }
     for key in ["ansible_ssh_common_args", "ansible_ssh_extra_args"] {
         if let Some(args) = s(vars, &[key]) {
             params
                 .from_ssh_args(&args)
-                .map_err(|e| TransportError::Unreachable {
-                    reason: format!("{key}: {e}"),
-                })?;
+                .map_err(|e| format!("{key}: {e}"))?;
         }
     }
-    if opts.accept_new_host_keys && params.strict == StrictHostKeyChecking::Yes {
-        params.strict = StrictHostKeyChecking::AcceptNew;
+    params
+        .apply_ssh_config(&address)
+        .map_err(|e| format!("ssh config: {e}"))?;
+    if opts.accept_new_host_keys {
+        for p in std::iter::once(&mut params.strict)
+            .chain(params.proxy_jump.as_mut().map(|j| &mut j.strict))
+        {
+            if *p == StrictHostKeyChecking::Yes {
+                *p = StrictHostKeyChecking::AcceptNew;
+            }
+        }
     }
-    Ok(Arc::new(SshTransport::connect(params).await?))
+    Ok(params)
 }
 
 pub fn expand_home(p: &str) -> String {

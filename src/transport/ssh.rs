@@ -8,9 +8,14 @@
 //!   (and keyboard-interactive answered with the password);
 //! - the command string goes to the remote user's shell as-is;
 //! - keepalives (`ServerAliveInterval`/`ServerAliveCountMax 3`) detect a dead peer;
-//! - `-L`-style local forwarding over `direct-tcpip` channels.
+//! - `-L`-style local forwarding over `direct-tcpip` channels;
+//! - the OpenSSH client config (`~/.ssh/config` or `-F FILE`, see [`read_ssh_config`]), whose
+//!   values count only where the command line (the inventory) gave none;
+//! - one-hop `ProxyJump`: the target's SSH session runs inside a `direct-tcpip` channel of an
+//!   authenticated connection to the jump host.
 //!
-//! Not supported: ProxyJump/ProxyCommand, certificates in identity files, GSSAPI, host
+//! Not supported: ProxyCommand, ProxyJump chains (more than one hop), `Match` blocks in the
+//! config, the system-wide `/etc/ssh/ssh_config`, certificates in identity files, GSSAPI, host
 //! certificates (`@cert-authority`).
 
 use std::collections::VecDeque;
@@ -55,8 +60,9 @@ pub struct SshParams {
     pub port: u16,
     /// `ansible_user`, default: the user running slm-wizard.
     pub user: String,
-    /// `ansible_ssh_private_key_file` first; when empty, `~/.ssh/id_ed25519`, `id_ecdsa` and
-    /// `id_rsa` that exist are tried.
+    /// `ansible_ssh_private_key_file` first, then `-i` / `-o IdentityFile`, then the ssh
+    /// config's IdentityFiles; when empty, `~/.ssh/id_ed25519`, `id_ecdsa` and `id_rsa` that
+    /// exist are tried.
     pub identity_files: Vec<PathBuf>,
     /// `ansible_password` (used for `password` and `keyboard-interactive`).
     pub password: Option<Secret>,
@@ -70,6 +76,34 @@ pub struct SshParams {
     /// Keepalive interval; the connection counts as lost after 3 unanswered keepalives.
     /// `Duration::ZERO` disables keepalives.
     pub keepalive: Duration,
+    /// OpenSSH client config read by [`SshParams::apply_ssh_config`] (`ssh -F`); `None` means
+    /// `~/.ssh/config` when it exists, `none` means no config file.
+    pub config_file: Option<PathBuf>,
+    /// The jump host (`ProxyJump`), fully resolved. When `None`, a `-J`/`ProxyJump` given in
+    /// the ssh arguments or the config is resolved by [`SshParams::resolve_proxy_jump`] (which
+    /// [`SshTransport::connect`] calls).
+    pub proxy_jump: Option<Box<SshParams>>,
+    /// The `[user@]host[:port]` (or `none`) of `-J` / `ProxyJump`, not yet resolved.
+    jump_spec: Option<String>,
+    /// The name the host was given by (`ansible_host`, else the inventory name).
+    alias: String,
+    /// Options given on the command line (inventory variables, ssh arguments): the config
+    /// file cannot change them (OpenSSH keeps the first value it obtains).
+    given: Given,
+}
+
+/// Which options were set from the command line.
+#[derive(Debug, Clone, Default)]
+struct Given {
+    hostname: bool,
+    port: bool,
+    user: bool,
+    known_hosts: bool,
+    strict: bool,
+    connect_timeout: bool,
+    keepalive: bool,
+    /// ProxyJump or ProxyCommand (OpenSSH treats them as one setting).
+    proxy: bool,
 }
 
 impl Default for SshParams {
@@ -85,6 +119,11 @@ impl Default for SshParams {
             strict: StrictHostKeyChecking::Yes,
             connect_timeout: Duration::from_secs(10),
             keepalive: Duration::from_secs(15),
+            config_file: None,
+            proxy_jump: None,
+            jump_spec: None,
+            alias: String::new(),
+            given: Given::default(),
         }
     }
 }
@@ -97,8 +136,10 @@ impl SshParams {
     /// fields.
     pub fn new(host: impl Into<String>, port: u16, user: impl Into<String>) -> Self {
         let user = user.into();
+        let host = host.into();
         Self {
-            host: host.into(),
+            alias: host.clone(),
+            host,
             port,
             user: if user.is_empty() {
                 current_user()
@@ -111,10 +152,11 @@ impl SshParams {
 
     /// Applies the OpenSSH command-line options found in `ansible_ssh_common_args` /
     /// `ansible_ssh_extra_args`: `-o Key=value` (also `-oKey=value`, `-o "Key value"` and
-    /// `-o Key value`), `-i FILE`, `-p PORT`, `-l USER`. Understood `-o` keys:
-    /// StrictHostKeyChecking, UserKnownHostsFile, Port, User, IdentityFile, HostName,
-    /// ConnectTimeout, ServerAliveInterval. Other options are ignored, except ProxyJump /
-    /// ProxyCommand / `-J`, which are refused because ignoring them would connect elsewhere.
+    /// `-o Key value`), `-i FILE`, `-p PORT`, `-l USER`, `-F FILE`, `-J [user@]host[:port]`.
+    /// Understood `-o` keys: StrictHostKeyChecking, UserKnownHostsFile, Port, User,
+    /// IdentityFile, HostName, ConnectTimeout, ServerAliveInterval, ProxyJump. Other options
+    /// are ignored, except ProxyCommand, which is refused because ignoring it would connect
+    /// elsewhere. Within the arguments the last value wins; all of them beat the config file.
     pub fn from_ssh_args(&mut self, args: &str) -> Result<(), String> {
         let tokens = split_shell_words(args)?;
         let mut tokens = tokens.into_iter().peekable();
@@ -146,18 +188,14 @@ impl SshParams {
                         {
                             val = tokens.next().unwrap_or_default();
                         }
-                        self.apply_option(&key, &val)?;
+                        self.set_option(&key, &val)?;
                     }
                     'i' => self.identity_files.push(expand_tilde(&value)),
-                    'p' => self.port = parse_port(&value)?,
-                    'l' => self.user = value,
-                    'J' => {
-                        return Err(
-                            "ssh -J (ProxyJump) is not supported by the built-in SSH transport"
-                                .into(),
-                        );
-                    }
-                    _ => {} // -L, -R, -D, -F, -c, ... ignored
+                    'p' => self.set_option("Port", &value)?,
+                    'l' => self.set_option("User", &value)?,
+                    'J' => self.set_option("ProxyJump", &value)?,
+                    'F' => self.config_file = Some(expand_tilde(&value)),
+                    _ => {} // -L, -R, -D, -c, ... ignored
                 }
                 break;
             }
@@ -165,7 +203,9 @@ impl SshParams {
         Ok(())
     }
 
-    fn apply_option(&mut self, key: &str, value: &str) -> Result<(), String> {
+    /// Sets one option as given on the command line (`-o Key=value`): the config file will not
+    /// change it. Unknown keys are ignored.
+    pub fn set_option(&mut self, key: &str, value: &str) -> Result<(), String> {
         let raw = value.trim();
         let value = raw
             .strip_prefix('"')
@@ -182,7 +222,8 @@ impl SshParams {
                             "StrictHostKeyChecking: expected yes, no or accept-new, got {other:?}"
                         ));
                     }
-                }
+                };
+                self.given.strict = true;
             }
             "userknownhostsfile" => {
                 // OpenSSH allows several (quoted) files; the first one is the one written to.
@@ -196,10 +237,20 @@ impl SshParams {
                 } else {
                     expand_tilde(first)
                 });
+                self.given.known_hosts = true;
             }
-            "port" => self.port = parse_port(value)?,
-            "user" if !value.is_empty() => self.user = value.to_string(),
-            "hostname" if !value.is_empty() => self.host = value.to_string(),
+            "port" => {
+                self.port = parse_port(value)?;
+                self.given.port = true;
+            }
+            "user" if !value.is_empty() => {
+                self.user = value.to_string();
+                self.given.user = true;
+            }
+            "hostname" if !value.is_empty() => {
+                self.host = value.to_string();
+                self.given.hostname = true;
+            }
             "identityfile" if !value.is_empty() && !value.eq_ignore_ascii_case("none") => {
                 self.identity_files.push(expand_tilde(value));
             }
@@ -207,22 +258,210 @@ impl SshParams {
                 let secs: u64 = value
                     .parse()
                     .map_err(|_| format!("ConnectTimeout: expected seconds, got {value:?}"))?;
-                self.connect_timeout = Duration::from_secs(secs);
+                self.set_connect_timeout(Duration::from_secs(secs));
             }
             "serveraliveinterval" => {
                 let secs: u64 = value
                     .parse()
                     .map_err(|_| format!("ServerAliveInterval: expected seconds, got {value:?}"))?;
                 self.keepalive = Duration::from_secs(secs);
+                self.given.keepalive = true;
             }
-            "proxyjump" | "proxycommand" if !value.eq_ignore_ascii_case("none") => {
-                return Err(format!(
-                    "{key} is not supported by the built-in SSH transport"
-                ));
+            "proxyjump" => {
+                if !value.eq_ignore_ascii_case("none") {
+                    parse_jump_spec(value)?;
+                }
+                self.jump_spec = Some(value.to_string());
+                self.proxy_jump = None;
+                self.given.proxy = true;
+            }
+            "proxycommand" => {
+                if !value.eq_ignore_ascii_case("none") {
+                    return Err(format!(
+                        "{key} is not supported by the built-in SSH transport (use ProxyJump)"
+                    ));
+                }
+                // `ProxyCommand none` also turns off a ProxyJump from the config file.
+                self.jump_spec = Some("none".into());
+                self.proxy_jump = None;
+                self.given.proxy = true;
             }
             _ => {}
         }
         Ok(())
+    }
+
+    /// Sets the connect timeout as given on the command line (the config file's
+    /// `ConnectTimeout` will not change it).
+    pub fn set_connect_timeout(&mut self, timeout: Duration) {
+        self.connect_timeout = timeout;
+        self.given.connect_timeout = true;
+    }
+
+    /// The config file to read: `config_file`, else `~/.ssh/config` when it exists.
+    fn config_path(&self) -> Option<PathBuf> {
+        match &self.config_file {
+            Some(p) if p.as_os_str().eq_ignore_ascii_case("none") => None,
+            Some(p) => Some(p.clone()),
+            None => home_dir()
+                .map(|h| h.join(".ssh").join("config"))
+                .filter(|p| p.is_file()),
+        }
+    }
+
+    /// Applies the OpenSSH client config for `name` (the host name as given on the ssh command
+    /// line: `ansible_host`, else the inventory name) to every option not already given on the
+    /// command line, then resolves the jump host. Call it after the inventory variables and
+    /// [`SshParams::from_ssh_args`].
+    pub fn apply_ssh_config(&mut self, name: &str) -> Result<(), String> {
+        self.alias = name.to_string();
+        if let Some(path) = self.config_path() {
+            let cfg = read_ssh_config(&path, name)?;
+            self.apply_host_config(name, &cfg, &path)?;
+        }
+        self.resolve_proxy_jump()
+    }
+
+    fn apply_host_config(
+        &mut self,
+        name: &str,
+        cfg: &HostConfig,
+        path: &Path,
+    ) -> Result<(), String> {
+        let tokens = |p: &Self, s: &str| {
+            expand_tokens(
+                s,
+                &Tokens {
+                    host: &p.host,
+                    name,
+                    user: &p.user,
+                    port: p.port,
+                },
+            )
+        };
+        if !self.given.hostname
+            && let Some(h) = &cfg.hostname
+        {
+            // Only %h (and %%) mean something in HostName.
+            self.host = expand_hostname(h, name);
+        }
+        if !self.given.port
+            && let Some(p) = cfg.port
+        {
+            self.port = p;
+        }
+        if !self.given.user
+            && let Some(u) = &cfg.user
+        {
+            self.user = u.clone();
+        }
+        if !self.given.strict
+            && let Some(s) = cfg.strict
+        {
+            self.strict = s;
+        }
+        if !self.given.connect_timeout
+            && let Some(t) = cfg.connect_timeout
+        {
+            self.connect_timeout = t;
+        }
+        if !self.given.keepalive
+            && let Some(k) = cfg.keepalive
+        {
+            self.keepalive = k;
+        }
+        if !self.given.known_hosts
+            && let Some(k) = &cfg.known_hosts
+        {
+            self.known_hosts = Some(if k.eq_ignore_ascii_case("none") {
+                PathBuf::from("/dev/null")
+            } else {
+                expand_tilde(&tokens(self, k))
+            });
+        }
+        // IdentityFile adds up: command-line files first, then the config's.
+        for f in &cfg.identity_files {
+            let f = expand_tilde(&tokens(self, f));
+            if !self.identity_files.contains(&f) {
+                self.identity_files.push(f);
+            }
+        }
+        if !self.given.proxy {
+            match &cfg.proxy {
+                Some(Proxy::Jump(spec)) => {
+                    self.jump_spec = Some(spec.clone());
+                    self.proxy_jump = None;
+                }
+                Some(Proxy::Command(cmd)) if !cmd.eq_ignore_ascii_case("none") => {
+                    return Err(format!(
+                        "{}: ProxyCommand (for {name}) is not supported by the built-in SSH \
+                         transport; use ProxyJump",
+                        path.display()
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Turns a `-J`/`ProxyJump` `[user@]host[:port]` into the jump host's parameters: its own
+    /// config lookup (same config file), user and port from the spec beating the config, its
+    /// own identity files and known_hosts. Does nothing when `proxy_jump` is already set.
+    pub fn resolve_proxy_jump(&mut self) -> Result<(), String> {
+        if self.proxy_jump.is_some() {
+            return Ok(());
+        }
+        let Some(spec) = self.jump_spec.clone() else {
+            return Ok(());
+        };
+        if spec.eq_ignore_ascii_case("none") {
+            return Ok(());
+        }
+        let (user, host, port) = parse_jump_spec(&spec)?;
+        let mut jump = SshParams::new(host.clone(), 22, "");
+        jump.config_file = self.config_file.clone();
+        if let Some(port) = port {
+            jump.set_option("Port", &port.to_string())?;
+        }
+        if let Some(user) = user {
+            jump.set_option("User", &user)?;
+        }
+        let mut jump_timeout_from_config = false;
+        if let Some(path) = jump.config_path() {
+            let cfg = read_ssh_config(&path, &host)?;
+            jump_timeout_from_config = cfg.connect_timeout.is_some();
+            match &cfg.proxy {
+                // The usual `Host bastion ProxyJump bastion` via a `Host *` block: OpenSSH
+                // would loop; one hop is what is meant.
+                Some(Proxy::Jump(j)) if !j.eq_ignore_ascii_case("none") && *j != spec => {
+                    return Err(format!(
+                        "ProxyJump host {host} has a ProxyJump of its own ({j}): only one hop \
+                         is supported by the built-in SSH transport"
+                    ));
+                }
+                _ => {}
+            }
+            let mut cfg = cfg;
+            cfg.proxy = None;
+            jump.apply_host_config(&host, &cfg, &path)?;
+        }
+        if !jump_timeout_from_config && self.given.connect_timeout {
+            jump.connect_timeout = self.connect_timeout;
+        }
+        jump.alias = host;
+        self.proxy_jump = Some(Box::new(jump));
+        Ok(())
+    }
+
+    /// How a hop is named in messages: `alias ([host]:port)`, or the label alone.
+    fn hop_name(&self) -> String {
+        let label = self.host_label();
+        if self.alias.is_empty() || self.alias == self.host {
+            label
+        } else {
+            format!("{} ({label})", self.alias)
+        }
     }
 
     /// `host` as written in known_hosts and in messages: `host`, or `[host]:port`.
@@ -336,6 +575,372 @@ fn expand_tilde(p: &str) -> PathBuf {
         return home.join(rest);
     }
     PathBuf::from(p)
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenSSH client config (`ssh_config(5)`)
+
+/// `ProxyJump` or `ProxyCommand`, whichever the config gives first (OpenSSH treats them as
+/// one setting).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Proxy {
+    Jump(String),
+    Command(String),
+}
+
+/// What the OpenSSH client config says for one host: the first value obtained for each option
+/// (as OpenSSH), `IdentityFile`s all added up. Tokens (`%h`, `%r`, ...) and `~` are expanded
+/// later, by [`SshParams::apply_ssh_config`], with the final host, user and port.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostConfig {
+    pub hostname: Option<String>,
+    pub user: Option<String>,
+    pub port: Option<u16>,
+    pub identity_files: Vec<String>,
+    /// The first `UserKnownHostsFile` (the one OpenSSH writes to).
+    pub known_hosts: Option<String>,
+    pub strict: Option<StrictHostKeyChecking>,
+    pub proxy: Option<Proxy>,
+    pub connect_timeout: Option<Duration>,
+    pub keepalive: Option<Duration>,
+}
+
+/// Include nesting limit (OpenSSH `READCONF_MAX_DEPTH`).
+const CONFIG_MAX_DEPTH: usize = 16;
+
+/// Reads an OpenSSH client config file for the host `name` (as given on the command line).
+/// Understands `Host` (patterns with `*` and `?`, `!negation`, several per line), `Include`
+/// (relative paths are in `~/.ssh`, globs), HostName, User, Port, IdentityFile,
+/// UserKnownHostsFile, StrictHostKeyChecking, ProxyJump, ProxyCommand, ConnectTimeout and
+/// ServerAliveInterval; other keywords are ignored.
+///
+/// `Match` blocks are skipped: their conditions (exec, canonical, final, localuser, ...) are
+/// not evaluated, so they are treated as not matching (logged at debug level).
+pub fn read_ssh_config(path: &Path, name: &str) -> Result<HostConfig, String> {
+    let mut cfg = HostConfig::default();
+    read_config_file(path, &name.to_ascii_lowercase(), &mut cfg, 0)?;
+    Ok(cfg)
+}
+
+fn read_config_file(
+    path: &Path,
+    name: &str,
+    cfg: &mut HostConfig,
+    depth: usize,
+) -> Result<(), String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read ssh config {}: {e}", path.display()))?;
+    let at = |n: usize| format!("{}:{n}", path.display());
+    // Lines before the first Host/Match apply to every host.
+    let mut active = true;
+    for (idx, line) in text.lines().enumerate() {
+        let lineno = idx + 1;
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, rest) = split_option(line);
+        let key = key.to_ascii_lowercase();
+        let mut args = split_shell_words(&rest).map_err(|e| format!("{}: {e}", at(lineno)))?;
+        if let Some(comment) = args.iter().position(|a| a.starts_with('#')) {
+            args.truncate(comment);
+        }
+        match key.as_str() {
+            "host" => {
+                active = host_patterns_match(&args, name);
+                continue;
+            }
+            "match" => {
+                // Not evaluated: treated as not matching, so nothing in the block applies.
+                tracing::debug!(config = %at(lineno), "ssh config Match block skipped");
+                active = false;
+                continue;
+            }
+            _ => {}
+        }
+        if !active {
+            continue;
+        }
+        let first = args.first().cloned().unwrap_or_default();
+        let missing = || format!("{}: {key} needs a value", at(lineno));
+        let seconds = |what: &str| -> Result<Option<Duration>, String> {
+            if first.eq_ignore_ascii_case("none") {
+                return Ok(None);
+            }
+            first
+                .parse::<u64>()
+                .map(|s| Some(Duration::from_secs(s)))
+                .map_err(|_| format!("{}: {what}: expected seconds, got {first:?}", at(lineno)))
+        };
+        match key.as_str() {
+            "include" => {
+                if depth + 1 >= CONFIG_MAX_DEPTH {
+                    return Err(format!("{}: Include nested too deeply", at(lineno)));
+                }
+                for pattern in &args {
+                    for file in glob_paths(&include_pattern(pattern)) {
+                        read_config_file(&file, name, cfg, depth + 1)?;
+                    }
+                }
+            }
+            "hostname" if cfg.hostname.is_none() => {
+                cfg.hostname = Some(args.first().cloned().ok_or_else(missing)?);
+            }
+            "user" if cfg.user.is_none() => {
+                cfg.user = Some(args.first().cloned().ok_or_else(missing)?);
+            }
+            "port" if cfg.port.is_none() => {
+                cfg.port = Some(parse_port(&first).map_err(|e| format!("{}: {e}", at(lineno)))?);
+            }
+            "identityfile" => {
+                if args.is_empty() {
+                    return Err(missing());
+                }
+                if !first.eq_ignore_ascii_case("none") && !cfg.identity_files.contains(&first) {
+                    cfg.identity_files.push(first);
+                }
+            }
+            "userknownhostsfile" if cfg.known_hosts.is_none() => {
+                cfg.known_hosts = Some(args.first().cloned().ok_or_else(missing)?);
+            }
+            "stricthostkeychecking" if cfg.strict.is_none() => {
+                cfg.strict = Some(match first.to_ascii_lowercase().as_str() {
+                    "yes" | "ask" | "true" => StrictHostKeyChecking::Yes,
+                    "no" | "off" | "false" => StrictHostKeyChecking::No,
+                    "accept-new" => StrictHostKeyChecking::AcceptNew,
+                    other => {
+                        return Err(format!(
+                            "{}: StrictHostKeyChecking: expected yes, no, ask, accept-new or \
+                             off, got {other:?}",
+                            at(lineno)
+                        ));
+                    }
+                });
+            }
+            "proxyjump" if cfg.proxy.is_none() => {
+                if args.is_empty() {
+                    return Err(missing());
+                }
+                if !first.eq_ignore_ascii_case("none") {
+                    parse_jump_spec(&first).map_err(|e| format!("{}: {e}", at(lineno)))?;
+                }
+                cfg.proxy = Some(Proxy::Jump(first));
+            }
+            "proxycommand" if cfg.proxy.is_none() => {
+                if args.is_empty() {
+                    return Err(missing());
+                }
+                // The command is the rest of the line, as written.
+                cfg.proxy = Some(Proxy::Command(rest.trim().to_string()));
+            }
+            "connecttimeout" if cfg.connect_timeout.is_none() => {
+                cfg.connect_timeout = seconds("ConnectTimeout")?;
+            }
+            "serveraliveinterval" if cfg.keepalive.is_none() => {
+                cfg.keepalive = Some(seconds("ServerAliveInterval")?.unwrap_or(Duration::ZERO));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// `Host` line: matches when a pattern matches and no negated pattern does.
+fn host_patterns_match(patterns: &[String], name: &str) -> bool {
+    let mut matched = false;
+    for pattern in patterns {
+        let pattern = pattern.to_ascii_lowercase();
+        match pattern.strip_prefix('!') {
+            Some(negated) => {
+                if wildcard_match(negated, name) {
+                    return false;
+                }
+            }
+            None => matched |= wildcard_match(&pattern, name),
+        }
+    }
+    matched
+}
+
+/// `*` (any run of characters) and `?` (one character) matching.
+fn wildcard_match(pattern: &str, text: &str) -> bool {
+    let p: Vec<char> = pattern.chars().collect();
+    let t: Vec<char> = text.chars().collect();
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// `Include` argument → absolute pattern: `~` expanded, relative paths in `~/.ssh` (OpenSSH
+/// does so for user configs, including `-F` ones).
+fn include_pattern(arg: &str) -> String {
+    if arg.starts_with('/') {
+        return arg.to_string();
+    }
+    if arg == "~" || arg.starts_with("~/") {
+        return expand_tilde(arg).to_string_lossy().into_owned();
+    }
+    let home = home_dir().unwrap_or_else(|| PathBuf::from("/"));
+    home.join(".ssh").join(arg).to_string_lossy().into_owned()
+}
+
+/// Files matching a pattern with `*`/`?` in any path component, sorted like glob(3); none when
+/// nothing matches (OpenSSH ignores such Includes).
+fn glob_paths(pattern: &str) -> Vec<PathBuf> {
+    use std::path::Component;
+    let mut found = vec![PathBuf::new()];
+    for comp in Path::new(pattern).components() {
+        let part = comp.as_os_str().to_string_lossy();
+        if matches!(comp, Component::Normal(_)) && part.contains(['*', '?']) {
+            let mut next = Vec::new();
+            for dir in &found {
+                let Ok(entries) = std::fs::read_dir(if dir.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    dir.as_path()
+                }) else {
+                    continue;
+                };
+                for entry in entries.flatten() {
+                    let file = entry.file_name().to_string_lossy().into_owned();
+                    if (file.starts_with('.') && !part.starts_with('.'))
+                        || !wildcard_match(&part, &file)
+                    {
+                        continue;
+                    }
+                    next.push(dir.join(&file));
+                }
+            }
+            next.sort();
+            found = next;
+        } else {
+            for dir in &mut found {
+                dir.push(comp.as_os_str());
+            }
+        }
+    }
+    found.into_iter().filter(|p| p.is_file()).collect()
+}
+
+/// Values for the `%` tokens of IdentityFile and UserKnownHostsFile.
+struct Tokens<'a> {
+    /// Remote host name (after HostName).
+    host: &'a str,
+    /// The name given on the command line.
+    name: &'a str,
+    /// Remote user.
+    user: &'a str,
+    port: u16,
+}
+
+/// Expands `%%`, `%d` (local home), `%u` (local user), `%i` (local uid), `%h`, `%n`, `%r`,
+/// `%p`; other tokens are left as written.
+fn expand_tokens(s: &str, t: &Tokens<'_>) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('%') => out.push('%'),
+            Some('d') => out.push_str(
+                &home_dir()
+                    .map(|h| h.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            ),
+            Some('u') => out.push_str(&current_user()),
+            Some('i') => out.push_str(
+                &std::fs::metadata("/proc/self")
+                    .map(|m| m.uid().to_string())
+                    .unwrap_or_default(),
+            ),
+            Some('h') => out.push_str(t.host),
+            Some('n') => out.push_str(t.name),
+            Some('r') => out.push_str(t.user),
+            Some('p') => out.push_str(&t.port.to_string()),
+            Some(other) => {
+                out.push('%');
+                out.push(other);
+            }
+            None => out.push('%'),
+        }
+    }
+    out
+}
+
+/// `HostName` value: only `%h` (the name given) and `%%` are tokens there.
+fn expand_hostname(value: &str, name: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        match (c, chars.clone().next()) {
+            ('%', Some('h')) => {
+                chars.next();
+                out.push_str(name);
+            }
+            ('%', Some('%')) => {
+                chars.next();
+                out.push('%');
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// One ProxyJump hop: `[user@]host[:port]`, `[user@][v6addr]:port` or
+/// `ssh://[user@]host[:port]`. Several comma-separated hops are refused.
+fn parse_jump_spec(spec: &str) -> Result<(Option<String>, String, Option<u16>), String> {
+    let spec = spec.trim();
+    if spec.contains(',') {
+        return Err(format!(
+            "ProxyJump {spec:?}: only one jump host is supported by the built-in SSH transport"
+        ));
+    }
+    let rest = spec.strip_prefix("ssh://").unwrap_or(spec);
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let (user, hostport) = match rest.rsplit_once('@') {
+        Some((u, h)) if !u.is_empty() => (Some(u.to_string()), h),
+        Some(_) => return Err(format!("ProxyJump {spec:?}: empty user name")),
+        None => (None, rest),
+    };
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or_else(|| format!("ProxyJump {spec:?}: missing ]"))?;
+        match after.strip_prefix(':') {
+            Some(p) => (h.to_string(), Some(parse_port(p)?)),
+            None if after.is_empty() => (h.to_string(), None),
+            None => return Err(format!("ProxyJump {spec:?}: bad host")),
+        }
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h.to_string(), Some(parse_port(p)?)),
+            _ => (hostport.to_string(), None),
+        }
+    };
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(format!("ProxyJump {spec:?}: bad host name"));
+    }
+    Ok((user, host, port))
 }
 
 /// The login name of the user running this process: `$USER`, `$LOGNAME`, else `/etc/passwd`.
@@ -608,6 +1213,8 @@ pub struct SshTransport {
     shared: Arc<Shared>,
     label: String,
     fingerprint: Option<String>,
+    /// The connection to the ProxyJump host this one runs through.
+    jump: Option<Box<SshTransport>>,
 }
 
 /// Keeps a [`SshTransport::forward_local`] listener running; dropping it stops the forwarder
@@ -624,14 +1231,107 @@ impl Drop for ForwardGuard {
 
 impl SshTransport {
     /// Connects, verifies the host key and logs in.
-    pub async fn connect(params: SshParams) -> Result<Self, TransportError> {
+    ///
+    /// With a jump host (`proxy_jump`, or a `-J`/`ProxyJump` not yet resolved), first connects
+    /// and logs in to the jump host (its own host key check and authentication), then runs
+    /// this connection inside a `direct-tcpip` channel to `host:port` opened from there.
+    /// Errors about the jump host name it as the ProxyJump host.
+    pub async fn connect(mut params: SshParams) -> Result<Self, TransportError> {
+        params
+            .resolve_proxy_jump()
+            .map_err(|reason| TransportError::Unreachable { reason })?;
+        let Some(jump_params) = params.proxy_jump.take() else {
+            let socket = tcp_connect(&params.host, params.port, params.connect_timeout).await?;
+            return Self::establish(params, socket, None).await;
+        };
+        let hop = jump_params.hop_name();
+        let jump = Box::pin(Self::connect(*jump_params))
+            .await
+            .map_err(|e| jump_error(e, &hop))?;
+        let target = params.host_label();
+        let opened = tokio::time::timeout(
+            params.connect_timeout.max(Duration::from_secs(1)),
+            jump.handle.channel_open_direct_tcpip(
+                params.host.as_str(),
+                u32::from(params.port),
+                "127.0.0.1",
+                0,
+            ),
+        )
+        .await;
+        let channel = match opened {
+            Ok(Ok(ch)) => ch,
+            Ok(Err(e)) => {
+                jump.close().await;
+                return Err(TransportError::Unreachable {
+                    reason: format!(
+                        "ProxyJump host {hop} cannot connect to {target}: {}",
+                        match e {
+                            russh::Error::ChannelOpenFailure(f) => format!("{f:?}"),
+                            other => other.to_string(),
+                        }
+                    ),
+                });
+            }
+            Err(_) => {
+                jump.close().await;
+                return Err(TransportError::Unreachable {
+                    reason: format!(
+                        "ProxyJump host {hop}: connection to {target} timed out after {}s",
+                        params.connect_timeout.as_secs()
+                    ),
+                });
+            }
+        };
+        tracing::debug!(host = %target, jump = %hop, "connecting through the jump host");
+        match Self::establish(params, channel.into_stream(), Some(Box::new(jump))).await {
+            Ok(t) => Ok(t),
+            Err(TransportError::Unreachable { reason }) => Err(TransportError::Unreachable {
+                reason: format!("{reason} (via ProxyJump host {hop})"),
+            }),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The SSH session over `socket`: handshake, host key check, login.
+    async fn establish<S>(
+        params: SshParams,
+        socket: S,
+        jump: Option<Box<SshTransport>>,
+    ) -> Result<Self, TransportError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let result = Self::establish_inner(params, socket).await;
+        match result {
+            Ok((handle, shared, label, fingerprint)) => Ok(Self {
+                handle: Arc::new(handle),
+                shared,
+                label,
+                fingerprint,
+                jump,
+            }),
+            Err(e) => {
+                if let Some(j) = jump {
+                    j.close().await;
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn establish_inner<S>(
+        params: SshParams,
+        socket: S,
+    ) -> Result<(client::Handle<Client>, Arc<Shared>, String, Option<String>), TransportError>
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
         let label = params.host_label();
         let known_hosts = params
             .known_hosts
             .clone()
             .unwrap_or_else(default_known_hosts);
-
-        let socket = tcp_connect(&params.host, params.port, params.connect_timeout).await?;
 
         let (shutdown, _) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -739,12 +1439,7 @@ impl SshTransport {
         }
         tracing::debug!(host = %label, user = %params.user, "SSH login done");
 
-        Ok(Self {
-            handle: Arc::new(handle),
-            shared,
-            label,
-            fingerprint,
-        })
+        Ok((handle, shared, label, fingerprint))
     }
 
     /// SHA256 fingerprint (`SHA256:…`) of the host key the server presented.
@@ -764,6 +1459,14 @@ impl SshTransport {
         }
         if self.shared.closed_by_us.load(Ordering::SeqCst) {
             return Some("closed by slm-wizard".into());
+        }
+        if let Some(jump) = &self.jump
+            && let Some(why) = jump.disconnect_reason()
+        {
+            return Some(format!(
+                "the connection to ProxyJump host {} ended: {why}",
+                jump.label
+            ));
         }
         Some(
             self.shared
@@ -894,6 +1597,42 @@ impl SshTransport {
 impl Drop for SshTransport {
     fn drop(&mut self) {
         let _ = self.shared.shutdown.send(true);
+    }
+}
+
+/// An error from the connection to the jump host, naming it as such.
+fn jump_error(e: TransportError, hop: &str) -> TransportError {
+    let on = |what: String| format!("ProxyJump host {hop}: {what}");
+    match e {
+        TransportError::Unreachable { reason } => {
+            TransportError::Unreachable { reason: on(reason) }
+        }
+        // AuthFailed names no host; say which hop refused the login.
+        e @ TransportError::AuthFailed { .. } => TransportError::Unreachable {
+            reason: on(e.to_string()),
+        },
+        TransportError::HostKeyUnknown { host, fingerprint } => TransportError::HostKeyUnknown {
+            host: format!("{host} (ProxyJump host)"),
+            fingerprint,
+        },
+        TransportError::HostKeyMismatch {
+            host,
+            path,
+            line,
+            expected,
+            offered,
+        } => TransportError::HostKeyMismatch {
+            host: format!("{host} (ProxyJump host)"),
+            path,
+            line,
+            expected,
+            offered,
+        },
+        TransportError::ConnectionLost { reason } => {
+            TransportError::ConnectionLost { reason: on(reason) }
+        }
+        TransportError::Other(s) => TransportError::Other(on(s)),
+        other => other,
     }
 }
 
@@ -1297,6 +2036,9 @@ impl Transport for SshTransport {
                 .await;
             // Wake spawns waiting for a session slot so they see the closed connection.
             self.shared.session_freed.notify_waiters();
+            if let Some(jump) = &self.jump {
+                jump.close().await;
+            }
         })
     }
 }
@@ -1636,8 +2378,10 @@ mod tests {
         assert!(p.from_ssh_args("-p").is_err());
         assert!(p.from_ssh_args("-p 70000").is_err());
         assert!(p.from_ssh_args("-o 'Port=22").is_err());
-        assert!(p.from_ssh_args("-J bastion").is_err());
-        assert!(p.from_ssh_args("-o ProxyJump=bastion").is_err());
+        assert!(p.from_ssh_args("-J a,b").is_err());
+        assert!(p.from_ssh_args("-o ProxyJump=user@").is_err());
+        assert!(p.from_ssh_args("-J bastion").is_ok());
+        assert!(p.from_ssh_args("-o ProxyJump=bastion").is_ok());
         assert!(
             p.from_ssh_args("-o ProxyCommand='ssh -W %h:%p bastion'")
                 .is_err()
@@ -1671,5 +2415,308 @@ mod tests {
         assert_eq!(real_line_number(&path, 1), 2);
         assert_eq!(real_line_number(&path, 2), 5);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    // -- ssh config ------------------------------------------------------------------------
+
+    fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("*", "anything"));
+        assert!(wildcard_match("*", ""));
+        assert!(wildcard_match("web?", "web1"));
+        assert!(!wildcard_match("web?", "web12"));
+        assert!(wildcard_match("*.example.com", "a.b.example.com"));
+        assert!(!wildcard_match("*.example.com", "example.com"));
+        assert!(wildcard_match("a*b*c", "aXXbYYbc"));
+        assert!(!wildcard_match("a*b*c", "aXXbYYbd"));
+        assert!(wildcard_match("10.0.*.?", "10.0.12.5"));
+        let pats = |s: &str| split_shell_words(s).unwrap();
+        assert!(host_patterns_match(&pats("db* web*"), "web3"));
+        assert!(!host_patterns_match(&pats("* !web3"), "web3"));
+        assert!(host_patterns_match(&pats("* !web3"), "web4"));
+        // A negation alone matches nothing.
+        assert!(!host_patterns_match(&pats("!web3"), "web4"));
+    }
+
+    #[test]
+    fn config_first_value_wins_and_identities_add_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write(
+            dir.path(),
+            "config",
+            "# comment\n\
+             ConnectTimeout 7\n\
+             Host other\n  User nope\n  Port 1\n\
+             Host web? !web9 db1\n\
+             \x20 HostName %h.internal.example\n\
+             \x20 User deploy\n\
+             \x20 IdentityFile ~/.ssh/id_%r@%h\n\
+             \x20 IdentityFile \"/keys/with space\"   # trailing comment\n\
+             \x20 StrictHostKeyChecking accept-new\n\
+             \x20 UserKnownHostsFile /kh/%h /ignored\n\
+             \x20 ProxyJump ops@bastion:2200\n\
+             Match host web1\n  User matched\n  Port 9\n\
+             Host *\n\
+             \x20 User fallback\n\
+             \x20 Port=2222\n\
+             \x20 IdentityFile /keys/default\n\
+             \x20 ServerAliveInterval 30\n\
+             \x20 StrictHostKeyChecking no\n",
+        );
+        let c = read_ssh_config(&cfg, "web1").unwrap();
+        assert_eq!(c.hostname.as_deref(), Some("%h.internal.example"));
+        assert_eq!(c.user.as_deref(), Some("deploy"));
+        assert_eq!(c.port, Some(2222));
+        assert_eq!(
+            c.identity_files,
+            vec!["~/.ssh/id_%r@%h", "/keys/with space", "/keys/default"]
+        );
+        assert_eq!(c.strict, Some(StrictHostKeyChecking::AcceptNew));
+        assert_eq!(c.known_hosts.as_deref(), Some("/kh/%h"));
+        assert_eq!(c.proxy, Some(Proxy::Jump("ops@bastion:2200".into())));
+        assert_eq!(c.connect_timeout, Some(Duration::from_secs(7)));
+        assert_eq!(c.keepalive, Some(Duration::from_secs(30)));
+
+        // Negated: only the `Host *` block.
+        let c = read_ssh_config(&cfg, "web9").unwrap();
+        assert_eq!(c.user.as_deref(), Some("fallback"));
+        assert_eq!(c.hostname, None);
+        assert_eq!(c.strict, Some(StrictHostKeyChecking::No));
+        assert_eq!(c.proxy, None);
+        // Host matching ignores case.
+        assert_eq!(
+            read_ssh_config(&cfg, "DB1").unwrap().user.as_deref(),
+            Some("deploy")
+        );
+
+        // Tokens expanded with the final values.
+        let mut p = SshParams::new("web1", 22, "");
+        p.config_file = Some(cfg.clone());
+        p.apply_ssh_config("web1").unwrap();
+        assert_eq!(p.host, "web1.internal.example");
+        assert_eq!(p.user, "deploy");
+        assert_eq!(p.port, 2222);
+        let home = home_dir().unwrap();
+        assert_eq!(
+            p.identity_files,
+            vec![
+                home.join(".ssh/id_deploy@web1.internal.example"),
+                PathBuf::from("/keys/with space"),
+                PathBuf::from("/keys/default"),
+            ]
+        );
+        assert_eq!(
+            p.known_hosts,
+            Some(PathBuf::from("/kh/web1.internal.example"))
+        );
+        assert_eq!(p.strict, StrictHostKeyChecking::AcceptNew);
+        assert_eq!(p.connect_timeout, Duration::from_secs(7));
+        assert_eq!(p.keepalive, Duration::from_secs(30));
+        let jump = p.proxy_jump.as_deref().expect("jump resolved");
+        assert_eq!(jump.host, "bastion");
+        assert_eq!(jump.user, "ops");
+        assert_eq!(jump.port, 2200);
+        // The jump host gets its own lookup: `Host *` only.
+        assert_eq!(jump.strict, StrictHostKeyChecking::No);
+        assert_eq!(jump.identity_files, vec![PathBuf::from("/keys/default")]);
+        assert!(jump.proxy_jump.is_none());
+    }
+
+    #[test]
+    fn command_line_beats_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write(
+            dir.path(),
+            "config",
+            "Host web1\n  HostName 10.1.1.1\n  User deploy\n  Port 2222\n  IdentityFile /cfg/key\n\
+             \x20 StrictHostKeyChecking no\n  ConnectTimeout 3\n  ProxyJump bastion\n\
+             \x20 UserKnownHostsFile /cfg/kh\n",
+        );
+        // As connect.rs does: inventory variables as `-o` options, then the ssh args.
+        let mut p = SshParams::new("web1", 22, "");
+        p.set_option("Port", "22").unwrap();
+        p.set_option("User", "admin").unwrap();
+        p.identity_files.insert(0, PathBuf::from("/inv/key"));
+        p.set_connect_timeout(Duration::from_secs(10));
+        p.from_ssh_args(&format!(
+            "-F {} -o StrictHostKeyChecking=yes -i /args/key -o ProxyJump=none",
+            cfg.display()
+        ))
+        .unwrap();
+        p.apply_ssh_config("web1").unwrap();
+        assert_eq!(p.config_file, Some(cfg.clone()));
+        assert_eq!(p.host, "10.1.1.1"); // not given: from the config
+        assert_eq!(p.port, 22);
+        assert_eq!(p.user, "admin");
+        assert_eq!(p.strict, StrictHostKeyChecking::Yes);
+        assert_eq!(p.connect_timeout, Duration::from_secs(10));
+        assert_eq!(p.known_hosts, Some(PathBuf::from("/cfg/kh")));
+        assert_eq!(
+            p.identity_files,
+            vec![
+                PathBuf::from("/inv/key"),
+                PathBuf::from("/args/key"),
+                PathBuf::from("/cfg/key")
+            ]
+        );
+        assert!(p.proxy_jump.is_none());
+
+        // -o HostName and -J on the command line win too.
+        let mut p = SshParams::new("web1", 22, "");
+        p.config_file = Some(cfg.clone());
+        p.from_ssh_args("-o HostName=10.9.9.9 -J root@jump:2022")
+            .unwrap();
+        p.apply_ssh_config("web1").unwrap();
+        assert_eq!(p.host, "10.9.9.9");
+        assert_eq!(p.port, 2222);
+        let jump = p.proxy_jump.as_deref().unwrap();
+        assert_eq!(
+            (jump.host.as_str(), jump.port, jump.user.as_str()),
+            ("jump", 2022, "root")
+        );
+        assert_eq!(jump.hop_name(), "[jump]:2022");
+
+        // Without a config file nothing changes; a missing -F file is an error.
+        let mut p = SshParams::new("web1", 22, "u");
+        p.config_file = Some(PathBuf::from("none"));
+        p.apply_ssh_config("web1").unwrap();
+        assert_eq!((p.host.as_str(), p.port), ("web1", 22));
+        p.config_file = Some(dir.path().join("missing"));
+        assert!(p.apply_ssh_config("web1").is_err());
+    }
+
+    #[test]
+    fn config_proxy_command_is_refused_unless_overridden() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write(
+            dir.path(),
+            "config",
+            "Host old\n  ProxyCommand ssh -W %h:%p bastion\n  ProxyJump ignored\n\
+             Host chain\n  ProxyJump b1\nHost b1\n  ProxyJump b2\n\
+             Host self\n  ProxyJump loop\nHost *\n  ProxyJump loop\n",
+        );
+        let mut p = SshParams::new("old", 22, "u");
+        p.config_file = Some(cfg.clone());
+        let err = p.apply_ssh_config("old").unwrap_err();
+        assert!(err.contains("ProxyCommand"), "{err}");
+        // The command line's ProxyJump (or ProxyCommand none) comes first.
+        let mut p = SshParams::new("old", 22, "u");
+        p.config_file = Some(cfg.clone());
+        p.from_ssh_args("-o ProxyCommand=none").unwrap();
+        p.apply_ssh_config("old").unwrap();
+        assert!(p.proxy_jump.is_none());
+        // Two hops are refused, naming the jump host.
+        let mut p = SshParams::new("chain", 22, "u");
+        p.config_file = Some(cfg.clone());
+        let err = p.apply_ssh_config("chain").unwrap_err();
+        assert!(err.contains("b1") && err.contains("one hop"), "{err}");
+        // `Host *` giving the jump host itself as its ProxyJump: one hop.
+        let mut p = SshParams::new("self", 22, "u");
+        p.config_file = Some(cfg);
+        p.apply_ssh_config("self").unwrap();
+        assert_eq!(p.proxy_jump.as_deref().unwrap().host, "loop");
+    }
+
+    #[test]
+    fn config_include_and_match() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("conf.d")).unwrap();
+        write(
+            &dir.path().join("conf.d"),
+            "20-b.conf",
+            "Host web1\n  Port 2020\n  User from-b\n",
+        );
+        write(
+            &dir.path().join("conf.d"),
+            "10-a.conf",
+            "Host web1\n  User from-a\n",
+        );
+        write(&dir.path().join("conf.d"), ".hidden.conf", "User hidden\n");
+        write(dir.path(), "db.conf", "HostName db.example\n");
+        let cfg = write(
+            dir.path(),
+            "config",
+            &format!(
+                "Include {d}/conf.d/*.conf {d}/nothing-*.conf\n\
+                 Host db1\n  Include {d}/db.conf\n\
+                 Match all\n  User from-match\n  Include {d}/conf.d/*.conf\n\
+                 Host web1\n  User late\n  IdentityFile /k\n",
+                d = dir.path().display()
+            ),
+        );
+        let c = read_ssh_config(&cfg, "web1").unwrap();
+        assert_eq!(c.user.as_deref(), Some("from-a"));
+        assert_eq!(c.port, Some(2020));
+        assert_eq!(c.identity_files, vec!["/k"]);
+        assert_eq!(c.hostname, None);
+        // The Include inside `Host db1` applies to db1 only.
+        let c = read_ssh_config(&cfg, "db1").unwrap();
+        assert_eq!(c.hostname.as_deref(), Some("db.example"));
+        assert_eq!(c.user, None);
+        // Relative Include paths are in ~/.ssh.
+        let home = home_dir().unwrap();
+        assert_eq!(
+            include_pattern("config.d/*"),
+            home.join(".ssh/config.d/*").to_string_lossy()
+        );
+        assert_eq!(include_pattern("~/x"), home.join("x").to_string_lossy());
+        assert_eq!(include_pattern("/etc/x"), "/etc/x");
+        // An Include that includes itself stops at the depth limit.
+        let looped = write(dir.path(), "loop", "");
+        std::fs::write(&looped, format!("Include {}\n", looped.display())).unwrap();
+        assert!(read_ssh_config(&looped, "x").is_err());
+    }
+
+    #[test]
+    fn config_errors_name_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = write(dir.path(), "config", "Host *\n  Port http\n");
+        let err = read_ssh_config(&cfg, "x").unwrap_err();
+        assert!(err.contains("config:2"), "{err}");
+        let cfg = write(dir.path(), "c2", "StrictHostKeyChecking maybe\n");
+        assert!(read_ssh_config(&cfg, "x").is_err());
+    }
+
+    #[test]
+    fn tokens_and_jump_specs() {
+        let t = Tokens {
+            host: "h.example",
+            name: "h",
+            user: "bob",
+            port: 2200,
+        };
+        assert_eq!(
+            expand_tokens("%h-%r-%p-%n-%%-%x", &t),
+            "h.example-bob-2200-h-%-%x"
+        );
+        assert_eq!(expand_tokens("%u", &t), current_user());
+        assert_eq!(
+            expand_tokens("%d/k", &t),
+            format!("{}/k", home_dir().unwrap().display())
+        );
+        assert_eq!(expand_hostname("%h.lan", "web1"), "web1.lan");
+        assert_eq!(expand_hostname("100%%", "x"), "100%");
+        assert_eq!(
+            parse_jump_spec("ops@bastion:2200").unwrap(),
+            (Some("ops".into()), "bastion".into(), Some(2200))
+        );
+        assert_eq!(
+            parse_jump_spec("bastion").unwrap(),
+            (None, "bastion".into(), None)
+        );
+        assert_eq!(
+            parse_jump_spec("ssh://a@[::1]:22").unwrap(),
+            (Some("a".into()), "::1".into(), Some(22))
+        );
+        assert_eq!(parse_jump_spec("::1").unwrap(), (None, "::1".into(), None));
+        assert!(parse_jump_spec("a,b").is_err());
+        assert!(parse_jump_spec("h:0").is_err());
+        assert!(parse_jump_spec("@h").is_err());
     }
 }

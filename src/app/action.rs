@@ -1,0 +1,46 @@
+//! Everything that can happen to the wizard: keys, ticks, and results of effects.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crossterm::event::KeyEvent;
+
+use crate::engine::{RunEvent, RunSummary};
+
+/// Which engine run an event belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    /// The check-mode dry run of the Review step.
+    Check,
+    /// The real run of the Execute step.
+    Real,
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Key(KeyEvent),
+    Resize,
+    /// Time passed (sent once a second while a run is going).
+    Tick(Duration),
+    /// An event of a running playbook.
+    Run(RunKind, RunEvent),
+    /// A run could not start (bad input, store error): the message.
+    RunFailed(RunKind, String),
+    /// A run ended.
+    RunDone {
+        kind: RunKind,
+        summary: RunSummary,
+        journal: Option<PathBuf>,
+    },
+    /// The result of a "test connection".
+    Tested {
+        host: String,
+        result: Result<String, String>,
+    },
+    /// One health probe round, as a table (or why it could not run).
+    Health(Result<String, String>),
+    /// Quit (asks first while a run is going), e.g. on SIGINT.
+    Quit,
+    /// The terminal is going away (SIGTERM, SIGHUP): cancel any run and leave.
+    Terminate,
+}

@@ -1,0 +1,25 @@
+//! What `update` asks the outside world to do. The executor lives in `crate::tui`.
+
+use crate::engine::RunRequest;
+
+use super::action::RunKind;
+use super::state::Session;
+
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// Start a run (check or real) of this request; its events come back as `Action::Run`.
+    StartRun(RunKind, Box<RunRequest>),
+    /// Stop starting new tasks of this run.
+    Cancel(RunKind),
+    /// Remember where this session is, for the next start.
+    SaveSession(Session),
+    /// Connect to a host and ask what it runs; the answer comes back as `Action::Tested`.
+    TestConnection {
+        host: String,
+        vars: serde_json::Map<String, serde_json::Value>,
+    },
+    /// Probe the databases once (the health dashboard's latest round).
+    ProbeHealth,
+    /// Leave the wizard.
+    Quit,
+}

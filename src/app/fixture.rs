@@ -1,0 +1,265 @@
+//! Test fixtures shared by the update tests and the screen snapshots.
+
+use std::path::{Path, PathBuf};
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use serde_json::Value;
+
+use super::action::{Action, RunKind};
+use super::effects::Effect;
+use super::state::{HostRow, HostsView, PlaybookEntry, State};
+use super::update::update;
+use crate::engine::events::{Counts, TaskResult};
+use crate::engine::modules::Diff;
+use crate::engine::{RunEvent, RunSummary, Status};
+use crate::playbook::survey;
+use crate::transport::Stream;
+
+pub const SURVEY: &str = r#"
+name: Tiny test
+description: Writes a greeting into a file.
+spec:
+  - question_name: Greeting
+    question_description: What to write.
+    variable: greeting
+    type: text
+    min: 2
+    max: 20
+    default: hello
+    required: true
+  - question_name: Repeat
+    question_description: How often.
+    variable: repeat
+    type: integer
+    min: 1
+    max: 10
+    default: 3
+    required: true
+  - question_name: Token
+    question_description: A secret token.
+    variable: api_token
+    type: password
+    generate: password
+    length: 20
+    secret: true
+    min: 16
+  - question_name: Loud
+    question_description: Shout.
+    variable: loud
+    type: boolean
+    default: false
+  - question_name: Colour
+    question_description: A colour.
+    variable: colour
+    type: multiplechoice
+    choices: [red, green, blue]
+    default: green
+  - question_name: Clients
+    question_description: Allowed networks.
+    variable: clients
+    type: list
+    format: cidr
+    default: [127.0.0.1/32]
+"#;
+
+pub const SECRET: &str = "s3cr3t-token-0123456789";
+
+fn host(name: &str, address: &str, connection: &str) -> HostRow {
+    let mut vars = serde_json::Map::new();
+    vars.insert("ansible_connection".into(), connection.into());
+    HostRow {
+        vars,
+        name: name.into(),
+        address: address.into(),
+        connection: connection.into(),
+        user: String::new(),
+    }
+}
+
+/// A wizard with two playbooks (the first with a survey) and a two-group inventory.
+pub fn state() -> State {
+    let survey = survey::parse(SURVEY, Path::new("playbooks/tiny.survey.yml")).expect("survey");
+    let tiny = PlaybookEntry {
+        path: PathBuf::from("playbooks/tiny.yml"),
+        title: survey.name.clone(),
+        description: survey.description.clone(),
+        survey: Some(survey),
+        error: None,
+    };
+    let umdb = PlaybookEntry {
+        path: PathBuf::from("playbooks/user-management-db.yml"),
+        title: "User Management Database".into(),
+        description: "PostgreSQL for the SLM platform.".into(),
+        survey: None,
+        error: None,
+    };
+    let hosts = HostsView {
+        path: PathBuf::from("playbooks/inventory/local.yml"),
+        groups: vec![
+            (
+                "slm_server".into(),
+                vec![host("localhost", "127.0.0.1", "local")],
+            ),
+            (
+                "redis_vm".into(),
+                vec![
+                    host("localhost", "127.0.0.1", "local"),
+                    host("redis", "172.16.168.23", "ssh"),
+                ],
+            ),
+        ],
+        ..Default::default()
+    };
+    State::new(PathBuf::from("playbooks"), vec![tiny, umdb], hosts, None)
+}
+
+pub fn key(code: KeyCode) -> Action {
+    Action::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+pub fn ctrl(c: char) -> Action {
+    Action::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL))
+}
+
+pub fn send(s: &mut State, a: Action) -> Vec<Effect> {
+    update(s, a)
+}
+
+pub fn typ(s: &mut State, text: &str) {
+    for c in text.chars() {
+        update(s, key(KeyCode::Char(c)));
+    }
+}
+
+pub fn result(host: &str, id: usize, task: &str, status: Status, diff: bool) -> RunEvent {
+    RunEvent::TaskResult(Box::new(TaskResult {
+        host: host.into(),
+        task_id: id,
+        task: task.into(),
+        module: "copy".into(),
+        status,
+        item: None,
+        msg: None,
+        rc: None,
+        stdout: None,
+        stderr: None,
+        diff: if diff {
+            vec![Diff {
+                before_header: "/dev/null".into(),
+                after_header: "/tmp/out/greeting.txt".into(),
+                before: String::new(),
+                after: "hello x3 127.0.0.1/32\n".into(),
+            }]
+        } else {
+            Vec::new()
+        },
+        ignored: false,
+        duration_ms: 42,
+        result: Value::Null,
+    }))
+}
+
+pub fn start(host: &str, id: usize, task: &str) -> RunEvent {
+    RunEvent::TaskStart {
+        host: host.into(),
+        task_id: id,
+        task: task.into(),
+        module: "copy".into(),
+        handler: false,
+    }
+}
+
+/// Playbook → Variables (secret set to SECRET) → Hosts → Review.
+pub fn at_review() -> State {
+    let mut s = state();
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, key(KeyCode::Tab));
+    send(&mut s, key(KeyCode::Tab));
+    typ(&mut s, SECRET);
+    send(&mut s, ctrl('s'));
+    send(&mut s, key(KeyCode::Enter));
+    s
+}
+
+/// Review with a finished dry run.
+pub fn reviewed() -> State {
+    let mut s = at_review();
+    let ev = |e| Action::Run(RunKind::Check, e);
+    send(
+        &mut s,
+        ev(RunEvent::PlaybookStart {
+            playbook: "playbooks/tiny.yml".into(),
+            check: true,
+            diff: true,
+            hosts: vec!["localhost".into()],
+        }),
+    );
+    send(
+        &mut s,
+        ev(result(
+            "localhost",
+            0,
+            "Write the greeting",
+            Status::Changed,
+            true,
+        )),
+    );
+    send(
+        &mut s,
+        ev(result("localhost", 1, "Say it", Status::Skipped, false)),
+    );
+    send(&mut s, done(RunKind::Check, false));
+    s
+}
+
+pub fn done(kind: RunKind, cancelled: bool) -> Action {
+    let mut hosts = indexmap::IndexMap::new();
+    hosts.insert(
+        "localhost".to_string(),
+        Counts {
+            ok: 2,
+            changed: 1,
+            ..Default::default()
+        },
+    );
+    Action::RunDone {
+        kind,
+        summary: RunSummary { hosts, cancelled },
+        journal: (kind == RunKind::Real)
+            .then(|| PathBuf::from("/var/lib/slm-wizard/runs/20260101T000000Z-tiny.jsonl")),
+    }
+}
+
+/// Execute, mid-run: one task done, one running with output.
+pub fn executing() -> State {
+    let mut s = reviewed();
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, key(KeyCode::Char('y')));
+    let ev = |e| Action::Run(RunKind::Real, e);
+    for e in [
+        RunEvent::PlaybookStart {
+            playbook: "playbooks/tiny.yml".into(),
+            check: false,
+            diff: true,
+            hosts: vec!["localhost".into()],
+        },
+        RunEvent::PlayStart {
+            play: "Tiny".into(),
+            hosts: vec!["localhost".into()],
+            tasks: 2,
+        },
+        start("localhost", 0, "Write the greeting"),
+        result("localhost", 0, "Write the greeting", Status::Changed, true),
+        start("localhost", 1, "Say it"),
+        RunEvent::Output {
+            host: "localhost".into(),
+            task_id: 1,
+            stream: Stream::Stdout,
+            data: "hello\n".into(),
+        },
+    ] {
+        send(&mut s, ev(e));
+    }
+    send(&mut s, Action::Tick(std::time::Duration::from_secs(3)));
+    s
+}

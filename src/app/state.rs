@@ -1,0 +1,747 @@
+//! The wizard's state: everything the screens show, nothing that talks to the world.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tui_input::Input;
+
+use crate::engine::events::Counts;
+use crate::engine::{RunRequest, RunSummary, Status};
+use crate::inventory::Inventory;
+use crate::playbook::survey::{self, Question, QuestionType, Survey};
+
+/// Lines of live output kept per host (the journal has everything).
+pub const OUTPUT_LINES_PER_HOST: usize = 1000;
+/// Rows of the task table kept.
+pub const TASK_ROWS: usize = 5000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Playbook,
+    Variables,
+    Hosts,
+    Review,
+    Execute,
+    Health,
+}
+
+impl Step {
+    pub const ALL: [Step; 6] = [
+        Step::Playbook,
+        Step::Variables,
+        Step::Hosts,
+        Step::Review,
+        Step::Execute,
+        Step::Health,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Step::Playbook => "Playbook",
+            Step::Variables => "Variables",
+            Step::Hosts => "Hosts",
+            Step::Review => "Review",
+            Step::Execute => "Execute",
+            Step::Health => "Health",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        Step::ALL.iter().position(|s| *s == self).unwrap_or(0)
+    }
+}
+
+/// A playbook found in `playbooks/`.
+#[derive(Debug, Clone)]
+pub struct PlaybookEntry {
+    pub path: PathBuf,
+    pub title: String,
+    pub description: String,
+    pub survey: Option<Survey>,
+    /// Why the survey could not be read.
+    pub error: Option<String>,
+}
+
+impl PlaybookEntry {
+    /// Reads the playbook's survey (if any) for its title and questions.
+    pub fn load(path: &Path) -> Self {
+        let file = path
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (survey, error) = match survey::load_for(path) {
+            Ok(s) => (s, None),
+            Err(e) => (None, Some(e.to_string())),
+        };
+        let title = survey
+            .as_ref()
+            .map(|s| s.name.clone())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| file.clone());
+        let description = survey
+            .as_ref()
+            .map(|s| s.description.clone())
+            .unwrap_or_default();
+        Self {
+            path: path.to_path_buf(),
+            title,
+            description,
+            survey,
+            error,
+        }
+    }
+
+    /// The playbooks (`*.yml`/`*.yaml`, not surveys) directly in `dir`, sorted by file name.
+    pub fn scan(dir: &Path) -> Vec<Self> {
+        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file())
+            .filter(|p| {
+                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                (name.ends_with(".yml") || name.ends_with(".yaml"))
+                    && !name.contains(".survey.")
+                    && !name.starts_with('.')
+            })
+            .collect();
+        paths.sort();
+        paths.iter().map(|p| Self::load(p)).collect()
+    }
+}
+
+/// The editable value of one form field.
+#[derive(Debug, Clone)]
+pub enum FieldValue {
+    Text(Input),
+    Bool(bool),
+    /// Index into the question's choices; `None` = no answer.
+    Choice(Option<usize>),
+    /// List items, the selected item, and the line a new item is typed into.
+    List {
+        items: Vec<String>,
+        selected: usize,
+        input: Input,
+    },
+}
+
+/// One field of the Variables form.
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub question: Question,
+    pub value: FieldValue,
+    /// A secret's value is shown in clear.
+    pub revealed: bool,
+    /// The answer is empty and will be generated (or reused from the secret store) at run time.
+    pub generated_later: bool,
+    /// The validation message of the current value.
+    pub error: Option<String>,
+}
+
+impl Field {
+    pub fn new(question: &Question) -> Self {
+        let d = question.default.clone();
+        let text = |v: &Option<Value>| match v {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        };
+        let value = match question.kind {
+            QuestionType::Boolean => FieldValue::Bool(matches!(d, Some(Value::Bool(true)))),
+            QuestionType::MultipleChoice => FieldValue::Choice(
+                d.as_ref()
+                    .and_then(|v| v.as_str())
+                    .and_then(|s| question.choices.iter().position(|c| c == s)),
+            ),
+            QuestionType::List | QuestionType::MultiSelect => {
+                let items: Vec<String> = match &d {
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .map(|v| v.as_str().map(str::to_string).unwrap_or(v.to_string()))
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                FieldValue::List {
+                    selected: items.len().saturating_sub(1),
+                    items,
+                    input: Input::default(),
+                }
+            }
+            _ => FieldValue::Text(Input::new(text(&d))),
+        };
+        let mut f = Self {
+            question: question.clone(),
+            value,
+            revealed: false,
+            generated_later: false,
+            error: None,
+        };
+        f.revalidate();
+        f
+    }
+
+    /// The answer as a JSON value (before validation).
+    pub fn raw(&self) -> Value {
+        match &self.value {
+            FieldValue::Text(i) => Value::String(i.value().to_string()),
+            FieldValue::Bool(b) => Value::Bool(*b),
+            FieldValue::Choice(c) => c
+                .and_then(|i| self.question.choices.get(i))
+                .map(|s| Value::String(s.clone()))
+                .unwrap_or(Value::Null),
+            FieldValue::List { items, .. } => {
+                Value::Array(items.iter().cloned().map(Value::String).collect())
+            }
+        }
+    }
+
+    /// True when the answer is empty and the question generates a value at run time.
+    pub fn will_generate(&self) -> bool {
+        self.question.generate.is_some()
+            && matches!(&self.value, FieldValue::Text(i) if i.value().is_empty())
+    }
+
+    /// Validates the current answer with the survey's rules.
+    pub fn revalidate(&mut self) {
+        self.generated_later = self.will_generate();
+        self.error = if self.generated_later {
+            None
+        } else {
+            survey::validate(&self.question, &self.raw()).err()
+        };
+    }
+
+    /// The validated answer, `None` when empty (or generated at run time).
+    pub fn answer(&self) -> Option<Value> {
+        if self.generated_later {
+            return None;
+        }
+        match survey::validate(&self.question, &self.raw()) {
+            Ok(Value::Null) | Err(_) => None,
+            Ok(Value::String(s)) if s.is_empty() && !self.question.required => None,
+            Ok(v) => Some(v),
+        }
+    }
+
+    /// What the Review step shows for this answer (secrets masked).
+    pub fn display(&self) -> String {
+        if self.generated_later {
+            return "(generated / reused from the secret store)".into();
+        }
+        match self.answer() {
+            None => "(not set)".into(),
+            Some(_) if self.question.secret => "••••••••".into(),
+            Some(Value::String(s)) => s,
+            Some(Value::Array(a)) => a
+                .iter()
+                .map(|v| v.as_str().map(str::to_string).unwrap_or(v.to_string()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            Some(v) => v.to_string(),
+        }
+    }
+}
+
+/// What the next wizard session starts from: the last playbook, inventory and non-secret answers.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Session {
+    pub playbook: Option<PathBuf>,
+    pub inventory: Option<PathBuf>,
+    #[serde(default)]
+    pub answers: Map<String, Value>,
+}
+
+impl Field {
+    /// Sets the answer from a (saved) value; values that do not fit the field are ignored.
+    pub fn set(&mut self, v: &Value) {
+        let text = |v: &Value| v.as_str().map(str::to_string).unwrap_or(v.to_string());
+        match (&mut self.value, v) {
+            (FieldValue::Text(i), Value::String(_) | Value::Number(_)) => *i = Input::new(text(v)),
+            (FieldValue::Bool(b), Value::Bool(x)) => *b = *x,
+            (FieldValue::Choice(c), Value::String(s)) => {
+                if let Some(i) = self.question.choices.iter().position(|x| x == s) {
+                    *c = Some(i);
+                }
+            }
+            (
+                FieldValue::List {
+                    items, selected, ..
+                },
+                Value::Array(a),
+            ) => {
+                *items = a.iter().map(text).collect();
+                *selected = items.len().saturating_sub(1);
+            }
+            _ => return,
+        }
+        self.revalidate();
+    }
+}
+
+/// The Variables form.
+#[derive(Debug, Clone, Default)]
+pub struct Form {
+    pub fields: Vec<Field>,
+    pub focus: usize,
+    /// The playbook the form was built for (going back and forth keeps the answers).
+    pub playbook: Option<PathBuf>,
+}
+
+impl Form {
+    /// The form of a survey, with `answers` (of an earlier session) filled in; secrets never are.
+    pub fn from_survey(
+        survey: Option<&Survey>,
+        playbook: &Path,
+        answers: &Map<String, Value>,
+    ) -> Self {
+        let mut fields: Vec<Field> = survey
+            .map(|s| s.questions.iter().map(Field::new).collect())
+            .unwrap_or_default();
+        for f in &mut fields {
+            if !f.question.secret
+                && let Some(v) = answers.get(&f.question.variable)
+            {
+                f.set(v);
+            }
+        }
+        Self {
+            fields,
+            focus: 0,
+            playbook: Some(playbook.to_path_buf()),
+        }
+    }
+
+    /// The non-secret answers, to start the next session from.
+    pub fn saved_answers(&self) -> Map<String, Value> {
+        self.fields
+            .iter()
+            .filter(|f| !f.question.secret)
+            .filter_map(|f| f.answer().map(|v| (f.question.variable.clone(), v)))
+            .collect()
+    }
+
+    pub fn first_invalid(&self) -> Option<usize> {
+        self.fields.iter().position(|f| f.error.is_some())
+    }
+
+    /// The answers to pass to the run: only those that differ from the survey's default (and are
+    /// not empty lists), so values the inventory sets for a group are not overridden by the
+    /// survey's defaults — `prepare_run` fills in defaults where nothing else defines a variable.
+    pub fn values(&self) -> Map<String, Value> {
+        self.fields
+            .iter()
+            .filter_map(|f| {
+                let v = f.answer()?;
+                if Some(&v) == f.question.default.as_ref()
+                    || matches!(&v, Value::Array(a) if a.is_empty() && !f.question.required)
+                {
+                    return None;
+                }
+                Some((f.question.variable.clone(), v))
+            })
+            .collect()
+    }
+}
+
+/// One host of the inventory, as the Hosts step shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRow {
+    pub name: String,
+    /// The host's variables (connection settings), for "test connection".
+    pub vars: Map<String, Value>,
+    pub address: String,
+    pub connection: String,
+    pub user: String,
+}
+
+fn row(inv: &Inventory, h: &str) -> HostRow {
+    let vars = inv.host_vars(h);
+    let get = |k: &str| {
+        vars.get(k)
+            .map(|v| v.as_str().map(str::to_string).unwrap_or(v.to_string()))
+    };
+    HostRow {
+        vars: vars.clone(),
+        name: h.to_string(),
+        address: get("ansible_host").unwrap_or_else(|| h.to_string()),
+        connection: get("ansible_connection").unwrap_or_else(|| "ssh".into()),
+        user: get("ansible_user").unwrap_or_default(),
+    }
+}
+
+/// The inventory, read-only in this version.
+#[derive(Debug, Clone, Default)]
+pub struct HostsView {
+    pub path: PathBuf,
+    /// Groups with their hosts (direct and through children), in file order.
+    pub groups: Vec<(String, Vec<HostRow>)>,
+    pub error: Option<String>,
+    pub scroll: u16,
+    /// The selected host (index into `host_names()`).
+    pub selected: usize,
+    /// Results of "test connection" per host.
+    pub tests: HashMap<String, ConnTest>,
+}
+
+/// The state of a "test connection".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnTest {
+    Running,
+    /// Connected: what the host said (OS, PostgreSQL client).
+    Ok(String),
+    Failed(String),
+}
+
+impl HostsView {
+    /// Each host once, in the order the groups show them.
+    pub fn host_names(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for (_, hosts) in &self.groups {
+            for h in hosts {
+                if !out.contains(&h.name) {
+                    out.push(h.name.clone());
+                }
+            }
+        }
+        out
+    }
+
+    pub fn vars_of(&self, host: &str) -> Map<String, Value> {
+        self.groups
+            .iter()
+            .flat_map(|(_, hs)| hs.iter())
+            .find(|h| h.name == host)
+            .map(|h| h.vars.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn from_inventory(path: &Path, inv: &Inventory) -> Self {
+        let mut groups = Vec::new();
+        for name in inv.groups.keys() {
+            if name == "all" || name == "ungrouped" {
+                continue;
+            }
+            let mut hosts: Vec<HostRow> = Vec::new();
+            for h in inv.hosts.keys() {
+                if inv.groups_of(h).iter().any(|g| g == name) {
+                    hosts.push(row(inv, h));
+                }
+            }
+            if !hosts.is_empty() || name != "ungrouped" {
+                groups.push((name.clone(), hosts));
+            }
+        }
+        let listed = |h: &str| groups.iter().any(|(_, hs)| hs.iter().any(|r| r.name == h));
+        let rest: Vec<HostRow> = inv
+            .hosts
+            .keys()
+            .filter(|h| !listed(h))
+            .map(|h| row(inv, h))
+            .collect();
+        if !rest.is_empty() {
+            groups.push(("ungrouped".into(), rest));
+        }
+        Self {
+            path: path.to_path_buf(),
+            groups,
+            ..Default::default()
+        }
+    }
+
+    pub fn failed(path: &Path, error: String) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            error: Some(error),
+            ..Default::default()
+        }
+    }
+}
+
+/// A task the dry run says would change (or failed).
+#[derive(Debug, Clone)]
+pub struct CheckItem {
+    pub task: String,
+    pub status: Status,
+    pub msg: Option<String>,
+    /// Unified-diff-like lines.
+    pub diff: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    Idle,
+    Running,
+    Done,
+    Failed,
+}
+
+/// The Review step's dry run.
+#[derive(Debug, Clone)]
+pub struct Review {
+    pub phase: Phase,
+    pub hosts: Vec<String>,
+    pub per_host: HashMap<String, Vec<CheckItem>>,
+    pub counts: HashMap<String, Counts>,
+    pub selected_host: usize,
+    pub scroll: u16,
+    pub error: Option<String>,
+}
+
+impl Default for Review {
+    fn default() -> Self {
+        Self {
+            phase: Phase::Idle,
+            hosts: Vec::new(),
+            per_host: HashMap::new(),
+            counts: HashMap::new(),
+            selected_host: 0,
+            scroll: 0,
+            error: None,
+        }
+    }
+}
+
+/// A host's lane in the Execute step.
+#[derive(Debug, Clone, Default)]
+pub struct Lane {
+    pub done: usize,
+    pub total: usize,
+    pub counts: Counts,
+    pub current: Option<String>,
+    pub stopped: Option<String>,
+    pub output: VecDeque<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TaskRow {
+    pub task: String,
+    pub host: String,
+    pub status: Option<Status>,
+    pub duration_ms: u64,
+    pub task_id: usize,
+}
+
+/// The Execute step's run.
+#[derive(Debug, Clone)]
+pub struct Exec {
+    pub phase: Phase,
+    pub hosts: Vec<String>,
+    pub lanes: HashMap<String, Lane>,
+    pub tasks: VecDeque<TaskRow>,
+    pub handler_ids: Vec<usize>,
+    pub selected_host: usize,
+    /// Lines scrolled up from the end of the output pane (0 = follow).
+    pub output_scroll: u16,
+    pub elapsed: Duration,
+    pub cancel_requested: bool,
+    pub summary: Option<RunSummary>,
+    pub journal: Option<PathBuf>,
+    pub error: Option<String>,
+    pub warnings: Vec<String>,
+}
+
+impl Default for Exec {
+    fn default() -> Self {
+        Self {
+            phase: Phase::Idle,
+            hosts: Vec::new(),
+            lanes: HashMap::new(),
+            tasks: VecDeque::new(),
+            handler_ids: Vec::new(),
+            selected_host: 0,
+            output_scroll: 0,
+            elapsed: Duration::ZERO,
+            cancel_requested: false,
+            summary: None,
+            journal: None,
+            error: None,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl Exec {
+    pub fn totals(&self) -> Counts {
+        let mut c = Counts::default();
+        for l in self.lanes.values() {
+            c.ok += l.counts.ok;
+            c.changed += l.counts.changed;
+            c.failed += l.counts.failed;
+            c.skipped += l.counts.skipped;
+            c.unreachable += l.counts.unreachable;
+        }
+        c
+    }
+}
+
+/// The Health step.
+#[derive(Debug, Clone)]
+pub struct HealthView {
+    pub phase: Phase,
+    /// The latest round as a table, or why it failed.
+    pub report: Option<Result<String, String>>,
+}
+
+impl Default for HealthView {
+    fn default() -> Self {
+        Self {
+            phase: Phase::Idle,
+            report: None,
+        }
+    }
+}
+
+/// A modal question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialog {
+    /// Start the real run?
+    ConfirmRun,
+    /// Cancel the running playbook?
+    ConfirmCancel,
+    /// Quit while a run is going?
+    ConfirmQuit,
+    /// Run again on the hosts that failed?
+    ConfirmRetry,
+}
+
+/// The wizard's whole state.
+#[derive(Debug, Clone)]
+pub struct State {
+    pub step: Step,
+    pub playbooks: Vec<PlaybookEntry>,
+    pub playbook_dir: PathBuf,
+    /// Index into `playbooks` of the highlighted entry (of the filtered list).
+    pub selected: usize,
+    pub filter: Input,
+    pub filtering: bool,
+    /// The chosen playbook (index into `playbooks`).
+    pub chosen: Option<usize>,
+    pub form: Form,
+    pub hosts: HostsView,
+    pub review: Review,
+    pub exec: Exec,
+    pub health: HealthView,
+    /// Where the last session left off (answers are applied to its playbook's form).
+    pub session: Session,
+    pub dialog: Option<Dialog>,
+    pub help: bool,
+    /// A one-line message for the status bar.
+    pub message: Option<String>,
+    pub quit: bool,
+    /// Something changed since the last frame.
+    pub dirty: bool,
+}
+
+impl State {
+    pub fn new(
+        playbook_dir: PathBuf,
+        playbooks: Vec<PlaybookEntry>,
+        hosts: HostsView,
+        preselect: Option<&Path>,
+    ) -> Self {
+        let mut s = Self {
+            step: Step::Playbook,
+            playbooks,
+            playbook_dir,
+            selected: 0,
+            filter: Input::default(),
+            filtering: false,
+            chosen: None,
+            form: Form::default(),
+            hosts,
+            review: Review::default(),
+            exec: Exec::default(),
+            health: HealthView::default(),
+            session: Session::default(),
+            dialog: None,
+            help: false,
+            message: None,
+            quit: false,
+            dirty: true,
+        };
+        if let Some(p) = preselect {
+            let name = p.file_name();
+            if let Some(i) = s
+                .playbooks
+                .iter()
+                .position(|e| e.path == p || (name.is_some() && e.path.file_name() == name))
+            {
+                s.selected = i;
+            } else {
+                s.message = Some(format!("-p {}: not among the playbooks", p.display()));
+            }
+        }
+        s
+    }
+
+    /// Starts from an earlier session: its playbook is selected (unless `-p` chose one).
+    pub fn resume(&mut self, session: Session, preselected: bool) {
+        if !preselected
+            && let Some(p) = &session.playbook
+            && let Some(i) = self.playbooks.iter().position(|e| &e.path == p)
+        {
+            self.selected = i;
+        }
+        self.session = session;
+    }
+
+    /// What to remember for the next session.
+    pub fn to_session(&self) -> Session {
+        Session {
+            playbook: self.chosen_playbook().map(|p| p.path.clone()),
+            inventory: Some(self.hosts.path.clone()),
+            answers: self.form.saved_answers(),
+        }
+    }
+
+    /// Indices into `playbooks` that match the filter.
+    pub fn visible_playbooks(&self) -> Vec<usize> {
+        let f = self.filter.value().to_lowercase();
+        self.playbooks
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| {
+                f.is_empty()
+                    || p.title.to_lowercase().contains(&f)
+                    || p.description.to_lowercase().contains(&f)
+                    || p.path.to_string_lossy().to_lowercase().contains(&f)
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    pub fn chosen_playbook(&self) -> Option<&PlaybookEntry> {
+        self.chosen.and_then(|i| self.playbooks.get(i))
+    }
+
+    /// Hosts of the last real run that failed or were unreachable.
+    pub fn failed_hosts(&self) -> Vec<String> {
+        self.exec
+            .summary
+            .iter()
+            .flat_map(|s| s.hosts.iter())
+            .filter(|(_, c)| c.failed + c.unreachable > 0)
+            .map(|(h, _)| h.clone())
+            .collect()
+    }
+
+    pub fn run_active(&self) -> bool {
+        self.exec.phase == Phase::Running
+    }
+
+    /// The engine request for the chosen playbook with the form's answers.
+    pub fn request(&self, check: bool) -> Option<RunRequest> {
+        let pb = self.chosen_playbook()?;
+        Some(RunRequest {
+            playbook: pb.path.clone(),
+            inventory: Some(self.hosts.path.clone()),
+            extra_values: self.form.values(),
+            check,
+            diff: true,
+            ..Default::default()
+        })
+    }
+}

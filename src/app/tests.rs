@@ -1,0 +1,577 @@
+//! Pure tests of `update`: every step transition, validation, secrets, lists, runs, cancel, quit.
+
+use crossterm::event::KeyCode;
+use serde_json::json;
+
+use super::action::{Action, RunKind};
+use super::effects::Effect;
+use super::fixture::*;
+use super::state::{ConnTest, Dialog, FieldValue, OUTPUT_LINES_PER_HOST, Phase, Step};
+use crate::engine::{RunEvent, Status};
+
+#[test]
+fn playbook_enter_builds_the_form_and_goes_to_variables() {
+    let mut s = state();
+    assert_eq!(s.step, Step::Playbook);
+    let fx = send(&mut s, key(KeyCode::Enter));
+    assert!(fx.is_empty());
+    assert_eq!(s.step, Step::Variables);
+    assert_eq!(s.chosen, Some(0));
+    let vars: Vec<&str> = s
+        .form
+        .fields
+        .iter()
+        .map(|f| f.question.variable.as_str())
+        .collect();
+    assert_eq!(
+        vars,
+        [
+            "greeting",
+            "repeat",
+            "api_token",
+            "loud",
+            "colour",
+            "clients"
+        ]
+    );
+    // Defaults are filled in and valid; the generated secret is left for run time.
+    assert!(s.form.first_invalid().is_none());
+    assert!(s.form.fields[2].generated_later);
+}
+
+#[test]
+fn playbook_list_moves_and_filters() {
+    let mut s = state();
+    send(&mut s, key(KeyCode::Char('j')));
+    assert_eq!(s.selected, 1);
+    send(&mut s, key(KeyCode::Up));
+    assert_eq!(s.selected, 0);
+    send(&mut s, key(KeyCode::Char('/')));
+    assert!(s.filtering);
+    typ(&mut s, "management");
+    assert_eq!(s.visible_playbooks(), vec![1]);
+    assert_eq!(s.selected, 1, "the selection follows the filter");
+    send(&mut s, key(KeyCode::Enter));
+    assert!(!s.filtering);
+    send(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.step, Step::Variables);
+    assert!(s.form.fields.is_empty(), "no survey: an empty form");
+    // Esc clears a filter.
+    let mut s = state();
+    send(&mut s, key(KeyCode::Char('/')));
+    typ(&mut s, "zzz");
+    assert!(s.visible_playbooks().is_empty());
+    send(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.visible_playbooks().len(), 2);
+}
+
+#[test]
+fn preselected_playbook() {
+    let base = state();
+    let s = super::state::State::new(
+        base.playbook_dir.clone(),
+        base.playbooks.clone(),
+        base.hosts.clone(),
+        Some(std::path::Path::new("user-management-db.yml")),
+    );
+    assert_eq!(s.selected, 1);
+    let s = super::state::State::new(
+        base.playbook_dir.clone(),
+        base.playbooks.clone(),
+        base.hosts.clone(),
+        Some(std::path::Path::new("nope.yml")),
+    );
+    assert!(s.message.as_deref().unwrap_or("").contains("nope.yml"));
+}
+
+#[test]
+fn inline_validation_and_next_refused_with_first_invalid_focused() {
+    let mut s = state();
+    send(&mut s, key(KeyCode::Enter));
+    // Greeting: clear it and type one character: too short.
+    send(&mut s, ctrl('u'));
+    typ(&mut s, "x");
+    let e = s.form.fields[0].error.clone().expect("invalid");
+    assert!(e.contains("shorter than the minimum 2"), "{e}");
+    // Repeat: 11 is above the maximum.
+    send(&mut s, key(KeyCode::Tab));
+    send(&mut s, ctrl('u'));
+    typ(&mut s, "11");
+    assert!(
+        s.form.fields[1]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("above the maximum")
+    );
+    // Next is refused and the first invalid field is focused.
+    send(&mut s, key(KeyCode::Tab));
+    send(&mut s, key(KeyCode::Tab));
+    send(&mut s, ctrl('s'));
+    assert_eq!(s.step, Step::Variables);
+    assert_eq!(s.form.focus, 0);
+    assert!(s.message.as_deref().unwrap().starts_with("Greeting:"));
+    // Fix both, then Next goes on to Hosts.
+    typ(&mut s, "ey");
+    assert!(s.form.fields[0].error.is_none());
+    send(&mut s, ctrl('s'));
+    assert_eq!(s.form.focus, 1, "still refused: Repeat");
+    send(&mut s, key(KeyCode::Backspace));
+    send(&mut s, ctrl('s'));
+    assert_eq!(s.step, Step::Hosts);
+    assert_eq!(s.form.values()["greeting"], json!("xey"));
+    assert_eq!(s.form.values()["repeat"], json!(1));
+}
+
+#[test]
+fn secrets_are_masked_revealed_and_generated() {
+    let mut s = state();
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, key(KeyCode::Down));
+    send(&mut s, key(KeyCode::Down));
+    assert_eq!(s.form.focus, 2);
+    typ(&mut s, "short");
+    assert!(s.form.fields[2].error.is_some(), "min 16");
+    send(&mut s, ctrl('g'));
+    let f = &s.form.fields[2];
+    let FieldValue::Text(i) = &f.value else {
+        panic!("text")
+    };
+    assert_eq!(i.value().chars().count(), 20);
+    assert!(f.error.is_none());
+    assert_eq!(f.display(), "••••••••");
+    assert!(!f.revealed);
+    send(&mut s, ctrl('r'));
+    assert!(s.form.fields[2].revealed);
+    send(&mut s, ctrl('r'));
+    assert!(!s.form.fields[2].revealed);
+    // Typing 'q' or '?' into a text field types them; it does not quit or open help.
+    send(&mut s, key(KeyCode::Char('q')));
+    send(&mut s, key(KeyCode::Char('?')));
+    assert!(!s.quit && !s.help);
+}
+
+#[test]
+fn booleans_choices_and_lists() {
+    let mut s = state();
+    send(&mut s, key(KeyCode::Enter));
+    for _ in 0..3 {
+        send(&mut s, key(KeyCode::Tab));
+    }
+    send(&mut s, key(KeyCode::Char(' ')));
+    assert_eq!(s.form.fields[3].raw(), json!(true));
+    send(&mut s, key(KeyCode::Tab));
+    assert_eq!(s.form.fields[4].raw(), json!("green"));
+    send(&mut s, key(KeyCode::Right));
+    assert_eq!(s.form.fields[4].raw(), json!("blue"));
+    send(&mut s, key(KeyCode::Right));
+    assert_eq!(s.form.fields[4].raw(), json!("red"));
+    send(&mut s, key(KeyCode::Left));
+    assert_eq!(s.form.fields[4].raw(), json!("blue"));
+    send(&mut s, key(KeyCode::Tab));
+    // The list: add an item, an invalid one, edit it, remove one.
+    typ(&mut s, "10.0.0.0/8");
+    send(&mut s, key(KeyCode::Enter));
+    assert_eq!(
+        s.form.fields[5].raw(),
+        json!(["127.0.0.1/32", "10.0.0.0/8"])
+    );
+    typ(&mut s, "10.1.2.3");
+    send(&mut s, key(KeyCode::Enter));
+    assert!(
+        s.form.fields[5]
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("item 3")
+    );
+    send(&mut s, ctrl('e'));
+    assert!(s.form.fields[5].error.is_none());
+    typ(&mut s, "/32");
+    send(&mut s, key(KeyCode::Enter));
+    assert_eq!(
+        s.form.fields[5].raw(),
+        json!(["127.0.0.1/32", "10.0.0.0/8", "10.1.2.3/32"])
+    );
+    send(&mut s, key(KeyCode::PageUp));
+    send(&mut s, key(KeyCode::PageUp));
+    send(&mut s, ctrl('d'));
+    assert_eq!(s.form.fields[5].raw(), json!(["10.0.0.0/8", "10.1.2.3/32"]));
+    // Enter on an empty item line of the last field = Next.
+    send(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.step, Step::Hosts);
+    let v = s.form.values();
+    assert_eq!(v["loud"], json!(true));
+    assert_eq!(v["colour"], json!("blue"));
+    assert!(!v.contains_key("api_token"), "generated at run time");
+}
+
+#[test]
+fn going_back_and_forth_keeps_the_answers() {
+    let mut s = state();
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, ctrl('u'));
+    typ(&mut s, "hi there");
+    send(&mut s, ctrl('s'));
+    assert_eq!(s.step, Step::Hosts);
+    send(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.step, Step::Variables);
+    send(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.step, Step::Playbook);
+    send(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.form.values()["greeting"], json!("hi there"));
+}
+
+#[test]
+fn hosts_to_review_starts_the_dry_run() {
+    let mut s = state();
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, ctrl('s'));
+    assert_eq!(s.step, Step::Hosts);
+    let fx = send(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.step, Step::Review);
+    assert_eq!(s.review.phase, Phase::Running);
+    let [Effect::StartRun(RunKind::Check, req)] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert!(req.check && req.diff);
+    assert_eq!(req.playbook, std::path::Path::new("playbooks/tiny.yml"));
+    assert_eq!(
+        req.inventory.as_deref(),
+        Some(std::path::Path::new("playbooks/inventory/local.yml"))
+    );
+    // Untouched defaults are left to the survey/inventory (not forced as extra vars).
+    assert!(!req.extra_values.contains_key("greeting"));
+    assert!(!req.extra_values.contains_key("clients"));
+    // Enter while the dry run is going is refused.
+    send(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.dialog, None);
+    // Esc during the dry run goes back and cancels it.
+    let fx = send(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.step, Step::Hosts);
+    assert!(matches!(fx.as_slice(), [Effect::Cancel(RunKind::Check)]));
+}
+
+#[test]
+fn test_connection_per_host_and_for_all() {
+    let mut s = state();
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, ctrl('s'));
+    assert_eq!(s.hosts.host_names(), ["localhost", "redis"]);
+    send(&mut s, key(KeyCode::Char('j')));
+    let fx = send(&mut s, key(KeyCode::Char('t')));
+    let [Effect::TestConnection { host, vars }] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(host, "redis");
+    assert_eq!(vars["ansible_connection"], json!("ssh"));
+    assert_eq!(s.hosts.tests["redis"], ConnTest::Running);
+    // All: only the hosts not already being tested.
+    let fx = send(&mut s, key(KeyCode::Char('T')));
+    assert_eq!(fx.len(), 1);
+    send(
+        &mut s,
+        Action::Tested {
+            host: "redis".into(),
+            result: Err("unreachable: connection refused".into()),
+        },
+    );
+    send(
+        &mut s,
+        Action::Tested {
+            host: "localhost".into(),
+            result: Ok("Linux 6.1".into()),
+        },
+    );
+    assert_eq!(s.hosts.tests["localhost"], ConnTest::Ok("Linux 6.1".into()));
+    assert!(matches!(s.hosts.tests["redis"], ConnTest::Failed(_)));
+    assert_eq!(s.step, Step::Hosts);
+}
+
+#[test]
+fn hosts_with_a_broken_inventory_cannot_go_on() {
+    let mut s = state();
+    s.hosts.error = Some("bad inventory".into());
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, ctrl('s'));
+    let fx = send(&mut s, key(KeyCode::Enter));
+    assert!(fx.is_empty());
+    assert_eq!(s.step, Step::Hosts);
+}
+
+#[test]
+fn dry_run_results_per_host_and_confirm_starts_the_real_run() {
+    let mut s = reviewed();
+    assert_eq!(s.review.phase, Phase::Done);
+    let items = &s.review.per_host["localhost"];
+    assert_eq!(items.len(), 1, "only what would change");
+    assert_eq!(items[0].status, Status::Changed);
+    assert!(items[0].diff.iter().any(|l| l == "+hello x3 127.0.0.1/32"));
+    assert_eq!(s.review.counts["localhost"].changed, 1);
+    // The real run's secret is the typed one, passed as a value.
+    send(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.dialog, Some(Dialog::ConfirmRun));
+    let fx = send(&mut s, key(KeyCode::Char('n')));
+    assert!(fx.is_empty());
+    assert_eq!((s.dialog, s.step), (None, Step::Review));
+    send(&mut s, key(KeyCode::Enter));
+    let fx = send(&mut s, key(KeyCode::Char('y')));
+    assert_eq!(s.step, Step::Execute);
+    assert_eq!(s.exec.phase, Phase::Running);
+    let [Effect::SaveSession(_), Effect::StartRun(RunKind::Real, req)] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert!(!req.check);
+    assert_eq!(req.extra_values["api_token"], json!(SECRET));
+}
+
+#[test]
+fn a_failed_dry_run_is_shown_and_can_be_repeated() {
+    let mut s = at_review();
+    send(
+        &mut s,
+        Action::RunFailed(RunKind::Check, "tiny.yml:3:5: bad".into()),
+    );
+    assert_eq!(s.review.phase, Phase::Failed);
+    let fx = send(&mut s, key(KeyCode::Char('r')));
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::StartRun(RunKind::Check, _)]
+    ));
+    assert_eq!(s.review.phase, Phase::Running);
+    assert!(s.review.error.is_none());
+}
+
+#[test]
+fn execute_tracks_progress_tasks_and_output() {
+    let mut s = executing();
+    let lane = &s.exec.lanes["localhost"];
+    assert_eq!((lane.done, lane.total), (1, 2));
+    assert_eq!(lane.current.as_deref(), Some("Say it"));
+    assert_eq!(lane.counts.changed, 1);
+    assert_eq!(s.exec.tasks.len(), 2);
+    assert_eq!(s.exec.tasks[0].status, Some(Status::Changed));
+    assert_eq!(s.exec.tasks[1].status, None);
+    assert!(lane.output.iter().any(|l| l == "hello"));
+    assert_eq!(s.exec.elapsed.as_secs(), 3);
+    // The output of a chatty host stays bounded.
+    for i in 0..(OUTPUT_LINES_PER_HOST + 500) {
+        send(
+            &mut s,
+            Action::Run(
+                RunKind::Real,
+                RunEvent::Output {
+                    host: "localhost".into(),
+                    task_id: 1,
+                    stream: crate::transport::Stream::Stdout,
+                    data: format!("line {i}\n"),
+                },
+            ),
+        );
+    }
+    let out = &s.exec.lanes["localhost"].output;
+    assert_eq!(out.len(), OUTPUT_LINES_PER_HOST);
+    assert_eq!(
+        out.back().unwrap(),
+        &format!("line {}", OUTPUT_LINES_PER_HOST + 499)
+    );
+    // Scrolling up stops following; End follows again.
+    send(&mut s, key(KeyCode::PageUp));
+    assert_eq!(s.exec.output_scroll, 10);
+    send(&mut s, key(KeyCode::End));
+    assert_eq!(s.exec.output_scroll, 0);
+}
+
+#[test]
+fn cancel_asks_first_then_cancels_the_engine() {
+    let mut s = executing();
+    let fx = send(&mut s, key(KeyCode::Char('c')));
+    assert!(fx.is_empty());
+    assert_eq!(s.dialog, Some(Dialog::ConfirmCancel));
+    let fx = send(&mut s, key(KeyCode::Esc));
+    assert!(fx.is_empty());
+    assert_eq!(s.dialog, None);
+    assert!(!s.exec.cancel_requested);
+    send(&mut s, key(KeyCode::Char('c')));
+    let fx = send(&mut s, key(KeyCode::Char('y')));
+    assert!(matches!(fx.as_slice(), [Effect::Cancel(RunKind::Real)]));
+    assert!(s.exec.cancel_requested);
+    // A second `c` does not ask again.
+    send(&mut s, key(KeyCode::Char('c')));
+    assert_eq!(s.dialog, None);
+    send(&mut s, done(RunKind::Real, true));
+    assert_eq!(s.exec.phase, Phase::Done);
+    assert!(s.exec.summary.as_ref().unwrap().cancelled);
+}
+
+#[test]
+fn quit_asks_while_a_run_is_going() {
+    let mut s = executing();
+    let fx = send(&mut s, key(KeyCode::Char('q')));
+    assert!(fx.is_empty());
+    assert_eq!(s.dialog, Some(Dialog::ConfirmQuit));
+    send(&mut s, key(KeyCode::Char('n')));
+    assert!(!s.quit);
+    send(&mut s, ctrl('c'));
+    assert_eq!(s.dialog, Some(Dialog::ConfirmQuit));
+    let fx = send(&mut s, key(KeyCode::Char('y')));
+    assert!(s.quit);
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::Cancel(RunKind::Real), Effect::Quit]
+    ));
+    // SIGTERM / SIGHUP: cancel and leave without asking.
+    let mut s = executing();
+    let fx = send(&mut s, Action::Terminate);
+    assert!(s.quit);
+    assert!(matches!(fx.last(), Some(Effect::Quit)));
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::Cancel(RunKind::Real)))
+    );
+    // Without a run, q quits at once.
+    let mut s = state();
+    let fx = send(&mut s, key(KeyCode::Char('q')));
+    assert!(s.quit);
+    assert!(matches!(fx.as_slice(), [Effect::Quit]));
+}
+
+#[test]
+fn end_of_run_goes_to_health_and_back() {
+    let mut s = executing();
+    // While running, Enter and Esc do not leave the step.
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.step, Step::Execute);
+    send(&mut s, done(RunKind::Real, false));
+    assert!(s.exec.journal.is_some());
+    let fx = send(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.step, Step::Health);
+    assert!(matches!(fx.as_slice(), [Effect::ProbeHealth]));
+    assert_eq!(s.health.phase, Phase::Running);
+    send(
+        &mut s,
+        Action::Health(Err("SLM_DATABASE_URL is not set".into())),
+    );
+    assert_eq!(s.health.phase, Phase::Failed);
+    let fx = send(&mut s, key(KeyCode::Char('r')));
+    assert!(matches!(fx.as_slice(), [Effect::ProbeHealth]));
+    send(&mut s, Action::Health(Ok("overall: healthy".into())));
+    assert_eq!(s.health.phase, Phase::Done);
+    send(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.step, Step::Execute);
+    send(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.step, Step::Review);
+}
+
+#[test]
+fn retry_runs_again_on_the_failed_hosts_only() {
+    let mut s = executing();
+    send(&mut s, done(RunKind::Real, false));
+    // Nothing failed: nothing to retry.
+    send(&mut s, key(KeyCode::Char('r')));
+    assert_eq!(s.dialog, None);
+    let summary = s.exec.summary.as_mut().unwrap();
+    summary.hosts.insert(
+        "db2".into(),
+        crate::engine::events::Counts {
+            failed: 1,
+            ..Default::default()
+        },
+    );
+    summary.hosts.insert(
+        "db3".into(),
+        crate::engine::events::Counts {
+            unreachable: 1,
+            ..Default::default()
+        },
+    );
+    send(&mut s, key(KeyCode::Char('r')));
+    assert_eq!(s.dialog, Some(Dialog::ConfirmRetry));
+    let fx = send(&mut s, key(KeyCode::Char('y')));
+    let [Effect::SaveSession(_), Effect::StartRun(RunKind::Real, req)] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(req.limit.as_deref(), Some("db2,db3"));
+    assert_eq!(s.exec.phase, Phase::Running);
+    assert!(s.exec.summary.is_none());
+}
+
+#[test]
+fn a_session_resumes_playbook_and_non_secret_answers() {
+    let mut s = reviewed();
+    send(&mut s, key(KeyCode::Enter));
+    let fx = send(&mut s, key(KeyCode::Char('y')));
+    let Some(Effect::SaveSession(saved)) = fx.first() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(
+        saved.playbook.as_deref(),
+        Some(std::path::Path::new("playbooks/tiny.yml"))
+    );
+    assert!(
+        !saved.answers.contains_key("api_token"),
+        "secrets are not saved"
+    );
+    // The next session: a changed answer comes back; the secret does not.
+    let mut saved = saved.clone();
+    saved
+        .answers
+        .insert("greeting".into(), json!("welcome back"));
+    saved.answers.insert("loud".into(), json!(true));
+    saved.playbook = Some("playbooks/user-management-db.yml".into());
+    let mut next = state();
+    next.resume(saved.clone(), false);
+    assert_eq!(next.selected, 1, "the last playbook is selected");
+    saved.playbook = Some("playbooks/tiny.yml".into());
+    let mut next = state();
+    next.resume(saved, false);
+    assert_eq!(next.selected, 0);
+    send(&mut next, key(KeyCode::Enter));
+    let v = next.form.values();
+    assert_eq!(v["greeting"], json!("welcome back"));
+    assert_eq!(v["loud"], json!(true));
+    assert!(next.form.fields[2].generated_later);
+}
+
+#[test]
+fn a_run_that_cannot_start_is_reported() {
+    let mut s = reviewed();
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, key(KeyCode::Char('y')));
+    send(
+        &mut s,
+        Action::RunFailed(RunKind::Real, "store locked".into()),
+    );
+    assert_eq!(s.exec.phase, Phase::Failed);
+    assert!(!s.run_active());
+    send(&mut s, key(KeyCode::Char('q')));
+    assert!(s.quit);
+}
+
+#[test]
+fn help_overlay_opens_and_closes() {
+    let mut s = state();
+    send(&mut s, key(KeyCode::Char('?')));
+    assert!(s.help);
+    send(&mut s, key(KeyCode::Char('x')));
+    assert!(!s.help);
+    send(&mut s, key(KeyCode::F(1)));
+    assert!(s.help);
+    // A key that closes help does nothing else.
+    send(&mut s, key(KeyCode::Char('q')));
+    assert!(!s.help && !s.quit);
+}
+
+#[test]
+fn idle_ticks_do_not_redraw() {
+    let mut s = state();
+    s.dirty = false;
+    send(&mut s, Action::Tick(std::time::Duration::from_secs(1)));
+    assert!(!s.dirty);
+    send(&mut s, key(KeyCode::Down));
+    assert!(s.dirty);
+    // An idle tick right after a change (same batch) keeps the frame due.
+    send(&mut s, Action::Tick(std::time::Duration::from_secs(1)));
+    assert!(s.dirty);
+}

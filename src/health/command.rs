@@ -1,0 +1,262 @@
+//! The `slm-wizard health` command: one round (`--json` or a table), or `--watch`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::store::{SampleStore, Sampler};
+use super::{ProbeConfig, Status, Target, Thresholds, Tunnel, probe, report};
+use crate::db::migrate::Source;
+use crate::db::{DbName, Settings};
+use crate::inventory::Inventory;
+use crate::secrets::{Redactor, Secret};
+use crate::transport::ssh::{SshParams, SshTransport};
+
+/// Exit code for bad input (settings, URLs, inventory), as `migrate` and `run`.
+pub const EXIT_BAD_INPUT: u8 = 5;
+
+/// Options of `slm-wizard health`.
+#[derive(Debug, Clone)]
+pub struct HealthOptions {
+    /// `slm`, `slm_users`, `autobot_users` or `all`.
+    pub database: String,
+    pub env_file: Option<PathBuf>,
+    pub migrations_dir: Option<PathBuf>,
+    pub json: bool,
+    pub watch: bool,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub slow: Duration,
+    pub retention: Duration,
+    /// Colour the table.
+    pub color: bool,
+    /// Reach the databases through an SSH tunnel from this inventory host.
+    pub via_ssh: Option<String>,
+    pub inventory: Option<PathBuf>,
+    pub vault_password: Option<Secret>,
+    pub accept_new_host_keys: bool,
+}
+
+impl Default for HealthOptions {
+    fn default() -> Self {
+        Self {
+            database: "all".into(),
+            env_file: None,
+            migrations_dir: None,
+            json: false,
+            watch: false,
+            interval: Duration::from_secs(5),
+            timeout: Duration::from_secs(5),
+            slow: Duration::from_millis(500),
+            retention: Duration::from_secs(600),
+            color: false,
+            via_ssh: None,
+            inventory: None,
+            vault_password: None,
+            accept_new_host_keys: false,
+        }
+    }
+}
+
+/// The targets of the options (bad input as a message).
+pub fn prepare(
+    database: &str,
+    env_file: Option<&std::path::Path>,
+    migrations_dir: Option<&std::path::Path>,
+    settings: Settings,
+) -> Result<Vec<Target>, String> {
+    let dbs = DbName::parse_selection(database).map_err(|e| e.to_string())?;
+    let settings = match env_file {
+        Some(f) => settings.with_env_file(f).map_err(|e| e.to_string())?,
+        None => settings,
+    };
+    let source = match migrations_dir {
+        Some(d) => Source::Dir(d.to_path_buf()),
+        None => Source::Embedded,
+    };
+    super::targets(&settings, &dbs, &source).map_err(|e| e.to_string())
+}
+
+/// Loads an inventory (vault values decrypted with `password`).
+pub fn load_inventory(
+    path: &std::path::Path,
+    password: Option<Secret>,
+) -> Result<Inventory, String> {
+    let vault = crate::engine::plan::make_vault_fn(password, Redactor::default());
+    Inventory::load(path, &vault).map_err(|e| e.to_string())
+}
+
+/// SSH parameters of an inventory host (the connection variables the engine understands).
+pub fn ssh_params(
+    inv: &Inventory,
+    host: &str,
+    accept_new: bool,
+    timeout: Duration,
+) -> Result<SshParams, String> {
+    if !inv.hosts.contains_key(host) {
+        return Err(format!("host '{host}' is not in the inventory"));
+    }
+    let opts = crate::engine::connect::ConnectOptions {
+        accept_new_host_keys: accept_new,
+        connect_timeout: timeout,
+    };
+    crate::engine::connect::ssh_params(host, &inv.host_vars(host), &opts)
+        .map_err(|e| format!("{host}: {e}"))
+}
+
+/// Opens one SSH connection to `host` and a forward per distinct database server.
+async fn open_tunnels(
+    targets: &mut [Target],
+    inv: &Inventory,
+    host: &str,
+    opts: &HealthOptions,
+) -> Result<(), String> {
+    let params = ssh_params(inv, host, opts.accept_new_host_keys, opts.timeout)?;
+    let ssh = Arc::new(
+        SshTransport::connect(params)
+            .await
+            .map_err(|e| format!("--via-ssh {host}: {e}"))?,
+    );
+    let mut opened: Vec<(String, Arc<Tunnel>)> = Vec::new();
+    for t in targets.iter_mut() {
+        let server = t.server();
+        if let Some((_, tunnel)) = opened.iter().find(|(s, _)| *s == server) {
+            t.tunnel = Some(tunnel.clone());
+            continue;
+        }
+        let host_only = t.url.host.trim_start_matches('[').trim_end_matches(']');
+        let (local, guard) = ssh
+            .forward_local(host_only, t.url.port)
+            .await
+            .map_err(|e| format!("--via-ssh {host}: cannot forward to {server}: {e}"))?;
+        let tunnel = Arc::new(Tunnel {
+            via: host.to_string(),
+            local,
+            keep: Box::new((guard, ssh.clone())),
+        });
+        t.tunnel = Some(tunnel.clone());
+        opened.push((server, tunnel));
+    }
+    Ok(())
+}
+
+/// Runs `slm-wizard health`; returns the exit code (0 healthy, 1 degraded, 2 unhealthy, 5 bad input).
+pub async fn run_health(
+    opts: &HealthOptions,
+    settings: Settings,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> u8 {
+    let mut targets = match prepare(
+        &opts.database,
+        opts.env_file.as_deref(),
+        opts.migrations_dir.as_deref(),
+        settings,
+    ) {
+        Ok(t) => t,
+        Err(e) => {
+            let _ = writeln!(err, "ERROR! {e}");
+            return EXIT_BAD_INPUT;
+        }
+    };
+    if let Some(host) = &opts.via_ssh {
+        let Some(inv_path) = &opts.inventory else {
+            let _ = writeln!(
+                err,
+                "ERROR! --via-ssh {host} needs the inventory that describes the host (-i)"
+            );
+            return EXIT_BAD_INPUT;
+        };
+        let inv = match load_inventory(inv_path, opts.vault_password.clone()) {
+            Ok(i) => i,
+            Err(e) => {
+                let _ = writeln!(err, "ERROR! {e}");
+                return EXIT_BAD_INPUT;
+            }
+        };
+        if !inv.hosts.contains_key(host) {
+            let _ = writeln!(
+                err,
+                "ERROR! --via-ssh: host '{host}' is not in the inventory"
+            );
+            return EXIT_BAD_INPUT;
+        }
+        if let Err(e) = open_tunnels(&mut targets, &inv, host, opts).await {
+            // The databases are unreachable this way: report it as their state.
+            let _ = writeln!(err, "slm-wizard health: {e}");
+            return Status::Unhealthy.exit_code();
+        }
+    }
+    let cfg = ProbeConfig {
+        timeout: opts.timeout,
+        thresholds: Thresholds {
+            slow: opts.slow,
+            ..Thresholds::default()
+        },
+    };
+    if opts.watch {
+        return watch(targets, cfg, opts, out).await;
+    }
+    let samples = probe::round(&targets, &cfg).await;
+    let refs: Vec<_> = samples.iter().collect();
+    let agg = report::aggregate(&refs);
+    if opts.json {
+        let v = report::round_json(&refs);
+        let _ = writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&v).unwrap_or_default()
+        );
+    } else {
+        let _ = write!(out, "{}", report::table(&refs, None, opts.color));
+    }
+    let _ = out.flush();
+    agg.status.exit_code()
+}
+
+/// `--watch`: a table redrawn after new samples, until Ctrl-C.
+async fn watch(
+    targets: Vec<Target>,
+    cfg: ProbeConfig,
+    opts: &HealthOptions,
+    out: &mut dyn Write,
+) -> u8 {
+    let store = Arc::new(Mutex::new(SampleStore::new(opts.retention)));
+    let sampler = Sampler::spawn(targets, cfg, opts.interval, store.clone());
+    let mut updates = sampler.updates.clone();
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    let mut status = Status::Healthy;
+    loop {
+        tokio::select! {
+            _ = &mut ctrl_c => break,
+            changed = updates.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+            }
+        }
+        // Let the other targets of the same tick land, then draw once.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        updates.borrow_and_update();
+        let text = {
+            let Ok(mut st) = store.lock() else { break };
+            st.prune(chrono::Utc::now());
+            let latest = st.latest_all();
+            status = report::aggregate(&latest).status;
+            report::table(&latest, Some(&st), opts.color)
+        };
+        let clear = if opts.color { "\x1b[H\x1b[2J" } else { "\n" };
+        let _ = write!(
+            out,
+            "{clear}slm-wizard health — every {} s, last {} s kept, Ctrl-C to quit — {}\n\n{text}",
+            sampler.interval().as_secs_f64(),
+            opts.retention.as_secs(),
+            chrono::Local::now().format("%H:%M:%S"),
+        );
+        let _ = out.flush();
+    }
+    drop(sampler);
+    status.exit_code()
+}

@@ -1,0 +1,387 @@
+//! Health of the spec's databases: probes (sqlx, as the application user), a sample store with
+//! retention fed by a background sampler, the seed-format JSON (`/api/health/database` per
+//! database plus an `/api/health` aggregate), a text table, and `doctor` (the spec's
+//! troubleshooting section, automated).
+//!
+//! Data flows one way: [`probe::probe`] → [`DbSample`] → [`store::SampleStore`] (ring buffer per
+//! target, pruned by age) → [`report`] (JSON, table) or, later, the TUI dashboard.
+//!
+//! States: **unhealthy** (unreachable, timeout, authentication or pg_hba refusal, missing database,
+//! failed query, failed security check), **degraded** (slow connect or `SELECT 1`, connections
+//! above 90 % of `max_connections`, pending or drifted migrations), else **healthy**. Every state
+//! but healthy carries its reasons. No password ever reaches a sample: messages go through the
+//! URL's redaction and show `user@host:port/db` only.
+
+pub mod command;
+pub mod doctor;
+pub mod probe;
+pub mod report;
+pub mod store;
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::db::migrate::{Migration, Source};
+use crate::db::{DbError, DbName, DbUrl, Settings};
+
+/// A target's state; ordered from best to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Healthy,
+    Degraded,
+    Unhealthy,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Healthy => "healthy",
+            Status::Degraded => "degraded",
+            Status::Unhealthy => "unhealthy",
+        }
+    }
+
+    /// Exit code of `slm-wizard health`: 0 healthy, 1 degraded, 2 unhealthy.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Status::Healthy => 0,
+            Status::Degraded => 1,
+            Status::Unhealthy => 2,
+        }
+    }
+
+    /// The worst of several (healthy for none).
+    pub fn worst(it: impl IntoIterator<Item = Status>) -> Status {
+        it.into_iter().max().unwrap_or(Status::Healthy)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// When a reachable database counts as degraded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Thresholds {
+    /// Connect or `SELECT 1` slower than this.
+    pub slow: Duration,
+    /// Connections used above this fraction of `max_connections`.
+    pub connections_ratio: f64,
+}
+
+impl Default for Thresholds {
+    fn default() -> Self {
+        Self {
+            slow: Duration::from_millis(500),
+            connections_ratio: 0.9,
+        }
+    }
+}
+
+/// How probes run.
+#[derive(Debug, Clone)]
+pub struct ProbeConfig {
+    /// A whole probe (connect and queries) must finish within this; otherwise the target is
+    /// unhealthy with a timeout reason.
+    pub timeout: Duration,
+    pub thresholds: Thresholds,
+}
+
+impl Default for ProbeConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(5),
+            thresholds: Thresholds::default(),
+        }
+    }
+}
+
+/// An SSH tunnel a target is reached through: connections go to `local`, which the SSH
+/// transport forwards to the URL's host and port as seen from the `via` host.
+pub struct Tunnel {
+    pub via: String,
+    pub local: SocketAddr,
+    /// Keeps the forwarder (and with it the SSH connection) alive.
+    pub keep: Box<dyn std::any::Any + Send + Sync>,
+}
+
+impl fmt::Debug for Tunnel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tunnel")
+            .field("via", &self.via)
+            .field("local", &self.local)
+            .finish()
+    }
+}
+
+/// One database to watch.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub db: DbName,
+    pub url: DbUrl,
+    /// The migrations the database should have.
+    pub migrations: Arc<Vec<Migration>>,
+    pub tunnel: Option<Arc<Tunnel>>,
+}
+
+impl Target {
+    /// The store key and JSON key: the spec's database name.
+    pub fn key(&self) -> &'static str {
+        self.db.as_str()
+    }
+
+    /// `host:port` of the database server (the real one, not a tunnel's local end).
+    pub fn server(&self) -> String {
+        format!("{}:{}", self.url.host, self.url.port)
+    }
+}
+
+/// The targets of `dbs`: URLs from `settings`, migrations from `source`. Everything is checked
+/// before any connection (errors are bad input).
+pub fn targets(
+    settings: &Settings,
+    dbs: &[DbName],
+    source: &Source,
+) -> Result<Vec<Target>, DbError> {
+    // The pool settings are part of the configuration; reject nonsense early, as the backend would.
+    settings.pool()?;
+    dbs.iter()
+        .map(|&db| {
+            Ok(Target {
+                db,
+                url: settings.url(db)?,
+                migrations: Arc::new(source.load(db)?),
+                tunnel: None,
+            })
+        })
+        .collect()
+}
+
+/// Why a probe failed (drives the state and the doctor's advice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Failure {
+    /// No answer within the probe timeout.
+    Timeout,
+    /// Refused, no route, name not resolved, TLS or protocol failure.
+    Unreachable,
+    /// The server refused the user or the password.
+    Auth,
+    /// pg_hba.conf has no entry for this client (SQLSTATE 28000 "no pg_hba.conf entry").
+    Hba,
+    /// The database does not exist (SQLSTATE 3D000).
+    NoDatabase,
+    /// Connected, but a health query failed.
+    Query,
+    /// The SSH tunnel could not be opened.
+    Tunnel,
+}
+
+/// Migration counts of a database.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct MigrationInfo {
+    pub applied: usize,
+    pub pending: usize,
+    /// The last applied migration (by name).
+    pub latest: Option<String>,
+    /// Applied migrations whose file changed or vanished.
+    pub drift: usize,
+}
+
+/// The security check: the app user is no superuser and PUBLIC cannot CONNECT.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Security {
+    pub ok: bool,
+    pub superuser: bool,
+    pub public_connect: bool,
+}
+
+/// What one probe measured. Every field but `target` is optional: a failed probe fills what it got.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Details {
+    /// `user@host:port/database` (no password).
+    pub target: String,
+    /// The SSH host the database is reached through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+    /// The server answered (even if it refused the login).
+    pub reachable: bool,
+    /// Logged in as the app user.
+    pub connected: bool,
+    pub connect_ms: Option<f64>,
+    pub select1_ms: Option<f64>,
+    pub server_version: Option<String>,
+    pub uptime_seconds: Option<u64>,
+    pub connections_used: Option<i64>,
+    pub max_connections: Option<i64>,
+    pub size_bytes: Option<i64>,
+    pub migrations: Option<MigrationInfo>,
+    pub ssl: Option<bool>,
+    pub security: Option<Security>,
+    pub failure: Option<Failure>,
+    /// The failure's message (redacted).
+    pub error: Option<String>,
+    /// Why the status is not healthy (empty when healthy).
+    pub reasons: Vec<String>,
+    pub sampled_at: DateTime<Utc>,
+    /// How long the probe took.
+    pub probe_ms: f64,
+}
+
+/// One probe of one database.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DbSample {
+    pub db: DbName,
+    /// `host:port` of the server.
+    pub server: String,
+    pub status: Status,
+    pub details: Details,
+}
+
+impl DbSample {
+    /// The seed's `/api/health/database` object plus `details`.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "status": self.status,
+            "database": "postgresql",
+            "details": self.details,
+        })
+    }
+
+    /// The reasons joined, or "ok".
+    pub fn reason(&self) -> String {
+        if self.details.reasons.is_empty() {
+            "ok".into()
+        } else {
+            self.details.reasons.join("; ")
+        }
+    }
+}
+
+/// Sets `sample.status` and its reasons from the measurements.
+pub fn classify(details: &mut Details, t: &Thresholds) -> Status {
+    let mut unhealthy = Vec::new();
+    let mut degraded = Vec::new();
+    if let Some(f) = details.failure {
+        let what = match f {
+            Failure::Timeout => "timed out",
+            Failure::Unreachable => "unreachable",
+            Failure::Auth => "authentication failed",
+            Failure::Hba => "refused by pg_hba.conf",
+            Failure::NoDatabase => "database does not exist",
+            Failure::Query => "health query failed",
+            Failure::Tunnel => "SSH tunnel failed",
+        };
+        match &details.error {
+            Some(e) => unhealthy.push(format!("{what}: {e}")),
+            None => unhealthy.push(what.to_string()),
+        }
+    }
+    if let Some(s) = &details.security {
+        if s.superuser {
+            unhealthy.push("security: the app user is a superuser".into());
+        }
+        if s.public_connect {
+            unhealthy.push("security: PUBLIC has CONNECT on the database".into());
+        }
+    }
+    let slow_ms = t.slow.as_secs_f64() * 1000.0;
+    if let Some(ms) = details.connect_ms
+        && ms > slow_ms
+    {
+        degraded.push(format!("slow connect: {ms:.0} ms > {slow_ms:.0} ms"));
+    }
+    if let Some(ms) = details.select1_ms
+        && ms > slow_ms
+    {
+        degraded.push(format!("slow SELECT 1: {ms:.0} ms > {slow_ms:.0} ms"));
+    }
+    if let (Some(used), Some(max)) = (details.connections_used, details.max_connections)
+        && max > 0
+        && used as f64 > t.connections_ratio * max as f64
+    {
+        degraded.push(format!(
+            "connections near the limit: {used} of max_connections {max}"
+        ));
+    }
+    if let Some(m) = &details.migrations {
+        if m.pending > 0 {
+            degraded.push(format!("{} pending migration(s)", m.pending));
+        }
+        if m.drift > 0 {
+            degraded.push(format!(
+                "{} applied migration(s) changed or missing",
+                m.drift
+            ));
+        }
+    }
+    let status = if !unhealthy.is_empty() {
+        Status::Unhealthy
+    } else if !degraded.is_empty() {
+        Status::Degraded
+    } else {
+        Status::Healthy
+    };
+    unhealthy.extend(degraded);
+    details.reasons = unhealthy;
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classification() {
+        let t = Thresholds::default();
+        let mut d = Details {
+            reachable: true,
+            connected: true,
+            connect_ms: Some(3.0),
+            select1_ms: Some(0.3),
+            connections_used: Some(5),
+            max_connections: Some(100),
+            migrations: Some(MigrationInfo::default()),
+            security: Some(Security {
+                ok: true,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(classify(&mut d, &t), Status::Healthy);
+        assert!(d.reasons.is_empty());
+        d.connections_used = Some(91);
+        assert_eq!(classify(&mut d, &t), Status::Degraded);
+        assert!(d.reasons[0].contains("91 of max_connections 100"));
+        d.connections_used = Some(90);
+        d.select1_ms = Some(900.0);
+        assert_eq!(classify(&mut d, &t), Status::Degraded);
+        d.select1_ms = Some(1.0);
+        d.migrations.as_mut().unwrap().pending = 1;
+        assert_eq!(classify(&mut d, &t), Status::Degraded);
+        d.security.as_mut().unwrap().public_connect = true;
+        assert_eq!(classify(&mut d, &t), Status::Unhealthy);
+        assert!(d.reasons[0].contains("PUBLIC"), "{:?}", d.reasons);
+        assert!(d.reasons[1].contains("pending"), "{:?}", d.reasons);
+        let mut f = Details {
+            failure: Some(Failure::Auth),
+            error: Some("bad".into()),
+            ..Default::default()
+        };
+        assert_eq!(classify(&mut f, &t), Status::Unhealthy);
+        assert_eq!(f.reasons, vec!["authentication failed: bad".to_string()]);
+        assert_eq!(
+            Status::worst([Status::Healthy, Status::Unhealthy, Status::Degraded]),
+            Status::Unhealthy
+        );
+        assert_eq!(Status::worst([]), Status::Healthy);
+    }
+}

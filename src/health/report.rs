@@ -1,0 +1,260 @@
+//! Seed-format JSON and the text table.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::store::SampleStore;
+use super::{DbSample, Status};
+
+/// The spec's `/api/health` object, for the databases probed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Aggregate {
+    /// The worst state of any database.
+    pub status: Status,
+    /// slm-wizard's version.
+    pub version: String,
+    /// The smallest uptime of the servers reached (0 when none was).
+    pub uptime_seconds: u64,
+    /// The databases' aggregate state.
+    pub database: Status,
+    /// Database servers (distinct host:port) that answered.
+    pub nodes_online: usize,
+    pub nodes_total: usize,
+}
+
+pub fn aggregate(samples: &[&DbSample]) -> Aggregate {
+    let status = Status::worst(samples.iter().map(|s| s.status));
+    let mut servers: BTreeMap<&str, bool> = BTreeMap::new();
+    for s in samples {
+        *servers.entry(s.server.as_str()).or_default() |= s.details.reachable;
+    }
+    Aggregate {
+        status,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        uptime_seconds: samples
+            .iter()
+            .filter_map(|s| s.details.uptime_seconds)
+            .min()
+            .unwrap_or(0),
+        database: status,
+        nodes_online: servers.values().filter(|up| **up).count(),
+        nodes_total: servers.len(),
+    }
+}
+
+/// `{"databases": {name: {"status", "database": "postgresql", "details"}}, "health": {…}}`.
+pub fn round_json(samples: &[&DbSample]) -> Value {
+    let mut dbs = Map::new();
+    for s in samples {
+        dbs.insert(s.db.as_str().to_string(), s.to_json());
+    }
+    serde_json::json!({
+        "databases": dbs,
+        "health": aggregate(samples),
+    })
+}
+
+/// Eight-level sparkline of the values (empty slots for missing ones).
+pub fn sparkline(values: &[Option<f64>], width: usize) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let tail = &values[values.len().saturating_sub(width)..];
+    let max = tail.iter().flatten().cloned().fold(0.0f64, f64::max);
+    tail.iter()
+        .map(|v| match v {
+            None => '·',
+            Some(_) if max <= 0.0 => BARS[0],
+            Some(v) => BARS[((v / max) * 7.0).round().clamp(0.0, 7.0) as usize],
+        })
+        .collect()
+}
+
+fn human_bytes(n: i64) -> String {
+    let mut v = n as f64;
+    for unit in ["B", "kB", "MB", "GB", "TB"] {
+        if v < 1024.0 || unit == "TB" {
+            return if unit == "B" {
+                format!("{n} B")
+            } else {
+                format!("{v:.1} {unit}")
+            };
+        }
+        v /= 1024.0;
+    }
+    unreachable!()
+}
+
+fn opt<T: ToString>(v: Option<T>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
+}
+
+/// A table of the samples; with a store, a latency sparkline over the retained window.
+pub fn table(samples: &[&DbSample], store: Option<&SampleStore>, color: bool) -> String {
+    let header = [
+        "DATABASE",
+        "STATUS",
+        "SERVER",
+        "CONNECT",
+        "SELECT 1",
+        "CONNS",
+        "SIZE",
+        "MIGRATIONS",
+        "SSL",
+        "REASON",
+    ];
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for s in samples {
+        let d = &s.details;
+        let conns = match (d.connections_used, d.max_connections) {
+            (Some(u), Some(m)) => format!("{u}/{m}"),
+            _ => "-".into(),
+        };
+        let migrations = match &d.migrations {
+            Some(m) => format!("{} ok, {} pending", m.applied, m.pending),
+            None => "-".into(),
+        };
+        let mut select1 = d
+            .select1_ms
+            .map(|v| format!("{v:.1} ms"))
+            .unwrap_or_else(|| "-".into());
+        if let Some(st) = store {
+            let series: Vec<Option<f64>> = st
+                .history(s.db.as_str())
+                .map(|x| x.details.select1_ms)
+                .collect();
+            if series.len() > 1 {
+                select1 = format!("{select1} {}", sparkline(&series, 20));
+            }
+        }
+        rows.push(vec![
+            s.db.as_str().to_string(),
+            s.status.as_str().to_string(),
+            match &d.via {
+                Some(v) => format!("{} via {v}", s.server),
+                None => s.server.clone(),
+            },
+            d.connect_ms
+                .map(|v| format!("{v:.1} ms"))
+                .unwrap_or_else(|| "-".into()),
+            select1,
+            conns,
+            d.size_bytes.map(human_bytes).unwrap_or_else(|| "-".into()),
+            migrations,
+            opt(d.ssl.map(|b| if b { "yes" } else { "no" })),
+            s.reason(),
+        ]);
+    }
+    let mut width: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in &rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let line = |cells: &[String], status: Option<Status>| -> String {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            let last = i + 1 == cells.len();
+            let pad = if last {
+                String::new()
+            } else {
+                " ".repeat(width[i] - c.chars().count() + 2)
+            };
+            match (i, status, color) {
+                (1, Some(st), true) => {
+                    let code = match st {
+                        Status::Healthy => "32",
+                        Status::Degraded => "33",
+                        Status::Unhealthy => "31",
+                    };
+                    l.push_str(&format!("\x1b[{code}m{c}\x1b[0m{pad}"));
+                }
+                _ => l.push_str(&format!("{c}{pad}")),
+            }
+        }
+        l.push('\n');
+        l
+    };
+    out.push_str(&line(
+        &header.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
+        None,
+    ));
+    for (r, s) in rows.iter().zip(samples) {
+        out.push_str(&line(r, Some(s.status)));
+    }
+    let a = aggregate(samples);
+    out.push_str(&format!(
+        "\noverall: {}  (servers online {}/{}, min uptime {} s, slm-wizard {})\n",
+        a.status, a.nodes_online, a.nodes_total, a.uptime_seconds, a.version
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::DbName;
+    use crate::health::Details;
+
+    fn s(db: DbName, server: &str, status: Status, up: Option<u64>, reach: bool) -> DbSample {
+        DbSample {
+            db,
+            server: server.into(),
+            status,
+            details: Details {
+                reachable: reach,
+                uptime_seconds: up,
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn aggregate_is_the_specs_shape() {
+        let a = s(DbName::Slm, "a:5432", Status::Healthy, Some(100), true);
+        let b = s(
+            DbName::SlmUsers,
+            "a:5432",
+            Status::Degraded,
+            Some(100),
+            true,
+        );
+        let c = s(
+            DbName::AutobotUsers,
+            "b:5432",
+            Status::Unhealthy,
+            None,
+            false,
+        );
+        let v = round_json(&[&a, &b, &c]);
+        let h = &v["health"];
+        let keys: Vec<&str> = h.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "status",
+                "version",
+                "uptime_seconds",
+                "database",
+                "nodes_online",
+                "nodes_total"
+            ]
+        );
+        assert_eq!(h["status"], "unhealthy");
+        assert_eq!(h["database"], "unhealthy");
+        assert_eq!(h["uptime_seconds"], 100);
+        assert_eq!(h["nodes_online"], 1);
+        assert_eq!(h["nodes_total"], 2);
+        assert_eq!(v["databases"]["slm_users"]["status"], "degraded");
+        assert_eq!(v["databases"]["slm"]["database"], "postgresql");
+        assert_eq!(
+            sparkline(&[Some(1.0), None, Some(8.0), Some(4.0)], 3),
+            "·█▅"
+        );
+        let t = table(&[&a, &b, &c], None, false);
+        assert!(t.starts_with("DATABASE"), "{t}");
+        assert!(t.contains("overall: unhealthy"), "{t}");
+        assert_eq!(human_bytes(7_500_000), "7.2 MB");
+    }
+}

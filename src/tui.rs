@@ -1,0 +1,520 @@
+//! The terminal side of the wizard: terminal guard (restored on exit, error, panic and Ctrl-C),
+//! one action channel fed by the keyboard, a ticker and the effect executor, and a loop that
+//! drains every pending action before it redraws — only when something changed, at most ~30 fps.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crossterm::event::{Event, EventStream, KeyEventKind};
+use futures::StreamExt;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+use crate::app::action::RunKind;
+use crate::app::state::{HostsView, PlaybookEntry, Session};
+use crate::app::{Action, Effect, State, update};
+use crate::engine::output::Journal;
+use crate::engine::{self, Cancel};
+use crate::inventory::Inventory;
+use crate::secrets::Redactor;
+use crate::secrets::store::{self, PrepareError, PrepareOptions};
+
+/// Minimum time between two frames.
+const FRAME: Duration = Duration::from_millis(33);
+
+/// How the wizard is started.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The directory whose playbooks are offered.
+    pub playbook_dir: PathBuf,
+    /// `-i`; without it, the last session's inventory, else `playbooks/inventory/local.yml`.
+    pub inventory: Option<PathBuf>,
+    pub playbook: Option<PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            playbook_dir: PathBuf::from("playbooks"),
+            inventory: None,
+            playbook: None,
+        }
+    }
+}
+
+/// Loads the playbooks and the inventory into a fresh state that starts where `session` left off.
+pub fn initial_state(opts: &Options, session: Option<Session>) -> State {
+    let playbooks = PlaybookEntry::scan(&opts.playbook_dir);
+    let inventory = opts
+        .inventory
+        .clone()
+        .or_else(|| {
+            session
+                .as_ref()
+                .and_then(|s| s.inventory.clone())
+                .filter(|p| p.is_file())
+        })
+        .unwrap_or_else(|| default_inventory().to_path_buf());
+    let vault = engine::plan::make_vault_fn(None, Redactor::default());
+    let hosts = match Inventory::load(&inventory, &vault) {
+        Ok(inv) => HostsView::from_inventory(&inventory, &inv),
+        Err(e) => HostsView::failed(&inventory, e.to_string()),
+    };
+    let mut state = State::new(
+        opts.playbook_dir.clone(),
+        playbooks,
+        hosts,
+        opts.playbook.as_deref(),
+    );
+    if let Some(s) = session {
+        state.resume(s, opts.playbook.is_some());
+    }
+    state
+}
+
+/// Sends logs to `$XDG_STATE_HOME/slm-wizard/logs/wizard.log`, never to the screen.
+fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let dir = engine::output::state_dir().join("logs");
+    std::fs::create_dir_all(&dir).ok()?;
+    let appender = tracing_appender::rolling::never(&dir, "wizard.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SLM_WIZARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init()
+        .ok()?;
+    Some(guard)
+}
+
+/// Restores the terminal when dropped (normal exit and error paths).
+struct TerminalGuard;
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore();
+    }
+}
+
+fn restore() {
+    let _ = crossterm::terminal::disable_raw_mode();
+    let _ = crossterm::execute!(
+        std::io::stdout(),
+        crossterm::terminal::LeaveAlternateScreen,
+        crossterm::cursor::Show
+    );
+}
+
+/// Runs the wizard until the user quits.
+pub async fn run(opts: Options) -> anyhow::Result<()> {
+    let _log = init_logging();
+    tracing::info!(?opts, "wizard starting");
+    let mut state = initial_state(&opts, load_session());
+    // The panic hook comes first, so a panic during init still restores the terminal. A panic of
+    // the UI thread restores the terminal and reports as usual; one in a background task (which
+    // comes back as a failed run) only goes to the log, so the screen stays intact.
+    let ui_thread = std::thread::current().id();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() == ui_thread {
+            restore();
+            previous(info);
+        } else {
+            tracing::error!("panic in a background task: {info}");
+        }
+    }));
+    let _guard = TerminalGuard;
+    crossterm::terminal::enable_raw_mode()?;
+    crossterm::execute!(std::io::stdout(), crossterm::terminal::EnterAlternateScreen)?;
+    let mut terminal =
+        ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))?;
+
+    let (tx, mut rx) = unbounded_channel::<Action>();
+    let mut exec = Executor::new(tx.clone());
+    spawn_input(tx.clone());
+    spawn_ticker(tx.clone());
+    spawn_signals(tx.clone());
+
+    let mut last_frame = Instant::now() - FRAME;
+    loop {
+        if state.dirty {
+            let wait = FRAME.saturating_sub(last_frame.elapsed());
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            // One synchronized update per frame: the terminal shows it whole, without tearing.
+            let _ = crossterm::execute!(
+                std::io::stdout(),
+                crossterm::terminal::BeginSynchronizedUpdate
+            );
+            let drawn = terminal.draw(|f| crate::ui::render(f, &state));
+            let _ = crossterm::execute!(
+                std::io::stdout(),
+                crossterm::terminal::EndSynchronizedUpdate
+            );
+            drawn?;
+            state.dirty = false;
+            last_frame = Instant::now();
+        }
+        let Some(first) = rx.recv().await else { break };
+        let mut batch = vec![first];
+        while let Ok(a) = rx.try_recv() {
+            batch.push(a);
+            if batch.len() >= 10_000 {
+                break;
+            }
+        }
+        for action in batch {
+            if matches!(action, Action::Resize) {
+                terminal.autoresize()?;
+            }
+            for effect in update(&mut state, action) {
+                exec.execute(effect);
+            }
+        }
+        if state.quit {
+            break;
+        }
+    }
+    exec.cancel_all();
+    tracing::info!("wizard done");
+    Ok(())
+}
+
+fn spawn_input(tx: UnboundedSender<Action>) {
+    tokio::spawn(async move {
+        let mut events = EventStream::new();
+        while let Some(ev) = events.next().await {
+            let action = match ev {
+                Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => Action::Key(k),
+                Ok(Event::Resize(..)) => Action::Resize,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!("terminal input: {e}");
+                    break;
+                }
+            };
+            if tx.send(action).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// SIGINT asks like `q`; SIGTERM and SIGHUP (a dropped SSH session) cancel and leave, so the
+/// terminal guard restores the terminal.
+fn spawn_signals(tx: UnboundedSender<Action>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let kinds = [
+        (SignalKind::interrupt(), Action::Quit),
+        (SignalKind::terminate(), Action::Terminate),
+        (SignalKind::hangup(), Action::Terminate),
+    ];
+    for (kind, action) in kinds {
+        let Ok(mut sig) = signal(kind) else { continue };
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while sig.recv().await.is_some() {
+                if tx.send(action.clone()).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+}
+
+fn spawn_ticker(tx: UnboundedSender<Action>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        every.tick().await;
+        loop {
+            every.tick().await;
+            if tx.send(Action::Tick(Duration::from_secs(1))).is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// Carries out effects; results come back as actions.
+pub struct Executor {
+    tx: UnboundedSender<Action>,
+    check: Option<Cancel>,
+    real: Option<Cancel>,
+}
+
+impl Executor {
+    pub fn new(tx: UnboundedSender<Action>) -> Self {
+        Self {
+            tx,
+            check: None,
+            real: None,
+        }
+    }
+
+    pub fn execute(&mut self, effect: Effect) {
+        tracing::debug!(?effect, "effect");
+        match effect {
+            Effect::StartRun(kind, request) => {
+                let cancel = Cancel::default();
+                let slot = match kind {
+                    RunKind::Check => &mut self.check,
+                    RunKind::Real => &mut self.real,
+                };
+                if let Some(old) = slot.replace(cancel.clone()) {
+                    old.cancel();
+                }
+                tokio::spawn(start_run(kind, *request, cancel, self.tx.clone()));
+            }
+            Effect::Cancel(kind) => {
+                let slot = match kind {
+                    RunKind::Check => &self.check,
+                    RunKind::Real => &self.real,
+                };
+                if let Some(c) = slot {
+                    c.cancel();
+                }
+            }
+            Effect::SaveSession(session) => save_session(&session),
+            Effect::TestConnection { host, vars } => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let result = test_connection(&host, vars).await;
+                    let _ = tx.send(Action::Tested { host, result });
+                });
+            }
+            Effect::ProbeHealth => {
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let _ = tx.send(Action::Health(probe_health().await));
+                });
+            }
+            Effect::Quit => {}
+        }
+    }
+
+    fn cancel_all(&self) {
+        for c in [&self.check, &self.real].into_iter().flatten() {
+            c.cancel();
+        }
+    }
+}
+
+/// Prepares (survey answers, stored or generated secrets), plans and runs one request,
+/// forwarding its events; a real run is journaled.
+async fn start_run(
+    kind: RunKind,
+    mut request: engine::RunRequest,
+    cancel: Cancel,
+    tx: UnboundedSender<Action>,
+) {
+    let fail = |msg: String| {
+        let _ = tx.send(Action::RunFailed(kind, msg));
+    };
+    let mut secrets = Vec::new();
+    match crate::playbook::survey::load_for(&request.playbook) {
+        Ok(Some(survey)) => {
+            // The dry run must not create the secret store: when there is none yet, it uses
+            // throw-away passwords for the questions a real run would generate and keep.
+            if kind == RunKind::Check && store_missing(&request) {
+                for q in &survey.questions {
+                    if let Some(g) = q.generate
+                        && !request.extra_values.contains_key(&q.variable)
+                    {
+                        let s = crate::secrets::generate_password(g.length);
+                        request
+                            .extra_values
+                            .insert(q.variable.clone(), s.expose().into());
+                    }
+                }
+            }
+            let opts = PrepareOptions { generate: true };
+            match store::prepare_run(&request, &survey, opts) {
+                Ok(p) => {
+                    request.extra_values.extend(p.values);
+                    secrets = p.secrets;
+                }
+                Err(PrepareError::Input(e)) => return fail(e.to_string()),
+                Err(PrepareError::Store(e)) => return fail(e.to_string()),
+            }
+        }
+        Ok(None) => {}
+        Err(e) => return fail(e.to_string()),
+    }
+    let playbook = request.playbook.clone();
+    let connect = engine::connect::ConnectOptions {
+        accept_new_host_keys: request.accept_new_host_keys,
+        connect_timeout: request.connect_timeout,
+    };
+    let plan = match tokio::task::spawn_blocking(move || engine::plan(request)).await {
+        Ok(Ok(p)) => Arc::new(p),
+        Ok(Err(e)) => return fail(e.to_string()),
+        Err(e) => return fail(format!("planning stopped: {e}")),
+    };
+    for s in &secrets {
+        plan.redactor.add(s.expose());
+    }
+    let (etx, erx) = unbounded_channel();
+    let handle = tokio::spawn(engine::run::run(
+        plan,
+        engine::connect::connector(connect),
+        etx,
+        cancel,
+    ));
+    let journal = match kind {
+        RunKind::Real => Journal::create(&playbook)
+            .map_err(|e| tracing::warn!("journal disabled: {e}"))
+            .ok(),
+        RunKind::Check => None,
+    };
+    let (journal_path, stats) = forward(kind, erx, journal, &tx).await;
+    // `Stats` is the run's last event: the end is reported from it at once, and the engine task
+    // is awaited in the background (a slow close of connections does not hold the screen).
+    let summary = match stats {
+        Some(s) => {
+            tokio::spawn(async move {
+                match tokio::time::timeout(Duration::from_secs(60), handle).await {
+                    Ok(_) => tracing::debug!(?kind, "engine task ended"),
+                    Err(_) => tracing::warn!(?kind, "engine task still running 60 s after Stats"),
+                }
+            });
+            s
+        }
+        None => match handle.await {
+            Ok(s) => s,
+            Err(e) => return fail(format!("the run stopped unexpectedly: {e}")),
+        },
+    };
+    let _ = tx.send(Action::RunDone {
+        kind,
+        summary,
+        journal: journal_path,
+    });
+}
+
+/// Connects as a run would and asks the host for its OS and PostgreSQL client.
+async fn test_connection(
+    host: &str,
+    vars: serde_json::Map<String, serde_json::Value>,
+) -> Result<String, String> {
+    use crate::transport::{ExecRequest, exec};
+    let connect = engine::connect::connector(engine::connect::ConnectOptions {
+        accept_new_host_keys: false,
+        connect_timeout: Duration::from_secs(10),
+    });
+    let t = connect(host.to_string(), vars)
+        .await
+        .map_err(|e| e.to_string())?;
+    let script = "uname -sr; if command -v psql >/dev/null 2>&1; then psql --version; \
+                  else echo 'PostgreSQL client not installed'; fi";
+    let out = exec(
+        t.as_ref(),
+        ExecRequest {
+            script,
+            stdin: None,
+            stdin_file: None,
+            escalation: None,
+            timeout: Some(Duration::from_secs(15)),
+        },
+        &mut |_, _| {},
+    )
+    .await
+    .map_err(|e| e.to_string());
+    t.close().await;
+    let out = out?;
+    if out.rc != 0 {
+        return Err(format!("rc={}: {}", out.rc, out.stderr.trim()));
+    }
+    Ok(out.stdout.lines().collect::<Vec<_>>().join(" · "))
+}
+
+fn session_path() -> PathBuf {
+    engine::output::state_dir().join("wizard-session.json")
+}
+
+/// The last session, if one was saved and is readable.
+pub fn load_session() -> Option<Session> {
+    let text = std::fs::read_to_string(session_path()).ok()?;
+    serde_json::from_str(&text)
+        .map_err(|e| tracing::warn!("ignoring {}: {e}", session_path().display()))
+        .ok()
+}
+
+fn save_session(session: &Session) {
+    let path = session_path();
+    let result = serde_json::to_vec_pretty(session)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            store::write_atomic(&path, &bytes)
+        });
+    if let Err(e) = result {
+        tracing::warn!("cannot save the session to {}: {e}", path.display());
+    }
+}
+
+/// Where the playbook writes the applications' database settings.
+const DATABASE_ENV: &str = "/etc/slm/database.env";
+
+/// One round of the health probes over all databases, as the `health` command's table.
+async fn probe_health() -> Result<String, String> {
+    use crate::health::{ProbeConfig, Thresholds, command, probe, report};
+    let env_file = Path::new(DATABASE_ENV);
+    let targets = command::prepare(
+        "all",
+        env_file.exists().then_some(env_file),
+        None,
+        crate::db::Settings::from_env(),
+    )?;
+    let cfg = ProbeConfig {
+        timeout: Duration::from_secs(5),
+        thresholds: Thresholds::default(),
+    };
+    let samples = probe::round(&targets, &cfg).await;
+    let refs: Vec<_> = samples.iter().collect();
+    let agg = report::aggregate(&refs);
+    Ok(format!(
+        "overall: {}\n\n{}",
+        agg.status.as_str(),
+        report::table(&refs, None, false)
+    ))
+}
+
+fn store_missing(request: &engine::RunRequest) -> bool {
+    !store::store_path(&request.playbook, request.inventory.as_deref()).exists()
+}
+
+async fn forward(
+    kind: RunKind,
+    mut rx: UnboundedReceiver<engine::RunEvent>,
+    mut journal: Option<Journal>,
+    tx: &UnboundedSender<Action>,
+) -> (Option<PathBuf>, Option<engine::RunSummary>) {
+    let mut stats = None;
+    while let Some(ev) = rx.recv().await {
+        tracing::debug!(?kind, event = ?ev, "run event");
+        if let Some(j) = journal.as_mut() {
+            j.record(&ev);
+        }
+        if let engine::RunEvent::Stats { hosts, cancelled } = &ev {
+            stats = Some(engine::RunSummary {
+                hosts: hosts.clone(),
+                cancelled: *cancelled,
+            });
+        }
+        let _ = tx.send(Action::Run(kind, ev));
+        if stats.is_some() {
+            break;
+        }
+    }
+    (journal.map(|j| j.path.clone()), stats)
+}
+
+/// The default inventory when `-i` is not given.
+pub fn default_inventory() -> &'static Path {
+    Path::new("playbooks/inventory/local.yml")
+}

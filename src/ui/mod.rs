@@ -1,0 +1,231 @@
+//! Rendering: a pure function of the state (`render`), one module per screen.
+
+pub mod screens;
+pub mod widgets;
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
+
+use crate::app::state::{Dialog, State, Step};
+use widgets::theme;
+
+/// Draws the whole wizard.
+pub fn render(frame: &mut Frame, state: &State) {
+    let area = frame.area();
+    let [bar, body, status, keys] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(3),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    step_bar(frame, bar, state);
+    match state.step {
+        Step::Playbook => screens::playbooks::render(frame, body, state),
+        Step::Variables => screens::variables::render(frame, body, state),
+        Step::Hosts => screens::hosts::render(frame, body, state),
+        Step::Review => screens::review::render(frame, body, state),
+        Step::Execute => screens::execute::render(frame, body, state),
+        Step::Health => screens::health::render(frame, body, state),
+    }
+    if let Some(m) = &state.message {
+        frame.render_widget(
+            Paragraph::new(Line::from(m.as_str())).style(theme::warn()),
+            status,
+        );
+    }
+    let hints: Vec<Span> = key_hints(state)
+        .iter()
+        .flat_map(|(k, what)| {
+            [
+                Span::styled(format!(" {k} "), theme::key()),
+                Span::raw(format!(" {what} ")),
+            ]
+        })
+        .collect();
+    frame.render_widget(Paragraph::new(Line::from(hints)), keys);
+    if state.help {
+        help(frame, area, state);
+    }
+    if let Some(d) = state.dialog {
+        dialog(frame, area, d);
+    }
+}
+
+fn step_bar(frame: &mut Frame, area: Rect, state: &State) {
+    let mut spans = if area.width >= 90 {
+        vec![Span::styled(" slm-wizard ", theme::title())]
+    } else {
+        vec![Span::raw(" ")]
+    };
+    for (i, s) in Step::ALL.iter().enumerate() {
+        if i > 0 {
+            spans.push(Span::styled(" → ", theme::dim()));
+        }
+        let label = format!("{}. {}", i + 1, s.title());
+        let style = if *s == state.step {
+            theme::current_step()
+        } else if s.index() < state.step.index() {
+            Style::default()
+        } else {
+            theme::dim()
+        };
+        spans.push(Span::styled(label, style));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// The short key list at the bottom of each screen.
+pub fn key_hints(state: &State) -> Vec<(&'static str, &'static str)> {
+    let mut v: Vec<(&str, &str)> = match state.step {
+        Step::Playbook if state.filtering => vec![("Enter", "apply"), ("Esc", "clear")],
+        Step::Playbook => vec![("↑↓", "move"), ("/", "filter"), ("Enter", "choose")],
+        Step::Variables => vec![
+            ("Tab/↑↓", "field"),
+            ("Enter", "next field"),
+            ("^S", "next step"),
+            ("Esc", "back"),
+        ],
+        Step::Hosts => vec![
+            ("↑↓", "host"),
+            ("t/T", "test one/all"),
+            ("Enter", "review"),
+            ("Esc", "back"),
+        ],
+        Step::Review => vec![
+            ("←→", "host"),
+            ("↑↓", "scroll"),
+            ("Enter", "run…"),
+            ("r", "re-check"),
+            ("Esc", "back"),
+        ],
+        Step::Execute => vec![
+            ("←→", "host"),
+            ("↑↓", "scroll"),
+            ("c", "cancel"),
+            ("Enter", "health"),
+        ],
+        Step::Health => vec![("r", "probe again"), ("Esc", "back")],
+    };
+    v.push(("F1/?", "help"));
+    v.push(("q", "quit"));
+    v
+}
+
+/// All keys of a screen, for the help overlay.
+pub fn help_lines(step: Step) -> Vec<(&'static str, &'static str)> {
+    let mut v: Vec<(&str, &str)> = match step {
+        Step::Playbook => vec![
+            ("↑/k ↓/j", "move the selection"),
+            ("/", "filter the list (Enter keeps, Esc clears)"),
+            ("Enter, Tab", "use this playbook → Variables"),
+        ],
+        Step::Variables => vec![
+            ("Tab, ↓ / Shift-Tab, ↑", "next / previous field"),
+            ("Enter", "next field (on the last: next step)"),
+            ("Ctrl-S", "next step (refused while a field is invalid)"),
+            ("Space, ←→", "toggle a boolean, change a choice"),
+            ("Ctrl-R", "reveal / mask a secret"),
+            ("Ctrl-G", "generate a password"),
+            ("Enter (list)", "add the typed item"),
+            ("PgUp/PgDn (list)", "select an item"),
+            ("Ctrl-D / Ctrl-E (list)", "remove / edit the selected item"),
+            ("Esc", "back to Playbook"),
+        ],
+        Step::Hosts => vec![
+            ("↑/k ↓/j", "select a host"),
+            ("PgUp/PgDn", "scroll"),
+            (
+                "t / T",
+                "test the connection of the selected host / of all hosts",
+            ),
+            ("Enter, Tab", "Review (starts the dry run)"),
+            ("Esc", "back to Variables"),
+        ],
+        Step::Review => vec![
+            ("←/h →/l", "previous / next host"),
+            ("↑↓ PgUp PgDn", "scroll the dry run"),
+            ("r", "run the dry run again"),
+            ("Enter", "confirm and start the real run"),
+            ("Esc", "back to Hosts"),
+        ],
+        Step::Execute => vec![
+            ("←/h →/l", "select the host whose output is shown"),
+            ("↑↓ PgUp PgDn", "scroll the output (End: follow)"),
+            ("c", "cancel the run (asks first)"),
+            ("Enter", "Health (when the run is over)"),
+            ("Esc", "back to Review (when the run is over)"),
+            ("r", "retry the failed hosts (when the run is over)"),
+        ],
+        Step::Health => vec![
+            ("r", "probe the databases again"),
+            ("Esc", "back to Execute"),
+        ],
+    };
+    v.extend([
+        ("F1, ?", "this help"),
+        ("q, Ctrl-C", "quit (asks while a run is going)"),
+    ]);
+    v
+}
+
+fn help(frame: &mut Frame, area: Rect, state: &State) {
+    let lines: Vec<Line> = help_lines(state.step)
+        .into_iter()
+        .map(|(k, what)| {
+            Line::from(vec![
+                Span::styled(format!("{k:>24}  "), theme::key_text()),
+                Span::raw(what),
+            ])
+        })
+        .collect();
+    let h = (lines.len() as u16 + 2).min(area.height);
+    let rect = area.centered(Constraint::Max(76), Constraint::Length(h));
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(format!(" Keys — {} (any key closes) ", state.step.title())),
+        ),
+        rect,
+    );
+}
+
+fn dialog(frame: &mut Frame, area: Rect, d: Dialog) {
+    let (title, text) = match d {
+        Dialog::ConfirmRun => (
+            " Confirm ",
+            "Run the playbook for real on these hosts?\n\n[y] run    [n] not now",
+        ),
+        Dialog::ConfirmCancel => (
+            " Cancel the run? ",
+            "No new tasks will start; running commands finish.\n\n[y] cancel the run    [n] keep running",
+        ),
+        Dialog::ConfirmRetry => (
+            " Retry ",
+            "Run the playbook again on the hosts that failed?\n\n[y] retry    [n] not now",
+        ),
+        Dialog::ConfirmQuit => (
+            " Quit? ",
+            "A run is going. Quitting cancels it.\n\n[y] cancel and quit    [n] stay",
+        ),
+    };
+    let rect = area.centered(Constraint::Max(60), Constraint::Length(6));
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(text).wrap(Wrap { trim: false }).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(title)
+                .title_style(theme::title().add_modifier(Modifier::BOLD)),
+        ),
+        rect,
+    );
+}
+
+#[cfg(test)]
+mod tests;

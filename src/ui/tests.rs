@@ -1,0 +1,117 @@
+//! Snapshots of every screen at 80×24 and 160×48 (secrets masked).
+
+use crossterm::event::KeyCode;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use crate::app::fixture::*;
+use crate::app::state::State;
+use crate::app::{Action, action::RunKind};
+
+fn draw(state: &State, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).expect("terminal");
+    t.draw(|f| super::render(f, state)).expect("draw");
+    t.backend().to_string()
+}
+
+fn check(name: &str, state: &State) {
+    for (w, h) in [(80, 24), (160, 48)] {
+        let text = draw(state, w, h);
+        assert!(!text.contains(SECRET), "{name}: the secret is on screen");
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), text);
+    }
+}
+
+#[test]
+fn playbook_screen() {
+    check("playbook", &state());
+    let mut s = state();
+    send(&mut s, key(KeyCode::Char('/')));
+    typ(&mut s, "tiny");
+    check("playbook_filtered", &s);
+}
+
+#[test]
+fn variables_screen() {
+    let mut s = state();
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, key(KeyCode::Tab));
+    send(&mut s, key(KeyCode::Tab));
+    typ(&mut s, SECRET);
+    check("variables_secret", &s);
+    // An invalid answer refused by Next.
+    send(&mut s, key(KeyCode::BackTab));
+    send(&mut s, key(KeyCode::BackTab));
+    send(&mut s, ctrl('u'));
+    typ(&mut s, "x");
+    send(&mut s, ctrl('s'));
+    check("variables_invalid", &s);
+}
+
+#[test]
+fn hosts_screen() {
+    let mut s = at_review();
+    send(&mut s, key(KeyCode::Esc));
+    check("hosts", &s);
+    send(&mut s, key(KeyCode::Char('T')));
+    send(
+        &mut s,
+        Action::Tested {
+            host: "localhost".into(),
+            result: Ok("Linux 6.1.0-28-amd64 · psql (PostgreSQL) 15.10".into()),
+        },
+    );
+    check("hosts_tested", &s);
+}
+
+#[test]
+fn review_screen() {
+    check("review_running", &at_review());
+    let mut s = reviewed();
+    check("review_done", &s);
+    send(&mut s, key(KeyCode::Enter));
+    check("review_confirm", &s);
+}
+
+#[test]
+fn execute_screen() {
+    let mut s = executing();
+    check("execute_running", &s);
+    send(&mut s, key(KeyCode::Char('c')));
+    check("execute_cancel_dialog", &s);
+    let mut s = executing();
+    send(&mut s, done(RunKind::Real, false));
+    check("execute_done", &s);
+}
+
+#[test]
+fn health_screen() {
+    let mut s = executing();
+    send(&mut s, done(RunKind::Real, false));
+    send(&mut s, key(KeyCode::Enter));
+    check("health_probing", &s);
+    send(
+        &mut s,
+        Action::Health(Ok(
+            "overall: healthy\n\nDATABASE  STATUS   SERVER\nslm       healthy  127.0.0.1:5432"
+                .into(),
+        )),
+    );
+    check("health", &s);
+    send(
+        &mut s,
+        Action::Health(Err("SLM_DATABASE_URL is not set".into())),
+    );
+    check("health_unavailable", &s);
+}
+
+#[test]
+fn help_overlay() {
+    let mut s = state();
+    send(&mut s, key(KeyCode::Enter));
+    send(
+        &mut s,
+        Action::Key(crossterm::event::KeyEvent::from(KeyCode::F(1))),
+    );
+    check("help_variables", &s);
+}

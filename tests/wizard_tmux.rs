@@ -1,0 +1,366 @@
+//! End to end: the real binary in tmux goes Playbook → Variables → Hosts → Review (dry run) →
+//! Execute → Health on the local connection with a tiny playbook, asserting on the screen and on
+//! the file the playbook writes.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const PLAYBOOK: &str = r#"- name: Tiny
+  hosts: all
+  gather_facts: false
+  tasks:
+    - name: Write the greeting
+      copy:
+        dest: "{{ out_dir }}/greeting.txt"
+        content: "{{ greeting }} x{{ repeat }} {{ clients | join(',') }}\n"
+        mode: "0644"
+    - name: Say it
+      command: echo "said {{ greeting }}"
+      changed_when: false
+"#;
+
+fn survey(out_dir: &Path) -> String {
+    format!(
+        r#"name: Tiny test
+description: Writes a greeting into a file.
+spec:
+  - question_name: Greeting
+    question_description: What to write.
+    variable: greeting
+    type: text
+    min: 2
+    max: 20
+    default: hello
+    required: true
+  - question_name: Repeat
+    question_description: How often.
+    variable: repeat
+    type: integer
+    min: 1
+    max: 10
+    default: 3
+    required: true
+  - question_name: Token
+    question_description: A secret token, generated when empty.
+    variable: api_token
+    type: password
+    generate: password
+    length: 20
+    secret: true
+  - question_name: Clients
+    question_description: Allowed networks.
+    variable: clients
+    type: list
+    format: cidr
+    default: [127.0.0.1/32]
+  - question_name: Output dir
+    question_description: Where the file goes.
+    variable: out_dir
+    type: text
+    default: "{}"
+    required: true
+"#,
+        out_dir.display()
+    )
+}
+
+struct Session(String, std::path::PathBuf);
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // WIZARD_E2E_KEEP=1 leaves a failed session running, to inspect it.
+        if std::thread::panicking() && std::env::var_os("WIZARD_E2E_KEEP").is_some() {
+            return;
+        }
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.0])
+            .status();
+    }
+}
+
+impl Session {
+    /// Starts the wizard with `args` in a 120×40 tmux session in `root` (state kept in
+    /// `root/state`); `None` when tmux is not installed.
+    fn start(root: &Path, args: &str, tag: &str) -> Option<Self> {
+        if Command::new("tmux").arg("-V").output().is_err() {
+            eprintln!("tmux is not installed; skipping");
+            return None;
+        }
+        let name = format!("slm-wizard-{tag}-{}", std::process::id());
+        let cmd = format!(
+            "env SLM_WIZARD_LOG=debug XDG_STATE_HOME={s} HOME={r} TERM=xterm NO_COLOR=1 {bin} {args}; echo WIZARD-EXITED rc=$?; sleep 120",
+            s = root.join("state").display(),
+            r = root.display(),
+            bin = env!("CARGO_BIN_EXE_slm-wizard"),
+        );
+        let ok = Command::new("tmux")
+            .args([
+                "new-session",
+                "-d",
+                "-s",
+                &name,
+                "-x",
+                "120",
+                "-y",
+                "40",
+                "-c",
+            ])
+            .arg(root)
+            .arg(&cmd)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "tmux new-session");
+        Some(Session(name, root.to_path_buf()))
+    }
+
+    fn capture(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.0])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", &self.0];
+        args.extend_from_slice(keys);
+        assert!(Command::new("tmux").args(&args).status().unwrap().success());
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
+    fn text(&self, text: &str) {
+        assert!(
+            Command::new("tmux")
+                .args(["send-keys", "-t", &self.0, "-l", text])
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
+    #[track_caller]
+    fn wait_for(&self, needles: &[&str]) -> String {
+        let start = Instant::now();
+        loop {
+            let screen = self.capture();
+            if needles.iter().all(|n| screen.contains(n)) {
+                return screen;
+            }
+            if start.elapsed() > Duration::from_secs(30) {
+                let log = std::fs::read_to_string(self.1.join("state/slm-wizard/logs/wizard.log"))
+                    .unwrap_or_default();
+                panic!("timed out waiting for {needles:?}; the screen:\n{screen}\nthe log:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+#[test]
+fn wizard_runs_a_playbook_end_to_end_in_tmux() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let out = root.join("out");
+    std::fs::create_dir_all(root.join("playbooks/inventory")).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(root.join("playbooks/tiny.yml"), PLAYBOOK).unwrap();
+    std::fs::write(root.join("playbooks/tiny.survey.yml"), survey(&out)).unwrap();
+    std::fs::write(
+        root.join("playbooks/inventory/test.yml"),
+        "all:\n  children:\n    app:\n      hosts:\n        localhost:\n          ansible_connection: local\n",
+    )
+    .unwrap();
+    let state = root.join("state");
+    let Some(s) = Session::start(
+        root,
+        "-i playbooks/inventory/test.yml -p playbooks/tiny.yml",
+        "e2e",
+    ) else {
+        return;
+    };
+
+    // 1. Playbook: preselected by -p.
+    s.wait_for(&[
+        "1. Playbook",
+        "› Tiny test",
+        "Writes a greeting into a file.",
+    ]);
+    s.keys(&["?"]);
+    s.wait_for(&["Keys — Playbook", "filter the list"]);
+    s.keys(&["Escape"]);
+    s.keys(&["Enter"]);
+
+    // 2. Variables: an invalid greeting is refused, then fixed; a list item is added.
+    s.wait_for(&["Variables — Tiny test", "[hello", "(generated if empty)"]);
+    s.keys(&["C-u"]);
+    s.text("x");
+    s.wait_for(&["shorter than the minimum 2"]);
+    s.keys(&["C-s"]);
+    s.wait_for(&["Greeting: \"x\" is 1 characters long"]);
+    s.text("yz");
+    s.keys(&["Tab", "Tab", "Tab"]);
+    s.text("10.0.0.0/8");
+    s.keys(&["Enter"]);
+    s.wait_for(&["127.0.0.1/32, 10.0.0.0/8, [+"]);
+    s.keys(&["C-s"]);
+
+    // 3. Hosts.
+    s.wait_for(&[
+        "inventory playbooks/inventory/test.yml",
+        "▾ app (1 host)",
+        "localhost",
+    ]);
+    // Test the connection of the selected host: the local connection answers with its OS.
+    s.keys(&["t"]);
+    s.wait_for(&["✓ Linux"]);
+    s.keys(&["Enter"]);
+
+    // 4. Review: the dry run shows what would change and changes nothing.
+    let review = s.wait_for(&["dry run finished", "would change: Write the greeting"]);
+    assert!(review.contains("greeting = xyz"), "{review}");
+    assert!(
+        review.contains("+xyz x3 127.0.0.1/32,10.0.0.0/8"),
+        "{review}"
+    );
+    assert!(review.contains("api_token = (generated"), "{review}");
+    assert!(
+        !out.join("greeting.txt").exists(),
+        "the dry run wrote the file"
+    );
+    let stored = |dir: &Path| {
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    assert_eq!(
+        stored(&state.join("slm-wizard/secrets")),
+        0,
+        "the dry run must not store generated secrets"
+    );
+    s.keys(&["Enter"]);
+    s.wait_for(&["Run the playbook for real"]);
+    s.keys(&["y"]);
+
+    // 5. Execute.
+    let exec = s.wait_for(&["finished", "journal:", "Enter: go to Health"]);
+    assert!(exec.contains("changed: Write the greeting"), "{exec}");
+    assert!(exec.contains("said xyz"), "{exec}");
+    assert!(exec.contains("2/2"), "{exec}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("greeting.txt")).unwrap(),
+        "xyz x3 127.0.0.1/32,10.0.0.0/8\n"
+    );
+    // The generated token was stored, and never shown.
+    let stores: Vec<_> = std::fs::read_dir(state.join("slm-wizard/secrets"))
+        .expect("secret store dir")
+        .flatten()
+        .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert_eq!(stores.len(), 1);
+    let stored = std::fs::read_to_string(stores[0].path()).unwrap();
+    let token = stored
+        .lines()
+        .find_map(|l| l.strip_prefix("api_token: "))
+        .expect("api_token stored")
+        .trim_matches(|c| c == '\'' || c == '"')
+        .to_string();
+    assert_eq!(token.chars().count(), 20);
+    assert!(!exec.contains(&token));
+
+    // 6. Health.
+    s.keys(&["Enter"]);
+    s.wait_for(&[
+        "6. Health",
+        "Health — latest round",
+        "last run",
+        "localhost",
+        "ok=2 changed=1 failed=0",
+    ]);
+    // The probe round ends (no databases are configured here: it says why).
+    let start = Instant::now();
+    while s.capture().contains("probing the databases") {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the probe never ended"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s.keys(&["q"]);
+    s.wait_for(&["WIZARD-EXITED rc=0"]);
+    // Logs went to the file, not the screen.
+    assert!(state.join("slm-wizard/logs/wizard.log").exists());
+    drop(s);
+
+    // The next start resumes: the inventory and the non-secret answers of the last run.
+    let Some(s) = Session::start(root, "", "e2e-resume") else {
+        return;
+    };
+    s.wait_for(&["› Tiny test"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&[
+        "[xyz",
+        "127.0.0.1/32, 10.0.0.0/8, [+",
+        "(generated if empty)",
+    ]);
+    s.keys(&["C-s"]);
+    s.wait_for(&["inventory playbooks/inventory/test.yml", "▾ app (1 host)"]);
+    s.keys(&["q"]);
+    s.wait_for(&["WIZARD-EXITED rc=0"]);
+}
+
+#[test]
+fn cancel_in_tmux_stops_before_the_next_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let marker = root.join("marker");
+    std::fs::create_dir_all(root.join("playbooks/inventory")).unwrap();
+    std::fs::write(
+        root.join("playbooks/slow.yml"),
+        format!(
+            "- name: Slow\n  hosts: all\n  gather_facts: false\n  tasks:\n\
+             \x20   - name: First nap\n      command: sleep 5\n\
+             \x20   - name: Second nap\n      command: sleep 5\n\
+             \x20   - name: Mark\n      command: touch {}\n",
+            marker.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("playbooks/inventory/local.yml"),
+        "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n",
+    )
+    .unwrap();
+    let Some(s) = Session::start(root, "-p playbooks/slow.yml", "cancel") else {
+        return;
+    };
+    s.wait_for(&["› slow.yml"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["has no survey"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["▾ ungrouped (1 host)"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["dry run finished"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["Run the playbook for real"]);
+    s.keys(&["y"]);
+    s.wait_for(&["running", "First nap"]);
+    // q asks while a run is going; n stays.
+    s.keys(&["q"]);
+    s.wait_for(&["A run is going"]);
+    s.keys(&["n"]);
+    s.keys(&["c"]);
+    s.wait_for(&["Cancel the run?"]);
+    s.keys(&["y"]);
+    let screen = s.wait_for(&["cancelled", "journal:"]);
+    assert!(!screen.contains("Mark"), "{screen}");
+    assert!(!marker.exists(), "a task started after the cancel");
+    s.keys(&["q"]);
+    s.wait_for(&["WIZARD-EXITED rc=0"]);
+}
