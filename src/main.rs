@@ -257,6 +257,12 @@ async fn run(args: RunArgs) -> ExitCode {
             .then(|| Duration::from_secs(args.command_timeout)),
         ..Default::default()
     };
+    // An encrypted key without a passphrase is unlocked by asking, as OpenSSH does.
+    if std::io::stdin().is_terminal() {
+        slm_wizard::transport::ssh::set_passphrase_prompt(|path| {
+            read_secret(&format!("Enter passphrase for key '{}': ", path.display())).ok()
+        });
+    }
     // Asked once up front, as ansible-playbook does: hosts connect in parallel afterwards.
     for (wanted, var, prompt) in [
         (args.ask_pass, "ansible_password", "SSH password: "),

@@ -790,3 +790,93 @@ fn ask_become_pass_prompts_on_the_terminal() {
     assert!(!text.contains(&pw), "the password was echoed:\n{text}");
     assert_eq!(h.sh("h1", "cat /tmp/ask-uid").trim(), "0");
 }
+
+/// An encrypted identity file with no passphrase given is unlocked by asking on the terminal,
+/// once for all hosts that use it (as OpenSSH would ask).
+#[test]
+fn encrypted_key_passphrase_is_asked_once_on_the_terminal() {
+    if !root_or_skip("encrypted_key_passphrase_is_asked_once_on_the_terminal") {
+        return;
+    }
+    let h = Hosts::up(2, &[], &[]);
+    let phrase = "correct-horse-battery-42";
+    let key = h.p("enc_key");
+    let status = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", phrase, "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(status.success());
+    let public = std::fs::read_to_string(h.p("enc_key.pub")).expect("public key");
+    for name in ["h1", "h2"] {
+        h.sh(
+            name,
+            &format!("echo '{}' >> /root/.ssh/authorized_keys", public.trim()),
+        );
+    }
+    let key_s = key.display().to_string();
+    let inv = h.write_inventory("inv-enc.yml", |_| {
+        vec![("ansible_ssh_private_key_file".into(), yq(&key_s))]
+    });
+    let pb = h.write(
+        "enc.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: hi\n      command: hostname\n",
+    );
+    let session = format!("slm-enc-{}", std::process::id());
+    let bin = env!("CARGO_BIN_EXE_slm-wizard");
+    let cmd = format!(
+        "SSH_AUTH_SOCK= XDG_STATE_HOME={} {bin} run {} -i {}; echo EXIT=$?; sleep 30",
+        h.p("xdg").display(),
+        pb.display(),
+        inv.display()
+    );
+    let tmux = |args: &[&str]| {
+        std::process::Command::new("tmux")
+            .args(args)
+            .output()
+            .expect("tmux")
+    };
+    assert!(
+        tmux(&[
+            "new-session",
+            "-d",
+            "-s",
+            &session,
+            "-x",
+            "160",
+            "-y",
+            "40",
+            &cmd
+        ])
+        .status
+        .success()
+    );
+    let screen = |s: &str| {
+        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", s]).stdout).into_owned()
+    };
+    let wait = |what: &str| {
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            let text = screen(&session);
+            if text.contains(what) {
+                return text;
+            }
+            assert!(
+                Instant::now() < until,
+                "waiting for {what:?}; screen:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait("Enter passphrase for key");
+    tmux(&["send-keys", "-t", &session, phrase, "Enter"]);
+    let text = wait("EXIT=");
+    let _ = tmux(&["kill-session", "-t", &session]);
+    assert!(text.contains("EXIT=0"), "{text}");
+    assert_eq!(
+        text.matches("Enter passphrase for key").count(),
+        1,
+        "asked more than once:\n{text}"
+    );
+    assert!(!text.contains(phrase), "the passphrase was echoed:\n{text}");
+}

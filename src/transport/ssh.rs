@@ -1029,6 +1029,38 @@ struct Client {
 /// Serializes known_hosts updates within this process (parallel connects with accept-new).
 static KNOWN_HOSTS_LOCK: Mutex<()> = Mutex::new(());
 
+type PassphrasePrompt = Box<dyn Fn(&Path) -> Option<String> + Send + Sync>;
+
+/// Asks a person for the passphrase of an encrypted identity file. Set once by the command line
+/// when a terminal is attached; never in the wizard, whose screen a prompt would break.
+static PASSPHRASE_PROMPT: std::sync::OnceLock<PassphrasePrompt> = std::sync::OnceLock::new();
+
+/// Answers per key file, so hosts connecting in parallel ask once, one after the other.
+static PASSPHRASES: std::sync::LazyLock<
+    tokio::sync::Mutex<std::collections::HashMap<PathBuf, Option<Secret>>>,
+> = std::sync::LazyLock::new(Default::default);
+
+/// Lets encrypted identity files without a given passphrase be unlocked by asking (OpenSSH does).
+pub fn set_passphrase_prompt(prompt: impl Fn(&Path) -> Option<String> + Send + Sync + 'static) {
+    let _ = PASSPHRASE_PROMPT.set(Box::new(prompt));
+}
+
+async fn ask_passphrase(path: &Path) -> Option<Secret> {
+    let prompt = PASSPHRASE_PROMPT.get()?;
+    let mut answers = PASSPHRASES.lock().await;
+    if let Some(known) = answers.get(path) {
+        return known.clone();
+    }
+    let p = path.to_path_buf();
+    let answer = tokio::task::spawn_blocking(move || prompt(&p))
+        .await
+        .ok()
+        .flatten()
+        .map(Secret::new);
+    answers.insert(path.to_path_buf(), answer.clone());
+    answer
+}
+
 enum KnownHost {
     Match,
     Unknown,
@@ -1801,7 +1833,16 @@ async fn authenticate(
             }
             let shown = path.display();
             let passphrase = params.key_passphrase.as_ref().map(|s| s.expose());
-            let key = match keys::load_secret_key(path, passphrase) {
+            let loaded = match keys::load_secret_key(path, passphrase) {
+                Err(keys::Error::KeyIsEncrypted) if passphrase.is_none() => {
+                    match ask_passphrase(path).await {
+                        Some(asked) => keys::load_secret_key(path, Some(asked.expose())),
+                        None => Err(keys::Error::KeyIsEncrypted),
+                    }
+                }
+                other => other,
+            };
+            let key = match loaded {
                 Ok(k) => k,
                 Err(keys::Error::KeyIsEncrypted) => {
                     st.tried.push(format!(
