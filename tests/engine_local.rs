@@ -2468,3 +2468,20 @@ fn playbook_dir_is_absolute_for_a_relative_playbook_path() {
         r.dump()
     );
 }
+
+#[test]
+fn become_with_su_still_switches_user_after_facts_gathered_through_su() {
+    let sb = Sandbox::new();
+    let pb = "- hosts: all
+  become: true
+  become_method: su
+  become_user: postgres
+  gather_facts: true
+  tasks:
+    - name: who
+      command: id -un
+";
+    let r = sb.run(pb, &[]);
+    r.assert_ok();
+    assert_eq!(r.result("who")["stdout"], "postgres", "{}", r.dump());
+}

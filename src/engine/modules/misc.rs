@@ -94,7 +94,15 @@ pub async fn setup(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             out.stderr.trim()
         )));
     }
-    let facts = parse_facts(&out.stdout);
+    let mut facts = parse_facts(&out.stdout);
+    // Through su there is no SUDO_USER: the login user is unknown, so become is never skipped.
+    if ctx
+        .escalation
+        .as_ref()
+        .is_some_and(|b| b.method == crate::transport::BecomeMethod::Su)
+    {
+        facts.remove("slm_login_user");
+    }
     let mut r = ModuleResult::ok();
     r.extra.insert("ansible_facts".into(), Value::Object(facts));
     Ok(r)
