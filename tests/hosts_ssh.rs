@@ -736,56 +736,10 @@ fn ask_become_pass_prompts_on_the_terminal() {
         "ask.yml",
         "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: uid\n      shell: id -u > /tmp/ask-uid\n",
     );
-    let session = format!("slm-ask-{}", std::process::id());
-    let bin = env!("CARGO_BIN_EXE_slm-wizard");
-    let cmd = format!(
-        "XDG_STATE_HOME={} {bin} run {} -i {} -K; echo EXIT=$?; sleep 30",
-        h.p("xdg").display(),
-        pb.display(),
-        inv.display()
-    );
-    let tmux = |args: &[&str]| {
-        std::process::Command::new("tmux")
-            .args(args)
-            .output()
-            .expect("tmux")
-    };
-    assert!(
-        tmux(&[
-            "new-session",
-            "-d",
-            "-s",
-            &session,
-            "-x",
-            "120",
-            "-y",
-            "30",
-            &cmd
-        ])
-        .status
-        .success()
-    );
-    let screen = |s: &str| {
-        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", s]).stdout).into_owned()
-    };
-    let wait = |what: &str| {
-        let until = Instant::now() + Duration::from_secs(60);
-        loop {
-            let text = screen(&session);
-            if text.contains(what) {
-                return text;
-            }
-            assert!(
-                Instant::now() < until,
-                "waiting for {what:?}; screen:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    };
-    wait("BECOME password:");
-    tmux(&["send-keys", "-t", &session, &pw, "Enter"]);
-    let text = wait("EXIT=");
-    let _ = tmux(&["kill-session", "-t", &session]);
+    let term = Terminal::run(&h, &pb, &inv, &["-K"]);
+    term.wait_for("BECOME password:");
+    term.type_line(&pw);
+    let text = term.wait_for("EXIT=");
     assert!(text.contains("EXIT=0"), "{text}");
     assert!(!text.contains(&pw), "the password was echoed:\n{text}");
     assert_eq!(h.sh("h1", "cat /tmp/ask-uid").trim(), "0");
@@ -822,22 +776,51 @@ fn encrypted_key_passphrase_is_asked_once_on_the_terminal() {
         "enc.yml",
         "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: hi\n      command: hostname\n",
     );
-    let session = format!("slm-enc-{}", std::process::id());
-    let bin = env!("CARGO_BIN_EXE_slm-wizard");
-    let cmd = format!(
-        "SSH_AUTH_SOCK= XDG_STATE_HOME={} {bin} run {} -i {}; echo EXIT=$?; sleep 30",
-        h.p("xdg").display(),
-        pb.display(),
-        inv.display()
+    let term = Terminal::run(&h, &pb, &inv, &[]);
+    term.wait_for("Enter passphrase for key");
+    term.type_line(phrase);
+    let text = term.wait_for("EXIT=");
+    assert!(text.contains("EXIT=0"), "{text}");
+    assert_eq!(
+        text.matches("Enter passphrase for key").count(),
+        1,
+        "asked more than once:\n{text}"
     );
-    let tmux = |args: &[&str]| {
+    assert!(!text.contains(phrase), "the passphrase was echoed:\n{text}");
+}
+
+/// A run of the binary in a real terminal (a tmux pane), for prompts that read /dev/tty.
+struct Terminal {
+    session: String,
+}
+
+impl Terminal {
+    fn tmux(args: &[&str]) -> std::process::Output {
         std::process::Command::new("tmux")
             .args(args)
             .output()
             .expect("tmux")
-    };
-    assert!(
-        tmux(&[
+    }
+
+    /// `slm-wizard run PLAYBOOK -i INVENTORY ARGS…`, no ssh-agent; the pane stays for reading.
+    fn run(
+        h: &Hosts,
+        playbook: &std::path::Path,
+        inventory: &std::path::Path,
+        args: &[&str],
+    ) -> Self {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let session = format!("slm-term-{}-{n}", std::process::id());
+        let cmd = format!(
+            "SSH_AUTH_SOCK= XDG_STATE_HOME={} {} run {} -i {} {}; echo EXIT=$?; sleep 30",
+            h.p("xdg").display(),
+            env!("CARGO_BIN_EXE_slm-wizard"),
+            playbook.display(),
+            inventory.display(),
+            args.join(" ")
+        );
+        let started = Self::tmux(&[
             "new-session",
             "-d",
             "-s",
@@ -846,18 +829,22 @@ fn encrypted_key_passphrase_is_asked_once_on_the_terminal() {
             "160",
             "-y",
             "40",
-            &cmd
-        ])
-        .status
-        .success()
-    );
-    let screen = |s: &str| {
-        String::from_utf8_lossy(&tmux(&["capture-pane", "-p", "-t", s]).stdout).into_owned()
-    };
-    let wait = |what: &str| {
+            &cmd,
+        ]);
+        assert!(started.status.success(), "tmux new-session failed");
+        Self { session }
+    }
+
+    fn screen(&self) -> String {
+        String::from_utf8_lossy(&Self::tmux(&["capture-pane", "-p", "-t", &self.session]).stdout)
+            .into_owned()
+    }
+
+    /// Waits (60 s at most) until the screen shows `what`; returns the screen.
+    fn wait_for(&self, what: &str) -> String {
         let until = Instant::now() + Duration::from_secs(60);
         loop {
-            let text = screen(&session);
+            let text = self.screen();
             if text.contains(what) {
                 return text;
             }
@@ -867,16 +854,15 @@ fn encrypted_key_passphrase_is_asked_once_on_the_terminal() {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-    };
-    wait("Enter passphrase for key");
-    tmux(&["send-keys", "-t", &session, phrase, "Enter"]);
-    let text = wait("EXIT=");
-    let _ = tmux(&["kill-session", "-t", &session]);
-    assert!(text.contains("EXIT=0"), "{text}");
-    assert_eq!(
-        text.matches("Enter passphrase for key").count(),
-        1,
-        "asked more than once:\n{text}"
-    );
-    assert!(!text.contains(phrase), "the passphrase was echoed:\n{text}");
+    }
+
+    fn type_line(&self, text: &str) {
+        Self::tmux(&["send-keys", "-t", &self.session, text, "Enter"]);
+    }
+}
+
+impl Drop for Terminal {
+    fn drop(&mut self) {
+        let _ = Self::tmux(&["kill-session", "-t", &self.session]);
+    }
 }
