@@ -851,3 +851,72 @@ async fn engine_style_connect() {
     assert_eq!(out.stdout, "via-dyn\n");
     t.close().await;
 }
+
+/// Commands without a time limit run one after another on the connection's persistent shell:
+/// every request must come back whole and in sync, whatever the command does with its stdin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn persistent_shell_keeps_commands_apart() {
+    let sshd = Sshd::start();
+    let t = connect(&sshd).await;
+    async fn sh(
+        t: &SshTransport,
+        script: &str,
+        stdin: Option<&[u8]>,
+    ) -> slm_wizard::transport::Output {
+        exec(
+            t,
+            ExecRequest {
+                script,
+                stdin,
+                stdin_file: None,
+                escalation: None,
+                timeout: None,
+            },
+            &mut |_, _| {},
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{script}: {e}"))
+    }
+    // The same parent process (the shell) runs both commands: one channel, not one per command.
+    let a = sh(&t, "echo $PPID", None).await;
+    let b = sh(&t, "echo $PPID", None).await;
+    assert_eq!(a.stdout, b.stdout);
+    assert!(!a.stdout.trim().is_empty());
+
+    let binary: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    for round in 0..5 {
+        // Stdin the command never reads must not leak into the next request.
+        let out = sh(&t, "true", Some(b"ignored input\nexit 9\n")).await;
+        assert_eq!((out.rc, out.stdout.as_str()), (0, ""));
+        // Partly read stdin.
+        let out = sh(&t, "head -c 3", Some(b"abcdef")).await;
+        assert_eq!(out.stdout, "abc");
+        // Binary stdin comes back byte for byte (checksummed remotely).
+        let out = sh(&t, "od -An -tx1 -v | tr -d ' \\n' | wc -c", Some(&binary)).await;
+        assert_eq!(out.stdout.trim(), (binary.len() * 2).to_string());
+        // No final newline, stderr, exit codes, and text that looks like protocol.
+        let out = sh(
+            &t,
+            "printf 'no newline'; printf 'e1\\ne2' >&2; exit 5",
+            None,
+        )
+        .await;
+        assert_eq!(
+            (out.rc, out.stdout.as_str(), out.stderr.as_str()),
+            (5, "no newline", "e1\ne2")
+        );
+        let out = sh(&t, "echo 'SLM0 1 2'; echo; echo", None).await;
+        assert_eq!(out.stdout, "SLM0 1 2\n\n\n");
+        // Directory, variables and `set` stay inside each command; backslashes and indentation survive.
+        let out = sh(&t, "cd /tmp && x=1 && set -e && exit 0", None).await;
+        assert_eq!(out.rc, 0);
+        let out = sh(
+            &t,
+            "pwd; echo \"[${x:-unset}]\"\n  printf '%s\\n' 'a\\b'",
+            None,
+        )
+        .await;
+        assert_eq!(out.stdout, "/root\n[unset]\na\\b\n", "round {round}");
+    }
+    t.close().await;
+}

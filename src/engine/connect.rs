@@ -32,7 +32,7 @@ pub fn connector(opts: ConnectOptions) -> Connector {
             Box::pin(async move {
                 let kind = s(&vars, &["ansible_connection"]).unwrap_or_else(|| "ssh".into());
                 match kind.as_str() {
-                    "local" => Ok(Arc::new(LocalTransport) as Arc<dyn Transport>),
+                    "local" => Ok(Arc::new(LocalTransport::default()) as Arc<dyn Transport>),
                     "ssh" | "smart" | "paramiko" => ssh(&host, &vars, &opts).await,
                     other => Err(TransportError::Unreachable {
                         reason: format!(

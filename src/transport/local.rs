@@ -10,9 +10,15 @@ use tokio::sync::mpsc;
 use super::{Control, ProcEvent, Process, Stream, Transport, TransportError};
 
 #[derive(Default)]
-pub struct LocalTransport;
+pub struct LocalTransport {
+    shells: super::ShellCache,
+}
 
 impl Transport for LocalTransport {
+    fn shells(&self) -> Option<&super::ShellCache> {
+        Some(&self.shells)
+    }
+
     fn spawn<'a>(&'a self, command: &'a str) -> BoxFuture<'a, Result<Process, TransportError>> {
         Box::pin(async move {
             let mut child = Command::new("/bin/sh")

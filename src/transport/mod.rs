@@ -2,7 +2,10 @@
 //! The engine talks to every transport through [`Transport`]; `exec` adds become and stdin on top.
 
 pub mod local;
+mod shell;
 pub mod ssh;
+
+pub use shell::ShellCache;
 
 use std::time::Duration;
 
@@ -85,6 +88,10 @@ pub struct Process {
 pub trait Transport: Send + Sync {
     /// Runs `command` with `sh -c` on the target.
     fn spawn<'a>(&'a self, command: &'a str) -> BoxFuture<'a, Result<Process, TransportError>>;
+    /// Persistent shells of this connection, when it keeps them (see [`shell`]).
+    fn shells(&self) -> Option<&ShellCache> {
+        None
+    }
     /// Closes the connection cleanly; later spawns fail.
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async {})
@@ -164,11 +171,18 @@ fn wrap_become(script: &str, b: &Become) -> String {
 /// Runs a script, streaming output chunks to `sink` as they arrive, and collects the result.
 /// With `become`, the script runs as that user; a sudo password is written to stdin only when
 /// sudo asks for it, and the script's own stdin is sent only after privilege escalation succeeded.
+/// Runs on the connection's persistent shell when it has one free, else on a channel of its own.
 pub async fn exec(
     transport: &dyn Transport,
     req: ExecRequest<'_>,
     sink: &mut (dyn FnMut(Stream, &[u8]) + Send),
 ) -> Result<Output, TransportError> {
+    if shell::suits(&req)
+        && let Some(cache) = transport.shells()
+        && let Some(out) = shell::exec(cache, transport, &req, sink).await?
+    {
+        return Ok(out);
+    }
     let command = match req.escalation {
         Some(b) => wrap_become(req.script, b),
         None => req.script.to_string(),
@@ -193,93 +207,102 @@ async fn drive(
     sink: &mut (dyn FnMut(Stream, &[u8]) + Send),
 ) -> Result<Output, TransportError> {
     let mut out = Output::default();
-    let mut stdout = Vec::new();
+    let mut stdout = match req.escalation {
+        Some(b) => escalate(proc, b).await?,
+        None => Vec::new(),
+    };
     let mut stderr = Vec::new();
-    // Until the become marker shows up, output belongs to sudo/su, not to the script.
-    let mut escalated = req.escalation.is_none();
-    let mut password_sent = false;
-    if escalated {
-        send_stdin(proc, req).await;
+    if !stdout.is_empty() {
+        sink(Stream::Stdout, &stdout);
     }
+    send_stdin(proc, req).await;
     while let Some(ev) = proc.events.recv().await {
         match ev {
             ProcEvent::Output(stream, data) => {
-                if escalated {
-                    sink(stream, &data);
-                    match stream {
-                        Stream::Stdout => stdout.extend_from_slice(&data),
-                        Stream::Stderr => stderr.extend_from_slice(&data),
-                    }
-                    continue;
-                }
-                let buf = match stream {
-                    Stream::Stdout => &mut stdout,
-                    Stream::Stderr => &mut stderr,
-                };
-                buf.extend_from_slice(&data);
-                if stream == Stream::Stdout
-                    && let Some(at) = find(&stdout, BECOME_OK.as_bytes())
-                {
-                    let mut rest = stdout.split_off(at + BECOME_OK.len());
-                    if rest.first() == Some(&b'\n') {
-                        rest.remove(0);
-                    }
-                    stdout = rest;
-                    stderr.clear();
-                    escalated = true;
-                    if !stdout.is_empty() {
-                        sink(Stream::Stdout, &stdout);
-                    }
-                    send_stdin(proc, req).await;
-                } else if stream == Stream::Stderr
-                    && find(&stderr, BECOME_PROMPT.as_bytes()).is_some()
-                {
-                    let Some(pw) = req.escalation.and_then(|b| b.password.as_ref()) else {
-                        let _ = proc.control.send(Control::Kill).await;
-                        return Err(TransportError::Become(
-                            "sudo asks for a password but none was given (ansible_become_password)"
-                                .into(),
-                        ));
-                    };
-                    if password_sent {
-                        let _ = proc.control.send(Control::Kill).await;
-                        return Err(TransportError::Become("incorrect sudo password".into()));
-                    }
-                    let mut line = pw.expose().as_bytes().to_vec();
-                    line.push(b'\n');
-                    let _ = proc.control.send(Control::Stdin(line)).await;
-                    password_sent = true;
-                    stderr.clear();
+                sink(stream, &data);
+                match stream {
+                    Stream::Stdout => stdout.extend_from_slice(&data),
+                    Stream::Stderr => stderr.extend_from_slice(&data),
                 }
             }
-            ProcEvent::Exit(status) => {
-                match status {
-                    Ok(rc) => out.rc = rc,
-                    // The transport lost the host mid-command: the host is gone, not the command failed.
-                    Err(reason) if reason == CONNECTION_LOST => {
-                        return Err(TransportError::ConnectionLost {
-                            reason: "the connection dropped while a command was running".into(),
-                        });
-                    }
-                    Err(sig) => {
-                        out.rc = -1;
-                        out.signal = Some(sig);
-                    }
-                }
-                if !escalated {
-                    let msg = String::from_utf8_lossy(&stderr).trim().to_string();
-                    return Err(TransportError::Become(if msg.is_empty() {
-                        format!("exited with {} before running the command", out.rc)
-                    } else {
-                        msg
-                    }));
-                }
+            // The transport lost the host mid-command: the host is gone, not the command failed.
+            ProcEvent::Exit(Err(reason)) if reason == CONNECTION_LOST => {
+                return Err(TransportError::ConnectionLost {
+                    reason: "the connection dropped while a command was running".into(),
+                });
+            }
+            ProcEvent::Exit(Ok(rc)) => out.rc = rc,
+            ProcEvent::Exit(Err(sig)) => {
+                out.rc = -1;
+                out.signal = Some(sig);
             }
         }
     }
     out.stdout = String::from_utf8_lossy(&stdout).into_owned();
     out.stderr = String::from_utf8_lossy(&stderr).into_owned();
     Ok(out)
+}
+
+/// Waits until the become wrapper reports that privileges were obtained, answering sudo's
+/// password prompt (once: a second prompt means the password is wrong). Output before the
+/// marker belongs to sudo/su; what followed it on stdout is returned.
+async fn escalate(proc: &mut Process, b: &Become) -> Result<Vec<u8>, TransportError> {
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    let mut password_sent = false;
+    while let Some(ev) = proc.events.recv().await {
+        match ev {
+            ProcEvent::Output(Stream::Stdout, data) => {
+                stdout.extend_from_slice(&data);
+                if let Some(at) = find(&stdout, BECOME_OK.as_bytes()) {
+                    let mut rest = stdout.split_off(at + BECOME_OK.len());
+                    if rest.first() == Some(&b'\n') {
+                        rest.remove(0);
+                    }
+                    return Ok(rest);
+                }
+            }
+            ProcEvent::Output(Stream::Stderr, data) => {
+                stderr.extend_from_slice(&data);
+                if find(&stderr, BECOME_PROMPT.as_bytes()).is_none() {
+                    continue;
+                }
+                let Some(pw) = b.password.as_ref() else {
+                    let _ = proc.control.send(Control::Kill).await;
+                    return Err(TransportError::Become(
+                        "sudo asks for a password but none was given (ansible_become_password)"
+                            .into(),
+                    ));
+                };
+                if password_sent {
+                    let _ = proc.control.send(Control::Kill).await;
+                    return Err(TransportError::Become("incorrect sudo password".into()));
+                }
+                let mut line = pw.expose().as_bytes().to_vec();
+                line.push(b'\n');
+                let _ = proc.control.send(Control::Stdin(line)).await;
+                password_sent = true;
+                stderr.clear();
+            }
+            ProcEvent::Exit(Err(reason)) if reason == CONNECTION_LOST => {
+                return Err(TransportError::ConnectionLost {
+                    reason: "the connection dropped while a command was running".into(),
+                });
+            }
+            ProcEvent::Exit(status) => {
+                let msg = String::from_utf8_lossy(&stderr).trim().to_string();
+                return Err(TransportError::Become(if msg.is_empty() {
+                    let rc = status.map_or_else(|sig| sig, |rc| rc.to_string());
+                    format!("exited with {rc} before running the command")
+                } else {
+                    msg
+                }));
+            }
+        }
+    }
+    Err(TransportError::ConnectionLost {
+        reason: "the connection dropped during privilege escalation".into(),
+    })
 }
 
 async fn send_stdin(proc: &Process, req: &ExecRequest<'_>) {

@@ -1247,6 +1247,7 @@ pub struct SshTransport {
     fingerprint: Option<String>,
     /// The connection to the ProxyJump host this one runs through.
     jump: Option<Box<SshTransport>>,
+    shells: super::ShellCache,
 }
 
 /// Keeps a [`SshTransport::forward_local`] listener running; dropping it stops the forwarder
@@ -1342,6 +1343,7 @@ impl SshTransport {
                 label,
                 fingerprint,
                 jump,
+                shells: super::ShellCache::default(),
             }),
             Err(e) => {
                 if let Some(j) = jump {
@@ -2036,6 +2038,10 @@ async fn keyboard_interactive(
 // Commands
 
 impl Transport for SshTransport {
+    fn shells(&self) -> Option<&super::ShellCache> {
+        Some(&self.shells)
+    }
+
     fn spawn<'a>(&'a self, command: &'a str) -> BoxFuture<'a, Result<Process, TransportError>> {
         Box::pin(async move {
             self.check_alive()?;
