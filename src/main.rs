@@ -71,6 +71,7 @@ async fn health_command(args: HealthArgs) -> ExitCode {
         inventory: args.inventory,
         vault_password,
         accept_new_host_keys: args.accept_new_host_keys,
+        dashboard: args.watch && std::io::stdout().is_terminal() && std::io::stdin().is_terminal(),
     };
     let mut out = std::io::stdout();
     let mut err = std::io::stderr();
@@ -120,6 +121,7 @@ fn wizard(inventory: Option<std::path::PathBuf>, playbook: Option<std::path::Pat
         playbook_dir,
         inventory,
         playbook,
+        ..defaults
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -132,7 +134,7 @@ fn wizard(inventory: Option<std::path::PathBuf>, playbook: Option<std::path::Pat
         }
     };
     match runtime.block_on(slm_wizard::tui::run(opts)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("slm-wizard: {e:#}");
             ExitCode::from(1)

@@ -30,6 +30,13 @@ pub struct Options {
     /// `-i`; without it, the last session's inventory, else `playbooks/inventory/local.yml`.
     pub inventory: Option<PathBuf>,
     pub playbook: Option<PathBuf>,
+    /// Open on the Health step (`slm-wizard health --watch` on a terminal).
+    pub start_at_health: bool,
+    /// What the Health step probes; without it, the databases of `/etc/slm/database.env` and
+    /// the environment, read each time the step opens.
+    pub health: Option<HealthSource>,
+    pub health_interval: Duration,
+    pub health_retention: Duration,
 }
 
 impl Default for Options {
@@ -38,8 +45,19 @@ impl Default for Options {
             playbook_dir: PathBuf::from("playbooks"),
             inventory: None,
             playbook: None,
+            start_at_health: false,
+            health: None,
+            health_interval: Duration::from_secs(5),
+            health_retention: Duration::from_secs(600),
         }
     }
+}
+
+/// Prepared health targets (settings, tunnels) and how to probe them.
+#[derive(Debug, Clone)]
+pub struct HealthSource {
+    pub targets: Vec<crate::health::Target>,
+    pub cfg: crate::health::ProbeConfig,
 }
 
 /// Loads the playbooks and the inventory into a fresh state that starts where `session` left off.
@@ -69,6 +87,8 @@ pub fn initial_state(opts: &Options, session: Option<Session>) -> State {
     if let Some(s) = session {
         state.resume(s, opts.playbook.is_some());
     }
+    state.health.interval = opts.health_interval;
+    state.health.retention = opts.health_retention;
     state
 }
 
@@ -107,8 +127,8 @@ fn restore() {
     );
 }
 
-/// Runs the wizard until the user quits.
-pub async fn run(opts: Options) -> anyhow::Result<()> {
+/// Runs the wizard until the user quits; returns the dashboard's last overall state, if any.
+pub async fn run(opts: Options) -> anyhow::Result<Option<crate::health::Status>> {
     let _log = init_logging();
     tracing::info!(?opts, "wizard starting");
     let mut state = initial_state(&opts, load_session());
@@ -133,6 +153,13 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
 
     let (tx, mut rx) = unbounded_channel::<Action>();
     let mut exec = Executor::new(tx.clone());
+    exec.health_source = opts.health.clone();
+    exec.health_retention = opts.health_retention;
+    if opts.start_at_health {
+        for effect in crate::app::update::enter_health(&mut state) {
+            exec.execute(effect);
+        }
+    }
     spawn_input(tx.clone());
     spawn_ticker(tx.clone());
     spawn_signals(tx.clone());
@@ -180,7 +207,7 @@ pub async fn run(opts: Options) -> anyhow::Result<()> {
     }
     exec.cancel_all();
     tracing::info!("wizard done");
-    Ok(())
+    Ok(state.health.snapshot.map(|s| s.status))
 }
 
 fn spawn_input(tx: UnboundedSender<Action>) {
@@ -243,6 +270,21 @@ pub struct Executor {
     tx: UnboundedSender<Action>,
     check: Option<Cancel>,
     real: Option<Cancel>,
+    health: Option<HealthTask>,
+    pub health_source: Option<HealthSource>,
+    pub health_retention: Duration,
+}
+
+/// The running health sampler and the task that turns its samples into snapshots.
+struct HealthTask {
+    sampler: crate::health::store::Sampler,
+    forward: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for HealthTask {
+    fn drop(&mut self) {
+        self.forward.abort();
+    }
 }
 
 impl Executor {
@@ -251,7 +293,53 @@ impl Executor {
             tx,
             check: None,
             real: None,
+            health: None,
+            health_source: None,
+            health_retention: Duration::from_secs(600),
         }
+    }
+
+    fn start_health(&mut self, interval: Duration) {
+        use crate::health::dashboard::Snapshot;
+        use crate::health::store::{SampleStore, Sampler};
+        let source = match self
+            .health_source
+            .clone()
+            .map_or_else(default_health_source, Ok)
+        {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = self.tx.send(Action::HealthFailed(e));
+                return;
+            }
+        };
+        let store = Arc::new(std::sync::Mutex::new(SampleStore::new(
+            self.health_retention,
+        )));
+        let sampler = Sampler::spawn(source.targets, source.cfg, interval, store.clone());
+        let mut updates = sampler.updates.clone();
+        let tx = self.tx.clone();
+        // Pending rows show at once; then one snapshot per burst of samples.
+        let forward = tokio::spawn(async move {
+            loop {
+                let snap = match store.lock() {
+                    Ok(mut st) => {
+                        st.prune(chrono::Utc::now());
+                        Snapshot::from_store(&st)
+                    }
+                    Err(_) => break,
+                };
+                if tx.send(Action::HealthSnapshot(Box::new(snap))).is_err() {
+                    break;
+                }
+                if updates.changed().await.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                updates.borrow_and_update();
+            }
+        });
+        self.health = Some(HealthTask { sampler, forward });
     }
 
     pub fn execute(&mut self, effect: Effect) {
@@ -285,11 +373,12 @@ impl Executor {
                     let _ = tx.send(Action::Tested { host, result });
                 });
             }
-            Effect::ProbeHealth => {
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    let _ = tx.send(Action::Health(probe_health().await));
-                });
+            Effect::StartHealth { interval } => self.start_health(interval),
+            Effect::StopHealth => self.health = None,
+            Effect::SetHealthInterval(every) => {
+                if let Some(h) = &self.health {
+                    h.sampler.set_interval(every);
+                }
             }
             Effect::Quit => {}
         }
@@ -460,9 +549,10 @@ fn save_session(session: &Session) {
 /// Where the playbook writes the applications' database settings.
 const DATABASE_ENV: &str = "/etc/slm/database.env";
 
-/// One round of the health probes over all databases, as the `health` command's table.
-async fn probe_health() -> Result<String, String> {
-    use crate::health::{ProbeConfig, Thresholds, command, probe, report};
+/// The databases of the deployed configuration: `/etc/slm/database.env` (when present) and the
+/// environment's `SLM_*_DATABASE_URL`s.
+fn default_health_source() -> Result<HealthSource, String> {
+    use crate::health::{ProbeConfig, command};
     let env_file = Path::new(DATABASE_ENV);
     let targets = command::prepare(
         "all",
@@ -470,18 +560,10 @@ async fn probe_health() -> Result<String, String> {
         None,
         crate::db::Settings::from_env(),
     )?;
-    let cfg = ProbeConfig {
-        timeout: Duration::from_secs(5),
-        thresholds: Thresholds::default(),
-    };
-    let samples = probe::round(&targets, &cfg).await;
-    let refs: Vec<_> = samples.iter().collect();
-    let agg = report::aggregate(&refs);
-    Ok(format!(
-        "overall: {}\n\n{}",
-        agg.status.as_str(),
-        report::table(&refs, None, false)
-    ))
+    Ok(HealthSource {
+        targets,
+        cfg: ProbeConfig::default(),
+    })
 }
 
 fn store_missing(request: &engine::RunRequest) -> bool {

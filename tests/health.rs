@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use common::tmux::Session;
 use common::{BIN, Output, PgCluster, run_with_timeout, unique};
 use serde_json::Value;
 
@@ -16,14 +17,17 @@ const AUTOBOT_PW: &str = "autobot-health-pw-9876543210";
 fn pg() -> &'static PgCluster {
     static ROLES: OnceLock<()> = OnceLock::new();
     let c = PgCluster::shared();
-    ROLES.get_or_init(|| {
-        for (role, pw) in [("slm_app", SLM_PW), ("autobot_app", AUTOBOT_PW)] {
-            c.psql(&format!(
-                "CREATE ROLE {role} LOGIN PASSWORD '{pw}' NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION"
-            ));
-        }
-    });
+    ROLES.get_or_init(|| app_roles(c));
     c
+}
+
+/// The playbook's two application users, unprivileged.
+fn app_roles(c: &PgCluster) {
+    for (role, pw) in [("slm_app", SLM_PW), ("autobot_app", AUTOBOT_PW)] {
+        c.psql(&format!(
+            "CREATE ROLE {role} LOGIN PASSWORD '{pw}' NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION"
+        ));
+    }
 }
 
 /// The three databases of one test, as the playbook creates them, with URLs.
@@ -424,4 +428,85 @@ fn watch_refreshes_until_interrupted() {
     let frames = stdout.matches("slm-wizard health — every").count();
     assert!(frames >= 3, "{frames} frames:\n{stdout}");
     assert!(stdout.contains("overall: healthy"), "{stdout}");
+}
+
+/// The line of the dashboard table that shows `db`.
+fn row<'a>(screen: &'a str, db: &str) -> &'a str {
+    screen
+        .lines()
+        .find(|l| l.contains(&format!("● {db} ")))
+        .unwrap_or("")
+}
+
+fn state_of(screen: &str, db: &str) -> &'static str {
+    let r = row(screen, db);
+    if r.contains("unhealthy") {
+        "unhealthy"
+    } else if r.contains("degraded") {
+        "degraded"
+    } else if r.contains("healthy") {
+        "healthy"
+    } else {
+        "?"
+    }
+}
+
+/// `health --watch` on a terminal: the dashboard follows the Redis VM's server going down and
+/// coming back while the SLM server's databases stay healthy, and keys keep working meanwhile.
+#[test]
+fn dashboard_follows_a_server_going_down_and_up() {
+    let mut d = Dbs::create();
+    let redis_vm = PgCluster::start();
+    app_roles(&redis_vm);
+    let db = unique("autobot_users");
+    redis_vm.psql(&format!("CREATE DATABASE {db} OWNER autobot_app"));
+    redis_vm.psql(&format!("REVOKE CONNECT ON DATABASE {db} FROM PUBLIC"));
+    d.set(
+        "AUTOBOT_USERS_DATABASE_URL",
+        format!(
+            "postgresql://autobot_app:{AUTOBOT_PW}@127.0.0.1:{}/{db}",
+            redis_vm.port
+        ),
+    );
+    d.migrate();
+    let root = tempfile::tempdir().unwrap();
+    let env: String = d.env.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
+    let Some(s) = Session::start_with_env(
+        root.path(),
+        "health --watch --interval 1 --timeout 2",
+        "dashboard",
+        &env,
+    ) else {
+        return;
+    };
+    s.wait_until("all three healthy", |sc| {
+        ["slm", "slm_users", "autobot_users"]
+            .iter()
+            .all(|db| state_of(sc, db) == "healthy")
+            && sc.contains(" HEALTHY ")
+    });
+
+    redis_vm.stop();
+    let screen = s.wait_until("autobot_users unhealthy", |sc| {
+        state_of(sc, "autobot_users") == "unhealthy"
+    });
+    assert_eq!(state_of(&screen, "slm"), "healthy", "{screen}");
+    assert_eq!(state_of(&screen, "slm_users"), "healthy", "{screen}");
+    assert!(screen.contains(" UNHEALTHY "), "{screen}");
+    assert!(!screen.contains(AUTOBOT_PW), "{screen}");
+    // Responsive while a target fails: select it and open its detail view.
+    s.keys(&["G"]);
+    s.keys(&["Enter"]);
+    let screen = s.wait_for(&["autobot_users — detail", "state      unhealthy"]);
+    assert!(row(&screen, "autobot_users").contains('▶'), "{screen}");
+    s.keys(&["Escape"]);
+
+    redis_vm.start_again();
+    let screen = s.wait_until("autobot_users healthy again", |sc| {
+        state_of(sc, "autobot_users") == "healthy" && sc.contains(" HEALTHY ")
+    });
+    // The failure stays visible as the last error of the window.
+    assert!(screen.contains("last error"), "{screen}");
+    s.keys(&["q"]);
+    s.wait_for(&["WIZARD-EXITED rc=0"]);
 }

@@ -37,8 +37,10 @@ pub enum Action {
         host: String,
         result: Result<String, String>,
     },
-    /// One health probe round, as a table (or why it could not run).
-    Health(Result<String, String>),
+    /// The health dashboard's data after new samples.
+    HealthSnapshot(Box<crate::health::dashboard::Snapshot>),
+    /// The health probes could not start (no database settings): why.
+    HealthFailed(String),
     /// Quit (asks first while a run is going), e.g. on SIGINT.
     Quit,
     /// The terminal is going away (SIGTERM, SIGHUP): cancel any run and leave.

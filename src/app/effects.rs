@@ -18,8 +18,12 @@ pub enum Effect {
         host: String,
         vars: serde_json::Map<String, serde_json::Value>,
     },
-    /// Probe the databases once (the health dashboard's latest round).
-    ProbeHealth,
+    /// Start the background health sampler; snapshots come back as `Action::HealthSnapshot`.
+    StartHealth { interval: std::time::Duration },
+    /// Stop the health sampler (the Health step was left).
+    StopHealth,
+    /// Probe every target at this interval from now on.
+    SetHealthInterval(std::time::Duration),
     /// Leave the wizard.
     Quit,
 }

@@ -263,3 +263,67 @@ pub fn executing() -> State {
     send(&mut s, Action::Tick(std::time::Duration::from_secs(3)));
     s
 }
+
+/// A dashboard snapshot at a fixed instant: `slm` healthy with a latency history, `slm_users`
+/// degraded by a pending migration, `autobot_users` on the Redis VM timing out.
+pub fn health_snapshot() -> crate::health::dashboard::Snapshot {
+    use crate::health::dashboard::{Row, Snapshot};
+    use crate::health::{Details, MigrationInfo, Status as H};
+    let at = chrono::DateTime::parse_from_rfc3339("2026-11-28T08:30:05Z")
+        .expect("time")
+        .with_timezone(&chrono::Utc);
+    let row = |key: &str, server: &str, status: H, reason: &str, ms: Option<f64>| Row {
+        key: key.into(),
+        server: server.into(),
+        status: Some(status),
+        reason: reason.into(),
+        latency_ms: (0..30)
+            .map(|i| ms.map(|m| m + f64::from(i % 7) * 0.3))
+            .collect(),
+        connections: ms.map(|_| (7, 100)),
+        size_bytes: ms.map(|_| 7_654_321),
+        migrations: ms.map(|_| MigrationInfo {
+            applied: 1,
+            pending: usize::from(key == "slm_users"),
+            latest: Some("0001_user_management".into()),
+            drift: 0,
+        }),
+        last_error: (status == H::Unhealthy).then(|| (at, reason.to_string())),
+        details: Some(Details {
+            target: format!("{key}_app@{server}/{key}"),
+            reachable: ms.is_some(),
+            connected: ms.is_some(),
+            connect_ms: ms.map(|m| m * 3.0),
+            select1_ms: ms,
+            server_version: ms.map(|_| "15.10".into()),
+            uptime_seconds: ms.map(|_| 86_400),
+            sampled_at: at,
+            probe_ms: 12.0,
+            ..Default::default()
+        }),
+        samples: 30,
+    };
+    Snapshot {
+        rows: vec![
+            row("slm", "127.0.0.1:5432", H::Healthy, "ok", Some(0.4)),
+            row(
+                "slm_users",
+                "127.0.0.1:5432",
+                H::Degraded,
+                "1 pending migration(s)",
+                Some(0.5),
+            ),
+            row(
+                "autobot_users",
+                "172.16.168.23:5432",
+                H::Unhealthy,
+                "timed out",
+                None,
+            ),
+        ],
+        status: H::Unhealthy,
+        nodes_online: 1,
+        nodes_total: 2,
+        taken_at: at,
+    }
+}

@@ -577,19 +577,35 @@ impl Exec {
     }
 }
 
-/// The Health step.
+/// The Health step: the live dashboard fed by a background sampler while the step is shown.
 #[derive(Debug, Clone)]
 pub struct HealthView {
+    /// Running while the sampler is on.
     pub phase: Phase,
-    /// The latest round as a table, or why it failed.
-    pub report: Option<Result<String, String>>,
+    pub snapshot: Option<Box<crate::health::dashboard::Snapshot>>,
+    /// Why the probes could not start.
+    pub error: Option<String>,
+    pub selected: usize,
+    pub detail: bool,
+    pub interval: Duration,
+    pub retention: Duration,
+}
+
+impl HealthView {
+    pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+    pub const MAX_INTERVAL: Duration = Duration::from_secs(300);
 }
 
 impl Default for HealthView {
     fn default() -> Self {
         Self {
             phase: Phase::Idle,
-            report: None,
+            snapshot: None,
+            error: None,
+            selected: 0,
+            detail: false,
+            interval: Duration::from_secs(5),
+            retention: Duration::from_secs(600),
         }
     }
 }
@@ -624,6 +640,8 @@ pub struct State {
     pub review: Review,
     pub exec: Exec,
     pub health: HealthView,
+    /// Hosts the next dry run and run are limited to (a repair from Health), or all.
+    pub limit: Option<String>,
     /// Where the last session left off (answers are applied to its playbook's form).
     pub session: Session,
     pub dialog: Option<Dialog>,
@@ -655,6 +673,7 @@ impl State {
             review: Review::default(),
             exec: Exec::default(),
             health: HealthView::default(),
+            limit: None,
             session: Session::default(),
             dialog: None,
             help: false,
@@ -741,6 +760,7 @@ impl State {
             extra_values: self.form.values(),
             check,
             diff: true,
+            limit: self.limit.clone(),
             ..Default::default()
         })
     }

@@ -2,6 +2,7 @@
 
 use crossterm::event::KeyCode;
 use serde_json::json;
+use std::time::Duration;
 
 use super::action::{Action, RunKind};
 use super::effects::Effect;
@@ -447,21 +448,109 @@ fn end_of_run_goes_to_health_and_back() {
     assert!(s.exec.journal.is_some());
     let fx = send(&mut s, key(KeyCode::Enter));
     assert_eq!(s.step, Step::Health);
-    assert!(matches!(fx.as_slice(), [Effect::ProbeHealth]));
+    assert!(matches!(fx.as_slice(), [Effect::StartHealth { .. }]));
     assert_eq!(s.health.phase, Phase::Running);
     send(
         &mut s,
-        Action::Health(Err("SLM_DATABASE_URL is not set".into())),
+        Action::HealthFailed("SLM_DATABASE_URL is not set".into()),
     );
     assert_eq!(s.health.phase, Phase::Failed);
-    let fx = send(&mut s, key(KeyCode::Char('r')));
-    assert!(matches!(fx.as_slice(), [Effect::ProbeHealth]));
-    send(&mut s, Action::Health(Ok("overall: healthy".into())));
-    assert_eq!(s.health.phase, Phase::Done);
+    assert!(s.health.error.is_some());
+    // Leaving stops the sampler; coming back starts it again.
+    let fx = send(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.step, Step::Execute);
+    assert!(matches!(fx.as_slice(), [Effect::StopHealth]));
+    let fx = send(&mut s, key(KeyCode::Enter));
+    assert!(matches!(fx.as_slice(), [Effect::StartHealth { .. }]));
+    send(&mut s, Action::HealthSnapshot(Box::new(health_snapshot())));
+    assert!(s.health.error.is_none());
     send(&mut s, key(KeyCode::Esc));
     assert_eq!(s.step, Step::Execute);
     send(&mut s, key(KeyCode::Esc));
     assert_eq!(s.step, Step::Review);
+}
+
+#[test]
+fn health_dashboard_keys() {
+    let mut s = executing();
+    send(&mut s, done(RunKind::Real, false));
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, Action::HealthSnapshot(Box::new(health_snapshot())));
+    // Selection stays within the rows.
+    for _ in 0..5 {
+        send(&mut s, key(KeyCode::Down));
+    }
+    assert_eq!(s.health.selected, 2);
+    send(&mut s, key(KeyCode::Char('k')));
+    assert_eq!(s.health.selected, 1);
+    // A smaller snapshot pulls the selection back in.
+    let mut small = health_snapshot();
+    small.rows.truncate(1);
+    send(&mut s, Action::HealthSnapshot(Box::new(small)));
+    assert_eq!(s.health.selected, 0);
+    send(&mut s, Action::HealthSnapshot(Box::new(health_snapshot())));
+    // Detail view opens and Esc closes it before leaving the step.
+    send(&mut s, key(KeyCode::Enter));
+    assert!(s.health.detail);
+    send(&mut s, key(KeyCode::Esc));
+    assert!(!s.health.detail);
+    assert_eq!(s.step, Step::Health);
+    // The interval doubles and halves within 1 s ..= 300 s.
+    let fx = send(&mut s, key(KeyCode::Char('+')));
+    assert!(
+        matches!(fx.as_slice(), [Effect::SetHealthInterval(d)] if *d == Duration::from_secs(10))
+    );
+    for _ in 0..10 {
+        send(&mut s, key(KeyCode::Char('+')));
+    }
+    assert_eq!(s.health.interval, Duration::from_secs(300));
+    for _ in 0..20 {
+        send(&mut s, key(KeyCode::Char('-')));
+    }
+    assert_eq!(s.health.interval, Duration::from_secs(1));
+}
+
+#[test]
+fn repair_from_health_reruns_the_failing_host_through_review() {
+    let mut s = executing();
+    send(&mut s, done(RunKind::Real, false));
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, Action::HealthSnapshot(Box::new(health_snapshot())));
+    // A healthy database has nothing to repair.
+    let fx = send(&mut s, key(KeyCode::Char('r')));
+    assert!(fx.is_empty());
+    assert_eq!(s.step, Step::Health);
+    assert!(s.message.as_deref().unwrap_or("").contains("healthy"));
+    // autobot_users lives on the Redis VM: of the two redis_vm hosts, the one with its address.
+    send(&mut s, key(KeyCode::Char('G')));
+    let fx = send(&mut s, key(KeyCode::Char('r')));
+    assert_eq!(s.step, Step::Review);
+    assert_eq!(s.limit.as_deref(), Some("redis"));
+    assert!(matches!(fx[0], Effect::StopHealth));
+    let Effect::StartRun(RunKind::Check, req) = &fx[1] else {
+        panic!("expected the dry run: {fx:?}");
+    };
+    assert_eq!(req.limit.as_deref(), Some("redis"));
+    assert!(req.check);
+    // Confirming runs for real on that host only.
+    send(&mut s, done(RunKind::Check, false));
+    send(&mut s, key(KeyCode::Enter));
+    let fx = send(&mut s, key(KeyCode::Char('y')));
+    let real = fx.iter().find_map(|e| match e {
+        Effect::StartRun(RunKind::Real, r) => Some(r),
+        _ => None,
+    });
+    assert_eq!(real.and_then(|r| r.limit.as_deref()), Some("redis"));
+    // Going back through Hosts drops the limit.
+    send(&mut s, done(RunKind::Real, false));
+    send(&mut s, key(KeyCode::Esc));
+    send(&mut s, key(KeyCode::Esc));
+    let fx = send(&mut s, key(KeyCode::Enter));
+    assert!(s.limit.is_none());
+    assert!(
+        matches!(&fx[0], Effect::StartRun(RunKind::Check, r) if r.limit.is_none()),
+        "{fx:?}"
+    );
 }
 
 #[test]

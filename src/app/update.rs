@@ -7,8 +7,8 @@ use tui_input::backend::crossterm::to_input_request;
 use super::action::{Action, RunKind};
 use super::effects::Effect;
 use super::state::{
-    CheckItem, ConnTest, Dialog, Exec, FieldValue, Form, Lane, OUTPUT_LINES_PER_HOST, Phase,
-    Review, State, Step, TASK_ROWS, TaskRow,
+    CheckItem, ConnTest, Dialog, Exec, FieldValue, Form, HealthView, Lane, OUTPUT_LINES_PER_HOST,
+    Phase, Review, State, Step, TASK_ROWS, TaskRow,
 };
 use crate::engine::{RunEvent, Status};
 use crate::playbook::survey::DEFAULT_GENERATED_LENGTH;
@@ -93,13 +93,18 @@ fn apply(state: &mut State, action: Action) -> Vec<Effect> {
             state.hosts.tests.insert(host, t);
             Vec::new()
         }
-        Action::Health(report) => {
-            state.health.phase = if report.is_ok() {
-                Phase::Done
-            } else {
-                Phase::Failed
-            };
-            state.health.report = Some(report);
+        Action::HealthSnapshot(snap) => {
+            let rows = snap.rows.len();
+            state.health.selected = state.health.selected.min(rows.saturating_sub(1));
+            state.health.snapshot = Some(snap);
+            state.health.error = None;
+            // Samples only matter while the dashboard is visible.
+            state.dirty = state.step == Step::Health;
+            Vec::new()
+        }
+        Action::HealthFailed(e) => {
+            state.health.phase = Phase::Failed;
+            state.health.error = Some(e);
             Vec::new()
         }
         Action::Quit => quit(state),
@@ -197,7 +202,10 @@ fn on_dialog(state: &mut State, d: Dialog, key: KeyEvent) -> Vec<Effect> {
     }
     state.dialog = None;
     match d {
-        Dialog::ConfirmRun => start_real_run(state, None),
+        Dialog::ConfirmRun => {
+            let limit = state.limit.clone();
+            start_real_run(state, limit)
+        }
         Dialog::ConfirmRetry => {
             let failed = state.failed_hosts();
             start_real_run(state, Some(failed.join(",")))
@@ -458,7 +466,11 @@ fn hosts_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     let h = &mut state.hosts;
     match key.code {
         KeyCode::Esc | KeyCode::BackTab => state.step = Step::Variables,
-        KeyCode::Enter | KeyCode::Tab => return enter_review(state),
+        KeyCode::Enter | KeyCode::Tab => {
+            // From the Hosts step the run covers the whole inventory (a repair's limit ends here).
+            state.limit = None;
+            return enter_review(state);
+        }
         KeyCode::Char('t') => {
             return names
                 .get(h.selected)
@@ -776,21 +788,137 @@ fn execute_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 
 // ---- Health ----
 
-/// Goes to Health and probes the databases once.
+/// Goes to Health and starts the live probes (they stop when the step is left).
 pub fn enter_health(state: &mut State) -> Vec<Effect> {
     state.step = Step::Health;
     if state.health.phase == Phase::Running {
         return Vec::new();
     }
     state.health.phase = Phase::Running;
-    vec![Effect::ProbeHealth]
+    state.health.error = None;
+    vec![Effect::StartHealth {
+        interval: state.health.interval,
+    }]
+}
+
+/// Leaves Health for `step`, stopping the probes.
+fn leave_health(state: &mut State, step: Step) -> Vec<Effect> {
+    state.step = step;
+    state.health.phase = Phase::Idle;
+    vec![Effect::StopHealth]
 }
 
 fn health_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let h = &mut state.health;
+    let rows = h.snapshot.as_ref().map_or(0, |s| s.rows.len());
     match key.code {
-        KeyCode::Esc | KeyCode::BackTab => state.step = Step::Execute,
-        KeyCode::Char('r') => return enter_health(state),
+        KeyCode::Esc | KeyCode::BackTab if h.detail => h.detail = false,
+        KeyCode::Esc | KeyCode::BackTab => return leave_health(state, Step::Execute),
+        KeyCode::Enter | KeyCode::Char('d') => h.detail = !h.detail,
+        KeyCode::Char('+') | KeyCode::Char('-') => {
+            let next = if key.code == KeyCode::Char('+') {
+                h.interval.saturating_mul(2)
+            } else {
+                h.interval / 2
+            };
+            h.interval = next.clamp(HealthView::MIN_INTERVAL, HealthView::MAX_INTERVAL);
+            state.message = Some(format!(
+                "probing every {} s",
+                state.health.interval.as_secs()
+            ));
+            return vec![Effect::SetHealthInterval(state.health.interval)];
+        }
+        KeyCode::Char('r') => return repair(state),
+        KeyCode::Home | KeyCode::Char('g') => h.selected = 0,
+        KeyCode::End | KeyCode::Char('G') => h.selected = rows.saturating_sub(1),
+        _ if is_up(&key) => h.selected = h.selected.saturating_sub(1),
+        _ if is_down(&key) => h.selected = (h.selected + 1).min(rows.saturating_sub(1)),
         _ => state.dirty = false,
     }
     Vec::new()
+}
+
+/// The inventory hosts that serve a database: the spec's group for it (`slm_server` for `slm`
+/// and `slm_users`, `redis_vm` for `autobot_users`), narrowed to the host whose address is the
+/// database server's when the group has several.
+pub fn hosts_serving(state: &State, db: &str, server: &str) -> Vec<String> {
+    let group = if db == "autobot_users" {
+        "redis_vm"
+    } else {
+        "slm_server"
+    };
+    let Some((_, hosts)) = state.hosts.groups.iter().find(|(g, _)| g == group) else {
+        return Vec::new();
+    };
+    if hosts.len() <= 1 {
+        return hosts.iter().map(|h| h.name.clone()).collect();
+    }
+    let addr = server
+        .split(" via ")
+        .next()
+        .unwrap_or(server)
+        .rsplit_once(':')
+        .map_or(server, |(h, _)| h)
+        .trim_matches(['[', ']']);
+    let matching: Vec<String> = hosts
+        .iter()
+        .filter(|h| h.address == addr || h.name == addr)
+        .map(|h| h.name.clone())
+        .collect();
+    if matching.is_empty() {
+        hosts.iter().map(|h| h.name.clone()).collect()
+    } else {
+        matching
+    }
+}
+
+/// The playbook that deploys the databases the dashboard watches.
+const REPAIR_PLAYBOOK: &str = "user-management-db.yml";
+
+/// `r`: re-run the playbook on the selected database's host only, through Review (dry run
+/// first, then the usual confirmation).
+fn repair(state: &mut State) -> Vec<Effect> {
+    let Some(row) = state
+        .health
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.rows.get(state.health.selected))
+        .cloned()
+    else {
+        state.message = Some("no database selected".into());
+        return Vec::new();
+    };
+    if row.status == Some(crate::health::Status::Healthy) {
+        state.message = Some(format!("{} is healthy: nothing to repair", row.key));
+        return Vec::new();
+    }
+    if state.chosen.is_none() {
+        // Opened as `health --watch`: the databases come from the user-management playbook.
+        let Some(i) = state
+            .playbooks
+            .iter()
+            .position(|p| p.path.file_name().is_some_and(|n| n == REPAIR_PLAYBOOK))
+        else {
+            state.message = Some("choose the playbook to repair with first (step 1)".into());
+            return Vec::new();
+        };
+        state.selected = i;
+        choose_playbook(state);
+        if state.chosen.is_none() {
+            return Vec::new();
+        }
+    }
+    let hosts = hosts_serving(state, &row.key, &row.server);
+    if hosts.is_empty() {
+        state.message = Some(format!(
+            "no inventory host serves {} (groups slm_server / redis_vm in {})",
+            row.key,
+            state.hosts.path.display()
+        ));
+        return Vec::new();
+    }
+    state.limit = Some(hosts.join(","));
+    let mut fx = leave_health(state, Step::Review);
+    fx.extend(enter_review(state));
+    fx
 }

@@ -36,6 +36,9 @@ pub struct HealthOptions {
     pub inventory: Option<PathBuf>,
     pub vault_password: Option<Secret>,
     pub accept_new_host_keys: bool,
+    /// `--watch` on a terminal: the interactive dashboard (the wizard's Health step) instead of
+    /// a redrawn text table.
+    pub dashboard: bool,
 }
 
 impl Default for HealthOptions {
@@ -55,6 +58,7 @@ impl Default for HealthOptions {
             inventory: None,
             vault_password: None,
             accept_new_host_keys: false,
+            dashboard: false,
         }
     }
 }
@@ -195,6 +199,9 @@ pub async fn run_health(
             ..Thresholds::default()
         },
     };
+    if opts.watch && opts.dashboard {
+        return dashboard(targets, cfg, opts, err).await;
+    }
     if opts.watch {
         return watch(targets, cfg, opts, out).await;
     }
@@ -215,7 +222,31 @@ pub async fn run_health(
     agg.status.exit_code()
 }
 
-/// `--watch`: a table redrawn after new samples, until Ctrl-C.
+/// `--watch` on a terminal: the wizard opened on its Health step, so `r` can repair a host.
+async fn dashboard(
+    targets: Vec<Target>,
+    cfg: ProbeConfig,
+    opts: &HealthOptions,
+    err: &mut dyn Write,
+) -> u8 {
+    let wizard = crate::tui::Options {
+        inventory: opts.inventory.clone(),
+        start_at_health: true,
+        health: Some(crate::tui::HealthSource { targets, cfg }),
+        health_interval: opts.interval,
+        health_retention: opts.retention,
+        ..Default::default()
+    };
+    match crate::tui::run(wizard).await {
+        Ok(status) => status.map_or(0, Status::exit_code),
+        Err(e) => {
+            let _ = writeln!(err, "slm-wizard health: {e}");
+            Status::Unhealthy.exit_code()
+        }
+    }
+}
+
+/// `--watch` without a terminal: a table redrawn after new samples, until Ctrl-C.
 async fn watch(
     targets: Vec<Target>,
     cfg: ProbeConfig,

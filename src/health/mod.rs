@@ -13,6 +13,7 @@
 //! URL's redaction and show `user@host:port/db` only.
 
 pub mod command;
+pub mod dashboard;
 pub mod doctor;
 pub mod probe;
 pub mod report;

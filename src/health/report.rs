@@ -70,7 +70,7 @@ pub fn sparkline(values: &[Option<f64>], width: usize) -> String {
         .collect()
 }
 
-fn human_bytes(n: i64) -> String {
+pub fn human_bytes(n: i64) -> String {
     let mut v = n as f64;
     for unit in ["B", "kB", "MB", "GB", "TB"] {
         if v < 1024.0 || unit == "TB" {

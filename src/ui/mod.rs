@@ -1,5 +1,6 @@
 //! Rendering: a pure function of the state (`render`), one module per screen.
 
+pub mod dashboard;
 pub mod screens;
 pub mod widgets;
 
@@ -108,7 +109,12 @@ pub fn key_hints(state: &State) -> Vec<(&'static str, &'static str)> {
             ("c", "cancel"),
             ("Enter", "health"),
         ],
-        Step::Health => vec![("r", "probe again"), ("Esc", "back")],
+        Step::Health => vec![
+            ("Enter", "detail"),
+            ("+/-", "interval"),
+            ("r", "repair"),
+            ("Esc", "back"),
+        ],
     };
     v.push(("F1/?", "help"));
     v.push(("q", "quit"));
@@ -161,8 +167,14 @@ pub fn help_lines(step: Step) -> Vec<(&'static str, &'static str)> {
             ("r", "retry the failed hosts (when the run is over)"),
         ],
         Step::Health => vec![
-            ("r", "probe the databases again"),
-            ("Esc", "back to Execute"),
+            ("↑/k ↓/j", "select a database"),
+            ("Enter, d", "open / close its detail view"),
+            ("+ / -", "probe half / twice as often (1 s … 300 s)"),
+            (
+                "r",
+                "repair: re-run the playbook on that database's host only (via Review)",
+            ),
+            ("Esc", "close the detail view, else back to Execute"),
         ],
     };
     v.extend([

@@ -90,18 +90,17 @@ fn health_screen() {
     send(&mut s, done(RunKind::Real, false));
     send(&mut s, key(KeyCode::Enter));
     check("health_probing", &s);
-    send(
-        &mut s,
-        Action::Health(Ok(
-            "overall: healthy\n\nDATABASE  STATUS   SERVER\nslm       healthy  127.0.0.1:5432"
-                .into(),
-        )),
-    );
+    send(&mut s, Action::HealthSnapshot(Box::new(health_snapshot())));
     check("health", &s);
+    send(&mut s, key(KeyCode::Down));
+    send(&mut s, key(KeyCode::Down));
+    send(&mut s, key(KeyCode::Enter));
+    check("health_detail", &s);
     send(
         &mut s,
-        Action::Health(Err("SLM_DATABASE_URL is not set".into())),
+        Action::HealthFailed("SLM_DATABASE_URL is not set".into()),
     );
+    s.health.snapshot = None;
     check("health_unavailable", &s);
 }
 

@@ -3,6 +3,8 @@
 //! throw-away PostgreSQL 15 cluster.
 #![allow(dead_code)]
 
+pub mod tmux;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -449,6 +451,37 @@ impl PgCluster {
             );
         }
         panic!("PostgreSQL did not start: {last_err}");
+    }
+
+    /// Stops the server (immediately, like a crash or `systemctl stop`); `start_again` brings it back.
+    pub fn stop(&self) {
+        let o = self.pg_ctl(&["-m", "immediate", "stop"]);
+        assert_eq!(o.code, 0, "pg_ctl stop: {}", o.stderr);
+    }
+
+    /// Starts a stopped server on the same port and socket directory.
+    pub fn start_again(&self) {
+        let o = self.pg_ctl(&[
+            "-l",
+            &self.dir.path().join("server.log").display().to_string(),
+            "-o",
+            &format!(
+                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+                self.port,
+                self.sock.display()
+            ),
+            "-w",
+            "start",
+        ]);
+        assert_eq!(o.code, 0, "pg_ctl start: {}\n{}", o.stdout, o.stderr);
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> Output {
+        let pg_ctl = format!("{PG_BIN}/pg_ctl");
+        let data = self.data.display().to_string();
+        let mut all = vec!["-u", "postgres", "--", pg_ctl.as_str(), "-D", data.as_str()];
+        all.extend_from_slice(args);
+        quiet("runuser", &all)
     }
 
     /// Stops the server and removes the directory once this test process is gone.

@@ -34,6 +34,12 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
         lines.push(Line::from(format!("  {g}: {}", names.join(", "))));
     }
+    if let Some(limit) = &state.limit {
+        lines.push(Line::from(vec![
+            Span::styled("limited to ", theme::key_text()),
+            Span::styled(format!("{limit} (repair)"), theme::warn()),
+        ]));
+    }
     frame.render_widget(
         Paragraph::new(lines).wrap(Wrap { trim: false }).block(
             Block::default()
