@@ -299,9 +299,11 @@ impl Executor {
         }
     }
 
-    fn start_health(&mut self, interval: Duration) {
+    fn start_health(&mut self, interval: Duration, hosts: Vec<crate::health::host::HostTarget>) {
         use crate::health::dashboard::Snapshot;
+        use crate::health::host::HostStore;
         use crate::health::store::{SampleStore, Sampler};
+        // Without database settings the hosts are still watched; the reason is shown above them.
         let source = match self
             .health_source
             .clone()
@@ -310,24 +312,41 @@ impl Executor {
             Ok(s) => s,
             Err(e) => {
                 let _ = self.tx.send(Action::HealthFailed(e));
-                return;
+                if hosts.is_empty() {
+                    return;
+                }
+                HealthSource {
+                    targets: Vec::new(),
+                    cfg: crate::health::ProbeConfig::default(),
+                }
             }
         };
         let store = Arc::new(std::sync::Mutex::new(SampleStore::new(
             self.health_retention,
         )));
-        let sampler = Sampler::spawn(source.targets, source.cfg, interval, store.clone());
+        let host_store = Arc::new(std::sync::Mutex::new(HostStore::default()));
+        let timeout = source.cfg.timeout;
+        let mut sampler = Sampler::spawn(source.targets, source.cfg, interval, store.clone());
+        sampler.add_hosts(
+            hosts,
+            crate::engine::connect::ConnectOptions {
+                accept_new_host_keys: false,
+                connect_timeout: timeout,
+            },
+            timeout,
+            host_store.clone(),
+        );
         let mut updates = sampler.updates.clone();
         let tx = self.tx.clone();
         // Pending rows show at once; then one snapshot per burst of samples.
         let forward = tokio::spawn(async move {
             loop {
-                let snap = match store.lock() {
-                    Ok(mut st) => {
+                let snap = match (store.lock(), host_store.lock()) {
+                    (Ok(mut st), Ok(hosts)) => {
                         st.prune(chrono::Utc::now());
-                        Snapshot::from_store(&st)
+                        Snapshot::from_store(&st, Some(&hosts))
                     }
-                    Err(_) => break,
+                    _ => break,
                 };
                 if tx.send(Action::HealthSnapshot(Box::new(snap))).is_err() {
                     break;
@@ -373,7 +392,7 @@ impl Executor {
                     let _ = tx.send(Action::Tested { host, result });
                 });
             }
-            Effect::StartHealth { interval } => self.start_health(interval),
+            Effect::StartHealth { interval, hosts } => self.start_health(interval, hosts),
             Effect::StopHealth => self.health = None,
             Effect::SetHealthInterval(every) => {
                 if let Some(h) = &self.health {

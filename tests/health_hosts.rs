@@ -4,6 +4,8 @@
 //! drops every packet and only its database times out.
 
 mod testhosts;
+#[path = "common/tmux.rs"]
+mod tmux;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -123,4 +125,88 @@ fn deployed_databases_through_a_tunnel_and_a_host_that_drops_packets() {
         v["databases"]["autobot_users"]["details"]["connected"], true,
         "{text}"
     );
+
+    dashboard_follows_postgresql_stopping_on_the_redis_vm(&h, &inv);
+}
+
+/// The row of the dashboard's Databases table (`host == false`) or Hosts table that shows `name`
+/// (the SLM server's host and one of its databases are both called `slm` here).
+fn row<'a>(screen: &'a str, name: &str, host: bool) -> &'a str {
+    let hosts_at = screen.find("┌ Hosts").unwrap_or(screen.len());
+    let part = if host {
+        &screen[hosts_at..]
+    } else {
+        &screen[..hosts_at]
+    };
+    part.lines()
+        .find(|l| l.contains(&format!("● {name} ")))
+        .unwrap_or("")
+}
+
+fn line<'a>(screen: &'a str, name: &str) -> &'a str {
+    row(screen, name, matches!(name, "redis" | "slm-host"))
+}
+
+/// `health --watch` on a terminal with the inventory: the hosts' clusters and disks next to the
+/// databases. PostgreSQL stops on the Redis VM: that host and its database turn unhealthy within
+/// an interval or two while the SLM server's stay up, keys keep working, and all recover on the
+/// next samples after it starts again.
+fn dashboard_follows_postgresql_stopping_on_the_redis_vm(h: &Hosts, inv: &Path) {
+    let redis = h.addr("redis");
+    let env = format!(
+        "SLM_DATABASE_URL='postgresql://slm_app:{SLM_PW}@127.0.0.1:5432/slm' \
+         SLM_USERS_DATABASE_URL='postgresql://slm_app:{SLM_PW}@127.0.0.1:5432/slm_users' \
+         AUTOBOT_USERS_DATABASE_URL='postgresql://autobot_app:{AUTOBOT_PW}@{redis}:5432/autobot_users'"
+    );
+    let root = tempfile::tempdir().unwrap();
+    let args = format!(
+        "health --watch --interval 1 --timeout 3 --via-ssh slm -i {}",
+        inv.display()
+    );
+    let Some(s) = tmux::Session::start_with_env(root.path(), &args, "hosts-dashboard", &env) else {
+        return;
+    };
+    let up = |sc: &str, name: &str| {
+        let l = match name {
+            "slm-host" => row(sc, "slm", true),
+            _ => line(sc, name),
+        };
+        (l.contains("online") || l.contains("healthy") || l.contains("degraded"))
+            && !l.contains("unhealthy")
+            && !l.contains("down")
+    };
+    let screen = s.wait_until("both hosts online, the databases up", |sc| {
+        ["slm", "slm-host", "redis", "slm_users", "autobot_users"]
+            .iter()
+            .all(|n| up(sc, n))
+            && line(sc, "redis").contains("15/main :5432 online")
+    });
+    assert!(
+        row(&screen, "slm", true).contains('%'),
+        "data disk use: {screen}"
+    );
+
+    h.sh("redis", "service postgresql stop >/dev/null");
+    let screen = s.wait_until("redis and autobot_users unhealthy", |sc| {
+        line(sc, "redis").contains("down") && line(sc, "autobot_users").contains("unhealthy")
+    });
+    assert!(
+        up(&screen, "slm") && up(&screen, "slm_users") && up(&screen, "slm-host"),
+        "{screen}"
+    );
+    assert!(!screen.contains(SLM_PW) && !screen.contains(AUTOBOT_PW));
+    // Still responsive: the redis host's detail view (the last row).
+    s.keys(&["G"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["redis — detail", "cluster 15/main port 5432 down"]);
+    s.keys(&["Escape"]);
+
+    h.sh("redis", "service postgresql start >/dev/null");
+    s.wait_until("everything up again", |sc| {
+        ["slm", "slm-host", "redis", "slm_users", "autobot_users"]
+            .iter()
+            .all(|n| up(sc, n))
+    });
+    s.keys(&["q"]);
+    s.wait_for(&["WIZARD-EXITED rc="]);
 }

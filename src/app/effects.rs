@@ -19,7 +19,11 @@ pub enum Effect {
         vars: serde_json::Map<String, serde_json::Value>,
     },
     /// Start the background health sampler; snapshots come back as `Action::HealthSnapshot`.
-    StartHealth { interval: std::time::Duration },
+    StartHealth {
+        interval: std::time::Duration,
+        /// Hosts whose clusters and disks are probed over their own connection.
+        hosts: Vec<crate::health::host::HostTarget>,
+    },
     /// Stop the health sampler (the Health step was left).
     StopHealth,
     /// Probe every target at this interval from now on.

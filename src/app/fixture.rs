@@ -267,7 +267,7 @@ pub fn executing() -> State {
 /// A dashboard snapshot at a fixed instant: `slm` healthy with a latency history, `slm_users`
 /// degraded by a pending migration, `autobot_users` on the Redis VM timing out.
 pub fn health_snapshot() -> crate::health::dashboard::Snapshot {
-    use crate::health::dashboard::{Row, Snapshot};
+    use crate::health::dashboard::{HostRow, Row, Snapshot};
     use crate::health::{Details, MigrationInfo, Status as H};
     let at = chrono::DateTime::parse_from_rfc3339("2026-11-28T08:30:05Z")
         .expect("time")
@@ -303,7 +303,34 @@ pub fn health_snapshot() -> crate::health::dashboard::Snapshot {
         }),
         samples: 30,
     };
+    let cluster = |state: &str, pct| crate::health::host::Cluster {
+        version: "15".into(),
+        name: "main".into(),
+        port: "5432".into(),
+        state: state.into(),
+        data_dir: "/var/lib/postgresql/15/main".into(),
+        disk_used_pct: Some(pct),
+    };
+    let host = |name: &str, status: H, reason: &str, c| HostRow {
+        host: name.into(),
+        status: Some(status),
+        reason: reason.into(),
+        disk_used_pct: Some(42),
+        clusters: vec![c],
+        last_error: (status == H::Unhealthy).then(|| (at, reason.to_string())),
+        sampled_at: Some(at),
+        probe_ms: Some(4.0),
+    };
     Snapshot {
+        hosts: vec![
+            host("localhost", H::Healthy, "ok", cluster("online", 42)),
+            host(
+                "redis",
+                H::Unhealthy,
+                "cluster 15/main (port 5432) is down",
+                cluster("down", 42),
+            ),
+        ],
         rows: vec![
             row("slm", "127.0.0.1:5432", H::Healthy, "ok", Some(0.4)),
             row(

@@ -396,6 +396,28 @@ pub enum ConnTest {
 }
 
 impl HostsView {
+    /// The hosts the databases live on: those of the spec's groups (`slm_server`, `redis_vm`),
+    /// or every host when the inventory has neither.
+    pub fn database_hosts(&self) -> Vec<crate::health::host::HostTarget> {
+        let spec = ["slm_server", "redis_vm"];
+        let any_spec = self.groups.iter().any(|(g, _)| spec.contains(&g.as_str()));
+        let mut out: Vec<crate::health::host::HostTarget> = Vec::new();
+        for (g, hosts) in &self.groups {
+            if any_spec && !spec.contains(&g.as_str()) {
+                continue;
+            }
+            for h in hosts {
+                if !out.iter().any(|t| t.name == h.name) {
+                    out.push(crate::health::host::HostTarget {
+                        name: h.name.clone(),
+                        vars: h.vars.clone(),
+                    });
+                }
+            }
+        }
+        out
+    }
+
     /// Each host once, in the order the groups show them.
     pub fn host_names(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();

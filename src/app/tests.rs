@@ -477,15 +477,19 @@ fn health_dashboard_keys() {
     send(&mut s, key(KeyCode::Enter));
     send(&mut s, Action::HealthSnapshot(Box::new(health_snapshot())));
     // Selection stays within the rows.
-    for _ in 0..5 {
+    // Selection runs over the databases, then the hosts.
+    for _ in 0..9 {
         send(&mut s, key(KeyCode::Down));
     }
-    assert_eq!(s.health.selected, 2);
+    assert_eq!(s.health.selected, 4);
     send(&mut s, key(KeyCode::Char('k')));
-    assert_eq!(s.health.selected, 1);
+    assert_eq!(s.health.selected, 3);
+    send(&mut s, key(KeyCode::Char('k')));
+    send(&mut s, key(KeyCode::Char('k')));
     // A smaller snapshot pulls the selection back in.
     let mut small = health_snapshot();
     small.rows.truncate(1);
+    small.hosts.clear();
     send(&mut s, Action::HealthSnapshot(Box::new(small)));
     assert_eq!(s.health.selected, 0);
     send(&mut s, Action::HealthSnapshot(Box::new(health_snapshot())));
@@ -521,8 +525,23 @@ fn repair_from_health_reruns_the_failing_host_through_review() {
     assert!(fx.is_empty());
     assert_eq!(s.step, Step::Health);
     assert!(s.message.as_deref().unwrap_or("").contains("healthy"));
-    // autobot_users lives on the Redis VM: of the two redis_vm hosts, the one with its address.
+    // A host whose cluster is down is repaired on that host.
     send(&mut s, key(KeyCode::Char('G')));
+    send(&mut s, key(KeyCode::Char('r')));
+    assert_eq!(s.step, Step::Review);
+    assert_eq!(s.limit.as_deref(), Some("redis"));
+    send(&mut s, key(KeyCode::Esc));
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, key(KeyCode::Enter));
+    send(
+        &mut s,
+        Action::RunFailed(RunKind::Check, "never mind".into()),
+    );
+    // autobot_users lives on the Redis VM: of the two redis_vm hosts, the one with its address.
+    let fx = crate::app::update::enter_health(&mut s);
+    assert!(matches!(&fx[..], [Effect::StartHealth { hosts, .. }] if hosts.len() == 2));
+    send(&mut s, Action::HealthSnapshot(Box::new(health_snapshot())));
+    s.health.selected = 2;
     let fx = send(&mut s, key(KeyCode::Char('r')));
     assert_eq!(s.step, Step::Review);
     assert_eq!(s.limit.as_deref(), Some("redis"));

@@ -94,10 +94,9 @@ fn apply(state: &mut State, action: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::HealthSnapshot(snap) => {
-            let rows = snap.rows.len();
+            let rows = snap.rows.len() + snap.hosts.len();
             state.health.selected = state.health.selected.min(rows.saturating_sub(1));
             state.health.snapshot = Some(snap);
-            state.health.error = None;
             // Samples only matter while the dashboard is visible.
             state.dirty = state.step == Step::Health;
             Vec::new()
@@ -798,6 +797,7 @@ pub fn enter_health(state: &mut State) -> Vec<Effect> {
     state.health.error = None;
     vec![Effect::StartHealth {
         interval: state.health.interval,
+        hosts: state.hosts.database_hosts(),
     }]
 }
 
@@ -810,7 +810,10 @@ fn leave_health(state: &mut State, step: Step) -> Vec<Effect> {
 
 fn health_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     let h = &mut state.health;
-    let rows = h.snapshot.as_ref().map_or(0, |s| s.rows.len());
+    let rows = h
+        .snapshot
+        .as_ref()
+        .map_or(0, |s| s.rows.len() + s.hosts.len());
     match key.code {
         KeyCode::Esc | KeyCode::BackTab if h.detail => h.detail = false,
         KeyCode::Esc | KeyCode::BackTab => return leave_health(state, Step::Execute),
@@ -878,18 +881,23 @@ const REPAIR_PLAYBOOK: &str = "user-management-db.yml";
 /// `r`: re-run the playbook on the selected database's host only, through Review (dry run
 /// first, then the usual confirmation).
 fn repair(state: &mut State) -> Vec<Effect> {
-    let Some(row) = state
-        .health
-        .snapshot
-        .as_ref()
-        .and_then(|s| s.rows.get(state.health.selected))
-        .cloned()
-    else {
-        state.message = Some("no database selected".into());
+    let Some(snap) = state.health.snapshot.as_ref() else {
+        state.message = Some("nothing probed yet".into());
         return Vec::new();
     };
-    if row.status == Some(crate::health::Status::Healthy) {
-        state.message = Some(format!("{} is healthy: nothing to repair", row.key));
+    let sel = state.health.selected;
+    // What is repaired, its state, and the hosts to run on.
+    let (what, status, hosts) = if let Some(row) = snap.rows.get(sel) {
+        let hosts = hosts_serving(state, &row.key, &row.server);
+        (row.key.clone(), row.status, hosts)
+    } else if let Some(h) = snap.hosts.get(sel - snap.rows.len()) {
+        (h.host.clone(), h.status, vec![h.host.clone()])
+    } else {
+        state.message = Some("nothing selected".into());
+        return Vec::new();
+    };
+    if status == Some(crate::health::Status::Healthy) {
+        state.message = Some(format!("{what} is healthy: nothing to repair"));
         return Vec::new();
     }
     if state.chosen.is_none() {
@@ -908,11 +916,9 @@ fn repair(state: &mut State) -> Vec<Effect> {
             return Vec::new();
         }
     }
-    let hosts = hosts_serving(state, &row.key, &row.server);
     if hosts.is_empty() {
         state.message = Some(format!(
-            "no inventory host serves {} (groups slm_server / redis_vm in {})",
-            row.key,
+            "no inventory host serves {what} (groups slm_server / redis_vm in {})",
             state.hosts.path.display()
         ));
         return Vec::new();

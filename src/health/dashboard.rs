@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::host::{Cluster, HostSample, HostSeries, HostStore};
 use super::store::SampleStore;
 use super::{DbSample, Details, MigrationInfo, Status, report};
 
@@ -32,10 +33,25 @@ pub struct Row {
     pub samples: usize,
 }
 
+/// One watched host: its clusters and data-directory disks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostRow {
+    pub host: String,
+    /// None until the first sample arrived.
+    pub status: Option<Status>,
+    pub reason: String,
+    pub clusters: Vec<Cluster>,
+    pub disk_used_pct: Option<u8>,
+    pub last_error: Option<(DateTime<Utc>, String)>,
+    pub sampled_at: Option<DateTime<Utc>>,
+    pub probe_ms: Option<f64>,
+}
+
 /// Everything the dashboard draws, at one instant.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     pub rows: Vec<Row>,
+    pub hosts: Vec<HostRow>,
     pub status: Status,
     pub nodes_online: usize,
     pub nodes_total: usize,
@@ -43,21 +59,40 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn from_store(store: &SampleStore) -> Self {
+    pub fn from_store(store: &SampleStore, host_store: Option<&HostStore>) -> Self {
         let rows: Vec<Row> = store.keys().map(|k| row(store, k)).collect();
+        let hosts: Vec<HostRow> = host_store
+            .map(|h| h.iter().map(|(name, s)| host_row(name, s)).collect())
+            .unwrap_or_default();
         let latest: Vec<&DbSample> = store.latest_all();
         let agg = report::aggregate(&latest);
         Snapshot {
             rows,
-            status: if latest.is_empty() {
-                Status::Healthy
-            } else {
-                agg.status
-            },
+            status: Status::worst(
+                latest
+                    .iter()
+                    .map(|s| s.status)
+                    .chain(hosts.iter().filter_map(|h| h.status)),
+            ),
+            hosts,
             nodes_online: agg.nodes_online,
             nodes_total: agg.nodes_total,
             taken_at: Utc::now(),
         }
+    }
+}
+
+fn host_row(name: &str, s: &HostSeries) -> HostRow {
+    let latest = s.latest.as_ref();
+    HostRow {
+        host: name.to_string(),
+        status: latest.map(|l| l.status),
+        reason: latest.map_or_else(|| "waiting for the first sample".into(), |l| l.reason()),
+        clusters: latest.map(|l| l.clusters.clone()).unwrap_or_default(),
+        disk_used_pct: latest.and_then(HostSample::disk_used_pct),
+        last_error: s.last_error.clone(),
+        sampled_at: latest.map(|l| l.sampled_at),
+        probe_ms: latest.map(|l| l.probe_ms),
     }
 }
 
@@ -147,7 +182,7 @@ mod tests {
                 Some(2.0),
             ),
         );
-        let snap = Snapshot::from_store(&st);
+        let snap = Snapshot::from_store(&st, None);
         assert_eq!(snap.rows.len(), 2);
         let slm = &snap.rows[0];
         assert_eq!(slm.status, Some(Status::Healthy));

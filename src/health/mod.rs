@@ -15,6 +15,7 @@
 pub mod command;
 pub mod dashboard;
 pub mod doctor;
+pub mod host;
 pub mod probe;
 pub mod report;
 pub mod store;

@@ -11,7 +11,9 @@ use indexmap::IndexMap;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use super::host::{HostProber, HostStore, HostTarget};
 use super::{DbSample, ProbeConfig, Target, probe};
+use crate::engine::connect::ConnectOptions;
 
 /// Samples per target, oldest first, kept for `retention` (and never more than `capacity`).
 #[derive(Debug, Clone)]
@@ -108,8 +110,9 @@ pub struct Sampler {
     pub store: Arc<Mutex<SampleStore>>,
     /// Incremented after every sample stored (a dashboard waits on it to redraw).
     pub updates: watch::Receiver<u64>,
+    updates_tx: Arc<watch::Sender<u64>>,
     interval: watch::Sender<Duration>,
-    _tasks: JoinSet<()>,
+    tasks: JoinSet<()>,
 }
 
 impl Sampler {
@@ -159,8 +162,49 @@ impl Sampler {
         Sampler {
             store,
             updates,
+            updates_tx,
             interval: interval_tx,
-            _tasks: tasks,
+            tasks,
+        }
+    }
+
+    /// Also probes these hosts (clusters, disk), on the same cadence, into `store`.
+    pub fn add_hosts(
+        &mut self,
+        targets: Vec<HostTarget>,
+        opts: ConnectOptions,
+        timeout: Duration,
+        store: Arc<Mutex<HostStore>>,
+    ) {
+        if let Ok(mut s) = store.lock() {
+            for t in &targets {
+                s.register(&t.name);
+            }
+        }
+        for target in targets {
+            let mut prober = HostProber::new(target, opts.clone());
+            let store = store.clone();
+            let updates_tx = self.updates_tx.clone();
+            let mut interval_rx = self.interval.subscribe();
+            self.tasks.spawn(async move {
+                loop {
+                    let start = tokio::time::Instant::now();
+                    let sample = prober.probe(timeout).await;
+                    if let Ok(mut s) = store.lock() {
+                        s.push(sample);
+                    }
+                    updates_tx.send_modify(|n| *n += 1);
+                    let every = *interval_rx.borrow_and_update();
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(start + every) => {}
+                        changed = interval_rx.changed() => {
+                            if changed.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
         }
     }
 

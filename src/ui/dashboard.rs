@@ -13,7 +13,7 @@ use ratatui::widgets::{
 };
 
 use crate::health::Status;
-use crate::health::dashboard::{Row, Snapshot};
+use crate::health::dashboard::{HostRow, Row, Snapshot};
 use crate::health::report::{human_bytes, sparkline};
 use crate::ui::widgets::theme;
 
@@ -72,20 +72,47 @@ pub fn render(frame: &mut Frame, area: Rect, v: &View) {
         );
         return;
     };
-    // With the detail open the table shrinks to its rows; otherwise a short summary follows it.
-    let (table_c, detail_c) = if v.detail {
-        (
-            Constraint::Length(snap.rows.len() as u16 + 3),
+    // With the detail open the tables shrink to their rows; otherwise a short summary follows.
+    let (n_db, n_hosts) = (snap.rows.len() as u16, snap.hosts.len() as u16);
+    let (db_c, hosts_c, detail_c) = match (v.detail, n_hosts) {
+        (true, 0) => (
+            Constraint::Length(n_db + 3),
+            Constraint::Length(0),
             Constraint::Min(6),
-        )
-    } else {
-        (
+        ),
+        (true, n) => (
+            Constraint::Length(n_db + 3),
+            Constraint::Length(n + 3),
+            Constraint::Min(6),
+        ),
+        (false, 0) => (
             Constraint::Min(3),
-            Constraint::Length(4.min(area.height.saturating_sub(4))),
-        )
+            Constraint::Length(0),
+            Constraint::Length(4),
+        ),
+        (false, n) => (
+            Constraint::Length(n_db + 3),
+            Constraint::Min(n + 3),
+            Constraint::Length(4),
+        ),
     };
-    let [head, table_area, detail_area] =
-        Layout::vertical([Constraint::Length(1), table_c, detail_c]).areas(area);
+    let [head, error_area, table_area, hosts_area, detail_area] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(u16::from(v.error.is_some())),
+        db_c,
+        hosts_c,
+        detail_c,
+    ])
+    .areas(area);
+    if let Some(e) = v.error {
+        frame.render_widget(
+            Paragraph::new(Span::styled(
+                format!("databases not probed: {e}"),
+                theme::error(),
+            )),
+            error_area,
+        );
+    }
 
     frame.render_widget(
         Paragraph::new(Line::from(vec![
@@ -107,16 +134,125 @@ pub fn render(frame: &mut Frame, area: Rect, v: &View) {
         head,
     );
     table(frame, table_area, snap, v);
-    if let Some(row) = snap
-        .rows
-        .get(v.selected.min(snap.rows.len().saturating_sub(1)))
-    {
+    if !snap.hosts.is_empty() {
+        hosts_table(frame, hosts_area, snap, v);
+    }
+    let selected = v
+        .selected
+        .min((snap.rows.len() + snap.hosts.len()).saturating_sub(1));
+    if let Some(row) = snap.rows.get(selected) {
         if v.detail {
             detail(frame, detail_area, row);
         } else {
             summary(frame, detail_area, row);
         }
+    } else if let Some(h) = snap.hosts.get(selected - snap.rows.len()) {
+        host_detail(frame, detail_area, h, v.detail);
     }
+}
+
+fn hosts_table(frame: &mut Frame, area: Rect, snap: &Snapshot, v: &View) {
+    let wide = area.width >= 130;
+    let rows: Vec<TableRow> = snap
+        .hosts
+        .iter()
+        .map(|h| {
+            let style = status_style(h.status);
+            let clusters = if h.clusters.is_empty() {
+                "-".to_string()
+            } else {
+                h.clusters
+                    .iter()
+                    .map(|c| format!("{}/{} :{} {}", c.version, c.name, c.port, c.state))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let disk = h.disk_used_pct.map_or_else(
+                || "-".into(),
+                |p| {
+                    let filled = usize::from(p.min(100)) * 8 / 100;
+                    format!("{}{} {p}%", "▮".repeat(filled), "▯".repeat(8 - filled))
+                },
+            );
+            let state = match h.status {
+                Some(Status::Healthy) | None => status_text(h.status).to_string(),
+                _ => h.reason.clone(),
+            };
+            TableRow::new(vec![
+                Cell::from(Span::styled("●", style)),
+                Cell::from(h.host.clone()),
+                Cell::from(clusters),
+                Cell::from(disk),
+                Cell::from(Span::styled(state, style)),
+            ])
+        })
+        .collect();
+    let widths = [
+        Constraint::Length(1),
+        Constraint::Length(14),
+        Constraint::Length(if wide { 34 } else { 24 }),
+        Constraint::Length(13),
+        Constraint::Min(10),
+    ];
+    let t = Table::new(rows, widths)
+        .header(
+            TableRow::new(vec!["", "HOST", "POSTGRESQL", "DATA DISK", "STATE"]).style(theme::dim()),
+        )
+        .row_highlight_style(theme::selected())
+        .highlight_symbol("▶")
+        .highlight_spacing(ratatui::widgets::HighlightSpacing::Always)
+        .block(Block::default().borders(Borders::ALL).title(" Hosts "));
+    let selected = v.selected.checked_sub(snap.rows.len());
+    let mut ts = TableState::default().with_selected(selected);
+    frame.render_stateful_widget(t, area, &mut ts);
+}
+
+fn host_detail(frame: &mut Frame, area: Rect, h: &HostRow, full: bool) {
+    let mut lines = vec![Line::from(vec![
+        Span::styled(format!("{} ", h.host), theme::focus()),
+        Span::styled(status_text(h.status), status_style(h.status)),
+        Span::raw(format!(": {}", h.reason)),
+    ])];
+    if full {
+        for c in &h.clusters {
+            lines.push(Line::from(format!(
+                "cluster {}/{} port {} {} · data {} · disk {}",
+                c.version,
+                c.name,
+                c.port,
+                c.state,
+                c.data_dir,
+                c.disk_used_pct
+                    .map_or_else(|| "-".into(), |p| format!("{p}% used"))
+            )));
+        }
+        if let (Some(at), Some(ms)) = (h.sampled_at, h.probe_ms) {
+            lines.push(Line::from(format!(
+                "sampled {} in {ms:.0} ms",
+                at.with_timezone(&chrono::Local).format("%H:%M:%S")
+            )));
+        }
+    }
+    if let Some((at, e)) = &h.last_error {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "last error {}: {e}",
+                at.with_timezone(&chrono::Local).format("%H:%M:%S")
+            ),
+            if full { theme::error() } else { theme::dim() },
+        )));
+    }
+    let block = if full {
+        Block::default()
+            .borders(Borders::ALL)
+            .title(format!(" {} — detail ", h.host))
+    } else {
+        Block::default().borders(Borders::TOP)
+    };
+    frame.render_widget(
+        Paragraph::new(lines).wrap(Wrap { trim: true }).block(block),
+        area,
+    );
 }
 
 fn human_secs(d: Duration) -> String {
@@ -230,8 +366,10 @@ fn table(frame: &mut Frame, area: Rect, snap: &Snapshot, v: &View) {
         .header(TableRow::new(header).style(theme::dim()))
         .row_highlight_style(theme::selected())
         .highlight_symbol("▶")
+        .highlight_spacing(ratatui::widgets::HighlightSpacing::Always)
         .block(Block::default().borders(Borders::ALL).title(" Databases "));
-    let mut ts = TableState::default().with_selected(Some(v.selected));
+    let selected = (v.selected < snap.rows.len()).then_some(v.selected);
+    let mut ts = TableState::default().with_selected(selected);
     frame.render_stateful_widget(t, area, &mut ts);
 }
 

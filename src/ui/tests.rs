@@ -96,6 +96,9 @@ fn health_screen() {
     send(&mut s, key(KeyCode::Down));
     send(&mut s, key(KeyCode::Enter));
     check("health_detail", &s);
+    send(&mut s, key(KeyCode::Char('G')));
+    check("health_host_detail", &s);
+    send(&mut s, key(KeyCode::Esc));
     send(
         &mut s,
         Action::HealthFailed("SLM_DATABASE_URL is not set".into()),

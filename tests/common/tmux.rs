@@ -1,4 +1,6 @@
 //! The real binary in tmux: keys in with `send-keys`, the screen out with `capture-pane`.
+// Shared by test binaries that use only part of it.
+#![allow(dead_code)]
 
 use std::path::Path;
 use std::process::Command;
