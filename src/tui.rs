@@ -19,6 +19,37 @@ use crate::inventory::Inventory;
 use crate::secrets::Redactor;
 use crate::secrets::store::{self, PrepareError, PrepareOptions};
 
+/// When the process started (for the first-frame time the benchmark reads from the log).
+static PROCESS_START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+pub fn mark_process_start() {
+    PROCESS_START.get_or_init(Instant::now);
+}
+
+/// Frames drawn and the time spent drawing them (logged at exit, for the benchmark).
+#[derive(Default)]
+struct FrameStats {
+    frames: u64,
+    total: Duration,
+    max: Duration,
+}
+
+impl FrameStats {
+    fn record(&mut self, took: Duration) {
+        if self.frames == 0 {
+            if let Some(start) = PROCESS_START.get() {
+                tracing::info!(
+                    first_frame_ms = start.elapsed().as_secs_f64() * 1000.0,
+                    "first frame drawn"
+                );
+            }
+        }
+        self.frames += 1;
+        self.total += took;
+        self.max = self.max.max(took);
+    }
+}
+
 /// Minimum time between two frames.
 const FRAME: Duration = Duration::from_millis(33);
 
@@ -165,6 +196,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Option<crate::health::Status>>
     spawn_signals(tx.clone());
 
     let mut last_frame = Instant::now() - FRAME;
+    let mut stats = FrameStats::default();
     loop {
         if state.dirty {
             let wait = FRAME.saturating_sub(last_frame.elapsed());
@@ -176,7 +208,9 @@ pub async fn run(opts: Options) -> anyhow::Result<Option<crate::health::Status>>
                 std::io::stdout(),
                 crossterm::terminal::BeginSynchronizedUpdate
             );
+            let started = Instant::now();
             let drawn = terminal.draw(|f| crate::ui::render(f, &state));
+            stats.record(started.elapsed());
             let _ = crossterm::execute!(
                 std::io::stdout(),
                 crossterm::terminal::EndSynchronizedUpdate
@@ -206,7 +240,14 @@ pub async fn run(opts: Options) -> anyhow::Result<Option<crate::health::Status>>
         }
     }
     exec.cancel_all();
-    tracing::info!("wizard done");
+    tracing::info!(
+        frames = stats.frames,
+        render_mean_us = (stats.total.as_micros() as u64)
+            .checked_div(stats.frames)
+            .unwrap_or(0),
+        render_max_us = stats.max.as_micros() as u64,
+        "wizard done"
+    );
     Ok(state.health.snapshot.map(|s| s.status))
 }
 
