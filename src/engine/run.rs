@@ -22,9 +22,19 @@ use crate::template::{OMIT, Scope, TemplateError};
 use crate::transport::{Become, BecomeMethod, Transport, TransportError};
 
 /// Cancels a run: no new tasks start; with `kill`, running commands are killed too.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct Cancel {
     stop: Arc<AtomicBool>,
+    kill: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Default for Cancel {
+    fn default() -> Self {
+        Self {
+            stop: Arc::new(AtomicBool::new(false)),
+            kill: Arc::new(tokio::sync::watch::channel(false).0),
+        }
+    }
 }
 
 impl Cancel {
@@ -33,6 +43,16 @@ impl Cancel {
     }
     pub fn is_cancelled(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
+    }
+    /// Cancels and kills the commands running now.
+    pub fn kill(&self) {
+        self.cancel();
+        self.kill.send_replace(true);
+    }
+    /// Resolves once `kill` was called.
+    pub async fn killed(&self) {
+        let mut rx = self.kill.subscribe();
+        let _ = rx.wait_for(|k| *k).await;
     }
 }
 
@@ -1255,6 +1275,7 @@ async fn run_once_item(
             environment: environment.clone(),
             sink: sink.clone(),
             command_timeout: shared.plan.request.command_timeout,
+            cancel: shared.cancel.clone(),
         };
         let r = match modules::run(&task.module, &args, &ctx).await {
             Ok(r) => r,

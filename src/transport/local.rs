@@ -28,6 +28,8 @@ impl Transport for LocalTransport {
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .kill_on_drop(true)
+                // Its own process group, so a kill reaches the commands it started too.
+                .process_group(0)
                 .spawn()
                 .map_err(|e| TransportError::Other(format!("cannot start /bin/sh: {e}")))?;
             let (control_tx, mut control_rx) = mpsc::channel::<Control>(16);
@@ -62,6 +64,12 @@ impl Transport for LocalTransport {
                             }
                             Some(Control::CloseStdin) => stdin = None,
                             Some(Control::Kill) => {
+                                if let Some(pid) = child.id() {
+                                    let _ = std::process::Command::new("kill")
+                                        .args(["-s", "KILL", "--", &format!("-{pid}")])
+                                        .stderr(Stdio::null())
+                                        .status();
+                                }
                                 let _ = child.start_kill();
                             }
                             None => control_open = false,

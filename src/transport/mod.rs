@@ -188,8 +188,10 @@ pub async fn exec(
         None => req.script.to_string(),
     };
     let mut proc = transport.spawn(&command).await?;
+    // Abandoned (the caller dropped this future: a kill): the command is killed, not left running.
+    let guard = KillOnDrop(Some(proc.control.clone()));
     let run = drive(&mut proc, &req, sink);
-    match req.timeout {
+    let result = match req.timeout {
         Some(limit) => match tokio::time::timeout(limit, run).await {
             Ok(r) => r,
             Err(_) => {
@@ -198,6 +200,24 @@ pub async fn exec(
             }
         },
         None => run.await,
+    };
+    guard.disarm();
+    result
+}
+
+struct KillOnDrop(Option<mpsc::Sender<Control>>);
+
+impl KillOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(c) = self.0.take() {
+            let _ = c.try_send(Control::Kill);
+        }
     }
 }
 

@@ -261,6 +261,8 @@ pub struct Ctx<'a> {
     pub environment: Vec<(String, String)>,
     pub sink: Sink,
     pub command_timeout: Option<Duration>,
+    /// A kill stops the command running now.
+    pub cancel: crate::engine::Cancel,
 }
 
 impl Ctx<'_> {
@@ -301,7 +303,12 @@ impl Ctx<'_> {
         }
         full.push_str(script);
         let sink = self.sink.clone();
-        transport::exec(
+        let mut forward = |s, data: &[u8]| {
+            if stream {
+                sink(s, data)
+            }
+        };
+        let run = transport::exec(
             self.conn,
             ExecRequest {
                 script: &full,
@@ -310,13 +317,15 @@ impl Ctx<'_> {
                 escalation: self.escalation.as_ref(),
                 timeout: self.command_timeout,
             },
-            &mut |s, data| {
-                if stream {
-                    sink(s, data)
-                }
-            },
-        )
-        .await
+            &mut forward,
+        );
+        // Dropping the command's future kills it (see transport::exec).
+        tokio::select! {
+            r = run => r,
+            _ = self.cancel.killed() => Err(TransportError::Other(
+                "killed: the run was cancelled while this command ran".into(),
+            )),
+        }
     }
 
     pub fn os_family(&self) -> &str {
