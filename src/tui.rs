@@ -36,13 +36,13 @@ struct FrameStats {
 
 impl FrameStats {
     fn record(&mut self, took: Duration) {
-        if self.frames == 0 {
-            if let Some(start) = PROCESS_START.get() {
-                tracing::info!(
-                    first_frame_ms = start.elapsed().as_secs_f64() * 1000.0,
-                    "first frame drawn"
-                );
-            }
+        if self.frames == 0
+            && let Some(start) = PROCESS_START.get()
+        {
+            tracing::info!(
+                first_frame_ms = start.elapsed().as_secs_f64() * 1000.0,
+                "first frame drawn"
+            );
         }
         self.frames += 1;
         self.total += took;
@@ -153,6 +153,7 @@ fn restore() {
     let _ = crossterm::terminal::disable_raw_mode();
     let _ = crossterm::execute!(
         std::io::stdout(),
+        crossterm::event::DisableMouseCapture,
         crossterm::terminal::LeaveAlternateScreen,
         crossterm::cursor::Show
     );
@@ -179,6 +180,10 @@ pub async fn run(opts: Options) -> anyhow::Result<Option<crate::health::Status>>
     let _guard = TerminalGuard;
     crossterm::terminal::enable_raw_mode()?;
     crossterm::execute!(std::io::stdout(), crossterm::terminal::EnterAlternateScreen)?;
+    // The wheel scrolls; SLM_WIZARD_NO_MOUSE=1 leaves the mouse to the terminal (text selection).
+    if std::env::var_os("SLM_WIZARD_NO_MOUSE").is_none() {
+        crossterm::execute!(std::io::stdout(), crossterm::event::EnableMouseCapture)?;
+    }
     let mut terminal =
         ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))?;
 
@@ -258,6 +263,11 @@ fn spawn_input(tx: UnboundedSender<Action>) {
             let action = match ev {
                 Ok(Event::Key(k)) if k.kind != KeyEventKind::Release => Action::Key(k),
                 Ok(Event::Resize(..)) => Action::Resize,
+                Ok(Event::Mouse(m)) => match m.kind {
+                    crossterm::event::MouseEventKind::ScrollUp => Action::Wheel { up: true },
+                    crossterm::event::MouseEventKind::ScrollDown => Action::Wheel { up: false },
+                    _ => continue,
+                },
                 Ok(_) => continue,
                 Err(e) => {
                     tracing::warn!("terminal input: {e}");
@@ -416,6 +426,15 @@ impl Executor {
                 }
                 tokio::spawn(start_run(kind, *request, cancel, self.tx.clone()));
             }
+            Effect::Kill(kind) => {
+                let slot = match kind {
+                    RunKind::Check => &self.check,
+                    RunKind::Real => &self.real,
+                };
+                if let Some(c) = slot {
+                    c.kill();
+                }
+            }
             Effect::Cancel(kind) => {
                 let slot = match kind {
                     RunKind::Check => &self.check,
@@ -426,11 +445,24 @@ impl Executor {
                 }
             }
             Effect::SaveSession(session) => save_session(&session),
-            Effect::TestConnection { host, vars } => {
+            Effect::TestConnection {
+                host,
+                vars,
+                trust_new_key,
+            } => {
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
-                    let result = test_connection(&host, vars).await;
-                    let _ = tx.send(Action::Tested { host, result });
+                    let action = match test_connection(&host, vars, trust_new_key).await {
+                        Err(crate::transport::TransportError::HostKeyUnknown {
+                            fingerprint,
+                            ..
+                        }) => Action::HostKeyUnknown { host, fingerprint },
+                        result => Action::Tested {
+                            host,
+                            result: result.map_err(|e| e.to_string()),
+                        },
+                    };
+                    let _ = tx.send(action);
                 });
             }
             Effect::StartHealth { interval, hosts } => self.start_health(interval, hosts),
@@ -544,18 +576,19 @@ async fn start_run(
 }
 
 /// Connects as a run would and asks the host for its OS and PostgreSQL client.
+/// Connects (recording a new host key only when the operator trusted it) and asks the host what
+/// it runs.
 async fn test_connection(
     host: &str,
     vars: serde_json::Map<String, serde_json::Value>,
-) -> Result<String, String> {
-    use crate::transport::{ExecRequest, exec};
+    trust_new_key: bool,
+) -> Result<String, crate::transport::TransportError> {
+    use crate::transport::{ExecRequest, TransportError, exec};
     let connect = engine::connect::connector(engine::connect::ConnectOptions {
-        accept_new_host_keys: false,
+        accept_new_host_keys: trust_new_key,
         connect_timeout: Duration::from_secs(10),
     });
-    let t = connect(host.to_string(), vars)
-        .await
-        .map_err(|e| e.to_string())?;
+    let t = connect(host.to_string(), vars).await?;
     let script = "uname -sr; if command -v psql >/dev/null 2>&1; then psql --version; \
                   else echo 'PostgreSQL client not installed'; fi";
     let out = exec(
@@ -569,12 +602,15 @@ async fn test_connection(
         },
         &mut |_, _| {},
     )
-    .await
-    .map_err(|e| e.to_string());
+    .await;
     t.close().await;
     let out = out?;
     if out.rc != 0 {
-        return Err(format!("rc={}: {}", out.rc, out.stderr.trim()));
+        return Err(TransportError::Other(format!(
+            "rc={}: {}",
+            out.rc,
+            out.stderr.trim()
+        )));
     }
     Ok(out.stdout.lines().collect::<Vec<_>>().join(" · "))
 }

@@ -5,6 +5,8 @@
 mod common;
 
 use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
 
 use common::tmux::Session;
 
@@ -264,6 +266,83 @@ fn cancel_in_tmux_stops_before_the_next_task() {
     let screen = s.wait_for(&["cancelled", "journal:"]);
     assert!(!screen.contains("Mark"), "{screen}");
     assert!(!marker.exists(), "a task started after the cancel");
+    s.keys(&["q"]);
+    s.wait_for(&["WIZARD-EXITED rc=0"]);
+}
+
+/// The second `c` kills the command that is running (and what it started), and the run ends
+/// at once instead of after the command.
+#[test]
+fn second_cancel_kills_the_running_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    // A distinctive duration to find the process by.
+    let nap = format!(
+        "{}.{}",
+        280 + std::process::id() % 97,
+        std::process::id() % 10
+    );
+    std::fs::create_dir_all(root.join("playbooks/inventory")).unwrap();
+    std::fs::write(
+        root.join("playbooks/long.yml"),
+        format!(
+            "- name: Long\n  hosts: all\n  gather_facts: false\n  tasks:\n\
+             \x20   - name: Long nap\n      shell: sleep {nap}; echo never\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("playbooks/inventory/local.yml"),
+        "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n",
+    )
+    .unwrap();
+    let Some(s) = Session::start(root, "-p playbooks/long.yml", "kill") else {
+        return;
+    };
+    let running = || {
+        Command::new("pgrep")
+            .args(["-f", &format!("sleep {nap}")])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    s.wait_for(&["› long.yml"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["has no survey"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["▾ ungrouped (1 host)"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["dry run finished"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["Run the playbook for real"]);
+    s.keys(&["y"]);
+    s.wait_for(&["running", "Long nap"]);
+    let t0 = Instant::now();
+    while !running() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the nap never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    s.keys(&["c"]);
+    s.wait_for(&["Cancel the run?"]);
+    s.keys(&["y"]);
+    s.wait_for(&["cancelling"]);
+    assert!(running(), "a plain cancel lets the running command finish");
+    s.keys(&["c"]);
+    s.wait_for(&["Kill the running commands?"]);
+    s.keys(&["y"]);
+    let screen = s.wait_for(&["cancelled", "journal:"]);
+    assert!(screen.contains("killed"), "{screen}");
+    let t0 = Instant::now();
+    while running() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "sleep {nap} still runs after the kill"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     s.keys(&["q"]);
     s.wait_for(&["WIZARD-EXITED rc=0"]);
 }

@@ -19,6 +19,10 @@ pub enum RunKind {
 #[derive(Debug, Clone)]
 pub enum Action {
     Key(KeyEvent),
+    /// The mouse wheel: up (true) or down, over the current screen.
+    Wheel {
+        up: bool,
+    },
     Resize,
     /// Time passed (sent once a second while a run is going).
     Tick(Duration),
@@ -36,6 +40,11 @@ pub enum Action {
     Tested {
         host: String,
         result: Result<String, String>,
+    },
+    /// "test connection" met a host key that is not in known_hosts yet: ask to trust it.
+    HostKeyUnknown {
+        host: String,
+        fingerprint: String,
     },
     /// The health dashboard's data after new samples.
     HealthSnapshot(Box<crate::health::dashboard::Snapshot>),

@@ -11,12 +11,16 @@ pub enum Effect {
     StartRun(RunKind, Box<RunRequest>),
     /// Stop starting new tasks of this run.
     Cancel(RunKind),
+    /// Cancel and kill the commands of this run that are running now.
+    Kill(RunKind),
     /// Remember where this session is, for the next start.
     SaveSession(Session),
     /// Connect to a host and ask what it runs; the answer comes back as `Action::Tested`.
     TestConnection {
         host: String,
         vars: serde_json::Map<String, serde_json::Value>,
+        /// The operator accepted the host's key: record it in known_hosts on this connect.
+        trust_new_key: bool,
     },
     /// Start the background health sampler; snapshots come back as `Action::HealthSnapshot`.
     StartHealth {

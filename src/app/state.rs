@@ -384,6 +384,8 @@ pub struct HostsView {
     pub selected: usize,
     /// Results of "test connection" per host.
     pub tests: HashMap<String, ConnTest>,
+    /// The host and SHA256 fingerprint of a key met for the first time, awaiting trust.
+    pub trust_prompt: Option<(String, String)>,
 }
 
 /// The state of a "test connection".
@@ -559,6 +561,11 @@ pub struct Exec {
     pub output_scroll: u16,
     pub elapsed: Duration,
     pub cancel_requested: bool,
+    /// The second `c`: running commands are being killed.
+    pub kill_requested: bool,
+    /// `/` in the output pane: only lines containing this (case-insensitive) are shown.
+    pub filter: Input,
+    pub filtering: bool,
     pub summary: Option<RunSummary>,
     pub journal: Option<PathBuf>,
     pub error: Option<String>,
@@ -577,6 +584,9 @@ impl Default for Exec {
             output_scroll: 0,
             elapsed: Duration::ZERO,
             cancel_requested: false,
+            kill_requested: false,
+            filter: Input::default(),
+            filtering: false,
             summary: None,
             journal: None,
             error: None,
@@ -643,6 +653,10 @@ pub enum Dialog {
     ConfirmQuit,
     /// Run again on the hosts that failed?
     ConfirmRetry,
+    /// Kill the commands still running after a cancel?
+    ConfirmKill,
+    /// Trust the host key shown (`HostsView::trust_prompt`) and record it in known_hosts?
+    TrustHostKey,
 }
 
 /// The wizard's whole state.

@@ -261,7 +261,7 @@ fn test_connection_per_host_and_for_all() {
     assert_eq!(s.hosts.host_names(), ["localhost", "redis"]);
     send(&mut s, key(KeyCode::Char('j')));
     let fx = send(&mut s, key(KeyCode::Char('t')));
-    let [Effect::TestConnection { host, vars }] = fx.as_slice() else {
+    let [Effect::TestConnection { host, vars, .. }] = fx.as_slice() else {
         panic!("{fx:?}")
     };
     assert_eq!(host, "redis");
@@ -287,6 +287,53 @@ fn test_connection_per_host_and_for_all() {
     assert_eq!(s.hosts.tests["localhost"], ConnTest::Ok("Linux 6.1".into()));
     assert!(matches!(s.hosts.tests["redis"], ConnTest::Failed(_)));
     assert_eq!(s.step, Step::Hosts);
+}
+
+#[test]
+fn a_new_host_key_is_trusted_only_when_confirmed() {
+    let mut s = state();
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, ctrl('s'));
+    send(&mut s, key(KeyCode::Char('T')));
+    let fp = "SHA256:abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG";
+    send(
+        &mut s,
+        Action::HostKeyUnknown {
+            host: "redis".into(),
+            fingerprint: fp.into(),
+        },
+    );
+    assert_eq!(s.dialog, Some(Dialog::TrustHostKey));
+    // A second unknown key while the first question is open: asked on its next test.
+    send(
+        &mut s,
+        Action::HostKeyUnknown {
+            host: "localhost".into(),
+            fingerprint: "SHA256:other".into(),
+        },
+    );
+    assert!(matches!(&s.hosts.tests["localhost"], ConnTest::Failed(m) if m.contains("test again")));
+    // Trusting retests with the key recorded.
+    let fx = send(&mut s, key(KeyCode::Char('y')));
+    assert!(
+        matches!(fx.as_slice(), [Effect::TestConnection { host, trust_new_key: true, .. }] if host == "redis"),
+        "{fx:?}"
+    );
+    assert_eq!(s.hosts.tests["redis"], ConnTest::Running);
+    assert!(s.hosts.trust_prompt.is_none());
+    // Refusing does not connect.
+    send(
+        &mut s,
+        Action::HostKeyUnknown {
+            host: "redis".into(),
+            fingerprint: fp.into(),
+        },
+    );
+    let fx = send(&mut s, key(KeyCode::Char('n')));
+    assert!(fx.is_empty());
+    assert!(
+        matches!(&s.hosts.tests["redis"], ConnTest::Failed(m) if m.contains("not trusted") && m.contains(fp))
+    );
 }
 
 #[test]
@@ -397,12 +444,61 @@ fn cancel_asks_first_then_cancels_the_engine() {
     let fx = send(&mut s, key(KeyCode::Char('y')));
     assert!(matches!(fx.as_slice(), [Effect::Cancel(RunKind::Real)]));
     assert!(s.exec.cancel_requested);
-    // A second `c` does not ask again.
+    // A second `c` offers to kill what still runs; n leaves them running.
     send(&mut s, key(KeyCode::Char('c')));
+    assert_eq!(s.dialog, Some(Dialog::ConfirmKill));
+    let fx = send(&mut s, key(KeyCode::Char('n')));
+    assert!(fx.is_empty());
+    assert!(!s.exec.kill_requested);
+    send(&mut s, key(KeyCode::Char('c')));
+    let fx = send(&mut s, key(KeyCode::Char('y')));
+    assert!(matches!(fx.as_slice(), [Effect::Kill(RunKind::Real)]));
+    assert!(s.exec.kill_requested);
+    // Nothing more to ask.
+    let fx = send(&mut s, key(KeyCode::Char('c')));
+    assert!(fx.is_empty());
     assert_eq!(s.dialog, None);
     send(&mut s, done(RunKind::Real, true));
     assert_eq!(s.exec.phase, Phase::Done);
     assert!(s.exec.summary.as_ref().unwrap().cancelled);
+}
+
+#[test]
+fn output_filter_keeps_matching_lines_and_takes_typed_keys() {
+    let mut s = executing();
+    send(&mut s, key(KeyCode::Char('/')));
+    assert!(s.exec.filtering);
+    // While typing, q and ? are text, not quit and help.
+    typ(&mut s, "q?");
+    assert!(!s.quit && !s.help);
+    assert_eq!(s.exec.filter.value(), "q?");
+    send(&mut s, ctrl('u'));
+    typ(&mut s, "HEL");
+    send(&mut s, key(KeyCode::Enter));
+    assert!(!s.exec.filtering);
+    assert_eq!(s.exec.filter.value(), "HEL");
+    // Esc clears a kept filter first, and only then leaves the step (after the run).
+    send(&mut s, key(KeyCode::Esc));
+    assert_eq!(s.exec.filter.value(), "");
+    assert_eq!(s.step, Step::Execute);
+}
+
+#[test]
+fn the_wheel_moves_like_the_arrows() {
+    let mut s = state();
+    assert_eq!(s.selected, 0);
+    send(&mut s, Action::Wheel { up: false });
+    assert_eq!(s.selected, 1);
+    send(&mut s, Action::Wheel { up: true });
+    assert_eq!(s.selected, 0);
+    // Not under a dialog.
+    let mut s = executing();
+    send(&mut s, key(KeyCode::Char('c')));
+    send(&mut s, Action::Wheel { up: true });
+    assert_eq!(s.exec.output_scroll, 0);
+    send(&mut s, key(KeyCode::Char('n')));
+    send(&mut s, Action::Wheel { up: true });
+    assert_eq!(s.exec.output_scroll, 1);
 }
 
 #[test]

@@ -27,6 +27,15 @@ fn apply(state: &mut State, action: Action) -> Vec<Effect> {
     state.dirty = true;
     match action {
         Action::Key(key) => on_key(state, key),
+        // The wheel moves like the arrow keys, unless a dialog or the help is open.
+        Action::Wheel { up } => {
+            if state.dialog.is_some() || state.help {
+                state.dirty = false;
+                return Vec::new();
+            }
+            let code = if up { KeyCode::Up } else { KeyCode::Down };
+            on_key(state, KeyEvent::from(code))
+        }
         Action::Resize => Vec::new(),
         Action::Tick(d) => {
             if state.run_active() {
@@ -93,6 +102,21 @@ fn apply(state: &mut State, action: Action) -> Vec<Effect> {
             state.hosts.tests.insert(host, t);
             Vec::new()
         }
+        Action::HostKeyUnknown { host, fingerprint } => {
+            // One question at a time: another host's prompt waits for its own test.
+            if state.dialog.is_some() {
+                state.hosts.tests.insert(
+                    host,
+                    ConnTest::Failed(format!(
+                        "host key {fingerprint} is not known yet; test again to trust it"
+                    )),
+                );
+                return Vec::new();
+            }
+            state.hosts.trust_prompt = Some((host, fingerprint));
+            state.dialog = Some(Dialog::TrustHostKey);
+            Vec::new()
+        }
         Action::HealthSnapshot(snap) => {
             let rows = snap.rows.len() + snap.hosts.len();
             state.health.selected = state.health.selected.min(rows.saturating_sub(1));
@@ -136,6 +160,7 @@ fn ctrl(key: &KeyEvent) -> bool {
 pub fn typing(state: &State) -> bool {
     match state.step {
         Step::Playbook => state.filtering,
+        Step::Execute => state.exec.filtering,
         Step::Variables => state
             .form
             .fields
@@ -193,6 +218,14 @@ fn on_dialog(state: &mut State, d: Dialog, key: KeyEvent) -> Vec<Effect> {
     );
     if no {
         state.dialog = None;
+        if d == Dialog::TrustHostKey
+            && let Some((host, fp)) = state.hosts.trust_prompt.take()
+        {
+            state.hosts.tests.insert(
+                host,
+                ConnTest::Failed(format!("host key {fp} not trusted: not connected")),
+            );
+        }
         return Vec::new();
     }
     if !yes {
@@ -214,9 +247,26 @@ fn on_dialog(state: &mut State, d: Dialog, key: KeyEvent) -> Vec<Effect> {
             state.message = Some("cancelling: no new tasks will start".into());
             vec![Effect::Cancel(RunKind::Real)]
         }
+        Dialog::ConfirmKill => {
+            state.exec.kill_requested = true;
+            state.message = Some("killing the running commands".into());
+            vec![Effect::Kill(RunKind::Real)]
+        }
         Dialog::ConfirmQuit => {
             state.quit = true;
             vec![Effect::Cancel(RunKind::Real), Effect::Quit]
+        }
+        Dialog::TrustHostKey => {
+            let Some((host, _)) = state.hosts.trust_prompt.take() else {
+                return Vec::new();
+            };
+            let vars = state.hosts.vars_of(&host);
+            state.hosts.tests.insert(host.clone(), ConnTest::Running);
+            vec![Effect::TestConnection {
+                host,
+                vars,
+                trust_new_key: true,
+            }]
         }
     }
 }
@@ -503,7 +553,11 @@ fn test_connection(state: &mut State, host: String) -> Vec<Effect> {
     }
     state.hosts.tests.insert(host.clone(), ConnTest::Running);
     let vars = state.hosts.vars_of(&host);
-    vec![Effect::TestConnection { host, vars }]
+    vec![Effect::TestConnection {
+        host,
+        vars,
+        trust_new_key: false,
+    }]
 }
 
 /// Goes to Review and starts the check-mode dry run.
@@ -748,10 +802,33 @@ fn worst(a: Option<Status>, b: Status) -> Status {
 
 fn execute_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     let x = &mut state.exec;
+    if x.filtering {
+        match key.code {
+            KeyCode::Enter => x.filtering = false,
+            KeyCode::Esc => {
+                x.filtering = false;
+                x.filter = Input::default();
+            }
+            _ => {
+                if let Some(req) = to_input_request(&Event::Key(key)) {
+                    x.filter.handle(req);
+                }
+            }
+        }
+        x.output_scroll = 0;
+        return Vec::new();
+    }
     match key.code {
+        KeyCode::Char('/') => {
+            x.filtering = true;
+            x.output_scroll = 0;
+        }
+        KeyCode::Esc if !x.filter.value().is_empty() => x.filter = Input::default(),
         KeyCode::Char('c') if x.phase == Phase::Running => {
-            if x.cancel_requested {
-                state.message = Some("already cancelling".into());
+            if x.kill_requested {
+                state.message = Some("already killing the running commands".into());
+            } else if x.cancel_requested {
+                state.dialog = Some(Dialog::ConfirmKill);
             } else {
                 state.dialog = Some(Dialog::ConfirmCancel);
             }

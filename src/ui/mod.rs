@@ -52,7 +52,7 @@ pub fn render(frame: &mut Frame, state: &State) {
         help(frame, area, state);
     }
     if let Some(d) = state.dialog {
-        dialog(frame, area, d);
+        dialog(frame, area, d, state);
     }
 }
 
@@ -103,9 +103,11 @@ pub fn key_hints(state: &State) -> Vec<(&'static str, &'static str)> {
             ("r", "re-check"),
             ("Esc", "back"),
         ],
+        Step::Execute if state.exec.filtering => vec![("Enter", "keep filter"), ("Esc", "clear")],
         Step::Execute => vec![
             ("←→", "host"),
             ("↑↓", "scroll"),
+            ("/", "filter"),
             ("c", "cancel"),
             ("Enter", "health"),
         ],
@@ -161,7 +163,11 @@ pub fn help_lines(step: Step) -> Vec<(&'static str, &'static str)> {
         Step::Execute => vec![
             ("←/h →/l", "select the host whose output is shown"),
             ("↑↓ PgUp PgDn", "scroll the output (End: follow)"),
-            ("c", "cancel the run (asks first)"),
+            ("/", "filter the output (Enter keeps, Esc clears)"),
+            (
+                "c",
+                "cancel the run (asks first); again: kill running commands",
+            ),
             ("Enter", "Health (when the run is over)"),
             ("Esc", "back to Review (when the run is over)"),
             ("r", "retry the failed hosts (when the run is over)"),
@@ -207,15 +213,31 @@ fn help(frame: &mut Frame, area: Rect, state: &State) {
     );
 }
 
-fn dialog(frame: &mut Frame, area: Rect, d: Dialog) {
+fn dialog(frame: &mut Frame, area: Rect, d: Dialog, state: &State) {
+    let trust;
     let (title, text) = match d {
+        Dialog::TrustHostKey => {
+            let (host, fp) = state
+                .hosts
+                .trust_prompt
+                .as_ref()
+                .map_or(("?", "?"), |(h, f)| (h.as_str(), f.as_str()));
+            trust = format!(
+                "{host} is not in known_hosts yet. Its key:\n{fp}\nCompare it with the host's own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub).\n\n[y] trust and record it    [n] do not connect"
+            );
+            (" New host key ", trust.as_str())
+        }
         Dialog::ConfirmRun => (
             " Confirm ",
             "Run the playbook for real on these hosts?\n\n[y] run    [n] not now",
         ),
         Dialog::ConfirmCancel => (
             " Cancel the run? ",
-            "No new tasks will start; running commands finish.\n\n[y] cancel the run    [n] keep running",
+            "No new tasks will start; running commands finish (c again kills them).\n\n[y] cancel the run    [n] keep running",
+        ),
+        Dialog::ConfirmKill => (
+            " Kill the running commands? ",
+            "Commands still running are killed now; the hosts may be left half-changed.\n\n[y] kill    [n] let them finish",
         ),
         Dialog::ConfirmRetry => (
             " Retry ",
@@ -226,7 +248,8 @@ fn dialog(frame: &mut Frame, area: Rect, d: Dialog) {
             "A run is going. Quitting cancels it.\n\n[y] cancel and quit    [n] stay",
         ),
     };
-    let rect = area.centered(Constraint::Max(60), Constraint::Length(6));
+    let height = if d == Dialog::TrustHostKey { 9 } else { 6 };
+    let rect = area.centered(Constraint::Max(76), Constraint::Length(height));
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(text).wrap(Wrap { trim: false }).block(

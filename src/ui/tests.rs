@@ -62,6 +62,14 @@ fn hosts_screen() {
         },
     );
     check("hosts_tested", &s);
+    send(
+        &mut s,
+        Action::HostKeyUnknown {
+            host: "redis".into(),
+            fingerprint: "SHA256:n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg".into(),
+        },
+    );
+    check("hosts_trust_key", &s);
 }
 
 #[test]
@@ -82,6 +90,13 @@ fn execute_screen() {
     let mut s = executing();
     send(&mut s, done(RunKind::Real, false));
     check("execute_done", &s);
+    let mut s = executing();
+    send(&mut s, key(KeyCode::Char('/')));
+    typ(&mut s, "hel");
+    check("execute_filtering", &s);
+    send(&mut s, key(KeyCode::Char('x')));
+    send(&mut s, key(KeyCode::Enter));
+    check("execute_filtered_out", &s);
 }
 
 #[test]

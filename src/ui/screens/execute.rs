@@ -160,9 +160,15 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     if let Some(e) = &x.error {
         lines.push(Line::from(Span::styled(e.clone(), theme::error())));
     }
+    let needle = x.filter.value().to_lowercase();
     let out: Vec<&String> = host
         .and_then(|h| x.lanes.get(h))
-        .map(|l| l.output.iter().collect())
+        .map(|l| {
+            l.output
+                .iter()
+                .filter(|line| needle.is_empty() || line.to_lowercase().contains(&needle))
+                .collect()
+        })
         .unwrap_or_default();
     let height = out_area.height.saturating_sub(2) as usize;
     let end = out.len().saturating_sub(x.output_scroll as usize);
@@ -200,11 +206,21 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     } else {
         " (scrolled; End follows)"
     };
+    let filter = match (x.filtering, needle.is_empty()) {
+        (true, _) => format!(" /{}▏ ", x.filter.value()),
+        (false, false) => format!(" /{} — {} lines (Esc clears) ", x.filter.value(), out.len()),
+        (false, true) => String::new(),
+    };
     frame.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::ALL).title(format!(
-            " Output — {}{follow} ",
-            host.map(String::as_str).unwrap_or("-")
-        ))),
+        Paragraph::new(lines).block(
+            Block::default()
+                .borders(Borders::ALL)
+                .title(format!(
+                    " Output — {}{follow} ",
+                    host.map(String::as_str).unwrap_or("-")
+                ))
+                .title_bottom(filter),
+        ),
         out_area,
     );
 }
