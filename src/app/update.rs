@@ -223,7 +223,7 @@ fn on_dialog(state: &mut State, d: Dialog, key: KeyEvent) -> Vec<Effect> {
         {
             state.hosts.tests.insert(
                 host,
-                ConnTest::Failed(format!("host key {fp} not trusted: not connected")),
+                ConnTest::Failed(format!("not trusted, not connected (host key {fp})")),
             );
         }
         return Vec::new();
