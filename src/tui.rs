@@ -445,6 +445,10 @@ impl Executor {
                 }
             }
             Effect::SaveSession(session) => save_session(&session),
+            Effect::SaveInventory { source, to, edits } => {
+                let result = save_inventory(&source, &to, &edits).map(Box::new);
+                let _ = self.tx.send(Action::InventorySaved(result));
+            }
             Effect::TestConnection {
                 host,
                 vars,
@@ -642,6 +646,63 @@ fn save_session(session: &Session) {
     }
 }
 
+/// Applies the Hosts step's edits to `source` and writes `to`: checked by reading it back as an
+/// inventory before it replaces anything, the old `to` kept as `to.bak-TIMESTAMP`, written
+/// through a temporary file and a rename so a crash never leaves half a file.
+fn save_inventory(
+    source: &Path,
+    to: &Path,
+    edits: &[crate::inventory::edit::Edit],
+) -> Result<crate::app::state::SavedInventory, String> {
+    let text = std::fs::read_to_string(source)
+        .map_err(|e| format!("cannot read {}: {e}", source.display()))?;
+    let mut doc: serde_yaml::Value =
+        serde_yaml::from_str(&text).map_err(|e| format!("{}: {e}", source.display()))?;
+    crate::inventory::edit::apply(&mut doc, edits)?;
+    let out = serde_yaml::to_string(&doc).map_err(|e| e.to_string())?;
+    let dir = to
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = to
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("inventory.yml");
+    let tmp = dir.join(format!(".{name}.slm-wizard-{}", std::process::id()));
+    std::fs::write(&tmp, out).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    // Group and host variable files are looked up beside the inventory, so the check reads
+    // the temporary file from the same directory.
+    let vault = engine::plan::make_vault_fn(None, Redactor::default());
+    let inv = match Inventory::load(&tmp, &vault) {
+        Ok(inv) => inv,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(format!("the result would not be a valid inventory: {e}"));
+        }
+    };
+    let backup = if to.exists() {
+        let b = dir.join(format!(
+            "{name}.bak-{}",
+            chrono::Local::now().format("%Y%m%dT%H%M%S")
+        ));
+        if let Err(e) = std::fs::copy(to, &b) {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(format!("cannot keep a backup {}: {e}", b.display()));
+        }
+        Some(b)
+    } else {
+        None
+    };
+    if let Err(e) = std::fs::rename(&tmp, to) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(format!("cannot write {}: {e}", to.display()));
+    }
+    Ok(crate::app::state::SavedInventory {
+        view: HostsView::from_inventory(to, &inv),
+        backup,
+    })
+}
+
 /// Where the playbook writes the applications' database settings.
 const DATABASE_ENV: &str = "/etc/slm/database.env";
 
@@ -695,4 +756,56 @@ async fn forward(
 /// The default inventory when `-i` is not given.
 pub fn default_inventory() -> &'static Path {
     Path::new("playbooks/inventory/local.yml")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inventory::edit::Edit;
+
+    #[test]
+    fn saving_keeps_a_backup_and_never_writes_an_invalid_inventory() {
+        let dir = tempfile::tempdir().unwrap();
+        let inv = dir.path().join("inv.yml");
+        let original = "all:\n  children:\n    slm_server:\n      hosts:\n        slm: {ansible_host: 10.0.0.1}\n";
+        std::fs::write(&inv, original).unwrap();
+        let add = Edit::Upsert {
+            group: "redis_vm".into(),
+            host: "redis".into(),
+            vars: vec![("ansible_host".into(), Some("10.0.0.2".into()))],
+        };
+        let saved = save_inventory(&inv, &inv, std::slice::from_ref(&add)).unwrap();
+        let backup = saved.backup.expect("a backup");
+        assert_eq!(std::fs::read_to_string(&backup).unwrap(), original);
+        assert_eq!(saved.view.host_names(), ["slm", "redis"]);
+        let vault = engine::plan::make_vault_fn(None, Redactor::default());
+        let back = Inventory::load(&inv, &vault).unwrap();
+        assert_eq!(back.host_vars("redis")["ansible_host"], "10.0.0.2");
+
+        // A result the inventory loader refuses (here a misspelt group key the file already
+        // had) is not written, and the file stays as it was.
+        let broken = dir.path().join("broken.yml");
+        let text = "all:\n  hostz:\n    a:\n";
+        std::fs::write(&broken, text).unwrap();
+        let e = save_inventory(&broken, &broken, std::slice::from_ref(&add)).unwrap_err();
+        assert!(e.contains("would not be a valid inventory"), "{e}");
+        assert_eq!(std::fs::read_to_string(&broken).unwrap(), text);
+        // Save as: a new file, no backup, the source untouched.
+        let other = dir.path().join("copy.yml");
+        let saved = save_inventory(&inv, &other, &[Edit::Remove { host: "slm".into() }]).unwrap();
+        assert!(saved.backup.is_none());
+        assert_eq!(saved.view.host_names(), ["redis"]);
+        assert!(std::fs::read_to_string(&inv).unwrap().contains("slm"));
+        // No temporary files left behind.
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !names.iter().any(|n| n.contains("slm-wizard-")),
+            "{names:?}"
+        );
+        // A missing source is an error, not a panic.
+        assert!(save_inventory(&dir.path().join("none.yml"), &other, &[]).is_err());
+    }
 }

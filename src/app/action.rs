@@ -41,6 +41,8 @@ pub enum Action {
         host: String,
         result: Result<String, String>,
     },
+    /// The inventory was written (and read back), or why not.
+    InventorySaved(Result<Box<crate::app::state::SavedInventory>, String>),
     /// "test connection" met a host key that is not in known_hosts yet: ask to trust it.
     HostKeyUnknown {
         host: String,

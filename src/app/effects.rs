@@ -13,6 +13,13 @@ pub enum Effect {
     Cancel(RunKind),
     /// Cancel and kill the commands of this run that are running now.
     Kill(RunKind),
+    /// Applies `edits` to the inventory `source` and writes the result to `to` (a backup of
+    /// `to` first when it is `source`); answered by `Action::InventorySaved`.
+    SaveInventory {
+        source: std::path::PathBuf,
+        to: std::path::PathBuf,
+        edits: Vec<crate::inventory::edit::Edit>,
+    },
     /// Remember where this session is, for the next start.
     SaveSession(Session),
     /// Connect to a host and ask what it runs; the answer comes back as `Action::Tested`.

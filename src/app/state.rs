@@ -358,21 +358,58 @@ pub struct HostRow {
 }
 
 fn row(inv: &Inventory, h: &str) -> HostRow {
-    let vars = inv.host_vars(h);
-    let get = |k: &str| {
-        vars.get(k)
+    HostRow::new(h, inv.host_vars(h))
+}
+
+impl HostRow {
+    pub fn new(name: &str, vars: Map<String, Value>) -> Self {
+        let mut r = HostRow {
+            name: name.to_string(),
+            vars,
+            address: String::new(),
+            connection: String::new(),
+            user: String::new(),
+        };
+        r.refresh();
+        r
+    }
+
+    /// A variable as text ("" when unset).
+    pub fn var(&self, k: &str) -> String {
+        self.vars
+            .get(k)
             .map(|v| v.as_str().map(str::to_string).unwrap_or(v.to_string()))
-    };
-    HostRow {
-        vars: vars.clone(),
-        name: h.to_string(),
-        address: get("ansible_host").unwrap_or_else(|| h.to_string()),
-        connection: get("ansible_connection").unwrap_or_else(|| "ssh".into()),
-        user: get("ansible_user").unwrap_or_default(),
+            .unwrap_or_default()
+    }
+
+    /// Recomputes the shown columns from the variables.
+    fn refresh(&mut self) {
+        let or = |v: String, d: &str| if v.is_empty() { d.to_string() } else { v };
+        self.address = or(self.var("ansible_host"), &self.name);
+        self.connection = or(self.var("ansible_connection"), "ssh");
+        self.user = self.var("ansible_user");
     }
 }
 
-/// The inventory, read-only in this version.
+/// An inventory written by the Hosts step, read back.
+#[derive(Debug, Clone)]
+pub struct SavedInventory {
+    pub view: HostsView,
+    /// Where the previous version was kept.
+    pub backup: Option<PathBuf>,
+}
+
+/// The host form of the Hosts step (add or edit).
+#[derive(Debug, Clone)]
+pub struct HostEdit {
+    pub form: Form,
+    /// The host being edited (None: a new host) and the group it was shown in.
+    pub original: Option<(String, String)>,
+    /// The form's answers when it opened: only what the operator changed is written.
+    pub initial: Map<String, Value>,
+}
+
+/// The inventory of the Hosts step, with edits not saved yet.
 #[derive(Debug, Clone, Default)]
 pub struct HostsView {
     pub path: PathBuf,
@@ -386,6 +423,14 @@ pub struct HostsView {
     pub tests: HashMap<String, ConnTest>,
     /// The host and SHA256 fingerprint of a key met for the first time, awaiting trust.
     pub trust_prompt: Option<(String, String)>,
+    /// Edits shown here but not written to the file yet, in order.
+    pub pending: Vec<crate::inventory::edit::Edit>,
+    /// The add/edit form, while open.
+    pub edit: Option<HostEdit>,
+    /// The path typed for "save as", while typing.
+    pub save_as: Option<Input>,
+    /// A save is being written.
+    pub saving: bool,
 }
 
 /// The state of a "test connection".
@@ -415,6 +460,102 @@ impl HostsView {
                         vars: h.vars.clone(),
                     });
                 }
+            }
+        }
+        out
+    }
+
+    /// Applies an edit to what the step shows and queues it for the next save.
+    pub fn edit(&mut self, e: crate::inventory::edit::Edit) {
+        use crate::inventory::edit::Edit;
+        match &e {
+            Edit::Upsert { group, host, vars } => {
+                if !self.groups.iter().any(|(g, _)| g == group) {
+                    self.groups.push((group.clone(), Vec::new()));
+                }
+                // The host's variables as shown elsewhere (it may be listed in several groups).
+                let known = self
+                    .groups
+                    .iter()
+                    .flat_map(|(_, hs)| hs.iter())
+                    .find(|r| &r.name == host)
+                    .map(|r| r.vars.clone())
+                    .unwrap_or_default();
+                for (g, hosts) in &mut self.groups {
+                    let listed = hosts.iter().any(|r| &r.name == host);
+                    if g == group && !listed {
+                        hosts.push(HostRow::new(host, known.clone()));
+                    }
+                    for r in hosts.iter_mut().filter(|r| &r.name == host) {
+                        for (k, v) in vars {
+                            match v {
+                                Some(v) => {
+                                    r.vars.insert(k.clone(), Value::from(v.clone()));
+                                }
+                                None => {
+                                    r.vars.remove(k);
+                                }
+                            }
+                        }
+                        r.refresh();
+                    }
+                }
+            }
+            Edit::Remove { host } => {
+                for (_, hosts) in &mut self.groups {
+                    hosts.retain(|r| &r.name != host);
+                }
+            }
+            Edit::Rename { from, to } => {
+                for (_, hosts) in &mut self.groups {
+                    for r in hosts.iter_mut().filter(|r| &r.name == from) {
+                        r.name = to.clone();
+                        r.refresh();
+                    }
+                }
+                if let Some(t) = self.tests.remove(from) {
+                    self.tests.insert(to.clone(), t);
+                }
+            }
+            Edit::Move { host, to } => {
+                let mut moved = None;
+                for (_, hosts) in &mut self.groups {
+                    if let Some(i) = hosts.iter().position(|r| &r.name == host) {
+                        moved.get_or_insert(hosts.remove(i));
+                    }
+                }
+                if let Some(r) = moved {
+                    match self.groups.iter_mut().find(|(g, _)| g == to) {
+                        Some((_, hosts)) => hosts.push(r),
+                        None => self.groups.push((to.clone(), vec![r])),
+                    }
+                }
+            }
+        }
+        self.pending.push(e);
+        let n = self.host_names().len();
+        self.selected = self.selected.min(n.saturating_sub(1));
+    }
+
+    /// The group a host is shown in first.
+    pub fn group_of(&self, host: &str) -> Option<String> {
+        self.groups
+            .iter()
+            .find(|(_, hs)| hs.iter().any(|r| r.name == host))
+            .map(|(g, _)| g.clone())
+    }
+
+    /// The groups a host can be put in: the inventory's, and the spec's two.
+    pub fn group_choices(&self) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .groups
+            .iter()
+            .map(|(g, _)| g.clone())
+            .filter(|g| g != "ungrouped")
+            .collect();
+        for g in ["slm_server", "redis_vm"] {
+            if !out.iter().any(|o| o == g) {
+                out.push(g.into());
             }
         }
         out
@@ -655,6 +796,10 @@ pub enum Dialog {
     ConfirmRetry,
     /// Kill the commands still running after a cancel?
     ConfirmKill,
+    /// Write the inventory's pending edits to its file (a backup is kept)?
+    ConfirmSave,
+    /// Remove the selected host from the inventory?
+    ConfirmRemoveHost,
     /// Trust the host key shown (`HostsView::trust_prompt`) and record it in known_hosts?
     TrustHostKey,
 }

@@ -336,6 +336,124 @@ fn a_new_host_key_is_trusted_only_when_confirmed() {
     );
 }
 
+/// At the Hosts step of the fixture (groups slm_server: localhost; redis_vm: localhost, redis).
+fn at_hosts() -> crate::app::State {
+    let mut s = state();
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, ctrl('s'));
+    assert_eq!(s.step, Step::Hosts);
+    s
+}
+
+#[test]
+fn hosts_are_added_edited_moved_removed_and_saved() {
+    use crate::inventory::edit::Edit;
+    let mut s = at_hosts();
+    // Add: the form refuses an invalid answer, then adds only what was typed.
+    send(&mut s, key(KeyCode::Char('a')));
+    assert!(s.hosts.edit.is_some());
+    typ(&mut s, "bad name");
+    send(&mut s, ctrl('s'));
+    assert!(s.hosts.edit.is_some(), "an invalid name is refused");
+    assert!(s.message.as_deref().unwrap_or("").starts_with("Name"));
+    send(&mut s, ctrl('u'));
+    typ(&mut s, "redis2");
+    send(&mut s, key(KeyCode::Tab));
+    send(&mut s, key(KeyCode::Right)); // group: slm_server → redis_vm
+    send(&mut s, key(KeyCode::Tab));
+    typ(&mut s, "10.0.0.9");
+    send(&mut s, key(KeyCode::Tab));
+    send(&mut s, ctrl('u'));
+    typ(&mut s, "2222");
+    send(&mut s, ctrl('s'));
+    assert!(s.hosts.edit.is_none(), "{:?}", s.message);
+    assert_eq!(
+        s.hosts.pending,
+        vec![Edit::Upsert {
+            group: "redis_vm".into(),
+            host: "redis2".into(),
+            vars: vec![
+                ("ansible_host".into(), Some("10.0.0.9".into())),
+                ("ansible_port".into(), Some("2222".into())),
+            ],
+        }]
+    );
+    assert_eq!(s.hosts.host_names(), ["localhost", "redis", "redis2"]);
+    assert_eq!(s.hosts.host_names()[s.hosts.selected], "redis2");
+    // A name that exists is refused.
+    send(&mut s, key(KeyCode::Char('a')));
+    typ(&mut s, "redis");
+    send(&mut s, ctrl('s'));
+    assert!(
+        s.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("exists already")
+    );
+    send(&mut s, key(KeyCode::Esc));
+    assert!(s.hosts.edit.is_none());
+    // Edit: only the changed user is written; Enter to Review is refused while unsaved.
+    send(&mut s, key(KeyCode::Char('e')));
+    for _ in 0..4 {
+        send(&mut s, key(KeyCode::Tab));
+    }
+    typ(&mut s, "deploy");
+    send(&mut s, ctrl('s'));
+    assert_eq!(
+        s.hosts.pending.last(),
+        Some(&Edit::Upsert {
+            group: "redis_vm".into(),
+            host: "redis2".into(),
+            vars: vec![("ansible_user".into(), Some("deploy".into()))],
+        })
+    );
+    let fx = send(&mut s, key(KeyCode::Enter));
+    assert!(fx.is_empty());
+    assert_eq!(s.step, Step::Hosts);
+    assert!(s.message.as_deref().unwrap_or("").contains("unsaved"));
+    // Move cycles through the groups; remove asks first.
+    send(&mut s, key(KeyCode::Char('m')));
+    assert_eq!(s.hosts.group_of("redis2").as_deref(), Some("slm_server"));
+    send(&mut s, key(KeyCode::Char('d')));
+    assert_eq!(s.dialog, Some(Dialog::ConfirmRemoveHost));
+    send(&mut s, key(KeyCode::Char('y')));
+    assert!(!s.hosts.host_names().contains(&"redis2".to_string()));
+    // Save: asks, then writes all pending edits in order.
+    send(&mut s, key(KeyCode::Char('s')));
+    assert_eq!(s.dialog, Some(Dialog::ConfirmSave));
+    let fx = send(&mut s, key(KeyCode::Char('y')));
+    let [Effect::SaveInventory { source, to, edits }] = fx.as_slice() else {
+        panic!("{fx:?}");
+    };
+    assert_eq!(source, to);
+    assert_eq!(edits.len(), 4);
+    assert!(matches!(edits[3], Edit::Remove { .. }));
+    // A failed save keeps the edits; a good one replaces the view.
+    send(&mut s, Action::InventorySaved(Err("disk full".into())));
+    assert_eq!(s.hosts.pending.len(), 4);
+    let mut view = s.hosts.clone();
+    view.pending.clear();
+    send(
+        &mut s,
+        Action::InventorySaved(Ok(Box::new(crate::app::state::SavedInventory {
+            view,
+            backup: Some("inv.yml.bak-1".into()),
+        }))),
+    );
+    assert!(s.hosts.pending.is_empty());
+    assert!(s.message.as_deref().unwrap_or("").contains("inv.yml.bak-1"));
+    // Save as: a new path, typed.
+    send(&mut s, key(KeyCode::Char('m')));
+    send(&mut s, key(KeyCode::Char('w')));
+    assert!(s.hosts.save_as.is_some());
+    send(&mut s, ctrl('u'));
+    typ(&mut s, "new.yml");
+    let fx = send(&mut s, key(KeyCode::Enter));
+    assert!(
+        matches!(fx.as_slice(), [Effect::SaveInventory { to, .. }] if to == std::path::Path::new("new.yml"))
+    );
+}
+
 #[test]
 fn hosts_with_a_broken_inventory_cannot_go_on() {
     let mut s = state();

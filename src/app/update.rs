@@ -6,9 +6,13 @@ use tui_input::backend::crossterm::to_input_request;
 
 use super::action::{Action, RunKind};
 use super::effects::Effect;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
 use super::state::{
-    CheckItem, ConnTest, Dialog, Exec, FieldValue, Form, HealthView, Lane, OUTPUT_LINES_PER_HOST,
-    Phase, Review, State, Step, TASK_ROWS, TaskRow,
+    CheckItem, ConnTest, Dialog, Exec, FieldValue, Form, HealthView, HostEdit, Lane,
+    OUTPUT_LINES_PER_HOST, Phase, Review, State, Step, TASK_ROWS, TaskRow,
 };
 use crate::engine::{RunEvent, Status};
 use crate::playbook::survey::DEFAULT_GENERATED_LENGTH;
@@ -102,6 +106,28 @@ fn apply(state: &mut State, action: Action) -> Vec<Effect> {
             state.hosts.tests.insert(host, t);
             Vec::new()
         }
+        Action::InventorySaved(result) => {
+            state.hosts.saving = false;
+            match result {
+                Ok(saved) => {
+                    let tests = std::mem::take(&mut state.hosts.tests);
+                    let selected = state.hosts.selected;
+                    state.message = Some(match &saved.backup {
+                        Some(b) => format!(
+                            "saved {} (the previous version: {})",
+                            saved.view.path.display(),
+                            b.display()
+                        ),
+                        None => format!("saved {}", saved.view.path.display()),
+                    });
+                    state.hosts = saved.view;
+                    state.hosts.tests = tests;
+                    state.hosts.selected = selected;
+                }
+                Err(e) => state.message = Some(format!("not saved: {e}")),
+            }
+            Vec::new()
+        }
         Action::HostKeyUnknown { host, fingerprint } => {
             // One question at a time: another host's prompt waits for its own test.
             if state.dialog.is_some() {
@@ -158,6 +184,14 @@ fn ctrl(key: &KeyEvent) -> bool {
 
 /// True when printable keys are typed into a text line on this screen.
 pub fn typing(state: &State) -> bool {
+    if state.step == Step::Hosts {
+        return state.hosts.save_as.is_some()
+            || state.hosts.edit.as_ref().is_some_and(|e| {
+                e.form.fields.get(e.form.focus).is_some_and(|f| {
+                    matches!(f.value, FieldValue::Text(_) | FieldValue::List { .. })
+                })
+            });
+    }
     match state.step {
         Step::Playbook => state.filtering,
         Step::Execute => state.exec.filtering,
@@ -255,6 +289,20 @@ fn on_dialog(state: &mut State, d: Dialog, key: KeyEvent) -> Vec<Effect> {
         Dialog::ConfirmQuit => {
             state.quit = true;
             vec![Effect::Cancel(RunKind::Real), Effect::Quit]
+        }
+        Dialog::ConfirmSave => {
+            let to = state.hosts.path.clone();
+            save_inventory(state, to)
+        }
+        Dialog::ConfirmRemoveHost => {
+            let names = state.hosts.host_names();
+            if let Some(host) = names.get(state.hosts.selected).cloned() {
+                state
+                    .hosts
+                    .edit(crate::inventory::edit::Edit::Remove { host: host.clone() });
+                state.message = Some(format!("{host} removed (not saved yet: s saves)"));
+            }
+            Vec::new()
         }
         Dialog::TrustHostKey => {
             let Some((host, _)) = state.hosts.trust_prompt.take() else {
@@ -360,35 +408,52 @@ fn choose_playbook(state: &mut State) -> Vec<Effect> {
 // ---- Variables ----
 
 fn variables_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
-    let n = state.form.fields.len();
-    let form = &mut state.form;
+    if key.code == KeyCode::Esc {
+        state.step = Step::Playbook;
+        return Vec::new();
+    }
+    if form_key(&mut state.form, key, &mut state.message) == FormKey::Submit {
+        return variables_next(state);
+    }
+    Vec::new()
+}
+
+/// What a key did to a form.
+#[derive(Debug, PartialEq, Eq)]
+enum FormKey {
+    Stay,
+    /// Ctrl-S, or Enter past the last field: the form is done (if valid).
+    Submit,
+}
+
+/// Keys of a survey form (the Variables step and the host form): moving between fields, editing
+/// the focused one, validating it as it changes.
+fn form_key(form: &mut Form, key: KeyEvent, message: &mut Option<String>) -> FormKey {
+    let n = form.fields.len();
     match key.code {
-        KeyCode::Esc => {
-            state.step = Step::Playbook;
-            return Vec::new();
-        }
-        KeyCode::Char('s') if ctrl(&key) => return variables_next(state),
+        KeyCode::Char('s') if ctrl(&key) => return FormKey::Submit,
         KeyCode::Tab | KeyCode::Down => {
             if form.focus + 1 < n {
                 form.focus += 1;
             }
-            return Vec::new();
+            return FormKey::Stay;
         }
         KeyCode::BackTab | KeyCode::Up => {
             form.focus = form.focus.saturating_sub(1);
-            return Vec::new();
+            return FormKey::Stay;
         }
         _ => {}
     }
     if n == 0 {
-        if key.code == KeyCode::Enter {
-            return variables_next(state);
-        }
-        return Vec::new();
+        return if key.code == KeyCode::Enter {
+            FormKey::Submit
+        } else {
+            FormKey::Stay
+        };
     }
     let last = form.focus + 1 >= n;
     let Some(field) = form.fields.get_mut(form.focus) else {
-        return Vec::new();
+        return FormKey::Stay;
     };
     let mut advance = false;
     match &mut field.value {
@@ -406,9 +471,9 @@ fn variables_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                         .unwrap_or(DEFAULT_GENERATED_LENGTH);
                     let s = crate::secrets::generate_password(len);
                     *input = Input::new(s.expose().to_string());
-                    state.message = Some(format!("generated a {len}-character password"));
+                    *message = Some(format!("generated a {len}-character password"));
                 } else {
-                    state.message = Some("only secrets can be generated".into());
+                    *message = Some("only secrets can be generated".into());
                 }
             }
             _ => {
@@ -482,43 +547,94 @@ fn variables_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     field.revalidate();
     if advance {
         if last {
-            return variables_next(state);
+            return FormKey::Submit;
         }
-        state.form.focus += 1;
+        form.focus += 1;
     }
-    Vec::new()
+    FormKey::Stay
+}
+
+/// Whether every field is valid; else the first invalid one gets the focus and its message.
+fn form_valid(form: &mut Form, message: &mut Option<String>) -> bool {
+    for f in &mut form.fields {
+        f.revalidate();
+    }
+    let Some(i) = form.first_invalid() else {
+        return true;
+    };
+    form.focus = i;
+    let f = &form.fields[i];
+    *message = Some(format!(
+        "{}: {}",
+        f.question.name,
+        f.error.clone().unwrap_or_default()
+    ));
+    false
 }
 
 /// "Next" on the Variables step: refused with the first invalid field focused.
 pub fn variables_next(state: &mut State) -> Vec<Effect> {
-    for f in &mut state.form.fields {
-        f.revalidate();
+    if form_valid(&mut state.form, &mut state.message) {
+        state.step = Step::Hosts;
     }
-    if let Some(i) = state.form.first_invalid() {
-        state.form.focus = i;
-        let f = &state.form.fields[i];
-        state.message = Some(format!(
-            "{}: {}",
-            f.question.name,
-            f.error.clone().unwrap_or_default()
-        ));
-        return Vec::new();
-    }
-    state.step = Step::Hosts;
     Vec::new()
 }
 
 // ---- Hosts ----
 
 fn hosts_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    if state.hosts.edit.is_some() {
+        return host_form_key(state, key);
+    }
+    if state.hosts.save_as.is_some() {
+        return save_as_key(state, key);
+    }
     let names = state.hosts.host_names();
     let h = &mut state.hosts;
     match key.code {
         KeyCode::Esc | KeyCode::BackTab => state.step = Step::Variables,
         KeyCode::Enter | KeyCode::Tab => {
+            if !h.pending.is_empty() {
+                state.message = Some(
+                    "the inventory has unsaved changes: s saves them (w: save as a new file)"
+                        .into(),
+                );
+                return Vec::new();
+            }
             // From the Hosts step the run covers the whole inventory (a repair's limit ends here).
             state.limit = None;
             return enter_review(state);
+        }
+        KeyCode::Char('a') if h.error.is_none() => open_host_form(state, None),
+        KeyCode::Char('e') => match names.get(h.selected) {
+            Some(n) => open_host_form(state, Some(n.clone())),
+            None => state.message = Some("no host selected".into()),
+        },
+        KeyCode::Char('d') if names.get(h.selected).is_some() => {
+            state.dialog = Some(Dialog::ConfirmRemoveHost);
+        }
+        KeyCode::Char('m') => {
+            let Some(host) = names.get(h.selected).cloned() else {
+                return Vec::new();
+            };
+            let choices = h.group_choices();
+            let current = h.group_of(&host).unwrap_or_default();
+            let next = choices
+                .iter()
+                .position(|g| *g == current)
+                .map_or(0, |i| (i + 1) % choices.len());
+            let to = choices[next].clone();
+            h.edit(crate::inventory::edit::Edit::Move {
+                host: host.clone(),
+                to: to.clone(),
+            });
+            h.selected = h.host_names().iter().position(|n| *n == host).unwrap_or(0);
+            state.message = Some(format!("{host} moved to {to} (not saved yet)"));
+        }
+        KeyCode::Char('s') if !h.pending.is_empty() => state.dialog = Some(Dialog::ConfirmSave),
+        KeyCode::Char('s') => state.message = Some("nothing to save".into()),
+        KeyCode::Char('w') if h.error.is_none() => {
+            h.save_as = Some(Input::new(format!("{}.new.yml", h.path.display())));
         }
         KeyCode::Char('t') => {
             return names
@@ -557,6 +673,237 @@ fn test_connection(state: &mut State, host: String) -> Vec<Effect> {
         host,
         vars,
         trust_new_key: false,
+    }]
+}
+
+/// The fields of the host form, as a survey (the form machinery of the Variables step).
+const HOST_FORM: &str = r#"
+name: Host
+spec:
+  - question_name: Name
+    question_description: The inventory name of the host (what --limit and the journal use).
+    variable: name
+    type: text
+    required: true
+    pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]*$'
+  - question_name: Group
+    question_description: Which of the playbook's groups the host belongs to (←/→ to change).
+    variable: group
+    type: multiplechoice
+    choices: [slm_server, redis_vm]
+    required: true
+  - question_name: Address
+    question_description: Host name or IP address to connect to (ansible_host; empty = the name).
+    variable: ansible_host
+    type: text
+    format: hostname
+  - question_name: SSH port
+    question_description: ansible_port.
+    variable: ansible_port
+    type: integer
+    format: port
+    default: 22
+  - question_name: User
+    question_description: The SSH login user (ansible_user; empty = inherited or yours).
+    variable: ansible_user
+    type: text
+  - question_name: Key file
+    question_description: Private key to log in with (ansible_ssh_private_key_file).
+    variable: ansible_ssh_private_key_file
+    type: text
+  - question_name: Become (sudo)
+    question_description: Run the tasks as root through sudo (ansible_become).
+    variable: ansible_become
+    type: boolean
+    default: false
+"#;
+
+/// Opens the host form: empty for a new host, or filled with `host`'s settings.
+fn open_host_form(state: &mut State, host: Option<String>) {
+    let path = Path::new("host-form.survey.yml");
+    let mut survey = match crate::playbook::survey::parse(HOST_FORM, path) {
+        Ok(s) => s,
+        Err(e) => {
+            state.message = Some(format!("host form: {e}"));
+            return;
+        }
+    };
+    let h = &state.hosts;
+    let choices = h.group_choices();
+    if let Some(q) = survey.questions.iter_mut().find(|q| q.variable == "group") {
+        q.choices = choices.clone();
+    }
+    let mut answers = serde_json::Map::new();
+    let original = host.as_ref().map(|name| {
+        let group = h.group_of(name).unwrap_or_else(|| choices[0].clone());
+        (name.clone(), group)
+    });
+    answers.insert(
+        "group".into(),
+        original
+            .as_ref()
+            .map_or_else(|| choices[0].clone(), |(_, g)| g.clone())
+            .into(),
+    );
+    if let Some((name, _)) = &original
+        && let Some(r) = h
+            .groups
+            .iter()
+            .flat_map(|(_, hs)| hs.iter())
+            .find(|r| &r.name == name)
+    {
+        answers.insert("name".into(), name.clone().into());
+        for k in [
+            "ansible_host",
+            "ansible_user",
+            "ansible_ssh_private_key_file",
+        ] {
+            answers.insert(k.into(), r.var(k).into());
+        }
+        if let Ok(p) = r.var("ansible_port").parse::<u64>() {
+            answers.insert("ansible_port".into(), p.into());
+        }
+        let become_ = matches!(r.var("ansible_become").as_str(), "true" | "True" | "yes");
+        answers.insert("ansible_become".into(), become_.into());
+    }
+    let form = Form::from_survey(Some(&survey), path, &answers);
+    let initial = form.values();
+    state.hosts.edit = Some(HostEdit {
+        form,
+        original,
+        initial,
+    });
+}
+
+fn host_form_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let Some(edit) = state.hosts.edit.as_mut() else {
+        return Vec::new();
+    };
+    if key.code == KeyCode::Esc {
+        state.hosts.edit = None;
+        state.message = Some("host not changed".into());
+        return Vec::new();
+    }
+    if form_key(&mut edit.form, key, &mut state.message) == FormKey::Submit {
+        submit_host_form(state);
+    }
+    Vec::new()
+}
+
+/// Turns the host form into inventory edits (only what changed), refused while invalid.
+fn submit_host_form(state: &mut State) {
+    use crate::inventory::edit::Edit;
+    let names = state.hosts.host_names();
+    let Some(edit) = state.hosts.edit.as_mut() else {
+        return;
+    };
+    if !form_valid(&mut edit.form, &mut state.message) {
+        return;
+    }
+    let v = edit.form.values();
+    let text = |k: &str| match v.get(k) {
+        Some(Value::String(s)) => s.trim().to_string(),
+        Some(Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    };
+    let name = text("name");
+    let group = text("group");
+    let exists = |n: &str| names.iter().any(|h| h == n);
+    let renamed_from = edit.original.as_ref().map(|(n, _)| n.clone());
+    if renamed_from.as_deref() != Some(name.as_str()) && exists(&name) {
+        state.message = Some(format!("a host named {name} exists already"));
+        return;
+    }
+    let mut vars = Vec::new();
+    for k in [
+        "ansible_host",
+        "ansible_port",
+        "ansible_user",
+        "ansible_ssh_private_key_file",
+        "ansible_become",
+    ] {
+        let now = text(k);
+        let before = edit.initial.get(k).cloned().unwrap_or(Value::Null);
+        let changed = v.get(k).cloned().unwrap_or(Value::Null) != before;
+        let default = matches!(
+            (k, now.as_str()),
+            ("ansible_port", "22") | ("ansible_become", "false")
+        );
+        if edit.original.is_none() {
+            // A new host: what was typed, leaving the defaults out.
+            if !now.is_empty() && !default {
+                vars.push((k.to_string(), Some(now)));
+            }
+        } else if changed {
+            vars.push((k.to_string(), (!now.is_empty() && !default).then_some(now)));
+        }
+    }
+    let original = edit.original.clone();
+    state.hosts.edit = None;
+    let h = &mut state.hosts;
+    if let Some((old, old_group)) = &original {
+        if *old != name {
+            h.edit(Edit::Rename {
+                from: old.clone(),
+                to: name.clone(),
+            });
+        }
+        if *old_group != group {
+            h.edit(Edit::Move {
+                host: name.clone(),
+                to: group.clone(),
+            });
+        }
+    }
+    h.edit(Edit::Upsert {
+        group,
+        host: name.clone(),
+        vars,
+    });
+    h.selected = h.host_names().iter().position(|n| *n == name).unwrap_or(0);
+    state.message = Some(format!(
+        "{name} {} (not saved yet: s saves)",
+        if original.is_some() {
+            "changed"
+        } else {
+            "added"
+        }
+    ));
+}
+
+fn save_as_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+    let Some(input) = state.hosts.save_as.as_mut() else {
+        return Vec::new();
+    };
+    match key.code {
+        KeyCode::Esc => state.hosts.save_as = None,
+        KeyCode::Enter => {
+            let path = PathBuf::from(input.value().trim());
+            if path.as_os_str().is_empty() {
+                state.message = Some("type the path of the new inventory file".into());
+                return Vec::new();
+            }
+            state.hosts.save_as = None;
+            return save_inventory(state, path);
+        }
+        _ => {
+            if let Some(req) = to_input_request(&Event::Key(key)) {
+                input.handle(req);
+            }
+        }
+    }
+    Vec::new()
+}
+
+/// Writes the pending edits: to the inventory itself (after its confirmation, with a backup)
+/// or to a new file.
+fn save_inventory(state: &mut State, to: PathBuf) -> Vec<Effect> {
+    state.hosts.saving = true;
+    state.message = Some(format!("saving {}…", to.display()));
+    vec![Effect::SaveInventory {
+        source: state.hosts.path.clone(),
+        to,
+        edits: state.hosts.pending.clone(),
     }]
 }
 

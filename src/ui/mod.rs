@@ -90,11 +90,15 @@ pub fn key_hints(state: &State) -> Vec<(&'static str, &'static str)> {
             ("^S", "next step"),
             ("Esc", "back"),
         ],
+        Step::Hosts if state.hosts.edit.is_some() => {
+            vec![("Tab/↑↓", "field"), ("^S", "apply"), ("Esc", "cancel")]
+        }
         Step::Hosts => vec![
             ("↑↓", "host"),
-            ("t/T", "test one/all"),
+            ("t/T", "test"),
+            ("a/e/d/m", "add/edit/rm/move"),
+            ("s", "save"),
             ("Enter", "review"),
-            ("Esc", "back"),
         ],
         Step::Review => vec![
             ("←→", "host"),
@@ -150,7 +154,22 @@ pub fn help_lines(step: Step) -> Vec<(&'static str, &'static str)> {
                 "t / T",
                 "test the connection of the selected host / of all hosts",
             ),
-            ("Enter, Tab", "Review (starts the dry run)"),
+            (
+                "a",
+                "add a host (a form: name, group, address, port, user, key, become)",
+            ),
+            ("e", "edit the selected host (same form)"),
+            ("d", "remove the selected host (asks first)"),
+            ("m", "move the selected host to the next group"),
+            (
+                "s",
+                "save the changes to the inventory file (asks; keeps a .bak copy)",
+            ),
+            ("w", "save the inventory with the changes as a new file"),
+            (
+                "Enter, Tab",
+                "Review (starts the dry run; saved changes only)",
+            ),
             ("Esc", "back to Variables"),
         ],
         Step::Review => vec![
@@ -235,6 +254,22 @@ fn dialog(frame: &mut Frame, area: Rect, d: Dialog, state: &State) {
             " Cancel the run? ",
             "No new tasks will start; running commands finish (c again kills them).\n\n[y] cancel the run    [n] keep running",
         ),
+        Dialog::ConfirmSave => {
+            trust = format!(
+                "Write {} change(s) to {}?\nThe current file is kept as a .bak copy beside it; comments in it are not carried over.\n\n[y] save    [n] not now",
+                state.hosts.pending.len(),
+                state.hosts.path.display()
+            );
+            (" Save the inventory ", trust.as_str())
+        }
+        Dialog::ConfirmRemoveHost => {
+            let names = state.hosts.host_names();
+            trust = format!(
+                "Remove {} from the inventory (every group)?\n\n[y] remove    [n] keep",
+                names.get(state.hosts.selected).map_or("?", String::as_str)
+            );
+            (" Remove host ", trust.as_str())
+        }
         Dialog::ConfirmKill => (
             " Kill the running commands? ",
             "Commands still running are killed now; the hosts may be left half-changed.\n\n[y] kill    [n] let them finish",
@@ -248,7 +283,11 @@ fn dialog(frame: &mut Frame, area: Rect, d: Dialog, state: &State) {
             "A run is going. Quitting cancels it.\n\n[y] cancel and quit    [n] stay",
         ),
     };
-    let height = if d == Dialog::TrustHostKey { 9 } else { 6 };
+    let height = match d {
+        Dialog::TrustHostKey => 9,
+        Dialog::ConfirmSave => 7,
+        _ => 6,
+    };
     let rect = area.centered(Constraint::Max(76), Constraint::Length(height));
     frame.render_widget(Clear, rect);
     frame.render_widget(

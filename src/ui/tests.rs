@@ -70,6 +70,12 @@ fn hosts_screen() {
         },
     );
     check("hosts_trust_key", &s);
+    send(&mut s, key(KeyCode::Char('n')));
+    send(&mut s, key(KeyCode::Char('a')));
+    typ(&mut s, "web1");
+    check("hosts_add_form", &s);
+    send(&mut s, ctrl('s'));
+    check("hosts_unsaved", &s);
 }
 
 #[test]

@@ -1,9 +1,9 @@
-//! Step 3: the inventory (read-only in this version) and "test connection".
+//! Step 3: the inventory — hosts added, edited, removed, moved and saved — and "test connection".
 
 use ratatui::Frame;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Rect};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Borders, Paragraph};
+use ratatui::widgets::{Block, Borders, Clear, Paragraph};
 
 use crate::app::state::{ConnTest, State};
 use crate::ui::widgets::theme;
@@ -12,11 +12,29 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let h = &state.hosts;
     let mut lines = vec![Line::from(Span::styled(
         format!(
-            "inventory {}  (read-only; t tests the selected host, T all)",
+            "inventory {}  (t/T test one/all · a add · e edit · d remove · m move · s save · w save as)",
             h.path.display()
         ),
         theme::dim(),
     ))];
+    if !h.pending.is_empty() {
+        lines.push(Line::from(Span::styled(
+            format!(
+                "● {} unsaved change{} — s writes them to {} (a backup is kept), w to a new file",
+                h.pending.len(),
+                if h.pending.len() == 1 { "" } else { "s" },
+                h.path.display()
+            ),
+            theme::warn(),
+        )));
+    }
+    if let Some(input) = &h.save_as {
+        lines.push(Line::from(vec![
+            Span::styled("save as: ", theme::key_text()),
+            Span::raw(format!("{}▏", input.value())),
+            Span::styled("  (Enter writes, Esc cancels)", theme::dim()),
+        ]));
+    }
     if let Some(e) = &h.error {
         lines.push(Line::from(Span::styled(e.clone(), theme::error())));
     }
@@ -61,4 +79,16 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             .block(Block::default().borders(Borders::ALL).title(" Hosts ")),
         area,
     );
+    if let Some(edit) = &h.edit {
+        let title = match &edit.original {
+            Some((name, _)) => format!(" Edit {name} — Ctrl-S applies, Esc cancels "),
+            None => " New host — Ctrl-S adds it, Esc cancels ".to_string(),
+        };
+        let rect = area.centered(Constraint::Max(90), Constraint::Length(15));
+        frame.render_widget(Clear, rect);
+        let block = Block::default().borders(Borders::ALL).title(title);
+        let inner = block.inner(rect);
+        frame.render_widget(block, rect);
+        super::variables::render_form(frame, inner, &edit.form);
+    }
 }

@@ -5,7 +5,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use crate::app::state::{Field, FieldValue, State};
+use crate::app::state::{Field, FieldValue, Form, State};
 use crate::ui::widgets::{mask, theme};
 
 /// The one-line text of a field's value.
@@ -81,6 +81,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         );
         return;
     }
+    render_form(frame, inner, form);
+}
+
+/// A survey form: one line per field, the focused field's description and error below.
+pub fn render_form(frame: &mut Frame, inner: Rect, form: &Form) {
     let [list, detail] = Layout::vertical([Constraint::Min(2), Constraint::Length(4)]).areas(inner);
     // Each field takes one line (label + value, ✗ marker); the focused one's details go below.
     let label_w = form
