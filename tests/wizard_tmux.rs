@@ -346,3 +346,40 @@ fn second_cancel_kills_the_running_command() {
     s.keys(&["q"]);
     s.wait_for(&["WIZARD-EXITED rc=0"]);
 }
+
+/// The terminals operators use: the first screen draws under each TERM (with and without
+/// colour), and a resize to 80×24 redraws the whole screen at the new size.
+#[test]
+fn draws_under_common_terms_and_redraws_on_resize() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("playbooks")).unwrap();
+    std::fs::write(root.join("playbooks/tiny.yml"), PLAYBOOK).unwrap();
+    for (i, term) in ["xterm", "screen", "tmux-256color", "xterm-16color", "vt100"]
+        .iter()
+        .enumerate()
+    {
+        // Odd runs keep colour on (NO_COLOR empty counts as unset).
+        let colour = if i % 2 == 1 { "NO_COLOR=" } else { "" };
+        let env = format!("TERM={term} {colour}");
+        let Some(s) = Session::start_with_env(root, "", &format!("term{i}"), &env) else {
+            return;
+        };
+        s.wait_for(&["1. Playbook", "tiny.yml"]);
+        let out = Command::new("tmux")
+            .args(["resize-window", "-t", s.name(), "-x", "80", "-y", "24"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{term}: resize: {out:?}");
+        // The key bar sits on the new last line and nothing of the 120-column frame is left.
+        let screen = s.wait_until(&format!("{term}: redraw at 80×24"), |sc| {
+            let lines: Vec<&str> = sc.lines().collect();
+            lines.len() >= 24
+                && lines[23].contains("quit")
+                && lines.iter().all(|l| l.chars().count() <= 80)
+        });
+        assert!(screen.contains("Playbook"), "{term}:\n{screen}");
+        s.keys(&["q"]);
+        s.wait_for(&["WIZARD-EXITED rc=0"]);
+    }
+}

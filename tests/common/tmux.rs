@@ -67,6 +67,11 @@ impl Session {
         Some(Session(name, root.to_path_buf()))
     }
 
+    /// The tmux session's name (for other tmux commands).
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+
     pub fn capture(&self) -> String {
         let out = Command::new("tmux")
             .args(["capture-pane", "-p", "-t", &self.0])
