@@ -465,6 +465,26 @@ impl HostsView {
         out
     }
 
+    /// The values the inventory gives `var`, each with the hosts that get it (host and group
+    /// variables merged, as the run sees them).
+    pub fn inventory_values(&self, var: &str) -> Vec<(String, Vec<String>)> {
+        let mut out: Vec<(String, Vec<String>)> = Vec::new();
+        let mut seen: Vec<&str> = Vec::new();
+        for r in self.groups.iter().flat_map(|(_, hs)| hs.iter()) {
+            if seen.contains(&r.name.as_str()) {
+                continue;
+            }
+            seen.push(&r.name);
+            let Some(v) = r.vars.get(var) else { continue };
+            let text = v.to_string();
+            match out.iter_mut().find(|(t, _)| *t == text) {
+                Some((_, hosts)) => hosts.push(r.name.clone()),
+                None => out.push((text, vec![r.name.clone()])),
+            }
+        }
+        out
+    }
+
     /// Applies an edit to what the step shows and queues it for the next save.
     pub fn edit(&mut self, e: crate::inventory::edit::Edit) {
         use crate::inventory::edit::Edit;

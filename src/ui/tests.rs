@@ -46,6 +46,19 @@ fn variables_screen() {
     typ(&mut s, "x");
     send(&mut s, ctrl('s'));
     check("variables_invalid", &s);
+    // A variable the inventory sets for some hosts says so.
+    let mut s = state();
+    for (_, hosts) in &mut s.hosts.groups {
+        for h in hosts.iter_mut().filter(|h| h.name == "redis") {
+            h.vars
+                .insert("clients".into(), serde_json::json!(["10.1.0.0/16"]));
+        }
+    }
+    send(&mut s, key(KeyCode::Enter));
+    while s.form.fields[s.form.focus].question.variable != "clients" {
+        send(&mut s, key(KeyCode::Tab));
+    }
+    check("variables_inventory_value", &s);
 }
 
 #[test]

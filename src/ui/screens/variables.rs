@@ -81,7 +81,38 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         );
         return;
     }
-    render_form(frame, inner, form);
+    let inherited = form
+        .fields
+        .get(form.focus)
+        .map(|f| state.hosts.inventory_values(&f.question.variable))
+        .unwrap_or_default();
+    if inherited.is_empty() || form.fields[form.focus].question.secret {
+        render_form(frame, inner, form);
+        return;
+    }
+    // The inventory sets the focused variable: say where, and which value wins.
+    let [form_area, note] =
+        Layout::vertical([Constraint::Min(4), Constraint::Length(4)]).areas(inner);
+    render_form(frame, form_area, form);
+    let per_host: Vec<String> = inherited
+        .iter()
+        .map(|(v, hosts)| format!("{} on {}", v, hosts.join(", ")))
+        .collect();
+    frame.render_widget(
+        Paragraph::new(vec![
+            Line::from(Span::styled(
+                format!("the inventory sets this: {}", per_host.join("; ")),
+                theme::warn(),
+            )),
+            Line::from(Span::styled(
+                "left at its default here, the inventory's value applies; changed here, yours applies to every host",
+                theme::dim(),
+            )),
+        ])
+        .wrap(Wrap { trim: true })
+        .block(Block::default().borders(Borders::TOP)),
+        note,
+    );
 }
 
 /// A survey form: one line per field, the focused field's description and error below.
