@@ -203,6 +203,9 @@ pub struct HealthArgs {
     /// Reach the databases through an SSH tunnel from this inventory host (needs -i).
     #[arg(long, value_name = "HOST")]
     pub via_ssh: Option<String>,
+    /// Also probe the SLM backend's /api/health and /api/health/database at this base URL.
+    #[arg(long, value_name = "URL", env = "SLM_API_URL")]
+    pub api_url: Option<String>,
     /// Inventory describing the SSH hosts.
     #[arg(short, long)]
     pub inventory: Option<PathBuf>,

@@ -69,6 +69,7 @@ async fn health_command(args: HealthArgs) -> ExitCode {
         retention: Duration::from_secs(args.retention.max(1)),
         color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
         via_ssh: args.via_ssh,
+        api_url: args.api_url,
         inventory: args.inventory,
         vault_password,
         accept_new_host_keys: args.accept_new_host_keys,

@@ -510,3 +510,68 @@ fn dashboard_follows_a_server_going_down_and_up() {
     s.keys(&["q"]);
     s.wait_for(&["WIZARD-EXITED rc=0"]);
 }
+
+/// A canned SLM backend: `/api/health` and `/api/health/database` as the spec shapes them.
+fn backend(health: &'static str, database: &'static str) -> String {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            let mut buf = [0u8; 2048];
+            let n = c.read(&mut buf).unwrap_or(0);
+            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            let body = if req.starts_with("GET /api/health/database ") {
+                database
+            } else if req.starts_with("GET /api/health ") {
+                health
+            } else {
+                ""
+            };
+            let _ = write!(
+                c,
+                "HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n{body}"
+            );
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn the_backend_api_is_probed_alongside_the_databases() {
+    let d = Dbs::create();
+    d.migrate();
+    let url = backend(
+        r#"{"status":"healthy","version":"2.0.1","uptime_seconds":120,"database":"healthy","nodes_online":2,"nodes_total":3}"#,
+        r#"{"status":"healthy","database":"postgresql"}"#,
+    );
+    let (o, v) = health_json(&d.env, &["--api-url", &url]);
+    assert_eq!(o.code, 0, "{}", dump(&o));
+    let b = &v["backend"];
+    assert_eq!(b["status"], "healthy", "{v}");
+    assert_eq!(b["version"], "2.0.1");
+    assert_eq!(b["nodes_online"], 2);
+    assert_eq!(b["nodes_total"], 3);
+    assert_eq!(b["uptime_seconds"], 120);
+    // The spec's shapes are unchanged beside it.
+    assert_eq!(v["databases"]["slm"]["database"], "postgresql");
+
+    // A backend that sees its database as unhealthy degrades the round (exit 1).
+    let url = backend(
+        r#"{"status":"healthy","version":"2.0.1"}"#,
+        r#"{"status":"unhealthy","database":"postgresql"}"#,
+    );
+    let (o, v) = health_json(&d.env, &["--api-url", &url]);
+    assert_eq!(v["backend"]["status"], "degraded", "{v}");
+    assert_eq!(o.code, 1, "{}", dump(&o));
+    // Not an http:// URL: unhealthy with the reason.
+    let (o, v) = health_json(&d.env, &["--api-url", "https://slm.example"]);
+    assert_eq!(v["backend"]["status"], "unhealthy");
+    assert!(
+        v["backend"]["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("only http://")
+    );
+    assert_eq!(o.code, 2);
+}

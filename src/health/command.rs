@@ -33,6 +33,8 @@ pub struct HealthOptions {
     pub color: bool,
     /// Reach the databases through an SSH tunnel from this inventory host.
     pub via_ssh: Option<String>,
+    /// The SLM backend to probe too (`http://host:port`).
+    pub api_url: Option<String>,
     pub inventory: Option<PathBuf>,
     pub vault_password: Option<Secret>,
     pub accept_new_host_keys: bool,
@@ -55,6 +57,7 @@ impl Default for HealthOptions {
             retention: Duration::from_secs(600),
             color: false,
             via_ssh: None,
+            api_url: None,
             inventory: None,
             vault_password: None,
             accept_new_host_keys: false,
@@ -205,11 +208,27 @@ pub async fn run_health(
     if opts.watch {
         return watch(targets, cfg, opts, out).await;
     }
-    let samples = probe::round(&targets, &cfg).await;
+    let (samples, backend) = tokio::join!(probe::round(&targets, &cfg), async {
+        match &opts.api_url {
+            Some(url) => Some(super::api::probe(url, opts.timeout).await),
+            None => None,
+        }
+    });
     let refs: Vec<_> = samples.iter().collect();
     let agg = report::aggregate(&refs);
+    let worst = Status::worst(
+        [agg.status]
+            .into_iter()
+            .chain(backend.as_ref().map(|b| b.status)),
+    );
     if opts.json {
-        let v = report::round_json(&refs);
+        let mut v = report::round_json(&refs);
+        if let (Some(b), Some(obj)) = (&backend, v.as_object_mut()) {
+            obj.insert(
+                "backend".into(),
+                serde_json::to_value(b).unwrap_or_default(),
+            );
+        }
         let _ = writeln!(
             out,
             "{}",
@@ -217,9 +236,27 @@ pub async fn run_health(
         );
     } else {
         let _ = write!(out, "{}", report::table(&refs, None, opts.color));
+        if let Some(b) = &backend {
+            let _ = writeln!(
+                out,
+                "backend {}: {} (version {}, up {} s, nodes {}/{}, {:.0} ms){}",
+                b.url,
+                b.status,
+                b.version.as_deref().unwrap_or("-"),
+                b.uptime_seconds.map_or("-".into(), |u| u.to_string()),
+                b.nodes_online.map_or("-".into(), |n| n.to_string()),
+                b.nodes_total.map_or("-".into(), |n| n.to_string()),
+                b.latency_ms,
+                if b.reasons.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — {}", b.reasons.join("; "))
+                }
+            );
+        }
     }
     let _ = out.flush();
-    agg.status.exit_code()
+    worst.exit_code()
 }
 
 /// `--watch` on a terminal: the wizard opened on its Health step, so `r` can repair a host.

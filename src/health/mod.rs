@@ -12,6 +12,7 @@
 //! but healthy carries its reasons. No password ever reaches a sample: messages go through the
 //! URL's redaction and show `user@host:port/db` only.
 
+pub mod api;
 pub mod command;
 pub mod dashboard;
 pub mod doctor;
