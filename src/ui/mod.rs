@@ -96,7 +96,7 @@ pub fn key_hints(state: &State) -> Vec<(&'static str, &'static str)> {
         Step::Hosts => vec![
             ("↑↓", "host"),
             ("t/T", "test"),
-            ("a/e/d/m", "add/edit/rm/move"),
+            ("a/e/d/m", "edit"),
             ("s", "save"),
             ("Enter", "review"),
         ],
