@@ -252,6 +252,35 @@ pub struct Session {
     pub inventory: Option<PathBuf>,
     #[serde(default)]
     pub answers: Map<String, Value>,
+    /// How the last real run ended on each host, shown in the Hosts step of the next session.
+    #[serde(default)]
+    pub last_run: std::collections::BTreeMap<String, LastRun>,
+}
+
+/// A host's outcome in the last real run.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LastRun {
+    /// Nothing needed changing.
+    Ok,
+    /// Something had drifted and was changed.
+    Changed,
+    Failed,
+    Unreachable,
+}
+
+impl LastRun {
+    pub fn of(c: &Counts) -> Self {
+        if c.unreachable > 0 {
+            LastRun::Unreachable
+        } else if c.failed > 0 {
+            LastRun::Failed
+        } else if c.changed > 0 {
+            LastRun::Changed
+        } else {
+            LastRun::Ok
+        }
+    }
 }
 
 impl Field {
@@ -914,6 +943,7 @@ impl State {
             playbook: self.chosen_playbook().map(|p| p.path.clone()),
             inventory: Some(self.hosts.path.clone()),
             answers: self.form.saved_answers(),
+            last_run: self.session.last_run.clone(),
         }
     }
 

@@ -620,6 +620,31 @@ fn the_wheel_moves_like_the_arrows() {
 }
 
 #[test]
+fn the_last_run_per_host_is_remembered_and_shown_next_time() {
+    use crate::app::state::LastRun;
+    let mut s = executing();
+    let fx = send(&mut s, done(RunKind::Real, false));
+    let [Effect::SaveSession(session)] = fx.as_slice() else {
+        panic!("{fx:?}");
+    };
+    assert_eq!(session.last_run.get("localhost"), Some(&LastRun::Changed));
+    // The next session starts with it (the Hosts step marks the host).
+    let mut next = state();
+    next.resume(session.clone(), false);
+    assert_eq!(
+        next.session.last_run.get("localhost"),
+        Some(&LastRun::Changed)
+    );
+    assert_eq!(next.to_session().last_run, session.last_run);
+    let mut c = crate::engine::events::Counts::default();
+    assert_eq!(LastRun::of(&c), LastRun::Ok);
+    c.failed = 1;
+    assert_eq!(LastRun::of(&c), LastRun::Failed);
+    c.unreachable = 1;
+    assert_eq!(LastRun::of(&c), LastRun::Unreachable);
+}
+
+#[test]
 fn quit_asks_while_a_run_is_going() {
     let mut s = executing();
     let fx = send(&mut s, key(KeyCode::Char('q')));

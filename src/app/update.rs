@@ -89,11 +89,20 @@ fn apply(state: &mut State, action: Action) -> Vec<Effect> {
                     for lane in state.exec.lanes.values_mut() {
                         lane.current = None;
                     }
+                    for (h, c) in &summary.hosts {
+                        state
+                            .session
+                            .last_run
+                            .insert(h.clone(), crate::app::state::LastRun::of(c));
+                    }
                     state.exec.summary = Some(summary);
                     state.exec.journal = journal;
                     if state.dialog == Some(Dialog::ConfirmCancel) {
                         state.dialog = None;
                     }
+                    let session = state.to_session();
+                    state.session = session.clone();
+                    return vec![Effect::SaveSession(session)];
                 }
             }
             Vec::new()

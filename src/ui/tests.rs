@@ -89,6 +89,17 @@ fn hosts_screen() {
     check("hosts_add_form", &s);
     send(&mut s, ctrl('s'));
     check("hosts_unsaved", &s);
+    // A session that remembers the last run marks the hosts that failed or drifted.
+    let mut s = at_review();
+    send(&mut s, key(KeyCode::Esc));
+    use crate::app::state::LastRun;
+    s.session
+        .last_run
+        .insert("localhost".into(), LastRun::Changed);
+    s.session
+        .last_run
+        .insert("redis".into(), LastRun::Unreachable);
+    check("hosts_last_run", &s);
 }
 
 #[test]

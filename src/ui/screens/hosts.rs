@@ -62,6 +62,20 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             if !r.user.is_empty() {
                 spans.push(Span::styled(format!("  user {}", r.user), theme::dim()));
             }
+            use crate::app::state::LastRun;
+            match state.session.last_run.get(&r.name) {
+                Some(LastRun::Failed) => {
+                    spans.push(Span::styled("  ✗ last run failed", theme::error()))
+                }
+                Some(LastRun::Unreachable) => {
+                    spans.push(Span::styled("  ✗ last run: unreachable", theme::error()))
+                }
+                Some(LastRun::Changed) => {
+                    spans.push(Span::styled("  ~ last run repaired drift", theme::warn()))
+                }
+                Some(LastRun::Ok) => spans.push(Span::styled("  ✓ last run ok", theme::dim())),
+                None => {}
+            }
             match h.tests.get(&r.name) {
                 Some(ConnTest::Running) => spans.push(Span::styled("  ⟳ testing…", theme::warn())),
                 Some(ConnTest::Ok(s)) => spans.push(Span::styled(format!("  ✓ {s}"), theme::ok())),
