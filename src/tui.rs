@@ -89,6 +89,8 @@ impl Default for Options {
 pub struct HealthSource {
     pub targets: Vec<crate::health::Target>,
     pub cfg: crate::health::ProbeConfig,
+    /// The SLM backend's base URL, to probe its `/api/health` too.
+    pub api_url: Option<String>,
 }
 
 /// Loads the playbooks and the inventory into a fresh state that starts where `session` left off.
@@ -369,6 +371,7 @@ impl Executor {
                 HealthSource {
                     targets: Vec::new(),
                     cfg: crate::health::ProbeConfig::default(),
+                    api_url: std::env::var("SLM_API_URL").ok().filter(|u| !u.is_empty()),
                 }
             }
         };
@@ -377,7 +380,11 @@ impl Executor {
         )));
         let host_store = Arc::new(std::sync::Mutex::new(HostStore::default()));
         let timeout = source.cfg.timeout;
+        let backend = Arc::new(std::sync::Mutex::new(None));
         let mut sampler = Sampler::spawn(source.targets, source.cfg, interval, store.clone());
+        if let Some(url) = source.api_url {
+            sampler.add_api(url, timeout, backend.clone());
+        }
         sampler.add_hosts(
             hosts,
             crate::engine::connect::ConnectOptions {
@@ -392,10 +399,10 @@ impl Executor {
         // Pending rows show at once; then one snapshot per burst of samples.
         let forward = tokio::spawn(async move {
             loop {
-                let snap = match (store.lock(), host_store.lock()) {
-                    (Ok(mut st), Ok(hosts)) => {
+                let snap = match (store.lock(), host_store.lock(), backend.lock()) {
+                    (Ok(mut st), Ok(hosts), Ok(api)) => {
                         st.prune(chrono::Utc::now());
-                        Snapshot::from_store(&st, Some(&hosts))
+                        Snapshot::from_store(&st, Some(&hosts), api.as_ref())
                     }
                     _ => break,
                 };
@@ -720,6 +727,7 @@ fn default_health_source() -> Result<HealthSource, String> {
     Ok(HealthSource {
         targets,
         cfg: ProbeConfig::default(),
+        api_url: std::env::var("SLM_API_URL").ok().filter(|u| !u.is_empty()),
     })
 }
 

@@ -471,20 +471,29 @@ fn dashboard_follows_a_server_going_down_and_up() {
     d.migrate();
     let root = tempfile::tempdir().unwrap();
     let env: String = d.env.iter().map(|(k, v)| format!("{k}='{v}' ")).collect();
+    let api = backend(
+        r#"{"status":"healthy","version":"2.0.1","uptime_seconds":120,"nodes_online":2,"nodes_total":2}"#,
+        r#"{"status":"healthy","database":"postgresql"}"#,
+    );
     let Some(s) = Session::start_with_env(
         root.path(),
-        "health --watch --interval 1 --timeout 2",
+        &format!("health --watch --interval 1 --timeout 2 --api-url {api}"),
         "dashboard",
         &env,
     ) else {
         return;
     };
-    s.wait_until("all three healthy", |sc| {
+    let screen = s.wait_until("all three healthy", |sc| {
         ["slm", "slm_users", "autobot_users"]
             .iter()
             .all(|db| state_of(sc, db) == "healthy")
             && sc.contains(" HEALTHY ")
     });
+    // The backend's own health on its line.
+    assert!(
+        screen.contains("backend healthy") && screen.contains("version 2.0.1"),
+        "{screen}"
+    );
 
     redis_vm.stop();
     let screen = s.wait_until("autobot_users unhealthy", |sc| {

@@ -322,6 +322,17 @@ pub fn health_snapshot() -> crate::health::dashboard::Snapshot {
         probe_ms: Some(4.0),
     };
     Snapshot {
+        backend: Some(crate::health::api::ApiSample {
+            url: "http://127.0.0.1:8000".into(),
+            status: H::Healthy,
+            reasons: Vec::new(),
+            version: Some("2.0.1".into()),
+            uptime_seconds: Some(7200),
+            database: Some("healthy".into()),
+            nodes_online: Some(2),
+            nodes_total: Some(2),
+            latency_ms: 6.0,
+        }),
         hosts: vec![
             host("localhost", H::Healthy, "ok", cluster("online", 42)),
             host(

@@ -269,7 +269,11 @@ async fn dashboard(
     let wizard = crate::tui::Options {
         inventory: opts.inventory.clone(),
         start_at_health: true,
-        health: Some(crate::tui::HealthSource { targets, cfg }),
+        health: Some(crate::tui::HealthSource {
+            targets,
+            cfg,
+            api_url: opts.api_url.clone(),
+        }),
         health_interval: opts.interval,
         health_retention: opts.retention,
         ..Default::default()

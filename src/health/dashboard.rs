@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::api::ApiSample;
 use super::host::{Cluster, HostSample, HostSeries, HostStore};
 use super::store::SampleStore;
 use super::{DbSample, Details, MigrationInfo, Status, report};
@@ -52,6 +53,8 @@ pub struct HostRow {
 pub struct Snapshot {
     pub rows: Vec<Row>,
     pub hosts: Vec<HostRow>,
+    /// The SLM backend's own health, when its API is probed.
+    pub backend: Option<ApiSample>,
     pub status: Status,
     pub nodes_online: usize,
     pub nodes_total: usize,
@@ -59,7 +62,11 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn from_store(store: &SampleStore, host_store: Option<&HostStore>) -> Self {
+    pub fn from_store(
+        store: &SampleStore,
+        host_store: Option<&HostStore>,
+        backend: Option<&ApiSample>,
+    ) -> Self {
         let rows: Vec<Row> = store.keys().map(|k| row(store, k)).collect();
         let hosts: Vec<HostRow> = host_store
             .map(|h| h.iter().map(|(name, s)| host_row(name, s)).collect())
@@ -72,9 +79,11 @@ impl Snapshot {
                 latest
                     .iter()
                     .map(|s| s.status)
-                    .chain(hosts.iter().filter_map(|h| h.status)),
+                    .chain(hosts.iter().filter_map(|h| h.status))
+                    .chain(backend.map(|b| b.status)),
             ),
             hosts,
+            backend: backend.cloned(),
             nodes_online: agg.nodes_online,
             nodes_total: agg.nodes_total,
             taken_at: Utc::now(),
@@ -182,7 +191,7 @@ mod tests {
                 Some(2.0),
             ),
         );
-        let snap = Snapshot::from_store(&st, None);
+        let snap = Snapshot::from_store(&st, None, None);
         assert_eq!(snap.rows.len(), 2);
         let slm = &snap.rows[0];
         assert_eq!(slm.status, Some(Status::Healthy));

@@ -168,6 +168,36 @@ impl Sampler {
         }
     }
 
+    /// Also probes the SLM backend's health API at `url`, on the same cadence, into `latest`.
+    pub fn add_api(
+        &mut self,
+        url: String,
+        timeout: Duration,
+        latest: Arc<Mutex<Option<super::api::ApiSample>>>,
+    ) {
+        let updates_tx = self.updates_tx.clone();
+        let mut interval_rx = self.interval.subscribe();
+        self.tasks.spawn(async move {
+            loop {
+                let start = tokio::time::Instant::now();
+                let sample = super::api::probe(&url, timeout).await;
+                if let Ok(mut l) = latest.lock() {
+                    *l = Some(sample);
+                }
+                updates_tx.send_modify(|n| *n += 1);
+                let every = *interval_rx.borrow_and_update();
+                tokio::select! {
+                    _ = tokio::time::sleep_until(start + every) => {}
+                    changed = interval_rx.changed() => {
+                        if changed.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+
     /// Also probes these hosts (clusters, disk), on the same cadence, into `store`.
     pub fn add_hosts(
         &mut self,

@@ -96,14 +96,45 @@ pub fn render(frame: &mut Frame, area: Rect, v: &View) {
             Constraint::Length(4),
         ),
     };
-    let [head, error_area, table_area, hosts_area, detail_area] = Layout::vertical([
+    let [
+        head,
+        backend_area,
+        error_area,
+        table_area,
+        hosts_area,
+        detail_area,
+    ] = Layout::vertical([
         Constraint::Length(1),
+        Constraint::Length(u16::from(snap.backend.is_some())),
         Constraint::Length(u16::from(v.error.is_some())),
         db_c,
         hosts_c,
         detail_c,
     ])
     .areas(area);
+    if let Some(b) = &snap.backend {
+        let mut spans = vec![
+            Span::raw(" backend "),
+            Span::styled(b.status.as_str(), status_style(Some(b.status))),
+            Span::raw(format!(
+                " · {} · version {} · up {} · nodes {}/{} · {:.0} ms",
+                b.url,
+                b.version.as_deref().unwrap_or("-"),
+                b.uptime_seconds
+                    .map_or_else(|| "-".into(), |s| human_secs(Duration::from_secs(s))),
+                b.nodes_online.map_or_else(|| "-".into(), |n| n.to_string()),
+                b.nodes_total.map_or_else(|| "-".into(), |n| n.to_string()),
+                b.latency_ms
+            )),
+        ];
+        if !b.reasons.is_empty() {
+            spans.push(Span::styled(
+                format!(" — {}", b.reasons.join("; ")),
+                status_style(Some(b.status)),
+            ));
+        }
+        frame.render_widget(Paragraph::new(Line::from(spans)), backend_area);
+    }
     if let Some(e) = v.error {
         frame.render_widget(
             Paragraph::new(Span::styled(
