@@ -127,15 +127,8 @@ pub fn parse(host: &str, output: &str) -> (Status, Vec<String>, Vec<Cluster>) {
             ));
         }
     }
-    let status = if !unhealthy.is_empty() {
-        Status::Unhealthy
-    } else if !degraded.is_empty() {
-        Status::Degraded
-    } else {
-        Status::Healthy
-    };
-    unhealthy.extend(degraded);
-    (status, unhealthy, clusters)
+    let (status, reasons) = Status::judge(unhealthy, degraded);
+    (status, reasons, clusters)
 }
 
 /// The latest sample and the last failure of every watched host.

@@ -59,6 +59,19 @@ impl Status {
         }
     }
 
+    /// The state the reasons call for, with the reasons in one list, unhealthy ones first.
+    pub fn judge(mut unhealthy: Vec<String>, degraded: Vec<String>) -> (Status, Vec<String>) {
+        let status = if !unhealthy.is_empty() {
+            Status::Unhealthy
+        } else if !degraded.is_empty() {
+            Status::Degraded
+        } else {
+            Status::Healthy
+        };
+        unhealthy.extend(degraded);
+        (status, unhealthy)
+    }
+
     /// The worst of several (healthy for none).
     pub fn worst(it: impl IntoIterator<Item = Status>) -> Status {
         it.into_iter().max().unwrap_or(Status::Healthy)
@@ -326,15 +339,8 @@ pub fn classify(details: &mut Details, t: &Thresholds) -> Status {
             ));
         }
     }
-    let status = if !unhealthy.is_empty() {
-        Status::Unhealthy
-    } else if !degraded.is_empty() {
-        Status::Degraded
-    } else {
-        Status::Healthy
-    };
-    unhealthy.extend(degraded);
-    details.reasons = unhealthy;
+    let (status, reasons) = Status::judge(unhealthy, degraded);
+    details.reasons = reasons;
     status
 }
 

@@ -131,59 +131,43 @@ impl Sampler {
         }
         let (updates_tx, updates) = watch::channel(0u64);
         let updates_tx = Arc::new(updates_tx);
-        let (interval_tx, interval_rx) = watch::channel(interval);
-        let mut tasks = JoinSet::new();
+        let (interval_tx, _) = watch::channel(interval);
+        let mut sampler = Sampler {
+            store: store.clone(),
+            updates,
+            updates_tx,
+            interval: interval_tx,
+            tasks: JoinSet::new(),
+        };
         for target in targets {
             let cfg = cfg.clone();
             let store = store.clone();
-            let updates_tx = updates_tx.clone();
-            let mut interval_rx = interval_rx.clone();
-            tasks.spawn(async move {
-                loop {
-                    let start = tokio::time::Instant::now();
+            sampler.every_interval(move || {
+                let (target, cfg, store) = (target.clone(), cfg.clone(), store.clone());
+                async move {
                     let sample = probe::probe(&target, &cfg).await;
                     if let Ok(mut s) = store.lock() {
                         s.push(target.key(), sample);
                     }
-                    updates_tx.send_modify(|n| *n += 1);
-                    let every = *interval_rx.borrow_and_update();
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(start + every) => {}
-                        // A new interval takes effect at once.
-                        changed = interval_rx.changed() => {
-                            if changed.is_err() {
-                                return;
-                            }
-                        }
-                    }
                 }
             });
         }
-        Sampler {
-            store,
-            updates,
-            updates_tx,
-            interval: interval_tx,
-            tasks,
-        }
+        sampler
     }
 
-    /// Also probes the SLM backend's health API at `url`, on the same cadence, into `latest`.
-    pub fn add_api(
-        &mut self,
-        url: String,
-        timeout: Duration,
-        latest: Arc<Mutex<Option<super::api::ApiSample>>>,
-    ) {
+    /// Runs `sample` now and then once per interval, measured from each start (at once again
+    /// when it took longer), telling the dashboard after each; a new interval applies at once.
+    fn every_interval<F, Fut>(&mut self, mut sample: F)
+    where
+        F: FnMut() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
         let updates_tx = self.updates_tx.clone();
         let mut interval_rx = self.interval.subscribe();
         self.tasks.spawn(async move {
             loop {
                 let start = tokio::time::Instant::now();
-                let sample = super::api::probe(&url, timeout).await;
-                if let Ok(mut l) = latest.lock() {
-                    *l = Some(sample);
-                }
+                sample().await;
                 updates_tx.send_modify(|n| *n += 1);
                 let every = *interval_rx.borrow_and_update();
                 tokio::select! {
@@ -193,6 +177,24 @@ impl Sampler {
                             return;
                         }
                     }
+                }
+            }
+        });
+    }
+
+    /// Also probes the SLM backend's health API at `url`, on the same cadence, into `latest`.
+    pub fn add_api(
+        &mut self,
+        url: String,
+        timeout: Duration,
+        latest: Arc<Mutex<Option<super::api::ApiSample>>>,
+    ) {
+        self.every_interval(move || {
+            let (url, latest) = (url.clone(), latest.clone());
+            async move {
+                let sample = super::api::probe(&url, timeout).await;
+                if let Ok(mut l) = latest.lock() {
+                    *l = Some(sample);
                 }
             }
         });
@@ -212,26 +214,18 @@ impl Sampler {
             }
         }
         for target in targets {
-            let mut prober = HostProber::new(target, opts.clone());
+            // The prober keeps its connection between samples, so each sample borrows it.
+            let prober = Arc::new(tokio::sync::Mutex::new(HostProber::new(
+                target,
+                opts.clone(),
+            )));
             let store = store.clone();
-            let updates_tx = self.updates_tx.clone();
-            let mut interval_rx = self.interval.subscribe();
-            self.tasks.spawn(async move {
-                loop {
-                    let start = tokio::time::Instant::now();
-                    let sample = prober.probe(timeout).await;
+            self.every_interval(move || {
+                let (prober, store) = (prober.clone(), store.clone());
+                async move {
+                    let sample = prober.lock().await.probe(timeout).await;
                     if let Ok(mut s) = store.lock() {
                         s.push(sample);
-                    }
-                    updates_tx.send_modify(|n| *n += 1);
-                    let every = *interval_rx.borrow_and_update();
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(start + every) => {}
-                        changed = interval_rx.changed() => {
-                            if changed.is_err() {
-                                return;
-                            }
-                        }
                     }
                 }
             });
