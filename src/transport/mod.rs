@@ -132,6 +132,13 @@ pub struct ExecRequest<'a> {
 /// The exit reason a transport reports when the connection died under a running command.
 pub const CONNECTION_LOST: &str = "connection lost";
 
+/// The host is gone, not the command failed.
+fn lost_mid_command() -> TransportError {
+    TransportError::ConnectionLost {
+        reason: "the connection dropped while a command was running".into(),
+    }
+}
+
 const BECOME_PROMPT: &str = "[slm-wizard become password]:";
 const BECOME_OK: &str = "SLM-WIZARD-BECOME-OK";
 
@@ -247,9 +254,7 @@ async fn drive(
             }
             // The transport lost the host mid-command: the host is gone, not the command failed.
             ProcEvent::Exit(Err(reason)) if reason == CONNECTION_LOST => {
-                return Err(TransportError::ConnectionLost {
-                    reason: "the connection dropped while a command was running".into(),
-                });
+                return Err(lost_mid_command());
             }
             ProcEvent::Exit(Ok(rc)) => out.rc = rc,
             ProcEvent::Exit(Err(sig)) => {
@@ -305,9 +310,7 @@ async fn escalate(proc: &mut Process, b: &Become) -> Result<Vec<u8>, TransportEr
                 stderr.clear();
             }
             ProcEvent::Exit(Err(reason)) if reason == CONNECTION_LOST => {
-                return Err(TransportError::ConnectionLost {
-                    reason: "the connection dropped while a command was running".into(),
-                });
+                return Err(lost_mid_command());
             }
             ProcEvent::Exit(status) => {
                 let msg = String::from_utf8_lossy(&stderr).trim().to_string();

@@ -12,7 +12,7 @@ use std::sync::Mutex;
 
 use super::{
     BecomeMethod, CONNECTION_LOST, Control, ExecRequest, Output, ProcEvent, Process, Stream,
-    Transport, TransportError, escalate, find, wrap_become,
+    Transport, TransportError, escalate, find, lost_mid_command, wrap_become,
 };
 
 /// Shells kept per connection. OpenSSH allows 10 sessions per connection by default; the rest
@@ -189,8 +189,7 @@ impl Lease<'_> {
 fn nonce() -> String {
     let mut bytes = [0u8; 16];
     rand::Rng::fill_bytes(&mut rand::rng(), &mut bytes);
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    format!("SLM{hex}")
+    format!("SLM{}", hex::encode(bytes))
 }
 
 /// Sends one command to the shell and collects its output up to the end markers.
@@ -218,7 +217,7 @@ async fn run(
             .await
             .is_err()
         {
-            return Err(lost());
+            return Err(lost_mid_command());
         }
     }
 
@@ -237,7 +236,9 @@ async fn run(
                     sink(stream, &ready);
                 }
             }
-            Some(ProcEvent::Exit(Err(reason))) if reason == CONNECTION_LOST => return Err(lost()),
+            Some(ProcEvent::Exit(Err(reason))) if reason == CONNECTION_LOST => {
+                return Err(lost_mid_command());
+            }
             Some(ProcEvent::Exit(status)) => {
                 return Err(TransportError::Other(format!(
                     "the remote shell ended unexpectedly ({})",
@@ -247,7 +248,7 @@ async fn run(
                     }
                 )));
             }
-            None => return Err(lost()),
+            None => return Err(lost_mid_command()),
         }
     }
     let rc = stdout.rc().ok_or_else(|| {
@@ -259,12 +260,6 @@ async fn run(
         stdout: String::from_utf8_lossy(&stdout.body).into_owned(),
         stderr: String::from_utf8_lossy(&stderr.body).into_owned(),
     })
-}
-
-fn lost() -> TransportError {
-    TransportError::ConnectionLost {
-        reason: "the connection dropped while a command was running".into(),
-    }
 }
 
 /// One output stream of a command: the body up to the marker, streamed as it arrives except for
