@@ -352,6 +352,14 @@ impl Executor {
         }
     }
 
+    /// The cancel handle of the run of this kind.
+    fn run_mut(&mut self, kind: RunKind) -> &mut Option<Cancel> {
+        match kind {
+            RunKind::Check => &mut self.check,
+            RunKind::Real => &mut self.real,
+        }
+    }
+
     fn start_health(&mut self, interval: Duration, hosts: Vec<crate::health::host::HostTarget>) {
         use crate::health::dashboard::Snapshot;
         use crate::health::host::HostStore;
@@ -424,30 +432,18 @@ impl Executor {
         match effect {
             Effect::StartRun(kind, request) => {
                 let cancel = Cancel::default();
-                let slot = match kind {
-                    RunKind::Check => &mut self.check,
-                    RunKind::Real => &mut self.real,
-                };
-                if let Some(old) = slot.replace(cancel.clone()) {
+                if let Some(old) = self.run_mut(kind).replace(cancel.clone()) {
                     old.cancel();
                 }
                 tokio::spawn(start_run(kind, *request, cancel, self.tx.clone()));
             }
             Effect::Kill(kind) => {
-                let slot = match kind {
-                    RunKind::Check => &self.check,
-                    RunKind::Real => &self.real,
-                };
-                if let Some(c) = slot {
+                if let Some(c) = self.run_mut(kind) {
                     c.kill();
                 }
             }
             Effect::Cancel(kind) => {
-                let slot = match kind {
-                    RunKind::Check => &self.check,
-                    RunKind::Real => &self.real,
-                };
-                if let Some(c) = slot {
+                if let Some(c) = self.run_mut(kind) {
                     c.cancel();
                 }
             }

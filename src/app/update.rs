@@ -340,18 +340,7 @@ fn is_down(key: &KeyEvent) -> bool {
 
 fn playbook_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     if state.filtering {
-        match key.code {
-            KeyCode::Enter => state.filtering = false,
-            KeyCode::Esc => {
-                state.filtering = false;
-                state.filter = Input::default();
-            }
-            _ => {
-                if let Some(req) = to_input_request(&Event::Key(key)) {
-                    state.filter.handle(req);
-                }
-            }
-        }
+        filter_key(&mut state.filter, &mut state.filtering, key);
         clamp_selection(state);
         return Vec::new();
     }
@@ -376,6 +365,22 @@ fn playbook_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         _ => state.dirty = false,
     }
     Vec::new()
+}
+
+/// Typing a `/` filter: Enter keeps it, Esc clears it, other keys edit it.
+fn filter_key(filter: &mut Input, typing: &mut bool, key: KeyEvent) {
+    match key.code {
+        KeyCode::Enter => *typing = false,
+        KeyCode::Esc => {
+            *typing = false;
+            *filter = Input::default();
+        }
+        _ => {
+            if let Some(req) = to_input_request(&Event::Key(key)) {
+                filter.handle(req);
+            }
+        }
+    }
 }
 
 fn clamp_selection(state: &mut State) {
@@ -1159,18 +1164,7 @@ fn worst(a: Option<Status>, b: Status) -> Status {
 fn execute_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     let x = &mut state.exec;
     if x.filtering {
-        match key.code {
-            KeyCode::Enter => x.filtering = false,
-            KeyCode::Esc => {
-                x.filtering = false;
-                x.filter = Input::default();
-            }
-            _ => {
-                if let Some(req) = to_input_request(&Event::Key(key)) {
-                    x.filter.handle(req);
-                }
-            }
-        }
+        filter_key(&mut x.filter, &mut x.filtering, key);
         x.output_scroll = 0;
         return Vec::new();
     }

@@ -43,16 +43,18 @@ fn status_text(s: Option<Status>) -> &'static str {
 
 /// `▮▮▮▯▯▯▯▯ 31/100` in `width` cells for the bar.
 fn conn_gauge(used: i64, max: i64, width: usize) -> String {
-    let filled = if max > 0 {
-        ((used.clamp(0, max) as f64 / max as f64) * width as f64).round() as usize
+    let fraction = if max > 0 {
+        used.clamp(0, max) as f64 / max as f64
     } else {
-        0
+        0.0
     };
-    format!(
-        "{}{} {used}/{max}",
-        "▮".repeat(filled),
-        "▯".repeat(width - filled.min(width))
-    )
+    format!("{} {used}/{max}", meter(fraction, width))
+}
+
+/// `▮▮▮▯▯▯▯▯`: `fraction` (0..=1) of `width` cells filled.
+fn meter(fraction: f64, width: usize) -> String {
+    let filled = ((fraction.clamp(0.0, 1.0) * width as f64).round() as usize).min(width);
+    format!("{}{}", "▮".repeat(filled), "▯".repeat(width - filled))
 }
 
 pub fn render(frame: &mut Frame, area: Rect, v: &View) {
@@ -74,27 +76,20 @@ pub fn render(frame: &mut Frame, area: Rect, v: &View) {
     };
     // With the detail open the tables shrink to their rows; otherwise a short summary follows.
     let (n_db, n_hosts) = (snap.rows.len() as u16, snap.hosts.len() as u16);
-    let (db_c, hosts_c, detail_c) = match (v.detail, n_hosts) {
-        (true, 0) => (
-            Constraint::Length(n_db + 3),
-            Constraint::Length(0),
-            Constraint::Min(6),
-        ),
-        (true, n) => (
-            Constraint::Length(n_db + 3),
-            Constraint::Length(n + 3),
-            Constraint::Min(6),
-        ),
-        (false, 0) => (
-            Constraint::Min(3),
-            Constraint::Length(0),
-            Constraint::Length(4),
-        ),
-        (false, n) => (
-            Constraint::Length(n_db + 3),
-            Constraint::Min(n + 3),
-            Constraint::Length(4),
-        ),
+    let db_c = if v.detail || n_hosts > 0 {
+        Constraint::Length(n_db + 3)
+    } else {
+        Constraint::Min(3)
+    };
+    let hosts_c = match (n_hosts, v.detail) {
+        (0, _) => Constraint::Length(0),
+        (n, true) => Constraint::Length(n + 3),
+        (n, false) => Constraint::Min(n + 3),
+    };
+    let detail_c = if v.detail {
+        Constraint::Min(6)
+    } else {
+        Constraint::Length(4)
     };
     let [
         head,
@@ -200,10 +195,7 @@ fn hosts_table(frame: &mut Frame, area: Rect, snap: &Snapshot, v: &View) {
             };
             let disk = h.disk_used_pct.map_or_else(
                 || "-".into(),
-                |p| {
-                    let filled = usize::from(p.min(100)) * 8 / 100;
-                    format!("{}{} {p}%", "▮".repeat(filled), "▯".repeat(8 - filled))
-                },
+                |p| format!("{} {p}%", meter(f64::from(p) / 100.0, 8)),
             );
             let state = match h.status {
                 Some(Status::Healthy) | None => status_text(h.status).to_string(),
