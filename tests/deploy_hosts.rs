@@ -6,31 +6,13 @@ mod testhosts;
 
 use std::path::{Path, PathBuf};
 
-use testhosts::{Hosts, root_or_skip, ssh_args, yq};
+use testhosts::{Hosts, root_or_skip};
 
 const SLM_PW: &str = "slm-pw-0123456789-abcdefgh";
 const AUTOBOT_PW: &str = "autobot-pw-0123456789-abcdefgh";
 
 fn playbook() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks/user-management-db.yml")
-}
-
-fn inventory(h: &Hosts) -> PathBuf {
-    let conn = |name: &str| {
-        format!(
-            "          ansible_host: {}\n          ansible_user: root\n          ansible_ssh_private_key_file: {}\n          ansible_ssh_common_args: {}\n",
-            h.addr(name),
-            yq(&h.key().display().to_string()),
-            yq(&ssh_args(&h.known_hosts(), "yes")),
-        )
-    };
-    let text = format!(
-        "all:\n  children:\n    slm_server:\n      hosts:\n        slm:\n{}    redis_vm:\n      hosts:\n        redis:\n{}      vars:\n        postgresql_allowed_clients:\n          - {}/32\n",
-        conn("slm"),
-        conn("redis"),
-        h.addr("slm"),
-    );
-    h.write("deploy-inventory.yml", &text)
 }
 
 fn pw_args() -> Vec<String> {
@@ -105,7 +87,7 @@ fn deploys_both_hosts_then_converges_and_repairs_drift() {
         return;
     }
     let h = Hosts::up(3, &["slm", "redis", "client"], &["slm"]);
-    let inv = inventory(&h);
+    let inv = h.spec_inventory("deploy-inventory.yml");
     let args: Vec<String> = pw_args();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
 

@@ -7,33 +7,15 @@ mod testhosts;
 #[path = "common/tmux.rs"]
 mod tmux;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testhosts::{Hosts, root_or_skip, run_with_timeout, ssh_args, yq};
+use testhosts::{Hosts, root_or_skip, run_with_timeout};
 
 const SLM_PW: &str = "slm-pw-health-0123456789";
 const AUTOBOT_PW: &str = "autobot-pw-health-0123456789";
-
-fn inventory(h: &Hosts) -> PathBuf {
-    let conn = |name: &str| {
-        format!(
-            "          ansible_host: {}\n          ansible_user: root\n          ansible_ssh_private_key_file: {}\n          ansible_ssh_common_args: {}\n",
-            h.addr(name),
-            yq(&h.key().display().to_string()),
-            yq(&ssh_args(&h.known_hosts(), "yes")),
-        )
-    };
-    let text = format!(
-        "all:\n  children:\n    slm_server:\n      hosts:\n        slm:\n{}    redis_vm:\n      hosts:\n        redis:\n{}      vars:\n        postgresql_allowed_clients:\n          - {}/32\n",
-        conn("slm"),
-        conn("redis"),
-        h.addr("slm"),
-    );
-    h.write("health-inventory.yml", &text)
-}
 
 fn health(h: &Hosts, inv: &Path, timeout: &str) -> (i32, Value, String) {
     let redis = h.addr("redis");
@@ -81,7 +63,7 @@ fn deployed_databases_through_a_tunnel_and_a_host_that_drops_packets() {
         return;
     }
     let h = Hosts::up(2, &["slm", "redis"], &[]);
-    let inv = inventory(&h);
+    let inv = h.spec_inventory("health-inventory.yml");
     let pw = [
         format!("slm_db_password={SLM_PW}"),
         format!("autobot_db_password={AUTOBOT_PW}"),

@@ -225,7 +225,7 @@ fn cancel_in_tmux_stops_before_the_next_task() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let marker = root.join("marker");
-    std::fs::create_dir_all(root.join("playbooks/inventory")).unwrap();
+    write_local_inventory(root);
     std::fs::write(
         root.join("playbooks/slow.yml"),
         format!(
@@ -237,24 +237,10 @@ fn cancel_in_tmux_stops_before_the_next_task() {
         ),
     )
     .unwrap();
-    std::fs::write(
-        root.join("playbooks/inventory/local.yml"),
-        "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n",
-    )
-    .unwrap();
     let Some(s) = Session::start(root, "-p playbooks/slow.yml", "cancel") else {
         return;
     };
-    s.wait_for(&["› slow.yml"]);
-    s.keys(&["Enter"]);
-    s.wait_for(&["has no survey"]);
-    s.keys(&["Enter"]);
-    s.wait_for(&["▾ ungrouped (1 host)"]);
-    s.keys(&["Enter"]);
-    s.wait_for(&["dry run finished"]);
-    s.keys(&["Enter"]);
-    s.wait_for(&["Run the playbook for real"]);
-    s.keys(&["y"]);
+    run_without_survey(&s, "slow.yml");
     s.wait_for(&["running", "First nap"]);
     // q asks while a run is going; n stays.
     s.keys(&["q"]);
@@ -270,6 +256,31 @@ fn cancel_in_tmux_stops_before_the_next_task() {
     s.wait_for(&["WIZARD-EXITED rc=0"]);
 }
 
+/// The bundled-style local inventory under `root/playbooks/inventory/local.yml`.
+fn write_local_inventory(root: &Path) {
+    std::fs::create_dir_all(root.join("playbooks/inventory")).unwrap();
+    std::fs::write(
+        root.join("playbooks/inventory/local.yml"),
+        "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n",
+    )
+    .unwrap();
+}
+
+/// From the preselected playbook `file` (no survey) through Hosts and the dry run to the
+/// confirmed real run.
+fn run_without_survey(s: &Session, file: &str) {
+    s.wait_for(&[&format!("› {file}")]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["has no survey"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["▾ ungrouped (1 host)"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["dry run finished"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["Run the playbook for real"]);
+    s.keys(&["y"]);
+}
+
 /// The second `c` kills the command that is running (and what it started), and the run ends
 /// at once instead of after the command.
 #[test]
@@ -282,18 +293,13 @@ fn second_cancel_kills_the_running_command() {
         280 + std::process::id() % 97,
         std::process::id() % 10
     );
-    std::fs::create_dir_all(root.join("playbooks/inventory")).unwrap();
+    write_local_inventory(root);
     std::fs::write(
         root.join("playbooks/long.yml"),
         format!(
             "- name: Long\n  hosts: all\n  gather_facts: false\n  tasks:\n\
              \x20   - name: Long nap\n      shell: sleep {nap}; echo never\n"
         ),
-    )
-    .unwrap();
-    std::fs::write(
-        root.join("playbooks/inventory/local.yml"),
-        "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n",
     )
     .unwrap();
     let Some(s) = Session::start(root, "-p playbooks/long.yml", "kill") else {
@@ -306,16 +312,7 @@ fn second_cancel_kills_the_running_command() {
             .map(|o| o.status.success())
             .unwrap_or(false)
     };
-    s.wait_for(&["› long.yml"]);
-    s.keys(&["Enter"]);
-    s.wait_for(&["has no survey"]);
-    s.keys(&["Enter"]);
-    s.wait_for(&["▾ ungrouped (1 host)"]);
-    s.keys(&["Enter"]);
-    s.wait_for(&["dry run finished"]);
-    s.keys(&["Enter"]);
-    s.wait_for(&["Run the playbook for real"]);
-    s.keys(&["y"]);
+    run_without_survey(&s, "long.yml");
     s.wait_for(&["running", "Long nap"]);
     let t0 = Instant::now();
     while !running() {

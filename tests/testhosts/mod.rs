@@ -520,6 +520,27 @@ impl Hosts {
         s
     }
 
+    /// The spec's topology for hosts named `slm` and `redis`: `slm` in `slm_server`, `redis` in
+    /// `redis_vm` with `slm` as the allowed client of autobot_users; root, the harness's key and
+    /// known_hosts. Written to `rel`; returns its path.
+    pub fn spec_inventory(&self, rel: &str) -> PathBuf {
+        let conn = |name: &str| {
+            format!(
+                "          ansible_host: {}\n          ansible_user: root\n          ansible_ssh_private_key_file: {}\n          ansible_ssh_common_args: {}\n",
+                self.addr(name),
+                yq(&self.key().display().to_string()),
+                yq(&ssh_args(&self.known_hosts(), "yes")),
+            )
+        };
+        let text = format!(
+            "all:\n  children:\n    slm_server:\n      hosts:\n        slm:\n{}    redis_vm:\n      hosts:\n        redis:\n{}      vars:\n        postgresql_allowed_clients:\n          - {}/32\n",
+            conn("slm"),
+            conn("redis"),
+            self.addr("slm"),
+        );
+        self.write(rel, &text)
+    }
+
     /// Writes [`Hosts::inventory_text`] to a scratch file and returns its path.
     pub fn write_inventory(
         &self,
