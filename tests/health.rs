@@ -584,3 +584,100 @@ fn the_backend_api_is_probed_alongside_the_databases() {
     );
     assert_eq!(o.code, 2);
 }
+
+/// The probe keeps its connection in a pool between samples, as the app's pool does, and a
+/// restarted server costs no failed sample: the dead connection is replaced within the sample.
+#[test]
+fn probes_reuse_a_pooled_connection_and_survive_a_server_restart() {
+    use slm_wizard::db::Settings;
+    use slm_wizard::health::{Failure, ProbeConfig, command::prepare, probe::probe};
+
+    let c = PgCluster::start();
+    app_roles(&c);
+    let db = unique("slm_users");
+    c.psql(&format!("CREATE DATABASE {db} OWNER slm_app"));
+    let url = format!(
+        "postgresql+asyncpg://slm_app:{SLM_PW}@127.0.0.1:{}/{db}",
+        c.port
+    );
+    let settings = Settings::from_pairs(vec![
+        ("SLM_USERS_DATABASE_URL".to_string(), url),
+        ("SLM_DB_POOL_SIZE".to_string(), "2".to_string()),
+        ("SLM_DB_POOL_MAX_OVERFLOW".to_string(), "1".to_string()),
+    ]);
+    let targets = prepare("slm_users", None, None, settings).expect("targets");
+    let target = &targets[0];
+    let cfg = ProbeConfig {
+        timeout: Duration::from_secs(3),
+        ..Default::default()
+    };
+    let backends = || {
+        c.psql(&format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{db}'"
+        ))
+        .trim()
+        .to_string()
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let sample = || rt.block_on(probe(target, &cfg));
+    let pool_of = |s: &slm_wizard::health::DbSample| {
+        assert_eq!(s.details.failure, None, "{:?}", s.details);
+        assert!(s.details.connected);
+        s.details.pool.clone().expect("pool details")
+    };
+
+    let first = pool_of(&sample());
+    assert!(!first.reused);
+    assert_eq!((first.size, first.max_overflow, first.open), (2, 1, 1));
+    for _ in 0..3 {
+        let next = pool_of(&sample());
+        assert!(next.reused, "{next:?}");
+        assert_eq!(next.open, 1);
+    }
+    // One connection on the server, kept between samples (the login check's is closed).
+    let t0 = Instant::now();
+    while backends() != "1" && t0.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(backends(), "1");
+
+    // Restarted under the probe: the next sample logs in again and is fine.
+    c.stop();
+    c.start_again();
+    let after_restart = pool_of(&sample());
+    assert!(!after_restart.reused);
+    assert_eq!(after_restart.open, 1);
+
+    // Down: unreachable with the real reason (not the pool's "timed out"), then back.
+    c.stop();
+    let down = sample();
+    assert_eq!(down.details.failure, Some(Failure::Unreachable), "{down:?}");
+    assert!(down.details.probe_ms < 2000.0, "{down:?}");
+    c.start_again();
+    assert!(!pool_of(&sample()).reused);
+    assert!(pool_of(&sample()).reused);
+}
+
+#[test]
+fn the_apps_pools_must_fit_the_server() {
+    let d = Dbs::create();
+    d.migrate();
+    let mut env = d.env.clone();
+    env.push(("SLM_DB_POOL_SIZE".into(), "40".into()));
+    let (o, v) = health_json(&env, &[]);
+    assert_eq!(o.code, 1, "{}", dump(&o));
+    // slm and slm_users share the server with autobot_users here: 3 pools of 40 + 10.
+    for db in ["slm", "slm_users", "autobot_users"] {
+        let e = &v["databases"][db];
+        assert_eq!(e["status"], "degraded", "{e}");
+        let reason = e["details"]["reasons"][0].as_str().unwrap_or_default();
+        assert!(
+            reason.starts_with(
+                "the app's pools may open 150 connections (3 databases × (40 + 10 overflow))"
+            ),
+            "{reason}"
+        );
+        assert_eq!(e["details"]["pool"]["size"], 40);
+        assert_eq!(e["details"]["pool"]["pools_on_server"], 3);
+    }
+}

@@ -297,6 +297,14 @@ pub fn health_snapshot() -> crate::health::dashboard::Snapshot {
             select1_ms: ms,
             server_version: ms.map(|_| "15.10".into()),
             uptime_seconds: ms.map(|_| 86_400),
+            pool: ms.map(|_| crate::health::PoolUse {
+                size: 20,
+                max_overflow: 10,
+                recycle_seconds: Some(3600),
+                open: 1,
+                reused: true,
+                pools_on_server: 2,
+            }),
             sampled_at: at,
             probe_ms: 12.0,
             ..Default::default()

@@ -1,6 +1,8 @@
 //! The `slm-wizard health` command: one round (`--json` or a table), or `--watch`.
 
 use std::io::Write;
+
+use futures::future::join_all;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -214,6 +216,7 @@ pub async fn run_health(
             None => None,
         }
     });
+    join_all(targets.iter().map(Target::close)).await;
     let refs: Vec<_> = samples.iter().collect();
     let agg = report::aggregate(&refs);
     let worst = Status::worst(

@@ -23,14 +23,14 @@ pub mod store;
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::db::migrate::{Migration, Source};
-use crate::db::{DbError, DbName, DbUrl, Settings};
+use crate::db::{DbError, DbName, DbUrl, PoolSettings, Settings};
 
 /// A target's state; ordered from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -146,6 +146,13 @@ pub struct Target {
     /// The migrations the database should have.
     pub migrations: Arc<Vec<Migration>>,
     pub tunnel: Option<Arc<Tunnel>>,
+    /// The application's pool settings (`SLM_DB_POOL_*`): the probe keeps its connections in a
+    /// pool of this size, recycled as the app's are, and checks that the app's pools fit the server.
+    pub pool_settings: PoolSettings,
+    /// How many of the watched databases live on this target's server (their pools add up).
+    pub pools_on_server: u32,
+    /// Created at the first probe (after any tunnel is in place); shared by clones.
+    pool: Arc<OnceLock<sqlx::PgPool>>,
 }
 
 impl Target {
@@ -158,6 +165,43 @@ impl Target {
     pub fn server(&self) -> String {
         format!("{}:{}", self.url.host, self.url.port)
     }
+
+    /// A target with no pool opened yet.
+    pub fn new(
+        db: DbName,
+        url: DbUrl,
+        migrations: Arc<Vec<Migration>>,
+        pool: PoolSettings,
+    ) -> Self {
+        Self {
+            db,
+            url,
+            migrations,
+            tunnel: None,
+            pool_settings: pool,
+            pools_on_server: 1,
+            pool: Arc::default(),
+        }
+    }
+
+    /// The probe's pool (opening no connection by itself).
+    pub fn pool(&self, acquire_timeout: Duration) -> Result<sqlx::PgPool, DbError> {
+        if let Some(p) = self.pool.get() {
+            return Ok(p.clone());
+        }
+        let pool = self
+            .pool_settings
+            .pool_options(acquire_timeout)
+            .connect_lazy_with(probe::connect_options(self)?);
+        Ok(self.pool.get_or_init(|| pool).clone())
+    }
+
+    /// Logs the pool's connections out (a goodbye to the server rather than a dropped socket).
+    pub async fn close(&self) {
+        if let Some(p) = self.pool.get() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), p.close()).await;
+        }
+    }
 }
 
 /// The targets of `dbs`: URLs from `settings`, migrations from `source`. Everything is checked
@@ -168,17 +212,24 @@ pub fn targets(
     source: &Source,
 ) -> Result<Vec<Target>, DbError> {
     // The pool settings are part of the configuration; reject nonsense early, as the backend would.
-    settings.pool()?;
-    dbs.iter()
+    let pool = settings.pool()?;
+    let mut targets = dbs
+        .iter()
         .map(|&db| {
-            Ok(Target {
+            Ok(Target::new(
                 db,
-                url: settings.url(db)?,
-                migrations: Arc::new(source.load(db)?),
-                tunnel: None,
-            })
+                settings.url(db)?,
+                Arc::new(source.load(db)?),
+                pool,
+            ))
         })
-        .collect()
+        .collect::<Result<Vec<_>, DbError>>()?;
+    let servers: Vec<String> = targets.iter().map(Target::server).collect();
+    for t in &mut targets {
+        let server = t.server();
+        t.pools_on_server = servers.iter().filter(|s| **s == server).count() as u32;
+    }
+    Ok(targets)
 }
 
 /// Why a probe failed (drives the state and the doctor's advice).
@@ -220,6 +271,28 @@ pub struct Security {
     pub public_connect: bool,
 }
 
+/// The probe's own pool, which has the application's settings (`SLM_DB_POOL_*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PoolUse {
+    pub size: u32,
+    pub max_overflow: u32,
+    /// Connections are replaced after this long (none: never).
+    pub recycle_seconds: Option<u64>,
+    /// Connections the probe's pool holds open.
+    pub open: u32,
+    /// This sample used a connection an earlier sample opened (else it logged in now).
+    pub reused: bool,
+    /// Watched databases on the same server: their pools share its connections.
+    pub pools_on_server: u32,
+}
+
+impl PoolUse {
+    /// The most connections the application's pools may open on the server.
+    pub fn app_max(&self) -> i64 {
+        i64::from(self.pools_on_server) * i64::from(self.size + self.max_overflow)
+    }
+}
+
 /// What one probe measured. Every field but `target` is optional: a failed probe fills what it got.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Details {
@@ -232,12 +305,16 @@ pub struct Details {
     pub reachable: bool,
     /// Logged in as the app user.
     pub connected: bool,
+    /// Time to a usable connection: a login, or a checkout when `pool.reused`.
     pub connect_ms: Option<f64>,
     pub select1_ms: Option<f64>,
     pub server_version: Option<String>,
     pub uptime_seconds: Option<u64>,
     pub connections_used: Option<i64>,
     pub max_connections: Option<i64>,
+    /// `superuser_reserved_connections`: slots the app can never use.
+    pub reserved_connections: Option<i64>,
+    pub pool: Option<PoolUse>,
     pub size_bytes: Option<i64>,
     pub migrations: Option<MigrationInfo>,
     pub ssl: Option<bool>,
@@ -328,6 +405,25 @@ pub fn classify(details: &mut Details, t: &Thresholds) -> Status {
             "connections near the limit: {used} of max_connections {max}"
         ));
     }
+    if let (Some(p), Some(max), Some(reserved)) = (
+        &details.pool,
+        details.max_connections,
+        details.reserved_connections,
+    ) && p.app_max() > max - reserved
+    {
+        let per_pool = format!("{} + {} overflow", p.size, p.max_overflow);
+        degraded.push(format!(
+            "the app's pools may open {} connections ({}) but the server takes {} \
+             (max_connections {max} − {reserved} reserved)",
+            p.app_max(),
+            if p.pools_on_server > 1 {
+                format!("{} databases × ({per_pool})", p.pools_on_server)
+            } else {
+                per_pool
+            },
+            max - reserved
+        ));
+    }
     if let Some(m) = &details.migrations {
         if m.pending > 0 {
             degraded.push(format!("{} pending migration(s)", m.pending));
@@ -387,6 +483,33 @@ mod tests {
         };
         assert_eq!(classify(&mut f, &t), Status::Unhealthy);
         assert_eq!(f.reasons, vec!["authentication failed: bad".to_string()]);
+
+        // The app's pools must fit into what the server accepts from non-superusers.
+        let mut p = Details {
+            max_connections: Some(100),
+            reserved_connections: Some(3),
+            pool: Some(PoolUse {
+                size: 20,
+                max_overflow: 10,
+                pools_on_server: 3,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(classify(&mut p, &t), Status::Healthy, "{:?}", p.reasons);
+        p.pool.as_mut().unwrap().size = 22;
+        assert_eq!(classify(&mut p, &t), Status::Healthy, "96 of 97");
+        p.pool.as_mut().unwrap().size = 23;
+        assert_eq!(classify(&mut p, &t), Status::Degraded);
+        assert_eq!(
+            p.reasons,
+            [
+                "the app's pools may open 99 connections (3 databases × (23 + 10 overflow)) \
+              but the server takes 97 (max_connections 100 − 3 reserved)"
+            ]
+        );
+        p.pool.as_mut().unwrap().pools_on_server = 1;
+        assert_eq!(classify(&mut p, &t), Status::Healthy);
         assert_eq!(
             Status::worst([Status::Healthy, Status::Unhealthy, Status::Degraded]),
             Status::Unhealthy

@@ -4,10 +4,14 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::future::join_all;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgConnectOptions;
-use sqlx::{ConnectOptions, Connection, PgConnection};
+use sqlx::{ConnectOptions, Connection, PgConnection, PgPool, Postgres};
+use tokio::sync::mpsc::UnboundedSender;
 
-use super::{DbSample, Details, Failure, MigrationInfo, ProbeConfig, Security, Target, classify};
+use super::{
+    DbSample, Details, Failure, MigrationInfo, PoolUse, ProbeConfig, Security, Target, classify,
+};
 use crate::db::migrate::{self, State};
 use crate::db::{self, DbError};
 
@@ -76,11 +80,7 @@ pub async fn connect(
     match tokio::time::timeout(timeout, opts.connect()).await {
         Ok(Ok(c)) => Ok((c, t0.elapsed())),
         Ok(Err(e)) => Err(classify_connect(target, &e)),
-        Err(_) => Err(ConnectFailure {
-            failure: Failure::Timeout,
-            message: format!("no answer within {:.1} s", timeout.as_secs_f64()),
-            code: None,
-        }),
+        Err(_) => Err(timed_out(timeout)),
     }
 }
 
@@ -89,6 +89,7 @@ const STATS_SQL: &str = "SELECT current_setting('server_version'),
         EXTRACT(EPOCH FROM now() - pg_postmaster_start_time())::float8,
         (SELECT COALESCE(sum(numbackends), 0) FROM pg_stat_database)::int8,
         current_setting('max_connections')::int8,
+        current_setting('superuser_reserved_connections')::int8,
         pg_database_size(current_database())::int8,
         COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false),
         COALESCE((SELECT rolsuper FROM pg_roles WHERE rolname = current_user), false),
@@ -97,7 +98,7 @@ const STATS_SQL: &str = "SELECT current_setting('server_version'),
                  WHERE d.datname = current_database()
                    AND a.grantee = 0 AND a.privilege_type = 'CONNECT')";
 
-type StatsRow = (String, f64, i64, i64, i64, bool, bool, bool);
+type StatsRow = (String, f64, i64, i64, i64, i64, bool, bool, bool);
 
 /// Probes one database; never takes (much) longer than `cfg.timeout`, never fails: a failure
 /// is a sample with status unhealthy and its reason.
@@ -111,15 +112,18 @@ pub async fn probe(target: &Target, cfg: &ProbeConfig) -> DbSample {
         ..Default::default()
     };
     // The measurements land in `details` as they come, so a timeout keeps what was measured.
-    let (tx, mut rx) =
-        tokio::sync::mpsc::unbounded_channel::<Box<dyn FnOnce(&mut Details) + Send>>();
-    let timed_out = tokio::time::timeout(cfg.timeout, measure(target, cfg.timeout, tx))
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Update>();
+    let deadline = tokio::time::Instant::now() + cfg.timeout;
+    // `measure` keeps its own deadline so it can drop a stuck connection instead of returning it
+    // to the pool; this one is the backstop.
+    let backstop = deadline + Duration::from_millis(250);
+    let finished = tokio::time::timeout_at(backstop, measure(target, deadline, tx))
         .await
-        .is_err();
+        .unwrap_or(false);
     while let Ok(apply) = rx.try_recv() {
         apply(&mut details);
     }
-    if timed_out && details.failure.is_none() {
+    if !finished && details.failure.is_none() {
         details.failure = Some(Failure::Timeout);
         details.error = Some(format!(
             "the probe did not finish within {:.1} s",
@@ -138,33 +142,98 @@ pub async fn probe(target: &Target, cfg: &ProbeConfig) -> DbSample {
 
 type Update = Box<dyn FnOnce(&mut Details) + Send>;
 
+type Pooled = PoolConnection<Postgres>;
+
+/// A connection from the target's pool, logged in now when the pool holds none idle; with the
+/// time it took and whether it was reused.
+async fn checkout(
+    target: &Target,
+    pool: &PgPool,
+    deadline: tokio::time::Instant,
+) -> Result<(Pooled, Duration, bool), ConnectFailure> {
+    let t0 = Instant::now();
+    // The last sample's connection may still be on its way back: the pool pings a connection
+    // before it takes it back. Wait for it briefly (a hung one is left to its fate).
+    let wait_until = deadline.min(tokio::time::Instant::now() + Duration::from_millis(250));
+    loop {
+        if let Some(conn) = pool.try_acquire() {
+            return Ok((conn, t0.elapsed(), true));
+        }
+        let returning = pool.size() > pool.num_idle() as u32;
+        if !returning || tokio::time::Instant::now() >= wait_until {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // Log in directly first: the pool retries a refused connection until its own timeout and
+    // then only says "timed out", where a direct login says why. Once per recycle, so cheap.
+    let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let (direct, took) = connect(target, remaining).await?;
+    let _ = tokio::time::timeout_at(deadline, direct.close()).await;
+    match tokio::time::timeout_at(deadline, pool.acquire()).await {
+        Ok(Ok(conn)) => Ok((conn, took, false)),
+        Ok(Err(e)) => Err(classify_connect(target, &e)),
+        Err(_) => Err(timed_out(remaining)),
+    }
+}
+
+fn timed_out(after: Duration) -> ConnectFailure {
+    ConnectFailure {
+        failure: Failure::Timeout,
+        message: format!("no answer within {:.1} s", after.as_secs_f64()),
+        code: None,
+    }
+}
+
+/// Runs one query on a pooled connection before `deadline`. A connection whose query failed or
+/// timed out is closed, not returned: it may be mid-answer, and a released connection is pinged,
+/// which would hang on a server that stopped answering.
+async fn query<T, E>(
+    conn: &mut Option<Pooled>,
+    deadline: tokio::time::Instant,
+    run: impl AsyncFnOnce(&mut PgConnection) -> Result<T, E>,
+) -> Option<Result<T, E>> {
+    let c = conn.as_mut()?;
+    let res = tokio::time::timeout_at(deadline, run(&mut **c)).await;
+    if !matches!(res, Ok(Ok(_))) {
+        // Detached, the connection is just dropped (its socket closed); the pool may open another.
+        drop(conn.take().map(PoolConnection::detach));
+    }
+    res.ok()
+}
+
+/// Measures into `tx`; false when the deadline cut it short.
 async fn measure(
     target: &Target,
-    timeout: Duration,
-    tx: tokio::sync::mpsc::UnboundedSender<Update>,
-) {
+    deadline: tokio::time::Instant,
+    tx: UnboundedSender<Update>,
+) -> bool {
+    // Sends an update; true, so a failure can end the measurement as finished.
     let send = |f: Update| {
         let _ = tx.send(f);
+        true
     };
-    let (mut conn, took) = match connect(target, timeout).await {
-        Ok(c) => c,
-        Err(f) => {
-            send(Box::new(move |d| {
-                d.reachable = matches!(
-                    f.failure,
-                    Failure::Auth | Failure::Hba | Failure::NoDatabase
-                );
-                d.failure = Some(f.failure);
-                d.error = Some(f.message);
+    let fail = |f: ConnectFailure| -> Update {
+        Box::new(move |d| {
+            d.reachable = matches!(
+                f.failure,
+                Failure::Auth | Failure::Hba | Failure::NoDatabase
+            );
+            d.failure = Some(f.failure);
+            d.error = Some(f.message);
+        })
+    };
+    let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let pool = match target.pool(timeout) {
+        Ok(p) => p,
+        Err(e) => {
+            return send(fail(ConnectFailure {
+                failure: Failure::Unreachable,
+                message: target.url.redact(&e.to_string()),
+                code: None,
             }));
-            return;
         }
     };
-    send(Box::new(move |d| {
-        d.reachable = true;
-        d.connected = true;
-        d.connect_ms = Some(ms(took));
-    }));
     let query_failed = |what: &str, e: &dyn std::fmt::Display| -> Update {
         let msg = target.url.redact(&format!("{what}: {e}"));
         Box::new(move |d| {
@@ -172,30 +241,58 @@ async fn measure(
             d.error = Some(msg);
         })
     };
-    let t0 = Instant::now();
-    match sqlx::query_scalar::<_, i32>("SELECT 1")
-        .fetch_one(&mut conn)
-        .await
-    {
-        Ok(_) => {
-            let took = t0.elapsed();
-            send(Box::new(move |d| d.select1_ms = Some(ms(took))));
-        }
-        Err(e) => {
-            send(query_failed("SELECT 1", &e));
-            return;
+    // A reused connection may have died since the last sample (server restarted): then log in
+    // again within this sample rather than report the dead connection.
+    let mut conn;
+    let mut took_select1;
+    let mut reused;
+    let mut took;
+    loop {
+        let (c, t, r) = match checkout(target, &pool, deadline).await {
+            Ok(x) => x,
+            Err(f) => return send(fail(f)),
+        };
+        (conn, took, reused) = (Some(c), t, r);
+        let t0 = Instant::now();
+        let res = query(&mut conn, deadline, async |c| {
+            sqlx::query_scalar::<_, i32>("SELECT 1").fetch_one(c).await
+        })
+        .await;
+        took_select1 = t0.elapsed();
+        match res {
+            Some(Ok(_)) => break,
+            Some(Err(_)) if reused => continue,
+            Some(Err(e)) => return send(query_failed("SELECT 1", &e)),
+            None => return false,
         }
     }
-    match sqlx::query_as::<_, StatsRow>(STATS_SQL)
-        .fetch_one(&mut conn)
-        .await
+    let use_ = PoolUse {
+        size: target.pool_settings.size,
+        max_overflow: target.pool_settings.max_overflow,
+        recycle_seconds: target.pool_settings.recycle.map(|r| r.as_secs()),
+        open: pool.size(),
+        reused,
+        pools_on_server: target.pools_on_server,
+    };
+    let _ = send(Box::new(move |d| {
+        d.reachable = true;
+        d.connected = true;
+        d.connect_ms = Some(ms(took));
+        d.select1_ms = Some(ms(took_select1));
+        d.pool = Some(use_);
+    }));
+    match query(&mut conn, deadline, async |c| {
+        sqlx::query_as::<_, StatsRow>(STATS_SQL).fetch_one(c).await
+    })
+    .await
     {
-        Ok((version, uptime, used, max, size, ssl, superuser, public_connect)) => {
-            send(Box::new(move |d| {
+        Some(Ok((version, uptime, used, max, reserved, size, ssl, superuser, public_connect))) => {
+            let _ = send(Box::new(move |d| {
                 d.server_version = Some(version);
                 d.uptime_seconds = Some(uptime.max(0.0) as u64);
                 d.connections_used = Some(used);
                 d.max_connections = Some(max);
+                d.reserved_connections = Some(reserved);
                 d.size_bytes = Some(size);
                 d.ssl = Some(ssl);
                 d.security = Some(Security {
@@ -203,21 +300,24 @@ async fn measure(
                     superuser,
                     public_connect,
                 });
-            }))
+            }));
         }
-        Err(e) => {
-            send(query_failed("statistics", &e));
-            return;
-        }
+        Some(Err(e)) => return send(query_failed("statistics", &e)),
+        None => return false,
     }
-    match migrate::status(&mut conn, target.db, &target.migrations).await {
-        Ok(rows) => {
+    let migrations = &target.migrations;
+    match query(&mut conn, deadline, async |c| {
+        migrate::status(c, target.db, migrations).await
+    })
+    .await
+    {
+        Some(Ok(rows)) => {
             let info = migration_info(&rows);
-            send(Box::new(move |d| d.migrations = Some(info)));
+            send(Box::new(move |d| d.migrations = Some(info)))
         }
-        Err(e) => send(query_failed("migrations", &e)),
+        Some(Err(e)) => send(query_failed("migrations", &e)),
+        None => false,
     }
-    let _ = conn.close().await;
 }
 
 /// Counts of a migration status listing.

@@ -449,12 +449,35 @@ fn detail(frame: &mut Frame, area: Rect, r: &Row) {
         lines.push(kv(
             "latency",
             format!(
-                "connect {} · SELECT 1 {} · probe {:.0} ms",
+                "connect {}{} · SELECT 1 {} · probe {:.0} ms",
                 ms(d.connect_ms),
+                match &d.pool {
+                    Some(p) if p.reused => " (pooled)",
+                    Some(_) => " (login)",
+                    None => "",
+                },
                 ms(d.select1_ms),
                 d.probe_ms
             ),
         ));
+        if let Some(p) = &d.pool {
+            lines.push(kv(
+                "pool",
+                format!(
+                    "{} open · app pool {} + {} overflow{} · recycle {}",
+                    p.open,
+                    p.size,
+                    p.max_overflow,
+                    if p.pools_on_server > 1 {
+                        format!(" × {} databases on this server", p.pools_on_server)
+                    } else {
+                        String::new()
+                    },
+                    p.recycle_seconds
+                        .map_or_else(|| "never".into(), |s| human_secs(Duration::from_secs(s)))
+                ),
+            ));
+        }
         lines.push(kv(
             "server",
             format!(

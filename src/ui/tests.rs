@@ -137,6 +137,9 @@ fn health_screen() {
     check("health_probing", &s);
     send(&mut s, Action::HealthSnapshot(Box::new(health_snapshot())));
     check("health", &s);
+    send(&mut s, key(KeyCode::Enter));
+    check("health_detail_healthy", &s);
+    send(&mut s, key(KeyCode::Esc));
     send(&mut s, key(KeyCode::Down));
     send(&mut s, key(KeyCode::Down));
     send(&mut s, key(KeyCode::Enter));
