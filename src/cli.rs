@@ -206,9 +206,17 @@ pub struct HealthArgs {
     /// Also probe the SLM backend's /api/health and /api/health/database at this base URL.
     #[arg(long, value_name = "URL", env = "SLM_API_URL")]
     pub api_url: Option<String>,
-    /// Inventory describing the SSH hosts.
+    /// The deployment's inventory. Without database URLs in the environment or --env-file,
+    /// the URLs are the ones the playbook writes for the SLM server (its template rendered with
+    /// the inventory and the stored secrets), probed through the SLM server when it is remote.
     #[arg(short, long)]
     pub inventory: Option<PathBuf>,
+    /// The deployment's playbook (with -i).
+    #[arg(long, default_value = "playbooks/user-management-db.yml")]
+    pub playbook: PathBuf,
+    /// Extra variables of the deployment, as given to `run` (with -i).
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    pub extra_vars: Vec<String>,
     #[arg(long, env = "ANSIBLE_VAULT_PASSWORD_FILE")]
     pub vault_password_file: Option<PathBuf>,
     /// Trust and record host keys seen for the first time.

@@ -71,6 +71,8 @@ async fn health_command(args: HealthArgs) -> ExitCode {
         via_ssh: args.via_ssh,
         api_url: args.api_url,
         inventory: args.inventory,
+        playbook: args.playbook,
+        extra_vars: args.extra_vars,
         vault_password,
         accept_new_host_keys: args.accept_new_host_keys,
         dashboard: args.watch && std::io::stdout().is_terminal() && std::io::stdin().is_terminal(),

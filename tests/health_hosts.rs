@@ -1,59 +1,64 @@
-//! `slm-wizard health --via-ssh` on real test hosts after a deployment: the spec's topology
-//! (slm + slm_users on the SLM server, autobot_users on the Redis VM), probed through an SSH
-//! tunnel from the SLM server (the only allowed client of autobot_users); then the Redis VM
-//! drops every packet and only its database times out.
+//! `slm-wizard health -i INVENTORY` on real test hosts after a deployment with generated
+//! passwords: the URLs are the ones the playbook wrote for the SLM backend (rendered from the
+//! playbook's template, the inventory and the deployment's secret store), probed through the SLM
+//! server (the only allowed client of autobot_users); then the Redis VM drops every packet and
+//! only its database times out.
 
 mod testhosts;
 #[path = "common/tmux.rs"]
 mod tmux;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use testhosts::{Hosts, root_or_skip, run_with_timeout};
 
-const SLM_PW: &str = "slm-pw-health-0123456789";
-const AUTOBOT_PW: &str = "autobot-pw-health-0123456789";
+fn playbook() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks/user-management-db.yml")
+}
+
+/// The passwords the deployment generated and stored.
+fn stored_passwords(h: &Hosts) -> Vec<String> {
+    let dir = h.p("xdg/slm-wizard/secrets");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).expect("secrets dir") {
+        let text = std::fs::read_to_string(entry.expect("entry").path()).expect("store");
+        let map: serde_yaml::Mapping = serde_yaml::from_str(&text).expect("store YAML");
+        for (k, v) in map {
+            if let (Some(k), Some(v)) = (k.as_str(), v.as_str())
+                && k.ends_with("_password")
+            {
+                out.push(v.to_string());
+            }
+        }
+    }
+    assert_eq!(out.len(), 2, "two generated passwords in {}", dir.display());
+    out
+}
 
 fn health(h: &Hosts, inv: &Path, timeout: &str) -> (i32, Value, String) {
-    let redis = h.addr("redis");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_slm-wizard"));
-    cmd.args([
-        "health",
-        "--json",
-        "--timeout",
-        timeout,
-        "--via-ssh",
-        "slm",
-        "-i",
-        &inv.display().to_string(),
-    ])
-    .env(
-        "SLM_DATABASE_URL",
-        format!("postgresql+asyncpg://slm_app:{SLM_PW}@127.0.0.1:5432/slm"),
-    )
-    .env(
-        "SLM_USERS_DATABASE_URL",
-        format!("postgresql+asyncpg://slm_app:{SLM_PW}@127.0.0.1:5432/slm_users"),
-    )
-    .env(
-        "AUTOBOT_USERS_DATABASE_URL",
-        format!("postgresql+asyncpg://autobot_app:{AUTOBOT_PW}@{redis}:5432/autobot_users"),
-    )
-    .env_remove("SLM_WIZARD_MIGRATIONS_DIR")
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
+    cmd.args(["health", "--json", "--timeout", timeout, "-i"])
+        .arg(inv)
+        .arg("--playbook")
+        .arg(playbook())
+        .env("XDG_STATE_HOME", h.p("xdg"))
+        .env_remove("SLM_DATABASE_URL")
+        .env_remove("SLM_USERS_DATABASE_URL")
+        .env_remove("AUTOBOT_USERS_DATABASE_URL")
+        .env_remove("SLM_WIZARD_MIGRATIONS_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let o = run_with_timeout(cmd, Duration::from_secs(60));
     let text = format!("exit {}\n{}\n{}", o.code, o.stdout, o.stderr);
     let v: Value =
         serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
-    assert!(
-        !text.contains(SLM_PW) && !text.contains(AUTOBOT_PW),
-        "{text}"
-    );
+    for pw in stored_passwords(h) {
+        assert!(!text.contains(&pw), "{text}");
+    }
     (o.code, v, text)
 }
 
@@ -64,16 +69,12 @@ fn deployed_databases_through_a_tunnel_and_a_host_that_drops_packets() {
     }
     let h = Hosts::up(2, &["slm", "redis"], &[]);
     let inv = h.spec_inventory("health-inventory.yml");
-    let pw = [
-        format!("slm_db_password={SLM_PW}"),
-        format!("autobot_db_password={AUTOBOT_PW}"),
-    ];
-    let playbook = Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks/user-management-db.yml");
-    h.run_path(&playbook, &inv, &["-e", &pw[0], "-e", &pw[1]])
-        .assert_code(0);
+    h.run_path(&playbook(), &inv, &[]).assert_code(0);
 
-    // Everything reachable through slm; the schema migrations are not applied yet (degraded).
+    // Everything reachable through slm (the SLM server is remote, so its URLs are used from
+    // there); the schema migrations are not applied yet (degraded).
     let (code, v, text) = health(&h, &inv, "5");
+    let redis = h.addr("redis");
     for db in ["slm", "slm_users", "autobot_users"] {
         let d = &v["databases"][db];
         assert_eq!(d["details"]["connected"], true, "{db}: {text}");
@@ -81,6 +82,18 @@ fn deployed_databases_through_a_tunnel_and_a_host_that_drops_packets() {
         assert_eq!(d["details"]["security"]["ok"], true, "{db}: {text}");
         assert_ne!(d["status"], "unhealthy", "{db}: {text}");
     }
+    let target = |db: &str| {
+        v["databases"][db]["details"]["target"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(target("slm"), "slm_app@127.0.0.1:5432/slm", "{text}");
+    assert_eq!(
+        target("autobot_users"),
+        format!("autobot_app@{redis}:5432/autobot_users"),
+        "{text}"
+    );
     assert_eq!(v["databases"]["slm"]["status"], "healthy", "{text}");
     assert!(code == 0 || code == 1, "{text}");
     assert_eq!(v["health"]["nodes_online"], 2, "{text}");
@@ -134,16 +147,13 @@ fn line<'a>(screen: &'a str, name: &str) -> &'a str {
 /// an interval or two while the SLM server's stay up, keys keep working, and all recover on the
 /// next samples after it starts again.
 fn dashboard_follows_postgresql_stopping_on_the_redis_vm(h: &Hosts, inv: &Path) {
-    let redis = h.addr("redis");
-    let env = format!(
-        "SLM_DATABASE_URL='postgresql://slm_app:{SLM_PW}@127.0.0.1:5432/slm' \
-         SLM_USERS_DATABASE_URL='postgresql://slm_app:{SLM_PW}@127.0.0.1:5432/slm_users' \
-         AUTOBOT_USERS_DATABASE_URL='postgresql://autobot_app:{AUTOBOT_PW}@{redis}:5432/autobot_users'"
-    );
+    let passwords = stored_passwords(h);
+    let env = format!("XDG_STATE_HOME='{}'", h.p("xdg").display());
     let root = tempfile::tempdir().unwrap();
     let args = format!(
-        "health --watch --interval 1 --timeout 3 --via-ssh slm -i {}",
-        inv.display()
+        "health --watch --interval 1 --timeout 3 -i {} --playbook {}",
+        inv.display(),
+        playbook().display()
     );
     let Some(s) = tmux::Session::start_with_env(root.path(), &args, "hosts-dashboard", &env) else {
         return;
@@ -176,7 +186,9 @@ fn dashboard_follows_postgresql_stopping_on_the_redis_vm(h: &Hosts, inv: &Path) 
         up(&screen, "slm") && up(&screen, "slm_users") && up(&screen, "slm-host"),
         "{screen}"
     );
-    assert!(!screen.contains(SLM_PW) && !screen.contains(AUTOBOT_PW));
+    for pw in &passwords {
+        assert!(!screen.contains(pw.as_str()));
+    }
     // Still responsive: the redis host's detail view (the last row).
     s.keys(&["G"]);
     s.keys(&["Enter"]);

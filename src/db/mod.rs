@@ -239,6 +239,13 @@ impl Settings {
         }
     }
 
+    /// Whether any database URL is set (else every database takes the spec's default).
+    pub fn has_urls(&self) -> bool {
+        DbName::ALL
+            .iter()
+            .any(|db| self.get(db.url_var()).is_some_and(|v| !v.trim().is_empty()))
+    }
+
     /// Pool settings from `SLM_DB_POOL_SIZE`, `SLM_DB_POOL_MAX_OVERFLOW`, `SLM_DB_POOL_RECYCLE`.
     pub fn pool(&self) -> Result<PoolSettings, DbError> {
         let int = |var: &str, default: i64| -> Result<i64, DbError> {

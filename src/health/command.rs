@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::store::{SampleStore, Sampler};
-use super::{ProbeConfig, Status, Target, Thresholds, Tunnel, probe, report};
+use super::{ProbeConfig, Status, Target, Thresholds, Tunnel, deployment, probe, report};
 use crate::db::migrate::Source;
 use crate::db::{DbName, Settings};
 use crate::inventory::Inventory;
@@ -38,6 +38,9 @@ pub struct HealthOptions {
     /// The SLM backend to probe too (`http://host:port`).
     pub api_url: Option<String>,
     pub inventory: Option<PathBuf>,
+    /// The deployment's playbook and `-e` values (the URLs come from them when none are given).
+    pub playbook: PathBuf,
+    pub extra_vars: Vec<String>,
     pub vault_password: Option<Secret>,
     pub accept_new_host_keys: bool,
     /// `--watch` on a terminal: the interactive dashboard (the wizard's Health step) instead of
@@ -61,6 +64,8 @@ impl Default for HealthOptions {
             via_ssh: None,
             api_url: None,
             inventory: None,
+            playbook: deployment::default_playbook(std::path::Path::new("playbooks")),
+            extra_vars: Vec::new(),
             vault_password: None,
             accept_new_host_keys: false,
             dashboard: false,
@@ -157,6 +162,31 @@ pub async fn run_health(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
+    let mut via_ssh = opts.via_ssh.clone();
+    let settings = match (&opts.inventory, &opts.env_file) {
+        (Some(inventory), None) if !settings.has_urls() => {
+            match deployment::load(&deployment::DeploymentRef {
+                playbook: opts.playbook.clone(),
+                inventory: inventory.clone(),
+                extra_vars: opts.extra_vars.clone(),
+                answers: Default::default(),
+                vault_password: opts.vault_password.clone(),
+            }) {
+                Ok(d) => {
+                    via_ssh = via_ssh.or(d.via);
+                    d.settings
+                }
+                Err(e) => {
+                    let _ = writeln!(
+                        err,
+                        "ERROR! no database URLs given and none from the deployment: {e}"
+                    );
+                    return EXIT_BAD_INPUT;
+                }
+            }
+        }
+        _ => settings,
+    };
     let mut targets = match prepare(
         &opts.database,
         opts.env_file.as_deref(),
@@ -169,7 +199,7 @@ pub async fn run_health(
             return EXIT_BAD_INPUT;
         }
     };
-    if let Some(host) = &opts.via_ssh {
+    if let Some(host) = &via_ssh {
         let Some(inv_path) = &opts.inventory else {
             let _ = writeln!(
                 err,

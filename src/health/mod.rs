@@ -15,6 +15,7 @@
 pub mod api;
 pub mod command;
 pub mod dashboard;
+pub mod deployment;
 pub mod doctor;
 pub mod host;
 pub mod probe;
