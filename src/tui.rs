@@ -15,6 +15,7 @@ use crate::app::state::{HostsView, PlaybookEntry, Session};
 use crate::app::{Action, Effect, State, update};
 use crate::engine::output::Journal;
 use crate::engine::{self, Cancel};
+use crate::health::deployment::DeploymentRef;
 use crate::inventory::Inventory;
 use crate::secrets::Redactor;
 use crate::secrets::store::{self, PrepareError, PrepareOptions};
@@ -328,15 +329,96 @@ pub struct Executor {
     pub health_retention: Duration,
 }
 
-/// The running health sampler and the task that turns its samples into snapshots.
+/// The health pipeline (source, sampler, snapshots) running for the Health step.
 struct HealthTask {
-    sampler: crate::health::store::Sampler,
-    forward: tokio::task::JoinHandle<()>,
+    interval: tokio::sync::watch::Sender<Duration>,
+    task: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for HealthTask {
     fn drop(&mut self) {
-        self.forward.abort();
+        // Dropping the pipeline drops its sampler, which stops every probe.
+        self.task.abort();
+    }
+}
+
+/// Finds what to probe, then samples it and turns the samples into snapshots until aborted.
+async fn health_pipeline(
+    explicit: Option<HealthSource>,
+    deployment: Option<DeploymentRef>,
+    hosts: Vec<crate::health::host::HostTarget>,
+    mut interval: tokio::sync::watch::Receiver<Duration>,
+    retention: Duration,
+    tx: UnboundedSender<Action>,
+) {
+    use crate::health::dashboard::Snapshot;
+    use crate::health::host::HostStore;
+    use crate::health::store::{SampleStore, Sampler};
+    let source = match explicit {
+        Some(s) => Ok(s),
+        None => health_source(deployment).await,
+    };
+    // Without database settings the hosts are still watched; the reason is shown above them.
+    let source = match source {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = tx.send(Action::HealthFailed(e));
+            if hosts.is_empty() {
+                return;
+            }
+            HealthSource {
+                targets: Vec::new(),
+                cfg: crate::health::ProbeConfig::default(),
+                api_url: api_url_from_env(),
+            }
+        }
+    };
+    let store = Arc::new(std::sync::Mutex::new(SampleStore::new(retention)));
+    let host_store = Arc::new(std::sync::Mutex::new(HostStore::default()));
+    let timeout = source.cfg.timeout;
+    let backend = Arc::new(std::sync::Mutex::new(None));
+    let every = *interval.borrow_and_update();
+    let mut sampler = Sampler::spawn(source.targets, source.cfg, every, store.clone());
+    if let Some(url) = source.api_url {
+        sampler.add_api(url, timeout, backend.clone());
+    }
+    sampler.add_hosts(
+        hosts,
+        crate::engine::connect::ConnectOptions {
+            accept_new_host_keys: false,
+            connect_timeout: timeout,
+        },
+        timeout,
+        host_store.clone(),
+    );
+    let mut updates = sampler.updates.clone();
+    // Pending rows show at once; then one snapshot per burst of samples.
+    loop {
+        let snap = match (store.lock(), host_store.lock(), backend.lock()) {
+            (Ok(mut st), Ok(hosts), Ok(api)) => {
+                st.prune(chrono::Utc::now());
+                Snapshot::from_store(&st, Some(&hosts), api.as_ref())
+            }
+            _ => break,
+        };
+        if tx.send(Action::HealthSnapshot(Box::new(snap))).is_err() {
+            break;
+        }
+        tokio::select! {
+            changed = updates.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                updates.borrow_and_update();
+            }
+            changed = interval.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                sampler.set_interval(*interval.borrow_and_update());
+            }
+        }
     }
 }
 
@@ -360,71 +442,25 @@ impl Executor {
         }
     }
 
-    fn start_health(&mut self, interval: Duration, hosts: Vec<crate::health::host::HostTarget>) {
-        use crate::health::dashboard::Snapshot;
-        use crate::health::host::HostStore;
-        use crate::health::store::{SampleStore, Sampler};
-        // Without database settings the hosts are still watched; the reason is shown above them.
-        let source = match self
-            .health_source
-            .clone()
-            .map_or_else(default_health_source, Ok)
-        {
-            Ok(s) => s,
-            Err(e) => {
-                let _ = self.tx.send(Action::HealthFailed(e));
-                if hosts.is_empty() {
-                    return;
-                }
-                HealthSource {
-                    targets: Vec::new(),
-                    cfg: crate::health::ProbeConfig::default(),
-                    api_url: std::env::var("SLM_API_URL").ok().filter(|u| !u.is_empty()),
-                }
-            }
-        };
-        let store = Arc::new(std::sync::Mutex::new(SampleStore::new(
-            self.health_retention,
-        )));
-        let host_store = Arc::new(std::sync::Mutex::new(HostStore::default()));
-        let timeout = source.cfg.timeout;
-        let backend = Arc::new(std::sync::Mutex::new(None));
-        let mut sampler = Sampler::spawn(source.targets, source.cfg, interval, store.clone());
-        if let Some(url) = source.api_url {
-            sampler.add_api(url, timeout, backend.clone());
-        }
-        sampler.add_hosts(
+    fn start_health(
+        &mut self,
+        interval: Duration,
+        hosts: Vec<crate::health::host::HostTarget>,
+        deployment: Option<DeploymentRef>,
+    ) {
+        let (interval_tx, interval_rx) = tokio::sync::watch::channel(interval);
+        let task = tokio::spawn(health_pipeline(
+            self.health_source.clone(),
+            deployment,
             hosts,
-            crate::engine::connect::ConnectOptions {
-                accept_new_host_keys: false,
-                connect_timeout: timeout,
-            },
-            timeout,
-            host_store.clone(),
-        );
-        let mut updates = sampler.updates.clone();
-        let tx = self.tx.clone();
-        // Pending rows show at once; then one snapshot per burst of samples.
-        let forward = tokio::spawn(async move {
-            loop {
-                let snap = match (store.lock(), host_store.lock(), backend.lock()) {
-                    (Ok(mut st), Ok(hosts), Ok(api)) => {
-                        st.prune(chrono::Utc::now());
-                        Snapshot::from_store(&st, Some(&hosts), api.as_ref())
-                    }
-                    _ => break,
-                };
-                if tx.send(Action::HealthSnapshot(Box::new(snap))).is_err() {
-                    break;
-                }
-                if updates.changed().await.is_err() {
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                updates.borrow_and_update();
-            }
+            interval_rx,
+            self.health_retention,
+            self.tx.clone(),
+        ));
+        self.health = Some(HealthTask {
+            interval: interval_tx,
+            task,
         });
-        self.health = Some(HealthTask { sampler, forward });
     }
 
     pub fn execute(&mut self, effect: Effect) {
@@ -472,11 +508,15 @@ impl Executor {
                     let _ = tx.send(action);
                 });
             }
-            Effect::StartHealth { interval, hosts } => self.start_health(interval, hosts),
+            Effect::StartHealth {
+                interval,
+                hosts,
+                deployment,
+            } => self.start_health(interval, hosts, deployment),
             Effect::StopHealth => self.health = None,
             Effect::SetHealthInterval(every) => {
                 if let Some(h) = &self.health {
-                    h.sampler.set_interval(every);
+                    let _ = h.interval.send(every);
                 }
             }
             Effect::Quit => {}
@@ -711,19 +751,39 @@ const DATABASE_ENV: &str = "/etc/slm/database.env";
 
 /// The databases of the deployed configuration: `/etc/slm/database.env` (when present) and the
 /// environment's `SLM_*_DATABASE_URL`s.
-fn default_health_source() -> Result<HealthSource, String> {
+fn api_url_from_env() -> Option<String> {
+    std::env::var("SLM_API_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// What the Health step probes when the command line gave nothing: database URLs in the
+/// environment; else the wizard's deployment (what its playbook wrote for the backend, through
+/// the SLM server when that is remote); else `/etc/slm/database.env` on this machine.
+async fn health_source(deployment: Option<DeploymentRef>) -> Result<HealthSource, String> {
     use crate::health::{ProbeConfig, command};
+    let cfg = ProbeConfig::default();
+    let env = crate::db::Settings::from_env();
+    let from_deployment = match deployment {
+        Some(d) if !env.has_urls() => Some(command::deployment_targets(d, cfg.timeout).await),
+        _ => None,
+    };
     let env_file = Path::new(DATABASE_ENV);
-    let targets = command::prepare(
-        "all",
-        env_file.exists().then_some(env_file),
-        None,
-        crate::db::Settings::from_env(),
-    )?;
+    let targets = match from_deployment {
+        Some(Ok(targets)) => targets,
+        // Without a settings file the spec's defaults would only hide why.
+        Some(Err(why)) if !env_file.exists() => {
+            return Err(format!("the deployment's databases: {why}"));
+        }
+        fallback => {
+            if let Some(Err(why)) = fallback {
+                tracing::info!("using {DATABASE_ENV}; the deployment's settings: {why}");
+            }
+            command::prepare("all", env_file.exists().then_some(env_file), None, env)?
+        }
+    };
     Ok(HealthSource {
         targets,
-        cfg: ProbeConfig::default(),
-        api_url: std::env::var("SLM_API_URL").ok().filter(|u| !u.is_empty()),
+        cfg,
+        api_url: api_url_from_env(),
     })
 }
 

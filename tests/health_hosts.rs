@@ -122,6 +122,7 @@ fn deployed_databases_through_a_tunnel_and_a_host_that_drops_packets() {
     );
 
     dashboard_follows_postgresql_stopping_on_the_redis_vm(&h, &inv);
+    the_wizard_watches_what_it_deployed(&h, &inv);
 }
 
 /// The row of the dashboard's Databases table (`host == false`) or Hosts table that shows `name`
@@ -202,5 +203,49 @@ fn dashboard_follows_postgresql_stopping_on_the_redis_vm(h: &Hosts, inv: &Path) 
             .all(|n| up(sc, n))
     });
     s.keys(&["q"]);
+    s.wait_for(&["WIZARD-EXITED rc="]);
+}
+
+/// The wizard re-runs the deployment (a converged no-op) and its Health step watches the three
+/// databases with what the deployment stored: no URL configured anywhere, the SLM server remote.
+fn the_wizard_watches_what_it_deployed(h: &Hosts, inv: &Path) {
+    let passwords = stored_passwords(h);
+    let env = format!("XDG_STATE_HOME='{}'", h.p("xdg").display());
+    let root = tempfile::tempdir().unwrap();
+    let args = format!("-p {} -i {}", playbook().display(), inv.display());
+    let Some(s) = tmux::Session::start_with_env(root.path(), &args, "wizard-deployment", &env)
+    else {
+        return;
+    };
+    s.wait_for(&["› User Management Database"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["SLM database user"]);
+    s.keys(&["C-s"]);
+    s.wait_for(&["3. Hosts", "redis"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["dry run finished"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["Run the playbook for real"]);
+    s.keys(&["y"]);
+    let screen = s.wait_for(&["journal:"]);
+    assert!(screen.contains("failed=0 unreachable=0"), "{screen}");
+    s.keys(&["Enter"]);
+    let screen = s.wait_until("the three databases connected", |sc| {
+        ["slm", "slm_users", "autobot_users"].iter().all(|db| {
+            let l = line(sc, db);
+            (l.contains("healthy") || l.contains("degraded")) && !l.contains("unhealthy")
+        })
+    });
+    for pw in &passwords {
+        assert!(!screen.contains(pw.as_str()));
+    }
+    // The detail view says how it got there.
+    s.keys(&["Enter"]);
+    s.wait_for(&[
+        "slm — detail",
+        "SSH tunnel through slm",
+        "slm_app@127.0.0.1:5432/slm",
+    ]);
+    s.keys(&["Escape", "q"]);
     s.wait_for(&["WIZARD-EXITED rc="]);
 }

@@ -34,6 +34,8 @@ pub enum Effect {
         interval: std::time::Duration,
         /// Hosts whose clusters and disks are probed over their own connection.
         hosts: Vec<crate::health::host::HostTarget>,
+        /// The wizard's deployment: its databases are watched when no URLs are configured.
+        deployment: Option<crate::health::deployment::DeploymentRef>,
     },
     /// Stop the health sampler (the Health step was left).
     StopHealth,

@@ -1222,9 +1222,18 @@ pub fn enter_health(state: &mut State) -> Vec<Effect> {
     }
     state.health.phase = Phase::Running;
     state.health.error = None;
+    let deployment = state.request(false).and_then(|r| {
+        Some(crate::health::deployment::DeploymentRef {
+            playbook: r.playbook,
+            inventory: r.inventory?,
+            answers: r.extra_values,
+            ..Default::default()
+        })
+    });
     vec![Effect::StartHealth {
         interval: state.health.interval,
         hosts: state.hosts.database_hosts(),
+        deployment,
     }]
 }
 

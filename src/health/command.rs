@@ -124,9 +124,10 @@ async fn open_tunnels(
     targets: &mut [Target],
     inv: &Inventory,
     host: &str,
-    opts: &HealthOptions,
+    accept_new_host_keys: bool,
+    timeout: Duration,
 ) -> Result<(), String> {
-    let params = ssh_params(inv, host, opts.accept_new_host_keys, opts.timeout)?;
+    let params = ssh_params(inv, host, accept_new_host_keys, timeout)?;
     let ssh = Arc::new(
         SshTransport::connect(params)
             .await
@@ -153,6 +154,25 @@ async fn open_tunnels(
         opened.push((server, tunnel));
     }
     Ok(())
+}
+
+/// Every database of a deployment, as its backend reaches them (through the SLM server when that
+/// is remote, over one SSH connection).
+pub async fn deployment_targets(
+    d: deployment::DeploymentRef,
+    timeout: Duration,
+) -> Result<Vec<Target>, String> {
+    let inventory = d.inventory.clone();
+    let password = d.vault_password.clone();
+    let found = tokio::task::spawn_blocking(move || deployment::load(&d))
+        .await
+        .map_err(|e| e.to_string())??;
+    let mut targets = prepare("all", None, None, found.settings)?;
+    if let Some(host) = &found.via {
+        let inv = load_inventory(&inventory, password)?;
+        open_tunnels(&mut targets, &inv, host, false, timeout).await?;
+    }
+    Ok(targets)
 }
 
 /// Runs `slm-wizard health`; returns the exit code (0 healthy, 1 degraded, 2 unhealthy, 5 bad input).
@@ -221,7 +241,15 @@ pub async fn run_health(
             );
             return EXIT_BAD_INPUT;
         }
-        if let Err(e) = open_tunnels(&mut targets, &inv, host, opts).await {
+        if let Err(e) = open_tunnels(
+            &mut targets,
+            &inv,
+            host,
+            opts.accept_new_host_keys,
+            opts.timeout,
+        )
+        .await
+        {
             // The databases are unreachable this way: report it as their state.
             let _ = writeln!(err, "slm-wizard health: {e}");
             return Status::Unhealthy.exit_code();
