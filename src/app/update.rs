@@ -1311,9 +1311,6 @@ pub fn hosts_serving(state: &State, db: &str, server: &str) -> Vec<String> {
     }
 }
 
-/// The playbook that deploys the databases the dashboard watches.
-const REPAIR_PLAYBOOK: &str = "user-management-db.yml";
-
 /// `r`: re-run the playbook on the selected database's host only, through Review (dry run
 /// first, then the usual confirmation).
 fn repair(state: &mut State) -> Vec<Effect> {
@@ -1341,7 +1338,7 @@ fn repair(state: &mut State) -> Vec<Effect> {
         let Some(i) = state
             .playbooks
             .iter()
-            .position(|p| p.path.file_name().is_some_and(|n| n == REPAIR_PLAYBOOK))
+            .position(|p| p.path.file_name().is_some_and(|n| n == crate::health::deployment::PLAYBOOK))
         else {
             state.message = Some("choose the playbook to repair with first (step 1)".into());
             return Vec::new();

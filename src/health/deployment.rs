@@ -168,7 +168,10 @@ pub fn render(plan: &Plan) -> Result<Deployment, String> {
     })
 }
 
-/// The bundled playbook that deploys the databases, next to `playbook_dir`.
+/// The file name of the bundled playbook that deploys the databases.
+pub const PLAYBOOK: &str = "user-management-db.yml";
+
+/// The bundled playbook in `playbook_dir`.
 pub fn default_playbook(playbook_dir: &Path) -> PathBuf {
-    playbook_dir.join("user-management-db.yml")
+    playbook_dir.join(PLAYBOOK)
 }
