@@ -171,6 +171,40 @@ pub struct SecretsTarget {
     pub vault_password_file: Option<PathBuf>,
 }
 
+/// Which databases, and where their URLs come from (`health` and `doctor`).
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// The database: slm, slm_users, autobot_users or all.
+    #[arg(long, default_value = "all")]
+    pub database: String,
+    /// Read the database URLs from this file, e.g. /etc/slm/database.env (takes precedence over the environment).
+    #[arg(long)]
+    pub env_file: Option<PathBuf>,
+    /// Read migrations from DIR/<database>/NNNN_name.sql instead of the built-in ones.
+    #[arg(long, env = "SLM_WIZARD_MIGRATIONS_DIR")]
+    pub migrations_dir: Option<PathBuf>,
+    /// The deployment's inventory: its hosts are checked over SSH, and without database URLs in the
+    /// environment or --env-file the URLs are the ones the playbook writes for the SLM server (its
+    /// template rendered with the inventory and the stored secrets), reached through the SLM server
+    /// when it is remote.
+    #[arg(short, long)]
+    pub inventory: Option<PathBuf>,
+    /// The deployment's playbook (with -i).
+    #[arg(long, default_value = "playbooks/user-management-db.yml")]
+    pub playbook: PathBuf,
+    /// Extra variables of the deployment, as given to `run` (with -i).
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
+    pub extra_vars: Vec<String>,
+    /// Reach the databases through an SSH tunnel from this inventory host (needs -i).
+    #[arg(long, value_name = "HOST")]
+    pub via_ssh: Option<String>,
+    #[arg(long, env = "ANSIBLE_VAULT_PASSWORD_FILE")]
+    pub vault_password_file: Option<PathBuf>,
+    /// Trust and record host keys seen for the first time.
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct HealthArgs {
     /// Print one probe round as JSON (the SLM backend's /api/health shapes).
@@ -191,59 +225,20 @@ pub struct HealthArgs {
     /// Seconds of samples kept for the sparklines (with --watch).
     #[arg(long, default_value_t = 600)]
     pub retention: u64,
-    /// The database: slm, slm_users, autobot_users or all.
-    #[arg(long, default_value = "all")]
-    pub database: String,
-    /// Read the database URLs from this file, e.g. /etc/slm/database.env (takes precedence over the environment).
-    #[arg(long)]
-    pub env_file: Option<PathBuf>,
-    /// Read migrations from DIR/<database>/NNNN_name.sql instead of the built-in ones.
-    #[arg(long, env = "SLM_WIZARD_MIGRATIONS_DIR")]
-    pub migrations_dir: Option<PathBuf>,
-    /// Reach the databases through an SSH tunnel from this inventory host (needs -i).
-    #[arg(long, value_name = "HOST")]
-    pub via_ssh: Option<String>,
     /// Also probe the SLM backend's /api/health and /api/health/database at this base URL.
     #[arg(long, value_name = "URL", env = "SLM_API_URL")]
     pub api_url: Option<String>,
-    /// The deployment's inventory. Without database URLs in the environment or --env-file,
-    /// the URLs are the ones the playbook writes for the SLM server (its template rendered with
-    /// the inventory and the stored secrets), probed through the SLM server when it is remote.
-    #[arg(short, long)]
-    pub inventory: Option<PathBuf>,
-    /// The deployment's playbook (with -i).
-    #[arg(long, default_value = "playbooks/user-management-db.yml")]
-    pub playbook: PathBuf,
-    /// Extra variables of the deployment, as given to `run` (with -i).
-    #[arg(short = 'e', long = "extra-vars", value_name = "VARS")]
-    pub extra_vars: Vec<String>,
-    #[arg(long, env = "ANSIBLE_VAULT_PASSWORD_FILE")]
-    pub vault_password_file: Option<PathBuf>,
-    /// Trust and record host keys seen for the first time.
-    #[arg(long)]
-    pub accept_new_host_keys: bool,
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// Only this inventory host for the service check (needs -i).
     pub host: Option<String>,
-    /// Inventory: checks the PostgreSQL clusters of its hosts (pg_lsclusters over SSH).
-    #[arg(short, long)]
-    pub inventory: Option<PathBuf>,
-    /// The database: slm, slm_users, autobot_users or all.
-    #[arg(long, default_value = "all")]
-    pub database: String,
-    /// Read the database URLs from this file, e.g. /etc/slm/database.env.
-    #[arg(long)]
-    pub env_file: Option<PathBuf>,
-    #[arg(long, env = "SLM_WIZARD_MIGRATIONS_DIR")]
-    pub migrations_dir: Option<PathBuf>,
     /// Seconds each check may take.
     #[arg(long, default_value_t = 5.0)]
     pub timeout: f64,
-    #[arg(long, env = "ANSIBLE_VAULT_PASSWORD_FILE")]
-    pub vault_password_file: Option<PathBuf>,
-    #[arg(long)]
-    pub accept_new_host_keys: bool,
+    #[command(flatten)]
+    pub source: SourceArgs,
 }

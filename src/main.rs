@@ -11,7 +11,7 @@ use clap::Parser;
 
 use cli::{
     Cli, Command, DoctorArgs, HealthArgs, InventoryArgs, MigrateArgs, RunArgs, SecretsArgs,
-    SecretsCommand,
+    SecretsCommand, SourceArgs,
 };
 use slm_wizard::engine::output::{Journal, Printer, json_line};
 use slm_wizard::error::InputError;
@@ -52,15 +52,29 @@ fn seconds(s: f64, min: f64) -> Duration {
     Duration::from_secs_f64(if s.is_finite() { s.max(min) } else { min })
 }
 
-async fn health_command(args: HealthArgs) -> ExitCode {
-    let vault_password = match vault_password(&args.vault_password_file) {
-        Ok(p) => p,
-        Err(e) => return bad_input(&e),
-    };
-    let opts = health::command::HealthOptions {
+/// Where `health` and `doctor` find their databases.
+fn source(args: SourceArgs) -> Result<health::command::DbSource, ExitCode> {
+    let vault_password = vault_password(&args.vault_password_file).map_err(|e| bad_input(&e))?;
+    Ok(health::command::DbSource {
         database: args.database,
         env_file: args.env_file,
         migrations_dir: args.migrations_dir,
+        inventory: args.inventory,
+        playbook: args.playbook,
+        extra_vars: args.extra_vars,
+        vault_password,
+        via_ssh: args.via_ssh,
+        accept_new_host_keys: args.accept_new_host_keys,
+    })
+}
+
+async fn health_command(args: HealthArgs) -> ExitCode {
+    let source = match source(args.source) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let opts = health::command::HealthOptions {
+        source,
         json: args.json,
         watch: args.watch,
         interval: seconds(args.interval, 0.2),
@@ -68,13 +82,7 @@ async fn health_command(args: HealthArgs) -> ExitCode {
         slow: Duration::from_millis(args.slow_ms),
         retention: Duration::from_secs(args.retention.max(1)),
         color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-        via_ssh: args.via_ssh,
         api_url: args.api_url,
-        inventory: args.inventory,
-        playbook: args.playbook,
-        extra_vars: args.extra_vars,
-        vault_password,
-        accept_new_host_keys: args.accept_new_host_keys,
         dashboard: args.watch && std::io::stdout().is_terminal() && std::io::stdin().is_terminal(),
     };
     let mut out = std::io::stdout();
@@ -85,18 +93,13 @@ async fn health_command(args: HealthArgs) -> ExitCode {
 }
 
 async fn doctor_command(args: DoctorArgs) -> ExitCode {
-    let vault_password = match vault_password(&args.vault_password_file) {
-        Ok(p) => p,
-        Err(e) => return bad_input(&e),
+    let source = match source(args.source) {
+        Ok(s) => s,
+        Err(code) => return code,
     };
     let opts = health::doctor::DoctorOptions {
         host: args.host,
-        inventory: args.inventory,
-        vault_password,
-        accept_new_host_keys: args.accept_new_host_keys,
-        database: args.database,
-        env_file: args.env_file,
-        migrations_dir: args.migrations_dir,
+        source,
         timeout: seconds(args.timeout, 0.1),
     };
     let mut out = std::io::stdout();

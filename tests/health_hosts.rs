@@ -99,6 +99,50 @@ fn deployed_databases_through_a_tunnel_and_a_host_that_drops_packets() {
     assert_eq!(v["health"]["nodes_online"], 2, "{text}");
     assert_eq!(v["health"]["nodes_total"], 2, "{text}");
 
+    // doctor reads the same deployment: every check of the spec passes through the SLM server
+    // but the migrations, which nobody applied yet.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_slm-wizard"));
+    cmd.args(["doctor", "--timeout", "5", "-i"])
+        .arg(&inv)
+        .arg("--playbook")
+        .arg(playbook())
+        .env("XDG_STATE_HOME", h.p("xdg"))
+        .env_remove("SLM_DATABASE_URL")
+        .env_remove("SLM_USERS_DATABASE_URL")
+        .env_remove("AUTOBOT_USERS_DATABASE_URL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let doc = run_with_timeout(cmd, Duration::from_secs(60));
+    let text = format!("exit {}\n{}\n{}", doc.code, doc.stdout, doc.stderr);
+    assert_eq!(doc.code, 1, "{text}");
+    for db in ["slm", "slm_users", "autobot_users"] {
+        for check in [
+            "server reachable — ",
+            "pg_hba allows this client",
+            "test connection",
+            "database exists",
+        ] {
+            assert!(
+                doc.stdout.contains(&format!("[PASS] {db}: {check}")),
+                "{db} {check}: {text}"
+            );
+        }
+    }
+    assert!(
+        doc.stdout
+            .contains("answers through the SSH tunnel via slm"),
+        "{text}"
+    );
+    assert!(
+        doc.stdout
+            .contains("[FAIL] slm_users: migrations — 0 applied, 1 pending"),
+        "{text}"
+    );
+    for pw in stored_passwords(&h) {
+        assert!(!text.contains(&pw), "{text}");
+    }
+
     // The Redis VM drops every packet: its database times out, the others stay healthy, and
     // the round ends within the probe timeout.
     h.ctl("drop", "redis");

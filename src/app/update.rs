@@ -1335,11 +1335,11 @@ fn repair(state: &mut State) -> Vec<Effect> {
     }
     if state.chosen.is_none() {
         // Opened as `health --watch`: the databases come from the user-management playbook.
-        let Some(i) = state
-            .playbooks
-            .iter()
-            .position(|p| p.path.file_name().is_some_and(|n| n == crate::health::deployment::PLAYBOOK))
-        else {
+        let Some(i) = state.playbooks.iter().position(|p| {
+            p.path
+                .file_name()
+                .is_some_and(|n| n == crate::health::deployment::PLAYBOOK)
+        }) else {
             state.message = Some("choose the playbook to repair with first (step 1)".into());
             return Vec::new();
         };

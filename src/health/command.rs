@@ -18,13 +18,43 @@ use crate::transport::ssh::{SshParams, SshTransport};
 /// Exit code for bad input (settings, URLs, inventory), as `migrate` and `run`.
 pub const EXIT_BAD_INPUT: u8 = 5;
 
-/// Options of `slm-wizard health`.
+/// Which databases, and where their URLs come from (`health` and `doctor`).
 #[derive(Debug, Clone)]
-pub struct HealthOptions {
+pub struct DbSource {
     /// `slm`, `slm_users`, `autobot_users` or `all`.
     pub database: String,
     pub env_file: Option<PathBuf>,
     pub migrations_dir: Option<PathBuf>,
+    pub inventory: Option<PathBuf>,
+    /// The deployment's playbook and `-e` values (the URLs come from them when none are given).
+    pub playbook: PathBuf,
+    pub extra_vars: Vec<String>,
+    pub vault_password: Option<Secret>,
+    /// Reach the databases through an SSH tunnel from this inventory host.
+    pub via_ssh: Option<String>,
+    pub accept_new_host_keys: bool,
+}
+
+impl Default for DbSource {
+    fn default() -> Self {
+        Self {
+            database: "all".into(),
+            env_file: None,
+            migrations_dir: None,
+            inventory: None,
+            playbook: deployment::default_playbook(std::path::Path::new("playbooks")),
+            extra_vars: Vec::new(),
+            vault_password: None,
+            via_ssh: None,
+            accept_new_host_keys: false,
+        }
+    }
+}
+
+/// Options of `slm-wizard health`.
+#[derive(Debug, Clone)]
+pub struct HealthOptions {
+    pub source: DbSource,
     pub json: bool,
     pub watch: bool,
     pub interval: Duration,
@@ -33,16 +63,8 @@ pub struct HealthOptions {
     pub retention: Duration,
     /// Colour the table.
     pub color: bool,
-    /// Reach the databases through an SSH tunnel from this inventory host.
-    pub via_ssh: Option<String>,
     /// The SLM backend to probe too (`http://host:port`).
     pub api_url: Option<String>,
-    pub inventory: Option<PathBuf>,
-    /// The deployment's playbook and `-e` values (the URLs come from them when none are given).
-    pub playbook: PathBuf,
-    pub extra_vars: Vec<String>,
-    pub vault_password: Option<Secret>,
-    pub accept_new_host_keys: bool,
     /// `--watch` on a terminal: the interactive dashboard (the wizard's Health step) instead of
     /// a redrawn text table.
     pub dashboard: bool,
@@ -51,9 +73,7 @@ pub struct HealthOptions {
 impl Default for HealthOptions {
     fn default() -> Self {
         Self {
-            database: "all".into(),
-            env_file: None,
-            migrations_dir: None,
+            source: DbSource::default(),
             json: false,
             watch: false,
             interval: Duration::from_secs(5),
@@ -61,16 +81,97 @@ impl Default for HealthOptions {
             slow: Duration::from_millis(500),
             retention: Duration::from_secs(600),
             color: false,
-            via_ssh: None,
             api_url: None,
-            inventory: None,
-            playbook: deployment::default_playbook(std::path::Path::new("playbooks")),
-            extra_vars: Vec::new(),
-            vault_password: None,
-            accept_new_host_keys: false,
             dashboard: false,
         }
     }
+}
+
+/// What went wrong resolving a [`DbSource`]: bad input (exit 5), or the databases cannot be
+/// reached at all (the tunnel: exit 2, unhealthy).
+#[derive(Debug)]
+pub enum SourceError {
+    BadInput(String),
+    Unreachable(String),
+}
+
+impl SourceError {
+    /// Prints the error; returns the exit code.
+    pub fn report(&self, command: &str, err: &mut dyn Write) -> u8 {
+        match self {
+            SourceError::BadInput(e) => {
+                let _ = writeln!(err, "ERROR! {e}");
+                EXIT_BAD_INPUT
+            }
+            SourceError::Unreachable(e) => {
+                let _ = writeln!(err, "slm-wizard {command}: {e}");
+                Status::Unhealthy.exit_code()
+            }
+        }
+    }
+}
+
+/// The targets of `source`, tunnels open, and its inventory (loaded once).
+pub async fn resolve(
+    source: &DbSource,
+    settings: Settings,
+    timeout: Duration,
+) -> Result<(Vec<Target>, Option<Inventory>), SourceError> {
+    use SourceError::{BadInput, Unreachable};
+    let inv = match &source.inventory {
+        Some(p) => Some(load_inventory(p, source.vault_password.clone()).map_err(BadInput)?),
+        None => None,
+    };
+    let mut via_ssh = source.via_ssh.clone();
+    let settings = match (&source.inventory, &source.env_file) {
+        (Some(inventory), None) if !settings.has_urls() => {
+            let d = deployment::load(&deployment::DeploymentRef {
+                playbook: source.playbook.clone(),
+                inventory: inventory.clone(),
+                extra_vars: source.extra_vars.clone(),
+                answers: Default::default(),
+                vault_password: source.vault_password.clone(),
+            })
+            .map_err(|e| {
+                BadInput(format!(
+                    "no database URLs given and none from the deployment: {e}"
+                ))
+            })?;
+            via_ssh = via_ssh.or(d.via);
+            d.settings
+        }
+        _ => settings,
+    };
+    let mut targets = prepare(
+        &source.database,
+        source.env_file.as_deref(),
+        source.migrations_dir.as_deref(),
+        settings,
+    )
+    .map_err(BadInput)?;
+    if let Some(host) = &via_ssh {
+        let Some(inv) = &inv else {
+            return Err(BadInput(format!(
+                "--via-ssh {host} needs the inventory that describes the host (-i)"
+            )));
+        };
+        if !inv.hosts.contains_key(host) {
+            return Err(BadInput(format!(
+                "--via-ssh: host '{host}' is not in the inventory"
+            )));
+        }
+        // The databases are unreachable this way: that is their state, not bad input.
+        open_tunnels(
+            &mut targets,
+            inv,
+            host,
+            source.accept_new_host_keys,
+            timeout,
+        )
+        .await
+        .map_err(Unreachable)?;
+    }
+    Ok((targets, inv))
 }
 
 /// The targets of the options (bad input as a message).
@@ -182,79 +283,10 @@ pub async fn run_health(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    let mut via_ssh = opts.via_ssh.clone();
-    let settings = match (&opts.inventory, &opts.env_file) {
-        (Some(inventory), None) if !settings.has_urls() => {
-            match deployment::load(&deployment::DeploymentRef {
-                playbook: opts.playbook.clone(),
-                inventory: inventory.clone(),
-                extra_vars: opts.extra_vars.clone(),
-                answers: Default::default(),
-                vault_password: opts.vault_password.clone(),
-            }) {
-                Ok(d) => {
-                    via_ssh = via_ssh.or(d.via);
-                    d.settings
-                }
-                Err(e) => {
-                    let _ = writeln!(
-                        err,
-                        "ERROR! no database URLs given and none from the deployment: {e}"
-                    );
-                    return EXIT_BAD_INPUT;
-                }
-            }
-        }
-        _ => settings,
+    let targets = match resolve(&opts.source, settings, opts.timeout).await {
+        Ok((targets, _)) => targets,
+        Err(e) => return e.report("health", err),
     };
-    let mut targets = match prepare(
-        &opts.database,
-        opts.env_file.as_deref(),
-        opts.migrations_dir.as_deref(),
-        settings,
-    ) {
-        Ok(t) => t,
-        Err(e) => {
-            let _ = writeln!(err, "ERROR! {e}");
-            return EXIT_BAD_INPUT;
-        }
-    };
-    if let Some(host) = &via_ssh {
-        let Some(inv_path) = &opts.inventory else {
-            let _ = writeln!(
-                err,
-                "ERROR! --via-ssh {host} needs the inventory that describes the host (-i)"
-            );
-            return EXIT_BAD_INPUT;
-        };
-        let inv = match load_inventory(inv_path, opts.vault_password.clone()) {
-            Ok(i) => i,
-            Err(e) => {
-                let _ = writeln!(err, "ERROR! {e}");
-                return EXIT_BAD_INPUT;
-            }
-        };
-        if !inv.hosts.contains_key(host) {
-            let _ = writeln!(
-                err,
-                "ERROR! --via-ssh: host '{host}' is not in the inventory"
-            );
-            return EXIT_BAD_INPUT;
-        }
-        if let Err(e) = open_tunnels(
-            &mut targets,
-            &inv,
-            host,
-            opts.accept_new_host_keys,
-            opts.timeout,
-        )
-        .await
-        {
-            // The databases are unreachable this way: report it as their state.
-            let _ = writeln!(err, "slm-wizard health: {e}");
-            return Status::Unhealthy.exit_code();
-        }
-    }
     let cfg = ProbeConfig {
         timeout: opts.timeout,
         thresholds: Thresholds {
@@ -328,7 +360,7 @@ async fn dashboard(
     err: &mut dyn Write,
 ) -> u8 {
     let wizard = crate::tui::Options {
-        inventory: opts.inventory.clone(),
+        inventory: opts.source.inventory.clone(),
         start_at_health: true,
         health: Some(crate::tui::HealthSource {
             targets,

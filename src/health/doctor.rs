@@ -4,18 +4,16 @@
 //! with pass / fail / skip and, on failure, the fix.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use sqlx::Connection;
 
-use super::command::{EXIT_BAD_INPUT, load_inventory, prepare};
+use super::command::{DbSource, EXIT_BAD_INPUT, resolve};
 use super::probe::{self, ConnectFailure};
 use super::{Failure, Target};
 use crate::db::migrate;
 use crate::engine::connect::{ConnectOptions, connector};
 use crate::inventory::Inventory;
-use crate::secrets::Secret;
 use crate::transport::{self, ExecRequest};
 
 /// Options of `slm-wizard doctor`.
@@ -23,12 +21,7 @@ use crate::transport::{self, ExecRequest};
 pub struct DoctorOptions {
     /// Only this inventory host (for the service check).
     pub host: Option<String>,
-    pub inventory: Option<PathBuf>,
-    pub vault_password: Option<Secret>,
-    pub accept_new_host_keys: bool,
-    pub database: String,
-    pub env_file: Option<PathBuf>,
-    pub migrations_dir: Option<PathBuf>,
+    pub source: DbSource,
     pub timeout: Duration,
 }
 
@@ -36,12 +29,7 @@ impl Default for DoctorOptions {
     fn default() -> Self {
         Self {
             host: None,
-            inventory: None,
-            vault_password: None,
-            accept_new_host_keys: false,
-            database: "all".into(),
-            env_file: None,
-            migrations_dir: None,
+            source: DbSource::default(),
             timeout: Duration::from_secs(5),
         }
     }
@@ -187,31 +175,43 @@ pub async fn database_checks(t: &Target, timeout: Duration) -> Vec<Check> {
     let server = t.server();
     let mut checks = Vec::new();
     // 1. Server reachable.
-    let addr_host = t.url.host.trim_start_matches('[').trim_end_matches(']');
     let t0 = Instant::now();
-    let tcp = tokio::time::timeout(
-        timeout,
-        tokio::net::TcpStream::connect((addr_host, t.url.port)),
-    )
-    .await;
-    let reachable = match tcp {
-        Ok(Ok(_)) => {
-            checks.push(Check::new(
-                db,
-                "server reachable",
-                Outcome::Pass,
-                format!(
+    let answer: Result<String, String> = match &t.tunnel {
+        // The tunnel's local end always accepts: ask the server itself, through it.
+        Some(tunnel) => match probe::connect(t, timeout).await {
+            Err(f) if matches!(f.failure, Failure::Unreachable | Failure::Timeout) => Err(format!(
+                "through the SSH tunnel via {}: {}",
+                tunnel.via, f.message
+            )),
+            _ => Ok(format!(
+                "{server} answers through the SSH tunnel via {} ({:.1} ms)",
+                tunnel.via,
+                t0.elapsed().as_secs_f64() * 1000.0
+            )),
+        },
+        None => {
+            let addr_host = t.url.host.trim_start_matches('[').trim_end_matches(']');
+            match tokio::time::timeout(
+                timeout,
+                tokio::net::TcpStream::connect((addr_host, t.url.port)),
+            )
+            .await
+            {
+                Ok(Ok(_)) => Ok(format!(
                     "{server} accepts TCP connections ({:.1} ms)",
                     t0.elapsed().as_secs_f64() * 1000.0
-                ),
-            ));
+                )),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(_) => Err(format!("no answer within {} s", timeout.as_secs())),
+            }
+        }
+    };
+    let reachable = match answer {
+        Ok(detail) => {
+            checks.push(Check::new(db, "server reachable", Outcome::Pass, detail));
             true
         }
-        res => {
-            let why = match res {
-                Ok(Err(e)) => e.to_string(),
-                _ => format!("no answer within {} s", timeout.as_secs()),
-            };
+        Err(why) => {
             checks.push(
                 Check::new(db, "server reachable", Outcome::Fail, format!("{server}: {why}")).fix(
                     format!(
@@ -391,27 +391,9 @@ pub async fn run_doctor(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    let targets = match prepare(
-        &opts.database,
-        opts.env_file.as_deref(),
-        opts.migrations_dir.as_deref(),
-        settings,
-    ) {
+    let (targets, inv) = match resolve(&opts.source, settings, opts.timeout).await {
         Ok(t) => t,
-        Err(e) => {
-            let _ = writeln!(err, "ERROR! {e}");
-            return EXIT_BAD_INPUT;
-        }
-    };
-    let inv = match &opts.inventory {
-        Some(p) => match load_inventory(p, opts.vault_password.clone()) {
-            Ok(i) => Some(i),
-            Err(e) => {
-                let _ = writeln!(err, "ERROR! {e}");
-                return EXIT_BAD_INPUT;
-            }
-        },
-        None => None,
+        Err(e) => return e.report("doctor", err),
     };
     if let (Some(h), Some(i)) = (&opts.host, &inv)
         && !i.hosts.contains_key(h)
@@ -431,7 +413,7 @@ pub async fn run_doctor(
         let checks = service_checks(
             inv,
             opts.host.as_deref(),
-            opts.accept_new_host_keys,
+            opts.source.accept_new_host_keys,
             opts.timeout,
         )
         .await;
