@@ -1670,13 +1670,18 @@ fn jump_error(e: TransportError, hop: &str) -> TransportError {
     }
 }
 
+/// How long a forwarded connection waits for the server to close its channel after the local
+/// client went away (it normally does at once, on our EOF).
+const FORWARD_CLOSE_GRACE: Duration = Duration::from_secs(30);
+
 async fn forward_connection(
     handle: Arc<client::Handle<Client>>,
-    mut sock: TcpStream,
+    sock: TcpStream,
     peer: SocketAddr,
     host: String,
     port: u16,
 ) {
+    use tokio::io::AsyncReadExt;
     let _ = sock.set_nodelay(true);
     let channel = match handle
         .channel_open_direct_tcpip(
@@ -1693,9 +1698,53 @@ async fn forward_connection(
             return;
         }
     };
-    let mut stream = channel.into_stream();
-    if let Err(e) = tokio::io::copy_bidirectional(&mut sock, &mut stream).await {
-        tracing::debug!("port forward to {host}:{port} ended: {e}");
+    // Copied by hand rather than through `into_stream`, whose drop closes the channel first:
+    // russh (0.65) then drops the server's answering CLOSE and keeps the channel's entry for the
+    // life of the connection — about 100 bytes per forwarded connection. Here the server closes.
+    let (mut from_server, to_server) = channel.split();
+    let (mut from_client, mut to_client) = sock.into_split();
+    let tx = &to_server;
+    let up = async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        loop {
+            match from_client.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.data_bytes(buf[..n].to_vec()).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        let _ = tx.eof().await;
+    };
+    let down = async move {
+        while let Some(msg) = from_server.wait().await {
+            match msg {
+                ChannelMsg::Data { data } => {
+                    if to_client.write_all(&data).await.is_err() {
+                        break;
+                    }
+                }
+                ChannelMsg::Eof => {
+                    let _ = to_client.shutdown().await;
+                }
+                ChannelMsg::Close => break,
+                _ => {}
+            }
+        }
+    };
+    tokio::pin!(up, down);
+    tokio::select! {
+        _ = &mut down => return,
+        _ = &mut up => {}
+    }
+    if tokio::time::timeout(FORWARD_CLOSE_GRACE, &mut down)
+        .await
+        .is_err()
+    {
+        tracing::debug!("port forward to {host}:{port}: no close from the server; closing");
+        let _ = to_server.close().await;
     }
 }
 
