@@ -38,9 +38,12 @@ fn stored_passwords(h: &Hosts) -> Vec<String> {
     out
 }
 
-fn health(h: &Hosts, inv: &Path, timeout: &str) -> (i32, Value, String) {
+/// `slm-wizard COMMAND -i INVENTORY --playbook …` on the deployment, no URL in the environment;
+/// returns the exit code, stdout and everything printed (checked for the stored passwords).
+fn on_deployment(h: &Hosts, inv: &Path, args: &[&str]) -> (i32, String, String) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_slm-wizard"));
-    cmd.args(["health", "--json", "--timeout", timeout, "-i"])
+    cmd.args(args)
+        .arg("-i")
         .arg(inv)
         .arg("--playbook")
         .arg(playbook())
@@ -54,12 +57,17 @@ fn health(h: &Hosts, inv: &Path, timeout: &str) -> (i32, Value, String) {
         .stderr(Stdio::piped());
     let o = run_with_timeout(cmd, Duration::from_secs(60));
     let text = format!("exit {}\n{}\n{}", o.code, o.stdout, o.stderr);
-    let v: Value =
-        serde_json::from_str(&o.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
     for pw in stored_passwords(h) {
         assert!(!text.contains(&pw), "{text}");
     }
-    (o.code, v, text)
+    (o.code, o.stdout, text)
+}
+
+fn health(h: &Hosts, inv: &Path, timeout: &str) -> (i32, Value, String) {
+    let (code, stdout, text) = on_deployment(h, inv, &["health", "--json", "--timeout", timeout]);
+    let v: Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    (code, v, text)
 }
 
 #[test]
@@ -101,21 +109,8 @@ fn deployed_databases_through_a_tunnel_and_a_host_that_drops_packets() {
 
     // doctor reads the same deployment: every check of the spec passes through the SLM server
     // but the migrations, which nobody applied yet.
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_slm-wizard"));
-    cmd.args(["doctor", "--timeout", "5", "-i"])
-        .arg(&inv)
-        .arg("--playbook")
-        .arg(playbook())
-        .env("XDG_STATE_HOME", h.p("xdg"))
-        .env_remove("SLM_DATABASE_URL")
-        .env_remove("SLM_USERS_DATABASE_URL")
-        .env_remove("AUTOBOT_USERS_DATABASE_URL")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let doc = run_with_timeout(cmd, Duration::from_secs(60));
-    let text = format!("exit {}\n{}\n{}", doc.code, doc.stdout, doc.stderr);
-    assert_eq!(doc.code, 1, "{text}");
+    let (code, doc, text) = on_deployment(&h, &inv, &["doctor", "--timeout", "5"]);
+    assert_eq!(code, 1, "{text}");
     for db in ["slm", "slm_users", "autobot_users"] {
         for check in [
             "server reachable — ",
@@ -124,24 +119,19 @@ fn deployed_databases_through_a_tunnel_and_a_host_that_drops_packets() {
             "database exists",
         ] {
             assert!(
-                doc.stdout.contains(&format!("[PASS] {db}: {check}")),
+                doc.contains(&format!("[PASS] {db}: {check}")),
                 "{db} {check}: {text}"
             );
         }
     }
     assert!(
-        doc.stdout
-            .contains("answers through the SSH tunnel via slm"),
+        doc.contains("answers through the SSH tunnel via slm"),
         "{text}"
     );
     assert!(
-        doc.stdout
-            .contains("[FAIL] slm_users: migrations — 0 applied, 1 pending"),
+        doc.contains("[FAIL] slm_users: migrations — 0 applied, 1 pending"),
         "{text}"
     );
-    for pw in stored_passwords(&h) {
-        assert!(!text.contains(&pw), "{text}");
-    }
 
     // The Redis VM drops every packet: its database times out, the others stay healthy, and
     // the round ends within the probe timeout.

@@ -1720,17 +1720,17 @@ async fn forward_connection(
     };
     let down = async move {
         while let Some(msg) = from_server.wait().await {
-            match msg {
-                ChannelMsg::Data { data } => {
-                    if to_client.write_all(&data).await.is_err() {
-                        break;
-                    }
-                }
+            let go_on = match msg {
+                ChannelMsg::Data { data } => to_client.write_all(&data).await.is_ok(),
                 ChannelMsg::Eof => {
                     let _ = to_client.shutdown().await;
+                    true
                 }
-                ChannelMsg::Close => break,
-                _ => {}
+                ChannelMsg::Close => false,
+                _ => true,
+            };
+            if !go_on {
+                break;
             }
         }
     };
