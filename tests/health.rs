@@ -681,3 +681,56 @@ fn the_apps_pools_must_fit_the_server() {
         assert_eq!(e["details"]["pool"]["pools_on_server"], 3);
     }
 }
+
+/// `health -i` on a deployment whose SLM server cannot be reached over SSH: every database is
+/// in the JSON, unhealthy for the tunnel's reason, and nothing of the -e passwords shows.
+#[test]
+fn a_deployment_behind_an_unreachable_slm_server_is_reported_not_aborted() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("inv.yml");
+    std::fs::write(
+        &inv,
+        "all:\n  children:\n    slm_server:\n      hosts:\n        slm: {ansible_host: 127.0.0.1, ansible_port: 1}\n    redis_vm:\n      hosts:\n        redis: {ansible_host: 127.0.0.2}\n",
+    )
+    .unwrap();
+    let playbook = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/playbooks/user-management-db.yml"
+    );
+    let slm_pw = format!("slm_db_password={SLM_PW}");
+    let autobot_pw = format!("autobot_db_password={AUTOBOT_PW}");
+    let state = dir.path().join("state").display().to_string();
+    let (o, v) = health_json(
+        &[("XDG_STATE_HOME".into(), state)],
+        &[
+            "-i",
+            &inv.display().to_string(),
+            "--playbook",
+            playbook,
+            "-e",
+            &slm_pw,
+            "-e",
+            &autobot_pw,
+        ],
+    );
+    assert_eq!(o.code, 2, "{}", dump(&o));
+    for db in ["slm", "slm_users", "autobot_users"] {
+        let d = &v["databases"][db]["details"];
+        assert_eq!(v["databases"][db]["status"], "unhealthy", "{}", dump(&o));
+        assert_eq!(d["failure"], "tunnel", "{}", dump(&o));
+        assert!(
+            d["reasons"][0]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("SSH tunnel failed: "),
+            "{}",
+            dump(&o)
+        );
+    }
+    assert_eq!(
+        v["databases"]["autobot_users"]["details"]["target"],
+        "autobot_app@127.0.0.2:5432/autobot_users"
+    );
+    assert!(!o.stdout.contains(SLM_PW) && !o.stderr.contains(SLM_PW));
+    assert!(!o.stdout.contains(AUTOBOT_PW) && !o.stderr.contains(AUTOBOT_PW));
+}

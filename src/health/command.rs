@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::store::{SampleStore, Sampler};
-use super::{ProbeConfig, Status, Target, Thresholds, Tunnel, deployment, probe, report};
+use super::{Failure, ProbeConfig, Status, Target, Thresholds, Tunnel, deployment, probe, report};
 use crate::db::migrate::Source;
 use crate::db::{DbName, Settings};
 use crate::inventory::Inventory;
@@ -87,12 +87,16 @@ impl Default for HealthOptions {
     }
 }
 
-/// What went wrong resolving a [`DbSource`]: bad input (exit 5), or the databases cannot be
-/// reached at all (the tunnel: exit 2, unhealthy).
+/// What went wrong resolving a [`DbSource`]: bad input (exit 5), or the SSH tunnel to the
+/// databases could not be opened (their state: unhealthy).
 #[derive(Debug)]
 pub enum SourceError {
     BadInput(String),
-    Unreachable(String),
+    Tunnel {
+        message: String,
+        /// The databases that cannot be reached this way.
+        targets: Vec<Target>,
+    },
 }
 
 impl SourceError {
@@ -103,8 +107,8 @@ impl SourceError {
                 let _ = writeln!(err, "ERROR! {e}");
                 EXIT_BAD_INPUT
             }
-            SourceError::Unreachable(e) => {
-                let _ = writeln!(err, "slm-wizard {command}: {e}");
+            SourceError::Tunnel { message, .. } => {
+                let _ = writeln!(err, "slm-wizard {command}: {message}");
                 Status::Unhealthy.exit_code()
             }
         }
@@ -117,7 +121,7 @@ pub async fn resolve(
     settings: Settings,
     timeout: Duration,
 ) -> Result<(Vec<Target>, Option<Inventory>), SourceError> {
-    use SourceError::{BadInput, Unreachable};
+    use SourceError::BadInput;
     let inv = match &source.inventory {
         Some(p) => Some(load_inventory(p, source.vault_password.clone()).map_err(BadInput)?),
         None => None,
@@ -161,7 +165,7 @@ pub async fn resolve(
             )));
         }
         // The databases are unreachable this way: that is their state, not bad input.
-        open_tunnels(
+        if let Err(message) = open_tunnels(
             &mut targets,
             inv,
             host,
@@ -169,7 +173,9 @@ pub async fn resolve(
             timeout,
         )
         .await
-        .map_err(Unreachable)?;
+        {
+            return Err(SourceError::Tunnel { message, targets });
+        }
     }
     Ok((targets, inv))
 }
@@ -283,8 +289,10 @@ pub async fn run_health(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    let targets = match resolve(&opts.source, settings, opts.timeout).await {
-        Ok((targets, _)) => targets,
+    let (targets, tunnel_failed) = match resolve(&opts.source, settings, opts.timeout).await {
+        Ok((targets, _)) => (targets, None),
+        // One round still reports every database, each unhealthy for the tunnel's reason.
+        Err(SourceError::Tunnel { message, targets }) if !opts.watch => (targets, Some(message)),
         Err(e) => return e.report("health", err),
     };
     let cfg = ProbeConfig {
@@ -300,7 +308,16 @@ pub async fn run_health(
     if opts.watch {
         return watch(targets, cfg, opts, out).await;
     }
-    let (samples, backend) = tokio::join!(probe::round(&targets, &cfg), async {
+    let databases = async {
+        match &tunnel_failed {
+            Some(message) => targets
+                .iter()
+                .map(|t| probe::failed(t, Failure::Tunnel, message, &cfg))
+                .collect(),
+            None => probe::round(&targets, &cfg).await,
+        }
+    };
+    let (samples, backend) = tokio::join!(databases, async {
         match &opts.api_url {
             Some(url) => Some(super::api::probe(url, opts.timeout).await),
             None => None,

@@ -140,6 +140,24 @@ pub async fn probe(target: &Target, cfg: &ProbeConfig) -> DbSample {
     }
 }
 
+/// The sample of a database that could not be probed at all (e.g. its tunnel did not open).
+pub fn failed(target: &Target, failure: Failure, message: &str, cfg: &ProbeConfig) -> DbSample {
+    let mut details = Details {
+        target: target.url.target(),
+        failure: Some(failure),
+        error: Some(target.url.redact(message)),
+        sampled_at: Utc::now(),
+        ..Default::default()
+    };
+    let status = classify(&mut details, &cfg.thresholds);
+    DbSample {
+        db: target.db,
+        server: target.server(),
+        status,
+        details,
+    }
+}
+
 type Update = Box<dyn FnOnce(&mut Details) + Send>;
 
 type Pooled = PoolConnection<Postgres>;
