@@ -231,11 +231,36 @@ fn dashboard_follows_postgresql_stopping_on_the_redis_vm(h: &Hosts, inv: &Path) 
     s.keys(&["Escape"]);
 
     h.sh("redis", "service postgresql start >/dev/null");
-    s.wait_until("everything up again", |sc| {
+    let all_up = |sc: &str| {
         ["slm", "slm-host", "redis", "slm_users", "autobot_users"]
             .iter()
             .all(|n| up(sc, n))
-    });
+    };
+    s.wait_until("everything up again", all_up);
+
+    // The SLM server drops the dashboard's SSH sessions: the tunnel and the host probe connect
+    // again by themselves, and the databases are watched through the new connection.
+    let before = ssh_sessions(h, "slm");
+    assert!(!before.is_empty(), "no SSH session on slm");
+    h.sh("slm", &format!("kill {}", before.join(" ")));
+    let t0 = Instant::now();
+    let after = loop {
+        let now = ssh_sessions(h, "slm");
+        if !now.is_empty() && now.iter().all(|p| !before.contains(p)) {
+            break now;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "no new SSH session on slm: before {before:?}, now {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    s.wait_until("everything up through the new connection", all_up);
+    assert!(
+        after.iter().all(|p| !before.contains(p)),
+        "{before:?} {after:?}"
+    );
     s.keys(&["q"]);
     s.wait_for(&["WIZARD-EXITED rc="]);
 }
@@ -282,4 +307,17 @@ fn the_wizard_watches_what_it_deployed(h: &Hosts, inv: &Path) {
     ]);
     s.keys(&["Escape", "q"]);
     s.wait_for(&["WIZARD-EXITED rc="]);
+}
+
+/// The sshd session processes of `host` (its own network namespace only: other test hosts'
+/// sessions run on the same kernel).
+fn ssh_sessions(h: &Hosts, host: &str) -> Vec<String> {
+    h.sh(
+        host,
+        "me=$(readlink /proc/self/ns/net); for p in $(pgrep -f '^sshd: root'); do \
+         [ \"$(readlink /proc/$p/ns/net 2>/dev/null)\" = \"$me\" ] && echo $p; done; true",
+    )
+    .split_whitespace()
+    .map(str::to_string)
+    .collect()
 }

@@ -8,12 +8,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::store::{SampleStore, Sampler};
-use super::{Failure, ProbeConfig, Status, Target, Thresholds, Tunnel, deployment, probe, report};
+use super::{ProbeConfig, Status, Target, Thresholds, Tunnel, ViaHost, deployment, probe, report};
 use crate::db::migrate::Source;
 use crate::db::{DbName, Settings};
 use crate::inventory::Inventory;
 use crate::secrets::{Redactor, Secret};
-use crate::transport::ssh::{SshParams, SshTransport};
+use crate::transport::ssh::SshParams;
 
 /// Exit code for bad input (settings, URLs, inventory), as `migrate` and `run`.
 pub const EXIT_BAD_INPUT: u8 = 5;
@@ -87,43 +87,28 @@ impl Default for HealthOptions {
     }
 }
 
-/// What went wrong resolving a [`DbSource`]: bad input (exit 5), or the SSH tunnel to the
-/// databases could not be opened (their state: unhealthy).
+/// Why a [`DbSource`] gives no databases: bad input (exit 5).
 #[derive(Debug)]
-pub enum SourceError {
-    BadInput(String),
-    Tunnel {
-        message: String,
-        /// The databases that cannot be reached this way.
-        targets: Vec<Target>,
-    },
-}
+pub struct SourceError(pub String);
 
 impl SourceError {
     /// Prints the error; returns the exit code.
-    pub fn report(&self, command: &str, err: &mut dyn Write) -> u8 {
-        match self {
-            SourceError::BadInput(e) => {
-                let _ = writeln!(err, "ERROR! {e}");
-                EXIT_BAD_INPUT
-            }
-            SourceError::Tunnel { message, .. } => {
-                let _ = writeln!(err, "slm-wizard {command}: {message}");
-                Status::Unhealthy.exit_code()
-            }
-        }
+    pub fn report(&self, err: &mut dyn Write) -> u8 {
+        let _ = writeln!(err, "ERROR! {}", self.0);
+        EXIT_BAD_INPUT
     }
 }
 
-/// The targets of `source`, tunnels open, and its inventory (loaded once).
+/// The targets of `source` (routed through SSH where needed; a tunnel that cannot open is a
+/// probe's failure, not bad input) and its inventory, loaded once.
 pub async fn resolve(
     source: &DbSource,
     settings: Settings,
     timeout: Duration,
 ) -> Result<(Vec<Target>, Option<Inventory>), SourceError> {
-    use SourceError::BadInput;
+    let bad_input = SourceError;
     let inv = match &source.inventory {
-        Some(p) => Some(load_inventory(p, source.vault_password.clone()).map_err(BadInput)?),
+        Some(p) => Some(load_inventory(p, source.vault_password.clone()).map_err(bad_input)?),
         None => None,
     };
     let mut via_ssh = source.via_ssh.clone();
@@ -137,7 +122,7 @@ pub async fn resolve(
                 vault_password: source.vault_password.clone(),
             })
             .map_err(|e| {
-                BadInput(format!(
+                bad_input(format!(
                     "no database URLs given and none from the deployment: {e}"
                 ))
             })?;
@@ -152,30 +137,26 @@ pub async fn resolve(
         source.migrations_dir.as_deref(),
         settings,
     )
-    .map_err(BadInput)?;
+    .map_err(bad_input)?;
     if let Some(host) = &via_ssh {
         let Some(inv) = &inv else {
-            return Err(BadInput(format!(
+            return Err(bad_input(format!(
                 "--via-ssh {host} needs the inventory that describes the host (-i)"
             )));
         };
         if !inv.hosts.contains_key(host) {
-            return Err(BadInput(format!(
+            return Err(bad_input(format!(
                 "--via-ssh: host '{host}' is not in the inventory"
             )));
         }
-        // The databases are unreachable this way: that is their state, not bad input.
-        if let Err(message) = open_tunnels(
+        route_via(
             &mut targets,
             inv,
             host,
             source.accept_new_host_keys,
             timeout,
         )
-        .await
-        {
-            return Err(SourceError::Tunnel { message, targets });
-        }
+        .map_err(bad_input)?;
     }
     Ok((targets, inv))
 }
@@ -226,8 +207,9 @@ pub fn ssh_params(
         .map_err(|e| format!("{host}: {e}"))
 }
 
-/// Opens one SSH connection to `host` and a forward per distinct database server.
-async fn open_tunnels(
+/// Routes the targets through `host`: one SSH connection, a forward per distinct database
+/// server, both opened at the first probe and again after they dropped.
+fn route_via(
     targets: &mut [Target],
     inv: &Inventory,
     host: &str,
@@ -235,30 +217,18 @@ async fn open_tunnels(
     timeout: Duration,
 ) -> Result<(), String> {
     let params = ssh_params(inv, host, accept_new_host_keys, timeout)?;
-    let ssh = Arc::new(
-        SshTransport::connect(params)
-            .await
-            .map_err(|e| format!("--via-ssh {host}: {e}"))?,
-    );
-    let mut opened: Vec<(String, Arc<Tunnel>)> = Vec::new();
+    let via = Arc::new(ViaHost::new(host.to_string(), params));
+    let mut routed: Vec<(String, Arc<Tunnel>)> = Vec::new();
     for t in targets.iter_mut() {
         let server = t.server();
-        if let Some((_, tunnel)) = opened.iter().find(|(s, _)| *s == server) {
+        if let Some((_, tunnel)) = routed.iter().find(|(s, _)| *s == server) {
             t.tunnel = Some(tunnel.clone());
             continue;
         }
         let host_only = t.url.host.trim_start_matches('[').trim_end_matches(']');
-        let (local, guard) = ssh
-            .forward_local(host_only, t.url.port)
-            .await
-            .map_err(|e| format!("--via-ssh {host}: cannot forward to {server}: {e}"))?;
-        let tunnel = Arc::new(Tunnel {
-            via: host.to_string(),
-            local,
-            keep: Box::new((guard, ssh.clone())),
-        });
+        let tunnel = Arc::new(Tunnel::new(via.clone(), host_only, t.url.port));
         t.tunnel = Some(tunnel.clone());
-        opened.push((server, tunnel));
+        routed.push((server, tunnel));
     }
     Ok(())
 }
@@ -277,7 +247,7 @@ pub async fn deployment_targets(
     let mut targets = prepare("all", None, None, found.settings)?;
     if let Some(host) = &found.via {
         let inv = load_inventory(&inventory, password)?;
-        open_tunnels(&mut targets, &inv, host, false, timeout).await?;
+        route_via(&mut targets, &inv, host, false, timeout)?;
     }
     Ok(targets)
 }
@@ -289,11 +259,9 @@ pub async fn run_health(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    let (targets, tunnel_failed) = match resolve(&opts.source, settings, opts.timeout).await {
-        Ok((targets, _)) => (targets, None),
-        // One round still reports every database, each unhealthy for the tunnel's reason.
-        Err(SourceError::Tunnel { message, targets }) if !opts.watch => (targets, Some(message)),
-        Err(e) => return e.report("health", err),
+    let targets = match resolve(&opts.source, settings, opts.timeout).await {
+        Ok((targets, _)) => targets,
+        Err(e) => return e.report(err),
     };
     let cfg = ProbeConfig {
         timeout: opts.timeout,
@@ -308,16 +276,7 @@ pub async fn run_health(
     if opts.watch {
         return watch(targets, cfg, opts, out).await;
     }
-    let databases = async {
-        match &tunnel_failed {
-            Some(message) => targets
-                .iter()
-                .map(|t| probe::failed(t, Failure::Tunnel, message, &cfg))
-                .collect(),
-            None => probe::round(&targets, &cfg).await,
-        }
-    };
-    let (samples, backend) = tokio::join!(databases, async {
+    let (samples, backend) = tokio::join!(probe::round(&targets, &cfg), async {
         match &opts.api_url {
             Some(url) => Some(super::api::probe(url, opts.timeout).await),
             None => None,

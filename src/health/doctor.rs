@@ -179,10 +179,17 @@ pub async fn database_checks(t: &Target, timeout: Duration) -> Vec<Check> {
     let answer: Result<String, String> = match &t.tunnel {
         // The tunnel's local end always accepts: ask the server itself, through it.
         Some(tunnel) => match probe::connect(t, timeout).await {
-            Err(f) if matches!(f.failure, Failure::Unreachable | Failure::Timeout) => Err(format!(
-                "through the SSH tunnel via {}: {}",
-                tunnel.via, f.message
-            )),
+            Err(f)
+                if matches!(
+                    f.failure,
+                    Failure::Unreachable | Failure::Timeout | Failure::Tunnel
+                ) =>
+            {
+                Err(format!(
+                    "through the SSH tunnel via {}: {}",
+                    tunnel.via, f.message
+                ))
+            }
             _ => Ok(format!(
                 "{server} answers through the SSH tunnel via {} ({:.1} ms)",
                 tunnel.via,
@@ -255,7 +262,12 @@ pub async fn database_checks(t: &Target, timeout: Duration) -> Vec<Check> {
             checks.push(skip("test connection", "refused by pg_hba.conf"));
             checks.push(skip("database exists", "refused by pg_hba.conf"));
         }
-        Err(f) if matches!(f.failure, Failure::Timeout | Failure::Unreachable) => {
+        Err(f)
+            if matches!(
+                f.failure,
+                Failure::Timeout | Failure::Unreachable | Failure::Tunnel
+            ) =>
+        {
             checks.push(skip(
                 "pg_hba allows this client",
                 "the server did not complete the login",
@@ -393,7 +405,7 @@ pub async fn run_doctor(
 ) -> u8 {
     let (targets, inv) = match resolve(&opts.source, settings, opts.timeout).await {
         Ok(t) => t,
-        Err(e) => return e.report("doctor", err),
+        Err(e) => return e.report(err),
     };
     if let (Some(h), Some(i)) = (&opts.host, &inv)
         && !i.hosts.contains_key(h)

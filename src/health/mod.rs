@@ -32,6 +32,7 @@ use serde::Serialize;
 
 use crate::db::migrate::{Migration, Source};
 use crate::db::{DbError, DbName, DbUrl, PoolSettings, Settings};
+use crate::transport::ssh::{ForwardGuard, SshParams, SshTransport};
 
 /// A target's state; ordered from best to worst.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -121,20 +122,107 @@ impl Default for ProbeConfig {
     }
 }
 
-/// An SSH tunnel a target is reached through: connections go to `local`, which the SSH
-/// transport forwards to the URL's host and port as seen from the `via` host.
+/// One SSH connection to the host the databases are reached through, shared by its tunnels and
+/// opened again when it drops (a long watch outlives network blips and reboots).
+pub struct ViaHost {
+    pub name: String,
+    params: SshParams,
+    conn: tokio::sync::Mutex<Option<Arc<SshTransport>>>,
+}
+
+impl ViaHost {
+    pub fn new(name: String, params: SshParams) -> Self {
+        Self {
+            name,
+            params,
+            conn: tokio::sync::Mutex::new(None),
+        }
+    }
+
+    /// The live connection, connecting when there is none.
+    async fn connection(&self) -> Result<Arc<SshTransport>, String> {
+        let mut conn = self.conn.lock().await;
+        if let Some(c) = conn.as_ref()
+            && !c.is_closed()
+        {
+            return Ok(c.clone());
+        }
+        let fresh = Arc::new(
+            SshTransport::connect(self.params.clone())
+                .await
+                .map_err(|e| format!("{}: {e}", self.name))?,
+        );
+        *conn = Some(fresh.clone());
+        Ok(fresh)
+    }
+}
+
+/// An SSH tunnel a target is reached through: connections go to `local()`, which the SSH
+/// connection forwards to the database server as seen from the `via` host. Opened on first use
+/// and again whenever its connection dropped.
 pub struct Tunnel {
     pub via: String,
-    pub local: SocketAddr,
-    /// Keeps the forwarder (and with it the SSH connection) alive.
-    pub keep: Box<dyn std::any::Any + Send + Sync>,
+    host: Arc<ViaHost>,
+    remote_host: String,
+    remote_port: u16,
+    open: std::sync::Mutex<Option<(SocketAddr, Arc<SshTransport>, ForwardGuard)>>,
+    /// One (re)opening at a time: the targets sharing the tunnel probe concurrently.
+    opening: tokio::sync::Mutex<()>,
+}
+
+impl Tunnel {
+    pub fn new(host: Arc<ViaHost>, remote_host: &str, remote_port: u16) -> Self {
+        Self {
+            via: host.name.clone(),
+            host,
+            remote_host: remote_host.to_string(),
+            remote_port,
+            open: std::sync::Mutex::new(None),
+            opening: tokio::sync::Mutex::new(()),
+        }
+    }
+
+    /// The local end, when open.
+    pub fn local(&self) -> Option<SocketAddr> {
+        self.open.lock().ok()?.as_ref().map(|(addr, _, _)| *addr)
+    }
+
+    fn is_open(&self) -> bool {
+        self.open
+            .lock()
+            .is_ok_and(|o| o.as_ref().is_some_and(|(_, ssh, _)| !ssh.is_closed()))
+    }
+
+    /// Opens the forward when it is not open or its SSH connection is gone.
+    pub async fn ensure(&self) -> Result<SocketAddr, String> {
+        let _one = self.opening.lock().await;
+        if self.is_open()
+            && let Some(addr) = self.local()
+        {
+            return Ok(addr);
+        }
+        let ssh = self.host.connection().await?;
+        let (addr, guard) = ssh
+            .forward_local(&self.remote_host, self.remote_port)
+            .await
+            .map_err(|e| {
+                format!(
+                    "{}: cannot forward to {}:{}: {e}",
+                    self.via, self.remote_host, self.remote_port
+                )
+            })?;
+        if let Ok(mut open) = self.open.lock() {
+            *open = Some((addr, ssh, guard));
+        }
+        Ok(addr)
+    }
 }
 
 impl fmt::Debug for Tunnel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Tunnel")
             .field("via", &self.via)
-            .field("local", &self.local)
+            .field("local", &self.local())
             .finish()
     }
 }

@@ -19,13 +19,36 @@ fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
-/// The connection options of a target (through its tunnel, if any).
+/// The connection options of a target (through its tunnel, if any and open).
 pub fn connect_options(target: &Target) -> Result<PgConnectOptions, DbError> {
     let opts = target.url.connect_options()?;
-    Ok(match &target.tunnel {
-        Some(t) => opts.host(&t.local.ip().to_string()).port(t.local.port()),
+    Ok(match target.tunnel.as_ref().and_then(|t| t.local()) {
+        Some(local) => opts.host(&local.ip().to_string()).port(local.port()),
         None => opts,
     })
+}
+
+/// Opens the target's tunnel if it is not (or no longer) open, and points `pool` at its current
+/// local end.
+async fn through_tunnel(target: &Target, pool: Option<&PgPool>) -> Result<(), ConnectFailure> {
+    let Some(tunnel) = &target.tunnel else {
+        return Ok(());
+    };
+    let local = tunnel.ensure().await.map_err(|message| ConnectFailure {
+        failure: Failure::Tunnel,
+        message: target.url.redact(&message),
+        code: None,
+    })?;
+    let points_there = |o: &PgConnectOptions| {
+        o.get_port() == local.port() && o.get_host() == local.ip().to_string()
+    };
+    if let Some(pool) = pool
+        && !points_there(&pool.connect_options())
+        && let Ok(opts) = connect_options(target)
+    {
+        pool.set_connect_options(opts);
+    }
+    Ok(())
 }
 
 /// A failed connection attempt, classified; the message is safe to print.
@@ -71,6 +94,7 @@ pub async fn connect(
     target: &Target,
     timeout: Duration,
 ) -> Result<(PgConnection, Duration), ConnectFailure> {
+    through_tunnel(target, None).await?;
     let opts = connect_options(target).map_err(|e| ConnectFailure {
         failure: Failure::Unreachable,
         message: target.url.redact(&e.to_string()),
@@ -131,24 +155,6 @@ pub async fn probe(target: &Target, cfg: &ProbeConfig) -> DbSample {
         ));
     }
     details.probe_ms = ms(started.elapsed());
-    let status = classify(&mut details, &cfg.thresholds);
-    DbSample {
-        db: target.db,
-        server: target.server(),
-        status,
-        details,
-    }
-}
-
-/// The sample of a database that could not be probed at all (e.g. its tunnel did not open).
-pub fn failed(target: &Target, failure: Failure, message: &str, cfg: &ProbeConfig) -> DbSample {
-    let mut details = Details {
-        target: target.url.target(),
-        failure: Some(failure),
-        error: Some(target.url.redact(message)),
-        sampled_at: Utc::now(),
-        ..Default::default()
-    };
     let status = classify(&mut details, &cfg.thresholds);
     DbSample {
         db: target.db,
@@ -252,6 +258,9 @@ async fn measure(
             }));
         }
     };
+    if let Err(f) = through_tunnel(target, Some(&pool)).await {
+        return send(fail(f));
+    }
     let query_failed = |what: &str, e: &dyn std::fmt::Display| -> Update {
         let msg = target.url.redact(&format!("{what}: {e}"));
         Box::new(move |d| {
