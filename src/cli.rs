@@ -177,7 +177,8 @@ pub struct SourceArgs {
     /// The database: slm, slm_users, autobot_users or all.
     #[arg(long, default_value = "all")]
     pub database: String,
-    /// Read the database URLs from this file, e.g. /etc/slm/database.env (takes precedence over the environment).
+    /// Read the database URLs from this file (takes precedence over the environment). Without it,
+    /// without URLs in the environment and without -i: /etc/slm/database.env when it exists.
     #[arg(long)]
     pub env_file: Option<PathBuf>,
     /// Read migrations from DIR/<database>/NNNN_name.sql instead of the built-in ones.

@@ -746,11 +746,7 @@ fn save_inventory(
     })
 }
 
-/// Where the playbook writes the applications' database settings.
-const DATABASE_ENV: &str = "/etc/slm/database.env";
-
-/// The databases of the deployed configuration: `/etc/slm/database.env` (when present) and the
-/// environment's `SLM_*_DATABASE_URL`s.
+/// The SLM backend's base URL from `SLM_API_URL`, to probe its health API too.
 fn api_url_from_env() -> Option<String> {
     std::env::var("SLM_API_URL").ok().filter(|u| !u.is_empty())
 }
@@ -766,7 +762,7 @@ async fn health_source(deployment: Option<DeploymentRef>) -> Result<HealthSource
         Some(d) if !env.has_urls() => Some(command::deployment_targets(d, cfg.timeout).await),
         _ => None,
     };
-    let env_file = Path::new(DATABASE_ENV);
+    let env_file = Path::new(crate::db::BACKEND_ENV_FILE);
     let targets = match from_deployment {
         Some(Ok(targets)) => targets,
         // Without a settings file the spec's defaults would only hide why.
@@ -775,7 +771,10 @@ async fn health_source(deployment: Option<DeploymentRef>) -> Result<HealthSource
         }
         fallback => {
             if let Some(Err(why)) = fallback {
-                tracing::info!("using {DATABASE_ENV}; the deployment's settings: {why}");
+                tracing::info!(
+                    "using {}; the deployment's settings: {why}",
+                    crate::db::BACKEND_ENV_FILE
+                );
             }
             command::prepare("all", env_file.exists().then_some(env_file), None, env)?
         }

@@ -650,6 +650,9 @@ fn percent_encode(s: &str) -> String {
     out
 }
 
+/// Where the playbook writes the SLM backend's database settings on the SLM server.
+pub const BACKEND_ENV_FILE: &str = "/etc/slm/database.env";
+
 // ---------------------------------------------------------------------------------------------
 // Connections and pools
 // ---------------------------------------------------------------------------------------------

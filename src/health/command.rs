@@ -112,6 +112,12 @@ pub async fn resolve(
         None => None,
     };
     let mut via_ssh = source.via_ssh.clone();
+    // On the SLM server itself, plain `health` watches what the backend uses.
+    let env_file = source.env_file.clone().or_else(|| {
+        let backend = std::path::Path::new(crate::db::BACKEND_ENV_FILE);
+        (source.inventory.is_none() && !settings.has_urls() && backend.exists())
+            .then(|| backend.to_path_buf())
+    });
     let settings = match (&source.inventory, &source.env_file) {
         (Some(inventory), None) if !settings.has_urls() => {
             let d = deployment::load(&deployment::DeploymentRef {
@@ -133,7 +139,7 @@ pub async fn resolve(
     };
     let mut targets = prepare(
         &source.database,
-        source.env_file.as_deref(),
+        env_file.as_deref(),
         source.migrations_dir.as_deref(),
         settings,
     )
