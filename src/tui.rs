@@ -464,7 +464,7 @@ impl Executor {
     }
 
     pub fn execute(&mut self, effect: Effect) {
-        tracing::debug!(?effect, "effect");
+        tracing::debug!(effect = effect.label(), "effect");
         match effect {
             Effect::StartRun(kind, request) => {
                 let cancel = Cancel::default();
@@ -755,11 +755,14 @@ fn api_url_from_env() -> Option<String> {
 /// environment; else the wizard's deployment (what its playbook wrote for the backend, through
 /// the SLM server when that is remote); else `/etc/slm/database.env` on this machine.
 async fn health_source(deployment: Option<DeploymentRef>) -> Result<HealthSource, String> {
-    use crate::health::{ProbeConfig, command};
+    use crate::health::{ProbeConfig, command, deployment};
     let cfg = ProbeConfig::default();
     let env = crate::db::Settings::from_env();
     let from_deployment = match deployment {
-        Some(d) if !env.has_urls() => Some(command::deployment_targets(d, cfg.timeout).await),
+        // Only a playbook that writes the backend's settings says where its databases are.
+        Some(d) if !env.has_urls() && deployment::writes_backend_settings(&d.playbook) => {
+            Some(command::deployment_targets(d, cfg.timeout).await)
+        }
         _ => None,
     };
     let env_file = Path::new(crate::db::BACKEND_ENV_FILE);

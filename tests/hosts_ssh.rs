@@ -4,6 +4,8 @@
 //! so they run in parallel.
 
 mod testhosts;
+#[path = "common/tmux.rs"]
+mod tmux;
 
 use std::time::{Duration, Instant};
 
@@ -796,10 +798,7 @@ struct Terminal {
 
 impl Terminal {
     fn tmux(args: &[&str]) -> std::process::Output {
-        std::process::Command::new("tmux")
-            .args(args)
-            .output()
-            .expect("tmux")
+        tmux::tmux().args(args).output().expect("tmux")
     }
 
     /// `slm-wizard run PLAYBOOK -i INVENTORY ARGS…`, no ssh-agent; the pane stays for reading.

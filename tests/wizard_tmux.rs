@@ -363,7 +363,7 @@ fn draws_under_common_terms_and_redraws_on_resize() {
             return;
         };
         s.wait_for(&["1. Playbook", "tiny.yml"]);
-        let out = Command::new("tmux")
+        let out = common::tmux::tmux()
             .args(["resize-window", "-t", s.name(), "-x", "80", "-y", "24"])
             .output()
             .unwrap();

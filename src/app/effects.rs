@@ -44,3 +44,21 @@ pub enum Effect {
     /// Leave the wizard.
     Quit,
 }
+
+impl Effect {
+    /// What the effect is, for logs: no values (answers and requests may hold passwords).
+    pub fn label(&self) -> &'static str {
+        match self {
+            Effect::StartRun(..) => "start run",
+            Effect::Cancel(_) => "cancel run",
+            Effect::Kill(_) => "kill run",
+            Effect::SaveInventory { .. } => "save inventory",
+            Effect::SaveSession(_) => "save session",
+            Effect::TestConnection { .. } => "test connection",
+            Effect::StartHealth { .. } => "start health",
+            Effect::StopHealth => "stop health",
+            Effect::SetHealthInterval(_) => "set health interval",
+            Effect::Quit => "quit",
+        }
+    }
+}

@@ -87,14 +87,25 @@ impl Default for HealthOptions {
     }
 }
 
-/// Why a [`DbSource`] gives no databases: bad input (exit 5).
+/// Why a [`DbSource`] gives no databases (exit 5).
 #[derive(Debug)]
-pub struct SourceError(pub String);
+pub enum SourceError {
+    BadInput(String),
+    /// No URLs were given and the deployment's settings could not be rendered (not run yet,
+    /// no secrets stored, …); the inventory itself is fine.
+    Deployment(String),
+}
 
 impl SourceError {
     /// Prints the error; returns the exit code.
     pub fn report(&self, err: &mut dyn Write) -> u8 {
-        let _ = writeln!(err, "ERROR! {}", self.0);
+        let _ = match self {
+            SourceError::BadInput(e) => writeln!(err, "ERROR! {e}"),
+            SourceError::Deployment(e) => writeln!(
+                err,
+                "ERROR! no database URLs given and none from the deployment: {e}"
+            ),
+        };
         EXIT_BAD_INPUT
     }
 }
@@ -106,7 +117,7 @@ pub async fn resolve(
     settings: Settings,
     timeout: Duration,
 ) -> Result<(Vec<Target>, Option<Inventory>), SourceError> {
-    let bad_input = SourceError;
+    let bad_input = SourceError::BadInput;
     let inv = match &source.inventory {
         Some(p) => Some(load_inventory(p, source.vault_password.clone()).map_err(bad_input)?),
         None => None,
@@ -127,11 +138,7 @@ pub async fn resolve(
                 answers: Default::default(),
                 vault_password: source.vault_password.clone(),
             })
-            .map_err(|e| {
-                bad_input(format!(
-                    "no database URLs given and none from the deployment: {e}"
-                ))
-            })?;
+            .map_err(SourceError::Deployment)?;
             via_ssh = via_ssh.or(d.via);
             d.settings
         }

@@ -35,7 +35,7 @@ pub struct Deployment {
 }
 
 /// What identifies a deployment.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct DeploymentRef {
     pub playbook: PathBuf,
     pub inventory: PathBuf,
@@ -44,6 +44,17 @@ pub struct DeploymentRef {
     /// Values set by the wizard (its answers).
     pub answers: Map<String, Value>,
     pub vault_password: Option<Secret>,
+}
+
+impl std::fmt::Debug for DeploymentRef {
+    // The answers may hold passwords: their names only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeploymentRef")
+            .field("playbook", &self.playbook)
+            .field("inventory", &self.inventory)
+            .field("answers", &self.answers.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Loads the deployment's values (never generating or storing a secret) and renders its
@@ -166,6 +177,13 @@ pub fn render(plan: &Plan) -> Result<Deployment, String> {
         via: (!local).then(|| server.clone()),
         server,
     })
+}
+
+/// Whether `playbook` comes with the template of the backend's database settings.
+pub fn writes_backend_settings(playbook: &Path) -> bool {
+    playbook
+        .parent()
+        .is_some_and(|dir| dir.join(ENV_TEMPLATE).is_file())
 }
 
 /// The file name of the bundled playbook that deploys the databases.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use sqlx::Connection;
 
-use super::command::{DbSource, EXIT_BAD_INPUT, resolve};
+use super::command::{DbSource, EXIT_BAD_INPUT, SourceError, load_inventory, resolve};
 use super::probe::{self, ConnectFailure};
 use super::{Failure, Target};
 use crate::db::migrate;
@@ -176,25 +176,35 @@ pub async fn database_checks(t: &Target, timeout: Duration) -> Vec<Check> {
     let mut checks = Vec::new();
     // 1. Server reachable.
     let t0 = Instant::now();
-    let answer: Result<String, String> = match &t.tunnel {
+    let postgres_fix = format!(
+        "check PostgreSQL is running on {} (sudo systemctl status postgresql; start it with sudo systemctl start postgresql), that it listens on {} (listen_addresses, port in postgresql.conf) and that no firewall drops the port",
+        t.url.host, t.url.port
+    );
+    // Err: what failed and the fix.
+    let answer: Result<String, (String, String)> = match &t.tunnel {
         // The tunnel's local end always accepts: ask the server itself, through it.
         Some(tunnel) => match probe::connect(t, timeout).await {
-            Err(f)
-                if matches!(
-                    f.failure,
-                    Failure::Unreachable | Failure::Timeout | Failure::Tunnel
-                ) =>
-            {
-                Err(format!(
-                    "through the SSH tunnel via {}: {}",
-                    tunnel.via, f.message
+            Err(f) if f.failure == Failure::Tunnel => Err((
+                format!("the SSH tunnel via {}: {}", tunnel.via, f.message),
+                format!(
+                    "check that {} is reachable over SSH with the inventory's settings (slm-wizard doctor {} -i INVENTORY checks its service too)",
+                    tunnel.via, tunnel.via
+                ),
+            )),
+            Err(f) if matches!(f.failure, Failure::Unreachable | Failure::Timeout) => Err((
+                format!("through the SSH tunnel via {}: {}", tunnel.via, f.message),
+                postgres_fix.clone(),
+            )),
+            answered => {
+                if let Ok((conn, _)) = answered {
+                    let _ = conn.close().await;
+                }
+                Ok(format!(
+                    "{server} answers through the SSH tunnel via {} ({:.1} ms)",
+                    tunnel.via,
+                    t0.elapsed().as_secs_f64() * 1000.0
                 ))
             }
-            _ => Ok(format!(
-                "{server} answers through the SSH tunnel via {} ({:.1} ms)",
-                tunnel.via,
-                t0.elapsed().as_secs_f64() * 1000.0
-            )),
         },
         None => {
             let addr_host = t.url.host.trim_start_matches('[').trim_end_matches(']');
@@ -208,8 +218,11 @@ pub async fn database_checks(t: &Target, timeout: Duration) -> Vec<Check> {
                     "{server} accepts TCP connections ({:.1} ms)",
                     t0.elapsed().as_secs_f64() * 1000.0
                 )),
-                Ok(Err(e)) => Err(e.to_string()),
-                Err(_) => Err(format!("no answer within {} s", timeout.as_secs())),
+                Ok(Err(e)) => Err((e.to_string(), postgres_fix.clone())),
+                Err(_) => Err((
+                    format!("no answer within {} s", timeout.as_secs()),
+                    postgres_fix.clone(),
+                )),
             }
         }
     };
@@ -218,14 +231,15 @@ pub async fn database_checks(t: &Target, timeout: Duration) -> Vec<Check> {
             checks.push(Check::new(db, "server reachable", Outcome::Pass, detail));
             true
         }
-        Err(why) => {
+        Err((why, fix)) => {
             checks.push(
-                Check::new(db, "server reachable", Outcome::Fail, format!("{server}: {why}")).fix(
-                    format!(
-                        "check PostgreSQL is running on {} (sudo systemctl status postgresql; start it with sudo systemctl start postgresql), that it listens on {} (listen_addresses, port in postgresql.conf) and that no firewall drops the port",
-                        t.url.host, t.url.port
-                    ),
-                ),
+                Check::new(
+                    db,
+                    "server reachable",
+                    Outcome::Fail,
+                    format!("{server}: {why}"),
+                )
+                .fix(fix),
             );
             false
         }
@@ -403,8 +417,27 @@ pub async fn run_doctor(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
+    let mut all = Vec::new();
     let (targets, inv) = match resolve(&opts.source, settings, opts.timeout).await {
         Ok(t) => t,
+        // The hosts can still be checked; the missing settings are a finding of their own.
+        Err(SourceError::Deployment(why)) => {
+            let inv = opts
+                .source
+                .inventory
+                .as_deref()
+                .and_then(|p| load_inventory(p, opts.source.vault_password.clone()).ok());
+            let check = Check::new("deployment", "database settings", Outcome::Fail, why).fix(
+                format!(
+                    "run the deployment first (slm-wizard run {} -i INVENTORY), or give the URLs \
+                     (SLM_DATABASE_URL, SLM_USERS_DATABASE_URL, AUTOBOT_USERS_DATABASE_URL or --env-file)",
+                    opts.source.playbook.display()
+                ),
+            );
+            let _ = writeln!(out, "{}", check.render());
+            all.push(check);
+            (Vec::new(), inv)
+        }
         Err(e) => return e.report(err),
     };
     if let (Some(h), Some(i)) = (&opts.host, &inv)
@@ -420,7 +453,6 @@ pub async fn run_doctor(
         );
         return EXIT_BAD_INPUT;
     }
-    let mut all = Vec::new();
     if let Some(inv) = &inv {
         let checks = service_checks(
             inv,

@@ -135,6 +135,25 @@ pub async fn probe(target: &Target, cfg: &ProbeConfig) -> DbSample {
         sampled_at,
         ..Default::default()
     };
+    let finish = |mut details: Details| {
+        details.probe_ms = ms(started.elapsed());
+        let status = classify(&mut details, &cfg.thresholds);
+        DbSample {
+            db: target.db,
+            server: target.server(),
+            status,
+            details,
+        }
+    };
+    // The tunnel first, on its own clock: an SSH login may take longer than a probe may, and
+    // one cut short would only start over at the next sample.
+    if let Some(tunnel) = &target.tunnel
+        && let Err(message) = tunnel.ensure().await
+    {
+        details.failure = Some(Failure::Tunnel);
+        details.error = Some(target.url.redact(&message));
+        return finish(details);
+    }
     // The measurements land in `details` as they come, so a timeout keeps what was measured.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Update>();
     let deadline = tokio::time::Instant::now() + cfg.timeout;
@@ -154,14 +173,7 @@ pub async fn probe(target: &Target, cfg: &ProbeConfig) -> DbSample {
             cfg.timeout.as_secs_f64()
         ));
     }
-    details.probe_ms = ms(started.elapsed());
-    let status = classify(&mut details, &cfg.thresholds);
-    DbSample {
-        db: target.db,
-        server: target.server(),
-        status,
-        details,
-    }
+    finish(details)
 }
 
 type Update = Box<dyn FnOnce(&mut Details) + Send>;

@@ -1718,32 +1718,37 @@ async fn forward_connection(
         }
         let _ = tx.eof().await;
     };
+    // Ends true when the server closed the channel (or the connection is gone), false when the
+    // local client can no longer take data.
     let down = async move {
         while let Some(msg) = from_server.wait().await {
-            let go_on = match msg {
+            let delivered = match msg {
                 ChannelMsg::Data { data } => to_client.write_all(&data).await.is_ok(),
                 ChannelMsg::Eof => {
                     let _ = to_client.shutdown().await;
                     true
                 }
-                ChannelMsg::Close => false,
+                ChannelMsg::Close => return true,
                 _ => true,
             };
-            if !go_on {
-                break;
+            if !delivered {
+                return false;
             }
         }
+        true
     };
     tokio::pin!(up, down);
-    tokio::select! {
-        _ = &mut down => return,
-        _ = &mut up => {}
-    }
-    if tokio::time::timeout(FORWARD_CLOSE_GRACE, &mut down)
-        .await
-        .is_err()
-    {
-        tracing::debug!("port forward to {host}:{port}: no close from the server; closing");
+    let server_closed = tokio::select! {
+        closed = &mut down => closed,
+        _ = &mut up => tokio::time::timeout(FORWARD_CLOSE_GRACE, &mut down)
+            .await
+            .unwrap_or(false),
+    };
+    if !server_closed {
+        // The client went away (reset) or the server never closed: end the channel ourselves,
+        // or its far end (e.g. a PostgreSQL backend) stays open as long as the SSH connection.
+        tracing::debug!("port forward to {host}:{port}: closing the channel from our side");
+        let _ = to_server.eof().await;
         let _ = to_server.close().await;
     }
 }

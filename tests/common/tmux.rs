@@ -6,6 +6,14 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// `tmux` on the tests' own server: the tests' sessions never meet the user's (or a running
+/// benchmark's) sessions and options.
+pub fn tmux() -> Command {
+    let mut c = Command::new("tmux");
+    c.args(["-L", "slm-wizard-tests"]);
+    c
+}
+
 /// The real binary in a 120×40 tmux session (killed when dropped).
 pub struct Session(String, std::path::PathBuf);
 
@@ -15,9 +23,7 @@ impl Drop for Session {
         if std::thread::panicking() && std::env::var_os("WIZARD_E2E_KEEP").is_some() {
             return;
         }
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.0])
-            .status();
+        let _ = tmux().args(["kill-session", "-t", &self.0]).status();
     }
 }
 
@@ -30,7 +36,7 @@ impl Session {
 
     /// Like `start`, with extra `VAR=value …` for the binary's environment.
     pub fn start_with_env(root: &Path, args: &str, tag: &str, env: &str) -> Option<Self> {
-        if Command::new("tmux").arg("-V").output().is_err() {
+        if tmux().arg("-V").output().is_err() {
             // In CI a missing tmux is a broken setup, not a reason to pass.
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -46,7 +52,7 @@ impl Session {
             r = root.display(),
             bin = env!("CARGO_BIN_EXE_slm-wizard"),
         );
-        let ok = Command::new("tmux")
+        let ok = tmux()
             .args([
                 "new-session",
                 "-d",
@@ -73,7 +79,7 @@ impl Session {
     }
 
     pub fn capture(&self) -> String {
-        let out = Command::new("tmux")
+        let out = tmux()
             .args(["capture-pane", "-p", "-t", &self.0])
             .output()
             .expect("tmux capture-pane");
@@ -83,13 +89,13 @@ impl Session {
     pub fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", &self.0];
         args.extend_from_slice(keys);
-        assert!(Command::new("tmux").args(&args).status().unwrap().success());
+        assert!(tmux().args(&args).status().unwrap().success());
         std::thread::sleep(Duration::from_millis(150));
     }
 
     pub fn text(&self, text: &str) {
         assert!(
-            Command::new("tmux")
+            tmux()
                 .args(["send-keys", "-t", &self.0, "-l", text])
                 .status()
                 .unwrap()
