@@ -131,13 +131,14 @@ pub async fn resolve(
     });
     let settings = match (&source.inventory, &source.env_file) {
         (Some(inventory), None) if !settings.has_urls() => {
-            let d = deployment::load(&deployment::DeploymentRef {
+            let d = load_deployment(deployment::DeploymentRef {
                 playbook: source.playbook.clone(),
                 inventory: inventory.clone(),
                 extra_vars: source.extra_vars.clone(),
                 answers: Default::default(),
                 vault_password: source.vault_password.clone(),
             })
+            .await
             .map_err(SourceError::Deployment)?;
             via_ssh = via_ssh.or(d.via);
             d.settings
@@ -246,6 +247,13 @@ fn route_via(
     Ok(())
 }
 
+/// [`deployment::load`] off the async threads (files, vault decryption, planning).
+async fn load_deployment(d: deployment::DeploymentRef) -> Result<deployment::Deployment, String> {
+    tokio::task::spawn_blocking(move || deployment::load(&d))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
 /// Every database of a deployment, as its backend reaches them (through the SLM server when that
 /// is remote, over one SSH connection).
 pub async fn deployment_targets(
@@ -254,9 +262,7 @@ pub async fn deployment_targets(
 ) -> Result<Vec<Target>, String> {
     let inventory = d.inventory.clone();
     let password = d.vault_password.clone();
-    let found = tokio::task::spawn_blocking(move || deployment::load(&d))
-        .await
-        .map_err(|e| e.to_string())??;
+    let found = load_deployment(d).await?;
     let mut targets = prepare("all", None, None, found.settings)?;
     if let Some(host) = &found.via {
         let inv = load_inventory(&inventory, password)?;

@@ -187,18 +187,15 @@ impl Tunnel {
         self.open.lock().ok()?.as_ref().map(|(addr, _, _)| *addr)
     }
 
-    fn is_open(&self) -> bool {
-        self.open
-            .lock()
-            .is_ok_and(|o| o.as_ref().is_some_and(|(_, ssh, _)| !ssh.is_closed()))
-    }
-
     /// Opens the forward when it is not open or its SSH connection is gone.
     pub async fn ensure(&self) -> Result<SocketAddr, String> {
         let _one = self.opening.lock().await;
-        if self.is_open()
-            && let Some(addr) = self.local()
-        {
+        let live = self.open.lock().ok().and_then(|open| {
+            open.as_ref()
+                .filter(|(_, ssh, _)| !ssh.is_closed())
+                .map(|(addr, _, _)| *addr)
+        });
+        if let Some(addr) = live {
             return Ok(addr);
         }
         let ssh = self.host.connection().await?;

@@ -51,6 +51,15 @@ async fn through_tunnel(target: &Target, pool: Option<&PgPool>) -> Result<(), Co
     Ok(())
 }
 
+/// The target's pool, its tunnel open and the pool pointed at it: done once per sample,
+/// before the probe's clock starts (an SSH login may take longer than a probe may, and one cut
+/// short would only start over at the next sample).
+async fn ready_pool(target: &Target, timeout: Duration) -> Result<PgPool, ConnectFailure> {
+    let pool = target.pool(timeout).map_err(|e| bad_url(target, &e))?;
+    through_tunnel(target, Some(&pool)).await?;
+    Ok(pool)
+}
+
 /// A failed connection attempt, classified; the message is safe to print.
 #[derive(Debug, Clone)]
 pub struct ConnectFailure {
@@ -58,6 +67,27 @@ pub struct ConnectFailure {
     pub message: String,
     /// SQLSTATE, when the server answered with an error.
     pub code: Option<String>,
+}
+
+impl ConnectFailure {
+    /// Records the failure in a sample: a server that refused the login did answer.
+    fn apply(self, d: &mut Details) {
+        d.reachable = matches!(
+            self.failure,
+            Failure::Auth | Failure::Hba | Failure::NoDatabase
+        );
+        d.failure = Some(self.failure);
+        d.error = Some(self.message);
+    }
+}
+
+/// A URL that yields no connection options.
+fn bad_url(target: &Target, e: &DbError) -> ConnectFailure {
+    ConnectFailure {
+        failure: Failure::Unreachable,
+        message: target.url.redact(&e.to_string()),
+        code: None,
+    }
 }
 
 /// Classifies a connection error (the message comes from [`db::connect_error`]: redacted).
@@ -89,17 +119,22 @@ pub fn classify_connect(target: &Target, e: &sqlx::Error) -> ConnectFailure {
     }
 }
 
-/// Connects as the app user within `timeout`; returns the connection and how long it took.
+/// Connects as the app user within `timeout` (opening its tunnel first, if any); returns the
+/// connection and how long it took.
 pub async fn connect(
     target: &Target,
     timeout: Duration,
 ) -> Result<(PgConnection, Duration), ConnectFailure> {
     through_tunnel(target, None).await?;
-    let opts = connect_options(target).map_err(|e| ConnectFailure {
-        failure: Failure::Unreachable,
-        message: target.url.redact(&e.to_string()),
-        code: None,
-    })?;
+    login(target, timeout).await
+}
+
+/// Logs in as the app user within `timeout`, through the tunnel as it is.
+async fn login(
+    target: &Target,
+    timeout: Duration,
+) -> Result<(PgConnection, Duration), ConnectFailure> {
+    let opts = connect_options(target).map_err(|e| bad_url(target, &e))?;
     let t0 = Instant::now();
     match tokio::time::timeout(timeout, opts.connect()).await {
         Ok(Ok(c)) => Ok((c, t0.elapsed())),
@@ -145,22 +180,20 @@ pub async fn probe(target: &Target, cfg: &ProbeConfig) -> DbSample {
             details,
         }
     };
-    // The tunnel first, on its own clock: an SSH login may take longer than a probe may, and
-    // one cut short would only start over at the next sample.
-    if let Some(tunnel) = &target.tunnel
-        && let Err(message) = tunnel.ensure().await
-    {
-        details.failure = Some(Failure::Tunnel);
-        details.error = Some(target.url.redact(&message));
-        return finish(details);
-    }
+    let pool = match ready_pool(target, cfg.timeout).await {
+        Ok(p) => p,
+        Err(f) => {
+            f.apply(&mut details);
+            return finish(details);
+        }
+    };
     // The measurements land in `details` as they come, so a timeout keeps what was measured.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Update>();
     let deadline = tokio::time::Instant::now() + cfg.timeout;
     // `measure` keeps its own deadline so it can drop a stuck connection instead of returning it
     // to the pool; this one is the backstop.
     let backstop = deadline + Duration::from_millis(250);
-    let finished = tokio::time::timeout_at(backstop, measure(target, deadline, tx))
+    let finished = tokio::time::timeout_at(backstop, measure(target, &pool, deadline, tx))
         .await
         .unwrap_or(false);
     while let Ok(apply) = rx.try_recv() {
@@ -204,7 +237,7 @@ async fn checkout(
     // Log in directly first: the pool retries a refused connection until its own timeout and
     // then only says "timed out", where a direct login says why. Once per recycle, so cheap.
     let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
-    let (direct, took) = connect(target, remaining).await?;
+    let (direct, took) = login(target, remaining).await?;
     let _ = tokio::time::timeout_at(deadline, direct.close()).await;
     match tokio::time::timeout_at(deadline, pool.acquire()).await {
         Ok(Ok(conn)) => Ok((conn, took, false)),
@@ -241,6 +274,7 @@ async fn query<T, E>(
 /// Measures into `tx`; false when the deadline cut it short.
 async fn measure(
     target: &Target,
+    pool: &PgPool,
     deadline: tokio::time::Instant,
     tx: UnboundedSender<Update>,
 ) -> bool {
@@ -249,30 +283,7 @@ async fn measure(
         let _ = tx.send(f);
         true
     };
-    let fail = |f: ConnectFailure| -> Update {
-        Box::new(move |d| {
-            d.reachable = matches!(
-                f.failure,
-                Failure::Auth | Failure::Hba | Failure::NoDatabase
-            );
-            d.failure = Some(f.failure);
-            d.error = Some(f.message);
-        })
-    };
-    let timeout = deadline.saturating_duration_since(tokio::time::Instant::now());
-    let pool = match target.pool(timeout) {
-        Ok(p) => p,
-        Err(e) => {
-            return send(fail(ConnectFailure {
-                failure: Failure::Unreachable,
-                message: target.url.redact(&e.to_string()),
-                code: None,
-            }));
-        }
-    };
-    if let Err(f) = through_tunnel(target, Some(&pool)).await {
-        return send(fail(f));
-    }
+    let fail = |f: ConnectFailure| -> Update { Box::new(move |d| f.apply(d)) };
     let query_failed = |what: &str, e: &dyn std::fmt::Display| -> Update {
         let msg = target.url.redact(&format!("{what}: {e}"));
         Box::new(move |d| {
@@ -287,7 +298,7 @@ async fn measure(
     let mut reused;
     let mut took;
     loop {
-        let (c, t, r) = match checkout(target, &pool, deadline).await {
+        let (c, t, r) = match checkout(target, pool, deadline).await {
             Ok(x) => x,
             Err(f) => return send(fail(f)),
         };
