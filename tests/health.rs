@@ -734,3 +734,53 @@ fn a_deployment_behind_an_unreachable_slm_server_is_reported_not_aborted() {
     assert!(!o.stdout.contains(SLM_PW) && !o.stderr.contains(SLM_PW));
     assert!(!o.stdout.contains(AUTOBOT_PW) && !o.stderr.contains(AUTOBOT_PW));
 }
+
+/// `doctor -i` on a deployment that never ran (no stored secrets, no URLs): the missing settings
+/// are a failed check with the fix, and the hosts are still checked.
+#[test]
+fn doctor_on_a_deployment_that_never_ran_still_checks_the_hosts() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("inv.yml");
+    std::fs::write(
+        &inv,
+        "all:\n  children:\n    slm_server:\n      hosts:\n        slm: {ansible_host: 127.0.0.1, ansible_port: 1}\n",
+    )
+    .unwrap();
+    let playbook = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/playbooks/user-management-db.yml"
+    );
+    let state = dir.path().join("state").display().to_string();
+    let o = bin(
+        &[("XDG_STATE_HOME".into(), state)],
+        &[
+            "doctor",
+            "--timeout",
+            "3",
+            "-i",
+            &inv.display().to_string(),
+            "--playbook",
+            playbook,
+        ],
+    );
+    assert_eq!(o.code, 1, "{}", dump(&o));
+    assert!(
+        o.stdout.contains(
+            "[FAIL] deployment: database settings — no secrets are stored for this deployment yet"
+        ),
+        "{}",
+        dump(&o)
+    );
+    assert!(
+        o.stdout.contains("fix: run the deployment first"),
+        "{}",
+        dump(&o)
+    );
+    assert!(
+        o.stdout
+            .contains("[FAIL] slm: PostgreSQL service running (pg_lsclusters)"),
+        "{}",
+        dump(&o)
+    );
+    assert!(!o.stdout.contains("server reachable"), "{}", dump(&o));
+}
