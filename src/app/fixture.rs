@@ -212,6 +212,39 @@ pub fn reviewed() -> State {
     s
 }
 
+/// Review whose dry run failed on the last task, after a task check mode could not apply.
+pub fn reviewed_failing() -> State {
+    let mut s = at_review();
+    let ev = |e| Action::Run(RunKind::Check, e);
+    send(
+        &mut s,
+        ev(RunEvent::PlaybookStart {
+            playbook: "playbooks/tiny.yml".into(),
+            check: true,
+            diff: true,
+            hosts: vec!["localhost".into()],
+        }),
+    );
+    send(
+        &mut s,
+        ev(result(
+            "localhost",
+            0,
+            "Write the greeting",
+            Status::Changed,
+            true,
+        )),
+    );
+    let RunEvent::TaskResult(mut failed) = result("localhost", 1, "Say it", Status::Failed, false)
+    else {
+        unreachable!("result() builds a TaskResult")
+    };
+    failed.msg = Some("greeting.txt: No such file or directory".into());
+    send(&mut s, ev(RunEvent::TaskResult(failed)));
+    send(&mut s, done(RunKind::Check, false));
+    s
+}
+
 pub fn done(kind: RunKind, cancelled: bool) -> Action {
     let mut hosts = indexmap::IndexMap::new();
     hosts.insert(

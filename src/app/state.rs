@@ -704,6 +704,58 @@ pub struct Review {
     pub error: Option<String>,
 }
 
+/// A failure of the dry run, as the confirm dialog lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DryRunFailure {
+    pub host: String,
+    pub task: String,
+    pub reason: String,
+    /// An earlier task on the same host that check mode could not apply (it would change): the
+    /// failure may only follow from it (e.g. a service of a package not installed yet).
+    pub after_unapplied: Option<String>,
+}
+
+impl Review {
+    /// What failed in the dry run, per host in order; the dry run that could not start at all
+    /// is one failure without a host.
+    pub fn failures(&self) -> Vec<DryRunFailure> {
+        let mut out = Vec::new();
+        if self.phase == Phase::Failed {
+            out.push(DryRunFailure {
+                host: String::new(),
+                task: "(dry run)".into(),
+                reason: self.error.clone().unwrap_or_default(),
+                after_unapplied: None,
+            });
+        }
+        for host in &self.hosts {
+            let mut first_change: Option<&str> = None;
+            for it in self
+                .per_host
+                .get(host)
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+            {
+                match it.status {
+                    Status::Changed => {
+                        first_change.get_or_insert(it.task.as_str());
+                    }
+                    Status::Failed | Status::Unreachable => out.push(DryRunFailure {
+                        host: host.clone(),
+                        task: it.task.clone(),
+                        reason: it.msg.clone().unwrap_or_default(),
+                        after_unapplied: first_change
+                            .filter(|_| it.status == Status::Failed)
+                            .map(str::to_string),
+                    }),
+                    _ => {}
+                }
+            }
+        }
+        out
+    }
+}
+
 impl Default for Review {
     fn default() -> Self {
         Self {
@@ -837,6 +889,8 @@ impl Default for HealthView {
 pub enum Dialog {
     /// Start the real run?
     ConfirmRun,
+    /// Start the real run although the dry run failed? (a different key than a plain confirm)
+    ConfirmRunAnyway,
     /// Cancel the running playbook?
     ConfirmCancel,
     /// Quit while a run is going?

@@ -492,6 +492,47 @@ fn dry_run_results_per_host_and_confirm_starts_the_real_run() {
 }
 
 #[test]
+fn a_real_run_after_a_failed_dry_run_needs_run_anyway() {
+    let mut s = reviewed_failing();
+    let failures = s.review.failures();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].host, "localhost");
+    assert_eq!(failures[0].task, "Say it");
+    assert_eq!(
+        failures[0].after_unapplied.as_deref(),
+        Some("Write the greeting"),
+        "labelled as following from a task check mode could not apply"
+    );
+    send(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.dialog, Some(Dialog::ConfirmRunAnyway));
+    // The plain confirm keys do not start it.
+    for k in [KeyCode::Char('y'), KeyCode::Enter] {
+        let fx = send(&mut s, key(k));
+        assert!(fx.is_empty(), "{k:?} started the run: {fx:?}");
+        assert_eq!(
+            (s.dialog, s.step),
+            (Some(Dialog::ConfirmRunAnyway), Step::Review)
+        );
+    }
+    let fx = send(&mut s, key(KeyCode::Char('a')));
+    assert_eq!(s.step, Step::Execute);
+    assert!(matches!(
+        fx.as_slice(),
+        [Effect::SaveSession(_), Effect::StartRun(RunKind::Real, _)]
+    ));
+    // A dry run that could not start at all is a failure too.
+    let mut s = at_review();
+    send(
+        &mut s,
+        Action::RunFailed(RunKind::Check, "tiny.yml:3:5: bad".into()),
+    );
+    send(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.dialog, Some(Dialog::ConfirmRunAnyway));
+    send(&mut s, key(KeyCode::Char('n')));
+    assert_eq!((s.dialog, s.step), (None, Step::Review));
+}
+
+#[test]
 fn a_failed_dry_run_is_shown_and_can_be_repeated() {
     let mut s = at_review();
     send(

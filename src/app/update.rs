@@ -251,10 +251,15 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 }
 
 fn on_dialog(state: &mut State, d: Dialog, key: KeyEvent) -> Vec<Effect> {
-    let yes = matches!(
-        key.code,
-        KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter
-    );
+    // After a failed dry run only the deliberate "run anyway" key confirms, never y or Enter.
+    let yes = if d == Dialog::ConfirmRunAnyway {
+        matches!(key.code, KeyCode::Char('a') | KeyCode::Char('A'))
+    } else {
+        matches!(
+            key.code,
+            KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter
+        )
+    };
     let no = matches!(
         key.code,
         KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc
@@ -272,12 +277,21 @@ fn on_dialog(state: &mut State, d: Dialog, key: KeyEvent) -> Vec<Effect> {
         return Vec::new();
     }
     if !yes {
+        if d == Dialog::ConfirmRunAnyway
+            && matches!(
+                key.code,
+                KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter
+            )
+        {
+            state.message = Some("the dry run failed: a runs anyway, n goes back".into());
+            return Vec::new();
+        }
         state.dirty = false;
         return Vec::new();
     }
     state.dialog = None;
     match d {
-        Dialog::ConfirmRun => {
+        Dialog::ConfirmRun | Dialog::ConfirmRunAnyway => {
             let limit = state.limit.clone();
             start_real_run(state, limit)
         }
@@ -954,8 +968,10 @@ fn review_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         KeyCode::Enter => {
             if r.phase == Phase::Running {
                 state.message = Some("the dry run is still going; wait for it".into());
-            } else {
+            } else if r.failures().is_empty() {
                 state.dialog = Some(Dialog::ConfirmRun);
+            } else {
+                state.dialog = Some(Dialog::ConfirmRunAnyway);
             }
         }
         KeyCode::Char('r') if r.phase != Phase::Running => return enter_review(state),

@@ -176,7 +176,10 @@ pub fn help_lines(step: Step) -> Vec<(&'static str, &'static str)> {
             ("←/h →/l", "previous / next host"),
             ("↑↓ PgUp PgDn", "scroll the dry run"),
             ("r", "run the dry run again"),
-            ("Enter", "confirm and start the real run"),
+            (
+                "Enter",
+                "confirm and start the real run (after a failed dry run: a runs anyway)",
+            ),
             ("Esc", "back to Hosts"),
         ],
         Step::Execute => vec![
@@ -250,6 +253,10 @@ fn dialog(frame: &mut Frame, area: Rect, d: Dialog, state: &State) {
             " Confirm ",
             "Run the playbook for real on these hosts?\n\n[y] run    [n] not now",
         ),
+        Dialog::ConfirmRunAnyway => {
+            trust = run_anyway_text(state, area.height.saturating_sub(10) as usize);
+            (" The dry run failed ", trust.as_str())
+        }
         Dialog::ConfirmCancel => (
             " Cancel the run? ",
             "No new tasks will start; running commands finish (c again kills them).\n\n[y] cancel the run    [n] keep running",
@@ -286,6 +293,10 @@ fn dialog(frame: &mut Frame, area: Rect, d: Dialog, state: &State) {
     let height = match d {
         Dialog::TrustHostKey => 9,
         Dialog::ConfirmSave => 7,
+        // Wrapped at the dialog's inner width, plus the borders.
+        Dialog::ConfirmRunAnyway => {
+            (wrapped_height(text, area.width.min(76).saturating_sub(2)) + 2).min(area.height)
+        }
         _ => 6,
     };
     let rect = area.centered(Constraint::Max(76), Constraint::Length(height));
@@ -299,6 +310,49 @@ fn dialog(frame: &mut Frame, area: Rect, d: Dialog, state: &State) {
         ),
         rect,
     );
+}
+
+/// The failed dry run in words: where, which task, why (at most `room` failures listed).
+fn run_anyway_text(state: &State, room: usize) -> String {
+    let failures = state.review.failures();
+    let mut text = String::from("The dry run failed; the real run may fail the same way:\n");
+    let room = room.max(1);
+    for f in failures.iter().take(room) {
+        let host = if f.host.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", f.host)
+        };
+        text.push_str(&format!("• {host}{} — {}", f.task, f.reason));
+        if let Some(earlier) = &f.after_unapplied {
+            text.push_str(&format!(
+                " (may only follow from \"{earlier}\", which check mode could not apply)"
+            ));
+        }
+        text.push('\n');
+    }
+    if failures.len() > room {
+        text.push_str(&format!(
+            "… and {} more (see the dry run)\n",
+            failures.len() - room
+        ));
+    }
+    text.push_str("\n[a] run anyway    [n] back to the dry run");
+    text
+}
+
+/// Lines `text` takes when word-wrapped at `width` columns (a close upper bound).
+fn wrapped_height(text: &str, width: u16) -> u16 {
+    let width = usize::from(width.max(1));
+    text.lines()
+        // Word wrapping breaks earlier than the width: one spare line per wrapped line.
+        .map(|l| {
+            let n = l.chars().count();
+            if n > width { n.div_ceil(width) + 1 } else { 1 }
+        })
+        .sum::<usize>()
+        .try_into()
+        .unwrap_or(u16::MAX)
 }
 
 #[cfg(test)]

@@ -109,6 +109,9 @@ fn review_screen() {
     check("review_done", &s);
     send(&mut s, key(KeyCode::Enter));
     check("review_confirm", &s);
+    let mut s = reviewed_failing();
+    send(&mut s, key(KeyCode::Enter));
+    check("review_confirm_failed", &s);
 }
 
 #[test]

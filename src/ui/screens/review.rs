@@ -12,21 +12,49 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let [left, right] =
         Layout::horizontal([Constraint::Percentage(40), Constraint::Percentage(60)]).areas(area);
     let mut lines = Vec::new();
+    // Paths are never wrapped mid-name: shortened from the left when the column is narrow.
+    let width = usize::from(left.width.saturating_sub(2));
+    let mut path_line = |label: &'static str, path: &std::path::Path| {
+        let path = path.display().to_string();
+        if label.len() + path.chars().count() <= width {
+            lines.push(Line::from(vec![
+                Span::styled(label, theme::key_text()),
+                Span::raw(path),
+            ]));
+        } else {
+            lines.push(Line::from(Span::styled(
+                label.trim_end(),
+                theme::key_text(),
+            )));
+            lines.push(Line::from(fit_left(&path, width)));
+        }
+    };
     if let Some(p) = state.chosen_playbook() {
-        lines.push(Line::from(vec![
-            Span::styled("playbook ", theme::key_text()),
-            Span::raw(p.path.display().to_string()),
-        ]));
+        path_line("playbook ", &p.path);
     }
-    lines.push(Line::from(vec![
-        Span::styled("inventory ", theme::key_text()),
-        Span::raw(state.hosts.path.display().to_string()),
-    ]));
+    path_line("inventory ", &state.hosts.path);
     lines.push(Line::from(Span::styled("variables", theme::key_text())));
+    let given = state.form.values();
     for f in &state.form.fields {
+        let var = &f.question.variable;
+        // Left at its default here, the inventory's value is the one that runs: show that.
+        let inherited = if given.contains_key(var) || f.question.secret {
+            Vec::new()
+        } else {
+            state.hosts.inventory_values(var)
+        };
+        let value = if inherited.is_empty() {
+            f.display()
+        } else {
+            inherited
+                .iter()
+                .map(|(v, hosts)| format!("{v} (inventory: {})", hosts.join(", ")))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
         lines.push(Line::from(vec![
-            Span::raw(format!("  {} = ", f.question.variable)),
-            Span::styled(f.display(), theme::dim()),
+            Span::raw(format!("  {var} = ")),
+            Span::styled(value, theme::dim()),
         ]));
     }
     lines.push(Line::from(Span::styled("hosts", theme::key_text())));
@@ -69,10 +97,20 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             format!("dry run failed: {}", r.error.clone().unwrap_or_default()),
             theme::error(),
         ))),
-        Phase::Done => lines.push(Line::from(Span::styled(
-            "dry run finished — Enter to confirm the real run",
-            theme::ok(),
-        ))),
+        Phase::Done => {
+            let failed = r.failures().len();
+            lines.push(if failed == 0 {
+                Line::from(Span::styled(
+                    "dry run finished — Enter to confirm the real run",
+                    theme::ok(),
+                ))
+            } else {
+                Line::from(Span::styled(
+                    format!("dry run finished with {failed} failure(s) — see below"),
+                    theme::error(),
+                ))
+            });
+        }
         Phase::Idle => {}
     }
     if let Some(h) = host {
@@ -117,4 +155,15 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             .block(Block::default().borders(Borders::ALL).title(title)),
         right,
     );
+}
+
+/// `text` cut to `width` characters from the left (`…` marks the cut), so a path keeps its file name.
+fn fit_left(text: &str, width: usize) -> String {
+    let n = text.chars().count();
+    if n <= width {
+        return text.to_string();
+    }
+    let keep = width.saturating_sub(1);
+    let tail: String = text.chars().skip(n - keep).collect();
+    format!("…{tail}")
 }
