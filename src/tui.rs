@@ -195,6 +195,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Option<crate::health::Status>>
     exec.health_source = opts.health.clone();
     exec.health_retention = opts.health_retention;
     if opts.start_at_health {
+        state.health.standalone = true;
         for effect in crate::app::update::enter_health(&mut state) {
             exec.execute(effect);
         }

@@ -863,6 +863,8 @@ pub struct HealthView {
     pub detail: bool,
     pub interval: Duration,
     pub retention: Duration,
+    /// Opened as `health --watch`: Esc leaves instead of walking into an empty wizard.
+    pub standalone: bool,
 }
 
 impl HealthView {
@@ -880,6 +882,7 @@ impl Default for HealthView {
             detail: false,
             interval: Duration::from_secs(5),
             retention: Duration::from_secs(600),
+            standalone: false,
         }
     }
 }

@@ -810,16 +810,14 @@ fn repair_from_health_reruns_the_failing_host_through_review() {
     send(&mut s, key(KeyCode::Char('r')));
     assert_eq!(s.step, Step::Review);
     assert_eq!(s.limit.as_deref(), Some("redis"));
-    send(&mut s, key(KeyCode::Esc));
-    send(&mut s, key(KeyCode::Enter));
-    send(&mut s, key(KeyCode::Enter));
-    send(
-        &mut s,
-        Action::RunFailed(RunKind::Check, "never mind".into()),
-    );
+    // Esc from the repair's Review goes back to Health, watching the whole deployment again.
+    let fx = send(&mut s, key(KeyCode::Esc));
+    assert_eq!((s.step, s.limit.as_deref()), (Step::Health, None));
     // autobot_users lives on the Redis VM: of the two redis_vm hosts, the one with its address.
-    let fx = crate::app::update::enter_health(&mut s);
-    assert!(matches!(&fx[..], [Effect::StartHealth { hosts, .. }] if hosts.len() == 2));
+    assert!(
+        matches!(&fx[..], [Effect::Cancel(RunKind::Check), Effect::StartHealth { hosts, .. }] if hosts.len() == 2),
+        "{fx:?}"
+    );
     send(&mut s, Action::HealthSnapshot(Box::new(health_snapshot())));
     s.health.selected = 2;
     let fx = send(&mut s, key(KeyCode::Char('r')));
@@ -840,12 +838,14 @@ fn repair_from_health_reruns_the_failing_host_through_review() {
         _ => None,
     });
     assert_eq!(real.and_then(|r| r.limit.as_deref()), Some("redis"));
-    // Going back through Hosts drops the limit.
+    // Going back from the repair (Execute → Review → Health) drops the limit: the next
+    // dry run is of the whole deployment.
     send(&mut s, done(RunKind::Real, false));
     send(&mut s, key(KeyCode::Esc));
     send(&mut s, key(KeyCode::Esc));
-    let fx = send(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.step, Step::Health);
     assert!(s.limit.is_none());
+    let fx = crate::app::update::enter_review(&mut s);
     assert!(
         matches!(&fx[0], Effect::StartRun(RunKind::Check, r) if r.limit.is_none()),
         "{fx:?}"
@@ -962,4 +962,23 @@ fn idle_ticks_do_not_redraw() {
     // An idle tick right after a change (same batch) keeps the frame due.
     send(&mut s, Action::Tick(std::time::Duration::from_secs(1)));
     assert!(s.dirty);
+}
+
+#[test]
+fn health_watch_on_its_own_leaves_on_esc_and_says_the_interval_as_the_header() {
+    let mut s = state();
+    s.health.standalone = true;
+    crate::app::update::enter_health(&mut s);
+    send(&mut s, Action::HealthSnapshot(Box::new(health_snapshot())));
+    // `-` from 5 s: the status line says 2.5 s, as the header does.
+    send(&mut s, key(KeyCode::Char('-')));
+    assert_eq!(s.message.as_deref(), Some("probing every 2.5 s"));
+    // Esc closes the detail view first, then leaves (no empty wizard screens behind it).
+    send(&mut s, key(KeyCode::Enter));
+    assert!(s.health.detail);
+    let fx = send(&mut s, key(KeyCode::Esc));
+    assert!(fx.is_empty() && !s.health.detail && s.step == Step::Health);
+    let fx = send(&mut s, key(KeyCode::Esc));
+    assert!(s.quit, "Esc on the dashboard of health --watch quits");
+    assert!(matches!(fx.as_slice(), [Effect::Quit]), "{fx:?}");
 }

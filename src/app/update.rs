@@ -959,11 +959,18 @@ fn review_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
     let r = &mut state.review;
     match key.code {
         KeyCode::Esc | KeyCode::BackTab => {
-            let running = r.phase == Phase::Running;
-            state.step = Step::Hosts;
-            if running {
-                return vec![Effect::Cancel(RunKind::Check)];
+            let mut fx = Vec::new();
+            if r.phase == Phase::Running {
+                fx.push(Effect::Cancel(RunKind::Check));
             }
+            if state.limit.is_some() {
+                // A repair came from Health: back there, with the whole deployment again.
+                state.limit = None;
+                fx.extend(enter_health(state));
+            } else {
+                state.step = Step::Hosts;
+            }
+            return fx;
         }
         KeyCode::Enter => {
             if r.phase == Phase::Running {
@@ -1268,6 +1275,8 @@ fn health_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         .map_or(0, |s| s.rows.len() + s.hosts.len());
     match key.code {
         KeyCode::Esc | KeyCode::BackTab if h.detail => h.detail = false,
+        // Opened as `health --watch`, there is no wizard behind the dashboard to go back to.
+        KeyCode::Esc | KeyCode::BackTab if h.standalone => return quit(state),
         KeyCode::Esc | KeyCode::BackTab => return leave_health(state, Step::Execute),
         KeyCode::Enter | KeyCode::Char('d') => h.detail = !h.detail,
         KeyCode::Char('+') | KeyCode::Char('-') => {
@@ -1278,8 +1287,8 @@ fn health_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             };
             h.interval = next.clamp(HealthView::MIN_INTERVAL, HealthView::MAX_INTERVAL);
             state.message = Some(format!(
-                "probing every {} s",
-                state.health.interval.as_secs()
+                "probing every {}",
+                crate::ui::widgets::human_secs(state.health.interval)
             ));
             return vec![Effect::SetHealthInterval(state.health.interval)];
         }

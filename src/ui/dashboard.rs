@@ -2,6 +2,7 @@
 //! databases with state colour, latency sparkline, connections gauge, size, migrations and last
 //! error, and a detail pane for the selected one.
 
+use crate::ui::widgets::human_secs;
 use std::time::Duration;
 
 use ratatui::Frame;
@@ -276,17 +277,6 @@ fn host_detail(frame: &mut Frame, area: Rect, h: &HostRow, full: bool) {
         Paragraph::new(lines).wrap(Wrap { trim: true }).block(block),
         area,
     );
-}
-
-fn human_secs(d: Duration) -> String {
-    let s = d.as_secs_f64();
-    if s < 60.0 {
-        format!("{s} s")
-    } else if s < 3600.0 {
-        format!("{:.0} min", s / 60.0)
-    } else {
-        format!("{:.1} h", s / 3600.0)
-    }
 }
 
 fn table(frame: &mut Frame, area: Rect, snap: &Snapshot, v: &View) {

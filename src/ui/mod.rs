@@ -38,16 +38,10 @@ pub fn render(frame: &mut Frame, state: &State) {
             status,
         );
     }
-    let hints: Vec<Span> = key_hints(state)
-        .iter()
-        .flat_map(|(k, what)| {
-            [
-                Span::styled(format!(" {k} "), theme::key()),
-                Span::raw(format!(" {what} ")),
-            ]
-        })
-        .collect();
-    frame.render_widget(Paragraph::new(Line::from(hints)), keys);
+    frame.render_widget(
+        Paragraph::new(hint_line(&key_hints(state), keys.width)),
+        keys,
+    );
     if state.help {
         help(frame, area, state);
     }
@@ -127,6 +121,35 @@ pub fn key_hints(state: &State) -> Vec<(&'static str, &'static str)> {
     v
 }
 
+/// The key bar: roomy when it fits, tighter when not, and never cut mid-hint: what does not
+/// fit is left out from the screen's own keys (help and quit always stay; F1 lists them all).
+pub fn hint_line(hints: &[(&str, &str)], width: u16) -> Line<'static> {
+    let width = usize::from(width);
+    let cost = |pad: usize, h: &[(&str, &str)]| -> usize {
+        h.iter()
+            .map(|(k, w)| k.chars().count() + w.chars().count() + 2 * pad + 2)
+            .sum()
+    };
+    // The last hint's trailing space may fall off the edge.
+    let fits = |pad: usize, h: &[(&str, &str)]| cost(pad, h).saturating_sub(1) <= width;
+    let pad = if fits(1, hints) { 1 } else { 0 };
+    let mut shown: Vec<(&str, &str)> = hints.to_vec();
+    while !fits(pad, &shown) && shown.len() > 2 {
+        shown.remove(shown.len() - 3);
+    }
+    let p = " ".repeat(pad);
+    let spans: Vec<Span<'static>> = shown
+        .iter()
+        .flat_map(|(k, what)| {
+            [
+                Span::styled(format!("{p}{k}{p}"), theme::key()),
+                Span::raw(format!(" {what} ")),
+            ]
+        })
+        .collect();
+    Line::from(spans)
+}
+
 /// All keys of a screen, for the help overlay.
 pub fn help_lines(step: Step) -> Vec<(&'static str, &'static str)> {
     let mut v: Vec<(&str, &str)> = match step {
@@ -142,6 +165,7 @@ pub fn help_lines(step: Step) -> Vec<(&'static str, &'static str)> {
             ("Space, ←→", "toggle a boolean, change a choice"),
             ("Ctrl-R", "reveal / mask a secret"),
             ("Ctrl-G", "generate a password"),
+            ("Ctrl-U", "clear the field"),
             ("Enter (list)", "add the typed item"),
             ("PgUp/PgDn (list)", "select an item"),
             ("Ctrl-D / Ctrl-E (list)", "remove / edit the selected item"),
@@ -202,7 +226,10 @@ pub fn help_lines(step: Step) -> Vec<(&'static str, &'static str)> {
                 "r",
                 "repair: re-run the playbook on that database's host only (via Review)",
             ),
-            ("Esc", "close the detail view, else back to Execute"),
+            (
+                "Esc",
+                "close the detail view, else back to Execute (health --watch: quit)",
+            ),
         ],
     };
     v.extend([
@@ -213,17 +240,28 @@ pub fn help_lines(step: Step) -> Vec<(&'static str, &'static str)> {
 }
 
 fn help(frame: &mut Frame, area: Rect, state: &State) {
-    let lines: Vec<Line> = help_lines(state.step)
-        .into_iter()
-        .map(|(k, what)| {
-            Line::from(vec![
-                Span::styled(format!("{k:>24}  "), theme::key_text()),
-                Span::raw(what),
-            ])
-        })
-        .collect();
+    let entries = help_lines(state.step);
+    let box_w = area.width.min(100);
+    // Keys right-aligned in their own column; descriptions wrap beside it, never cut.
+    let key_w = entries
+        .iter()
+        .map(|(k, _)| k.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(usize::from(box_w) / 3);
+    let text_w = usize::from(box_w.saturating_sub(2)).saturating_sub(key_w + 2);
+    let mut lines: Vec<Line> = Vec::new();
+    for (k, what) in entries {
+        for (i, part) in widgets::wrap_words(what, text_w).into_iter().enumerate() {
+            let key = if i == 0 { k } else { "" };
+            lines.push(Line::from(vec![
+                Span::styled(format!("{key:>key_w$}  "), theme::key_text()),
+                Span::raw(part),
+            ]));
+        }
+    }
     let h = (lines.len() as u16 + 2).min(area.height);
-    let rect = area.centered(Constraint::Max(76), Constraint::Length(h));
+    let rect = area.centered(Constraint::Length(box_w), Constraint::Length(h));
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(lines).block(

@@ -168,3 +168,69 @@ fn help_overlay() {
     );
     check("help_variables", &s);
 }
+
+/// No help entry is cut: at 80×24 and at 100 columns each description's last word shows.
+#[test]
+fn help_lines_wrap_instead_of_being_cut() {
+    use crate::app::state::Step;
+    for step in Step::ALL {
+        let mut s = state();
+        s.step = step;
+        s.help = true;
+        for (w, h) in [(80, 24), (100, 40)] {
+            let text = draw(&s, w, h);
+            for (k, what) in super::help_lines(step) {
+                let last = what.split_whitespace().last().unwrap_or_default();
+                assert!(
+                    text.contains(last),
+                    "{step:?} at {w}x{h}: help for {k} cut (no {last:?}):\n{text}"
+                );
+            }
+        }
+    }
+}
+
+/// The key bar never ends mid-hint and always keeps help and quit.
+#[test]
+fn key_hints_fit_80_columns_on_every_screen() {
+    use crate::app::state::Step;
+    for step in Step::ALL {
+        let mut s = state();
+        s.step = step;
+        let line = super::hint_line(&super::key_hints(&s), 80);
+        let text: String = line.spans.iter().map(|sp| sp.content.as_ref()).collect();
+        assert!(text.trim_end().chars().count() <= 80, "{step:?}: {text:?}");
+        assert!(text.trim_end().ends_with("quit"), "{step:?}: {text:?}");
+        assert!(text.contains("help"), "{step:?}: {text:?}");
+    }
+    // Too many hints for the width: tighter first, then the screen's own ones drop out whole.
+    let many = [
+        ("Enter", "detail"),
+        ("+/-", "interval"),
+        ("r", "repair"),
+        ("m", "migrate"),
+        ("Esc", "back"),
+        ("F1/?", "help"),
+        ("q", "quit"),
+    ];
+    let text: String = super::hint_line(&many, 40)
+        .spans
+        .iter()
+        .map(|sp| sp.content.to_string())
+        .collect();
+    assert!(text.trim_end().chars().count() <= 40, "{text:?}");
+    assert!(text.trim_end().ends_with("q quit"), "{text:?}");
+}
+
+/// A journal path longer than the screen keeps its file name (`~` for home, `…` for the cut).
+#[test]
+fn long_paths_keep_their_file_name() {
+    let p =
+        std::path::Path::new("/var/lib/slm-wizard/runs/20261206T080000Z-user-management-db.jsonl");
+    let s = super::widgets::fit_path(p, 50);
+    assert_eq!(s.chars().count(), 50);
+    assert!(
+        s.starts_with('…') && s.ends_with("20261206T080000Z-user-management-db.jsonl"),
+        "{s}"
+    );
+}

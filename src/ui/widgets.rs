@@ -76,3 +76,70 @@ pub fn duration(ms: u64) -> String {
         format!("{:.1}s", ms as f64 / 1000.0)
     }
 }
+
+/// A probe interval or a window, as the dashboard's header and the status line both say it.
+pub fn human_secs(d: std::time::Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 60.0 {
+        format!("{s} s")
+    } else if s < 3600.0 {
+        format!("{:.0} min", s / 60.0)
+    } else {
+        format!("{:.1} h", s / 3600.0)
+    }
+}
+
+/// A path for a line of `width` columns: `~` for the home directory, then cut from the left
+/// (`…` marks the cut) so the file name always shows; never wrapped mid-name.
+pub fn fit_path(path: &std::path::Path, width: usize) -> String {
+    let mut text = path.display().to_string();
+    if let Some(home) = std::env::var_os("HOME").filter(|h| h.len() > 1)
+        && let Ok(rest) = path.strip_prefix(&home)
+    {
+        text = format!("~/{}", rest.display());
+    }
+    fit_left(&text, width)
+}
+
+/// `text` cut to `width` characters from the left (`…` marks the cut).
+pub fn fit_left(text: &str, width: usize) -> String {
+    let n = text.chars().count();
+    if n <= width {
+        return text.to_string();
+    }
+    let keep = width.saturating_sub(1);
+    let tail: String = text.chars().skip(n - keep).collect();
+    format!("…{tail}")
+}
+
+/// Word-wraps `text` to `width` columns (a word longer than the width is cut into pieces).
+pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let width = width.max(1);
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        let mut word: Vec<char> = word.chars().collect();
+        loop {
+            let used = line.chars().count();
+            let sep = usize::from(used > 0);
+            if used + sep + word.len() <= width {
+                if sep == 1 {
+                    line.push(' ');
+                }
+                line.extend(word.iter());
+                break;
+            }
+            if used > 0 {
+                lines.push(std::mem::take(&mut line));
+                continue;
+            }
+            let rest = word.split_off(width);
+            lines.push(word.into_iter().collect());
+            word = rest;
+        }
+    }
+    if !line.is_empty() || lines.is_empty() {
+        lines.push(line);
+    }
+    lines
+}

@@ -67,7 +67,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     );
 
     let note_text = match (&x.journal, x.phase) {
-        (Some(j), _) => format!(" journal: {}", j.display()),
+        (Some(j), _) => format!(
+            " journal: {}",
+            crate::ui::widgets::fit_path(j, usize::from(note.width).saturating_sub(10))
+        ),
         (None, Phase::Running) if !x.cancel_requested => {
             " c cancels the run (asks first)".to_string()
         }

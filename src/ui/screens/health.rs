@@ -51,7 +51,10 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     }
     if let Some(j) = &state.exec.journal {
         lines.push(Line::from(Span::styled(
-            format!("journal: {}", j.display()),
+            format!(
+                "journal: {}",
+                crate::ui::widgets::fit_path(j, usize::from(run_area.width).saturating_sub(11))
+            ),
             theme::dim(),
         )));
     }

@@ -26,7 +26,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
                 label.trim_end(),
                 theme::key_text(),
             )));
-            lines.push(Line::from(fit_left(&path, width)));
+            lines.push(Line::from(crate::ui::widgets::fit_left(&path, width)));
         }
     };
     if let Some(p) = state.chosen_playbook() {
@@ -155,15 +155,4 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
             .block(Block::default().borders(Borders::ALL).title(title)),
         right,
     );
-}
-
-/// `text` cut to `width` characters from the left (`…` marks the cut), so a path keeps its file name.
-fn fit_left(text: &str, width: usize) -> String {
-    let n = text.chars().count();
-    if n <= width {
-        return text.to_string();
-    }
-    let keep = width.saturating_sub(1);
-    let tail: String = text.chars().skip(n - keep).collect();
-    format!("…{tail}")
 }
