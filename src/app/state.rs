@@ -774,6 +774,8 @@ impl Default for Review {
 #[derive(Debug, Clone, Default)]
 pub struct Lane {
     pub done: usize,
+    /// Task ids that reported a result (a loop reports one per item).
+    pub finished: std::collections::HashSet<usize>,
     pub total: usize,
     pub counts: Counts,
     pub current: Option<String>,

@@ -982,3 +982,28 @@ fn health_watch_on_its_own_leaves_on_esc_and_says_the_interval_as_the_header() {
     assert!(s.quit, "Esc on the dashboard of health --watch quits");
     assert!(matches!(fx.as_slice(), [Effect::Quit]), "{fx:?}");
 }
+
+#[test]
+fn progress_counts_skipped_tasks_and_loops_and_ends_full_on_success() {
+    let mut s = executing();
+    // Task 1 runs as a loop whose items are skipped: one task done, not one per item.
+    for _ in 0..3 {
+        let RunEvent::TaskResult(mut r) = result("localhost", 1, "Say it", Status::Skipped, false)
+        else {
+            unreachable!()
+        };
+        r.item = Some(json!("x"));
+        send(&mut s, Action::Run(RunKind::Real, RunEvent::TaskResult(r)));
+    }
+    let lane = &s.exec.lanes["localhost"];
+    assert_eq!((lane.done, lane.total), (2, 2));
+    // A clean run ends at total even when a task never reported (tags, a skipped block).
+    let mut s = executing();
+    send(&mut s, done(RunKind::Real, false));
+    let lane = &s.exec.lanes["localhost"];
+    assert_eq!((lane.done, lane.total), (2, 2));
+    // A cancelled one does not.
+    let mut s = executing();
+    send(&mut s, done(RunKind::Real, true));
+    assert_eq!(s.exec.lanes["localhost"].done, 1);
+}

@@ -86,8 +86,17 @@ fn apply(state: &mut State, action: Action) -> Vec<Effect> {
                 }
                 RunKind::Real => {
                     state.exec.phase = Phase::Done;
-                    for lane in state.exec.lanes.values_mut() {
+                    for (host, lane) in state.exec.lanes.iter_mut() {
                         lane.current = None;
+                        // A host that went through every play without failing or stopping is
+                        // done, whatever was skipped or not listed (tags, false `when` blocks).
+                        let clean = summary
+                            .hosts
+                            .get(host)
+                            .is_some_and(|c| c.failed == 0 && c.unreachable == 0);
+                        if clean && lane.stopped.is_none() && !summary.cancelled {
+                            lane.done = lane.total;
+                        }
                     }
                     for (h, c) in &summary.hosts {
                         state
@@ -1148,8 +1157,9 @@ fn on_run_event(x: &mut Exec, ev: RunEvent) {
             }
             let lane = x.lanes.entry(t.host.clone()).or_default();
             bump(&mut lane.counts, t.status);
-            if !handler && t.item.is_none() && lane.done < lane.total {
-                lane.done += 1;
+            // A task is done at its first result, skipped and loop items included.
+            if !handler && lane.finished.insert(t.task_id) {
+                lane.done = lane.finished.len().min(lane.total);
             }
             lane.current = None;
             let mut line = format!("{}: {}", t.status.label(), t.task);
