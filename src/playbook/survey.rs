@@ -227,6 +227,9 @@ pub struct Question {
     pub choices: Vec<String>,
     /// A regex text answers (and list items) must match (unanchored; write `^…$`).
     pub pattern: Option<regex::Regex>,
+    /// What `pattern` allows, in words (slm-wizard extension `pattern_hint`): said instead of
+    /// the raw regex in messages.
+    pub pattern_hint: Option<String>,
     pub format: Option<Format>,
     pub generate: Option<Generate>,
     /// The answer is masked on screen and never printed or journaled.
@@ -247,6 +250,7 @@ const QUESTION_KEYS: &[&str] = &[
     "max",
     "choices",
     "pattern",
+    "pattern_hint",
     "format",
     "generate",
     "length",
@@ -493,6 +497,7 @@ fn question(node: &Node) -> Result<Question, InputError> {
         max: None,
         choices: Vec::new(),
         pattern: None,
+        pattern_hint: None,
         format: None,
         generate: None,
         secret: kind == QuestionType::Password,
@@ -619,6 +624,15 @@ fn question(node: &Node) -> Result<Question, InputError> {
             )
         })?;
         q.pattern = Some(re);
+    }
+    if let Some(n) = get("pattern_hint") {
+        if get("pattern").is_none() {
+            return Err(InputError::at(
+                &n.pos,
+                "'pattern_hint' describes a 'pattern'; this question has none",
+            ));
+        }
+        q.pattern_hint = Some(text_of(n, "pattern_hint")?);
     }
 
     if let Some(n) = get("format") {
@@ -810,8 +824,10 @@ impl Question {
                 format!("a list{items}{count}")
             }
         };
-        if let Some(p) = &self.pattern {
-            s.push_str(&format!(" matching {}", p.as_str()));
+        match (&self.pattern_hint, &self.pattern) {
+            (Some(hint), _) => s.push_str(&format!(": {hint}")),
+            (None, Some(p)) => s.push_str(&format!(" matching {}", p.as_str())),
+            (None, None) => {}
         }
         s
     }
@@ -1016,7 +1032,10 @@ fn check_text_format(q: &Question, s: &str, what: &str) -> Result<(), String> {
     if let Some(p) = &q.pattern
         && !p.is_match(s)
     {
-        return Err(format!("{what} does not match {}", p.as_str()));
+        return Err(match &q.pattern_hint {
+            Some(_) => format!("{what} is not allowed here"),
+            None => format!("{what} does not match {}", p.as_str()),
+        });
     }
     Ok(())
 }
@@ -1085,6 +1104,19 @@ mod tests {
         assert!(!Format::Port.check("65536"));
         assert!(Format::Ip.check("fe80::1"));
         assert!(!Format::Ip.check("300.1.1.1"));
+    }
+
+    #[test]
+    fn a_pattern_hint_says_in_words_what_is_allowed() {
+        let s = survey(
+            "  - variable: u\n    type: text\n    pattern: '^[a-z_][a-z0-9_]{0,62}$'\n    pattern_hint: lowercase letters, digits and _\n",
+        )
+        .expect("parses");
+        let e = validate(&s.questions[0], &Value::String("Bad-Name".into())).unwrap_err();
+        assert!(!e.contains("[a-z"), "no raw regex: {e}");
+        assert!(e.contains("lowercase letters, digits and _"), "{e}");
+        let e = survey("  - variable: u\n    type: text\n    pattern_hint: x\n").unwrap_err();
+        assert!(e.to_string().contains("has none"), "{e}");
     }
 
     #[test]

@@ -234,3 +234,30 @@ fn long_paths_keep_their_file_name() {
         "{s}"
     );
 }
+
+/// An invalid list item's reason shows whole under the field at 80×24 (not only in the status
+/// line after Ctrl-S).
+#[test]
+fn a_list_items_problem_shows_under_the_field() {
+    let mut s = state();
+    send(&mut s, key(KeyCode::Enter));
+    while s.form.fields[s.form.focus].question.variable != "clients" {
+        send(&mut s, key(KeyCode::Tab));
+    }
+    typ(&mut s, "10.0.0.300/8");
+    send(&mut s, key(KeyCode::Enter));
+    let e = s.form.fields[s.form.focus].error.clone().expect("invalid");
+    assert!(s.message.is_none(), "not (only) in the status line");
+    let screen: String = draw(&s, 80, 24)
+        .lines()
+        .map(|l| l.trim_matches('"').trim_matches('│').trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let words: String = e.split_whitespace().collect::<Vec<_>>().join(" ");
+    let shown: String = screen.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        shown.contains(&words),
+        "{e:?} not whole on screen:\n{}",
+        draw(&s, 80, 24)
+    );
+}

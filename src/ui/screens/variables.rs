@@ -117,7 +117,19 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
 
 /// A survey form: one line per field, the focused field's description and error below.
 pub fn render_form(frame: &mut Frame, inner: Rect, form: &Form) {
-    let [list, detail] = Layout::vertical([Constraint::Min(2), Constraint::Length(4)]).areas(inner);
+    // The focused field's problem comes first under the list and gets the room it needs.
+    let error_lines = form
+        .fields
+        .get(form.focus)
+        .and_then(|f| f.error.as_ref())
+        .map_or(0, |e| {
+            (e.chars().count() + 2).div_ceil(usize::from(inner.width.max(1))) as u16
+        });
+    let [list, detail] = Layout::vertical([
+        Constraint::Min(2),
+        Constraint::Length((4 + error_lines).min(inner.height / 2).max(4)),
+    ])
+    .areas(inner);
     // Each field takes one line (label + value, ✗ marker); the focused one's details go below.
     let label_w = form
         .fields
@@ -159,10 +171,14 @@ pub fn render_form(frame: &mut Frame, inner: Rect, form: &Form) {
         .collect();
     frame.render_widget(Paragraph::new(lines), list);
     if let Some(f) = form.fields.get(form.focus) {
-        let mut lines = vec![Line::from(vec![
+        let mut lines = Vec::new();
+        if let Some(e) = &f.error {
+            lines.push(Line::from(Span::styled(format!("✗ {e}"), theme::error())));
+        }
+        lines.push(Line::from(vec![
             Span::styled(format!("{}: ", f.question.variable), theme::key_text()),
             Span::raw(f.question.description.clone()),
-        ])];
+        ]));
         let mut expect = format!("expects {}", f.question.expected());
         if let Some(d) = &f.question.default
             && !f.question.secret
@@ -173,9 +189,6 @@ pub fn render_form(frame: &mut Frame, inner: Rect, form: &Form) {
             expect.push_str("; secret (Ctrl-R reveal, Ctrl-G generate)");
         }
         lines.push(Line::from(Span::styled(expect, theme::dim())));
-        if let Some(e) = &f.error {
-            lines.push(Line::from(Span::styled(format!("✗ {e}"), theme::error())));
-        }
         frame.render_widget(
             Paragraph::new(lines)
                 .wrap(Wrap { trim: true })
