@@ -95,6 +95,27 @@ fn root_deploys_the_playbook_over_ssh_without_sudo() {
         ),
         "autobot_app"
     );
+    // Without sudo, root becomes postgres with runuser/su, which must give what `sudo -H` gives:
+    // that user's HOME (psql's ~/.psqlrc, ~/.pgpass), USER and LOGNAME.
+    let pb = "\
+- hosts: all
+  become: true
+  become_user: postgres
+  gather_facts: false
+  tasks:
+    - name: env
+      shell: echo \"$(id -un) $HOME $USER $LOGNAME\"
+";
+    let run = h.run(pb, &inv, &[]);
+    run.assert_code(0);
+    for host in ["slm", "redis"] {
+        assert_eq!(
+            run.result(host, "env")["stdout"].as_str().map(str::trim),
+            Some("postgres /var/lib/postgresql postgres postgres"),
+            "{}",
+            run.dump()
+        );
+    }
 }
 
 #[test]
