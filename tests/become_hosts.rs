@@ -239,4 +239,26 @@ fn non_root_login_without_sudo_fails_once_before_any_task_with_the_fix() {
         run.dump()
     );
     assert_eq!(run.stats("h2").failed, 0, "{}", run.dump());
+
+    // Only what the run selects counts: without the escalating tasks, h1 runs.
+    let pb = "\
+- hosts: all
+  become: true
+  gather_facts: false
+  tasks:
+    - name: who
+      command: id -un
+      become: false
+      tags: [plain]
+    - name: uid
+      command: id -u
+";
+    let run = h.run(pb, &inv, &["--tags", "plain"]);
+    run.assert_code(0);
+    assert_eq!(
+        run.result("h1", "who")["stdout"].as_str().map(str::trim),
+        Some("deploy"),
+        "{}",
+        run.dump()
+    );
 }

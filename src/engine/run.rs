@@ -1386,6 +1386,12 @@ fn missing_escalation(shared: &Arc<Shared>, pc: &PlayCtx<'_>, state: &HostState)
     let play = pc.play;
     let base = play_base(play);
     let check = |task: &Task, inh: &Inherited| -> Option<String> {
+        // Tasks the run's --tags/--skip-tags leave out need nothing.
+        let mut tags = inh.tags.clone();
+        tags.extend(task.common.tags.iter().cloned());
+        if task.id != usize::MAX && !selected_by_tags(shared, &tags) {
+            return None;
+        }
         let scope = build_scope(shared, pc, state, inh, task, None);
         let want = requested_become(&shared.plan.templar, inh, task, &scope).ok()??;
         crate::transport::decide_become(Some(login), want).err()
