@@ -19,7 +19,7 @@ use super::modules::{self, Ctx, ModuleError, ModuleResult, parse_bool};
 use super::plan::Plan;
 use crate::playbook::{Common, Item, Play, Task};
 use crate::template::{OMIT, Scope, TemplateError};
-use crate::transport::{Become, BecomeMethod, Transport, TransportError};
+use crate::transport::{Become, BecomeMethod, Login, Transport, TransportError};
 
 /// Cancels a run: no new tasks start; with `kill`, running commands are killed too.
 #[derive(Clone)]
@@ -121,6 +121,8 @@ struct HostState {
     /// Set once the host is unreachable or failed; it runs nothing more.
     stopped: bool,
     conn: Option<Arc<dyn Transport>>,
+    /// Who `conn` logged in as (None: not connected yet, or the host did not say).
+    login: Option<Login>,
 }
 
 /// Per-host state within one play.
@@ -132,6 +134,8 @@ struct PlayCtx<'a> {
     play_hosts: Arc<Vec<String>>,
     notified: Vec<String>,
     failed: bool,
+    /// Whether this play's escalation needs were checked against the host's tools.
+    become_checked: bool,
 }
 
 /// Inherited keywords along the block path down to a task.
@@ -345,6 +349,7 @@ pub async fn run(
                     counts: Counts::default(),
                     stopped: false,
                     conn: None,
+                    login: None,
                 },
             )
         })
@@ -494,13 +499,9 @@ async fn run_play_on_host(
         play_hosts,
         notified: Vec::new(),
         failed: false,
+        become_checked: false,
     };
-    let base = Inherited::default().with(&Common {
-        when: None,
-        name: None,
-        vars: Map::new(),
-        ..play.common.clone()
-    });
+    let base = play_base(play);
     if play.gather_facts && !state.facts_gathered {
         let task = gather_task();
         run_task(shared, &mut pc, state, &task, &base, false).await;
@@ -526,6 +527,16 @@ async fn run_play_on_host(
             reason: "a task failed".into(),
         });
     }
+}
+
+/// What every task of a play inherits from the play's own keywords.
+fn play_base(play: &Play) -> Inherited {
+    Inherited::default().with(&Common {
+        when: None,
+        name: None,
+        vars: Map::new(),
+        ..play.common.clone()
+    })
 }
 
 fn gather_task() -> Task {
@@ -760,6 +771,28 @@ async fn connection(
         }
     }
     let conn = (shared.connector)(state.name.clone(), vars).await?;
+    // Who we are decides escalation (root needs no sudo), so learn it before any task runs.
+    let probe = async {
+        let whoami = crate::transport::whoami(conn.as_ref());
+        match shared.plan.request.command_timeout {
+            Some(limit) => tokio::time::timeout(limit, whoami)
+                .await
+                .unwrap_or(Err(TransportError::CommandTimeout(limit))),
+            None => whoami.await,
+        }
+    };
+    let login = tokio::select! {
+        r = probe => r,
+        _ = shared.cancel.killed() => Err(TransportError::Other("killed".into())),
+    };
+    state.login = match login {
+        Ok(login) => login,
+        Err(e) if e.is_unreachable() => {
+            conn.close().await;
+            return Err(e);
+        }
+        Err(_) => None,
+    };
     shared
         .connections
         .lock()
@@ -769,12 +802,27 @@ async fn connection(
     Ok(conn)
 }
 
+/// The escalation a task gets on this host: what its keywords ask for, adapted to who the
+/// connection logged in as (see [`crate::transport::decide_become`]).
 fn effective_become(
     t: &crate::template::Templar,
     inh: &Inherited,
     task: &Task,
     scope: &JValue,
-    facts: &Map<String, Value>,
+    login: Option<&Login>,
+) -> Result<Option<Become>, ModuleError> {
+    match requested_become(t, inh, task, scope)? {
+        None => Ok(None),
+        Some(want) => crate::transport::decide_become(login, want).map_err(ModuleError::Args),
+    }
+}
+
+/// The escalation a task's keywords and variables ask for.
+fn requested_become(
+    t: &crate::template::Templar,
+    inh: &Inherited,
+    task: &Task,
+    scope: &JValue,
 ) -> Result<Option<Become>, ModuleError> {
     let enabled = task
         .common
@@ -800,10 +848,6 @@ fn effective_become(
         .or(inh.become_method.clone())
         .or_else(|| var_str(scope, &["ansible_become_method"]))
         .unwrap_or_else(|| "sudo".into());
-    // Already that user (e.g. connected as root, become root): no sudo round trip at all.
-    if facts.get("slm_login_user").and_then(Value::as_str) == Some(user.as_str()) {
-        return Ok(None);
-    }
     let method = match method.as_str() {
         "sudo" => BecomeMethod::Sudo,
         "su" => BecomeMethod::Su,
@@ -1151,8 +1195,15 @@ async fn run_once_item(
             return Some(r);
         }
     };
+    // A host that cannot escalate for this play fails once, at its first task, with the fix.
+    if !pc.become_checked {
+        pc.become_checked = true;
+        if let Some(msg) = missing_escalation(shared, pc, state) {
+            return Some(ModuleResult::fail(msg));
+        }
+    }
     let escalation =
-        match effective_become(&shared.plan.templar, inh, task, scope, &state.facts_raw()) {
+        match effective_become(&shared.plan.templar, inh, task, scope, state.login.as_ref()) {
             Ok(b) => b,
             Err(e) => return Some(ModuleResult::fail(e.to_string())),
         };
@@ -1321,6 +1372,59 @@ async fn run_once_item(
         }
         tokio::time::sleep(std::time::Duration::from_secs_f64(delay.max(0.0))).await;
     }
+}
+
+/// Why the play cannot run on this host when one of its tasks (fact gathering and handlers
+/// included) would need an escalation tool the host lacks; None when all it asks for is possible
+/// or cannot be known before the task runs (a become_user from a loop variable).
+fn missing_escalation(shared: &Arc<Shared>, pc: &PlayCtx<'_>, state: &HostState) -> Option<String> {
+    let login = state.login.as_ref()?;
+    // Root can always escalate; a login with both tools can use either method.
+    if login.is_root() || (login.has("sudo") && login.has("su")) {
+        return None;
+    }
+    let play = pc.play;
+    let base = play_base(play);
+    let check = |task: &Task, inh: &Inherited| -> Option<String> {
+        // Tasks the run's --tags/--skip-tags leave out need nothing.
+        let mut tags = inh.tags.clone();
+        tags.extend(task.common.tags.iter().cloned());
+        if task.id != usize::MAX && !selected_by_tags(shared, &tags) {
+            return None;
+        }
+        let scope = build_scope(shared, pc, state, inh, task, None);
+        let want = requested_become(&shared.plan.templar, inh, task, &scope).ok()??;
+        crate::transport::decide_become(Some(login), want).err()
+    };
+    if play.gather_facts
+        && let Some(msg) = check(&gather_task(), &base)
+    {
+        return Some(msg);
+    }
+    fn walk(
+        items: &[Item],
+        inh: &Inherited,
+        check: &dyn Fn(&Task, &Inherited) -> Option<String>,
+    ) -> Option<String> {
+        items.iter().find_map(|item| match item {
+            Item::Task(t) if t.module == "meta" || t.module == "set_fact" => None,
+            Item::Task(t) => check(t, inh),
+            Item::Block(b) => {
+                let inner = inh.with(&b.common);
+                walk(&b.block, &inner, check)
+                    .or_else(|| walk(&b.rescue, &inner, check))
+                    .or_else(|| walk(&b.always, &inner, check))
+            }
+        })
+    }
+    [
+        &play.pre_tasks,
+        &play.tasks,
+        &play.post_tasks,
+        &play.handlers,
+    ]
+    .into_iter()
+    .find_map(|items| walk(items, &base, &check))
 }
 
 fn cond_text(c: &Value) -> String {

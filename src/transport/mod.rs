@@ -102,6 +102,19 @@ pub trait Transport: Send + Sync {
 pub enum BecomeMethod {
     Sudo,
     Su,
+    /// util-linux `runuser`: root becoming another user without sudo (never asks a password).
+    Runuser,
+}
+
+impl BecomeMethod {
+    /// The command the method runs on the host.
+    pub fn tool(self) -> &'static str {
+        match self {
+            Self::Sudo => "sudo",
+            Self::Su => "su",
+            Self::Runuser => "runuser",
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -172,7 +185,138 @@ fn wrap_become(script: &str, b: &Become) -> String {
             sh_quote(&b.user),
             sh_quote(&inner)
         ),
+        // Like `sudo -H` and su, runuser sets HOME, USER and LOGNAME of the target user.
+        BecomeMethod::Runuser => format!(
+            "runuser -u {} -- sh -c {}",
+            sh_quote(&b.user),
+            sh_quote(&inner)
+        ),
     }
+}
+
+/// Who a connection logged in as, and which escalation tools the host has: learned once per
+/// connection without become, so escalation is decided from the login, not from facts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    pub user: String,
+    pub uid: Option<u32>,
+    /// Escalation tools found in the login's PATH (of sudo, su, runuser).
+    pub tools: Vec<String>,
+}
+
+/// One round trip; `id -un` may fail for a uid without a name, so each value has its own line.
+const WHOAMI_SCRIPT: &str = r#"printf 'user=%s\nuid=%s\n' "$(id -un 2>/dev/null)" "$(id -u)"
+for t in sudo su runuser; do command -v "$t" >/dev/null 2>&1 && echo "tool=$t"; done
+exit 0
+"#;
+
+impl Login {
+    pub fn parse(stdout: &str) -> Option<Login> {
+        let mut user = None;
+        let mut uid = None;
+        let mut tools = Vec::new();
+        for line in stdout.lines() {
+            match line.split_once('=') {
+                Some(("user", v)) => user = Some(v.trim().to_string()),
+                Some(("uid", v)) => uid = v.trim().parse().ok(),
+                Some(("tool", v)) => tools.push(v.trim().to_string()),
+                _ => {}
+            }
+        }
+        let user = user?;
+        if user.is_empty() && uid.is_none() {
+            return None;
+        }
+        Some(Login { user, uid, tools })
+    }
+
+    pub fn is_root(&self) -> bool {
+        self.uid == Some(0)
+    }
+
+    pub fn has(&self, tool: &str) -> bool {
+        self.tools.iter().any(|t| t == tool)
+    }
+
+    /// Whether `user` (a name or a numeric uid) is the login user itself.
+    fn is(&self, user: &str) -> bool {
+        (!self.user.is_empty() && self.user == user)
+            || self.uid.is_some_and(|u| u.to_string() == user)
+            || (user == "root" && self.is_root())
+    }
+}
+
+/// Asks the host who this connection is (no become). `Ok(None)` when the answer is unusable:
+/// the caller then escalates as asked, as before.
+pub async fn whoami(transport: &dyn Transport) -> Result<Option<Login>, TransportError> {
+    let out = exec(
+        transport,
+        ExecRequest {
+            script: WHOAMI_SCRIPT,
+            stdin: None,
+            stdin_file: None,
+            escalation: None,
+            timeout: None,
+        },
+        &mut |_, _| {},
+    )
+    .await?;
+    Ok(if out.rc == 0 {
+        Login::parse(&out.stdout)
+    } else {
+        None
+    })
+}
+
+/// What escalation a task gets on a host: `Ok(None)` when the login already is the become user;
+/// for a root login the method's tool is replaced by one the host has (root needs no password);
+/// `Err` names the missing tool and the fix when a non-root login cannot escalate at all.
+/// Without a known login, `want` is used as asked.
+pub fn decide_become(login: Option<&Login>, want: Become) -> Result<Option<Become>, String> {
+    let Some(login) = login else {
+        return Ok(Some(want));
+    };
+    if login.is(&want.user) {
+        return Ok(None);
+    }
+    if login.has(want.method.tool()) {
+        return Ok(Some(want));
+    }
+    if login.is_root() {
+        // Preference: runuser (no PAM session, no tty), then su, then sudo.
+        let other = [BecomeMethod::Runuser, BecomeMethod::Su, BecomeMethod::Sudo]
+            .into_iter()
+            .find(|m| login.has(m.tool()));
+        return match other {
+            Some(method) => Ok(Some(Become { method, ..want })),
+            None => Err(format!(
+                "cannot become {}: none of sudo, runuser, su is installed on the host \
+                 (fix, as root: apt-get install util-linux sudo)",
+                want.user
+            )),
+        };
+    }
+    let who = if login.user.is_empty() {
+        login.uid.map(|u| format!("uid {u}")).unwrap_or_default()
+    } else {
+        login.user.clone()
+    };
+    let (fix, alternative) = match want.method {
+        BecomeMethod::Sudo => (
+            "apt-get install sudo",
+            "and give the login user sudo rights, or log in as root",
+        ),
+        BecomeMethod::Su => ("apt-get install util-linux", "or log in as root"),
+        BecomeMethod::Runuser => ("apt-get install util-linux", "or log in as root"),
+    };
+    Err(format!(
+        "privilege escalation is not possible: become_method {} needs `{}`, which is not \
+         installed on the host; the login user {who} is not {}. Fix, as root on the host: {fix} \
+         ({alternative})",
+        want.method.tool(),
+        want.method.tool(),
+        want.user,
+    ))
 }
 
 /// Runs a script, streaming output chunks to `sink` as they arrive, and collects the result.
@@ -385,5 +529,118 @@ mod tests {
         assert_eq!(sh_quote("a b"), "'a b'");
         assert_eq!(sh_quote("it's"), r"'it'\''s'");
         assert_eq!(sh_quote(""), "''");
+    }
+
+    fn login(user: &str, uid: u32, tools: &[&str]) -> Login {
+        Login {
+            user: user.into(),
+            uid: Some(uid),
+            tools: tools.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    fn want(method: BecomeMethod, user: &str) -> Become {
+        Become {
+            method,
+            user: user.into(),
+            password: None,
+        }
+    }
+
+    fn decided(l: Option<&Login>, w: Become) -> Result<Option<(BecomeMethod, String)>, String> {
+        decide_become(l, w).map(|b| b.map(|b| (b.method, b.user)))
+    }
+
+    #[test]
+    fn login_is_parsed_from_the_probe() {
+        let l = Login::parse("user=root\nuid=0\ntool=su\ntool=runuser\n");
+        assert_eq!(l, Some(login("root", 0, &["su", "runuser"])));
+        // A uid without a name still counts.
+        let l = Login::parse("user=\nuid=1234\n");
+        assert_eq!(l.as_ref().and_then(|l| l.uid), Some(1234));
+        assert_eq!(Login::parse("garbage"), None);
+    }
+
+    #[test]
+    fn the_login_user_itself_needs_no_escalation_tool() {
+        let root = login("root", 0, &[]);
+        assert_eq!(
+            decided(Some(&root), want(BecomeMethod::Sudo, "root")),
+            Ok(None)
+        );
+        assert_eq!(decided(Some(&root), want(BecomeMethod::Su, "0")), Ok(None));
+        let deploy = login("deploy", 1000, &[]);
+        assert_eq!(
+            decided(Some(&deploy), want(BecomeMethod::Sudo, "deploy")),
+            Ok(None)
+        );
+        assert_eq!(
+            decided(Some(&deploy), want(BecomeMethod::Sudo, "1000")),
+            Ok(None)
+        );
+        // A root login under another name (uid 0) is root too.
+        let toor = login("toor", 0, &[]);
+        assert_eq!(
+            decided(Some(&toor), want(BecomeMethod::Sudo, "root")),
+            Ok(None)
+        );
+    }
+
+    #[test]
+    fn root_becomes_another_user_without_sudo() {
+        let no_sudo = login("root", 0, &["su", "runuser"]);
+        assert_eq!(
+            decided(Some(&no_sudo), want(BecomeMethod::Sudo, "postgres")),
+            Ok(Some((BecomeMethod::Runuser, "postgres".into())))
+        );
+        let only_su = login("root", 0, &["su"]);
+        assert_eq!(
+            decided(Some(&only_su), want(BecomeMethod::Sudo, "postgres")),
+            Ok(Some((BecomeMethod::Su, "postgres".into())))
+        );
+        // With sudo there, sudo is used as asked.
+        let all = login("root", 0, &["sudo", "su", "runuser"]);
+        assert_eq!(
+            decided(Some(&all), want(BecomeMethod::Sudo, "postgres")),
+            Ok(Some((BecomeMethod::Sudo, "postgres".into())))
+        );
+        assert!(
+            decided(
+                Some(&login("root", 0, &[])),
+                want(BecomeMethod::Sudo, "postgres")
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_non_root_login_without_the_tool_gets_the_fix() {
+        let deploy = login("deploy", 1000, &["su", "runuser"]);
+        let err = decided(Some(&deploy), want(BecomeMethod::Sudo, "root")).unwrap_err();
+        assert!(err.contains("apt-get install sudo"), "{err}");
+        assert!(err.contains("deploy"), "{err}");
+        // runuser does not help a non-root login: it is never substituted.
+        let err = decided(Some(&deploy), want(BecomeMethod::Sudo, "postgres")).unwrap_err();
+        assert!(err.contains("apt-get install sudo"), "{err}");
+        let with_sudo = login("deploy", 1000, &["sudo"]);
+        assert_eq!(
+            decided(Some(&with_sudo), want(BecomeMethod::Sudo, "root")),
+            Ok(Some((BecomeMethod::Sudo, "root".into())))
+        );
+    }
+
+    #[test]
+    fn an_unknown_login_escalates_as_asked() {
+        assert_eq!(
+            decided(None, want(BecomeMethod::Sudo, "root")),
+            Ok(Some((BecomeMethod::Sudo, "root".into())))
+        );
+    }
+
+    #[test]
+    fn runuser_keeps_the_script_quoted() {
+        let cmd = wrap_become("echo 'hi'", &want(BecomeMethod::Runuser, "postgres"));
+        assert!(cmd.starts_with("runuser -u postgres -- sh -c "), "{cmd}");
+        assert!(cmd.contains(BECOME_OK), "{cmd}");
     }
 }

@@ -79,7 +79,7 @@ echo "arch=$(uname -m)"
 read -r v </proc/sys/kernel/osrelease; echo "kernel=$v"
 read -r v </proc/sys/kernel/ostype; echo "system=$v"
 set -- $(id); v=${1#uid=}; u=${v#*\(}; u=${u%\)}
-echo "user_id=$u"; echo "user_uid=${v%%\(*}"; echo "login_user=${SUDO_USER:-$u}"
+echo "user_id=$u"; echo "user_uid=${v%%\(*}"
 ip -4 -o addr show scope global 2>/dev/null | { a=; while read -r _ _ _ c _; do a="$a${c%%/*} "; done; echo "ipv4_all=$a"; }
 set -- $(ip -4 route get 1.1.1.1 2>/dev/null); v=
 while [ $# -gt 1 ]; do [ "$1" = src ] && v=$2; shift; done
@@ -102,15 +102,7 @@ pub async fn setup(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
             out.stderr.trim()
         )));
     }
-    let mut facts = parse_facts(&out.stdout);
-    // Through su there is no SUDO_USER: the login user is unknown, so become is never skipped.
-    if ctx
-        .escalation
-        .as_ref()
-        .is_some_and(|b| b.method == crate::transport::BecomeMethod::Su)
-    {
-        facts.remove("slm_login_user");
-    }
+    let facts = parse_facts(&out.stdout);
     let mut r = ModuleResult::ok();
     r.extra.insert("ansible_facts".into(), Value::Object(facts));
     Ok(r)
@@ -211,8 +203,6 @@ pub fn parse_facts(text: &str) -> Map<String, Value> {
     put("kernel", get("kernel").into());
     put("system", get("system").into());
     put("user_id", get("user_id").into());
-    // Who the connection logs in as (facts may be gathered through sudo); not an Ansible fact.
-    put("slm_login_user", get("login_user").into());
     put(
         "user_uid",
         get("user_uid")
