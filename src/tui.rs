@@ -520,6 +520,19 @@ impl Executor {
                     let _ = h.interval.send(every);
                 }
             }
+            Effect::ApplyMigrations {
+                deployment,
+                databases,
+                journal,
+            } => {
+                tokio::spawn(apply_migrations(
+                    self.health_source.clone(),
+                    deployment,
+                    databases,
+                    journal,
+                    self.tx.clone(),
+                ));
+            }
             Effect::Quit => {}
         }
     }
@@ -788,6 +801,97 @@ async fn health_source(deployment: Option<DeploymentRef>) -> Result<HealthSource
         cfg,
         api_url: api_url_from_env(),
     })
+}
+
+/// Applies the pending migrations of the deployment's databases (found as the Health step
+/// finds them), reporting each database as it goes and adding the outcome to the run's journal.
+async fn apply_migrations(
+    explicit: Option<HealthSource>,
+    deployment: Option<DeploymentRef>,
+    databases: Vec<String>,
+    journal: Option<PathBuf>,
+    tx: UnboundedSender<Action>,
+) {
+    use crate::app::state::MigrationState;
+    use crate::health::migrate::{MigrateResult, migrate_targets};
+    let source = match explicit {
+        Some(s) => Ok(s),
+        None => health_source(deployment).await,
+    };
+    let source = match source {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = tx.send(Action::MigrationsDone(Err(e)));
+            return;
+        }
+    };
+    let targets: Vec<_> = source
+        .targets
+        .into_iter()
+        .filter(|t| databases.is_empty() || databases.iter().any(|d| d == t.key()))
+        .collect();
+    if targets.is_empty() {
+        let _ = tx.send(Action::MigrationsDone(Err("no database to migrate".into())));
+        return;
+    }
+    for t in &targets {
+        let _ = tx.send(Action::Migration {
+            db: t.key().to_string(),
+            state: MigrationState::Running,
+        });
+    }
+    let mut lines = Vec::new();
+    migrate_targets(&targets, source.cfg.timeout, &mut |o| {
+        let (state, event) = match &o.result {
+            MigrateResult::Applied(names) => (
+                MigrationState::Applied(names.clone()),
+                serde_json::json!({"result": "applied", "applied": names}),
+            ),
+            MigrateResult::AlreadyApplied(n) => (
+                MigrationState::AlreadyApplied(*n),
+                serde_json::json!({"result": "already_applied", "already": n}),
+            ),
+            MigrateResult::Failed(why) => (
+                MigrationState::Failed(why.clone()),
+                serde_json::json!({"result": "failed", "reason": why}),
+            ),
+        };
+        let mut event = event;
+        event["event"] = "migration".into();
+        event["database"] = o.db.as_str().into();
+        event["time"] = chrono::Utc::now().to_rfc3339().into();
+        lines.push(event.to_string());
+        let _ = tx.send(Action::Migration {
+            db: o.db.as_str().to_string(),
+            state,
+        });
+    })
+    .await;
+    for t in &targets {
+        t.close().await;
+    }
+    if let Some(path) = journal {
+        append_journal(&path, &lines);
+    }
+    let _ = tx.send(Action::MigrationsDone(Ok(())));
+}
+
+/// Adds lines to a run's journal (0600, written by the engine); a journal that cannot be
+/// written is logged, never fatal.
+fn append_journal(path: &Path, lines: &[String]) {
+    use std::io::Write;
+    let written = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .and_then(|mut f| {
+            for l in lines {
+                writeln!(f, "{l}")?;
+            }
+            f.sync_all()
+        });
+    if let Err(e) = written {
+        tracing::warn!("journal {}: {e}", path.display());
+    }
 }
 
 fn store_missing(request: &engine::RunRequest) -> bool {

@@ -52,6 +52,13 @@ pub enum Action {
     HealthSnapshot(Box<crate::health::dashboard::Snapshot>),
     /// The health probes could not start (no database settings): why.
     HealthFailed(String),
+    /// One database's schema migrations (running, then how they ended).
+    Migration {
+        db: String,
+        state: crate::app::state::MigrationState,
+    },
+    /// Every database was migrated (`Ok`), or they could not be reached at all (why).
+    MigrationsDone(Result<(), String>),
     /// Quit (asks first while a run is going), e.g. on SIGINT.
     Quit,
     /// The terminal is going away (SIGTERM, SIGHUP): cancel any run and leave.

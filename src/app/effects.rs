@@ -41,6 +41,14 @@ pub enum Effect {
     StopHealth,
     /// Probe every target at this interval from now on.
     SetHealthInterval(std::time::Duration),
+    /// Apply the pending schema migrations of these databases (all when empty), as the app
+    /// users, through the same source of credentials as Health; answered by `Action::Migration`
+    /// per database and `Action::MigrationsDone`. The outcome is added to `journal`.
+    ApplyMigrations {
+        deployment: Option<crate::health::deployment::DeploymentRef>,
+        databases: Vec<String>,
+        journal: Option<std::path::PathBuf>,
+    },
     /// Leave the wizard.
     Quit,
 }
@@ -58,6 +66,7 @@ impl Effect {
             Effect::StartHealth { .. } => "start health",
             Effect::StopHealth => "stop health",
             Effect::SetHealthInterval(_) => "set health interval",
+            Effect::ApplyMigrations { .. } => "apply migrations",
             Effect::Quit => "quit",
         }
     }

@@ -85,6 +85,7 @@ pub fn state() -> State {
         description: survey.description.clone(),
         survey: Some(survey),
         error: None,
+        deploys_databases: false,
     };
     let umdb = PlaybookEntry {
         path: PathBuf::from("playbooks/user-management-db.yml"),
@@ -92,6 +93,7 @@ pub fn state() -> State {
         description: "PostgreSQL for the SLM platform.".into(),
         survey: None,
         error: None,
+        deploys_databases: true,
     };
     let hosts = HostsView {
         path: PathBuf::from("playbooks/inventory/local.yml"),
@@ -320,6 +322,11 @@ pub fn health_snapshot() -> crate::health::dashboard::Snapshot {
             pending: usize::from(key == "slm_users"),
             latest: Some("0001_user_management".into()),
             drift: 0,
+            pending_names: if key == "slm_users" {
+                vec!["0002_sessions".into()]
+            } else {
+                Vec::new()
+            },
         }),
         last_error: (status == H::Unhealthy).then(|| (at, reason.to_string())),
         details: Some(Details {

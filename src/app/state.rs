@@ -62,6 +62,9 @@ pub struct PlaybookEntry {
     pub survey: Option<Survey>,
     /// Why the survey could not be read.
     pub error: Option<String>,
+    /// It writes the SLM backend's database settings: its databases get their schema
+    /// migrations after a successful run, and Health watches them.
+    pub deploys_databases: bool,
 }
 
 impl PlaybookEntry {
@@ -90,6 +93,7 @@ impl PlaybookEntry {
             description,
             survey,
             error,
+            deploys_databases: crate::health::deployment::writes_backend_settings(path),
         }
     }
 
@@ -770,6 +774,27 @@ impl Default for Review {
     }
 }
 
+/// Where one database's schema migrations are (the phase after a deploying run, or `m` on Health).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MigrationState {
+    Running,
+    /// Applied now, by name.
+    Applied(Vec<String>),
+    /// Nothing pending: this many were applied before.
+    AlreadyApplied(usize),
+    Failed(String),
+}
+
+/// The migrations phase of the Execute step.
+#[derive(Debug, Clone, Default)]
+pub struct Migrations {
+    pub phase: Option<Phase>,
+    /// Per database, in the order they were reported.
+    pub rows: Vec<(String, MigrationState)>,
+    /// Why the databases could not be reached at all (no settings).
+    pub error: Option<String>,
+}
+
 /// A host's lane in the Execute step.
 #[derive(Debug, Clone, Default)]
 pub struct Lane {
@@ -814,6 +839,8 @@ pub struct Exec {
     pub journal: Option<PathBuf>,
     pub error: Option<String>,
     pub warnings: Vec<String>,
+    /// The schema migrations applied after a successful run of a deploying playbook.
+    pub migrations: Migrations,
 }
 
 impl Default for Exec {
@@ -835,6 +862,7 @@ impl Default for Exec {
             journal: None,
             error: None,
             warnings: Vec::new(),
+            migrations: Migrations::default(),
         }
     }
 }
@@ -867,6 +895,10 @@ pub struct HealthView {
     pub retention: Duration,
     /// Opened as `health --watch`: Esc leaves instead of walking into an empty wizard.
     pub standalone: bool,
+    /// `m`: the database and its pending migrations, waiting for a confirmation.
+    pub migrate_prompt: Option<(String, Vec<String>)>,
+    /// A migration started with `m` is going.
+    pub migrating: bool,
 }
 
 impl HealthView {
@@ -885,6 +917,8 @@ impl Default for HealthView {
             interval: Duration::from_secs(5),
             retention: Duration::from_secs(600),
             standalone: false,
+            migrate_prompt: None,
+            migrating: false,
         }
     }
 }
@@ -910,6 +944,8 @@ pub enum Dialog {
     ConfirmRemoveHost,
     /// Trust the host key shown (`HostsView::trust_prompt`) and record it in known_hosts?
     TrustHostKey,
+    /// Apply the pending migrations listed (`HealthView::migrate_prompt`)?
+    ConfirmMigrate,
 }
 
 /// The wizard's whole state.

@@ -1007,3 +1007,105 @@ fn progress_counts_skipped_tasks_and_loops_and_ends_full_on_success() {
     send(&mut s, done(RunKind::Real, true));
     assert_eq!(s.exec.lanes["localhost"].done, 1);
 }
+
+/// A successful run of the deploying playbook applies the schema migrations as its own phase;
+/// `m` on Health applies one database's pending migrations after a confirmation listing them.
+#[test]
+fn a_deploying_run_applies_the_migrations_and_health_offers_m() {
+    use crate::app::state::MigrationState;
+    let mut s = state();
+    // Choose the user-management playbook (the second entry), run it through to Execute.
+    send(&mut s, key(KeyCode::Down));
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, ctrl('s'));
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, done(RunKind::Check, false));
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, key(KeyCode::Char('y')));
+    assert_eq!(s.step, Step::Execute);
+    let fx = send(&mut s, done(RunKind::Real, false));
+    let Some(Effect::ApplyMigrations {
+        deployment: Some(d),
+        databases,
+        journal,
+    }) = fx
+        .iter()
+        .find(|e| matches!(e, Effect::ApplyMigrations { .. }))
+    else {
+        panic!("no migrations after a successful deploy: {fx:?}");
+    };
+    assert!(databases.is_empty(), "all databases");
+    assert!(d.playbook.ends_with("user-management-db.yml"));
+    assert!(journal.is_some(), "the outcome goes into the run's journal");
+    assert_eq!(s.exec.migrations.phase, Some(Phase::Running));
+    for (db, st) in [
+        ("slm", MigrationState::AlreadyApplied(1)),
+        (
+            "slm_users",
+            MigrationState::Applied(vec!["0001_user_management".into()]),
+        ),
+        ("autobot_users", MigrationState::Failed("refused".into())),
+    ] {
+        send(
+            &mut s,
+            Action::Migration {
+                db: db.into(),
+                state: st,
+            },
+        );
+    }
+    send(&mut s, Action::MigrationsDone(Ok(())));
+    assert_eq!(s.exec.migrations.rows.len(), 3);
+    assert_eq!(s.exec.migrations.phase, Some(Phase::Failed), "one failed");
+
+    // A failed or cancelled run, or a playbook that deploys no databases: no migrations.
+    let mut s = executing();
+    let fx = send(&mut s, done(RunKind::Real, false));
+    assert!(
+        !fx.iter()
+            .any(|e| matches!(e, Effect::ApplyMigrations { .. }))
+    );
+    assert_eq!(s.exec.migrations.phase, None);
+
+    // Health: `m` on a database without pending migrations says so; on one with, it asks.
+    let mut s = executing();
+    send(&mut s, done(RunKind::Real, false));
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, Action::HealthSnapshot(Box::new(health_snapshot())));
+    s.health.selected = 0;
+    let fx = send(&mut s, key(KeyCode::Char('m')));
+    assert!(fx.is_empty() && s.dialog.is_none());
+    assert!(s.message.as_deref().unwrap_or("").contains("no pending"));
+    let i = s.health.snapshot.as_ref().map_or(0, |snap| {
+        snap.rows
+            .iter()
+            .position(|r| r.key == "slm_users")
+            .unwrap_or(0)
+    });
+    s.health.selected = i;
+    send(&mut s, key(KeyCode::Char('m')));
+    assert_eq!(s.dialog, Some(Dialog::ConfirmMigrate));
+    assert_eq!(
+        s.health.migrate_prompt,
+        Some(("slm_users".into(), vec!["0002_sessions".into()]))
+    );
+    let fx = send(&mut s, key(KeyCode::Char('y')));
+    assert!(
+        matches!(fx.as_slice(), [Effect::ApplyMigrations { databases, .. }] if databases == &vec!["slm_users".to_string()]),
+        "{fx:?}"
+    );
+    send(
+        &mut s,
+        Action::Migration {
+            db: "slm_users".into(),
+            state: MigrationState::Applied(vec!["0002_sessions".into()]),
+        },
+    );
+    send(&mut s, Action::MigrationsDone(Ok(())));
+    assert_eq!(
+        s.message.as_deref(),
+        Some("slm_users: applied 0002_sessions")
+    );
+    assert!(!s.health.migrating);
+    assert_eq!(s.exec.migrations.rows.len(), 0, "not the Execute phase");
+}

@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use super::state::{
     CheckItem, ConnTest, Dialog, Exec, FieldValue, Form, HealthView, HostEdit, Lane,
-    OUTPUT_LINES_PER_HOST, Phase, Review, State, Step, TASK_ROWS, TaskRow,
+    MigrationState, Migrations, OUTPUT_LINES_PER_HOST, Phase, Review, State, Step, TASK_ROWS,
+    TaskRow,
 };
 use crate::engine::{RunEvent, Status};
 use crate::playbook::survey::DEFAULT_GENERATED_LENGTH;
@@ -111,8 +112,46 @@ fn apply(state: &mut State, action: Action) -> Vec<Effect> {
                     }
                     let session = state.to_session();
                     state.session = session.clone();
-                    return vec![Effect::SaveSession(session)];
+                    let mut fx = vec![Effect::SaveSession(session)];
+                    fx.extend(start_migrations_after_run(state));
+                    return fx;
                 }
+            }
+            Vec::new()
+        }
+        Action::Migration { db, state: m } => {
+            if state.health.migrating {
+                if let MigrationState::Running = m {
+                    state.message = Some(format!("{db}: applying migrations…"));
+                } else {
+                    state.message = Some(migration_text(&db, &m));
+                }
+            } else {
+                let rows = &mut state.exec.migrations.rows;
+                match rows.iter_mut().find(|(d, _)| *d == db) {
+                    Some(row) => row.1 = m,
+                    None => rows.push((db, m)),
+                }
+            }
+            Vec::new()
+        }
+        Action::MigrationsDone(result) => {
+            if std::mem::take(&mut state.health.migrating) {
+                if let Err(e) = result {
+                    state.message = Some(format!("migrations not applied: {e}"));
+                }
+            } else {
+                let m = &mut state.exec.migrations;
+                let failed = m
+                    .rows
+                    .iter()
+                    .any(|(_, s)| matches!(s, MigrationState::Failed(_)));
+                m.phase = Some(if result.is_err() || failed {
+                    Phase::Failed
+                } else {
+                    Phase::Done
+                });
+                m.error = result.err();
             }
             Vec::new()
         }
@@ -275,6 +314,9 @@ fn on_dialog(state: &mut State, d: Dialog, key: KeyEvent) -> Vec<Effect> {
     );
     if no {
         state.dialog = None;
+        if d == Dialog::ConfirmMigrate {
+            state.health.migrate_prompt = None;
+        }
         if d == Dialog::TrustHostKey
             && let Some((host, fp)) = state.hosts.trust_prompt.take()
         {
@@ -335,6 +377,18 @@ fn on_dialog(state: &mut State, d: Dialog, key: KeyEvent) -> Vec<Effect> {
                 state.message = Some(format!("{host} removed (not saved yet: s saves)"));
             }
             Vec::new()
+        }
+        Dialog::ConfirmMigrate => {
+            let Some((db, _)) = state.health.migrate_prompt.take() else {
+                return Vec::new();
+            };
+            state.health.migrating = true;
+            state.message = Some(format!("{db}: applying migrations…"));
+            vec![Effect::ApplyMigrations {
+                deployment: deployment_ref(state),
+                databases: vec![db],
+                journal: None,
+            }]
         }
         Dialog::TrustHostKey => {
             let Some((host, _)) = state.hosts.trust_prompt.take() else {
@@ -1255,19 +1309,86 @@ pub fn enter_health(state: &mut State) -> Vec<Effect> {
     }
     state.health.phase = Phase::Running;
     state.health.error = None;
-    let deployment = state.request(false).and_then(|r| {
+    vec![Effect::StartHealth {
+        interval: state.health.interval,
+        hosts: state.hosts.database_hosts(),
+        deployment: deployment_ref(state),
+    }]
+}
+
+/// The wizard's deployment (its playbook, inventory and answers), as Health and the
+/// migrations find its databases.
+fn deployment_ref(state: &State) -> Option<crate::health::deployment::DeploymentRef> {
+    state.request(false).and_then(|r| {
         Some(crate::health::deployment::DeploymentRef {
             playbook: r.playbook,
             inventory: r.inventory?,
             answers: r.extra_values,
             ..Default::default()
         })
+    })
+}
+
+/// After a successful real run of a playbook that deploys the databases: apply their schema
+/// migrations, so the run ends healthy rather than with pending migrations.
+fn start_migrations_after_run(state: &mut State) -> Vec<Effect> {
+    let deploys = state.chosen_playbook().is_some_and(|p| p.deploys_databases);
+    let clean = state.exec.summary.as_ref().is_some_and(|s| {
+        !s.cancelled
+            && s.hosts
+                .values()
+                .all(|c| c.failed == 0 && c.unreachable == 0)
     });
-    vec![Effect::StartHealth {
-        interval: state.health.interval,
-        hosts: state.hosts.database_hosts(),
-        deployment,
+    if !deploys || !clean {
+        return Vec::new();
+    }
+    state.exec.migrations = Migrations {
+        phase: Some(Phase::Running),
+        ..Default::default()
+    };
+    vec![Effect::ApplyMigrations {
+        deployment: deployment_ref(state),
+        databases: Vec::new(),
+        journal: state.exec.journal.clone(),
     }]
+}
+
+/// One database's migrations in words.
+pub fn migration_text(db: &str, m: &MigrationState) -> String {
+    match m {
+        MigrationState::Running => format!("{db}: applying…"),
+        MigrationState::Applied(names) => format!("{db}: applied {}", names.join(", ")),
+        MigrationState::AlreadyApplied(n) => format!("{db}: already applied ({n})"),
+        MigrationState::Failed(why) => format!("{db}: failed — {why}"),
+    }
+}
+
+/// `m`: apply the selected database's pending migrations, after a confirmation that lists them.
+fn ask_migrate(state: &mut State) -> Vec<Effect> {
+    let row = state
+        .health
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.rows.get(state.health.selected));
+    let Some(row) = row else {
+        state.message = Some("select a database first".into());
+        return Vec::new();
+    };
+    let Some(info) = row.migrations.as_ref() else {
+        state.message = Some(format!("{}: migrations not known yet", row.key));
+        return Vec::new();
+    };
+    if info.pending == 0 {
+        state.message = Some(format!("{}: no pending migrations", row.key));
+        return Vec::new();
+    }
+    if state.health.migrating {
+        state.message = Some("migrations are being applied; wait for them".into());
+        return Vec::new();
+    }
+    state.health.migrate_prompt = Some((row.key.clone(), info.pending_names.clone()));
+    state.dialog = Some(Dialog::ConfirmMigrate);
+    Vec::new()
 }
 
 /// Leaves Health for `step`, stopping the probes.
@@ -1303,6 +1424,7 @@ fn health_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             return vec![Effect::SetHealthInterval(state.health.interval)];
         }
         KeyCode::Char('r') => return repair(state),
+        KeyCode::Char('m') => return ask_migrate(state),
         KeyCode::Home | KeyCode::Char('g') => h.selected = 0,
         KeyCode::End | KeyCode::Char('G') => h.selected = rows.saturating_sub(1),
         _ if is_up(&key) => h.selected = h.selected.saturating_sub(1),

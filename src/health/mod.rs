@@ -18,6 +18,7 @@ pub mod dashboard;
 pub mod deployment;
 pub mod doctor;
 pub mod host;
+pub mod migrate;
 pub mod probe;
 pub mod report;
 pub mod store;
@@ -347,6 +348,9 @@ pub struct MigrationInfo {
     pub latest: Option<String>,
     /// Applied migrations whose file changed or vanished.
     pub drift: usize,
+    /// The pending migrations by name (what `m` on the dashboard would apply).
+    #[serde(skip)]
+    pub pending_names: Vec<String>,
 }
 
 /// The security check: the app user is no superuser and PUBLIC cannot CONNECT.

@@ -384,6 +384,11 @@ pub fn migration_info(rows: &[migrate::StatusRow]) -> MigrationInfo {
             .iter()
             .filter(|r| matches!(r.state, State::Changed | State::Missing))
             .count(),
+        pending_names: rows
+            .iter()
+            .filter(|r| r.state == State::Pending)
+            .map(|r| r.name.clone())
+            .collect(),
     }
 }
 

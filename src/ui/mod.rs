@@ -113,7 +113,15 @@ pub fn key_hints(state: &State) -> Vec<(&'static str, &'static str)> {
             ("Enter", "detail"),
             ("+/-", "interval"),
             ("r", "repair"),
-            ("Esc", "back"),
+            ("m", "migrate"),
+            (
+                "Esc",
+                if state.health.standalone {
+                    "quit"
+                } else {
+                    "back"
+                },
+            ),
         ],
     };
     v.push(("F1/?", "help"));
@@ -227,6 +235,10 @@ pub fn help_lines(step: Step) -> Vec<(&'static str, &'static str)> {
                 "repair: re-run the playbook on that database's host only (via Review)",
             ),
             (
+                "m",
+                "apply the selected database's pending migrations (lists them, asks first)",
+            ),
+            (
                 "Esc",
                 "close the detail view, else back to Execute (health --watch: quit)",
             ),
@@ -323,6 +335,23 @@ fn dialog(frame: &mut Frame, area: Rect, d: Dialog, state: &State) {
             " Retry ",
             "Run the playbook again on the hosts that failed?\n\n[y] retry    [n] not now",
         ),
+        Dialog::ConfirmMigrate => {
+            let (db, files) = state
+                .health
+                .migrate_prompt
+                .as_ref()
+                .map_or(("?", &[][..]), |(d, f)| (d.as_str(), f.as_slice()));
+            trust = format!(
+                "Apply {} pending migration(s) to {db}, as its application user, each in its own transaction?\n{}\n\n[y] apply    [n] not now",
+                files.len(),
+                files
+                    .iter()
+                    .map(|f| format!("• {f}"))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+            (" Apply migrations ", trust.as_str())
+        }
         Dialog::ConfirmQuit => (
             " Quit? ",
             "A run is going. Quitting cancels it.\n\n[y] cancel and quit    [n] stay",
@@ -331,6 +360,9 @@ fn dialog(frame: &mut Frame, area: Rect, d: Dialog, state: &State) {
     let height = match d {
         Dialog::TrustHostKey => 9,
         Dialog::ConfirmSave => 7,
+        Dialog::ConfirmMigrate => {
+            (wrapped_height(text, area.width.min(76).saturating_sub(2)) + 2).min(area.height)
+        }
         // Wrapped at the dialog's inner width, plus the borders.
         Dialog::ConfirmRunAnyway => {
             (wrapped_height(text, area.width.min(76).saturating_sub(2)) + 2).min(area.height)

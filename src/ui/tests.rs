@@ -130,6 +130,26 @@ fn execute_screen() {
     send(&mut s, key(KeyCode::Char('x')));
     send(&mut s, key(KeyCode::Enter));
     check("execute_filtered_out", &s);
+    // The migrations phase after a deploying run.
+    let mut s = executing();
+    send(&mut s, done(RunKind::Real, false));
+    use crate::app::state::{MigrationState, Migrations, Phase};
+    s.exec.migrations = Migrations {
+        phase: Some(Phase::Failed),
+        rows: vec![
+            ("slm".into(), MigrationState::AlreadyApplied(1)),
+            (
+                "slm_users".into(),
+                MigrationState::Applied(vec!["0001_user_management".into()]),
+            ),
+            (
+                "autobot_users".into(),
+                MigrationState::Failed("no pg_hba.conf entry for host".into()),
+            ),
+        ],
+        error: None,
+    };
+    check("execute_migrations", &s);
 }
 
 #[test]

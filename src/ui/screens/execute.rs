@@ -11,13 +11,22 @@ use crate::ui::widgets::{bar, duration, theme};
 pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let x = &state.exec;
     let lanes_h = (x.hosts.len() as u16).clamp(1, 6) + 2;
-    let [head, note, lanes, mid] = Layout::vertical([
+    let migrations_h = if x.migrations.phase.is_some() {
+        (x.migrations.rows.len().max(1) as u16 + u16::from(x.migrations.error.is_some())).min(4) + 2
+    } else {
+        0
+    };
+    let [head, note, lanes, migrations, mid] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
         Constraint::Length(lanes_h),
+        Constraint::Length(migrations_h),
         Constraint::Min(4),
     ])
     .areas(area);
+    if migrations_h > 0 {
+        render_migrations(frame, migrations, &x.migrations);
+    }
 
     // The engine's final counts once the run is over, else the live ones.
     let t = match &x.summary {
@@ -225,5 +234,47 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
                 .title_bottom(filter),
         ),
         out_area,
+    );
+}
+
+/// The phase after the run: each database's schema migrations.
+fn render_migrations(frame: &mut Frame, area: Rect, m: &crate::app::state::Migrations) {
+    use crate::app::state::MigrationState;
+    let mut lines: Vec<Line> = m
+        .rows
+        .iter()
+        .map(|(db, st)| {
+            let style = match st {
+                MigrationState::Running => theme::warn(),
+                MigrationState::Failed(_) => theme::error(),
+                _ => theme::ok(),
+            };
+            Line::from(Span::styled(
+                crate::app::update::migration_text(db, st),
+                style,
+            ))
+        })
+        .collect();
+    if let Some(e) = &m.error {
+        lines.push(Line::from(Span::styled(
+            format!("not applied: {e}"),
+            theme::error(),
+        )));
+    } else if lines.is_empty() {
+        lines.push(Line::from(Span::styled(
+            "finding the databases…",
+            theme::warn(),
+        )));
+    }
+    let title = match m.phase {
+        Some(Phase::Running) => " Migrations — applying ",
+        Some(Phase::Failed) => " Migrations — failed ",
+        _ => " Migrations ",
+    };
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(ratatui::widgets::Wrap { trim: true })
+            .block(Block::default().borders(Borders::ALL).title(title)),
+        area,
     );
 }
