@@ -381,3 +381,149 @@ fn deploys_both_hosts_then_converges_and_repairs_drift() {
         Ok("1")
     );
 }
+
+/// Throwaway marks in the machine's own PostgreSQL files and /etc/slm (as a deployment to this
+/// machine leaves them); each is removed again on drop, also when the test panics.
+struct MachineMarks {
+    files: Vec<PathBuf>,
+    /// /etc/slm when this test created it.
+    created_dir: Option<PathBuf>,
+}
+
+impl MachineMarks {
+    fn make(tag: &str) -> MachineMarks {
+        let mut me = MachineMarks {
+            files: Vec::new(),
+            created_dir: None,
+        };
+        let slm = Path::new("/etc/slm");
+        if !slm.exists() {
+            std::fs::create_dir(slm).expect("create /etc/slm");
+            me.created_dir = Some(slm.to_path_buf());
+        }
+        for dir in [
+            "/etc/postgresql/15/main/conf.d",
+            "/var/lib/postgresql",
+            "/var/log/postgresql",
+            "/etc/slm",
+        ] {
+            assert!(
+                Path::new(dir).is_dir(),
+                "{dir} is missing: the machine needs postgresql-15 with its cluster 15 main (tests/run installs it)"
+            );
+            let file = Path::new(dir).join(format!("99-{tag}.conf"));
+            std::fs::write(&file, "# a test host must not see this file\n").expect("write mark");
+            me.files.push(file);
+        }
+        me
+    }
+}
+
+impl Drop for MachineMarks {
+    fn drop(&mut self) {
+        for f in &self.files {
+            let _ = std::fs::remove_file(f);
+        }
+        if let Some(d) = &self.created_dir {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+/// `pg_lsclusters -h` on the machine (this only reads the clusters' configuration).
+fn machine_clusters() -> String {
+    let o = std::process::Command::new("pg_lsclusters")
+        .arg("-h")
+        .output()
+        .expect("run pg_lsclusters");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Section 4 of issue 14: a test host's PostgreSQL never depends on the machine's. The machine's
+/// configuration, data directory, log directory and /etc/slm carry marks (as after a deployment
+/// to this machine); an ordinary host sees none of them and has the pristine `15 main` (not
+/// started, no databases but the stock ones); a --no-postgres host has no PostgreSQL state at
+/// all. The machine's cluster is left as it was.
+#[test]
+fn test_hosts_start_from_a_pristine_postgresql_not_the_machines() {
+    if !root_or_skip("test_hosts_start_from_a_pristine_postgresql_not_the_machines") {
+        return;
+    }
+    let tag = format!("slm-hosts-test-{}", std::process::id());
+    let before = machine_clusters();
+    let marks = MachineMarks::make(&tag);
+    let pristine =
+        testhosts::pristine_dir().expect("the machine has PostgreSQL, so a pristine cluster");
+
+    let h = Hosts::up(2, &["pg", "nopg"], &["nopg"]);
+    // Not a trace of the marks, in any of the places.
+    let seen = h.sh(
+        "pg",
+        &format!(
+            "ls -A /etc/postgresql/15/main/conf.d /var/lib/postgresql /var/log/postgresql; \
+             ls -d /etc/slm 2>&1; grep -rl {tag} /etc/postgresql /var/lib/postgresql /var/log/postgresql 2>&1; true"
+        ),
+    );
+    assert!(
+        !seen.contains(&tag),
+        "the host sees the machine's marks:\n{seen}"
+    );
+    assert!(seen.contains("cannot access '/etc/slm'"), "{seen}");
+    // Exactly the pristine cluster: 15 main on 5432, down, its data directory a copy of the
+    // pristine one (the same system identifier).
+    assert_eq!(
+        h.sh("pg", "pg_lsclusters -h").trim(),
+        "15 main 5432 down postgres /var/lib/postgresql/15/main /var/log/postgresql/postgresql-15-main.log"
+    );
+    let sysid = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("Database system identifier"))
+            .map(|l| l.to_string())
+            .unwrap_or_else(|| panic!("no system identifier in:\n{text}"))
+    };
+    let pristine_data = pristine.join("var/lib/postgresql/15/main");
+    let o = std::process::Command::new("/usr/lib/postgresql/15/bin/pg_controldata")
+        .arg(&pristine_data)
+        .env("LC_ALL", "C")
+        .output()
+        .expect("run pg_controldata");
+    let want = sysid(&String::from_utf8_lossy(&o.stdout));
+    let got = sysid(&h.sh(
+        "pg",
+        "LC_ALL=C /usr/lib/postgresql/15/bin/pg_controldata /var/lib/postgresql/15/main",
+    ));
+    assert_eq!(got, want);
+    h.ctl("pg-start", "pg");
+    assert_eq!(
+        as_postgres(
+            &h,
+            "pg",
+            "postgres",
+            "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database"
+        ),
+        "postgres,template0,template1"
+    );
+    assert_eq!(
+        as_postgres(
+            &h,
+            "pg",
+            "postgres",
+            "SELECT string_agg(rolname, ',') FROM pg_roles WHERE rolname !~ '^pg_'"
+        ),
+        "postgres"
+    );
+    // The --no-postgres host: nothing.
+    let none = h.sh(
+        "nopg",
+        "ls -d /etc/postgresql /var/lib/postgresql /var/log/postgresql /etc/slm 2>&1; true",
+    );
+    assert_eq!(none.matches("No such file").count(), 4, "{none}");
+    drop(h);
+
+    // The machine: its marks are still there, its clusters as they were.
+    for f in &marks.files {
+        assert!(f.exists(), "{} was removed on the machine", f.display());
+    }
+    drop(marks);
+    assert_eq!(machine_clusters(), before);
+}
