@@ -527,3 +527,137 @@ fn test_hosts_start_from_a_pristine_postgresql_not_the_machines() {
     drop(marks);
     assert_eq!(machine_clusters(), before);
 }
+
+/// The non-comment lines of the host's pg_hba.conf.
+fn hba_lines(h: &Hosts, host: &str) -> Vec<String> {
+    h.sh(host, "cat /etc/postgresql/15/main/pg_hba.conf")
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+fn postmaster_started(h: &Hosts, host: &str) -> String {
+    as_postgres(h, host, "postgres", "SELECT pg_postmaster_start_time()")
+}
+
+/// Sections 5 and 8 of issue 14, on one host in both roles (as the local inventory has it):
+/// PostgreSQL listens on localhost and the inventory's address of the host only, so an address
+/// or an interface that comes later changes nothing and restarts nothing; the operator's
+/// `postgresql_listen_addresses` are added; an allowed client equal to a line already written
+/// (the host's own 127.0.0.1/32, a repeated entry) adds no second line to pg_hba.conf.
+#[test]
+fn listen_addresses_stay_put_when_interfaces_change_and_pg_hba_has_no_duplicates() {
+    if !root_or_skip(
+        "listen_addresses_stay_put_when_interfaces_change_and_pg_hba_has_no_duplicates",
+    ) {
+        return;
+    }
+    let h = Hosts::up(1, &["db"], &[]);
+    let addr = h.addr("db").to_string();
+    let subnet = format!("{}.0/24", addr.rsplitn(2, '.').nth(1).unwrap_or_default());
+    let inventory = |extra: &str| {
+        let conn = h.inventory_text(|_| Vec::new());
+        let conn = conn
+            .strip_prefix("all:\n  hosts:\n    db:\n")
+            .unwrap_or(&conn);
+        format!(
+            "all:\n  children:\n    slm_server:\n      hosts:\n        db:\n{}{extra}    redis_vm:\n      hosts:\n        db:\n  vars:\n    postgresql_allowed_clients:\n      - 127.0.0.1/32\n      - {subnet}\n      - {subnet}\n",
+            conn.lines()
+                .map(|l| format!("    {l}\n"))
+                .collect::<String>()
+        )
+    };
+    let inv = h.write("listen-inventory.yml", &inventory(""));
+    let args: Vec<String> = pw_args();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let conf = "/etc/postgresql/15/main/conf.d/50-slm-restart.conf";
+
+    let run = h.run_path(&playbook(), &inv, &args);
+    run.assert_code(0);
+    let listen = |h: &Hosts| {
+        h.sh("db", &format!("grep '^listen_addresses' {conf}"))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(listen(&h), format!("listen_addresses = 'localhost,{addr}'"));
+    let sockets = h.sh("db", "ss -ltnH 'sport = :5432'");
+    assert!(
+        sockets.contains(&format!("{addr}:5432")) && sockets.contains("127.0.0.1:5432"),
+        "{sockets}"
+    );
+    // pg_hba: one line per client and database, none twice.
+    let lines = hba_lines(&h, "db");
+    let mut unique = lines.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        lines.len(),
+        "duplicate lines:\n{}",
+        lines.join("\n")
+    );
+    for db in ["slm", "slm_users", "autobot_users"] {
+        for client in ["127.0.0.1/32", subnet.as_str()] {
+            let n = lines
+                .iter()
+                .filter(|l| l.starts_with(&format!("host {db} ")) && l.contains(client))
+                .count();
+            assert_eq!(n, 1, "{db} {client}:\n{}", lines.join("\n"));
+        }
+    }
+    // The allowed subnet really may connect (from the host's own address, over TCP).
+    assert_eq!(
+        psql_tcp(
+            &h,
+            "db",
+            &addr,
+            "autobot_app",
+            AUTOBOT_PW,
+            "autobot_users",
+            "SELECT 1"
+        )
+        .as_deref(),
+        Ok("1")
+    );
+    let started = postmaster_started(&h, "db");
+
+    // A new address on eth0 and a new interface (a veth pair) with an address of its own.
+    h.sh(
+        "db",
+        "ip addr add 10.99.0.1/24 dev eth0 && ip link add slmx0 type veth peer name slmx1 && \
+         ip addr add 10.98.0.1/24 dev slmx0 && ip link set slmx0 up && ip link set slmx1 up",
+    );
+    let run = h.run_path(&playbook(), &inv, &args);
+    run.assert_code(0);
+    assert_eq!(run.stats("db").changed, 0, "{}", run.dump());
+    assert_eq!(
+        run.status("db", "Configure listen addresses and port (restart)"),
+        "ok"
+    );
+    assert_eq!(
+        postmaster_started(&h, "db"),
+        started,
+        "PostgreSQL was restarted"
+    );
+    assert_eq!(listen(&h), format!("listen_addresses = 'localhost,{addr}'"));
+
+    // The operator's extra address (set for the host in the inventory) is listened on.
+    let inv = h.write(
+        "listen-inventory-2.yml",
+        &inventory("          postgresql_listen_addresses:\n            - 10.99.0.1\n"),
+    );
+    let run = h.run_path(&playbook(), &inv, &args);
+    run.assert_code(0);
+    assert_eq!(
+        run.status("db", "Configure listen addresses and port (restart)"),
+        "changed"
+    );
+    assert_eq!(
+        listen(&h),
+        format!("listen_addresses = 'localhost,{addr},10.99.0.1'")
+    );
+    let sockets = h.sh("db", "ss -ltnH 'sport = :5432'");
+    assert!(sockets.contains("10.99.0.1:5432"), "{sockets}");
+    assert!(!sockets.contains("10.98.0.1:5432"), "{sockets}");
+}
