@@ -661,3 +661,61 @@ fn listen_addresses_stay_put_when_interfaces_change_and_pg_hba_has_no_duplicates
     assert!(sockets.contains("10.99.0.1:5432"), "{sockets}");
     assert!(!sockets.contains("10.98.0.1:5432"), "{sockets}");
 }
+
+/// Section 5 of issue 14 when the inventory names the host instead of giving its address: the
+/// name counts as the host's own addresses it resolves to there, never a loopback answer
+/// (Debian's `127.0.1.1 NAME`). The playbook runs on the host itself (local connection, the
+/// host's inventory name `db`, which its /etc/hosts maps to 127.0.1.1 and to its address).
+#[test]
+fn listen_address_of_an_inventory_name_is_what_it_resolves_to_on_the_host() {
+    if !root_or_skip("listen_address_of_an_inventory_name_is_what_it_resolves_to_on_the_host") {
+        return;
+    }
+    let h = Hosts::up(1, &["db"], &[]);
+    let addr = h.addr("db").to_string();
+    h.sh("db", "sed -i '1i 127.0.1.1\\tdb' /etc/hosts");
+    let resolved = h.sh("db", "getent ahostsv4 db | awk '{print $1}' | sort -u");
+    assert!(
+        resolved.contains("127.0.1.1") && resolved.contains(&addr),
+        "{resolved}"
+    );
+    // The binary and the inventory in the host's state dir, which the host sees at the same path.
+    let dir = h.state_dir().join("hosts/db");
+    let bin = dir.join("slm-wizard");
+    std::fs::copy(env!("CARGO_BIN_EXE_slm-wizard"), &bin).expect("copy the binary for the host");
+    let inv = dir.join("local-inventory.yml");
+    std::fs::write(
+        &inv,
+        "all:\n  children:\n    slm_server:\n      hosts:\n        db:\n          ansible_connection: local\n    redis_vm:\n      hosts:\n        db:\n",
+    )
+    .expect("write inventory");
+    let run = || {
+        h.sh(
+            "db",
+            &format!(
+                "cd / && XDG_STATE_HOME=/tmp/xdg {} run {} -i {} -e slm_db_password={SLM_PW} -e autobot_db_password={AUTOBOT_PW} 2>&1",
+                bin.display(),
+                playbook().display(),
+                inv.display()
+            ),
+        )
+    };
+    let first = run();
+    let conf = h.sh(
+        "db",
+        "grep '^listen_addresses' /etc/postgresql/15/main/conf.d/50-slm-restart.conf",
+    );
+    assert_eq!(
+        conf.trim(),
+        format!("listen_addresses = 'localhost,{addr}'"),
+        "{first}"
+    );
+    h.sh("db", "ip addr add 10.99.0.1/24 dev eth0");
+    let again = run();
+    assert!(
+        again
+            .lines()
+            .any(|l| l.starts_with("db ") && l.contains("changed=0") && l.contains("failed=0")),
+        "{again}"
+    );
+}
