@@ -555,7 +555,12 @@ fn listen_addresses_stay_put_when_interfaces_change_and_pg_hba_has_no_duplicates
     }
     let h = Hosts::up(1, &["db"], &[]);
     let addr = h.addr("db").to_string();
-    let subnet = format!("{}.0/24", addr.rsplitn(2, '.').nth(1).unwrap_or_default());
+    let subnet = format!(
+        "{}.0/24",
+        addr.rsplit_once('.')
+            .map(|(net, _)| net)
+            .unwrap_or_default()
+    );
     let inventory = |extra: &str| {
         let conn = h.inventory_text(|_| Vec::new());
         let conn = conn
