@@ -180,6 +180,21 @@ pub fn ensure_prefetched() {
     );
 }
 
+/// `hostctl pristine`: the directory with the PostgreSQL state every ordinary host starts from
+/// (`etc/postgresql`, `var/lib/postgresql`, `var/log/postgresql`), made when missing. None when
+/// the machine has no PostgreSQL server installed.
+pub fn pristine_dir() -> Option<PathBuf> {
+    let o = hostctl(&["pristine"], Duration::from_secs(120));
+    assert!(
+        o.ok(),
+        "hostctl pristine failed (exit {}):\n{}",
+        o.code,
+        o.stderr
+    );
+    let dir = o.stdout.trim();
+    (!dir.is_empty()).then(|| PathBuf::from(dir))
+}
+
 // ---------------------------------------------------------------------------------------------
 // The harness
 
