@@ -105,3 +105,59 @@ fn wizard_trusts_two_new_hosts_and_runs_on_them() {
     s.keys(&["q"]);
     s.wait_for(&["WIZARD-EXITED rc=0"]);
 }
+
+/// The README's first command on a fresh Debian 12 as root, in a test host: no sudo, no
+/// PostgreSQL yet, the bundled local inventory. The dry run fails (nothing installed yet) and
+/// says so, asking for "run anyway"; the run installs and configures PostgreSQL, applies the
+/// schema migrations as its own phase, and the wizard lands on a healthy Health step.
+#[test]
+fn quick_start_on_a_fresh_host_without_sudo_ends_healthy() {
+    if !root_or_skip("quick_start_on_a_fresh_host_without_sudo_ends_healthy") {
+        return;
+    }
+    let h = Hosts::up(1, &["fresh"], &["fresh"]);
+    h.sh("fresh", "rm -f /usr/bin/sudo; ! command -v sudo");
+    let root = env!("CARGO_MANIFEST_DIR");
+    let hostctl = testhosts::HOSTCTL;
+    // The harness's state dir is the one the host sees at the same path (its /tmp is its own).
+    let state = h.state_dir();
+    let command = format!(
+        "{hostctl} exec fresh --state {dir} -- sh -c 'cd {root} && exec env SLM_WIZARD_LOG=debug XDG_STATE_HOME={state} HOME=/root TERM=xterm NO_COLOR=1 {bin}'",
+        dir = state.display(),
+        state = state.display(),
+        bin = testhosts::BIN,
+    );
+    let Some(s) = tmux::Session::start_command(h.dir(), &command, "quickstart") else {
+        return;
+    };
+    let long = std::time::Duration::from_secs(240);
+    s.wait_for(&["User Management Database"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["Variables", "PostgreSQL port"]);
+    s.keys(&["C-s"]);
+    s.wait_for(&["slm_server", "redis_vm", "localhost"]);
+    s.keys(&["Enter"]);
+    let screen = s.wait_for_within(&["dry run finished with"], long);
+    assert!(screen.contains("failure(s)"), "{screen}");
+    // A plain confirm does not start a run after a failed dry run.
+    s.keys(&["Enter"]);
+    let screen = s.wait_for(&["The dry run failed", "[a] run anyway"]);
+    assert!(
+        screen.contains("which check mode could not apply"),
+        "the failure is labelled as following from a task check mode could not apply:\n{screen}"
+    );
+    s.keys(&["y"]);
+    s.wait_for(&["a runs anyway"]);
+    s.keys(&["a"]);
+    let screen = s.wait_for_within(
+        &["Migrations", "slm_users: applied", "autobot_users: applied"],
+        long,
+    );
+    assert!(screen.contains("finished"), "{screen}");
+    assert!(!screen.contains("failed —"), "{screen}");
+    s.keys(&["Enter"]);
+    let screen = s.wait_for_within(&[" HEALTHY "], std::time::Duration::from_secs(60));
+    assert!(!screen.contains("pending"), "{screen}");
+    s.keys(&["q"]);
+    s.wait_for(&["WIZARD-EXITED rc=0"]);
+}

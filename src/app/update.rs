@@ -1358,7 +1358,8 @@ pub fn migration_text(db: &str, m: &MigrationState) -> String {
     match m {
         MigrationState::Running => format!("{db}: applying…"),
         MigrationState::Applied(names) => format!("{db}: applied {}", names.join(", ")),
-        MigrationState::AlreadyApplied(n) => format!("{db}: already applied ({n})"),
+        MigrationState::AlreadyApplied(0) => format!("{db}: no migrations"),
+        MigrationState::AlreadyApplied(n) => format!("{db}: up to date ({n} applied before)"),
         MigrationState::Failed(why) => format!("{db}: failed — {why}"),
     }
 }

@@ -36,6 +36,18 @@ impl Session {
 
     /// Like `start`, with extra `VAR=value …` for the binary's environment.
     pub fn start_with_env(root: &Path, args: &str, tag: &str, env: &str) -> Option<Self> {
+        let cmd = format!(
+            "env SLM_WIZARD_LOG=debug XDG_STATE_HOME={s} HOME={r} TERM=xterm NO_COLOR=1 {env} {bin} {args}",
+            s = root.join("state").display(),
+            r = root.display(),
+            bin = env!("CARGO_BIN_EXE_slm-wizard"),
+        );
+        Self::start_command(root, &cmd, tag)
+    }
+
+    /// Runs `command` (a shell command line that starts the wizard, e.g. inside a test host) in
+    /// a 120×40 tmux session in `root`; `None` when tmux is not installed.
+    pub fn start_command(root: &Path, command: &str, tag: &str) -> Option<Self> {
         if tmux().arg("-V").output().is_err() {
             // In CI a missing tmux is a broken setup, not a reason to pass.
             assert!(
@@ -46,12 +58,7 @@ impl Session {
             return None;
         }
         let name = format!("slm-wizard-{tag}-{}", std::process::id());
-        let cmd = format!(
-            "env SLM_WIZARD_LOG=debug XDG_STATE_HOME={s} HOME={r} TERM=xterm NO_COLOR=1 {env} {bin} {args}; echo WIZARD-EXITED rc=$?; sleep 120",
-            s = root.join("state").display(),
-            r = root.display(),
-            bin = env!("CARGO_BIN_EXE_slm-wizard"),
-        );
+        let cmd = format!("{command}; echo WIZARD-EXITED rc=$?; sleep 120");
         let ok = tmux()
             .args([
                 "new-session",
@@ -122,13 +129,19 @@ impl Session {
 
     #[track_caller]
     pub fn wait_for(&self, needles: &[&str]) -> String {
+        self.wait_for_within(needles, Duration::from_secs(30))
+    }
+
+    /// Like `wait_for`, for things that take longer (a package install).
+    #[track_caller]
+    pub fn wait_for_within(&self, needles: &[&str], limit: Duration) -> String {
         let start = Instant::now();
         loop {
             let screen = self.capture();
             if needles.iter().all(|n| screen.contains(n)) {
                 return screen;
             }
-            if start.elapsed() > Duration::from_secs(30) {
+            if start.elapsed() > limit {
                 let log = std::fs::read_to_string(self.1.join("state/slm-wizard/logs/wizard.log"))
                     .unwrap_or_default();
                 panic!("timed out waiting for {needles:?}; the screen:\n{screen}\nthe log:\n{log}");
