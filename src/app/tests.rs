@@ -1089,6 +1089,18 @@ fn a_deploying_run_applies_the_migrations_and_health_offers_m() {
         s.health.migrate_prompt,
         Some(("slm_users".into(), vec!["0002_sessions".into()]))
     );
+    // `r` on a database whose only problem is pending migrations points at `m` instead of
+    // a re-run that would change nothing.
+    let mut r = s.clone();
+    r.dialog = None;
+    let fx = send(&mut r, key(KeyCode::Char('r')));
+    assert!(fx.is_empty() && r.step == Step::Health, "{fx:?}");
+    assert!(
+        r.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("m applies them")
+    );
     let fx = send(&mut s, key(KeyCode::Char('y')));
     assert!(
         matches!(fx.as_slice(), [Effect::ApplyMigrations { databases, .. }] if databases == &vec!["slm_users".to_string()]),

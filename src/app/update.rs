@@ -1491,6 +1491,20 @@ fn repair(state: &mut State) -> Vec<Effect> {
         state.message = Some(format!("{what} is healthy: nothing to repair"));
         return Vec::new();
     }
+    // Pending migrations are not the playbook's to fix: a re-run would change nothing.
+    if let Some(row) = snap.rows.get(sel)
+        && status == Some(crate::health::Status::Degraded)
+        && row.migrations.as_ref().is_some_and(|m| m.pending > 0)
+        && row
+            .reason
+            .split("; ")
+            .all(|r| r.contains("pending migration"))
+    {
+        state.message = Some(format!(
+            "{what}: only migrations are pending, which a re-run does not apply; m applies them"
+        ));
+        return Vec::new();
+    }
     if state.chosen.is_none() {
         // Opened as `health --watch`: the databases come from the user-management playbook.
         let Some(i) = state.playbooks.iter().position(|p| {
