@@ -2485,3 +2485,92 @@ fn become_with_su_still_switches_user_after_facts_gathered_through_su() {
     r.assert_ok();
     assert_eq!(r.result("who")["stdout"], "postgres", "{}", r.dump());
 }
+
+/// `run … | head -1`: the reader goes away after one line. The run stops as on Ctrl-C (no new
+/// task starts) and exits quietly with 141, the status a shell shows for a CLI ended by SIGPIPE,
+/// instead of panicking (101) or running on unseen.
+#[test]
+fn a_closed_stdout_ends_the_run_quietly() {
+    use std::io::{BufRead, Read};
+    use std::process::{Command, Stdio};
+    for json in [false, true] {
+        let sb = Sandbox::new();
+        let pb = sb.write(
+            "pb.yml",
+            &play(
+                "- debug: msg=one\n- command: sleep 1\n- command: sleep 1\n- file: path=@D@/late state=touch\n",
+            ),
+        );
+        let mut cmd = Command::new(common::BIN);
+        cmd.arg("run")
+            .arg(&pb)
+            .arg("-i")
+            .arg(sb.inventory())
+            .env("XDG_STATE_HOME", sb.state_dir())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if json {
+            cmd.arg("--json");
+        }
+        let mut child = cmd.spawn().expect("spawn slm-wizard");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut first = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut first)
+            .expect("read the first line");
+        // The BufReader (and with it the pipe's read end) is dropped here, as `head -1` exits.
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut stderr)
+            .expect("read stderr");
+        let status = child.wait().expect("wait");
+        let what = format!("json={json}: first line {first:?}, stderr:\n{stderr}");
+        assert!(!stderr.contains("panicked"), "{what}");
+        assert!(!stderr.contains("Broken pipe"), "{what}");
+        assert_eq!(status.code(), Some(141), "{what}");
+        assert!(
+            !sb.exists("late"),
+            "tasks kept starting after stdout closed; {what}"
+        );
+    }
+}
+
+/// Every command that prints to stdout, started with a pipe whose reader is already gone: exit
+/// 141 without a word on stderr (`secrets path` panicked with 101; `run` ran on unseen).
+#[test]
+fn commands_writing_into_a_closed_pipe_exit_quietly() {
+    use std::process::{Command, Stdio};
+    let sb = Sandbox::new();
+    let pb = sb.write("pb.yml", &play("- debug: msg=one\n"));
+    let (pb, inv) = (
+        pb.display().to_string(),
+        sb.inventory().display().to_string(),
+    );
+    let commands: [&[&str]; 4] = [
+        &["run", &pb, "-i", &inv],
+        &["run", &pb, "-i", &inv, "--json"],
+        &["inventory", "-i", &inv, "--list"],
+        &["secrets", "path", &pb, "-i", &inv],
+    ];
+    for args in commands {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = Command::new(common::BIN)
+            .args(args)
+            .env("XDG_STATE_HOME", sb.state_dir())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run slm-wizard");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}\n{stderr}");
+        assert_eq!(stderr, "", "{args:?}");
+    }
+}
