@@ -2574,3 +2574,36 @@ fn commands_writing_into_a_closed_pipe_exit_quietly() {
         assert_eq!(stderr, "", "{args:?}");
     }
 }
+
+/// Fact gathering is no task of the playbook: its `--json` events carry no `task_id` (they carried
+/// the engine's internal u64::MAX), while the playbook's tasks keep theirs, counted from 0.
+#[test]
+fn fact_gathering_events_carry_no_task_id() {
+    let sb = Sandbox::new();
+    let r = sb.run(
+        "- hosts: all\n  gather_facts: yes\n  tasks:\n    - debug: msg=one\n    - debug: msg=two\n- hosts: all\n  tasks:\n    - debug: msg=three\n",
+        &[],
+    );
+    r.assert_ok();
+    let events_of = |name: &str| -> Vec<&Value> {
+        r.events
+            .iter()
+            .filter(|e| {
+                (e["event"] == "task_start" || e["event"] == "task_result") && e["task"] == name
+            })
+            .collect()
+    };
+    let facts = events_of("Gathering Facts");
+    assert_eq!(facts.len(), 2, "one start, one result\n{}", r.dump());
+    for e in facts {
+        assert_eq!(e.get("task_id"), None, "{e}");
+        assert_eq!(e["module"], "setup", "{e}");
+    }
+    let mut ids: Vec<u64> = events_of("debug")
+        .iter()
+        .map(|e| e["task_id"].as_u64().unwrap_or(u64::MAX))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids, vec![0, 1, 2], "{}", r.dump());
+}
