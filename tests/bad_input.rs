@@ -756,6 +756,24 @@ fn survey_bad_value_in_a_vars_file() {
 }
 
 #[test]
+fn survey_bad_value_in_play_vars() {
+    // line 4: `    ssl: sometimes` — the value is column 10.
+    let sb = Sandbox::new();
+    let pb = sb.write(
+        "playbook.yml",
+        "- hosts: all\n  gather_facts: no\n  vars:\n    ssl: sometimes\n  tasks: []\n",
+    );
+    sb.write("playbook.survey.yml", SURVEY);
+    let r = sb.run_file(&pb, &["--check"]);
+    assert_bad(
+        &r,
+        &pb,
+        &[(4, 10)],
+        &["ssl: \"sometimes\" is not a boolean"],
+    );
+}
+
+#[test]
 fn survey_secret_from_the_inventory_is_checked_but_never_shown() {
     // line 5: `      db_password: short-secret` — the value is column 20.
     let (sb, r) = run_survey(

@@ -300,6 +300,7 @@ pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
         let mut sources: Vec<(&Map<String, Value>, &VarPositions)> = Vec::new();
         sources.extend(inventory.groups.values().map(|g| (&g.vars, &g.var_pos)));
         sources.extend(inventory.hosts.values().map(|h| (&h.vars, &h.var_pos)));
+        sources.extend(playbook.plays.iter().map(|p| (&p.common.vars, &p.vars_pos)));
         sources.extend(vars_file_pos.iter().map(|(v, p)| (v, p)));
         check_survey_values(&survey, &sources, &redactor)?;
     }
@@ -318,10 +319,11 @@ pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
 }
 
 /// Survey variables set outside `-e`: every value the inventory (group and host vars, group_vars/
-/// and host_vars/ files) or a play's vars_files gives a survey variable must pass its question,
-/// as `-e` answers must in `prepare_run` — also where a higher source overrides it, since a file
-/// that holds a bad value is wrong either way. Templates are resolved per host while running, so
-/// they are not checked here. The message names the value's file:line:col and what is valid.
+/// and host_vars/ files), a play's `vars` or its vars_files give a survey variable must pass its
+/// question, as `-e` answers must in `prepare_run` — also where a higher source overrides it, since
+/// a file that holds a bad value is wrong either way. Templates are resolved per host while
+/// running, so they are not checked here. The message names the value's file:line:col and what is
+/// valid.
 fn check_survey_values(
     survey: &Survey,
     sources: &[(&Map<String, Value>, &VarPositions)],
@@ -570,5 +572,50 @@ fn visit_strings(v: &Value, f: &mut dyn FnMut(&str)) {
         Value::Array(a) => a.iter().for_each(|x| visit_strings(x, f)),
         Value::Object(o) => o.values().for_each(|x| visit_strings(x, f)),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wizard's runs and health's deployment plan through here too, not only the CLI's.
+    #[test]
+    fn survey_values_set_in_the_inventory_are_checked_by_plan() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).expect("write");
+            p
+        };
+        let playbook = write("pb.yml", "- hosts: all\n  gather_facts: no\n  tasks: []\n");
+        let survey = write(
+            "pb.survey.yml",
+            "name: t\nspec:\n  - {variable: port, type: integer, format: port}\n",
+        );
+        let request = |inventory: &str| RunRequest {
+            playbook: playbook.clone(),
+            inventory: Some(write("hosts.yml", inventory)),
+            ..Default::default()
+        };
+        let inv = "all:\n  hosts:\n    h:\n      ansible_connection: local\n      port: ";
+        match plan(request(&format!("{inv}70000\n"))) {
+            Ok(_) => panic!("port 70000 was accepted"),
+            Err(e) => {
+                let hosts = dir.path().join("hosts.yml");
+                let want = format!(
+                    "{}:5:13: port: 70000 is not a port number; expected a port number 1-65535 \
+                     (survey question 'port' at {}:3:5)",
+                    hosts.display(),
+                    survey.display()
+                );
+                assert_eq!(e.to_string(), want);
+            }
+        }
+        for ok in ["5432", "\"{{ 5000 + 432 }}\""] {
+            if let Err(e) = plan(request(&format!("{inv}{ok}\n"))) {
+                panic!("{ok}: {e}");
+            }
+        }
     }
 }
