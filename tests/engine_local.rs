@@ -2540,22 +2540,28 @@ fn a_closed_stdout_ends_the_run_quietly() {
     }
 }
 
-/// Every command that prints to stdout, started with a pipe whose reader is already gone: exit
-/// 141 without a word on stderr (`secrets path` panicked with 101; `run` ran on unseen).
+/// Commands that print to stdout, started with a pipe whose reader is already gone: exit 141
+/// without a word on stderr (`secrets path` panicked with 101; `run` ran on unseen; `health`
+/// ended as if all was read).
 #[test]
 fn commands_writing_into_a_closed_pipe_exit_quietly() {
     use std::process::{Command, Stdio};
     let sb = Sandbox::new();
     let pb = sb.write("pb.yml", &play("- debug: msg=one\n"));
-    let (pb, inv) = (
-        pb.display().to_string(),
-        sb.inventory().display().to_string(),
+    // Nothing listens on port 1: health reports the database down, on stdout.
+    let env = sb.write(
+        "db.env",
+        "SLM_DATABASE_URL=postgresql://u:p@127.0.0.1:1/slm\n",
     );
-    let commands: [&[&str]; 4] = [
+    let pb = pb.display().to_string();
+    let inv = sb.inventory().display().to_string();
+    let env = env.display().to_string();
+    let commands: [&[&str]; 5] = [
         &["run", &pb, "-i", &inv],
         &["run", &pb, "-i", &inv, "--json"],
         &["inventory", "-i", &inv, "--list"],
         &["secrets", "path", &pb, "-i", &inv],
+        &["health", "--json", "--env-file", &env, "--timeout", "1"],
     ];
     for args in commands {
         let (reader, writer) = std::io::pipe().expect("pipe");
@@ -2564,6 +2570,9 @@ fn commands_writing_into_a_closed_pipe_exit_quietly() {
             .args(args)
             .env("XDG_STATE_HOME", sb.state_dir())
             .env("NO_COLOR", "1")
+            .env_remove("SLM_DATABASE_URL")
+            .env_remove("SLM_USERS_DATABASE_URL")
+            .env_remove("AUTOBOT_USERS_DATABASE_URL")
             .stdin(Stdio::null())
             .stdout(writer)
             .stderr(Stdio::piped())
