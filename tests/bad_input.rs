@@ -681,7 +681,7 @@ fn survey_port_out_of_range_as_an_inventory_host_var() {
 
 #[test]
 fn survey_bad_cidr_in_an_inventory_group_var() {
-    // line 10: `        clients: [10.0.0.0/8, 10.0.0.1]` — the value is column 18.
+    // line 10: `        clients: [10.0.0.0/8, 10.0.0.1]` — the bad second item is column 31.
     let (sb, r) = run_survey(
         "all:\n  hosts:\n    local1:\n      ansible_connection: local\n  children:\n    db:\n      hosts:\n        local1:\n      vars:\n        clients: [10.0.0.0/8, 10.0.0.1]\n",
         &[],
@@ -690,7 +690,7 @@ fn survey_bad_cidr_in_an_inventory_group_var() {
     assert_bad(
         &r,
         &sb.inventory(),
-        &[(10, 18)],
+        &[(10, 31)],
         &[
             "clients: item 2 (\"10.0.0.1\")",
             "CIDR notation",
@@ -713,16 +713,19 @@ fn survey_bad_values_in_group_vars_and_host_vars_files() {
         &[(2, 7)],
         &["port: 0 is not a port number", "1-65535"],
     );
-    // host_vars/local1/net.yml line 2: `  - 300.1.1.1/8` — the list starts at column 3.
+    // host_vars/local1/net.yml line 3: `  - 300.1.1.1/8` — the bad item is column 5.
     let (sb, r) = run_survey(
         LOCAL_INVENTORY,
-        &[("host_vars/local1/net.yml", "clients:\n  - 300.1.1.1/8\n")],
+        &[(
+            "host_vars/local1/net.yml",
+            "clients:\n  - 10.0.0.0/8\n  - 300.1.1.1/8\n",
+        )],
         &[],
     );
     assert_bad(
         &r,
         &sb.p("host_vars/local1/net.yml"),
-        &[(2, 3)],
+        &[(3, 5)],
         &["clients:", "300.1.1.1/8", "CIDR notation"],
     );
     // group_vars/all.yml line 1: `ssl: maybe` — the value is column 6.

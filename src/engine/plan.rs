@@ -343,7 +343,14 @@ fn check_survey_values(
                     "{var}: {e} (survey question '{}' at {})",
                     q.name, q.pos
                 ));
-                return Err(match positions.get(var) {
+                // A list is located at its first bad item, when one is bad on its own.
+                let at = positions.get(var).map(|at| match value {
+                    Value::Array(items) => survey::bad_item(q, items)
+                        .and_then(|i| at.items.get(i))
+                        .unwrap_or(&at.pos),
+                    _ => &at.pos,
+                });
+                return Err(match at {
                     Some(pos) => InputError::at(pos, msg),
                     None => InputError::new(msg),
                 });

@@ -41,8 +41,17 @@ pub struct Inventory {
     pub path: Option<PathBuf>,
 }
 
-/// Where each variable is set: the position of its value.
-pub type VarPositions = HashMap<String, Pos>;
+/// Where a variable's value is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VarPos {
+    /// Where the value starts.
+    pub pos: Pos,
+    /// Where each item starts when the value is a list (a bad item is pointed at).
+    pub items: Vec<Pos>,
+}
+
+/// Where each variable is set.
+pub type VarPositions = HashMap<String, VarPos>;
 
 /// Variables with where each is set.
 pub type LocatedVars = (Map<String, Value>, VarPositions);
@@ -419,12 +428,24 @@ pub fn merge_into(dst: &mut Map<String, Value>, src: &Map<String, Value>) {
     }
 }
 
-/// Where each entry of a vars mapping is set: the position of its value.
+/// Where each entry of a vars mapping is set: the position of its value (and of its items).
 pub fn value_positions(node: &Node) -> VarPositions {
     node.as_map()
         .unwrap_or_default()
         .iter()
-        .map(|(k, v)| (k.key_string(), v.pos.clone()))
+        .map(|(k, v)| {
+            let items = v
+                .as_seq()
+                .unwrap_or_default()
+                .iter()
+                .map(|i| i.pos.clone())
+                .collect();
+            let at = VarPos {
+                pos: v.pos.clone(),
+                items,
+            };
+            (k.key_string(), at)
+        })
         .collect()
 }
 
