@@ -13,7 +13,7 @@ use cli::{
     Cli, Command, DoctorArgs, HealthArgs, InventoryArgs, MigrateArgs, RunArgs, SecretsArgs,
     SecretsCommand, SourceArgs,
 };
-use slm_wizard::engine::output::{Journal, Printer, json_line};
+use slm_wizard::engine::output::{CliStdout, EXIT_CLOSED_PIPE, Journal, Printer, json_line};
 use slm_wizard::error::InputError;
 use slm_wizard::secrets::store::{self, PrepareError, PrepareOptions, SecretStore};
 use slm_wizard::{db, engine, health, inventory, playbook, secrets, vault};
@@ -85,7 +85,7 @@ async fn health_command(args: HealthArgs) -> ExitCode {
         api_url: args.api_url,
         dashboard: args.watch && std::io::stdout().is_terminal() && std::io::stdin().is_terminal(),
     };
-    let mut out = std::io::stdout();
+    let mut out = CliStdout::exiting();
     let mut err = std::io::stderr();
     let code =
         health::command::run_health(&opts, db::Settings::from_env(), &mut out, &mut err).await;
@@ -102,7 +102,7 @@ async fn doctor_command(args: DoctorArgs) -> ExitCode {
         source,
         timeout: seconds(args.timeout, 0.1),
     };
-    let mut out = std::io::stdout();
+    let mut out = CliStdout::exiting();
     let mut err = std::io::stderr();
     let code =
         health::doctor::run_doctor(&opts, db::Settings::from_env(), &mut out, &mut err).await;
@@ -192,11 +192,9 @@ fn read_secret(prompt: &str) -> std::io::Result<String> {
     Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
-/// Prints one line to stdout; a closed pipe (`| head`) is not an error worth a panic.
+/// Prints one line to stdout; a closed pipe (`| head`) ends the process quietly.
 fn print_line(line: &str) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{line}");
+    CliStdout::exiting().line(line);
 }
 
 fn bad_input(e: &InputError) -> ExitCode {
@@ -238,7 +236,7 @@ async fn migrate(args: MigrateArgs) -> ExitCode {
         migrations_dir: args.migrations_dir,
         connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
     };
-    let mut out = std::io::stdout();
+    let mut out = CliStdout::exiting();
     let mut err = std::io::stderr();
     let code = db::migrate::run_command(&opts, db::Settings::from_env(), &mut out, &mut err).await;
     ExitCode::from(code)
@@ -316,6 +314,7 @@ async fn run(args: RunArgs) -> ExitCode {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let cancel = engine::Cancel::default();
     let ctrl_c = cancel.clone();
+    let pipe_closed = cancel.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("\nslm-wizard: cancelling (no new tasks will start)…");
@@ -326,17 +325,25 @@ async fn run(args: RunArgs) -> ExitCode {
     let mut journal = Journal::create(&args.playbook)
         .map_err(|e| eprintln!("slm-wizard: journal disabled: {e}"))
         .ok();
-    let stdout = std::io::stdout();
-    let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    let mut printer = Printer::new(stdout.lock(), color, args.verbose, args.diff);
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    // A closed stdout (`| head -1`) cancels the run as Ctrl-C does: the running tasks end, no new
+    // ones start, the journal keeps every event, and the exit is quiet.
+    let mut out = CliStdout::noting();
+    let mut printer = Printer::new(out.clone(), color, args.verbose, args.diff);
     while let Some(ev) = rx.recv().await {
         if let Some(j) = journal.as_mut() {
             j.record(&ev);
         }
+        if out.is_closed() {
+            continue;
+        }
         if args.json {
-            print_line(&json_line(&ev));
+            out.line(&json_line(&ev));
         } else {
             printer.handle(&ev);
+        }
+        if out.is_closed() {
+            pipe_closed.cancel();
         }
     }
     let summary = match handle.await {
@@ -346,6 +353,9 @@ async fn run(args: RunArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if out.is_closed() {
+        return ExitCode::from(EXIT_CLOSED_PIPE);
+    }
     if let Some(j) = &journal
         && !args.json
     {
@@ -398,7 +408,7 @@ fn secrets_command(args: SecretsArgs) -> ExitCode {
     };
     let Some(playbook) = &target.playbook else {
         if action.is_none() {
-            println!("{}", store::secrets_dir().display());
+            print_line(&store::secrets_dir().display().to_string());
             return ExitCode::SUCCESS;
         }
         return bad_input(&InputError::new(
@@ -407,7 +417,7 @@ fn secrets_command(args: SecretsArgs) -> ExitCode {
     };
     let path = store::store_path(playbook, target.inventory.as_deref());
     let Some(action) = action else {
-        println!("{}", path.display());
+        print_line(&path.display().to_string());
         return ExitCode::SUCCESS;
     };
     let pw = match vault_password(&target.vault_password_file) {
@@ -427,7 +437,7 @@ fn secrets_command(args: SecretsArgs) -> ExitCode {
                 eprintln!("no secrets stored for this deployment ({})", path.display());
             }
             for line in st.show_lines(reveal) {
-                println!("{line}");
+                print_line(&line);
             }
         }
         Err(output) => {

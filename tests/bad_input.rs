@@ -11,7 +11,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{Run, Sandbox};
+use common::{LOCAL_INVENTORY, Run, Sandbox};
 
 /// Writes `playbook` as `playbook.yml` into a new sandbox and runs it.
 fn run_pb(playbook: &str, args: &[&str]) -> (Sandbox, PathBuf, Run) {
@@ -627,6 +627,184 @@ fn inventory_group_is_its_own_child() {
     // line 5: `        web:` — the key is column 9.
     let (_sb, inv, r) = run_inv("all:\n  children:\n    web:\n      children:\n        web:\n");
     assert_bad(&r, &inv, &[(5, 9)], &["'web'", "itself"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Survey variables set outside -e: checked like -e answers, at the value's file:line:col
+// ---------------------------------------------------------------------------------------------
+
+/// The questions of the survey tests: a port, a list of CIDRs, a boolean and a secret.
+const SURVEY: &str = "name: t\nspec:\n  - {variable: port, type: integer, format: port, default: 5432}\n  - {variable: clients, type: list, format: cidr}\n  - {variable: ssl, type: boolean, default: false}\n  - {variable: db_password, type: password, min: 16, secret: true}\n";
+
+/// Runs `--check` of a playbook that has [`SURVEY`] against `inventory`, after writing `files`
+/// (relative to the sandbox, beside the inventory) and with `vars_files` in the play.
+fn run_survey(inventory: &str, files: &[(&str, &str)], vars_files: &[&str]) -> (Sandbox, Run) {
+    let sb = Sandbox::with_inventory(inventory);
+    for (rel, text) in files {
+        sb.write(rel, text);
+    }
+    let vf = if vars_files.is_empty() {
+        String::new()
+    } else {
+        format!("  vars_files: [{}]\n", vars_files.join(", "))
+    };
+    let pb = sb.write(
+        "playbook.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: no\n{vf}  tasks:\n    - debug: msg={{{{ port }}}}\n"
+        ),
+    );
+    sb.write("playbook.survey.yml", SURVEY);
+    let r = sb.run_file(&pb, &["--check"]);
+    (sb, r)
+}
+
+#[test]
+fn survey_port_out_of_range_as_an_inventory_host_var() {
+    // line 5: `      port: 99999` — the value is column 13.
+    let (sb, r) = run_survey(
+        "all:\n  hosts:\n    local1:\n      ansible_connection: local\n      port: 99999\n",
+        &[],
+        &[],
+    );
+    assert_bad(
+        &r,
+        &sb.inventory(),
+        &[(5, 13)],
+        &[
+            "port: 99999 is not a port number",
+            "1-65535",
+            "survey question 'port' at ",
+        ],
+    );
+}
+
+#[test]
+fn survey_bad_cidr_in_an_inventory_group_var() {
+    // line 10: `        clients: [10.0.0.0/8, 10.0.0.1]` — the bad second item is column 31.
+    let (sb, r) = run_survey(
+        "all:\n  hosts:\n    local1:\n      ansible_connection: local\n  children:\n    db:\n      hosts:\n        local1:\n      vars:\n        clients: [10.0.0.0/8, 10.0.0.1]\n",
+        &[],
+        &[],
+    );
+    assert_bad(
+        &r,
+        &sb.inventory(),
+        &[(10, 31)],
+        &[
+            "clients: item 2 (\"10.0.0.1\")",
+            "CIDR notation",
+            "172.16.168.0/24",
+        ],
+    );
+}
+
+#[test]
+fn survey_bad_values_in_group_vars_and_host_vars_files() {
+    // group_vars/all.yml line 2: `port: 0` — the value is column 7.
+    let (sb, r) = run_survey(
+        LOCAL_INVENTORY,
+        &[("group_vars/all.yml", "ssl: false\nport: 0\n")],
+        &[],
+    );
+    assert_bad(
+        &r,
+        &sb.p("group_vars/all.yml"),
+        &[(2, 7)],
+        &["port: 0 is not a port number", "1-65535"],
+    );
+    // host_vars/local1/net.yml line 3: `  - 300.1.1.1/8` — the bad item is column 5.
+    let (sb, r) = run_survey(
+        LOCAL_INVENTORY,
+        &[(
+            "host_vars/local1/net.yml",
+            "clients:\n  - 10.0.0.0/8\n  - 300.1.1.1/8\n",
+        )],
+        &[],
+    );
+    assert_bad(
+        &r,
+        &sb.p("host_vars/local1/net.yml"),
+        &[(3, 5)],
+        &["clients:", "300.1.1.1/8", "CIDR notation"],
+    );
+    // group_vars/all.yml line 1: `ssl: maybe` — the value is column 6.
+    let (sb, r) = run_survey(
+        LOCAL_INVENTORY,
+        &[("group_vars/all.yml", "ssl: maybe\n")],
+        &[],
+    );
+    assert_bad(
+        &r,
+        &sb.p("group_vars/all.yml"),
+        &[(1, 6)],
+        &["ssl: \"maybe\" is not a boolean", "true/false"],
+    );
+}
+
+#[test]
+fn survey_bad_value_in_a_vars_file() {
+    // vars/net.yml line 2: `port: "70000"` — the value is column 7.
+    let (sb, r) = run_survey(
+        LOCAL_INVENTORY,
+        &[("vars/net.yml", "ssl: true\nport: \"70000\"\n")],
+        &["vars/net.yml"],
+    );
+    assert_bad(
+        &r,
+        &sb.p("vars/net.yml"),
+        &[(2, 7)],
+        &["port:", "70000", "1-65535"],
+    );
+}
+
+#[test]
+fn survey_bad_value_in_play_vars() {
+    // line 4: `    ssl: sometimes` — the value is column 10.
+    let sb = Sandbox::new();
+    let pb = sb.write(
+        "playbook.yml",
+        "- hosts: all\n  gather_facts: no\n  vars:\n    ssl: sometimes\n  tasks: []\n",
+    );
+    sb.write("playbook.survey.yml", SURVEY);
+    let r = sb.run_file(&pb, &["--check"]);
+    assert_bad(
+        &r,
+        &pb,
+        &[(4, 10)],
+        &["ssl: \"sometimes\" is not a boolean"],
+    );
+}
+
+#[test]
+fn survey_secret_from_the_inventory_is_checked_but_never_shown() {
+    // line 5: `      db_password: short-secret` — the value is column 20.
+    let (sb, r) = run_survey(
+        "all:\n  hosts:\n    local1:\n      ansible_connection: local\n      db_password: short-secret\n",
+        &[],
+        &[],
+    );
+    assert_bad(
+        &r,
+        &sb.inventory(),
+        &[(5, 20)],
+        &["db_password:", "minimum 16"],
+    );
+    assert!(!r.stderr.contains("short-secret"), "{}", r.dump());
+}
+
+#[test]
+fn survey_templates_and_valid_values_outside_e_pass() {
+    // Templates are resolved on the host, so they are not checked at plan time.
+    let (_sb, r) = run_survey(
+        "all:\n  hosts:\n    local1:\n      ansible_connection: local\n      port: \"{{ 5000 + 1 }}\"\n      clients: [\"{{ '10.0.0.0/8' }}\", 10.1.0.0/16]\n",
+        &[(
+            "group_vars/all.yml",
+            "ssl: yes\ndb_password: a-long-enough-password\n",
+        )],
+        &[],
+    );
+    r.assert_ok();
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -2485,3 +2485,134 @@ fn become_with_su_still_switches_user_after_facts_gathered_through_su() {
     r.assert_ok();
     assert_eq!(r.result("who")["stdout"], "postgres", "{}", r.dump());
 }
+
+/// `run … | head -1`: the reader goes away after one line. The run stops as on Ctrl-C (no new
+/// task starts) and exits quietly with 141, the status a shell shows for a CLI ended by SIGPIPE,
+/// instead of panicking (101) or running on unseen.
+#[test]
+fn a_closed_stdout_ends_the_run_quietly() {
+    use std::io::{BufRead, Read};
+    use std::process::{Command, Stdio};
+    for json in [false, true] {
+        let sb = Sandbox::new();
+        let pb = sb.write(
+            "pb.yml",
+            &play(
+                "- debug: msg=one\n- command: sleep 1\n- command: sleep 1\n- file: path=@D@/late state=touch\n",
+            ),
+        );
+        let mut cmd = Command::new(common::BIN);
+        cmd.arg("run")
+            .arg(&pb)
+            .arg("-i")
+            .arg(sb.inventory())
+            .env("XDG_STATE_HOME", sb.state_dir())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if json {
+            cmd.arg("--json");
+        }
+        let mut child = cmd.spawn().expect("spawn slm-wizard");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut first = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut first)
+            .expect("read the first line");
+        // The BufReader (and with it the pipe's read end) is dropped here, as `head -1` exits.
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .expect("stderr")
+            .read_to_string(&mut stderr)
+            .expect("read stderr");
+        let status = child.wait().expect("wait");
+        let what = format!("json={json}: first line {first:?}, stderr:\n{stderr}");
+        assert!(!stderr.contains("panicked"), "{what}");
+        assert!(!stderr.contains("Broken pipe"), "{what}");
+        assert_eq!(status.code(), Some(141), "{what}");
+        assert!(
+            !sb.exists("late"),
+            "tasks kept starting after stdout closed; {what}"
+        );
+    }
+}
+
+/// Commands that print to stdout, started with a pipe whose reader is already gone: exit 141
+/// without a word on stderr (`secrets path` panicked with 101; `run` ran on unseen; `health`
+/// ended as if all was read).
+#[test]
+fn commands_writing_into_a_closed_pipe_exit_quietly() {
+    use std::process::{Command, Stdio};
+    let sb = Sandbox::new();
+    let pb = sb.write("pb.yml", &play("- debug: msg=one\n"));
+    // Nothing listens on port 1: health reports the database down, on stdout.
+    let env = sb.write(
+        "db.env",
+        "SLM_DATABASE_URL=postgresql://u:p@127.0.0.1:1/slm\n",
+    );
+    let pb = pb.display().to_string();
+    let inv = sb.inventory().display().to_string();
+    let env = env.display().to_string();
+    let commands: [&[&str]; 5] = [
+        &["run", &pb, "-i", &inv],
+        &["run", &pb, "-i", &inv, "--json"],
+        &["inventory", "-i", &inv, "--list"],
+        &["secrets", "path", &pb, "-i", &inv],
+        &["health", "--json", "--env-file", &env, "--timeout", "1"],
+    ];
+    for args in commands {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = Command::new(common::BIN)
+            .args(args)
+            .env("XDG_STATE_HOME", sb.state_dir())
+            .env("NO_COLOR", "1")
+            .env_remove("SLM_DATABASE_URL")
+            .env_remove("SLM_USERS_DATABASE_URL")
+            .env_remove("AUTOBOT_USERS_DATABASE_URL")
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .expect("run slm-wizard");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(141), "{args:?}\n{stderr}");
+        assert_eq!(stderr, "", "{args:?}");
+    }
+}
+
+/// Fact gathering is no task of the playbook: its `--json` events carry no `task_id` (they carried
+/// the engine's internal u64::MAX), while the playbook's tasks keep theirs, counted from 0.
+#[test]
+fn fact_gathering_events_carry_no_task_id() {
+    let sb = Sandbox::new();
+    let r = sb.run(
+        "- hosts: all\n  gather_facts: yes\n  tasks:\n    - debug: msg=one\n    - debug: msg=two\n- hosts: all\n  tasks:\n    - debug: msg=three\n",
+        &[],
+    );
+    r.assert_ok();
+    let events_of = |name: &str| -> Vec<&Value> {
+        r.events
+            .iter()
+            .filter(|e| {
+                (e["event"] == "task_start" || e["event"] == "task_result") && e["task"] == name
+            })
+            .collect()
+    };
+    let facts = events_of("Gathering Facts");
+    assert_eq!(facts.len(), 2, "one start, one result\n{}", r.dump());
+    for e in facts {
+        assert_eq!(e.get("task_id"), None, "{e}");
+        assert_eq!(e["module"], "setup", "{e}");
+    }
+    let mut ids: Vec<u64> = events_of("debug")
+        .iter()
+        .map(|e| e["task_id"].as_u64().unwrap_or(u64::MAX))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids, vec![0, 1, 2], "{}", r.dump());
+}

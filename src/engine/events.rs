@@ -8,6 +8,16 @@ use super::modules::Diff;
 use crate::secrets::Redactor;
 use crate::transport::Stream;
 
+/// The id the engine gives fact gathering. It is no task of the playbook (their ids count the
+/// playbook's tasks from 0), so serialized events (`--json`, the journal) leave `task_id` out for
+/// it; tell it by `"module":"setup"` and its name "Gathering Facts".
+pub const FACTS_TASK_ID: usize = usize::MAX;
+
+/// Serde's test for leaving `task_id` out (see [`FACTS_TASK_ID`]).
+fn is_facts_task(id: &usize) -> bool {
+    *id == FACTS_TASK_ID
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
@@ -46,6 +56,7 @@ pub struct Counts {
 #[derive(Debug, Clone, Serialize)]
 pub struct TaskResult {
     pub host: String,
+    #[serde(skip_serializing_if = "is_facts_task")]
     pub task_id: usize,
     pub task: String,
     pub module: String,
@@ -86,6 +97,7 @@ pub enum RunEvent {
     },
     TaskStart {
         host: String,
+        #[serde(skip_serializing_if = "is_facts_task")]
         task_id: usize,
         task: String,
         module: String,
@@ -93,6 +105,7 @@ pub enum RunEvent {
     },
     Output {
         host: String,
+        #[serde(skip_serializing_if = "is_facts_task")]
         task_id: usize,
         stream: Stream,
         data: String,

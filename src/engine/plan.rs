@@ -10,7 +10,8 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::error::InputError;
-use crate::inventory::Inventory;
+use crate::inventory::{self, Inventory, LocatedVars, VarPositions};
+use crate::playbook::survey::{self, Survey};
 use crate::playbook::{self, Item, Playbook, Task};
 use crate::secrets::{Redactor, Secret};
 use crate::template::{Templar, is_template};
@@ -143,6 +144,14 @@ fn load_vars_file(
     path: &Path,
     vault: &dyn Fn(&str, &Pos) -> Result<String, YamlError>,
 ) -> Result<Map<String, Value>, InputError> {
+    load_vars_file_at(path, vault).map(|(vars, _)| vars)
+}
+
+/// [`load_vars_file`] with where each variable is set (in the decrypted text of a vault file).
+fn load_vars_file_at(
+    path: &Path,
+    vault: &dyn Fn(&str, &Pos) -> Result<String, YamlError>,
+) -> Result<LocatedVars, InputError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| InputError::new(format!("{}: cannot read vars file: {e}", path.display())))?;
     let text = if crate::vault::is_vault(&text) {
@@ -159,8 +168,8 @@ fn load_vars_file(
     };
     let node = yaml::parse(&text, path)?;
     match node.to_json(vault)? {
-        Value::Object(m) => Ok(m),
-        Value::Null => Ok(Map::new()),
+        Value::Object(m) => Ok((m, inventory::value_positions(&node))),
+        Value::Null => Ok((Map::new(), VarPositions::new())),
         _ => Err(InputError::at(
             &node.pos,
             format!(
@@ -246,6 +255,8 @@ pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
         None => None,
     };
     let mut play_vars_files = Vec::new();
+    // Where the vars files set each variable, for the survey check.
+    let mut vars_file_pos: Vec<LocatedVars> = Vec::new();
     let mut play_hosts = Vec::new();
     for play in &playbook.plays {
         let pattern = play.hosts.clone();
@@ -277,11 +288,21 @@ pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
                     format!("vars file not found: {}", path.display()),
                 ));
             }
-            files.extend(load_vars_file(&path, &vault)?);
+            let (vars, pos) = load_vars_file_at(&path, &vault)?;
+            files.extend(vars.clone());
+            vars_file_pos.push((vars, pos));
         }
         collect_secrets(&files, &redactor);
         play_vars_files.push(Arc::new(files));
         play_hosts.push(hosts);
+    }
+    if let Some(survey) = survey::load_for(&request.playbook)? {
+        let mut sources: Vec<(&Map<String, Value>, &VarPositions)> = Vec::new();
+        sources.extend(inventory.groups.values().map(|g| (&g.vars, &g.var_pos)));
+        sources.extend(inventory.hosts.values().map(|h| (&h.vars, &h.var_pos)));
+        sources.extend(playbook.plays.iter().map(|p| (&p.common.vars, &p.vars_pos)));
+        sources.extend(vars_file_pos.iter().map(|(v, p)| (v, p)));
+        check_survey_values(&survey, &sources, &redactor)?;
     }
     let plan = Plan {
         request,
@@ -295,6 +316,55 @@ pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
     };
     check_templates(&plan)?;
     Ok(plan)
+}
+
+/// Survey variables set outside `-e`: every value the inventory (group and host vars, group_vars/
+/// and host_vars/ files), a play's `vars` or its vars_files give a survey variable must pass its
+/// question, as `-e` answers must in `prepare_run` — also where a higher source overrides it, since
+/// a file that holds a bad value is wrong either way. Templates are resolved per host while
+/// running, so they are not checked here. The message names the value's file:line:col and what is
+/// valid.
+fn check_survey_values(
+    survey: &Survey,
+    sources: &[(&Map<String, Value>, &VarPositions)],
+    redactor: &Redactor,
+) -> Result<(), InputError> {
+    for (vars, positions) in sources {
+        for (var, value) in *vars {
+            let Some(q) = survey.question(var) else {
+                continue;
+            };
+            if has_template(value) {
+                continue;
+            }
+            if let Err(e) = survey::validate(q, value) {
+                // A vault-encrypted value of a question not marked secret is still masked.
+                let msg = redactor.redact(&format!(
+                    "{var}: {e} (survey question '{}' at {})",
+                    q.name, q.pos
+                ));
+                // A list is located at its first bad item, when one is bad on its own.
+                let at = positions.get(var).map(|at| match value {
+                    Value::Array(items) => survey::bad_item(q, items)
+                        .and_then(|i| at.items.get(i))
+                        .unwrap_or(&at.pos),
+                    _ => &at.pos,
+                });
+                return Err(match at {
+                    Some(pos) => InputError::at(pos, msg),
+                    None => InputError::new(msg),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a value holds a template anywhere (a list item may be one).
+fn has_template(v: &Value) -> bool {
+    let mut found = false;
+    visit_strings(v, &mut |s| found |= is_template(s));
+    found
 }
 
 /// Names every template may use without defining them.
@@ -509,5 +579,50 @@ fn visit_strings(v: &Value, f: &mut dyn FnMut(&str)) {
         Value::Array(a) => a.iter().for_each(|x| visit_strings(x, f)),
         Value::Object(o) => o.values().for_each(|x| visit_strings(x, f)),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wizard's runs and health's deployment plan through here too, not only the CLI's.
+    #[test]
+    fn survey_values_set_in_the_inventory_are_checked_by_plan() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, text: &str| {
+            let p = dir.path().join(name);
+            std::fs::write(&p, text).expect("write");
+            p
+        };
+        let playbook = write("pb.yml", "- hosts: all\n  gather_facts: no\n  tasks: []\n");
+        let survey = write(
+            "pb.survey.yml",
+            "name: t\nspec:\n  - {variable: port, type: integer, format: port}\n",
+        );
+        let request = |inventory: &str| RunRequest {
+            playbook: playbook.clone(),
+            inventory: Some(write("hosts.yml", inventory)),
+            ..Default::default()
+        };
+        let inv = "all:\n  hosts:\n    h:\n      ansible_connection: local\n      port: ";
+        match plan(request(&format!("{inv}70000\n"))) {
+            Ok(_) => panic!("port 70000 was accepted"),
+            Err(e) => {
+                let hosts = dir.path().join("hosts.yml");
+                let want = format!(
+                    "{}:5:13: port: 70000 is not a port number; expected a port number 1-65535 \
+                     (survey question 'port' at {}:3:5)",
+                    hosts.display(),
+                    survey.display()
+                );
+                assert_eq!(e.to_string(), want);
+            }
+        }
+        for ok in ["5432", "\"{{ 5000 + 432 }}\""] {
+            if let Err(e) = plan(request(&format!("{inv}{ok}\n"))) {
+                panic!("{ok}: {e}");
+            }
+        }
     }
 }

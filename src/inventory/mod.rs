@@ -4,18 +4,22 @@
 pub mod edit;
 pub mod pattern;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
 use crate::error::{InputError, unknown_key};
-use crate::yaml::{self, Kind, Node};
+use crate::yaml::{self, Kind, Node, Pos};
 
 #[derive(Debug, Clone, Default)]
 pub struct Group {
     pub name: String,
     pub vars: Map<String, Value>,
+    /// Where each of `vars` is set (its value in the inventory or a `group_vars/` file), so a
+    /// bad value can be reported at file:line:col.
+    pub var_pos: VarPositions,
     /// Hosts listed directly in this group.
     pub hosts: Vec<String>,
     pub children: Vec<String>,
@@ -26,6 +30,8 @@ pub struct Group {
 pub struct Host {
     pub name: String,
     pub vars: Map<String, Value>,
+    /// Where each of `vars` is set, like [`Group::var_pos`].
+    pub var_pos: VarPositions,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -34,6 +40,21 @@ pub struct Inventory {
     pub groups: IndexMap<String, Group>,
     pub path: Option<PathBuf>,
 }
+
+/// Where a variable's value is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VarPos {
+    /// Where the value starts.
+    pub pos: Pos,
+    /// Where each item starts when the value is a list (a bad item is pointed at).
+    pub items: Vec<Pos>,
+}
+
+/// Where each variable is set.
+pub type VarPositions = HashMap<String, VarPos>;
+
+/// Variables with where each is set.
+pub type LocatedVars = (Map<String, Value>, VarPositions);
 
 /// Decrypts `!vault` values found while loading files.
 pub type VaultFn<'a> = &'a dyn Fn(&str, &yaml::Pos) -> Result<String, yaml::YamlError>;
@@ -79,7 +100,7 @@ impl Inventory {
         inv.group_mut("all");
         let mut vars = Map::new();
         vars.insert("ansible_connection".into(), Value::from("local"));
-        inv.add_host("localhost", vars, "all");
+        inv.add_host("localhost", vars, HashMap::new(), "all");
         inv.finish();
         inv
     }
@@ -93,12 +114,19 @@ impl Inventory {
             })
     }
 
-    fn add_host(&mut self, name: &str, vars: Map<String, Value>, group: &str) {
+    fn add_host(
+        &mut self,
+        name: &str,
+        vars: Map<String, Value>,
+        var_pos: VarPositions,
+        group: &str,
+    ) {
         let host = self.hosts.entry(name.to_string()).or_insert_with(|| Host {
             name: name.to_string(),
-            vars: Map::new(),
+            ..Default::default()
         });
         host.vars.extend(vars);
+        host.var_pos.extend(var_pos);
         let g = self.group_mut(group);
         if !g.hosts.iter().any(|h| h == name) {
             g.hosts.push(name.to_string());
@@ -153,10 +181,11 @@ impl Inventory {
                                     ));
                                 }
                             };
+                            let var_pos = value_positions(hv);
                             for expanded in
                                 expand_host_range(&host).map_err(|m| InputError::at(&hk.pos, m))?
                             {
-                                self.add_host(&expanded, vars.clone(), name);
+                                self.add_host(&expanded, vars.clone(), var_pos.clone(), name);
                             }
                         }
                     }
@@ -175,7 +204,9 @@ impl Inventory {
                     Kind::Null => {}
                     Kind::Map(_) => {
                         let vars = as_object(v.to_json(vault)?);
-                        self.group_mut(name).vars.extend(vars);
+                        let group = self.group_mut(name);
+                        group.vars.extend(vars);
+                        group.var_pos.extend(value_positions(v));
                     }
                     _ => {
                         return Err(InputError::at(
@@ -276,14 +307,17 @@ impl Inventory {
     fn load_vars_dirs(&mut self, dir: &Path, vault: VaultFn<'_>) -> Result<(), InputError> {
         let group_names: Vec<String> = self.groups.keys().cloned().collect();
         for g in group_names {
-            let vars = load_vars_path(&dir.join("group_vars"), &g, vault)?;
-            self.group_mut(&g).vars.extend(vars);
+            let (vars, var_pos) = load_vars_path(&dir.join("group_vars"), &g, vault)?;
+            let group = self.group_mut(&g);
+            group.vars.extend(vars);
+            group.var_pos.extend(var_pos);
         }
         let host_names: Vec<String> = self.hosts.keys().cloned().collect();
         for h in host_names {
-            let vars = load_vars_path(&dir.join("host_vars"), &h, vault)?;
+            let (vars, var_pos) = load_vars_path(&dir.join("host_vars"), &h, vault)?;
             if let Some(host) = self.hosts.get_mut(&h) {
                 host.vars.extend(vars);
+                host.var_pos.extend(var_pos);
             }
         }
         Ok(())
@@ -394,6 +428,27 @@ pub fn merge_into(dst: &mut Map<String, Value>, src: &Map<String, Value>) {
     }
 }
 
+/// Where each entry of a vars mapping is set: the position of its value (and of its items).
+pub fn value_positions(node: &Node) -> VarPositions {
+    node.as_map()
+        .unwrap_or_default()
+        .iter()
+        .map(|(k, v)| {
+            let items = v
+                .as_seq()
+                .unwrap_or_default()
+                .iter()
+                .map(|i| i.pos.clone())
+                .collect();
+            let at = VarPos {
+                pos: v.pos.clone(),
+                items,
+            };
+            (k.key_string(), at)
+        })
+        .collect()
+}
+
 fn as_object(v: Value) -> Map<String, Value> {
     match v {
         Value::Object(m) => m,
@@ -441,12 +496,9 @@ fn expand_host_range(name: &str) -> Result<Vec<String>, String> {
         .collect())
 }
 
-/// group_vars/NAME(.yml|.yaml|.json|) or group_vars/NAME/*.yml, merged in file-name order.
-fn load_vars_path(
-    base: &Path,
-    name: &str,
-    vault: VaultFn<'_>,
-) -> Result<Map<String, Value>, InputError> {
+/// group_vars/NAME(.yml|.yaml|.json|) or group_vars/NAME/*.yml, merged in file-name order, with
+/// where each variable is set.
+fn load_vars_path(base: &Path, name: &str, vault: VaultFn<'_>) -> Result<LocatedVars, InputError> {
     let mut files = Vec::new();
     for ext in ["", ".yml", ".yaml", ".json"] {
         let p = base.join(format!("{name}{ext}"));
@@ -469,11 +521,15 @@ fn load_vars_path(
         }
     }
     let mut vars = Map::new();
+    let mut var_pos = HashMap::new();
     for f in files {
         let node = yaml::load_file(&f)?;
         match &node.kind {
             Kind::Null => {}
-            Kind::Map(_) => vars.extend(as_object(node.to_json(vault)?)),
+            Kind::Map(_) => {
+                vars.extend(as_object(node.to_json(vault)?));
+                var_pos.extend(value_positions(&node));
+            }
             _ => {
                 return Err(InputError::at(
                     &node.pos,
@@ -485,7 +541,7 @@ fn load_vars_path(
             }
         }
     }
-    Ok(vars)
+    Ok((vars, var_pos))
 }
 
 #[cfg(test)]

@@ -45,6 +45,8 @@ pub struct Play {
     pub pos: Pos,
     pub hosts: String,
     pub common: Common,
+    /// Where each of the play's `vars` is set (for the survey check at plan time).
+    pub vars_pos: crate::inventory::VarPositions,
     pub gather_facts: bool,
     pub vars_files: Vec<(String, Pos)>,
     pub pre_tasks: Vec<Item>,
@@ -400,6 +402,10 @@ impl Parser<'_> {
             pos: node.pos.clone(),
             hosts: String::new(),
             common: Common::default(),
+            vars_pos: node
+                .get("vars")
+                .map(crate::inventory::value_positions)
+                .unwrap_or_default(),
             gather_facts: true,
             vars_files: Vec::new(),
             pre_tasks: Vec::new(),

@@ -955,6 +955,20 @@ fn check(q: &Question, value: &Value) -> Result<Value, String> {
     }
 }
 
+/// The first item of a list answer that fails its question on its own (not text, not of the
+/// format, not matching the pattern, not one of the choices), to point at it; `None` when the list
+/// is wrong only as a whole (too few or too many items) or the question takes no list.
+pub fn bad_item(q: &Question, items: &[Value]) -> Option<usize> {
+    items.iter().position(|item| {
+        let text = scalar_text(item);
+        match q.kind {
+            QuestionType::List => text.is_none_or(|s| check_text_format(q, &s, "").is_err()),
+            QuestionType::MultiSelect => text.is_none_or(|s| !q.choices.contains(&s)),
+            _ => false,
+        }
+    })
+}
+
 /// Strings and numbers as text.
 fn scalar_text(v: &Value) -> Option<String> {
     match v {
@@ -1117,6 +1131,21 @@ mod tests {
         assert!(e.contains("lowercase letters, digits and _"), "{e}");
         let e = survey("  - variable: u\n    type: text\n    pattern_hint: x\n").unwrap_err();
         assert!(e.to_string().contains("has none"), "{e}");
+    }
+
+    #[test]
+    fn bad_item_is_the_first_that_fails_on_its_own() {
+        let s = survey(
+            "  - {variable: c, type: list, format: cidr, min: 2}\n  - {variable: m, type: multiselect, choices: [a, b]}\n",
+        )
+        .expect("parses");
+        let c = s.question("c").expect("c");
+        let items = [Value::from("10.0.0.0/8"), Value::from("10.0.0.1")];
+        assert_eq!(bad_item(c, &items), Some(1));
+        // Too few items: the list is wrong as a whole, no item is.
+        assert_eq!(bad_item(c, &items[..1]), None);
+        let m = s.question("m").expect("m");
+        assert_eq!(bad_item(m, &[Value::from("a"), Value::from("c")]), Some(1));
     }
 
     #[test]
