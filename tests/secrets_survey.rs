@@ -3,6 +3,7 @@
 //! with generated passwords — generated once, stored (0600 / vault), reused, never printed.
 
 mod common;
+mod testhosts;
 
 use std::path::{Path, PathBuf};
 
@@ -1318,5 +1319,164 @@ fn secrets_rotate_sets_a_new_password_that_logs_in_and_keeps_it_pending_until_th
             .contains("valid: slm_db_password, autobot_db_password"),
         "{}",
         bad.dump()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The project's playbook on SSH test hosts
+// ---------------------------------------------------------------------------------------------
+
+/// Store files (not locks) of a test-hosts harness.
+fn hosts_stores(h: &testhosts::Hosts) -> Vec<PathBuf> {
+    let dir = h.p("xdg/slm-wizard/secrets");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension().is_some_and(|x| x == "yml")
+                        && !p
+                            .file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// `slm-wizard ARGS` with the harness's state directory.
+fn hosts_cli(h: &testhosts::Hosts, args: &[&str]) -> testhosts::CmdOutput {
+    let mut cmd = std::process::Command::new(testhosts::BIN);
+    cmd.args(args)
+        .env("XDG_STATE_HOME", h.p("xdg"))
+        .env("NO_COLOR", "1")
+        .env_remove("ANSIBLE_VAULT_PASSWORD_FILE")
+        .env_remove("SLM_DATABASE_URL")
+        .env_remove("SLM_USERS_DATABASE_URL")
+        .env_remove("AUTOBOT_USERS_DATABASE_URL");
+    testhosts::run_with_timeout(cmd, testhosts::RUN_TIMEOUT)
+}
+
+/// Logs in from `from` to autobot_users on `server` as autobot_app (the only allowed client).
+fn autobot_login(h: &testhosts::Hosts, from: &str, server: &str, pw: &str) -> bool {
+    h.exec(
+        from,
+        &[
+            "env",
+            &format!("PGPASSWORD={pw}"),
+            "PGCONNECT_TIMEOUT=5",
+            "psql",
+            "-h",
+            server,
+            "-U",
+            "autobot_app",
+            "-d",
+            "autobot_users",
+            "-w",
+            "-XAtc",
+            "SELECT 1",
+        ],
+    )
+    .ok()
+}
+
+#[test]
+fn rotation_and_the_existing_role_check_on_ssh_hosts() {
+    if !testhosts::root_or_skip("rotation_and_the_existing_role_check_on_ssh_hosts") {
+        return;
+    }
+    let h = testhosts::Hosts::up(2, &["slm", "redis"], &[]);
+    let inv = h.spec_inventory("inventory.yml");
+    let pb = repo().join("playbooks/user-management-db.yml");
+    h.run_path(&pb, &inv, &[]).assert_code(0);
+    let stores = hosts_stores(&h);
+    assert_eq!(stores.len(), 1, "{stores:?}");
+    let store = &stores[0];
+    let old = stored_value(store, "autobot_db_password").expect("stored");
+    let slm_pw = stored_value(store, "slm_db_password").expect("stored");
+    let redis = h.addr("redis").to_string();
+    assert!(autobot_login(&h, "slm", &redis, &old));
+
+    // Rotate the AutoBot password: the run sets it on redis, the env file on slm gets it, the
+    // login check goes through the SLM server (the only client redis admits).
+    let pbs = pb.display().to_string();
+    let invs = inv.display().to_string();
+    let r = hosts_cli(
+        &h,
+        &[
+            "secrets",
+            "rotate",
+            &pbs,
+            "-i",
+            &invs,
+            "--name",
+            "autobot_db_password",
+            "--json",
+        ],
+    );
+    let text = format!("exit {}\n{}\n{}", r.code, r.stdout, r.stderr);
+    assert_eq!(r.code, 0, "{text}");
+    let new = stored_value(store, "autobot_db_password").expect("stored");
+    assert_ne!(new, old);
+    assert_eq!(
+        stored_value(store, "slm_db_password").as_deref(),
+        Some(slm_pw.as_str())
+    );
+    for pw in [&old, &new, &slm_pw] {
+        assert!(
+            !text.contains(pw.as_str()),
+            "a password was printed\n{text}"
+        );
+    }
+    assert!(
+        r.stderr
+            .contains(&format!("login autobot_app@{redis}:5432/autobot_users: ok")),
+        "{text}"
+    );
+    assert!(
+        r.stderr.contains(&format!(
+            "old password autobot_app@{redis}:5432/autobot_users: refused"
+        )),
+        "{text}"
+    );
+    assert!(
+        autobot_login(&h, "slm", &redis, &new),
+        "new password refused"
+    );
+    assert!(
+        !autobot_login(&h, "slm", &redis, &old),
+        "old password still works"
+    );
+    let env = h.sh("slm", "cat /etc/slm/database.env");
+    assert!(
+        env.contains(&format!("autobot_app:{new}@")),
+        "env file not rewritten"
+    );
+
+    // The store is lost: a real run would generate new passwords for roles that exist, so it
+    // stops before any task with exit 5 and stores nothing.
+    std::fs::remove_file(store).expect("remove the store");
+    let r = h.run_path(&pb, &inv, &[]);
+    r.assert_code(5);
+    assert!(
+        r.stderr.contains(
+            "role 'slm_app' already exists on slm but slm_db_password has no stored value"
+        ),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        r.stderr.contains(
+            "role 'autobot_app' already exists on redis but autobot_db_password has no stored value"
+        ),
+        "{}",
+        r.dump()
+    );
+    assert!(!r.stdout.contains("task_result"), "{}", r.dump());
+    assert!(hosts_stores(&h).is_empty(), "{:?}", hosts_stores(&h));
+    assert!(
+        autobot_login(&h, "slm", &redis, &new),
+        "the password changed"
     );
 }

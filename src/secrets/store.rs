@@ -1,8 +1,14 @@
 //! The secret store: passwords slm-wizard generated for a deployment, kept so that a re-run reuses
 //! them instead of rotating them silently.
 //!
-//! One file per deployment (playbook name + canonical inventory path) under
-//! `$XDG_STATE_HOME/slm-wizard/secrets/` (directory mode 0700). The file is YAML `variable: value`;
+//! One file per deployment under `$XDG_STATE_HOME/slm-wizard/secrets/` (directory mode 0700). A
+//! deployment is the playbook's name and the sorted addresses of the hosts its plays target (see
+//! [`DeploymentKey`]), not the inventory's file: a renamed copy of the inventory finds the same
+//! secrets. Stores named after the inventory file (older versions) are read when the new one is
+//! missing and saved under the new name by the next real run. Dry runs (`RunRequest::check`)
+//! never write; a real run that generates a password first checks that its role does not exist
+//! ([`prepare_checked`]); rotation keeps new values in `<store>.rotating.yml` until the run that
+//! sets them succeeded ([`start_rotation`], [`finish_rotation`]). The file is YAML `variable: value`;
 //! with a vault password it is an Ansible Vault file (`$ANSIBLE_VAULT;1.1;AES256`), otherwise a
 //! 0600 plain file — either way `ansible-playbook -e @FILE [--vault-password-file F]` reads it.
 //! Writes are atomic (temp file + fsync + rename) under an exclusive lock, and a file that cannot
