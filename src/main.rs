@@ -450,6 +450,11 @@ fn secrets_command(args: SecretsArgs, runtime: &tokio::runtime::Runtime) -> Exit
     };
     let st = match SecretStore::for_deployment(playbook, inventory.as_deref(), pw.clone()) {
         Ok(s) => s,
+        Err(PrepareError::Input(e)) if inventory.is_none() => {
+            return bad_input(&InputError::new(format!(
+                "{e} (no -i given and no default inventory found: give the deployment's inventory with -i)"
+            )));
+        }
         Err(PrepareError::Input(e)) => return bad_input(&e),
         Err(e) => {
             eprintln!("ERROR! {e}");

@@ -182,3 +182,73 @@ fn probe_items(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::{Pos, YamlError};
+
+    #[test]
+    fn only_tasks_that_set_a_generated_password_become_role_queries() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pb = dir.path().join("pb.yml");
+        std::fs::write(
+            &pb,
+            r#"- hosts: all
+  tasks:
+    - name: install
+      apt: {name: postgresql}
+    - name: app
+      postgresql_user:
+        name: "{{ app_user }}"
+        password: "{{ app_pw }}"
+        login_port: 5433
+        role_attr_flags: LOGIN
+      become_user: postgres
+      no_log: true
+      register: created
+    - name: given
+      postgresql_user: {name: other, password: "{{ other_pw }}"}
+    - name: gone
+      postgresql_user: {name: x, password: "{{ app_pw }}", state: absent}
+    - name: kept
+      postgresql_user: {name: y, password: "{{ app_pw }}", no_password_changes: true}
+    - block:
+        - name: in a block
+          postgresql_user: {name: z, password: "{{app_pw}}"}
+      when: true
+"#,
+        )
+        .expect("write");
+        let no_vault = |_: &str, pos: &Pos| -> Result<String, YamlError> {
+            Err(YamlError {
+                pos: pos.clone(),
+                msg: "no vault".into(),
+            })
+        };
+        let book = crate::playbook::load(&pb, &no_vault).expect("loads");
+        let mut probes = BTreeMap::new();
+        let items = probe_items(&book.plays[0].tasks, &["app_pw".to_string()], &mut probes);
+        assert_eq!(items.len(), 2, "{items:?}");
+        let Item::Task(t) = &items[0] else {
+            panic!("a task first")
+        };
+        assert_eq!(t.module, "postgresql_query");
+        assert_eq!(
+            t.args["positional_args"],
+            serde_json::json!(["{{ app_user }}"])
+        );
+        assert_eq!(t.args["login_port"], serde_json::json!(5433));
+        assert!(!t.args.contains_key("password"));
+        assert!(!t.args.contains_key("role_attr_flags"));
+        assert_eq!(t.common.become_user.as_deref(), Some("postgres"));
+        assert_eq!(t.common.ignore_errors, Some(true));
+        assert!(t.register.is_none() && t.common.no_log.is_none());
+        let Item::Block(b) = &items[1] else {
+            panic!("then the block")
+        };
+        assert_eq!(b.block.len(), 1);
+        assert_eq!(probes.len(), 2);
+        assert!(probes.values().all(|v| v == "app_pw"));
+    }
+}
