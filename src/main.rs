@@ -462,6 +462,17 @@ fn secrets_command(args: SecretsArgs, runtime: &tokio::runtime::Runtime) -> Exit
         }
     };
     let path = st.path().to_path_buf();
+    if let [used, others @ ..] = st.conflicting_stores() {
+        eprintln!(
+            "warning: older stores of this deployment disagree: showing {}; also {} (a run refuses until only one is left)",
+            used.display(),
+            others
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     if let Some(old) = st.migrated_from() {
         eprintln!(
             "note: the secrets are still in {} (the old per-inventory name); the next run moves them to {}",

@@ -1035,6 +1035,84 @@ fn a_store_of_the_old_per_inventory_name_is_taken_over() {
     assert_eq!(mode_of(&store), 0o600);
 }
 
+/// Writes a store as versions before the deployment identity named and headed them.
+fn write_legacy_store(sb: &Sandbox, pb: &Path, inventory: &Path, pw: &str) -> PathBuf {
+    let path = sb.state_dir().join(format!(
+        "slm-wizard/secrets/{}.yml",
+        slm_wizard::secrets::store::legacy_deployment_id(pb, Some(inventory))
+    ));
+    std::fs::create_dir_all(path.parent().expect("dir")).expect("dir");
+    let canonical = std::fs::canonicalize(inventory).expect("canonical");
+    std::fs::write(
+        &path,
+        format!(
+            "# slm-wizard secrets of playbook {}, inventory {}.\n# Generated passwords are kept here so re-runs reuse them; use with ansible-playbook -e @FILE.\ndb_password: \"{pw}\"\napi_key: \"legacy-api-key-0123456789\"\n",
+            pb.file_name().expect("name").to_string_lossy(),
+            canonical.display()
+        ),
+    )
+    .expect("write");
+    path
+}
+
+#[test]
+fn old_stores_of_copies_are_found_and_disagreeing_ones_are_not_guessed() {
+    let (sb, pb) = tiny();
+    let inv_text = std::fs::read_to_string(sb.inventory()).expect("inventory");
+    let copy_b = sb.write("b/copy.yml", &inv_text);
+    let copy_c = sb.write("c/third.yml", &inv_text);
+    let run_with = |inv: &Path, extra: &[&str]| {
+        let mut a = vec![
+            "run".to_string(),
+            pb.display().to_string(),
+            "-i".into(),
+            inv.display().to_string(),
+            "--json".into(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        sb.run_raw(&a)
+    };
+    // Only the copy B ever ran (old version): a run with C, another copy, finds its secrets.
+    let b = write_legacy_store(&sb, &pb, &copy_b, "password-of-copy-b-0123456789");
+    let r = run_with(&copy_c, &["--check"]);
+    r.assert_ok();
+    assert!(!r.stderr.contains("generated"), "{}", r.dump());
+
+    // A and B both ran (the bug: B generated other passwords): which one the hosts have is not
+    // knowable, so a real run refuses and names both; a dry run only warns.
+    let a = write_legacy_store(&sb, &pb, &sb.inventory(), "password-of-inv-a-0123456789");
+    let r = run_with(&copy_c, &[]);
+    assert_eq!(r.code, 5, "{}", r.dump());
+    for p in [&a, &b] {
+        assert!(r.stderr.contains(&p.display().to_string()), "{}", r.dump());
+    }
+    assert!(
+        r.stderr.contains("hold different passwords"),
+        "{}",
+        r.dump()
+    );
+    assert!(!r.stdout.contains("task_result"), "{}", r.dump());
+    assert!(!store_of(&sb, &pb).exists());
+    let r = run_with(&copy_c, &["--check"]);
+    r.assert_ok();
+    assert!(
+        r.stderr.contains("warning: stores of older versions"),
+        "{}",
+        r.dump()
+    );
+
+    // The operator moves the wrong one away: the right one is used and moved.
+    std::fs::remove_file(&a).expect("rm");
+    let r = run_with(&copy_c, &[]);
+    r.assert_ok();
+    assert_eq!(sb.read("out/password.txt"), "password-of-copy-b-0123456789");
+    assert!(!r.stderr.contains("generated"), "{}", r.dump());
+    assert_eq!(
+        stored_value(&store_of(&sb, &pb), "db_password").as_deref(),
+        Some("password-of-copy-b-0123456789")
+    );
+}
+
 #[test]
 fn secrets_show_without_an_inventory_finds_the_default_deployment() {
     let (sb, pb) = tiny();

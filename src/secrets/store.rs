@@ -233,6 +233,55 @@ pub fn existing_store_path(playbook: &Path, inventory: Option<&Path>) -> Option<
     .find(|p| p.exists())
 }
 
+/// Plain stores of the old naming for `playbook` whose inventory (named in their first line)
+/// still exists and targets the hosts of `key`. Encrypted ones cannot say whose they are.
+fn legacy_stores_of(
+    playbook: &Path,
+    key: &DeploymentKey,
+    password: Option<&Secret>,
+) -> Vec<PathBuf> {
+    let Some(name) = playbook
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+    else {
+        return Vec::new();
+    };
+    let prefix = format!("# slm-wizard secrets of playbook {name}, inventory ");
+    let Ok(dir) = std::fs::read_dir(secrets_dir()) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = dir
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let n = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            n.ends_with(".yml") && !n.starts_with('.') && !n.ends_with(".rotating.yml")
+        })
+        .filter(|p| {
+            let Ok(text) = std::fs::read_to_string(p) else {
+                return false;
+            };
+            let Some(inv) = text
+                .lines()
+                .next()
+                .and_then(|l| l.strip_prefix(&prefix))
+                .and_then(|l| l.strip_suffix('.'))
+            else {
+                return false;
+            };
+            let inv = (inv != "<localhost>").then(|| PathBuf::from(inv));
+            if inv.as_ref().is_some_and(|i| !i.is_file()) {
+                return false;
+            }
+            DeploymentKey::load(playbook, inv.as_deref(), password).is_ok_and(|k| k == *key)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// The secrets of one deployment, loaded and locked (exclusively, until dropped).
 pub struct SecretStore {
     path: PathBuf,
@@ -245,6 +294,8 @@ pub struct SecretStore {
     dirty: bool,
     /// The old-named store whose secrets were taken over.
     migrated_from: Option<PathBuf>,
+    /// Old-named stores of this deployment that disagree (see `conflicting_stores`).
+    conflicts: Vec<PathBuf>,
     _lock: File,
 }
 
@@ -287,16 +338,58 @@ impl SecretStore {
             key.describe(),
             legacy_inventory_key(inventory)
         );
-        let legacy = legacy_store_path(playbook, inventory);
-        if !store.exists && legacy != path && legacy.exists() {
-            let old = Self::open(&legacy, password)?;
-            for (k, v) in old.values {
-                store.values.insert(k, v);
-            }
-            store.dirty = !store.values.is_empty();
-            store.migrated_from = Some(legacy);
+        if !store.exists {
+            store.take_over_legacy(playbook, inventory, &key)?;
         }
         Ok(store)
+    }
+
+    /// Takes over the secrets of the deployment's store(s) of the old per-inventory-file naming:
+    /// the given inventory's, else any other of the same playbook whose inventory targets the
+    /// same hosts (a copy). Stores that disagree are recorded in
+    /// [`conflicting_stores`](Self::conflicting_stores): a real run must not pick one.
+    fn take_over_legacy(
+        &mut self,
+        playbook: &Path,
+        inventory: Option<&Path>,
+        key: &DeploymentKey,
+    ) -> Result<(), StoreError> {
+        let own = legacy_store_path(playbook, inventory);
+        let mut found: Vec<PathBuf> = Vec::new();
+        if own != self.path && own.exists() {
+            found.push(own.clone());
+        }
+        found.extend(
+            legacy_stores_of(playbook, key, self.password.as_ref())
+                .into_iter()
+                .filter(|p| *p != own && *p != self.path),
+        );
+        let Some(first) = found.first().cloned() else {
+            return Ok(());
+        };
+        let taken = Self::open(&first, self.password.clone())?.values;
+        for other in &found[1..] {
+            // Unreadable ones (another vault password) cannot be compared: left alone.
+            if let Ok(o) = Self::open(other, self.password.clone())
+                && o.values != taken
+            {
+                self.conflicts.push(other.clone());
+            }
+        }
+        if !self.conflicts.is_empty() {
+            self.conflicts.insert(0, first.clone());
+        }
+        self.values = taken;
+        self.dirty = !self.values.is_empty();
+        self.migrated_from = Some(first);
+        Ok(())
+    }
+
+    /// Stores of the old naming that belong to this deployment but hold other values than the
+    /// one taken over (the first is the one taken over): the hosts have the passwords of
+    /// whichever ran last, which only the operator knows.
+    pub fn conflicting_stores(&self) -> &[PathBuf] {
+        &self.conflicts
     }
 
     /// The store of the old naming whose secrets this store took over (not saved yet, or just).
@@ -395,6 +488,7 @@ impl SecretStore {
             encrypted: false,
             dirty: false,
             migrated_from: None,
+            conflicts: Vec::new(),
             _lock: lock,
         };
         let text = match std::fs::read(path) {
@@ -948,11 +1042,28 @@ fn prepare_unsaved(
             continue;
         }
         if store.is_none() {
-            store = Some(SecretStore::for_deployment(
+            let st = SecretStore::for_deployment(
                 &request.playbook,
                 request.inventory.as_deref(),
                 request.vault_password.clone(),
-            )?);
+            )?;
+            if let [used, others @ ..] = st.conflicting_stores() {
+                let msg = format!(
+                    "stores of older versions of slm-wizard for this deployment (the same playbook and hosts) hold different passwords: {} and {}; the hosts have those of the one that ran last. Move the others out of {} and run again",
+                    used.display(),
+                    others
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    secrets_dir().display()
+                );
+                if !request.check {
+                    return Err(InputError::new(msg).into());
+                }
+                out.notes.push(format!("warning: {msg}"));
+            }
+            store = Some(st);
         }
         let Some(st) = store.as_mut() else { continue };
         if let Some(s) = st.get(&q.variable) {
