@@ -1033,6 +1033,11 @@ fn a_store_of_the_old_per_inventory_name_is_taken_over() {
         Some("legacy-password-0123456789")
     );
     assert_eq!(mode_of(&store), 0o600);
+    // The old file is renamed, never taken over again.
+    assert!(!legacy.exists());
+    let mut migrated = legacy.clone().into_os_string();
+    migrated.push(".migrated");
+    assert!(Path::new(&migrated).exists());
 }
 
 /// Writes a store as versions before the deployment identity named and headed them.

@@ -67,7 +67,8 @@ fn file_part(s: &str) -> String {
     s.trim_start_matches('.').chars().take(60).collect()
 }
 
-/// The inventory path as the old (pre-0.x) store names used it: canonical, or `<localhost>`.
+/// The inventory path as store names used it before stores belonged to the deployment:
+/// canonical, or `<localhost>`.
 fn legacy_inventory_key(inventory: Option<&Path>) -> String {
     match inventory {
         None => "<localhost>".to_string(),
@@ -296,6 +297,8 @@ pub struct SecretStore {
     migrated_from: Option<PathBuf>,
     /// Old-named stores of this deployment that disagree (see `conflicting_stores`).
     conflicts: Vec<PathBuf>,
+    /// Old-named stores taken over, renamed `*.migrated` once saved here.
+    migrated_sources: Vec<PathBuf>,
     _lock: File,
 }
 
@@ -319,7 +322,7 @@ impl SecretStore {
     /// Opens (or prepares) the store of a deployment in [`secrets_dir`] (see [`DeploymentKey`]).
     /// When it does not exist yet but the deployment's store of the old per-inventory-file naming
     /// does, its secrets are taken over (the store is dirty: [`save`](Self::save) writes them
-    /// under the new name; the old file is left as it was and no longer read).
+    /// under the new name and renames the old file `*.yml.migrated`).
     pub fn for_deployment(
         playbook: &Path,
         inventory: Option<&Path>,
@@ -333,7 +336,7 @@ impl SecretStore {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         store.comment = format!(
-            "# slm-wizard secrets of playbook {name} on {} (first written for inventory {}).\n\
+            "# slm-wizard secrets of playbook {name} on {} (last written with inventory {}).\n\
              # Generated passwords are kept here so re-runs reuse them; use with ansible-playbook -e @FILE.\n",
             key.describe(),
             legacy_inventory_key(inventory)
@@ -368,12 +371,13 @@ impl SecretStore {
             return Ok(());
         };
         let taken = Self::open(&first, self.password.clone())?.values;
+        self.migrated_sources.push(first.clone());
         for other in &found[1..] {
             // Unreadable ones (another vault password) cannot be compared: left alone.
-            if let Ok(o) = Self::open(other, self.password.clone())
-                && o.values != taken
-            {
-                self.conflicts.push(other.clone());
+            match Self::open(other, self.password.clone()) {
+                Ok(o) if o.values != taken => self.conflicts.push(other.clone()),
+                Ok(_) => self.migrated_sources.push(other.clone()),
+                Err(_) => {}
             }
         }
         if !self.conflicts.is_empty() {
@@ -489,6 +493,7 @@ impl SecretStore {
             dirty: false,
             migrated_from: None,
             conflicts: Vec::new(),
+            migrated_sources: Vec::new(),
             _lock: lock,
         };
         let text = match std::fs::read(path) {
@@ -612,6 +617,21 @@ impl SecretStore {
         self.exists = true;
         self.encrypted = self.password.is_some();
         self.dirty = false;
+        // The old-named copies are renamed, so a stale one is never taken over again (e.g.
+        // after a rotation, should this store be lost).
+        for old in std::mem::take(&mut self.migrated_sources) {
+            let mut done = old.clone().into_os_string();
+            done.push(".migrated");
+            std::fs::rename(&old, &done).map_err(|e| {
+                StoreError::new(
+                    &old,
+                    format!(
+                        "saved under {}, but cannot rename it: {e}",
+                        self.path.display()
+                    ),
+                )
+            })?;
+        }
         Ok(())
     }
 
