@@ -29,7 +29,7 @@ pub enum Command {
     Inventory(InventoryArgs),
     /// Apply (or list with --status) the schema migrations of the databases.
     Migrate(MigrateArgs),
-    /// Where the generated secrets of a deployment are stored; show or export them.
+    /// Where the generated secrets of a deployment are stored; show, export or rotate them.
     Secrets(SecretsArgs),
     /// Probe the databases: a table, one round as JSON (--json), or a live view (--watch).
     /// Exit code 0 healthy, 1 degraded, 2 unhealthy.
@@ -157,6 +157,35 @@ pub enum SecretsCommand {
         #[arg(short, long)]
         output: PathBuf,
     },
+    /// Give generated passwords new values on purpose: a journaled run of the playbook that sets
+    /// them (and rewrites the files made from them), then a login with the new ones. The new
+    /// values are kept as pending until the run succeeded, so a failed run loses nothing; run
+    /// rotate again to finish it. Exit 0 done, 5 bad input, else the run's or the login's failure.
+    Rotate(RotateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub target: SecretsTarget,
+    /// Only this variable (repeatable; default: every password the survey generates).
+    #[arg(long = "name", value_name = "VAR")]
+    pub names: Vec<String>,
+    /// Extra variables of the deployment, as given to `run`.
+    #[arg(short = 'e', long = "extra-vars")]
+    pub extra_vars: Vec<String>,
+    /// Trust and record host keys seen for the first time.
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
+    /// Seconds to wait for an SSH connection.
+    #[arg(long, default_value_t = 10)]
+    pub connect_timeout: u64,
+    /// One JSON object per event on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Show live command output.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 }
 
 /// A deployment: the playbook and the inventory it runs with.
@@ -164,7 +193,9 @@ pub enum SecretsCommand {
 pub struct SecretsTarget {
     /// The playbook.
     pub playbook: Option<PathBuf>,
-    /// The inventory of the deployment (none: localhost).
+    /// The inventory of the deployment (default: the wizard's, playbooks/inventory/local.yml, when
+    /// it exists, else localhost). Secrets belong to the playbook and the hosts it targets, so any
+    /// copy of the inventory finds them.
     #[arg(short, long)]
     pub inventory: Option<PathBuf>,
     #[arg(long, env = "ANSIBLE_VAULT_PASSWORD_FILE")]

@@ -10,8 +10,8 @@ use std::time::Duration;
 use clap::Parser;
 
 use cli::{
-    Cli, Command, DoctorArgs, HealthArgs, InventoryArgs, MigrateArgs, RunArgs, SecretsArgs,
-    SecretsCommand, SourceArgs,
+    Cli, Command, DoctorArgs, HealthArgs, InventoryArgs, MigrateArgs, RotateArgs, RunArgs,
+    SecretsArgs, SecretsCommand, SourceArgs,
 };
 use slm_wizard::engine::output::{CliStdout, EXIT_CLOSED_PIPE, Journal, Printer, json_line};
 use slm_wizard::error::InputError;
@@ -41,7 +41,7 @@ fn main() -> ExitCode {
         Command::Run(args) => runtime.block_on(run(args)),
         Command::Inventory(args) => inventory(args),
         Command::Migrate(args) => runtime.block_on(migrate(args)),
-        Command::Secrets(args) => secrets_command(args),
+        Command::Secrets(args) => secrets_command(args, &runtime),
         Command::Health(args) => runtime.block_on(health_command(args)),
         Command::Doctor(args) => runtime.block_on(doctor_command(args)),
     }
@@ -296,7 +296,7 @@ async fn run(args: RunArgs) -> ExitCode {
             }
         }
     }
-    let survey_secrets = match apply_survey(&mut request, args.no_generate) {
+    let survey_secrets = match apply_survey(&mut request, args.no_generate).await {
         Ok(s) => s,
         Err(code) => return code,
     };
@@ -365,9 +365,10 @@ async fn run(args: RunArgs) -> ExitCode {
 }
 
 /// The survey's part of a run: checks `-e` answers, reuses or generates the secrets of
-/// `generate: password` questions (stored per deployment) and adds them to `extra_values`.
+/// `generate: password` questions (stored per deployment; never by a dry run) and adds them to
+/// `extra_values`. A real run that would give an existing role a new password stops here (exit 5).
 /// Returns every secret involved, for the plan's redactor; errors are already reported.
-fn apply_survey(
+async fn apply_survey(
     request: &mut engine::RunRequest,
     no_generate: bool,
 ) -> Result<Vec<secrets::Secret>, ExitCode> {
@@ -379,11 +380,15 @@ fn apply_survey(
     let opts = PrepareOptions {
         generate: !no_generate,
     };
-    match store::prepare_run(request, &survey, opts) {
+    match store::prepare_checked(request, &survey, opts).await {
         Ok(p) => {
             if let Some(path) = &p.store_path {
                 for v in &p.generated {
-                    eprintln!("generated {v} (stored in {})", path.display());
+                    if p.stored {
+                        eprintln!("generated {v} (stored in {})", path.display());
+                    } else {
+                        eprintln!("generated {v} for this dry run only (nothing stored)");
+                    }
                 }
             }
             for n in &p.notes {
@@ -393,6 +398,10 @@ fn apply_survey(
             Ok(p.secrets)
         }
         Err(PrepareError::Input(e)) => Err(bad_input(&e)),
+        Err(PrepareError::RoleExists(e)) => {
+            eprintln!("ERROR! {e}");
+            Err(ExitCode::from(EXIT_BAD_INPUT))
+        }
         Err(PrepareError::Store(e)) => {
             eprintln!("ERROR! {e}");
             Err(ExitCode::from(1))
@@ -400,11 +409,40 @@ fn apply_survey(
     }
 }
 
-fn secrets_command(args: SecretsArgs) -> ExitCode {
+/// The inventory of a `secrets` command: `-i`, else the wizard's default one when it exists
+/// (so `secrets show PLAYBOOK` finds what a deploy with the defaults stored), else none.
+fn secrets_inventory(
+    playbook: &std::path::Path,
+    inventory: Option<&std::path::Path>,
+) -> Option<std::path::PathBuf> {
+    if let Some(i) = inventory {
+        return Some(i.to_path_buf());
+    }
+    let beside = playbook
+        .parent()
+        .map(|d| d.join("inventory/local.yml"))
+        .filter(|p| p.is_file());
+    let default = slm_wizard::tui::default_inventory();
+    let found = if default.is_file() {
+        Some(default.to_path_buf())
+    } else {
+        beside
+    };
+    if let Some(f) = &found {
+        eprintln!(
+            "inventory: {} (the default; give another with -i)",
+            f.display()
+        );
+    }
+    found
+}
+
+fn secrets_command(args: SecretsArgs, runtime: &tokio::runtime::Runtime) -> ExitCode {
     let (target, action) = match &args.command {
         SecretsCommand::Path(t) => (t, None),
         SecretsCommand::Show { target, reveal } => (target, Some(Ok(*reveal))),
         SecretsCommand::Export { target, output } => (target, Some(Err(output))),
+        SecretsCommand::Rotate(r) => return runtime.block_on(secrets_rotate(r)),
     };
     let Some(playbook) = &target.playbook else {
         if action.is_none() {
@@ -415,25 +453,50 @@ fn secrets_command(args: SecretsArgs) -> ExitCode {
             "give the PLAYBOOK (and -i INVENTORY) of the deployment",
         ));
     };
-    let path = store::store_path(playbook, target.inventory.as_deref());
-    let Some(action) = action else {
-        print_line(&path.display().to_string());
-        return ExitCode::SUCCESS;
-    };
+    let inventory = secrets_inventory(playbook, target.inventory.as_deref());
     let pw = match vault_password(&target.vault_password_file) {
         Ok(p) => p,
         Err(e) => return bad_input(&e),
     };
-    let st = match SecretStore::for_deployment(playbook, target.inventory.as_deref(), pw.clone()) {
+    let st = match SecretStore::for_deployment(playbook, inventory.as_deref(), pw.clone()) {
         Ok(s) => s,
+        Err(PrepareError::Input(e)) if inventory.is_none() => {
+            return bad_input(&InputError::new(format!(
+                "{e} (no -i given and no default inventory found: give the deployment's inventory with -i)"
+            )));
+        }
+        Err(PrepareError::Input(e)) => return bad_input(&e),
         Err(e) => {
             eprintln!("ERROR! {e}");
             return ExitCode::from(1);
         }
     };
+    let path = st.path().to_path_buf();
+    if let [used, others @ ..] = st.conflicting_stores() {
+        eprintln!(
+            "warning: older stores of this deployment disagree: showing {}; also {} (a run refuses until only one is left)",
+            used.display(),
+            others
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    if let Some(old) = st.migrated_from() {
+        eprintln!(
+            "note: the secrets are still in {} (the old per-inventory name); the next run moves them to {}",
+            old.display(),
+            path.display()
+        );
+    }
+    let Some(action) = action else {
+        print_line(&path.display().to_string());
+        return ExitCode::SUCCESS;
+    };
     match action {
         Ok(reveal) => {
-            if !st.exists() {
+            if !st.exists() && st.migrated_from().is_none() {
                 eprintln!("no secrets stored for this deployment ({})", path.display());
             }
             for line in st.show_lines(reveal) {
@@ -458,4 +521,222 @@ fn secrets_command(args: SecretsArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// `secrets rotate`: new values recorded as pending, a journaled run that sets them, the store
+/// updated once it succeeded, then a login with the new values (when the playbook writes the
+/// backend's database settings).
+async fn secrets_rotate(args: &RotateArgs) -> ExitCode {
+    let Some(playbook) = &args.target.playbook else {
+        return bad_input(&InputError::new(
+            "give the PLAYBOOK (and -i INVENTORY) of the deployment to rotate",
+        ));
+    };
+    let inventory = secrets_inventory(playbook, args.target.inventory.as_deref());
+    let vault_password = match vault_password(&args.target.vault_password_file) {
+        Ok(p) => p,
+        Err(e) => return bad_input(&e),
+    };
+    let survey = match playbook::survey::load_for(playbook) {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            return bad_input(&InputError::new(format!(
+                "{}: no survey (PLAYBOOK.survey.yml), so no generated passwords to rotate",
+                playbook.display()
+            )));
+        }
+        Err(e) => return bad_input(&e),
+    };
+    let connect_timeout = Duration::from_secs(args.connect_timeout);
+    let mut request = engine::RunRequest {
+        playbook: playbook.clone(),
+        inventory: inventory.clone(),
+        extra_vars: args.extra_vars.clone(),
+        vault_password: vault_password.clone(),
+        accept_new_host_keys: args.accept_new_host_keys,
+        connect_timeout,
+        ..Default::default()
+    };
+    let report = |e: PrepareError| match e {
+        PrepareError::Input(e) => bad_input(&e),
+        PrepareError::RoleExists(e) => {
+            eprintln!("ERROR! {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+        PrepareError::Store(e) => {
+            eprintln!("ERROR! {e}");
+            ExitCode::from(1)
+        }
+    };
+    let rotation = match store::start_rotation(&request, &survey, &args.names) {
+        Ok(r) => r,
+        Err(e) => return report(e),
+    };
+    for v in &rotation.resumed {
+        eprintln!(
+            "{v}: finishing an earlier rotation with its pending password ({})",
+            rotation.pending_path.display()
+        );
+    }
+    request.extra_values.extend(rotation.values.clone());
+    let survey_secrets =
+        match store::prepare_checked(&request, &survey, PrepareOptions::default()).await {
+            Ok(p) => {
+                for n in &p.notes {
+                    eprintln!("{n}");
+                }
+                request.extra_values.extend(p.values);
+                p.secrets
+            }
+            Err(e) => return report(e),
+        };
+    let plan = match engine::plan(request.clone()) {
+        Ok(p) => Arc::new(p),
+        Err(e) => return bad_input(&e),
+    };
+    for s in survey_secrets.iter().chain(&rotation.secrets) {
+        plan.redactor.add(s.expose());
+    }
+    let connector = engine::connect::connector(engine::connect::ConnectOptions {
+        accept_new_host_keys: args.accept_new_host_keys,
+        connect_timeout,
+    });
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let cancel = engine::Cancel::default();
+    let ctrl_c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\nslm-wizard: cancelling (no new tasks will start)…");
+            ctrl_c.cancel();
+        }
+    });
+    let handle = tokio::spawn(engine::run::run(plan.clone(), connector, tx, cancel));
+    let mut journal = Journal::create(playbook)
+        .map_err(|e| eprintln!("slm-wizard: journal disabled: {e}"))
+        .ok();
+    {
+        let stdout = std::io::stdout();
+        let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let mut printer = Printer::new(stdout.lock(), color, args.verbose, false);
+        while let Some(ev) = rx.recv().await {
+            if let Some(j) = journal.as_mut() {
+                j.record(&ev);
+            }
+            if args.json {
+                print_line(&json_line(&ev));
+            } else {
+                printer.handle(&ev);
+            }
+        }
+    }
+    let summary = match handle.await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("slm-wizard: the run stopped unexpectedly: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Some(j) = &journal {
+        eprintln!("journal: {}", j.path.display());
+    }
+    let code = summary.exit_code();
+    let vars = rotation.variables.join(", ");
+    if code != 0 {
+        eprintln!(
+            "ERROR! the rotation of {vars} did not finish: the new password(s) may be set on some hosts              already; they are kept in {} (the store still has the old ones). Fix the cause and run              `slm-wizard secrets rotate` again: it reuses them.",
+            rotation.pending_path.display()
+        );
+        return ExitCode::from(code as u8);
+    }
+    if let Err(e) = store::finish_rotation(&request, &rotation) {
+        eprintln!(
+            "ERROR! the run set the new password(s) of {vars}, but the store could not be updated: {e};              they are in {}",
+            rotation.pending_path.display()
+        );
+        return ExitCode::from(1);
+    }
+    eprintln!(
+        "rotated {vars} (stored in {})",
+        rotation.store_path.display()
+    );
+    prove_rotation(
+        playbook,
+        inventory.as_deref(),
+        args,
+        vault_password,
+        &rotation,
+    )
+    .await
+}
+
+/// Logs in to the deployment's databases as its backend does, with the new passwords (must
+/// work) and with the old ones (reported).
+async fn prove_rotation(
+    playbook: &std::path::Path,
+    inventory: Option<&std::path::Path>,
+    args: &RotateArgs,
+    vault_password: Option<secrets::Secret>,
+    rotation: &store::Rotation,
+) -> ExitCode {
+    let Some(inventory) = inventory else {
+        eprintln!("no login check: no inventory");
+        return ExitCode::SUCCESS;
+    };
+    if !health::deployment::writes_backend_settings(playbook) {
+        eprintln!(
+            "no login check: the playbook has no {}",
+            health::deployment::ENV_TEMPLATE
+        );
+        return ExitCode::SUCCESS;
+    }
+    let timeout = Duration::from_secs(args.connect_timeout.max(1));
+    let deployment =
+        |answers: serde_json::Map<String, serde_json::Value>| health::deployment::DeploymentRef {
+            playbook: playbook.to_path_buf(),
+            inventory: inventory.to_path_buf(),
+            extra_vars: args.extra_vars.clone(),
+            answers,
+            vault_password: vault_password.clone(),
+        };
+    let targets =
+        match health::command::deployment_targets(deployment(Default::default()), timeout).await {
+            Ok(t) => t,
+            Err(e) => {
+                eprintln!("ERROR! cannot check the new password(s) with a login: {e}");
+                return ExitCode::from(1);
+            }
+        };
+    let mut failed = false;
+    for t in &targets {
+        match health::probe::connect(t, timeout).await {
+            Ok(_) => eprintln!("login {}: ok", t.url.target()),
+            Err(f) => {
+                failed = true;
+                eprintln!(
+                    "ERROR! login {} with the new password failed: {}",
+                    t.url.target(),
+                    f.message
+                );
+            }
+        }
+        t.close().await;
+    }
+    if let Ok(old) =
+        health::command::deployment_targets(deployment(rotation.old.clone()), timeout).await
+    {
+        for t in &old {
+            let verdict = match health::probe::connect(t, timeout).await {
+                Ok(_) => "still accepted (its password was not rotated)",
+                Err(f) if f.failure == health::Failure::Auth => "refused",
+                Err(_) => "not checked (no answer)",
+            };
+            eprintln!("old password {}: {verdict}", t.url.target());
+            t.close().await;
+        }
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

@@ -1,6 +1,7 @@
 //! Secrets: a wrapper that never prints itself, generation from a CSPRNG, and a redactor that
 //! scrubs every known secret from text before it reaches a screen, a log or a journal.
 
+pub mod preflight;
 pub mod store;
 
 use std::fmt;

@@ -558,28 +558,17 @@ async fn start_run(
     let mut secrets = Vec::new();
     match crate::playbook::survey::load_for(&request.playbook) {
         Ok(Some(survey)) => {
-            // The dry run must not create the secret store: when there is none yet, it uses
-            // throw-away passwords for the questions a real run would generate and keep.
-            if kind == RunKind::Check && store_missing(&request) {
-                for q in &survey.questions {
-                    if let Some(g) = q.generate
-                        && !request.extra_values.contains_key(&q.variable)
-                    {
-                        let s = crate::secrets::generate_password(g.length);
-                        request
-                            .extra_values
-                            .insert(q.variable.clone(), s.expose().into());
-                    }
-                }
-            }
+            // The dry run (request.check) stores nothing; a real run refuses a new password
+            // for a role that exists already (PrepareError::RoleExists).
             let opts = PrepareOptions { generate: true };
-            match store::prepare_run(&request, &survey, opts) {
+            match store::prepare_checked(&request, &survey, opts).await {
                 Ok(p) => {
                     request.extra_values.extend(p.values);
                     secrets = p.secrets;
                 }
                 Err(PrepareError::Input(e)) => return fail(e.to_string()),
                 Err(PrepareError::Store(e)) => return fail(e.to_string()),
+                Err(PrepareError::RoleExists(e)) => return fail(e.to_string()),
             }
         }
         Ok(None) => {}
@@ -892,10 +881,6 @@ fn append_journal(path: &Path, lines: &[String]) {
     if let Err(e) = written {
         tracing::warn!("journal {}: {e}", path.display());
     }
-}
-
-fn store_missing(request: &engine::RunRequest) -> bool {
-    !store::store_path(&request.playbook, request.inventory.as_deref()).exists()
 }
 
 async fn forward(

@@ -3,10 +3,11 @@
 //! with generated passwords — generated once, stored (0600 / vault), reused, never printed.
 
 mod common;
+mod testhosts;
 
 use std::path::{Path, PathBuf};
 
-use common::{Run, Sandbox, mode_of};
+use common::{PgCluster, Run, Sandbox, mode_of, unique};
 use serde_json::{Value, json};
 use slm_wizard::playbook::survey::{self, Format, Question, QuestionType, Survey};
 
@@ -626,8 +627,12 @@ fn deployments_do_not_share_secrets_and_no_generate_generates_nothing() {
     a.assert_ok();
     let pw_a = sb.read("out/password.txt");
 
-    // The same playbook with another inventory is another deployment.
-    let inv_b = sb.write("b/inventory.yml", common::LOCAL_INVENTORY);
+    // The same playbook on other hosts is another deployment (a copy of the same inventory is
+    // not: see a_copy_of_the_inventory_finds_the_same_secrets).
+    let inv_b = sb.write(
+        "b/inventory.yml",
+        &common::LOCAL_INVENTORY.replace("local1", "local2"),
+    );
     let run_b = |extra: &[&str]| {
         let mut args = vec![
             "run".to_string(),
@@ -897,4 +902,664 @@ fn values_from_the_inventory_are_not_generated_and_stay_hidden() {
     assert!(!store_of(&sb, &pb).exists(), "nothing to store");
     // api_key does not look secret by its name; the survey's `secret: true` hides it.
     assert_hidden(&sb, &[&r], "inventory-api-key-4567");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Secrets belong to the deployment; dry runs store nothing; existing roles; rotation
+// ---------------------------------------------------------------------------------------------
+
+/// Every store file (`*.yml`) in the sandbox's secrets directory.
+fn store_files(sb: &Sandbox) -> Vec<PathBuf> {
+    let dir = sb.state_dir().join("slm-wizard/secrets");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "yml"))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// The value of `var` in a plain store file.
+fn stored_value(path: &Path, var: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let prefix = format!("{var}: ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|v| serde_json::from_str::<String>(v).ok())
+}
+
+#[test]
+fn a_copy_of_the_inventory_finds_the_same_secrets() {
+    let (sb, pb) = tiny();
+    let first = sb.run_file(&pb, &[]);
+    first.assert_ok();
+    let pw = sb.read("out/password.txt");
+    let key = sb.read("out/key.txt");
+    assert_eq!(store_files(&sb).len(), 1);
+
+    // The same hosts in a file of another name (what the wizard's "save as" writes).
+    let copy = sb.write(
+        "elsewhere/renamed-inventory.yml",
+        &std::fs::read_to_string(sb.inventory()).expect("inventory"),
+    );
+    let r = sb.run_raw(&[
+        "run".to_string(),
+        pb.display().to_string(),
+        "-i".into(),
+        copy.display().to_string(),
+        "--json".into(),
+    ]);
+    r.assert_ok();
+    assert!(!r.stderr.contains("generated"), "{}", r.dump());
+    assert_eq!(r.changed("local1"), 0, "no new password\n{}", r.dump());
+    assert_eq!(sb.read("out/password.txt"), pw);
+    assert_eq!(sb.read("out/key.txt"), key);
+    assert_eq!(store_files(&sb).len(), 1, "{:?}", store_files(&sb));
+    let copy_s = copy.display().to_string();
+    let path = cli(
+        &sb,
+        &["secrets", "path", &pb.display().to_string(), "-i", &copy_s],
+    );
+    assert_eq!(PathBuf::from(path.stdout.trim()), store_of(&sb, &pb));
+}
+
+#[test]
+fn check_on_a_fresh_deployment_stores_nothing() {
+    let (sb, pb) = tiny();
+    let r = sb.run_file(&pb, &["--check"]);
+    r.assert_ok();
+    assert!(
+        r.stderr
+            .contains("generated db_password for this dry run only (nothing stored)"),
+        "{}",
+        r.dump()
+    );
+    assert!(store_files(&sb).is_empty(), "{:?}", store_files(&sb));
+    assert!(!store_of(&sb, &pb).exists());
+    // The real run then generates and stores once.
+    let real = sb.run_file(&pb, &[]);
+    real.assert_ok();
+    assert!(real.stderr.contains("generated db_password (stored in"));
+    let store = store_of(&sb, &pb);
+    let text = std::fs::read_to_string(&store).expect("store");
+    // A later dry run reuses it and leaves the file as it was.
+    let again = sb.run_file(&pb, &["--check"]);
+    again.assert_ok();
+    assert!(!again.stderr.contains("generated"), "{}", again.dump());
+    assert_eq!(std::fs::read_to_string(&store).expect("store"), text);
+}
+
+#[test]
+fn a_store_of_the_old_per_inventory_name_is_taken_over() {
+    let (sb, pb) = tiny();
+    let legacy = sb.state_dir().join(format!(
+        "slm-wizard/secrets/{}.yml",
+        slm_wizard::secrets::store::legacy_deployment_id(&pb, Some(&sb.inventory()))
+    ));
+    std::fs::create_dir_all(legacy.parent().expect("dir")).expect("dir");
+    std::fs::write(
+        &legacy,
+        "db_password: \"legacy-password-0123456789\"\napi_key: \"legacy-api-key-0123456789\"\n",
+    )
+    .expect("write");
+    let store = store_of(&sb, &pb);
+    assert_ne!(store, legacy);
+    let show = cli(
+        &sb,
+        &[
+            "secrets",
+            "show",
+            &pb.display().to_string(),
+            "-i",
+            &sb.inventory().display().to_string(),
+        ],
+    );
+    show.assert_ok();
+    assert!(
+        show.stdout.contains("db_password: ********"),
+        "{}",
+        show.dump()
+    );
+    let r = sb.run_file(&pb, &[]);
+    r.assert_ok();
+    assert!(!r.stderr.contains("generated"), "{}", r.dump());
+    assert!(r.stderr.contains("moved the secrets"), "{}", r.dump());
+    assert_eq!(sb.read("out/password.txt"), "legacy-password-0123456789");
+    assert_eq!(
+        stored_value(&store, "db_password").as_deref(),
+        Some("legacy-password-0123456789")
+    );
+    assert_eq!(mode_of(&store), 0o600);
+    // The old file is renamed, never taken over again.
+    assert!(!legacy.exists());
+    let mut migrated = legacy.clone().into_os_string();
+    migrated.push(".migrated");
+    assert!(Path::new(&migrated).exists());
+}
+
+/// Writes a store as versions before the deployment identity named and headed them.
+fn write_legacy_store(sb: &Sandbox, pb: &Path, inventory: &Path, pw: &str) -> PathBuf {
+    let path = sb.state_dir().join(format!(
+        "slm-wizard/secrets/{}.yml",
+        slm_wizard::secrets::store::legacy_deployment_id(pb, Some(inventory))
+    ));
+    std::fs::create_dir_all(path.parent().expect("dir")).expect("dir");
+    let canonical = std::fs::canonicalize(inventory).expect("canonical");
+    std::fs::write(
+        &path,
+        format!(
+            "# slm-wizard secrets of playbook {}, inventory {}.\n# Generated passwords are kept here so re-runs reuse them; use with ansible-playbook -e @FILE.\ndb_password: \"{pw}\"\napi_key: \"legacy-api-key-0123456789\"\n",
+            pb.file_name().expect("name").to_string_lossy(),
+            canonical.display()
+        ),
+    )
+    .expect("write");
+    path
+}
+
+#[test]
+fn old_stores_of_copies_are_found_and_disagreeing_ones_are_not_guessed() {
+    let (sb, pb) = tiny();
+    let inv_text = std::fs::read_to_string(sb.inventory()).expect("inventory");
+    let copy_b = sb.write("b/copy.yml", &inv_text);
+    let copy_c = sb.write("c/third.yml", &inv_text);
+    let run_with = |inv: &Path, extra: &[&str]| {
+        let mut a = vec![
+            "run".to_string(),
+            pb.display().to_string(),
+            "-i".into(),
+            inv.display().to_string(),
+            "--json".into(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        sb.run_raw(&a)
+    };
+    // Only the copy B ever ran (old version): a run with C, another copy, finds its secrets.
+    let b = write_legacy_store(&sb, &pb, &copy_b, "password-of-copy-b-0123456789");
+    let r = run_with(&copy_c, &["--check"]);
+    r.assert_ok();
+    assert!(!r.stderr.contains("generated"), "{}", r.dump());
+
+    // A and B both ran (the bug: B generated other passwords): which one the hosts have is not
+    // knowable, so a real run refuses and names both; a dry run only warns.
+    let a = write_legacy_store(&sb, &pb, &sb.inventory(), "password-of-inv-a-0123456789");
+    let r = run_with(&copy_c, &[]);
+    assert_eq!(r.code, 5, "{}", r.dump());
+    for p in [&a, &b] {
+        assert!(r.stderr.contains(&p.display().to_string()), "{}", r.dump());
+    }
+    assert!(
+        r.stderr.contains("hold different passwords"),
+        "{}",
+        r.dump()
+    );
+    assert!(!r.stdout.contains("task_result"), "{}", r.dump());
+    assert!(!store_of(&sb, &pb).exists());
+    let r = run_with(&copy_c, &["--check"]);
+    r.assert_ok();
+    assert!(
+        r.stderr.contains("warning: stores of older versions"),
+        "{}",
+        r.dump()
+    );
+
+    // The operator moves the wrong one away: the right one is used and moved.
+    std::fs::remove_file(&a).expect("rm");
+    let r = run_with(&copy_c, &[]);
+    r.assert_ok();
+    assert_eq!(sb.read("out/password.txt"), "password-of-copy-b-0123456789");
+    assert!(!r.stderr.contains("generated"), "{}", r.dump());
+    assert_eq!(
+        stored_value(&store_of(&sb, &pb), "db_password").as_deref(),
+        Some("password-of-copy-b-0123456789")
+    );
+}
+
+#[test]
+fn secrets_show_without_an_inventory_finds_the_default_deployment() {
+    let (sb, pb) = tiny();
+    // The wizard's default inventory, relative to where slm-wizard runs.
+    sb.write(
+        "playbooks/inventory/local.yml",
+        "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n      ansible_host: 127.0.0.1\n",
+    );
+    let r = sb.run_raw(&[
+        "run".to_string(),
+        pb.display().to_string(),
+        "-i".into(),
+        "playbooks/inventory/local.yml".into(),
+        "--json".into(),
+    ]);
+    r.assert_ok();
+    let show = cli(&sb, &["secrets", "show", &pb.display().to_string()]);
+    show.assert_ok();
+    assert!(
+        !show.stderr.contains("no secrets stored"),
+        "{}",
+        show.dump()
+    );
+    assert!(
+        show.stdout.contains("db_password: ********"),
+        "{}",
+        show.dump()
+    );
+    assert!(show.stdout.contains("api_key: ********"), "{}", show.dump());
+
+    // Without the default inventory, a run without -i (implicit localhost) is the same machine.
+    std::fs::remove_file(sb.p("playbooks/inventory/local.yml")).expect("rm");
+    let r = sb.run_raw(&["run".to_string(), pb.display().to_string(), "--json".into()]);
+    r.assert_ok();
+    assert!(!r.stderr.contains("generated"), "{}", r.dump());
+    let show = cli(&sb, &["secrets", "show", &pb.display().to_string()]);
+    assert!(
+        show.stdout.contains("db_password: ********"),
+        "{}",
+        show.dump()
+    );
+}
+
+const ROLE_PLAYBOOK: &str = r#"- hosts: all
+  gather_facts: no
+  tasks:
+    - name: app role
+      postgresql_user:
+        name: "{{ app_user }}"
+        password: "{{ app_password }}"
+        port: "{{ pg_port }}"
+        login_unix_socket: "{{ pg_sock }}"
+      no_log: true
+"#;
+
+const ROLE_SURVEY: &str = r#"name: Role
+spec:
+  - {variable: app_password, type: password, generate: password, min: 16, required: true}
+"#;
+
+#[test]
+fn a_new_password_for_an_existing_role_is_refused_and_nothing_is_stored() {
+    let pg = PgCluster::shared();
+    let sb = Sandbox::with_inventory(&pg.inventory());
+    let pb = sb.write("role.yml", ROLE_PLAYBOOK);
+    sb.write("role.survey.yml", ROLE_SURVEY);
+    let role = unique("it_existing");
+    let old = "Existing-Password-0123456789";
+    pg.psql(&format!("CREATE ROLE {role} LOGIN PASSWORD '{old}'"));
+
+    let r = sb.run_file(&pb, &["-e", &format!("app_user={role}")]);
+    assert_eq!(r.code, 5, "{}", r.dump());
+    assert!(
+        r.stderr.contains(&format!(
+            "role '{role}' already exists on local1 but app_password has no stored value"
+        )),
+        "{}",
+        r.dump()
+    );
+    assert!(r.stderr.contains("secrets rotate"), "{}", r.dump());
+    assert!(!r.stdout.contains("task_result"), "{}", r.dump());
+    assert!(store_files(&sb).is_empty(), "{:?}", store_files(&sb));
+    assert_eq!(
+        pg.login(&role, old, "postgres").as_deref(),
+        Ok(role.as_str())
+    );
+
+    // A dry run is not refused (it changes nothing) and stores nothing either.
+    let r = sb.run_file(&pb, &["-e", &format!("app_user={role}"), "--check"]);
+    r.assert_ok();
+    assert!(store_files(&sb).is_empty());
+
+    // A role that does not exist yet: created with a generated, stored password.
+    let fresh = unique("it_fresh");
+    let r = sb.run_file(&pb, &["-e", &format!("app_user={fresh}")]);
+    r.assert_ok();
+    let store = store_of(&sb, &pb);
+    let pw = stored_value(&store, "app_password").expect("stored");
+    assert_eq!(
+        pg.login(&fresh, &pw, "postgres").as_deref(),
+        Ok(fresh.as_str())
+    );
+    assert_hidden(&sb, &[&r], &pw);
+}
+
+const ROTATE_PLAYBOOK: &str = r#"- hosts: slm_server:redis_vm
+  gather_facts: no
+  vars:
+    slm_db_user: slm_app
+    autobot_db_user: autobot_app
+  tasks:
+    - name: slm role
+      postgresql_user:
+        name: "{{ slm_db_user }}"
+        password: "{{ slm_db_password }}"
+        port: "{{ pg_port }}"
+        login_unix_socket: "{{ pg_sock }}"
+      no_log: true
+    - name: autobot role
+      postgresql_user:
+        name: "{{ autobot_db_user }}"
+        password: "{{ autobot_db_password }}"
+        port: "{{ pg_port }}"
+        login_unix_socket: "{{ pg_sock }}"
+      no_log: true
+    - name: databases
+      postgresql_db:
+        name: "{{ item.name }}"
+        owner: "{{ item.owner }}"
+        port: "{{ pg_port }}"
+        login_unix_socket: "{{ pg_sock }}"
+      loop:
+        - {name: slm, owner: "{{ slm_db_user }}"}
+        - {name: slm_users, owner: "{{ slm_db_user }}"}
+        - {name: autobot_users, owner: "{{ autobot_db_user }}"}
+    - name: backend settings
+      template:
+        src: database.env.j2
+        dest: "@D@/out/database.env"
+        mode: "0600"
+      no_log: true
+    - name: fail on request
+      fail:
+        msg: asked to fail
+      when: fail_now | default(false) | bool
+"#;
+
+const ROTATE_ENV: &str = r#"SLM_DATABASE_URL="postgresql+asyncpg://{{ slm_db_user }}:{{ slm_db_password | urlencode }}@127.0.0.1:{{ pg_port }}/slm"
+SLM_USERS_DATABASE_URL="postgresql+asyncpg://{{ slm_db_user }}:{{ slm_db_password | urlencode }}@127.0.0.1:{{ pg_port }}/slm_users"
+AUTOBOT_USERS_DATABASE_URL="postgresql+asyncpg://{{ autobot_db_user }}:{{ autobot_db_password | urlencode }}@127.0.0.1:{{ pg_port }}/autobot_users"
+"#;
+
+const ROTATE_SURVEY: &str = r#"name: Rotate
+spec:
+  - {variable: slm_db_password, type: password, generate: password, min: 16, required: true}
+  - {variable: autobot_db_password, type: password, generate: password, min: 16, required: true}
+"#;
+
+#[test]
+fn secrets_rotate_sets_a_new_password_that_logs_in_and_keeps_it_pending_until_the_run_succeeds() {
+    // A cluster of its own: this test owns the databases slm, slm_users and autobot_users.
+    let pg = PgCluster::start();
+    let sb = Sandbox::with_inventory(&format!(
+        "all:\n  children:\n    slm_server:\n      hosts:\n        local1:\n          ansible_connection: local\n          pg_port: {}\n          pg_sock: {}\n    redis_vm:\n      hosts:\n        local1:\n",
+        pg.port,
+        pg.sock.display()
+    ));
+    std::fs::create_dir_all(sb.p("out")).expect("out");
+    let pb = sb.write("rot/site.yml", ROTATE_PLAYBOOK);
+    sb.write("rot/site.survey.yml", ROTATE_SURVEY);
+    sb.write("rot/templates/database.env.j2", ROTATE_ENV);
+    let first = sb.run_file(&pb, &[]);
+    first.assert_ok();
+    let store = store_of(&sb, &pb);
+    let old = stored_value(&store, "slm_db_password").expect("stored");
+    let autobot = stored_value(&store, "autobot_db_password").expect("stored");
+    assert_eq!(pg.login("slm_app", &old, "slm").as_deref(), Ok("slm_app"));
+
+    let pbs = pb.display().to_string();
+    let inv = sb.inventory().display().to_string();
+    let rotate = |extra: &[&str]| {
+        let mut a = vec![
+            "secrets",
+            "rotate",
+            &pbs,
+            "-i",
+            &inv,
+            "--name",
+            "slm_db_password",
+            "--json",
+        ];
+        a.extend_from_slice(extra);
+        cli(&sb, &a)
+    };
+
+    // A run that fails after setting the password: the store keeps the old value, the new one
+    // is kept as pending (it is on the server now), and nothing is lost.
+    let failed = rotate(&["-e", "fail_now=true"]);
+    assert_eq!(failed.code, 2, "{}", failed.dump());
+    assert!(
+        failed.stderr.contains("did not finish"),
+        "{}",
+        failed.dump()
+    );
+    assert_eq!(
+        stored_value(&store, "slm_db_password").as_deref(),
+        Some(old.as_str())
+    );
+    let pending_file = store.with_file_name(format!(
+        "{}.rotating.yml",
+        store.file_stem().expect("stem").to_string_lossy()
+    ));
+    let pending = stored_value(&pending_file, "slm_db_password").expect("pending");
+    assert_ne!(pending, old);
+    assert_eq!(
+        pg.login("slm_app", &pending, "slm").as_deref(),
+        Ok("slm_app")
+    );
+
+    // Rotating again finishes with the pending password.
+    let done = rotate(&[]);
+    assert_eq!(done.code, 0, "{}", done.dump());
+    assert!(
+        done.stderr.contains("finishing an earlier rotation"),
+        "{}",
+        done.dump()
+    );
+    let new = stored_value(&store, "slm_db_password").expect("stored");
+    assert_eq!(new, pending);
+    assert!(!pending_file.exists(), "pending file left behind");
+    assert_eq!(
+        stored_value(&store, "autobot_db_password").as_deref(),
+        Some(autobot.as_str()),
+        "only --name is rotated"
+    );
+    // The login check ran through the deployment's settings.
+    assert!(
+        done.stderr
+            .contains(&format!("login slm_app@127.0.0.1:{}/slm: ok", pg.port)),
+        "{}",
+        done.dump()
+    );
+    assert!(
+        done.stderr.contains(&format!(
+            "old password slm_app@127.0.0.1:{}/slm: refused",
+            pg.port
+        )),
+        "{}",
+        done.dump()
+    );
+    // New works, old fails, the env file has the new one, the other role is untouched.
+    assert_eq!(pg.login("slm_app", &new, "slm").as_deref(), Ok("slm_app"));
+    assert!(pg.login("slm_app", &old, "slm").is_err());
+    assert_eq!(
+        pg.login("autobot_app", &autobot, "autobot_users")
+            .as_deref(),
+        Ok("autobot_app")
+    );
+    let env = sb.read("out/database.env");
+    assert!(
+        env.contains(&format!("slm_app:{new}@")),
+        "env file not rewritten"
+    );
+    assert!(!env.contains(&old));
+    assert_hidden(&sb, &[&first, &failed, &done], &old);
+    assert_hidden(&sb, &[&failed, &done], &new);
+
+    // A normal run afterwards reuses the rotated password.
+    let again = sb.run_file(&pb, &[]);
+    again.assert_ok();
+    assert_eq!(again.status("slm role"), "ok", "{}", again.dump());
+    assert_eq!(pg.login("slm_app", &new, "slm").as_deref(), Ok("slm_app"));
+
+    // Bad input: an unknown --name names the valid ones.
+    let bad = cli(
+        &sb,
+        &["secrets", "rotate", &pbs, "-i", &inv, "--name", "nope"],
+    );
+    assert_eq!(bad.code, 5, "{}", bad.dump());
+    assert!(
+        bad.stderr
+            .contains("valid: slm_db_password, autobot_db_password"),
+        "{}",
+        bad.dump()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The project's playbook on SSH test hosts
+// ---------------------------------------------------------------------------------------------
+
+/// Store files (not locks) of a test-hosts harness.
+fn hosts_stores(h: &testhosts::Hosts) -> Vec<PathBuf> {
+    let dir = h.p("xdg/slm-wizard/secrets");
+    let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension().is_some_and(|x| x == "yml")
+                        && !p
+                            .file_name()
+                            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// `slm-wizard ARGS` with the harness's state directory.
+fn hosts_cli(h: &testhosts::Hosts, args: &[&str]) -> testhosts::CmdOutput {
+    let mut cmd = std::process::Command::new(testhosts::BIN);
+    cmd.args(args)
+        .env("XDG_STATE_HOME", h.p("xdg"))
+        .env("NO_COLOR", "1")
+        .env_remove("ANSIBLE_VAULT_PASSWORD_FILE")
+        .env_remove("SLM_DATABASE_URL")
+        .env_remove("SLM_USERS_DATABASE_URL")
+        .env_remove("AUTOBOT_USERS_DATABASE_URL");
+    testhosts::run_with_timeout(cmd, testhosts::RUN_TIMEOUT)
+}
+
+/// Logs in from `from` to autobot_users on `server` as autobot_app (the only allowed client).
+fn autobot_login(h: &testhosts::Hosts, from: &str, server: &str, pw: &str) -> bool {
+    h.exec(
+        from,
+        &[
+            "env",
+            &format!("PGPASSWORD={pw}"),
+            "PGCONNECT_TIMEOUT=5",
+            "psql",
+            "-h",
+            server,
+            "-U",
+            "autobot_app",
+            "-d",
+            "autobot_users",
+            "-w",
+            "-XAtc",
+            "SELECT 1",
+        ],
+    )
+    .ok()
+}
+
+#[test]
+fn rotation_and_the_existing_role_check_on_ssh_hosts() {
+    if !testhosts::root_or_skip("rotation_and_the_existing_role_check_on_ssh_hosts") {
+        return;
+    }
+    let h = testhosts::Hosts::up(2, &["slm", "redis"], &[]);
+    let inv = h.spec_inventory("inventory.yml");
+    let pb = repo().join("playbooks/user-management-db.yml");
+    h.run_path(&pb, &inv, &[]).assert_code(0);
+    let stores = hosts_stores(&h);
+    assert_eq!(stores.len(), 1, "{stores:?}");
+    let store = &stores[0];
+    let old = stored_value(store, "autobot_db_password").expect("stored");
+    let slm_pw = stored_value(store, "slm_db_password").expect("stored");
+    let redis = h.addr("redis").to_string();
+    assert!(autobot_login(&h, "slm", &redis, &old));
+
+    // Rotate the AutoBot password: the run sets it on redis, the env file on slm gets it, the
+    // login check goes through the SLM server (the only client redis admits).
+    let pbs = pb.display().to_string();
+    let invs = inv.display().to_string();
+    let r = hosts_cli(
+        &h,
+        &[
+            "secrets",
+            "rotate",
+            &pbs,
+            "-i",
+            &invs,
+            "--name",
+            "autobot_db_password",
+            "--json",
+        ],
+    );
+    let text = format!("exit {}\n{}\n{}", r.code, r.stdout, r.stderr);
+    assert_eq!(r.code, 0, "{text}");
+    let new = stored_value(store, "autobot_db_password").expect("stored");
+    assert_ne!(new, old);
+    assert_eq!(
+        stored_value(store, "slm_db_password").as_deref(),
+        Some(slm_pw.as_str())
+    );
+    for pw in [&old, &new, &slm_pw] {
+        assert!(
+            !text.contains(pw.as_str()),
+            "a password was printed\n{text}"
+        );
+    }
+    assert!(
+        r.stderr
+            .contains(&format!("login autobot_app@{redis}:5432/autobot_users: ok")),
+        "{text}"
+    );
+    assert!(
+        r.stderr.contains(&format!(
+            "old password autobot_app@{redis}:5432/autobot_users: refused"
+        )),
+        "{text}"
+    );
+    assert!(
+        autobot_login(&h, "slm", &redis, &new),
+        "new password refused"
+    );
+    assert!(
+        !autobot_login(&h, "slm", &redis, &old),
+        "old password still works"
+    );
+    let env = h.sh("slm", "cat /etc/slm/database.env");
+    assert!(
+        env.contains(&format!("autobot_app:{new}@")),
+        "env file not rewritten"
+    );
+
+    // The store is lost: a real run would generate new passwords for roles that exist, so it
+    // stops before any task with exit 5 and stores nothing.
+    std::fs::remove_file(store).expect("remove the store");
+    let r = h.run_path(&pb, &inv, &[]);
+    r.assert_code(5);
+    assert!(
+        r.stderr.contains(
+            "role 'slm_app' already exists on slm but slm_db_password has no stored value"
+        ),
+        "{}",
+        r.dump()
+    );
+    assert!(
+        r.stderr.contains(
+            "role 'autobot_app' already exists on redis but autobot_db_password has no stored value"
+        ),
+        "{}",
+        r.dump()
+    );
+    assert!(!r.stdout.contains("task_result"), "{}", r.dump());
+    assert!(hosts_stores(&h).is_empty(), "{:?}", hosts_stores(&h));
+    assert!(
+        autobot_login(&h, "slm", &redis, &new),
+        "the password changed"
+    );
 }
