@@ -11,6 +11,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 use crate::app::action::RunKind;
+use crate::app::effects::SecretsAction;
 use crate::app::state::{HostsView, PlaybookEntry, Session};
 use crate::app::{Action, Effect, State, update};
 use crate::engine::output::Journal;
@@ -472,7 +473,20 @@ impl Executor {
                 if let Some(old) = self.run_mut(kind).replace(cancel.clone()) {
                     old.cancel();
                 }
-                tokio::spawn(start_run(kind, *request, cancel, self.tx.clone()));
+                tokio::spawn(start_run(kind, *request, None, cancel, self.tx.clone()));
+            }
+            Effect::StartRunWithSecrets(request, action) => {
+                let cancel = Cancel::default();
+                if let Some(old) = self.real.replace(cancel.clone()) {
+                    old.cancel();
+                }
+                tokio::spawn(start_run(
+                    RunKind::Real,
+                    *request,
+                    Some(action),
+                    cancel,
+                    self.tx.clone(),
+                ));
             }
             Effect::Kill(kind) => {
                 if let Some(c) = self.run_mut(kind) {
@@ -549,6 +563,7 @@ impl Executor {
 async fn start_run(
     kind: RunKind,
     mut request: engine::RunRequest,
+    secrets_action: Option<SecretsAction>,
     cancel: Cancel,
     tx: UnboundedSender<Action>,
 ) {
@@ -556,24 +571,44 @@ async fn start_run(
         let _ = tx.send(Action::RunFailed(kind, msg));
     };
     let mut secrets = Vec::new();
+    let mut rotation = None;
     match crate::playbook::survey::load_for(&request.playbook) {
         Ok(Some(survey)) => {
+            if secrets_action == Some(SecretsAction::Rotate) {
+                // New values wait in the store's pending file until the run succeeded.
+                match store::start_rotation(&request, &survey, &[]) {
+                    Ok(r) => {
+                        request.extra_values.extend(r.values.clone());
+                        secrets.extend(r.secrets.iter().cloned());
+                        rotation = Some(r);
+                    }
+                    Err(e) => return fail(e.to_string()),
+                }
+            }
             // The dry run (request.check) stores nothing; a real run refuses a new password
-            // for a role that exists already (PrepareError::RoleExists).
+            // for a role that exists already unless the operator said to replace it.
             let opts = PrepareOptions { generate: true };
-            match store::prepare_checked(&request, &survey, opts).await {
+            let prepared = if secrets_action.is_some() {
+                store::prepare_run(&request, &survey, opts)
+            } else {
+                store::prepare_checked(&request, &survey, opts).await
+            };
+            match prepared {
                 Ok(p) => {
                     request.extra_values.extend(p.values);
-                    secrets = p.secrets;
+                    secrets.extend(p.secrets);
                 }
-                Err(PrepareError::Input(e)) => return fail(e.to_string()),
-                Err(PrepareError::Store(e)) => return fail(e.to_string()),
-                Err(PrepareError::RoleExists(e)) => return fail(e.to_string()),
+                Err(PrepareError::RoleExists(e)) if kind == RunKind::Real => {
+                    let _ = tx.send(Action::RolesExist(e.to_string()));
+                    return;
+                }
+                Err(e) => return fail(e.to_string()),
             }
         }
         Ok(None) => {}
         Err(e) => return fail(e.to_string()),
     }
+    let rotated = rotation.map(|r| (request.clone(), r));
     let playbook = request.playbook.clone();
     let connect = engine::connect::ConnectOptions {
         accept_new_host_keys: request.accept_new_host_keys,
@@ -618,6 +653,27 @@ async fn start_run(
             Err(e) => return fail(format!("the run stopped unexpectedly: {e}")),
         },
     };
+    // A rotation is kept only when every host took the new passwords.
+    if let Some((request, rotation)) = rotated {
+        let clean = !summary.cancelled
+            && summary
+                .hosts
+                .values()
+                .all(|c| c.failed == 0 && c.unreachable == 0);
+        let warning = if !clean {
+            Some(format!(
+                "rotation not finished: the new passwords stay pending in {} (the next rotation reuses them)",
+                rotation.pending_path.display()
+            ))
+        } else {
+            store::finish_rotation(&request, &rotation)
+                .err()
+                .map(|e| format!("rotation: the run succeeded but the store was not updated: {e}"))
+        };
+        if let Some(msg) = warning {
+            let _ = tx.send(Action::Run(kind, engine::RunEvent::Warning { msg }));
+        }
+    }
     let _ = tx.send(Action::RunDone {
         kind,
         summary,

@@ -30,6 +30,9 @@ pub enum Action {
     Run(RunKind, RunEvent),
     /// A run could not start (bad input, store error): the message.
     RunFailed(RunKind, String),
+    /// The real run would set a newly generated password on roles that exist already (their
+    /// password is not in the secret store): nothing ran; the message says which.
+    RolesExist(String),
     /// A run ended.
     RunDone {
         kind: RunKind,

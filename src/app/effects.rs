@@ -5,10 +5,21 @@ use crate::engine::RunRequest;
 use super::action::RunKind;
 use super::state::Session;
 
+/// What a real run does about the deployment's generated passwords beyond the usual.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretsAction {
+    /// The operator confirmed: set newly generated passwords even on roles that exist already.
+    ReplaceExisting,
+    /// Rotate: new passwords for every generated secret, stored once the run succeeded.
+    Rotate,
+}
+
 #[derive(Debug, Clone)]
 pub enum Effect {
     /// Start a run (check or real) of this request; its events come back as `Action::Run`.
     StartRun(RunKind, Box<RunRequest>),
+    /// Start a real run that also does `SecretsAction` with the generated passwords.
+    StartRunWithSecrets(Box<RunRequest>, SecretsAction),
     /// Stop starting new tasks of this run.
     Cancel(RunKind),
     /// Cancel and kill the commands of this run that are running now.
@@ -58,6 +69,7 @@ impl Effect {
     pub fn label(&self) -> &'static str {
         match self {
             Effect::StartRun(..) => "start run",
+            Effect::StartRunWithSecrets(..) => "start run with new passwords",
             Effect::Cancel(_) => "cancel run",
             Effect::Kill(_) => "kill run",
             Effect::SaveInventory { .. } => "save inventory",

@@ -841,6 +841,8 @@ pub struct Exec {
     pub warnings: Vec<String>,
     /// The schema migrations applied after a successful run of a deploying playbook.
     pub migrations: Migrations,
+    /// The run did not start: roles exist whose password is not stored (which, where).
+    pub roles_exist: Option<String>,
 }
 
 impl Default for Exec {
@@ -863,6 +865,7 @@ impl Default for Exec {
             error: None,
             warnings: Vec::new(),
             migrations: Migrations::default(),
+            roles_exist: None,
         }
     }
 }
@@ -946,6 +949,10 @@ pub enum Dialog {
     TrustHostKey,
     /// Apply the pending migrations listed (`HealthView::migrate_prompt`)?
     ConfirmMigrate,
+    /// Set new passwords on roles that exist already (`Exec::roles_exist` says which)?
+    ConfirmReplacePasswords,
+    /// Rotate the deployment's generated passwords?
+    ConfirmRotate,
 }
 
 /// The wizard's whole state.

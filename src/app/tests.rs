@@ -1121,3 +1121,52 @@ fn a_deploying_run_applies_the_migrations_and_health_offers_m() {
     assert!(!s.health.migrating);
     assert_eq!(s.exec.migrations.rows.len(), 0, "not the Execute phase");
 }
+
+/// A real run that would set a new password on an existing role asks first; `R` on Review
+/// rotates after a confirmation.
+#[test]
+fn existing_roles_are_asked_about_and_rotation_is_explicit() {
+    use crate::app::effects::SecretsAction;
+    let mut s = reviewed();
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, key(KeyCode::Char('y')));
+    assert_eq!(s.step, Step::Execute);
+    send(
+        &mut s,
+        Action::RolesExist("role 'slm_app' already exists on slm".into()),
+    );
+    assert_eq!(s.dialog, Some(Dialog::ConfirmReplacePasswords));
+    assert_eq!(s.exec.phase, Phase::Failed);
+    // No: nothing runs.
+    let fx = send(&mut s, key(KeyCode::Char('n')));
+    assert!(fx.is_empty() && s.dialog.is_none());
+    // Yes: the run starts again, setting the new passwords.
+    send(
+        &mut s,
+        Action::RolesExist("role 'slm_app' already exists on slm".into()),
+    );
+    let fx = send(&mut s, key(KeyCode::Char('y')));
+    assert!(
+        matches!(
+            fx.as_slice(),
+            [Effect::SaveSession(_), Effect::StartRunWithSecrets(r, SecretsAction::ReplaceExisting)] if !r.check
+        ),
+        "{fx:?}"
+    );
+    // Rotation from Review.
+    let mut s = reviewed();
+    send(&mut s, key(KeyCode::Char('R')));
+    assert_eq!(s.dialog, Some(Dialog::ConfirmRotate));
+    let fx = send(&mut s, key(KeyCode::Char('y')));
+    assert!(
+        matches!(
+            fx.as_slice(),
+            [
+                Effect::SaveSession(_),
+                Effect::StartRunWithSecrets(_, SecretsAction::Rotate)
+            ]
+        ),
+        "{fx:?}"
+    );
+    assert_eq!(s.step, Step::Execute);
+}

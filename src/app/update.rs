@@ -5,7 +5,7 @@ use tui_input::Input;
 use tui_input::backend::crossterm::to_input_request;
 
 use super::action::{Action, RunKind};
-use super::effects::Effect;
+use super::effects::{Effect, SecretsAction};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -117,6 +117,13 @@ fn apply(state: &mut State, action: Action) -> Vec<Effect> {
                     return fx;
                 }
             }
+            Vec::new()
+        }
+        Action::RolesExist(msg) => {
+            state.exec.phase = Phase::Failed;
+            state.exec.error = Some(msg.clone());
+            state.exec.roles_exist = Some(msg);
+            state.dialog = Some(Dialog::ConfirmReplacePasswords);
             Vec::new()
         }
         Action::Migration { db, state: m } => {
@@ -377,6 +384,14 @@ fn on_dialog(state: &mut State, d: Dialog, key: KeyEvent) -> Vec<Effect> {
                 state.message = Some(format!("{host} removed (not saved yet: s saves)"));
             }
             Vec::new()
+        }
+        Dialog::ConfirmReplacePasswords => {
+            let limit = state.limit.clone();
+            start_real_run_with(state, limit, Some(SecretsAction::ReplaceExisting))
+        }
+        Dialog::ConfirmRotate => {
+            let limit = state.limit.clone();
+            start_real_run_with(state, limit, Some(SecretsAction::Rotate))
         }
         Dialog::ConfirmMigrate => {
             let Some((db, _)) = state.health.migrate_prompt.take() else {
@@ -1045,6 +1060,9 @@ fn review_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             }
         }
         KeyCode::Char('r') if r.phase != Phase::Running => return enter_review(state),
+        KeyCode::Char('R') if r.phase != Phase::Running => {
+            state.dialog = Some(Dialog::ConfirmRotate);
+        }
         KeyCode::Left | KeyCode::Char('h') => {
             r.selected_host = r.selected_host.saturating_sub(1);
             r.scroll = 0;
@@ -1065,6 +1083,14 @@ fn review_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
 }
 
 fn start_real_run(state: &mut State, limit: Option<String>) -> Vec<Effect> {
+    start_real_run_with(state, limit, None)
+}
+
+fn start_real_run_with(
+    state: &mut State,
+    limit: Option<String>,
+    secrets: Option<SecretsAction>,
+) -> Vec<Effect> {
     let Some(mut req) = state.request(false) else {
         return Vec::new();
     };
@@ -1075,10 +1101,11 @@ fn start_real_run(state: &mut State, limit: Option<String>) -> Vec<Effect> {
         phase: Phase::Running,
         ..Default::default()
     };
-    vec![
-        Effect::SaveSession(state.session.clone()),
-        Effect::StartRun(RunKind::Real, Box::new(req)),
-    ]
+    let start = match secrets {
+        None => Effect::StartRun(RunKind::Real, Box::new(req)),
+        Some(action) => Effect::StartRunWithSecrets(Box::new(req), action),
+    };
+    vec![Effect::SaveSession(state.session.clone()), start]
 }
 
 fn diff_lines(d: &crate::engine::modules::Diff) -> Vec<String> {

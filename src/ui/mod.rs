@@ -209,6 +209,10 @@ pub fn help_lines(step: Step) -> Vec<(&'static str, &'static str)> {
             ("↑↓ PgUp PgDn", "scroll the dry run"),
             ("r", "run the dry run again"),
             (
+                "R",
+                "rotate the generated passwords (a real run that sets new ones; asks first)",
+            ),
+            (
                 "Enter",
                 "confirm and start the real run (after a failed dry run: a runs anyway)",
             ),
@@ -352,6 +356,17 @@ fn dialog(frame: &mut Frame, area: Rect, d: Dialog, state: &State) {
             );
             (" Apply migrations ", trust.as_str())
         }
+        Dialog::ConfirmReplacePasswords => {
+            trust = format!(
+                "{}\n\nSet the newly generated passwords on these roles? Whatever uses their old passwords stops working until it gets the new ones (the playbook rewrites the SLM backend's env file).\n\n[y] set new passwords    [n] not now (give the current ones as variables)",
+                state.exec.roles_exist.as_deref().unwrap_or_default()
+            );
+            (" Roles exist already ", trust.as_str())
+        }
+        Dialog::ConfirmRotate => (
+            " Rotate passwords ",
+            "Generate new passwords for the deployment's generated secrets, set them on the servers and rewrite the backend's env file? They are stored once the run succeeded; Health then proves the logins.\n\n[y] rotate    [n] not now",
+        ),
         Dialog::ConfirmQuit => (
             " Quit? ",
             "A run is going. Quitting cancels it.\n\n[y] cancel and quit    [n] stay",
@@ -360,7 +375,7 @@ fn dialog(frame: &mut Frame, area: Rect, d: Dialog, state: &State) {
     let height = match d {
         Dialog::TrustHostKey => 9,
         Dialog::ConfirmSave => 7,
-        Dialog::ConfirmMigrate => {
+        Dialog::ConfirmMigrate | Dialog::ConfirmReplacePasswords | Dialog::ConfirmRotate => {
             (wrapped_height(text, area.width.min(76).saturating_sub(2)) + 2).min(area.height)
         }
         // Wrapped at the dialog's inner width, plus the borders.
