@@ -62,7 +62,7 @@ static TX_CONTROL_RE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// One migration file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Migration {
     /// The file name, e.g. `0001_user_management.sql` (the key in `migrations_applied`).
     pub name: String,
@@ -80,6 +80,18 @@ impl Migration {
             sql,
             checksum,
         }
+    }
+}
+
+impl std::fmt::Debug for Migration {
+    // Name and checksum only: targets are logged (e.g. the wizard's options at every start), and
+    // the whole SQL would make one huge log line each time.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Migration")
+            .field("name", &self.name)
+            .field("checksum", &self.checksum)
+            .field("sql_bytes", &self.sql.len())
+            .finish()
     }
 }
 
