@@ -18,6 +18,7 @@ pub mod dashboard;
 pub mod deployment;
 pub mod doctor;
 pub mod host;
+pub mod migrate;
 pub mod probe;
 pub mod report;
 pub mod store;
