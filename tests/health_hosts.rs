@@ -133,6 +133,8 @@ fn deployed_databases_through_a_tunnel_and_a_host_that_drops_packets() {
         "{text}"
     );
 
+    migrate_reads_the_same_sources_as_health(&h, &inv);
+
     // The Redis VM drops every packet: its database times out, the others stay healthy, and
     // the round ends within the probe timeout.
     h.ctl("drop", "redis");
@@ -157,6 +159,66 @@ fn deployed_databases_through_a_tunnel_and_a_host_that_drops_packets() {
 
     dashboard_follows_postgresql_stopping_on_the_redis_vm(&h, &inv);
     the_wizard_watches_what_it_deployed(&h, &inv);
+}
+
+/// `slm-wizard migrate` finds the databases where `health` does: on the SLM server itself in
+/// `/etc/slm/database.env` (what the playbook wrote there; the host's /etc is its own), and from
+/// here through the deployment (`-i`, tunnelled through the SLM server, which alone may reach
+/// autobot_users). Afterwards `health -i` exits 0: nothing pending, as the README's headless
+/// equivalent of the wizard promises.
+fn migrate_reads_the_same_sources_as_health(h: &Hosts, inv: &Path) {
+    let bin = env!("CARGO_BIN_EXE_slm-wizard");
+    let unset = "env -u SLM_DATABASE_URL -u SLM_USERS_DATABASE_URL -u AUTOBOT_USERS_DATABASE_URL \
+                 -u SLM_WIZARD_MIGRATIONS_DIR";
+    let on_slm = |args: &str| {
+        let o = h.exec(
+            "slm",
+            &["sh", "-c", &format!("{unset} {bin} migrate {args} 2>&1")],
+        );
+        (o.code, o.stdout)
+    };
+    let (code, out) = on_slm("--status --connect-timeout 5");
+    assert_eq!(code, 0, "{out}");
+    for db in ["slm_users", "autobot_users"] {
+        assert!(
+            out.lines().any(|l| l.starts_with(db)
+                && l.contains("0001_user_management.sql")
+                && l.contains("pending")),
+            "{db}: {out}"
+        );
+    }
+    for pw in stored_passwords(h) {
+        assert!(!out.contains(&pw), "{out}");
+    }
+
+    let (code, out, text) = on_deployment(h, inv, &["migrate", "--connect-timeout", "5"]);
+    assert_eq!(code, 0, "{text}");
+    for db in ["slm_users", "autobot_users"] {
+        assert!(
+            out.contains(&format!("{db}: applied 0001_user_management.sql")),
+            "{db}: {text}"
+        );
+    }
+    assert!(
+        out.contains("migrate: 2 applied (3 databases up to date)"),
+        "{text}"
+    );
+
+    // On the SLM server again: nothing left to do.
+    let (code, out) = on_slm("--connect-timeout 5");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("migrate: nothing to do (3 databases up to date)"),
+        "{out}"
+    );
+
+    let (code, v, text) = health(h, inv, "5");
+    for db in ["slm", "slm_users", "autobot_users"] {
+        let d = &v["databases"][db];
+        assert_eq!(d["details"]["migrations"]["pending"], 0, "{db}: {text}");
+        assert_eq!(d["status"], "healthy", "{db}: {text}");
+    }
+    assert_eq!(code, 0, "{text}");
 }
 
 /// The row of the dashboard's Databases table (`host == false`) or Hosts table that shows `name`
