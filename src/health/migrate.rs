@@ -9,7 +9,7 @@ use std::time::Duration;
 use sqlx::{Connection, PgConnection};
 
 use super::Target;
-use super::command::{DbSource, SourceError, resolve};
+use super::command::{DbSource, resolve};
 use super::probe;
 use crate::db::migrate::{self, Migration, State, StatusRow};
 use crate::db::{self, DbError, DbName, Settings};
@@ -164,9 +164,7 @@ pub async fn run_migrate(
 ) -> u8 {
     let targets = match resolve(&opts.source, settings, opts.connect_timeout).await {
         Ok((targets, _)) => targets,
-        Err(e @ SourceError::BadInput(_)) | Err(e @ SourceError::Deployment(_)) => {
-            return e.report(err);
-        }
+        Err(e) => return e.report(err),
     };
     let code = if opts.status {
         list(&targets, opts.connect_timeout, out, err).await
