@@ -32,7 +32,7 @@ pub enum Command {
     /// Where the generated secrets of a deployment are stored; show, export or rotate them.
     Secrets(SecretsArgs),
     /// Probe the databases: a table, one round as JSON (--json), or a live view (--watch).
-    /// Exit code 0 healthy, 1 degraded, 2 unhealthy.
+    /// Exit code 0 healthy, 1 degraded, 2 unhealthy, 5 bad input (settings, URLs, inventory).
     Health(HealthArgs),
     /// Run the spec's troubleshooting checks and print each with pass/fail and the fix.
     Doctor(DoctorArgs),
@@ -114,22 +114,15 @@ pub struct InventoryArgs {
 
 #[derive(Debug, Args)]
 pub struct MigrateArgs {
-    /// The database: slm, slm_users, autobot_users or all.
-    #[arg(long, default_value = "all")]
-    pub database: String,
     /// List applied and pending migrations; apply nothing.
     #[arg(long)]
     pub status: bool,
-    /// Read the database URLs from this file (KEY="VALUE" lines), e.g. /etc/slm/database.env;
-    /// its values take precedence over the environment.
-    #[arg(long)]
-    pub env_file: Option<PathBuf>,
-    /// Read migrations from DIR/<database>/NNNN_name.sql instead of the built-in ones.
-    #[arg(long, env = "SLM_WIZARD_MIGRATIONS_DIR")]
-    pub migrations_dir: Option<PathBuf>,
-    /// Seconds to wait for a database connection.
+    /// Seconds to wait for a database connection (and for the SSH login of a tunnel).
     #[arg(long, default_value_t = 10)]
     pub connect_timeout: u64,
+    /// The databases and their URLs, as for `health`.
+    #[command(flatten)]
+    pub source: SourceArgs,
 }
 
 #[derive(Debug, Args)]
@@ -202,7 +195,7 @@ pub struct SecretsTarget {
     pub vault_password_file: Option<PathBuf>,
 }
 
-/// Which databases, and where their URLs come from (`health` and `doctor`).
+/// Which databases, and where their URLs come from (`health`, `doctor` and `migrate`).
 #[derive(Debug, Args)]
 pub struct SourceArgs {
     /// The database: slm, slm_users, autobot_users or all.

@@ -52,7 +52,7 @@ fn seconds(s: f64, min: f64) -> Duration {
     Duration::from_secs_f64(if s.is_finite() { s.max(min) } else { min })
 }
 
-/// Where `health` and `doctor` find their databases.
+/// Where `health`, `doctor` and `migrate` find their databases.
 fn source(args: SourceArgs) -> Result<health::command::DbSource, ExitCode> {
     let vault_password = vault_password(&args.vault_password_file).map_err(|e| bad_input(&e))?;
     Ok(health::command::DbSource {
@@ -229,16 +229,19 @@ fn inventory(args: InventoryArgs) -> ExitCode {
 }
 
 async fn migrate(args: MigrateArgs) -> ExitCode {
-    let opts = db::migrate::Options {
-        database: args.database,
+    let source = match source(args.source) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let opts = health::migrate::MigrateOptions {
+        source,
         status: args.status,
-        env_file: args.env_file,
-        migrations_dir: args.migrations_dir,
         connect_timeout: Duration::from_secs(args.connect_timeout.max(1)),
     };
     let mut out = CliStdout::exiting();
     let mut err = std::io::stderr();
-    let code = db::migrate::run_command(&opts, db::Settings::from_env(), &mut out, &mut err).await;
+    let code =
+        health::migrate::run_migrate(&opts, db::Settings::from_env(), &mut out, &mut err).await;
     ExitCode::from(code)
 }
 

@@ -784,3 +784,272 @@ fn doctor_on_a_deployment_that_never_ran_still_checks_the_hosts() {
     );
     assert!(!o.stdout.contains("server reachable"), "{}", dump(&o));
 }
+
+/// A cluster of this test alone (its pg_hba.conf is changed) with one database of the app.
+fn own_cluster() -> (PgCluster, String, String) {
+    let c = PgCluster::start();
+    app_roles(&c);
+    let db = unique("slm_users");
+    c.psql(&format!("CREATE DATABASE {db} OWNER slm_app"));
+    c.psql(&format!("REVOKE CONNECT ON DATABASE {db} FROM PUBLIC"));
+    let url = format!(
+        "postgresql+asyncpg://slm_app:{SLM_PW}@127.0.0.1:{}/{db}",
+        c.port
+    );
+    (c, db, url)
+}
+
+/// Removes (`false`) or restores (`true`) the pg_hba.conf line that admits TCP logins from
+/// 127.0.0.1, and reloads, as an operator would with `systemctl reload`.
+fn hba_allows_localhost(c: &PgCluster, allow: bool) {
+    let path = c.data.join("pg_hba.conf");
+    let text = std::fs::read_to_string(&path).expect("pg_hba.conf");
+    let line = "host    all             all             127.0.0.1/32            scram-sha-256";
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !(l.starts_with("host") && l.contains("127.0.0.1/32")))
+        .collect();
+    let mut new = kept.join("\n");
+    if allow {
+        new.push('\n');
+        new.push_str(line);
+    }
+    new.push('\n');
+    std::fs::write(&path, new).expect("write pg_hba.conf");
+    assert_eq!(c.psql("SELECT pg_reload_conf()"), "t");
+    // The postmaster rereads the file on SIGHUP, asynchronously.
+    std::thread::sleep(Duration::from_millis(300));
+}
+
+/// Pooled connections were authenticated before: every refusal of new logins (pg_hba, password,
+/// connection limit, CONNECT privilege, login right, dropped database) still shows at the next
+/// sample, with a reason naming the real cause, while latency and pool figures keep coming.
+#[test]
+fn refusals_of_new_logins_show_at_the_next_sample_with_their_cause() {
+    use slm_wizard::db::Settings;
+    use slm_wizard::health::{Failure, ProbeConfig, Status, command::prepare, probe::probe};
+
+    let (c, db, url) = own_cluster();
+    let settings = Settings::from_pairs(vec![("SLM_USERS_DATABASE_URL".to_string(), url)]);
+    let targets = prepare("slm_users", None, None, settings).expect("targets");
+    let target = &targets[0];
+    let cfg = ProbeConfig {
+        timeout: Duration::from_secs(3),
+        ..Default::default()
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let sample = || rt.block_on(probe(target, &cfg));
+    let healthy_and_pooled = |what: &str| {
+        let s = sample();
+        assert_eq!(s.details.failure, None, "{what}: {:?}", s.details);
+        assert_ne!(s.status, Status::Unhealthy, "{what}: {:?}", s.details);
+        assert!(s.details.login_ms.is_some(), "{what}: {:?}", s.details);
+        s
+    };
+    healthy_and_pooled("first");
+    assert!(
+        healthy_and_pooled("second")
+            .details
+            .pool
+            .expect("pool")
+            .reused
+    );
+
+    // Each change refuses new logins only; the probe's pooled connection keeps working.
+    let refusals: [(&str, &str, &str, Failure, &str); 5] = [
+        (
+            "pg_hba",
+            "",
+            "",
+            Failure::Hba,
+            "refused by pg_hba.conf: no pg_hba.conf entry",
+        ),
+        (
+            "password",
+            "ALTER ROLE slm_app PASSWORD 'another-password-4711'",
+            &format!("ALTER ROLE slm_app PASSWORD '{SLM_PW}'"),
+            Failure::Auth,
+            "check the password in SLM_USERS_DATABASE_URL",
+        ),
+        (
+            "connection limit",
+            "ALTER ROLE slm_app CONNECTION LIMIT 1",
+            "ALTER ROLE slm_app CONNECTION LIMIT -1",
+            Failure::TooManyConnections,
+            "no connection slot for a new login: too many connections for role",
+        ),
+        (
+            "CONNECT privilege",
+            &format!("REVOKE CONNECT ON DATABASE {db} FROM slm_app"),
+            &format!("GRANT CONNECT ON DATABASE {db} TO slm_app"),
+            Failure::NoConnect,
+            &format!("GRANT CONNECT ON DATABASE {db} TO slm_app"),
+        ),
+        (
+            "login right",
+            "ALTER ROLE slm_app NOLOGIN",
+            "ALTER ROLE slm_app LOGIN",
+            Failure::Auth,
+            "ALTER ROLE slm_app LOGIN",
+        ),
+    ];
+    for (what, break_it, restore, failure, reason) in refusals {
+        if what == "pg_hba" {
+            hba_allows_localhost(&c, false);
+        } else {
+            c.psql(break_it);
+        }
+        let s = sample();
+        assert_eq!(s.status, Status::Unhealthy, "{what}: {:?}", s.details);
+        assert_eq!(s.details.failure, Some(failure), "{what}: {:?}", s.details);
+        let reasons = s.details.reasons.join("; ");
+        assert!(reasons.contains(reason), "{what}: {reasons}");
+        if what != "password" {
+            assert!(!reasons.contains("check the password"), "{what}: {reasons}");
+        }
+        assert!(!reasons.contains(SLM_PW), "{what}: {reasons}");
+        // Still measured over the pooled connection.
+        let pool = s.details.pool.clone().expect("pool figures");
+        assert!(pool.reused && pool.open >= 1, "{what}: {pool:?}");
+        assert!(s.details.select1_ms.is_some(), "{what}: {:?}", s.details);
+        if what == "pg_hba" {
+            hba_allows_localhost(&c, true);
+        } else {
+            c.psql(restore);
+        }
+        healthy_and_pooled(&format!("after {what}"));
+    }
+
+    // The database dropped under the probe: its connections end, and the next login says why.
+    c.psql(&format!("DROP DATABASE {db} WITH (FORCE)"));
+    let s = sample();
+    assert_eq!(
+        s.details.failure,
+        Some(Failure::NoDatabase),
+        "{:?}",
+        s.details
+    );
+    let reasons = s.details.reasons.join("; ");
+    assert!(
+        reasons.contains(&format!(
+            "database {db} does not exist on 127.0.0.1:{}",
+            c.port
+        )),
+        "{reasons}"
+    );
+}
+
+/// `health --watch` (and so the dashboard, which runs the same sampler) turns unhealthy within
+/// two intervals of a pg_hba.conf change that refuses the app's new logins, naming pg_hba.conf;
+/// one-shot `health` and `migrate` give the same cause, not "check the password".
+#[test]
+fn watch_sees_a_pg_hba_refusal_within_two_intervals() {
+    use std::io::BufRead;
+
+    let (c, _db, url) = own_cluster();
+    let env = vec![("SLM_USERS_DATABASE_URL".to_string(), url)];
+    let o = bin(&env, &["migrate", "--database", "slm_users"]);
+    assert_eq!(o.code, 0, "{}", dump(&o));
+    let interval = 1.5;
+    let mut cmd = Command::new(BIN);
+    cmd.args([
+        "health",
+        "--watch",
+        "--database",
+        "slm_users",
+        "--timeout",
+        "2",
+    ])
+    .args(["--interval", &interval.to_string()])
+    .env("NO_COLOR", "1")
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    for v in VARS {
+        cmd.env_remove(v);
+    }
+    for (k, v) in &env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("health --watch");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel::<(Instant, String)>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send((Instant::now(), line)).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    let mut next_row = |deadline: Duration| -> Option<(Instant, String)> {
+        let t0 = Instant::now();
+        while t0.elapsed() < deadline {
+            let Ok((at, line)) = rx.recv_timeout(Duration::from_millis(100)) else {
+                continue;
+            };
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.starts_with("slm_users ") {
+                return Some((at, line));
+            }
+        }
+        None
+    };
+    // Two healthy samples: the second one over the pooled connection.
+    for _ in 0..2 {
+        let (_, row) = next_row(Duration::from_secs(10)).expect("a row");
+        assert!(row.contains("  healthy  "), "{row}");
+    }
+    hba_allows_localhost(&c, false);
+    let broken_at = Instant::now();
+    // Rows keep coming while it stays green: give up well after two intervals.
+    let refused = loop {
+        let Some((at, row)) = next_row(Duration::from_secs(10)) else {
+            break None;
+        };
+        if row.contains("unhealthy") {
+            break Some((at, row));
+        }
+        if broken_at.elapsed() > Duration::from_secs_f64(4.0 * interval) {
+            break None;
+        }
+    };
+    let _ = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let (at, row) = refused.unwrap_or_else(|| panic!("never unhealthy:\n{seen}"));
+    let took = at.duration_since(broken_at);
+    assert!(
+        took < Duration::from_secs_f64(2.0 * interval),
+        "unhealthy after {took:?} (interval {interval} s):\n{seen}"
+    );
+    assert!(row.contains("refused by pg_hba.conf"), "{row}");
+    assert!(!row.contains("check the password"), "{row}");
+
+    // One round, and migrate: the same cause.
+    let (o, v) = health_json(&env, &["--database", "slm_users"]);
+    assert_eq!(o.code, 2, "{}", dump(&o));
+    let d = &v["databases"]["slm_users"]["details"];
+    assert_eq!(d["failure"], "hba", "{d}");
+    let reason = d["reasons"][0].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("refused by pg_hba.conf: no pg_hba.conf entry for host"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("no line of the server's pg_hba.conf admits slm_app"),
+        "{reason}"
+    );
+    assert!(!reason.contains("check the password"), "{reason}");
+    let m = bin(&env, &["migrate", "--database", "slm_users"]);
+    assert_eq!(m.code, 1, "{}", dump(&m));
+    assert!(
+        m.stderr.contains("refused the login: no pg_hba.conf entry"),
+        "{}",
+        dump(&m)
+    );
+    assert!(!m.stderr.contains("check the password"), "{}", dump(&m));
+}

@@ -133,6 +133,9 @@ fn deployed_databases_through_a_tunnel_and_a_host_that_drops_packets() {
         "{text}"
     );
 
+    migrate_reads_the_same_sources_as_health(&h, &inv);
+    doctor_fix_lines_run_as_printed(&h, &inv);
+
     // The Redis VM drops every packet: its database times out, the others stay healthy, and
     // the round ends within the probe timeout.
     h.ctl("drop", "redis");
@@ -157,6 +160,206 @@ fn deployed_databases_through_a_tunnel_and_a_host_that_drops_packets() {
 
     dashboard_follows_postgresql_stopping_on_the_redis_vm(&h, &inv);
     the_wizard_watches_what_it_deployed(&h, &inv);
+}
+
+/// `slm-wizard migrate` finds the databases where `health` does: on the SLM server itself in
+/// `/etc/slm/database.env` (what the playbook wrote there; the host's /etc is its own), and from
+/// here through the deployment (`-i`, tunnelled through the SLM server, which alone may reach
+/// autobot_users). Afterwards `health -i` exits 0: nothing pending, as the README's headless
+/// equivalent of the wizard promises.
+fn migrate_reads_the_same_sources_as_health(h: &Hosts, inv: &Path) {
+    let bin = env!("CARGO_BIN_EXE_slm-wizard");
+    let unset = "env -u SLM_DATABASE_URL -u SLM_USERS_DATABASE_URL -u AUTOBOT_USERS_DATABASE_URL \
+                 -u SLM_WIZARD_MIGRATIONS_DIR";
+    let on_slm = |args: &str| {
+        let o = h.exec(
+            "slm",
+            &["sh", "-c", &format!("{unset} {bin} migrate {args} 2>&1")],
+        );
+        (o.code, o.stdout)
+    };
+    let (code, out) = on_slm("--status --connect-timeout 5");
+    assert_eq!(code, 0, "{out}");
+    for db in ["slm_users", "autobot_users"] {
+        assert!(
+            out.lines().any(|l| l.starts_with(db)
+                && l.contains("0001_user_management.sql")
+                && l.contains("pending")),
+            "{db}: {out}"
+        );
+    }
+    for pw in stored_passwords(h) {
+        assert!(!out.contains(&pw), "{out}");
+    }
+
+    let (code, out, text) = on_deployment(h, inv, &["migrate", "--connect-timeout", "5"]);
+    assert_eq!(code, 0, "{text}");
+    for db in ["slm_users", "autobot_users"] {
+        assert!(
+            out.contains(&format!("{db}: applied 0001_user_management.sql")),
+            "{db}: {text}"
+        );
+    }
+    assert!(
+        out.contains("migrate: 2 applied (3 databases up to date)"),
+        "{text}"
+    );
+
+    // On the SLM server again: nothing left to do.
+    let (code, out) = on_slm("--connect-timeout 5");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("migrate: nothing to do (3 databases up to date)"),
+        "{out}"
+    );
+
+    let (code, v, text) = health(h, inv, "5");
+    for db in ["slm", "slm_users", "autobot_users"] {
+        let d = &v["databases"][db];
+        assert_eq!(d["details"]["migrations"]["pending"], 0, "{db}: {text}");
+        assert_eq!(d["status"], "healthy", "{db}: {text}");
+    }
+    assert_eq!(code, 0, "{text}");
+}
+
+/// The `[FAIL]` checks of doctor's output ("subject: check") with their fix lines.
+fn doctor_failures(out: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut lines = out.lines().peekable();
+    while let Some(l) = lines.next() {
+        let Some(rest) = l.strip_prefix("[FAIL] ") else {
+            continue;
+        };
+        let check = rest.split(" — ").next().unwrap_or(rest).to_string();
+        let fix = lines
+            .peek()
+            .and_then(|n| n.trim().strip_prefix("fix: "))
+            .unwrap_or_default()
+            .to_string();
+        found.push((check, fix));
+    }
+    found
+}
+
+/// Runs a fix line as printed: `on HOST: CMD` inside that host, else the `slm-wizard …` command
+/// on this machine (the binary first in PATH, the deployment's state as in the other runs).
+fn run_fix(h: &Hosts, fix: &str) {
+    for placeholder in ["INVENTORY", "CLIENT_ADDRESS", " HOST", "sudo", "…"] {
+        assert!(
+            !fix.contains(placeholder),
+            "placeholder {placeholder:?} in: {fix}"
+        );
+    }
+    if let Some((host, cmd)) = fix.strip_prefix("on ").and_then(|r| r.split_once(": ")) {
+        let o = h.exec(host, &["sh", "-c", cmd]);
+        assert!(o.ok(), "on {host}: {cmd}\n{}\n{}", o.stdout, o.stderr);
+        return;
+    }
+    let at = fix
+        .find("slm-wizard ")
+        .unwrap_or_else(|| panic!("not a command: {fix}"));
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_slm-wizard"))
+        .parent()
+        .expect("bin dir")
+        .to_path_buf();
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(&fix[at..])
+        .env(
+            "PATH",
+            format!(
+                "{}:{}",
+                bin_dir.display(),
+                std::env::var("PATH").unwrap_or_default()
+            ),
+        )
+        .env("XDG_STATE_HOME", h.p("xdg"))
+        .env_remove("SLM_DATABASE_URL")
+        .env_remove("SLM_USERS_DATABASE_URL")
+        .env_remove("AUTOBOT_USERS_DATABASE_URL")
+        .env_remove("SSH_AUTH_SOCK")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let o = run_with_timeout(cmd, Duration::from_secs(300));
+    assert!(
+        o.ok(),
+        "{}\nexit {}\n{}\n{}",
+        &fix[at..],
+        o.code,
+        o.stdout,
+        o.stderr
+    );
+}
+
+/// Provokes doctor's failures on the deployment and runs every fix line it prints, as printed;
+/// the next doctor run passes those checks. Hosts log in as root without systemd here: the
+/// fixes use pg_ctlcluster and no sudo, and name the real hosts, inventory and client address.
+fn doctor_fix_lines_run_as_printed(h: &Hosts, inv: &Path) {
+    let doctor = || on_deployment(h, inv, &["doctor", "--timeout", "5"]);
+    // Runs the fixes of every failure until doctor passes; returns the checks that failed.
+    let fix_until_green = |what: &str| -> Vec<String> {
+        let mut failed_checks = Vec::new();
+        for round in 0..4 {
+            let (code, out, text) = doctor();
+            let failures = doctor_failures(&out);
+            if failures.is_empty() {
+                assert_eq!(code, 0, "{what}: {text}");
+                return failed_checks;
+            }
+            assert_eq!(code, 1, "{what}: {text}");
+            let mut ran: Vec<&str> = Vec::new();
+            for (check, fix) in &failures {
+                assert!(!fix.is_empty(), "{what}: {check} has no fix: {text}");
+                failed_checks.push(check.clone());
+                // The same fix may serve two checks (a host's cluster and its database).
+                if !ran.contains(&fix.as_str()) {
+                    run_fix(h, fix);
+                    ran.push(fix);
+                }
+            }
+            // The next round must not fail the same checks again.
+            let (_, again, text) = doctor();
+            for (check, _) in &failures {
+                assert!(
+                    !doctor_failures(&again).iter().any(|(c, _)| c == check),
+                    "{what}, round {round}: {check} still fails after its fix: {text}"
+                );
+            }
+        }
+        panic!("{what}: doctor still fails after 4 rounds of fixes");
+    };
+
+    // PostgreSQL stopped on the Redis VM, slm_users dropped on the SLM server.
+    h.sh("redis", "pg_ctlcluster 15 main stop");
+    h.sh(
+        "slm",
+        "runuser -u postgres -- psql -XAtqc 'DROP DATABASE slm_users WITH (FORCE)'",
+    );
+    let failed = fix_until_green("stopped server and dropped database");
+    for check in [
+        "redis: PostgreSQL service running (pg_lsclusters)",
+        "autobot_users: server reachable",
+        "slm_users: database exists",
+        // Recreated empty: its migrations are pending until the printed migrate runs.
+        "slm_users: migrations",
+    ] {
+        assert!(
+            failed.iter().any(|c| c == check),
+            "{check} not among {failed:?}"
+        );
+    }
+
+    // The SLM server's line gone from the Redis VM's pg_hba.conf.
+    let slm = h.addr("slm").replace('.', "\\.");
+    h.sh(
+        "redis",
+        &format!(
+            "sed -i '/{slm}\\/32/d' /etc/postgresql/15/main/pg_hba.conf && pg_ctlcluster 15 main reload"
+        ),
+    );
+    let failed = fix_until_green("pg_hba line missing");
+    assert_eq!(failed, ["autobot_users: pg_hba allows this client"]);
 }
 
 /// The row of the dashboard's Databases table (`host == false`) or Hosts table that shows `name`

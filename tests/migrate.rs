@@ -735,3 +735,65 @@ fn concurrent_runs_apply_each_migration_once() {
         "1"
     );
 }
+
+/// The library call the wizard makes after a deployment: one outcome per database, in order,
+/// each reported as it finishes; a failure carries its reason and never the password.
+#[test]
+fn migrate_targets_reports_each_database() {
+    use slm_wizard::db::{DbName, Settings};
+    use slm_wizard::health::command::prepare;
+    use slm_wizard::health::migrate::{MigrateOutcome, MigrateResult, migrate_targets};
+
+    let dbs = Dbs::create();
+    let mut env = dbs.env();
+    let wrong = "Wrong-Pass-535353";
+    for (k, v) in env.iter_mut() {
+        if k == "AUTOBOT_USERS_DATABASE_URL" {
+            *v = format!(
+                "postgres://autobot_app:{wrong}@127.0.0.1:{}/{}",
+                pg().port,
+                dbs.autobot_users
+            );
+        }
+    }
+    let targets = prepare("all", None, None, Settings::from_pairs(env)).expect("targets");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let run = || {
+        let mut seen: Vec<String> = Vec::new();
+        let mut on_event = |o: &MigrateOutcome| seen.push(o.line());
+        let outcomes = rt.block_on(migrate_targets(
+            &targets,
+            Duration::from_secs(5),
+            &mut on_event,
+        ));
+        (outcomes, seen)
+    };
+    let (outcomes, seen) = run();
+    let dbs_in_order: Vec<DbName> = outcomes.iter().map(|o| o.db).collect();
+    assert_eq!(dbs_in_order, DbName::ALL.to_vec());
+    assert_eq!(outcomes[0].result, MigrateResult::AlreadyApplied(0));
+    assert_eq!(
+        outcomes[1].result,
+        MigrateResult::Applied(vec!["0001_user_management.sql".into()])
+    );
+    let MigrateResult::Failed(why) = &outcomes[2].result else {
+        panic!("{:?}", outcomes[2]);
+    };
+    assert!(
+        why.starts_with("autobot_users: authentication failed for autobot_app@127.0.0.1:"),
+        "{why}"
+    );
+    assert!(!why.contains(wrong), "{why}");
+    assert_eq!(
+        seen,
+        [
+            "slm: nothing to do (no migrations)".to_string(),
+            "slm_users: 1 applied (0001_user_management.sql)".to_string(),
+            format!("autobot_users: failed: {why}"),
+        ]
+    );
+    // Again: nothing left where it worked.
+    let (outcomes, _) = run();
+    assert_eq!(outcomes[1].result, MigrateResult::AlreadyApplied(1));
+    assert!(matches!(outcomes[2].result, MigrateResult::Failed(_)));
+}

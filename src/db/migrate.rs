@@ -9,7 +9,6 @@
 //! on schema `public` through `pg_database_owner`), never as a superuser.
 
 use std::borrow::Cow;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::{Duration, Instant};
@@ -20,7 +19,7 @@ use sha2::{Digest, Sha256};
 use sqlx::postgres::{PgDatabaseError, PgErrorPosition};
 use sqlx::{Connection, PgConnection};
 
-use super::{DbError, DbName, Settings};
+use super::{DbError, DbName};
 
 /// The migrations compiled into the binary: (database, file name, SQL). Every file under
 /// `assets/migrations/<database>/` must be listed (a unit test checks it).
@@ -62,7 +61,7 @@ static TX_CONTROL_RE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// One migration file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Migration {
     /// The file name, e.g. `0001_user_management.sql` (the key in `migrations_applied`).
     pub name: String,
@@ -80,6 +79,18 @@ impl Migration {
             sql,
             checksum,
         }
+    }
+}
+
+impl std::fmt::Debug for Migration {
+    // Name and checksum only: targets are logged (e.g. the wizard's options at every start), and
+    // the whole SQL would make one huge log line each time.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Migration")
+            .field("name", &self.name)
+            .field("checksum", &self.checksum)
+            .field("sql_bytes", &self.sql.len())
+            .finish()
     }
 }
 
@@ -514,189 +525,6 @@ async fn apply_locked(
         report.applied.push(m.name.clone());
     }
     Ok(report)
-}
-
-// ---------------------------------------------------------------------------------------------
-// The `slm-wizard migrate` command
-// ---------------------------------------------------------------------------------------------
-
-/// Options of `slm-wizard migrate`.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// `slm`, `slm_users`, `autobot_users` or `all`.
-    pub database: String,
-    /// Only list applied and pending migrations.
-    pub status: bool,
-    /// Env file with the URLs (as the playbook writes `/etc/slm/database.env`).
-    pub env_file: Option<PathBuf>,
-    /// Read migrations from this folder instead of the embedded ones.
-    pub migrations_dir: Option<PathBuf>,
-    pub connect_timeout: Duration,
-}
-
-/// Exit codes of the command.
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_FAILED: u8 = 1;
-pub const EXIT_BAD_INPUT: u8 = 5;
-
-/// Runs `slm-wizard migrate`: every setting and file is checked first (exit 5), then each
-/// database is migrated (or listed) in turn; a failing database does not stop the others (exit 1).
-pub async fn run_command(
-    opts: &Options,
-    settings: Settings,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> u8 {
-    let prepared = match prepare(opts, settings) {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = writeln!(err, "ERROR! {e}");
-            return EXIT_BAD_INPUT;
-        }
-    };
-    // Databases that failed (or, with --status, could not be read).
-    let mut failed = 0usize;
-    // With --status: migrations changed or missing since they were applied.
-    let mut drift = 0usize;
-    let mut table: Vec<[String; 4]> = Vec::new();
-    let mut applied_total = 0usize;
-    for (db, url, migrations) in &prepared {
-        let db = *db;
-        let result = async {
-            let mut conn = super::connect(db, url, opts.connect_timeout).await?;
-            let r = if opts.status {
-                status(&mut conn, db, migrations).await.map(Done::Status)
-            } else {
-                apply(&mut conn, db, migrations, |m, took| {
-                    applied_total += 1;
-                    let _ = writeln!(out, "{db}: applied {} ({} ms)", m.name, took.as_millis());
-                    let _ = out.flush();
-                })
-                .await
-                .map(Done::Applied)
-            };
-            let _ = conn.close().await;
-            r
-        }
-        .await;
-        match result {
-            Ok(Done::Status(rows)) => {
-                if rows.is_empty() {
-                    table.push([
-                        db.to_string(),
-                        "(no migrations)".into(),
-                        "-".into(),
-                        "-".into(),
-                    ]);
-                }
-                for r in &rows {
-                    if matches!(r.state, State::Changed | State::Missing) {
-                        drift += 1;
-                    }
-                    table.push([
-                        db.to_string(),
-                        r.name.clone(),
-                        r.state.as_str().to_string(),
-                        r.applied_at
-                            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-                            .unwrap_or_else(|| "-".into()),
-                    ]);
-                }
-            }
-            Ok(Done::Applied(report)) => {
-                let line = match (report.applied.len(), report.already) {
-                    (0, 0) => format!("{db}: nothing to do (no migrations)"),
-                    (0, n) => format!("{db}: nothing to do ({n} already applied)"),
-                    (a, n) => format!("{db}: {a} applied, {} in total", a + n),
-                };
-                let _ = writeln!(out, "{line}");
-            }
-            Err(e) => {
-                failed += 1;
-                let _ = writeln!(err, "ERROR! {}", url.redact(&e.to_string()));
-            }
-        }
-    }
-    if opts.status {
-        if !table.is_empty() {
-            print_table(out, &table);
-        }
-        if drift > 0 {
-            let _ = writeln!(
-                err,
-                "migrate --status: {drift} applied migration(s) changed or missing; `slm-wizard migrate` refuses to run until the files are restored"
-            );
-        }
-        if failed > 0 {
-            let _ = writeln!(
-                err,
-                "migrate --status: {failed} of {} database(s) could not be read",
-                prepared.len()
-            );
-        }
-    } else {
-        let n = prepared.len();
-        let dbs = if n == 1 { "database" } else { "databases" };
-        let summary = if failed > 0 {
-            format!("migrate: {applied_total} applied, {failed} of {n} {dbs} failed")
-        } else if applied_total == 0 {
-            format!("migrate: nothing to do ({n} {dbs} up to date)")
-        } else {
-            format!("migrate: {applied_total} applied ({n} {dbs} up to date)")
-        };
-        let _ = writeln!(out, "{summary}");
-    }
-    if failed + drift > 0 {
-        EXIT_FAILED
-    } else {
-        EXIT_OK
-    }
-}
-
-enum Done {
-    Status(Vec<StatusRow>),
-    Applied(ApplyReport),
-}
-
-type Prepared = Vec<(DbName, super::DbUrl, Vec<Migration>)>;
-
-/// Settings, URLs and migration files of every selected database, before any connection.
-fn prepare(opts: &Options, settings: Settings) -> Result<Prepared, DbError> {
-    let dbs = DbName::parse_selection(&opts.database)?;
-    let settings = match &opts.env_file {
-        Some(f) => settings.with_env_file(f)?,
-        None => settings,
-    };
-    let source = match &opts.migrations_dir {
-        Some(d) => Source::Dir(d.clone()),
-        None => Source::Embedded,
-    };
-    dbs.into_iter()
-        .map(|db| Ok((db, settings.url(db)?, source.load(db)?)))
-        .collect()
-}
-
-fn print_table(out: &mut dyn Write, rows: &[[String; 4]]) {
-    let header = ["DATABASE", "NAME", "STATE", "APPLIED_AT"].map(String::from);
-    let mut width = header.clone().map(|h| h.len());
-    for r in rows {
-        for (w, c) in width.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    for r in std::iter::once(&header).chain(rows) {
-        let _ = writeln!(
-            out,
-            "{:<w0$}  {:<w1$}  {:<w2$}  {}",
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            w0 = width[0],
-            w1 = width[1],
-            w2 = width[2]
-        );
-    }
 }
 
 #[cfg(test)]

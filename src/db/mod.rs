@@ -133,6 +133,17 @@ pub enum DbError {
         /// What to check.
         hint: String,
     },
+    /// The server answered but refused the login for another reason than the credentials:
+    /// pg_hba.conf, a missing database, no free connection slot, no CONNECT privilege.
+    #[error("{database}: {target} refused the login: {message} ({hint})")]
+    Refused {
+        database: String,
+        target: String,
+        refusal: Refusal,
+        message: String,
+        /// The real cause and what to do.
+        hint: String,
+    },
     /// An applied migration's file changed since it was applied.
     #[error(
         "{database}: {file} was changed after it was applied (recorded sha256 {recorded}, file now {actual}); refusing to migrate, nothing was applied — restore the file and put changes in a new migration"
@@ -692,7 +703,17 @@ impl PoolSettings {
 
 /// One connection to `db` at `url`, within `timeout`.
 pub async fn connect(db: DbName, url: &DbUrl, timeout: Duration) -> Result<PgConnection, DbError> {
-    let opts = url.connect_options()?;
+    connect_with(db, url, url.connect_options()?, timeout).await
+}
+
+/// One connection to `db` with `opts` (`url`'s, perhaps pointed at a tunnel), within `timeout`;
+/// errors name `url`'s target.
+pub async fn connect_with(
+    db: DbName,
+    url: &DbUrl,
+    opts: PgConnectOptions,
+    timeout: Duration,
+) -> Result<PgConnection, DbError> {
     match tokio::time::timeout(timeout, opts.connect()).await {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(connect_error(db, url, &e)),
@@ -719,27 +740,119 @@ pub async fn pool(
         .map_err(|e| connect_error(db, url, &e))
 }
 
-/// Classifies a connection failure: authentication (SQLSTATE class 28) or anything else.
+/// Why a server that answered refused a new login (SQLSTATE and message, as PostgreSQL 15 words
+/// them). Each has its own cause and fix; a "check the password" for a pg_hba refusal sends the
+/// operator the wrong way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// 28000 "no pg_hba.conf entry for host …" or "pg_hba.conf rejects connection …".
+    Hba,
+    /// 28P01 "password authentication failed": a wrong password, or (with password
+    /// authentication) a role that does not exist — the server tells the client neither.
+    Password,
+    /// 28000 "role … does not exist" (said where no password is asked).
+    NoRole,
+    /// 28000 "role … is not permitted to log in".
+    NoLogin,
+    /// Another authentication failure (SQLSTATE class 28).
+    Auth,
+    /// 3D000 "database … does not exist".
+    NoDatabase,
+    /// 53300: max_connections, or the connection limit of the role or the database.
+    TooManyConnections,
+    /// 42501 "permission denied for database": no CONNECT privilege.
+    NoConnect,
+}
+
+impl Refusal {
+    /// The refusal an error's SQLSTATE and message describe (none: not a login refusal).
+    pub fn classify(code: &str, message: &str) -> Option<Refusal> {
+        let m = message.to_ascii_lowercase();
+        Some(match code {
+            "28000" if m.contains("pg_hba.conf") => Refusal::Hba,
+            "28000" if m.starts_with("role ") && m.contains("does not exist") => Refusal::NoRole,
+            "28000" if m.contains("not permitted to log in") => Refusal::NoLogin,
+            "28P01" => Refusal::Password,
+            c if c.starts_with("28") => Refusal::Auth,
+            "3D000" => Refusal::NoDatabase,
+            "53300" => Refusal::TooManyConnections,
+            "42501" if m.contains("database") => Refusal::NoConnect,
+            _ => return None,
+        })
+    }
+
+    /// Refusals of the credentials themselves (the rest: the server's configuration).
+    pub fn is_auth(self) -> bool {
+        matches!(
+            self,
+            Refusal::Password | Refusal::NoRole | Refusal::NoLogin | Refusal::Auth
+        )
+    }
+
+    /// The real cause and what to do, for the login of `url`.
+    pub fn hint(self, url: &DbUrl) -> String {
+        let (var, user, database) = (&url.var, &url.user, &url.database);
+        let server = format!("{}:{}", url.host, url.port);
+        match self {
+            Refusal::Hba => format!(
+                "no line of the server's pg_hba.conf admits {user} to {database} from this client: \
+                 add one (list the client in postgresql_allowed_clients and re-run the playbook) \
+                 and reload PostgreSQL; the password is not the problem"
+            ),
+            Refusal::Password | Refusal::Auth if !url.has_password() => format!(
+                "{var} has no password: give USER:PASSWORD@ in it, or use --env-file {BACKEND_ENV_FILE}"
+            ),
+            Refusal::Password => format!(
+                "check the password in {var}; the server answers the same when role {user} does \
+                 not exist (its log says which)"
+            ),
+            Refusal::Auth => format!("check the user and password in {var}"),
+            Refusal::NoRole => format!(
+                "role {user} does not exist on {server}: create it by running the playbook, or fix the user in {var}"
+            ),
+            Refusal::NoLogin => format!(
+                "role {user} may not log in: ALTER ROLE {user} LOGIN (the playbook creates it so)"
+            ),
+            Refusal::NoDatabase => format!(
+                "database {database} does not exist on {server}: create it by running the \
+                 playbook, or fix the database in {var}"
+            ),
+            Refusal::TooManyConnections => format!(
+                "the server takes no new connection (max_connections, or the CONNECTION LIMIT of \
+                 {user} or {database}): the app's new connections fail too; see pg_stat_activity"
+            ),
+            Refusal::NoConnect => format!(
+                "{user} has no CONNECT privilege on {database}: GRANT CONNECT ON DATABASE {database} TO {user}"
+            ),
+        }
+    }
+}
+
+/// Classifies a connection failure: a refused login (with the cause's hint) or anything else.
 pub fn connect_error(db: DbName, url: &DbUrl, e: &sqlx::Error) -> DbError {
     if let Some(de) = e.as_database_error() {
         let code = de.code().map(|c| c.into_owned()).unwrap_or_default();
         let message = url.redact(de.message());
-        if code.starts_with("28") {
-            let hint = if url.has_password() {
-                format!("check the password in {}", url.var)
-            } else {
-                format!(
-                    "{} has no password: give USER:PASSWORD@ in it, or use --env-file /etc/slm/database.env",
-                    url.var
-                )
-            };
-            return DbError::Auth {
-                database: db.to_string(),
-                target: url.target(),
-                var: url.var.clone(),
-                message,
-                hint,
-            };
+        match Refusal::classify(&code, de.message()) {
+            Some(r) if r.is_auth() => {
+                return DbError::Auth {
+                    database: db.to_string(),
+                    target: url.target(),
+                    var: url.var.clone(),
+                    message,
+                    hint: r.hint(url),
+                };
+            }
+            Some(r) => {
+                return DbError::Refused {
+                    database: db.to_string(),
+                    target: url.target(),
+                    refusal: r,
+                    message,
+                    hint: r.hint(url),
+                };
+            }
+            None => {}
         }
         return DbError::Connect {
             database: db.to_string(),
@@ -940,6 +1053,92 @@ mod tests {
         let e = DbName::parse_selection("users").unwrap_err();
         assert!(e.is_bad_input());
         assert!(e.to_string().contains("valid: slm, slm_users"), "{e}");
+    }
+
+    /// Each refusal of a new login names its own cause; only a password failure says "password".
+    #[test]
+    fn login_refusals_name_the_real_cause() {
+        let url = DbUrl::parse(
+            "SLM_USERS_DATABASE_URL",
+            "postgres://slm_app:Sup3rSecret@10.0.0.5:5432/slm_users",
+        )
+        .unwrap();
+        let cases = [
+            (
+                "28000",
+                "no pg_hba.conf entry for host \"10.0.0.9\", user \"slm_app\", database \"slm_users\", no encryption",
+                Refusal::Hba,
+                "pg_hba.conf admits slm_app to slm_users",
+            ),
+            (
+                "28000",
+                "pg_hba.conf rejects connection for host \"10.0.0.9\"",
+                Refusal::Hba,
+                "reload PostgreSQL",
+            ),
+            (
+                "28P01",
+                "password authentication failed for user \"slm_app\"",
+                Refusal::Password,
+                "check the password in SLM_USERS_DATABASE_URL",
+            ),
+            (
+                "28000",
+                "role \"slm_app\" does not exist",
+                Refusal::NoRole,
+                "role slm_app does not exist on 10.0.0.5:5432",
+            ),
+            (
+                "28000",
+                "role \"slm_app\" is not permitted to log in",
+                Refusal::NoLogin,
+                "ALTER ROLE slm_app LOGIN",
+            ),
+            (
+                "3D000",
+                "database \"slm_users\" does not exist",
+                Refusal::NoDatabase,
+                "database slm_users does not exist on 10.0.0.5:5432",
+            ),
+            (
+                "53300",
+                "too many connections for role \"slm_app\"",
+                Refusal::TooManyConnections,
+                "CONNECTION LIMIT",
+            ),
+            (
+                "53300",
+                "sorry, too many clients already",
+                Refusal::TooManyConnections,
+                "max_connections",
+            ),
+            (
+                "42501",
+                "permission denied for database \"slm_users\"",
+                Refusal::NoConnect,
+                "GRANT CONNECT ON DATABASE slm_users TO slm_app",
+            ),
+        ];
+        for (code, message, want, hint) in cases {
+            let r = Refusal::classify(code, message);
+            assert_eq!(r, Some(want), "{code} {message}");
+            let text = want.hint(&url);
+            assert!(text.contains(hint), "{want:?}: {text}");
+            assert!(
+                want == Refusal::Password || !text.contains("check the password"),
+                "{want:?}: {text}"
+            );
+        }
+        assert_eq!(
+            Refusal::classify("57P03", "the database system is starting up"),
+            None
+        );
+        assert_eq!(
+            Refusal::classify("42501", "permission denied for table t"),
+            None
+        );
+        let nopw = DbUrl::parse("X", "postgres://u@h/d").unwrap();
+        assert!(Refusal::Password.hint(&nopw).contains("X has no password"));
     }
 
     #[test]

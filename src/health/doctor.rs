@@ -83,13 +83,141 @@ impl Check {
     }
 }
 
-/// `pg_lsclusters` on every host of the inventory (or only `only`).
+/// What doctor learned about an inventory host, so that its fixes run as printed there.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HostFacts {
+    pub name: String,
+    /// The address the inventory gives (`ansible_host`, else the name).
+    pub address: String,
+    /// Reached with `ansible_connection: local` (this machine).
+    pub local: bool,
+    /// The login user is root: no `sudo` in front of a fix.
+    pub root: bool,
+    /// systemd is PID 1 (else `pg_ctlcluster` starts a cluster).
+    pub systemd: bool,
+    /// (version, cluster, port, online) of each PostgreSQL cluster.
+    pub clusters: Vec<(String, String, u16, bool)>,
+}
+
+impl HostFacts {
+    fn sudo(&self) -> &'static str {
+        if self.root { "" } else { "sudo " }
+    }
+
+    /// The command that starts a cluster on this host.
+    pub fn start_command(&self, version: &str, cluster: &str) -> String {
+        if self.systemd {
+            format!(
+                "{}systemctl start postgresql@{version}-{cluster}",
+                self.sudo()
+            )
+        } else {
+            format!("{}pg_ctlcluster {version} {cluster} start", self.sudo())
+        }
+    }
+
+    /// The cluster listening on `port` (Debian's default 15/main when it is not known).
+    fn cluster_on(&self, port: u16) -> (String, String, Option<bool>) {
+        self.clusters
+            .iter()
+            .find(|c| c.2 == port)
+            .map(|(v, c, _, online)| (v.clone(), c.clone(), Some(*online)))
+            .unwrap_or_else(|| ("15".into(), "main".into(), None))
+    }
+}
+
+/// How fix lines name the deployment, so that they run as printed: its playbook and inventory
+/// (the `slm-wizard` options as doctor was given them) and the facts of its hosts.
+#[derive(Debug, Clone, Default)]
+pub struct Fixes {
+    /// `-i INV --playbook PB …` (or `--env-file F`) for `slm-wizard migrate`; empty for none.
+    pub source_args: String,
+    /// `slm-wizard run PB -i INV`, with an inventory.
+    pub run: Option<String>,
+    pub hosts: Vec<HostFacts>,
+}
+
+/// Quotes `s` for a POSIX shell when it needs it.
+fn sh_quote(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:,@%+".contains(c));
+    if plain {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+impl Fixes {
+    /// From doctor's options. `-e` values that may hold a password are not repeated (a fix line
+    /// is printed); the stored secrets make them unnecessary after a run.
+    pub fn new(source: &DbSource) -> Self {
+        let path = |p: &std::path::Path| sh_quote(&p.display().to_string());
+        let mut args = String::new();
+        if let Some(f) = &source.env_file {
+            args.push_str(&format!(" --env-file {}", path(f)));
+        }
+        if let Some(d) = &source.migrations_dir {
+            args.push_str(&format!(" --migrations-dir {}", path(d)));
+        }
+        let mut run = None;
+        if let Some(inv) = &source.inventory {
+            let (inv, pb) = (path(inv), path(&source.playbook));
+            let extra: String = source
+                .extra_vars
+                .iter()
+                .filter(|e| {
+                    let lower = e.to_ascii_lowercase();
+                    !(lower.contains("password") || lower.contains("secret"))
+                })
+                .map(|e| format!(" -e {}", sh_quote(e)))
+                .collect();
+            args.push_str(&format!(" -i {inv} --playbook {pb}{extra}"));
+            run = Some(format!("slm-wizard run {pb} -i {inv}{extra}"));
+        }
+        if let Some(h) = &source.via_ssh {
+            args.push_str(&format!(" --via-ssh {}", sh_quote(h)));
+        }
+        Fixes {
+            source_args: args,
+            run,
+            hosts: Vec::new(),
+        }
+    }
+
+    /// The inventory host a target's database server runs on, when doctor checked it.
+    pub fn server_host(&self, t: &Target) -> Option<&HostFacts> {
+        let host = t.url.host.trim_start_matches('[').trim_end_matches(']');
+        let loopback = matches!(host, "127.0.0.1" | "::1" | "localhost");
+        if loopback {
+            return match &t.tunnel {
+                Some(tunnel) => self.hosts.iter().find(|h| h.name == tunnel.via),
+                None => self.hosts.iter().find(|h| {
+                    h.local || matches!(h.address.as_str(), "127.0.0.1" | "::1" | "localhost")
+                }),
+            };
+        }
+        self.hosts
+            .iter()
+            .find(|h| h.address == host || h.name == host)
+    }
+}
+
+/// What the service check runs: who logged in, whether systemd is PID 1, then the clusters
+/// (whose exit code is the script's).
+const SERVICE_SCRIPT: &str = "id -u; if [ -d /run/systemd/system ]; then echo systemd; else echo init; fi; \
+     pg_lsclusters --no-header 2>&1";
+
+/// `pg_lsclusters` on every host of the inventory (or only `only`), with what was learned of
+/// each host reached.
 pub async fn service_checks(
     inv: &Inventory,
     only: Option<&str>,
     accept_new: bool,
     timeout: Duration,
-) -> Vec<Check> {
+    fixes: &Fixes,
+) -> Vec<(Check, Option<HostFacts>)> {
     let connect = connector(ConnectOptions {
         accept_new_host_keys: accept_new,
         connect_timeout: timeout,
@@ -103,12 +231,27 @@ pub async fn service_checks(
     let checks = hosts.into_iter().map(|host| {
         let connect = connect.clone();
         let vars = inv.host_vars(&host);
+        let run = fixes.run.clone();
         async move {
             let name = "PostgreSQL service running (pg_lsclusters)";
-            let run = async {
+            let mut facts = HostFacts {
+                name: host.clone(),
+                address: vars
+                    .get("ansible_host")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or(&host)
+                    .to_string(),
+                local: vars.get("ansible_connection").and_then(|v| v.as_str()) == Some("local"),
+                ..Default::default()
+            };
+            let run_limited = |what: &str, prose: &str| match &run {
+                Some(r) => format!("{what}: {r} --limit {}", sh_quote(&host)),
+                None => prose.to_string(),
+            };
+            let exec = async {
                 let t = connect(host.clone(), vars).await.map_err(|e| e.to_string())?;
                 let req = ExecRequest {
-                    script: "pg_lsclusters --no-header 2>&1",
+                    script: SERVICE_SCRIPT,
                     stdin: None,
                     stdin_file: None,
                     escalation: None,
@@ -120,35 +263,87 @@ pub async fn service_checks(
                 t.close().await;
                 Ok::<_, String>(out)
             };
-            let res = match tokio::time::timeout(timeout * 2, run).await {
+            let res = match tokio::time::timeout(timeout * 2, exec).await {
                 Ok(r) => r,
                 Err(_) => Err(format!("no answer within {} s", (timeout * 2).as_secs())),
             };
-            match res {
-                Err(e) => Check::new(&host, name, Outcome::Fail, format!("cannot reach the host: {e}"))
-                    .fix("check the host is up and its SSH settings in the inventory (slm-wizard run … --limit HOST tests the connection)"),
-                Ok(o) if o.rc == 127 => Check::new(&host, name, Outcome::Fail, "pg_lsclusters not found: PostgreSQL is not installed".into())
-                    .fix("install it: slm-wizard run playbooks/user-management-db.yml -i INVENTORY --limit HOST"),
-                Ok(o) if o.rc != 0 => Check::new(&host, name, Outcome::Fail, format!("pg_lsclusters failed (rc {}): {}", o.rc, o.stdout.trim()))
-                    .fix("sudo systemctl status postgresql"),
-                Ok(o) => cluster_check(&host, name, &o.stdout),
-            }
+            let o = match res {
+                Err(e) => {
+                    let check = Check::new(&host, name, Outcome::Fail, format!("cannot reach the host: {e}"))
+                        .fix(run_limited(
+                            "check the host is up and its SSH settings in the inventory; test the connection with",
+                            "check the host is up and its SSH settings in the inventory",
+                        ));
+                    return (check, None);
+                }
+                Ok(o) => o,
+            };
+            let mut lines = o.stdout.splitn(3, '\n');
+            facts.root = lines.next().map(str::trim) == Some("0");
+            facts.systemd = lines.next().map(str::trim) == Some("systemd");
+            let clusters = lines.next().unwrap_or_default();
+            let check = match o.rc {
+                127 => Check::new(&host, name, Outcome::Fail, "pg_lsclusters not found: PostgreSQL is not installed".into())
+                    .fix(run_limited("install it", "install it by running the playbook on this host")),
+                0 => match cluster_check(&host, name, clusters, Some(&facts)) {
+                    c if c.detail == NO_CLUSTER => c.fix(run_limited(
+                        "create one",
+                        "create one by running the playbook on this host",
+                    )),
+                    c => c,
+                },
+                rc => Check::new(&host, name, Outcome::Fail, format!("pg_lsclusters failed (rc {rc}): {}", clusters.trim()))
+                    .fix(format!(
+                        "on {host}: {}",
+                        if facts.systemd {
+                            format!("{}systemctl status postgresql", facts.sudo())
+                        } else {
+                            format!("{}tail -n 50 /var/log/postgresql/*.log", facts.sudo())
+                        }
+                    )),
+            };
+            facts.clusters = parse_clusters(clusters);
+            (check, Some(facts))
         }
     });
     futures::future::join_all(checks).await
 }
 
-/// Judges `pg_lsclusters --no-header` output: every cluster must be online.
-pub fn cluster_check(host: &str, name: &'static str, output: &str) -> Check {
+const NO_CLUSTER: &str = "no PostgreSQL cluster";
+
+/// (version, cluster, port, online) of `pg_lsclusters --no-header` lines.
+fn parse_clusters(output: &str) -> Vec<(String, String, u16, bool)> {
+    output
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .filter(|f| f.len() >= 4)
+        .filter_map(|f| {
+            Some((
+                f[0].to_string(),
+                f[1].to_string(),
+                f[2].parse().ok()?,
+                f[3].starts_with("online"),
+            ))
+        })
+        .collect()
+}
+
+/// Judges `pg_lsclusters --no-header` output: every cluster must be online. The fix starts the
+/// ones that are down, as `facts` says the host does it (without facts: systemd and sudo).
+pub fn cluster_check(
+    host: &str,
+    name: &'static str,
+    output: &str,
+    facts: Option<&HostFacts>,
+) -> Check {
     let clusters: Vec<Vec<&str>> = output
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
         .filter(|f| f.len() >= 4)
         .collect();
     if clusters.is_empty() {
-        return Check::new(host, name, Outcome::Fail, "no PostgreSQL cluster".into()).fix(
-            "create one by running the playbook: slm-wizard run playbooks/user-management-db.yml -i INVENTORY",
-        );
+        return Check::new(host, name, Outcome::Fail, NO_CLUSTER.into())
+            .fix("create one by running the playbook on this host");
     }
     let describe = |f: &Vec<&str>| format!("{}/{} port {} {}", f[0], f[1], f[2], f[3]);
     let down: Vec<&Vec<&str>> = clusters
@@ -159,27 +354,58 @@ pub fn cluster_check(host: &str, name: &'static str, output: &str) -> Check {
     if down.is_empty() {
         return Check::new(host, name, Outcome::Pass, all.join(", "));
     }
-    let fixes: Vec<String> = down
+    let default = HostFacts {
+        systemd: true,
+        ..Default::default()
+    };
+    let facts = facts.unwrap_or(&default);
+    let starts: Vec<String> = down
         .iter()
-        .map(|f| {
-            let log = f.get(6).map(|l| format!(" (log: {l})")).unwrap_or_default();
-            format!("sudo systemctl start postgresql@{}-{}{log}", f[0], f[1])
-        })
+        .map(|f| facts.start_command(f[0], f[1]))
         .collect();
-    Check::new(host, name, Outcome::Fail, all.join(", ")).fix(fixes.join("; "))
+    let logs: Vec<&str> = down.iter().filter_map(|f| f.get(6).copied()).collect();
+    let mut detail = all.join(", ");
+    if !logs.is_empty() {
+        detail.push_str(&format!(" (log: {})", logs.join(", ")));
+    }
+    Check::new(host, name, Outcome::Fail, detail).fix(format!("on {host}: {}", starts.join(" && ")))
+}
+
+/// The client address in a "no pg_hba.conf entry for host \"ADDR\", …" refusal.
+fn hba_client(message: &str) -> Option<&str> {
+    let rest = message.split_once("for host \"")?.1;
+    let addr = rest.split_once('"')?.0;
+    (!addr.is_empty() && addr.parse::<std::net::IpAddr>().is_ok()).then_some(addr)
 }
 
 /// The checks of one database, in the spec's order.
-pub async fn database_checks(t: &Target, timeout: Duration) -> Vec<Check> {
+pub async fn database_checks(t: &Target, timeout: Duration, fixes: &Fixes) -> Vec<Check> {
     let db = t.db.as_str();
     let server = t.server();
     let mut checks = Vec::new();
+    let host = fixes.server_host(t);
+    let (version, cluster, online) = host.map_or_else(
+        || ("15".to_string(), "main".to_string(), None),
+        |h| h.cluster_on(t.url.port),
+    );
     // 1. Server reachable.
     let t0 = Instant::now();
-    let postgres_fix = format!(
-        "check PostgreSQL is running on {} (sudo systemctl status postgresql; start it with sudo systemctl start postgresql), that it listens on {} (listen_addresses, port in postgresql.conf) and that no firewall drops the port",
-        t.url.host, t.url.port
-    );
+    let postgres_fix = match host {
+        // Known down on a host doctor checked: start it there.
+        Some(h) if online != Some(true) => {
+            format!("on {}: {}", h.name, h.start_command(&version, &cluster))
+        }
+        Some(h) => format!(
+            "PostgreSQL {version}/{cluster} runs on {}: check that it listens on {} \
+             (listen_addresses, port in /etc/postgresql/{version}/{cluster}/) and that no \
+             firewall drops the port",
+            h.name, t.url.port
+        ),
+        None => format!(
+            "check PostgreSQL is running on {} (sudo systemctl status postgresql; start it with sudo systemctl start postgresql), that it listens on {} (listen_addresses, port in postgresql.conf) and that no firewall drops the port",
+            t.url.host, t.url.port
+        ),
+    };
     // Err: what failed and the fix.
     let answer: Result<String, (String, String)> = match &t.tunnel {
         // The tunnel's local end always accepts: ask the server itself, through it.
@@ -187,8 +413,8 @@ pub async fn database_checks(t: &Target, timeout: Duration) -> Vec<Check> {
             Err(f) if f.failure == Failure::Tunnel => Err((
                 format!("the SSH tunnel via {}: {}", tunnel.via, f.message),
                 format!(
-                    "check that {} is reachable over SSH with the inventory's settings (slm-wizard doctor {} -i INVENTORY checks its service too)",
-                    tunnel.via, tunnel.via
+                    "check that {} is reachable over SSH with the inventory's settings; its service check above says why not",
+                    tunnel.via
                 ),
             )),
             Err(f) if matches!(f.failure, Failure::Unreachable | Failure::Timeout) => Err((
@@ -265,13 +491,44 @@ pub async fn database_checks(t: &Target, timeout: Duration) -> Vec<Check> {
             message,
             ..
         }) => {
-            checks.push(
-                Check::new(db, "pg_hba allows this client", Outcome::Fail, message.clone()).fix(
-                    format!(
-                        "add a line `host {} {} CLIENT_ADDRESS/32 scram-sha-256` to /etc/postgresql/15/main/pg_hba.conf (or list this client in postgresql_allowed_clients and re-run the playbook), then sudo systemctl reload postgresql; see: sudo grep -v '^#' /etc/postgresql/15/main/pg_hba.conf",
-                        t.url.database, t.url.user
-                    ),
+            let client = hba_client(message).map(|a| {
+                let bits = if a.contains(':') { 128 } else { 32 };
+                format!("{a}/{bits}")
+            });
+            let line = format!(
+                "host {} {} {} scram-sha-256",
+                t.url.database,
+                t.url.user,
+                client.as_deref().unwrap_or("CLIENT_ADDRESS/32")
+            );
+            let hba = format!("/etc/postgresql/{version}/{cluster}/pg_hba.conf");
+            let fix = match (host, &client) {
+                // Runnable on that host as printed: the line the server asked for, then a reload.
+                (Some(h), Some(_)) => format!(
+                    "on {}: echo '{line}' | {}tee -a {hba} >/dev/null && {}pg_ctlcluster {version} {cluster} reload",
+                    h.name,
+                    h.sudo(),
+                    h.sudo()
                 ),
+                _ => format!(
+                    "add a line `{line}` to {hba} (or list this client in postgresql_allowed_clients and re-run the playbook), then sudo systemctl reload postgresql; see: sudo grep -v '^#' {hba}"
+                ),
+            };
+            // The playbook writes pg_hba.conf: what the fix adds lasts until its next run.
+            let keep = match &client {
+                Some(c) if host.is_some() => format!(
+                    " — to keep it, list {c} in postgresql_allowed_clients (the playbook rewrites pg_hba.conf)"
+                ),
+                _ => String::new(),
+            };
+            checks.push(
+                Check::new(
+                    db,
+                    "pg_hba allows this client",
+                    Outcome::Fail,
+                    format!("{message}{keep}"),
+                )
+                .fix(fix),
             );
             checks.push(skip("test connection", "refused by pg_hba.conf"));
             checks.push(skip("database exists", "refused by pg_hba.conf"));
@@ -323,10 +580,12 @@ pub async fn database_checks(t: &Target, timeout: Duration) -> Vec<Check> {
                     Outcome::Pass,
                     format!("{} logged in", t.url.user),
                 ));
+                let fix = match &fixes.run {
+                    Some(run) => format!("create it by running the playbook: {run}"),
+                    None => "create it by running the playbook (slm-wizard run playbooks/user-management-db.yml -i INVENTORY); list the databases with: sudo -u postgres psql -c '\\l'".to_string(),
+                };
                 checks.push(
-                    Check::new(db, "database exists", Outcome::Fail, f.message.clone()).fix(
-                        "create it by running the playbook (slm-wizard run playbooks/user-management-db.yml -i INVENTORY); list the databases with: sudo -u postgres psql -c '\\l'",
-                    ),
+                    Check::new(db, "database exists", Outcome::Fail, f.message.clone()).fix(fix),
                 );
             } else {
                 checks.push(
@@ -393,10 +652,10 @@ pub async fn database_checks(t: &Target, timeout: Duration) -> Vec<Check> {
             );
             if info.drift > 0 {
                 Check::new(db, "migrations", Outcome::Fail, format!("{detail}; {} changed or missing", info.drift))
-                    .fix(format!("restore the changed or missing migration files; see slm-wizard migrate --status --database {db}"))
+                    .fix(format!("restore the changed or missing migration files; see slm-wizard migrate --status --database {db}{}", fixes.source_args))
             } else if info.pending > 0 {
                 Check::new(db, "migrations", Outcome::Fail, detail)
-                    .fix(format!("apply them: slm-wizard migrate --database {db}"))
+                    .fix(format!("apply them: slm-wizard migrate --database {db}{}", fixes.source_args))
             } else {
                 Check::new(db, "migrations", Outcome::Pass, detail)
             }
@@ -418,6 +677,7 @@ pub async fn run_doctor(
     err: &mut dyn Write,
 ) -> u8 {
     let mut all = Vec::new();
+    let mut fixes = Fixes::new(&opts.source);
     let (targets, inv) = match resolve(&opts.source, settings, opts.timeout).await {
         Ok(t) => t,
         // The hosts can still be checked; the missing settings are a finding of their own.
@@ -427,13 +687,22 @@ pub async fn run_doctor(
                 .inventory
                 .as_deref()
                 .and_then(|p| load_inventory(p, opts.source.vault_password.clone()).ok());
-            let check = Check::new("deployment", "database settings", Outcome::Fail, why).fix(
+            let check = Check::new(
+                "deployment",
+                "database settings",
+                Outcome::Fail,
                 format!(
-                    "run the deployment first (slm-wizard run {} -i INVENTORY), or give the URLs \
-                     (SLM_DATABASE_URL, SLM_USERS_DATABASE_URL, AUTOBOT_USERS_DATABASE_URL or --env-file)",
+                    "{why} (or give the URLs: SLM_DATABASE_URL, SLM_USERS_DATABASE_URL, \
+                     AUTOBOT_USERS_DATABASE_URL or --env-file)"
+                ),
+            )
+            .fix(match &fixes.run {
+                Some(run) => format!("run the deployment first: {run}"),
+                None => format!(
+                    "run the deployment first: slm-wizard run {} -i INVENTORY",
                     opts.source.playbook.display()
                 ),
-            );
+            });
             let _ = writeln!(out, "{}", check.render());
             all.push(check);
             (Vec::new(), inv)
@@ -459,17 +728,23 @@ pub async fn run_doctor(
             opts.host.as_deref(),
             opts.source.accept_new_host_keys,
             opts.timeout,
+            &fixes,
         )
         .await;
-        for c in &checks {
+        for (c, facts) in checks {
             let _ = writeln!(out, "{}", c.render());
+            all.push(c);
+            fixes.hosts.extend(facts);
         }
         let _ = out.flush();
-        all.extend(checks);
     }
     // The databases are checked concurrently and printed in order.
-    let per_db =
-        futures::future::join_all(targets.iter().map(|t| database_checks(t, opts.timeout))).await;
+    let per_db = futures::future::join_all(
+        targets
+            .iter()
+            .map(|t| database_checks(t, opts.timeout, &fixes)),
+    )
+    .await;
     for checks in per_db {
         for c in &checks {
             let _ = writeln!(out, "{}", c.render());
@@ -497,6 +772,7 @@ mod tests {
             "h",
             "svc",
             "15  main    5432 online postgres /var/lib/postgresql/15/main /var/log/postgresql/postgresql-15-main.log\n",
+            None,
         );
         assert_eq!(ok.outcome, Outcome::Pass);
         assert!(ok.detail.contains("15/main port 5432 online"));
@@ -504,9 +780,58 @@ mod tests {
             "h",
             "svc",
             "15  main    5432 down   postgres /var/lib/postgresql/15/main /var/log/postgresql/postgresql-15-main.log\n",
+            None,
         );
         assert_eq!(down.outcome, Outcome::Fail);
         assert!(down.fix.unwrap().contains("postgresql@15-main"));
-        assert_eq!(cluster_check("h", "svc", "").outcome, Outcome::Fail);
+        assert_eq!(cluster_check("h", "svc", "", None).outcome, Outcome::Fail);
+
+        // As root without systemd: pg_ctlcluster, no sudo, the log out of the command.
+        let facts = HostFacts {
+            root: true,
+            ..Default::default()
+        };
+        let down = cluster_check(
+            "redis",
+            "svc",
+            "15  main    5432 down   postgres /var/lib/postgresql/15/main /var/log/postgresql/postgresql-15-main.log\n",
+            Some(&facts),
+        );
+        assert_eq!(
+            down.fix.as_deref(),
+            Some("on redis: pg_ctlcluster 15 main start")
+        );
+        assert!(
+            down.detail
+                .contains("log: /var/log/postgresql/postgresql-15-main.log")
+        );
+    }
+
+    #[test]
+    fn fix_lines_name_the_deployment() {
+        assert_eq!(
+            hba_client(
+                "no pg_hba.conf entry for host \"10.77.1.11\", user \"autobot_app\", database \"autobot_users\", no encryption"
+            ),
+            Some("10.77.1.11")
+        );
+        assert_eq!(hba_client("password authentication failed"), None);
+        let f = Fixes::new(&DbSource {
+            inventory: Some("inv/my hosts.yml".into()),
+            playbook: "playbooks/user-management-db.yml".into(),
+            extra_vars: vec!["postgresql_port=5433".into(), "slm_db_password=x".into()],
+            ..Default::default()
+        });
+        assert_eq!(
+            f.run.as_deref(),
+            Some(
+                "slm-wizard run playbooks/user-management-db.yml -i 'inv/my hosts.yml' -e postgresql_port=5433"
+            )
+        );
+        assert_eq!(
+            f.source_args,
+            " -i 'inv/my hosts.yml' --playbook playbooks/user-management-db.yml -e postgresql_port=5433"
+        );
+        assert_eq!(Fixes::new(&DbSource::default()).source_args, "");
     }
 }

@@ -333,6 +333,11 @@ pub enum Failure {
     Hba,
     /// The database does not exist (SQLSTATE 3D000).
     NoDatabase,
+    /// No free connection slot for a new login (SQLSTATE 53300: max_connections, or the role's
+    /// or the database's connection limit).
+    TooManyConnections,
+    /// The user has no CONNECT privilege on the database (SQLSTATE 42501).
+    NoConnect,
     /// Connected, but a health query failed.
     Query,
     /// The SSH tunnel could not be opened.
@@ -397,6 +402,9 @@ pub struct Details {
     pub connected: bool,
     /// Time to a usable connection: a login, or a checkout when `pool.reused`.
     pub connect_ms: Option<f64>,
+    /// This sample's fresh login (every sample logs in anew, so a refusal of new logins shows
+    /// while pooled connections still work); none when it was refused.
+    pub login_ms: Option<f64>,
     pub select1_ms: Option<f64>,
     pub server_version: Option<String>,
     pub uptime_seconds: Option<u64>,
@@ -460,6 +468,8 @@ pub fn classify(details: &mut Details, t: &Thresholds) -> Status {
             Failure::Auth => "authentication failed",
             Failure::Hba => "refused by pg_hba.conf",
             Failure::NoDatabase => "database does not exist",
+            Failure::TooManyConnections => "no connection slot for a new login",
+            Failure::NoConnect => "no CONNECT privilege",
             Failure::Query => "health query failed",
             Failure::Tunnel => "SSH tunnel failed",
         };
@@ -533,6 +543,18 @@ pub fn classify(details: &mut Details, t: &Thresholds) -> Status {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The wizard logs its options (targets included) at every start: the migrations show by
+    /// name, not as their whole SQL on one line.
+    #[test]
+    fn a_targets_debug_names_the_migrations_without_their_sql() {
+        let t =
+            targets(&Settings::default(), &[DbName::SlmUsers], &Source::Embedded).expect("targets");
+        let text = format!("{:?}", t[0]);
+        assert!(text.contains("0001_user_management.sql"), "{text}");
+        assert!(!text.contains("CREATE"), "{text}");
+        assert!(text.len() < 1000, "{} bytes: {text}", text.len());
+    }
 
     #[test]
     fn classification() {

@@ -13,7 +13,7 @@ use super::{
     DbSample, Details, Failure, MigrationInfo, PoolUse, ProbeConfig, Security, Target, classify,
 };
 use crate::db::migrate::{self, State};
-use crate::db::{self, DbError};
+use crate::db::{self, DbError, Refusal};
 
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
@@ -74,7 +74,11 @@ impl ConnectFailure {
     fn apply(self, d: &mut Details) {
         d.reachable = matches!(
             self.failure,
-            Failure::Auth | Failure::Hba | Failure::NoDatabase
+            Failure::Auth
+                | Failure::Hba
+                | Failure::NoDatabase
+                | Failure::TooManyConnections
+                | Failure::NoConnect
         );
         d.failure = Some(self.failure);
         d.error = Some(self.message);
@@ -90,7 +94,8 @@ fn bad_url(target: &Target, e: &DbError) -> ConnectFailure {
     }
 }
 
-/// Classifies a connection error (the message comes from [`db::connect_error`]: redacted).
+/// Classifies a connection error (the message comes from [`db::connect_error`]: redacted, with
+/// the hint of the refusal's real cause).
 pub fn classify_connect(target: &Target, e: &sqlx::Error) -> ConnectFailure {
     let code = e
         .as_database_error()
@@ -99,16 +104,19 @@ pub fn classify_connect(target: &Target, e: &sqlx::Error) -> ConnectFailure {
         .as_database_error()
         .map(|d| d.message().to_string())
         .unwrap_or_default();
-    let failure = match code.as_deref() {
-        Some("28000") if raw.contains("pg_hba.conf") => Failure::Hba,
-        Some(c) if c.starts_with("28") => Failure::Auth,
-        Some("3D000") => Failure::NoDatabase,
-        Some(_) => Failure::Unreachable,
+    let failure = match code.as_deref().and_then(|c| Refusal::classify(c, &raw)) {
+        Some(Refusal::Hba) => Failure::Hba,
+        Some(Refusal::NoDatabase) => Failure::NoDatabase,
+        Some(Refusal::TooManyConnections) => Failure::TooManyConnections,
+        Some(Refusal::NoConnect) => Failure::NoConnect,
+        Some(_) => Failure::Auth,
         None => Failure::Unreachable,
     };
     let message = match db::connect_error(target.db, &target.url, e) {
         // The error's own text repeats database and target; keep the server's words and the hint.
-        DbError::Auth { message, hint, .. } => format!("{message} ({hint})"),
+        DbError::Auth { message, hint, .. } | DbError::Refused { message, hint, .. } => {
+            format!("{message} ({hint})")
+        }
         DbError::Connect { message, .. } => message,
         other => target.url.redact(&other.to_string()),
     };
@@ -287,8 +295,12 @@ async fn measure(
     let query_failed = |what: &str, e: &dyn std::fmt::Display| -> Update {
         let msg = target.url.redact(&format!("{what}: {e}"));
         Box::new(move |d| {
-            d.failure = Some(Failure::Query);
-            d.error = Some(msg);
+            // A refused fresh login came first and is the cause (e.g. no CONNECT privilege
+            // also fails pg_database_size).
+            if d.failure.is_none() {
+                d.failure = Some(Failure::Query);
+                d.error = Some(msg);
+            }
         })
     };
     // A reused connection may have died since the last sample (server restarted): then log in
@@ -316,6 +328,26 @@ async fn measure(
             None => return false,
         }
     }
+    // A pooled connection was authenticated when it was opened: pg_hba.conf, the password, the
+    // role, the database and the free slots are checked at new logins only. So every sample also
+    // logs in anew, as the app's pool does after a recycle, and a refusal of new logins shows at
+    // the next sample. (Without a reused connection, `checkout` just logged in.)
+    let fresh_login = if reused {
+        let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match login(target, remaining).await {
+            Ok((fresh, t)) => {
+                let _ = tokio::time::timeout_at(deadline, fresh.close()).await;
+                Some(t)
+            }
+            Err(f) => {
+                // Keep measuring over the pooled connection: latency and pool figures still tell.
+                let _ = send(fail(f));
+                None
+            }
+        }
+    } else {
+        Some(took)
+    };
     let use_ = PoolUse {
         size: target.pool_settings.size,
         max_overflow: target.pool_settings.max_overflow,
@@ -328,6 +360,7 @@ async fn measure(
         d.reachable = true;
         d.connected = true;
         d.connect_ms = Some(ms(took));
+        d.login_ms = fresh_login.map(ms);
         d.select1_ms = Some(ms(took_select1));
         d.pool = Some(use_);
     }));
