@@ -5,6 +5,7 @@ pub mod app;
 pub mod db;
 pub mod engine;
 pub mod error;
+pub mod fsutil;
 pub mod health;
 pub mod inventory;
 pub mod playbook;

@@ -770,35 +770,29 @@ fn save_inventory(
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("inventory.yml");
-    let tmp = dir.join(format!(".{name}.slm-wizard-{}", std::process::id()));
-    std::fs::write(&tmp, out).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    // Written beside the destination with the destination's mode (an inventory holding
+    // passwords stays 0600), checked, then renamed into place.
+    let mode = crate::fsutil::mode_of_or(to, crate::fsutil::mode_of_or(source, 0o600));
+    let pending = crate::fsutil::PendingFile::write(to, out.as_bytes(), mode)
+        .map_err(|e| format!("cannot write beside {}: {e}", to.display()))?;
     // Group and host variable files are looked up beside the inventory, so the check reads
     // the temporary file from the same directory.
     let vault = engine::plan::make_vault_fn(None, Redactor::default());
-    let inv = match Inventory::load(&tmp, &vault) {
-        Ok(inv) => inv,
-        Err(e) => {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(format!("the result would not be a valid inventory: {e}"));
-        }
-    };
+    let inv = Inventory::load(pending.path(), &vault)
+        .map_err(|e| format!("the result would not be a valid inventory: {e}"))?;
     let backup = if to.exists() {
         let b = dir.join(format!(
             "{name}.bak-{}",
             chrono::Local::now().format("%Y%m%dT%H%M%S")
         ));
-        if let Err(e) = std::fs::copy(to, &b) {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(format!("cannot keep a backup {}: {e}", b.display()));
-        }
+        std::fs::copy(to, &b).map_err(|e| format!("cannot keep a backup {}: {e}", b.display()))?;
         Some(b)
     } else {
         None
     };
-    if let Err(e) = std::fs::rename(&tmp, to) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(format!("cannot write {}: {e}", to.display()));
-    }
+    pending
+        .commit()
+        .map_err(|e| format!("cannot write {}: {e}", to.display()))?;
     Ok(crate::app::state::SavedInventory {
         view: HostsView::from_inventory(to, &inv),
         backup,
@@ -976,6 +970,31 @@ mod tests {
     use crate::inventory::edit::Edit;
 
     #[test]
+    fn saving_keeps_the_inventorys_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let inv = dir.path().join("secret-inv.yml");
+        std::fs::write(
+            &inv,
+            "all:\n  hosts:\n    a: {ansible_host: 10.0.0.1, ansible_password: hunter22}\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&inv, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let edit = Edit::Upsert {
+            group: "redis_vm".into(),
+            host: "b".into(),
+            vars: vec![("ansible_host".into(), Some("10.0.0.2".into()))],
+        };
+        save_inventory(&inv, &inv, std::slice::from_ref(&edit)).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&inv), 0o600, "a 0600 inventory stays 0600");
+        // Save as: the new file gets the source's mode, not the umask's.
+        let other = dir.path().join("copy.yml");
+        save_inventory(&inv, &other, std::slice::from_ref(&edit)).unwrap();
+        assert_eq!(mode(&other), 0o600);
+    }
+
+    #[test]
     fn saving_keeps_a_backup_and_never_writes_an_invalid_inventory() {
         let dir = tempfile::tempdir().unwrap();
         let inv = dir.path().join("inv.yml");
@@ -1014,7 +1033,9 @@ mod tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert!(
-            !names.iter().any(|n| n.contains("slm-wizard-")),
+            !names
+                .iter()
+                .any(|n| n.contains("slm-wizard-") || n.contains(".tmp-")),
             "{names:?}"
         );
         // A missing source is an error, not a panic.

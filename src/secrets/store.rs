@@ -16,7 +16,6 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -719,34 +718,9 @@ pub fn write_secrets_file<'a>(
     write_atomic(path, text.as_bytes())
 }
 
-/// temp file (0600, same directory) + fsync + rename + fsync of the directory.
+/// Secrets are written whole and 0600, never briefly more readable (see [`crate::fsutil`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "secrets".into());
-    let suffix: String = generate_password(8).expose().to_string();
-    let tmp = dir.join(format!(".{name}.tmp-{}-{suffix}", std::process::id()));
-    let result = (|| {
-        let mut f = OpenOptions::new()
-            .create_new(true)
-            .write(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        std::fs::rename(&tmp, path)?;
-        File::open(&dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    crate::fsutil::write_atomic(path, bytes, 0o600)
 }
 
 // ---------------------------------------------------------------------------------------------
