@@ -646,14 +646,17 @@ async fn secrets_rotate(args: &RotateArgs) -> ExitCode {
     let vars = rotation.variables.join(", ");
     if code != 0 {
         eprintln!(
-            "ERROR! the rotation of {vars} did not finish: the new password(s) may be set on some hosts              already; they are kept in {} (the store still has the old ones). Fix the cause and run              `slm-wizard secrets rotate` again: it reuses them.",
+            "ERROR! the rotation of {vars} did not finish: the new password(s) may be set on some hosts \
+             already; they are kept in {} (the store still has the old ones). Fix the cause and run \
+             `slm-wizard secrets rotate` again: it reuses them.",
             rotation.pending_path.display()
         );
         return ExitCode::from(code as u8);
     }
     if let Err(e) = store::finish_rotation(&request, &rotation) {
         eprintln!(
-            "ERROR! the run set the new password(s) of {vars}, but the store could not be updated: {e};              they are in {}",
+            "ERROR! the run set the new password(s) of {vars}, but the store could not be updated: {e}; \
+             they are in {}",
             rotation.pending_path.display()
         );
         return ExitCode::from(1);
@@ -724,9 +727,13 @@ async fn prove_rotation(
         }
         t.close().await;
     }
-    if let Ok(old) =
+    // Without stored old values (a lost store) there is no old password to try.
+    let old_targets = if rotation.old.is_empty() {
+        Err(String::new())
+    } else {
         health::command::deployment_targets(deployment(rotation.old.clone()), timeout).await
-    {
+    };
+    if let Ok(old) = old_targets {
         for t in &old {
             let verdict = match health::probe::connect(t, timeout).await {
                 Ok(_) => "still accepted (its password was not rotated)",

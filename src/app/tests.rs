@@ -1153,6 +1153,21 @@ fn existing_roles_are_asked_about_and_rotation_is_explicit() {
         ),
         "{fx:?}"
     );
+    // Rotation is refused after a failed dry run and on a repair's limited hosts.
+    let mut s = reviewed_failing();
+    send(&mut s, key(KeyCode::Char('R')));
+    assert_eq!(s.dialog, None);
+    assert!(s.message.as_deref().unwrap_or("").contains("clean dry run"));
+    let mut s = reviewed();
+    s.limit = Some("redis".into());
+    send(&mut s, key(KeyCode::Char('R')));
+    assert_eq!(s.dialog, None);
+    assert!(
+        s.message
+            .as_deref()
+            .unwrap_or("")
+            .contains("whole deployment")
+    );
     // Rotation from Review.
     let mut s = reviewed();
     send(&mut s, key(KeyCode::Char('R')));

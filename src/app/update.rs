@@ -1061,7 +1061,19 @@ fn review_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         }
         KeyCode::Char('r') if r.phase != Phase::Running => return enter_review(state),
         KeyCode::Char('R') if r.phase != Phase::Running => {
-            state.dialog = Some(Dialog::ConfirmRotate);
+            // New passwords go to every host of the deployment (they are stored for all of
+            // them), and only after a clean dry run.
+            if state.limit.is_some() {
+                state.message = Some(
+                    "rotation runs on the whole deployment: leave the repair (Esc) first".into(),
+                );
+            } else if !r.failures().is_empty() {
+                state.message = Some(
+                    "the dry run failed: rotate after a clean dry run (r checks again)".into(),
+                );
+            } else {
+                state.dialog = Some(Dialog::ConfirmRotate);
+            }
         }
         KeyCode::Left | KeyCode::Char('h') => {
             r.selected_host = r.selected_host.saturating_sub(1);

@@ -5,9 +5,10 @@
 //! would silently replace a password something uses. So the playbook's own `postgresql_user`
 //! tasks whose `password` is exactly `{{ VAR }}` of a generated VAR are run once more, read-only,
 //! as `SELECT … FROM pg_roles` with the same login arguments, `become`, `when` and loop — on the
-//! same hosts, through the same engine, before anything else runs. A host where the query cannot
-//! run (no PostgreSQL yet, unreachable, a `when` that needs facts) counts as "no such role":
-//! the real run then reports what is wrong with that host itself.
+//! deployment's hosts (a `--limit` aside), through the same engine, before anything else runs. A
+//! host that cannot be reached blocks the run (it may have the role); one where the query cannot
+//! run (no PostgreSQL yet, a stopped server, a `when` that needs facts) counts as "no such
+//! role": the real run then reports what is wrong with that host itself.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,10 +30,13 @@ pub async fn existing_roles(
     let mut req = request.clone();
     req.extra_values.extend(values.clone());
     req.check = false;
+    // Every host of the deployment, not only a `--limit`: the password is stored for all of
+    // them, and the next full run would set it where the role exists.
+    req.limit = None;
     let planned = tokio::task::spawn_blocking(move || engine::plan(req)).await;
     let Ok(Ok(mut plan)) = planned else {
         // The real run plans the same request and reports why it cannot.
-        return RoleExists { conflicts: vec![] };
+        return RoleExists::default();
     };
     let mut probes: BTreeMap<usize, String> = BTreeMap::new();
     for play in &mut plan.playbook.plays {
@@ -43,7 +47,7 @@ pub async fn existing_roles(
         }
     }
     if probes.is_empty() {
-        return RoleExists { conflicts: vec![] };
+        return RoleExists::default();
     }
     let connector = engine::connect::connector(engine::connect::ConnectOptions {
         accept_new_host_keys: request.accept_new_host_keys,
@@ -58,10 +62,18 @@ pub async fn existing_roles(
     ));
     // (variable, role) → hosts, in a stable order.
     let mut found: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut unchecked: Vec<(String, String)> = Vec::new();
     while let Some(ev) = rx.recv().await {
         let RunEvent::TaskResult(t) = ev else {
             continue;
         };
+        // A host that cannot be reached may well have the role: it is not "no such role".
+        if t.status == Status::Unreachable {
+            if !unchecked.iter().any(|(h, _)| *h == t.host) {
+                unchecked.push((t.host.clone(), t.msg.clone().unwrap_or_default()));
+            }
+            continue;
+        }
         let Some(variable) = probes.get(&t.task_id) else {
             continue;
         };
@@ -91,6 +103,7 @@ pub async fn existing_roles(
                 hosts,
             })
             .collect(),
+        unchecked,
     }
 }
 
