@@ -126,14 +126,32 @@ pub enum RunEvent {
 }
 
 impl RunEvent {
-    /// Masks every known secret in the event's text.
+    /// Masks every known secret in the event's text (names included: a task or play name can be
+    /// templated with a secret), and in results anything that looks secret (values of
+    /// secret-named keys, the password of a `scheme://user:password@` URL) even if unregistered.
     pub fn redact(&mut self, r: &Redactor) {
+        if let RunEvent::TaskResult(t) = self {
+            for s in [&mut t.msg, &mut t.stdout, &mut t.stderr]
+                .into_iter()
+                .flatten()
+            {
+                *s = mask_url_passwords(s);
+            }
+            if let Some(i) = &mut t.item {
+                mask_secret_looking(i);
+            }
+            mask_secret_looking(&mut t.result);
+        }
         if r.is_empty() {
             return;
         }
         match self {
+            RunEvent::PlaybookStart { playbook, .. } => *playbook = r.redact(playbook),
+            RunEvent::PlayStart { play, .. } => *play = r.redact(play),
+            RunEvent::TaskStart { task, .. } => *task = r.redact(task),
             RunEvent::Output { data, .. } => *data = r.redact(data),
             RunEvent::TaskResult(t) => {
+                t.task = r.redact(&t.task);
                 for s in [&mut t.msg, &mut t.stdout, &mut t.stderr]
                     .into_iter()
                     .flatten()
@@ -143,6 +161,8 @@ impl RunEvent {
                 for d in &mut t.diff {
                     d.before = r.redact(&d.before);
                     d.after = r.redact(&d.after);
+                    d.before_header = r.redact(&d.before_header);
+                    d.after_header = r.redact(&d.after_header);
                 }
                 if let Some(i) = &mut t.item {
                     r.redact_json(i);
@@ -151,7 +171,44 @@ impl RunEvent {
             }
             RunEvent::HostStopped { reason, .. } => *reason = r.redact(reason),
             RunEvent::Warning { msg } => *msg = r.redact(msg),
-            _ => {}
+            RunEvent::Stats { .. } => {}
         }
+    }
+}
+
+/// The password of every `scheme://user:password@host` URL in `text`, masked.
+pub fn mask_url_passwords(text: &str) -> String {
+    static URL: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@").ok()
+    });
+    match URL.as_ref() {
+        Some(re) if text.contains("://") => re
+            .replace_all(text, |c: &regex::Captures<'_>| {
+                format!("{}{}@", &c[1], crate::secrets::MASK)
+            })
+            .into_owned(),
+        _ => text.to_string(),
+    }
+}
+
+/// Masks the values of secret-named keys (at any depth) and URL passwords in a result.
+fn mask_secret_looking(v: &mut Value) {
+    match v {
+        Value::String(s) => {
+            if s.contains("://") {
+                *s = mask_url_passwords(s);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(mask_secret_looking),
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                if crate::secrets::is_secret_name(k) && !matches!(x, Value::Bool(_) | Value::Null) {
+                    *x = Value::String(crate::secrets::MASK.into());
+                } else {
+                    mask_secret_looking(x);
+                }
+            }
+        }
+        _ => {}
     }
 }
