@@ -51,6 +51,36 @@ pub fn generate_password(len: usize) -> Secret {
     Secret::new(s)
 }
 
+/// The umask the process started with (`u32::MAX`: [`harden_process`] not called).
+static START_UMASK: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(u32::MAX);
+
+/// Process-wide protection for the secrets this process holds, called first thing in `main`:
+/// everything it writes is private to its user (umask 077: logs, journals, stores, temp files),
+/// and no core dump or ptrace attach by another process of the user can read its memory.
+pub fn harden_process() {
+    // SAFETY: umask, setrlimit and prctl only change this process's attributes; the arguments
+    // are valid constants and a pointer to a live, initialised struct.
+    unsafe {
+        let old = libc::umask(0o077);
+        START_UMASK.store(old as u32, std::sync::atomic::Ordering::SeqCst);
+        let none = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        libc::setrlimit(libc::RLIMIT_CORE, &none);
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+}
+
+/// The umask commands on a local-connection target get: the one the process started with (a
+/// target's files are created as on any host), not the controller's private 077.
+pub fn target_umask() -> Option<u32> {
+    match START_UMASK.load(std::sync::atomic::Ordering::SeqCst) {
+        u32::MAX => None,
+        m => Some(m),
+    }
+}
+
 /// Secrets shorter than this are masked only as whole tokens (not inside a longer word or
 /// number): a 1-character secret masked everywhere would hide every occurrence of that
 /// character. Their encoded forms are not registered either (too short to be told from text).

@@ -2801,3 +2801,57 @@ fn secrets_are_masked_in_names_templates_nesting_vault_encodings_and_split_outpu
     );
     assert!(r.ran("login with ********"), "{}", r.dump());
 }
+
+#[test]
+fn controller_writes_privately_cannot_dump_core_and_targets_keep_their_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    // A journal directory left world-readable (older versions, another umask) is made private.
+    let runs = sb.state_dir().join("slm-wizard").join("runs");
+    std::fs::create_dir_all(&runs).expect("runs dir");
+    std::fs::set_permissions(&runs, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let r = sb.run(
+        &play(
+            r#"
+- name: controller
+  # The engine's process: the first ancestor that is not a shell.
+  shell: >-
+    p=$PPID;
+    while [ "$(cat /proc/$p/comm)" = sh ]; do p=$(cut -d' ' -f4 /proc/$p/stat); done;
+    cat /proc/$p/comm; grep Umask /proc/$p/status; grep 'core file' /proc/$p/limits
+  changed_when: false
+- name: target file
+  copy:
+    content: x
+    dest: "@D@/plain"
+"#,
+        ),
+        &[],
+    );
+    r.assert_ok();
+    let out = r.result("controller")["stdout"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(out.starts_with("slm-wizard\n"), "{out}");
+    assert!(out.contains("Umask:\t0077"), "controller umask: {out}");
+    assert!(
+        out.split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(3)
+            .any(|w| w == ["size", "0", "0"]),
+        "core dumps: {out}"
+    );
+    assert_eq!(mode_of(&runs), 0o700);
+    for f in sb.journal_files() {
+        assert_eq!(mode_of(&f), 0o600, "{}", f.display());
+    }
+    // The target's own umask (the test's) still applies to what a task creates.
+    let umask = std::process::Command::new("sh")
+        .args(["-c", "umask"])
+        .output()
+        .expect("sh umask");
+    let umask = u32::from_str_radix(String::from_utf8_lossy(&umask.stdout).trim(), 8)
+        .expect("umask is octal");
+    assert_eq!(mode_of(&sb.p("plain")), 0o666 & !umask);
+}

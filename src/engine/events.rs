@@ -176,6 +176,33 @@ impl RunEvent {
     }
 }
 
+impl RunEvent {
+    /// One line for the debug log: the kind of event, host, task and status, never results,
+    /// output or facts.
+    pub fn summary(&self) -> String {
+        match self {
+            RunEvent::PlaybookStart { playbook, .. } => format!("playbook_start {playbook}"),
+            RunEvent::PlayStart { play, hosts, .. } => {
+                format!("play_start {play:?} on {} host(s)", hosts.len())
+            }
+            RunEvent::TaskStart { host, task, .. } => format!("task_start [{host}] {task:?}"),
+            RunEvent::Output { host, data, .. } => {
+                format!("output [{host}] {} bytes", data.len())
+            }
+            RunEvent::TaskResult(t) => format!(
+                "task_result [{}] {:?} {} in {} ms",
+                t.host,
+                t.task,
+                t.status.label(),
+                t.duration_ms
+            ),
+            RunEvent::HostStopped { host, .. } => format!("host_stopped [{host}]"),
+            RunEvent::Warning { msg } => format!("warning {msg}"),
+            RunEvent::Stats { cancelled, .. } => format!("stats cancelled={cancelled}"),
+        }
+    }
+}
+
 /// The password of every `scheme://user:password@host` URL in `text`, masked.
 pub fn mask_url_passwords(text: &str) -> String {
     static URL: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
@@ -210,5 +237,66 @@ fn mask_secret_looking(v: &mut Value) {
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_summary_leaves_out_results_and_output() {
+        let ev = RunEvent::TaskResult(Box::new(TaskResult {
+            host: "h".into(),
+            task_id: 0,
+            task: "t".into(),
+            module: "setup".into(),
+            status: Status::Ok,
+            item: None,
+            msg: Some("m-secret".into()),
+            rc: None,
+            stdout: Some("out-secret".into()),
+            stderr: None,
+            diff: Vec::new(),
+            ignored: false,
+            duration_ms: 3,
+            result: serde_json::json!({"ansible_facts": {"env": {"HOME": "/fact-secret"}}}),
+        }));
+        let s = ev.summary();
+        assert_eq!(s, "task_result [h] \"t\" ok in 3 ms");
+        let out = RunEvent::Output {
+            host: "h".into(),
+            task_id: 0,
+            stream: crate::transport::Stream::Stdout,
+            data: "out-secret".into(),
+        };
+        assert!(!out.summary().contains("secret"));
+    }
+
+    #[test]
+    fn results_mask_secret_looking_values_without_registration() {
+        let mut ev = RunEvent::TaskResult(Box::new(TaskResult {
+            host: "h".into(),
+            task_id: 0,
+            task: "t".into(),
+            module: "setup".into(),
+            status: Status::Ok,
+            item: None,
+            msg: Some("see postgres://u:UrlPw1@h/db".into()),
+            rc: None,
+            stdout: None,
+            stderr: None,
+            diff: Vec::new(),
+            ignored: false,
+            duration_ms: 3,
+            result: serde_json::json!({"env": {"PGPASSWORD": "EnvPw1", "HOME": "/root"}}),
+        }));
+        ev.redact(&Redactor::default());
+        let j = serde_json::to_string(&ev).unwrap_or_default();
+        assert!(!j.contains("UrlPw1") && !j.contains("EnvPw1"), "{j}");
+        assert!(
+            j.contains("/root") && j.contains("postgres://u:********@h/db"),
+            "{j}"
+        );
     }
 }
