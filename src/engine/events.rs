@@ -221,11 +221,7 @@ pub fn mask_url_passwords(text: &str) -> String {
 /// Masks the values of secret-named keys (at any depth) and URL passwords in a result.
 fn mask_secret_looking(v: &mut Value) {
     match v {
-        Value::String(s) => {
-            if s.contains("://") {
-                *s = mask_url_passwords(s);
-            }
-        }
+        Value::String(s) if s.contains("://") => *s = mask_url_passwords(s),
         Value::Array(items) => items.iter_mut().for_each(mask_secret_looking),
         Value::Object(m) => {
             for (k, x) in m.iter_mut() {

@@ -111,6 +111,7 @@ pub fn make_vault_fn(
         };
         match crate::vault::decrypt(text, pw.expose().as_bytes()) {
             Ok(bytes) => {
+                let bytes = zeroize::Zeroizing::new(bytes);
                 let s = String::from_utf8_lossy(&bytes).into_owned();
                 redactor.add(&s);
                 // An encrypted file is secret as a whole: each of its values, whatever its name.
