@@ -2855,3 +2855,27 @@ fn controller_writes_privately_cannot_dump_core_and_targets_keep_their_umask() {
         .expect("umask is octal");
     assert_eq!(mode_of(&sb.p("plain")), 0o666 & !umask);
 }
+
+#[test]
+fn wizard_log_is_private_even_when_left_world_readable() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let logs = root.join("state/slm-wizard/logs");
+    std::fs::create_dir_all(&logs).expect("logs dir");
+    std::fs::write(logs.join("wizard.log"), "old\n").expect("old log");
+    std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(
+        logs.join("wizard.log"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
+    let Some(s) = common::tmux::Session::start(root, "", "h6-logperm") else {
+        return;
+    };
+    s.wait_for(&["1. Playbook"]);
+    s.keys(&["q"]);
+    s.wait_for(&["WIZARD-EXITED"]);
+    assert_eq!(mode_of(&logs), 0o700);
+    assert_eq!(mode_of(&logs.join("wizard.log")), 0o600);
+}
