@@ -72,6 +72,13 @@ pub fn harden_process() {
     }
 }
 
+/// The real user id of this process. Not from `/proc/self`: once [`harden_process`] made the
+/// process non-dumpable, the kernel shows its `/proc` entries as owned by root.
+pub fn current_uid() -> u32 {
+    // SAFETY: getuid has no preconditions and cannot fail.
+    unsafe { libc::getuid() }
+}
+
 /// The umask commands on a local-connection target get: the one the process started with (a
 /// target's files are created as on any host), not the controller's private 077.
 pub fn target_umask() -> Option<u32> {
