@@ -314,19 +314,14 @@ impl StreamRedactor {
     /// Takes a chunk; returns the masked text that is safe to show now (possibly empty).
     pub fn push(&mut self, chunk: &str) -> String {
         self.pending.push_str(chunk);
-        let keep = self.redactor.max_len().saturating_sub(1);
-        if keep == 0 {
-            return std::mem::take(&mut self.pending);
-        }
-        let mut cut = self.pending.len().saturating_sub(keep);
+        // Held back: only an end that could be the start of a secret (output ending in a newline
+        // or in text no secret starts with is shown at once).
+        let mut cut = self.redactor.partial_start(&self.pending);
         // A secret found whole before the cut may end after it: emit through its end.
         for r in self.redactor.find(&self.pending) {
             if r.start < cut && r.end > cut {
                 cut = r.end;
             }
-        }
-        while !self.pending.is_char_boundary(cut) {
-            cut -= 1;
         }
         let rest = self.pending.split_off(cut);
         let ready = std::mem::replace(&mut self.pending, rest);
@@ -341,6 +336,22 @@ impl StreamRedactor {
 }
 
 impl Redactor {
+    /// Where the longest end of `text` that is the beginning of a registered form starts
+    /// (`text.len()` when none): the part a stream must hold back.
+    fn partial_start(&self, text: &str) -> usize {
+        let Ok(k) = self.known.read() else {
+            return text.len();
+        };
+        let from = text.len().saturating_sub(k.max_len.saturating_sub(1));
+        (from..text.len())
+            .filter(|&i| text.is_char_boundary(i))
+            .find(|&i| {
+                let end = &text.as_bytes()[i..];
+                k.forms.iter().any(|f| f.as_bytes().starts_with(end))
+            })
+            .unwrap_or(text.len())
+    }
+
     /// Masks `head`, knowing that `tail` follows it (so a short secret at the end of `head` is
     /// only a whole token when `tail` does not continue it).
     fn redact_prefix(&self, head: &str, tail: &str) -> String {
@@ -465,6 +476,15 @@ mod tests {
         }
         out.push_str(&s.finish());
         assert_eq!(out, "line one ******** tail\nand more ********");
+        // Output that cannot start a secret is not held back.
+        assert_eq!(s.push("start\n"), "start\n");
+        assert_eq!(s.push("xx SEC"), "xx ");
+        assert_eq!(s.push("OND\n"), "SECOND\n");
+        // A 1-character secret: masked at once (as a token), nothing to hold back.
+        let r = Redactor::default();
+        r.add("7");
+        let mut s = StreamRedactor::new(r);
+        assert_eq!(s.push("rc 7\n"), "rc ********\n");
         // Nothing registered: chunks pass straight through.
         let mut s = StreamRedactor::new(Redactor::default());
         assert_eq!(s.push("abc"), "abc");
