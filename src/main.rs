@@ -22,6 +22,7 @@ use slm_wizard::{db, engine, health, inventory, playbook, secrets, vault};
 const EXIT_BAD_INPUT: u8 = 5;
 
 fn main() -> ExitCode {
+    slm_wizard::secrets::harden_process();
     slm_wizard::tui::mark_process_start();
     let cli = Cli::parse();
     let Some(command) = cli.command else {

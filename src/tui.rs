@@ -130,7 +130,14 @@ pub fn initial_state(opts: &Options, session: Option<Session>) -> State {
 /// Sends logs to `$XDG_STATE_HOME/slm-wizard/logs/wizard.log`, never to the screen.
 fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let dir = engine::output::state_dir().join("logs");
-    std::fs::create_dir_all(&dir).ok()?;
+    engine::output::private_dir(&dir).ok()?;
+    // The appender opens the file with the process umask (077); a file left by an older version
+    // is made private too.
+    let file = dir.join("wizard.log");
+    if file.exists() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).ok()?;
+    }
     let appender = tracing_appender::rolling::never(&dir, "wizard.log");
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLM_WIZARD_LOG")
@@ -941,7 +948,8 @@ async fn forward(
 ) -> (Option<PathBuf>, Option<engine::RunSummary>) {
     let mut stats = None;
     while let Some(ev) = rx.recv().await {
-        tracing::debug!(?kind, event = ?ev, "run event");
+        // What happened, never results or facts (logs are kept longer than a run's screen).
+        tracing::debug!(?kind, event = %ev.summary(), "run event");
         if let Some(j) = journal.as_mut() {
             j.record(&ev);
         }

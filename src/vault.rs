@@ -188,9 +188,10 @@ pub fn read_password_file(path: &Path) -> io::Result<Vec<u8>> {
                 out.status
             )));
         }
-        trim_bytes(&out.stdout, |b| b == b'\r' || b == b'\n').to_vec()
+        let stdout = zeroize::Zeroizing::new(out.stdout);
+        trim_bytes(&stdout, |b| b == b'\r' || b == b'\n').to_vec()
     } else {
-        let content = std::fs::read(path).map_err(with_path)?;
+        let content = zeroize::Zeroizing::new(std::fs::read(path).map_err(with_path)?);
         trim_bytes(&content, is_python_whitespace).to_vec()
     };
     if password.is_empty() {
@@ -210,6 +211,16 @@ struct Keys {
     iv: [u8; IV_LEN],
 }
 
+/// Key material is wiped when dropped (a write the optimiser may not remove, unlike `fill(0)`).
+impl Drop for Keys {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.cipher_key.zeroize();
+        self.hmac_key.zeroize();
+        self.iv.zeroize();
+    }
+}
+
 fn derive_keys(password: &[u8], salt: &[u8]) -> Keys {
     let mut out = [0u8; 2 * KEY_LEN + IV_LEN];
     pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, salt, PBKDF2_ROUNDS, &mut out);
@@ -221,7 +232,7 @@ fn derive_keys(password: &[u8], salt: &[u8]) -> Keys {
     keys.cipher_key.copy_from_slice(&out[..KEY_LEN]);
     keys.hmac_key.copy_from_slice(&out[KEY_LEN..2 * KEY_LEN]);
     keys.iv.copy_from_slice(&out[2 * KEY_LEN..]);
-    out.fill(0);
+    zeroize::Zeroize::zeroize(&mut out);
     keys
 }
 

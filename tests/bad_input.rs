@@ -928,3 +928,39 @@ fn runtime_missing_attribute() {
     );
     assert_task_failed(&r, "show", &["nope"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Database URLs (issue 18, finding 14)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn db_url_with_a_password_in_its_query_string_is_refused_without_showing_it() {
+    let sb = Sandbox::new();
+    let env = sb.write(
+        "db.env",
+        "SLM_DATABASE_URL=\"postgres://slm_app@127.0.0.1:1/slm?password=QrySecret77&sslmode=bogus\"\n\
+         SLM_USERS_DATABASE_URL=\"postgres://a@127.0.0.1:1/u\"\n\
+         AUTOBOT_USERS_DATABASE_URL=\"postgres://a@127.0.0.1:1/u\"\n",
+    );
+    let r = sb.run_raw(&[
+        "migrate",
+        "--database",
+        "slm",
+        "--env-file",
+        &env.display().to_string(),
+        "--connect-timeout",
+        "1",
+    ]);
+    assert_eq!(r.code, 5, "{}", r.dump());
+    assert!(
+        r.stderr.contains("SLM_DATABASE_URL") && r.stderr.contains("bogus"),
+        "the error names the variable and the bad value\n{}",
+        r.dump()
+    );
+    assert!(r.stderr.contains("password=***"), "{}", r.dump());
+    assert!(
+        !r.stderr.contains("QrySecret77") && !r.stdout.contains("QrySecret77"),
+        "password shown\n{}",
+        r.dump()
+    );
+}

@@ -2616,3 +2616,266 @@ fn fact_gathering_events_carry_no_task_id() {
     ids.dedup();
     assert_eq!(ids, vec![0, 1, 2], "{}", r.dump());
 }
+
+// ---------------------------------------------------------------------------------------------
+// secrets never leak (issue 18: findings 1, 2)
+// ---------------------------------------------------------------------------------------------
+
+/// Runs `playbook` (`--json`, sandbox inventory) with extra environment variables.
+fn run_with_env(sb: &Sandbox, playbook: &str, args: &[&str], env: &[(&str, &str)]) -> common::Run {
+    let pb = sb.write("env-pb.yml", playbook);
+    let inv = sb.inventory();
+    let mut cmd = std::process::Command::new(common::BIN);
+    cmd.arg("run")
+        .arg(&pb)
+        .arg("-i")
+        .arg(&inv)
+        .arg("--json")
+        .args(args)
+        .current_dir(sb.path())
+        .env("XDG_STATE_HOME", sb.state_dir())
+        .env("NO_COLOR", "1")
+        .env_remove("ANSIBLE_VAULT_PASSWORD_FILE")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let out = common::run_with_timeout(cmd, std::time::Duration::from_secs(90));
+    common::Run {
+        args: args.iter().map(|a| a.to_string()).collect(),
+        code: out.code,
+        events: out
+            .stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .collect(),
+        stdout: out.stdout,
+        stderr: out.stderr,
+    }
+}
+
+#[test]
+fn controller_environment_reaches_neither_json_nor_journal() {
+    let sb = Sandbox::new();
+    let r = run_with_env(
+        &sb,
+        r#"
+- hosts: all
+  tasks:
+    - name: home from facts
+      debug:
+        msg: "home={{ ansible_env.HOME }}"
+    - name: explicit facts
+      setup:
+"#,
+        &[],
+        &[
+            (
+                "SLM_DATABASE_URL",
+                "postgresql+asyncpg://slm_app:SECRETXYZ@h/db",
+            ),
+            ("PGPASSWORD", "SECRETPGX"),
+        ],
+    );
+    r.assert_ok();
+    let journal = sb.journal();
+    assert!(journal.contains("explicit facts"), "journal incomplete");
+    for secret in ["SECRETXYZ", "SECRETPGX"] {
+        assert!(
+            !r.stdout.contains(secret),
+            "{secret} in stdout:\n{}",
+            r.stdout
+        );
+        assert!(!journal.contains(secret), "{secret} in the journal");
+    }
+    // Facts still work, implicit gathering stays out of the event stream, `setup` shows facts.
+    let home = std::env::var("HOME").unwrap_or_default();
+    assert_eq!(r.result("home from facts")["msg"], format!("home={home}"));
+    assert_eq!(
+        r.result("Gathering Facts")["result"].get("ansible_facts"),
+        None,
+        "{}",
+        r.dump()
+    );
+    assert_eq!(
+        r.result("explicit facts")["result"]["ansible_facts"]["env"]["HOME"],
+        home.as_str(),
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn secrets_are_masked_in_names_templates_nesting_vault_encodings_and_split_output() {
+    let sb = Sandbox::new();
+    sb.write("pw.txt", "LookupPw-4242\n");
+    sb.write("vault-pass", "vault-pass-for-test\n");
+    let vault_text = slm_wizard::vault::encrypt(
+        b"api_key: VaultVal-808\nplain_name: VaultOther-909\nport_number: 7341\n",
+        b"vault-pass-for-test",
+        None,
+    );
+    sb.write("vault.yml", &vault_text);
+    let pb = r#"
+- hosts: all
+  gather_facts: no
+  vars_files: [vault.yml]
+  vars:
+    db_password: NamePw-5150
+    a: Tmpl
+    b: Glued-61
+    x_password: "{{ a ~ b }}"
+    pin_password: 31337
+    users:
+      - name: bob
+        password: NestedPw-77
+    file_password: "{{ lookup('file', '@D@/pw.txt') }}"
+    split_secret: SPLIT-SECRET-99
+    short_token: q7
+  tasks:
+    - name: "login with {{ db_password }}"
+      debug:
+        msg: ok
+    - name: set
+      set_fact:
+        fact_token: "{{ 'Fact' ~ 'Tok-123' }}"
+    - name: show
+      debug:
+        msg: >-
+          {{ x_password }} {{ pin_password }} {{ users[0].password }} {{ fact_token }}
+          {{ file_password }} {{ (x_password ~ '/x y') | urlencode }} {{ x_password | b64encode }}
+          {{ api_key }} {{ plain_name }} {{ port_number }} [{{ short_token }}] aq7b
+    - name: split
+      shell: "printf 'SPLIT-'; sleep 0.5; printf 'SECRET-99 done\\n'"
+"#;
+    let r = sb.run(
+        pb,
+        &[
+            "-v",
+            "--vault-password-file",
+            &sb.p("vault-pass").display().to_string(),
+        ],
+    );
+    r.assert_ok();
+    let journal = sb.journal();
+    assert!(journal.contains("\"split\""), "journal incomplete");
+    let split_output: String = r
+        .events
+        .iter()
+        .filter(|e| e["event"] == "output")
+        .map(|e| e["data"].as_str().unwrap_or_default())
+        .collect();
+    for secret in [
+        "NamePw-5150",
+        "TmplGlued-61",
+        "31337",
+        "NestedPw-77",
+        "FactTok-123",
+        "LookupPw-4242",
+        "TmplGlued-61%2Fx%20y",
+        "VG1wbEdsdWVkLTYx",
+        "VaultVal-808",
+        "VaultOther-909",
+        "7341",
+        "[q7]",
+    ] {
+        assert!(
+            !r.stdout.contains(secret),
+            "{secret} in stdout:\n{}",
+            r.stdout
+        );
+        assert!(!journal.contains(secret), "{secret} in the journal");
+    }
+    assert!(
+        !split_output.contains("SPLIT-SECRET-99"),
+        "secret split across output chunks shown: {split_output:?}"
+    );
+    assert!(split_output.contains("******** done"), "{split_output:?}");
+    let shown = r.result("show")["msg"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        shown.contains("[********] aq7b"),
+        "short secrets: whole tokens only: {shown}"
+    );
+    assert!(r.ran("login with ********"), "{}", r.dump());
+}
+
+#[test]
+fn controller_writes_privately_cannot_dump_core_and_targets_keep_their_umask() {
+    use std::os::unix::fs::PermissionsExt;
+    let sb = Sandbox::new();
+    // A journal directory left world-readable (older versions, another umask) is made private.
+    let runs = sb.state_dir().join("slm-wizard").join("runs");
+    std::fs::create_dir_all(&runs).expect("runs dir");
+    std::fs::set_permissions(&runs, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let r = sb.run(
+        &play(
+            r#"
+- name: controller
+  # The engine's process: the first ancestor that is not a shell.
+  shell: >-
+    p=$PPID;
+    while [ "$(cat /proc/$p/comm)" = sh ]; do p=$(cut -d' ' -f4 /proc/$p/stat); done;
+    cat /proc/$p/comm; grep Umask /proc/$p/status; grep 'core file' /proc/$p/limits
+  changed_when: false
+- name: target file
+  copy:
+    content: x
+    dest: "@D@/plain"
+"#,
+        ),
+        &[],
+    );
+    r.assert_ok();
+    let out = r.result("controller")["stdout"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(out.starts_with("slm-wizard\n"), "{out}");
+    assert!(out.contains("Umask:\t0077"), "controller umask: {out}");
+    assert!(
+        out.split_whitespace()
+            .collect::<Vec<_>>()
+            .windows(3)
+            .any(|w| w == ["size", "0", "0"]),
+        "core dumps: {out}"
+    );
+    assert_eq!(mode_of(&runs), 0o700);
+    for f in sb.journal_files() {
+        assert_eq!(mode_of(&f), 0o600, "{}", f.display());
+    }
+    // The target's own umask (the test's) still applies to what a task creates.
+    let umask = std::process::Command::new("sh")
+        .args(["-c", "umask"])
+        .output()
+        .expect("sh umask");
+    let umask = u32::from_str_radix(String::from_utf8_lossy(&umask.stdout).trim(), 8)
+        .expect("umask is octal");
+    assert_eq!(mode_of(&sb.p("plain")), 0o666 & !umask);
+}
+
+#[test]
+fn wizard_log_is_private_even_when_left_world_readable() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path();
+    let logs = root.join("state/slm-wizard/logs");
+    std::fs::create_dir_all(&logs).expect("logs dir");
+    std::fs::write(logs.join("wizard.log"), "old\n").expect("old log");
+    std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    std::fs::set_permissions(
+        logs.join("wizard.log"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .expect("chmod");
+    let Some(s) = common::tmux::Session::start(root, "", "h6-logperm") else {
+        return;
+    };
+    s.wait_for(&["1. Playbook"]);
+    s.keys(&["q"]);
+    s.wait_for(&["WIZARD-EXITED"]);
+    assert_eq!(mode_of(&logs), 0o700);
+    assert_eq!(mode_of(&logs.join("wizard.log")), 0o600);
+}

@@ -411,7 +411,7 @@ impl fmt::Debug for DbUrl {
             .field("var", &self.var)
             .field("target", &self.target())
             .field("password", &self.password.as_ref().map(|_| "***"))
-            .field("query", &self.query)
+            .field("query", &self.query.as_deref().map(mask_query))
             .finish()
     }
 }
@@ -429,7 +429,7 @@ impl fmt::Display for DbUrl {
             self.database
         )?;
         if let Some(q) = &self.query {
-            write!(f, "?{q}")?;
+            write!(f, "?{}", mask_query(q))?;
         }
         Ok(())
     }
@@ -559,12 +559,27 @@ impl DbUrl {
             })
     }
 
-    /// `text` with this URL's password (if any, and not trivially short) replaced by `***`.
+    /// `text` with this URL's password (if any, and not trivially short) and the values of
+    /// password parameters in its query string (`?password=…`) replaced by `***`.
     pub fn redact(&self, text: &str) -> String {
-        match self.password.as_deref() {
-            Some(p) if p.len() >= 4 => text.replace(p, "***").replace(&percent_encode(p), "***"),
-            _ => text.to_string(),
+        let mut out = text.to_string();
+        let query_secrets = self
+            .query
+            .iter()
+            .flat_map(|q| q.split('&'))
+            .filter_map(|kv| kv.split_once('='))
+            .filter(|(k, _)| is_secret_param(k))
+            .map(|(_, v)| v);
+        for p in self.password.as_deref().into_iter().chain(query_secrets) {
+            if p.len() >= 4 {
+                out = out.replace(p, "***");
+                out = out.replace(&percent_encode(p), "***");
+                if let Some(d) = percent_decode(p) {
+                    out = out.replace(&d, "***");
+                }
+            }
         }
+        mask_url_queries(&out)
     }
 }
 
@@ -608,14 +623,15 @@ fn split_host_port(s: &str) -> Result<(&str, u16), String> {
 pub fn mask_url(raw: &str) -> String {
     let Some((scheme, rest)) = raw.split_once("://") else {
         // Not a URL at all: it could be anything (a password pasted into the wrong variable).
-        return format!("a value of {} characters, not shown", raw.chars().count());
+        // Not even its length: that narrows down a password.
+        return "a value that is not a URL (not shown)".into();
     };
     let scheme = format!("{scheme}://");
     if let Some(at) = rest.rfind('@') {
         let (userinfo, tail) = (&rest[..at], &rest[at..]);
         return match userinfo.split_once(':') {
-            Some((u, _)) => format!("{scheme}{u}:***{tail}"),
-            None => format!("{scheme}{userinfo}{tail}"),
+            Some((u, _)) => format!("{scheme}{u}:***{}", mask_tail_query(tail)),
+            None => format!("{scheme}{userinfo}{}", mask_tail_query(tail)),
         };
     }
     let (hostport, tail) = match rest.find('/') {
@@ -624,10 +640,57 @@ pub fn mask_url(raw: &str) -> String {
     };
     match hostport.rsplit_once(':') {
         Some((h, p)) if !p.chars().all(|c| c.is_ascii_digit()) && !hostport.ends_with(']') => {
-            format!("{scheme}{h}:***{tail}")
+            format!("{scheme}{h}:***{}", mask_tail_query(tail))
         }
-        _ => format!("{scheme}{rest}"),
+        _ => format!("{scheme}{}", mask_tail_query(rest)),
     }
+}
+
+/// Whether a connection parameter holds a secret (`password`, `sslpassword`, …).
+fn is_secret_param(key: &str) -> bool {
+    let k = percent_decode(key)
+        .unwrap_or_else(|| key.to_string())
+        .to_ascii_lowercase();
+    k.contains("pass") || crate::secrets::is_secret_name(&k)
+}
+
+/// A query string (`a=1&password=x`) with the values of secret parameters replaced by `***`.
+fn mask_query(q: &str) -> String {
+    q.split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if is_secret_param(k) => format!("{k}=***"),
+            _ => kv.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// `text` with the query string after the first '?' masked ([`mask_query`]).
+fn mask_tail_query(text: &str) -> String {
+    match text.split_once('?') {
+        Some((head, q)) => format!("{head}?{}", mask_query(q)),
+        None => text.to_string(),
+    }
+}
+
+/// Every `?query` of a URL-ish word in free text (an error message) with secret parameters masked.
+fn mask_url_queries(text: &str) -> String {
+    if !text.contains('?') {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find('?') {
+        out.push_str(&rest[..=i]);
+        rest = &rest[i + 1..];
+        let end = rest
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ')' | '`'))
+            .unwrap_or(rest.len());
+        out.push_str(&mask_query(&rest[..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Decodes `%XX` escapes; `None` for a malformed escape or non-UTF-8 result.
@@ -962,7 +1025,18 @@ mod tests {
             mask_url("postgres://[::1]:5432/d"),
             "postgres://[::1]:5432/d"
         );
-        assert_eq!(mask_url("hunter22"), "a value of 8 characters, not shown");
+        assert_eq!(
+            mask_url("hunter22"),
+            "a value that is not a URL (not shown)"
+        );
+        assert_eq!(
+            mask_url("postgres://u@h/d?sslmode=require&password=qpw1&sslpassword=k"),
+            "postgres://u@h/d?sslmode=require&password=***&sslpassword=***"
+        );
+        assert_eq!(
+            mask_url("postgres://u:x@h/d?PassWord=qpw1"),
+            "postgres://u:***@h/d?PassWord=***"
+        );
     }
 
     #[test]

@@ -126,14 +126,32 @@ pub enum RunEvent {
 }
 
 impl RunEvent {
-    /// Masks every known secret in the event's text.
+    /// Masks every known secret in the event's text (names included: a task or play name can be
+    /// templated with a secret), and in results anything that looks secret (values of
+    /// secret-named keys, the password of a `scheme://user:password@` URL) even if unregistered.
     pub fn redact(&mut self, r: &Redactor) {
+        if let RunEvent::TaskResult(t) = self {
+            for s in [&mut t.msg, &mut t.stdout, &mut t.stderr]
+                .into_iter()
+                .flatten()
+            {
+                *s = mask_url_passwords(s);
+            }
+            if let Some(i) = &mut t.item {
+                mask_secret_looking(i);
+            }
+            mask_secret_looking(&mut t.result);
+        }
         if r.is_empty() {
             return;
         }
         match self {
+            RunEvent::PlaybookStart { playbook, .. } => *playbook = r.redact(playbook),
+            RunEvent::PlayStart { play, .. } => *play = r.redact(play),
+            RunEvent::TaskStart { task, .. } => *task = r.redact(task),
             RunEvent::Output { data, .. } => *data = r.redact(data),
             RunEvent::TaskResult(t) => {
+                t.task = r.redact(&t.task);
                 for s in [&mut t.msg, &mut t.stdout, &mut t.stderr]
                     .into_iter()
                     .flatten()
@@ -143,6 +161,8 @@ impl RunEvent {
                 for d in &mut t.diff {
                     d.before = r.redact(&d.before);
                     d.after = r.redact(&d.after);
+                    d.before_header = r.redact(&d.before_header);
+                    d.after_header = r.redact(&d.after_header);
                 }
                 if let Some(i) = &mut t.item {
                     r.redact_json(i);
@@ -151,7 +171,128 @@ impl RunEvent {
             }
             RunEvent::HostStopped { reason, .. } => *reason = r.redact(reason),
             RunEvent::Warning { msg } => *msg = r.redact(msg),
-            _ => {}
+            RunEvent::Stats { .. } => {}
         }
+    }
+}
+
+impl RunEvent {
+    /// One line for the debug log: the kind of event, host, task and status, never results,
+    /// output or facts.
+    pub fn summary(&self) -> String {
+        match self {
+            RunEvent::PlaybookStart { playbook, .. } => format!("playbook_start {playbook}"),
+            RunEvent::PlayStart { play, hosts, .. } => {
+                format!("play_start {play:?} on {} host(s)", hosts.len())
+            }
+            RunEvent::TaskStart { host, task, .. } => format!("task_start [{host}] {task:?}"),
+            RunEvent::Output { host, data, .. } => {
+                format!("output [{host}] {} bytes", data.len())
+            }
+            RunEvent::TaskResult(t) => format!(
+                "task_result [{}] {:?} {} in {} ms",
+                t.host,
+                t.task,
+                t.status.label(),
+                t.duration_ms
+            ),
+            RunEvent::HostStopped { host, .. } => format!("host_stopped [{host}]"),
+            RunEvent::Warning { msg } => format!("warning {msg}"),
+            RunEvent::Stats { cancelled, .. } => format!("stats cancelled={cancelled}"),
+        }
+    }
+}
+
+/// The password of every `scheme://user:password@host` URL in `text`, masked.
+pub fn mask_url_passwords(text: &str) -> String {
+    static URL: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)[^\s@/]+@").ok()
+    });
+    match URL.as_ref() {
+        Some(re) if text.contains("://") => re
+            .replace_all(text, |c: &regex::Captures<'_>| {
+                format!("{}{}@", &c[1], crate::secrets::MASK)
+            })
+            .into_owned(),
+        _ => text.to_string(),
+    }
+}
+
+/// Masks the values of secret-named keys (at any depth) and URL passwords in a result.
+fn mask_secret_looking(v: &mut Value) {
+    match v {
+        Value::String(s) if s.contains("://") => *s = mask_url_passwords(s),
+        Value::Array(items) => items.iter_mut().for_each(mask_secret_looking),
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                if crate::secrets::is_secret_name(k) && !matches!(x, Value::Bool(_) | Value::Null) {
+                    *x = Value::String(crate::secrets::MASK.into());
+                } else {
+                    mask_secret_looking(x);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_summary_leaves_out_results_and_output() {
+        let ev = RunEvent::TaskResult(Box::new(TaskResult {
+            host: "h".into(),
+            task_id: 0,
+            task: "t".into(),
+            module: "setup".into(),
+            status: Status::Ok,
+            item: None,
+            msg: Some("m-secret".into()),
+            rc: None,
+            stdout: Some("out-secret".into()),
+            stderr: None,
+            diff: Vec::new(),
+            ignored: false,
+            duration_ms: 3,
+            result: serde_json::json!({"ansible_facts": {"env": {"HOME": "/fact-secret"}}}),
+        }));
+        let s = ev.summary();
+        assert_eq!(s, "task_result [h] \"t\" ok in 3 ms");
+        let out = RunEvent::Output {
+            host: "h".into(),
+            task_id: 0,
+            stream: crate::transport::Stream::Stdout,
+            data: "out-secret".into(),
+        };
+        assert!(!out.summary().contains("secret"));
+    }
+
+    #[test]
+    fn results_mask_secret_looking_values_without_registration() {
+        let mut ev = RunEvent::TaskResult(Box::new(TaskResult {
+            host: "h".into(),
+            task_id: 0,
+            task: "t".into(),
+            module: "setup".into(),
+            status: Status::Ok,
+            item: None,
+            msg: Some("see postgres://u:UrlPw1@h/db".into()),
+            rc: None,
+            stdout: None,
+            stderr: None,
+            diff: Vec::new(),
+            ignored: false,
+            duration_ms: 3,
+            result: serde_json::json!({"env": {"PGPASSWORD": "EnvPw1", "HOME": "/root"}}),
+        }));
+        ev.redact(&Redactor::default());
+        let j = serde_json::to_string(&ev).unwrap_or_default();
+        assert!(!j.contains("UrlPw1") && !j.contains("EnvPw1"), "{j}");
+        assert!(
+            j.contains("/root") && j.contains("postgres://u:********@h/db"),
+            "{j}"
+        );
     }
 }

@@ -89,29 +89,13 @@ impl Plan {
 
 /// Variable names that look like they hold secrets; their values are masked in all output.
 pub fn is_secret_name(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    [
-        "password",
-        "passwd",
-        "secret",
-        "token",
-        "private_key_passphrase",
-        "vault_pass",
-    ]
-    .iter()
-    .any(|w| n.contains(w))
-        && !n.ends_with("_file")
+    crate::secrets::is_secret_name(name)
 }
 
+/// Registers the values of secret-named variables, at any depth and of any type; templated ones
+/// are registered by the engine once rendered.
 fn collect_secrets(vars: &Map<String, Value>, r: &Redactor) {
-    for (k, v) in vars {
-        if is_secret_name(k)
-            && let Value::String(s) = v
-            && !is_template(s)
-        {
-            r.add(s);
-        }
-    }
+    r.add_named_map(vars, &|s: &str| is_template(s));
 }
 
 pub fn make_vault_fn(
@@ -127,8 +111,15 @@ pub fn make_vault_fn(
         };
         match crate::vault::decrypt(text, pw.expose().as_bytes()) {
             Ok(bytes) => {
+                let bytes = zeroize::Zeroizing::new(bytes);
                 let s = String::from_utf8_lossy(&bytes).into_owned();
                 redactor.add(&s);
+                // An encrypted file is secret as a whole: each of its values, whatever its name.
+                if let Ok(v @ (Value::Object(_) | Value::Array(_))) =
+                    serde_yaml::from_str::<Value>(&s)
+                {
+                    redactor.add_value(&v);
+                }
                 Ok(s)
             }
             Err(e) => Err(YamlError {

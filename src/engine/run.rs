@@ -18,6 +18,7 @@ use super::events::{Counts, RunEvent, Status, TaskResult};
 use super::modules::{self, Ctx, ModuleError, ModuleResult, parse_bool};
 use super::plan::Plan;
 use crate::playbook::{Common, Item, Play, Task};
+use crate::secrets::StreamRedactor;
 use crate::template::{OMIT, Scope, TemplateError};
 use crate::transport::{Become, BecomeMethod, Login, Transport, TransportError};
 
@@ -101,12 +102,64 @@ struct Shared {
     run_once: Mutex<RunOnceCells>,
     abort_play: AtomicBool,
     failed_in_play: AtomicUsize,
+    /// Output held back per (host, task, stream) so a secret split across chunks is masked.
+    output_tails: Mutex<Vec<OutputTail>>,
 }
+
+type OutputTail = ((String, usize, crate::transport::Stream), StreamRedactor);
 
 impl Shared {
     fn emit(&self, mut ev: RunEvent) {
+        match &mut ev {
+            RunEvent::Output {
+                host,
+                task_id,
+                stream,
+                data,
+            } => {
+                let key = (host.clone(), *task_id, *stream);
+                let mut tails = self.output_tails.lock().unwrap_or_else(|e| e.into_inner());
+                let i = match tails.iter().position(|(k, _)| *k == key) {
+                    Some(i) => i,
+                    None => {
+                        tails.push((key, StreamRedactor::new(self.plan.redactor.clone())));
+                        tails.len() - 1
+                    }
+                };
+                *data = tails[i].1.push(data);
+                if data.is_empty() {
+                    return;
+                }
+            }
+            // A task's output ends before its result; the run's before the recap.
+            RunEvent::TaskResult(t) => self.flush_output(Some(&t.host)),
+            RunEvent::Stats { .. } => self.flush_output(None),
+            _ => {}
+        }
         ev.redact(&self.plan.redactor);
         let _ = self.events.send(ev);
+    }
+
+    /// Sends the held-back output of `host` (all hosts: None), masked.
+    fn flush_output(&self, host: Option<&str>) {
+        let mut tails = self.output_tails.lock().unwrap_or_else(|e| e.into_inner());
+        let mut kept = Vec::new();
+        for ((h, task_id, stream), mut tail) in tails.drain(..) {
+            if host.is_some_and(|x| x != h) {
+                kept.push(((h, task_id, stream), tail));
+                continue;
+            }
+            let data = tail.finish();
+            if !data.is_empty() {
+                let _ = self.events.send(RunEvent::Output {
+                    host: h,
+                    task_id,
+                    stream,
+                    data,
+                });
+            }
+        }
+        *tails = kept;
     }
 }
 
@@ -328,6 +381,7 @@ pub async fn run(
         run_once: Mutex::new(HashMap::new()),
         abort_play: AtomicBool::new(false),
         failed_in_play: AtomicUsize::new(0),
+        output_tails: Mutex::new(Vec::new()),
     });
     shared.emit(RunEvent::PlaybookStart {
         playbook: plan.request.playbook.display().to_string(),
@@ -938,6 +992,7 @@ async fn run_task(
         return;
     }
     let scope = build_scope(shared, pc, state, inh, task, None);
+    register_templated_secrets(shared, pc, state, inh, task, &scope);
     let run_once = task.common.run_once.or(inh.run_once).unwrap_or(false);
     if run_once
         && let Some(first) = pc.play_hosts.first()
@@ -998,6 +1053,9 @@ async fn run_task(
         }
         Some(items) => items,
     };
+    for it in &aggregate {
+        shared.plan.redactor.add_named(it, &|_| false);
+    }
     let mut results = Vec::new();
     let mut any_changed = false;
     let mut any_failed = false;
@@ -1168,12 +1226,8 @@ async fn run_once_item(
             {
                 Ok(Value::Object(facts)) => {
                     let mut rt = (*state.runtime).clone();
+                    shared.plan.redactor.add_named_map(&facts, &|_| false);
                     for (k, v) in &facts {
-                        if is_secret_value_name(k)
-                            && let Value::String(s) = v
-                        {
-                            shared.plan.redactor.add(s);
-                        }
                         rt.insert(k.clone(), v.clone());
                     }
                     state.runtime = Arc::new(rt);
@@ -1434,8 +1488,49 @@ fn cond_text(c: &Value) -> String {
     }
 }
 
-fn is_secret_value_name(k: &str) -> bool {
-    super::plan::is_secret_name(k)
+/// Secret-named variables whose values are templates (`x_password: "{{ a ~ b }}"`, a lookup, a
+/// nested `users[0].password`) are known only once rendered: render them for this host and
+/// register the result before anything of the task is shown.
+fn register_templated_secrets(
+    shared: &Shared,
+    pc: &PlayCtx<'_>,
+    state: &HostState,
+    inh: &Inherited,
+    task: &Task,
+    scope: &JValue,
+) {
+    let mut layers: Vec<&Map<String, Value>> = vec![
+        &shared.plan.extra,
+        &task.common.vars,
+        &pc.vars_files,
+        &pc.play_vars,
+        &state.inventory_vars,
+    ];
+    layers.extend(inh.vars.iter().map(|v| v.as_ref()));
+    for vars in layers {
+        for (k, v) in vars {
+            if holds_templated_secret(k, v)
+                && let Some(rendered) = var(scope, k)
+            {
+                let mut m = Map::new();
+                m.insert(k.clone(), rendered);
+                shared.plan.redactor.add_named_map(&m, &|_| false);
+            }
+        }
+    }
+}
+
+/// Whether a secret-named value under `k` (at any depth) is a template.
+fn holds_templated_secret(k: &str, v: &Value) -> bool {
+    match v {
+        Value::String(s) => crate::secrets::is_secret_name(k) && crate::template::is_template(s),
+        Value::Array(items) => items.iter().any(|x| holds_templated_secret(k, x)),
+        Value::Object(m) => m.iter().any(|(k2, v2)| {
+            holds_templated_secret(k2, v2)
+                || (crate::secrets::is_secret_name(k) && holds_templated_secret(k, v2))
+        }),
+        _ => false,
+    }
 }
 
 impl HostState {
@@ -1622,8 +1717,15 @@ fn emit_result(
     ignored: bool,
     started: Instant,
     hidden: bool,
-    reg: Value,
+    mut reg: Value,
 ) {
+    // Implicit fact gathering feeds the host's variables, not the event stream (`--json`, the
+    // journal); an explicit `setup` task shows its facts, masked.
+    if task.id == super::events::FACTS_TASK_ID
+        && let Value::Object(m) = &mut reg
+    {
+        m.remove("ansible_facts");
+    }
     let (msg, stdout, stderr, diff) = if hidden {
         (Some(CENSORED.to_string()), None, None, Vec::new())
     } else {

@@ -21,9 +21,15 @@ impl Transport for LocalTransport {
 
     fn spawn<'a>(&'a self, command: &'a str) -> BoxFuture<'a, Result<Process, TransportError>> {
         Box::pin(async move {
+            // The controller runs with umask 077 (secrets::harden_process); the target's commands
+            // get the umask the process started with, as on any other host.
+            let script = match crate::secrets::target_umask() {
+                Some(m) => format!("umask {m:04o}\n{command}"),
+                None => command.to_string(),
+            };
             let mut child = Command::new("/bin/sh")
                 .arg("-c")
-                .arg(command)
+                .arg(script)
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())

@@ -851,7 +851,6 @@ struct Tokens<'a> {
 /// Expands `%%`, `%d` (local home), `%u` (local user), `%i` (local uid), `%h`, `%n`, `%r`,
 /// `%p`; other tokens are left as written.
 fn expand_tokens(s: &str, t: &Tokens<'_>) -> String {
-    use std::os::unix::fs::MetadataExt;
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars();
     while let Some(c) = chars.next() {
@@ -867,11 +866,7 @@ fn expand_tokens(s: &str, t: &Tokens<'_>) -> String {
                     .unwrap_or_default(),
             ),
             Some('u') => out.push_str(&current_user()),
-            Some('i') => out.push_str(
-                &std::fs::metadata("/proc/self")
-                    .map(|m| m.uid().to_string())
-                    .unwrap_or_default(),
-            ),
+            Some('i') => out.push_str(&crate::secrets::current_uid().to_string()),
             Some('h') => out.push_str(t.host),
             Some('n') => out.push_str(t.name),
             Some('r') => out.push_str(t.user),
@@ -952,11 +947,8 @@ fn current_user() -> String {
             return v;
         }
     }
-    use std::os::unix::fs::MetadataExt;
-    if let Ok(meta) = std::fs::metadata("/proc/self")
-        && let Ok(passwd) = std::fs::read_to_string("/etc/passwd")
-    {
-        let uid = meta.uid().to_string();
+    if let Ok(passwd) = std::fs::read_to_string("/etc/passwd") {
+        let uid = crate::secrets::current_uid().to_string();
         for line in passwd.lines() {
             let mut fields = line.split(':');
             if let (Some(name), Some(_), Some(u)) = (fields.next(), fields.next(), fields.next())

@@ -91,11 +91,36 @@ for m in apt-get dnf yum zypper apk pacman; do command -v $m >/dev/null 2>&1 && 
 while read -r k v _; do [ "$k" = MemTotal: ] && { echo "memtotal_kb=$v"; break; }; done </proc/meminfo
 echo "nproc=$(nproc 2>/dev/null)"
 echo "---env---"
-env
+for k in ENV_NAMES; do eval "s=\${$k+1} v=\${$k-}"; if [ -n "$s" ]; then printf '%s=%s\n' "$k" "$v"; fi; done
 "#;
 
+/// The environment variables `ansible_env` holds: what playbooks read from it (home, user, path,
+/// locale), never the rest — a target's or the controller's environment can hold credentials
+/// (`SLM_DATABASE_URL`, `PGPASSWORD`), and facts reach host variables and `setup` results.
+const ENV_NAMES: &[&str] = &[
+    "HOME",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "PATH",
+    "PWD",
+    "LANG",
+    "LANGUAGE",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TERM",
+    "TZ",
+    "TMPDIR",
+    "MAIL",
+    "SUDO_USER",
+    "SUDO_UID",
+    "SUDO_GID",
+    "XDG_RUNTIME_DIR",
+];
+
 pub async fn setup(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
-    let out = ctx.query(FACTS_SCRIPT, None).await?;
+    let script = FACTS_SCRIPT.replace("ENV_NAMES", &ENV_NAMES.join(" "));
+    let out = ctx.query(&script, None).await?;
     if out.rc != 0 {
         return Ok(ModuleResult::fail(format!(
             "gathering facts failed: {}",
@@ -182,7 +207,7 @@ pub fn parse_facts(text: &str) -> Map<String, Value> {
     for line in env.lines() {
         if let Some((k, v)) = line.split_once('=')
             && !k.is_empty()
-            && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            && ENV_NAMES.contains(&k)
         {
             envmap.insert(k.to_string(), Value::String(v.to_string()));
         }
@@ -250,7 +275,7 @@ mod tests {
     #[test]
     fn debian_facts() {
         let f = parse_facts(
-            "hostname=h1\nos_id=debian\nos_version=12\ndebian_version=12.7\nos_codename=bookworm\nipv4_all=10.0.0.2 10.0.0.3 \npkg=apt-get\npid1=sh\n---env---\nHOME=/root\n",
+            "hostname=h1\nos_id=debian\nos_version=12\ndebian_version=12.7\nos_codename=bookworm\nipv4_all=10.0.0.2 10.0.0.3 \npkg=apt-get\npid1=sh\n---env---\nHOME=/root\nPGPASSWORD=x\n",
         );
         assert_eq!(f["os_family"], "Debian");
         assert_eq!(f["distribution"], "Debian");
@@ -260,5 +285,6 @@ mod tests {
         assert_eq!(f["pkg_mgr"], "apt");
         assert_eq!(f["service_mgr"], "sh");
         assert_eq!(f["env"]["HOME"], "/root");
+        assert_eq!(f["env"].get("PGPASSWORD"), None);
     }
 }
