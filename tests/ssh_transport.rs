@@ -166,18 +166,25 @@ async fn stdin_round_trip_1mb() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_channels_on_one_connection() {
-    // Default OpenSSH MaxSessions is 10: the transport must queue the rest, not fail.
+    // Default OpenSSH MaxSessions is 10: the transport must queue the rest, not fail. Whether
+    // channels ran side by side is read from the commands' own start/end times (the target's
+    // clock), not from a wall-clock limit that a loaded machine could miss.
     let sshd = Sshd::start();
     let t = Arc::new(connect(&sshd).await);
-    let started = Instant::now();
     let mut tasks = Vec::new();
     for i in 0..20 {
         let t = t.clone();
         tasks.push(tokio::spawn(async move {
-            let r = run(&t, &format!("sleep 0.5; echo {i}; echo e{i} >&2"), None).await;
+            let r = run(
+                &t,
+                &format!("date +%s%N >&2; sleep 0.5; echo {i}; date +%s%N >&2; echo e{i} >&2"),
+                None,
+            )
+            .await;
             (i, r)
         }));
     }
+    let mut spans = Vec::new();
     for task in tasks {
         let (i, r) = task.await.unwrap();
         assert_eq!(r.exit, Ok(0), "channel {i}");
@@ -188,29 +195,69 @@ async fn twenty_concurrent_channels_on_one_connection() {
             stderr.ends_with(&format!("e{i}\n")),
             "channel {i}: {stderr}"
         );
+        spans.push(span(&stderr));
     }
-    let took = started.elapsed();
-    // 10 at a time → about 1 s; serially it would be 10 s.
-    assert!(took < Duration::from_secs(5), "took {took:?}");
+    let most = max_overlap(&spans);
+    assert!(
+        (2..=10).contains(&most),
+        "side by side, at most MaxSessions (10) at once: {most}"
+    );
     // Connection count: one. sshd logs one "Accepted publickey" per connection.
     assert_eq!(sshd.log().matches("Accepted publickey").count(), 1);
 
-    // With a higher MaxSessions, all 20 run at once.
+    // With a higher MaxSessions, more than 10 run at once.
     let sshd = Sshd::start_with(&["MaxSessions 50"]);
     let t = Arc::new(connect(&sshd).await);
-    let started = Instant::now();
     let mut tasks = Vec::new();
     for i in 0..20 {
         let t = t.clone();
         tasks.push(tokio::spawn(async move {
-            run(&t, &format!("sleep 1; echo {i}"), None).await
+            run(
+                &t,
+                &format!("date +%s%N >&2; sleep 2; echo {i}; date +%s%N >&2"),
+                None,
+            )
+            .await
         }));
     }
+    let mut spans = Vec::new();
     for task in tasks {
-        assert_eq!(task.await.unwrap().exit, Ok(0));
+        let r = task.await.unwrap();
+        assert_eq!(r.exit, Ok(0));
+        spans.push(span(&String::from_utf8_lossy(&r.stderr)));
     }
-    let took = started.elapsed();
-    assert!(took < Duration::from_secs(8), "took {took:?}");
+    let most = max_overlap(&spans);
+    assert!(
+        most > 10,
+        "MaxSessions 50 lets more than 10 run at once: {most}"
+    );
+}
+
+/// The (start, end) nanoseconds a command printed with `date +%s%N` (the last two numbers on
+/// its stderr).
+fn span(stderr: &str) -> (u128, u128) {
+    let stamps: Vec<u128> = stderr
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    match stamps[..] {
+        [.., start, end] => (start, end),
+        _ => panic!("no start/end stamps in {stderr:?}"),
+    }
+}
+
+/// The largest number of spans running at the same instant.
+fn max_overlap(spans: &[(u128, u128)]) -> usize {
+    spans
+        .iter()
+        .map(|(start, _)| {
+            spans
+                .iter()
+                .filter(|(s, e)| s <= start && start < e)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

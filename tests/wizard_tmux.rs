@@ -369,9 +369,12 @@ fn draws_under_common_terms_and_redraws_on_resize() {
             .unwrap();
         assert!(out.status.success(), "{term}: resize: {out:?}");
         // The key bar sits on the new last line and nothing of the 120-column frame is left.
+        // (Right after the resize tmux shows the old frame's bottom 24 rows, key bar included:
+        // only a redrawn frame also has the step bar on its first line.)
         let screen = s.wait_until(&format!("{term}: redraw at 80×24"), |sc| {
             let lines: Vec<&str> = sc.lines().collect();
             lines.len() >= 24
+                && lines[0].contains("1. Playbook")
                 && lines[23].contains("quit")
                 && lines.iter().all(|l| l.chars().count() <= 80)
         });
