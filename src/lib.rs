@@ -7,6 +7,7 @@ pub mod engine;
 pub mod error;
 pub mod health;
 pub mod inventory;
+pub mod lock;
 pub mod playbook;
 pub mod secrets;
 pub mod template;

@@ -555,6 +555,21 @@ async fn start_run(
     let fail = |msg: String| {
         let _ = tx.send(Action::RunFailed(kind, msg));
     };
+    // One real run per deployment at a time, whoever starts it (the dry run takes no lock);
+    // taken before the survey stores generated secrets.
+    let mut run_lock = None;
+    if kind == RunKind::Real {
+        let (pb, inv) = (request.playbook.clone(), request.inventory.clone());
+        match tokio::task::spawn_blocking(move || {
+            crate::lock::acquire("wizard", &pb, inv.as_deref())
+        })
+        .await
+        {
+            Ok(Ok(l)) => run_lock = Some(l),
+            Ok(Err(e)) => return fail(e.to_string()),
+            Err(e) => return fail(format!("cannot lock the deployment: {e}")),
+        }
+    }
     let mut secrets = Vec::new();
     match crate::playbook::survey::load_for(&request.playbook) {
         Ok(Some(survey)) => {
@@ -600,6 +615,9 @@ async fn start_run(
             .ok(),
         RunKind::Check => None,
     };
+    if let (Some(l), Some(j)) = (run_lock.as_mut(), journal.as_ref()) {
+        l.set_journal(&j.path);
+    }
     let (journal_path, stats) = forward(kind, erx, journal, &tx).await;
     // `Stats` is the run's last event: the end is reported from it at once, and the engine task
     // is awaited in the background (a slow close of connections does not hold the screen).
@@ -610,6 +628,8 @@ async fn start_run(
                     Ok(_) => tracing::debug!(?kind, "engine task ended"),
                     Err(_) => tracing::warn!(?kind, "engine task still running 60 s after Stats"),
                 }
+                // Held until the engine let go of the hosts.
+                drop(run_lock);
             });
             s
         }
