@@ -493,14 +493,23 @@ impl Executor {
                 host,
                 vars,
                 trust_new_key,
+                approved,
             } => {
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
-                    let action = match test_connection(&host, vars, trust_new_key).await {
+                    let approved = if trust_new_key { approved } else { None };
+                    let action = match test_connection(&host, vars, approved).await {
                         Err(crate::transport::TransportError::HostKeyUnknown {
+                            host: key_host,
                             fingerprint,
-                            ..
-                        }) => Action::HostKeyUnknown { host, fingerprint },
+                        }) => Action::HostKeyUnknown {
+                            host,
+                            fingerprint,
+                            // The transport names a jump host's key "NAME (ProxyJump host)".
+                            jump_host: key_host
+                                .strip_suffix(crate::transport::ssh::JUMP_HOST_SUFFIX)
+                                .map(str::to_string),
+                        },
                         result => Action::Tested {
                             host,
                             result: result.map_err(|e| e.to_string()),
@@ -645,20 +654,44 @@ async fn start_run(
     });
 }
 
-/// Connects as a run would and asks the host for its OS and PostgreSQL client.
-/// Connects (recording a new host key only when the operator trusted it) and asks the host what
-/// it runs.
-async fn test_connection(
+/// Connects as a run would and asks the host for what it runs. A new host key is recorded only
+/// when the operator approved it, and only that very key, for the host it was shown as (the
+/// target or its ProxyJump host): a different key on this connection is refused, nothing
+/// recorded.
+pub async fn test_connection(
     host: &str,
     vars: serde_json::Map<String, serde_json::Value>,
-    trust_new_key: bool,
+    approved: Option<crate::app::effects::ApprovedKey>,
 ) -> Result<String, crate::transport::TransportError> {
-    use crate::transport::{ExecRequest, TransportError, exec};
-    let connect = engine::connect::connector(engine::connect::ConnectOptions {
-        accept_new_host_keys: trust_new_key,
+    use crate::transport::ssh::{SshTransport, StrictHostKeyChecking};
+    use crate::transport::{ExecRequest, Transport, TransportError, exec};
+    let opts = engine::connect::ConnectOptions {
+        accept_new_host_keys: false,
         connect_timeout: Duration::from_secs(10),
-    });
-    let t = connect(host.to_string(), vars).await?;
+    };
+    let t: Arc<dyn Transport> = match approved {
+        None => engine::connect::connector(opts)(host.to_string(), vars).await?,
+        Some(approved) => {
+            // Only SSH asks about host keys.
+            let mut params = engine::connect::ssh_params(host, &vars, &opts)
+                .map_err(|reason| TransportError::Unreachable { reason })?;
+            let hop = match (&approved.jump_host, params.proxy_jump.as_deref_mut()) {
+                (Some(_), Some(jump)) => jump,
+                (Some(j), None) => {
+                    return Err(TransportError::Other(format!(
+                        "the key approved was ProxyJump host {j}'s, but {host} is no longer \
+                         reached through a jump host; nothing recorded, test again"
+                    )));
+                }
+                (None, _) => &mut params,
+            };
+            if hop.strict == StrictHostKeyChecking::Yes {
+                hop.strict = StrictHostKeyChecking::AcceptNew;
+            }
+            hop.approved_host_key = Some(approved.fingerprint);
+            Arc::new(SshTransport::connect(params).await?)
+        }
+    };
     let script = "uname -sr; if command -v psql >/dev/null 2>&1; then psql --version; \
                   else echo 'PostgreSQL client not installed'; fi";
     let out = exec(

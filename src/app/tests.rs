@@ -301,6 +301,7 @@ fn a_new_host_key_is_trusted_only_when_confirmed() {
         Action::HostKeyUnknown {
             host: "redis".into(),
             fingerprint: fp.into(),
+            jump_host: None,
         },
     );
     assert_eq!(s.dialog, Some(Dialog::TrustHostKey));
@@ -310,6 +311,7 @@ fn a_new_host_key_is_trusted_only_when_confirmed() {
         Action::HostKeyUnknown {
             host: "localhost".into(),
             fingerprint: "SHA256:other".into(),
+            jump_host: None,
         },
     );
     assert!(matches!(&s.hosts.tests["localhost"], ConnTest::Failed(m) if m.contains("test again")));
@@ -327,6 +329,7 @@ fn a_new_host_key_is_trusted_only_when_confirmed() {
         Action::HostKeyUnknown {
             host: "redis".into(),
             fingerprint: fp.into(),
+            jump_host: None,
         },
     );
     let fx = send(&mut s, key(KeyCode::Char('n')));
