@@ -1124,3 +1124,44 @@ fn a_deploying_run_applies_the_migrations_and_health_offers_m() {
     assert!(!s.health.migrating);
     assert_eq!(s.exec.migrations.rows.len(), 0, "not the Execute phase");
 }
+
+#[test]
+fn a_jump_hosts_key_is_named_as_such_and_trust_approves_exactly_that_key() {
+    let mut s = state();
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, ctrl('s'));
+    let fp = "SHA256:jumpjumpjumpjumpjumpjumpjumpjumpjumpjump012";
+    send(
+        &mut s,
+        Action::HostKeyUnknown {
+            host: "redis".into(),
+            fingerprint: fp.into(),
+            jump_host: Some("bastion".into()),
+        },
+    );
+    assert_eq!(s.dialog, Some(Dialog::TrustHostKey));
+    let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 48)).unwrap();
+    t.draw(|f| crate::ui::render(f, &s)).unwrap();
+    let screen = t.backend().to_string();
+    assert!(
+        screen.contains("ProxyJump host bastion") && screen.contains("The key of bastion"),
+        "{screen}"
+    );
+    let fx = send(&mut s, key(KeyCode::Char('y')));
+    match fx.as_slice() {
+        [
+            Effect::TestConnection {
+                host,
+                trust_new_key: true,
+                approved: Some(a),
+                ..
+            },
+        ] => {
+            assert_eq!(host, "redis");
+            assert_eq!(a.fingerprint, fp);
+            assert_eq!(a.jump_host.as_deref(), Some("bastion"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(s.hosts.trust_jump.is_none());
+}
