@@ -109,10 +109,10 @@ impl LockRecord {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LockError {
     /// Another run holds the lock; its record when it could be read.
-    #[error("{}", busy_message(.hosts, .holder.as_ref(), .path))]
+    #[error("{}", busy_message(.hosts, .holder.as_deref(), .path))]
     Busy {
         hosts: String,
-        holder: Option<LockRecord>,
+        holder: Option<Box<LockRecord>>,
         path: PathBuf,
     },
     #[error("cannot lock the deployment: {0}")]
@@ -206,7 +206,7 @@ pub fn acquire_in(dir: &Path, id: &str, record: LockRecord) -> Result<RunLock, L
             Err(std::fs::TryLockError::WouldBlock) => {
                 return Err(LockError::Busy {
                     hosts: record.hosts.clone(),
-                    holder: read_record(&record_path),
+                    holder: read_record(&record_path).map(Box::new),
                     path: lock_path,
                 });
             }
