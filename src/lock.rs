@@ -73,26 +73,27 @@ impl LockRecord {
         }
     }
 
-    fn who(&self) -> String {
-        let mut s = format!("user {}", self.user);
+    /// One line each: what, who from where, since when, the playbook and inventory (short
+    /// lines: the wizard shows them in a narrow panel).
+    fn describe(&self) -> Vec<String> {
+        let mut who = format!(
+            "slm-wizard {}, pid {}, user {}",
+            self.mode, self.pid, self.user
+        );
         if let Some(t) = &self.tty {
-            s.push_str(&format!(" on {t}"));
+            who.push_str(&format!(" on {t}"));
         }
+        let mut lines = vec![who];
         if let Some(c) = &self.ssh_client {
-            s.push_str(&format!(" from SSH client {c}"));
+            lines.push(format!("from SSH client {c}"));
         }
-        s
-    }
-
-    fn what(&self) -> String {
-        let inv = self
-            .inventory
-            .as_deref()
-            .unwrap_or("no inventory (localhost)");
-        format!(
-            "slm-wizard {} (pid {}) of playbook {} with inventory {}",
-            self.mode, self.pid, self.playbook, inv
-        )
+        lines.push(format!("since {}", self.since_text()));
+        lines.push(format!("playbook {}", self.playbook));
+        lines.push(format!(
+            "inventory {}",
+            self.inventory.as_deref().unwrap_or("none (localhost)")
+        ));
+        lines
     }
 
     fn since_text(&self) -> String {
@@ -122,16 +123,14 @@ pub enum LockError {
 fn busy_message(hosts: &str, holder: Option<&LockRecord>, path: &Path) -> String {
     match holder {
         Some(h) => format!(
-            "another run of this deployment ({hosts}) is in progress: {}, started by {} since {}; \
-             wait for it to end, or stop it (kill {}) and run again",
-            h.what(),
-            h.who(),
-            h.since_text(),
+            "another run of this deployment ({hosts}) is in progress:\n  {}\n\
+             wait for it to end, or stop it (kill {}), then run again",
+            h.describe().join("\n  "),
             h.pid
         ),
         None => format!(
             "another run of this deployment ({hosts}) is in progress (it holds {}); wait for it \
-             to end and run again",
+             to end, then run again",
             path.display()
         ),
     }

@@ -124,11 +124,11 @@ fn a_second_run_of_the_deployment_is_refused_naming_who_what_and_since() {
     let msg = &second.stderr;
     for want in [
         "another run of this deployment (local1) is in progress".to_string(),
-        format!("slm-wizard run (pid {})", first.id()),
+        format!("slm-wizard run, pid {}, user ", first.id()),
         format!("playbook {}", pb.display()),
         format!("inventory {}", sb.inventory().display()),
         "from SSH client 198.51.100.7 port 50022".into(),
-        " since ".into(),
+        "\n  since ".into(),
         " UTC (".into(),
     ] {
         assert!(
@@ -137,7 +137,6 @@ fn a_second_run_of_the_deployment_is_refused_naming_who_what_and_since() {
             second.dump()
         );
     }
-    assert!(msg.contains("started by user "), "{}", second.dump());
     assert!(
         second.events.is_empty(),
         "the refused run must not start: {}",
@@ -601,4 +600,99 @@ fn postgres_killed_during_a_migration_rolls_back_and_the_next_migrate_applies_it
         out.stdout
     );
     assert_eq!(tables(), "first1,migrations_applied,slow1,slow2");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run lock between a headless run and the wizard
+
+/// The wizard's real run of a deployment a headless run holds is refused like a run that could
+/// not start, naming the holder; its dry run is not.
+#[test]
+fn a_wizard_run_is_refused_while_a_headless_run_holds_the_deployment() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("playbooks/inventory")).unwrap();
+    let pb = root.join("playbooks/slowdeploy.yml");
+    std::fs::write(
+        &pb,
+        format!(
+            "- name: Slow deploy\n  hosts: all\n  gather_facts: false\n  tasks:\n    - name: mark\n      command: touch {}/started\n    - name: slow\n      command: sleep 60\n",
+            root.display()
+        ),
+    )
+    .unwrap();
+    let inv = root.join("playbooks/inventory/test.yml");
+    std::fs::write(
+        &inv,
+        "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n",
+    )
+    .unwrap();
+    let mut headless = Command::new(common::BIN)
+        .args([
+            "run",
+            &pb.display().to_string(),
+            "-i",
+            &inv.display().to_string(),
+            "--json",
+        ])
+        .current_dir(root)
+        .env("XDG_STATE_HOME", root.join("state"))
+        .env("HOME", root)
+        .env_remove("SSH_CLIENT")
+        .env_remove("SSH_CONNECTION")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn the headless run");
+    wait_for_file(&root.join("started"), &mut headless);
+
+    let Some(s) = common::tmux::Session::start(
+        root,
+        "-i playbooks/inventory/test.yml -p playbooks/slowdeploy.yml",
+        "h9lock",
+    ) else {
+        let _ = headless.kill();
+        return;
+    };
+    s.wait_for(&["1. Playbook", "slowdeploy"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["2. Variables"]);
+    s.keys(&["C-s"]);
+    s.wait_for(&["3. Hosts", "localhost"]);
+    s.keys(&["Enter"]);
+    // The dry run takes no lock.
+    s.wait_for(&["dry run finished"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["Run the playbook for real"]);
+    s.keys(&["y"]);
+    let screen = s.wait_for(&["another run of this deployment"]);
+    let flat: String = screen
+        .lines()
+        .map(|l| l.trim_matches(|c: char| c == '│' || c.is_whitespace()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    for want in [
+        format!("slm-wizard run, pid {}, user", headless.id()),
+        "since ".into(),
+        "playbook ".into(),
+    ] {
+        assert!(flat.contains(&want), "{want:?} not shown:\n{screen}");
+    }
+    assert!(
+        !root
+            .join("state/slm-wizard/runs")
+            .read_dir()
+            .unwrap()
+            .any(|e| {
+                e.ok().is_some_and(|e| {
+                    let n = e.file_name().to_string_lossy().into_owned();
+                    !n.ends_with(&format!("-{}.jsonl", headless.id()))
+                })
+            }),
+        "the refused wizard run must not start (no journal of its own)"
+    );
+    s.keys(&["q"]);
+    let _ = headless.kill();
+    let _ = headless.wait();
 }
