@@ -8,6 +8,7 @@ pub mod error;
 pub mod fsutil;
 pub mod health;
 pub mod inventory;
+pub mod lock;
 pub mod playbook;
 pub mod secrets;
 pub mod template;

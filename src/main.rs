@@ -300,6 +300,19 @@ async fn run(args: RunArgs) -> ExitCode {
             }
         }
     }
+    // One real run per deployment at a time (a dry run changes nothing and takes no lock);
+    // taken before the survey, which may store generated secrets.
+    let mut run_lock = if args.check {
+        None
+    } else {
+        match slm_wizard::lock::acquire("run", &args.playbook, args.inventory.as_deref()) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                eprintln!("ERROR! {e}");
+                return ExitCode::from(slm_wizard::lock::EXIT_LOCKED);
+            }
+        }
+    };
     let survey_secrets = match apply_survey(&mut request, args.no_generate).await {
         Ok(s) => s,
         Err(code) => return code,
@@ -329,6 +342,9 @@ async fn run(args: RunArgs) -> ExitCode {
     let mut journal = Journal::create(&args.playbook)
         .map_err(|e| eprintln!("slm-wizard: journal disabled: {e}"))
         .ok();
+    if let (Some(l), Some(j)) = (run_lock.as_mut(), journal.as_ref()) {
+        l.set_journal(&j.path);
+    }
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     // A closed stdout (`| head -1`) cancels the run as Ctrl-C does: the running tasks end, no new
     // ones start, the journal keeps every event, and the exit is quiet.
@@ -572,6 +588,15 @@ async fn secrets_rotate(args: &RotateArgs) -> ExitCode {
             ExitCode::from(1)
         }
     };
+    // A rotation is a real run of the deployment: one at a time, like `run`.
+    let mut run_lock =
+        match slm_wizard::lock::acquire("secrets rotate", playbook, inventory.as_deref()) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("ERROR! {e}");
+                return ExitCode::from(slm_wizard::lock::EXIT_LOCKED);
+            }
+        };
     let rotation = match store::start_rotation(&request, &survey, &args.names) {
         Ok(r) => r,
         Err(e) => return report(e),
@@ -618,6 +643,9 @@ async fn secrets_rotate(args: &RotateArgs) -> ExitCode {
     let mut journal = Journal::create(playbook)
         .map_err(|e| eprintln!("slm-wizard: journal disabled: {e}"))
         .ok();
+    if let Some(j) = journal.as_ref() {
+        run_lock.set_journal(&j.path);
+    }
     {
         let stdout = std::io::stdout();
         let color = stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none();

@@ -514,14 +514,23 @@ impl Executor {
                 host,
                 vars,
                 trust_new_key,
+                approved,
             } => {
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
-                    let action = match test_connection(&host, vars, trust_new_key).await {
+                    let approved = if trust_new_key { approved } else { None };
+                    let action = match test_connection(&host, vars, approved).await {
                         Err(crate::transport::TransportError::HostKeyUnknown {
+                            host: key_host,
                             fingerprint,
-                            ..
-                        }) => Action::HostKeyUnknown { host, fingerprint },
+                        }) => Action::HostKeyUnknown {
+                            host,
+                            fingerprint,
+                            // The transport names a jump host's key "NAME (ProxyJump host)".
+                            jump_host: key_host
+                                .strip_suffix(crate::transport::ssh::JUMP_HOST_SUFFIX)
+                                .map(str::to_string),
+                        },
                         result => Action::Tested {
                             host,
                             result: result.map_err(|e| e.to_string()),
@@ -577,6 +586,21 @@ async fn start_run(
     let fail = |msg: String| {
         let _ = tx.send(Action::RunFailed(kind, msg));
     };
+    // One real run per deployment at a time, whoever starts it (the dry run takes no lock);
+    // taken before the survey stores generated secrets.
+    let mut run_lock = None;
+    if kind == RunKind::Real {
+        let (pb, inv) = (request.playbook.clone(), request.inventory.clone());
+        match tokio::task::spawn_blocking(move || {
+            crate::lock::acquire("wizard", &pb, inv.as_deref())
+        })
+        .await
+        {
+            Ok(Ok(l)) => run_lock = Some(l),
+            Ok(Err(e)) => return fail(e.to_string()),
+            Err(e) => return fail(format!("cannot lock the deployment: {e}")),
+        }
+    }
     let mut secrets = Vec::new();
     let mut rotation = None;
     match crate::playbook::survey::load_for(&request.playbook) {
@@ -642,6 +666,9 @@ async fn start_run(
             .ok(),
         RunKind::Check => None,
     };
+    if let (Some(l), Some(j)) = (run_lock.as_mut(), journal.as_ref()) {
+        l.set_journal(&j.path);
+    }
     let (journal_path, stats) = forward(kind, erx, journal, &tx).await;
     // `Stats` is the run's last event: the end is reported from it at once, and the engine task
     // is awaited in the background (a slow close of connections does not hold the screen).
@@ -652,6 +679,8 @@ async fn start_run(
                     Ok(_) => tracing::debug!(?kind, "engine task ended"),
                     Err(_) => tracing::warn!(?kind, "engine task still running 60 s after Stats"),
                 }
+                // Held until the engine let go of the hosts.
+                drop(run_lock);
             });
             s
         }
@@ -688,20 +717,44 @@ async fn start_run(
     });
 }
 
-/// Connects as a run would and asks the host for its OS and PostgreSQL client.
-/// Connects (recording a new host key only when the operator trusted it) and asks the host what
-/// it runs.
-async fn test_connection(
+/// Connects as a run would and asks the host for what it runs. A new host key is recorded only
+/// when the operator approved it, and only that very key, for the host it was shown as (the
+/// target or its ProxyJump host): a different key on this connection is refused, nothing
+/// recorded.
+pub async fn test_connection(
     host: &str,
     vars: serde_json::Map<String, serde_json::Value>,
-    trust_new_key: bool,
+    approved: Option<crate::app::effects::ApprovedKey>,
 ) -> Result<String, crate::transport::TransportError> {
-    use crate::transport::{ExecRequest, TransportError, exec};
-    let connect = engine::connect::connector(engine::connect::ConnectOptions {
-        accept_new_host_keys: trust_new_key,
+    use crate::transport::ssh::{SshTransport, StrictHostKeyChecking};
+    use crate::transport::{ExecRequest, Transport, TransportError, exec};
+    let opts = engine::connect::ConnectOptions {
+        accept_new_host_keys: false,
         connect_timeout: Duration::from_secs(10),
-    });
-    let t = connect(host.to_string(), vars).await?;
+    };
+    let t: Arc<dyn Transport> = match approved {
+        None => engine::connect::connector(opts)(host.to_string(), vars).await?,
+        Some(approved) => {
+            // Only SSH asks about host keys.
+            let mut params = engine::connect::ssh_params(host, &vars, &opts)
+                .map_err(|reason| TransportError::Unreachable { reason })?;
+            let hop = match (&approved.jump_host, params.proxy_jump.as_deref_mut()) {
+                (Some(_), Some(jump)) => jump,
+                (Some(j), None) => {
+                    return Err(TransportError::Other(format!(
+                        "the key approved was ProxyJump host {j}'s, but {host} is no longer \
+                         reached through a jump host; nothing recorded, test again"
+                    )));
+                }
+                (None, _) => &mut params,
+            };
+            if hop.strict == StrictHostKeyChecking::Yes {
+                hop.strict = StrictHostKeyChecking::AcceptNew;
+            }
+            hop.approved_host_key = Some(approved.fingerprint);
+            Arc::new(SshTransport::connect(params).await?)
+        }
+    };
     let script = "uname -sr; if command -v psql >/dev/null 2>&1; then psql --version; \
                   else echo 'PostgreSQL client not installed'; fi";
     let out = exec(

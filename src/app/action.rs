@@ -50,6 +50,9 @@ pub enum Action {
     HostKeyUnknown {
         host: String,
         fingerprint: String,
+        /// The key is that of the ProxyJump host the host is reached through (named here),
+        /// not the host's own.
+        jump_host: Option<String>,
     },
     /// The health dashboard's data after new samples.
     HealthSnapshot(Box<crate::health::dashboard::Snapshot>),

@@ -39,6 +39,8 @@ pub enum Effect {
         vars: serde_json::Map<String, serde_json::Value>,
         /// The operator accepted the host's key: record it in known_hosts on this connect.
         trust_new_key: bool,
+        /// With `trust_new_key`: the key shown and approved, the only one that may be recorded.
+        approved: Option<ApprovedKey>,
     },
     /// Start the background health sampler; snapshots come back as `Action::HealthSnapshot`.
     StartHealth {
@@ -62,6 +64,15 @@ pub enum Effect {
     },
     /// Leave the wizard.
     Quit,
+}
+
+/// A host key the operator approved in the trust dialog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApprovedKey {
+    /// SHA256 fingerprint as shown.
+    pub fingerprint: String,
+    /// The key is the ProxyJump host's (this one), not the target's.
+    pub jump_host: Option<String>,
 }
 
 impl Effect {

@@ -456,6 +456,8 @@ pub struct HostsView {
     pub tests: HashMap<String, ConnTest>,
     /// The host and SHA256 fingerprint of a key met for the first time, awaiting trust.
     pub trust_prompt: Option<(String, String)>,
+    /// The ProxyJump host whose key `trust_prompt` shows, when it is not the host's own.
+    pub trust_jump: Option<String>,
     /// Edits shown here but not written to the file yet, in order.
     pub pending: Vec<crate::inventory::edit::Edit>,
     /// The add/edit form, while open.

@@ -301,6 +301,7 @@ fn a_new_host_key_is_trusted_only_when_confirmed() {
         Action::HostKeyUnknown {
             host: "redis".into(),
             fingerprint: fp.into(),
+            jump_host: None,
         },
     );
     assert_eq!(s.dialog, Some(Dialog::TrustHostKey));
@@ -310,6 +311,7 @@ fn a_new_host_key_is_trusted_only_when_confirmed() {
         Action::HostKeyUnknown {
             host: "localhost".into(),
             fingerprint: "SHA256:other".into(),
+            jump_host: None,
         },
     );
     assert!(matches!(&s.hosts.tests["localhost"], ConnTest::Failed(m) if m.contains("test again")));
@@ -327,6 +329,7 @@ fn a_new_host_key_is_trusted_only_when_confirmed() {
         Action::HostKeyUnknown {
             host: "redis".into(),
             fingerprint: fp.into(),
+            jump_host: None,
         },
     );
     let fx = send(&mut s, key(KeyCode::Char('n')));
@@ -1184,4 +1187,45 @@ fn existing_roles_are_asked_about_and_rotation_is_explicit() {
         "{fx:?}"
     );
     assert_eq!(s.step, Step::Execute);
+}
+
+#[test]
+fn a_jump_hosts_key_is_named_as_such_and_trust_approves_exactly_that_key() {
+    let mut s = state();
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, ctrl('s'));
+    let fp = "SHA256:jumpjumpjumpjumpjumpjumpjumpjumpjumpjump012";
+    send(
+        &mut s,
+        Action::HostKeyUnknown {
+            host: "redis".into(),
+            fingerprint: fp.into(),
+            jump_host: Some("bastion".into()),
+        },
+    );
+    assert_eq!(s.dialog, Some(Dialog::TrustHostKey));
+    let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(160, 48)).unwrap();
+    t.draw(|f| crate::ui::render(f, &s)).unwrap();
+    let screen = t.backend().to_string();
+    assert!(
+        screen.contains("ProxyJump host bastion") && screen.contains("The key of bastion"),
+        "{screen}"
+    );
+    let fx = send(&mut s, key(KeyCode::Char('y')));
+    match fx.as_slice() {
+        [
+            Effect::TestConnection {
+                host,
+                trust_new_key: true,
+                approved: Some(a),
+                ..
+            },
+        ] => {
+            assert_eq!(host, "redis");
+            assert_eq!(a.fingerprint, fp);
+            assert_eq!(a.jump_host.as_deref(), Some("bastion"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(s.hosts.trust_jump.is_none());
 }

@@ -192,7 +192,11 @@ fn apply(state: &mut State, action: Action) -> Vec<Effect> {
             }
             Vec::new()
         }
-        Action::HostKeyUnknown { host, fingerprint } => {
+        Action::HostKeyUnknown {
+            host,
+            fingerprint,
+            jump_host,
+        } => {
             // One question at a time: another host's prompt waits for its own test.
             if state.dialog.is_some() {
                 state.hosts.tests.insert(
@@ -204,6 +208,7 @@ fn apply(state: &mut State, action: Action) -> Vec<Effect> {
                 return Vec::new();
             }
             state.hosts.trust_prompt = Some((host, fingerprint));
+            state.hosts.trust_jump = jump_host;
             state.dialog = Some(Dialog::TrustHostKey);
             Vec::new()
         }
@@ -327,6 +332,7 @@ fn on_dialog(state: &mut State, d: Dialog, key: KeyEvent) -> Vec<Effect> {
         if d == Dialog::TrustHostKey
             && let Some((host, fp)) = state.hosts.trust_prompt.take()
         {
+            state.hosts.trust_jump = None;
             state.hosts.tests.insert(
                 host,
                 ConnTest::Failed(format!("not trusted, not connected (host key {fp})")),
@@ -406,7 +412,7 @@ fn on_dialog(state: &mut State, d: Dialog, key: KeyEvent) -> Vec<Effect> {
             }]
         }
         Dialog::TrustHostKey => {
-            let Some((host, _)) = state.hosts.trust_prompt.take() else {
+            let Some((host, fingerprint)) = state.hosts.trust_prompt.take() else {
                 return Vec::new();
             };
             let vars = state.hosts.vars_of(&host);
@@ -415,6 +421,10 @@ fn on_dialog(state: &mut State, d: Dialog, key: KeyEvent) -> Vec<Effect> {
                 host,
                 vars,
                 trust_new_key: true,
+                approved: Some(crate::app::effects::ApprovedKey {
+                    fingerprint,
+                    jump_host: state.hosts.trust_jump.take(),
+                }),
             }]
         }
     }
@@ -779,6 +789,7 @@ fn test_connection(state: &mut State, host: String) -> Vec<Effect> {
         host,
         vars,
         trust_new_key: false,
+        approved: None,
     }]
 }
 

@@ -352,10 +352,12 @@ impl Journal {
     }
 
     pub fn record(&mut self, ev: &RunEvent) {
-        let _ = writeln!(self.file, "{}", json_line(ev));
-        if matches!(ev, RunEvent::Stats { .. } | RunEvent::PlayStart { .. }) {
-            let _ = self.file.flush();
-        }
+        // Whole lines reach the file at once: a run killed mid-way leaves a journal of
+        // complete JSON lines (the next run marks it interrupted, see `lock`).
+        let mut line = json_line(ev);
+        line.push('\n');
+        let _ = self.file.write_all(line.as_bytes());
+        let _ = self.file.flush();
     }
 }
 

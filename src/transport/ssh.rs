@@ -71,6 +71,10 @@ pub struct SshParams {
     /// `UserKnownHostsFile`; `None` means `~/.ssh/known_hosts`.
     pub known_hosts: Option<PathBuf>,
     pub strict: StrictHostKeyChecking,
+    /// The SHA256 fingerprint of a key a person approved for this host (the wizard's trust
+    /// dialog). With `AcceptNew`, an unknown key is then recorded only when it is this one; any
+    /// other is refused and nothing is written (the key shown is the key recorded).
+    pub approved_host_key: Option<String>,
     /// Time allowed for the TCP connect and, separately, for the SSH handshake.
     pub connect_timeout: Duration,
     /// Keepalive interval; the connection counts as lost after 3 unanswered keepalives.
@@ -117,6 +121,7 @@ impl Default for SshParams {
             key_passphrase: None,
             known_hosts: None,
             strict: StrictHostKeyChecking::Yes,
+            approved_host_key: None,
             connect_timeout: Duration::from_secs(10),
             keepalive: Duration::from_secs(15),
             config_file: None,
@@ -1012,6 +1017,8 @@ struct Client {
     label: String,
     known_hosts: PathBuf,
     strict: StrictHostKeyChecking,
+    /// See [`SshParams::approved_host_key`].
+    approved: Option<String>,
     /// The precise reason a host key was refused (russh only gets a bool back).
     rejection: Arc<Mutex<Option<TransportError>>>,
     fingerprint: Arc<Mutex<Option<String>>>,
@@ -1061,59 +1068,204 @@ enum KnownHost {
         line: usize,
         expected: String,
     },
+    /// The key is on a `@revoked` line (1-based line number): never accepted, never learned.
+    Revoked {
+        line: usize,
+    },
 }
 
-/// Looks `key` up in a known_hosts file. Uses russh's parser (hashed entries, `[host]:port`);
-/// unlike `check_known_hosts_path`, any matching line accepts the key (like OpenSSH), and line
-/// numbers count comment lines too.
+/// The marker a known_hosts line may start with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Marker {
+    None,
+    Revoked,
+    CertAuthority,
+}
+
+/// One usable line of a known_hosts file.
+#[derive(Debug)]
+struct KnownHostLine {
+    /// 1-based, counting every line (comments and blank ones too), as an editor shows it.
+    line: usize,
+    marker: Marker,
+    /// Comma-separated patterns: names, `[name]:port`, `*`/`?` wildcards, `!` negations and
+    /// hashed `|1|salt|hash` entries.
+    hosts: String,
+    key: PublicKey,
+}
+
+/// Parses known_hosts as OpenSSH does: fields separated by any run of spaces or tabs, an
+/// optional `@revoked`/`@cert-authority` marker, lines that cannot be parsed skipped (so one
+/// bad line does not make every host unknown). A missing file has no entries.
+fn read_known_hosts(path: &Path) -> Result<Vec<KnownHostLine>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    };
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(parse_known_hosts(&text, path))
+}
+
+fn parse_known_hosts(text: &str, path: &Path) -> Vec<KnownHostLine> {
+    let mut entries = Vec::new();
+    for (idx, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut fields = line.split_whitespace();
+        let mut first = fields.next().unwrap_or_default();
+        let marker = if first.starts_with('@') {
+            let m = match first.to_ascii_lowercase().as_str() {
+                "@revoked" => Marker::Revoked,
+                "@cert-authority" => Marker::CertAuthority,
+                other => {
+                    tracing::debug!(
+                        "{}:{}: unknown marker {other}; line skipped",
+                        path.display(),
+                        idx + 1
+                    );
+                    continue;
+                }
+            };
+            first = fields.next().unwrap_or_default();
+            m
+        } else {
+            Marker::None
+        };
+        let (Some(_kind), Some(blob)) = (fields.next(), fields.next()) else {
+            tracing::debug!("{}:{}: incomplete line skipped", path.display(), idx + 1);
+            continue;
+        };
+        match keys::parse_public_key_base64(blob) {
+            Ok(key) => entries.push(KnownHostLine {
+                line: idx + 1,
+                marker,
+                hosts: first.to_string(),
+                key,
+            }),
+            Err(e) => tracing::debug!(
+                "{}:{}: key not readable ({e}); line skipped",
+                path.display(),
+                idx + 1
+            ),
+        }
+    }
+    entries
+}
+
+/// `host` as known_hosts names it: lower-cased (OpenSSH does so before any lookup or record),
+/// `[host]:port` when the port is not 22.
+fn known_hosts_name(host: &str, port: u16) -> String {
+    let host = host.to_ascii_lowercase();
+    if port == 22 {
+        host
+    } else {
+        format!("[{host}]:{port}")
+    }
+}
+
+/// Whether a line's host patterns name `name` (as from [`known_hosts_name`]): any pattern
+/// matches and no negated one does.
+fn known_hosts_patterns_match(patterns: &str, name: &str) -> bool {
+    let mut matched = false;
+    for pattern in patterns.split(',').filter(|p| !p.is_empty()) {
+        if let Some(hashed) = pattern.strip_prefix("|1|") {
+            matched |= hashed_host_matches(hashed, name);
+            continue;
+        }
+        let pattern = pattern.to_ascii_lowercase();
+        match pattern.strip_prefix('!') {
+            Some(negated) => {
+                if wildcard_match(negated, name) {
+                    return false;
+                }
+            }
+            None => matched |= wildcard_match(&pattern, name),
+        }
+    }
+    matched
+}
+
+/// `salt|hash` of a hashed entry (`ssh-keygen -H`): HMAC-SHA1 of the name keyed by the salt.
+fn hashed_host_matches(salt_hash: &str, name: &str) -> bool {
+    use base64::Engine;
+    use hmac::{KeyInit, Mac};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let Some((salt, hash)) = salt_hash.split_once('|') else {
+        return false;
+    };
+    let (Ok(salt), Ok(hash)) = (b64.decode(salt), b64.decode(hash)) else {
+        return false;
+    };
+    let Ok(mac) = hmac::Hmac::<sha1::Sha1>::new_from_slice(&salt) else {
+        return false;
+    };
+    mac.chain_update(name.as_bytes())
+        .verify_slice(&hash)
+        .is_ok()
+}
+
+/// The keys recorded for `host:port` (not revoked ones, not CA keys), with their line numbers.
+fn known_host_keys(host: &str, port: u16, path: &Path) -> Result<Vec<(usize, PublicKey)>, String> {
+    let name = known_hosts_name(host, port);
+    Ok(read_known_hosts(path)?
+        .into_iter()
+        .filter(|e| e.marker == Marker::None && known_hosts_patterns_match(&e.hosts, &name))
+        .map(|e| (e.line, e.key))
+        .collect())
+}
+
+/// Looks `key` up in a known_hosts file: a `@revoked` line with this key refuses it whatever
+/// its host patterns (OpenSSH: "must not ever be accepted"); otherwise any line of this host
+/// with this key accepts it, and a line of this host with another key of the same type means
+/// the key changed.
 fn lookup_known_host(
     host: &str,
     port: u16,
     key: &PublicKey,
     path: &Path,
-) -> Result<KnownHost, keys::Error> {
-    let entries = keys::known_hosts::known_host_keys_path(host, port, path)?;
-    if entries.iter().any(|(_, k)| k.key_data() == key.key_data()) {
+) -> Result<KnownHost, String> {
+    let entries = read_known_hosts(path)?;
+    if let Some(e) = entries
+        .iter()
+        .find(|e| e.marker == Marker::Revoked && e.key.key_data() == key.key_data())
+    {
+        return Ok(KnownHost::Revoked { line: e.line });
+    }
+    let name = known_hosts_name(host, port);
+    let mine: Vec<&KnownHostLine> = entries
+        .iter()
+        .filter(|e| e.marker == Marker::None && known_hosts_patterns_match(&e.hosts, &name))
+        .collect();
+    if mine.iter().any(|e| e.key.key_data() == key.key_data()) {
         return Ok(KnownHost::Match);
     }
-    match entries
-        .iter()
-        .find(|(_, k)| k.algorithm() == key.algorithm())
-    {
-        Some((line, recorded)) => Ok(KnownHost::Changed {
-            line: real_line_number(path, *line),
-            expected: fingerprint(recorded),
+    match mine.iter().find(|e| e.key.algorithm() == key.algorithm()) {
+        Some(e) => Ok(KnownHost::Changed {
+            line: e.line,
+            expected: fingerprint(&e.key),
         }),
         None => Ok(KnownHost::Unknown),
     }
 }
 
-/// russh numbers known_hosts lines without counting `#` comment lines; map its number back to
-/// the line number an editor shows.
-fn real_line_number(path: &Path, russh_line: usize) -> usize {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return russh_line;
-    };
-    let mut counted = 0;
-    for (idx, line) in text.split_inclusive('\n').enumerate() {
-        if line.starts_with('#') {
-            continue;
-        }
-        counted += 1;
-        if counted == russh_line {
-            return idx + 1;
-        }
-    }
-    russh_line
-}
-
 /// Appends the key to known_hosts, creating the directory (0700) and file (0600) if needed.
 fn learn_known_host(host: &str, port: u16, key: &PublicKey, path: &Path) -> Result<(), String> {
+    use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     let _guard = KNOWN_HOSTS_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    // Another connection may have recorded it meanwhile.
-    if let Ok(KnownHost::Match) = lookup_known_host(host, port, key, path) {
-        return Ok(());
+    // Another connection may have recorded it meanwhile; a revoked key is never learned.
+    match lookup_known_host(host, port, key, path)? {
+        KnownHost::Match => return Ok(()),
+        KnownHost::Revoked { line } => {
+            return Err(format!(
+                "the host key is revoked in {}:{line}; not recorded",
+                path.display()
+            ));
+        }
+        KnownHost::Unknown | KnownHost::Changed { .. } => {}
     }
     if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()
@@ -1125,31 +1277,26 @@ fn learn_known_host(host: &str, port: u16, key: &PublicKey, path: &Path) -> Resu
             .create(dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     }
-    let is_empty = std::fs::metadata(path).map(|m| m.len() == 0);
-    match is_empty {
-        // russh would start a new or empty file with a blank line; write the entry ourselves.
-        Err(_) | Ok(true) => {
-            use std::io::Write;
-            let entry = key
-                .to_openssh()
-                .map_err(|e| format!("cannot encode the host key: {e}"))?;
-            let host_port = if port == 22 {
-                host.to_string()
-            } else {
-                format!("[{host}]:{port}")
-            };
-            let mut file = std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
-            file.write_all(format!("{host_port} {entry}\n").as_bytes())
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))
-        }
-        Ok(false) => keys::known_hosts::learn_known_hosts_path(host, port, key, path)
-            .map_err(|e| format!("cannot add the host key to {}: {e}", path.display())),
-    }
+    let entry = key
+        .to_openssh()
+        .map_err(|e| format!("cannot encode the host key: {e}"))?;
+    // A file whose last line has no newline gets one first, so the entry is a line of its own.
+    let needs_newline = std::fs::read(path)
+        .map(|b| !b.is_empty() && !b.ends_with(b"\n"))
+        .unwrap_or(false);
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
+    let line = format!(
+        "{}{} {entry}\n",
+        if needs_newline { "\n" } else { "" },
+        known_hosts_name(host, port)
+    );
+    file.write_all(line.as_bytes())
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
 impl client::Handler for Client {
@@ -1171,6 +1318,21 @@ impl client::Handler for Client {
         let path = self.known_hosts.clone();
         let rejection = match lookup_known_host(&self.host, self.port, &key, &path) {
             Ok(KnownHost::Match) => return Ok(true),
+            Ok(KnownHost::Unknown)
+                if self.strict == StrictHostKeyChecking::AcceptNew
+                    && self.approved.as_ref().is_some_and(|a| *a != offered) =>
+            {
+                TransportError::Unreachable {
+                    reason: format!(
+                        "the host key of {} is not the one approved: {} was shown and trusted, \
+                         the host now offers {offered}; nothing recorded in {} (test the \
+                         connection again and compare the new key)",
+                        self.label,
+                        self.approved.as_deref().unwrap_or_default(),
+                        path.display()
+                    ),
+                }
+            }
             Ok(KnownHost::Unknown) if self.strict == StrictHostKeyChecking::AcceptNew => {
                 match learn_known_host(&self.host, self.port, &key, &path) {
                     Ok(()) => {
@@ -1186,6 +1348,13 @@ impl client::Handler for Client {
             Ok(KnownHost::Unknown) => TransportError::HostKeyUnknown {
                 host: self.label.clone(),
                 fingerprint: offered,
+            },
+            Ok(KnownHost::Revoked { line }) => TransportError::Unreachable {
+                reason: format!(
+                    "the host key of {} ({offered}) is REVOKED in {}:{line}; refusing to connect",
+                    self.label,
+                    path.display()
+                ),
             },
             Ok(KnownHost::Changed { line, expected }) => TransportError::HostKeyMismatch {
                 host: self.label.clone(),
@@ -1376,6 +1545,7 @@ impl SshTransport {
             label: label.clone(),
             known_hosts: known_hosts.clone(),
             strict: params.strict,
+            approved: params.approved_host_key.clone(),
             rejection: rejection.clone(),
             fingerprint: seen_fingerprint.clone(),
             shared: shared.clone(),
@@ -1386,7 +1556,7 @@ impl SshTransport {
         let recorded: Vec<Algorithm> = if params.strict == StrictHostKeyChecking::No {
             Vec::new()
         } else {
-            keys::known_hosts::known_host_keys_path(&params.host, params.port, &known_hosts)
+            known_host_keys(&params.host, params.port, &known_hosts)
                 .map(|v| v.into_iter().map(|(_, k)| k.algorithm()).collect())
                 .unwrap_or_default()
         };
@@ -1626,6 +1796,9 @@ impl Drop for SshTransport {
     }
 }
 
+/// How host-key errors name a jump host: `NAME (ProxyJump host)`.
+pub const JUMP_HOST_SUFFIX: &str = " (ProxyJump host)";
+
 /// An error from the connection to the jump host, naming it as such.
 fn jump_error(e: TransportError, hop: &str) -> TransportError {
     let on = |what: String| format!("ProxyJump host {hop}: {what}");
@@ -1638,7 +1811,7 @@ fn jump_error(e: TransportError, hop: &str) -> TransportError {
             reason: on(e.to_string()),
         },
         TransportError::HostKeyUnknown { host, fingerprint } => TransportError::HostKeyUnknown {
-            host: format!("{host} (ProxyJump host)"),
+            host: format!("{host}{JUMP_HOST_SUFFIX}"),
             fingerprint,
         },
         TransportError::HostKeyMismatch {
@@ -2501,13 +2674,138 @@ mod tests {
 
     #[test]
     fn known_hosts_line_numbers_count_comments() {
-        let dir = std::env::temp_dir().join(format!("ssh-kh-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("kh");
-        std::fs::write(&path, "# one\nhost1 x y\n# two\n#three\nhost2 x y\n").unwrap();
-        assert_eq!(real_line_number(&path, 1), 2);
-        assert_eq!(real_line_number(&path, 2), 5);
-        std::fs::remove_dir_all(&dir).unwrap();
+        let path = Path::new("kh");
+        let text = format!("# one\nhost1 {KEY_A}\n# two\n#three\nhost2 {KEY_A}\n");
+        let lines: Vec<usize> = parse_known_hosts(&text, path)
+            .iter()
+            .map(|e| e.line)
+            .collect();
+        assert_eq!(lines, [2, 5]);
+    }
+
+    const KEY_A: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEYvmT7aM9NsRTdGCqZfQPCfgQIwZebfSIuUv6epV87Y";
+    const KEY_B: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIa+OBzqkMa1AYOc0Ox+CBW0UyQabn+7QikF5o/MpLDx";
+
+    fn key(entry: &str) -> PublicKey {
+        keys::parse_public_key_base64(entry.split(' ').nth(1).unwrap()).unwrap()
+    }
+
+    fn lookup(text: &str, host: &str, port: u16, k: &str) -> KnownHost {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known_hosts");
+        std::fs::write(&path, text).unwrap();
+        lookup_known_host(host, port, &key(k), &path).unwrap()
+    }
+
+    #[test]
+    fn known_hosts_fields_split_on_any_blanks() {
+        let tabs = KEY_A.replace(' ', "\t \t");
+        for text in [
+            format!("db1  {}\n", KEY_A.replace(' ', "   ")),
+            format!("db1\t{tabs}  a comment\n"),
+            format!("  db1 {KEY_A}\n"),
+        ] {
+            assert!(
+                matches!(lookup(&text, "db1", 22, KEY_A), KnownHost::Match),
+                "{text:?}"
+            );
+            assert!(
+                matches!(
+                    lookup(&text, "db1", 22, KEY_B),
+                    KnownHost::Changed { line: 1, .. }
+                ),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn known_hosts_names_are_case_insensitive() {
+        let text = format!("DB1.Example.COM {KEY_A}\n[Db2.example.com]:2222 {KEY_A}\n");
+        assert!(matches!(
+            lookup(&text, "db1.example.com", 22, KEY_A),
+            KnownHost::Match
+        ));
+        assert!(matches!(
+            lookup(&text, "DB2.EXAMPLE.COM", 2222, KEY_A),
+            KnownHost::Match
+        ));
+        assert!(matches!(
+            lookup(&text, "db2.example.com", 22, KEY_A),
+            KnownHost::Unknown
+        ));
+        // Learned entries are written lower-cased.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kh");
+        std::fs::write(&path, format!("other {KEY_B}")).unwrap();
+        learn_known_host("DB3.Example.com", 2200, &key(KEY_A), &path).unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(
+            text.lines().nth(1).unwrap(),
+            format!("[db3.example.com]:2200 {KEY_A}")
+        );
+    }
+
+    #[test]
+    fn known_hosts_hashed_wildcard_and_negated_patterns() {
+        // From `ssh-keygen -H`: db1.example.com and [db2.example.com]:2222.
+        let text = format!(
+            "|1|NSkvDk5arIbsIP3qmi9HpTCurqo=|j4hhpwK1DSImWQoPZ2YU+zX76ao= {KEY_A}\n\
+             |1|G3NN/bjUQFH3JFQJlJaTLwUZfhI=|z8BjTQ7nxX/tkyawu0STUo0C/x4= {KEY_A}\n\
+             *.lan,!bad.lan {KEY_B}\n"
+        );
+        assert!(matches!(
+            lookup(&text, "DB1.example.com", 22, KEY_A),
+            KnownHost::Match
+        ));
+        assert!(matches!(
+            lookup(&text, "db2.example.com", 2222, KEY_A),
+            KnownHost::Match
+        ));
+        assert!(matches!(
+            lookup(&text, "db2.example.com", 22, KEY_A),
+            KnownHost::Unknown
+        ));
+        assert!(matches!(
+            lookup(&text, "pg.lan", 22, KEY_B),
+            KnownHost::Match
+        ));
+        assert!(matches!(
+            lookup(&text, "bad.lan", 22, KEY_B),
+            KnownHost::Unknown
+        ));
+    }
+
+    #[test]
+    fn known_hosts_revoked_keys_are_refused_and_never_learned() {
+        let text = format!("# revoked below\n@revoked * {KEY_A}\ndb1 {KEY_B}\n");
+        assert!(matches!(
+            lookup(&text, "db9", 22, KEY_A),
+            KnownHost::Revoked { line: 2 }
+        ));
+        // Even a host that also lists the key as its own.
+        let listed = format!("db1 {KEY_A}\n@REVOKED db1 {KEY_A}\n");
+        assert!(matches!(
+            lookup(&listed, "db1", 22, KEY_A),
+            KnownHost::Revoked { line: 2 }
+        ));
+        // The revoked line is not a key of the host: db1's own key is still fine.
+        assert!(matches!(lookup(&text, "db1", 22, KEY_B), KnownHost::Match));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kh");
+        std::fs::write(&path, &text).unwrap();
+        let err = learn_known_host("db9", 22, &key(KEY_A), &path).unwrap_err();
+        assert!(err.contains("revoked") && err.contains(":2"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
+        // CA lines and bad lines are no host keys; the lines after them still count.
+        let text =
+            format!("@cert-authority db1 {KEY_A}\ndb1 ssh-ed25519 !!notbase64\ndb1 {KEY_B}\n");
+        assert!(matches!(
+            lookup(&text, "db1", 22, KEY_A),
+            KnownHost::Changed { line: 3, .. }
+        ));
     }
 
     // -- ssh config ------------------------------------------------------------------------

@@ -298,9 +298,15 @@ fn dialog(frame: &mut Frame, area: Rect, d: Dialog, state: &State) {
                 .trust_prompt
                 .as_ref()
                 .map_or(("?", "?"), |(h, f)| (h.as_str(), f.as_str()));
-            trust = format!(
-                "{host} is not in known_hosts yet. Its key:\n{fp}\nCompare it with the host's own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub).\n\n[y] trust and record it    [n] do not connect"
-            );
+            trust = match &state.hosts.trust_jump {
+                // The key is the jump host's: say so, so it is compared with the right host.
+                Some(jump) => format!(
+                    "{host} is reached through ProxyJump host {jump}, which is not in known_hosts yet. The key of {jump}:\n{fp}\nCompare it with {jump}'s own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub on {jump}).\n\n[y] trust and record it for {jump}    [n] do not connect"
+                ),
+                None => format!(
+                    "{host} is not in known_hosts yet. Its key:\n{fp}\nCompare it with the host's own (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub).\n\n[y] trust and record it    [n] do not connect"
+                ),
+            };
             (" New host key ", trust.as_str())
         }
         Dialog::ConfirmRun => (

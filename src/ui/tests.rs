@@ -80,6 +80,7 @@ fn hosts_screen() {
         Action::HostKeyUnknown {
             host: "redis".into(),
             fingerprint: "SHA256:n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg".into(),
+            jump_host: None,
         },
     );
     check("hosts_trust_key", &s);

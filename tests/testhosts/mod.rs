@@ -612,7 +612,9 @@ impl Hosts {
         self.spawn_path(&pb, inventory, args)
     }
 
-    fn spawn_path(&self, pb: &Path, inventory: &Path, args: &[&str]) -> LiveRun {
+    /// [`Hosts::spawn`] of a playbook file that exists (the same file across runs: one
+    /// deployment).
+    pub fn spawn_path(&self, pb: &Path, inventory: &Path, args: &[&str]) -> LiveRun {
         let (mut cmd, full) = self.command(pb, inventory, args);
         let started = Instant::now();
         let mut child = cmd.spawn().expect("spawn slm-wizard");
@@ -696,6 +698,17 @@ pub struct LiveRun {
 }
 
 impl LiveRun {
+    /// The pid of the slm-wizard process.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGKILL, as a crash or `kill -9` would end it; waits for it to be gone.
+    pub fn kill_hard(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Reads the next line, waiting at most until `deadline`. None at EOF or deadline.
     fn next_line(&mut self, deadline: Instant) -> Option<&Line> {
         if self.eof {

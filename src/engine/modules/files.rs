@@ -155,7 +155,10 @@ pub async fn write_remote_payload(
         "[ -d \"$d\" ] || { echo \"Destination directory $d does not exist\" >&2; exit 2; }\n",
     );
     s.push_str(
-        "tmp=$(mktemp \"$d/.slm-wizard.XXXXXXXX\")\ntrap 'rm -f \"$tmp\"' EXIT\ncat > \"$tmp\"\n",
+        // A cut connection closes the script's stdout/stderr: its next message would kill it
+        // with SIGPIPE, which skips an EXIT trap; clean up on signals too.
+        "tmp=$(mktemp \"$d/.slm-wizard.XXXXXXXX\")\ntrap 'rm -f \"$tmp\"' EXIT\n\
+         trap 'rm -f \"$tmp\"; exit 129' HUP INT PIPE TERM\ncat > \"$tmp\"\n",
     );
     // A dropped connection looks like a normal end of input to `cat`: check the size before the rename.
     let expected = match &payload {

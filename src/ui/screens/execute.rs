@@ -170,7 +170,11 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     let host = x.hosts.get(x.selected_host);
     let mut lines: Vec<Line> = Vec::new();
     if let Some(e) = &x.error {
-        lines.push(Line::from(Span::styled(e.clone(), theme::error())));
+        // One screen line per line of the error (the run lock's refusal has several).
+        lines.extend(
+            e.lines()
+                .map(|l| Line::from(Span::styled(l.to_string(), theme::error()))),
+        );
     }
     let needle = x.filter.value().to_lowercase();
     let out: Vec<&String> = host
