@@ -353,7 +353,11 @@ fn typed_by_default(
 impl Builder {
     fn playbook(&mut self, path: &Path, depth: usize) -> Result<(), InputError> {
         let key = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-        if depth > MAX_IMPORT_DEPTH || !self.files_seen.insert(key) {
+        // A missing import is the engine's error to report, where it is written.
+        if depth > MAX_IMPORT_DEPTH
+            || (depth > 0 && !path.is_file())
+            || !self.files_seen.insert(key)
+        {
             return Ok(());
         }
         let root = yaml::load_file(path)?;
