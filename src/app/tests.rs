@@ -1224,3 +1224,22 @@ fn a_roles_argument_specs_give_the_form_of_a_playbook_without_survey() {
         "the role's default is not forced"
     );
 }
+
+#[test]
+fn preselected_playbook_outside_the_list_is_added_and_selected() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let pb = dir.path().join("elsewhere.yml");
+    std::fs::write(&pb, "- name: Else\n  hosts: all\n  tasks: []\n").expect("write");
+    let base = state();
+    let s = super::state::State::new(
+        base.playbook_dir.clone(),
+        base.playbooks.clone(),
+        base.hosts.clone(),
+        Some(&pb),
+    );
+    assert_eq!(s.message, None);
+    assert_eq!(s.playbooks.len(), 3);
+    assert_eq!(s.selected, 0);
+    assert_eq!(s.playbooks[0].path, pb);
+    assert_eq!(s.playbooks[0].description, "Plays: Else.");
+}

@@ -47,6 +47,8 @@ enum Source {
 
 #[derive(Default)]
 struct Builder {
+    /// `ANSIBLE_ROLES_PATH`'s directories.
+    roles_path: Vec<PathBuf>,
     notes: Vec<String>,
     plays: Vec<String>,
     roles_seen: HashSet<PathBuf>,
@@ -61,7 +63,21 @@ struct Builder {
 /// A YAML error or a malformed `argument_specs.yml` is an error with its file:line:col; what this
 /// does not understand in the playbook is left to the engine that runs it.
 pub fn derive(playbook: &Path) -> Result<Survey, InputError> {
-    let mut b = Builder::default();
+    derive_with_roles_path(playbook, roles_path())
+}
+
+/// The directories of `ANSIBLE_ROLES_PATH`.
+fn roles_path() -> Vec<PathBuf> {
+    std::env::var_os("ANSIBLE_ROLES_PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default()
+}
+
+fn derive_with_roles_path(playbook: &Path, roles_path: Vec<PathBuf>) -> Result<Survey, InputError> {
+    let mut b = Builder {
+        roles_path,
+        ..Builder::default()
+    };
     b.playbook(playbook, 0)?;
     let Builder {
         prompts,
@@ -149,7 +165,10 @@ pub fn derive(playbook: &Path) -> Result<Survey, InputError> {
 /// The names of the plays of `playbook` (imports followed), for the Playbook step; unnamed plays
 /// are shown by their hosts. Empty when the file cannot be read as a playbook.
 pub fn play_names(playbook: &Path) -> Vec<String> {
-    let mut b = Builder::default();
+    let mut b = Builder {
+        roles_path: roles_path(),
+        ..Builder::default()
+    };
     match b.playbook(playbook, 0) {
         Ok(()) => b.plays,
         Err(_) => Vec::new(),
@@ -494,15 +513,13 @@ impl Builder {
 
     /// Where role `name` is: a path, `roles/` beside the playbook, `ANSIBLE_ROLES_PATH`, or
     /// beside the playbook.
-    fn find_role(name: &str, dir: &Path) -> Option<PathBuf> {
+    fn find_role(&self, name: &str, dir: &Path) -> Option<PathBuf> {
         if name.contains('/') {
             let p = dir.join(name);
             return p.is_dir().then_some(p);
         }
         let mut candidates = vec![dir.join("roles").join(name)];
-        if let Some(paths) = std::env::var_os("ANSIBLE_ROLES_PATH") {
-            candidates.extend(std::env::split_paths(&paths).map(|p| p.join(name)));
-        }
+        candidates.extend(self.roles_path.iter().map(|p| p.join(name)));
         candidates.push(dir.join(name));
         candidates.into_iter().find(|p| p.is_dir())
     }
@@ -511,7 +528,7 @@ impl Builder {
         if is_template(name) {
             return Ok(());
         }
-        let Some(role_dir) = Self::find_role(name, dir) else {
+        let Some(role_dir) = self.find_role(name, dir) else {
             self.notes.push(format!(
                 "the variables of role {name} (not found in roles/ or ANSIBLE_ROLES_PATH)"
             ));
@@ -855,6 +872,39 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.contains("argument_specs.yml:5:15:"), "{msg}");
         assert!(msg.contains("did you mean 'float'"), "{msg}");
+    }
+
+    #[test]
+    fn roles_are_found_in_the_roles_path_and_missing_ones_noted() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let root = dir.path();
+        write(
+            root,
+            "shared/db/defaults/main.yml",
+            "db_port: 5432\ndb_password: x\n",
+        );
+        write(
+            root,
+            "pb/site.yml",
+            "- hosts: all\n  roles:\n    - role: db\n    - gone\n",
+        );
+        let s = derive_with_roles_path(&root.join("pb/site.yml"), vec![root.join("shared")])
+            .expect("derives");
+        let port = s.question("db_port").expect("from the roles path");
+        assert_eq!(port.kind, QuestionType::Integer);
+        assert_eq!(
+            port.default, None,
+            "a role default is not passed as an answer"
+        );
+        let pw = s.question("db_password").expect("password");
+        assert!(pw.secret && pw.kind == QuestionType::Password);
+        assert!(
+            s.description.contains("role gone (not found"),
+            "{}",
+            s.description
+        );
+        let s = derive_with_roles_path(&root.join("pb/site.yml"), Vec::new()).expect("derives");
+        assert!(s.question("db_port").is_none());
     }
 
     #[test]
