@@ -16,9 +16,14 @@ pub struct Cli {
     /// The wizard's inventory (Ansible YAML); default playbooks/inventory/local.yml.
     #[arg(short, long, value_name = "INVENTORY")]
     pub inventory: Option<PathBuf>,
-    /// The playbook the wizard preselects.
+    /// The playbook the wizard preselects: any playbook file (added to the list when it is not
+    /// in the playbook directories).
     #[arg(short, long, value_name = "PLAYBOOK")]
     pub playbook: Option<PathBuf>,
+    /// A directory whose playbooks (found recursively) the wizard offers (repeatable); default
+    /// the directory of -p, else ./playbooks.
+    #[arg(long = "playbooks", value_name = "DIR")]
+    pub playbook_dirs: Vec<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     slm_wizard::tui::mark_process_start();
     let cli = Cli::parse();
     let Some(command) = cli.command else {
-        return wizard(cli.inventory, cli.playbook);
+        return wizard(cli.inventory, cli.playbook, cli.playbook_dirs);
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -111,7 +111,11 @@ async fn doctor_command(args: DoctorArgs) -> ExitCode {
 }
 
 /// `slm-wizard` without a subcommand: the interactive wizard.
-fn wizard(inventory: Option<std::path::PathBuf>, playbook: Option<std::path::PathBuf>) -> ExitCode {
+fn wizard(
+    inventory: Option<std::path::PathBuf>,
+    playbook: Option<std::path::PathBuf>,
+    playbook_dirs: Vec<std::path::PathBuf>,
+) -> ExitCode {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         eprintln!(
             "slm-wizard: the wizard needs a terminal. Run a playbook headless instead, e.g.:\n  \
@@ -127,6 +131,7 @@ fn wizard(inventory: Option<std::path::PathBuf>, playbook: Option<std::path::Pat
         .map_or(defaults.playbook_dir, |d| d.to_path_buf());
     let opts = slm_wizard::tui::Options {
         playbook_dir,
+        playbook_dirs,
         inventory,
         playbook,
         ..defaults

@@ -58,8 +58,11 @@ const FRAME: Duration = Duration::from_millis(33);
 /// How the wizard is started.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// The directory whose playbooks are offered.
+    /// The directory whose playbooks are offered (when `playbook_dirs` is empty).
     pub playbook_dir: PathBuf,
+    /// The directories whose playbooks are offered, found recursively (`--playbooks`, the
+    /// config's `playbook_dirs`); empty: `playbook_dir`.
+    pub playbook_dirs: Vec<PathBuf>,
     /// `-i`; without it, the last session's inventory, else `playbooks/inventory/local.yml`.
     pub inventory: Option<PathBuf>,
     pub playbook: Option<PathBuf>,
@@ -76,6 +79,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             playbook_dir: PathBuf::from("playbooks"),
+            playbook_dirs: Vec::new(),
             inventory: None,
             playbook: None,
             start_at_health: false,
@@ -97,7 +101,12 @@ pub struct HealthSource {
 
 /// Loads the playbooks and the inventory into a fresh state that starts where `session` left off.
 pub fn initial_state(opts: &Options, session: Option<Session>) -> State {
-    let playbooks = PlaybookEntry::scan(&opts.playbook_dir);
+    let dirs = if opts.playbook_dirs.is_empty() {
+        vec![opts.playbook_dir.clone()]
+    } else {
+        opts.playbook_dirs.clone()
+    };
+    let playbooks = PlaybookEntry::scan_dirs(&dirs);
     let inventory = opts
         .inventory
         .clone()
@@ -113,12 +122,8 @@ pub fn initial_state(opts: &Options, session: Option<Session>) -> State {
         Ok(inv) => HostsView::from_inventory(&inventory, &inv),
         Err(e) => HostsView::failed(&inventory, e.to_string()),
     };
-    let mut state = State::new(
-        opts.playbook_dir.clone(),
-        playbooks,
-        hosts,
-        opts.playbook.as_deref(),
-    );
+    let mut state = State::new(dirs[0].clone(), playbooks, hosts, opts.playbook.as_deref());
+    state.playbook_dirs = dirs;
     if let Some(s) = session {
         state.resume(s, opts.playbook.is_some());
     }

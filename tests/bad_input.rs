@@ -964,3 +964,65 @@ fn db_url_with_a_password_in_its_query_string_is_refused_without_showing_it() {
         r.dump()
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// Variable specs derived from playbooks without a survey (vars_prompt, argument_specs, defaults)
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn e_against_a_roles_argument_spec() {
+    let sb = Sandbox::new();
+    // line 4: `      web_mode:` — the option starts at column 7.
+    let spec = sb.write(
+        "roles/web/meta/argument_specs.yml",
+        "argument_specs:\n  main:\n    options:\n      web_mode:\n        type: str\n        choices: [dev, prod]\n",
+    );
+    let pb = sb.write(
+        "playbook.yml",
+        "- hosts: all\n  gather_facts: no\n  roles:\n    - web\n",
+    );
+    let r = sb.run_file(&pb, &["-e", "web_mode=test"]);
+    assert_refused(&r);
+    for needle in [
+        "-e web_mode: \"test\" is not one of the choices",
+        "one of dev, prod",
+        &format!("at {}:4:7", spec.display()),
+    ] {
+        assert!(r.stderr.contains(needle), "{needle:?}\n{}", r.dump());
+    }
+}
+
+#[test]
+fn e_against_a_play_var_typed_by_its_value() {
+    // line 4: `    retries: 3` — the variable starts at column 5.
+    let (_sb, pb, r) = run_pb(
+        "- hosts: all\n  gather_facts: no\n  vars:\n    retries: 3\n  tasks:\n    - debug: msg={{ retries }}\n",
+        &["-e", "retries=many"],
+    );
+    assert_refused(&r);
+    for needle in [
+        "-e retries: \"many\" is not an integer",
+        &format!("at {}:4:5", pb.display()),
+    ] {
+        assert!(r.stderr.contains(needle), "{needle:?}\n{}", r.dump());
+    }
+}
+
+#[test]
+fn inventory_value_against_a_derived_spec() {
+    // hosts.yml line 5: `      retries: many` — the value is column 16.
+    let sb = Sandbox::with_inventory(
+        "all:\n  hosts:\n    local1:\n      ansible_connection: local\n      retries: many\n",
+    );
+    let pb = sb.write(
+        "playbook.yml",
+        "- hosts: all\n  gather_facts: no\n  vars:\n    retries: 3\n  tasks:\n    - debug: msg={{ retries }}\n",
+    );
+    let r = sb.run_file(&pb, &["--check"]);
+    assert_bad(
+        &r,
+        &sb.inventory(),
+        &[(5, 16)],
+        &["retries: \"many\" is not an integer", "playbook.yml:4:5"],
+    );
+}

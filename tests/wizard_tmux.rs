@@ -383,3 +383,91 @@ fn draws_under_common_terms_and_redraws_on_resize() {
         s.wait_for(&["WIZARD-EXITED rc=0"]);
     }
 }
+
+/// Playbooks without a survey get their form from the playbook: found recursively under
+/// `--playbooks`, a role's `meta/argument_specs.yml` gives typed fields with choices (an invalid
+/// one is refused, saying what is valid), and `-p` takes a playbook outside those directories,
+/// whose play vars make a form whose answers the native engine runs with.
+#[test]
+fn derived_forms_for_playbooks_without_survey() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let out = root.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    write_local_inventory(root);
+    let write = |rel: &str, text: &str| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    write(
+        "site/web/roles/web/meta/argument_specs.yml",
+        "argument_specs:\n  main:\n    options:\n      web_mode:\n        type: str\n        choices: [dev, prod]\n        default: dev\n        description: How the site runs.\n      web_port:\n        type: int\n        default: 8080\n      web_users:\n        type: list\n        elements: str\n        choices: [alice, bob]\n        description: Who may log in.\n",
+    );
+    write("site/web/roles/web/tasks/main.yml", "- debug: msg=hi\n");
+    write(
+        "site/web/site.yml",
+        "- name: Web servers\n  hosts: all\n  roles:\n    - web\n",
+    );
+    write("site/web/group_vars/all.yml", "- not a playbook\n");
+    write(
+        "extra/solo.yml",
+        &format!(
+            "- name: Solo\n  hosts: all\n  gather_facts: false\n  vars:\n    greeting: hello\n    repeat: 2\n    out_dir: {}\n  tasks:\n    - name: Write the greeting\n      copy:\n        dest: \"{{{{ out_dir }}}}/greeting.txt\"\n        content: \"{{{{ greeting }}}} x{{{{ repeat }}}}\\n\"\n",
+            out.display()
+        ),
+    );
+    let Some(s) = Session::start(
+        root,
+        "-i playbooks/inventory/local.yml --playbooks site -p extra/solo.yml",
+        "h11-derived",
+    ) else {
+        return;
+    };
+
+    // 1. Playbook: -p's file outside --playbooks is listed and preselected; the role's playbook
+    // is found below site/ (its role's tasks and group_vars are not playbooks).
+    let list = s.wait_for(&[
+        "playbooks in site/",
+        "› solo.yml  extra/solo.yml  (form from the playbook)",
+        "site.yml  web/site.yml  (form from the playbook)",
+        "Plays: Solo.",
+    ]);
+    assert!(
+        !list.contains("main.yml") && !list.contains("all.yml"),
+        "{list}"
+    );
+
+    // 2. The role's argument spec: typed fields, and a choice that is not one is refused.
+    s.keys(&["Down", "Enter"]);
+    s.wait_for(&["Variables — site.yml", "(dev) prod", "[8080", "web_users"]);
+    s.keys(&["Tab", "Tab"]);
+    s.text("carol");
+    s.keys(&["Enter"]);
+    s.wait_for(&["\"carol\" is not one of the choices", "alice, bob"]);
+    s.keys(&["C-s"]);
+    s.wait_for(&["web_users: \"carol\" is not one of the choices"]);
+
+    // 3. Back to the -p playbook: its play vars are the form; a changed answer is run natively.
+    s.keys(&["Escape"]);
+    s.wait_for(&["1. Playbook"]);
+    s.keys(&["Up", "Enter"]);
+    s.wait_for(&["Variables — solo.yml", "[hello", "[2"]);
+    s.keys(&["C-u"]);
+    s.text("hi");
+    s.keys(&["C-s"]);
+    s.wait_for(&["▾ ungrouped (1 host)"]);
+    s.keys(&["Enter"]);
+    let review = s.wait_for(&["dry run finished"]);
+    assert!(review.contains("greeting = hi"), "{review}");
+    s.keys(&["Enter"]);
+    s.wait_for(&["Run the playbook for real"]);
+    s.keys(&["y"]);
+    s.wait_for(&["finished", "journal:"]);
+    assert_eq!(
+        std::fs::read_to_string(out.join("greeting.txt")).unwrap(),
+        "hi x2\n"
+    );
+    s.keys(&["q"]);
+    s.wait_for(&["WIZARD-EXITED rc=0"]);
+}

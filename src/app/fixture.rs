@@ -413,3 +413,30 @@ pub fn health_snapshot() -> crate::health::dashboard::Snapshot {
         taken_at: at,
     }
 }
+
+/// A playbook directory with a role whose `meta/argument_specs.yml` describes its options, a
+/// non-playbook YAML file, and the role's own tasks (not playbooks).
+pub fn derived_state(root: &std::path::Path) -> State {
+    let write = |rel: &str, text: &str| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(p, text).expect("write");
+    };
+    write(
+        "web/roles/web/meta/argument_specs.yml",
+        "argument_specs:\n  main:\n    options:\n      web_mode:\n        type: str\n        choices: [dev, prod]\n        default: dev\n        description: How the site runs.\n      web_port:\n        type: int\n        default: 8080\n        description: The port it listens on.\n      web_users:\n        type: list\n        elements: str\n        choices: [alice, bob]\n        description: Who may log in.\n",
+    );
+    write("web/roles/web/tasks/main.yml", "- debug: msg=hi\n");
+    write(
+        "web/site.yml",
+        "- name: Web servers\n  hosts: all\n  roles:\n    - web\n",
+    );
+    write("web/vars/extra.yml", "web_port: 1\n");
+    let base = state();
+    State::new(
+        root.to_path_buf(),
+        PlaybookEntry::scan(root),
+        base.hosts.clone(),
+        None,
+    )
+}

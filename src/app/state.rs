@@ -68,7 +68,9 @@ pub struct PlaybookEntry {
 }
 
 impl PlaybookEntry {
-    /// Reads the playbook's survey (if any) for its title and questions.
+    /// Reads the playbook's variable spec (its survey sidecar, else the form derived from the
+    /// playbook) for its title, description and questions; without a sidecar the description
+    /// names its plays.
     pub fn load(path: &Path) -> Self {
         let file = path
             .file_name()
@@ -83,10 +85,17 @@ impl PlaybookEntry {
             .map(|s| s.name.clone())
             .filter(|n| !n.is_empty())
             .unwrap_or_else(|| file.clone());
-        let description = survey
-            .as_ref()
-            .map(|s| s.description.clone())
-            .unwrap_or_default();
+        let description = match &survey {
+            Some(s) => s.description.clone(),
+            None => {
+                let plays = crate::playbook::varspec::play_names(path);
+                if plays.is_empty() {
+                    String::new()
+                } else {
+                    format!("Plays: {}.", plays.join("; "))
+                }
+            }
+        };
         Self {
             path: path.to_path_buf(),
             title,
@@ -97,23 +106,24 @@ impl PlaybookEntry {
         }
     }
 
-    /// The playbooks (`*.yml`/`*.yaml`, not surveys) directly in `dir`, sorted by file name.
+    /// The playbooks directly in `dir` or below it (see [`Self::scan_dirs`]).
     pub fn scan(dir: &Path) -> Vec<Self> {
-        let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_file())
-            .filter(|p| {
-                let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                (name.ends_with(".yml") || name.ends_with(".yaml"))
-                    && !name.contains(".survey.")
-                    && !name.starts_with('.')
-            })
-            .collect();
-        paths.sort();
-        paths.iter().map(|p| Self::load(p)).collect()
+        Self::scan_dirs(&[dir.to_path_buf()])
+    }
+
+    /// The playbooks found recursively in `dirs` (`--playbooks`, the config's `playbook_dirs`):
+    /// YAML lists of plays (`hosts:`) or `import_playbook:`s, not in roles/, group_vars/,
+    /// host_vars/ or inventory directories, not surveys; sorted per directory.
+    pub fn scan_dirs(dirs: &[PathBuf]) -> Vec<Self> {
+        crate::playbook::varspec::find_playbooks(dirs)
+            .iter()
+            .map(|p| Self::load(p))
+            .collect()
+    }
+
+    /// Whether the form comes from the playbook itself, not from a survey sidecar.
+    pub fn derived(&self) -> bool {
+        self.survey.as_ref().is_some_and(|s| s.derived)
     }
 }
 
@@ -147,7 +157,10 @@ pub struct Field {
 
 impl Field {
     pub fn new(question: &Question) -> Self {
-        let d = question.default.clone();
+        let d = question
+            .default
+            .clone()
+            .or_else(|| question.playbook_default.clone());
         let text = |v: &Option<Value>| match v {
             Some(Value::String(s)) => s.clone(),
             Some(Value::Null) | None => String::new(),
@@ -363,12 +376,14 @@ impl Form {
     /// The answers to pass to the run: only those that differ from the survey's default (and are
     /// not empty lists), so values the inventory sets for a group are not overridden by the
     /// survey's defaults — `prepare_run` fills in defaults where nothing else defines a variable.
+    /// The playbook's own defaults (of a derived form) are never passed either.
     pub fn values(&self) -> Map<String, Value> {
         self.fields
             .iter()
             .filter_map(|f| {
                 let v = f.answer()?;
                 if Some(&v) == f.question.default.as_ref()
+                    || Some(&v) == f.question.playbook_default.as_ref()
                     || matches!(&v, Value::Array(a) if a.is_empty() && !f.question.required)
                 {
                     return None;
@@ -963,6 +978,8 @@ pub struct State {
     pub step: Step,
     pub playbooks: Vec<PlaybookEntry>,
     pub playbook_dir: PathBuf,
+    /// Every directory the playbooks were found in (`playbook_dir` first).
+    pub playbook_dirs: Vec<PathBuf>,
     /// Index into `playbooks` of the highlighted entry (of the filtered list).
     pub selected: usize,
     pub filter: Input,
@@ -997,6 +1014,7 @@ impl State {
         let mut s = Self {
             step: Step::Playbook,
             playbooks,
+            playbook_dirs: vec![playbook_dir.clone()],
             playbook_dir,
             selected: 0,
             filter: Input::default(),
@@ -1016,18 +1034,34 @@ impl State {
             dirty: true,
         };
         if let Some(p) = preselect {
-            let name = p.file_name();
-            if let Some(i) = s
-                .playbooks
-                .iter()
-                .position(|e| e.path == p || (name.is_some() && e.path.file_name() == name))
-            {
-                s.selected = i;
-            } else {
-                s.message = Some(format!("-p {}: not among the playbooks", p.display()));
-            }
+            s.preselect(p);
         }
         s
+    }
+
+    /// Selects `-p`'s playbook: one of the list, else the file itself, added to the top.
+    fn preselect(&mut self, p: &Path) {
+        let canonical = |q: &Path| q.canonicalize().ok();
+        let wanted = canonical(p);
+        let found = self
+            .playbooks
+            .iter()
+            .position(|e| e.path == p || (wanted.is_some() && canonical(&e.path) == wanted))
+            // A bare name (not a file here) picks the listed playbook of that name.
+            .or_else(|| {
+                let name = p.file_name().filter(|_| !p.is_file())?;
+                self.playbooks
+                    .iter()
+                    .position(|e| e.path.file_name() == Some(name))
+            });
+        if let Some(i) = found {
+            self.selected = i;
+        } else if p.is_file() {
+            self.playbooks.insert(0, PlaybookEntry::load(p));
+            self.selected = 0;
+        } else {
+            self.message = Some(format!("-p {}: no such playbook file", p.display()));
+        }
     }
 
     /// Starts from an earlier session: its playbook is selected (unless `-p` chose one).

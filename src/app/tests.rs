@@ -1229,3 +1229,76 @@ fn a_jump_hosts_key_is_named_as_such_and_trust_approves_exactly_that_key() {
     }
     assert!(s.hosts.trust_jump.is_none());
 }
+
+#[test]
+fn a_roles_argument_specs_give_the_form_of_a_playbook_without_survey() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = derived_state(dir.path());
+    assert_eq!(s.playbooks.len(), 1, "only the playbook is listed");
+    let p = &s.playbooks[0];
+    assert!(p.derived());
+    assert!(
+        p.description.contains("Plays: Web servers."),
+        "{}",
+        p.description
+    );
+    send(&mut s, key(KeyCode::Enter));
+    assert_eq!(s.step, Step::Variables);
+    let vars: Vec<&str> = s
+        .form
+        .fields
+        .iter()
+        .map(|f| f.question.variable.as_str())
+        .collect();
+    assert_eq!(vars, ["web_mode", "web_port", "web_users"]);
+    // The role's defaults prefill the form and are valid.
+    assert!(matches!(
+        s.form.fields[0].value,
+        FieldValue::Choice(Some(0))
+    ));
+    assert!(s.form.first_invalid().is_none());
+    // An item that is not one of the choices is refused, saying what is valid.
+    send(&mut s, key(KeyCode::Tab));
+    send(&mut s, key(KeyCode::Tab));
+    typ(&mut s, "carol");
+    send(&mut s, key(KeyCode::Enter));
+    let e = s.form.fields[2].error.clone().expect("refused");
+    assert!(e.contains("\"carol\" is not one of the choices"), "{e}");
+    assert!(e.contains("alice, bob"), "{e}");
+    send(&mut s, ctrl('s'));
+    assert_eq!(s.step, Step::Variables, "Next is refused");
+    // Fixed, the run gets only what differs from the role's own defaults.
+    send(&mut s, ctrl('d'));
+    typ(&mut s, "bob");
+    send(&mut s, key(KeyCode::Enter));
+    assert!(
+        s.form.first_invalid().is_none(),
+        "{:?}",
+        s.form.fields[2].error
+    );
+    let values = s.form.values();
+    assert_eq!(values.get("web_users"), Some(&json!(["bob"])));
+    assert!(
+        !values.contains_key("web_port"),
+        "the role's default is not forced"
+    );
+}
+
+#[test]
+fn preselected_playbook_outside_the_list_is_added_and_selected() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let pb = dir.path().join("elsewhere.yml");
+    std::fs::write(&pb, "- name: Else\n  hosts: all\n  tasks: []\n").expect("write");
+    let base = state();
+    let s = super::state::State::new(
+        base.playbook_dir.clone(),
+        base.playbooks.clone(),
+        base.hosts.clone(),
+        Some(&pb),
+    );
+    assert_eq!(s.message, None);
+    assert_eq!(s.playbooks.len(), 3);
+    assert_eq!(s.selected, 0);
+    assert_eq!(s.playbooks[0].path, pb);
+    assert_eq!(s.playbooks[0].description, "Plays: Else.");
+}

@@ -2,6 +2,7 @@
 //! checked model with the position of everything, so a bad key is reported before any host is touched.
 
 pub mod survey;
+pub mod varspec;
 
 use std::path::{Path, PathBuf};
 

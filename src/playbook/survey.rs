@@ -29,6 +29,8 @@ pub struct Survey {
     pub name: String,
     pub description: String,
     pub questions: Vec<Question>,
+    /// Derived from the playbook (no sidecar): see [`super::varspec`].
+    pub derived: bool,
 }
 
 impl Survey {
@@ -219,6 +221,10 @@ pub struct Question {
     pub required: bool,
     /// The default answer, already validated and coerced to the question's type.
     pub default: Option<Value>,
+    /// The value the playbook itself uses when nothing sets the variable (a play var, a role
+    /// default or argument spec default of a derived spec): it prefills the form but, unlike
+    /// `default`, is never passed to the run, so later tasks and roles keep their precedence.
+    pub playbook_default: Option<Value>,
     /// Lower bound: the length of text, the value of numbers, the item count of lists.
     pub min: Option<f64>,
     /// Upper bound, like `min`.
@@ -278,8 +284,22 @@ pub fn sidecar_path(playbook: &Path) -> PathBuf {
     yml
 }
 
-/// The survey of `playbook`, if it has one.
+/// The variable spec of `playbook`: its survey sidecar when it has one, else the spec derived
+/// from its `vars_prompt`, roles' `meta/argument_specs.yml`, play vars and role defaults
+/// ([`super::varspec::derive`]); `None` when neither asks anything.
 pub fn load_for(playbook: &Path) -> Result<Option<Survey>, InputError> {
+    if let Some(s) = load_sidecar(playbook)? {
+        return Ok(Some(s));
+    }
+    if !playbook.is_file() {
+        return Ok(None);
+    }
+    let derived = super::varspec::derive(playbook)?;
+    Ok((!derived.questions.is_empty()).then_some(derived))
+}
+
+/// The survey sidecar of `playbook`, if it has one.
+pub fn load_sidecar(playbook: &Path) -> Result<Option<Survey>, InputError> {
     let path = sidecar_path(playbook);
     if !path.exists() {
         return Ok(None);
@@ -314,6 +334,7 @@ fn from_node(root: &Node, path: &Path) -> Result<Survey, InputError> {
         name: String::new(),
         description: String::new(),
         questions: Vec::new(),
+        derived: false,
     };
     let mut spec: Option<&Node> = None;
     for (k, v) in entries {
@@ -493,6 +514,7 @@ fn question(node: &Node) -> Result<Question, InputError> {
         kind,
         required,
         default: None,
+        playbook_default: None,
         min: None,
         max: None,
         choices: Vec::new(),

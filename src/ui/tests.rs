@@ -282,3 +282,18 @@ fn a_list_items_problem_shows_under_the_field() {
         draw(&s, 80, 24)
     );
 }
+
+/// The form of a playbook without survey, from its role's `meta/argument_specs.yml`.
+#[test]
+fn variables_derived_screen() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut s = derived_state(dir.path());
+    let list = draw(&s, 80, 24);
+    assert!(
+        list.contains("site.yml  web/site.yml  (form from the playbook)"),
+        "{list}"
+    );
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, key(KeyCode::Tab));
+    check("variables_derived", &s);
+}

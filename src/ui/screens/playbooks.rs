@@ -5,6 +5,8 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, List, ListItem, ListState, Paragraph, Wrap};
 
+use std::path::Path;
+
 use crate::app::state::State;
 use crate::ui::widgets::theme;
 
@@ -19,10 +21,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         ])
     } else {
         Line::from(Span::styled(
-            format!(
-                " playbooks in {}/   (/ to filter)",
-                state.playbook_dir.display()
-            ),
+            format!(" playbooks in {}   (/ to filter)", dirs_text(state)),
             theme::dim(),
         ))
     };
@@ -35,15 +34,13 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         .iter()
         .map(|&i| {
             let p = &state.playbooks[i];
-            let file = p
-                .path
-                .file_name()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let file = shown_path(state, &p.path);
             let mut spans = vec![Span::styled(p.title.clone(), theme::focus())];
             spans.push(Span::styled(format!("  {file}"), theme::dim()));
             if p.error.is_some() {
                 spans.push(Span::styled("  (survey error)", theme::error()));
+            } else if p.derived() {
+                spans.push(Span::styled("  (form from the playbook)", theme::dim()));
             } else if p.survey.is_none() {
                 spans.push(Span::styled("  (no survey)", theme::dim()));
             }
@@ -63,7 +60,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
     );
     if empty {
         let msg = if state.playbooks.is_empty() {
-            format!("no playbooks found in {}", state.playbook_dir.display())
+            format!("no playbooks found in {}", dirs_text(state))
         } else {
             "no playbook matches the filter".to_string()
         };
@@ -90,4 +87,26 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         ),
         detail,
     );
+}
+
+/// The playbook directories, as the header says them ("playbooks/", "a/, b/").
+fn dirs_text(state: &State) -> String {
+    state
+        .playbook_dirs
+        .iter()
+        .map(|d| format!("{}/", d.display()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A playbook's path below the directory it was found in (found recursively), else as given.
+fn shown_path(state: &State, path: &Path) -> String {
+    state
+        .playbook_dirs
+        .iter()
+        .find_map(|d| path.strip_prefix(d).ok())
+        .filter(|rel| !rel.as_os_str().is_empty())
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
