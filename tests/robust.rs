@@ -4,6 +4,7 @@
 //!
 //! Memory is measured as the peak resident set size of the slm-wizard process itself, which
 //! `wait4` reports once it has exited (so no sampling can miss the peak).
+//! Tests of one sandbox run one at a time (the measured output files are per sandbox).
 
 mod common;
 
@@ -34,13 +35,33 @@ impl Measured {
     }
 }
 
-/// Runs the binary with `args` in the sandbox (journal there too), output to files, and reaps it
-/// with `wait4` for its peak memory. `env` adds variables.
+/// Runs `argv[2:]` and writes its peak RSS (KiB) to the file `argv[1]` once it exited. Measured through this small
+/// go-between because a child forked straight from the (large) test process would start with the
+/// test process's memory counted in its peak.
+const PEAK_RSS: &str = r#"
+import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[2], sys.argv[2:])
+_, status, usage = os.wait4(pid, 0)
+with open(sys.argv[1], "w") as f:
+    f.write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status) % 256 if os.WIFEXITED(status) else 128 + os.WTERMSIG(status))
+"#;
+
+/// Runs the binary with `args` in the sandbox (journal there too), output to files, and takes
+/// its peak memory. `env` adds variables.
 fn run_measured(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Measured {
-    let out = sb.p(&format!("out-{}.txt", std::process::id()));
-    let err = sb.p(&format!("err-{}.txt", std::process::id()));
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
+    let out = sb.p("measured-stdout.txt");
+    let err = sb.p("measured-stderr.txt");
+    let rss = sb.p("measured-rss.txt");
+    let _ = std::fs::remove_file(&rss);
+    let mut cmd = Command::new("python3");
+    cmd.arg("-c")
+        .arg(PEAK_RSS)
+        .arg(&rss)
+        .arg(BIN)
+        .args(args)
         .current_dir(sb.path())
         .env("XDG_STATE_HOME", sb.state_dir())
         .env("NO_COLOR", "1")
@@ -51,25 +72,16 @@ fn run_measured(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Measured {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let child = cmd.spawn().expect("spawn slm-wizard");
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value; wait4 fills it for our own child.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: pid is our unreaped child; status and usage point to live locals.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(r, pid, "wait4: {}", std::io::Error::last_os_error());
-    std::mem::forget(child); // already reaped
-    let code = if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        128 + libc::WTERMSIG(status)
-    };
+    let status = cmd.status().expect("run python3");
+    let code = status.code().unwrap_or(-1);
     Measured {
         code,
         stdout: std::fs::read_to_string(&out).unwrap_or_default(),
         stderr: std::fs::read_to_string(&err).unwrap_or_default(),
-        max_rss_kib: usage.ru_maxrss,
+        max_rss_kib: std::fs::read_to_string(&rss)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(i64::MAX),
     }
 }
 
@@ -203,4 +215,87 @@ fn an_include_cycle_is_named() {
     );
     let m = run_playbook(&sb, &pb, &[]);
     assert_refused_at(&m, &t2, "include cycle");
+}
+
+/// Every journal file of the sandbox with its size.
+fn journal_sizes(sb: &Sandbox) -> Vec<(std::path::PathBuf, u64)> {
+    sb.journal_files()
+        .into_iter()
+        .map(|p| {
+            let n = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+            (p, n)
+        })
+        .collect()
+}
+
+#[test]
+fn two_hundred_megabytes_of_output_stay_bounded() {
+    let sb = Sandbox::new();
+    let pb = sb.write(
+        "loud.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - name: loud\n      shell: yes 0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz | head -c 200000000\n      register: loud\n    - name: size\n      debug:\n        msg: \"kept={{ loud.stdout | length }}\"\n",
+    );
+    for mode in [&["-v"][..], &["--json"][..]] {
+        let m = run_playbook(&sb, &pb, mode);
+        assert_eq!(m.code, 0, "{}", m.dump());
+        assert!(
+            m.max_rss_kib < 64 * MIB,
+            "peak RSS over 64 MiB with {mode:?}\n{}",
+            m.dump()
+        );
+        assert!(m.stdout.len() < 8 << 20, "{} bytes printed", m.stdout.len());
+        // The registered result keeps head and tail only (2 × 64 KiB and the note).
+        let at = m.stdout.find("kept=").expect("debug msg printed");
+        let len: String = m.stdout[at + 5..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        let len: usize = len.parse().expect("a length");
+        assert!((131_072..140_000).contains(&len), "stdout kept {len} bytes");
+        assert!(
+            m.stdout.contains("is not shown or journalled"),
+            "{}",
+            m.dump()
+        );
+    }
+    for (path, size) in journal_sizes(&sb) {
+        assert!(
+            size < 4 << 20,
+            "journal {} has {size} bytes",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn escape_sequences_from_targets_do_not_reach_the_terminal() {
+    let sb = Sandbox::new();
+    // Title injection, screen clear, a C1 CSI, and "é" cut between two writes.
+    let pb = sb.write(
+        "esc.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - name: hostile\n      shell: \"printf '\\\\033]0;pwned\\\\007\\\\033[2J\\\\302\\\\23331m|caf\\\\303'; sleep 0.3; printf '\\\\251|\\\\n'\"\n",
+    );
+    let m = run_playbook(&sb, &pb, &["-v"]);
+    assert_eq!(m.code, 0, "{}", m.dump());
+    assert!(
+        !m.stdout.contains('\u{1b}'),
+        "raw ESC printed\n{:?}",
+        m.stdout
+    );
+    assert!(
+        !m.stdout.contains('\u{7}'),
+        "raw BEL printed\n{:?}",
+        m.stdout
+    );
+    assert!(
+        !m.stdout.contains('\u{9b}'),
+        "raw CSI printed\n{:?}",
+        m.stdout
+    );
+    assert!(m.stdout.contains("\\x1b]0;pwned\\x07"), "{}", m.dump());
+    assert!(
+        m.stdout.contains("|café|"),
+        "UTF-8 split across chunks\n{}",
+        m.dump()
+    );
 }

@@ -6,6 +6,68 @@ use std::path::PathBuf;
 use super::diff::unified;
 use super::events::{RunEvent, Status};
 
+/// Decodes a byte stream that arrives in chunks as UTF-8: a character cut between two chunks is
+/// completed with the next one instead of becoming two U+FFFD.
+#[derive(Debug, Default)]
+pub struct Utf8Chunks {
+    carry: Vec<u8>,
+}
+
+impl Utf8Chunks {
+    pub fn decode(&mut self, data: &[u8]) -> String {
+        let mut bytes = std::mem::take(&mut self.carry);
+        bytes.extend_from_slice(data);
+        // An incomplete sequence (at most 3 bytes) at the end waits for the next chunk.
+        let keep = incomplete_suffix(&bytes);
+        self.carry = bytes.split_off(bytes.len() - keep);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+/// Length of an incomplete (but so far valid) UTF-8 sequence ending `b`.
+fn incomplete_suffix(b: &[u8]) -> usize {
+    for n in 1..=3.min(b.len()) {
+        let start = b[b.len() - n];
+        let need = match start {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            0x80..=0xBF => continue,
+            _ => return 0,
+        };
+        return if need > n { n } else { 0 };
+    }
+    0
+}
+
+/// Text from a target made safe for a terminal: escape sequences and other control characters
+/// (which could set the window title, clear the screen or fake output) become visible `\x1b`
+/// style escapes; newlines and tabs stay.
+pub fn sanitize_terminal(s: &str) -> std::borrow::Cow<'_, str> {
+    // Bidi overrides too: they reorder what the reader sees ("Trojan Source").
+    let bad = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if bad(c) {
+            let n = u32::from(c);
+            if n <= 0xff {
+                out.push_str(&format!("\\x{n:02x}"));
+            } else {
+                out.push_str(&format!("\\u{{{n:x}}}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Prints a run the way ansible-playbook does.
 pub struct Printer<W: Write> {
     out: W,
@@ -13,7 +75,13 @@ pub struct Printer<W: Write> {
     verbose: bool,
     show_diff: bool,
     last_task: Option<(usize, String)>,
+    /// Per host and stream, the start of a line whose end has not arrived yet (`-v`): a line is
+    /// printed whole, however the output was cut into chunks.
+    partial: std::collections::HashMap<(String, bool), String>,
 }
+
+/// How long a line may get before it is printed without its end.
+const MAX_PARTIAL_LINE: usize = 4096;
 
 impl<W: Write> Printer<W> {
     pub fn new(out: W, color: bool, verbose: bool, show_diff: bool) -> Self {
@@ -23,6 +91,7 @@ impl<W: Write> Printer<W> {
             verbose,
             show_diff,
             last_task: None,
+            partial: Default::default(),
         }
     }
 
@@ -35,6 +104,7 @@ impl<W: Write> Printer<W> {
     }
 
     fn header(&mut self, kind: &str, name: &str) {
+        let name = sanitize_terminal(name);
         let title = if name.is_empty() {
             format!("{kind} ")
         } else {
@@ -42,6 +112,11 @@ impl<W: Write> Printer<W> {
         };
         let stars = "*".repeat(79usize.saturating_sub(title.chars().count()).max(3));
         let _ = writeln!(self.out, "\n{title}{stars}");
+    }
+
+    fn output_line(&mut self, host: &str, line: &str) {
+        let text = format!("  [{host}] {}", line.trim_end_matches('\r'));
+        let _ = writeln!(self.out, "{}", self.paint("2", &sanitize_terminal(&text)));
     }
 
     pub fn handle(&mut self, ev: &RunEvent) {
@@ -70,18 +145,36 @@ impl<W: Write> Printer<W> {
                     self.last_task = Some((*task_id, task.clone()));
                 }
             }
-            RunEvent::Output { host, data, .. } => {
+            RunEvent::Output {
+                host, data, stream, ..
+            } => {
                 if self.verbose {
-                    for line in data.lines() {
-                        let _ = writeln!(
-                            self.out,
-                            "{}",
-                            self.paint("2", &format!("  [{host}] {line}"))
-                        );
+                    let key = (host.clone(), *stream == crate::transport::Stream::Stderr);
+                    let mut text = self.partial.remove(&key).unwrap_or_default();
+                    text.push_str(data);
+                    let complete = match text.rfind('\n') {
+                        Some(at) => {
+                            let rest = text.split_off(at + 1);
+                            std::mem::replace(&mut text, rest)
+                        }
+                        None => String::new(),
+                    };
+                    for line in complete.lines() {
+                        self.output_line(host, line);
+                    }
+                    if text.len() > MAX_PARTIAL_LINE {
+                        self.output_line(host, &text);
+                    } else if !text.is_empty() {
+                        self.partial.insert(key, text);
                     }
                 }
             }
             RunEvent::TaskResult(t) => {
+                for stderr in [false, true] {
+                    if let Some(rest) = self.partial.remove(&(t.host.clone(), stderr)) {
+                        self.output_line(&t.host, &rest);
+                    }
+                }
                 if self.last_task.as_ref().map(|(i, _)| *i) != Some(t.task_id) {
                     self.header("TASK", &t.task);
                     self.last_task = Some((t.task_id, t.task.clone()));
@@ -93,16 +186,17 @@ impl<W: Write> Printer<W> {
                         format!(
                             " => (item={})",
                             match i {
-                                serde_json::Value::String(s) => s.clone(),
+                                serde_json::Value::String(s) => sanitize_terminal(s).into_owned(),
                                 other => other.to_string(),
                             }
                         )
                     })
                     .unwrap_or_default();
+                let host = sanitize_terminal(&t.host);
                 let line = match t.status {
-                    Status::Ok => self.paint("32", &format!("ok: [{}]{item}", t.host)),
-                    Status::Changed => self.paint("33", &format!("changed: [{}]{item}", t.host)),
-                    Status::Skipped => self.paint("36", &format!("skipping: [{}]{item}", t.host)),
+                    Status::Ok => self.paint("32", &format!("ok: [{host}]{item}")),
+                    Status::Changed => self.paint("33", &format!("changed: [{host}]{item}")),
+                    Status::Skipped => self.paint("36", &format!("skipping: [{host}]{item}")),
                     Status::Failed | Status::Unreachable => {
                         let what = if t.status == Status::Failed {
                             "FAILED!"
@@ -122,8 +216,7 @@ impl<W: Write> Printer<W> {
                         let mut s = self.paint(
                             "31",
                             &format!(
-                                "fatal: [{}]{item}: {what} => {}",
-                                t.host,
+                                "fatal: [{host}]{item}: {what} => {}",
                                 serde_json::Value::Object(detail)
                             ),
                         );
@@ -158,6 +251,7 @@ impl<W: Write> Printer<W> {
                             &format!("after: {}", d.after_header),
                         );
                         for l in text.lines() {
+                            let l = &*sanitize_terminal(l);
                             let colored = match l.chars().next() {
                                 Some('+') if !l.starts_with("+++") => self.paint("32", l),
                                 Some('-') if !l.starts_with("---") => self.paint("31", l),
@@ -174,7 +268,7 @@ impl<W: Write> Printer<W> {
                 let _ = writeln!(
                     self.out,
                     "{}",
-                    self.paint("35", &format!("[WARNING]: {msg}"))
+                    self.paint("35", &sanitize_terminal(&format!("[WARNING]: {msg}")))
                 );
             }
             RunEvent::Stats { hosts, cancelled } => {

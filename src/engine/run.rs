@@ -86,6 +86,19 @@ impl RunSummary {
     }
 }
 
+/// Bytes of live output one task on one host may send to the event stream (printer, `--json`,
+/// journal, TUI): a command printing without end must not fill memory or the disk.
+pub const LIVE_OUTPUT_PER_TASK: usize = 1 << 20;
+
+/// The live output of one task on one host so far.
+#[derive(Default)]
+struct LiveOutput {
+    stdout: super::output::Utf8Chunks,
+    stderr: super::output::Utf8Chunks,
+    sent: usize,
+    noted: bool,
+}
+
 type VarsMap = Arc<Map<String, Value>>;
 type RunOnceCells = HashMap<(usize, usize), Arc<OnceCell<Value>>>;
 
@@ -1267,15 +1280,41 @@ async fn run_once_item(
     let events = shared.clone();
     let host = state.name.clone();
     let task_id = task.id;
+    let task_name = task.display_name();
+    let live = Mutex::new(LiveOutput::default());
     let sink: modules::Sink = Arc::new(move |stream, data: &[u8]| {
         if hidden {
             return;
         }
+        let Ok(mut live) = live.lock() else {
+            return;
+        };
+        let text = match stream {
+            crate::transport::Stream::Stdout => live.stdout.decode(data),
+            crate::transport::Stream::Stderr => live.stderr.decode(data),
+        };
+        // Past the budget nothing more reaches the event stream (nor the journal, nor memory);
+        // the task's result still has the output's head, tail and size.
+        if live.sent >= LIVE_OUTPUT_PER_TASK {
+            if !live.noted {
+                live.noted = true;
+                events.emit(RunEvent::Warning {
+                    msg: format!(
+                        "[{host}] {task_name}: output beyond {} MiB is not shown or journalled \
+                         (the result keeps its first and last {} KiB)",
+                        LIVE_OUTPUT_PER_TASK >> 20,
+                        crate::transport::CAPTURE_HALF >> 10
+                    ),
+                });
+            }
+            return;
+        }
+        live.sent += text.len();
         events.emit(RunEvent::Output {
             host: host.clone(),
             task_id,
             stream,
-            data: String::from_utf8_lossy(data).into_owned(),
+            data: text,
         });
     });
     let facts = state.facts_raw();
