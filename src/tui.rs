@@ -130,6 +130,7 @@ pub fn initial_state(opts: &Options, session: Option<Session>) -> State {
 fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let dir = engine::output::state_dir().join("logs");
     std::fs::create_dir_all(&dir).ok()?;
+    engine::output::rotate_log(&dir.join("wizard.log"), 10 << 20);
     let appender = tracing_appender::rolling::never(&dir, "wizard.log");
     let (writer, guard) = tracing_appender::non_blocking(appender);
     let filter = tracing_subscriber::EnvFilter::try_from_env("SLM_WIZARD_LOG")

@@ -299,3 +299,25 @@ fn escape_sequences_from_targets_do_not_reach_the_terminal() {
         m.dump()
     );
 }
+
+#[test]
+fn old_journals_are_pruned_when_a_run_starts() {
+    let sb = Sandbox::new();
+    let pb = sb.write("pb.yml", "- hosts: all\n  gather_facts: no\n  tasks: []\n");
+    let inv = sb.inventory();
+    let args = [
+        "run",
+        pb.to_str().expect("utf-8"),
+        "-i",
+        inv.to_str().expect("utf-8"),
+    ];
+    for _ in 0..5 {
+        let m = run_measured(&sb, &args, &[("SLM_WIZARD_KEEP_RUNS", "3")]);
+        assert_eq!(m.code, 0, "{}", m.dump());
+    }
+    assert_eq!(sb.journal_files().len(), 3, "{:?}", sb.journal_files());
+    // The defaults keep them (200 runs, 90 days).
+    let m = run_measured(&sb, &args, &[]);
+    assert_eq!(m.code, 0, "{}", m.dump());
+    assert_eq!(sb.journal_files().len(), 4);
+}

@@ -428,6 +428,8 @@ impl Journal {
             .write(true)
             .mode(0o600)
             .open(&path)?;
+        // Best effort: a journal that cannot be pruned must not stop the run.
+        let _ = prune_journals(&dir, &Retention::from_env(), Some(&path));
         Ok(Self {
             path,
             file: std::io::BufWriter::new(file),
@@ -445,5 +447,194 @@ impl Journal {
 impl Drop for Journal {
     fn drop(&mut self) {
         let _ = self.file.flush();
+    }
+}
+
+/// How many run journals (and how old) are kept; older and surplus ones are deleted when a run
+/// starts. `SLM_WIZARD_KEEP_RUNS` (default 200) and `SLM_WIZARD_KEEP_DAYS` (default 90); 0 means
+/// no limit of that kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub keep_runs: usize,
+    pub keep_days: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            keep_runs: 200,
+            keep_days: 90,
+        }
+    }
+}
+
+impl Retention {
+    pub fn from_env() -> Self {
+        let d = Self::default();
+        let num = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        Self {
+            keep_runs: num("SLM_WIZARD_KEEP_RUNS").map_or(d.keep_runs, |n| n as usize),
+            keep_days: num("SLM_WIZARD_KEEP_DAYS").unwrap_or(d.keep_days),
+        }
+    }
+}
+
+/// Deletes the journals in `dir` beyond `keep` (the newest by name, which starts with the start
+/// time, are kept), except `current` and the journal of any run still in progress (its process,
+/// named at the end of the file name, is alive). Returns how many were deleted.
+pub fn prune_journals(
+    dir: &std::path::Path,
+    keep: &Retention,
+    current: Option<&std::path::Path>,
+) -> std::io::Result<usize> {
+    let mut journals: Vec<(String, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // Only our own regular files: never follow a symlink planted in the directory.
+        if name.ends_with(".jsonl") && entry.file_type().is_ok_and(|t| t.is_file()) {
+            journals.push((name, entry.path()));
+        }
+    }
+    journals.sort_by(|a, b| b.0.cmp(&a.0));
+    let max_age = (keep.keep_days > 0)
+        .then(|| std::time::Duration::from_secs(keep.keep_days.saturating_mul(86_400)));
+    let now = std::time::SystemTime::now();
+    let (mut removed, mut kept) = (0, 0);
+    for (name, path) in &journals {
+        if Some(path.as_path()) == current || run_in_progress(name) {
+            kept += 1;
+            continue;
+        }
+        let surplus = keep.keep_runs > 0 && kept >= keep.keep_runs;
+        let too_old = max_age.is_some_and(|max| {
+            std::fs::symlink_metadata(path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age > max)
+        });
+        if surplus || too_old {
+            if std::fs::remove_file(path).is_ok() {
+                removed += 1;
+            }
+        } else {
+            kept += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Whether the process that writes journal `name` (`<time>-<playbook>-<pid>.jsonl`) is alive.
+/// A reused pid only keeps a journal longer, never deletes a live one.
+fn run_in_progress(name: &str) -> bool {
+    name.trim_end_matches(".jsonl")
+        .rsplit('-')
+        .next()
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// Starts a new log file when `path` grew past `max_bytes`: the old one becomes `<path>.1`
+/// (replacing the previous `.1`), so logs take at most about twice `max_bytes`.
+pub fn rotate_log(path: &std::path::Path, max_bytes: u64) {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() > max_bytes) {
+        let mut old = path.as_os_str().to_owned();
+        old.push(".1");
+        let _ = std::fs::rename(path, PathBuf::from(old));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn utf8_is_decoded_across_chunks() {
+        let text = "café ☕ 𝄞 done";
+        let bytes = text.as_bytes();
+        for cut in 0..=bytes.len() {
+            let mut d = Utf8Chunks::default();
+            let mut out = d.decode(&bytes[..cut]);
+            out.push_str(&d.decode(&bytes[cut..]));
+            assert_eq!(out, text, "cut at {cut}");
+        }
+        // Invalid bytes are replaced, not held back forever.
+        let mut d = Utf8Chunks::default();
+        assert_eq!(d.decode(b"a\xffb"), "a\u{fffd}b");
+    }
+
+    #[test]
+    fn terminal_text_keeps_newlines_and_tabs_only() {
+        assert_eq!(sanitize_terminal("a\tb\nc"), "a\tb\nc");
+        assert_eq!(sanitize_terminal("\x1b[2J\u{7}"), "\\x1b[2J\\x07");
+        assert_eq!(sanitize_terminal("x\u{202e}y"), "x\\u{202e}y");
+    }
+
+    fn journal(dir: &std::path::Path, name: &str, age_days: u64) -> PathBuf {
+        let p = dir.join(name);
+        let f = std::fs::File::create(&p).expect("create");
+        let t = std::time::SystemTime::now() - std::time::Duration::from_secs(age_days * 86_400);
+        f.set_modified(t).expect("set mtime");
+        p
+    }
+
+    #[test]
+    fn journals_are_pruned_by_count_and_age_but_never_a_live_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        // pid 1 is alive in any Linux system (a container's init too).
+        let live = journal(d, "20200101T000000.000Z-old-live-1.jsonl", 4000);
+        let dead_pid = 999_999_999u32; // above pid_max
+        let mut names = Vec::new();
+        for i in 0..10 {
+            names.push(journal(
+                d,
+                &format!("20261101T0000{i:02}.000Z-pb-{dead_pid}.jsonl"),
+                i,
+            ));
+        }
+        let old = journal(d, &format!("20261201T000000.000Z-pb-{dead_pid}.jsonl"), 100);
+        let current = journal(d, &format!("20261202T000000.000Z-pb-{dead_pid}.jsonl"), 0);
+        let other = d.join("notes.txt");
+        std::fs::write(&other, "x").expect("write");
+        let keep = Retention {
+            keep_runs: 5,
+            keep_days: 90,
+        };
+        let removed = prune_journals(d, &keep, Some(&current)).expect("prune");
+        assert!(
+            live.exists(),
+            "the journal of a run in progress was deleted"
+        );
+        assert!(current.exists() && other.exists());
+        assert!(!old.exists(), "older than 90 days");
+        // Newest first: current, old (deleted for age), then names[9..] until 5 are kept.
+        let kept: Vec<_> = names.iter().filter(|p| p.exists()).collect();
+        assert_eq!(kept.len(), 4, "{kept:?}");
+        assert!(names[9..].iter().all(|p| p.exists()) && names[6].exists());
+        assert_eq!(removed, 7);
+        // No limits: nothing more goes.
+        let none = Retention {
+            keep_runs: 0,
+            keep_days: 0,
+        };
+        assert_eq!(prune_journals(d, &none, None).expect("prune"), 0);
+    }
+
+    #[test]
+    fn a_big_log_is_rotated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("wizard.log");
+        std::fs::write(&log, vec![b'x'; 2000]).expect("write");
+        rotate_log(&log, 5000);
+        assert!(log.exists());
+        rotate_log(&log, 1000);
+        assert!(!log.exists());
+        assert!(dir.path().join("wizard.log.1").exists());
     }
 }
