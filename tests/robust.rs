@@ -11,7 +11,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{BIN, Sandbox};
+use common::{BIN, PgCluster, Sandbox};
 
 /// What one measured run of the binary left behind.
 struct Measured {
@@ -320,4 +320,92 @@ fn old_journals_are_pruned_when_a_run_starts() {
     let m = run_measured(&sb, &args, &[]);
     assert_eq!(m.code, 0, "{}", m.dump());
     assert_eq!(sb.journal_files().len(), 4);
+}
+
+/// `postgresql_query` against a throwaway cluster, tasks indented under `tasks:`.
+fn pg_playbook(pg: &PgCluster, tasks: &str) -> String {
+    format!(
+        "- hosts: all\n  gather_facts: no\n  tasks:\n{}",
+        tasks
+            .replace("@PORT@", &pg.port.to_string())
+            .replace("@SOCK@", &pg.sock_str())
+    )
+}
+
+#[test]
+fn check_mode_queries_change_nothing() {
+    let pg = PgCluster::start();
+    pg.psql("CREATE TABLE victims (id int); INSERT INTO victims SELECT generate_series(1, 5)");
+    pg.psql("CREATE SEQUENCE seq");
+    let sb = Sandbox::with_inventory(&pg.inventory());
+    let task = |name: &str, query: &str| {
+        format!(
+            "    - name: {name}\n      postgresql_query:\n        port: @PORT@\n        login_unix_socket: @SOCK@\n        query: \"{query}\"\n"
+        )
+    };
+    let tasks = [
+        task("explain analyze", "EXPLAIN ANALYZE DELETE FROM victims"),
+        task("nextval", "SELECT nextval('seq')"),
+        task(
+            "commit then delete",
+            "EXPLAIN SELECT 1; COMMIT; DELETE FROM victims",
+        ),
+        task("select", "SELECT count(*) AS n FROM victims"),
+    ]
+    .concat();
+    let pb = sb.write("q.yml", &pg_playbook(&pg, &tasks));
+    let m = run_playbook(&sb, &pb, &["--check", "--json"]);
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM victims"),
+        "5",
+        "check mode deleted rows\n{}",
+        m.dump()
+    );
+    assert_eq!(
+        pg.psql("SELECT last_value FROM seq"),
+        "1",
+        "nextval ran\n{}",
+        m.dump()
+    );
+    assert_eq!(
+        pg.psql("SELECT is_called FROM seq"),
+        "f",
+        "nextval ran\n{}",
+        m.dump()
+    );
+    assert_eq!(m.code, 0, "{}", m.dump());
+    assert!(
+        m.stdout.contains("\"n\":5"),
+        "a real SELECT still answers\n{}",
+        m.dump()
+    );
+    // The same playbook for real does delete (the test can tell the difference).
+    let m = run_playbook(&sb, &pb, &["--json"]);
+    assert_eq!(pg.psql("SELECT count(*) FROM victims"), "0", "{}", m.dump());
+}
+
+#[test]
+fn psql_errors_do_not_show_password_verifiers() {
+    let pg = PgCluster::start();
+    let sb = Sandbox::with_inventory(&pg.inventory());
+    let verifier = "SCRAM-SHA-256$4096:c2FsdHNhbHRzYWx0$c3RvcmVka2V5c3RvcmVka2V5c3RvcmVka2V5c3RvcmU=:c2VydmVya2V5";
+    // A syntax error makes psql quote the statement, verifier and all.
+    let tasks = format!(
+        "    - name: bad\n      postgresql_query:\n        port: @PORT@\n        login_unix_socket: @SOCK@\n        query: \"ALTER ROLE nobody PASSWORD '{verifier}' SYNTAX ERROR HERE\"\n"
+    );
+    let pb = sb.write("bad.yml", &pg_playbook(&pg, &tasks));
+    let m = run_playbook(&sb, &pb, &["--json"]);
+    assert_eq!(m.code, 2, "{}", m.dump());
+    assert!(m.stdout.contains("psql:"), "{}", m.dump());
+    let leaked = |text: &str| text.contains("c3RvcmVka2V5") || text.contains("c2VydmVya2V5");
+    // The statement itself is the task's argument (shown as `query`); psql's message must not
+    // repeat it unmasked in `msg`.
+    for line in m.stdout.lines().filter(|l| l.contains("\"msg\"")) {
+        let v: serde_json::Value = serde_json::from_str(line).expect("json line");
+        let msg = v["result"]["msg"]
+            .as_str()
+            .or(v["msg"].as_str())
+            .unwrap_or("");
+        assert!(!leaked(msg), "verifier in psql's message: {msg}");
+    }
 }
