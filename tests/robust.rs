@@ -409,3 +409,31 @@ fn psql_errors_do_not_show_password_verifiers() {
         assert!(!leaked(msg), "verifier in psql's message: {msg}");
     }
 }
+
+#[test]
+fn check_diff_over_a_big_file_is_not_printed_or_journalled() {
+    let sb = Sandbox::new();
+    let big = sb.p("big.txt");
+    let line = "a fairly long line of text that repeats\n";
+    std::fs::write(&big, line.repeat(20 * 1024 * 1024 / line.len())).expect("write big");
+    let pb = sb.write(
+        "diff.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - name: small over big\n      copy:\n        dest: @D@/big.txt\n        content: \"small\\n\"\n",
+    );
+    for mode in [
+        &["--check", "--diff"][..],
+        &["--check", "--diff", "--json"][..],
+    ] {
+        let m = run_playbook(&sb, &pb, mode);
+        assert_eq!(m.code, 0, "{}", m.dump());
+        assert!(m.stdout.len() < 1 << 20, "{} bytes printed", m.stdout.len());
+        assert!(m.stdout.contains("(not shown: 20971"), "{}", m.dump());
+    }
+    for (path, size) in journal_sizes(&sb) {
+        assert!(
+            size < 1 << 20,
+            "journal {} has {size} bytes",
+            path.display()
+        );
+    }
+}

@@ -90,6 +90,33 @@ impl RunSummary {
 /// journal, TUI): a command printing without end must not fill memory or the disk.
 pub const LIVE_OUTPUT_PER_TASK: usize = 1 << 20;
 
+/// Largest file text a diff shows (before or after); a larger one is named with its size only,
+/// so `--check --diff` over a big file neither prints nor journals it.
+pub const MAX_DIFF_TEXT: usize = 256 * 1024;
+
+fn bounded_diffs(diffs: &[modules::Diff]) -> Vec<modules::Diff> {
+    let cap = |text: &str| {
+        if text.len() > MAX_DIFF_TEXT {
+            format!(
+                "(not shown: {} bytes; diffs are shown for files under {} KiB)\n",
+                text.len(),
+                MAX_DIFF_TEXT >> 10
+            )
+        } else {
+            text.to_string()
+        }
+    };
+    diffs
+        .iter()
+        .map(|d| modules::Diff {
+            before_header: d.before_header.clone(),
+            after_header: d.after_header.clone(),
+            before: cap(&d.before),
+            after: cap(&d.after),
+        })
+        .collect()
+}
+
 /// The live output of one task on one host so far.
 #[derive(Default)]
 struct LiveOutput {
@@ -1530,7 +1557,7 @@ fn result_json(r: &ModuleResult, hidden: bool) -> Value {
     if !r.diff.is_empty() {
         m.insert(
             "diff".into(),
-            serde_json::to_value(&r.diff).unwrap_or(Value::Null),
+            serde_json::to_value(bounded_diffs(&r.diff)).unwrap_or(Value::Null),
         );
     }
     for (k, v) in &r.extra {
@@ -1671,7 +1698,12 @@ fn emit_result(
             .and_then(Value::as_str)
             .map(str::to_string)
             .or(r.msg.clone());
-        (msg, r.stdout.clone(), r.stderr.clone(), r.diff.clone())
+        (
+            msg,
+            r.stdout.clone(),
+            r.stderr.clone(),
+            bounded_diffs(&r.diff),
+        )
     };
     shared.emit(RunEvent::TaskResult(Box::new(TaskResult {
         host: state.name.clone(),
