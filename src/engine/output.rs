@@ -114,6 +114,22 @@ impl<W: Write> Printer<W> {
         let _ = writeln!(self.out, "\n{title}{stars}");
     }
 
+    /// Prints the unfinished last lines of `host` (all hosts: `None`).
+    fn flush_partial(&mut self, host: Option<&str>) {
+        let mut keys: Vec<(String, bool)> = self
+            .partial
+            .keys()
+            .filter(|(h, _)| host.is_none_or(|want| h == want))
+            .cloned()
+            .collect();
+        keys.sort();
+        for key in keys {
+            if let Some(rest) = self.partial.remove(&key) {
+                self.output_line(&key.0, &rest);
+            }
+        }
+    }
+
     fn output_line(&mut self, host: &str, line: &str) {
         let text = format!("  [{host}] {}", line.trim_end_matches('\r'));
         let _ = writeln!(self.out, "{}", self.paint("2", &sanitize_terminal(&text)));
@@ -170,11 +186,7 @@ impl<W: Write> Printer<W> {
                 }
             }
             RunEvent::TaskResult(t) => {
-                for stderr in [false, true] {
-                    if let Some(rest) = self.partial.remove(&(t.host.clone(), stderr)) {
-                        self.output_line(&t.host, &rest);
-                    }
-                }
+                self.flush_partial(Some(&t.host));
                 if self.last_task.as_ref().map(|(i, _)| *i) != Some(t.task_id) {
                     self.header("TASK", &t.task);
                     self.last_task = Some((t.task_id, t.task.clone()));
@@ -263,7 +275,7 @@ impl<W: Write> Printer<W> {
                     }
                 }
             }
-            RunEvent::HostStopped { .. } => {}
+            RunEvent::HostStopped { host, .. } => self.flush_partial(Some(host)),
             RunEvent::Warning { msg } => {
                 let _ = writeln!(
                     self.out,
@@ -272,6 +284,7 @@ impl<W: Write> Printer<W> {
                 );
             }
             RunEvent::Stats { hosts, cancelled } => {
+                self.flush_partial(None);
                 self.header("PLAY RECAP", "");
                 let width = hosts.keys().map(|h| h.len()).max().unwrap_or(0);
                 for (h, c) in hosts {
@@ -566,6 +579,28 @@ mod tests {
         // Invalid bytes are replaced, not held back forever.
         let mut d = Utf8Chunks::default();
         assert_eq!(d.decode(b"a\xffb"), "a\u{fffd}b");
+    }
+
+    #[test]
+    fn verbose_output_prints_whole_lines_and_flushes_the_rest() {
+        let mut buf = Vec::new();
+        {
+            let mut p = Printer::new(&mut buf, false, true, false);
+            let out = |data: &str| RunEvent::Output {
+                host: "h".into(),
+                task_id: 1,
+                stream: crate::transport::Stream::Stdout,
+                data: data.into(),
+            };
+            p.handle(&out("one\ntw"));
+            p.handle(&out("o\nthr"));
+            p.handle(&RunEvent::HostStopped {
+                host: "h".into(),
+                reason: "gone".into(),
+            });
+        }
+        let text = String::from_utf8(buf).expect("utf-8");
+        assert_eq!(text, "  [h] one\n  [h] two\n  [h] thr\n");
     }
 
     #[test]
