@@ -448,3 +448,61 @@ proptest! {
         let _ = russh::keys::known_hosts::known_host_keys_path("host", port, &path);
     }
 }
+
+const SSH_CONFIG_PIECES: &[&str] = &[
+    "Host ",
+    "Match ",
+    "host ",
+    "all",
+    "*",
+    "db?",
+    "!web",
+    "\n",
+    "  ",
+    "\t",
+    "=",
+    "\"",
+    "HostName ",
+    "Port ",
+    "22",
+    "70000",
+    "User ",
+    "IdentityFile ",
+    "~/.ssh/id",
+    "ProxyJump ",
+    "jump,",
+    "none",
+    "Include ",
+    "config",
+    "StrictHostKeyChecking ",
+    "accept-new",
+    "UserKnownHostsFile ",
+    "ProxyCommand ",
+    "ConnectTimeout ",
+    "-1",
+    "%h",
+    "%p",
+    "#",
+    "ServerAliveInterval ",
+    "\nInclude @SELF@\n",
+    "\nHost db1\nInclude @SELF@\n",
+];
+
+proptest! {
+    #![proptest_config(config(300))]
+
+    /// ssh_config files (including ones that include themselves) and `ansible_ssh_args`: read or
+    /// refused with a message, never a panic or endless recursion.
+    #[test]
+    fn ssh_config_and_args_never_panic(
+        text in text_of(SSH_CONFIG_PIECES, 40),
+        args in text_of(&["-o ", "Port=", "22", "-p ", "-J ", "j", "-i ", "k", " ", "'", "\"", "-F ", "x", "-o=", "ProxyJump "], 12),
+    ) {
+        let dir = scratch();
+        let path = dir.path().join("config");
+        std::fs::write(&path, text.replace("@SELF@", &path.display().to_string())).expect("write");
+        let _ = slm_wizard::transport::ssh::read_ssh_config(&path, "db1");
+        let mut p = slm_wizard::transport::ssh::SshParams::new("db1", 22, "root");
+        let _ = p.from_ssh_args(&args);
+    }
+}
