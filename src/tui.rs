@@ -136,6 +136,7 @@ pub fn initial_state(opts: &Options, session: Option<Session>) -> State {
 fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
     let dir = engine::output::state_dir().join("logs");
     engine::output::private_dir(&dir).ok()?;
+    engine::output::rotate_log(&dir.join("wizard.log"), 10 << 20);
     // The appender opens the file with the process umask (077); a file left by an older version
     // is made private too.
     let file = dir.join("wizard.log");

@@ -181,9 +181,29 @@ pub fn parse(text: &str, file: &Path) -> Result<Node, YamlError> {
         anchors: Default::default(),
         root: None,
         error: None,
+        nodes: 0,
+        alias_bytes: 0,
     };
     let mut parser = Parser::new_from_str(text);
-    if let Err(e) = parser.load(&mut builder, false) {
+    // Event by event, not `Parser::load`: that recurses once per nesting level (10,000 levels
+    // overflowed the stack) and would go on past the first budget error.
+    let loaded = loop {
+        match parser.next_token() {
+            Ok((Event::StreamEnd, _)) => break Ok(()),
+            Ok((ev, mark)) => {
+                let end = ev == Event::DocumentEnd;
+                builder.on_event(ev, mark);
+                if end || builder.error.is_some() {
+                    break Ok(());
+                }
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    if let Some(err) = builder.error {
+        return Err(err);
+    }
+    if let Err(e) = loaded {
         let m = e.marker();
         return Err(YamlError {
             pos: Pos {
@@ -193,9 +213,6 @@ pub fn parse(text: &str, file: &Path) -> Result<Node, YamlError> {
             },
             msg: format!("YAML syntax error: {}", e.info()),
         });
-    }
-    if let Some(err) = builder.error {
-        return Err(err);
     }
     Ok(builder.root.unwrap_or(Node {
         kind: Kind::Null,
@@ -207,17 +224,43 @@ pub fn parse(text: &str, file: &Path) -> Result<Node, YamlError> {
     }))
 }
 
-enum Frame {
-    Seq(Node, usize),
-    Map(Node, usize, Option<Node>),
+/// How deep collections may nest. Real playbooks and inventories stay under 20 levels; every
+/// consumer of a [`Node`] recurses, so a bound here keeps them all off the end of the stack.
+pub const MAX_DEPTH: usize = 128;
+
+/// How many values one file may hold, aliases counted expanded (an alias is a copy of its
+/// anchor's value). A few-hundred-byte "billion laughs" file would otherwise take gigabytes.
+pub const MAX_NODES: usize = 100_000;
+
+/// How many bytes of scalar text aliases may copy in one file (the file's own text is bounded by
+/// its size; aliases multiply it).
+pub const MAX_ALIAS_BYTES: usize = 16 << 20;
+
+/// A collection being built, with the size of what it holds so far (for the budgets above).
+struct Frame {
+    node: Node,
+    anchor: usize,
+    pending_key: Option<Node>,
+    size: Size,
+}
+
+/// Values and scalar bytes in a subtree.
+#[derive(Clone, Copy, Default)]
+struct Size {
+    nodes: usize,
+    bytes: usize,
 }
 
 struct Builder {
     file: Arc<PathBuf>,
     stack: Vec<Frame>,
-    anchors: std::collections::HashMap<usize, Node>,
+    anchors: std::collections::HashMap<usize, (Node, Size)>,
     root: Option<Node>,
     error: Option<YamlError>,
+    /// Values created so far, alias copies included.
+    nodes: usize,
+    /// Scalar bytes copied by aliases so far.
+    alias_bytes: usize,
 }
 
 impl Builder {
@@ -229,35 +272,81 @@ impl Builder {
         }
     }
 
-    fn push_value(&mut self, node: Node) {
-        match self.stack.last_mut() {
+    fn push_value(&mut self, node: Node, size: Size) {
+        let Some(Frame {
+            node: parent,
+            pending_key,
+            size: parent_size,
+            ..
+        }) = self.stack.last_mut()
+        else {
+            if self.root.is_none() {
+                self.root = Some(node);
+            }
+            return;
+        };
+        parent_size.nodes += size.nodes;
+        parent_size.bytes += size.bytes;
+        let map = match &mut parent.kind {
+            Kind::Seq(items) => {
+                items.push(node);
+                return;
+            }
+            _ => parent,
+        };
+        match pending_key.take() {
             None => {
-                if self.root.is_none() {
-                    self.root = Some(node);
+                // yaml-rust2 marks a block mapping at its first ':'; the first key is where it starts.
+                if let Kind::Map(entries) = &map.kind
+                    && entries.is_empty()
+                    && (node.pos.line, node.pos.col) < (map.pos.line, map.pos.col)
+                {
+                    map.pos = node.pos.clone();
+                }
+                *pending_key = Some(node)
+            }
+            Some(key) => {
+                if let Kind::Map(entries) = &mut map.kind {
+                    insert_entry(entries, key, node, &mut self.error);
                 }
             }
-            Some(Frame::Seq(seq, _)) => {
-                if let Kind::Seq(items) = &mut seq.kind {
-                    items.push(node);
-                }
-            }
-            Some(Frame::Map(map, _, pending_key)) => match pending_key.take() {
-                None => {
-                    // yaml-rust2 marks a block mapping at its first ':'; the first key is where it starts.
-                    if let Kind::Map(entries) = &map.kind
-                        && entries.is_empty()
-                        && (node.pos.line, node.pos.col) < (map.pos.line, map.pos.col)
-                    {
-                        map.pos = node.pos.clone();
-                    }
-                    *pending_key = Some(node)
-                }
-                Some(key) => {
-                    if let Kind::Map(entries) = &mut map.kind {
-                        insert_entry(entries, key, node, &mut self.error);
-                    }
-                }
-            },
+        }
+    }
+
+    /// Counts `size` more values against the file's budget; false (with the error set) past it.
+    fn spend(&mut self, size: Size, alias_bytes: usize, pos: &Pos) -> bool {
+        self.nodes = self.nodes.saturating_add(size.nodes);
+        self.alias_bytes = self.alias_bytes.saturating_add(alias_bytes);
+        if self.nodes > MAX_NODES || self.alias_bytes > MAX_ALIAS_BYTES {
+            self.error = Some(YamlError {
+                pos: pos.clone(),
+                msg: format!(
+                    "the file expands to more than {MAX_NODES} values or {} MiB of aliased text \
+                     (aliases count as copies of their anchor); refusing it as an alias bomb",
+                    MAX_ALIAS_BYTES >> 20
+                ),
+            });
+            return false;
+        }
+        true
+    }
+
+    fn open(&mut self, kind: Kind, anchor: usize, pos: Pos) {
+        if self.stack.len() >= MAX_DEPTH {
+            self.error = Some(YamlError {
+                pos,
+                msg: format!("lists and mappings nested more than {MAX_DEPTH} levels deep"),
+            });
+            return;
+        }
+        let size = Size { nodes: 1, bytes: 0 };
+        if self.spend(size, 0, &pos) {
+            self.stack.push(Frame {
+                node: Node { kind, pos },
+                anchor,
+                pending_key: None,
+                size,
+            });
         }
     }
 }
@@ -317,41 +406,39 @@ impl MarkedEventReceiver for Builder {
                     _ if style != TScalarStyle::Plain => Kind::Str(text),
                     _ => resolve_plain(&text),
                 };
+                let size = Size {
+                    nodes: 1,
+                    bytes: scalar_len(&kind),
+                };
+                if !self.spend(size, 0, &pos) {
+                    return;
+                }
                 let node = Node { kind, pos };
                 if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
+                    self.anchors.insert(anchor, (node.clone(), size));
                 }
-                self.push_value(node);
+                self.push_value(node, size);
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(
-                Node {
-                    kind: Kind::Seq(Vec::new()),
-                    pos,
-                },
-                anchor,
-            )),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map(
-                Node {
-                    kind: Kind::Map(Vec::new()),
-                    pos,
-                },
-                anchor,
-                None,
-            )),
+            Event::SequenceStart(anchor, _) => self.open(Kind::Seq(Vec::new()), anchor, pos),
+            Event::MappingStart(anchor, _) => self.open(Kind::Map(Vec::new()), anchor, pos),
             Event::SequenceEnd | Event::MappingEnd => {
-                let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq(n, a)) | Some(Frame::Map(n, a, _)) => (n, a),
-                    None => return,
+                let Some(frame) = self.stack.pop() else {
+                    return;
                 };
-                if anchor > 0 {
-                    self.anchors.insert(anchor, node.clone());
+                if frame.anchor > 0 {
+                    self.anchors
+                        .insert(frame.anchor, (frame.node.clone(), frame.size));
                 }
-                self.push_value(node);
+                self.push_value(frame.node, frame.size);
             }
             Event::Alias(id) => match self.anchors.get(&id) {
-                Some(node) => {
-                    let node = node.clone();
-                    self.push_value(node);
+                Some((node, size)) => {
+                    let (node, size) = (node.clone(), *size);
+                    // Checked before the copy is made: the budget bounds memory, not just time.
+                    if !self.spend(size, size.bytes, &pos) {
+                        return;
+                    }
+                    self.push_value(node, size);
                 }
                 None => {
                     self.error = Some(YamlError {
@@ -362,6 +449,13 @@ impl MarkedEventReceiver for Builder {
             },
             _ => {}
         }
+    }
+}
+
+fn scalar_len(kind: &Kind) -> usize {
+    match kind {
+        Kind::Str(s) | Kind::Unsafe(s) | Kind::Vault(s) => s.len(),
+        _ => 0,
     }
 }
 
@@ -488,5 +582,75 @@ mod tests {
     fn syntax_error_has_position() {
         let e = parse("a: [1, 2\nb: 3\n", Path::new("bad.yml")).expect_err("must fail");
         assert!(e.to_string().starts_with("bad.yml:"), "{e}");
+    }
+
+    /// The 478-byte "billion laughs" of the review: nine levels of nine aliases each.
+    fn alias_bomb() -> String {
+        let mut s = String::from(
+            "a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
+        for i in 1..9 {
+            let p = i - 1;
+            s.push_str(&format!(
+                "a{i}: &a{i} [*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p},*a{p}]\n"
+            ));
+        }
+        s
+    }
+
+    #[test]
+    fn alias_bomb_is_refused_with_a_position() {
+        let e = parse(&alias_bomb(), Path::new("bomb.yml")).expect_err("must be refused");
+        let msg = e.to_string();
+        assert!(msg.starts_with("bomb.yml:"), "{msg}");
+        assert!(e.pos.line > 1 && e.pos.col > 1, "{msg}");
+        assert!(msg.contains("alias bomb"), "{msg}");
+    }
+
+    #[test]
+    fn aliased_long_text_is_bounded_too() {
+        // Few values, each a megabyte: the byte budget catches what the value count would not.
+        let mut s = format!("big: &b \"{}\"\nl:\n", "x".repeat(1 << 20));
+        for _ in 0..40 {
+            s.push_str("  - *b\n");
+        }
+        let e = parse(&s, Path::new("big.yml")).expect_err("must be refused");
+        assert!(e.to_string().contains("alias bomb"), "{e}");
+    }
+
+    #[test]
+    fn ordinary_aliases_still_work() {
+        let mut s = String::from("base: &b {x: 1, y: [1, 2, 3]}\nl:\n");
+        for _ in 0..1000 {
+            s.push_str("  - *b\n");
+        }
+        let n = p(&s);
+        assert_eq!(
+            n.get("l").and_then(Node::as_seq).map(<[_]>::len),
+            Some(1000)
+        );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        for text in [
+            format!("{}{}", "[".repeat(10_000), "]".repeat(10_000)),
+            format!("{}{}", "{a: ".repeat(10_000), "}".repeat(10_000)),
+            (0..10_000)
+                .map(|i| format!("{}- \n", "  ".repeat(i)))
+                .collect(),
+        ] {
+            let e = parse(&text, Path::new("deep.yml")).expect_err("must be refused");
+            let msg = e.to_string();
+            assert!(msg.starts_with("deep.yml:"), "{msg}");
+            // Flow collections hit the scanner's own limit (255) first.
+            assert!(
+                msg.contains("nested more than") || msg.contains("recursion limit"),
+                "{msg}"
+            );
+        }
+        // The limit itself still parses and converts.
+        let ok = format!("{}{}", "[".repeat(MAX_DEPTH), "]".repeat(MAX_DEPTH));
+        assert!(p(&ok).to_json_plain().is_ok());
     }
 }

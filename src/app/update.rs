@@ -1194,12 +1194,21 @@ fn bump(c: &mut crate::engine::events::Counts, s: Status) {
     }
 }
 
+/// Longest line the output pane keeps (the rest is cut, so the pane's memory stays bounded).
+const MAX_PANE_LINE: usize = 2000;
+
 fn push_output(lane: &mut Lane, text: &str) {
     for line in text.lines() {
         if lane.output.len() >= OUTPUT_LINES_PER_HOST {
             lane.output.pop_front();
         }
-        lane.output.push_back(line.to_string());
+        // Target output drawn raw could drive the terminal (escape sequences): made visible.
+        let line = crate::engine::output::sanitize_terminal(line);
+        let line = match line.char_indices().nth(MAX_PANE_LINE) {
+            Some((at, _)) => format!("{}…", &line[..at]),
+            None => line.into_owned(),
+        };
+        lane.output.push_back(line);
     }
 }
 
@@ -1582,4 +1591,20 @@ fn repair(state: &mut State) -> Vec<Effect> {
     let mut fx = leave_health(state, Step::Review);
     fx.extend(enter_review(state));
     fx
+}
+
+#[cfg(test)]
+mod pane_tests {
+    use super::*;
+
+    #[test]
+    fn output_pane_shows_escape_sequences_as_text() {
+        let mut lane = Lane::default();
+        push_output(&mut lane, "\x1b]0;pwned\x07\x1b[2Jok\r\n\u{9b}31m\n");
+        push_output(&mut lane, &"x".repeat(5000));
+        assert_eq!(lane.output[0], "\\x1b]0;pwned\\x07\\x1b[2Jok");
+        assert_eq!(lane.output[1], "\\x9b31m");
+        assert!(lane.output.iter().all(|l| !l.chars().any(char::is_control)));
+        assert_eq!(lane.output[2].chars().count(), MAX_PANE_LINE + 1);
+    }
 }

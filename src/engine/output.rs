@@ -6,6 +6,68 @@ use std::path::PathBuf;
 use super::diff::unified;
 use super::events::{RunEvent, Status};
 
+/// Decodes a byte stream that arrives in chunks as UTF-8: a character cut between two chunks is
+/// completed with the next one instead of becoming two U+FFFD.
+#[derive(Debug, Default)]
+pub struct Utf8Chunks {
+    carry: Vec<u8>,
+}
+
+impl Utf8Chunks {
+    pub fn decode(&mut self, data: &[u8]) -> String {
+        let mut bytes = std::mem::take(&mut self.carry);
+        bytes.extend_from_slice(data);
+        // An incomplete sequence (at most 3 bytes) at the end waits for the next chunk.
+        let keep = incomplete_suffix(&bytes);
+        self.carry = bytes.split_off(bytes.len() - keep);
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+/// Length of an incomplete (but so far valid) UTF-8 sequence ending `b`.
+fn incomplete_suffix(b: &[u8]) -> usize {
+    for n in 1..=3.min(b.len()) {
+        let start = b[b.len() - n];
+        let need = match start {
+            0xC0..=0xDF => 2,
+            0xE0..=0xEF => 3,
+            0xF0..=0xF7 => 4,
+            0x80..=0xBF => continue,
+            _ => return 0,
+        };
+        return if need > n { n } else { 0 };
+    }
+    0
+}
+
+/// Text from a target made safe for a terminal: escape sequences and other control characters
+/// (which could set the window title, clear the screen or fake output) become visible `\x1b`
+/// style escapes; newlines and tabs stay.
+pub fn sanitize_terminal(s: &str) -> std::borrow::Cow<'_, str> {
+    // Bidi overrides too: they reorder what the reader sees ("Trojan Source").
+    let bad = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !s.chars().any(bad) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if bad(c) {
+            let n = u32::from(c);
+            if n <= 0xff {
+                out.push_str(&format!("\\x{n:02x}"));
+            } else {
+                out.push_str(&format!("\\u{{{n:x}}}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Prints a run the way ansible-playbook does.
 pub struct Printer<W: Write> {
     out: W,
@@ -13,7 +75,13 @@ pub struct Printer<W: Write> {
     verbose: bool,
     show_diff: bool,
     last_task: Option<(usize, String)>,
+    /// Per host and stream, the start of a line whose end has not arrived yet (`-v`): a line is
+    /// printed whole, however the output was cut into chunks.
+    partial: std::collections::HashMap<(String, bool), String>,
 }
+
+/// How long a line may get before it is printed without its end.
+const MAX_PARTIAL_LINE: usize = 4096;
 
 impl<W: Write> Printer<W> {
     pub fn new(out: W, color: bool, verbose: bool, show_diff: bool) -> Self {
@@ -23,6 +91,7 @@ impl<W: Write> Printer<W> {
             verbose,
             show_diff,
             last_task: None,
+            partial: Default::default(),
         }
     }
 
@@ -35,6 +104,7 @@ impl<W: Write> Printer<W> {
     }
 
     fn header(&mut self, kind: &str, name: &str) {
+        let name = sanitize_terminal(name);
         let title = if name.is_empty() {
             format!("{kind} ")
         } else {
@@ -42,6 +112,27 @@ impl<W: Write> Printer<W> {
         };
         let stars = "*".repeat(79usize.saturating_sub(title.chars().count()).max(3));
         let _ = writeln!(self.out, "\n{title}{stars}");
+    }
+
+    /// Prints the unfinished last lines of `host` (all hosts: `None`).
+    fn flush_partial(&mut self, host: Option<&str>) {
+        let mut keys: Vec<(String, bool)> = self
+            .partial
+            .keys()
+            .filter(|(h, _)| host.is_none_or(|want| h == want))
+            .cloned()
+            .collect();
+        keys.sort();
+        for key in keys {
+            if let Some(rest) = self.partial.remove(&key) {
+                self.output_line(&key.0, &rest);
+            }
+        }
+    }
+
+    fn output_line(&mut self, host: &str, line: &str) {
+        let text = format!("  [{host}] {}", line.trim_end_matches('\r'));
+        let _ = writeln!(self.out, "{}", self.paint("2", &sanitize_terminal(&text)));
     }
 
     pub fn handle(&mut self, ev: &RunEvent) {
@@ -70,18 +161,32 @@ impl<W: Write> Printer<W> {
                     self.last_task = Some((*task_id, task.clone()));
                 }
             }
-            RunEvent::Output { host, data, .. } => {
+            RunEvent::Output {
+                host, data, stream, ..
+            } => {
                 if self.verbose {
-                    for line in data.lines() {
-                        let _ = writeln!(
-                            self.out,
-                            "{}",
-                            self.paint("2", &format!("  [{host}] {line}"))
-                        );
+                    let key = (host.clone(), *stream == crate::transport::Stream::Stderr);
+                    let mut text = self.partial.remove(&key).unwrap_or_default();
+                    text.push_str(data);
+                    let complete = match text.rfind('\n') {
+                        Some(at) => {
+                            let rest = text.split_off(at + 1);
+                            std::mem::replace(&mut text, rest)
+                        }
+                        None => String::new(),
+                    };
+                    for line in complete.lines() {
+                        self.output_line(host, line);
+                    }
+                    if text.len() > MAX_PARTIAL_LINE {
+                        self.output_line(host, &text);
+                    } else if !text.is_empty() {
+                        self.partial.insert(key, text);
                     }
                 }
             }
             RunEvent::TaskResult(t) => {
+                self.flush_partial(Some(&t.host));
                 if self.last_task.as_ref().map(|(i, _)| *i) != Some(t.task_id) {
                     self.header("TASK", &t.task);
                     self.last_task = Some((t.task_id, t.task.clone()));
@@ -93,16 +198,17 @@ impl<W: Write> Printer<W> {
                         format!(
                             " => (item={})",
                             match i {
-                                serde_json::Value::String(s) => s.clone(),
+                                serde_json::Value::String(s) => sanitize_terminal(s).into_owned(),
                                 other => other.to_string(),
                             }
                         )
                     })
                     .unwrap_or_default();
+                let host = sanitize_terminal(&t.host);
                 let line = match t.status {
-                    Status::Ok => self.paint("32", &format!("ok: [{}]{item}", t.host)),
-                    Status::Changed => self.paint("33", &format!("changed: [{}]{item}", t.host)),
-                    Status::Skipped => self.paint("36", &format!("skipping: [{}]{item}", t.host)),
+                    Status::Ok => self.paint("32", &format!("ok: [{host}]{item}")),
+                    Status::Changed => self.paint("33", &format!("changed: [{host}]{item}")),
+                    Status::Skipped => self.paint("36", &format!("skipping: [{host}]{item}")),
                     Status::Failed | Status::Unreachable => {
                         let what = if t.status == Status::Failed {
                             "FAILED!"
@@ -122,8 +228,7 @@ impl<W: Write> Printer<W> {
                         let mut s = self.paint(
                             "31",
                             &format!(
-                                "fatal: [{}]{item}: {what} => {}",
-                                t.host,
+                                "fatal: [{host}]{item}: {what} => {}",
                                 serde_json::Value::Object(detail)
                             ),
                         );
@@ -158,6 +263,7 @@ impl<W: Write> Printer<W> {
                             &format!("after: {}", d.after_header),
                         );
                         for l in text.lines() {
+                            let l = &*sanitize_terminal(l);
                             let colored = match l.chars().next() {
                                 Some('+') if !l.starts_with("+++") => self.paint("32", l),
                                 Some('-') if !l.starts_with("---") => self.paint("31", l),
@@ -169,15 +275,16 @@ impl<W: Write> Printer<W> {
                     }
                 }
             }
-            RunEvent::HostStopped { .. } => {}
+            RunEvent::HostStopped { host, .. } => self.flush_partial(Some(host)),
             RunEvent::Warning { msg } => {
                 let _ = writeln!(
                     self.out,
                     "{}",
-                    self.paint("35", &format!("[WARNING]: {msg}"))
+                    self.paint("35", &sanitize_terminal(&format!("[WARNING]: {msg}")))
                 );
             }
             RunEvent::Stats { hosts, cancelled } => {
+                self.flush_partial(None);
                 self.header("PLAY RECAP", "");
                 let width = hosts.keys().map(|h| h.len()).max().unwrap_or(0);
                 for (h, c) in hosts {
@@ -345,6 +452,8 @@ impl Journal {
             .write(true)
             .mode(0o600)
             .open(&path)?;
+        // Best effort: a journal that cannot be pruned must not stop the run.
+        let _ = prune_journals(&dir, &Retention::from_env(), Some(&path));
         Ok(Self {
             path,
             file: std::io::BufWriter::new(file),
@@ -367,13 +476,219 @@ impl Drop for Journal {
     }
 }
 
+/// How many run journals (and how old) are kept; older and surplus ones are deleted when a run
+/// starts. `SLM_WIZARD_KEEP_RUNS` (default 200) and `SLM_WIZARD_KEEP_DAYS` (default 90); 0 means
+/// no limit of that kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub keep_runs: usize,
+    pub keep_days: u64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            keep_runs: 200,
+            keep_days: 90,
+        }
+    }
+}
+
+impl Retention {
+    pub fn from_env() -> Self {
+        let d = Self::default();
+        let num = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+        };
+        Self {
+            keep_runs: num("SLM_WIZARD_KEEP_RUNS").map_or(d.keep_runs, |n| n as usize),
+            keep_days: num("SLM_WIZARD_KEEP_DAYS").unwrap_or(d.keep_days),
+        }
+    }
+}
+
+/// Deletes the journals in `dir` beyond `keep` (the newest by name, which starts with the start
+/// time, are kept), except `current` and the journal of any run still in progress (its process,
+/// named at the end of the file name, is alive). Returns how many were deleted.
+pub fn prune_journals(
+    dir: &std::path::Path,
+    keep: &Retention,
+    current: Option<&std::path::Path>,
+) -> std::io::Result<usize> {
+    let mut journals: Vec<(String, PathBuf)> = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        // Only our own regular files: never follow a symlink planted in the directory.
+        if name.ends_with(".jsonl") && entry.file_type().is_ok_and(|t| t.is_file()) {
+            journals.push((name, entry.path()));
+        }
+    }
+    journals.sort_by(|a, b| b.0.cmp(&a.0));
+    let max_age = (keep.keep_days > 0)
+        .then(|| std::time::Duration::from_secs(keep.keep_days.saturating_mul(86_400)));
+    let now = std::time::SystemTime::now();
+    let (mut removed, mut kept) = (0, 0);
+    for (name, path) in &journals {
+        if Some(path.as_path()) == current || run_in_progress(name) {
+            kept += 1;
+            continue;
+        }
+        let surplus = keep.keep_runs > 0 && kept >= keep.keep_runs;
+        let too_old = max_age.is_some_and(|max| {
+            std::fs::symlink_metadata(path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .is_some_and(|age| age > max)
+        });
+        if surplus || too_old {
+            if std::fs::remove_file(path).is_ok() {
+                removed += 1;
+            }
+        } else {
+            kept += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// Whether the process that writes journal `name` (`<time>-<playbook>-<pid>.jsonl`) is alive.
+/// A reused pid only keeps a journal longer, never deletes a live one.
+fn run_in_progress(name: &str) -> bool {
+    name.trim_end_matches(".jsonl")
+        .rsplit('-')
+        .next()
+        .and_then(|p| p.parse::<u32>().ok())
+        .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+}
+
+/// Starts a new log file when `path` grew past `max_bytes`: the old one becomes `<path>.1`
+/// (replacing the previous `.1`), so logs take at most about twice `max_bytes`.
+pub fn rotate_log(path: &std::path::Path, max_bytes: u64) {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() > max_bytes) {
+        let mut old = path.as_os_str().to_owned();
+        old.push(".1");
+        let _ = std::fs::rename(path, PathBuf::from(old));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn utf8_is_decoded_across_chunks() {
+        let text = "café ☕ 𝄞 done";
+        let bytes = text.as_bytes();
+        for cut in 0..=bytes.len() {
+            let mut d = Utf8Chunks::default();
+            let mut out = d.decode(&bytes[..cut]);
+            out.push_str(&d.decode(&bytes[cut..]));
+            assert_eq!(out, text, "cut at {cut}");
+        }
+        // Invalid bytes are replaced, not held back forever.
+        let mut d = Utf8Chunks::default();
+        assert_eq!(d.decode(b"a\xffb"), "a\u{fffd}b");
+    }
+
+    #[test]
+    fn verbose_output_prints_whole_lines_and_flushes_the_rest() {
+        let mut buf = Vec::new();
+        {
+            let mut p = Printer::new(&mut buf, false, true, false);
+            let out = |data: &str| RunEvent::Output {
+                host: "h".into(),
+                task_id: 1,
+                stream: crate::transport::Stream::Stdout,
+                data: data.into(),
+            };
+            p.handle(&out("one\ntw"));
+            p.handle(&out("o\nthr"));
+            p.handle(&RunEvent::HostStopped {
+                host: "h".into(),
+                reason: "gone".into(),
+            });
+        }
+        let text = String::from_utf8(buf).expect("utf-8");
+        assert_eq!(text, "  [h] one\n  [h] two\n  [h] thr\n");
+    }
+
+    #[test]
+    fn terminal_text_keeps_newlines_and_tabs_only() {
+        assert_eq!(sanitize_terminal("a\tb\nc"), "a\tb\nc");
+        assert_eq!(sanitize_terminal("\x1b[2J\u{7}"), "\\x1b[2J\\x07");
+        assert_eq!(sanitize_terminal("x\u{202e}y"), "x\\u{202e}y");
+    }
+
+    fn journal(dir: &std::path::Path, name: &str, age_days: u64) -> PathBuf {
+        let p = dir.join(name);
+        let f = std::fs::File::create(&p).expect("create");
+        let t = std::time::SystemTime::now() - std::time::Duration::from_secs(age_days * 86_400);
+        f.set_modified(t).expect("set mtime");
+        p
+    }
+
+    #[test]
+    fn journals_are_pruned_by_count_and_age_but_never_a_live_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        // pid 1 is alive in any Linux system (a container's init too).
+        let live = journal(d, "20200101T000000.000Z-old-live-1.jsonl", 4000);
+        let dead_pid = 999_999_999u32; // above pid_max
+        let mut names = Vec::new();
+        for i in 0..10 {
+            names.push(journal(
+                d,
+                &format!("20261101T0000{i:02}.000Z-pb-{dead_pid}.jsonl"),
+                i,
+            ));
+        }
+        let old = journal(d, &format!("20261201T000000.000Z-pb-{dead_pid}.jsonl"), 100);
+        let current = journal(d, &format!("20261202T000000.000Z-pb-{dead_pid}.jsonl"), 0);
+        let other = d.join("notes.txt");
+        std::fs::write(&other, "x").expect("write");
+        let keep = Retention {
+            keep_runs: 5,
+            keep_days: 90,
+        };
+        let removed = prune_journals(d, &keep, Some(&current)).expect("prune");
+        assert!(
+            live.exists(),
+            "the journal of a run in progress was deleted"
+        );
+        assert!(current.exists() && other.exists());
+        assert!(!old.exists(), "older than 90 days");
+        // Newest first: current, old (deleted for age), then names[9..] until 5 are kept.
+        let kept: Vec<_> = names.iter().filter(|p| p.exists()).collect();
+        assert_eq!(kept.len(), 4, "{kept:?}");
+        assert!(names[9..].iter().all(|p| p.exists()) && names[6].exists());
+        assert_eq!(removed, 7);
+        // No limits: nothing more goes.
+        let none = Retention {
+            keep_runs: 0,
+            keep_days: 0,
+        };
+        assert_eq!(prune_journals(d, &none, None).expect("prune"), 0);
+    }
+
+    #[test]
+    fn a_big_log_is_rotated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("wizard.log");
+        std::fs::write(&log, vec![b'x'; 2000]).expect("write");
+        rotate_log(&log, 5000);
+        assert!(log.exists());
+        rotate_log(&log, 1000);
+        assert!(!log.exists());
+        assert!(dir.path().join("wizard.log.1").exists());
+    }
 
     #[test]
     fn private_dir_creates_and_tightens() {
+        use std::os::unix::fs::PermissionsExt;
         let tmp = tempfile::tempdir().expect("tempdir");
         let new = tmp.path().join("a/b");
         private_dir(&new).expect("create");

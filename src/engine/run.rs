@@ -87,6 +87,46 @@ impl RunSummary {
     }
 }
 
+/// Bytes of live output one task on one host may send to the event stream (printer, `--json`,
+/// journal, TUI): a command printing without end must not fill memory or the disk.
+pub const LIVE_OUTPUT_PER_TASK: usize = 1 << 20;
+
+/// Largest file text a diff shows (before or after); a larger one is named with its size only,
+/// so `--check --diff` over a big file neither prints nor journals it.
+pub const MAX_DIFF_TEXT: usize = 256 * 1024;
+
+fn bounded_diffs(diffs: &[modules::Diff]) -> Vec<modules::Diff> {
+    let cap = |text: &str| {
+        if text.len() > MAX_DIFF_TEXT {
+            format!(
+                "(not shown: {} bytes; diffs are shown for files under {} KiB)\n",
+                text.len(),
+                MAX_DIFF_TEXT >> 10
+            )
+        } else {
+            text.to_string()
+        }
+    };
+    diffs
+        .iter()
+        .map(|d| modules::Diff {
+            before_header: d.before_header.clone(),
+            after_header: d.after_header.clone(),
+            before: cap(&d.before),
+            after: cap(&d.after),
+        })
+        .collect()
+}
+
+/// The live output of one task on one host so far.
+#[derive(Default)]
+struct LiveOutput {
+    stdout: super::output::Utf8Chunks,
+    stderr: super::output::Utf8Chunks,
+    sent: usize,
+    noted: bool,
+}
+
 type VarsMap = Arc<Map<String, Value>>;
 type RunOnceCells = HashMap<(usize, usize), Arc<OnceCell<Value>>>;
 
@@ -1321,15 +1361,41 @@ async fn run_once_item(
     let events = shared.clone();
     let host = state.name.clone();
     let task_id = task.id;
+    let task_name = task.display_name();
+    let live = Mutex::new(LiveOutput::default());
     let sink: modules::Sink = Arc::new(move |stream, data: &[u8]| {
         if hidden {
             return;
         }
+        let Ok(mut live) = live.lock() else {
+            return;
+        };
+        let text = match stream {
+            crate::transport::Stream::Stdout => live.stdout.decode(data),
+            crate::transport::Stream::Stderr => live.stderr.decode(data),
+        };
+        // Past the budget nothing more reaches the event stream (nor the journal, nor memory);
+        // the task's result still has the output's head, tail and size.
+        if live.sent >= LIVE_OUTPUT_PER_TASK {
+            if !live.noted {
+                live.noted = true;
+                events.emit(RunEvent::Warning {
+                    msg: format!(
+                        "[{host}] {task_name}: output beyond {} MiB is not shown or journalled \
+                         (the result keeps its first and last {} KiB)",
+                        LIVE_OUTPUT_PER_TASK >> 20,
+                        crate::transport::CAPTURE_HALF >> 10
+                    ),
+                });
+            }
+            return;
+        }
+        live.sent += text.len();
         events.emit(RunEvent::Output {
             host: host.clone(),
             task_id,
             stream,
-            data: String::from_utf8_lossy(data).into_owned(),
+            data: text,
         });
     });
     let facts = state.facts_raw();
@@ -1586,7 +1652,7 @@ fn result_json(r: &ModuleResult, hidden: bool) -> Value {
     if !r.diff.is_empty() {
         m.insert(
             "diff".into(),
-            serde_json::to_value(&r.diff).unwrap_or(Value::Null),
+            serde_json::to_value(bounded_diffs(&r.diff)).unwrap_or(Value::Null),
         );
     }
     for (k, v) in &r.extra {
@@ -1734,7 +1800,12 @@ fn emit_result(
             .and_then(Value::as_str)
             .map(str::to_string)
             .or(r.msg.clone());
-        (msg, r.stdout.clone(), r.stderr.clone(), r.diff.clone())
+        (
+            msg,
+            r.stdout.clone(),
+            r.stderr.clone(),
+            bounded_diffs(&r.diff),
+        )
     };
     shared.emit(RunEvent::TaskResult(Box::new(TaskResult {
         host: state.name.clone(),

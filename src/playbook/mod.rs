@@ -224,20 +224,47 @@ struct Parser<'a> {
     vault: VaultFn<'a>,
     next_id: usize,
     include_depth: usize,
+    /// The task files being included, outermost first (to name an include cycle).
+    includes: Vec<PathBuf>,
+}
+
+/// "a.yml → b.yml → a.yml" when `next` is already in `chain`.
+fn cycle_from(chain: &[PathBuf], next: &Path) -> Option<String> {
+    let start = chain.iter().position(|p| p == next)?;
+    let names: Vec<String> = chain[start..]
+        .iter()
+        .chain(std::iter::once(&next.to_path_buf()))
+        .map(|p| p.display().to_string())
+        .collect();
+    Some(names.join(" → "))
 }
 
 pub fn load(path: &Path, vault: VaultFn<'_>) -> Result<Playbook, InputError> {
+    load_imported(path, vault, &mut Vec::new())
+}
+
+/// `chain`: the playbooks importing this one, outermost first (an import cycle is an error, not
+/// a stack overflow).
+fn load_imported(
+    path: &Path,
+    vault: VaultFn<'_>,
+    chain: &mut Vec<PathBuf>,
+) -> Result<Playbook, InputError> {
     let root = yaml::load_file(path)?;
     // playbook_dir must be absolute: `pb.yml` has an empty parent, and "{{ playbook_dir }}/x" would be "/x".
     let dir = std::path::absolute(path)
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| PathBuf::from("."));
+    if chain.is_empty() {
+        chain.push(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()));
+    }
     let mut p = Parser {
         dir: dir.clone(),
         vault,
         next_id: 0,
         include_depth: 0,
+        includes: Vec::new(),
     };
     let plays_nodes = match &root.kind {
         Kind::Seq(items) => items,
@@ -271,7 +298,18 @@ pub fn load(path: &Path, vault: VaultFn<'_>) -> Result<Playbook, InputError> {
                     format!("imported playbook not found: {}", path.display()),
                 ));
             }
-            let sub = load(&path, vault)?;
+            let me = std::fs::canonicalize(path.as_path()).unwrap_or_else(|_| path.clone());
+            let sub = if let Some(cycle) = cycle_from(chain, &me) {
+                return Err(InputError::at(
+                    &imp.pos,
+                    format!("import_playbook cycle: {cycle}"),
+                ));
+            } else {
+                chain.push(me);
+                let sub = load_imported(&path, vault, chain);
+                chain.pop();
+                sub?
+            };
             plays.extend(sub.plays);
             continue;
         }
@@ -605,9 +643,18 @@ impl Parser<'_> {
                 format!("included file not found: {}", path.display()),
             ));
         }
+        let me = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if let Some(cycle) = cycle_from(&self.includes, &me) {
+            return Err(InputError::at(
+                &value.pos,
+                format!("include cycle: {cycle}"),
+            ));
+        }
         let included = yaml::load_file(&path)?;
         self.include_depth += 1;
+        self.includes.push(me);
         let tasks = self.items(&included, "included tasks", handlers);
+        self.includes.pop();
         self.include_depth -= 1;
         out.push(Item::Block(Box::new(Block {
             pos: node.pos.clone(),

@@ -1,10 +1,12 @@
 //! How commands reach a host: a transport spawns `sh -c` processes and streams their output.
 //! The engine talks to every transport through [`Transport`]; `exec` adds become and stdin on top.
 
+mod capped;
 pub mod local;
 mod shell;
 pub mod ssh;
 
+pub use capped::{CAPTURE_HALF, Capped};
 pub use shell::ShellCache;
 
 use std::time::Duration;
@@ -328,9 +330,20 @@ pub async fn exec(
     req: ExecRequest<'_>,
     sink: &mut (dyn FnMut(Stream, &[u8]) + Send),
 ) -> Result<Output, TransportError> {
+    exec_capped(transport, req, sink, None).await
+}
+
+/// Like [`exec`], keeping only the first and last `half` bytes of stdout and of stderr in the
+/// [`Output`] (see [`Capped`]): for commands whose output is progress, which may be endless.
+pub async fn exec_capped(
+    transport: &dyn Transport,
+    req: ExecRequest<'_>,
+    sink: &mut (dyn FnMut(Stream, &[u8]) + Send),
+    half: Option<usize>,
+) -> Result<Output, TransportError> {
     if shell::suits(&req)
         && let Some(cache) = transport.shells()
-        && let Some(out) = shell::exec(cache, transport, &req, sink).await?
+        && let Some(out) = shell::exec(cache, transport, &req, sink, half).await?
     {
         return Ok(out);
     }
@@ -341,7 +354,7 @@ pub async fn exec(
     let mut proc = transport.spawn(&command).await?;
     // Abandoned (the caller dropped this future: a kill): the command is killed, not left running.
     let guard = KillOnDrop(Some(proc.control.clone()));
-    let run = drive(&mut proc, &req, sink);
+    let run = drive(&mut proc, &req, sink, half);
     let result = match req.timeout {
         Some(limit) => match tokio::time::timeout(limit, run).await {
             Ok(r) => r,
@@ -376,15 +389,18 @@ async fn drive(
     proc: &mut Process,
     req: &ExecRequest<'_>,
     sink: &mut (dyn FnMut(Stream, &[u8]) + Send),
+    half: Option<usize>,
 ) -> Result<Output, TransportError> {
     let mut out = Output::default();
-    let mut stdout = match req.escalation {
+    let first = match req.escalation {
         Some(b) => escalate(proc, b).await?,
         None => Vec::new(),
     };
-    let mut stderr = Vec::new();
-    if !stdout.is_empty() {
-        sink(Stream::Stdout, &stdout);
+    let mut stdout = Capped::new(half);
+    let mut stderr = Capped::new(half);
+    if !first.is_empty() {
+        sink(Stream::Stdout, &first);
+        stdout.push(&first);
     }
     send_stdin(proc, req).await;
     while let Some(ev) = proc.events.recv().await {
@@ -392,8 +408,8 @@ async fn drive(
             ProcEvent::Output(stream, data) => {
                 sink(stream, &data);
                 match stream {
-                    Stream::Stdout => stdout.extend_from_slice(&data),
-                    Stream::Stderr => stderr.extend_from_slice(&data),
+                    Stream::Stdout => stdout.push(&data),
+                    Stream::Stderr => stderr.push(&data),
                 }
             }
             // The transport lost the host mid-command: the host is gone, not the command failed.
@@ -407,8 +423,8 @@ async fn drive(
             }
         }
     }
-    out.stdout = String::from_utf8_lossy(&stdout).into_owned();
-    out.stderr = String::from_utf8_lossy(&stderr).into_owned();
+    out.stdout = stdout.into_string();
+    out.stderr = stderr.into_string();
     Ok(out)
 }
 

@@ -100,13 +100,14 @@ pub(super) async fn exec(
     transport: &dyn Transport,
     req: &ExecRequest<'_>,
     sink: &mut (dyn FnMut(Stream, &[u8]) + Send),
+    half: Option<usize>,
 ) -> Result<Option<Output>, TransportError> {
     let key: Key = req.escalation.map(|b| (b.method, b.user.clone()));
     let Some(mut lease) = lease(cache, transport, req, &key).await? else {
         return Ok(None);
     };
     lease.busy = true;
-    let out = run(lease.shell.as_mut().map(|s| &mut s.proc), req, sink).await?;
+    let out = run(lease.shell.as_mut().map(|s| &mut s.proc), req, sink, half).await?;
     lease.busy = false;
     lease.release();
     Ok(Some(out))
@@ -197,6 +198,7 @@ async fn run(
     proc: Option<&mut Process>,
     req: &ExecRequest<'_>,
     sink: &mut (dyn FnMut(Stream, &[u8]) + Send),
+    half: Option<usize>,
 ) -> Result<Output, TransportError> {
     let Some(proc) = proc else {
         return Err(TransportError::Other("no shell".into()));
@@ -223,8 +225,8 @@ async fn run(
 
     let out_marker = format!("\n{nonce} ");
     let err_marker = format!("\n{nonce}\n");
-    let mut stdout = Splitter::new(out_marker.into_bytes());
-    let mut stderr = Splitter::new(err_marker.into_bytes());
+    let mut stdout = Splitter::new(out_marker.into_bytes(), half);
+    let mut stderr = Splitter::new(err_marker.into_bytes(), half);
     while !(stdout.done() && stderr.done()) {
         match proc.events.recv().await {
             Some(ProcEvent::Output(stream, data)) => {
@@ -257,8 +259,8 @@ async fn run(
     Ok(Output {
         rc,
         signal: None,
-        stdout: String::from_utf8_lossy(&stdout.body).into_owned(),
-        stderr: String::from_utf8_lossy(&stderr.body).into_owned(),
+        stdout: stdout.into_string(),
+        stderr: stderr.into_string(),
     })
 }
 
@@ -271,15 +273,38 @@ struct Splitter {
     shown: usize,
     /// What followed the marker (the exit status on stdout), once the marker was seen.
     after: Option<Vec<u8>>,
+    /// With a cap: the shown part of `body` moves here, so only head and tail are kept.
+    capped: Option<super::Capped>,
 }
 
 impl Splitter {
-    fn new(marker: Vec<u8>) -> Self {
+    fn new(marker: Vec<u8>, half: Option<usize>) -> Self {
         Self {
             marker,
             body: Vec::new(),
             shown: 0,
             after: None,
+            capped: half.map(|h| super::Capped::new(Some(h))),
+        }
+    }
+
+    /// The collected output (before the marker).
+    fn into_string(self) -> String {
+        match self.capped {
+            Some(mut c) => {
+                c.push(&self.body);
+                c.into_string()
+            }
+            None => String::from_utf8_lossy(&self.body).into_owned(),
+        }
+    }
+
+    /// Moves what was shown out of `body` into the cap (the unshown rest may be the marker).
+    fn compact(&mut self) {
+        if let Some(c) = &mut self.capped {
+            c.push(&self.body[..self.shown]);
+            self.body.drain(..self.shown);
+            self.shown = 0;
         }
     }
 
@@ -305,6 +330,7 @@ impl Splitter {
         if showable > self.shown {
             let ready = self.body[self.shown..showable].to_vec();
             self.shown = showable;
+            self.compact();
             Some(ready)
         } else {
             None
@@ -342,7 +368,7 @@ mod tests {
 
     #[test]
     fn splitter_finds_a_marker_split_across_chunks() {
-        let mut s = Splitter::new(b"\nNONCE ".to_vec());
+        let mut s = Splitter::new(b"\nNONCE ".to_vec(), None);
         let mut shown = Vec::new();
         for chunk in [&b"hello\nwor"[..], b"ld\n\nNON", b"CE 4", b"2\n"] {
             if let Some(r) = s.push(chunk) {
@@ -357,7 +383,7 @@ mod tests {
 
     #[test]
     fn splitter_streams_short_output_at_once() {
-        let mut s = Splitter::new(b"\nNONCE ".to_vec());
+        let mut s = Splitter::new(b"\nNONCE ".to_vec(), None);
         // Only the newline (a possible marker start) waits.
         assert_eq!(s.push(b"start\n"), Some(b"start".to_vec()));
         assert_eq!(s.push(b"end"), Some(b"\nend".to_vec()));
@@ -367,7 +393,7 @@ mod tests {
 
     #[test]
     fn splitter_waits_for_the_whole_status_line() {
-        let mut s = Splitter::new(b"\nN ".to_vec());
+        let mut s = Splitter::new(b"\nN ".to_vec(), None);
         s.push(b"x\nN 1");
         assert!(!s.done());
         s.push(b"27\n");
@@ -376,8 +402,83 @@ mod tests {
 
     #[test]
     fn stderr_marker_completes_on_its_own() {
-        let mut s = Splitter::new(b"\nN\n".to_vec());
+        let mut s = Splitter::new(b"\nN\n".to_vec(), None);
         assert_eq!(s.push(b"warn\n\nN\n"), Some(b"warn\n".to_vec()));
         assert!(s.done());
+    }
+}
+
+/// Property tests of the framing (issue 18): any output, cut into any chunks, comes back whole
+/// (or as head and tail with a cap), the marker is never shown, and nothing panics.
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Feeds `body` + marker + "rc\n" in chunks of the given sizes; returns (shown, splitter).
+    fn feed(body: &[u8], rc: i32, cuts: &[usize], half: Option<usize>) -> (Vec<u8>, Splitter) {
+        let marker = b"\nSLMabc ".to_vec();
+        let mut stream = body.to_vec();
+        stream.extend_from_slice(&marker);
+        stream.extend_from_slice(format!("{rc}\n").as_bytes());
+        let mut s = Splitter::new(marker, half);
+        let mut shown = Vec::new();
+        let mut rest = &stream[..];
+        let mut i = 0;
+        while !rest.is_empty() {
+            let n = cuts.get(i).copied().unwrap_or(7).clamp(1, rest.len());
+            i += 1;
+            if let Some(r) = s.push(&rest[..n]) {
+                shown.extend(r);
+            }
+            rest = &rest[n..];
+        }
+        (shown, s)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_output_in_any_chunks_round_trips(
+            // Bytes biased towards the marker's own characters and newlines.
+            body in proptest::collection::vec(
+                prop_oneof![Just(b'\n'), Just(b'S'), Just(b'L'), Just(b'M'), Just(b' '), any::<u8>()],
+                0..600,
+            ),
+            rc in -1i32..300,
+            cuts in proptest::collection::vec(1usize..64, 0..40),
+        ) {
+            // A body holding the marker itself would end the frame early: the nonce is random
+            // per command, so real output cannot contain it.
+            prop_assume!(!body.windows(8).any(|w| w == b"\nSLMabc "));
+            let (shown, s) = feed(&body, rc, &cuts, None);
+            prop_assert!(s.done());
+            prop_assert_eq!(s.rc(), Some(rc));
+            prop_assert_eq!(&shown, &body);
+            prop_assert_eq!(s.into_string(), String::from_utf8_lossy(&body).into_owned());
+        }
+
+        #[test]
+        fn capped_output_keeps_head_tail_and_size(
+            len in 0usize..5000,
+            half in 1usize..300,
+            cuts in proptest::collection::vec(1usize..500, 0..40),
+        ) {
+            let body: Vec<u8> = (0..len).map(|i| b'a' + (i % 26) as u8).collect();
+            let (shown, s) = feed(&body, 0, &cuts, Some(half));
+            prop_assert_eq!(&shown, &body);
+            prop_assert!(s.body.len() <= 8, "body kept {} bytes", s.body.len());
+            let text = s.into_string();
+            if len <= 2 * half {
+                prop_assert_eq!(text.as_bytes(), &body[..]);
+            } else {
+                let note = format!("\n… {} bytes omitted …\n", len - 2 * half);
+                prop_assert!(text.contains(&note), "{}", text);
+                let body_text = String::from_utf8_lossy(&body);
+                prop_assert!(text.starts_with(&body_text[..half]));
+                prop_assert!(text.ends_with(&body_text[len - half..]));
+            }
+        }
     }
 }

@@ -308,7 +308,8 @@ impl Ctx<'_> {
                 sink(s, data)
             }
         };
-        let run = transport::exec(
+        // Streamed output is progress and may be endless: the result keeps its head and tail.
+        let run = transport::exec_capped(
             self.conn,
             ExecRequest {
                 script: &full,
@@ -318,6 +319,7 @@ impl Ctx<'_> {
                 timeout: self.command_timeout,
             },
             &mut forward,
+            stream.then_some(transport::CAPTURE_HALF),
         );
         // Dropping the command's future kills it (see transport::exec).
         tokio::select! {

@@ -92,7 +92,7 @@ async fn sql_ok(
         return Ok(Err(r));
     }
     if out.rc != 0 {
-        let mut r = ModuleResult::fail(format!("psql: {}", out.stderr.trim()));
+        let mut r = ModuleResult::fail(format!("psql: {}", mask_psql_stderr(out.stderr.trim())));
         r.rc = Some(out.rc);
         return Ok(Err(r));
     }
@@ -239,11 +239,53 @@ async fn finish_sql(
     let sql = stmts.join("\n") + "\n";
     let out = psql(ctx, conn, db, &sql).await?;
     if out.rc != 0 {
-        let mut f = ModuleResult::fail(format!("psql: {}", out.stderr.trim()));
+        let mut f = ModuleResult::fail(format!("psql: {}", mask_psql_stderr(out.stderr.trim())));
         f.rc = Some(out.rc);
         return Ok(f);
     }
     Ok(r)
+}
+
+/// psql's error messages quote the failing statement ("LINE 1: ALTER ROLE … PASSWORD
+/// 'SCRAM-SHA-256$4096:…'"): password literals, SCRAM and md5 verifiers and `password=` conninfo
+/// values are masked before they reach a result, the screen or the journal.
+pub fn mask_psql_stderr(s: &str) -> String {
+    static PATTERNS: std::sync::LazyLock<Vec<(regex::Regex, &'static str)>> =
+        std::sync::LazyLock::new(|| {
+            [
+                (r"(?i)(PASSWORD\s+)'(?:[^']|'')*'?", "${1}'********'"),
+                (r"SCRAM-SHA-256\$[^\s'\x22]*", "SCRAM-SHA-256$********"),
+                (r"\bmd5[0-9a-fA-F]{32}\b", "md5********"),
+                (
+                    r"(?i)(\bpassword\s*=\s*)('(?:[^']|\\')*'|\S+)",
+                    "${1}********",
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(re, with)| regex::Regex::new(re).ok().map(|r| (r, with)))
+            .collect()
+        });
+    // psql quotes a window of the statement ("LINE 1: ...2V5c3Rv=:c2Vy' SYNTAX ERR..."), which
+    // can start inside a verifier: long base64/hex runs on those lines are masked whole.
+    static QUOTED_TOKEN: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"[A-Za-z0-9+/=$:]{16,}").ok());
+    let mut out = s.to_string();
+    for (re, with) in PATTERNS.iter() {
+        out = re.replace_all(&out, *with).into_owned();
+    }
+    match QUOTED_TOKEN.as_ref() {
+        Some(token) => out
+            .split('\n')
+            .map(|line| match line.find("LINE ") {
+                Some(at) if line[at..].split_once(':').is_some() => {
+                    token.replace_all(line, "********").into_owned()
+                }
+                _ => line.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        None => out,
+    }
 }
 
 /// Statements are shown to people; a PASSWORD clause never is.
@@ -1127,9 +1169,42 @@ pub async fn query(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleEr
         && !sql.to_ascii_uppercase().contains("DELETE"));
     let mut r = ModuleResult::ok();
     r.extra.insert("query".into(), Value::String(sql.clone()));
+    // In check mode even a "read-only" statement runs in a read-only transaction that is rolled
+    // back (as community.postgresql does): `EXPLAIN ANALYZE DELETE`, `SELECT nextval(…)` or a
+    // function that writes must not change anything. The session default stays read-only too,
+    // so a COMMIT inside the query cannot end the protection.
+    let guard = |body: String| {
+        if ctx.check {
+            format!("SET default_transaction_read_only = on;\nBEGIN READ ONLY;\n{body}ROLLBACK;\n")
+        } else {
+            body
+        }
+    };
+    // A statement refused by the read-only transaction writes: in check mode, a change not made.
+    let writes = |fail: &ModuleResult| {
+        ctx.check
+            && fail
+                .msg
+                .as_deref()
+                .is_some_and(|m| m.contains("read-only transaction"))
+    };
+    let would_write = |mut r: ModuleResult, fail: ModuleResult| {
+        r.changed = true;
+        r.msg = Some(format!(
+            "check mode: the query writes, so the read-only transaction refused it and nothing changed ({})",
+            fail.msg.unwrap_or_default()
+        ));
+        r
+    };
     if read_only && first != "SHOW" && first != "EXPLAIN" {
-        let wrapped = format!("SELECT coalesce(json_agg(t), '[]'::json) FROM ({sql}) t;\n");
-        let out = try_sql!(sql_ok(ctx, &conn, &conn.db, &wrapped).await);
+        let wrapped = guard(format!(
+            "SELECT coalesce(json_agg(t), '[]'::json) FROM ({sql}) t;\n"
+        ));
+        let out = match sql_ok(ctx, &conn, &conn.db, &wrapped).await? {
+            Ok(out) => out,
+            Err(fail) if writes(&fail) => return Ok(would_write(r, fail)),
+            Err(fail) => return Ok(fail),
+        };
         let rows: Value = serde_json::from_str(out.trim()).unwrap_or(Value::Array(Vec::new()));
         let n = rows.as_array().map_or(0, Vec::len);
         r.extra.insert("query_result".into(), rows);
@@ -1137,7 +1212,11 @@ pub async fn query(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleEr
         return Ok(r);
     }
     if read_only {
-        let out = try_sql!(sql_ok(ctx, &conn, &conn.db, &format!("{sql};\n")).await);
+        let out = match sql_ok(ctx, &conn, &conn.db, &guard(format!("{sql};\n"))).await? {
+            Ok(out) => out,
+            Err(fail) if writes(&fail) => return Ok(would_write(r, fail)),
+            Err(fail) => return Ok(fail),
+        };
         let rows: Vec<Value> = out.lines().map(|l| Value::String(l.to_string())).collect();
         r.extra.insert("rowcount".into(), rows.len().into());
         r.extra.insert("query_result".into(), Value::Array(rows));
@@ -1150,7 +1229,7 @@ pub async fn query(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleEr
     // Without -q psql prints the command tag ("INSERT 0 3"), which gives the row count.
     let out = psql(ctx, &conn, &conn.db, &format!("\\set QUIET off\n{sql};\n")).await?;
     if out.rc != 0 {
-        let mut f = ModuleResult::fail(format!("psql: {}", out.stderr.trim()));
+        let mut f = ModuleResult::fail(format!("psql: {}", mask_psql_stderr(out.stderr.trim())));
         f.rc = Some(out.rc);
         return Ok(f);
     }
@@ -1200,8 +1279,10 @@ pub async fn ping(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleErr
         sv.insert("full".into(), v.into());
         r.extra.insert("server_version".into(), Value::Object(sv));
     } else {
-        r.extra
-            .insert("conn_err_msg".into(), out.stderr.trim().to_string().into());
+        r.extra.insert(
+            "conn_err_msg".into(),
+            mask_psql_stderr(out.stderr.trim()).into(),
+        );
     }
     Ok(r)
 }
@@ -1209,6 +1290,25 @@ pub async fn ping(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn psql_messages_are_masked() {
+        let v = "SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVka2V5c3RvcmVka2V5:c2VydmVya2V5c2VydmVy";
+        let err = format!(
+            "psql:<stdin>:2: ERROR:  syntax error at or near \"X\"\nLINE 1: ALTER ROLE a PASSWORD '{v}' X\n"
+        );
+        let m = mask_psql_stderr(&err);
+        assert!(
+            !m.contains("c3RvcmVka2V5") && !m.contains("c2VydmVy"),
+            "{m}"
+        );
+        assert!(m.contains("syntax error") && m.contains("LINE 1: ALTER ROLE a PASSWORD"));
+        // A window that starts inside the verifier.
+        let m = mask_psql_stderr("LINE 1: ...2V5c3RvcmVka2V5c3RvcmU=:c2VydmVya2V5' SYNTAX ERR...");
+        assert!(!m.contains("c2VydmVya2V5"), "{m}");
+        let m = mask_psql_stderr("x md5d41d8cd98f00b204e9800998ecf8427e y password=hunter2 z");
+        assert_eq!(m, "x md5******** y password=******** z");
+    }
 
     #[test]
     fn md5_known_vector() {
