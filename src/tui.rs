@@ -557,11 +557,13 @@ impl Executor {
                 }
             }
             Effect::ApplyMigrations {
+                from_health,
                 deployment,
                 databases,
                 journal,
             } => {
                 tokio::spawn(apply_migrations(
+                    from_health,
                     self.health_source.clone(),
                     deployment,
                     databases,
@@ -911,6 +913,7 @@ async fn health_source(deployment: Option<DeploymentRef>) -> Result<HealthSource
 /// Applies the pending migrations of the deployment's databases (found as the Health step
 /// finds them), reporting each database as it goes and adding the outcome to the run's journal.
 async fn apply_migrations(
+    from_health: bool,
     explicit: Option<HealthSource>,
     deployment: Option<DeploymentRef>,
     databases: Vec<String>,
@@ -926,7 +929,10 @@ async fn apply_migrations(
     let source = match source {
         Ok(s) => s,
         Err(e) => {
-            let _ = tx.send(Action::MigrationsDone(Err(e)));
+            let _ = tx.send(Action::MigrationsDone {
+                from_health,
+                result: Err(e),
+            });
             return;
         }
     };
@@ -936,11 +942,15 @@ async fn apply_migrations(
         .filter(|t| databases.is_empty() || databases.iter().any(|d| d == t.key()))
         .collect();
     if targets.is_empty() {
-        let _ = tx.send(Action::MigrationsDone(Err("no database to migrate".into())));
+        let _ = tx.send(Action::MigrationsDone {
+            from_health,
+            result: Err("no database to migrate".into()),
+        });
         return;
     }
     for t in &targets {
         let _ = tx.send(Action::Migration {
+            from_health,
             db: t.key().to_string(),
             state: MigrationState::Running,
         });
@@ -967,6 +977,7 @@ async fn apply_migrations(
         event["time"] = chrono::Utc::now().to_rfc3339().into();
         lines.push(event.to_string());
         let _ = tx.send(Action::Migration {
+            from_health,
             db: o.db.as_str().to_string(),
             state,
         });
@@ -978,7 +989,10 @@ async fn apply_migrations(
     if let Some(path) = journal {
         append_journal(&path, &lines);
     }
-    let _ = tx.send(Action::MigrationsDone(Ok(())));
+    let _ = tx.send(Action::MigrationsDone {
+        from_health,
+        result: Ok(()),
+    });
 }
 
 /// Adds lines to a run's journal (0600, written by the engine); a journal that cannot be

@@ -60,11 +60,16 @@ pub enum Action {
     HealthFailed(String),
     /// One database's schema migrations (running, then how they ended).
     Migration {
+        /// Started by `m` on Health (else the phase after a run).
+        from_health: bool,
         db: String,
         state: crate::app::state::MigrationState,
     },
     /// Every database was migrated (`Ok`), or they could not be reached at all (why).
-    MigrationsDone(Result<(), String>),
+    MigrationsDone {
+        from_health: bool,
+        result: Result<(), String>,
+    },
     /// Quit (asks first while a run is going), e.g. on SIGINT.
     Quit,
     /// The terminal is going away (SIGTERM, SIGHUP): cancel any run and leave.

@@ -58,6 +58,8 @@ pub enum Effect {
     /// users, through the same source of credentials as Health; answered by `Action::Migration`
     /// per database and `Action::MigrationsDone`. The outcome is added to `journal`.
     ApplyMigrations {
+        /// `m` on Health (its answers go to the status line), else the phase after a run.
+        from_health: bool,
         deployment: Option<crate::health::deployment::DeploymentRef>,
         databases: Vec<String>,
         journal: Option<std::path::PathBuf>,

@@ -1028,6 +1028,7 @@ fn a_deploying_run_applies_the_migrations_and_health_offers_m() {
     assert_eq!(s.step, Step::Execute);
     let fx = send(&mut s, done(RunKind::Real, false));
     let Some(Effect::ApplyMigrations {
+        from_health: false,
         deployment: Some(d),
         databases,
         journal,
@@ -1052,12 +1053,26 @@ fn a_deploying_run_applies_the_migrations_and_health_offers_m() {
         send(
             &mut s,
             Action::Migration {
+                from_health: false,
                 db: db.into(),
                 state: st,
             },
         );
     }
-    send(&mut s, Action::MigrationsDone(Ok(())));
+    // Health's `m` waits while the phase after the run is going.
+    send(&mut s, key(KeyCode::Enter));
+    send(&mut s, Action::HealthSnapshot(Box::new(health_snapshot())));
+    s.health.selected = 1;
+    let fx = send(&mut s, key(KeyCode::Char('m')));
+    assert!(fx.is_empty() && s.dialog.is_none(), "{fx:?}");
+    assert!(s.message.as_deref().unwrap_or("").contains("wait"));
+    send(
+        &mut s,
+        Action::MigrationsDone {
+            from_health: false,
+            result: Ok(()),
+        },
+    );
     assert_eq!(s.exec.migrations.rows.len(), 3);
     assert_eq!(s.exec.migrations.phase, Some(Phase::Failed), "one failed");
 
@@ -1106,17 +1121,24 @@ fn a_deploying_run_applies_the_migrations_and_health_offers_m() {
     );
     let fx = send(&mut s, key(KeyCode::Char('y')));
     assert!(
-        matches!(fx.as_slice(), [Effect::ApplyMigrations { databases, .. }] if databases == &vec!["slm_users".to_string()]),
+        matches!(fx.as_slice(), [Effect::ApplyMigrations { databases, from_health: true, .. }] if databases == &vec!["slm_users".to_string()]),
         "{fx:?}"
     );
     send(
         &mut s,
         Action::Migration {
+            from_health: true,
             db: "slm_users".into(),
             state: MigrationState::Applied(vec!["0002_sessions".into()]),
         },
     );
-    send(&mut s, Action::MigrationsDone(Ok(())));
+    send(
+        &mut s,
+        Action::MigrationsDone {
+            from_health: true,
+            result: Ok(()),
+        },
+    );
     assert_eq!(
         s.message.as_deref(),
         Some("slm_users: applied 0002_sessions")

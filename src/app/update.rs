@@ -126,8 +126,12 @@ fn apply(state: &mut State, action: Action) -> Vec<Effect> {
             state.dialog = Some(Dialog::ConfirmReplacePasswords);
             Vec::new()
         }
-        Action::Migration { db, state: m } => {
-            if state.health.migrating {
+        Action::Migration {
+            from_health,
+            db,
+            state: m,
+        } => {
+            if from_health {
                 if let MigrationState::Running = m {
                     state.message = Some(format!("{db}: applying migrations…"));
                 } else {
@@ -142,8 +146,12 @@ fn apply(state: &mut State, action: Action) -> Vec<Effect> {
             }
             Vec::new()
         }
-        Action::MigrationsDone(result) => {
-            if std::mem::take(&mut state.health.migrating) {
+        Action::MigrationsDone {
+            from_health,
+            result,
+        } => {
+            if from_health {
+                state.health.migrating = false;
                 if let Err(e) = result {
                     state.message = Some(format!("migrations not applied: {e}"));
                 }
@@ -406,6 +414,7 @@ fn on_dialog(state: &mut State, d: Dialog, key: KeyEvent) -> Vec<Effect> {
             state.health.migrating = true;
             state.message = Some(format!("{db}: applying migrations…"));
             vec![Effect::ApplyMigrations {
+                from_health: true,
                 deployment: deployment_ref(state),
                 databases: vec![db],
                 journal: None,
@@ -1406,6 +1415,7 @@ fn start_migrations_after_run(state: &mut State) -> Vec<Effect> {
         ..Default::default()
     };
     vec![Effect::ApplyMigrations {
+        from_health: false,
         deployment: deployment_ref(state),
         databases: Vec::new(),
         journal: state.exec.journal.clone(),
@@ -1442,7 +1452,7 @@ fn ask_migrate(state: &mut State) -> Vec<Effect> {
         state.message = Some(format!("{}: no pending migrations", row.key));
         return Vec::new();
     }
-    if state.health.migrating {
+    if state.health.migrating || state.exec.migrations.phase == Some(Phase::Running) {
         state.message = Some("migrations are being applied; wait for them".into());
         return Vec::new();
     }
