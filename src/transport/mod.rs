@@ -328,6 +328,100 @@ pub async fn exec(
     req: ExecRequest<'_>,
     sink: &mut (dyn FnMut(Stream, &[u8]) + Send),
 ) -> Result<Output, TransportError> {
+    exec_prefixed(transport, req, &[], sink).await
+}
+
+/// Whether `name` may be exported by a POSIX shell (and so cannot inject shell code).
+pub fn valid_env_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Checks task `environment:` names and values; the error names the field and what is valid.
+pub fn check_environment(env: &[(String, String)]) -> Result<(), String> {
+    for (name, value) in env {
+        if !valid_env_name(name) {
+            return Err(format!(
+                "environment: {name:?} is not a valid variable name (letters, digits and _, \
+                 not starting with a digit)"
+            ));
+        }
+        if value.contains('\0') {
+            return Err(format!(
+                "environment: the value of {name} contains a NUL byte, which no environment \
+                 variable can hold"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the variables framed by [`env_frame`] from stdin and exports them. Only the count is in
+/// the script (which ends up in an argv on the target); names, lengths and values come on stdin,
+/// read by the shell's `read` builtin and `head -c`, which never read past what they need.
+fn env_prelude(count: usize) -> String {
+    format!(
+        "slm_c={count}\n\
+         while [ \"$slm_c\" -gt 0 ]; do IFS=' ' read -r slm_k slm_b || exit 97; \
+         slm_v=$(head -c \"$slm_b\"; echo .); export \"$slm_k=${{slm_v%.}}\"; \
+         slm_c=$((slm_c - 1)); done\n\
+         unset slm_c slm_k slm_b slm_v\n"
+    )
+}
+
+/// `NAME BYTES\n` then the value's bytes, per variable.
+fn env_frame(env: &[(String, String)]) -> Vec<u8> {
+    let mut frame = Vec::new();
+    for (name, value) in env {
+        frame.extend_from_slice(format!("{name} {}\n", value.len()).as_bytes());
+        frame.extend_from_slice(value.as_bytes());
+    }
+    frame
+}
+
+/// [`exec`] with the task's `environment:` exported to the script. The values travel on the
+/// command's stdin ahead of its own stdin, never in a command line: a script is an argv on the
+/// target (`sh -c SCRIPT`), which every local user can read in `ps` while it runs.
+pub async fn exec_env(
+    transport: &dyn Transport,
+    req: ExecRequest<'_>,
+    env: &[(String, String)],
+    sink: &mut (dyn FnMut(Stream, &[u8]) + Send),
+) -> Result<Output, TransportError> {
+    if env.is_empty() {
+        return exec(transport, req, sink).await;
+    }
+    check_environment(env).map_err(TransportError::Other)?;
+    let script = format!("{}{}", env_prelude(env.len()), req.script);
+    let frame = env_frame(env);
+    if req.stdin_file.is_some() {
+        // The file is streamed after the frame.
+        let req = ExecRequest {
+            script: &script,
+            ..req
+        };
+        return exec_prefixed(transport, req, &frame, sink).await;
+    }
+    let mut stdin = frame;
+    stdin.extend_from_slice(req.stdin.unwrap_or_default());
+    let req = ExecRequest {
+        script: &script,
+        stdin: Some(&stdin),
+        ..req
+    };
+    exec_prefixed(transport, req, &[], sink).await
+}
+
+/// [`exec`], with `prefix` sent on stdin before a streamed `stdin_file`.
+async fn exec_prefixed(
+    transport: &dyn Transport,
+    req: ExecRequest<'_>,
+    prefix: &[u8],
+    sink: &mut (dyn FnMut(Stream, &[u8]) + Send),
+) -> Result<Output, TransportError> {
     if shell::suits(&req)
         && let Some(cache) = transport.shells()
         && let Some(out) = shell::exec(cache, transport, &req, sink).await?
@@ -341,7 +435,7 @@ pub async fn exec(
     let mut proc = transport.spawn(&command).await?;
     // Abandoned (the caller dropped this future: a kill): the command is killed, not left running.
     let guard = KillOnDrop(Some(proc.control.clone()));
-    let run = drive(&mut proc, &req, sink);
+    let run = drive(&mut proc, &req, prefix, sink);
     let result = match req.timeout {
         Some(limit) => match tokio::time::timeout(limit, run).await {
             Ok(r) => r,
@@ -375,6 +469,7 @@ impl Drop for KillOnDrop {
 async fn drive(
     proc: &mut Process,
     req: &ExecRequest<'_>,
+    prefix: &[u8],
     sink: &mut (dyn FnMut(Stream, &[u8]) + Send),
 ) -> Result<Output, TransportError> {
     let mut out = Output::default();
@@ -386,7 +481,7 @@ async fn drive(
     if !stdout.is_empty() {
         sink(Stream::Stdout, &stdout);
     }
-    send_stdin(proc, req).await;
+    send_stdin(proc, req, prefix).await;
     while let Some(ev) = proc.events.recv().await {
         match ev {
             ProcEvent::Output(stream, data) => {
@@ -472,7 +567,16 @@ async fn escalate(proc: &mut Process, b: &Become) -> Result<Vec<u8>, TransportEr
     })
 }
 
-async fn send_stdin(proc: &Process, req: &ExecRequest<'_>) {
+async fn send_stdin(proc: &Process, req: &ExecRequest<'_>, prefix: &[u8]) {
+    if !prefix.is_empty()
+        && proc
+            .control
+            .send(Control::Stdin(prefix.to_vec()))
+            .await
+            .is_err()
+    {
+        return;
+    }
     if let Some(path) = req.stdin_file {
         // Streamed from a task of its own, so output keeps flowing while the file uploads.
         let control = proc.control.clone();
