@@ -7,7 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Sandbox, unique};
+use common::{Sandbox, mode_of, unique};
 
 /// A play on all hosts without fact gathering, around `tasks` (YAML list at column 0).
 fn play(tasks: &str) -> String {
@@ -201,4 +201,222 @@ fn a_command_printing_the_skip_marker_still_fails() {
         assert_eq!(res["status"], "failed", "{t}\n{}", r.dump());
         assert_eq!(res["rc"], 7, "{t}\n{}", r.dump());
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding 5: a new file is never readable by others while it has content
+// ---------------------------------------------------------------------------------------------
+
+/// Writes an executable shim `bin/NAME` into the sandbox.
+fn shim(sb: &Sandbox, name: &str, script: &str) {
+    let path = sb.write(&format!("bin/{name}"), &sb.subst(script));
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod shim");
+}
+
+#[test]
+fn a_new_private_file_is_never_readable_by_others_with_content() {
+    use std::os::unix::fs::MetadataExt;
+    let sb = Sandbox::new();
+    std::fs::create_dir(sb.p("out")).expect("mkdir");
+    // A slow chmod widens any window between two mode changes to 300 ms.
+    shim(
+        &sb,
+        "chmod",
+        "#!/bin/sh\nsleep 0.3\nexec /bin/chmod \"$@\"\n",
+    );
+    let pb = play(
+        r#"
+- name: private
+  copy:
+    content: "TOPSECRET\n"
+    dest: @D@/out/private.conf
+    mode: "0600"
+  environment:
+    PATH: "@D@/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+"#,
+    );
+    let out_dir = sb.p("out");
+    let (r, exposed) = std::thread::scope(|s| {
+        let run = s.spawn(|| sb.run(&pb, &[]));
+        let mut exposed = Vec::new();
+        while !run.is_finished() {
+            for e in std::fs::read_dir(&out_dir).into_iter().flatten().flatten() {
+                if let Ok(m) = e.metadata()
+                    && m.len() > 0
+                    && m.mode() & 0o077 != 0
+                {
+                    exposed.push(format!("{:?} {:o}", e.file_name(), m.mode() & 0o7777));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        (run.join().expect("run thread"), exposed)
+    });
+    r.assert_ok();
+    assert_eq!(sb.read("out/private.conf"), "TOPSECRET\n");
+    assert_eq!(mode_of(&sb.p("out/private.conf")), 0o600);
+    assert!(
+        exposed.is_empty(),
+        "content readable by others while being written: {exposed:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding 8: symlinked destinations, backups under a predictable name
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_symlinked_destination_is_replaced_not_read_or_written_through() {
+    let sb = Sandbox::new();
+    let secret = sb.write("secret.txt", "TOPSECRET\n");
+    std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    std::os::unix::fs::symlink(&secret, sb.p("planted.conf")).expect("symlink");
+    std::os::unix::fs::symlink(&secret, sb.p("planted2.conf")).expect("symlink");
+    sb.write("real.txt", "old\n");
+    std::os::unix::fs::symlink(sb.p("real.txt"), sb.p("followed.conf")).expect("symlink");
+    let pb = play(
+        r#"
+- name: over a link
+  copy:
+    content: "new\n"
+    dest: @D@/planted.conf
+    mode: "0640"
+- name: over a link, no mode
+  copy:
+    content: "new\n"
+    dest: @D@/planted2.conf
+- name: followed
+  copy:
+    content: "new\n"
+    dest: @D@/followed.conf
+    follow: true
+"#,
+    );
+    let r = sb.run(&pb, &["--check", "--diff"]);
+    r.assert_ok();
+    assert!(
+        !r.stdout.contains("TOPSECRET"),
+        "the link's target was read\n{}",
+        r.dump()
+    );
+    assert_eq!(r.status("over a link"), "changed", "{}", r.dump());
+
+    let r = sb.run(&pb, &[]);
+    r.assert_ok();
+    assert_eq!(
+        sb.read("secret.txt"),
+        "TOPSECRET\n",
+        "written through the link"
+    );
+    assert_eq!(mode_of(&secret), 0o600);
+    for (link, mode) in [("planted.conf", 0o640), ("planted2.conf", 0o644)] {
+        let meta = std::fs::symlink_metadata(sb.p(link)).expect("stat");
+        assert!(meta.file_type().is_file(), "{link} is still a link");
+        assert_eq!(sb.read(link), "new\n");
+        // Not the mode of the file the link pointed at.
+        assert_eq!(mode_of(&sb.p(link)), mode, "{link}");
+    }
+    // follow: true writes to the target and keeps the link.
+    let meta = std::fs::symlink_metadata(sb.p("followed.conf")).expect("stat");
+    assert!(
+        meta.file_type().is_symlink(),
+        "the followed link was replaced"
+    );
+    assert_eq!(sb.read("real.txt"), "new\n");
+
+    let r = sb.run(&pb, &[]);
+    r.assert_ok();
+    assert_eq!(r.changed("local1"), 0, "{}", r.dump());
+}
+
+#[test]
+fn a_backup_is_never_written_through_a_planted_link() {
+    let sb = Sandbox::new();
+    sb.write("data.txt", "old\n");
+    sb.write("victim.txt", "victim\n");
+    // `date` answers a fixed time and plants a link under the backup name the shell would use
+    // ($$ is date's parent, or its grandparent when the command substitution forks twice).
+    shim(
+        &sb,
+        "date",
+        "#!/bin/sh\nfor p in $PPID $(cut -d' ' -f4 /proc/$PPID/stat); do \
+         ln -sf @D@/victim.txt \"@D@/data.txt.$p.2020-01-01@00:00:00~\"; done\n\
+         echo 2020-01-01@00:00:00\n",
+    );
+    let pb = play(
+        r#"
+- name: replace
+  copy:
+    content: "new\n"
+    dest: @D@/data.txt
+    backup: yes
+  environment:
+    PATH: "@D@/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+  ignore_errors: yes
+"#,
+    );
+    let r = sb.run(&pb, &[]);
+    assert_eq!(sb.read("victim.txt"), "victim\n", "{}", r.dump());
+    assert_eq!(r.status("replace"), "failed", "{}", r.dump());
+    assert!(msg(&r, "replace").contains("backup"), "{}", r.dump());
+    assert_eq!(sb.read("data.txt"), "old\n");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding 9: bytes stay bytes, line endings stay
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn remote_src_copy_keeps_binary_bytes() {
+    let sb = Sandbox::new();
+    let bytes: Vec<u8> = (0..=255u8)
+        .chain([0xff, 0xfe, b'\r', b'\n', 0xc3])
+        .collect();
+    std::fs::write(sb.p("src.bin"), &bytes).expect("write");
+    let pb = play(
+        r#"
+- name: copy bin
+  copy:
+    src: @D@/src.bin
+    dest: @D@/dst.bin
+    remote_src: true
+"#,
+    );
+    let r = sb.run(&pb, &[]);
+    r.assert_ok();
+    assert_eq!(std::fs::read(sb.p("dst.bin")).expect("read"), bytes);
+    let r = sb.run(&pb, &[]);
+    r.assert_ok();
+    assert_eq!(r.changed("local1"), 0, "{}", r.dump());
+}
+
+#[test]
+fn lineinfile_keeps_latin1_bytes_and_crlf() {
+    let sb = Sandbox::new();
+    let before = b"caf\xe9=1\r\nkey=old\r\nna\xefve\r\n";
+    std::fs::write(sb.p("win.ini"), before).expect("write");
+    let pb = play(
+        r#"
+- name: edit
+  lineinfile:
+    path: @D@/win.ini
+    regexp: "^key="
+    line: key=new
+- name: add
+  lineinfile:
+    path: @D@/win.ini
+    line: added=1
+"#,
+    );
+    let r = sb.run(&pb, &[]);
+    r.assert_ok();
+    assert_eq!(
+        std::fs::read(sb.p("win.ini")).expect("read"),
+        b"caf\xe9=1\r\nkey=new\r\nna\xefve\r\nadded=1\r\n"
+    );
+    let r = sb.run(&pb, &[]);
+    r.assert_ok();
+    assert_eq!(r.changed("local1"), 0, "{}", r.dump());
 }

@@ -131,6 +131,8 @@ pub struct Output {
     pub signal: Option<String>,
     pub stdout: String,
     pub stderr: String,
+    /// Stdout exactly as received (`stdout` is its lossy UTF-8 text): file contents stay bytes.
+    pub stdout_bytes: Vec<u8>,
 }
 
 pub struct ExecRequest<'a> {
@@ -504,6 +506,7 @@ async fn drive(
     }
     out.stdout = String::from_utf8_lossy(&stdout).into_owned();
     out.stderr = String::from_utf8_lossy(&stderr).into_owned();
+    out.stdout_bytes = stdout;
     Ok(out)
 }
 

@@ -259,6 +259,7 @@ async fn run(
         signal: None,
         stdout: String::from_utf8_lossy(&stdout.body).into_owned(),
         stderr: String::from_utf8_lossy(&stderr.body).into_owned(),
+        stdout_bytes: stdout.body,
     })
 }
 
