@@ -420,3 +420,149 @@ fn lineinfile_keeps_latin1_bytes_and_crlf() {
     r.assert_ok();
     assert_eq!(r.changed("local1"), 0, "{}", r.dump());
 }
+
+// ---------------------------------------------------------------------------------------------
+// Finding 17: playbook values after `--`; no line breaks in pg_hba fields
+// ---------------------------------------------------------------------------------------------
+
+/// A shim that records its name and arguments, one per line, in `argv.log`, and succeeds.
+fn recorder(sb: &Sandbox, name: &str) {
+    shim(
+        sb,
+        name,
+        "#!/bin/sh\n{ echo \"== $(basename \"$0\")\"; printf '%s\\n' \"$@\"; } >> @D@/argv.log\n",
+    );
+}
+
+#[test]
+fn an_owner_is_never_taken_for_an_option() {
+    let sb = Sandbox::new();
+    let pb = play(
+        r#"
+- name: owner
+  file:
+    path: @D@/f.txt
+    state: touch
+    owner: "--version"
+  ignore_errors: yes
+"#,
+    );
+    let r = sb.run(&pb, &[]);
+    // `chown --version …` prints its version and succeeds: a false "changed".
+    assert_eq!(r.status("owner"), "failed", "{}", r.dump());
+}
+
+#[test]
+fn apt_names_and_psql_databases_are_never_options_or_conninfo() {
+    let sb = Sandbox::new();
+    for name in ["apt-get", "dpkg-query", "psql"] {
+        recorder(&sb, name);
+    }
+    let pb = play(
+        r#"
+- name: apt
+  apt:
+    name: ["-oDebug::pkgProblemResolver=1", "pkg-a"]
+  environment:
+    PATH: "@D@/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+- name: ping
+  postgresql_ping:
+    db: "app host=/elsewhere user=postgres"
+    login_host: 127.0.0.1
+    login_user: app
+  environment:
+    PATH: "@D@/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+"#,
+    );
+    let r = sb.run(&pb, &[]);
+    r.assert_ok();
+    let log = sb.read("argv.log");
+    let calls: Vec<Vec<&str>> = log
+        .split("== ")
+        .filter(|c| !c.is_empty())
+        .map(|c| c.lines().collect())
+        .collect();
+    let apt = calls
+        .iter()
+        .find(|c| c.first() == Some(&"apt-get") && c.contains(&"install"))
+        .unwrap_or_else(|| panic!("no apt-get install\n{log}"));
+    let dashdash = apt.iter().position(|a| *a == "--");
+    let name = apt.iter().position(|a| a.starts_with("-oDebug"));
+    assert!(
+        dashdash.is_some() && dashdash < name,
+        "apt-get: names not after --\n{log}"
+    );
+    let query = calls
+        .iter()
+        .find(|c| c.first() == Some(&"dpkg-query"))
+        .unwrap_or_else(|| panic!("no dpkg-query\n{log}"));
+    assert!(
+        query.contains(&"--"),
+        "dpkg-query: names not after --\n{log}"
+    );
+    let psql = calls
+        .iter()
+        .find(|c| c.first() == Some(&"psql"))
+        .unwrap_or_else(|| panic!("no psql\n{log}"));
+    let d = psql.iter().position(|a| *a == "-d").expect("-d");
+    assert_eq!(
+        psql.get(d + 1),
+        Some(&"dbname='app host=/elsewhere user=postgres'"),
+        "the database name can act as a connection string\n{log}"
+    );
+}
+
+#[test]
+fn become_user_is_never_taken_for_an_option() {
+    let sb = Sandbox::new();
+    shim(&sb, "evil.sh", "#!/bin/sh\ntouch @D@/pwned\n");
+    let pb = format!(
+        "- hosts: all\n  gather_facts: no\n  become: yes\n  become_method: su\n  \
+         become_user: \"--shell={}/bin/evil.sh\"\n  tasks:\n    - name: as\n      command: \"true\"\n",
+        sb.d()
+    );
+    let r = sb.run(&pb, &[]);
+    assert!(
+        !sb.exists("pwned"),
+        "su took the user for an option\n{}",
+        r.dump()
+    );
+    assert_ne!(r.code, 0, "{}", r.dump());
+}
+
+#[test]
+fn pg_hba_fields_with_line_breaks_are_refused() {
+    let sb = Sandbox::new();
+    let hba = "local   all             postgres                                peer\n";
+    sb.write("pg_hba.conf", hba);
+    let pb = play(
+        r#"
+- name: hba
+  postgresql_pg_hba:
+    dest: @D@/pg_hba.conf
+    contype: host
+    databases: app
+    users: "app\nhost all all 0.0.0.0/0 trust"
+    source: 10.0.0.0/8
+    method: scram-sha-256
+  ignore_errors: yes
+- name: hba options
+  postgresql_pg_hba:
+    dest: @D@/pg_hba.conf
+    contype: host
+    databases: app
+    users: app
+    source: 10.0.0.0/8
+    method: scram-sha-256
+    options: "a=b\rhost all all 0.0.0.0/0 trust"
+  ignore_errors: yes
+"#,
+    );
+    let r = sb.run(&pb, &[]);
+    assert_eq!(sb.read("pg_hba.conf"), hba, "{}", r.dump());
+    for (t, key) in [("hba", "users"), ("hba options", "options")] {
+        assert_eq!(r.status(t), "failed", "{}", r.dump());
+        let m = msg(&r, t);
+        assert!(m.contains(key) && m.contains("line break"), "{m}");
+    }
+}

@@ -183,9 +183,9 @@ fn wrap_become(script: &str, b: &Become) -> String {
             sh_quote(&inner)
         ),
         BecomeMethod::Su => format!(
-            "su -s /bin/sh {} -c {}",
-            sh_quote(&b.user),
-            sh_quote(&inner)
+            "su -s /bin/sh -c {} -- {}",
+            sh_quote(&inner),
+            sh_quote(&b.user)
         ),
         // Like `sudo -H` and su, runuser sets HOME, USER and LOGNAME of the target user.
         BecomeMethod::Runuser => format!(

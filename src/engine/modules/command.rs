@@ -31,7 +31,7 @@ pub async fn run(module: &str, a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResu
     }
     let mut script = String::new();
     if let Some(dir) = a.opt_str("chdir")? {
-        script.push_str(&format!("cd {} || exit 1\n", sh_quote(&dir)));
+        script.push_str(&format!("cd -- {} || exit 1\n", sh_quote(&dir)));
     }
     // creates/removes are checked on the target in the same round trip as the command.
     let creates = a.opt_str("creates")?;

@@ -157,15 +157,18 @@ impl Attrs {
     fn script(&self, target: &str) -> String {
         let mut s = String::new();
         match (&self.owner, &self.group) {
-            (Some(o), Some(g)) => {
-                s.push_str(&format!("chown {}:{} {target}\n", sh_quote(o), sh_quote(g)))
-            }
-            (Some(o), None) => s.push_str(&format!("chown {} {target}\n", sh_quote(o))),
-            (None, Some(g)) => s.push_str(&format!("chgrp {} {target}\n", sh_quote(g))),
+            // `--`: an owner, group or mode from the playbook is never taken for an option.
+            (Some(o), Some(g)) => s.push_str(&format!(
+                "chown -- {}:{} {target}\n",
+                sh_quote(o),
+                sh_quote(g)
+            )),
+            (Some(o), None) => s.push_str(&format!("chown -- {} {target}\n", sh_quote(o))),
+            (None, Some(g)) => s.push_str(&format!("chgrp -- {} {target}\n", sh_quote(g))),
             (None, None) => {}
         }
         if let Some(m) = &self.mode {
-            s.push_str(&format!("chmod {} {target}\n", sh_quote(m)));
+            s.push_str(&format!("chmod -- {} {target}\n", sh_quote(m)));
         }
         s
     }
@@ -868,7 +871,7 @@ pub async fn file(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleErr
                 let mut r = String::new();
                 if let (Some(o), g) = (&attrs.owner, &attrs.group) {
                     r.push_str(&format!(
-                        "chown -R {}{} {p}\n",
+                        "chown -R -- {}{} {p}\n",
                         sh_quote(o),
                         g.as_ref()
                             .map(|g| format!(":{}", sh_quote(g)))
@@ -876,7 +879,7 @@ pub async fn file(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleErr
                     ));
                 }
                 if let Some(m) = &attrs.mode {
-                    r.push_str(&format!("chmod -R {} {p}\n", sh_quote(m)));
+                    r.push_str(&format!("chmod -R -- {} {p}\n", sh_quote(m)));
                 }
                 s.push_str(&r);
             } else {
