@@ -566,3 +566,55 @@ fn pg_hba_fields_with_line_breaks_are_refused() {
         assert!(m.contains(key) && m.contains("line break"), "{m}");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Finding 19: a become prompt nobody answers ends with a clear error
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn an_unknown_sudo_prompt_times_out_with_a_clear_error() {
+    let sb = Sandbox::new();
+    // A sudo that asks in its own words (not slm-wizard's prompt) and waits.
+    shim(
+        &sb,
+        "sudo",
+        "#!/bin/sh\nprintf 'Password for alice: ' >&2\nexec sleep 120\n",
+    );
+    let pb = sb.write(
+        "pb.yml",
+        "- hosts: all\n  gather_facts: no\n  become: yes\n  become_user: nobody\n  tasks:\n    \
+         - name: as nobody\n      command: \"true\"\n",
+    );
+    let mut cmd = std::process::Command::new(common::BIN);
+    cmd.arg("run")
+        .arg(&pb)
+        .arg("-i")
+        .arg(sb.inventory())
+        .arg("--json")
+        .current_dir(sb.path())
+        .env("XDG_STATE_HOME", sb.state_dir())
+        .env(
+            "PATH",
+            format!("{}/bin:/usr/sbin:/usr/bin:/sbin:/bin", sb.d()),
+        )
+        .env("SLM_WIZARD_BECOME_TIMEOUT", "2")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let start = Instant::now();
+    let out = common::run_with_timeout(cmd, Duration::from_secs(60));
+    let took = start.elapsed();
+    assert!(
+        took < Duration::from_secs(30),
+        "took {took:?}\n{}",
+        out.stdout
+    );
+    assert_ne!(out.code, 0, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("did not finish within 2s")
+            && out.stdout.contains("Password for alice"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+}

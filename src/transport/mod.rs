@@ -275,12 +275,28 @@ pub async fn whoami(transport: &dyn Transport) -> Result<Option<Login>, Transpor
 /// `Err` names the missing tool and the fix when a non-root login cannot escalate at all.
 /// Without a known login, `want` is used as asked.
 pub fn decide_become(login: Option<&Login>, want: Become) -> Result<Option<Become>, String> {
+    if let Some(login) = login
+        && login.is(&want.user)
+    {
+        return Ok(None);
+    }
+    // su reads its password from a terminal, which commands here never have; only root (which
+    // su never asks) can use it.
+    if want.method == BecomeMethod::Su
+        && want.password.is_some()
+        && !login.is_some_and(Login::is_root)
+    {
+        return Err(format!(
+            "become_method su with a become password cannot work: su reads the password from a \
+             terminal, and slm-wizard runs commands without one. Use become_method sudo (the \
+             password is answered on sudo's prompt), or log in as root (su needs no password \
+             then); becoming {}",
+            want.user
+        ));
+    }
     let Some(login) = login else {
         return Ok(Some(want));
     };
-    if login.is(&want.user) {
-        return Ok(None);
-    }
     if login.has(want.method.tool()) {
         return Ok(Some(want));
     }
@@ -514,8 +530,56 @@ async fn drive(
 /// password prompt (once: a second prompt means the password is wrong). Output before the
 /// marker belongs to sudo/su; what followed it on stdout is returned.
 async fn escalate(proc: &mut Process, b: &Become) -> Result<Vec<u8>, TransportError> {
-    let mut stdout = Vec::new();
+    let limit = become_timeout();
     let mut stderr = Vec::new();
+    match tokio::time::timeout(limit, escalate_until_ok(proc, b, &mut stderr)).await {
+        Ok(r) => r,
+        Err(_) => {
+            let _ = proc.control.send(Control::Kill).await;
+            let seen = String::from_utf8_lossy(&stderr);
+            let seen = seen.trim();
+            let seen: String = seen
+                .chars()
+                .rev()
+                .take(200)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            Err(TransportError::Become(format!(
+                "{} did not finish within {}s; it may be waiting at a prompt slm-wizard does not \
+                 answer{}. Check the become password (ansible_become_password) and the host's \
+                 sudo/PAM configuration",
+                b.method.tool(),
+                limit.as_secs(),
+                if seen.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (it printed: {seen:?})")
+                }
+            )))
+        }
+    }
+}
+
+/// How long privilege escalation may take before it counts as stuck at an unknown prompt;
+/// `SLM_WIZARD_BECOME_TIMEOUT` (seconds) overrides it.
+pub const BECOME_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn become_timeout() -> Duration {
+    std::env::var("SLM_WIZARD_BECOME_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .map_or(BECOME_TIMEOUT, Duration::from_secs)
+}
+
+async fn escalate_until_ok(
+    proc: &mut Process,
+    b: &Become,
+    stderr: &mut Vec<u8>,
+) -> Result<Vec<u8>, TransportError> {
+    let mut stdout = Vec::new();
     let mut password_sent = false;
     while let Some(ev) = proc.events.recv().await {
         match ev {
@@ -531,7 +595,7 @@ async fn escalate(proc: &mut Process, b: &Become) -> Result<Vec<u8>, TransportEr
             }
             ProcEvent::Output(Stream::Stderr, data) => {
                 stderr.extend_from_slice(&data);
-                if find(&stderr, BECOME_PROMPT.as_bytes()).is_none() {
+                if find(stderr, BECOME_PROMPT.as_bytes()).is_none() {
                     continue;
                 }
                 let Some(pw) = b.password.as_ref() else {
@@ -555,7 +619,7 @@ async fn escalate(proc: &mut Process, b: &Become) -> Result<Vec<u8>, TransportEr
                 return Err(lost_mid_command());
             }
             ProcEvent::Exit(status) => {
-                let msg = String::from_utf8_lossy(&stderr).trim().to_string();
+                let msg = String::from_utf8_lossy(stderr).trim().to_string();
                 return Err(TransportError::Become(if msg.is_empty() {
                     let rc = status.map_or_else(|sig| sig, |rc| rc.to_string());
                     format!("exited with {rc} before running the command")
@@ -734,6 +798,22 @@ mod tests {
             decided(Some(&with_sudo), want(BecomeMethod::Sudo, "root")),
             Ok(Some((BecomeMethod::Sudo, "root".into())))
         );
+    }
+
+    #[test]
+    fn su_with_a_password_is_refused_unless_root_logs_in() {
+        let with_pw = |method| Become {
+            password: Some(crate::secrets::Secret::new("pw".to_string())),
+            ..want(method, "postgres")
+        };
+        let deploy = login("deploy", 1000, &["su", "sudo"]);
+        let err = decided(Some(&deploy), with_pw(BecomeMethod::Su)).unwrap_err();
+        assert!(err.contains("su") && err.contains("terminal"), "{err}");
+        assert!(decided(None, with_pw(BecomeMethod::Su)).is_err());
+        // Root never gets asked by su; sudo answers its prompt.
+        let root = login("root", 0, &["su"]);
+        assert!(decided(Some(&root), with_pw(BecomeMethod::Su)).is_ok());
+        assert!(decided(Some(&deploy), with_pw(BecomeMethod::Sudo)).is_ok());
     }
 
     #[test]
