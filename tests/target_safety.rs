@@ -76,7 +76,7 @@ fn environment_names_are_never_shell_code() {
 - name: bad name
   shell: "true"
   environment:
-    "X=1; touch @D@/pwned; Y": "1"
+    "{{ 'X=1; touch @D@/pwned; Y' }}": "1"
   ignore_errors: yes
 "#,
     );
@@ -87,6 +87,32 @@ fn environment_names_are_never_shell_code() {
     assert!(
         m.contains("environment") && m.contains("not a valid variable name"),
         "{m}\n{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn a_static_bad_environment_name_is_refused_before_the_run_at_its_position() {
+    let sb = Sandbox::new();
+    let pb = play(
+        r#"
+- name: fine
+  command: touch @D@/ran
+- name: bad name
+  shell: "true"
+  environment:
+    OK_NAME: "1"
+    "X=1; touch @D@/pwned; Y": "1"
+"#,
+    );
+    let r = sb.run(&pb, &[]);
+    r.assert_code(5);
+    assert!(!sb.exists("ran"), "the run started\n{}", r.dump());
+    assert!(!sb.exists("pwned"), "{}", r.dump());
+    // Line 10, column 9 of the generated playbook: the bad key.
+    assert!(
+        r.stderr.contains("pb-0.yml:10:9") && r.stderr.contains("not a valid variable name"),
+        "{}",
         r.dump()
     );
 }
