@@ -358,6 +358,39 @@ fn a_symlinked_destination_is_replaced_not_read_or_written_through() {
 }
 
 #[test]
+fn lineinfile_edits_what_a_link_points_at_and_keeps_the_link() {
+    let sb = Sandbox::new();
+    sb.write("real.conf", "a=1\n");
+    std::os::unix::fs::symlink(sb.p("real.conf"), sb.p("link.conf")).expect("symlink");
+    std::os::unix::fs::symlink(sb.p("missing/x.conf"), sb.p("dangling.conf")).expect("symlink");
+    let pb = play(
+        r#"
+- name: edit
+  lineinfile:
+    path: @D@/link.conf
+    line: b=2
+- name: dangling
+  lineinfile:
+    path: @D@/dangling.conf
+    line: b=2
+    create: true
+  ignore_errors: yes
+"#,
+    );
+    let r = sb.run(&pb, &[]);
+    assert_eq!(r.status("edit"), "changed", "{}", r.dump());
+    assert_eq!(sb.read("real.conf"), "a=1\nb=2\n");
+    let meta = std::fs::symlink_metadata(sb.p("link.conf")).expect("stat");
+    assert!(meta.file_type().is_symlink(), "the link was replaced");
+    assert_eq!(r.status("dangling"), "failed", "{}", r.dump());
+    assert!(
+        msg(&r, "dangling").contains("cannot be resolved"),
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
 fn a_backup_is_never_written_through_a_planted_link() {
     let sb = Sandbox::new();
     sb.write("data.txt", "old\n");

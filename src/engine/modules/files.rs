@@ -61,7 +61,9 @@ async fn probe(
     };
     let resolve = if follow {
         // NUL-terminated: any byte may be in a path.
-        "if [ -L \"$p\" ]; then p=$(readlink -f -- \"$p\"); printf 'R %s\\0' \"$p\"; fi\n"
+        "if [ -L \"$p\" ]; then p=$(readlink -f -- \"$p\") && [ -n \"$p\" ] || \
+         { echo \"the symlink cannot be resolved (its target's directory is missing)\" >&2; exit 1; }; \
+         printf 'R %s\\0' \"$p\"; fi\n"
     } else {
         ""
     };
