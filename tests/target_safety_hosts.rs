@@ -83,3 +83,36 @@ fn su_becomes_the_user_over_ssh() {
     r.assert_code(0);
     assert_eq!(r.result("t1", "who")["stdout"], "nobody", "{}", r.dump());
 }
+
+#[test]
+fn su_with_a_become_password_is_refused_before_any_task() {
+    if !root_or_skip("su_with_a_become_password_is_refused_before_any_task") {
+        return;
+    }
+    let h = Hosts::up(1, &["t1"], &["t1"]);
+    let pw = h.deploy_password();
+    let inv = h.write_inventory("inv.yml", |_| {
+        vec![
+            ("ansible_user".into(), "deploy".into()),
+            ("ansible_become_password".into(), yq(&pw)),
+        ]
+    });
+    let pb = "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - name: first
+      command: id -un
+    - name: as root with su
+      command: id -u
+      become: true
+      become_method: su
+";
+    let r = h.run(pb, &inv, &[]);
+    assert_ne!(r.code, 0, "{}", r.dump());
+    let results = r.results("t1");
+    assert_eq!(results.len(), 1, "{}", r.dump());
+    assert_eq!(results[0]["status"], "failed", "{}", r.dump());
+    let msg = results[0]["msg"].as_str().unwrap_or_default();
+    assert!(msg.contains("su") && msg.contains("terminal"), "{msg}");
+}
