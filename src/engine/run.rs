@@ -1499,8 +1499,9 @@ async fn run_once_item(
 /// or cannot be known before the task runs (a become_user from a loop variable).
 fn missing_escalation(shared: &Arc<Shared>, pc: &PlayCtx<'_>, state: &HostState) -> Option<String> {
     let login = state.login.as_ref()?;
-    // Root can always escalate; a login with both tools can use either method.
-    if login.is_root() || (login.has("sudo") && login.has("su")) {
+    // Root can always escalate (a login with both tools is still checked: su with a password
+    // cannot work and is refused here, before any task).
+    if login.is_root() {
         return None;
     }
     let play = pc.play;

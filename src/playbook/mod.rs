@@ -415,7 +415,25 @@ impl Parser<'_> {
             "ignore_errors" => c.ignore_errors = Some(bool_of(v, key)?),
             "ignore_unreachable" => c.ignore_unreachable = Some(bool_of(v, key)?),
             "no_log" => c.no_log = Some(self.json(v)?),
-            "environment" => c.environment = Some(self.json(v)?),
+            "environment" => {
+                // Static names are checked here, at their position; templated ones when the task
+                // runs (a bad name would otherwise be shell code on the target).
+                for (k, _) in v.as_map().unwrap_or_default() {
+                    if let Some(name) = k.as_str()
+                        && !crate::template::is_template(name)
+                        && !crate::transport::valid_env_name(name)
+                    {
+                        return Err(InputError::at(
+                            &k.pos,
+                            format!(
+                                "environment: {name:?} is not a valid variable name (letters, \
+                                 digits and _, not starting with a digit)"
+                            ),
+                        ));
+                    }
+                }
+                c.environment = Some(self.json(v)?)
+            }
             "check_mode" => c.check_mode = Some(self.json(v)?),
             "diff" => c.diff = Some(self.json(v)?),
             "any_errors_fatal" => c.any_errors_fatal = Some(bool_of(v, key)?),

@@ -53,6 +53,18 @@ impl Capped {
         self.total
     }
 
+    /// The text (as [`into_string`](Self::into_string)) and the bytes kept: all of them when
+    /// they fit (file contents stay exact), else head and tail joined.
+    pub fn into_text_and_bytes(mut self) -> (String, Vec<u8>) {
+        if self.tail.len() > self.half {
+            let cut = self.tail.len() - self.half;
+            self.tail.drain(..cut);
+        }
+        let mut bytes = self.head.clone();
+        bytes.extend_from_slice(&self.tail);
+        (self.into_string(), bytes)
+    }
+
     /// The text: whole when it fit, else head, "… N bytes omitted …", tail (cut at characters).
     pub fn into_string(mut self) -> String {
         if self.tail.len() > self.half {

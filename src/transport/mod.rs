@@ -133,6 +133,8 @@ pub struct Output {
     pub signal: Option<String>,
     pub stdout: String,
     pub stderr: String,
+    /// Stdout exactly as received (`stdout` is its lossy UTF-8 text): file contents stay bytes.
+    pub stdout_bytes: Vec<u8>,
 }
 
 pub struct ExecRequest<'a> {
@@ -183,9 +185,9 @@ fn wrap_become(script: &str, b: &Become) -> String {
             sh_quote(&inner)
         ),
         BecomeMethod::Su => format!(
-            "su -s /bin/sh {} -c {}",
-            sh_quote(&b.user),
-            sh_quote(&inner)
+            "su -s /bin/sh -c {} -- {}",
+            sh_quote(&inner),
+            sh_quote(&b.user)
         ),
         // Like `sudo -H` and su, runuser sets HOME, USER and LOGNAME of the target user.
         BecomeMethod::Runuser => format!(
@@ -275,12 +277,28 @@ pub async fn whoami(transport: &dyn Transport) -> Result<Option<Login>, Transpor
 /// `Err` names the missing tool and the fix when a non-root login cannot escalate at all.
 /// Without a known login, `want` is used as asked.
 pub fn decide_become(login: Option<&Login>, want: Become) -> Result<Option<Become>, String> {
+    if let Some(login) = login
+        && login.is(&want.user)
+    {
+        return Ok(None);
+    }
+    // su reads its password from a terminal, which commands here never have; only root (which
+    // su never asks) can use it.
+    if want.method == BecomeMethod::Su
+        && want.password.is_some()
+        && !login.is_some_and(Login::is_root)
+    {
+        return Err(format!(
+            "become_method su with a become password cannot work: su reads the password from a \
+             terminal, and slm-wizard runs commands without one. Use become_method sudo (the \
+             password is answered on sudo's prompt), or log in as root (su needs no password \
+             then); becoming {}",
+            want.user
+        ));
+    }
     let Some(login) = login else {
         return Ok(Some(want));
     };
-    if login.is(&want.user) {
-        return Ok(None);
-    }
     if login.has(want.method.tool()) {
         return Ok(Some(want));
     }
@@ -330,7 +348,92 @@ pub async fn exec(
     req: ExecRequest<'_>,
     sink: &mut (dyn FnMut(Stream, &[u8]) + Send),
 ) -> Result<Output, TransportError> {
-    exec_capped(transport, req, sink, None).await
+    exec_full(transport, req, &[], sink, None).await
+}
+
+/// Whether `name` may be exported by a POSIX shell (and so cannot inject shell code).
+pub fn valid_env_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Checks task `environment:` names and values; the error names the field and what is valid.
+pub fn check_environment(env: &[(String, String)]) -> Result<(), String> {
+    for (name, value) in env {
+        if !valid_env_name(name) {
+            return Err(format!(
+                "environment: {name:?} is not a valid variable name (letters, digits and _, \
+                 not starting with a digit)"
+            ));
+        }
+        if value.contains('\0') {
+            return Err(format!(
+                "environment: the value of {name} contains a NUL byte, which no environment \
+                 variable can hold"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the variables framed by [`env_frame`] from stdin and exports them. Only the count is in
+/// the script (which ends up in an argv on the target); names, lengths and values come on stdin,
+/// read by the shell's `read` builtin and `head -c`, which never read past what they need.
+fn env_prelude(count: usize) -> String {
+    format!(
+        "slm_c={count}\n\
+         while [ \"$slm_c\" -gt 0 ]; do IFS=' ' read -r slm_k slm_b || exit 97; \
+         slm_v=$(head -c \"$slm_b\"; echo .); export \"$slm_k=${{slm_v%.}}\"; \
+         slm_c=$((slm_c - 1)); done\n\
+         unset slm_c slm_k slm_b slm_v\n"
+    )
+}
+
+/// `NAME BYTES\n` then the value's bytes, per variable.
+fn env_frame(env: &[(String, String)]) -> Vec<u8> {
+    let mut frame = Vec::new();
+    for (name, value) in env {
+        frame.extend_from_slice(format!("{name} {}\n", value.len()).as_bytes());
+        frame.extend_from_slice(value.as_bytes());
+    }
+    frame
+}
+
+/// [`exec`] with the task's `environment:` exported to the script. The values travel on the
+/// command's stdin ahead of its own stdin, never in a command line: a script is an argv on the
+/// target (`sh -c SCRIPT`), which every local user can read in `ps` while it runs.
+pub async fn exec_env(
+    transport: &dyn Transport,
+    req: ExecRequest<'_>,
+    env: &[(String, String)],
+    sink: &mut (dyn FnMut(Stream, &[u8]) + Send),
+    half: Option<usize>,
+) -> Result<Output, TransportError> {
+    if env.is_empty() {
+        return exec_full(transport, req, &[], sink, half).await;
+    }
+    check_environment(env).map_err(TransportError::Other)?;
+    let script = format!("{}{}", env_prelude(env.len()), req.script);
+    let frame = env_frame(env);
+    if req.stdin_file.is_some() {
+        // The file is streamed after the frame.
+        let req = ExecRequest {
+            script: &script,
+            ..req
+        };
+        return exec_full(transport, req, &frame, sink, half).await;
+    }
+    let mut stdin = frame;
+    stdin.extend_from_slice(req.stdin.unwrap_or_default());
+    let req = ExecRequest {
+        script: &script,
+        stdin: Some(&stdin),
+        ..req
+    };
+    exec_full(transport, req, &[], sink, half).await
 }
 
 /// Like [`exec`], keeping only the first and last `half` bytes of stdout and of stderr in the
@@ -338,6 +441,18 @@ pub async fn exec(
 pub async fn exec_capped(
     transport: &dyn Transport,
     req: ExecRequest<'_>,
+    sink: &mut (dyn FnMut(Stream, &[u8]) + Send),
+    half: Option<usize>,
+) -> Result<Output, TransportError> {
+    exec_full(transport, req, &[], sink, half).await
+}
+
+/// [`exec`], with `prefix` sent on stdin before a streamed `stdin_file`, and the result capped
+/// at `half` bytes from each end of each stream (`None`: whole).
+async fn exec_full(
+    transport: &dyn Transport,
+    req: ExecRequest<'_>,
+    prefix: &[u8],
     sink: &mut (dyn FnMut(Stream, &[u8]) + Send),
     half: Option<usize>,
 ) -> Result<Output, TransportError> {
@@ -354,7 +469,7 @@ pub async fn exec_capped(
     let mut proc = transport.spawn(&command).await?;
     // Abandoned (the caller dropped this future: a kill): the command is killed, not left running.
     let guard = KillOnDrop(Some(proc.control.clone()));
-    let run = drive(&mut proc, &req, sink, half);
+    let run = drive(&mut proc, &req, prefix, sink, half);
     let result = match req.timeout {
         Some(limit) => match tokio::time::timeout(limit, run).await {
             Ok(r) => r,
@@ -388,6 +503,7 @@ impl Drop for KillOnDrop {
 async fn drive(
     proc: &mut Process,
     req: &ExecRequest<'_>,
+    prefix: &[u8],
     sink: &mut (dyn FnMut(Stream, &[u8]) + Send),
     half: Option<usize>,
 ) -> Result<Output, TransportError> {
@@ -402,7 +518,7 @@ async fn drive(
         sink(Stream::Stdout, &first);
         stdout.push(&first);
     }
-    send_stdin(proc, req).await;
+    send_stdin(proc, req, prefix).await;
     while let Some(ev) = proc.events.recv().await {
         match ev {
             ProcEvent::Output(stream, data) => {
@@ -423,7 +539,7 @@ async fn drive(
             }
         }
     }
-    out.stdout = stdout.into_string();
+    (out.stdout, out.stdout_bytes) = stdout.into_text_and_bytes();
     out.stderr = stderr.into_string();
     Ok(out)
 }
@@ -432,8 +548,56 @@ async fn drive(
 /// password prompt (once: a second prompt means the password is wrong). Output before the
 /// marker belongs to sudo/su; what followed it on stdout is returned.
 async fn escalate(proc: &mut Process, b: &Become) -> Result<Vec<u8>, TransportError> {
-    let mut stdout = Vec::new();
+    let limit = become_timeout();
     let mut stderr = Vec::new();
+    match tokio::time::timeout(limit, escalate_until_ok(proc, b, &mut stderr)).await {
+        Ok(r) => r,
+        Err(_) => {
+            let _ = proc.control.send(Control::Kill).await;
+            let seen = String::from_utf8_lossy(&stderr);
+            let seen = seen.trim();
+            let seen: String = seen
+                .chars()
+                .rev()
+                .take(200)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            Err(TransportError::Become(format!(
+                "{} did not finish within {}s; it may be waiting at a prompt slm-wizard does not \
+                 answer{}. Check the become password (ansible_become_password) and the host's \
+                 sudo/PAM configuration",
+                b.method.tool(),
+                limit.as_secs(),
+                if seen.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (it printed: {seen:?})")
+                }
+            )))
+        }
+    }
+}
+
+/// How long privilege escalation may take before it counts as stuck at an unknown prompt;
+/// `SLM_WIZARD_BECOME_TIMEOUT` (seconds) overrides it.
+pub const BECOME_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn become_timeout() -> Duration {
+    std::env::var("SLM_WIZARD_BECOME_TIMEOUT")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .map_or(BECOME_TIMEOUT, Duration::from_secs)
+}
+
+async fn escalate_until_ok(
+    proc: &mut Process,
+    b: &Become,
+    stderr: &mut Vec<u8>,
+) -> Result<Vec<u8>, TransportError> {
+    let mut stdout = Vec::new();
     let mut password_sent = false;
     while let Some(ev) = proc.events.recv().await {
         match ev {
@@ -449,7 +613,7 @@ async fn escalate(proc: &mut Process, b: &Become) -> Result<Vec<u8>, TransportEr
             }
             ProcEvent::Output(Stream::Stderr, data) => {
                 stderr.extend_from_slice(&data);
-                if find(&stderr, BECOME_PROMPT.as_bytes()).is_none() {
+                if find(stderr, BECOME_PROMPT.as_bytes()).is_none() {
                     continue;
                 }
                 let Some(pw) = b.password.as_ref() else {
@@ -473,7 +637,7 @@ async fn escalate(proc: &mut Process, b: &Become) -> Result<Vec<u8>, TransportEr
                 return Err(lost_mid_command());
             }
             ProcEvent::Exit(status) => {
-                let msg = String::from_utf8_lossy(&stderr).trim().to_string();
+                let msg = String::from_utf8_lossy(stderr).trim().to_string();
                 return Err(TransportError::Become(if msg.is_empty() {
                     let rc = status.map_or_else(|sig| sig, |rc| rc.to_string());
                     format!("exited with {rc} before running the command")
@@ -488,7 +652,16 @@ async fn escalate(proc: &mut Process, b: &Become) -> Result<Vec<u8>, TransportEr
     })
 }
 
-async fn send_stdin(proc: &Process, req: &ExecRequest<'_>) {
+async fn send_stdin(proc: &Process, req: &ExecRequest<'_>, prefix: &[u8]) {
+    if !prefix.is_empty()
+        && proc
+            .control
+            .send(Control::Stdin(prefix.to_vec()))
+            .await
+            .is_err()
+    {
+        return;
+    }
     if let Some(path) = req.stdin_file {
         // Streamed from a task of its own, so output keeps flowing while the file uploads.
         let control = proc.control.clone();
@@ -643,6 +816,22 @@ mod tests {
             decided(Some(&with_sudo), want(BecomeMethod::Sudo, "root")),
             Ok(Some((BecomeMethod::Sudo, "root".into())))
         );
+    }
+
+    #[test]
+    fn su_with_a_password_is_refused_unless_root_logs_in() {
+        let with_pw = |method| Become {
+            password: Some(crate::secrets::Secret::new("pw".to_string())),
+            ..want(method, "postgres")
+        };
+        let deploy = login("deploy", 1000, &["su", "sudo"]);
+        let err = decided(Some(&deploy), with_pw(BecomeMethod::Su)).unwrap_err();
+        assert!(err.contains("su") && err.contains("terminal"), "{err}");
+        assert!(decided(None, with_pw(BecomeMethod::Su)).is_err());
+        // Root never gets asked by su; sudo answers its prompt.
+        let root = login("root", 0, &["su"]);
+        assert!(decided(Some(&root), with_pw(BecomeMethod::Su)).is_ok());
+        assert!(decided(Some(&deploy), with_pw(BecomeMethod::Sudo)).is_ok());
     }
 
     #[test]

@@ -256,11 +256,13 @@ async fn run(
     let rc = stdout.rc().ok_or_else(|| {
         TransportError::Other("the remote shell sent a malformed status line".into())
     })?;
+    let (stdout_text, stdout_bytes) = stdout.into_text_and_bytes();
     Ok(Output {
         rc,
         signal: None,
-        stdout: stdout.into_string(),
+        stdout: stdout_text,
         stderr: stderr.into_string(),
+        stdout_bytes,
     })
 }
 
@@ -285,6 +287,18 @@ impl Splitter {
             shown: 0,
             after: None,
             capped: half.map(|h| super::Capped::new(Some(h))),
+        }
+    }
+
+    /// The collected output (before the marker) as text and as the bytes kept (all of them
+    /// without a cap).
+    fn into_text_and_bytes(self) -> (String, Vec<u8>) {
+        match self.capped {
+            Some(mut c) => {
+                c.push(&self.body);
+                c.into_text_and_bytes()
+            }
+            None => (String::from_utf8_lossy(&self.body).into_owned(), self.body),
         }
     }
 

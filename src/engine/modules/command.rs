@@ -31,21 +31,23 @@ pub async fn run(module: &str, a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResu
     }
     let mut script = String::new();
     if let Some(dir) = a.opt_str("chdir")? {
-        script.push_str(&format!("cd {} || exit 1\n", sh_quote(&dir)));
+        script.push_str(&format!("cd -- {} || exit 1\n", sh_quote(&dir)));
     }
     // creates/removes are checked on the target in the same round trip as the command.
     let creates = a.opt_str("creates")?;
     let removes = a.opt_str("removes")?;
+    // The skip marker is random per task: a command cannot print it to fake a skip.
+    let skip = marker("SKIP");
     let mut guard = String::new();
     if let Some(c) = &creates {
         guard.push_str(&format!(
-            "for f in {}; do [ -e \"$f\" ] && {{ echo __SLM_SKIP__; exit 0; }}; done\n",
+            "for f in {}; do [ -e \"$f\" ] && {{ echo {skip}; exit 0; }}; done\n",
             glob_word(c)
         ));
     }
     if let Some(r) = &removes {
         guard.push_str(&format!(
-            "found=; for f in {}; do [ -e \"$f\" ] && found=1; done; [ -z \"$found\" ] && {{ echo __SLM_SKIP__; exit 0; }}\n",
+            "found=; for f in {}; do [ -e \"$f\" ] && found=1; done; [ -z \"$found\" ] && {{ echo {skip}; exit 0; }}\n",
             glob_word(r)
         ));
     }
@@ -56,10 +58,11 @@ pub async fn run(module: &str, a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResu
             r.skipped = true;
             return Ok(r);
         }
+        let would_run = marker("WOULD_RUN");
         let out = ctx
-            .query(&format!("{script}{guard}echo __SLM_WOULD_RUN__"), None)
+            .query(&format!("{script}{guard}echo {would_run}"), None)
             .await?;
-        let mut r = ModuleResult::changed(out.stdout.contains("__SLM_WOULD_RUN__"));
+        let mut r = ModuleResult::changed(out.stdout.contains(&would_run));
         if !r.changed {
             r.msg = Some(skip_msg(&creates, &removes));
         }
@@ -83,7 +86,7 @@ pub async fn run(module: &str, a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResu
         None => None,
     };
     let out = ctx.sh(&script, stdin.as_deref()).await?;
-    if out.stdout.starts_with("__SLM_SKIP__") {
+    if !guard.is_empty() && out.rc == 0 && out.stdout.trim_end() == skip {
         return Ok(ModuleResult::ok().with_msg(skip_msg(&creates, &removes)));
     }
     let strip = a.bool("strip_empty_ends", true)?;
@@ -108,6 +111,13 @@ pub async fn run(module: &str, a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResu
     }
     r.extra.insert("cmd".into(), Value::String(text));
     Ok(r)
+}
+
+/// `__SLM_<WHAT>_<random hex>__`.
+fn marker(what: &str) -> String {
+    let mut bytes = [0u8; 16];
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut bytes);
+    format!("__SLM_{what}_{}__", hex::encode(bytes))
 }
 
 fn skip_msg(creates: &Option<String>, removes: &Option<String>) -> String {

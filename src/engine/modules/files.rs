@@ -18,15 +18,61 @@ pub struct RemoteFile {
     pub mode: String,
     pub owner: String,
     pub group: String,
+    /// The content as text (invalid UTF-8 replaced), for callers that parse it.
     pub content: Option<String>,
+    /// The content exactly as on the target.
+    pub bytes: Option<Vec<u8>>,
+    /// A symbolic link that was not followed: writing replaces the link itself.
+    pub is_link: bool,
+    /// The path that was read (a followed link's target); writes go there.
+    pub path: String,
 }
 
-/// Reads a file's attributes and (for regular files) its text in one round trip.
+/// Reads a file's attributes and (for regular files) its content in one round trip. A symlink
+/// is followed: editing modules (lineinfile, blockinfile, pg_hba) change what the link points
+/// at, as Ansible's do, and write to the target, keeping the link.
 pub async fn read_remote(ctx: &Ctx<'_>, path: &str) -> Result<RemoteFile, ModuleError> {
+    read_remote_at(ctx, path, true).await
+}
+
+/// [`read_remote`]; without `follow`, a symlink is reported as such and never read through
+/// (a planted link must not show another file's content in a diff, nor lend it its mode).
+pub async fn read_remote_at(
+    ctx: &Ctx<'_>,
+    path: &str,
+    follow: bool,
+) -> Result<RemoteFile, ModuleError> {
+    probe(ctx, path, follow, false).await
+}
+
+/// Attributes of `path` and, for a regular file, its content (or with `checksum`, its SHA-256
+/// in `content`, for files too large to move).
+async fn probe(
+    ctx: &Ctx<'_>,
+    path: &str,
+    follow: bool,
+    checksum: bool,
+) -> Result<RemoteFile, ModuleError> {
     let p = sh_quote(path);
+    let read = if checksum {
+        "dd if=\"$p\" iflag=nofollow status=none | sha256sum | cut -d' ' -f1"
+    } else {
+        "dd if=\"$p\" iflag=nofollow status=none"
+    };
+    let resolve = if follow {
+        // NUL-terminated: any byte may be in a path.
+        "if [ -L \"$p\" ]; then p=$(readlink -f -- \"$p\") && [ -n \"$p\" ] || \
+         { echo \"the symlink cannot be resolved (its target's directory is missing)\" >&2; exit 1; }; \
+         printf 'R %s\\0' \"$p\"; fi\n"
+    } else {
+        ""
+    };
+    // dd's nofollow: the file cannot be swapped for a link between the test and the read.
     let script = format!(
-        "if [ -f {p} ]; then stat -L -c 'F %a %U %G' -- {p} && cat -- {p}; \
-         elif [ -e {p} ] || [ -L {p} ]; then stat -c 'O %a %U %G %F' -- {p}; else echo A; fi"
+        "p={p}\n{resolve}\
+         if [ -L \"$p\" ]; then stat -c 'L %a %U %G' -- \"$p\"; \
+         elif [ -f \"$p\" ]; then stat -c 'F %a %U %G' -- \"$p\" && {read}; \
+         elif [ -e \"$p\" ]; then stat -c 'O %a %U %G %F' -- \"$p\"; else echo A; fi"
     );
     let out = ctx.query(&script, None).await?;
     if out.rc != 0 {
@@ -35,29 +81,41 @@ pub async fn read_remote(ctx: &Ctx<'_>, path: &str) -> Result<RemoteFile, Module
             out.stderr.trim()
         )));
     }
-    let (header, body) = out
-        .stdout
-        .split_once('\n')
-        .unwrap_or((out.stdout.as_str(), ""));
+    let mut raw = out.stdout_bytes.as_slice();
+    let mut real = path.to_string();
+    if let Some(rest) = raw.strip_prefix(b"R ")
+        && let Some(end) = rest.iter().position(|&b| b == 0)
+    {
+        real = String::from_utf8_lossy(&rest[..end]).into_owned();
+        raw = &rest[end + 1..];
+    }
+    let nl = raw.iter().position(|&b| b == b'\n').unwrap_or(raw.len());
+    let header = String::from_utf8_lossy(&raw[..nl]).into_owned();
+    let body = raw.get(nl + 1..).unwrap_or_default();
     let mut parts = header.split(' ');
     let tag = parts.next().unwrap_or("A");
     let mut f = RemoteFile {
         exists: tag != "A",
         is_file: tag == "F",
+        is_link: tag == "L",
+        path: real,
         ..Default::default()
     };
     if f.exists {
         f.mode = parts.next().unwrap_or("").to_string();
         f.owner = parts.next().unwrap_or("").to_string();
         f.group = parts.next().unwrap_or("").to_string();
-        f.kind = if f.is_file {
-            "regular file".into()
-        } else {
-            parts.collect::<Vec<_>>().join(" ")
+        f.kind = match tag {
+            "F" => "regular file".into(),
+            "L" => "symbolic link".into(),
+            _ => parts.collect::<Vec<_>>().join(" "),
         };
     }
-    if f.is_file {
-        f.content = Some(body.to_string());
+    if f.is_file && checksum {
+        f.content = Some(String::from_utf8_lossy(body).trim().to_string());
+    } else if f.is_file {
+        f.content = Some(String::from_utf8_lossy(body).into_owned());
+        f.bytes = Some(body.to_vec());
     }
     Ok(f)
 }
@@ -101,15 +159,18 @@ impl Attrs {
     fn script(&self, target: &str) -> String {
         let mut s = String::new();
         match (&self.owner, &self.group) {
-            (Some(o), Some(g)) => {
-                s.push_str(&format!("chown {}:{} {target}\n", sh_quote(o), sh_quote(g)))
-            }
-            (Some(o), None) => s.push_str(&format!("chown {} {target}\n", sh_quote(o))),
-            (None, Some(g)) => s.push_str(&format!("chgrp {} {target}\n", sh_quote(g))),
+            // `--`: an owner, group or mode from the playbook is never taken for an option.
+            (Some(o), Some(g)) => s.push_str(&format!(
+                "chown -- {}:{} {target}\n",
+                sh_quote(o),
+                sh_quote(g)
+            )),
+            (Some(o), None) => s.push_str(&format!("chown -- {} {target}\n", sh_quote(o))),
+            (None, Some(g)) => s.push_str(&format!("chgrp -- {} {target}\n", sh_quote(g))),
             (None, None) => {}
         }
         if let Some(m) = &self.mode {
-            s.push_str(&format!("chmod {} {target}\n", sh_quote(m)));
+            s.push_str(&format!("chmod -- {} {target}\n", sh_quote(m)));
         }
         s
     }
@@ -154,12 +215,33 @@ pub async fn write_remote_payload(
     s.push_str(
         "[ -d \"$d\" ] || { echo \"Destination directory $d does not exist\" >&2; exit 2; }\n",
     );
+    // mktemp creates the file 0600 and empty. It gets its final owner and mode while still
+    // empty, the content last, so it is never readable by others with content it should not
+    // show. It is opened for writing first: a final mode without the owner's write bit still
+    // lets it be filled.
     s.push_str(
         // A cut connection closes the script's stdout/stderr: its next message would kill it
         // with SIGPIPE, which skips an EXIT trap; clean up on signals too.
         "tmp=$(mktemp \"$d/.slm-wizard.XXXXXXXX\")\ntrap 'rm -f \"$tmp\"' EXIT\n\
-         trap 'rm -f \"$tmp\"; exit 129' HUP INT PIPE TERM\ncat > \"$tmp\"\n",
+         trap 'rm -f \"$tmp\"; exit 129' HUP INT PIPE TERM\nexec 3>\"$tmp\"\n",
     );
+    // Keep the old file's owner and mode unless told otherwise (never a symlink's target's: the
+    // link is replaced); a new file gets 0644 like `umask 022`.
+    let numeric_mode = opts
+        .attrs
+        .mode
+        .as_deref()
+        .is_some_and(|m| u32::from_str_radix(m, 8).is_ok());
+    s.push_str(&format!(
+        "if [ -f \"$dest\" ] && [ ! -L \"$dest\" ]; then chown --reference=\"$dest\" \"$tmp\" 2>/dev/null || true; {}",
+        if numeric_mode {
+            "fi\n"
+        } else {
+            "chmod --reference=\"$dest\" \"$tmp\"; else chmod 0644 \"$tmp\"; fi\n"
+        }
+    ));
+    s.push_str(&opts.attrs.script("\"$tmp\""));
+    s.push_str("cat >&3\nexec 3>&-\n");
     // A dropped connection looks like a normal end of input to `cat`: check the size before the rename.
     let expected = match &payload {
         Payload::Bytes(b) => b.len() as u64,
@@ -170,12 +252,6 @@ pub async fn write_remote_payload(
     s.push_str(&format!(
         "[ \"$(wc -c < \"$tmp\")\" -eq {expected} ] || {{ echo \"upload incomplete (connection cut?); $dest left unchanged\" >&2; exit 4; }}\n"
     ));
-    // Keep the old file's owner and mode unless told otherwise; a new file gets 0644 like `umask 022`.
-    s.push_str(
-        "if [ -e \"$dest\" ]; then chown --reference=\"$dest\" \"$tmp\" 2>/dev/null || true; \
-         chmod --reference=\"$dest\" \"$tmp\"; else chmod 0644 \"$tmp\"; fi\n",
-    );
-    s.push_str(&opts.attrs.script("\"$tmp\""));
     if let Some(v) = &opts.validate {
         if !v.contains("%s") {
             return Err(ModuleError::Args(format!(
@@ -188,11 +264,16 @@ pub async fn write_remote_payload(
         ));
     }
     if opts.backup {
+        // Ansible's name, created exclusively (noclobber: O_EXCL) and private before the copy,
+        // so a file or link planted under the predictable name is never written through.
         s.push_str(
-            "if [ -e \"$dest\" ]; then b=\"$dest.$$.$(date +%Y-%m-%d@%H:%M:%S)~\"; cp -p -- \"$dest\" \"$b\"; echo \"BACKUP $b\"; fi\n",
+            "if [ -f \"$dest\" ] && [ ! -L \"$dest\" ]; then b=\"$dest.$$.$(date +%Y-%m-%d@%H:%M:%S)~\"; \
+             ( umask 077; set -C; : > \"$b\" ) || { echo \"cannot create the backup file $b\" >&2; exit 5; }; \
+             cp -p -- \"$dest\" \"$b\"; echo \"BACKUP $b\"; fi\n",
         );
     }
-    s.push_str("mv -f -- \"$tmp\" \"$dest\"\ntrap - EXIT\n");
+    // -T: a destination that is a link (to a directory, too) is replaced, not written into.
+    s.push_str("mv -fT -- \"$tmp\" \"$dest\"\ntrap - EXIT\n");
     let out = match payload {
         Payload::Bytes(content) => ctx.query(&s, Some(content)).await?,
         Payload::File(file) => ctx.query_with_file(&s, file).await?,
@@ -217,26 +298,44 @@ pub async fn converge_content(
     new: &str,
     opts: &WriteOpts<'_>,
 ) -> Result<ModuleResult, ModuleError> {
-    if current.exists && !current.is_file {
+    converge_bytes(ctx, path, current, new.as_bytes(), opts).await
+}
+
+/// [`converge_content`] for exact bytes. A symlink that was not followed is replaced by the file.
+pub async fn converge_bytes(
+    ctx: &Ctx<'_>,
+    path: &str,
+    current: &RemoteFile,
+    new: &[u8],
+    opts: &WriteOpts<'_>,
+) -> Result<ModuleResult, ModuleError> {
+    if current.exists && !current.is_file && !current.is_link {
         return Ok(ModuleResult::fail(format!(
             "{path} exists but is a {}, not a regular file",
             current.kind
         )));
     }
-    let old = current.content.as_deref().unwrap_or("");
-    let content_changed = !current.exists || old != new;
-    let attrs_changed = current.exists && opts.attrs.differ(current);
+    let target = if current.path.is_empty() {
+        path
+    } else {
+        current.path.as_str()
+    };
+    let old = current.bytes.as_deref().unwrap_or_default();
+    let content_changed = !current.exists || current.is_link || old != new;
+    let attrs_changed = current.exists && !current.is_link && opts.attrs.differ(current);
     let mut r = ModuleResult::changed(content_changed || attrs_changed);
     if content_changed && ctx.diff {
         r.diff.push(Diff {
-            before_header: if current.exists {
-                path.to_string()
+            before_header: if current.is_file {
+                target.to_string()
+            } else if current.is_link {
+                format!("{path} (symbolic link, replaced; not read)")
             } else {
                 "/dev/null".into()
             },
-            after_header: path.to_string(),
-            before: old.to_string(),
-            after: new.to_string(),
+            after_header: target.to_string(),
+            before: String::from_utf8_lossy(old).into_owned(),
+            after: String::from_utf8_lossy(new).into_owned(),
         });
     }
     r.extra
@@ -245,13 +344,13 @@ pub async fn converge_content(
         return Ok(r);
     }
     if content_changed {
-        if let Some(b) = write_remote(ctx, path, new.as_bytes(), opts).await? {
+        if let Some(b) = write_remote(ctx, target, new, opts).await? {
             r.extra.insert("backup_file".into(), Value::String(b));
         }
     } else {
         let out = ctx
             .query(
-                &format!("set -e\n{}", opts.attrs.script(&sh_quote(path))),
+                &format!("set -e\n{}", opts.attrs.script(&sh_quote(target))),
                 None,
             )
             .await?;
@@ -318,8 +417,10 @@ pub async fn copy(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleErr
     let dest = dest_path(&a.str("dest")?, src.as_deref());
     let attrs = Attrs::from_args(a)?;
     let opts = write_opts(a, &attrs)?;
-    let content = match (a.opt_str("content")?, &src) {
-        (Some(c), None) => c,
+    // Ansible's default: a destination that is a symlink is replaced, not written through.
+    let follow = a.bool("follow", false)?;
+    let content: Vec<u8> = match (a.opt_str("content")?, &src) {
+        (Some(c), None) => c.into_bytes(),
         (None, Some(s)) if a.bool("remote_src", false)? => {
             let out = ctx.query(&format!("cat -- {}", sh_quote(s)), None).await?;
             if out.rc != 0 {
@@ -328,7 +429,8 @@ pub async fn copy(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleErr
                     out.stderr.trim()
                 )));
             }
-            out.stdout
+            // Bytes as they are: a binary file must arrive unchanged.
+            out.stdout_bytes
         }
         (None, Some(s)) => {
             let path = local_source(ctx, "files", s)?;
@@ -339,9 +441,12 @@ pub async fn copy(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleErr
                 None
             };
             match text {
-                Some(t) => t,
+                Some(t) => t.into_bytes(),
                 // Large or binary: compare checksums and stream the file; never load it whole.
-                None => return copy_large(ctx, &path, &dest, &opts, a.bool("force", true)?).await,
+                None => {
+                    let force = a.bool("force", true)?;
+                    return copy_large(ctx, &path, &dest, &opts, force, follow).await;
+                }
             }
         }
         (Some(_), Some(_)) => {
@@ -351,11 +456,11 @@ pub async fn copy(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleErr
         }
         (None, None) => return Err(ModuleError::Args("copy: needs content or src".into())),
     };
-    let current = read_remote(ctx, &dest).await?;
+    let current = read_remote_at(ctx, &dest, follow).await?;
     if current.exists && !a.bool("force", true)? {
         return Ok(ModuleResult::ok().with_msg("file exists and force=no"));
     }
-    converge_content(ctx, &dest, &current, &content, &opts).await
+    converge_bytes(ctx, &dest, &current, &content, &opts).await
 }
 
 /// Files up to this size are compared and diffed as text; larger ones by checksum.
@@ -367,37 +472,12 @@ async fn copy_large(
     dest: &str,
     opts: &WriteOpts<'_>,
     force: bool,
+    follow: bool,
 ) -> Result<ModuleResult, ModuleError> {
     let local = sha256_file(src)
         .map_err(|e| ModuleError::Args(format!("cannot read {}: {e}", src.display())))?;
-    let p = sh_quote(dest);
-    let out = ctx
-        .query(
-            &format!(
-                "if [ -f {p} ]; then stat -L -c 'F %a %U %G' -- {p}; sha256sum -- {p} | cut -d' ' -f1; \
-                 elif [ -e {p} ]; then stat -c 'O %a %U %G %F' -- {p}; else echo A; fi"
-            ),
-            None,
-        )
-        .await?;
-    let mut lines = out.stdout.lines();
-    let header = lines.next().unwrap_or("A");
-    let mut parts = header.split(' ');
-    let tag = parts.next().unwrap_or("A");
-    let current = RemoteFile {
-        exists: tag != "A",
-        is_file: tag == "F",
-        mode: parts.next().unwrap_or("").to_string(),
-        owner: parts.next().unwrap_or("").to_string(),
-        group: parts.next().unwrap_or("").to_string(),
-        kind: if tag == "F" {
-            "regular file".into()
-        } else {
-            parts.collect::<Vec<_>>().join(" ")
-        },
-        content: None,
-    };
-    if current.exists && !current.is_file {
+    let current = probe(ctx, dest, follow, true).await?;
+    if current.exists && !current.is_file && !current.is_link {
         return Ok(ModuleResult::fail(format!(
             "{dest} exists but is a {}, not a regular file",
             current.kind
@@ -406,8 +486,10 @@ async fn copy_large(
     if current.exists && !force {
         return Ok(ModuleResult::ok().with_msg("file exists and force=no"));
     }
-    let content_changed = lines.next() != Some(local.as_str());
-    let attrs_changed = current.exists && opts.attrs.differ(&current);
+    let target = current.path.clone();
+    let p = sh_quote(&target);
+    let content_changed = current.is_link || current.content.as_deref() != Some(local.as_str());
+    let attrs_changed = current.exists && !current.is_link && opts.attrs.differ(&current);
     let mut r = ModuleResult::changed(content_changed || attrs_changed);
     r.extra
         .insert("dest".into(), Value::String(dest.to_string()));
@@ -427,7 +509,7 @@ async fn copy_large(
         return Ok(r);
     }
     if content_changed {
-        if let Some(b) = write_remote_payload(ctx, dest, Payload::File(src), opts).await? {
+        if let Some(b) = write_remote_payload(ctx, &target, Payload::File(src), opts).await? {
             r.extra.insert("backup_file".into(), Value::String(b));
         }
     } else {
@@ -472,29 +554,82 @@ pub async fn template(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, Modul
         .templar
         .render_text(&text, ctx.scope)
         .map_err(|e| ModuleError::Args(format!("template {}: {}", path.display(), e.msg)))?;
-    let current = read_remote(ctx, &dest).await?;
+    let current = read_remote_at(ctx, &dest, a.bool("follow", false)?).await?;
     converge_content(ctx, &dest, &current, &rendered, &opts).await
 }
 
-/// Splits text into lines, remembering whether it ended with a newline.
-fn split_lines(text: &str) -> Vec<String> {
-    text.lines().map(str::to_string).collect()
+/// One line of a file as bytes, with its own ending (`\n`, `\r\n`, or none for a last line
+/// without one): editing a line never re-encodes the file or changes the other lines' endings.
+#[derive(Debug, Clone, PartialEq)]
+struct Line {
+    body: Vec<u8>,
+    end: &'static [u8],
 }
 
-fn join_lines(lines: &[String]) -> String {
-    if lines.is_empty() {
-        String::new()
-    } else {
-        let mut s = lines.join("\n");
-        s.push('\n');
-        s
+impl Line {
+    fn new(body: &[u8], end: &'static [u8]) -> Self {
+        Self {
+            body: body.to_vec(),
+            end,
+        }
     }
 }
 
-fn regex(a: &Args<'_>, key: &str) -> Result<Option<regex::Regex>, ModuleError> {
+fn split_lines(bytes: &[u8]) -> Vec<Line> {
+    let mut lines = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match rest.iter().position(|&b| b == b'\n') {
+            Some(i) if i > 0 && rest[i - 1] == b'\r' => {
+                lines.push(Line::new(&rest[..i - 1], b"\r\n"));
+                rest = &rest[i + 1..];
+            }
+            Some(i) => {
+                lines.push(Line::new(&rest[..i], b"\n"));
+                rest = &rest[i + 1..];
+            }
+            None => {
+                lines.push(Line::new(rest, b""));
+                rest = &[];
+            }
+        }
+    }
+    lines
+}
+
+fn join_lines(lines: &[Line]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for l in lines {
+        out.extend_from_slice(&l.body);
+        out.extend_from_slice(l.end);
+    }
+    out
+}
+
+/// The ending for new lines: the file's own (CRLF if its first line has one).
+fn line_ending(lines: &[Line]) -> &'static [u8] {
+    match lines.first() {
+        Some(l) if l.end == b"\r\n" => b"\r\n",
+        _ => b"\n",
+    }
+}
+
+/// Inserts `new` lines at `pos`, giving an unterminated line before them an ending first.
+fn insert_lines(lines: &mut Vec<Line>, pos: usize, new: Vec<Line>) {
+    let end = line_ending(lines);
+    if pos > 0
+        && let Some(prev) = lines.get_mut(pos - 1)
+        && prev.end.is_empty()
+    {
+        prev.end = end;
+    }
+    lines.splice(pos..pos, new);
+}
+
+fn regex(a: &Args<'_>, key: &str) -> Result<Option<regex::bytes::Regex>, ModuleError> {
     match a.opt_str(key)? {
         None => Ok(None),
-        Some(r) => regex::Regex::new(&r).map(Some).map_err(|e| {
+        Some(r) => regex::bytes::Regex::new(&r).map(Some).map_err(|e| {
             ModuleError::Args(format!(
                 "{}: '{key}' is not a valid regular expression: {e}",
                 a.module
@@ -513,6 +648,10 @@ fn python_backrefs(repl: &str) -> String {
         )
     })
     .into_owned()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }
 
 pub async fn lineinfile(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
@@ -536,14 +675,14 @@ pub async fn lineinfile(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, Mod
             )));
         }
     }
-    let mut lines = split_lines(current.content.as_deref().unwrap_or(""));
-    let matches = |l: &str| -> bool {
+    let mut lines = split_lines(current.bytes.as_deref().unwrap_or_default());
+    let matches = |l: &[u8]| -> bool {
         if let Some(r) = &re {
             r.is_match(l)
         } else if let Some(s) = &search {
-            l.contains(s.as_str())
+            contains(l, s.as_bytes())
         } else {
-            Some(l) == line.as_deref()
+            Some(l) == line.as_deref().map(str::as_bytes)
         }
     };
     let mut msg = String::new();
@@ -554,7 +693,7 @@ pub async fn lineinfile(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, Mod
             ));
         }
         let before = lines.len();
-        lines.retain(|l| !matches(l));
+        lines.retain(|l| !matches(&l.body));
         if lines.len() != before {
             msg = format!("{} line(s) removed", before - lines.len());
         }
@@ -567,7 +706,7 @@ pub async fn lineinfile(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, Mod
         let found: Vec<usize> = lines
             .iter()
             .enumerate()
-            .filter(|(_, l)| matches(l))
+            .filter(|(_, l)| matches(&l.body))
             .map(|(i, _)| i)
             .collect();
         let target = if firstmatch {
@@ -578,44 +717,39 @@ pub async fn lineinfile(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, Mod
         if let Some(&i) = target {
             let new_line = match (&re, backrefs) {
                 (Some(r), true) => r
-                    .replace(&lines[i], python_backrefs(&line).as_str())
+                    .replace(&lines[i].body, python_backrefs(&line).as_bytes())
                     .into_owned(),
-                _ => line.clone(),
+                _ => line.clone().into_bytes(),
             };
-            if lines[i] != new_line {
-                lines[i] = new_line;
+            if lines[i].body != new_line {
+                lines[i].body = new_line;
                 msg = "line replaced".into();
             }
         } else if backrefs {
             // With backrefs and no match Ansible leaves the file alone.
-        } else if re.is_some() && lines.contains(&line) {
+        } else if re.is_some() && lines.iter().any(|l| l.body == line.as_bytes()) {
             // The line is already there (the regexp did not match it): nothing to add.
         } else {
             let pos = insert_position(a, &lines, firstmatch)?;
-            lines.insert(pos, line);
+            let end = line_ending(&lines);
+            insert_lines(&mut lines, pos, vec![Line::new(line.as_bytes(), end)]);
             msg = "line added".into();
         }
     }
     let new = join_lines(&lines);
-    // Keep a file that had no final newline as it was when nothing else changed.
-    let new = if msg.is_empty() {
-        current.content.clone().unwrap_or_default()
-    } else {
-        new
-    };
-    let mut r = converge_content(ctx, &path, &current, &new, &opts).await?;
+    let mut r = converge_bytes(ctx, &path, &current, &new, &opts).await?;
     if !msg.is_empty() {
         r.msg = Some(msg);
     }
     Ok(r)
 }
 
-fn insert_position(a: &Args<'_>, lines: &[String], firstmatch: bool) -> Result<usize, ModuleError> {
+fn insert_position(a: &Args<'_>, lines: &[Line], firstmatch: bool) -> Result<usize, ModuleError> {
     if let Some(after) = a.opt_str("insertafter")? {
         if after == "EOF" {
             return Ok(lines.len());
         }
-        let r = regex::Regex::new(&after).map_err(|e| {
+        let r = regex::bytes::Regex::new(&after).map_err(|e| {
             ModuleError::Args(format!(
                 "insertafter is not a valid regular expression: {e}"
             ))
@@ -623,7 +757,7 @@ fn insert_position(a: &Args<'_>, lines: &[String], firstmatch: bool) -> Result<u
         let hits: Vec<usize> = lines
             .iter()
             .enumerate()
-            .filter(|(_, l)| r.is_match(l))
+            .filter(|(_, l)| r.is_match(&l.body))
             .map(|(i, _)| i)
             .collect();
         let hit = if firstmatch {
@@ -637,7 +771,7 @@ fn insert_position(a: &Args<'_>, lines: &[String], firstmatch: bool) -> Result<u
         if before == "BOF" {
             return Ok(0);
         }
-        let r = regex::Regex::new(&before).map_err(|e| {
+        let r = regex::bytes::Regex::new(&before).map_err(|e| {
             ModuleError::Args(format!(
                 "insertbefore is not a valid regular expression: {e}"
             ))
@@ -645,7 +779,7 @@ fn insert_position(a: &Args<'_>, lines: &[String], firstmatch: bool) -> Result<u
         let hits: Vec<usize> = lines
             .iter()
             .enumerate()
-            .filter(|(_, l)| r.is_match(l))
+            .filter(|(_, l)| r.is_match(&l.body))
             .map(|(i, _)| i)
             .collect();
         let hit = if firstmatch {
@@ -674,38 +808,38 @@ pub async fn blockinfile(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, Mo
         }
         return Ok(ModuleResult::fail(format!("Path {path} does not exist !")));
     }
-    let mut lines = split_lines(current.content.as_deref().unwrap_or(""));
-    let b = lines.iter().position(|l| *l == begin);
-    let e = lines.iter().position(|l| *l == end);
-    let mut new_block: Vec<String> = Vec::new();
+    let mut lines = split_lines(current.bytes.as_deref().unwrap_or_default());
+    let eol = line_ending(&lines);
+    let b = lines.iter().position(|l| l.body == begin.as_bytes());
+    let e = lines.iter().position(|l| l.body == end.as_bytes());
+    let mut new_block: Vec<Line> = Vec::new();
     if state == "present" && !block.is_empty() {
-        new_block.push(begin.clone());
-        new_block.extend(block.trim_end_matches('\n').lines().map(str::to_string));
-        new_block.push(end.clone());
+        new_block.push(Line::new(begin.as_bytes(), eol));
+        new_block.extend(
+            block
+                .trim_end_matches('\n')
+                .lines()
+                .map(|l| Line::new(l.as_bytes(), eol)),
+        );
+        new_block.push(Line::new(end.as_bytes(), eol));
     }
     match (b, e) {
         (Some(b), Some(e)) if b < e => {
+            // The end marker keeps its own ending (none at the end of a file without one).
+            if let (Some(last), Some(old_end)) = (new_block.last_mut(), lines.get(e)) {
+                last.end = old_end.end;
+            }
             lines.splice(b..=e, new_block);
         }
         _ => {
             if !new_block.is_empty() {
                 let pos = insert_position(a, &lines, false)?;
-                lines.splice(pos..pos, new_block);
+                insert_lines(&mut lines, pos, new_block);
             }
         }
     }
     let new = join_lines(&lines);
-    let unchanged_text = current
-        .content
-        .as_deref()
-        .map(|c| split_lines(c) == lines)
-        .unwrap_or(false);
-    let new = if unchanged_text {
-        current.content.clone().unwrap_or_default()
-    } else {
-        new
-    };
-    converge_content(ctx, &path, &current, &new, &opts).await
+    converge_bytes(ctx, &path, &current, &new, &opts).await
 }
 
 pub async fn file(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
@@ -742,7 +876,7 @@ pub async fn file(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleErr
                 let mut r = String::new();
                 if let (Some(o), g) = (&attrs.owner, &attrs.group) {
                     r.push_str(&format!(
-                        "chown -R {}{} {p}\n",
+                        "chown -R -- {}{} {p}\n",
                         sh_quote(o),
                         g.as_ref()
                             .map(|g| format!(":{}", sh_quote(g)))
@@ -750,7 +884,7 @@ pub async fn file(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleErr
                     ));
                 }
                 if let Some(m) = &attrs.mode {
-                    r.push_str(&format!("chmod -R {} {p}\n", sh_quote(m)));
+                    r.push_str(&format!("chmod -R -- {} {p}\n", sh_quote(m)));
                 }
                 s.push_str(&r);
             } else {
@@ -848,7 +982,8 @@ async fn read_remote_meta(ctx: &Ctx<'_>, path: &str) -> Result<RemoteFile, Modul
         mode,
         owner,
         group,
-        content: None,
+        path: path.to_string(),
+        ..Default::default()
     })
 }
 

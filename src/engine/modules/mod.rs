@@ -297,27 +297,24 @@ impl Ctx<'_> {
         stdin_file: Option<&Path>,
         stream: bool,
     ) -> Result<Output, TransportError> {
-        let mut full = String::new();
-        for (k, v) in &self.environment {
-            full.push_str(&format!("export {}={}\n", k, transport::sh_quote(v)));
-        }
-        full.push_str(script);
         let sink = self.sink.clone();
         let mut forward = |s, data: &[u8]| {
             if stream {
                 sink(s, data)
             }
         };
-        // Streamed output is progress and may be endless: the result keeps its head and tail.
-        let run = transport::exec_capped(
+        // Environment values go on stdin (a script is visible in `ps` on the target); streamed
+        // output is progress and may be endless: the result keeps its head and tail.
+        let run = transport::exec_env(
             self.conn,
             ExecRequest {
-                script: &full,
+                script,
                 stdin,
                 stdin_file,
                 escalation: self.escalation.as_ref(),
                 timeout: self.command_timeout,
             },
+            &self.environment,
             &mut forward,
             stream.then_some(transport::CAPTURE_HALF),
         );

@@ -38,7 +38,7 @@ async fn installed(ctx: &Ctx<'_>, names: &[String]) -> Result<Vec<Option<String>
     let words: Vec<String> = bare.iter().map(|n| sh_quote(n)).collect();
     let out = ctx
         .query(
-            &format!("dpkg-query -W -f='${{Package}}\\t${{db:Status-Status}}\\t${{Version}}\\n' {} 2>/dev/null; true", words.join(" ")),
+            &format!("dpkg-query -W -f='${{Package}}\\t${{db:Status-Status}}\\t${{Version}}\\n' -- {} 2>/dev/null; true", words.join(" ")),
             None,
         )
         .await?;
@@ -125,7 +125,7 @@ pub async fn apt(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleErro
             let words: Vec<String> = names.iter().map(|n| sh_quote(n)).collect();
             let out = ctx
                 .query(
-                    &format!("LC_ALL=C apt-cache policy {}", words.join(" ")),
+                    &format!("LC_ALL=C apt-cache policy -- {}", words.join(" ")),
                     None,
                 )
                 .await?;
@@ -198,6 +198,8 @@ pub async fn apt(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleErro
     if let Some(rel) = a.opt_str("default_release")? {
         cmd.push_str(&format!(" -t {}", sh_quote(&rel)));
     }
+    // Playbook values after `--`: a name is never taken for an option.
+    cmd.push_str(" --");
     for n in &todo {
         cmd.push(' ');
         cmd.push_str(&sh_quote(n));

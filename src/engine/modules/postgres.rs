@@ -45,6 +45,11 @@ impl Conn {
     }
 }
 
+/// `dbname='…'` (libpq quoting: backslash-escaped `'` and `\`).
+fn dbname_conninfo(db: &str) -> String {
+    format!("dbname='{}'", db.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
 /// Runs SQL (stdin) through psql; unaligned, tuples only, tab-separated, stop on the first error.
 pub async fn psql(ctx: &Ctx<'_>, conn: &Conn, db: &str, sql: &str) -> Result<Output, ModuleError> {
     let mut args = String::from("psql -X -q -A -t -v ON_ERROR_STOP=1 -F \"$(printf '\\t')\"");
@@ -57,7 +62,9 @@ pub async fn psql(ctx: &Ctx<'_>, conn: &Conn, db: &str, sql: &str) -> Result<Out
     if let Some(u) = &conn.user {
         args.push_str(&format!(" -U {}", sh_quote(u)));
     }
-    args.push_str(&format!(" -d {} -f -", sh_quote(db)));
+    // Always a database name: a value with `=` or a URI prefix would otherwise be read as a
+    // whole connection string (another host, user or sslmode).
+    args.push_str(&format!(" -d {} -f -", sh_quote(&dbname_conninfo(db))));
     // The first stdin line is the password (possibly empty); the rest is the SQL.
     let run_as = if conn.host.is_none() && conn.user.is_none() {
         "if [ \"$(id -u)\" = 0 ]; then set -- runuser -u postgres --; else set --; fi\n"
@@ -954,6 +961,26 @@ pub async fn pg_hba(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleE
         ],
         "host",
     )?;
+    // A line break in a field would add a rule of its own (e.g. `trust` for everyone).
+    for key in [
+        "databases",
+        "users",
+        "source",
+        "address",
+        "netmask",
+        "options",
+    ] {
+        let values = match a.map.get(key) {
+            Some(Value::Array(_)) => a.list(key)?,
+            _ => a.opt_str(key)?.into_iter().collect(),
+        };
+        if values.iter().any(|v| v.contains(['\r', '\n'])) {
+            return Err(ModuleError::Args(format!(
+                "postgresql_pg_hba: '{key}' contains a line break (CR or LF); each pg_hba.conf \
+                 rule is one line"
+            )));
+        }
+    }
     let mut source = a
         .opt_str("source")?
         .or(a.opt_str("address")?)

@@ -144,6 +144,16 @@ fn shell_glob_safe(name: &str) -> String {
         .collect()
 }
 
+/// A host name, an IPv4 address or an IPv6 address (optionally in brackets).
+fn valid_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && !host.starts_with('-')
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b))
+}
+
 pub async fn wait_for(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let timeout = a.opt_int("timeout")?.unwrap_or(300);
     let delay = a.opt_int("delay")?.unwrap_or(0);
@@ -155,9 +165,21 @@ pub async fn wait_for(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, Modul
     )?;
     let check = if let Some(port) = a.opt_int("port")? {
         let host = a.str_or("host", "127.0.0.1")?;
+        if !(1..=65535).contains(&port) {
+            return Err(ModuleError::Args(format!(
+                "wait_for: port {port} is not a TCP port (1-65535)"
+            )));
+        }
+        if !valid_host(&host) {
+            return Err(ModuleError::Args(format!(
+                "wait_for: host {host:?} is not a host name or IP address \
+                 (letters, digits, '.', '-', '_', ':', '[' and ']')"
+            )));
+        }
+        // Host and port are arguments of the inner shell, never part of its code.
         let open = format!(
-            "timeout 2 bash -c 'exec 3<>/dev/tcp/{}/{port}' 2>/dev/null",
-            host.replace('\'', "")
+            "timeout 2 bash -c 'exec 3<>\"/dev/tcp/$1/$2\"' slm-wait-for {} {port} 2>/dev/null",
+            sh_quote(host.trim_start_matches('[').trim_end_matches(']'))
         );
         match state.as_str() {
             "stopped" | "absent" | "drained" => format!("! {open}"),
@@ -167,7 +189,7 @@ pub async fn wait_for(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, Modul
         let p = sh_quote(&path);
         match (state.as_str(), a.opt_str("search_regex")?) {
             ("absent", _) => format!("[ ! -e {p} ]"),
-            (_, Some(re)) => format!("grep -qE {} {p} 2>/dev/null", sh_quote(&re)),
+            (_, Some(re)) => format!("grep -qE -e {} -- {p} 2>/dev/null", sh_quote(&re)),
             _ => format!("[ -e {p} ]"),
         }
     } else {
