@@ -8,6 +8,7 @@ pub mod error;
 pub mod health;
 pub mod inventory;
 pub mod playbook;
+pub mod runner;
 pub mod secrets;
 pub mod template;
 pub mod transport;
