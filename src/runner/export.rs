@@ -237,8 +237,12 @@ pub async fn export(opts: &ExportOptions) -> Result<Exported, ExportError> {
     )?;
     write_new(
         &dir.join("env/settings"),
-        b"# ansible-runner settings of this export (written by slm-wizard runner export)\n\
-          suppress_ansible_output: false\n",
+        // Not suppress_ansible_output: `ansible-runner worker` needs it on (its stdout is the
+        // event stream), and a setting here would win over it.
+        b"# ansible-runner settings of this export (written by slm-wizard runner export):\n\
+          # no time limits of its own; the fleet sets its own.\n\
+          job_timeout: 0\n\
+          idle_timeout: 0\n",
     )?;
     Ok(out)
 }
