@@ -298,13 +298,32 @@ fn export_runs_with_ansible_runner_and_streams_through_our_worker_and_follow() {
             inv.display()
         ),
     );
-    for line in shown.lines().filter(|l| l.contains("password")) {
-        let value = line.rsplit(' ').next().unwrap_or_default();
-        assert!(
-            value.len() >= 8 && !secrets.contains(value) && !extravars.contains(value),
-            "a secret in clear in the export: {line}"
-        );
+    // The generated passwords, as the store has them: in no export file in clear.
+    let stored: Vec<(String, String)> = shown
+        .lines()
+        .filter_map(|l| l.split_once(": "))
+        .filter(|(k, _)| k.ends_with("_password"))
+        .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+        .collect();
+    assert_eq!(stored.len(), 2, "{shown}");
+    for (k, v) in &stored {
+        assert!(v.len() >= 16, "{k}");
+        for f in [
+            "project/slm-wizard-secrets.yml",
+            "env/extravars",
+            "env/cmdline",
+        ] {
+            assert!(
+                !read(&exp.join(f)).contains(v.as_str()),
+                "{k} in clear in {f}"
+            );
+        }
     }
+    let slm_pw = &stored
+        .iter()
+        .find(|(k, _)| k == "slm_db_password")
+        .unwrap_or_else(|| panic!("{shown}"))
+        .1;
 
     // 2. The real ansible-runner runs the export.
     let (stdout, stderr, code) = sh(
@@ -322,6 +341,14 @@ fn export_runs_with_ansible_runner_and_streams_through_our_worker_and_follow() {
         .trim(),
         "2"
     );
+    // ... with the secret that travelled vault-encrypted: the app logs in with it.
+    let login = h.sh(
+        "slm",
+        &format!(
+            "PGPASSWORD='{slm_pw}' psql -X -At -h 127.0.0.1 -U slm_app -d slm_users -c 'SELECT current_user'"
+        ),
+    );
+    assert_eq!(login.trim(), "slm_app");
 
     // 3. transmit | ansible-runner worker | runner follow: the converged run, changed 0.
     let (text, stderr, code) = sh(

@@ -105,6 +105,10 @@ pub fn job(kwargs: &Value, pdd: &Path) -> Result<Job, InputError> {
         job.extra_vars
             .push(format!("@{}", extravars.to_string_lossy()));
     }
+    // The Python API's `extravars=` travels in the kwargs (above env/extravars, as in runner).
+    if let Some(v @ Value::Object(_)) = kwargs.get("extravars") {
+        job.extra_vars.push(v.to_string());
+    }
     let cmdline = match kw(kwargs, "cmdline") {
         Some(c) => Some(c.to_string()),
         None => std::fs::read_to_string(pdd.join("env/cmdline"))
