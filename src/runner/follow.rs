@@ -242,10 +242,12 @@ fn diffs_of(v: Option<&Value>) -> Vec<Diff> {
         .collect()
 }
 
+type CountField = fn(&mut Counts) -> &mut u32;
+
 /// Counts per host from `playbook_on_stats` (ansible's `ok` includes the changed ones, as ours).
 fn stats_of(data: &Value) -> IndexMap<String, Counts> {
     let mut hosts: IndexMap<String, Counts> = IndexMap::new();
-    let fields: [(&str, fn(&mut Counts) -> &mut u32); 7] = [
+    let fields: [(&str, CountField); 7] = [
         ("ok", |c| &mut c.ok),
         ("changed", |c| &mut c.changed),
         ("failures", |c| &mut c.failed),
