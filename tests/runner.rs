@@ -389,3 +389,76 @@ fn testhosts_mode(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).unwrap().permissions().mode() & 0o777
 }
+
+#[test]
+fn native_worker_cancels_on_sigterm_and_leaves_no_temp_dir() {
+    let Some(venv) = venv_bin() else { return };
+    let d = tempfile::tempdir().unwrap();
+    local_pdd(
+        d.path(),
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - name: long\n      command: sleep 60\n    - name: never\n      command: echo no\n",
+    );
+    let (_, stderr, code) = sh(
+        &venv,
+        d.path(),
+        "ansible-runner transmit pdd -p p.yml > job.in",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let tmp = d.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["runner", "worker"])
+        .env("TMPDIR", &tmp)
+        .stdin(std::fs::File::open(d.path().join("job.in")).unwrap())
+        .stdout(std::fs::File::create(d.path().join("job.out")).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while !std::fs::read_to_string(d.path().join("job.out"))
+        .unwrap_or_default()
+        .contains("runner_on_start")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "no task started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        std::fs::read_dir(&tmp).unwrap().next().is_some(),
+        "the job's temp dir"
+    );
+    // The first TERM stops new tasks, the second kills the running command.
+    for _ in 0..2 {
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the worker did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_ne!(status.code(), Some(0));
+    let out = std::fs::read_to_string(d.path().join("job.out")).unwrap();
+    assert!(out.contains("{\"status\":\"canceled\""), "{out}");
+    assert!(!out.contains("\"task\":\"never\""), "{out}");
+    assert!(out.trim_end().ends_with("{\"eof\":true}"), "{out}");
+    assert!(
+        std::fs::read_dir(&tmp).unwrap().next().is_none(),
+        "temp dirs left: {:?}",
+        std::fs::read_dir(&tmp).unwrap().collect::<Vec<_>>()
+    );
+}

@@ -326,6 +326,29 @@ pub async fn run_worker<R: BufRead, W: Write>(input: R, output: W, opts: WorkerO
     });
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let cancel = engine::Cancel::default();
+    // SIGINT/SIGTERM (a fleet cancelling the job): no new tasks, a second one kills the running
+    // commands; the job still ends with its stream and the temp dir (secrets) is removed.
+    let signals = cancel.clone();
+    let stop = tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        for _ in 0..2 {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            if signals.is_cancelled() {
+                signals.kill();
+            } else {
+                signals.cancel();
+            }
+        }
+    });
     let handle = tokio::spawn(engine::run::run(plan, connector, tx, cancel.clone()));
     while let Some(ev) = rx.recv().await {
         for v in emitter.translate(&ev) {
@@ -336,7 +359,13 @@ pub async fn run_worker<R: BufRead, W: Write>(input: R, output: W, opts: WorkerO
             cancel.cancel();
         }
     }
-    let code = match handle.await {
+    let result = handle.await;
+    stop.abort();
+    let code = match result {
+        Ok(s) if s.cancelled => {
+            out.json(&json!({"status": "canceled", "runner_ident": ident}));
+            return finish(&mut out, &emitter, "canceled", s.exit_code());
+        }
         Ok(s) => s.exit_code(),
         Err(e) => {
             let ev = emitter.verbose(&format!("ERROR! the run stopped unexpectedly: {e}"));
