@@ -86,6 +86,10 @@ pub enum RunnerCommand {
         /// Seconds to wait for an SSH connection.
         #[arg(long, default_value_t = 10)]
         connect_timeout: u64,
+        /// Send a keepalive event after this many seconds without output (0 = never), as
+        /// `ansible-runner worker --keepalive-seconds` does.
+        #[arg(long, env = "ANSIBLE_RUNNER_KEEPALIVE_SECONDS", default_value_t = 0.0)]
+        keepalive_seconds: f64,
     },
 }
 

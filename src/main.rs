@@ -115,10 +115,14 @@ async fn runner_command(args: RunnerArgs) -> ExitCode {
             };
             ExitCode::from(u8::try_from(code).unwrap_or(1))
         }
-        RunnerCommand::Worker { connect_timeout } => {
-            // stdin is read on a blocking thread: the engine's tasks keep the runtime.
+        RunnerCommand::Worker {
+            connect_timeout,
+            keepalive_seconds,
+        } => {
             let opts = runner::worker::WorkerOptions {
                 connect_timeout: Duration::from_secs(connect_timeout),
+                keepalive: (keepalive_seconds.is_finite() && keepalive_seconds > 0.0)
+                    .then(|| seconds(keepalive_seconds, 0.1)),
             };
             let input = std::io::BufReader::new(std::io::stdin());
             let code = runner::worker::run_worker(input, std::io::stdout(), opts).await;

@@ -407,7 +407,7 @@ fn native_worker_cancels_on_sigterm_and_leaves_no_temp_dir() {
     let tmp = d.path().join("tmp");
     std::fs::create_dir(&tmp).unwrap();
     let mut child = Command::new(BIN)
-        .args(["runner", "worker"])
+        .args(["runner", "worker", "--keepalive-seconds", "0.2"])
         .env("TMPDIR", &tmp)
         .stdin(std::fs::File::open(d.path().join("job.in")).unwrap())
         .stdout(std::fs::File::create(d.path().join("job.out")).unwrap())
@@ -429,6 +429,14 @@ fn native_worker_cancels_on_sigterm_and_leaves_no_temp_dir() {
         std::fs::read_dir(&tmp).unwrap().next().is_some(),
         "the job's temp dir"
     );
+    // While the command runs silently, keepalives come.
+    while !std::fs::read_to_string(d.path().join("job.out"))
+        .unwrap_or_default()
+        .contains("{\"event\":\"keepalive\"")
+    {
+        assert!(started.elapsed() < Duration::from_secs(20), "no keepalive");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // The first TERM stops new tasks, the second kills the running command.
     for _ in 0..2 {
         let pid = child.id().to_string();

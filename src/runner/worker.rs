@@ -36,6 +36,8 @@ impl Drop for TempDir {
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
     pub connect_timeout: Duration,
+    /// Send `{"event": "keepalive"}` after this long without output (`--keepalive-seconds`).
+    pub keepalive: Option<Duration>,
 }
 
 /// What the job asks for, from the kwargs and the private data dir.
@@ -350,7 +352,21 @@ pub async fn run_worker<R: BufRead, W: Write>(input: R, output: W, opts: WorkerO
         }
     });
     let handle = tokio::spawn(engine::run::run(plan, connector, tx, cancel.clone()));
-    while let Some(ev) = rx.recv().await {
+    // Keepalives as ansible-runner's worker sends them: a silent long task must not look like a
+    // dead worker to receptor/AWX.
+    let keepalive = opts
+        .keepalive
+        .filter(|d| !d.is_zero())
+        .unwrap_or(Duration::from_secs(u64::MAX / 4));
+    loop {
+        let ev = tokio::select! {
+            ev = rx.recv() => ev,
+            _ = tokio::time::sleep(keepalive) => {
+                out.json(&json!({"event": "keepalive", "counter": 0, "uuid": 0}));
+                continue;
+            }
+        };
+        let Some(ev) = ev else { break };
         for v in emitter.translate(&ev) {
             out.json(&v);
         }
