@@ -68,14 +68,17 @@ pub enum RunnerCommand {
         #[arg(long)]
         no_generate: bool,
     },
-    /// Show an ansible-runner event stream (what `ansible-runner worker` writes) as `run` shows a
-    /// run; the exit code is the one `run` would give.
+    /// Show an ansible-runner event stream (what `ansible-runner worker` writes): in the wizard's
+    /// Execute screen on a terminal, else as `run` prints a run; the exit code is `run`'s.
     Follow {
         /// The stream file; `-` or nothing for stdin.
         file: Option<PathBuf>,
         /// One JSON object per event (slm-wizard's events) on stdout.
         #[arg(long)]
         json: bool,
+        /// Print the run as text even on a terminal.
+        #[arg(long)]
+        text: bool,
         /// Show the task headers of every task.
         #[arg(short = 'v', long)]
         verbose: bool,

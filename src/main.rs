@@ -97,14 +97,34 @@ async fn runner_command(args: RunnerArgs) -> ExitCode {
         RunnerCommand::Follow {
             file,
             json,
+            text,
             verbose,
         } => {
+            let file = file.filter(|f| f.as_os_str() != "-");
+            if !json && !text && std::io::stdout().is_terminal() {
+                let input: Box<dyn std::io::BufRead + Send> = match &file {
+                    Some(f) => match std::fs::File::open(f) {
+                        Ok(file) => Box::new(std::io::BufReader::new(file)),
+                        Err(e) => {
+                            return bad_input(&InputError::new(format!("{}: {e}", f.display())));
+                        }
+                    },
+                    None => Box::new(std::io::BufReader::new(std::io::stdin())),
+                };
+                return match runner::view::follow_in_terminal(input).await {
+                    Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
+                    Err(e) => {
+                        eprintln!("slm-wizard: {e:#}");
+                        ExitCode::from(1)
+                    }
+                };
+            }
             let opts = runner::FollowOptions {
                 json,
                 color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
                 verbose,
             };
-            let code = match file.filter(|f| f.as_os_str() != "-") {
+            let code = match file {
                 Some(f) => match std::fs::File::open(&f) {
                     Ok(file) => runner::follow(std::io::BufReader::new(file), opts),
                     Err(e) => {

@@ -2,6 +2,7 @@
 //! (tests/run installs it into target/ansible-venv). A small playbook over the local connection in
 //! temp dirs, and the project's playbook on SSH test hosts.
 
+mod common;
 mod testhosts;
 
 use std::path::{Path, PathBuf};
@@ -468,5 +469,48 @@ fn native_worker_cancels_on_sigterm_and_leaves_no_temp_dir() {
         std::fs::read_dir(&tmp).unwrap().next().is_none(),
         "temp dirs left: {:?}",
         std::fs::read_dir(&tmp).unwrap().collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn follow_shows_the_stream_in_the_execute_screen_on_a_terminal() {
+    let Some(venv) = venv_bin() else { return };
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("out.txt");
+    local_pdd(d.path(), &small_playbook(&out));
+    let (_, stderr, code) = sh(
+        &venv,
+        d.path(),
+        "ansible-runner transmit pdd -p p.yml | ansible-runner worker > stream.jsonl",
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let Some(s) = common::tmux::Session::start_command(
+        d.path(),
+        &format!(
+            "env TERM=xterm NO_COLOR=1 {BIN} runner follow - < {}",
+            d.path().join("stream.jsonl").display()
+        ),
+        "runner-follow",
+    ) else {
+        return;
+    };
+    let screen = s.wait_for(&["the stream is over"]);
+    for want in [
+        "Execute",
+        "localhost",
+        "say hi",
+        "write a file",
+        "changed=2",
+        "failed=0",
+    ] {
+        assert!(screen.contains(want), "{want}:\n{screen}");
+    }
+    assert!(screen.contains("TASK [say hi]"), "{screen}");
+    s.keys(&["q"]);
+    let screen = s.wait_for(&["WIZARD-EXITED"]);
+    assert!(screen.contains("WIZARD-EXITED rc=0"), "{screen}");
+    assert!(
+        screen.contains("localhost : ok=2 changed=2 unreachable=0 failed=0"),
+        "{screen}"
     );
 }
