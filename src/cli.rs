@@ -41,6 +41,64 @@ pub enum Command {
     Health(HealthArgs),
     /// Run the spec's troubleshooting checks and print each with pass/fail and the fix.
     Doctor(DoctorArgs),
+    /// Fleets: ansible-runner private data dirs and its event stream (export, follow, worker).
+    Runner(RunnerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunnerArgs {
+    #[command(subcommand)]
+    pub command: RunnerCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunnerCommand {
+    /// Write the deployment as an ansible-runner private data dir (`ansible-runner run DIR -p
+    /// PLAYBOOK` runs it). Secrets are vault-encrypted in project/; DIR/env/vault_password (0600)
+    /// holds their vault password, so keep DIR as safe as the secret store.
+    Export {
+        /// The new (or empty) directory.
+        dir: PathBuf,
+        /// The playbook.
+        playbook: PathBuf,
+        /// Inventory file (Ansible YAML); without it the local host.
+        #[arg(short, long)]
+        inventory: Option<PathBuf>,
+        /// Extra variables: key=value, @file.yml, or a YAML/JSON mapping (repeatable).
+        #[arg(short = 'e', long = "extra-vars")]
+        extra_vars: Vec<String>,
+        #[arg(long, env = "ANSIBLE_VAULT_PASSWORD_FILE")]
+        vault_password_file: Option<PathBuf>,
+        /// Do not generate passwords the survey marks `generate: password`.
+        #[arg(long)]
+        no_generate: bool,
+    },
+    /// Show an ansible-runner event stream (what `ansible-runner worker` writes): in the wizard's
+    /// Execute screen on a terminal, else as `run` prints a run; the exit code is `run`'s.
+    Follow {
+        /// The stream file; `-` or nothing for stdin.
+        file: Option<PathBuf>,
+        /// One JSON object per event (slm-wizard's events) on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Print the run as text even on a terminal.
+        #[arg(long)]
+        text: bool,
+        /// Show the task headers of every task.
+        #[arg(short = 'v', long)]
+        verbose: bool,
+    },
+    /// The worker side of ansible-runner's protocol with the native engine: reads what
+    /// `ansible-runner transmit` writes on stdin, writes the event stream on stdout.
+    Worker {
+        /// Seconds to wait for an SSH connection.
+        #[arg(long, default_value_t = 10)]
+        connect_timeout: u64,
+        /// Send a keepalive event after this many seconds without output (0 = never), as
+        /// `ansible-runner worker --keepalive-seconds` does.
+        #[arg(long, env = "ANSIBLE_RUNNER_KEEPALIVE_SECONDS", default_value_t = 0.0)]
+        keepalive_seconds: f64,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ pub mod health;
 pub mod inventory;
 pub mod lock;
 pub mod playbook;
+pub mod runner;
 pub mod secrets;
 pub mod template;
 pub mod transport;

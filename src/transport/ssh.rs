@@ -501,7 +501,7 @@ fn parse_port(s: &str) -> Result<u16, String> {
 }
 
 /// POSIX-shell-like word splitting (what ansible does with `shlex.split`).
-fn split_shell_words(s: &str) -> Result<Vec<String>, String> {
+pub(crate) fn split_shell_words(s: &str) -> Result<Vec<String>, String> {
     let mut words = Vec::new();
     let mut word = String::new();
     let mut in_word = false;
