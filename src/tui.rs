@@ -714,6 +714,16 @@ async fn start_run(
                 .err()
                 .map(|e| format!("rotation: the run succeeded but the store was not updated: {e}"))
         };
+        // The journal of the rotation's run says whether the new passwords were kept.
+        if let Some(path) = &journal_path {
+            let event = serde_json::json!({
+                "event": "rotation",
+                "variables": rotation.variables,
+                "result": if warning.is_none() { "stored" } else { "pending" },
+                "time": chrono::Utc::now().to_rfc3339(),
+            });
+            append_journal(path, &[event.to_string()]);
+        }
         if let Some(msg) = warning {
             let _ = tx.send(Action::Run(kind, engine::RunEvent::Warning { msg }));
         }

@@ -700,6 +700,22 @@ fn survey_bad_cidr_in_an_inventory_group_var() {
 }
 
 #[test]
+fn survey_list_given_as_text_in_the_inventory() {
+    // line 10: `        clients: 10.0.0.0/8` — a text where the playbook loops over a list.
+    let (sb, r) = run_survey(
+        "all:\n  hosts:\n    local1:\n      ansible_connection: local\n  children:\n    db:\n      hosts:\n        local1:\n      vars:\n        clients: 10.0.0.0/8\n",
+        &[],
+        &[],
+    );
+    assert_bad(
+        &r,
+        &sb.inventory(),
+        &[(10, 18)],
+        &["clients: a text, not a YAML list", "[10.0.0.5/32]"],
+    );
+}
+
+#[test]
 fn survey_bad_values_in_group_vars_and_host_vars_files() {
     // group_vars/all.yml line 2: `port: 0` — the value is column 7.
     let (sb, r) = run_survey(

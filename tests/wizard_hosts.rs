@@ -216,6 +216,15 @@ fn quick_start_on_a_fresh_host_without_sudo_ends_healthy() {
         !screen.contains("password authentication failed"),
         "{screen}"
     );
+    // The rotation's journal says the new passwords were kept.
+    let rotation = h.sh(
+        "fresh",
+        &format!(
+            "cat {}/slm-wizard/runs/*.jsonl | grep '\"event\":\"rotation\"'",
+            state.display()
+        ),
+    );
+    assert!(rotation.contains("\"result\":\"stored\""), "{rotation}");
     s.keys(&["q"]);
     s.wait_for(&["WIZARD-EXITED rc=0"]);
 }

@@ -328,7 +328,14 @@ fn check_survey_values(
             if has_template(value) {
                 continue;
             }
-            if let Err(e) = survey::validate(q, value) {
+            // In a file a list is a YAML list: a string would reach the playbook's templates as
+            // text (Ansible loops over its characters), whatever `-e k=a,b` converts.
+            let checked = if q.kind == survey::QuestionType::List && value.is_string() {
+                Err("a text, not a YAML list; write it as a list, e.g. [10.0.0.5/32]".to_string())
+            } else {
+                survey::validate(q, value).map(drop)
+            };
+            if let Err(e) = checked {
                 // A vault-encrypted value of a question not marked secret is still masked.
                 let msg = redactor.redact(&format!(
                     "{var}: {e} (survey question '{}' at {})",

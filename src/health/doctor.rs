@@ -149,6 +149,22 @@ fn sh_quote(s: &str) -> String {
     }
 }
 
+/// Whether a `-e` value may be repeated in a printed fix line: `@file` (the file stays where it
+/// is) and `key=value` of a variable that is no secret. Inline YAML/JSON could hold anything.
+fn repeatable_extra_var(e: &str, secret_questions: &[String]) -> bool {
+    if e.starts_with('@') {
+        return true;
+    }
+    match e.split_once('=') {
+        Some((k, _))
+            if !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
+        {
+            !crate::secrets::is_secret_name(k) && !secret_questions.iter().any(|q| q == k)
+        }
+        _ => false,
+    }
+}
+
 impl Fixes {
     /// From doctor's options. `-e` values that may hold a password are not repeated (a fix line
     /// is printed); the stored secrets make them unnecessary after a run.
@@ -164,13 +180,22 @@ impl Fixes {
         let mut run = None;
         if let Some(inv) = &source.inventory {
             let (inv, pb) = (path(inv), path(&source.playbook));
+            // Survey questions that are secret, whatever their name.
+            let secret_questions: Vec<String> = crate::playbook::survey::load_for(&source.playbook)
+                .ok()
+                .flatten()
+                .map(|sv| {
+                    sv.questions
+                        .iter()
+                        .filter(|q| q.secret || q.generate.is_some())
+                        .map(|q| q.variable.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
             let extra: String = source
                 .extra_vars
                 .iter()
-                .filter(|e| {
-                    let lower = e.to_ascii_lowercase();
-                    !(lower.contains("password") || lower.contains("secret"))
-                })
+                .filter(|e| repeatable_extra_var(e, &secret_questions))
                 .map(|e| format!(" -e {}", sh_quote(e)))
                 .collect();
             args.push_str(&format!(" -i {inv} --playbook {pb}{extra}"));
@@ -805,6 +830,26 @@ mod tests {
             down.detail
                 .contains("log: /var/log/postgresql/postgresql-15-main.log")
         );
+    }
+
+    #[test]
+    fn fix_lines_never_repeat_secret_extra_vars() {
+        let secrets = vec!["api_pin".to_string()];
+        assert!(repeatable_extra_var("postgresql_port=5433", &secrets));
+        assert!(repeatable_extra_var("@vars.yml", &secrets));
+        assert!(
+            !repeatable_extra_var("api_pin=1234", &secrets),
+            "a survey secret"
+        );
+        assert!(
+            !repeatable_extra_var("db_token=abc", &secrets),
+            "a secret name"
+        );
+        assert!(
+            !repeatable_extra_var("{\"k\": \"v\"}", &secrets),
+            "inline JSON"
+        );
+        assert!(!repeatable_extra_var("k: v", &secrets), "inline YAML");
     }
 
     #[test]

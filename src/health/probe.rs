@@ -70,6 +70,18 @@ pub struct ConnectFailure {
 }
 
 impl ConnectFailure {
+    /// The server answered and refused the login (not: no answer, no route, no tunnel).
+    pub fn is_refusal(&self) -> bool {
+        matches!(
+            self.failure,
+            Failure::Auth
+                | Failure::Hba
+                | Failure::NoDatabase
+                | Failure::TooManyConnections
+                | Failure::NoConnect
+        )
+    }
+
     /// Records the failure in a sample: a server that refused the login did answer.
     fn apply(self, d: &mut Details) {
         d.reachable = matches!(
@@ -339,9 +351,20 @@ async fn measure(
                 let _ = tokio::time::timeout_at(deadline, fresh.close()).await;
                 Some(t)
             }
-            Err(f) => {
-                // Keep measuring over the pooled connection: latency and pool figures still tell.
+            // A refusal of new logins is the point of this login; keep measuring over the
+            // pooled connection: latency and pool figures still tell.
+            Err(f) if f.is_refusal() => {
                 let _ = send(fail(f));
+                None
+            }
+            // No answer in what was left of the sample's time says nothing the pooled
+            // connection did not: not a failure of this sample.
+            Err(f) => {
+                tracing::debug!(
+                    "fresh login of {} not finished: {}",
+                    target.key(),
+                    f.message
+                );
                 None
             }
         }
