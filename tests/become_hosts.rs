@@ -261,4 +261,39 @@ fn non_root_login_without_sudo_fails_once_before_any_task_with_the_fix() {
         "{}",
         run.dump()
     );
+
+    // Nor does a task whose condition leaves this host out: it is not checked up front.
+    let pb = "\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: who
+      command: id -un
+    - name: root where sudo is
+      command: id -u
+      become: true
+      when: inventory_hostname != 'h1'
+";
+    let run = h.run(pb, &inv, &[]);
+    run.assert_code(0);
+    assert_eq!(
+        run.result("h1", "who")["stdout"].as_str().map(str::trim),
+        Some("deploy"),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(
+        run.status("h1", "root where sudo is"),
+        "skipped",
+        "{}",
+        run.dump()
+    );
+    assert_eq!(
+        run.result("h2", "root where sudo is")["stdout"]
+            .as_str()
+            .map(str::trim),
+        Some("0"),
+        "{}",
+        run.dump()
+    );
 }

@@ -654,7 +654,7 @@ fn gather_task() -> Task {
         until: None,
         retries: None,
         delay: None,
-        id: usize::MAX,
+        id: crate::engine::events::FACTS_TASK_ID,
     }
 }
 
@@ -1028,7 +1028,7 @@ async fn run_task(
 ) {
     let mut tags = inh.tags.clone();
     tags.extend(task.common.tags.iter().cloned());
-    if task.id != usize::MAX && !selected_by_tags(shared, &tags) {
+    if task.id != crate::engine::events::FACTS_TASK_ID && !selected_by_tags(shared, &tags) {
         return;
     }
     let scope = build_scope(shared, pc, state, inh, task, None);
@@ -1510,7 +1510,12 @@ fn missing_escalation(shared: &Arc<Shared>, pc: &PlayCtx<'_>, state: &HostState)
         // Tasks the run's --tags/--skip-tags leave out need nothing.
         let mut tags = inh.tags.clone();
         tags.extend(task.common.tags.iter().cloned());
-        if task.id != usize::MAX && !selected_by_tags(shared, &tags) {
+        if task.id != crate::engine::events::FACTS_TASK_ID && !selected_by_tags(shared, &tags) {
+            return None;
+        }
+        // A conditional task may never run on this host (e.g. `'redis_vm' in group_names`):
+        // if it does, it fails on its own with the same message.
+        if !inh.when.is_empty() || task.common.when.is_some() {
             return None;
         }
         let scope = build_scope(shared, pc, state, inh, task, None);
