@@ -91,18 +91,12 @@ impl RunSummary {
 /// journal, TUI): a command printing without end must not fill memory or the disk.
 pub const LIVE_OUTPUT_PER_TASK: usize = 1 << 20;
 
-/// Largest file text a diff shows (before or after); a larger one is named with its size only,
-/// so `--check --diff` over a big file neither prints nor journals it.
-pub const MAX_DIFF_TEXT: usize = 256 * 1024;
+pub use modules::MAX_DIFF_TEXT;
 
 fn bounded_diffs(diffs: &[modules::Diff]) -> Vec<modules::Diff> {
     let cap = |text: &str| {
         if text.len() > MAX_DIFF_TEXT {
-            format!(
-                "(not shown: {} bytes; diffs are shown for files under {} KiB)\n",
-                text.len(),
-                MAX_DIFF_TEXT >> 10
-            )
+            modules::Diff::not_shown(text.len() as u64)
         } else {
             text.to_string()
         }

@@ -26,23 +26,29 @@ pub struct RemoteFile {
     pub is_link: bool,
     /// The path that was read (a followed link's target); writes go there.
     pub path: String,
+    /// A regular file's size in bytes.
+    pub size: Option<u64>,
+    /// A regular file larger than the reader asked to load: no content, compare by checksum.
+    pub too_large: bool,
 }
 
 /// Reads a file's attributes and (for regular files) its content in one round trip. A symlink
 /// is followed: editing modules (lineinfile, blockinfile, pg_hba) change what the link points
 /// at, as Ansible's do, and write to the target, keeping the link.
 pub async fn read_remote(ctx: &Ctx<'_>, path: &str) -> Result<RemoteFile, ModuleError> {
-    read_remote_at(ctx, path, true).await
+    probe(ctx, path, true, false, None).await
 }
 
-/// [`read_remote`]; without `follow`, a symlink is reported as such and never read through
-/// (a planted link must not show another file's content in a diff, nor lend it its mode).
+/// [`read_remote`] of a destination that is about to be replaced: without `follow`, a symlink
+/// is reported as such and never read through (a planted link must not show another file's
+/// content in a diff, nor lend it its mode); content over [`TEXT_LIMIT`] is not loaded (a small
+/// file replacing a huge one must not pull the huge one into memory) but compared by checksum.
 pub async fn read_remote_at(
     ctx: &Ctx<'_>,
     path: &str,
     follow: bool,
 ) -> Result<RemoteFile, ModuleError> {
-    probe(ctx, path, follow, false).await
+    probe(ctx, path, follow, false, Some(TEXT_LIMIT)).await
 }
 
 /// Attributes of `path` and, for a regular file, its content (or with `checksum`, its SHA-256
@@ -52,12 +58,17 @@ async fn probe(
     path: &str,
     follow: bool,
     checksum: bool,
+    limit: Option<u64>,
 ) -> Result<RemoteFile, ModuleError> {
     let p = sh_quote(path);
     let read = if checksum {
-        "dd if=\"$p\" iflag=nofollow status=none | sha256sum | cut -d' ' -f1"
+        "dd if=\"$p\" iflag=nofollow status=none | sha256sum | cut -d' ' -f1".to_string()
+    } else if let Some(max) = limit {
+        format!(
+            "{{ [ \"$(stat -c %s -- \"$p\")\" -gt {max} ] || dd if=\"$p\" iflag=nofollow status=none; }}"
+        )
     } else {
-        "dd if=\"$p\" iflag=nofollow status=none"
+        "dd if=\"$p\" iflag=nofollow status=none".to_string()
     };
     let resolve = if follow {
         // NUL-terminated: any byte may be in a path.
@@ -71,7 +82,7 @@ async fn probe(
     let script = format!(
         "p={p}\n{resolve}\
          if [ -L \"$p\" ]; then stat -c 'L %a %U %G' -- \"$p\"; \
-         elif [ -f \"$p\" ]; then stat -c 'F %a %U %G' -- \"$p\" && {read}; \
+         elif [ -f \"$p\" ]; then stat -c 'F %a %U %G %s' -- \"$p\" && {read}; \
          elif [ -e \"$p\" ]; then stat -c 'O %a %U %G %F' -- \"$p\"; else echo A; fi"
     );
     let out = ctx.query(&script, None).await?;
@@ -105,6 +116,9 @@ async fn probe(
         f.mode = parts.next().unwrap_or("").to_string();
         f.owner = parts.next().unwrap_or("").to_string();
         f.group = parts.next().unwrap_or("").to_string();
+        if tag == "F" {
+            f.size = parts.next().and_then(|n| n.parse().ok());
+        }
         f.kind = match tag {
             "F" => "regular file".into(),
             "L" => "symbolic link".into(),
@@ -113,6 +127,8 @@ async fn probe(
     }
     if f.is_file && checksum {
         f.content = Some(String::from_utf8_lossy(body).trim().to_string());
+    } else if f.is_file && limit.is_some_and(|max| f.size.is_some_and(|n| n > max)) {
+        f.too_large = true;
     } else if f.is_file {
         f.content = Some(String::from_utf8_lossy(body).into_owned());
         f.bytes = Some(body.to_vec());
@@ -321,7 +337,16 @@ pub async fn converge_bytes(
         current.path.as_str()
     };
     let old = current.bytes.as_deref().unwrap_or_default();
-    let content_changed = !current.exists || current.is_link || old != new;
+    let content_changed = if current.too_large {
+        // Not loaded: the same size and checksum, or changed.
+        current.size != Some(new.len() as u64) || {
+            use sha2::Digest;
+            let sum = probe(ctx, target, false, true, None).await?;
+            sum.content.as_deref() != Some(hex::encode(sha2::Sha256::digest(new)).as_str())
+        }
+    } else {
+        !current.exists || current.is_link || old != new
+    };
     let attrs_changed = current.exists && !current.is_link && opts.attrs.differ(current);
     let mut r = ModuleResult::changed(content_changed || attrs_changed);
     if content_changed && ctx.diff {
@@ -334,7 +359,11 @@ pub async fn converge_bytes(
                 "/dev/null".into()
             },
             after_header: target.to_string(),
-            before: String::from_utf8_lossy(old).into_owned(),
+            before: if current.too_large {
+                Diff::not_shown(current.size.unwrap_or_default())
+            } else {
+                String::from_utf8_lossy(old).into_owned()
+            },
             after: String::from_utf8_lossy(new).into_owned(),
         });
     }
@@ -476,7 +505,7 @@ async fn copy_large(
 ) -> Result<ModuleResult, ModuleError> {
     let local = sha256_file(src)
         .map_err(|e| ModuleError::Args(format!("cannot read {}: {e}", src.display())))?;
-    let current = probe(ctx, dest, follow, true).await?;
+    let current = probe(ctx, dest, follow, true, None).await?;
     if current.exists && !current.is_file && !current.is_link {
         return Ok(ModuleResult::fail(format!(
             "{dest} exists but is a {}, not a regular file",

@@ -194,6 +194,20 @@ pub struct Diff {
     pub after: String,
 }
 
+/// Largest file text a diff shows (before or after); a larger one is named with its size only,
+/// so `--check --diff` over a big file neither prints nor journals it.
+pub const MAX_DIFF_TEXT: usize = 256 * 1024;
+
+impl Diff {
+    /// What a diff shows instead of a text of `size` bytes over [`MAX_DIFF_TEXT`].
+    pub fn not_shown(size: u64) -> String {
+        format!(
+            "(not shown: {size} bytes; diffs are shown for files under {} KiB)\n",
+            MAX_DIFF_TEXT >> 10
+        )
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct ModuleResult {
     pub changed: bool,
