@@ -36,6 +36,22 @@ pub enum Command {
     Health(HealthArgs),
     /// Run the spec's troubleshooting checks and print each with pass/fail and the fix.
     Doctor(DoctorArgs),
+    /// The ansible engine's ansible-playbook.
+    Ansible(AnsibleArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AnsibleArgs {
+    #[command(subcommand)]
+    pub command: AnsibleCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AnsibleCommand {
+    /// Make a venv under the state dir with the pinned ansible from PyPI; the ansible engine finds it.
+    Install,
+    /// Print the ansible-playbook the ansible engine would run.
+    Which,
 }
 
 #[derive(Debug, Args)]
@@ -96,6 +112,10 @@ pub struct RunArgs {
     /// Do not generate passwords the survey marks `generate: password` (stored ones are still reused).
     #[arg(long)]
     pub no_generate: bool,
+    /// The engine: native, ansible (the real ansible-playbook) or auto (native when its plan
+    /// passes, else ansible). Default: SLM_WIZARD_ENGINE, the config file, else auto.
+    #[arg(long, value_enum, env = "SLM_WIZARD_ENGINE")]
+    pub engine: Option<slm_wizard::config::Engine>,
 }
 
 #[derive(Debug, Args)]

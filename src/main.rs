@@ -44,6 +44,7 @@ fn main() -> ExitCode {
         Command::Secrets(args) => secrets_command(args, &runtime),
         Command::Health(args) => runtime.block_on(health_command(args)),
         Command::Doctor(args) => runtime.block_on(doctor_command(args)),
+        Command::Ansible(args) => ansible_command(args),
     }
 }
 
@@ -243,6 +244,12 @@ async fn migrate(args: MigrateArgs) -> ExitCode {
 }
 
 async fn run(args: RunArgs) -> ExitCode {
+    let config = match slm_wizard::config::load() {
+        Ok(c) => c,
+        Err(e) => return bad_input(&e),
+    };
+    let engine_choice = args.engine.or(config.engine).unwrap_or_default();
+    engine::ansible::remove_stale_dirs();
     let vault_password = match vault_password(&args.vault_password_file) {
         Ok(p) => p,
         Err(e) => return bad_input(&e),
@@ -300,17 +307,10 @@ async fn run(args: RunArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let plan = match engine::plan(request) {
-        Ok(p) => Arc::new(p),
-        Err(e) => return bad_input(&e),
+    let chosen = match choose_engine(engine_choice, &request, &config) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
-    for s in &survey_secrets {
-        plan.redactor.add(s.expose());
-    }
-    let connector = engine::connect::connector(engine::connect::ConnectOptions {
-        accept_new_host_keys: args.accept_new_host_keys,
-        connect_timeout: Duration::from_secs(args.connect_timeout),
-    });
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let cancel = engine::Cancel::default();
     let ctrl_c = cancel.clone();
@@ -319,16 +319,53 @@ async fn run(args: RunArgs) -> ExitCode {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("\nslm-wizard: cancelling (no new tasks will start)…");
             ctrl_c.cancel();
+            // A second Ctrl-C kills what runs (the ansible engine's process group).
+            if tokio::signal::ctrl_c().await.is_ok() {
+                ctrl_c.kill();
+            }
         }
     });
-    let handle = tokio::spawn(engine::run::run(plan.clone(), connector, tx, cancel));
+    let mut out = CliStdout::noting();
+    let handle = match chosen {
+        Chosen::Native(plan) => {
+            for s in &survey_secrets {
+                plan.redactor.add(s.expose());
+            }
+            if args.json {
+                out.line(r#"{"event":"engine","name":"native"}"#);
+            }
+            let connector = engine::connect::connector(engine::connect::ConnectOptions {
+                accept_new_host_keys: args.accept_new_host_keys,
+                connect_timeout: Duration::from_secs(args.connect_timeout),
+            });
+            tokio::spawn(async move {
+                Ok::<_, InputError>(engine::run::run(plan, connector, tx, cancel).await)
+            })
+        }
+        Chosen::Ansible { path, reason } => {
+            if args.json {
+                let mut ev = serde_json::json!({"event": "engine", "name": "ansible"});
+                if let Some(r) = &reason {
+                    ev["reason"] = r.clone().into();
+                }
+                out.line(&ev.to_string());
+            }
+            if let Some(r) = &reason {
+                eprintln!("engine: ansible (the native engine refused the playbook: {r})");
+            }
+            let opts = engine::ansible::AnsibleOptions {
+                ansible_playbook: path,
+                secrets: survey_secrets,
+            };
+            tokio::spawn(engine::ansible::run(request, opts, tx, cancel))
+        }
+    };
     let mut journal = Journal::create(&args.playbook)
         .map_err(|e| eprintln!("slm-wizard: journal disabled: {e}"))
         .ok();
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     // A closed stdout (`| head -1`) cancels the run as Ctrl-C does: the running tasks end, no new
     // ones start, the journal keeps every event, and the exit is quiet.
-    let mut out = CliStdout::noting();
     let mut printer = Printer::new(out.clone(), color, args.verbose, args.diff);
     while let Some(ev) = rx.recv().await {
         if let Some(j) = journal.as_mut() {
@@ -347,7 +384,8 @@ async fn run(args: RunArgs) -> ExitCode {
         }
     }
     let summary = match handle.await {
-        Ok(s) => s,
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => return bad_input(&e),
         Err(e) => {
             eprintln!("slm-wizard: the run stopped unexpectedly: {e}");
             return ExitCode::from(1);
@@ -362,6 +400,83 @@ async fn run(args: RunArgs) -> ExitCode {
         eprintln!("journal: {}", j.path.display());
     }
     ExitCode::from(summary.exit_code() as u8)
+}
+
+/// The engine a run goes to.
+enum Chosen {
+    Native(Arc<engine::Plan>),
+    /// `reason`: the native engine's refusal when `auto` fell back to ansible.
+    Ansible {
+        path: std::path::PathBuf,
+        reason: Option<String>,
+    },
+}
+
+/// `native`: the native plan or its refusal (exit 5). `auto`: the native plan when it passes,
+/// else ansible with the refusal as the reason. `ansible`: ansible. A missing ansible-playbook
+/// says how to get it (exit 5).
+fn choose_engine(
+    choice: slm_wizard::config::Engine,
+    request: &engine::RunRequest,
+    config: &slm_wizard::config::Config,
+) -> Result<Chosen, ExitCode> {
+    use slm_wizard::config::Engine;
+    let reason = if choice == Engine::Ansible {
+        None
+    } else {
+        match engine::plan(request.clone()) {
+            Ok(p) => return Ok(Chosen::Native(Arc::new(p))),
+            Err(e) if choice == Engine::Native => return Err(bad_input(&e)),
+            Err(e) => Some(e.to_string()),
+        }
+    };
+    match engine::ansible::find_ansible_playbook(config.ansible_playbook.as_deref()) {
+        Ok(path) => Ok(Chosen::Ansible { path, reason }),
+        Err(hint) => {
+            if let Some(r) = &reason {
+                eprintln!("ERROR! {r}");
+                eprintln!(
+                    "the native engine cannot run this playbook; the ansible engine could: {hint}"
+                );
+                Err(ExitCode::from(EXIT_BAD_INPUT))
+            } else {
+                Err(bad_input(&InputError::new(hint)))
+            }
+        }
+    }
+}
+
+/// `slm-wizard ansible install|which`.
+fn ansible_command(args: cli::AnsibleArgs) -> ExitCode {
+    match args.command {
+        cli::AnsibleCommand::Install => match engine::ansible::install() {
+            Ok(p) => {
+                eprintln!(
+                    "installed {} ({})",
+                    p.display(),
+                    engine::ansible::ANSIBLE_PIN
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ERROR! {e}");
+                ExitCode::from(1)
+            }
+        },
+        cli::AnsibleCommand::Which => {
+            let config = match slm_wizard::config::load() {
+                Ok(c) => c,
+                Err(e) => return bad_input(&e),
+            };
+            match engine::ansible::find_ansible_playbook(config.ansible_playbook.as_deref()) {
+                Ok(p) => {
+                    print_line(&p.display().to_string());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => bad_input(&InputError::new(e)),
+            }
+        }
+    }
 }
 
 /// The survey's part of a run: checks `-e` answers, reuses or generates the secrets of
