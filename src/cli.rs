@@ -19,6 +19,9 @@ pub struct Cli {
     /// The playbook the wizard preselects.
     #[arg(short, long, value_name = "PLAYBOOK")]
     pub playbook: Option<PathBuf>,
+    /// The wizard's engine: native, ansible or auto (Review shows it; `e` there changes it).
+    #[arg(long, value_enum, env = "SLM_WIZARD_ENGINE")]
+    pub engine: Option<slm_wizard::config::Engine>,
 }
 
 #[derive(Debug, Subcommand)]

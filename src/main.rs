@@ -25,7 +25,7 @@ fn main() -> ExitCode {
     slm_wizard::tui::mark_process_start();
     let cli = Cli::parse();
     let Some(command) = cli.command else {
-        return wizard(cli.inventory, cli.playbook);
+        return wizard(cli.inventory, cli.playbook, cli.engine);
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -111,7 +111,11 @@ async fn doctor_command(args: DoctorArgs) -> ExitCode {
 }
 
 /// `slm-wizard` without a subcommand: the interactive wizard.
-fn wizard(inventory: Option<std::path::PathBuf>, playbook: Option<std::path::PathBuf>) -> ExitCode {
+fn wizard(
+    inventory: Option<std::path::PathBuf>,
+    playbook: Option<std::path::PathBuf>,
+    engine: Option<slm_wizard::config::Engine>,
+) -> ExitCode {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         eprintln!(
             "slm-wizard: the wizard needs a terminal. Run a playbook headless instead, e.g.:\n  \
@@ -119,6 +123,11 @@ fn wizard(inventory: Option<std::path::PathBuf>, playbook: Option<std::path::Pat
         );
         return ExitCode::from(2);
     }
+    let config = match slm_wizard::config::load() {
+        Ok(c) => c,
+        Err(e) => return bad_input(&e),
+    };
+    engine::ansible::remove_stale_dirs();
     let defaults = slm_wizard::tui::Options::default();
     let playbook_dir = playbook
         .as_deref()
@@ -129,6 +138,7 @@ fn wizard(inventory: Option<std::path::PathBuf>, playbook: Option<std::path::Pat
         playbook_dir,
         inventory,
         playbook,
+        engine: engine.or(config.engine).unwrap_or_default(),
         ..defaults
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
