@@ -155,11 +155,12 @@ fn files_with(dir: &Path, needle: &str, skip: &Path) -> Vec<PathBuf> {
             }
             match e.file_type() {
                 Ok(t) if t.is_dir() => stack.push(p),
-                Ok(t) if t.is_file() => {
-                    if std::fs::read(&p).is_ok_and(|b| String::from_utf8_lossy(&b).contains(needle))
-                    {
-                        found.push(p);
-                    }
+                Ok(t)
+                    if t.is_file()
+                        && std::fs::read(&p)
+                            .is_ok_and(|b| String::from_utf8_lossy(&b).contains(needle)) =>
+                {
+                    found.push(p);
                 }
                 _ => {}
             }

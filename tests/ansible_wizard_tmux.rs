@@ -65,11 +65,18 @@ fn auto_shows_the_native_refusal_on_review_and_runs_with_ansible() {
     s.wait_for(&["▾ ungrouped (1 host)"]);
     s.keys(&["Enter"]);
     let review = s.wait_for_within(
-        &["dry run finished", "auto → ansible", "native engine refused"],
+        &[
+            "dry run finished",
+            "auto → ansible",
+            "native engine refused",
+        ],
         std::time::Duration::from_secs(90),
     );
     assert!(review.contains("pip"), "{review}");
-    assert!(review.contains("from ansible"), "the dry run's diff: {review}");
+    assert!(
+        review.contains("from ansible"),
+        "the dry run's diff: {review}"
+    );
     assert!(!out.exists(), "the dry run changed nothing");
     // `e`: native refuses it (the dry run fails with the reason), then ansible by choice, then
     // back to auto.
