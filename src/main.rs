@@ -336,14 +336,17 @@ async fn run(args: RunArgs) -> ExitCode {
         }
     });
     let mut out = CliStdout::noting();
+    // Sent right after playbook_start (the journal and --json begin with it).
+    let mut engine_event;
     let handle = match chosen {
         Chosen::Native(plan) => {
             for s in &survey_secrets {
                 plan.redactor.add(s.expose());
             }
-            if args.json {
-                out.line(r#"{"event":"engine","name":"native"}"#);
-            }
+            engine_event = Some(engine::RunEvent::Engine {
+                name: "native".into(),
+                reason: None,
+            });
             let connector = engine::connect::connector(engine::connect::ConnectOptions {
                 accept_new_host_keys: args.accept_new_host_keys,
                 connect_timeout: Duration::from_secs(args.connect_timeout),
@@ -353,13 +356,10 @@ async fn run(args: RunArgs) -> ExitCode {
             })
         }
         Chosen::Ansible { path, reason } => {
-            if args.json {
-                let mut ev = serde_json::json!({"event": "engine", "name": "ansible"});
-                if let Some(r) = &reason {
-                    ev["reason"] = r.clone().into();
-                }
-                out.line(&ev.to_string());
-            }
+            engine_event = Some(engine::RunEvent::Engine {
+                name: "ansible".into(),
+                reason: reason.clone(),
+            });
             if let Some(r) = &reason {
                 eprintln!("engine: ansible (the native engine refused the playbook: {r})");
             }
@@ -378,24 +378,34 @@ async fn run(args: RunArgs) -> ExitCode {
     // ones start, the journal keeps every event, and the exit is quiet.
     let mut printer = Printer::new(out.clone(), color, args.verbose, args.diff);
     while let Some(ev) = rx.recv().await {
-        if let Some(j) = journal.as_mut() {
-            j.record(&ev);
-        }
-        if out.is_closed() {
-            continue;
-        }
-        if args.json {
-            out.line(&json_line(&ev));
-        } else {
-            printer.handle(&ev);
-        }
-        if out.is_closed() {
-            pipe_closed.cancel();
+        let started = matches!(ev, engine::RunEvent::PlaybookStart { .. });
+        let engine_ev = if started { engine_event.take() } else { None };
+        for ev in std::iter::once(ev).chain(engine_ev) {
+            if let Some(j) = journal.as_mut() {
+                j.record(&ev);
+            }
+            if out.is_closed() {
+                continue;
+            }
+            if args.json {
+                out.line(&json_line(&ev));
+            } else {
+                printer.handle(&ev);
+            }
+            if out.is_closed() {
+                pipe_closed.cancel();
+            }
         }
     }
     let summary = match handle.await {
         Ok(Ok(s)) => s,
-        Ok(Err(e)) => return bad_input(&e),
+        Ok(Err(e)) => {
+            // ansible refused the input before the playbook started: say which engine did.
+            if let (Some(ev), true) = (engine_event.take(), args.json) {
+                out.line(&json_line(&ev));
+            }
+            return bad_input(&e);
+        }
         Err(e) => {
             eprintln!("slm-wizard: the run stopped unexpectedly: {e}");
             return ExitCode::from(1);

@@ -1277,7 +1277,7 @@ fn on_run_event(x: &mut Exec, ev: RunEvent) {
             lane.stopped = Some(reason);
         }
         RunEvent::Warning { msg } => x.warnings.push(msg),
-        RunEvent::Stats { .. } => {}
+        RunEvent::Stats { .. } | RunEvent::Engine { .. } => {}
     }
 }
 

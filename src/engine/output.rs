@@ -169,7 +169,8 @@ impl<W: Write> Printer<W> {
                     }
                 }
             }
-            RunEvent::HostStopped { .. } => {}
+            // `run` says on stderr when the engine is not the native one.
+            RunEvent::HostStopped { .. } | RunEvent::Engine { .. } => {}
             RunEvent::Warning { msg } => {
                 let _ = writeln!(
                     self.out,
