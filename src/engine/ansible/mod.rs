@@ -369,16 +369,21 @@ pub async fn run(
         .env("ANSIBLE_RETRY_FILES_ENABLED", "False")
         .env("ANSIBLE_DEPRECATION_WARNINGS", "False")
         .env("ANSIBLE_HOST_KEY_CHECKING", "True")
-        // ssh takes the first value of an option: these come before the inventory's args.
+        // ssh takes the first value of an option: ours comes before the user's ssh_args (or
+        // ansible's default) and the inventory's args.
         .env(
             "ANSIBLE_SSH_ARGS",
             format!(
-                "-C -o ControlMaster=auto -o ControlPersist=60s -o StrictHostKeyChecking={}",
+                "-o StrictHostKeyChecking={} {}",
                 if request.accept_new_host_keys {
                     "accept-new"
                 } else {
                     "yes"
-                }
+                },
+                std::env::var("ANSIBLE_SSH_ARGS")
+                    .ok()
+                    .filter(|a| !a.trim().is_empty())
+                    .unwrap_or_else(|| "-C -o ControlMaster=auto -o ControlPersist=60s".into())
             ),
         )
         .env("PYTHONWARNINGS", "ignore")
