@@ -665,6 +665,17 @@ async fn start_run(
                     });
                 }
             };
+            // ansible's ssh checks host keys strictly: a key seen for the first time goes
+            // through the trust dialog first, as a connection test does.
+            if let Some((host, fingerprint)) = unknown_host_key(&request).await {
+                let _ = tx.send(Action::HostKeyUnknown {
+                    host: host.clone(),
+                    fingerprint,
+                });
+                return fail(format!(
+                    "the host key of {host} is not known yet: trust it, then check again (r)"
+                ));
+            }
             engine_action("ansible", reason);
             let opts = engine::ansible::AnsibleOptions {
                 ansible_playbook: path,
@@ -728,6 +739,44 @@ async fn start_run(
         summary,
         journal: journal_path,
     });
+}
+
+/// The first host of the request (after `--limit`) whose SSH host key is not in known_hosts yet,
+/// with the key's fingerprint; none when new keys are accepted anyway.
+async fn unknown_host_key(request: &engine::RunRequest) -> Option<(String, String)> {
+    if request.accept_new_host_keys {
+        return None;
+    }
+    let vault = engine::plan::make_vault_fn(request.vault_password.clone(), Redactor::default());
+    let inv = Inventory::load(request.inventory.as_ref()?, &vault).ok()?;
+    let hosts = match &request.limit {
+        Some(l) => inv.select(l).ok()?,
+        None => inv.hosts.keys().cloned().collect(),
+    };
+    let connect = engine::connect::connector(engine::connect::ConnectOptions {
+        accept_new_host_keys: false,
+        connect_timeout: request.connect_timeout,
+    });
+    let checks = hosts.into_iter().map(|h| {
+        let vars = inv.host_vars(&h);
+        let connect = connect.clone();
+        async move {
+            let r = connect(h.clone(), vars).await;
+            (h, r)
+        }
+    });
+    let mut unknown = None;
+    for (host, r) in futures::future::join_all(checks).await {
+        match r {
+            Ok(t) => t.close().await,
+            Err(crate::transport::TransportError::HostKeyUnknown { fingerprint, .. }) => {
+                unknown.get_or_insert((host, fingerprint));
+            }
+            // Other failures show in ansible's own run (unreachable).
+            Err(_) => {}
+        }
+    }
+    unknown
 }
 
 /// Connects as a run would and asks the host for its OS and PostgreSQL client.

@@ -2,11 +2,13 @@
 //! that ansible runs it, the dry run shows the diff, `e` switches the engine, and Execute shows
 //! the results of the ansible engine.
 
-mod common;
+mod testhosts;
+#[path = "common/tmux.rs"]
+mod tmux;
 
 use std::path::{Path, PathBuf};
 
-use common::tmux::Session;
+use tmux::Session;
 
 fn ansible_playbook() -> Option<PathBuf> {
     let found = [
@@ -105,6 +107,79 @@ fn auto_shows_the_native_refusal_on_review_and_runs_with_ansible() {
         std::fs::read_to_string(&out).unwrap_or_default(),
         "from ansible\n"
     );
+    s.keys(&["q"]);
+    s.wait_for(&["WIZARD-EXITED rc=0"]);
+}
+
+/// ansible's ssh checks host keys strictly, so a host the wizard has not seen yet goes through
+/// the trust dialog before ansible starts; once trusted, the dry run and the run go through.
+#[test]
+fn ansible_engine_asks_to_trust_a_new_host_key_first() {
+    if !testhosts::root_or_skip("ansible_engine_asks_to_trust_a_new_host_key_first") {
+        return;
+    }
+    let Some(ansible) = ansible_playbook() else {
+        return;
+    };
+    let h = testhosts::Hosts::up(1, &["web1"], &["web1"]);
+    let known_hosts = h.p("wizard_known_hosts");
+    std::fs::write(&known_hosts, "").unwrap();
+    h.write_inventory("inv.yml", |_| {
+        vec![
+            (
+                "ansible_ssh_common_args".into(),
+                testhosts::yq(&testhosts::ssh_args(&known_hosts, "yes")),
+            ),
+            (
+                "ansible_python_interpreter".into(),
+                "/usr/bin/python3".into(),
+            ),
+        ]
+    });
+    h.write(
+        "playbooks/hello.yml",
+        "- name: Hello\n  hosts: all\n  gather_facts: false\n  tasks:\n    - name: Leave a note\n      ansible.builtin.copy:\n        dest: /root/ansible-hello.txt\n        content: \"hello\\n\"\n",
+    );
+    let env = format!("ANSIBLE_PLAYBOOK={}", ansible.display());
+    let Some(s) = Session::start_with_env(
+        h.dir(),
+        "-p playbooks/hello.yml -i inv.yml --engine ansible",
+        "ansible-trust",
+        &env,
+    ) else {
+        return;
+    };
+    s.wait_for(&["› hello.yml"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["has no survey"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["web1"]);
+    s.keys(&["Enter"]);
+    // Review: nothing ran; the key dialog shows the host's fingerprint.
+    let screen = s.wait_for(&["New host key", "web1 is not in known_hosts yet"]);
+    let fp = h.host_fingerprint("web1");
+    assert!(screen.contains(&fp), "{fp}:\n{screen}");
+    assert_eq!(std::fs::read_to_string(&known_hosts).unwrap(), "");
+    s.keys(&["y"]);
+    s.wait_for(&["dry run failed", "not known yet"]);
+    s.wait_until("the key recorded", |_| {
+        std::fs::read_to_string(&known_hosts).is_ok_and(|k| k.contains(h.addr("web1")))
+    });
+    s.keys(&["r"]);
+    s.wait_for_within(
+        &[
+            "engine ansible → ansible",
+            "dry run finished",
+            "Leave a note",
+        ],
+        std::time::Duration::from_secs(90),
+    );
+    s.keys(&["Enter"]);
+    s.wait_for(&["Run the playbook for real"]);
+    s.keys(&["y"]);
+    let screen = s.wait_for_within(&["journal:"], std::time::Duration::from_secs(90));
+    assert!(screen.contains("changed: Leave a note"), "{screen}");
+    assert_eq!(h.sh("web1", "cat /root/ansible-hello.txt"), "hello\n");
     s.keys(&["q"]);
     s.wait_for(&["WIZARD-EXITED rc=0"]);
 }
