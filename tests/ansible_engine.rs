@@ -407,6 +407,17 @@ fn auto_runs_what_the_native_engine_refuses_through_ansible() {
 
     std::fs::remove_file(d.path().join("config/slm-wizard/config.toml")).unwrap();
 
+    // Without ansible-playbook anywhere, auto says why native refused and how to get ansible.
+    let mut cmd = wizard(d.path(), &ansible, &["run", "pip.yml"]);
+    cmd.env("ANSIBLE_PLAYBOOK", "").env("PATH", "/usr/bin:/bin");
+    let out = run(cmd, |_| {});
+    assert_eq!(out.code, 5, "{}", out.dump());
+    assert!(
+        out.stderr.contains("pip.yml:9:7:") && out.stderr.contains("slm-wizard ansible install"),
+        "{}",
+        out.dump()
+    );
+
     // A playbook ansible itself cannot parse is bad input (5) with its message.
     std::fs::write(
         d.path().join("bad.yml"),
