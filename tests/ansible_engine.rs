@@ -485,3 +485,60 @@ fn cancel_stops_the_ansible_engine_after_the_running_task() {
         "the private run dir was removed"
     );
 }
+
+#[test]
+fn no_log_and_ignored_results_of_the_ansible_engine() {
+    let Some(ansible) = ansible_playbook() else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("pb.yml"),
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - name: Fails but ignored\n      ansible.builtin.command: /bin/false\n      ignore_errors: true\n    - name: Secret loop\n      ansible.builtin.debug: {msg: \"{{ item }}\"}\n      loop: [item-secret-0123]\n      no_log: true\n    - name: Echo\n      ansible.builtin.command: echo {{ api_token }}\n      changed_when: false\n",
+    )
+    .unwrap();
+    let out = run(
+        wizard(
+            d.path(),
+            &ansible,
+            &[
+                "run",
+                "pb.yml",
+                "--json",
+                "--engine",
+                "ansible",
+                "-e",
+                "api_token=tok-0123456789",
+            ],
+        ),
+        |_| {},
+    );
+    assert_eq!(out.code, 0, "{}", out.dump());
+    let results: Vec<&Value> = out
+        .events
+        .iter()
+        .filter(|e| e["event"] == "task_result")
+        .collect();
+    assert_eq!(
+        results.len(),
+        3,
+        "one result per task (the loop's item only)\n{}",
+        out.dump()
+    );
+    assert_eq!(
+        (
+            results[0]["status"].as_str(),
+            results[0]["ignored"].as_bool()
+        ),
+        (Some("failed"), Some(true))
+    );
+    assert_eq!(results[1]["item"], "(hidden)");
+    assert!(
+        results[1]["msg"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no_log")
+    );
+    assert_eq!(results[2]["stdout"], "********", "{}", out.dump());
+    assert!(!out.stdout.contains("item-secret-0123") && !out.stdout.contains("tok-0123456789"));
+}

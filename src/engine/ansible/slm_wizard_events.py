@@ -108,8 +108,8 @@ class CallbackModule(CallbackBase):
         self._emit(event='task_start', host=host.get_name(), handler=isinstance(task, Handler),
                    **self._task(task))
 
-    def _result(self, status, result, item=None):
-        if item is None:
+    def _result(self, status, result, item=None, ignored=False, is_item=False):
+        if not is_item:
             self._inflight -= 1
         res = result._result if isinstance(result._result, dict) else {}
         host = result._host.get_name()
@@ -117,13 +117,14 @@ class CallbackModule(CallbackBase):
         ev = dict(event='result', status=status, host=host, **self._task(result._task))
         if delegated.get('ansible_host'):
             ev['delegated'] = delegated.get('ansible_delegated_host') or delegated.get('ansible_host')
-        if item is not None:
-            ev['item'] = item
         ev['no_log'] = bool(res.get('_ansible_no_log'))
-        ev['ignored'] = bool(res.get('_ansible_ignore_errors')) and status == 'failed'
+        if is_item:
+            # As ansible's own output: the item of a no_log result is not shown either.
+            ev['item'] = '(hidden)' if ev['no_log'] else item
+        ev['ignored'] = bool(ignored) and status == 'failed'
         ev['res'] = {k: v for k, v in res.items() if not k.startswith('_ansible') and k != 'invocation'}
         self._emit(**ev)
-        if item is None:
+        if not is_item:
             self._stop_if_idle()
 
     def _status(self, result, default):
@@ -136,7 +137,7 @@ class CallbackModule(CallbackBase):
         self._result(self._status(result, 'ok'), result)
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
-        self._result('failed', result)
+        self._result('failed', result, ignored=ignore_errors)
 
     def v2_runner_on_skipped(self, result):
         self._result('skipped', result)
@@ -150,13 +151,14 @@ class CallbackModule(CallbackBase):
         return _safe(label)
 
     def v2_runner_item_on_ok(self, result):
-        self._result(self._status(result, 'ok'), result, self._item(result))
+        self._result(self._status(result, 'ok'), result, self._item(result), is_item=True)
 
     def v2_runner_item_on_failed(self, result):
-        self._result('failed', result, self._item(result))
+        self._result('failed', result, self._item(result), is_item=True,
+                     ignored=bool(getattr(result._task, 'ignore_errors', False)))
 
     def v2_runner_item_on_skipped(self, result):
-        self._result('skipped', result, self._item(result))
+        self._result('skipped', result, self._item(result), is_item=True)
 
     def v2_playbook_on_no_hosts_matched(self):
         self._emit(event='warning', msg='no hosts matched')
