@@ -96,9 +96,14 @@ class CallbackModule(CallbackBase):
                 n = 0
                 for b in blocks:
                     for t in getattr(b, 'block', None) or []:
-                        n += count([t]) if hasattr(t, 'block') else 1
+                        if hasattr(t, 'block'):
+                            n += count([t])
+                        elif not getattr(t, 'implicit', False):
+                            n += 1
                 return n
             tasks = count(play.pre_tasks + play.tasks + play.post_tasks)
+            for role in play.get_roles():
+                tasks += count(role.compile(play=play))
         except Exception:
             pass
         self._emit(event='play_start', play=play.get_name().strip(), hosts=hosts, tasks=tasks)
