@@ -24,6 +24,9 @@ pub struct Cli {
     /// the directory of -p, else ./playbooks.
     #[arg(long = "playbooks", value_name = "DIR")]
     pub playbook_dirs: Vec<PathBuf>,
+    /// The wizard's engine: native, ansible or auto (Review shows it; `e` there changes it).
+    #[arg(long, value_enum, env = "SLM_WIZARD_ENGINE")]
+    pub engine: Option<slm_wizard::config::Engine>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -41,6 +44,8 @@ pub enum Command {
     Health(HealthArgs),
     /// Run the spec's troubleshooting checks and print each with pass/fail and the fix.
     Doctor(DoctorArgs),
+    /// The ansible engine's ansible-playbook.
+    Ansible(AnsibleArgs),
     /// Fleets: ansible-runner private data dirs and its event stream (export, follow, worker).
     Runner(RunnerArgs),
 }
@@ -102,6 +107,20 @@ pub enum RunnerCommand {
 }
 
 #[derive(Debug, Args)]
+pub struct AnsibleArgs {
+    #[command(subcommand)]
+    pub command: AnsibleCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AnsibleCommand {
+    /// Make a venv under the state dir with the pinned ansible from PyPI; the ansible engine finds it.
+    Install,
+    /// Print the ansible-playbook the ansible engine would run.
+    Which,
+}
+
+#[derive(Debug, Args)]
 pub struct RunArgs {
     /// The playbook (Ansible YAML).
     pub playbook: PathBuf,
@@ -159,6 +178,10 @@ pub struct RunArgs {
     /// Do not generate passwords the survey marks `generate: password` (stored ones are still reused).
     #[arg(long)]
     pub no_generate: bool,
+    /// The engine: native, ansible (the real ansible-playbook) or auto (native when its plan
+    /// passes, else ansible). Default: SLM_WIZARD_ENGINE, the config file, else auto.
+    #[arg(long, value_enum, env = "SLM_WIZARD_ENGINE")]
+    pub engine: Option<slm_wizard::config::Engine>,
 }
 
 #[derive(Debug, Args)]

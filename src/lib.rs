@@ -2,6 +2,7 @@
 //! The library holds everything; `main.rs` is the command line on top.
 
 pub mod app;
+pub mod config;
 pub mod db;
 pub mod engine;
 pub mod error;

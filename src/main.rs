@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     slm_wizard::tui::mark_process_start();
     let cli = Cli::parse();
     let Some(command) = cli.command else {
-        return wizard(cli.inventory, cli.playbook, cli.playbook_dirs);
+        return wizard(cli.inventory, cli.playbook, cli.playbook_dirs, cli.engine);
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -45,6 +45,7 @@ fn main() -> ExitCode {
         Command::Secrets(args) => secrets_command(args, &runtime),
         Command::Health(args) => runtime.block_on(health_command(args)),
         Command::Doctor(args) => runtime.block_on(doctor_command(args)),
+        Command::Ansible(args) => ansible_command(args),
         Command::Runner(args) => runtime.block_on(runner_command(args)),
     }
 }
@@ -219,6 +220,7 @@ fn wizard(
     inventory: Option<std::path::PathBuf>,
     playbook: Option<std::path::PathBuf>,
     playbook_dirs: Vec<std::path::PathBuf>,
+    engine: Option<slm_wizard::config::Engine>,
 ) -> ExitCode {
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
         eprintln!(
@@ -227,17 +229,29 @@ fn wizard(
         );
         return ExitCode::from(2);
     }
+    let config = match slm_wizard::config::load() {
+        Ok(c) => c,
+        Err(e) => return bad_input(&e),
+    };
+    engine::ansible::remove_stale_dirs();
     let defaults = slm_wizard::tui::Options::default();
     let playbook_dir = playbook
         .as_deref()
         .and_then(|p| p.parent())
         .filter(|d| !d.as_os_str().is_empty() && d.is_dir())
         .map_or(defaults.playbook_dir, |d| d.to_path_buf());
+    // --playbooks wins over the config file's playbook_dirs.
+    let playbook_dirs = if playbook_dirs.is_empty() {
+        config.playbook_dirs.clone()
+    } else {
+        playbook_dirs
+    };
     let opts = slm_wizard::tui::Options {
         playbook_dir,
         playbook_dirs,
         inventory,
         playbook,
+        engine: engine.or(config.engine).unwrap_or_default(),
         ..defaults
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -356,6 +370,12 @@ async fn migrate(args: MigrateArgs) -> ExitCode {
 }
 
 async fn run(args: RunArgs) -> ExitCode {
+    let config = match slm_wizard::config::load() {
+        Ok(c) => c,
+        Err(e) => return bad_input(&e),
+    };
+    let engine_choice = args.engine.or(config.engine).unwrap_or_default();
+    engine::ansible::remove_stale_dirs();
     let vault_password = match vault_password(&args.vault_password_file) {
         Ok(p) => p,
         Err(e) => return bad_input(&e),
@@ -426,17 +446,10 @@ async fn run(args: RunArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let plan = match engine::plan(request) {
-        Ok(p) => Arc::new(p),
-        Err(e) => return bad_input(&e),
+    let chosen = match choose_engine(engine_choice, &request, &config) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
-    for s in &survey_secrets {
-        plan.redactor.add(s.expose());
-    }
-    let connector = engine::connect::connector(engine::connect::ConnectOptions {
-        accept_new_host_keys: args.accept_new_host_keys,
-        connect_timeout: Duration::from_secs(args.connect_timeout),
-    });
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let cancel = engine::Cancel::default();
     let ctrl_c = cancel.clone();
@@ -445,9 +458,47 @@ async fn run(args: RunArgs) -> ExitCode {
         if tokio::signal::ctrl_c().await.is_ok() {
             eprintln!("\nslm-wizard: cancelling (no new tasks will start)…");
             ctrl_c.cancel();
+            // A second Ctrl-C kills what runs (the ansible engine's process group).
+            if tokio::signal::ctrl_c().await.is_ok() {
+                ctrl_c.kill();
+            }
         }
     });
-    let handle = tokio::spawn(engine::run::run(plan.clone(), connector, tx, cancel));
+    let mut out = CliStdout::noting();
+    // Sent right after playbook_start (the journal and --json begin with it).
+    let mut engine_event;
+    let handle = match chosen {
+        Chosen::Native(plan) => {
+            for s in &survey_secrets {
+                plan.redactor.add(s.expose());
+            }
+            engine_event = Some(engine::RunEvent::Engine {
+                name: "native".into(),
+                reason: None,
+            });
+            let connector = engine::connect::connector(engine::connect::ConnectOptions {
+                accept_new_host_keys: args.accept_new_host_keys,
+                connect_timeout: Duration::from_secs(args.connect_timeout),
+            });
+            tokio::spawn(async move {
+                Ok::<_, InputError>(engine::run::run(plan, connector, tx, cancel).await)
+            })
+        }
+        Chosen::Ansible { path, reason } => {
+            engine_event = Some(engine::RunEvent::Engine {
+                name: "ansible".into(),
+                reason: reason.clone(),
+            });
+            if let Some(r) = &reason {
+                eprintln!("engine: ansible (the native engine refused the playbook: {r})");
+            }
+            let opts = engine::ansible::AnsibleOptions {
+                ansible_playbook: path,
+                secrets: survey_secrets,
+            };
+            tokio::spawn(engine::ansible::run(request, opts, tx, cancel))
+        }
+    };
     let mut journal = Journal::create(&args.playbook)
         .map_err(|e| eprintln!("slm-wizard: journal disabled: {e}"))
         .ok();
@@ -457,26 +508,36 @@ async fn run(args: RunArgs) -> ExitCode {
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     // A closed stdout (`| head -1`) cancels the run as Ctrl-C does: the running tasks end, no new
     // ones start, the journal keeps every event, and the exit is quiet.
-    let mut out = CliStdout::noting();
     let mut printer = Printer::new(out.clone(), color, args.verbose, args.diff);
     while let Some(ev) = rx.recv().await {
-        if let Some(j) = journal.as_mut() {
-            j.record(&ev);
-        }
-        if out.is_closed() {
-            continue;
-        }
-        if args.json {
-            out.line(&json_line(&ev));
-        } else {
-            printer.handle(&ev);
-        }
-        if out.is_closed() {
-            pipe_closed.cancel();
+        let started = matches!(ev, engine::RunEvent::PlaybookStart { .. });
+        let engine_ev = if started { engine_event.take() } else { None };
+        for ev in std::iter::once(ev).chain(engine_ev) {
+            if let Some(j) = journal.as_mut() {
+                j.record(&ev);
+            }
+            if out.is_closed() {
+                continue;
+            }
+            if args.json {
+                out.line(&json_line(&ev));
+            } else {
+                printer.handle(&ev);
+            }
+            if out.is_closed() {
+                pipe_closed.cancel();
+            }
         }
     }
     let summary = match handle.await {
-        Ok(s) => s,
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            // ansible refused the input before the playbook started: say which engine did.
+            if let (Some(ev), true) = (engine_event.take(), args.json) {
+                out.line(&json_line(&ev));
+            }
+            return bad_input(&e);
+        }
         Err(e) => {
             eprintln!("slm-wizard: the run stopped unexpectedly: {e}");
             return ExitCode::from(1);
@@ -491,6 +552,83 @@ async fn run(args: RunArgs) -> ExitCode {
         eprintln!("journal: {}", j.path.display());
     }
     ExitCode::from(summary.exit_code() as u8)
+}
+
+/// The engine a run goes to.
+enum Chosen {
+    Native(Arc<engine::Plan>),
+    /// `reason`: the native engine's refusal when `auto` fell back to ansible.
+    Ansible {
+        path: std::path::PathBuf,
+        reason: Option<String>,
+    },
+}
+
+/// `native`: the native plan or its refusal (exit 5). `auto`: the native plan when it passes,
+/// else ansible with the refusal as the reason. `ansible`: ansible. A missing ansible-playbook
+/// says how to get it (exit 5).
+fn choose_engine(
+    choice: slm_wizard::config::Engine,
+    request: &engine::RunRequest,
+    config: &slm_wizard::config::Config,
+) -> Result<Chosen, ExitCode> {
+    use slm_wizard::config::Engine;
+    let reason = if choice == Engine::Ansible {
+        None
+    } else {
+        match engine::plan(request.clone()) {
+            Ok(p) => return Ok(Chosen::Native(Arc::new(p))),
+            Err(e) if choice == Engine::Native => return Err(bad_input(&e)),
+            Err(e) => Some(e.to_string()),
+        }
+    };
+    match engine::ansible::find_ansible_playbook(config.ansible_playbook.as_deref()) {
+        Ok(path) => Ok(Chosen::Ansible { path, reason }),
+        Err(hint) => {
+            if let Some(r) = &reason {
+                eprintln!("ERROR! {r}");
+                eprintln!(
+                    "the native engine cannot run this playbook; the ansible engine could: {hint}"
+                );
+                Err(ExitCode::from(EXIT_BAD_INPUT))
+            } else {
+                Err(bad_input(&InputError::new(hint)))
+            }
+        }
+    }
+}
+
+/// `slm-wizard ansible install|which`.
+fn ansible_command(args: cli::AnsibleArgs) -> ExitCode {
+    match args.command {
+        cli::AnsibleCommand::Install => match engine::ansible::install() {
+            Ok(p) => {
+                eprintln!(
+                    "installed {} ({})",
+                    p.display(),
+                    engine::ansible::ANSIBLE_PIN
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("ERROR! {e}");
+                ExitCode::from(1)
+            }
+        },
+        cli::AnsibleCommand::Which => {
+            let config = match slm_wizard::config::load() {
+                Ok(c) => c,
+                Err(e) => return bad_input(&e),
+            };
+            match engine::ansible::find_ansible_playbook(config.ansible_playbook.as_deref()) {
+                Ok(p) => {
+                    print_line(&p.display().to_string());
+                    ExitCode::SUCCESS
+                }
+                Err(e) => bad_input(&InputError::new(e)),
+            }
+        }
+    }
 }
 
 /// The survey's part of a run: checks `-e` answers, reuses or generates the secrets of

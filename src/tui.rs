@@ -73,6 +73,8 @@ pub struct Options {
     pub health: Option<HealthSource>,
     pub health_interval: Duration,
     pub health_retention: Duration,
+    /// The engine (`--engine`, `SLM_WIZARD_ENGINE`, else the config file's, else auto).
+    pub engine: crate::config::Engine,
 }
 
 impl Default for Options {
@@ -86,6 +88,7 @@ impl Default for Options {
             health: None,
             health_interval: Duration::from_secs(5),
             health_retention: Duration::from_secs(600),
+            engine: crate::config::Engine::Auto,
         }
     }
 }
@@ -129,6 +132,7 @@ pub fn initial_state(opts: &Options, session: Option<Session>) -> State {
     }
     state.health.interval = opts.health_interval;
     state.health.retention = opts.health_retention;
+    state.engine = opts.engine;
     state
 }
 
@@ -653,21 +657,77 @@ async fn start_run(
         accept_new_host_keys: request.accept_new_host_keys,
         connect_timeout: request.connect_timeout,
     };
-    let plan = match tokio::task::spawn_blocking(move || engine::plan(request)).await {
-        Ok(Ok(p)) => Arc::new(p),
-        Ok(Err(e)) => return fail(e.to_string()),
-        Err(e) => return fail(format!("planning stopped: {e}")),
+    // The engine: native when chosen or when `auto` finds the native plan passes; else ansible
+    // with the native refusal as the reason (shown on Review).
+    use crate::config::Engine;
+    let choice = request.engine;
+    let planned = if choice == Engine::Ansible {
+        None
+    } else {
+        let req = request.clone();
+        match tokio::task::spawn_blocking(move || engine::plan(req)).await {
+            Ok(p) => Some(p),
+            Err(e) => return fail(format!("planning stopped: {e}")),
+        }
     };
-    for s in &secrets {
-        plan.redactor.add(s.expose());
-    }
     let (etx, erx) = unbounded_channel();
-    let handle = tokio::spawn(engine::run::run(
-        plan,
-        engine::connect::connector(connect),
-        etx,
-        cancel,
-    ));
+    let engine_action = |name: &str, reason: Option<String>| {
+        let _ = tx.send(Action::Engine {
+            kind,
+            name: name.into(),
+            reason,
+        });
+    };
+    let handle: tokio::task::JoinHandle<Result<engine::RunSummary, String>> = match planned {
+        Some(Ok(plan)) => {
+            let plan = Arc::new(plan);
+            for s in &secrets {
+                plan.redactor.add(s.expose());
+            }
+            engine_action("native", None);
+            tokio::spawn(async move {
+                Ok(engine::run::run(plan, engine::connect::connector(connect), etx, cancel).await)
+            })
+        }
+        Some(Err(e)) if choice == Engine::Native => return fail(e.to_string()),
+        refused => {
+            let reason = refused.and_then(|r| r.err()).map(|e| e.to_string());
+            let configured = crate::config::load().ok().and_then(|c| c.ansible_playbook);
+            let path = match engine::ansible::find_ansible_playbook(configured.as_deref()) {
+                Ok(p) => p,
+                Err(hint) => {
+                    return fail(match reason {
+                        Some(r) => {
+                            format!("{r} — the native engine cannot run this playbook; {hint}")
+                        }
+                        None => hint,
+                    });
+                }
+            };
+            // ansible's ssh checks host keys strictly: a key seen for the first time goes
+            // through the trust dialog first, as a connection test does.
+            if let Some((host, fingerprint, jump_host)) = unknown_host_key(&request).await {
+                let _ = tx.send(Action::HostKeyUnknown {
+                    host: host.clone(),
+                    fingerprint,
+                    jump_host,
+                });
+                return fail(format!(
+                    "the host key of {host} is not known yet: trust it, then check again (r)"
+                ));
+            }
+            engine_action("ansible", reason);
+            let opts = engine::ansible::AnsibleOptions {
+                ansible_playbook: path,
+                secrets,
+            };
+            tokio::spawn(async move {
+                engine::ansible::run(request, opts, etx, cancel)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+        }
+    };
     let journal = match kind {
         RunKind::Real => Journal::create(&playbook)
             .map_err(|e| tracing::warn!("journal disabled: {e}"))
@@ -693,7 +753,8 @@ async fn start_run(
             s
         }
         None => match handle.await {
-            Ok(s) => s,
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return fail(e),
             Err(e) => return fail(format!("the run stopped unexpectedly: {e}")),
         },
     };
@@ -733,6 +794,53 @@ async fn start_run(
         summary,
         journal: journal_path,
     });
+}
+
+/// The first host of the request (after `--limit`) whose SSH host key is not in known_hosts yet,
+/// with the key's fingerprint; none when new keys are accepted anyway.
+async fn unknown_host_key(
+    request: &engine::RunRequest,
+) -> Option<(String, String, Option<String>)> {
+    if request.accept_new_host_keys {
+        return None;
+    }
+    let vault = engine::plan::make_vault_fn(request.vault_password.clone(), Redactor::default());
+    let inv = Inventory::load(request.inventory.as_ref()?, &vault).ok()?;
+    let hosts = match &request.limit {
+        Some(l) => inv.select(l).ok()?,
+        None => inv.hosts.keys().cloned().collect(),
+    };
+    let connect = engine::connect::connector(engine::connect::ConnectOptions {
+        accept_new_host_keys: false,
+        connect_timeout: request.connect_timeout,
+    });
+    let checks = hosts.into_iter().map(|h| {
+        let vars = inv.host_vars(&h);
+        let connect = connect.clone();
+        async move {
+            let r = connect(h.clone(), vars).await;
+            (h, r)
+        }
+    });
+    let mut unknown = None;
+    for (host, r) in futures::future::join_all(checks).await {
+        match r {
+            Ok(t) => t.close().await,
+            Err(crate::transport::TransportError::HostKeyUnknown {
+                host: key_host,
+                fingerprint,
+            }) => {
+                // The transport names a jump host's key "NAME (ProxyJump host)".
+                let jump = key_host
+                    .strip_suffix(crate::transport::ssh::JUMP_HOST_SUFFIX)
+                    .map(str::to_string);
+                unknown.get_or_insert((host, fingerprint, jump));
+            }
+            // Other failures show in ansible's own run (unreachable).
+            Err(_) => {}
+        }
+    }
+    unknown
 }
 
 /// Connects as a run would and asks the host for what it runs. A new host key is recorded only

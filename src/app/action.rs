@@ -33,6 +33,12 @@ pub enum Action {
     /// The real run would set a newly generated password on roles that exist already (their
     /// password is not in the secret store): nothing ran; the message says which.
     RolesExist(String),
+    /// The engine a run goes to, and the native engine's refusal when `auto` chose ansible.
+    Engine {
+        kind: RunKind,
+        name: String,
+        reason: Option<String>,
+    },
     /// A run ended.
     RunDone {
         kind: RunKind,

@@ -723,6 +723,8 @@ pub struct Review {
     pub selected_host: usize,
     pub scroll: u16,
     pub error: Option<String>,
+    /// The engine of the dry run (`ansible`/`native`) and why not native, once known.
+    pub engine: Option<(String, Option<String>)>,
 }
 
 /// A failure of the dry run, as the confirm dialog lists it.
@@ -787,6 +789,7 @@ impl Default for Review {
             selected_host: 0,
             scroll: 0,
             error: None,
+            engine: None,
         }
     }
 }
@@ -993,6 +996,8 @@ pub struct State {
     pub health: HealthView,
     /// Hosts the next dry run and run are limited to (a repair from Health), or all.
     pub limit: Option<String>,
+    /// The engine choice (`e` on Review cycles it).
+    pub engine: crate::config::Engine,
     /// Where the last session left off (answers are applied to its playbook's form).
     pub session: Session,
     pub dialog: Option<Dialog>,
@@ -1026,6 +1031,7 @@ impl State {
             exec: Exec::default(),
             health: HealthView::default(),
             limit: None,
+            engine: crate::config::Engine::default(),
             session: Session::default(),
             dialog: None,
             help: false,
@@ -1130,6 +1136,7 @@ impl State {
             check,
             diff: true,
             limit: self.limit.clone(),
+            engine: self.engine,
             ..Default::default()
         })
     }

@@ -57,6 +57,17 @@ fn apply(state: &mut State, action: Action) -> Vec<Effect> {
             }
             Vec::new()
         }
+        Action::Engine { kind, name, reason } => {
+            match kind {
+                RunKind::Check => state.review.engine = Some((name, reason)),
+                RunKind::Real if name != "native" => state.exec.warnings.push(match reason {
+                    Some(r) => format!("engine: {name} (the native engine refused: {r})"),
+                    None => format!("engine: {name}"),
+                }),
+                RunKind::Real => {}
+            }
+            Vec::new()
+        }
         Action::RunFailed(kind, msg) => {
             match kind {
                 RunKind::Check => {
@@ -1080,6 +1091,17 @@ fn review_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             }
         }
         KeyCode::Char('r') if r.phase != Phase::Running => return enter_review(state),
+        KeyCode::Char('e') => {
+            // Another engine: the dry run starts again with it.
+            let mut fx = Vec::new();
+            if r.phase == Phase::Running {
+                fx.push(Effect::Cancel(RunKind::Check));
+            }
+            state.engine = state.engine.next();
+            state.message = Some(format!("engine: {}", state.engine.name()));
+            fx.extend(enter_review(state));
+            return fx;
+        }
         KeyCode::Char('R') if r.phase != Phase::Running => {
             // New passwords go to every host of the deployment (they are stored for all of
             // them), and only after a clean dry run.
@@ -1296,7 +1318,7 @@ fn on_run_event(x: &mut Exec, ev: RunEvent) {
             lane.stopped = Some(reason);
         }
         RunEvent::Warning { msg } => x.warnings.push(msg),
-        RunEvent::Stats { .. } => {}
+        RunEvent::Stats { .. } | RunEvent::Engine { .. } => {}
     }
 }
 

@@ -123,6 +123,13 @@ pub enum RunEvent {
         hosts: IndexMap<String, Counts>,
         cancelled: bool,
     },
+    /// The engine that runs the playbook (`native` or `ansible`), and why not native when
+    /// `auto` chose ansible (the native engine's refusal, `file:line:col: reason`).
+    Engine {
+        name: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
 }
 
 impl RunEvent {
@@ -172,6 +179,11 @@ impl RunEvent {
             RunEvent::HostStopped { reason, .. } => *reason = r.redact(reason),
             RunEvent::Warning { msg } => *msg = r.redact(msg),
             RunEvent::Stats { .. } => {}
+            RunEvent::Engine {
+                reason: Some(reason),
+                ..
+            } => *reason = r.redact(reason),
+            RunEvent::Engine { .. } => {}
         }
     }
 }
@@ -199,6 +211,7 @@ impl RunEvent {
             RunEvent::HostStopped { host, .. } => format!("host_stopped [{host}]"),
             RunEvent::Warning { msg } => format!("warning {msg}"),
             RunEvent::Stats { cancelled, .. } => format!("stats cancelled={cancelled}"),
+            RunEvent::Engine { name, .. } => format!("engine {name}"),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The engine: plan (load + check) → run (hosts in parallel) → a stream of `RunEvent`s.
 
+pub mod ansible;
 pub mod connect;
 pub mod diff;
 pub mod events;

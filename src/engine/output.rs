@@ -276,6 +276,8 @@ impl<W: Write> Printer<W> {
                 }
             }
             RunEvent::HostStopped { host, .. } => self.flush_partial(Some(host)),
+            // `run` says on stderr when the engine is not the native one.
+            RunEvent::Engine { .. } => {}
             RunEvent::Warning { msg } => {
                 let _ = writeln!(
                     self.out,

@@ -36,6 +36,8 @@ pub struct RunRequest {
     pub accept_new_host_keys: bool,
     pub connect_timeout: Duration,
     pub command_timeout: Option<Duration>,
+    /// Which engine runs it (the wizard's choice; `run` decides before planning).
+    pub engine: crate::config::Engine,
 }
 
 impl Default for RunRequest {
@@ -55,6 +57,7 @@ impl Default for RunRequest {
             accept_new_host_keys: false,
             connect_timeout: Duration::from_secs(10),
             command_timeout: None,
+            engine: crate::config::Engine::Auto,
         }
     }
 }

@@ -161,6 +161,8 @@ impl Emitter {
                 out
             }
             RunEvent::TaskResult(t) => vec![self.result(t)],
+            // The worker is the native engine; ansible-runner has no event for it.
+            RunEvent::Engine { .. } => Vec::new(),
             RunEvent::Warning { msg } => {
                 let mut d = Map::new();
                 d.insert("warning".into(), msg.clone().into());

@@ -62,6 +62,25 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         let names: Vec<&str> = hosts.iter().map(|h| h.name.as_str()).collect();
         lines.push(Line::from(format!("  {g}: {}", names.join(", "))));
     }
+    // The engine, once the dry run knows it (or when chosen by hand); `e` cycles the choice.
+    let chosen = state.engine != crate::config::Engine::Auto;
+    if state.review.engine.is_some() || chosen {
+        let used = match &state.review.engine {
+            Some((name, _)) => format!("{} → {name}", state.engine.name()),
+            None => state.engine.name().to_string(),
+        };
+        lines.push(Line::from(vec![
+            Span::styled("engine ", theme::key_text()),
+            Span::raw(used),
+            Span::styled("  (e: change)", theme::dim()),
+        ]));
+        if let Some((_, Some(reason))) = &state.review.engine {
+            lines.push(Line::from(Span::styled(
+                format!("  native engine refused: {reason}"),
+                theme::warn(),
+            )));
+        }
+    }
     if let Some(limit) = &state.limit {
         lines.push(Line::from(vec![
             Span::styled("limited to ", theme::key_text()),
