@@ -185,64 +185,44 @@ pub fn at_review() -> State {
 
 /// Review with a finished dry run.
 pub fn reviewed() -> State {
-    let mut s = at_review();
-    let ev = |e| Action::Run(RunKind::Check, e);
-    send(
-        &mut s,
-        ev(RunEvent::PlaybookStart {
-            playbook: "playbooks/tiny.yml".into(),
-            check: true,
-            diff: true,
-            hosts: vec!["localhost".into()],
-        }),
-    );
-    send(
-        &mut s,
-        ev(result(
-            "localhost",
-            0,
-            "Write the greeting",
-            Status::Changed,
-            true,
-        )),
-    );
-    send(
-        &mut s,
-        ev(result("localhost", 1, "Say it", Status::Skipped, false)),
-    );
-    send(&mut s, done(RunKind::Check, false));
-    s
+    reviewed_with(result("localhost", 1, "Say it", Status::Skipped, false))
 }
 
 /// Review whose dry run failed on the last task, after a task check mode could not apply.
 pub fn reviewed_failing() -> State {
-    let mut s = at_review();
-    let ev = |e| Action::Run(RunKind::Check, e);
-    send(
-        &mut s,
-        ev(RunEvent::PlaybookStart {
-            playbook: "playbooks/tiny.yml".into(),
-            check: true,
-            diff: true,
-            hosts: vec!["localhost".into()],
-        }),
-    );
-    send(
-        &mut s,
-        ev(result(
-            "localhost",
-            0,
-            "Write the greeting",
-            Status::Changed,
-            true,
-        )),
-    );
     let RunEvent::TaskResult(mut failed) = result("localhost", 1, "Say it", Status::Failed, false)
     else {
         unreachable!("result() builds a TaskResult")
     };
     failed.msg = Some("greeting.txt: No such file or directory".into());
-    send(&mut s, ev(RunEvent::TaskResult(failed)));
+    reviewed_with(RunEvent::TaskResult(failed))
+}
+
+/// Review after a dry run whose first task would change the greeting and whose second
+/// reported `last`.
+fn reviewed_with(last: RunEvent) -> State {
+    let mut s = at_review();
+    let ev = |e| Action::Run(RunKind::Check, e);
+    send(
+        &mut s,
+        ev(RunEvent::PlaybookStart {
+            playbook: "playbooks/tiny.yml".into(),
+            check: true,
+            diff: true,
+            hosts: vec!["localhost".into()],
+        }),
+    );
+    send(
+        &mut s,
+        ev(result(
+            "localhost",
+            0,
+            "Write the greeting",
+            Status::Changed,
+            true,
+        )),
+    );
+    send(&mut s, ev(last));
     send(&mut s, done(RunKind::Check, false));
     s
 }
