@@ -155,6 +155,10 @@ fn repeatable_extra_var(e: &str, secret_questions: &[String]) -> bool {
     if e.starts_with('@') {
         return true;
     }
+    // One `key=value` only: `-e "a=1 b_password=x"` sets two variables, as ansible does.
+    if e.chars().any(char::is_whitespace) {
+        return false;
+    }
     match e.split_once('=') {
         Some((k, _))
             if !k.is_empty() && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') =>
@@ -850,6 +854,10 @@ mod tests {
             "inline JSON"
         );
         assert!(!repeatable_extra_var("k: v", &secrets), "inline YAML");
+        assert!(
+            !repeatable_extra_var("port=5433 db_password=hunter2", &secrets),
+            "several pairs in one -e"
+        );
     }
 
     #[test]

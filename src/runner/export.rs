@@ -152,9 +152,10 @@ pub async fn export(opts: &ExportOptions) -> Result<Exported, ExportError> {
         out.notes.extend(prep.notes);
         values.extend(prep.values);
     }
+    // A value holding a secret-named key anywhere (`users[0].password`) goes to the vault too.
     let (secrets, plain): (Map<String, Value>, Map<String, Value>) = values
         .into_iter()
-        .partition(|(k, _)| secret_names.contains(k) || is_secret_name(k));
+        .partition(|(k, v)| secret_names.contains(k) || is_secret_name(k) || holds_secret_name(v));
 
     let dir = &opts.dir;
     for sub in ["", "project", "inventory", "env"] {
@@ -326,4 +327,29 @@ fn copy_inventory(inventory: Option<&Path>, to: &Path) -> Result<String, ExportE
         }
     }
     Ok(text)
+}
+
+/// Whether a secret-named key appears anywhere inside `v`.
+fn holds_secret_name(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => m
+            .iter()
+            .any(|(k, v)| is_secret_name(k) || holds_secret_name(v)),
+        Value::Array(items) => items.iter().any(holds_secret_name),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod secret_split_tests {
+    use super::*;
+
+    #[test]
+    fn nested_secret_names_are_found() {
+        let v = serde_json::json!([{"name": "a", "password": "x"}]);
+        assert!(holds_secret_name(&v));
+        assert!(!holds_secret_name(
+            &serde_json::json!({"name": "a", "port": 1})
+        ));
+    }
 }

@@ -18,6 +18,11 @@ pub enum Frame {
 }
 
 /// Why a stream could not be read; `line` is the 1-based line of the stream.
+/// The largest zipped block a stream may carry (a private data dir or artifacts).
+pub const MAX_ZIP_BYTES: u64 = 1 << 30;
+/// What its files may unpack to, in all.
+pub const MAX_UNZIPPED_BYTES: u64 = 4 << 30;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StreamError {
     #[error("stream line {line}: {msg}")]
@@ -71,6 +76,12 @@ impl<R: BufRead> Reader<R> {
     /// The base64 block after `{"zipfile": n}`: exactly as many characters as n bytes encode
     /// to (whitespace skipped, as ansible-runner's Base64IO does).
     fn read_zip(&mut self, n: u64) -> Result<Vec<u8>, StreamError> {
+        if n > MAX_ZIP_BYTES {
+            return Err(StreamError::Bad {
+                line: self.line,
+                msg: format!("a zipped block of {n} bytes; at most {MAX_ZIP_BYTES} are accepted"),
+            });
+        }
         let want = n.div_ceil(3) * 4;
         let mut text = Vec::with_capacity(want.min(1 << 26) as usize);
         while (text.len() as u64) < want {
@@ -179,6 +190,8 @@ fn add_dir<W: Write + Seek>(
 pub fn unzip_to(zip: &[u8], dir: &Path) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let mut archive = zip::ZipArchive::new(io::Cursor::new(zip)).map_err(io::Error::other)?;
+    // A zip bomb from the stream must not fill memory or the disk.
+    let mut left = MAX_UNZIPPED_BYTES;
     for i in 0..archive.len() {
         let mut file = archive.by_index(i).map_err(io::Error::other)?;
         let name = file.name().map_err(io::Error::other)?.into_owned();
@@ -201,7 +214,13 @@ pub fn unzip_to(zip: &[u8], dir: &Path) -> io::Result<()> {
             std::fs::create_dir_all(parent)?;
         }
         let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes)?;
+        (&mut file).take(left + 1).read_to_end(&mut bytes)?;
+        left = left.checked_sub(bytes.len() as u64).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("the zipped files unpack to more than {MAX_UNZIPPED_BYTES} bytes"),
+            )
+        })?;
         std::fs::write(&target, &bytes)?;
         if let Some(m) = mode {
             std::fs::set_permissions(&target, std::fs::Permissions::from_mode(m & 0o777))?;
@@ -269,6 +288,15 @@ mod tests {
         };
         assert_eq!(eof["eof"], true);
         assert!(r.next_frame().unwrap().is_none());
+    }
+
+    #[test]
+    fn a_huge_zip_size_is_refused_not_an_overflow() {
+        let mut r = Reader::new(io::Cursor::new(
+            b"{\"zipfile\": 18446744073709551615}\n".to_vec(),
+        ));
+        let e = r.next_frame().unwrap_err().to_string();
+        assert!(e.contains("at most"), "{e}");
     }
 
     #[test]

@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use crate::engine::events::{Counts, RunEvent, Status};
-use crate::engine::plan::{RunRequest, is_secret_name, make_vault_fn, parse_extra_vars};
+use crate::engine::plan::{RunRequest, make_vault_fn, parse_extra_vars};
 use crate::engine::run::{Cancel, RunSummary};
 use crate::error::InputError;
 use crate::secrets::{Redactor, Secret};
@@ -193,15 +193,8 @@ fn redactor_for(request: &RunRequest, secrets: &[Secret]) -> Redactor {
     if let Some(pw) = &request.vault_password {
         r.add(pw.expose());
     }
-    let add_vars = |vars: &Map<String, Value>| {
-        for (k, v) in vars {
-            if is_secret_name(k)
-                && let Value::String(s) = v
-            {
-                r.add(s);
-            }
-        }
-    };
+    // Secret-named values at any depth and of any type, as the native engine registers them.
+    let add_vars = |vars: &Map<String, Value>| r.add_named_map(vars, &|_| false);
     add_vars(&request.extra_values);
     let vault = make_vault_fn(request.vault_password.clone(), r.clone());
     // One by one: a file that cannot be read must not hide the other items' secrets.
@@ -306,6 +299,15 @@ fn signal_process(pid: i32, sig: i32) {
     }
 }
 
+/// SIGTERM to ansible-playbook when dropped (forgotten once it has ended by itself).
+struct TermOnDrop(i32);
+
+impl Drop for TermOnDrop {
+    fn drop(&mut self) {
+        signal_process(self.0, libc::SIGTERM);
+    }
+}
+
 fn signal_group(pgid: i32, sig: i32) {
     // SAFETY: killpg has no memory effects; the group is the child's own (process_group(0)).
     unsafe {
@@ -399,9 +401,18 @@ pub async fn run(
         cmd.env("ANSIBLE_TASK_TIMEOUT", t.as_secs().max(1).to_string());
     }
     let (ew, vr) = (events_w.as_raw_fd(), vault_r.as_raw_fd());
-    // SAFETY: only async-signal-safe calls (fcntl, dup2) between fork and exec.
+    // Targets on the local connection get the umask this process started with, not the 077
+    // slm-wizard runs with (as the native engine's local transport does).
+    let umask = crate::secrets::target_umask().unwrap_or(0o022);
+    // SAFETY: only async-signal-safe calls (prctl, umask, fcntl, dup2) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
+            // ansible must not outlive us (a SIGKILLed wizard releases the deployment's lock):
+            // it gets SIGTERM when we die, and passes it on to its workers.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            libc::umask(umask as libc::mode_t);
             let a = libc::fcntl(ew, libc::F_DUPFD_CLOEXEC, 10);
             let b = libc::fcntl(vr, libc::F_DUPFD_CLOEXEC, 10);
             if a < 0 || b < 0 || libc::dup2(a, EVENTS_FD) < 0 || libc::dup2(b, VAULT_FD) < 0 {
@@ -465,18 +476,21 @@ pub async fn run(
     let waiter = {
         let cancel = cancel.clone();
         tokio::spawn(async move {
+            // A waiter dropped before ansible ended (the runtime shutting down as the wizard
+            // quits) stops it rather than leaving it running without the lock.
+            let guard = TermOnDrop(pgid);
             let mut interrupted = false;
-            loop {
+            let status = loop {
                 tokio::select! {
-                    st = child.wait() => return st.ok(),
+                    st = child.wait() => break st.ok(),
                     _ = cancel.killed() => {
                         signal_process(pgid, libc::SIGTERM);
                         if let Ok(st) = tokio::time::timeout(Duration::from_secs(3), child.wait()).await {
                             signal_group(pgid, libc::SIGKILL);
-                            return st.ok();
+                            break st.ok();
                         }
                         signal_group(pgid, libc::SIGKILL);
-                        return child.wait().await.ok();
+                        break child.wait().await.ok();
                     }
                     _ = tokio::time::sleep(Duration::from_millis(100)) => {
                         if cancel.is_cancelled() && !interrupted {
@@ -485,7 +499,9 @@ pub async fn run(
                         }
                     }
                 }
-            }
+            };
+            std::mem::forget(guard);
+            status
         })
     };
 
