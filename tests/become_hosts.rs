@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::Value;
-use testhosts::{BIN, Hosts, Run, root_or_skip, yq};
+use testhosts::{Hosts, Run, root_or_skip, yq};
 
 const SLM_PW: &str = "slm-pw-0123456789-abcdefgh";
 const AUTOBOT_PW: &str = "autobot-pw-0123456789-abcdefgh";
@@ -126,16 +126,21 @@ fn root_deploys_the_playbook_locally_without_sudo() {
     let h = Hosts::up(1, &["slm"], &["slm"]);
     remove_sudo(&h, "slm");
     // The README's quick start inside the host: the bundled local inventory (both roles on
-    // this host). /work (the binary, the playbook) is visible there; the machine's /tmp is not.
+    // this host), from copies the host can see (the machine's /tmp is not visible there).
     h.sh("slm", "mkdir -p /root/become-it/xdg");
-    let inv = Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks/inventory/local.yml");
-    let pb = playbook().display().to_string();
+    let copy = h.in_host_copy();
+    let inv = copy.root.join("playbooks/inventory/local.yml");
+    let pb = copy
+        .root
+        .join("playbooks/user-management-db.yml")
+        .display()
+        .to_string();
     let mut args: Vec<String> = vec![
         "env".into(),
         "XDG_STATE_HOME=/root/become-it/xdg".into(),
         "HOME=/root".into(),
         "NO_COLOR=1".into(),
-        BIN.into(),
+        copy.bin.display().to_string(),
         "run".into(),
         pb,
         "-i".into(),

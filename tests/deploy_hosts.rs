@@ -684,10 +684,12 @@ fn listen_address_of_an_inventory_name_is_what_it_resolves_to_on_the_host() {
         resolved.contains("127.0.1.1") && resolved.contains(&addr),
         "{resolved}"
     );
-    // The binary and the inventory in the host's state dir, which the host sees at the same path.
+    // The binary, the playbook and the inventory in the host's state dir, which the host sees
+    // at the same path.
     let dir = h.state_dir().join("hosts/db");
-    let bin = dir.join("slm-wizard");
-    std::fs::copy(env!("CARGO_BIN_EXE_slm-wizard"), &bin).expect("copy the binary for the host");
+    let copy = h.in_host_copy();
+    let bin = copy.bin.clone();
+    let host_playbook = copy.root.join("playbooks/user-management-db.yml");
     let inv = dir.join("local-inventory.yml");
     std::fs::write(
         &inv,
@@ -700,7 +702,7 @@ fn listen_address_of_an_inventory_name_is_what_it_resolves_to_on_the_host() {
             &format!(
                 "cd / && XDG_STATE_HOME=/tmp/xdg {} run {} -i {} -e slm_db_password={SLM_PW} -e autobot_db_password={AUTOBOT_PW} 2>&1",
                 bin.display(),
-                playbook().display(),
+                host_playbook.display(),
                 inv.display()
             ),
         )

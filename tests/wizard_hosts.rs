@@ -117,7 +117,9 @@ fn quick_start_on_a_fresh_host_without_sudo_ends_healthy() {
     }
     let h = Hosts::up(1, &["fresh"], &["fresh"]);
     h.sh("fresh", "rm -f /usr/bin/sudo; ! command -v sudo");
-    let root = env!("CARGO_MANIFEST_DIR");
+    // The binary and the playbooks from copies the host can see (its /tmp is its own).
+    let copy = h.in_host_copy();
+    let root = copy.root.display().to_string();
     let hostctl = testhosts::HOSTCTL;
     // The harness's state dir is the one the host sees at the same path (its /tmp is its own).
     let state = h.state_dir();
@@ -125,7 +127,7 @@ fn quick_start_on_a_fresh_host_without_sudo_ends_healthy() {
         "{hostctl} exec fresh --state {dir} -- sh -c 'cd {root} && exec env SLM_WIZARD_LOG=debug XDG_STATE_HOME={state} HOME=/root TERM=xterm NO_COLOR=1 {bin}'",
         dir = state.display(),
         state = state.display(),
-        bin = testhosts::BIN,
+        bin = copy.bin.display(),
     );
     let Some(s) = tmux::Session::start_command(h.dir(), &command, "quickstart") else {
         return;

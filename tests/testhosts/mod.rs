@@ -29,6 +29,14 @@ pub const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 /// Nor a hostctl call (prefetch aside).
 const HOSTCTL_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// See [`Hosts::in_host_copy`].
+pub struct HostCopy {
+    /// The slm-wizard binary.
+    pub bin: PathBuf,
+    /// A directory with the repository's `playbooks/`.
+    pub root: PathBuf,
+}
+
 // ---------------------------------------------------------------------------------------------
 // Root check
 
@@ -355,6 +363,31 @@ impl Hosts {
 
     pub fn state_dir(&self) -> &Path {
         &self.state
+    }
+
+    /// The binary and the repository's `playbooks/` as the hosts see them: copies under the
+    /// harness's state dir, which every host binds at the same path (a host's `/tmp` is its own,
+    /// and the checkout — CI's clone included — may live there). Made once per harness.
+    #[track_caller]
+    pub fn in_host_copy(&self) -> HostCopy {
+        let root = self.state.join("repo");
+        let copy = HostCopy {
+            bin: root.join("slm-wizard"),
+            root: root.clone(),
+        };
+        if copy.bin.exists() {
+            return copy;
+        }
+        std::fs::create_dir_all(&root).expect("repo dir for the hosts");
+        let out = Command::new("cp")
+            .arg("-a")
+            .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks"))
+            .arg(&root)
+            .output()
+            .expect("cp");
+        assert!(out.status.success(), "copy playbooks: {out:?}");
+        std::fs::copy(BIN, &copy.bin).expect("copy the binary for the hosts");
+        copy
     }
 
     /// The harness's inventory (root, its key, its known_hosts, strict checking).
