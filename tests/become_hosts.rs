@@ -128,7 +128,7 @@ fn root_deploys_the_playbook_locally_without_sudo() {
     // The README's quick start inside the host: the bundled local inventory (both roles on
     // this host), from copies the host can see (the machine's /tmp is not visible there).
     h.sh("slm", "mkdir -p /root/become-it/xdg");
-    let copy = h.in_host_copy();
+    let copy = h.in_host_copy("slm");
     let inv = copy.root.join("playbooks/inventory/local.yml");
     let pb = copy
         .root

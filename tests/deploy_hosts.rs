@@ -687,7 +687,7 @@ fn listen_address_of_an_inventory_name_is_what_it_resolves_to_on_the_host() {
     // The binary, the playbook and the inventory in the host's state dir, which the host sees
     // at the same path.
     let dir = h.state_dir().join("hosts/db");
-    let copy = h.in_host_copy();
+    let copy = h.in_host_copy("db");
     let bin = copy.bin.clone();
     let host_playbook = copy.root.join("playbooks/user-management-db.yml");
     let inv = dir.join("local-inventory.yml");

@@ -169,7 +169,7 @@ fn deployed_databases_through_a_tunnel_and_a_host_that_drops_packets() {
 /// equivalent of the wizard promises.
 fn migrate_reads_the_same_sources_as_health(h: &Hosts, inv: &Path) {
     // Inside the host: a copy it can see (its /tmp is its own).
-    let host_bin = h.in_host_copy().bin.display().to_string();
+    let host_bin = h.in_host_copy("slm").bin.display().to_string();
     let bin = host_bin.as_str();
     let unset = "env -u SLM_DATABASE_URL -u SLM_USERS_DATABASE_URL -u AUTOBOT_USERS_DATABASE_URL \
                  -u SLM_WIZARD_MIGRATIONS_DIR";

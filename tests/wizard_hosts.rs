@@ -118,7 +118,7 @@ fn quick_start_on_a_fresh_host_without_sudo_ends_healthy() {
     let h = Hosts::up(1, &["fresh"], &["fresh"]);
     h.sh("fresh", "rm -f /usr/bin/sudo; ! command -v sudo");
     // The binary and the playbooks from copies the host can see (its /tmp is its own).
-    let copy = h.in_host_copy();
+    let copy = h.in_host_copy("fresh");
     let root = copy.root.display().to_string();
     let hostctl = testhosts::HOSTCTL;
     // The harness's state dir is the one the host sees at the same path (its /tmp is its own).

@@ -365,12 +365,12 @@ impl Hosts {
         &self.state
     }
 
-    /// The binary and the repository's `playbooks/` as the hosts see them: copies under the
-    /// harness's state dir, which every host binds at the same path (a host's `/tmp` is its own,
-    /// and the checkout — CI's clone included — may live there). Made once per harness.
+    /// The binary and the repository's `playbooks/` as host `name` sees them: copies in its dir
+    /// under the harness's state dir, which the host binds at the same path (a host's `/tmp` is
+    /// its own, and the checkout — CI's clone included — may live there). Made once per host.
     #[track_caller]
-    pub fn in_host_copy(&self) -> HostCopy {
-        let root = self.state.join("repo");
+    pub fn in_host_copy(&self, name: &str) -> HostCopy {
+        let root = self.state.join("hosts").join(name).join("repo");
         let copy = HostCopy {
             bin: root.join("slm-wizard"),
             root: root.clone(),
