@@ -508,22 +508,9 @@ fn question(node: &Node) -> Result<Question, InputError> {
         bool_of(n, "new_question")?;
     }
     let mut q = Question {
-        name,
         description,
-        variable: variable.clone(),
-        kind,
         required,
-        default: None,
-        playbook_default: None,
-        min: None,
-        max: None,
-        choices: Vec::new(),
-        pattern: None,
-        pattern_hint: None,
-        format: None,
-        generate: None,
-        secret: kind == QuestionType::Password,
-        pos: node.pos.clone(),
+        ..Question::blank(&variable, &name, kind, &node.pos)
     };
     let not_for = |key: &str, n: &Node, valid_for: &str| {
         InputError::at(
@@ -790,6 +777,28 @@ fn show(v: &Value) -> String {
 }
 
 impl Question {
+    /// A question with nothing set but its identity.
+    pub fn blank(variable: &str, name: &str, kind: QuestionType, pos: &Pos) -> Question {
+        Question {
+            name: name.to_string(),
+            description: String::new(),
+            variable: variable.to_string(),
+            kind,
+            required: false,
+            default: None,
+            playbook_default: None,
+            min: None,
+            max: None,
+            choices: Vec::new(),
+            pattern: None,
+            pattern_hint: None,
+            format: None,
+            generate: None,
+            secret: kind == QuestionType::Password,
+            pos: pos.clone(),
+        }
+    }
+
     /// `min`/`max` as text ("1-63", "≥ 16", "≤ 100").
     fn bounds_text(&self) -> String {
         match (self.min, self.max) {

@@ -273,28 +273,6 @@ fn secret_name(name: &str) -> bool {
         .any(|w| n.contains(w))
 }
 
-/// A question with nothing set but its identity.
-fn blank(variable: &str, name: &str, kind: QuestionType, pos: &Pos) -> Question {
-    Question {
-        name: name.to_string(),
-        description: String::new(),
-        variable: variable.to_string(),
-        kind,
-        required: false,
-        default: None,
-        playbook_default: None,
-        min: None,
-        max: None,
-        choices: Vec::new(),
-        pattern: None,
-        pattern_hint: None,
-        format: None,
-        generate: None,
-        secret: kind == QuestionType::Password,
-        pos: pos.clone(),
-    }
-}
-
 fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     chars
@@ -356,7 +334,7 @@ fn typed_by_default(
         Kind::Map(_) => return Err(format!("{variable} (a mapping)")),
         Kind::Null => return Err(format!("{variable} (no default value)")),
     };
-    let mut q = blank(variable, variable, kind, key_pos);
+    let mut q = Question::blank(variable, variable, kind, key_pos);
     q.secret |= secret;
     q.playbook_default = default;
     q.description = match (&templated, &value.kind) {
@@ -496,7 +474,7 @@ impl Builder {
         } else {
             QuestionType::Text
         };
-        let mut q = blank(&var, &label, kind, &p.pos);
+        let mut q = Question::blank(&var, &label, kind, &p.pos);
         q.description = "asked by vars_prompt".to_string();
         match p.get("default").and_then(scalar_text) {
             Some(d) if is_template(&d) => {
@@ -701,7 +679,7 @@ fn option(
         (_, true) if secret => QuestionType::Password,
         (_, true) => QuestionType::Text,
     };
-    let mut q = blank(var, var, kind, key_pos);
+    let mut q = Question::blank(var, var, kind, key_pos);
     q.secret |= secret;
     q.choices = choices;
     q.description = match spec

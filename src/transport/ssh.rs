@@ -752,8 +752,22 @@ fn read_config_file(
 
 /// `Host` line: matches when a pattern matches and no negated pattern does.
 fn host_patterns_match(patterns: &[String], name: &str) -> bool {
+    patterns_match(patterns.iter().map(String::as_str), name, false)
+}
+
+/// OpenSSH's pattern lists (ssh_config `Host`, known_hosts host fields): a matching negated
+/// pattern wins, else any matching plain one — or, in known_hosts, a hashed `|1|` entry.
+fn patterns_match<'a>(
+    patterns: impl Iterator<Item = &'a str>,
+    name: &str,
+    known_hosts: bool,
+) -> bool {
     let mut matched = false;
     for pattern in patterns {
+        if known_hosts && let Some(hashed) = pattern.strip_prefix("|1|") {
+            matched |= hashed_host_matches(hashed, name);
+            continue;
+        }
         let pattern = pattern.to_ascii_lowercase();
         match pattern.strip_prefix('!') {
             Some(negated) => {
@@ -1169,23 +1183,7 @@ fn known_hosts_name(host: &str, port: u16) -> String {
 /// Whether a line's host patterns name `name` (as from [`known_hosts_name`]): any pattern
 /// matches and no negated one does.
 fn known_hosts_patterns_match(patterns: &str, name: &str) -> bool {
-    let mut matched = false;
-    for pattern in patterns.split(',').filter(|p| !p.is_empty()) {
-        if let Some(hashed) = pattern.strip_prefix("|1|") {
-            matched |= hashed_host_matches(hashed, name);
-            continue;
-        }
-        let pattern = pattern.to_ascii_lowercase();
-        match pattern.strip_prefix('!') {
-            Some(negated) => {
-                if wildcard_match(negated, name) {
-                    return false;
-                }
-            }
-            None => matched |= wildcard_match(&pattern, name),
-        }
-    }
-    matched
+    patterns_match(patterns.split(',').filter(|p| !p.is_empty()), name, true)
 }
 
 /// `salt|hash` of a hashed entry (`ssh-keygen -H`): HMAC-SHA1 of the name keyed by the salt.
