@@ -436,17 +436,6 @@ pub async fn exec_env(
     exec_full(transport, req, &[], sink, half).await
 }
 
-/// Like [`exec`], keeping only the first and last `half` bytes of stdout and of stderr in the
-/// [`Output`] (see [`Capped`]): for commands whose output is progress, which may be endless.
-pub async fn exec_capped(
-    transport: &dyn Transport,
-    req: ExecRequest<'_>,
-    sink: &mut (dyn FnMut(Stream, &[u8]) + Send),
-    half: Option<usize>,
-) -> Result<Output, TransportError> {
-    exec_full(transport, req, &[], sink, half).await
-}
-
 /// [`exec`], with `prefix` sent on stdin before a streamed `stdin_file`, and the result capped
 /// at `half` bytes from each end of each stream (`None`: whole).
 async fn exec_full(

@@ -304,13 +304,7 @@ impl Splitter {
 
     /// The collected output (before the marker).
     fn into_string(self) -> String {
-        match self.capped {
-            Some(mut c) => {
-                c.push(&self.body);
-                c.into_string()
-            }
-            None => String::from_utf8_lossy(&self.body).into_owned(),
-        }
+        self.into_text_and_bytes().0
     }
 
     /// Moves what was shown out of `body` into the cap (the unshown rest may be the marker).
