@@ -232,11 +232,8 @@ fn deploys_both_hosts_then_converges_and_repairs_drift() {
 
     // 2b. Migrations, run on the SLM server as the backend would: URLs from the env file the
     //     playbook wrote, as the app users (autobot_users over TCP on the Redis VM).
-    // The host sees its own /tmp, not the machine's: run a copy placed in the host's state dir,
-    // which the harness binds at the same path inside the host.
-    let bin = h.state_dir().join("hosts/slm/slm-wizard");
-    std::fs::copy(env!("CARGO_BIN_EXE_slm-wizard"), &bin).expect("copy the binary for the host");
-    let bin = bin.display().to_string();
+    // The host sees its own /tmp, not the machine's: run a copy the host can see.
+    let bin = h.in_host_copy("slm").bin.display().to_string();
     let migrate = |extra: &str| {
         h.sh(
             "slm",
