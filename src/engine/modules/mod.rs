@@ -4,6 +4,7 @@
 pub mod command;
 pub mod files;
 pub mod misc;
+pub mod module;
 pub mod pkg;
 pub mod postgres;
 pub mod service;

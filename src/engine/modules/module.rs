@@ -1,0 +1,173 @@
+//! The typed module contract. A module is its argument struct: serde builds it from the task's
+//! (templated) arguments with `deny_unknown_fields` and Ansible's aliases, so an argument is either
+//! read by the module or refused — never accepted and ignored. `query` only reads the target and
+//! says what would change; `apply` changes it. [`drive`] is the one place that decides check mode.
+
+use serde::de::{self, DeserializeOwned, Visitor};
+use serde_json::{Map, Value};
+
+use super::{Ctx, ModuleError, ModuleResult};
+
+/// What `query` found: the result reported when nothing is applied (check mode, or nothing to
+/// do), and — when something would change — what `apply` needs to do it.
+pub struct Query<P> {
+    pub result: ModuleResult,
+    pub pending: Option<P>,
+}
+
+impl<P> Query<P> {
+    /// Nothing to change.
+    pub fn done(result: ModuleResult) -> Self {
+        Self {
+            result,
+            pending: None,
+        }
+    }
+    /// `result` (with `changed: true`) is what check mode reports; `apply` gets `pending`.
+    pub fn change(result: ModuleResult, pending: P) -> Self {
+        Self {
+            result,
+            pending: Some(pending),
+        }
+    }
+}
+
+pub trait Module: DeserializeOwned + Send + Sync + Sized {
+    /// The canonical name (`postgresql_user`, not `community.postgresql.postgresql_user`).
+    const NAME: &'static str;
+    /// Arguments Ansible documents for this module that the native engine does not implement:
+    /// refused at plan time with a hint to run the playbook with ansible-playbook.
+    const ANSIBLE_ONLY: &'static [&'static str];
+    /// What `apply` needs from `query`.
+    type Pending: Send;
+
+    /// Checks between arguments that serde cannot express (one of two required, exclusive pairs).
+    fn validate(&self) -> Result<(), ModuleError> {
+        Ok(())
+    }
+
+    /// Reads the target; never changes it.
+    fn query(
+        &self,
+        ctx: &Ctx<'_>,
+    ) -> impl std::future::Future<Output = Result<Query<Self::Pending>, ModuleError>> + Send;
+
+    /// Makes the change `query` found.
+    fn apply(
+        &self,
+        pending: Self::Pending,
+        ctx: &Ctx<'_>,
+    ) -> impl std::future::Future<Output = Result<ModuleResult, ModuleError>> + Send;
+}
+
+/// Builds the module from templated arguments and runs it: query, then apply unless check mode.
+pub async fn drive<M: Module>(
+    args: &Map<String, Value>,
+    ctx: &Ctx<'_>,
+) -> Result<ModuleResult, ModuleError> {
+    let module = parse::<M>(args)?;
+    let found = module.query(ctx).await?;
+    match found.pending {
+        Some(pending) if !ctx.check => module.apply(pending, ctx).await,
+        _ => Ok(found.result),
+    }
+}
+
+/// The typed arguments, or an error that names the module and the argument.
+pub fn parse<M: Module>(args: &Map<String, Value>) -> Result<M, ModuleError> {
+    let module: M = serde_json::from_value(Value::Object(args.clone()))
+        .map_err(|e| ModuleError::Args(format!("{}: {e}", M::NAME)))?;
+    module.validate()?;
+    Ok(module)
+}
+
+/// The argument names a module's struct accepts, aliases included (serde lists them in the
+/// field table it hands to the deserializer; we stop it there), for plan-time checks and hints.
+pub fn accepted_args<M: Module>() -> &'static [&'static str] {
+    match M::deserialize(FieldNames) {
+        Err(FieldNamesError(Some(fields))) => fields,
+        _ => &[],
+    }
+}
+
+struct FieldNames;
+
+#[derive(Debug)]
+struct FieldNamesError(Option<&'static [&'static str]>);
+
+impl std::fmt::Display for FieldNamesError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("field names")
+    }
+}
+impl std::error::Error for FieldNamesError {}
+impl de::Error for FieldNamesError {
+    fn custom<T: std::fmt::Display>(_: T) -> Self {
+        FieldNamesError(None)
+    }
+}
+
+impl<'de> de::Deserializer<'de> for FieldNames {
+    type Error = FieldNamesError;
+    fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(FieldNamesError(None))
+    }
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        fields: &'static [&'static str],
+        _: V,
+    ) -> Result<V::Value, Self::Error> {
+        Err(FieldNamesError(Some(fields)))
+    }
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map enum identifier
+        ignored_any
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Probe {
+        #[serde(alias = "dest")]
+        path: String,
+        #[serde(default)]
+        #[allow(dead_code)]
+        force: bool,
+    }
+
+    impl Module for Probe {
+        const NAME: &'static str = "probe";
+        const ANSIBLE_ONLY: &'static [&'static str] = &["backup"];
+        type Pending = ();
+        async fn query(&self, _: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
+            Ok(Query::done(ModuleResult::ok().with_msg(self.path.clone())))
+        }
+        async fn apply(&self, _: (), _: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+            Ok(ModuleResult::changed(true))
+        }
+    }
+
+    #[test]
+    fn accepted_args_lists_fields_and_aliases() {
+        let mut names = accepted_args::<Probe>().to_vec();
+        names.sort();
+        assert_eq!(names, ["dest", "force", "path"]);
+    }
+
+    #[test]
+    fn unknown_arguments_are_refused_with_the_module_name() {
+        let mut args = Map::new();
+        args.insert("path".into(), "/x".into());
+        args.insert("backup".into(), true.into());
+        let Err(ModuleError::Args(msg)) = parse::<Probe>(&args) else {
+            panic!("an unknown argument must be refused");
+        };
+        assert!(msg.starts_with("probe: unknown field `backup`"), "{msg}");
+    }
+}
