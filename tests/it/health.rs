@@ -1,14 +1,15 @@
 //! `slm-wizard health` and `doctor` against real PostgreSQL 15 clusters: databases owned by
 //! unprivileged app users, probed as those users.
 
-mod common;
+use crate::support::cmd;
+use crate::support::tmux;
 
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::tmux::Session;
-use common::{BIN, Output, PgCluster, run_with_timeout, unique};
+use tmux::Session;
+use cmd::{BIN, Output, PgCluster, run_with_timeout, unique};
 use serde_json::Value;
 
 const SLM_PW: &str = "slm-health-pw-0123456789";

@@ -3,7 +3,6 @@
 //! throw-away PostgreSQL 15 cluster.
 #![allow(dead_code)]
 
-pub mod tmux;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
