@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use hosts::{BIN, Hosts, root_or_skip};
+use serde_json::Value;
 
 /// ansible-playbook from PyPI, as tests/run installs it; required in CI.
 fn ansible_playbook() -> Option<PathBuf> {

@@ -8,8 +8,8 @@ use crate::support::hosts;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use serde_json::Value;
 use hosts::{Hosts, Run, root_or_skip, yq};
+use serde_json::Value;
 
 const SLM_PW: &str = "slm-pw-0123456789-abcdefgh";
 const AUTOBOT_PW: &str = "autobot-pw-0123456789-abcdefgh";

@@ -13,16 +13,16 @@
 //! The networked tests need root and skip loudly without it (see tests/it/support/hosts.rs).
 
 use crate::support::cmd;
-use crate::support::tmux;
 use crate::support::hosts;
+use crate::support::tmux;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
 use hosts::{Hosts, root_or_skip, ssh_args, yq};
+use serde_json::Value;
 
 // ---------------------------------------------------------------------------------------------
 // The run lock (local connection: no root needed)
@@ -542,8 +542,7 @@ fn postgres_killed_during_a_migration_rolls_back_and_the_next_migrate_applies_it
 
     let started = Instant::now();
     let first = migrate();
-    let child =
-        std::thread::spawn(move || cmd::run_with_timeout(first, Duration::from_secs(60)));
+    let child = std::thread::spawn(move || cmd::run_with_timeout(first, Duration::from_secs(60)));
     // Kill the server (immediate stop: no checkpoint, like a crash) while 0002 sleeps.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

@@ -8,9 +8,9 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use tmux::Session;
 use cmd::{BIN, Output, PgCluster, run_with_timeout, unique};
 use serde_json::Value;
+use tmux::Session;
 
 const SLM_PW: &str = "slm-health-pw-0123456789";
 const AUTOBOT_PW: &str = "autobot-health-pw-9876543210";

@@ -2,15 +2,15 @@
 //! dialog records exactly the key it showed, for the host it showed it for (the target or its
 //! ProxyJump host); a `@revoked` key is refused and never learned, also with accept-new.
 
-use crate::support::sshd;
 use crate::support::hosts;
+use crate::support::sshd;
 
+use hosts::{Hosts, root_or_skip, ssh_args, yq};
 use serde_json::{Map, Value, json};
 use slm_wizard::app::effects::ApprovedKey;
 use slm_wizard::transport::TransportError;
 use slm_wizard::transport::ssh::JUMP_HOST_SUFFIX;
 use slm_wizard::tui::test_connection;
-use hosts::{Hosts, root_or_skip, ssh_args, yq};
 
 fn vars(v: Value) -> Map<String, Value> {
     match v {

@@ -8,9 +8,9 @@ use crate::support::tmux;
 
 use std::time::{Duration, Instant};
 
+use hosts::{Hosts, root_or_skip, ssh_args, yq};
 use serde_json::Value;
 use slm_wizard::transport::ssh::{SshParams, SshTransport};
-use hosts::{Hosts, root_or_skip, ssh_args, yq};
 
 /// One task on every host, no facts.
 const HELLO: &str = "\

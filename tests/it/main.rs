@@ -5,6 +5,7 @@ mod support;
 
 mod ansible_engine;
 mod ansible_wizard_tmux;
+mod architecture;
 mod bad_input;
 mod become_hosts;
 mod deploy_hosts;

@@ -2,15 +2,15 @@
 //! (tests/run installs it into target/ansible-venv). A small playbook over the local connection in
 //! temp dirs, and the project's playbook on SSH test hosts.
 
-use crate::support::tmux;
 use crate::support::hosts;
+use crate::support::tmux;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use serde_json::Value;
 use hosts::{Hosts, root_or_skip, run_with_timeout};
+use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_slm-wizard");
 const LONG: Duration = Duration::from_secs(600);

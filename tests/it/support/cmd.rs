@@ -3,7 +3,6 @@
 //! throw-away PostgreSQL 15 cluster.
 #![allow(dead_code)]
 
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
