@@ -818,7 +818,7 @@ fn service_and_systemd_report_unknown_services() {
 
 #[test]
 fn wait_for_port_and_path() {
-    let pg = PgCluster::shared();
+    let pg = PgCluster::shared(module_path!());
     let sb = Sandbox::with_inventory(&pg.inventory());
     sb.write("ready.flag", "state: READY\n");
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
@@ -1049,7 +1049,7 @@ fn pg_play(tasks: &str) -> String {
 
 #[test]
 fn postgresql_db_create_owner_idempotent_drop() {
-    let pg = PgCluster::shared();
+    let pg = PgCluster::shared(module_path!());
     let sb = Sandbox::with_inventory(&pg.inventory());
     let db = unique("it_db");
     let owner = unique("it_owner");
@@ -1135,7 +1135,7 @@ fn postgresql_db_create_owner_idempotent_drop() {
 
 #[test]
 fn postgresql_user_scram_password_flags_and_no_leak() {
-    let pg = PgCluster::shared();
+    let pg = PgCluster::shared(module_path!());
     let sb = Sandbox::with_inventory(&pg.inventory());
     let role = unique("it_app");
     // A variable name that is not secret-looking, so only the engine's own care keeps it hidden.
@@ -1257,7 +1257,7 @@ fn postgresql_user_scram_password_flags_and_no_leak() {
 
 #[test]
 fn postgresql_privs_database_and_schema() {
-    let pg = PgCluster::shared();
+    let pg = PgCluster::shared(module_path!());
     let sb = Sandbox::with_inventory(&pg.inventory());
     let db = unique("it_privdb");
     let role = unique("it_priv_role");
@@ -1430,7 +1430,7 @@ fn postgresql_pg_hba_add_idempotent_keep_remove() {
 
 #[test]
 fn postgresql_query_select_insert_args() {
-    let pg = PgCluster::shared();
+    let pg = PgCluster::shared(module_path!());
     let sb = Sandbox::with_inventory(&pg.inventory());
     let db = unique("it_qdb");
     pg.psql(&format!("CREATE DATABASE {db}"));
@@ -1497,7 +1497,7 @@ fn postgresql_query_select_insert_args() {
 
 #[test]
 fn postgresql_ping_up_and_down() {
-    let pg = PgCluster::shared();
+    let pg = PgCluster::shared(module_path!());
     let sb = Sandbox::with_inventory(&pg.inventory());
     let pb = pg_play(
         r#"
@@ -2244,7 +2244,7 @@ fn check_mode_keyword_overrides_the_run_mode() {
 
 #[test]
 fn yaml11_fqcn_and_become() {
-    let pg = PgCluster::shared();
+    let pg = PgCluster::shared(module_path!());
     let sb = Sandbox::with_inventory(&pg.inventory());
     std::fs::create_dir(sb.p("pgown")).expect("mkdir");
     let o = std::process::Command::new("chown")
@@ -2392,7 +2392,7 @@ fn copy_of_a_large_file_streams_and_is_idempotent() {
 
 #[test]
 fn postgresql_privs_default_privileges() {
-    let pg = PgCluster::shared();
+    let pg = PgCluster::shared(module_path!());
     let sb = Sandbox::with_inventory(&pg.inventory());
     let db = unique("it_defpriv");
     let role = unique("it_defpriv_role");

@@ -17,7 +17,7 @@ const AUTOBOT_PW: &str = "autobot-health-pw-9876543210";
 
 fn pg() -> &'static PgCluster {
     static ROLES: OnceLock<()> = OnceLock::new();
-    let c = PgCluster::shared();
+    let c = PgCluster::shared(module_path!());
     ROLES.get_or_init(|| app_roles(c));
     c
 }

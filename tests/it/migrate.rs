@@ -21,7 +21,7 @@ const USER_TABLES: &str = "api_keys,audit_log,migrations_applied,roles,sessions,
 /// The shared cluster with the two app roles of the spec (LOGIN, no other attribute).
 fn pg() -> &'static PgCluster {
     static ROLES: OnceLock<()> = OnceLock::new();
-    let c = PgCluster::shared();
+    let c = PgCluster::shared(module_path!());
     ROLES.get_or_init(|| {
         for (role, pw) in [("slm_app", SLM_PW), ("autobot_app", AUTOBOT_PW)] {
             c.psql(&format!(

@@ -1180,7 +1180,7 @@ spec:
 
 #[test]
 fn a_new_password_for_an_existing_role_is_refused_and_nothing_is_stored() {
-    let pg = PgCluster::shared();
+    let pg = PgCluster::shared(module_path!());
     let sb = Sandbox::with_inventory(&pg.inventory());
     let pb = sb.write("role.yml", ROLE_PLAYBOOK);
     sb.write("role.survey.yml", ROLE_SURVEY);
