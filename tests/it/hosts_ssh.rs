@@ -3,15 +3,14 @@
 //! mount and pid namespaces, overlayfs root). Needs root; each test brings up its own harness,
 //! so they run in parallel.
 
-mod testhosts;
-#[path = "common/tmux.rs"]
-mod tmux;
+use crate::support::hosts;
+use crate::support::tmux;
 
 use std::time::{Duration, Instant};
 
+use hosts::{Hosts, root_or_skip, ssh_args, yq};
 use serde_json::Value;
 use slm_wizard::transport::ssh::{SshParams, SshTransport};
-use testhosts::{Hosts, root_or_skip, ssh_args, yq};
 
 /// One task on every host, no facts.
 const HELLO: &str = "\
@@ -67,7 +66,7 @@ fn two_hosts_run_in_parallel_and_stream_output() {
             |e| is_output(e, host, "start"),
         );
     }
-    let run = live.finish(testhosts::RUN_TIMEOUT);
+    let run = live.finish(hosts::RUN_TIMEOUT);
     run.assert_code(0);
 
     let start = |host: &str| {
@@ -199,7 +198,7 @@ fn wrong_private_key_is_unreachable_naming_the_methods() {
     }
     let h = Hosts::up(1, &[], &[]);
     let wrong = h.p("wrong_ed25519");
-    let o = testhosts::run_with_timeout(
+    let o = hosts::run_with_timeout(
         {
             let mut c = std::process::Command::new("ssh-keygen");
             c.args(["-q", "-t", "ed25519", "-N", "", "-f"]).arg(&wrong);
@@ -279,7 +278,7 @@ fn sudo_with_password_becomes_root_without_exposing_it() {
         samples.push(o.stdout);
         std::thread::sleep(Duration::from_millis(150));
     }
-    let run = live.finish(testhosts::RUN_TIMEOUT);
+    let run = live.finish(hosts::RUN_TIMEOUT);
     run.assert_code(0);
     assert_eq!(stdout_of(run.result("h1", "uid")), "0", "{}", run.dump());
     assert_eq!(
@@ -417,7 +416,7 @@ fn killed_sshd_during_long_task_makes_that_host_unreachable() {
         is_result(e, "h1", "long") && e["status"] == "unreachable"
     });
     let noticed = killed.elapsed();
-    let run = live.finish(testhosts::RUN_TIMEOUT);
+    let run = live.finish(hosts::RUN_TIMEOUT);
     run.assert_code(4);
     assert!(
         noticed < Duration::from_secs(10),
@@ -447,7 +446,7 @@ fn killed_sshd_during_long_task_makes_that_host_unreachable() {
 fn sha256_local(path: &std::path::Path) -> String {
     let mut c = std::process::Command::new("sha256sum");
     c.arg(path);
-    let o = testhosts::run_with_timeout(c, Duration::from_secs(60));
+    let o = hosts::run_with_timeout(c, Duration::from_secs(60));
     assert!(o.ok(), "sha256sum: {}", o.stderr);
     o.stdout
         .split_whitespace()
@@ -492,7 +491,7 @@ fn copy_cut_mid_transfer_leaves_old_or_new_content_never_partial() {
         "qdisc", "add", "dev", &veth, "root", "tbf", "rate", "100mbit", "burst", "256kb",
         "latency", "1s",
     ]);
-    let o = testhosts::run_with_timeout(tc, Duration::from_secs(10));
+    let o = hosts::run_with_timeout(tc, Duration::from_secs(10));
     assert!(o.ok(), "tc: {}", o.stderr);
 
     let pb = "\
@@ -531,7 +530,7 @@ fn copy_cut_mid_transfer_leaves_old_or_new_content_never_partial() {
         "the copy's temp file never grew past 5 MB ({seen} bytes)"
     );
     h.kill_ssh_connections("h1");
-    let run = live.finish(testhosts::RUN_TIMEOUT);
+    let run = live.finish(hosts::RUN_TIMEOUT);
     run.assert_code(4);
     assert_eq!(
         run.result("h1", "big copy")["status"],
@@ -600,7 +599,7 @@ fn forward_local_reaches_postgres_listening_only_on_the_host_address() {
             .database("postgres")
             .ssl_mode(PgSslMode::Disable)
     };
-    testhosts::runtime().block_on(async {
+    hosts::runtime().block_on(async {
         // Not from the machine directly.
         let direct = tokio::time::timeout(
             Duration::from_secs(10),

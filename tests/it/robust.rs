@@ -6,12 +6,12 @@
 //! `wait4` reports once it has exited (so no sampling can miss the peak).
 //! Tests of one sandbox run one at a time (the measured output files are per sandbox).
 
-mod common;
+use crate::support::cmd;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{BIN, PgCluster, Sandbox};
+use cmd::{BIN, PgCluster, Sandbox};
 
 /// What one measured run of the binary left behind.
 struct Measured {

@@ -1,7 +1,7 @@
 //! Authentication through ssh-agent. A test binary of its own: it sets SSH_AUTH_SOCK for the
 //! whole process before any thread starts.
 
-mod sshd;
+use crate::support::sshd;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

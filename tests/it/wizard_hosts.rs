@@ -3,11 +3,10 @@
 //! the operator says yes, then goes through Review and Execute to Health, and the playbook's file
 //! is on both hosts.
 
-mod testhosts;
-#[path = "common/tmux.rs"]
-mod tmux;
+use crate::support::hosts;
+use crate::support::tmux;
 
-use testhosts::{Hosts, root_or_skip, ssh_args, yq};
+use hosts::{Hosts, root_or_skip, ssh_args, yq};
 
 const PLAYBOOK: &str = r#"- name: Hello over SSH
   hosts: all
@@ -120,7 +119,7 @@ fn quick_start_on_a_fresh_host_without_sudo_ends_healthy() {
     // The binary and the playbooks from copies the host can see (its /tmp is its own).
     let copy = h.in_host_copy("fresh");
     let root = copy.root.display().to_string();
-    let hostctl = testhosts::HOSTCTL;
+    let hostctl = hosts::HOSTCTL;
     // The harness's state dir is the one the host sees at the same path (its /tmp is its own).
     let state = h.state_dir();
     let command = format!(

@@ -7,11 +7,11 @@
 //! the key starts, a value's is where the value starts, and a task's or play's is where its first
 //! key starts (after `- `).
 
-mod common;
+use crate::support::cmd;
 
 use std::path::{Path, PathBuf};
 
-use common::{LOCAL_INVENTORY, Run, Sandbox};
+use cmd::{LOCAL_INVENTORY, Run, Sandbox};
 
 /// Writes `playbook` as `playbook.yml` into a new sandbox and runs it.
 fn run_pb(playbook: &str, args: &[&str]) -> (Sandbox, PathBuf, Run) {

@@ -3,9 +3,10 @@
 //! (nothing changes). Plus the engine's keywords: loops, conditions, blocks, handlers, tags,
 //! no_log, includes, variable precedence, retries, error handling, host selection, magic vars.
 
-mod common;
+use crate::support::cmd;
+use crate::support::tmux;
 
-use common::{PgCluster, Sandbox, mode_of, unique};
+use cmd::{PgCluster, Sandbox, mode_of, unique};
 use serde_json::{Value, json};
 
 /// A play on all hosts without fact gathering, around `tasks` (YAML list at column 0).
@@ -33,7 +34,7 @@ fn indent(text: &str, n: usize) -> String {
 }
 
 /// Statuses of the task's per-item results, in order.
-fn statuses(run: &common::Run, name: &str) -> Vec<String> {
+fn statuses(run: &cmd::Run, name: &str) -> Vec<String> {
     run.results_of(name)
         .iter()
         .map(|r| r["status"].as_str().unwrap_or_default().to_string())
@@ -817,7 +818,7 @@ fn service_and_systemd_report_unknown_services() {
 
 #[test]
 fn wait_for_port_and_path() {
-    let pg = PgCluster::shared();
+    let pg = PgCluster::shared(module_path!());
     let sb = Sandbox::with_inventory(&pg.inventory());
     sb.write("ready.flag", "state: READY\n");
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
@@ -1048,7 +1049,7 @@ fn pg_play(tasks: &str) -> String {
 
 #[test]
 fn postgresql_db_create_owner_idempotent_drop() {
-    let pg = PgCluster::shared();
+    let pg = PgCluster::shared(module_path!());
     let sb = Sandbox::with_inventory(&pg.inventory());
     let db = unique("it_db");
     let owner = unique("it_owner");
@@ -1134,7 +1135,7 @@ fn postgresql_db_create_owner_idempotent_drop() {
 
 #[test]
 fn postgresql_user_scram_password_flags_and_no_leak() {
-    let pg = PgCluster::shared();
+    let pg = PgCluster::shared(module_path!());
     let sb = Sandbox::with_inventory(&pg.inventory());
     let role = unique("it_app");
     // A variable name that is not secret-looking, so only the engine's own care keeps it hidden.
@@ -1256,7 +1257,7 @@ fn postgresql_user_scram_password_flags_and_no_leak() {
 
 #[test]
 fn postgresql_privs_database_and_schema() {
-    let pg = PgCluster::shared();
+    let pg = PgCluster::shared(module_path!());
     let sb = Sandbox::with_inventory(&pg.inventory());
     let db = unique("it_privdb");
     let role = unique("it_priv_role");
@@ -1429,7 +1430,7 @@ fn postgresql_pg_hba_add_idempotent_keep_remove() {
 
 #[test]
 fn postgresql_query_select_insert_args() {
-    let pg = PgCluster::shared();
+    let pg = PgCluster::shared(module_path!());
     let sb = Sandbox::with_inventory(&pg.inventory());
     let db = unique("it_qdb");
     pg.psql(&format!("CREATE DATABASE {db}"));
@@ -1496,7 +1497,7 @@ fn postgresql_query_select_insert_args() {
 
 #[test]
 fn postgresql_ping_up_and_down() {
-    let pg = PgCluster::shared();
+    let pg = PgCluster::shared(module_path!());
     let sb = Sandbox::with_inventory(&pg.inventory());
     let pb = pg_play(
         r#"
@@ -2243,7 +2244,7 @@ fn check_mode_keyword_overrides_the_run_mode() {
 
 #[test]
 fn yaml11_fqcn_and_become() {
-    let pg = PgCluster::shared();
+    let pg = PgCluster::shared(module_path!());
     let sb = Sandbox::with_inventory(&pg.inventory());
     std::fs::create_dir(sb.p("pgown")).expect("mkdir");
     let o = std::process::Command::new("chown")
@@ -2391,7 +2392,7 @@ fn copy_of_a_large_file_streams_and_is_idempotent() {
 
 #[test]
 fn postgresql_privs_default_privileges() {
-    let pg = PgCluster::shared();
+    let pg = PgCluster::shared(module_path!());
     let sb = Sandbox::with_inventory(&pg.inventory());
     let db = unique("it_defpriv");
     let role = unique("it_defpriv_role");
@@ -2501,7 +2502,7 @@ fn a_closed_stdout_ends_the_run_quietly() {
                 "- debug: msg=one\n- command: sleep 1\n- command: sleep 1\n- file: path=@D@/late state=touch\n",
             ),
         );
-        let mut cmd = Command::new(common::BIN);
+        let mut cmd = Command::new(cmd::BIN);
         cmd.arg("run")
             .arg(&pb)
             .arg("-i")
@@ -2566,7 +2567,7 @@ fn commands_writing_into_a_closed_pipe_exit_quietly() {
     for args in commands {
         let (reader, writer) = std::io::pipe().expect("pipe");
         drop(reader);
-        let out = Command::new(common::BIN)
+        let out = Command::new(cmd::BIN)
             .args(args)
             .env("XDG_STATE_HOME", sb.state_dir())
             .env("NO_COLOR", "1")
@@ -2622,10 +2623,10 @@ fn fact_gathering_events_carry_no_task_id() {
 // ---------------------------------------------------------------------------------------------
 
 /// Runs `playbook` (`--json`, sandbox inventory) with extra environment variables.
-fn run_with_env(sb: &Sandbox, playbook: &str, args: &[&str], env: &[(&str, &str)]) -> common::Run {
+fn run_with_env(sb: &Sandbox, playbook: &str, args: &[&str], env: &[(&str, &str)]) -> cmd::Run {
     let pb = sb.write("env-pb.yml", playbook);
     let inv = sb.inventory();
-    let mut cmd = std::process::Command::new(common::BIN);
+    let mut cmd = std::process::Command::new(cmd::BIN);
     cmd.arg("run")
         .arg(&pb)
         .arg("-i")
@@ -2640,8 +2641,8 @@ fn run_with_env(sb: &Sandbox, playbook: &str, args: &[&str], env: &[(&str, &str)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
-    let out = common::run_with_timeout(cmd, std::time::Duration::from_secs(90));
-    common::Run {
+    let out = cmd::run_with_timeout(cmd, std::time::Duration::from_secs(90));
+    cmd::Run {
         args: args.iter().map(|a| a.to_string()).collect(),
         code: out.code,
         events: out
@@ -2870,7 +2871,7 @@ fn wizard_log_is_private_even_when_left_world_readable() {
         std::fs::Permissions::from_mode(0o644),
     )
     .expect("chmod");
-    let Some(s) = common::tmux::Session::start(root, "", "h6-logperm") else {
+    let Some(s) = tmux::Session::start(root, "", "h6-logperm") else {
         return;
     };
     s.wait_for(&["1. Playbook"]);

@@ -2,11 +2,11 @@
 //! `slm` (the SLM server, starts WITHOUT PostgreSQL), `redis` (the Redis VM), and `client`
 //! (a host that is in no group of the inventory).
 
-mod testhosts;
+use crate::support::hosts;
 
 use std::path::{Path, PathBuf};
 
-use testhosts::{Hosts, root_or_skip};
+use hosts::{Hosts, root_or_skip};
 
 const SLM_PW: &str = "slm-pw-0123456789-abcdefgh";
 const AUTOBOT_PW: &str = "autobot-pw-0123456789-abcdefgh";
@@ -75,7 +75,7 @@ fn ansible_playbook() -> Option<PathBuf> {
     found
 }
 
-fn any_changed(run: &testhosts::Run, host: &str, task: &str) -> bool {
+fn any_changed(run: &hosts::Run, host: &str, task: &str) -> bool {
     run.results(host)
         .iter()
         .any(|e| e["task"] == task && e["status"] == "changed")
@@ -450,7 +450,7 @@ fn test_hosts_start_from_a_pristine_postgresql_not_the_machines() {
     let before = machine_clusters();
     let marks = MachineMarks::make(&tag);
     let pristine =
-        testhosts::pristine_dir().expect("the machine has PostgreSQL, so a pristine cluster");
+        hosts::pristine_dir().expect("the machine has PostgreSQL, so a pristine cluster");
 
     let h = Hosts::up(2, &["pg", "nopg"], &["nopg"]);
     // Not a trace of the marks, in any of the places.

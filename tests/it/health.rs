@@ -1,22 +1,23 @@
 //! `slm-wizard health` and `doctor` against real PostgreSQL 15 clusters: databases owned by
 //! unprivileged app users, probed as those users.
 
-mod common;
+use crate::support::cmd;
+use crate::support::tmux;
 
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::tmux::Session;
-use common::{BIN, Output, PgCluster, run_with_timeout, unique};
+use cmd::{BIN, Output, PgCluster, run_with_timeout, unique};
 use serde_json::Value;
+use tmux::Session;
 
 const SLM_PW: &str = "slm-health-pw-0123456789";
 const AUTOBOT_PW: &str = "autobot-health-pw-9876543210";
 
 fn pg() -> &'static PgCluster {
     static ROLES: OnceLock<()> = OnceLock::new();
-    let c = PgCluster::shared();
+    let c = PgCluster::shared(module_path!());
     ROLES.get_or_init(|| app_roles(c));
     c
 }

@@ -2,9 +2,8 @@
 //! that ansible runs it, the dry run shows the diff, `e` switches the engine, and Execute shows
 //! the results of the ansible engine.
 
-mod testhosts;
-#[path = "common/tmux.rs"]
-mod tmux;
+use crate::support::hosts;
+use crate::support::tmux;
 
 use std::path::{Path, PathBuf};
 
@@ -115,20 +114,20 @@ fn auto_shows_the_native_refusal_on_review_and_runs_with_ansible() {
 /// the trust dialog before ansible starts; once trusted, the dry run and the run go through.
 #[test]
 fn ansible_engine_asks_to_trust_a_new_host_key_first() {
-    if !testhosts::root_or_skip("ansible_engine_asks_to_trust_a_new_host_key_first") {
+    if !hosts::root_or_skip("ansible_engine_asks_to_trust_a_new_host_key_first") {
         return;
     }
     let Some(ansible) = ansible_playbook() else {
         return;
     };
-    let h = testhosts::Hosts::up(1, &["web1"], &["web1"]);
+    let h = hosts::Hosts::up(1, &["web1"], &["web1"]);
     let known_hosts = h.p("wizard_known_hosts");
     std::fs::write(&known_hosts, "").unwrap();
     h.write_inventory("inv.yml", |_| {
         vec![
             (
                 "ansible_ssh_common_args".into(),
-                testhosts::yq(&testhosts::ssh_args(&known_hosts, "yes")),
+                hosts::yq(&hosts::ssh_args(&known_hosts, "yes")),
             ),
             (
                 "ansible_python_interpreter".into(),

@@ -2,15 +2,15 @@
 //! behind slm-wizard's events; `auto` falling back to it; cancel; secrets never in argv,
 //! environ or files left behind.
 
-mod testhosts;
+use crate::support::hosts;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use hosts::{BIN, Hosts, root_or_skip};
 use serde_json::Value;
-use testhosts::{BIN, Hosts, root_or_skip};
 
 /// ansible-playbook from PyPI, as tests/run installs it; required in CI.
 fn ansible_playbook() -> Option<PathBuf> {

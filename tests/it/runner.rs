@@ -2,15 +2,15 @@
 //! (tests/run installs it into target/ansible-venv). A small playbook over the local connection in
 //! temp dirs, and the project's playbook on SSH test hosts.
 
-mod common;
-mod testhosts;
+use crate::support::hosts;
+use crate::support::tmux;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use hosts::{Hosts, root_or_skip, run_with_timeout};
 use serde_json::Value;
-use testhosts::{Hosts, root_or_skip, run_with_timeout};
 
 const BIN: &str = env!("CARGO_BIN_EXE_slm-wizard");
 const LONG: Duration = Duration::from_secs(600);
@@ -484,7 +484,7 @@ fn follow_shows_the_stream_in_the_execute_screen_on_a_terminal() {
         "ansible-runner transmit pdd -p p.yml | ansible-runner worker > stream.jsonl",
     );
     assert_eq!(code, 0, "{stderr}");
-    let Some(s) = common::tmux::Session::start_command(
+    let Some(s) = tmux::Session::start_command(
         d.path(),
         &format!(
             "env TERM=xterm NO_COLOR=1 {BIN} runner follow - < {}",

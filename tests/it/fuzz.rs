@@ -3,7 +3,7 @@
 //! Each property: no panic, no unbounded memory, and errors that say where.
 //!
 //! The budget is in cases, not time (about 20 s in a debug build for the whole file); run longer
-//! locally with `PROPTEST_CASES=20000 cargo test --test fuzz`.
+//! locally with `PROPTEST_CASES=20000 cargo test --test it fuzz::`.
 
 use std::path::{Path, PathBuf};
 

@@ -2,13 +2,13 @@
 //! Execute → Health on the local connection with a tiny playbook, asserting on the screen and on
 //! the file the playbook writes.
 
-mod common;
+use crate::support::tmux;
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::tmux::Session;
+use tmux::Session;
 
 const PLAYBOOK: &str = r#"- name: Tiny
   hosts: all
@@ -363,7 +363,7 @@ fn draws_under_common_terms_and_redraws_on_resize() {
             return;
         };
         s.wait_for(&["1. Playbook", "tiny.yml"]);
-        let out = common::tmux::tmux()
+        let out = tmux::tmux()
             .args(["resize-window", "-t", s.name(), "-x", "80", "-y", "24"])
             .output()
             .unwrap();

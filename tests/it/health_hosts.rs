@@ -4,16 +4,15 @@
 //! server (the only allowed client of autobot_users); then the Redis VM drops every packet and
 //! only its database times out.
 
-mod testhosts;
-#[path = "common/tmux.rs"]
-mod tmux;
+use crate::support::hosts;
+use crate::support::tmux;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use hosts::{Hosts, root_or_skip, run_with_timeout};
 use serde_json::Value;
-use testhosts::{Hosts, root_or_skip, run_with_timeout};
 
 fn playbook() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("playbooks/user-management-db.yml")

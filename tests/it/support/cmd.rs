@@ -3,12 +3,10 @@
 //! throw-away PostgreSQL 15 cluster.
 #![allow(dead_code)]
 
-pub mod tmux;
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -503,10 +501,18 @@ impl PgCluster {
             .spawn();
     }
 
-    /// One cluster shared by all tests of a test binary (stopped by the watchdog at exit).
-    pub fn shared() -> &'static PgCluster {
-        static PG: OnceLock<PgCluster> = OnceLock::new();
-        PG.get_or_init(PgCluster::start)
+    /// One cluster shared by the tests of one test module (stopped by the watchdog at exit).
+    /// Modules don't share one: each was a test binary of its own and sets up roles with the
+    /// same names (`slm_app`) as another. Call as `PgCluster::shared(module_path!())`.
+    pub fn shared(module: &'static str) -> &'static PgCluster {
+        static PGS: Mutex<Vec<(&'static str, &'static PgCluster)>> = Mutex::new(Vec::new());
+        let mut started = PGS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, pg)) = started.iter().find(|(m, _)| *m == module) {
+            return pg;
+        }
+        let pg: &'static PgCluster = Box::leak(Box::new(PgCluster::start()));
+        started.push((module, pg));
+        pg
     }
 
     pub fn sock_str(&self) -> String {

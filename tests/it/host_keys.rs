@@ -2,15 +2,15 @@
 //! dialog records exactly the key it showed, for the host it showed it for (the target or its
 //! ProxyJump host); a `@revoked` key is refused and never learned, also with accept-new.
 
-mod sshd;
-mod testhosts;
+use crate::support::hosts;
+use crate::support::sshd;
 
+use hosts::{Hosts, root_or_skip, ssh_args, yq};
 use serde_json::{Map, Value, json};
 use slm_wizard::app::effects::ApprovedKey;
 use slm_wizard::transport::TransportError;
 use slm_wizard::transport::ssh::JUMP_HOST_SUFFIX;
 use slm_wizard::tui::test_connection;
-use testhosts::{Hosts, root_or_skip, ssh_args, yq};
 
 fn vars(v: Value) -> Map<String, Value> {
     match v {
@@ -39,7 +39,7 @@ fn trust_records_only_the_key_that_was_shown() {
         "ansible_ssh_private_key_file": h.key().display().to_string(),
         "ansible_ssh_common_args": ssh_args(&kh, "yes"),
     }));
-    let rt = testhosts::runtime();
+    let rt = hosts::runtime();
 
     // "test connection": the dialog is shown this key.
     let shown = match rt.block_on(test_connection("h1", v.clone(), None)) {

@@ -1,14 +1,14 @@
 //! `slm-wizard migrate` against a real PostgreSQL 15 cluster: databases owned by unprivileged app
 //! users (as the playbook creates them), migrations applied as those users.
 
-mod common;
+use crate::support::cmd;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{BIN, Output, PgCluster, run_with_timeout, unique};
+use cmd::{BIN, Output, PgCluster, run_with_timeout, unique};
 use slm_wizard::db::migrate::sha256_hex;
 
 /// Passwords with characters that must be %-encoded in a URL ('/' stays raw, as Jinja's
@@ -21,7 +21,7 @@ const USER_TABLES: &str = "api_keys,audit_log,migrations_applied,roles,sessions,
 /// The shared cluster with the two app roles of the spec (LOGIN, no other attribute).
 fn pg() -> &'static PgCluster {
     static ROLES: OnceLock<()> = OnceLock::new();
-    let c = PgCluster::shared();
+    let c = PgCluster::shared(module_path!());
     ROLES.get_or_init(|| {
         for (role, pw) in [("slm_app", SLM_PW), ("autobot_app", AUTOBOT_PW)] {
             c.psql(&format!(
@@ -257,7 +257,7 @@ fn applies_the_user_management_schema_once_as_the_app_user() {
     );
 
     // Recorded with the file's sha256.
-    let sql = include_str!("../assets/migrations/slm_users/0001_user_management.sql");
+    let sql = include_str!("../../assets/migrations/slm_users/0001_user_management.sql");
     let recorded = dbs.slm_users_sql("SELECT name || ' ' || checksum FROM migrations_applied");
     assert_eq!(
         recorded,

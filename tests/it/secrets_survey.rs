@@ -2,12 +2,12 @@
 //! validation per type and format, the bundled survey against its playbook, and the headless run
 //! with generated passwords — generated once, stored (0600 / vault), reused, never printed.
 
-mod common;
-mod testhosts;
+use crate::support::cmd;
+use crate::support::hosts;
 
 use std::path::{Path, PathBuf};
 
-use common::{PgCluster, Run, Sandbox, mode_of, unique};
+use cmd::{PgCluster, Run, Sandbox, mode_of, unique};
 use serde_json::{Value, json};
 use slm_wizard::playbook::survey::{self, Format, Question, QuestionType, Survey};
 
@@ -605,7 +605,7 @@ fn generated_secrets_are_stored_reused_and_never_shown() {
     );
     ex.assert_ok();
     assert_eq!(mode_of(&exported), 0o600);
-    let other_inv = sb.write("other/inventory.yml", common::LOCAL_INVENTORY);
+    let other_inv = sb.write("other/inventory.yml", cmd::LOCAL_INVENTORY);
     let r = sb.run_raw(&[
         "run".to_string(),
         pbs.clone(),
@@ -631,7 +631,7 @@ fn deployments_do_not_share_secrets_and_no_generate_generates_nothing() {
     // not: see a_copy_of_the_inventory_finds_the_same_secrets).
     let inv_b = sb.write(
         "b/inventory.yml",
-        &common::LOCAL_INVENTORY.replace("local1", "local2"),
+        &cmd::LOCAL_INVENTORY.replace("local1", "local2"),
     );
     let run_b = |extra: &[&str]| {
         let mut args = vec![
@@ -1180,7 +1180,7 @@ spec:
 
 #[test]
 fn a_new_password_for_an_existing_role_is_refused_and_nothing_is_stored() {
-    let pg = PgCluster::shared();
+    let pg = PgCluster::shared(module_path!());
     let sb = Sandbox::with_inventory(&pg.inventory());
     let pb = sb.write("role.yml", ROLE_PLAYBOOK);
     sb.write("role.survey.yml", ROLE_SURVEY);
@@ -1410,7 +1410,7 @@ fn secrets_rotate_sets_a_new_password_that_logs_in_and_keeps_it_pending_until_th
 // ---------------------------------------------------------------------------------------------
 
 /// Store files (not locks) of a test-hosts harness.
-fn hosts_stores(h: &testhosts::Hosts) -> Vec<PathBuf> {
+fn hosts_stores(h: &hosts::Hosts) -> Vec<PathBuf> {
     let dir = h.p("xdg/slm-wizard/secrets");
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map(|rd| {
@@ -1429,8 +1429,8 @@ fn hosts_stores(h: &testhosts::Hosts) -> Vec<PathBuf> {
 }
 
 /// `slm-wizard ARGS` with the harness's state directory.
-fn hosts_cli(h: &testhosts::Hosts, args: &[&str]) -> testhosts::CmdOutput {
-    let mut cmd = std::process::Command::new(testhosts::BIN);
+fn hosts_cli(h: &hosts::Hosts, args: &[&str]) -> hosts::CmdOutput {
+    let mut cmd = std::process::Command::new(hosts::BIN);
     cmd.args(args)
         .env("XDG_STATE_HOME", h.p("xdg"))
         .env("NO_COLOR", "1")
@@ -1438,11 +1438,11 @@ fn hosts_cli(h: &testhosts::Hosts, args: &[&str]) -> testhosts::CmdOutput {
         .env_remove("SLM_DATABASE_URL")
         .env_remove("SLM_USERS_DATABASE_URL")
         .env_remove("AUTOBOT_USERS_DATABASE_URL");
-    testhosts::run_with_timeout(cmd, testhosts::RUN_TIMEOUT)
+    hosts::run_with_timeout(cmd, hosts::RUN_TIMEOUT)
 }
 
 /// Logs in from `from` to autobot_users on `server` as autobot_app (the only allowed client).
-fn autobot_login(h: &testhosts::Hosts, from: &str, server: &str, pw: &str) -> bool {
+fn autobot_login(h: &hosts::Hosts, from: &str, server: &str, pw: &str) -> bool {
     h.exec(
         from,
         &[
@@ -1466,10 +1466,10 @@ fn autobot_login(h: &testhosts::Hosts, from: &str, server: &str, pw: &str) -> bo
 
 #[test]
 fn rotation_and_the_existing_role_check_on_ssh_hosts() {
-    if !testhosts::root_or_skip("rotation_and_the_existing_role_check_on_ssh_hosts") {
+    if !hosts::root_or_skip("rotation_and_the_existing_role_check_on_ssh_hosts") {
         return;
     }
-    let h = testhosts::Hosts::up(2, &["slm", "redis"], &[]);
+    let h = hosts::Hosts::up(2, &["slm", "redis"], &[]);
     let inv = h.spec_inventory("inventory.yml");
     let pb = repo().join("playbooks/user-management-db.yml");
     h.run_path(&pb, &inv, &[]).assert_code(0);

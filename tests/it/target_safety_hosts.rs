@@ -2,11 +2,11 @@
 //! `environment:` secrets never appear in any process's command line on the target, with and
 //! without become, and `su` takes the become user after `--`.
 
-mod testhosts;
+use crate::support::hosts;
 
 use std::time::{Duration, Instant};
 
-use testhosts::{Hosts, root_or_skip, yq};
+use hosts::{Hosts, root_or_skip, yq};
 
 #[test]
 fn environment_secrets_never_show_in_the_targets_process_list() {

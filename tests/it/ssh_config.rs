@@ -1,7 +1,7 @@
 //! OpenSSH client config and ProxyJump support of the SSH transport, against real OpenSSH
 //! servers on 127.0.0.1 (started per test, as root).
 
-mod sshd;
+use crate::support::sshd;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! The SSH transport against a real OpenSSH server (started per test on 127.0.0.1, as root).
 
-mod sshd;
+use crate::support::sshd;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

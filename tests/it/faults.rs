@@ -10,18 +10,19 @@
 //! - the target's disk full during a template write: the old file intact, a clear error;
 //! - PostgreSQL killed during a migration: rolled back, the next `migrate` applies it.
 //!
-//! The networked tests need root and skip loudly without it (see tests/testhosts).
+//! The networked tests need root and skip loudly without it (see tests/it/support/hosts.rs).
 
-mod common;
-mod testhosts;
+use crate::support::cmd;
+use crate::support::hosts;
+use crate::support::tmux;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use hosts::{Hosts, root_or_skip, ssh_args, yq};
 use serde_json::Value;
-use testhosts::{Hosts, root_or_skip, ssh_args, yq};
 
 // ---------------------------------------------------------------------------------------------
 // The run lock (local connection: no root needed)
@@ -34,8 +35,8 @@ fn slow_playbook(secs: u32) -> String {
 }
 
 /// Starts `slm-wizard run PB -i INV --json` in the sandbox without waiting; `env` is added.
-fn spawn_run(sb: &common::Sandbox, pb: &Path, env: &[(&str, &str)]) -> Child {
-    let mut cmd = Command::new(common::BIN);
+fn spawn_run(sb: &cmd::Sandbox, pb: &Path, env: &[(&str, &str)]) -> Child {
+    let mut cmd = Command::new(cmd::BIN);
     cmd.args(["run", &pb.display().to_string(), "-i"])
         .arg(sb.inventory())
         .arg("--json")
@@ -114,7 +115,7 @@ fn journal_of(runs_dir: &Path, pid: u32) -> Option<PathBuf> {
 
 #[test]
 fn a_second_run_of_the_deployment_is_refused_naming_who_what_and_since() {
-    let sb = common::Sandbox::new();
+    let sb = cmd::Sandbox::new();
     let pb = sb.write("deploy.yml", &sb.subst(&slow_playbook(4)));
     let mut first = spawn_run(&sb, &pb, &[("SSH_CLIENT", "198.51.100.7 50022 22")]);
     wait_for_file(&sb.p("started"), &mut first);
@@ -164,7 +165,7 @@ fn a_second_run_of_the_deployment_is_refused_naming_who_what_and_since() {
 
 #[test]
 fn a_run_killed_with_sigkill_leaves_a_lock_the_next_run_takes_over() {
-    let sb = common::Sandbox::new();
+    let sb = cmd::Sandbox::new();
     let pb = sb.write("deploy.yml", &sb.subst(&slow_playbook(30)));
     let mut first = spawn_run(&sb, &pb, &[]);
     let pid = first.id();
@@ -269,7 +270,7 @@ fn sigkill_mid_run_leaves_no_half_written_file_and_a_rerun_converges() {
     // every host.
     let run = h
         .spawn_path(&pb, &inv, &["-e", "marker=old"])
-        .finish(testhosts::RUN_TIMEOUT);
+        .finish(hosts::RUN_TIMEOUT);
     run.assert_code(0);
     let old = remote_sha(&h, "h1", "/srv/app/big.conf");
     assert_eq!(remote_sha(&h, "h2", "/srv/app/big.conf"), old);
@@ -354,7 +355,7 @@ fn sigkill_mid_run_leaves_no_half_written_file_and_a_rerun_converges() {
     // journal marked interrupted.
     let rerun = h
         .spawn_path(&pb, &inv, &["-e", "marker=new"])
-        .finish(testhosts::RUN_TIMEOUT);
+        .finish(hosts::RUN_TIMEOUT);
     rerun.assert_code(0);
     let new = remote_sha(&h, "h1", "/srv/app/big.conf");
     assert_ne!(new, old);
@@ -377,7 +378,7 @@ fn sigkill_mid_run_leaves_no_half_written_file_and_a_rerun_converges() {
     assert_eq!(marked.len(), events.len() + 1);
     let again = h
         .spawn_path(&pb, &inv, &["-e", "marker=new"])
-        .finish(testhosts::RUN_TIMEOUT);
+        .finish(hosts::RUN_TIMEOUT);
     again.assert_code(0);
     for host in hosts {
         assert_eq!(
@@ -428,7 +429,7 @@ fn network_cut_to_one_host_mid_run_makes_it_unreachable_and_the_others_finish() 
         e["host"] == "h1" && (e["event"] == "unreachable" || e["status"] == "unreachable")
     });
     let took = cut.elapsed();
-    let run = live.finish(testhosts::RUN_TIMEOUT);
+    let run = live.finish(hosts::RUN_TIMEOUT);
     h.ctl("undrop", "h1");
     eprintln!("h1 unreachable {took:?} after the cut: {ev}");
     assert!(
@@ -498,7 +499,7 @@ fn disk_full_during_a_template_write_keeps_the_old_file_with_a_clear_error() {
 #[test]
 fn postgres_killed_during_a_migration_rolls_back_and_the_next_migrate_applies_it() {
     // Its own cluster: this test kills it.
-    let pg = common::PgCluster::start();
+    let pg = cmd::PgCluster::start();
     let pw = "Fault-Test-pw-0123456789";
     pg.psql(&format!("CREATE ROLE slm_app LOGIN PASSWORD '{pw}'"));
     pg.psql("CREATE DATABASE slm_users OWNER slm_app");
@@ -517,7 +518,7 @@ fn postgres_killed_during_a_migration_rolls_back_and_the_next_migrate_applies_it
     .unwrap();
     let url = format!("postgres://slm_app:{pw}@127.0.0.1:{}/slm_users", pg.port);
     let migrate = || {
-        let mut cmd = Command::new(common::BIN);
+        let mut cmd = Command::new(cmd::BIN);
         cmd.args(["migrate", "--database", "slm_users", "--migrations-dir"])
             .arg(dir.path())
             .env_remove("SLM_DATABASE_URL")
@@ -541,8 +542,7 @@ fn postgres_killed_during_a_migration_rolls_back_and_the_next_migrate_applies_it
 
     let started = Instant::now();
     let first = migrate();
-    let child =
-        std::thread::spawn(move || common::run_with_timeout(first, Duration::from_secs(60)));
+    let child = std::thread::spawn(move || cmd::run_with_timeout(first, Duration::from_secs(60)));
     // Kill the server (immediate stop: no checkpoint, like a crash) while 0002 sleeps.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -592,7 +592,7 @@ fn postgres_killed_during_a_migration_rolls_back_and_the_next_migrate_applies_it
         .trim(),
         "0001_first.sql"
     );
-    let out = common::run_with_timeout(migrate(), Duration::from_secs(60));
+    let out = cmd::run_with_timeout(migrate(), Duration::from_secs(60));
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     assert!(
         out.stdout.contains("applied 0002_slow.sql"),
@@ -627,7 +627,7 @@ fn a_wizard_run_is_refused_while_a_headless_run_holds_the_deployment() {
         "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n",
     )
     .unwrap();
-    let mut headless = Command::new(common::BIN)
+    let mut headless = Command::new(cmd::BIN)
         .args([
             "run",
             &pb.display().to_string(),
@@ -647,7 +647,7 @@ fn a_wizard_run_is_refused_while_a_headless_run_holds_the_deployment() {
         .expect("spawn the headless run");
     wait_for_file(&root.join("started"), &mut headless);
 
-    let Some(s) = common::tmux::Session::start(
+    let Some(s) = tmux::Session::start(
         root,
         "-i playbooks/inventory/test.yml -p playbooks/slowdeploy.yml",
         "h9lock",

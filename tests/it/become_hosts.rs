@@ -3,13 +3,13 @@
 //! and with a local connection; a non-root login that needs sudo fails once, before any task,
 //! with the fix. sudo is removed inside each test host's own filesystem view only.
 
-mod testhosts;
+use crate::support::hosts;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use hosts::{Hosts, Run, root_or_skip, yq};
 use serde_json::Value;
-use testhosts::{Hosts, Run, root_or_skip, yq};
 
 const SLM_PW: &str = "slm-pw-0123456789-abcdefgh";
 const AUTOBOT_PW: &str = "autobot-pw-0123456789-abcdefgh";

@@ -3,11 +3,11 @@
 //! while they fill, destinations that are symlinks are not followed, bytes stay bytes, a command
 //! cannot fake a skip. Real playbooks on the local connection, against temp dirs only.
 
-mod common;
+use crate::support::cmd;
 
 use std::time::{Duration, Instant};
 
-use common::{Sandbox, mode_of, unique};
+use cmd::{Sandbox, mode_of, unique};
 
 /// A play on all hosts without fact gathering, around `tasks` (YAML list at column 0).
 fn play(tasks: &str) -> String {
@@ -25,7 +25,7 @@ fn play(tasks: &str) -> String {
     format!("- hosts: all\n  gather_facts: no\n  tasks:\n{body}")
 }
 
-fn msg(r: &common::Run, task: &str) -> String {
+fn msg(r: &cmd::Run, task: &str) -> String {
     r.result(task)["msg"]
         .as_str()
         .unwrap_or_default()
@@ -644,7 +644,7 @@ fn an_unknown_sudo_prompt_times_out_with_a_clear_error() {
         "- hosts: all\n  gather_facts: no\n  become: yes\n  become_user: nobody\n  tasks:\n    \
          - name: as nobody\n      command: \"true\"\n",
     );
-    let mut cmd = std::process::Command::new(common::BIN);
+    let mut cmd = std::process::Command::new(cmd::BIN);
     cmd.arg("run")
         .arg(&pb)
         .arg("-i")
@@ -661,7 +661,7 @@ fn an_unknown_sudo_prompt_times_out_with_a_clear_error() {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
     let start = Instant::now();
-    let out = common::run_with_timeout(cmd, Duration::from_secs(60));
+    let out = cmd::run_with_timeout(cmd, Duration::from_secs(60));
     let took = start.elapsed();
     assert!(
         took < Duration::from_secs(30),

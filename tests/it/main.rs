@@ -1,0 +1,29 @@
+//! One integration-test binary (one link of the library instead of one per file); each module
+//! is what was a test crate of its own. Run one with `cargo test --test it <module>::`.
+
+mod support;
+
+mod ansible_engine;
+mod ansible_wizard_tmux;
+mod architecture;
+mod bad_input;
+mod become_hosts;
+mod deploy_hosts;
+mod engine_local;
+mod faults;
+mod fuzz;
+mod health;
+mod health_hosts;
+mod host_keys;
+mod hosts_ssh;
+mod migrate;
+mod robust;
+mod runner;
+mod secrets_survey;
+mod ssh_agent;
+mod ssh_config;
+mod ssh_transport;
+mod target_safety;
+mod target_safety_hosts;
+mod wizard_hosts;
+mod wizard_tmux;
