@@ -365,4 +365,81 @@ mod tests {
         assert!(t.contains("overall: unhealthy"), "{t}");
         assert_eq!(human_bytes(7_500_000), "7.2 MB");
     }
+
+    /// `health --watch` prints its table from the monitor's snapshot: the same text as one
+    /// round's table, plus the latency history once there is one; pending databases left out.
+    #[test]
+    fn a_snapshots_table_is_the_rounds_table() {
+        use crate::health::store::SampleStore;
+        let mut a = s(DbName::Slm, "a:5432", Status::Healthy, Some(100), true);
+        a.details.via = Some("slm".into());
+        a.details.select1_ms = Some(1.5);
+        let c = s(
+            DbName::AutobotUsers,
+            "b:5432",
+            Status::Unhealthy,
+            None,
+            false,
+        );
+        let mut st = SampleStore::new(std::time::Duration::from_secs(600));
+        for db in [DbName::Slm, DbName::SlmUsers, DbName::AutobotUsers] {
+            st.register(db.as_str());
+        }
+        st.push("slm", a.clone());
+        st.push("autobot_users", c.clone());
+        let snap = Snapshot::from_store(&st, None, None);
+        assert_eq!(snapshot_table(&snap, false), table(&[&a, &c], false));
+        assert_eq!(snapshot_table(&snap, true), table(&[&a, &c], true));
+        st.push("slm", a.clone());
+        let snap = Snapshot::from_store(&st, None, None);
+        assert!(snapshot_table(&snap, false).contains("1.5 ms ██"));
+    }
+
+    #[test]
+    fn host_and_backend_lines() {
+        use crate::health::host::Cluster;
+        let mut h = HostRow {
+            host: "redis".into(),
+            status: None,
+            reason: "waiting for the first sample".into(),
+            clusters: Vec::new(),
+            disk_used_pct: None,
+            last_error: None,
+            sampled_at: None,
+            probe_ms: None,
+        };
+        assert_eq!(host_line(&h), "host redis: waiting for the first sample");
+        h.status = Some(Status::Unhealthy);
+        h.reason = "cluster 15/main (port 5432) is down".into();
+        h.clusters = vec![Cluster {
+            version: "15".into(),
+            name: "main".into(),
+            port: "5432".into(),
+            state: "down".into(),
+            data_dir: "/d".into(),
+            disk_used_pct: Some(42),
+        }];
+        h.disk_used_pct = Some(42);
+        h.probe_ms = Some(12.4);
+        assert_eq!(
+            host_line(&h),
+            "host redis: unhealthy (postgresql 15/main :5432 down, data disk 42%, 12 ms) — \
+             cluster 15/main (port 5432) is down"
+        );
+        let b = ApiSample {
+            url: "http://x:8000".into(),
+            status: Status::Degraded,
+            reasons: vec!["slow".into()],
+            version: Some("2.0.1".into()),
+            uptime_seconds: Some(5),
+            database: None,
+            nodes_online: Some(1),
+            nodes_total: Some(2),
+            latency_ms: 3.2,
+        };
+        assert_eq!(
+            backend_line(&b),
+            "backend http://x:8000: degraded (version 2.0.1, up 5 s, nodes 1/2, 3 ms) — slow"
+        );
+    }
 }
