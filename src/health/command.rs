@@ -31,7 +31,7 @@ pub struct HealthOptions {
     /// The SLM backend to probe too (`http://host:port`).
     pub api_url: Option<String>,
     /// `--watch` on a terminal: the interactive dashboard (the wizard's Health step) instead of
-    /// a redrawn text table.
+    /// blocks of lines.
     pub dashboard: bool,
 }
 
