@@ -17,6 +17,7 @@ use crate::app::{Action, Effect, State, update};
 use crate::engine::output::Journal;
 use crate::engine::{self, Cancel};
 use crate::health::deployment::DeploymentRef;
+use crate::health::source::HealthSource;
 use crate::inventory::Inventory;
 use crate::secrets::Redactor;
 use crate::secrets::store::{self, PrepareError, PrepareOptions};
@@ -91,15 +92,6 @@ impl Default for Options {
             engine: crate::config::Engine::Auto,
         }
     }
-}
-
-/// Prepared health targets (settings, tunnels) and how to probe them.
-#[derive(Debug, Clone)]
-pub struct HealthSource {
-    pub targets: Vec<crate::health::Target>,
-    pub cfg: crate::health::ProbeConfig,
-    /// The SLM backend's base URL, to probe its `/api/health` too.
-    pub api_url: Option<String>,
 }
 
 /// Loads the playbooks and the inventory into a fresh state that starts where `session` left off.
@@ -348,7 +340,7 @@ pub struct Executor {
     pub health_retention: Duration,
 }
 
-/// The health pipeline (source, sampler, snapshots) running for the Health step.
+/// The Health step's monitor, running (or still finding its targets).
 struct HealthTask {
     interval: tokio::sync::watch::Sender<Duration>,
     task: tokio::task::JoinHandle<()>,
@@ -356,13 +348,14 @@ struct HealthTask {
 
 impl Drop for HealthTask {
     fn drop(&mut self) {
-        // Dropping the pipeline drops its sampler, which stops every probe.
+        // Dropping the task drops its monitor, which stops every probe.
         self.task.abort();
     }
 }
 
-/// Finds what to probe, then samples it and turns the samples into snapshots until aborted.
-async fn health_pipeline(
+/// Finds what the Health step watches, then forwards the monitor's snapshots as actions until
+/// aborted.
+async fn watch_health(
     explicit: Option<HealthSource>,
     deployment: Option<DeploymentRef>,
     hosts: Vec<crate::health::host::HostTarget>,
@@ -370,72 +363,35 @@ async fn health_pipeline(
     retention: Duration,
     tx: UnboundedSender<Action>,
 ) {
-    use crate::health::dashboard::Snapshot;
-    use crate::health::host::HostStore;
-    use crate::health::store::{SampleStore, Sampler};
-    let source = match explicit {
-        Some(s) => Ok(s),
-        None => health_source(deployment).await,
-    };
-    // Without database settings the hosts are still watched; the reason is shown above them.
-    let source = match source {
-        Ok(s) => s,
-        Err(e) => {
-            let _ = tx.send(Action::HealthFailed(e));
-            if hosts.is_empty() {
-                return;
-            }
-            HealthSource {
-                targets: Vec::new(),
-                cfg: crate::health::ProbeConfig::default(),
-                api_url: api_url_from_env(),
-            }
+    use crate::health::monitor::{Monitor, MonitorOptions};
+    let (source, failed) = crate::health::source::step_source(explicit, deployment).await;
+    if let Some(e) = failed {
+        let _ = tx.send(Action::HealthFailed(e));
+        if hosts.is_empty() {
+            return;
         }
-    };
-    let store = Arc::new(std::sync::Mutex::new(SampleStore::new(retention)));
-    let host_store = Arc::new(std::sync::Mutex::new(HostStore::default()));
-    let timeout = source.cfg.timeout;
-    let backend = Arc::new(std::sync::Mutex::new(None));
-    let every = *interval.borrow_and_update();
-    let mut sampler = Sampler::spawn(source.targets, source.cfg, every, store.clone());
-    if let Some(url) = source.api_url {
-        sampler.add_api(url, timeout, backend.clone());
     }
-    sampler.add_hosts(
-        hosts,
-        crate::engine::connect::ConnectOptions {
-            accept_new_host_keys: false,
-            connect_timeout: timeout,
-        },
-        timeout,
-        host_store.clone(),
-    );
-    let mut updates = sampler.updates.clone();
-    // Pending rows show at once; then one snapshot per burst of samples.
+    let opts = MonitorOptions {
+        interval: *interval.borrow_and_update(),
+        retention,
+        ..Default::default()
+    };
+    let monitor = Monitor::start(source, hosts, opts);
+    let mut snapshots = monitor.snapshots();
     loop {
-        let snap = match (store.lock(), host_store.lock(), backend.lock()) {
-            (Ok(mut st), Ok(hosts), Ok(api)) => {
-                st.prune(chrono::Utc::now());
-                Snapshot::from_store(&st, Some(&hosts), api.as_ref())
-            }
-            _ => break,
-        };
-        if tx.send(Action::HealthSnapshot(Box::new(snap))).is_err() {
-            break;
-        }
         tokio::select! {
-            changed = updates.changed() => {
-                if changed.is_err() {
+            snap = snapshots.next() => {
+                let Some(snap) = snap else { break };
+                let snap = Box::new(Arc::unwrap_or_clone(snap));
+                if tx.send(Action::HealthSnapshot(snap)).is_err() {
                     break;
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                updates.borrow_and_update();
             }
             changed = interval.changed() => {
                 if changed.is_err() {
                     break;
                 }
-                sampler.set_interval(*interval.borrow_and_update());
+                monitor.set_interval(*interval.borrow_and_update());
             }
         }
     }
@@ -468,7 +424,7 @@ impl Executor {
         deployment: Option<DeploymentRef>,
     ) {
         let (interval_tx, interval_rx) = tokio::sync::watch::channel(interval);
-        let task = tokio::spawn(health_pipeline(
+        let task = tokio::spawn(watch_health(
             self.health_source.clone(),
             deployment,
             hosts,
@@ -985,49 +941,6 @@ fn save_inventory(
     })
 }
 
-/// The SLM backend's base URL from `SLM_API_URL`, to probe its health API too.
-fn api_url_from_env() -> Option<String> {
-    std::env::var("SLM_API_URL").ok().filter(|u| !u.is_empty())
-}
-
-/// What the Health step probes when the command line gave nothing: database URLs in the
-/// environment; else the wizard's deployment (what its playbook wrote for the backend, through
-/// the SLM server when that is remote); else `/etc/slm/database.env` on this machine.
-async fn health_source(deployment: Option<DeploymentRef>) -> Result<HealthSource, String> {
-    use crate::health::{ProbeConfig, command, deployment};
-    let cfg = ProbeConfig::default();
-    let env = crate::db::Settings::from_env();
-    let from_deployment = match deployment {
-        // Only a playbook that writes the backend's settings says where its databases are.
-        Some(d) if !env.has_urls() && deployment::writes_backend_settings(&d.playbook) => {
-            Some(command::deployment_targets(d, cfg.timeout).await)
-        }
-        _ => None,
-    };
-    let env_file = Path::new(crate::db::BACKEND_ENV_FILE);
-    let targets = match from_deployment {
-        Some(Ok(targets)) => targets,
-        // Without a settings file the spec's defaults would only hide why.
-        Some(Err(why)) if !env_file.exists() => {
-            return Err(format!("the deployment's databases: {why}"));
-        }
-        fallback => {
-            if let Some(Err(why)) = fallback {
-                tracing::info!(
-                    "using {}; the deployment's settings: {why}",
-                    crate::db::BACKEND_ENV_FILE
-                );
-            }
-            command::prepare("all", env_file.exists().then_some(env_file), None, env)?
-        }
-    };
-    Ok(HealthSource {
-        targets,
-        cfg,
-        api_url: api_url_from_env(),
-    })
-}
-
 /// Applies the pending migrations of the deployment's databases (found as the Health step
 /// finds them), reporting each database as it goes and adding the outcome to the run's journal.
 async fn apply_migrations(
@@ -1042,7 +955,7 @@ async fn apply_migrations(
     use crate::health::migrate::{MigrateResult, migrate_targets};
     let source = match explicit {
         Some(s) => Ok(s),
-        None => health_source(deployment).await,
+        None => crate::health::source::health_source(deployment).await,
     };
     let source = match source {
         Ok(s) => s,

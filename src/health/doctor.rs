@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use sqlx::Connection;
 
-use super::command::{DbSource, EXIT_BAD_INPUT, SourceError, load_inventory, resolve};
 use super::probe::{self, ConnectFailure};
+use super::source::{DbSource, EXIT_BAD_INPUT, SourceError, load_inventory, resolve};
 use super::{Failure, Target};
 use crate::db::migrate;
 use crate::engine::connect::{ConnectOptions, connector};

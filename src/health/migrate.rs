@@ -9,8 +9,8 @@ use std::time::Duration;
 use sqlx::{Connection, PgConnection};
 
 use super::Target;
-use super::command::{DbSource, resolve};
 use super::probe;
+use super::source::{DbSource, resolve};
 use crate::db::migrate::{self, Migration, State, StatusRow};
 use crate::db::{self, DbError, DbName, Settings};
 

@@ -1,10 +1,12 @@
-//! Health of the spec's databases: probes (sqlx, as the application user), a sample store with
-//! retention fed by a background sampler, the seed-format JSON (`/api/health/database` per
-//! database plus an `/api/health` aggregate), a text table, and `doctor` (the spec's
-//! troubleshooting section, automated).
+//! Health of the spec's databases: probes (sqlx, as the application user), their hosts (SSH)
+//! and the SLM backend (HTTP); a monitor that samples them with retention, the seed-format JSON
+//! (`/api/health/database` per database plus an `/api/health` aggregate), a text table, and
+//! `doctor` (the spec's troubleshooting section, automated).
 //!
-//! Data flows one way: [`probe::probe`] → [`DbSample`] → [`store::SampleStore`] (ring buffer per
-//! target, pruned by age) → [`report`] (JSON, table) or, later, the TUI dashboard.
+//! Data flows one way: [`source`] (what to watch) → [`monitor`] (one sampler per target, each on
+//! its own cadence) → [`store::HealthStore`] (owned by the monitor alone: ring buffer per
+//! database, pruned by age) → [`dashboard::Snapshot`] stream → the wizard's dashboard, the
+//! `health --watch` lines, `--json`.
 //!
 //! States: **unhealthy** (unreachable, timeout, authentication or pg_hba refusal, missing database,
 //! failed query, failed security check), **degraded** (slow connect or `SELECT 1`, connections
@@ -19,8 +21,10 @@ pub mod deployment;
 pub mod doctor;
 pub mod host;
 pub mod migrate;
+pub mod monitor;
 pub mod probe;
 pub mod report;
+pub mod source;
 pub mod store;
 
 use std::fmt;

@@ -5,8 +5,9 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::store::SampleStore;
-use super::{DbSample, Status};
+use super::api::ApiSample;
+use super::dashboard::{HostRow, Snapshot};
+use super::{DbSample, Details, Status};
 
 /// The spec's `/api/health` object, for the databases probed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -89,8 +90,79 @@ fn opt<T: ToString>(v: Option<T>) -> String {
     v.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
 }
 
-/// A table of the samples; with a store, a latency sparkline over the retained window.
-pub fn table(samples: &[&DbSample], store: Option<&SampleStore>, color: bool) -> String {
+/// A table of one round's samples (`health`).
+pub fn table(samples: &[&DbSample], color: bool) -> String {
+    let lines: Vec<DbLine> = samples
+        .iter()
+        .map(|s| DbLine {
+            key: s.db.as_str(),
+            status: s.status,
+            server: match &s.details.via {
+                Some(v) => format!("{} via {v}", s.server),
+                None => s.server.clone(),
+            },
+            details: &s.details,
+            history: &[],
+        })
+        .collect();
+    render_table(&lines, &aggregate(samples), color)
+}
+
+/// The databases of a monitor's snapshot that have a sample, as [`table`] shows them, with a
+/// latency sparkline over the retained window (`health --watch` without a terminal).
+pub fn snapshot_table(snap: &Snapshot, color: bool) -> String {
+    let lines: Vec<DbLine> = snap
+        .rows
+        .iter()
+        .filter_map(|r| {
+            Some(DbLine {
+                key: &r.key,
+                status: r.status?,
+                server: r.server.clone(),
+                details: r.details.as_ref()?,
+                history: &r.latency_ms,
+            })
+        })
+        .collect();
+    let status = Status::worst(lines.iter().map(|l| l.status));
+    let agg = Aggregate {
+        status,
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        uptime_seconds: lines
+            .iter()
+            .filter_map(|l| l.details.uptime_seconds)
+            .min()
+            .unwrap_or(0),
+        database: status,
+        nodes_online: snap.nodes_online,
+        nodes_total: snap.nodes_total,
+    };
+    render_table(&lines, &agg, color)
+}
+
+/// One database's line of the text table.
+struct DbLine<'a> {
+    key: &'a str,
+    status: Status,
+    /// `host:port`, and the SSH host it is reached through.
+    server: String,
+    details: &'a Details,
+    /// `SELECT 1` latency over the retained window, oldest first (a sparkline when > 1).
+    history: &'a [Option<f64>],
+}
+
+impl DbLine<'_> {
+    /// The reasons joined, or "ok" (as [`DbSample::reason`]).
+    fn reason(&self) -> String {
+        if self.details.reasons.is_empty() {
+            "ok".into()
+        } else {
+            self.details.reasons.join("; ")
+        }
+    }
+}
+
+fn render_table(lines: &[DbLine], a: &Aggregate, color: bool) -> String {
     let header = [
         "DATABASE",
         "STATUS",
@@ -104,8 +176,8 @@ pub fn table(samples: &[&DbSample], store: Option<&SampleStore>, color: bool) ->
         "REASON",
     ];
     let mut rows: Vec<Vec<String>> = Vec::new();
-    for s in samples {
-        let d = &s.details;
+    for s in lines {
+        let d = s.details;
         let conns = match (d.connections_used, d.max_connections) {
             (Some(u), Some(m)) => format!("{u}/{m}"),
             _ => "-".into(),
@@ -118,22 +190,13 @@ pub fn table(samples: &[&DbSample], store: Option<&SampleStore>, color: bool) ->
             .select1_ms
             .map(|v| format!("{v:.1} ms"))
             .unwrap_or_else(|| "-".into());
-        if let Some(st) = store {
-            let series: Vec<Option<f64>> = st
-                .history(s.db.as_str())
-                .map(|x| x.details.select1_ms)
-                .collect();
-            if series.len() > 1 {
-                select1 = format!("{select1} {}", sparkline(&series, 20));
-            }
+        if s.history.len() > 1 {
+            select1 = format!("{select1} {}", sparkline(s.history, 20));
         }
         rows.push(vec![
-            s.db.as_str().to_string(),
+            s.key.to_string(),
             s.status.as_str().to_string(),
-            match &d.via {
-                Some(v) => format!("{} via {v}", s.server),
-                None => s.server.clone(),
-            },
+            s.server.clone(),
             d.connect_ms
                 .map(|v| format!("{v:.1} ms"))
                 .unwrap_or_else(|| "-".into()),
@@ -180,15 +243,60 @@ pub fn table(samples: &[&DbSample], store: Option<&SampleStore>, color: bool) ->
         &header.iter().map(|h| h.to_string()).collect::<Vec<_>>(),
         None,
     ));
-    for (r, s) in rows.iter().zip(samples) {
+    for (r, s) in rows.iter().zip(lines) {
         out.push_str(&line(r, Some(s.status)));
     }
-    let a = aggregate(samples);
     out.push_str(&format!(
         "\noverall: {}  (servers online {}/{}, min uptime {} s, slm-wizard {})\n",
         a.status, a.nodes_online, a.nodes_total, a.uptime_seconds, a.version
     ));
     out
+}
+
+/// The backend's line: `backend URL: STATUS (version …, up … s, nodes …/…, … ms) — reasons`.
+pub fn backend_line(b: &ApiSample) -> String {
+    format!(
+        "backend {}: {} (version {}, up {} s, nodes {}/{}, {:.0} ms){}",
+        b.url,
+        b.status,
+        b.version.as_deref().unwrap_or("-"),
+        b.uptime_seconds.map_or("-".into(), |u| u.to_string()),
+        b.nodes_online.map_or("-".into(), |n| n.to_string()),
+        b.nodes_total.map_or("-".into(), |n| n.to_string()),
+        b.latency_ms,
+        if b.reasons.is_empty() {
+            String::new()
+        } else {
+            format!(" — {}", b.reasons.join("; "))
+        }
+    )
+}
+
+/// A watched host's line: `host NAME: STATUS (postgresql CLUSTERS, data disk N%, … ms) — reasons`.
+pub fn host_line(h: &HostRow) -> String {
+    let Some(status) = h.status else {
+        return format!("host {}: {}", h.host, h.reason);
+    };
+    let clusters = if h.clusters.is_empty() {
+        "-".to_string()
+    } else {
+        h.clusters
+            .iter()
+            .map(|c| format!("{}/{} :{} {}", c.version, c.name, c.port, c.state))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "host {}: {status} (postgresql {clusters}, data disk {}, {:.0} ms){}",
+        h.host,
+        h.disk_used_pct.map_or("-".into(), |p| format!("{p}%")),
+        h.probe_ms.unwrap_or(0.0),
+        if status == Status::Healthy {
+            String::new()
+        } else {
+            format!(" — {}", h.reason)
+        }
+    )
 }
 
 #[cfg(test)]
@@ -252,9 +360,86 @@ mod tests {
             sparkline(&[Some(1.0), None, Some(8.0), Some(4.0)], 3),
             "·█▅"
         );
-        let t = table(&[&a, &b, &c], None, false);
+        let t = table(&[&a, &b, &c], false);
         assert!(t.starts_with("DATABASE"), "{t}");
         assert!(t.contains("overall: unhealthy"), "{t}");
         assert_eq!(human_bytes(7_500_000), "7.2 MB");
+    }
+
+    /// `health --watch` prints its table from the monitor's snapshot: the same text as one
+    /// round's table, plus the latency history once there is one; pending databases left out.
+    #[test]
+    fn a_snapshots_table_is_the_rounds_table() {
+        use crate::health::store::SampleStore;
+        let mut a = s(DbName::Slm, "a:5432", Status::Healthy, Some(100), true);
+        a.details.via = Some("slm".into());
+        a.details.select1_ms = Some(1.5);
+        let c = s(
+            DbName::AutobotUsers,
+            "b:5432",
+            Status::Unhealthy,
+            None,
+            false,
+        );
+        let mut st = SampleStore::new(std::time::Duration::from_secs(600));
+        for db in [DbName::Slm, DbName::SlmUsers, DbName::AutobotUsers] {
+            st.register(db.as_str());
+        }
+        st.push("slm", a.clone());
+        st.push("autobot_users", c.clone());
+        let snap = Snapshot::from_store(&st, None, None);
+        assert_eq!(snapshot_table(&snap, false), table(&[&a, &c], false));
+        assert_eq!(snapshot_table(&snap, true), table(&[&a, &c], true));
+        st.push("slm", a.clone());
+        let snap = Snapshot::from_store(&st, None, None);
+        assert!(snapshot_table(&snap, false).contains("1.5 ms ██"));
+    }
+
+    #[test]
+    fn host_and_backend_lines() {
+        use crate::health::host::Cluster;
+        let mut h = HostRow {
+            host: "redis".into(),
+            status: None,
+            reason: "waiting for the first sample".into(),
+            clusters: Vec::new(),
+            disk_used_pct: None,
+            last_error: None,
+            sampled_at: None,
+            probe_ms: None,
+        };
+        assert_eq!(host_line(&h), "host redis: waiting for the first sample");
+        h.status = Some(Status::Unhealthy);
+        h.reason = "cluster 15/main (port 5432) is down".into();
+        h.clusters = vec![Cluster {
+            version: "15".into(),
+            name: "main".into(),
+            port: "5432".into(),
+            state: "down".into(),
+            data_dir: "/d".into(),
+            disk_used_pct: Some(42),
+        }];
+        h.disk_used_pct = Some(42);
+        h.probe_ms = Some(12.4);
+        assert_eq!(
+            host_line(&h),
+            "host redis: unhealthy (postgresql 15/main :5432 down, data disk 42%, 12 ms) — \
+             cluster 15/main (port 5432) is down"
+        );
+        let b = ApiSample {
+            url: "http://x:8000".into(),
+            status: Status::Degraded,
+            reasons: vec!["slow".into()],
+            version: Some("2.0.1".into()),
+            uptime_seconds: Some(5),
+            database: None,
+            nodes_online: Some(1),
+            nodes_total: Some(2),
+            latency_ms: 3.2,
+        };
+        assert_eq!(
+            backend_line(&b),
+            "backend http://x:8000: degraded (version 2.0.1, up 5 s, nodes 1/2, 3 ms) — slow"
+        );
     }
 }

@@ -1,19 +1,17 @@
-//! The sample store (a ring buffer per target, pruned by age, as bottom keeps its data) and the
-//! background sampler that feeds it: one task per target, each on its own cadence, so a target
-//! that hangs until its probe timeout never delays the samples of the others.
+//! The sample stores: a ring buffer per database, pruned by age (as bottom keeps its data), the
+//! hosts' latest samples and the backend's, together in the [`HealthStore`] the monitor's store
+//! task owns.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use indexmap::IndexMap;
-use tokio::sync::watch;
-use tokio::task::JoinSet;
 
-use super::host::{HostProber, HostStore, HostTarget};
-use super::{DbSample, ProbeConfig, Target, probe};
-use crate::engine::connect::ConnectOptions;
+use super::DbSample;
+use super::api::ApiSample;
+use super::dashboard::Snapshot;
+use super::host::{HostSample, HostStore};
 
 /// Samples per target, oldest first, kept for `retention` (and never more than `capacity`).
 #[derive(Debug, Clone)]
@@ -105,140 +103,62 @@ impl SampleStore {
     }
 }
 
-/// A running background sampler. Dropping it stops the probes.
-pub struct Sampler {
-    pub store: Arc<Mutex<SampleStore>>,
-    /// Incremented after every sample stored (a dashboard waits on it to redraw).
-    pub updates: watch::Receiver<u64>,
-    updates_tx: Arc<watch::Sender<u64>>,
-    interval: watch::Sender<Duration>,
-    tasks: JoinSet<()>,
+/// One sample of any watched target, as the monitor's samplers send it to the store.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Sample {
+    /// Boxed: a database sample is several times the size of the others.
+    Db(Box<DbSample>),
+    Host(HostSample),
+    Backend(ApiSample),
 }
 
-impl Sampler {
-    /// Starts one probe loop per target: probe, store, wait `interval` from the probe's start
-    /// (immediately again when the probe took longer), until dropped.
-    pub fn spawn(
-        targets: Vec<Target>,
-        cfg: ProbeConfig,
-        interval: Duration,
-        store: Arc<Mutex<SampleStore>>,
-    ) -> Sampler {
-        if let Ok(mut s) = store.lock() {
-            for t in &targets {
-                s.register(t.key());
-            }
-        }
-        let (updates_tx, updates) = watch::channel(0u64);
-        let updates_tx = Arc::new(updates_tx);
-        let (interval_tx, _) = watch::channel(interval);
-        let mut sampler = Sampler {
-            store: store.clone(),
-            updates,
-            updates_tx,
-            interval: interval_tx,
-            tasks: JoinSet::new(),
-        };
-        for target in targets {
-            let cfg = cfg.clone();
-            let store = store.clone();
-            sampler.every_interval(move || {
-                let (target, cfg, store) = (target.clone(), cfg.clone(), store.clone());
-                async move {
-                    let sample = probe::probe(&target, &cfg).await;
-                    if let Ok(mut s) = store.lock() {
-                        s.push(target.key(), sample);
-                    }
-                }
-            });
-        }
-        sampler
-    }
+/// Where a sampler's samples are filed (declared before the first one, so the target is listed,
+/// in order, while it is still pending).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Slot {
+    Db(String),
+    Host(String),
+    Backend,
+}
 
-    /// Runs `sample` now and then once per interval, measured from each start (at once again
-    /// when it took longer), telling the dashboard after each; a new interval applies at once.
-    fn every_interval<F, Fut>(&mut self, mut sample: F)
-    where
-        F: FnMut() -> Fut + Send + 'static,
-        Fut: std::future::Future<Output = ()> + Send,
-    {
-        let updates_tx = self.updates_tx.clone();
-        let mut interval_rx = self.interval.subscribe();
-        self.tasks.spawn(async move {
-            loop {
-                let start = tokio::time::Instant::now();
-                sample().await;
-                updates_tx.send_modify(|n| *n += 1);
-                let every = *interval_rx.borrow_and_update();
-                tokio::select! {
-                    _ = tokio::time::sleep_until(start + every) => {}
-                    changed = interval_rx.changed() => {
-                        if changed.is_err() {
-                            return;
-                        }
-                    }
-                }
-            }
-        });
-    }
+/// Everything the monitor keeps, owned by its one store task (no lock: samples come in over a
+/// channel, snapshots go out).
+#[derive(Debug)]
+pub struct HealthStore {
+    pub dbs: SampleStore,
+    pub hosts: HostStore,
+    pub backend: Option<ApiSample>,
+}
 
-    /// Also probes the SLM backend's health API at `url`, on the same cadence, into `latest`.
-    pub fn add_api(
-        &mut self,
-        url: String,
-        timeout: Duration,
-        latest: Arc<Mutex<Option<super::api::ApiSample>>>,
-    ) {
-        self.every_interval(move || {
-            let (url, latest) = (url.clone(), latest.clone());
-            async move {
-                let sample = super::api::probe(&url, timeout).await;
-                if let Ok(mut l) = latest.lock() {
-                    *l = Some(sample);
-                }
-            }
-        });
-    }
-
-    /// Also probes these hosts (clusters, disk), on the same cadence, into `store`.
-    pub fn add_hosts(
-        &mut self,
-        targets: Vec<HostTarget>,
-        opts: ConnectOptions,
-        timeout: Duration,
-        store: Arc<Mutex<HostStore>>,
-    ) {
-        if let Ok(mut s) = store.lock() {
-            for t in &targets {
-                s.register(&t.name);
-            }
-        }
-        for target in targets {
-            // The prober keeps its connection between samples, so each sample borrows it.
-            let prober = Arc::new(tokio::sync::Mutex::new(HostProber::new(
-                target,
-                opts.clone(),
-            )));
-            let store = store.clone();
-            self.every_interval(move || {
-                let (prober, store) = (prober.clone(), store.clone());
-                async move {
-                    let sample = prober.lock().await.probe(timeout).await;
-                    if let Ok(mut s) = store.lock() {
-                        s.push(sample);
-                    }
-                }
-            });
+impl HealthStore {
+    pub fn new(retention: Duration) -> Self {
+        Self {
+            dbs: SampleStore::new(retention),
+            hosts: HostStore::default(),
+            backend: None,
         }
     }
 
-    /// Changes the probe interval of every target.
-    pub fn set_interval(&self, interval: Duration) {
-        let _ = self.interval.send(interval.max(Duration::from_millis(100)));
+    pub fn register(&mut self, slot: &Slot) {
+        match slot {
+            Slot::Db(key) => self.dbs.register(key),
+            Slot::Host(name) => self.hosts.register(name),
+            Slot::Backend => {}
+        }
     }
 
-    pub fn interval(&self) -> Duration {
-        *self.interval.borrow()
+    pub fn push(&mut self, sample: Sample) {
+        match sample {
+            Sample::Db(s) => self.dbs.push(s.db.as_str(), *s),
+            Sample::Host(s) => self.hosts.push(s),
+            Sample::Backend(s) => self.backend = Some(s),
+        }
+    }
+
+    /// What the dashboard shows now (old samples pruned first).
+    pub fn snapshot(&mut self, now: DateTime<Utc>) -> Snapshot {
+        self.dbs.prune(now);
+        Snapshot::from_store(&self.dbs, Some(&self.hosts), self.backend.as_ref())
     }
 }
 

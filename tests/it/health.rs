@@ -591,7 +591,7 @@ fn the_backend_api_is_probed_alongside_the_databases() {
 #[test]
 fn probes_reuse_a_pooled_connection_and_survive_a_server_restart() {
     use slm_wizard::db::Settings;
-    use slm_wizard::health::{Failure, ProbeConfig, command::prepare, probe::probe};
+    use slm_wizard::health::{Failure, ProbeConfig, probe::probe, source::prepare};
 
     let c = PgCluster::start();
     app_roles(&c);
@@ -828,7 +828,7 @@ fn hba_allows_localhost(c: &PgCluster, allow: bool) {
 #[test]
 fn refusals_of_new_logins_show_at_the_next_sample_with_their_cause() {
     use slm_wizard::db::Settings;
-    use slm_wizard::health::{Failure, ProbeConfig, Status, command::prepare, probe::probe};
+    use slm_wizard::health::{Failure, ProbeConfig, Status, probe::probe, source::prepare};
 
     let (c, db, url) = own_cluster();
     let settings = Settings::from_pairs(vec![("SLM_USERS_DATABASE_URL".to_string(), url)]);
@@ -1053,4 +1053,76 @@ fn watch_sees_a_pg_hba_refusal_within_two_intervals() {
         dump(&m)
     );
     assert!(!m.stderr.contains("check the password"), "{}", dump(&m));
+}
+
+/// `health --watch` without a terminal: every block shows the databases, the inventory's
+/// database hosts and the backend, sampled by the same monitor as the dashboard (before, the
+/// blocks held the databases only).
+#[test]
+fn watch_without_a_terminal_prints_the_hosts_and_the_backend_too() {
+    let d = Dbs::create();
+    d.migrate();
+    let api = backend(
+        r#"{"status":"healthy","version":"2.0.1","uptime_seconds":120,"nodes_online":2,"nodes_total":2}"#,
+        r#"{"status":"healthy","database":"postgresql"}"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let inv = dir.path().join("inventory.yml");
+    std::fs::write(
+        &inv,
+        "all:\n  children:\n    slm_server:\n      hosts:\n        watched-here: {ansible_connection: local}\n",
+    )
+    .unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(["health", "--watch", "--interval", "0.3", "--timeout", "3"])
+        .args(["--api-url", &api, "-i"])
+        .arg(&inv)
+        .env("NO_COLOR", "1")
+        .env_remove("SLM_WIZARD_MIGRATIONS_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for v in VARS {
+        cmd.env_remove(v);
+    }
+    for (k, v) in &d.env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    std::thread::sleep(Duration::from_millis(2500));
+    let _ = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let blocks: Vec<&str> = stdout.split("slm-wizard health — every").skip(1).collect();
+    assert!(
+        blocks.len() >= 2,
+        "{} blocks:\n{stdout}\n{stderr}",
+        blocks.len()
+    );
+    let last = blocks[blocks.len() - 1];
+    // The databases as before…
+    assert!(last.contains("overall: healthy"), "{last}");
+    assert!(last.lines().any(|l| l.starts_with("slm_users ")), "{last}");
+    // …the inventory's host, sampled (its state, whatever this machine runs)…
+    let host = last
+        .lines()
+        .find(|l| l.starts_with("host watched-here: "))
+        .unwrap_or_else(|| panic!("no host line:\n{last}"));
+    assert!(host.contains(" (postgresql "), "{host}");
+    // …and the backend.
+    assert!(
+        last.lines()
+            .any(|l| l.starts_with(&format!("backend {api}: healthy (version 2.0.1"))),
+        "{last}"
+    );
+    for (_, url) in &d.env {
+        let pw = url.split(':').nth(2).and_then(|p| p.split('@').next());
+        if let Some(pw) = pw {
+            assert!(!stdout.contains(pw), "{stdout}");
+        }
+    }
 }

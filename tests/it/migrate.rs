@@ -741,8 +741,8 @@ fn concurrent_runs_apply_each_migration_once() {
 #[test]
 fn migrate_targets_reports_each_database() {
     use slm_wizard::db::{DbName, Settings};
-    use slm_wizard::health::command::prepare;
     use slm_wizard::health::migrate::{MigrateOutcome, MigrateResult, migrate_targets};
+    use slm_wizard::health::source::prepare;
 
     let dbs = Dbs::create();
     let mut env = dbs.env();
