@@ -1,0 +1,57 @@
+//! One module per wizard step: its part of the state and how it answers keys and actions.
+
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use tui_input::Input;
+use tui_input::backend::crossterm::to_input_request;
+
+use crate::engine::Status;
+
+pub mod execute;
+pub mod health;
+pub mod host_form;
+pub mod hosts;
+pub mod playbook;
+pub mod review;
+pub mod variables;
+
+pub(crate) fn ctrl(key: &KeyEvent) -> bool {
+    key.modifiers.contains(KeyModifiers::CONTROL)
+}
+
+pub(crate) fn is_up(key: &KeyEvent) -> bool {
+    matches!(key.code, KeyCode::Up | KeyCode::Char('k'))
+}
+
+pub(crate) fn is_down(key: &KeyEvent) -> bool {
+    matches!(key.code, KeyCode::Down | KeyCode::Char('j'))
+}
+
+/// Typing a `/` filter: Enter keeps it, Esc clears it, other keys edit it.
+pub(crate) fn filter_key(filter: &mut Input, typing: &mut bool, key: KeyEvent) {
+    match key.code {
+        KeyCode::Enter => *typing = false,
+        KeyCode::Esc => {
+            *typing = false;
+            *filter = Input::default();
+        }
+        _ => {
+            if let Some(req) = to_input_request(&Event::Key(key)) {
+                filter.handle(req);
+            }
+        }
+    }
+}
+
+pub(crate) fn bump(c: &mut crate::engine::events::Counts, s: Status) {
+    match s {
+        Status::Ok => c.ok += 1,
+        Status::Changed => {
+            // As ansible's recap: `ok` counts changed results too.
+            c.ok += 1;
+            c.changed += 1;
+        }
+        Status::Failed => c.failed += 1,
+        Status::Skipped => c.skipped += 1,
+        Status::Unreachable => c.unreachable += 1,
+    }
+}
