@@ -2,12 +2,12 @@
 
 use std::path::{Path, PathBuf};
 
-use crossterm::event::{Event, KeyCode, KeyEvent};
+use crossterm::event::{Event, KeyEvent};
 use serde_json::{Map, Value};
 use tui_input::Input;
 use tui_input::backend::crossterm::to_input_request;
 
-use super::steps::ctrl;
+use super::keymap::Intent;
 use crate::playbook::survey::{self, DEFAULT_GENERATED_LENGTH, Question, QuestionType, Survey};
 
 /// The editable value of one form field.
@@ -249,24 +249,30 @@ pub(crate) enum FormKey {
 
 /// Keys of a survey form (the Variables step and the host form): moving between fields, editing
 /// the focused one, validating it as it changes.
-pub(crate) fn form_key(form: &mut Form, key: KeyEvent, message: &mut Option<String>) -> FormKey {
+/// Keys without an intent (and intents a field does not take) are typed into a text field.
+pub(crate) fn form_key(
+    form: &mut Form,
+    key: KeyEvent,
+    intent: Option<Intent>,
+    message: &mut Option<String>,
+) -> FormKey {
     let n = form.fields.len();
-    match key.code {
-        KeyCode::Char('s') if ctrl(&key) => return FormKey::Submit,
-        KeyCode::Tab | KeyCode::Down => {
+    match intent {
+        Some(Intent::Submit) => return FormKey::Submit,
+        Some(Intent::NextField) => {
             if form.focus + 1 < n {
                 form.focus += 1;
             }
             return FormKey::Stay;
         }
-        KeyCode::BackTab | KeyCode::Up => {
+        Some(Intent::PrevField) => {
             form.focus = form.focus.saturating_sub(1);
             return FormKey::Stay;
         }
         _ => {}
     }
     if n == 0 {
-        return if key.code == KeyCode::Enter {
+        return if intent == Some(Intent::Advance) {
             FormKey::Submit
         } else {
             FormKey::Stay
@@ -278,12 +284,12 @@ pub(crate) fn form_key(form: &mut Form, key: KeyEvent, message: &mut Option<Stri
     };
     let mut advance = false;
     match &mut field.value {
-        FieldValue::Text(input) => match key.code {
-            KeyCode::Enter => advance = true,
-            KeyCode::Char('r') if ctrl(&key) && field.question.secret => {
+        FieldValue::Text(input) => match intent {
+            Some(Intent::Advance) => advance = true,
+            Some(Intent::Reveal) if field.question.secret => {
                 field.revealed = !field.revealed;
             }
-            KeyCode::Char('g') if ctrl(&key) => {
+            Some(Intent::Generate) => {
                 if field.question.secret || field.question.generate.is_some() {
                     let len = field
                         .question
@@ -303,27 +309,23 @@ pub(crate) fn form_key(form: &mut Form, key: KeyEvent, message: &mut Option<Stri
                 }
             }
         },
-        FieldValue::Bool(b) => match key.code {
-            KeyCode::Char(' ')
-            | KeyCode::Left
-            | KeyCode::Right
-            | KeyCode::Char('h')
-            | KeyCode::Char('l') => *b = !*b,
-            KeyCode::Char('y') | KeyCode::Char('t') => *b = true,
-            KeyCode::Char('n') | KeyCode::Char('f') => *b = false,
-            KeyCode::Enter => advance = true,
+        FieldValue::Bool(b) => match intent {
+            Some(Intent::ChoiceNext | Intent::ChoicePrev) => *b = !*b,
+            Some(Intent::SetTrue) => *b = true,
+            Some(Intent::SetFalse) => *b = false,
+            Some(Intent::Advance) => advance = true,
             _ => {}
         },
         FieldValue::Choice(c) => {
             let len = field.question.choices.len();
-            match key.code {
-                KeyCode::Char(' ') | KeyCode::Right | KeyCode::Char('l') if len > 0 => {
+            match intent {
+                Some(Intent::ChoiceNext) if len > 0 => {
                     *c = Some(c.map(|i| (i + 1) % len).unwrap_or(0));
                 }
-                KeyCode::Left | KeyCode::Char('h') if len > 0 => {
+                Some(Intent::ChoicePrev) if len > 0 => {
                     *c = Some(c.map(|i| (i + len - 1) % len).unwrap_or(len - 1));
                 }
-                KeyCode::Enter => advance = true,
+                Some(Intent::Advance) => advance = true,
                 _ => {}
             }
         }
@@ -331,29 +333,29 @@ pub(crate) fn form_key(form: &mut Form, key: KeyEvent, message: &mut Option<Stri
             items,
             selected,
             input,
-        } => match key.code {
-            KeyCode::Enter if input.value().trim().is_empty() => advance = true,
-            KeyCode::Enter => {
+        } => match intent {
+            Some(Intent::Advance) if input.value().trim().is_empty() => advance = true,
+            Some(Intent::Advance) => {
                 let v = input.value().trim().to_string();
                 items.push(v);
                 *selected = items.len() - 1;
                 *input = Input::default();
             }
-            KeyCode::Char('d') if ctrl(&key) => {
+            Some(Intent::ItemRemove) => {
                 if *selected < items.len() {
                     items.remove(*selected);
                     *selected = (*selected).min(items.len().saturating_sub(1));
                 }
             }
-            KeyCode::Char('e') if ctrl(&key) => {
+            Some(Intent::ItemEdit) => {
                 if *selected < items.len() {
                     let v = items.remove(*selected);
                     *input = Input::new(v);
                     *selected = (*selected).min(items.len().saturating_sub(1));
                 }
             }
-            KeyCode::PageUp => *selected = selected.saturating_sub(1),
-            KeyCode::PageDown => {
+            Some(Intent::ItemPrev) => *selected = selected.saturating_sub(1),
+            Some(Intent::ItemNext) => {
                 if *selected + 1 < items.len() {
                     *selected += 1;
                 }

@@ -10,6 +10,8 @@ pub mod effects;
 #[cfg(test)]
 pub mod fixture;
 pub mod form;
+pub mod host_nav;
+pub mod keymap;
 pub mod state;
 pub mod steps;
 pub mod update;

@@ -6,8 +6,9 @@ use crossterm::event::{KeyCode, KeyEvent};
 
 use super::action::{Action, RunKind};
 use super::effects::Effect;
+use super::keymap::{self, Intent};
 use super::state::{Dialog, State, Step};
-use super::steps::{ctrl, execute, health, hosts, playbook, review, variables};
+use super::steps::{execute, health, hosts, playbook, review, variables};
 
 pub use super::steps::execute::migration_text;
 pub use super::steps::health::{enter_health, hosts_serving};
@@ -168,7 +169,8 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         state.dirty = false;
         return Vec::new();
     }
-    if ctrl(&key) && key.code == KeyCode::Char('c') {
+    let global = keymap::GLOBAL.intent(&key);
+    if global == Some(Intent::Interrupt) {
         if state.dialog.is_some() {
             state.dialog = None;
             return Vec::new();
@@ -182,38 +184,37 @@ fn on_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
         state.help = false;
         return Vec::new();
     }
-    if key.code == KeyCode::F(1) || (key.code == KeyCode::Char('?') && !typing(state)) {
-        state.help = true;
-        return Vec::new();
-    }
-    if key.code == KeyCode::Char('q') && !typing(state) && !ctrl(&key) {
-        return quit(state);
+    // While typing, printable keys are text: only F1 still opens the help.
+    match global {
+        Some(Intent::Help) if key.code == KeyCode::F(1) || !typing(state) => {
+            state.help = true;
+            return Vec::new();
+        }
+        Some(Intent::Quit) if !typing(state) => return quit(state),
+        _ => {}
     }
     state.message = None;
+    // The screen's keymap is the one its key bar shows.
+    let intent = keymap::current(state).intent(&key);
     match state.step {
-        Step::Playbook => playbook::playbook_key(state, key),
-        Step::Variables => variables::variables_key(state, key),
-        Step::Hosts => hosts::hosts_key(state, key),
-        Step::Review => review::review_key(state, key),
-        Step::Execute => execute::execute_key(state, key),
-        Step::Health => health::health_key(state, key),
+        Step::Playbook => playbook::playbook_key(state, key, intent),
+        Step::Variables => variables::variables_key(state, key, intent),
+        Step::Hosts => hosts::hosts_key(state, key, intent),
+        Step::Review => review::review_key(state, intent),
+        Step::Execute => execute::execute_key(state, key, intent),
+        Step::Health => health::health_key(state, intent),
     }
 }
 
 fn on_dialog(state: &mut State, d: Dialog, key: KeyEvent) -> Vec<Effect> {
     // After a failed dry run only the deliberate "run anyway" key confirms, never y or Enter.
+    let answer = keymap::DIALOG.intent(&key);
     let yes = if d == Dialog::ConfirmRunAnyway {
-        matches!(key.code, KeyCode::Char('a') | KeyCode::Char('A'))
+        answer == Some(Intent::RunAnyway)
     } else {
-        matches!(
-            key.code,
-            KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter
-        )
+        answer == Some(Intent::Yes)
     };
-    let no = matches!(
-        key.code,
-        KeyCode::Char('n') | KeyCode::Char('N') | KeyCode::Esc
-    );
+    let no = answer == Some(Intent::No);
     if no {
         state.dialog = None;
         if d == Dialog::ConfirmMigrate {
@@ -225,12 +226,7 @@ fn on_dialog(state: &mut State, d: Dialog, key: KeyEvent) -> Vec<Effect> {
         return Vec::new();
     }
     if !yes {
-        if d == Dialog::ConfirmRunAnyway
-            && matches!(
-                key.code,
-                KeyCode::Char('y') | KeyCode::Char('Y') | KeyCode::Enter
-            )
-        {
+        if d == Dialog::ConfirmRunAnyway && answer == Some(Intent::Yes) {
             state.message = Some("the dry run failed: a runs anyway, n goes back".into());
             return Vec::new();
         }

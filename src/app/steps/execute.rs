@@ -5,13 +5,15 @@ use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyEvent;
 use tui_input::Input;
 
 use super::health::{deployment_ref, enter_health};
-use super::{bump, filter_key, is_down, is_up};
+use super::{bump, filter_key};
 use crate::app::action::RunKind;
 use crate::app::effects::{Effect, SecretsAction};
+use crate::app::host_nav;
+use crate::app::keymap::Intent;
 use crate::app::state::{Dialog, Phase, State, Step};
 use crate::engine::events::Counts;
 use crate::engine::{RunEvent, RunSummary, Status};
@@ -216,17 +218,13 @@ pub(crate) fn on_run_event(x: &mut Exec, ev: RunEvent) {
         RunEvent::PlaybookStart { hosts, .. } => {
             for h in hosts {
                 x.lanes.entry(h.clone()).or_default();
-                if !x.hosts.contains(&h) {
-                    x.hosts.push(h);
-                }
+                host_nav::add(&mut x.hosts, &h);
             }
         }
         RunEvent::PlayStart { hosts, tasks, .. } => {
             for h in hosts {
                 x.lanes.entry(h.clone()).or_default().total += tasks;
-                if !x.hosts.contains(&h) {
-                    x.hosts.push(h);
-                }
+                host_nav::add(&mut x.hosts, &h);
             }
         }
         RunEvent::TaskStart {
@@ -304,20 +302,20 @@ fn worst(a: Option<Status>, b: Status) -> Status {
     }
 }
 
-pub(crate) fn execute_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+pub(crate) fn execute_key(state: &mut State, key: KeyEvent, intent: Option<Intent>) -> Vec<Effect> {
     let x = &mut state.exec;
     if x.filtering {
-        filter_key(&mut x.filter, &mut x.filtering, key);
+        filter_key(&mut x.filter, &mut x.filtering, key, intent);
         x.output_scroll = 0;
         return Vec::new();
     }
-    match key.code {
-        KeyCode::Char('/') => {
+    match intent {
+        Some(Intent::Filter) => {
             x.filtering = true;
             x.output_scroll = 0;
         }
-        KeyCode::Esc if !x.filter.value().is_empty() => x.filter = Input::default(),
-        KeyCode::Char('c') if x.phase == Phase::Running => {
+        Some(Intent::Back) if !x.filter.value().is_empty() => x.filter = Input::default(),
+        Some(Intent::CancelRun) if x.phase == Phase::Running => {
             if x.kill_requested {
                 state.message = Some("already killing the running commands".into());
             } else if x.cancel_requested {
@@ -326,30 +324,24 @@ pub(crate) fn execute_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 state.dialog = Some(Dialog::ConfirmCancel);
             }
         }
-        KeyCode::Enter if x.phase != Phase::Running => return enter_health(state),
-        KeyCode::Char('r') if x.phase == Phase::Done => {
+        Some(Intent::Next) if x.phase != Phase::Running => return enter_health(state),
+        Some(Intent::Retry) if x.phase == Phase::Done => {
             if state.failed_hosts().is_empty() {
                 state.message = Some("no host failed: nothing to retry".into());
             } else {
                 state.dialog = Some(Dialog::ConfirmRetry);
             }
         }
-        KeyCode::Esc if x.phase != Phase::Running => state.step = Step::Review,
-        KeyCode::Left | KeyCode::Char('h') | KeyCode::BackTab => {
-            x.selected_host = x.selected_host.saturating_sub(1);
-            x.output_scroll = 0;
+        Some(Intent::Back) if x.phase != Phase::Running => state.step = Step::Review,
+        Some(i @ (Intent::PrevHost | Intent::NextHost)) => {
+            host_nav::key(i, x.hosts.len(), &mut x.selected_host, &mut x.output_scroll);
         }
-        KeyCode::Right | KeyCode::Char('l') | KeyCode::Tab => {
-            if x.selected_host + 1 < x.hosts.len() {
-                x.selected_host += 1;
-                x.output_scroll = 0;
-            }
-        }
-        KeyCode::PageUp => x.output_scroll = x.output_scroll.saturating_add(10),
-        KeyCode::PageDown => x.output_scroll = x.output_scroll.saturating_sub(10),
-        KeyCode::End | KeyCode::Char('G') => x.output_scroll = 0,
-        _ if is_up(&key) => x.output_scroll = x.output_scroll.saturating_add(1),
-        _ if is_down(&key) => x.output_scroll = x.output_scroll.saturating_sub(1),
+        // The pane counts lines up from the end: 0 follows the output.
+        Some(Intent::PageUp) => x.output_scroll = x.output_scroll.saturating_add(10),
+        Some(Intent::PageDown) => x.output_scroll = x.output_scroll.saturating_sub(10),
+        Some(Intent::Follow) => x.output_scroll = 0,
+        Some(Intent::Up) => x.output_scroll = x.output_scroll.saturating_add(1),
+        Some(Intent::Down) => x.output_scroll = x.output_scroll.saturating_sub(1),
         _ => state.dirty = false,
     }
     Vec::new()

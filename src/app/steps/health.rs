@@ -3,13 +3,11 @@
 
 use std::time::Duration;
 
-use crossterm::event::{KeyCode, KeyEvent};
-
 use super::execute::migration_text;
 use super::playbook::choose_playbook;
 use super::review::enter_review;
-use super::{is_down, is_up};
 use crate::app::effects::Effect;
+use crate::app::keymap::Intent;
 use crate::app::state::{Dialog, MigrationState, Phase, State, Step};
 use crate::app::update::quit;
 
@@ -118,20 +116,20 @@ pub(crate) fn leave_health(state: &mut State, step: Step) -> Vec<Effect> {
     vec![Effect::StopHealth]
 }
 
-pub(crate) fn health_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+pub(crate) fn health_key(state: &mut State, intent: Option<Intent>) -> Vec<Effect> {
     let h = &mut state.health;
     let rows = h
         .snapshot
         .as_ref()
         .map_or(0, |s| s.rows.len() + s.hosts.len());
-    match key.code {
-        KeyCode::Esc | KeyCode::BackTab if h.detail => h.detail = false,
+    match intent {
+        Some(Intent::Back) if h.detail => h.detail = false,
         // Opened as `health --watch`, there is no wizard behind the dashboard to go back to.
-        KeyCode::Esc | KeyCode::BackTab if h.standalone => return quit(state),
-        KeyCode::Esc | KeyCode::BackTab => return leave_health(state, Step::Execute),
-        KeyCode::Enter | KeyCode::Char('d') => h.detail = !h.detail,
-        KeyCode::Char('+') | KeyCode::Char('-') => {
-            let next = if key.code == KeyCode::Char('+') {
+        Some(Intent::Back) if h.standalone => return quit(state),
+        Some(Intent::Back) => return leave_health(state, Step::Execute),
+        Some(Intent::Detail) => h.detail = !h.detail,
+        Some(i @ (Intent::Slower | Intent::Faster)) => {
+            let next = if i == Intent::Slower {
                 h.interval.saturating_mul(2)
             } else {
                 h.interval / 2
@@ -143,12 +141,12 @@ pub(crate) fn health_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             ));
             return vec![Effect::SetHealthInterval(state.health.interval)];
         }
-        KeyCode::Char('r') => return repair(state),
-        KeyCode::Char('m') => return ask_migrate(state),
-        KeyCode::Home | KeyCode::Char('g') => h.selected = 0,
-        KeyCode::End | KeyCode::Char('G') => h.selected = rows.saturating_sub(1),
-        _ if is_up(&key) => h.selected = h.selected.saturating_sub(1),
-        _ if is_down(&key) => h.selected = (h.selected + 1).min(rows.saturating_sub(1)),
+        Some(Intent::Repair) => return repair(state),
+        Some(Intent::Migrate) => return ask_migrate(state),
+        Some(Intent::Top) => h.selected = 0,
+        Some(Intent::Bottom) => h.selected = rows.saturating_sub(1),
+        Some(Intent::Up) => h.selected = h.selected.saturating_sub(1),
+        Some(Intent::Down) => h.selected = (h.selected + 1).min(rows.saturating_sub(1)),
         _ => state.dirty = false,
     }
     Vec::new()

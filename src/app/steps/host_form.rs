@@ -3,11 +3,12 @@
 
 use std::path::Path;
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyEvent;
 use serde_json::Value;
 
 use crate::app::effects::Effect;
 use crate::app::form::{Form, FormKey, form_key, form_valid};
+use crate::app::keymap::Intent;
 use crate::app::state::{HostEdit, State};
 
 /// The fields of the host form, as a survey (the form machinery of the Variables step).
@@ -109,16 +110,20 @@ pub(crate) fn open_host_form(state: &mut State, host: Option<String>) {
     });
 }
 
-pub(crate) fn host_form_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+pub(crate) fn host_form_key(
+    state: &mut State,
+    key: KeyEvent,
+    intent: Option<Intent>,
+) -> Vec<Effect> {
     let Some(edit) = state.hosts.edit.as_mut() else {
         return Vec::new();
     };
-    if key.code == KeyCode::Esc {
+    if intent == Some(Intent::Back) {
         state.hosts.edit = None;
         state.message = Some("host not changed".into());
         return Vec::new();
     }
-    if form_key(&mut edit.form, key, &mut state.message) == FormKey::Submit {
+    if form_key(&mut edit.form, key, intent, &mut state.message) == FormKey::Submit {
         submit_host_form(state);
     }
     Vec::new()

@@ -4,16 +4,16 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crossterm::event::{Event, KeyCode, KeyEvent};
+use crossterm::event::{Event, KeyEvent};
 use serde_json::{Map, Value};
 use tui_input::Input;
 use tui_input::backend::crossterm::to_input_request;
 
 use super::host_form::{host_form_key, open_host_form};
 use super::review::enter_review;
-use super::{is_down, is_up};
 use crate::app::effects::Effect;
 use crate::app::form::{FieldValue, Form};
+use crate::app::keymap::Intent;
 use crate::app::state::{Dialog, State, Step};
 use crate::inventory::Inventory;
 
@@ -318,18 +318,18 @@ impl HostsView {
     }
 }
 
-pub(crate) fn hosts_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+pub(crate) fn hosts_key(state: &mut State, key: KeyEvent, intent: Option<Intent>) -> Vec<Effect> {
     if state.hosts.edit.is_some() {
-        return host_form_key(state, key);
+        return host_form_key(state, key, intent);
     }
     if state.hosts.save_as.is_some() {
-        return save_as_key(state, key);
+        return save_as_key(state, key, intent);
     }
     let names = state.hosts.host_names();
     let h = &mut state.hosts;
-    match key.code {
-        KeyCode::Esc | KeyCode::BackTab => state.step = Step::Variables,
-        KeyCode::Enter | KeyCode::Tab => {
+    match intent {
+        Some(Intent::Back) => state.step = Step::Variables,
+        Some(Intent::Next) => {
             if !h.pending.is_empty() {
                 state.message = Some(
                     "the inventory has unsaved changes: s saves them (w: save as a new file)"
@@ -341,15 +341,15 @@ pub(crate) fn hosts_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             state.limit = None;
             return enter_review(state);
         }
-        KeyCode::Char('a') if h.error.is_none() => open_host_form(state, None),
-        KeyCode::Char('e') => match names.get(h.selected) {
+        Some(Intent::AddHost) if h.error.is_none() => open_host_form(state, None),
+        Some(Intent::EditHost) => match names.get(h.selected) {
             Some(n) => open_host_form(state, Some(n.clone())),
             None => state.message = Some("no host selected".into()),
         },
-        KeyCode::Char('d') if names.get(h.selected).is_some() => {
+        Some(Intent::RemoveHost) if names.get(h.selected).is_some() => {
             state.dialog = Some(Dialog::ConfirmRemoveHost);
         }
-        KeyCode::Char('m') => {
+        Some(Intent::MoveHost) => {
             let Some(host) = names.get(h.selected).cloned() else {
                 return Vec::new();
             };
@@ -367,12 +367,12 @@ pub(crate) fn hosts_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             h.selected = h.host_names().iter().position(|n| *n == host).unwrap_or(0);
             state.message = Some(format!("{host} moved to {to} (not saved yet)"));
         }
-        KeyCode::Char('s') if !h.pending.is_empty() => state.dialog = Some(Dialog::ConfirmSave),
-        KeyCode::Char('s') => state.message = Some("nothing to save".into()),
-        KeyCode::Char('w') if h.error.is_none() => {
+        Some(Intent::Save) if !h.pending.is_empty() => state.dialog = Some(Dialog::ConfirmSave),
+        Some(Intent::Save) => state.message = Some("nothing to save".into()),
+        Some(Intent::SaveAs) if h.error.is_none() => {
             h.save_as = Some(Input::new(format!("{}.new.yml", h.path.display())));
         }
-        KeyCode::Char('t') => {
+        Some(Intent::Test) => {
             return names
                 .get(h.selected)
                 .map(|n| test_connection(state, n.clone()))
@@ -380,16 +380,16 @@ pub(crate) fn hosts_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 .flatten()
                 .collect();
         }
-        KeyCode::Char('T') => {
+        Some(Intent::TestAll) => {
             return names
                 .into_iter()
                 .flat_map(|n| test_connection(state, n))
                 .collect();
         }
-        KeyCode::PageUp => h.scroll = h.scroll.saturating_sub(10),
-        KeyCode::PageDown => h.scroll = h.scroll.saturating_add(10),
-        _ if is_up(&key) => h.selected = h.selected.saturating_sub(1),
-        _ if is_down(&key) => {
+        Some(Intent::PageUp) => h.scroll = h.scroll.saturating_sub(10),
+        Some(Intent::PageDown) => h.scroll = h.scroll.saturating_add(10),
+        Some(Intent::Up) => h.selected = h.selected.saturating_sub(1),
+        Some(Intent::Down) => {
             if h.selected + 1 < names.len() {
                 h.selected += 1;
             }
@@ -413,13 +413,13 @@ fn test_connection(state: &mut State, host: String) -> Vec<Effect> {
     }]
 }
 
-fn save_as_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+fn save_as_key(state: &mut State, key: KeyEvent, intent: Option<Intent>) -> Vec<Effect> {
     let Some(input) = state.hosts.save_as.as_mut() else {
         return Vec::new();
     };
-    match key.code {
-        KeyCode::Esc => state.hosts.save_as = None,
-        KeyCode::Enter => {
+    match intent {
+        Some(Intent::Back) => state.hosts.save_as = None,
+        Some(Intent::Keep) => {
             let path = PathBuf::from(input.value().trim());
             if path.as_os_str().is_empty() {
                 state.message = Some("type the path of the new inventory file".into());

@@ -1,9 +1,10 @@
 //! One module per wizard step: its part of the state and how it answers keys and actions.
 
-use crossterm::event::{Event, KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{Event, KeyEvent};
 use tui_input::Input;
 use tui_input::backend::crossterm::to_input_request;
 
+use super::keymap::Intent;
 use crate::engine::Status;
 
 pub mod execute;
@@ -14,23 +15,16 @@ pub mod playbook;
 pub mod review;
 pub mod variables;
 
-pub(crate) fn ctrl(key: &KeyEvent) -> bool {
-    key.modifiers.contains(KeyModifiers::CONTROL)
-}
-
-pub(crate) fn is_up(key: &KeyEvent) -> bool {
-    matches!(key.code, KeyCode::Up | KeyCode::Char('k'))
-}
-
-pub(crate) fn is_down(key: &KeyEvent) -> bool {
-    matches!(key.code, KeyCode::Down | KeyCode::Char('j'))
-}
-
 /// Typing a `/` filter: Enter keeps it, Esc clears it, other keys edit it.
-pub(crate) fn filter_key(filter: &mut Input, typing: &mut bool, key: KeyEvent) {
-    match key.code {
-        KeyCode::Enter => *typing = false,
-        KeyCode::Esc => {
+pub(crate) fn filter_key(
+    filter: &mut Input,
+    typing: &mut bool,
+    key: KeyEvent,
+    intent: Option<Intent>,
+) {
+    match intent {
+        Some(Intent::Keep) => *typing = false,
+        Some(Intent::Back) => {
             *typing = false;
             *filter = Input::default();
         }

@@ -2,12 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyEvent;
 use tui_input::Input;
 
-use super::{filter_key, is_down, is_up};
+use super::filter_key;
 use crate::app::effects::Effect;
 use crate::app::form::Form;
+use crate::app::keymap::Intent;
 use crate::app::state::{State, Step};
 use crate::playbook::survey::{self, Survey};
 
@@ -85,30 +86,34 @@ impl PlaybookEntry {
     }
 }
 
-pub(crate) fn playbook_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+pub(crate) fn playbook_key(
+    state: &mut State,
+    key: KeyEvent,
+    intent: Option<Intent>,
+) -> Vec<Effect> {
     if state.filtering {
-        filter_key(&mut state.filter, &mut state.filtering, key);
+        filter_key(&mut state.filter, &mut state.filtering, key, intent);
         clamp_selection(state);
         return Vec::new();
     }
     let visible = state.visible_playbooks();
     let pos = visible.iter().position(|i| *i == state.selected);
-    match key.code {
-        KeyCode::Char('/') => state.filtering = true,
-        _ if is_up(&key) || key.code == KeyCode::BackTab => {
+    match intent {
+        Some(Intent::Filter) => state.filtering = true,
+        Some(Intent::Up) => {
             if let Some(p) = pos
                 && p > 0
             {
                 state.selected = visible[p - 1];
             }
         }
-        _ if is_down(&key) => match pos {
+        Some(Intent::Down) => match pos {
             Some(p) if p + 1 < visible.len() => state.selected = visible[p + 1],
             None if !visible.is_empty() => state.selected = visible[0],
             _ => {}
         },
-        KeyCode::Enter | KeyCode::Tab | KeyCode::Right => return choose_playbook(state),
-        KeyCode::Esc if !state.filter.value().is_empty() => state.filter = Input::default(),
+        Some(Intent::Next) => return choose_playbook(state),
+        Some(Intent::Back) if !state.filter.value().is_empty() => state.filter = Input::default(),
         _ => state.dirty = false,
     }
     Vec::new()

@@ -2,13 +2,13 @@
 
 use std::collections::HashMap;
 
-use crossterm::event::{KeyCode, KeyEvent};
-
+use super::bump;
 use super::execute::start_real_run_with;
 use super::health::enter_health;
-use super::{bump, is_down, is_up};
 use crate::app::action::RunKind;
 use crate::app::effects::{Effect, SecretsAction};
+use crate::app::host_nav;
+use crate::app::keymap::Intent;
 use crate::app::state::{Dialog, Phase, State, Step};
 use crate::engine::events::Counts;
 use crate::engine::{RunEvent, RunSummary, Status};
@@ -122,10 +122,10 @@ pub fn enter_review(state: &mut State) -> Vec<Effect> {
     vec![Effect::StartRun(RunKind::Check, Box::new(req))]
 }
 
-pub(crate) fn review_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
+pub(crate) fn review_key(state: &mut State, intent: Option<Intent>) -> Vec<Effect> {
     let r = &mut state.review;
-    match key.code {
-        KeyCode::Esc | KeyCode::BackTab => {
+    match intent {
+        Some(Intent::Back) => {
             let mut fx = Vec::new();
             if r.phase == Phase::Running {
                 fx.push(Effect::Cancel(RunKind::Check));
@@ -139,7 +139,7 @@ pub(crate) fn review_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             }
             return fx;
         }
-        KeyCode::Enter => {
+        Some(Intent::Run) => {
             if r.phase == Phase::Running {
                 state.message = Some("the dry run is still going; wait for it".into());
             } else if r.failures().is_empty() {
@@ -148,8 +148,8 @@ pub(crate) fn review_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 state.dialog = Some(Dialog::ConfirmRunAnyway);
             }
         }
-        KeyCode::Char('r') if r.phase != Phase::Running => return enter_review(state),
-        KeyCode::Char('e') => {
+        Some(Intent::Recheck) if r.phase != Phase::Running => return enter_review(state),
+        Some(Intent::SwitchEngine) => {
             // Another engine: the dry run starts again with it.
             let mut fx = Vec::new();
             if r.phase == Phase::Running {
@@ -160,7 +160,7 @@ pub(crate) fn review_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
             fx.extend(enter_review(state));
             return fx;
         }
-        KeyCode::Char('R') if r.phase != Phase::Running => {
+        Some(Intent::Rotate) if r.phase != Phase::Running => {
             // New passwords go to every host of the deployment (they are stored for all of
             // them), and only after a clean dry run.
             if state.limit.is_some() {
@@ -175,20 +175,13 @@ pub(crate) fn review_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
                 state.dialog = Some(Dialog::ConfirmRotate);
             }
         }
-        KeyCode::Left | KeyCode::Char('h') => {
-            r.selected_host = r.selected_host.saturating_sub(1);
-            r.scroll = 0;
+        Some(i @ (Intent::PrevHost | Intent::NextHost)) => {
+            host_nav::key(i, r.hosts.len(), &mut r.selected_host, &mut r.scroll);
         }
-        KeyCode::Right | KeyCode::Char('l') | KeyCode::Tab => {
-            if r.selected_host + 1 < r.hosts.len() {
-                r.selected_host += 1;
-                r.scroll = 0;
-            }
-        }
-        KeyCode::PageUp => r.scroll = r.scroll.saturating_sub(10),
-        KeyCode::PageDown => r.scroll = r.scroll.saturating_add(10),
-        _ if is_up(&key) => r.scroll = r.scroll.saturating_sub(1),
-        _ if is_down(&key) => r.scroll = r.scroll.saturating_add(1),
+        Some(Intent::PageUp) => r.scroll = r.scroll.saturating_sub(10),
+        Some(Intent::PageDown) => r.scroll = r.scroll.saturating_add(10),
+        Some(Intent::Up) => r.scroll = r.scroll.saturating_sub(1),
+        Some(Intent::Down) => r.scroll = r.scroll.saturating_add(1),
         _ => state.dirty = false,
     }
     Vec::new()
@@ -205,17 +198,13 @@ pub(crate) fn on_check_event(r: &mut Review, ev: RunEvent) {
     match ev {
         RunEvent::PlaybookStart { hosts, .. } => {
             for h in hosts {
-                if !r.hosts.contains(&h) {
-                    r.hosts.push(h);
-                }
+                host_nav::add(&mut r.hosts, &h);
             }
         }
         RunEvent::TaskResult(t) => {
             let c = r.counts.entry(t.host.clone()).or_default();
             bump(c, t.status);
-            if !r.hosts.contains(&t.host) {
-                r.hosts.push(t.host.clone());
-            }
+            host_nav::add(&mut r.hosts, &t.host);
             if matches!(
                 t.status,
                 Status::Changed | Status::Failed | Status::Unreachable
@@ -258,9 +247,7 @@ pub(crate) fn on_failed(state: &mut State, msg: String) {
 pub(crate) fn on_done(state: &mut State, summary: RunSummary) {
     for (h, c) in &summary.hosts {
         state.review.counts.insert(h.clone(), c.clone());
-        if !state.review.hosts.contains(h) {
-            state.review.hosts.push(h.clone());
-        }
+        host_nav::add(&mut state.review.hosts, h);
     }
     state.review.phase = Phase::Done;
 }

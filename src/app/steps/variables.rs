@@ -1,17 +1,22 @@
 //! Step 2, Variables: the playbook's form (its survey, or the variables derived from it).
 
-use crossterm::event::{KeyCode, KeyEvent};
+use crossterm::event::KeyEvent;
 
 use crate::app::effects::Effect;
 use crate::app::form::{FieldValue, FormKey, form_key, form_valid};
+use crate::app::keymap::Intent;
 use crate::app::state::{State, Step};
 
-pub(crate) fn variables_key(state: &mut State, key: KeyEvent) -> Vec<Effect> {
-    if key.code == KeyCode::Esc {
+pub(crate) fn variables_key(
+    state: &mut State,
+    key: KeyEvent,
+    intent: Option<Intent>,
+) -> Vec<Effect> {
+    if intent == Some(Intent::Back) {
         state.step = Step::Playbook;
         return Vec::new();
     }
-    if form_key(&mut state.form, key, &mut state.message) == FormKey::Submit {
+    if form_key(&mut state.form, key, intent, &mut state.message) == FormKey::Submit {
         return variables_next(state);
     }
     Vec::new()
