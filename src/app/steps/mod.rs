@@ -49,3 +49,16 @@ pub(crate) fn bump(c: &mut crate::engine::events::Counts, s: Status) {
         Status::Unreachable => c.unreachable += 1,
     }
 }
+
+#[cfg(test)]
+mod execute_tests;
+#[cfg(test)]
+mod health_tests;
+#[cfg(test)]
+mod hosts_tests;
+#[cfg(test)]
+mod playbook_tests;
+#[cfg(test)]
+mod review_tests;
+#[cfg(test)]
+mod variables_tests;
