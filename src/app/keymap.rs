@@ -184,7 +184,7 @@ const UP: &[Key] = &[k(KUp), c('k')];
 const DOWN: &[Key] = &[k(KDown), c('j')];
 
 /// Keys of every screen, looked at before the screen's own.
-pub const GLOBAL: Keymap = Keymap {
+pub static GLOBAL: Keymap = Keymap {
     bindings: &[
         (Interrupt, &[ctrl('c')]),
         (Help, &[k(F(1)), c('?')]),
@@ -208,7 +208,7 @@ pub const GLOBAL: Keymap = Keymap {
 };
 
 /// A dialog's answers (its text names them).
-pub const DIALOG: Keymap = Keymap {
+pub static DIALOG: Keymap = Keymap {
     bindings: &[
         (Yes, &[c('y'), c('Y'), k(Enter)]),
         (No, &[c('n'), c('N'), k(Esc)]),
@@ -218,7 +218,7 @@ pub const DIALOG: Keymap = Keymap {
     help: &[],
 };
 
-pub const PLAYBOOK: Keymap = Keymap {
+pub static PLAYBOOK: Keymap = Keymap {
     bindings: &[
         (Filter, &[c('/')]),
         (Up, &[k(KUp), c('k'), k(BackTab)]),
@@ -246,7 +246,7 @@ pub const PLAYBOOK: Keymap = Keymap {
 /// Typing a `/` filter (other keys edit it).
 const FILTER_KEYS: &[(Intent, &[Key])] = &[(Keep, &[k(Enter)]), (Back, &[k(Esc)])];
 
-pub const PLAYBOOK_FILTER: Keymap = Keymap {
+pub static PLAYBOOK_FILTER: Keymap = Keymap {
     bindings: FILTER_KEYS,
     hints: &[l("Enter", "apply", &[Keep]), l("Esc", "clear", &[Back])],
     help: PLAYBOOK.help,
@@ -272,7 +272,7 @@ const FORM_KEYS: &[(Intent, &[Key])] = &[
     (SetFalse, &[c('n'), c('f')]),
 ];
 
-pub const VARIABLES: Keymap = Keymap {
+pub static VARIABLES: Keymap = Keymap {
     bindings: FORM_KEYS,
     hints: &[
         l("Tab/↑↓", "field", &[NextField, PrevField]),
@@ -311,7 +311,7 @@ pub const VARIABLES: Keymap = Keymap {
     ],
 };
 
-pub const HOSTS: Keymap = Keymap {
+pub static HOSTS: Keymap = Keymap {
     bindings: &[
         (Back, &[k(Esc), k(BackTab)]),
         (Next, &[k(Enter), k(Tab)]),
@@ -374,7 +374,7 @@ pub const HOSTS: Keymap = Keymap {
     ],
 };
 
-pub const HOST_FORM: Keymap = Keymap {
+pub static HOST_FORM: Keymap = Keymap {
     bindings: FORM_KEYS,
     hints: &[
         l("Tab/↑↓", "field", &[NextField, PrevField]),
@@ -385,13 +385,13 @@ pub const HOST_FORM: Keymap = Keymap {
 };
 
 /// Typing the path of "save as" (other keys edit it).
-pub const SAVE_AS: Keymap = Keymap {
+pub static SAVE_AS: Keymap = Keymap {
     bindings: &[(Keep, &[k(Enter)]), (Back, &[k(Esc)])],
     hints: &[l("Enter", "save", &[Keep]), l("Esc", "cancel", &[Back])],
     help: HOSTS.help,
 };
 
-pub const REVIEW: Keymap = Keymap {
+pub static REVIEW: Keymap = Keymap {
     bindings: &[
         (Back, &[k(Esc), k(BackTab)]),
         (Run, &[k(Enter)]),
@@ -439,7 +439,7 @@ pub const REVIEW: Keymap = Keymap {
     ],
 };
 
-pub const EXECUTE: Keymap = Keymap {
+pub static EXECUTE: Keymap = Keymap {
     bindings: &[
         (Filter, &[c('/')]),
         // Clears a kept filter; once the run is over, back to Review.
@@ -493,7 +493,7 @@ pub const EXECUTE: Keymap = Keymap {
     ],
 };
 
-pub const EXECUTE_FILTER: Keymap = Keymap {
+pub static EXECUTE_FILTER: Keymap = Keymap {
     bindings: FILTER_KEYS,
     hints: &[
         l("Enter", "keep filter", &[Keep]),
@@ -515,7 +515,7 @@ const HEALTH_KEYS: &[(Intent, &[Key])] = &[
     (Down, DOWN),
 ];
 
-pub const HEALTH: Keymap = Keymap {
+pub static HEALTH: Keymap = Keymap {
     bindings: HEALTH_KEYS,
     hints: &[
         l("Enter", "detail", &[Detail]),
@@ -552,7 +552,7 @@ pub const HEALTH: Keymap = Keymap {
 };
 
 /// `health --watch`: no wizard behind the dashboard, Esc quits.
-pub const HEALTH_WATCH: Keymap = Keymap {
+pub static HEALTH_WATCH: Keymap = Keymap {
     bindings: HEALTH_KEYS,
     hints: &[
         l("Enter", "detail", &[Detail]),
@@ -649,6 +649,22 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// While a save-as path is typed, letters are text: the key bar shows Enter and Esc, not the
+    /// Hosts letters (it used to).
+    #[test]
+    fn the_key_bar_follows_what_the_screen_takes() {
+        let mut s = crate::app::fixture::state();
+        s.step = Step::Hosts;
+        assert!(std::ptr::eq(current(&s), &HOSTS));
+        s.hosts.save_as = Some(tui_input::Input::default());
+        assert!(std::ptr::eq(current(&s), &SAVE_AS));
+        let keys: Vec<&str> = current(&s).hints.iter().map(|l| l.keys).collect();
+        assert_eq!(keys, ["Enter", "Esc"]);
+        s.step = Step::Health;
+        s.health.standalone = true;
+        assert!(std::ptr::eq(current(&s), &HEALTH_WATCH));
     }
 
     #[test]
