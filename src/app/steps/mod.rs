@@ -36,6 +36,7 @@ pub(crate) fn filter_key(
     }
 }
 
+/// Counts one result into a recap.
 pub(crate) fn bump(c: &mut crate::engine::events::Counts, s: Status) {
     match s {
         Status::Ok => c.ok += 1,
