@@ -10,6 +10,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Clear, Paragraph, Wrap};
 
+use crate::app::keymap;
 use crate::app::state::{Dialog, State, Step};
 use widgets::theme;
 
@@ -73,60 +74,14 @@ fn step_bar(frame: &mut Frame, area: Rect, state: &State) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-/// The short key list at the bottom of each screen.
+/// The short key list at the bottom of each screen: the keymap of what it shows now, then help
+/// and quit.
 pub fn key_hints(state: &State) -> Vec<(&'static str, &'static str)> {
-    let mut v: Vec<(&str, &str)> = match state.step {
-        Step::Playbook if state.filtering => vec![("Enter", "apply"), ("Esc", "clear")],
-        Step::Playbook => vec![("↑↓", "move"), ("/", "filter"), ("Enter", "choose")],
-        Step::Variables => vec![
-            ("Tab/↑↓", "field"),
-            ("Enter", "next field"),
-            ("^S", "next step"),
-            ("Esc", "back"),
-        ],
-        Step::Hosts if state.hosts.edit.is_some() => {
-            vec![("Tab/↑↓", "field"), ("^S", "apply"), ("Esc", "cancel")]
-        }
-        Step::Hosts => vec![
-            ("↑↓", "host"),
-            ("t/T", "test"),
-            ("a/e/d/m", "edit"),
-            ("s", "save"),
-            ("Enter", "review"),
-        ],
-        Step::Review => vec![
-            ("←→", "host"),
-            ("↑↓", "scroll"),
-            ("Enter", "run…"),
-            ("r", "re-check"),
-            ("Esc", "back"),
-        ],
-        Step::Execute if state.exec.filtering => vec![("Enter", "keep filter"), ("Esc", "clear")],
-        Step::Execute => vec![
-            ("←→", "host"),
-            ("↑↓", "scroll"),
-            ("/", "filter"),
-            ("c", "cancel"),
-            ("Enter", "health"),
-        ],
-        Step::Health => vec![
-            ("Enter", "detail"),
-            ("+/-", "interval"),
-            ("r", "repair"),
-            ("m", "migrate"),
-            (
-                "Esc",
-                if state.health.standalone {
-                    "quit"
-                } else {
-                    "back"
-                },
-            ),
-        ],
-    };
-    v.push(("F1/?", "help"));
-    v.push(("q", "quit"));
-    v
+    labels(keymap::current(state).hints, keymap::GLOBAL.hints)
+}
+
+fn labels(own: &[keymap::Label], global: &[keymap::Label]) -> Vec<(&'static str, &'static str)> {
+    own.iter().chain(global).map(|l| (l.keys, l.text)).collect()
 }
 
 /// The key bar: roomy when it fits, tighter when not, and never cut mid-hint: what does not
@@ -160,99 +115,7 @@ pub fn hint_line(hints: &[(&str, &str)], width: u16) -> Line<'static> {
 
 /// All keys of a screen, for the help overlay.
 pub fn help_lines(step: Step) -> Vec<(&'static str, &'static str)> {
-    let mut v: Vec<(&str, &str)> = match step {
-        Step::Playbook => vec![
-            ("↑/k ↓/j", "move the selection"),
-            ("/", "filter the list (Enter keeps, Esc clears)"),
-            ("Enter, Tab", "use this playbook → Variables"),
-        ],
-        Step::Variables => vec![
-            ("Tab, ↓ / Shift-Tab, ↑", "next / previous field"),
-            ("Enter", "next field (on the last: next step)"),
-            ("Ctrl-S", "next step (refused while a field is invalid)"),
-            ("Space, ←→", "toggle a boolean, change a choice"),
-            ("Ctrl-R", "reveal / mask a secret"),
-            ("Ctrl-G", "generate a password"),
-            ("Ctrl-U", "clear the field"),
-            ("Enter (list)", "add the typed item"),
-            ("PgUp/PgDn (list)", "select an item"),
-            ("Ctrl-D / Ctrl-E (list)", "remove / edit the selected item"),
-            ("Esc", "back to Playbook"),
-        ],
-        Step::Hosts => vec![
-            ("↑/k ↓/j", "select a host"),
-            ("PgUp/PgDn", "scroll"),
-            (
-                "t / T",
-                "test the connection of the selected host / of all hosts",
-            ),
-            (
-                "a",
-                "add a host (a form: name, group, address, port, user, key, become)",
-            ),
-            ("e", "edit the selected host (same form)"),
-            ("d", "remove the selected host (asks first)"),
-            ("m", "move the selected host to the next group"),
-            (
-                "s",
-                "save the changes to the inventory file (asks; keeps a .bak copy)",
-            ),
-            ("w", "save the inventory with the changes as a new file"),
-            (
-                "Enter, Tab",
-                "Review (starts the dry run; saved changes only)",
-            ),
-            ("Esc", "back to Variables"),
-        ],
-        Step::Review => vec![
-            ("←/h →/l", "previous / next host"),
-            ("↑↓ PgUp PgDn", "scroll the dry run"),
-            ("r", "run the dry run again"),
-            (
-                "R",
-                "rotate the generated passwords (a real run that sets new ones; asks first)",
-            ),
-            (
-                "Enter",
-                "confirm and start the real run (after a failed dry run: a runs anyway)",
-            ),
-            ("Esc", "back to Hosts"),
-        ],
-        Step::Execute => vec![
-            ("←/h →/l", "select the host whose output is shown"),
-            ("↑↓ PgUp PgDn", "scroll the output (End: follow)"),
-            ("/", "filter the output (Enter keeps, Esc clears)"),
-            (
-                "c",
-                "cancel the run (asks first); again: kill running commands",
-            ),
-            ("Enter", "Health (when the run is over)"),
-            ("Esc", "back to Review (when the run is over)"),
-            ("r", "retry the failed hosts (when the run is over)"),
-        ],
-        Step::Health => vec![
-            ("↑/k ↓/j", "select a database"),
-            ("Enter, d", "open / close its detail view"),
-            ("+ / -", "probe half / twice as often (1 s … 300 s)"),
-            (
-                "r",
-                "repair: re-run the playbook on that database's host only (via Review)",
-            ),
-            (
-                "m",
-                "apply the selected database's pending migrations (lists them, asks first)",
-            ),
-            (
-                "Esc",
-                "close the detail view, else back to Execute (health --watch: quit)",
-            ),
-        ],
-    };
-    v.extend([
-        ("F1, ?", "this help"),
-        ("q, Ctrl-C", "quit (asks while a run is going)"),
-    ]);
-    v
+    labels(keymap::of_step(step).help, keymap::GLOBAL.help)
 }
 
 fn help(frame: &mut Frame, area: Rect, state: &State) {
