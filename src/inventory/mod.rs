@@ -11,7 +11,7 @@ use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
 use crate::error::{InputError, unknown_key};
-use crate::yaml::{self, Kind, Node, Pos};
+use crate::compat::yaml::{self, Kind, Node, Pos};
 
 #[derive(Debug, Clone, Default)]
 pub struct Group {

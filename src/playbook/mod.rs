@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::engine::modules;
 use crate::error::{InputError, unknown_key};
-use crate::yaml::{self, Kind, Node, Pos};
+use crate::compat::yaml::{self, Kind, Node, Pos};
 
 pub type VaultFn<'a> = crate::inventory::VaultFn<'a>;
 

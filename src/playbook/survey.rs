@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde_json::{Map, Number, Value};
 
 use crate::error::{InputError, unknown_key};
-use crate::yaml::{self, Kind, Node, Pos};
+use crate::compat::yaml::{self, Kind, Node, Pos};
 
 /// The length of a generated password when the question does not say.
 pub const DEFAULT_GENERATED_LENGTH: usize = 32;

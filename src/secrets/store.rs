@@ -28,7 +28,7 @@ use crate::playbook::Item;
 use crate::playbook::survey::{self, Question, Survey};
 use crate::secrets::{MASK, Redactor, Secret, generate_password};
 use crate::template::is_template;
-use crate::yaml;
+use crate::compat::yaml;
 
 /// A secret store that could not be read or written. The file, if any, is left as it was.
 #[derive(Debug, thiserror::Error)]
