@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Number, Value};
 
-use crate::error::{InputError, unknown_key};
 use crate::compat::yaml::{self, Kind, Node, Pos};
+use crate::error::{InputError, unknown_key};
 
 /// The length of a generated password when the question does not say.
 pub const DEFAULT_GENERATED_LENGTH: usize = 32;
