@@ -24,8 +24,6 @@ mod predicates;
 mod regex;
 mod serial;
 mod strings;
-#[cfg(test)]
-mod test_support;
 mod version;
 
 pub(crate) use encoding::digest;
@@ -334,3 +332,6 @@ fn get_attr_path(value: &Value, path: &Value) -> Value {
     }
     rv
 }
+
+#[cfg(test)]
+mod test_support;
