@@ -154,8 +154,21 @@ pub enum ReplPiece {
 
 /// Parses a Python replacement template (`\1`, `\g<1>`, `\g<name>`, `\n`, ...).
 pub fn parse_py_replacement(template: &str, re: &Regex) -> Result<Vec<ReplPiece>, String> {
+    parse_replacement(template, &re.capture_names().collect::<Vec<_>>())
+}
+
+/// [`parse_py_replacement`] for a pattern compiled by [`compile_bytes`].
+pub fn parse_py_replacement_bytes(
+    template: &str,
+    re: &regex::bytes::Regex,
+) -> Result<Vec<ReplPiece>, String> {
+    parse_replacement(template, &re.capture_names().collect::<Vec<_>>())
+}
+
+/// Parses a replacement template against a pattern's groups (`names[0]` is the whole match).
+fn parse_replacement(template: &str, names: &[Option<&str>]) -> Result<Vec<ReplPiece>, String> {
     let chars: Vec<char> = template.chars().collect();
-    let groups = re.captures_len() - 1;
+    let groups = names.len().saturating_sub(1);
     let mut pieces = Vec::new();
     let mut lit = String::new();
     let mut i = 0;
@@ -198,8 +211,9 @@ pub fn parse_py_replacement(template: &str, re: &Regex) -> Result<Vec<ReplPiece>
                     .is_some_and(|c| c.is_alphabetic() || c == '_')
                     && name.chars().all(|c| c.is_alphanumeric() || c == '_')
                 {
-                    re.capture_names()
-                        .position(|n| n == Some(name.as_str()))
+                    names
+                        .iter()
+                        .position(|n| *n == Some(name.as_str()))
                         .ok_or_else(|| format!("unknown group name '{name}'"))?
                 } else {
                     let idx: usize = name.parse().map_err(|_| {
@@ -284,6 +298,23 @@ pub fn parse_py_replacement(template: &str, re: &Regex) -> Result<Vec<ReplPiece>
     Ok(pieces)
 }
 
+/// Python's `Match.expand(template)` on bytes: the parsed template with its groups filled in
+/// (a group that did not take part in the match is empty).
+pub fn expand_bytes(pieces: &[ReplPiece], caps: &regex::bytes::Captures<'_>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for piece in pieces {
+        match piece {
+            ReplPiece::Literal(s) => out.extend_from_slice(s.as_bytes()),
+            ReplPiece::Group(idx) => {
+                if let Some(g) = caps.get(*idx) {
+                    out.extend_from_slice(g.as_bytes());
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Iterates matches like Python's `re.finditer`: an empty match right after
 /// a match is allowed, the search moves on one character after an empty match.
 pub fn py_captures_iter<'h>(re: &Regex, hay: &'h str) -> Vec<Captures<'h>> {
@@ -345,5 +376,26 @@ mod tests {
     fn bad_pattern_names_it() {
         let e = compile_bytes("a(").expect_err("unbalanced");
         assert!(e.starts_with("invalid pattern 'a(': "), "{e}");
+    }
+
+    #[test]
+    fn replacement_templates_on_bytes() {
+        let re = compile_bytes(r"^port = (?P<n>\d+)$").expect("compiles");
+        let caps = re.captures(b"port = 5432").expect("matches");
+        for (template, want) in [
+            (r"port = \1 # kept", "port = 5432 # kept"),
+            (r"\g<n>-\g<1>\t$x", "5432-5432\t$x"),
+        ] {
+            let pieces = parse_py_replacement_bytes(template, &re).expect("parses");
+            assert_eq!(expand_bytes(&pieces, &caps), want.as_bytes(), "{template}");
+        }
+        let bad = parse_py_replacement_bytes(r"\2", &re)
+            .err()
+            .unwrap_or_default();
+        assert!(bad.starts_with("invalid group reference 2"), "{bad}");
+        let bad = parse_py_replacement_bytes(r"\g<x>", &re)
+            .err()
+            .unwrap_or_default();
+        assert_eq!(bad, "unknown group name 'x'");
     }
 }
