@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::yaml::{Pos, YamlError};
+use crate::compat::yaml::{Pos, YamlError};
 
 #[derive(Debug, Clone)]
 pub struct InputError {

@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
+use crate::compat::yaml::{self, Pos, YamlError};
 use crate::error::InputError;
 use crate::inventory::{self, Inventory, LocatedVars, VarPositions};
 use crate::playbook::survey::{self, Survey};
 use crate::playbook::{self, Item, Playbook, Task};
 use crate::secrets::{Redactor, Secret};
 use crate::template::{Templar, is_template};
-use crate::yaml::{self, Pos, YamlError};
 
 /// What to run, as the CLI or the wizard asks for it.
 #[derive(Debug, Clone)]

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
+use crate::compat::yaml::{self, Kind, Node, Pos};
 use crate::error::{InputError, unknown_key};
-use crate::yaml::{self, Kind, Node, Pos};
 
 #[derive(Debug, Clone, Default)]
 pub struct Group {

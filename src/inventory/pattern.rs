@@ -128,7 +128,7 @@ mod tests {
         )
         .expect("write");
         Inventory::load(&p, &|_, pos| {
-            Err(crate::yaml::YamlError {
+            Err(crate::compat::yaml::YamlError {
                 pos: pos.clone(),
                 msg: String::new(),
             })

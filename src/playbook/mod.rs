@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use crate::compat::yaml::{self, Kind, Node, Pos};
 use crate::engine::modules;
 use crate::error::{InputError, unknown_key};
-use crate::yaml::{self, Kind, Node, Pos};
 
 pub type VaultFn<'a> = crate::inventory::VaultFn<'a>;
 

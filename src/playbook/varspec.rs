@@ -30,9 +30,9 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::survey::{self, Question, QuestionType, Survey};
+use crate::compat::yaml::{self, Kind, Node, Pos};
 use crate::error::InputError;
 use crate::template::is_template;
-use crate::yaml::{self, Kind, Node, Pos};
 
 /// How deep `import_playbook` is followed.
 const MAX_IMPORT_DEPTH: usize = 8;

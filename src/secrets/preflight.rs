@@ -199,7 +199,7 @@ fn probe_items(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::{Pos, YamlError};
+    use crate::compat::yaml::{Pos, YamlError};
 
     #[test]
     fn only_tasks_that_set_a_generated_password_become_role_queries() {

@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use crate::compat::yaml;
 use crate::engine::plan::{RunRequest, make_vault_fn, parse_extra_vars};
 use crate::error::InputError;
 use crate::inventory::Inventory;
@@ -28,7 +29,6 @@ use crate::playbook::Item;
 use crate::playbook::survey::{self, Question, Survey};
 use crate::secrets::{MASK, Redactor, Secret, generate_password};
 use crate::template::is_template;
-use crate::yaml;
 
 /// A secret store that could not be read or written. The file, if any, is left as it was.
 #[derive(Debug, thiserror::Error)]

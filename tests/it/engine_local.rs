@@ -2880,3 +2880,25 @@ fn wizard_log_is_private_even_when_left_world_readable() {
     assert_eq!(mode_of(&logs), 0o700);
     assert_eq!(mode_of(&logs.join("wizard.log")), 0o600);
 }
+
+/// `lineinfile`'s `regexp` is a Python pattern like the regex filters' (`\Z` is the end of the
+/// line's text): both compile through `compat::pyre`.
+#[test]
+fn lineinfile_regexp_is_python_re() {
+    let sb = Sandbox::new();
+    sb.write("z.conf", "max = x\nxa\n");
+    let r = sb.run(
+        &play(
+            r#"
+- name: end anchor
+  lineinfile:
+    path: @D@/z.conf
+    regexp: 'x\Z'
+    line: max = y
+"#,
+        ),
+        &[],
+    );
+    r.assert_ok();
+    assert_eq!(sb.read("z.conf"), "max = y\nxa\n", "{}", r.dump());
+}

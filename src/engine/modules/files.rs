@@ -658,12 +658,14 @@ fn insert_lines(lines: &mut Vec<Line>, pos: usize, new: Vec<Line>) {
 fn regex(a: &Args<'_>, key: &str) -> Result<Option<regex::bytes::Regex>, ModuleError> {
     match a.opt_str(key)? {
         None => Ok(None),
-        Some(r) => regex::bytes::Regex::new(&r).map(Some).map_err(|e| {
-            ModuleError::Args(format!(
-                "{}: '{key}' is not a valid regular expression: {e}",
-                a.module
-            ))
-        }),
+        Some(r) => crate::compat::pyre::compile_bytes(&r)
+            .map(Some)
+            .map_err(|e| {
+                ModuleError::Args(format!(
+                    "{}: '{key}' is not a valid regular expression: {e}",
+                    a.module
+                ))
+            }),
     }
 }
 
@@ -778,7 +780,7 @@ fn insert_position(a: &Args<'_>, lines: &[Line], firstmatch: bool) -> Result<usi
         if after == "EOF" {
             return Ok(lines.len());
         }
-        let r = regex::bytes::Regex::new(&after).map_err(|e| {
+        let r = crate::compat::pyre::compile_bytes(&after).map_err(|e| {
             ModuleError::Args(format!(
                 "insertafter is not a valid regular expression: {e}"
             ))
@@ -800,7 +802,7 @@ fn insert_position(a: &Args<'_>, lines: &[Line], firstmatch: bool) -> Result<usi
         if before == "BOF" {
             return Ok(0);
         }
-        let r = regex::bytes::Regex::new(&before).map_err(|e| {
+        let r = crate::compat::pyre::compile_bytes(&before).map_err(|e| {
             ModuleError::Args(format!(
                 "insertbefore is not a valid regular expression: {e}"
             ))

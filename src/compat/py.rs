@@ -1,0 +1,114 @@
+//! Python's view of template values where Ansible's output depends on it: `repr(float)`,
+//! `sorted()` of mapping keys, and the kind names error messages use.
+
+use minijinja::Error;
+use minijinja::value::{Value, ValueKind};
+
+/// The kind of a value, as error messages name it.
+pub fn kind_name(value: &Value) -> &'static str {
+    match value.kind() {
+        ValueKind::Undefined => "undefined",
+        ValueKind::None => "none",
+        ValueKind::Bool => "bool",
+        ValueKind::Number => "number",
+        ValueKind::String => "string",
+        ValueKind::Bytes => "bytes",
+        ValueKind::Seq => "list",
+        ValueKind::Map => "dict",
+        ValueKind::Iterable => "iterable",
+        _ => "object",
+    }
+}
+
+/// The `(key, value)` pairs of a mapping in their order.
+pub fn map_pairs(value: &Value) -> Result<Vec<(Value, Value)>, Error> {
+    let mut rv = Vec::new();
+    for key in value.try_iter()? {
+        let item = value.get_item(&key)?;
+        rv.push((key, item));
+    }
+    Ok(rv)
+}
+
+/// Python's `repr(float)`.
+pub fn py_float_repr(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    let sci = format!("{f:e}");
+    let (mant, exp) = sci.split_once('e').unwrap_or((sci.as_str(), "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mant) = match mant.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mant),
+    };
+    let digits: String = mant.chars().filter(|c| *c != '.').collect();
+    if (-4..16).contains(&exp) {
+        if exp >= 0 {
+            let int_len = exp as usize + 1;
+            let mut int_part = digits.chars().take(int_len).collect::<String>();
+            while int_part.len() < int_len {
+                int_part.push('0');
+            }
+            let frac: String = digits.chars().skip(int_len).collect();
+            let frac = if frac.is_empty() {
+                "0".to_string()
+            } else {
+                frac
+            };
+            format!("{sign}{int_part}.{frac}")
+        } else {
+            let zeros = "0".repeat((-exp - 1) as usize);
+            format!("{sign}0.{zeros}{digits}")
+        }
+    } else {
+        let (first, rest) = digits.split_at(1.min(digits.len()));
+        let mant = if rest.is_empty() {
+            first.to_string()
+        } else {
+            format!("{first}.{rest}")
+        };
+        let esign = if exp < 0 { '-' } else { '+' };
+        format!("{sign}{mant}e{esign}{:02}", exp.unsigned_abs())
+    }
+}
+
+/// Sorts mapping pairs like Python's `sorted()` on their keys; keys of
+/// different types cannot be ordered.
+pub fn py_sort_pairs(pairs: &mut [(Value, Value)]) -> Result<(), String> {
+    let all_str = pairs.iter().all(|(k, _)| k.kind() == ValueKind::String);
+    let all_num = pairs
+        .iter()
+        .all(|(k, _)| matches!(k.kind(), ValueKind::Number | ValueKind::Bool));
+    if !all_str && !all_num {
+        return Err("cannot sort keys of different types".into());
+    }
+    pairs.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn py_float_repr_matches_python() {
+        for (f, want) in [
+            (1.0, "1.0"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (1e-5, "1e-05"),
+            (0.0001, "0.0001"),
+            (0.1, "0.1"),
+            (-2.5, "-2.5"),
+            (123456789.123, "123456789.123"),
+            (1.5e300, "1.5e+300"),
+            (-0.0, "-0.0"),
+        ] {
+            assert_eq!(py_float_repr(f), want, "{f}");
+        }
+    }
+}
