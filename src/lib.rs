@@ -19,6 +19,3 @@ pub mod transport;
 pub mod tui;
 pub mod ui;
 pub mod vault;
-/// The YAML loader's old path, kept so callers outside the crate (the integration tests) still
-/// build while they move; new code uses `compat::yaml`.
-pub use compat::yaml;

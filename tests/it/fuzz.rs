@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use slm_wizard::yaml::{self, Kind, MAX_DEPTH, MAX_NODES, Node, Pos, YamlError};
+use slm_wizard::compat::yaml::{self, Kind, MAX_DEPTH, MAX_NODES, Node, Pos, YamlError};
 
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {

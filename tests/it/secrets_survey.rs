@@ -350,8 +350,8 @@ fn bundled_survey_matches_its_playbook() {
         .expect("survey exists");
     assert_eq!(s.name, "User Management Database");
     let vault =
-        |_: &str, pos: &slm_wizard::yaml::Pos| -> Result<String, slm_wizard::yaml::YamlError> {
-            Err(slm_wizard::yaml::YamlError {
+        |_: &str, pos: &slm_wizard::compat::yaml::Pos| -> Result<String, slm_wizard::compat::yaml::YamlError> {
+            Err(slm_wizard::compat::yaml::YamlError {
                 pos: pos.clone(),
                 msg: "no vault".into(),
             })
