@@ -1,0 +1,149 @@
+//! Escalation: what a task's keywords and variables ask for, what the login makes of it, and
+//! whether a play can escalate at all on a host before its first task runs.
+
+use std::sync::Arc;
+
+use minijinja::Value as JValue;
+
+use super::plays::gather_task;
+use super::scope::{
+    Inherited, build_scope, play_base, render_plain, selected_by_tags, var, var_str,
+};
+use super::{HostState, PlayCtx, Shared};
+use crate::engine::modules::{ModuleError, parse_bool};
+use crate::playbook::{Item, Task};
+use crate::transport::{Become, BecomeMethod, Login};
+
+/// The escalation a task gets on this host: what its keywords ask for, adapted to who the
+/// connection logged in as (see [`crate::transport::decide_become`]).
+pub(super) fn effective_become(
+    t: &crate::template::Templar,
+    inh: &Inherited,
+    task: &Task,
+    scope: &JValue,
+    login: Option<&Login>,
+) -> Result<Option<Become>, ModuleError> {
+    match requested_become(t, inh, task, scope)? {
+        None => Ok(None),
+        Some(want) => crate::transport::decide_become(login, want).map_err(ModuleError::Args),
+    }
+}
+
+/// The escalation a task's keywords and variables ask for.
+pub(super) fn requested_become(
+    t: &crate::template::Templar,
+    inh: &Inherited,
+    task: &Task,
+    scope: &JValue,
+) -> Result<Option<Become>, ModuleError> {
+    let enabled = task
+        .common
+        .r#become
+        .or(inh.r#become)
+        .or_else(|| var(scope, "ansible_become").as_ref().and_then(parse_bool))
+        .unwrap_or(false);
+    if !enabled {
+        return Ok(None);
+    }
+    let user = task
+        .common
+        .become_user
+        .clone()
+        .or(inh.become_user.clone())
+        .or_else(|| var_str(scope, &["ansible_become_user"]))
+        .unwrap_or_else(|| "root".into());
+    let user = render_plain(t, scope, &user)?;
+    let method = task
+        .common
+        .become_method
+        .clone()
+        .or(inh.become_method.clone())
+        .or_else(|| var_str(scope, &["ansible_become_method"]))
+        .unwrap_or_else(|| "sudo".into());
+    let method = match method.as_str() {
+        "sudo" => BecomeMethod::Sudo,
+        "su" => BecomeMethod::Su,
+        other => {
+            return Err(ModuleError::Args(format!(
+                "become_method '{other}' is not supported; valid: sudo, su"
+            )));
+        }
+    };
+    let password = var_str(
+        scope,
+        &[
+            "ansible_become_password",
+            "ansible_become_pass",
+            "ansible_sudo_pass",
+        ],
+    )
+    .map(crate::secrets::Secret::new);
+    Ok(Some(Become {
+        method,
+        user,
+        password,
+    }))
+}
+
+/// Why the play cannot run on this host when one of its tasks (fact gathering and handlers
+/// included) would need an escalation tool the host lacks; None when all it asks for is possible
+/// or cannot be known before the task runs (a become_user from a loop variable).
+pub(super) fn missing_escalation(
+    shared: &Arc<Shared>,
+    pc: &PlayCtx<'_>,
+    state: &HostState,
+) -> Option<String> {
+    let login = state.login.as_ref()?;
+    // Root can always escalate (a login with both tools is still checked: su with a password
+    // cannot work and is refused here, before any task).
+    if login.is_root() {
+        return None;
+    }
+    let play = pc.play;
+    let base = play_base(play);
+    let check = |task: &Task, inh: &Inherited| -> Option<String> {
+        // Tasks the run's --tags/--skip-tags leave out need nothing.
+        let mut tags = inh.tags.clone();
+        tags.extend(task.common.tags.iter().cloned());
+        if task.id != crate::engine::events::FACTS_TASK_ID && !selected_by_tags(shared, &tags) {
+            return None;
+        }
+        // A conditional task may never run on this host (e.g. `'redis_vm' in group_names`):
+        // if it does, it fails on its own with the same message.
+        if !inh.when.is_empty() || task.common.when.is_some() {
+            return None;
+        }
+        let scope = build_scope(shared, pc, state, inh, task, None);
+        let want = requested_become(&shared.plan.templar, inh, task, &scope).ok()??;
+        crate::transport::decide_become(Some(login), want).err()
+    };
+    if play.gather_facts
+        && let Some(msg) = check(&gather_task(), &base)
+    {
+        return Some(msg);
+    }
+    fn walk(
+        items: &[Item],
+        inh: &Inherited,
+        check: &dyn Fn(&Task, &Inherited) -> Option<String>,
+    ) -> Option<String> {
+        items.iter().find_map(|item| match item {
+            Item::Task(t) if t.module == "meta" || t.module == "set_fact" => None,
+            Item::Task(t) => check(t, inh),
+            Item::Block(b) => {
+                let inner = inh.with(&b.common);
+                walk(&b.block, &inner, check)
+                    .or_else(|| walk(&b.rescue, &inner, check))
+                    .or_else(|| walk(&b.always, &inner, check))
+            }
+        })
+    }
+    [
+        &play.pre_tasks,
+        &play.tasks,
+        &play.post_tasks,
+        &play.handlers,
+    ]
+    .into_iter()
+    .find_map(|items| walk(items, &base, &check))
+}

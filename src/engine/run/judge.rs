@@ -1,0 +1,367 @@
+//! A result judged and recorded: its registered form, changed_when / failed_when /
+//! ignore_errors, the result event, the host's counts, handlers queued, failures noted.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use minijinja::Value as JValue;
+use minijinja::value::Object;
+use serde_json::{Map, Value};
+
+use super::scope::Inherited;
+use super::task::title;
+use super::{HostState, PlayCtx, Shared, publish};
+use crate::engine::events::{RunEvent, Status, TaskResult};
+use crate::engine::modules::{self, MAX_DIFF_TEXT, ModuleResult};
+use crate::playbook::Task;
+use crate::template::Scope;
+
+pub(super) fn bounded_diffs(diffs: &[modules::Diff]) -> Vec<modules::Diff> {
+    let cap = |text: &str| {
+        if text.len() > MAX_DIFF_TEXT {
+            modules::Diff::not_shown(text.len() as u64)
+        } else {
+            text.to_string()
+        }
+    };
+    diffs
+        .iter()
+        .map(|d| modules::Diff {
+            before_header: d.before_header.clone(),
+            after_header: d.after_header.clone(),
+            before: cap(&d.before),
+            after: cap(&d.after),
+        })
+        .collect()
+}
+
+pub(super) const CENSORED: &str =
+    "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
+
+/// The registered form of a result.
+pub(super) fn result_json(r: &ModuleResult, hidden: bool) -> Value {
+    let mut m = Map::new();
+    m.insert("changed".into(), r.changed.into());
+    m.insert("failed".into(), r.failed.into());
+    if r.skipped {
+        m.insert("skipped".into(), true.into());
+    }
+    if hidden {
+        m.insert("censored".into(), CENSORED.into());
+        return Value::Object(m);
+    }
+    if let Some(msg) = &r.msg {
+        m.insert("msg".into(), msg.clone().into());
+    }
+    if let Some(rc) = r.rc {
+        m.insert("rc".into(), rc.into());
+    }
+    if let Some(s) = &r.stdout {
+        m.insert("stdout".into(), s.clone().into());
+        m.insert(
+            "stdout_lines".into(),
+            Value::from(s.lines().collect::<Vec<_>>()),
+        );
+    }
+    if let Some(s) = &r.stderr {
+        m.insert("stderr".into(), s.clone().into());
+        m.insert(
+            "stderr_lines".into(),
+            Value::from(s.lines().collect::<Vec<_>>()),
+        );
+    }
+    if !r.diff.is_empty() {
+        m.insert(
+            "diff".into(),
+            serde_json::to_value(bounded_diffs(&r.diff)).unwrap_or(Value::Null),
+        );
+    }
+    for (k, v) in &r.extra {
+        m.insert(k.clone(), v.clone());
+    }
+    Value::Object(m)
+}
+
+/// Applies changed_when / failed_when / ignore_errors; returns (status, failed, ignored).
+pub(super) fn judge(
+    shared: &Shared,
+    task: &Task,
+    inh: &Inherited,
+    scope: &JValue,
+    r: &ModuleResult,
+    reg: &mut Value,
+) -> (Status, bool, bool) {
+    if r.extra.contains_key("unreachable") {
+        return (
+            Status::Unreachable,
+            true,
+            task.common
+                .ignore_unreachable
+                .or(inh.ignore_unreachable)
+                .unwrap_or(false),
+        );
+    }
+    if r.skipped {
+        return (Status::Skipped, false, false);
+    }
+    let mut changed = r.changed;
+    let mut failed = r.failed;
+    let needs_eval = task.changed_when.is_some() || task.failed_when.is_some();
+    if needs_eval {
+        let mut layer = Map::new();
+        if let Some(name) = &task.register {
+            layer.insert(name.clone(), reg.clone());
+        }
+        // Ansible lets changed_when/failed_when read the result's fields through the register name only.
+        let mut s = Scope::new(shared.plan.templar.clone());
+        s.layers.push(Arc::new(layer));
+        s.specials.push(("__parent".into(), scope.clone()));
+        let merged = MergedScope {
+            first: s.into_value(),
+            second: scope.clone(),
+        };
+        let merged = JValue::from_object(merged);
+        if let Some(c) = &task.changed_when {
+            match shared.plan.templar.eval_bool(c, &merged) {
+                Ok(v) => changed = v,
+                Err(e) => {
+                    failed = true;
+                    set_msg(reg, &format!("changed_when: {}", e.msg));
+                }
+            }
+        }
+        if let Some(c) = &task.failed_when {
+            match shared.plan.templar.eval_bool(c, &merged) {
+                Ok(v) => {
+                    failed = v;
+                    if v && r.msg.is_none() {
+                        set_msg(reg, "failed_when condition was true");
+                    }
+                }
+                Err(e) => {
+                    failed = true;
+                    set_msg(reg, &format!("failed_when: {}", e.msg));
+                }
+            }
+        }
+        if let Value::Object(m) = reg {
+            m.insert("changed".into(), changed.into());
+            m.insert("failed".into(), failed.into());
+        }
+    }
+    let ignored = failed
+        && task
+            .common
+            .ignore_errors
+            .or(inh.ignore_errors)
+            .unwrap_or(false);
+    let status = if failed {
+        Status::Failed
+    } else if changed {
+        Status::Changed
+    } else {
+        Status::Ok
+    };
+    (status, failed, ignored)
+}
+
+pub(super) fn set_msg(reg: &mut Value, msg: &str) {
+    if let Value::Object(m) = reg {
+        m.insert("msg".into(), msg.into());
+    }
+}
+
+/// Two scopes read as one (the first wins).
+#[derive(Debug)]
+pub(super) struct MergedScope {
+    first: JValue,
+    second: JValue,
+}
+
+impl Object for MergedScope {
+    fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
+        let name = key.as_str()?;
+        match self.first.get_attr(name) {
+            Ok(v) if !v.is_undefined() && name != "__parent" => Some(v),
+            _ => self
+                .second
+                .get_attr(name)
+                .ok()
+                .filter(|v| !v.is_undefined()),
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub(super) fn emit_result(
+    shared: &Shared,
+    state: &HostState,
+    task: &Task,
+    scope: &JValue,
+    status: Status,
+    item: Option<Value>,
+    r: &ModuleResult,
+    ignored: bool,
+    started: Instant,
+    hidden: bool,
+    mut reg: Value,
+) {
+    // Implicit fact gathering feeds the host's variables, not the event stream (`--json`, the
+    // journal); an explicit `setup` task shows its facts, masked.
+    if task.id == crate::engine::events::FACTS_TASK_ID
+        && let Value::Object(m) = &mut reg
+    {
+        m.remove("ansible_facts");
+    }
+    let (msg, stdout, stderr, diff) = if hidden {
+        (Some(CENSORED.to_string()), None, None, Vec::new())
+    } else {
+        let msg = reg
+            .get("msg")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or(r.msg.clone());
+        (
+            msg,
+            r.stdout.clone(),
+            r.stderr.clone(),
+            bounded_diffs(&r.diff),
+        )
+    };
+    shared.emit(RunEvent::TaskResult(Box::new(TaskResult {
+        host: state.name.clone(),
+        task_id: task.id,
+        task: title(shared, task, scope),
+        module: task.module.clone(),
+        status,
+        item: item.map(|i| {
+            if hidden {
+                Value::String("(censored due to no_log)".into())
+            } else {
+                i
+            }
+        }),
+        msg,
+        rc: r.rc,
+        stdout,
+        stderr,
+        diff,
+        ignored,
+        duration_ms: started.elapsed().as_millis() as u64,
+        result: reg,
+    })));
+}
+
+/// Emits, registers and counts one non-loop result; returns the registered value.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn finish(
+    shared: &Arc<Shared>,
+    pc: &mut PlayCtx<'_>,
+    state: &mut HostState,
+    task: &Task,
+    inh: &Inherited,
+    scope: &JValue,
+    r: ModuleResult,
+    item: Option<Value>,
+    started: Instant,
+    hidden: bool,
+) -> Value {
+    let mut reg = result_json(&r, hidden);
+    let (status, _failed, ignored) = judge(shared, task, inh, scope, &r, &mut reg);
+    emit_result(
+        shared,
+        state,
+        task,
+        scope,
+        status,
+        item,
+        &r,
+        ignored,
+        started,
+        hidden,
+        reg.clone(),
+    );
+    account(shared, pc, state, task, inh, status, ignored, reg)
+}
+
+/// Counts the task, registers its result, queues handlers, and stops the host on failure.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn account(
+    shared: &Arc<Shared>,
+    pc: &mut PlayCtx<'_>,
+    state: &mut HostState,
+    task: &Task,
+    inh: &Inherited,
+    status: Status,
+    ignored: bool,
+    reg: Value,
+) -> Value {
+    if let Some(name) = &task.register {
+        let mut rt = (*state.runtime).clone();
+        rt.insert(name.clone(), reg.clone());
+        state.runtime = Arc::new(rt);
+        publish(shared, state);
+    }
+    let c = &mut state.counts;
+    match status {
+        Status::Ok => c.ok += 1,
+        Status::Changed => {
+            c.ok += 1;
+            c.changed += 1;
+        }
+        Status::Skipped => c.skipped += 1,
+        Status::Failed if ignored => {
+            c.ok += 1;
+            c.ignored += 1;
+        }
+        Status::Failed => {
+            c.failed += 1;
+        }
+        Status::Unreachable if ignored => c.skipped += 1,
+        Status::Unreachable => c.unreachable += 1,
+    }
+    if status == Status::Changed && !task.notify.is_empty() {
+        for n in &task.notify {
+            if !pc.notified.contains(n) {
+                pc.notified.push(n.clone());
+            }
+        }
+    }
+    match status {
+        Status::Unreachable if !ignored => {
+            state.stopped = true;
+            shared.emit(RunEvent::HostStopped {
+                host: state.name.clone(),
+                reason: reg
+                    .get("msg")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unreachable")
+                    .to_string(),
+            });
+            note_failure(shared, pc, task, inh);
+        }
+        Status::Failed if !ignored => {
+            pc.failed = true;
+            note_failure(shared, pc, task, inh);
+        }
+        _ => {}
+    }
+    reg
+}
+
+pub(super) fn note_failure(shared: &Shared, pc: &PlayCtx<'_>, task: &Task, inh: &Inherited) {
+    let n = shared.failed_in_play.fetch_add(1, Ordering::SeqCst) + 1;
+    let fatal = task
+        .common
+        .any_errors_fatal
+        .or(inh.any_errors_fatal)
+        .unwrap_or(false);
+    let over_pct = pc
+        .play
+        .max_fail_percentage
+        .is_some_and(|pct| (n as f64) * 100.0 / (pc.play_hosts.len().max(1) as f64) > pct);
+    if fatal || over_pct {
+        shared.abort_play.store(true, Ordering::SeqCst);
+    }
+}
