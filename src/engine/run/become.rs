@@ -14,9 +14,29 @@ use crate::engine::modules::{ModuleError, parse_bool};
 use crate::playbook::{Item, Task};
 use crate::transport::{Become, BecomeMethod, Login};
 
+/// The escalation for this task on this host. A host that cannot escalate for the play fails
+/// once, at its first task, with the fix; Err is the message the task fails with.
+pub(super) fn task_escalation(
+    shared: &Arc<Shared>,
+    pc: &mut PlayCtx<'_>,
+    state: &HostState,
+    inh: &Inherited,
+    task: &Task,
+    scope: &JValue,
+) -> Result<Option<Become>, String> {
+    if !pc.become_checked {
+        pc.become_checked = true;
+        if let Some(msg) = missing_escalation(shared, pc, state) {
+            return Err(msg);
+        }
+    }
+    effective_become(&shared.plan.templar, inh, task, scope, state.login.as_ref())
+        .map_err(|e| e.to_string())
+}
+
 /// The escalation a task gets on this host: what its keywords ask for, adapted to who the
 /// connection logged in as (see [`crate::transport::decide_become`]).
-pub(super) fn effective_become(
+fn effective_become(
     t: &crate::template::Templar,
     inh: &Inherited,
     task: &Task,
@@ -88,11 +108,7 @@ pub(super) fn requested_become(
 /// Why the play cannot run on this host when one of its tasks (fact gathering and handlers
 /// included) would need an escalation tool the host lacks; None when all it asks for is possible
 /// or cannot be known before the task runs (a become_user from a loop variable).
-pub(super) fn missing_escalation(
-    shared: &Arc<Shared>,
-    pc: &PlayCtx<'_>,
-    state: &HostState,
-) -> Option<String> {
+fn missing_escalation(shared: &Arc<Shared>, pc: &PlayCtx<'_>, state: &HostState) -> Option<String> {
     let login = state.login.as_ref()?;
     // Root can always escalate (a login with both tools is still checked: su with a password
     // cannot work and is refused here, before any task).
@@ -105,7 +121,9 @@ pub(super) fn missing_escalation(
         // Tasks the run's --tags/--skip-tags leave out need nothing.
         let mut tags = inh.tags.clone();
         tags.extend(task.common.tags.iter().cloned());
-        if task.id != crate::engine::events::FACTS_TASK_ID && !selected_by_tags(shared, &tags) {
+        if task.id != crate::engine::events::FACTS_TASK_ID
+            && !selected_by_tags(&shared.plan.request, &tags)
+        {
             return None;
         }
         // A conditional task may never run on this host (e.g. `'redis_vm' in group_names`):

@@ -12,10 +12,10 @@ use serde_json::{Map, Value};
 use super::scope::Inherited;
 use super::task::title;
 use super::{HostState, PlayCtx, Shared, publish};
-use crate::engine::events::{RunEvent, Status, TaskResult};
+use crate::engine::events::{Counts, RunEvent, Status, TaskResult};
 use crate::engine::modules::{self, MAX_DIFF_TEXT, ModuleResult};
 use crate::playbook::Task;
-use crate::template::Scope;
+use crate::template::{Scope, Templar};
 
 pub(super) fn bounded_diffs(diffs: &[modules::Diff]) -> Vec<modules::Diff> {
     let cap = |text: &str| {
@@ -85,7 +85,7 @@ pub(super) fn result_json(r: &ModuleResult, hidden: bool) -> Value {
 
 /// Applies changed_when / failed_when / ignore_errors; returns (status, failed, ignored).
 pub(super) fn judge(
-    shared: &Shared,
+    templar: &Templar,
     task: &Task,
     inh: &Inherited,
     scope: &JValue,
@@ -114,7 +114,7 @@ pub(super) fn judge(
             layer.insert(name.clone(), reg.clone());
         }
         // Ansible lets changed_when/failed_when read the result's fields through the register name only.
-        let mut s = Scope::new(shared.plan.templar.clone());
+        let mut s = Scope::new(templar.clone());
         s.layers.push(Arc::new(layer));
         s.specials.push(("__parent".into(), scope.clone()));
         let merged = MergedScope {
@@ -123,7 +123,7 @@ pub(super) fn judge(
         };
         let merged = JValue::from_object(merged);
         if let Some(c) = &task.changed_when {
-            match shared.plan.templar.eval_bool(c, &merged) {
+            match templar.eval_bool(c, &merged) {
                 Ok(v) => changed = v,
                 Err(e) => {
                     failed = true;
@@ -132,7 +132,7 @@ pub(super) fn judge(
             }
         }
         if let Some(c) = &task.failed_when {
-            match shared.plan.templar.eval_bool(c, &merged) {
+            match templar.eval_bool(c, &merged) {
                 Ok(v) => {
                     failed = v;
                     if v && r.msg.is_none() {
@@ -268,7 +268,7 @@ pub(super) fn finish(
     hidden: bool,
 ) -> Value {
     let mut reg = result_json(&r, hidden);
-    let (status, _failed, ignored) = judge(shared, task, inh, scope, &r, &mut reg);
+    let (status, _failed, ignored) = judge(&shared.plan.templar, task, inh, scope, &r, &mut reg);
     emit_result(
         shared,
         state,
@@ -303,30 +303,9 @@ pub(super) fn account(
         state.runtime = Arc::new(rt);
         publish(shared, state);
     }
-    let c = &mut state.counts;
-    match status {
-        Status::Ok => c.ok += 1,
-        Status::Changed => {
-            c.ok += 1;
-            c.changed += 1;
-        }
-        Status::Skipped => c.skipped += 1,
-        Status::Failed if ignored => {
-            c.ok += 1;
-            c.ignored += 1;
-        }
-        Status::Failed => {
-            c.failed += 1;
-        }
-        Status::Unreachable if ignored => c.skipped += 1,
-        Status::Unreachable => c.unreachable += 1,
-    }
-    if status == Status::Changed && !task.notify.is_empty() {
-        for n in &task.notify {
-            if !pc.notified.contains(n) {
-                pc.notified.push(n.clone());
-            }
-        }
+    count(&mut state.counts, status, ignored);
+    if status == Status::Changed {
+        queue_handlers(&mut pc.notified, &task.notify);
     }
     match status {
         Status::Unreachable if !ignored => {
@@ -350,6 +329,44 @@ pub(super) fn account(
     reg
 }
 
+/// Adds one task's outcome to a host's recap: an ignored failure counts as ok (and ignored), an
+/// ignored unreachable as skipped.
+fn count(c: &mut Counts, status: Status, ignored: bool) {
+    match status {
+        Status::Ok => c.ok += 1,
+        Status::Changed => {
+            c.ok += 1;
+            c.changed += 1;
+        }
+        Status::Skipped => c.skipped += 1,
+        Status::Failed if ignored => {
+            c.ok += 1;
+            c.ignored += 1;
+        }
+        Status::Failed => {
+            c.failed += 1;
+        }
+        Status::Unreachable if ignored => c.skipped += 1,
+        Status::Unreachable => c.unreachable += 1,
+    }
+}
+
+/// Queues a changed task's `notify` names for the next handler flush, each once.
+fn queue_handlers(notified: &mut Vec<String>, notify: &[String]) {
+    for n in notify {
+        if !notified.contains(n) {
+            notified.push(n.clone());
+        }
+    }
+}
+
+/// Whether `failed` hosts out of the batch's `hosts` exceed `max_fail_percentage`.
+fn over_max_fail(max_fail_percentage: Option<f64>, failed: usize, hosts: usize) -> bool {
+    max_fail_percentage.is_some_and(|pct| (failed as f64) * 100.0 / (hosts.max(1) as f64) > pct)
+}
+
+/// Counts a failure in the play; aborts the play on `any_errors_fatal` or past
+/// `max_fail_percentage`.
 pub(super) fn note_failure(shared: &Shared, pc: &PlayCtx<'_>, task: &Task, inh: &Inherited) {
     let n = shared.failed_in_play.fetch_add(1, Ordering::SeqCst) + 1;
     let fatal = task
@@ -357,10 +374,7 @@ pub(super) fn note_failure(shared: &Shared, pc: &PlayCtx<'_>, task: &Task, inh: 
         .any_errors_fatal
         .or(inh.any_errors_fatal)
         .unwrap_or(false);
-    let over_pct = pc
-        .play
-        .max_fail_percentage
-        .is_some_and(|pct| (n as f64) * 100.0 / (pc.play_hosts.len().max(1) as f64) > pct);
+    let over_pct = over_max_fail(pc.play.max_fail_percentage, n, pc.play_hosts.len());
     if fatal || over_pct {
         shared.abort_play.store(true, Ordering::SeqCst);
     }

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use super::HostState;
 use super::{PlayCtx, Shared};
 use crate::engine::modules::{ModuleError, parse_bool};
+use crate::engine::plan::RunRequest;
 use crate::playbook::{Common, Play, Task};
 use crate::template::{OMIT, Scope, TemplateError};
 
@@ -196,8 +197,7 @@ pub(super) fn play_base(play: &Play) -> Inherited {
 }
 
 /// Tag selection as Ansible does it (`always`, `never`, `all`).
-pub(super) fn selected_by_tags(shared: &Shared, tags: &[String]) -> bool {
-    let req = &shared.plan.request;
+pub(super) fn selected_by_tags(req: &RunRequest, tags: &[String]) -> bool {
     let has = |t: &str| tags.iter().any(|x| x == t);
     if req.skip_tags.iter().any(|s| has(s) || (s == "all")) {
         return false;

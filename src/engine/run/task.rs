@@ -7,7 +7,7 @@ use std::time::Instant;
 use minijinja::Value as JValue;
 use serde_json::{Map, Value};
 
-use super::r#become::{effective_become, missing_escalation};
+use super::r#become::task_escalation;
 use super::judge::{CENSORED, account, emit_result, finish, judge, result_json};
 use super::scope::{
     Inherited, bool_kw, build_scope, facts_layer, no_log, register_templated_secrets,
@@ -17,7 +17,7 @@ use super::{HostState, LIVE_OUTPUT_PER_TASK, LiveOutput, PlayCtx, Shared, publis
 use crate::engine::events::{RunEvent, Status};
 use crate::engine::modules::{self, Ctx, ModuleError, ModuleResult, parse_bool};
 use crate::playbook::Task;
-use crate::template::OMIT;
+use crate::template::{OMIT, Templar};
 use crate::transport::{Transport, TransportError};
 
 pub(super) async fn connection(
@@ -98,7 +98,9 @@ pub(super) async fn run_task(
 ) {
     let mut tags = inh.tags.clone();
     tags.extend(task.common.tags.iter().cloned());
-    if task.id != crate::engine::events::FACTS_TASK_ID && !selected_by_tags(shared, &tags) {
+    if task.id != crate::engine::events::FACTS_TASK_ID
+        && !selected_by_tags(&shared.plan.request, &tags)
+    {
         return;
     }
     let scope = build_scope(shared, pc, state, inh, task, None);
@@ -108,18 +110,7 @@ pub(super) async fn run_task(
         && let Some(first) = pc.play_hosts.first()
         && *first != state.name
     {
-        // The first host runs it; the others take its registered result.
-        let cell = {
-            let mut map = shared.run_once.lock().unwrap_or_else(|e| e.into_inner());
-            map.entry((pc.play_idx, task.id)).or_default().clone()
-        };
-        if let Some(v) = cell.get()
-            && let Some(reg) = &task.register
-        {
-            let mut rt = (*state.runtime).clone();
-            rt.insert(reg.clone(), v.clone());
-            state.runtime = Arc::new(rt);
-        }
+        take_run_once_result(shared, pc, state, task);
         return;
     }
     shared.emit(RunEvent::TaskStart {
@@ -131,93 +122,105 @@ pub(super) async fn run_task(
     });
     let started = Instant::now();
     let hidden = no_log(shared, inh, task, &scope);
-    let loop_items = match &task.loop_items {
-        None => None,
-        Some(spec) => match shared.plan.templar.render_value(spec, &scope) {
-            Ok(Value::Array(items)) => Some(items),
-            Ok(Value::Null) => Some(Vec::new()),
-            bad => {
-                let msg = match bad {
-                    Ok(other) => format!("loop must be a list, got {}", short(&other.to_string())),
-                    Err(e) => e.msg,
-                };
-                let r = ModuleResult::fail(msg);
-                finish(
-                    shared, pc, state, task, inh, &scope, r, None, started, hidden,
-                );
-                return;
-            }
-        },
-    };
-    let aggregate = match loop_items {
-        None => {
-            let r = run_once_item(shared, pc, state, task, inh, &scope, hidden).await;
-            let Some(r) = r else { return };
-            let reg = finish(
+    let reg = match loop_items(&shared.plan.templar, task, &scope) {
+        Err(msg) => {
+            let r = ModuleResult::fail(msg);
+            finish(
                 shared, pc, state, task, inh, &scope, r, None, started, hidden,
             );
-            if run_once {
-                publish_run_once(shared, pc, task, reg);
-            }
             return;
         }
-        Some(items) => items,
+        Ok(None) => {
+            let r = run_once_item(shared, pc, state, task, inh, &scope, hidden).await;
+            let Some(r) = r else { return };
+            finish(
+                shared, pc, state, task, inh, &scope, r, None, started, hidden,
+            )
+        }
+        Ok(Some(items)) => {
+            let r = run_loop(shared, pc, state, task, inh, &scope, &items, hidden).await;
+            let Some(reg) = r else { return };
+            reg
+        }
     };
-    for it in &aggregate {
+    if run_once {
+        publish_run_once(shared, pc, task, reg);
+    }
+}
+
+/// `run_once` on a host other than the first: it runs nothing and takes the first host's
+/// registered result (when the first host got one).
+fn take_run_once_result(shared: &Shared, pc: &PlayCtx<'_>, state: &mut HostState, task: &Task) {
+    let cell = {
+        let mut map = shared.run_once.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry((pc.play_idx, task.id)).or_default().clone()
+    };
+    if let Some(v) = cell.get()
+        && let Some(reg) = &task.register
+    {
+        let mut rt = (*state.runtime).clone();
+        rt.insert(reg.clone(), v.clone());
+        state.runtime = Arc::new(rt);
+    }
+}
+
+/// The task's `loop` rendered: None without a loop, an empty list for null; Err(message) when
+/// it is not a list.
+fn loop_items(
+    templar: &Templar,
+    task: &Task,
+    scope: &JValue,
+) -> Result<Option<Vec<Value>>, String> {
+    match &task.loop_items {
+        None => Ok(None),
+        Some(spec) => match templar.render_value(spec, scope) {
+            Ok(Value::Array(items)) => Ok(Some(items)),
+            Ok(Value::Null) => Ok(Some(Vec::new())),
+            Ok(other) => Err(format!(
+                "loop must be a list, got {}",
+                short(&other.to_string())
+            )),
+            Err(e) => Err(e.msg),
+        },
+    }
+}
+
+/// Runs the task once per item, emitting each item's result, then counts the task once (as
+/// Ansible's recap does) with the items' results under `results`. Returns the registered value;
+/// None when an item's run gave no result.
+#[allow(clippy::too_many_arguments)]
+async fn run_loop(
+    shared: &Arc<Shared>,
+    pc: &mut PlayCtx<'_>,
+    state: &mut HostState,
+    task: &Task,
+    inh: &Inherited,
+    scope: &JValue,
+    items: &[Value],
+    hidden: bool,
+) -> Option<Value> {
+    for it in items {
         shared.plan.redactor.add_named(it, &|_| false);
     }
-    let mut results = Vec::new();
-    let mut any_changed = false;
-    let mut any_failed = false;
-    let mut all_skipped = !aggregate.is_empty();
-    for (i, item) in aggregate.iter().enumerate() {
+    let mut tally = LoopTally::new(items.len());
+    for (i, item) in items.iter().enumerate() {
         if state.stopped || shared.cancel.is_cancelled() {
             break;
         }
-        let mut layer = Map::new();
-        layer.insert(task.loop_var.clone(), item.clone());
-        layer.insert("ansible_loop_var".into(), task.loop_var.clone().into());
-        let mut lp = Map::new();
-        lp.insert("index".into(), (i + 1).into());
-        lp.insert("index0".into(), i.into());
-        lp.insert("first".into(), (i == 0).into());
-        lp.insert("last".into(), (i + 1 == aggregate.len()).into());
-        lp.insert("length".into(), aggregate.len().into());
-        layer.insert("ansible_loop".into(), Value::Object(lp));
+        let layer = loop_layer(task, i, items.len(), item);
         let item_scope = build_scope(shared, pc, state, inh, task, Some(Arc::new(layer)));
-        let label = match &task.loop_label {
-            Some(l) => shared
-                .plan
-                .templar
-                .render_value(l, &item_scope)
-                .unwrap_or_else(|_| item.clone()),
-            None => item.clone(),
-        };
+        let label = loop_label(&shared.plan.templar, task, &item_scope, item);
         let item_started = Instant::now();
-        let Some(r) = run_once_item(shared, pc, state, task, inh, &item_scope, hidden).await else {
-            return;
-        };
-        any_changed |= r.changed;
-        all_skipped &= r.skipped;
-        let mut reg = result_json(&r, hidden);
-        if let Value::Object(m) = &mut reg {
-            m.insert(
-                task.loop_var.clone(),
-                if hidden {
-                    Value::String(CENSORED.into())
-                } else {
-                    item.clone()
-                },
-            );
-            m.insert("ansible_loop_var".into(), task.loop_var.clone().into());
-        }
-        let (status, failed, ignored) = judge(shared, task, inh, &item_scope, &r, &mut reg);
-        any_failed |= failed && !ignored;
+        let r = run_once_item(shared, pc, state, task, inh, &item_scope, hidden).await?;
+        let mut reg = item_result_json(task, item, &r, hidden);
+        let (status, failed, ignored) =
+            judge(&shared.plan.templar, task, inh, &item_scope, &r, &mut reg);
+        tally.add(&r, failed && !ignored);
         emit_result(
             shared,
             state,
             task,
-            &scope,
+            scope,
             status,
             Some(label),
             &r,
@@ -226,36 +229,115 @@ pub(super) async fn run_task(
             hidden,
             reg.clone(),
         );
-        results.push(reg);
+        tally.results.push(reg);
     }
-    let mut agg = ModuleResult::changed(any_changed);
-    agg.failed = any_failed;
-    agg.skipped = all_skipped;
-    let mut reg = result_json(&agg, hidden);
+    let status = tally.status();
+    let reg = tally.register(hidden);
+    Some(account(shared, pc, state, task, inh, status, false, reg))
+}
+
+/// The variables one loop item adds: the loop variable, `ansible_loop_var`, `ansible_loop`.
+fn loop_layer(task: &Task, i: usize, len: usize, item: &Value) -> Map<String, Value> {
+    let mut layer = Map::new();
+    layer.insert(task.loop_var.clone(), item.clone());
+    layer.insert("ansible_loop_var".into(), task.loop_var.clone().into());
+    let mut lp = Map::new();
+    lp.insert("index".into(), (i + 1).into());
+    lp.insert("index0".into(), i.into());
+    lp.insert("first".into(), (i == 0).into());
+    lp.insert("last".into(), (i + 1 == len).into());
+    lp.insert("length".into(), len.into());
+    layer.insert("ansible_loop".into(), Value::Object(lp));
+    layer
+}
+
+/// How an item is shown: `loop_control.label` rendered, else the item itself (also when the
+/// label fails to render).
+fn loop_label(templar: &Templar, task: &Task, item_scope: &JValue, item: &Value) -> Value {
+    match &task.loop_label {
+        Some(l) => templar
+            .render_value(l, item_scope)
+            .unwrap_or_else(|_| item.clone()),
+        None => item.clone(),
+    }
+}
+
+/// One item's registered result: the module's, plus the item under the loop variable's name.
+fn item_result_json(task: &Task, item: &Value, r: &ModuleResult, hidden: bool) -> Value {
+    let mut reg = result_json(r, hidden);
     if let Value::Object(m) = &mut reg {
-        m.insert("results".into(), Value::Array(results));
         m.insert(
-            "msg".into(),
-            Value::String(if any_failed {
-                "One or more items failed".into()
+            task.loop_var.clone(),
+            if hidden {
+                Value::String(CENSORED.into())
             } else {
-                "All items completed".into()
-            }),
+                item.clone()
+            },
         );
+        m.insert("ansible_loop_var".into(), task.loop_var.clone().into());
     }
-    // The per-item events were emitted; count the task once, like Ansible's recap.
-    let status = if aggregate.is_empty() || all_skipped {
-        Status::Skipped
-    } else if any_failed {
-        Status::Failed
-    } else if any_changed {
-        Status::Changed
-    } else {
-        Status::Ok
-    };
-    let reg = account(shared, pc, state, task, inh, status, false, reg);
-    if run_once {
-        publish_run_once(shared, pc, task, reg);
+    reg
+}
+
+/// What a loop's items add up to.
+struct LoopTally {
+    /// How many items the loop has (not how many ran).
+    items: usize,
+    results: Vec<Value>,
+    any_changed: bool,
+    /// An item failed and was not ignored.
+    any_failed: bool,
+    all_skipped: bool,
+}
+
+impl LoopTally {
+    fn new(items: usize) -> Self {
+        Self {
+            items,
+            results: Vec::new(),
+            any_changed: false,
+            any_failed: false,
+            all_skipped: items > 0,
+        }
+    }
+
+    fn add(&mut self, r: &ModuleResult, failed_not_ignored: bool) {
+        self.any_changed |= r.changed;
+        self.all_skipped &= r.skipped;
+        self.any_failed |= failed_not_ignored;
+    }
+
+    /// The status the task is counted with: skipped when the loop is empty or every item was.
+    fn status(&self) -> Status {
+        if self.items == 0 || self.all_skipped {
+            Status::Skipped
+        } else if self.any_failed {
+            Status::Failed
+        } else if self.any_changed {
+            Status::Changed
+        } else {
+            Status::Ok
+        }
+    }
+
+    /// The loop's registered result: `results` and Ansible's summary `msg`.
+    fn register(self, hidden: bool) -> Value {
+        let mut agg = ModuleResult::changed(self.any_changed);
+        agg.failed = self.any_failed;
+        agg.skipped = self.all_skipped;
+        let mut reg = result_json(&agg, hidden);
+        if let Value::Object(m) = &mut reg {
+            m.insert("results".into(), Value::Array(self.results));
+            m.insert(
+                "msg".into(),
+                Value::String(if self.any_failed {
+                    "One or more items failed".into()
+                } else {
+                    "All items completed".into()
+                }),
+            );
+        }
+        reg
     }
 }
 
@@ -301,55 +383,12 @@ pub(super) async fn run_once_item(
     scope: &JValue,
     hidden: bool,
 ) -> Option<ModuleResult> {
-    // when (inherited conditions first).
-    let mut conds: Vec<Value> = inh.when.clone();
-    if let Some(w) = &task.common.when {
-        conds.push(w.clone());
-    }
-    for c in &conds {
-        match shared.plan.templar.eval_bool(c, scope) {
-            Ok(true) => {}
-            Ok(false) => {
-                let mut r = ModuleResult::ok();
-                r.skipped = true;
-                r.msg = Some("Conditional result was False".into());
-                return Some(r);
-            }
-            Err(e) => {
-                return Some(ModuleResult::fail(format!(
-                    "The conditional check '{}' failed: {}",
-                    cond_text(c),
-                    e.msg
-                )));
-            }
-        }
+    if let Some(r) = unmet_when(&shared.plan.templar, inh, task, scope) {
+        return Some(r);
     }
     // set_fact is handled here: it changes the host's variables.
     if task.module == "set_fact" {
-        let mut args = task.args.clone();
-        args.remove("cacheable");
-        return Some(
-            match shared
-                .plan
-                .templar
-                .render_value(&Value::Object(args), scope)
-            {
-                Ok(Value::Object(facts)) => {
-                    let mut rt = (*state.runtime).clone();
-                    shared.plan.redactor.add_named_map(&facts, &|_| false);
-                    for (k, v) in &facts {
-                        rt.insert(k.clone(), v.clone());
-                    }
-                    state.runtime = Arc::new(rt);
-                    publish(shared, state);
-                    let mut r = ModuleResult::ok();
-                    r.extra.insert("ansible_facts".into(), Value::Object(facts));
-                    r
-                }
-                Ok(_) => ModuleResult::fail("set_fact needs key: value pairs"),
-                Err(e) => ModuleResult::fail(e.msg),
-            },
-        );
+        return Some(set_fact(shared, state, task, scope));
     }
     let conn = match connection(shared, state, scope).await {
         Ok(c) => c,
@@ -359,46 +398,13 @@ pub(super) async fn run_once_item(
             return Some(r);
         }
     };
-    // A host that cannot escalate for this play fails once, at its first task, with the fix.
-    if !pc.become_checked {
-        pc.become_checked = true;
-        if let Some(msg) = missing_escalation(shared, pc, state) {
-            return Some(ModuleResult::fail(msg));
-        }
-    }
-    let escalation =
-        match effective_become(&shared.plan.templar, inh, task, scope, state.login.as_ref()) {
-            Ok(b) => b,
-            Err(e) => return Some(ModuleResult::fail(e.to_string())),
-        };
-    let args = if task.module == "assert" {
-        task.args.clone()
-    } else {
-        let mut a = match shared
-            .plan
-            .templar
-            .render_value(&Value::Object(task.args.clone()), scope)
-        {
-            Ok(v) => v,
-            Err(e) => return Some(ModuleResult::fail(e.msg)),
-        };
-        drop_omitted(&mut a);
-        let mut a = match a {
-            Value::Object(m) => m,
-            _ => Map::new(),
-        };
-        if task.module == "debug"
-            && let Some(Value::String(v)) = task.args.get("var")
-        {
-            let expr = format!("{{{{ {v} }}}}");
-            let val = shared
-                .plan
-                .templar
-                .render_str(&expr, scope)
-                .unwrap_or_else(|e| Value::String(format!("VARIABLE IS NOT DEFINED! ({})", e.msg)));
-            a.insert("__var_value".into(), val);
-        }
-        a
+    let escalation = match task_escalation(shared, pc, state, inh, task, scope) {
+        Ok(b) => b,
+        Err(msg) => return Some(ModuleResult::fail(msg)),
+    };
+    let args = match module_args(&shared.plan.templar, task, scope) {
+        Ok(a) => a,
+        Err(msg) => return Some(ModuleResult::fail(msg)),
     };
     let check = match task.common.check_mode.clone().or(inh.check_mode.clone()) {
         Some(v) => shared
@@ -414,93 +420,10 @@ pub(super) async fn run_once_item(
     let diff = bool_kw(shared, &task.common.diff, scope)
         .or(bool_kw(shared, &inh.diff, scope))
         .unwrap_or(shared.plan.request.diff);
-    let mut environment = Vec::new();
-    for env in inh.environment.iter().chain(task.common.environment.iter()) {
-        if let Ok(Value::Object(m)) = shared.plan.templar.render_value(env, scope) {
-            for (k, v) in m {
-                environment.push((
-                    k,
-                    match v {
-                        Value::String(s) => s,
-                        other => other.to_string(),
-                    },
-                ));
-            }
-        }
-    }
-    let events = shared.clone();
-    let host = state.name.clone();
-    let task_id = task.id;
-    let task_name = task.display_name();
-    let live = Mutex::new(LiveOutput::default());
-    let sink: modules::Sink = Arc::new(move |stream, data: &[u8]| {
-        if hidden {
-            return;
-        }
-        let Ok(mut live) = live.lock() else {
-            return;
-        };
-        let text = match stream {
-            crate::transport::Stream::Stdout => live.stdout.decode(data),
-            crate::transport::Stream::Stderr => live.stderr.decode(data),
-        };
-        // Past the budget nothing more reaches the event stream (nor the journal, nor memory);
-        // the task's result still has the output's head, tail and size.
-        if live.sent >= LIVE_OUTPUT_PER_TASK {
-            if !live.noted {
-                live.noted = true;
-                events.emit(RunEvent::Warning {
-                    msg: format!(
-                        "[{host}] {task_name}: output beyond {} MiB is not shown or journalled \
-                         (the result keeps its first and last {} KiB)",
-                        LIVE_OUTPUT_PER_TASK >> 20,
-                        crate::transport::CAPTURE_HALF >> 10
-                    ),
-                });
-            }
-            return;
-        }
-        live.sent += text.len();
-        events.emit(RunEvent::Output {
-            host: host.clone(),
-            task_id,
-            stream,
-            data: text,
-        });
-    });
+    let environment = task_environment(&shared.plan.templar, inh, task, scope);
+    let sink = live_sink(shared, state, task, hidden);
     let facts = state.facts_raw();
-    let retries = task
-        .retries
-        .as_ref()
-        .map(|r| {
-            shared
-                .plan
-                .templar
-                .render_value(r, scope)
-                .ok()
-                .and_then(|v| {
-                    v.as_i64()
-                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                })
-                .unwrap_or(3)
-        })
-        .unwrap_or(if task.until.is_some() { 3 } else { 0 });
-    let delay = task
-        .delay
-        .as_ref()
-        .map(|r| {
-            shared
-                .plan
-                .templar
-                .render_value(r, scope)
-                .ok()
-                .and_then(|v| {
-                    v.as_f64()
-                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                })
-                .unwrap_or(5.0)
-        })
-        .unwrap_or(5.0);
+    let (retries, delay) = retry_policy(&shared.plan.templar, task, scope);
     let mut attempt = 0;
     loop {
         let ctx = Ctx {
@@ -542,26 +465,235 @@ pub(super) async fn run_once_item(
             return Some(r);
         }
         attempt += 1;
-        // `until` sees the result under the register name.
-        let mut layer = Map::new();
-        if let Some(reg) = &task.register {
-            layer.insert(reg.clone(), result_json(&r, false));
-        }
-        let s2 = build_scope(shared, pc, state, inh, task, Some(Arc::new(layer)));
-        let done = shared.plan.templar.eval_bool(until, &s2).unwrap_or(false);
+        let done = until_met(shared, pc, state, inh, task, until, &r);
         if done || attempt > retries || shared.cancel.is_cancelled() {
-            let mut r = r;
-            r.extra.insert("attempts".into(), attempt.into());
-            if !done {
-                r.failed = true;
-                r.msg = Some(format!(
-                    "Retried {attempt} times; the 'until' condition never became true"
-                ));
-            }
-            return Some(r);
+            return Some(settle_until(r, attempt, done));
         }
         tokio::time::sleep(std::time::Duration::from_secs_f64(delay.max(0.0))).await;
     }
+}
+
+/// The task's `when` with the inherited conditions first: a skipped result at the first false
+/// one, a failed one when a condition cannot be evaluated, None when all hold.
+fn unmet_when(
+    templar: &Templar,
+    inh: &Inherited,
+    task: &Task,
+    scope: &JValue,
+) -> Option<ModuleResult> {
+    let mut conds: Vec<Value> = inh.when.clone();
+    if let Some(w) = &task.common.when {
+        conds.push(w.clone());
+    }
+    for c in &conds {
+        match templar.eval_bool(c, scope) {
+            Ok(true) => {}
+            Ok(false) => {
+                let mut r = ModuleResult::ok();
+                r.skipped = true;
+                r.msg = Some("Conditional result was False".into());
+                return Some(r);
+            }
+            Err(e) => {
+                return Some(ModuleResult::fail(format!(
+                    "The conditional check '{}' failed: {}",
+                    cond_text(c),
+                    e.msg
+                )));
+            }
+        }
+    }
+    None
+}
+
+/// `set_fact`: renders its pairs into the host's runtime variables (masking secret-named ones).
+fn set_fact(shared: &Shared, state: &mut HostState, task: &Task, scope: &JValue) -> ModuleResult {
+    let mut args = task.args.clone();
+    args.remove("cacheable");
+    match shared
+        .plan
+        .templar
+        .render_value(&Value::Object(args), scope)
+    {
+        Ok(Value::Object(facts)) => {
+            let mut rt = (*state.runtime).clone();
+            shared.plan.redactor.add_named_map(&facts, &|_| false);
+            for (k, v) in &facts {
+                rt.insert(k.clone(), v.clone());
+            }
+            state.runtime = Arc::new(rt);
+            publish(shared, state);
+            let mut r = ModuleResult::ok();
+            r.extra.insert("ansible_facts".into(), Value::Object(facts));
+            r
+        }
+        Ok(_) => ModuleResult::fail("set_fact needs key: value pairs"),
+        Err(e) => ModuleResult::fail(e.msg),
+    }
+}
+
+/// The module's arguments, rendered (`assert`'s are conditions: they stay text), with `omit`
+/// values dropped; `debug: var=` also gets the variable's value.
+fn module_args(
+    templar: &Templar,
+    task: &Task,
+    scope: &JValue,
+) -> Result<Map<String, Value>, String> {
+    if task.module == "assert" {
+        return Ok(task.args.clone());
+    }
+    let mut a = templar
+        .render_value(&Value::Object(task.args.clone()), scope)
+        .map_err(|e| e.msg)?;
+    drop_omitted(&mut a);
+    let mut a = match a {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    if task.module == "debug"
+        && let Some(Value::String(v)) = task.args.get("var")
+    {
+        let expr = format!("{{{{ {v} }}}}");
+        let val = templar
+            .render_str(&expr, scope)
+            .unwrap_or_else(|e| Value::String(format!("VARIABLE IS NOT DEFINED! ({})", e.msg)));
+        a.insert("__var_value".into(), val);
+    }
+    Ok(a)
+}
+
+/// `environment:` along the block path, then the task's own; later entries win in the shell.
+fn task_environment(
+    templar: &Templar,
+    inh: &Inherited,
+    task: &Task,
+    scope: &JValue,
+) -> Vec<(String, String)> {
+    let mut environment = Vec::new();
+    for env in inh.environment.iter().chain(task.common.environment.iter()) {
+        if let Ok(Value::Object(m)) = templar.render_value(env, scope) {
+            for (k, v) in m {
+                environment.push((
+                    k,
+                    match v {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    },
+                ));
+            }
+        }
+    }
+    environment
+}
+
+/// Where the module's live output goes: the event stream, masked, up to
+/// [`LIVE_OUTPUT_PER_TASK`] bytes; nothing for a `no_log` task.
+fn live_sink(shared: &Arc<Shared>, state: &HostState, task: &Task, hidden: bool) -> modules::Sink {
+    let events = shared.clone();
+    let host = state.name.clone();
+    let task_id = task.id;
+    let task_name = task.display_name();
+    let live = Mutex::new(LiveOutput::default());
+    Arc::new(move |stream, data: &[u8]| {
+        if hidden {
+            return;
+        }
+        let Ok(mut live) = live.lock() else {
+            return;
+        };
+        let text = match stream {
+            crate::transport::Stream::Stdout => live.stdout.decode(data),
+            crate::transport::Stream::Stderr => live.stderr.decode(data),
+        };
+        // Past the budget nothing more reaches the event stream (nor the journal, nor memory);
+        // the task's result still has the output's head, tail and size.
+        if live.sent >= LIVE_OUTPUT_PER_TASK {
+            if !live.noted {
+                live.noted = true;
+                events.emit(RunEvent::Warning {
+                    msg: format!(
+                        "[{host}] {task_name}: output beyond {} MiB is not shown or journalled \
+                         (the result keeps its first and last {} KiB)",
+                        LIVE_OUTPUT_PER_TASK >> 20,
+                        crate::transport::CAPTURE_HALF >> 10
+                    ),
+                });
+            }
+            return;
+        }
+        live.sent += text.len();
+        events.emit(RunEvent::Output {
+            host: host.clone(),
+            task_id,
+            stream,
+            data: text,
+        });
+    })
+}
+
+/// `(retries, delay in seconds)`: 3 retries by default with `until` (0 without), 5 s between
+/// attempts; a value that does not render to a number takes the default.
+fn retry_policy(templar: &Templar, task: &Task, scope: &JValue) -> (i64, f64) {
+    let retries = task
+        .retries
+        .as_ref()
+        .map(|r| {
+            templar
+                .render_value(r, scope)
+                .ok()
+                .and_then(|v| {
+                    v.as_i64()
+                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                })
+                .unwrap_or(3)
+        })
+        .unwrap_or(if task.until.is_some() { 3 } else { 0 });
+    let delay = task
+        .delay
+        .as_ref()
+        .map(|r| {
+            templar
+                .render_value(r, scope)
+                .ok()
+                .and_then(|v| {
+                    v.as_f64()
+                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                })
+                .unwrap_or(5.0)
+        })
+        .unwrap_or(5.0);
+    (retries, delay)
+}
+
+/// Whether `until` holds for this attempt's result (which it sees under the register name); a
+/// condition that cannot be evaluated does not hold.
+fn until_met(
+    shared: &Arc<Shared>,
+    pc: &PlayCtx<'_>,
+    state: &HostState,
+    inh: &Inherited,
+    task: &Task,
+    until: &Value,
+    r: &ModuleResult,
+) -> bool {
+    let mut layer = Map::new();
+    if let Some(reg) = &task.register {
+        layer.insert(reg.clone(), result_json(r, false));
+    }
+    let s2 = build_scope(shared, pc, state, inh, task, Some(Arc::new(layer)));
+    shared.plan.templar.eval_bool(until, &s2).unwrap_or(false)
+}
+
+/// The last attempt's result: `attempts` recorded, failed when `until` never held.
+fn settle_until(mut r: ModuleResult, attempt: i64, done: bool) -> ModuleResult {
+    r.extra.insert("attempts".into(), attempt.into());
+    if !done {
+        r.failed = true;
+        r.msg = Some(format!(
+            "Retried {attempt} times; the 'until' condition never became true"
+        ));
+    }
+    r
 }
 
 pub(super) fn cond_text(c: &Value) -> String {
