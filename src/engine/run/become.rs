@@ -165,3 +165,87 @@ fn missing_escalation(shared: &Arc<Shared>, pc: &PlayCtx<'_>, state: &HostState)
     .into_iter()
     .find_map(|items| walk(items, &base, &check))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::testutil::{scope, task};
+    use super::*;
+    use crate::template::Templar;
+
+    fn want(inh: &Inherited, task: &Task, vars: serde_json::Value) -> Option<Become> {
+        match requested_become(&Templar::new(), inh, task, &scope(vars)) {
+            Ok(b) => b,
+            Err(e) => panic!("requested_become: {e}"),
+        }
+    }
+
+    #[test]
+    fn no_become_asked_means_no_escalation() {
+        assert!(want(&Inherited::default(), &task("command"), json!({})).is_none());
+        let off = Inherited {
+            r#become: Some(false),
+            ..Default::default()
+        };
+        // The keyword says no even though the inventory says yes.
+        assert!(want(&off, &task("command"), json!({"ansible_become": true})).is_none());
+    }
+
+    #[test]
+    fn inherited_become_defaults_to_sudo_as_root() {
+        let inh = Inherited {
+            r#become: Some(true),
+            ..Default::default()
+        };
+        let b = want(&inh, &task("command"), json!({})).expect("escalation");
+        assert_eq!(b.method, BecomeMethod::Sudo);
+        assert_eq!(b.user, "root");
+        assert!(b.password.is_none());
+    }
+
+    #[test]
+    fn task_keywords_beat_inherited_ones_which_beat_variables() {
+        let inh = Inherited {
+            r#become: Some(true),
+            become_user: Some("app".into()),
+            ..Default::default()
+        };
+        let vars = json!({"ansible_become_user": "nobody", "ansible_become_method": "su",
+                          "ansible_become_pass": "s3cret"});
+        let b = want(&inh, &task("command"), vars.clone()).expect("escalation");
+        assert_eq!(b.user, "app");
+        assert_eq!(b.method, BecomeMethod::Su, "method from the variable");
+        assert_eq!(b.password.as_ref().map(|p| p.expose()), Some("s3cret"));
+        let mut t = task("command");
+        t.common.become_user = Some("{{ db_owner }}".into());
+        let mut vars = vars;
+        vars["db_owner"] = json!("postgres");
+        assert_eq!(want(&inh, &t, vars).expect("escalation").user, "postgres");
+    }
+
+    #[test]
+    fn become_from_inventory_variables_alone() {
+        let b = want(
+            &Inherited::default(),
+            &task("command"),
+            json!({"ansible_become": "yes", "ansible_become_user": "postgres"}),
+        )
+        .expect("escalation");
+        assert_eq!(b.user, "postgres");
+    }
+
+    #[test]
+    fn unsupported_method_is_refused_with_the_valid_ones() {
+        let inh = Inherited {
+            r#become: Some(true),
+            become_method: Some("doas".into()),
+            ..Default::default()
+        };
+        let err = requested_become(&Templar::new(), &inh, &task("command"), &scope(json!({})))
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("'doas'") && err.contains("sudo, su"), "{err}");
+    }
+}

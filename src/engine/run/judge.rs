@@ -379,3 +379,170 @@ pub(super) fn note_failure(shared: &Shared, pc: &PlayCtx<'_>, task: &Task, inh: 
         shared.abort_play.store(true, Ordering::SeqCst);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::testutil::{scope, task};
+    use super::*;
+
+    fn judged(
+        task: &Task,
+        inh: &Inherited,
+        r: &ModuleResult,
+        vars: serde_json::Value,
+    ) -> (Status, bool, bool, Value) {
+        let mut reg = result_json(r, false);
+        let (s, f, i) = judge(&Templar::new(), task, inh, &scope(vars), r, &mut reg);
+        (s, f, i, reg)
+    }
+
+    fn registered(module: &str, changed_when: Option<&str>, failed_when: Option<&str>) -> Task {
+        let mut t = task(module);
+        t.register = Some("out".into());
+        t.changed_when = changed_when.map(|c| json!(c));
+        t.failed_when = failed_when.map(|c| json!(c));
+        t
+    }
+
+    fn rc(code: i32) -> ModuleResult {
+        let mut r = ModuleResult::changed(true);
+        r.rc = Some(code);
+        r.stdout = Some("a\nb".into());
+        r
+    }
+
+    #[test]
+    fn registered_form_has_lines_and_hides_everything_under_no_log() {
+        let r = rc(0);
+        let reg = result_json(&r, false);
+        assert_eq!(reg["stdout_lines"], json!(["a", "b"]));
+        assert_eq!(reg["rc"], json!(0));
+        assert_eq!(reg["changed"], json!(true));
+        assert!(reg.get("skipped").is_none());
+        let hidden = result_json(&r, true);
+        assert_eq!(hidden["censored"], json!(CENSORED));
+        assert!(hidden.get("stdout").is_none() && hidden.get("rc").is_none());
+    }
+
+    #[test]
+    fn changed_when_reads_the_result_through_the_register_name() {
+        let t = registered("command", Some("out.rc == 2"), None);
+        let (s, failed, _, reg) = judged(&t, &Inherited::default(), &rc(0), json!({}));
+        assert_eq!((s, failed), (Status::Ok, false));
+        assert_eq!(reg["changed"], json!(false));
+        let (s, ..) = judged(&t, &Inherited::default(), &rc(2), json!({}));
+        assert_eq!(s, Status::Changed);
+    }
+
+    #[test]
+    fn failed_when_true_fails_with_a_message_and_false_clears_a_failure() {
+        let t = registered("command", None, Some("out.rc != 0 and limit > 0"));
+        let (s, failed, ignored, reg) =
+            judged(&t, &Inherited::default(), &rc(1), json!({"limit": 1}));
+        assert_eq!((s, failed, ignored), (Status::Failed, true, false));
+        assert_eq!(reg["msg"], json!("failed_when condition was true"));
+        assert_eq!(reg["failed"], json!(true));
+        let mut r = rc(0);
+        r.failed = true;
+        let (s, failed, ..) = judged(&t, &Inherited::default(), &r, json!({"limit": 1}));
+        assert_eq!((s, failed), (Status::Changed, false));
+    }
+
+    #[test]
+    fn a_condition_that_cannot_be_evaluated_fails_the_task() {
+        let t = registered("command", Some("out.rc == undefined_thing"), None);
+        let (s, failed, _, reg) = judged(&t, &Inherited::default(), &rc(0), json!({}));
+        assert_eq!((s, failed), (Status::Failed, true));
+        let msg = reg["msg"].as_str().unwrap_or_default();
+        assert!(msg.starts_with("changed_when: "), "{msg}");
+    }
+
+    #[test]
+    fn ignore_errors_is_inherited_and_the_task_can_override_it() {
+        let inh = Inherited {
+            ignore_errors: Some(true),
+            ..Default::default()
+        };
+        let fail = ModuleResult::fail("boom");
+        let (s, failed, ignored, _) = judged(&task("command"), &inh, &fail, json!({}));
+        assert_eq!((s, failed, ignored), (Status::Failed, true, true));
+        let mut t = task("command");
+        t.common.ignore_errors = Some(false);
+        let (.., ignored, _) = judged(&t, &inh, &fail, json!({}));
+        assert!(!ignored);
+    }
+
+    #[test]
+    fn unreachable_and_skipped_are_not_judged_by_conditions() {
+        let t = registered("command", Some("true"), Some("true"));
+        let mut down = ModuleResult::fail("no route");
+        down.extra.insert("unreachable".into(), true.into());
+        let inh = Inherited {
+            ignore_unreachable: Some(true),
+            ..Default::default()
+        };
+        let (s, failed, ignored, _) = judged(&t, &inh, &down, json!({}));
+        assert_eq!((s, failed, ignored), (Status::Unreachable, true, true));
+        let mut skipped = ModuleResult::ok();
+        skipped.skipped = true;
+        let (s, failed, ..) = judged(&t, &Inherited::default(), &skipped, json!({}));
+        assert_eq!((s, failed), (Status::Skipped, false));
+    }
+
+    #[test]
+    fn recap_counts_ignored_failures_as_ok_and_ignored_unreachables_as_skipped() {
+        let mut c = Counts::default();
+        count(&mut c, Status::Changed, false);
+        count(&mut c, Status::Failed, true);
+        count(&mut c, Status::Unreachable, true);
+        count(&mut c, Status::Failed, false);
+        let want = Counts {
+            ok: 2,
+            changed: 1,
+            failed: 1,
+            skipped: 1,
+            ignored: 1,
+            ..Default::default()
+        };
+        assert_eq!(c, want);
+    }
+
+    #[test]
+    fn handlers_are_queued_once_in_first_notified_order() {
+        let mut q = vec!["restart".to_string()];
+        queue_handlers(
+            &mut q,
+            &["reload".into(), "restart".into(), "reload".into()],
+        );
+        assert_eq!(q, vec!["restart", "reload"]);
+    }
+
+    #[test]
+    fn max_fail_percentage_is_exceeded_only_strictly() {
+        assert!(!over_max_fail(None, 5, 5));
+        assert!(!over_max_fail(Some(50.0), 1, 2), "50 % is not over 50 %");
+        assert!(over_max_fail(Some(50.0), 2, 3));
+        assert!(
+            over_max_fail(Some(0.0), 1, 0),
+            "an empty batch counts as one host"
+        );
+    }
+
+    #[test]
+    fn large_diffs_are_replaced_by_a_note() {
+        let d = modules::Diff {
+            before_header: "a".into(),
+            after_header: "b".into(),
+            before: "x".repeat(MAX_DIFF_TEXT + 1),
+            after: "small".into(),
+        };
+        let out = bounded_diffs(&[d]);
+        assert_eq!(out[0].after, "small");
+        assert_eq!(
+            out[0].before,
+            modules::Diff::not_shown((MAX_DIFF_TEXT + 1) as u64)
+        );
+    }
+}

@@ -300,3 +300,35 @@ fn publish(shared: &Shared, state: &HostState) {
         );
     }
 }
+
+/// Builders the unit tests of the run's parts share.
+#[cfg(test)]
+mod testutil {
+    use std::sync::Arc;
+
+    use minijinja::Value as JValue;
+    use serde_json::Value;
+
+    use crate::playbook::{Common, Task};
+    use crate::template::{Scope, Templar};
+
+    /// A task of `module` with no keywords.
+    pub(super) fn task(module: &str) -> Task {
+        Task {
+            common: Common::default(),
+            module: module.into(),
+            module_written: module.into(),
+            id: 1,
+            ..super::plays::gather_task()
+        }
+    }
+
+    /// A template scope holding `vars` (a JSON object).
+    pub(super) fn scope(vars: Value) -> JValue {
+        let mut s = Scope::new(Templar::new());
+        if let Value::Object(m) = vars {
+            s.layers.push(Arc::new(m));
+        }
+        s.into_value()
+    }
+}

@@ -192,3 +192,65 @@ pub(super) fn gather_task() -> Task {
         id: crate::engine::events::FACTS_TASK_ID,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::playbook::Block;
+
+    fn hosts(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("h{i}")).collect()
+    }
+
+    fn sizes(serial: Option<Value>, n: usize) -> Vec<usize> {
+        batches(&serial, &hosts(n)).iter().map(Vec::len).collect()
+    }
+
+    #[test]
+    fn without_serial_all_hosts_are_one_batch() {
+        assert_eq!(batches(&None, &hosts(3)), vec![hosts(3)]);
+    }
+
+    #[test]
+    fn serial_number_cuts_batches_in_host_order() {
+        let b = batches(&Some(json!(2)), &hosts(5));
+        assert_eq!(b, vec![vec!["h1", "h2"], vec!["h3", "h4"], vec!["h5"]]);
+        // A number given as text counts the same.
+        assert_eq!(sizes(Some(json!("2")), 5), vec![2, 2, 1]);
+    }
+
+    #[test]
+    fn serial_percentage_rounds_down_but_takes_at_least_one_host() {
+        assert_eq!(sizes(Some(json!("50%")), 5), vec![2, 2, 1]);
+        assert_eq!(sizes(Some(json!("10%")), 3), vec![1, 1, 1]);
+        assert_eq!(sizes(Some(json!("100%")), 4), vec![4]);
+    }
+
+    #[test]
+    fn serial_list_steps_through_sizes_and_repeats_the_last() {
+        assert_eq!(sizes(Some(json!([1, "50%"])), 6), vec![1, 3, 2]);
+        assert_eq!(sizes(Some(json!([1, 2, 10])), 4), vec![1, 2, 1]);
+    }
+
+    #[test]
+    fn serial_zero_or_nonsense_runs_one_host_at_a_time() {
+        assert_eq!(sizes(Some(json!(0)), 2), vec![1, 1]);
+        assert_eq!(sizes(Some(json!("many")), 2), vec![1, 1]);
+        assert_eq!(sizes(Some(json!(true)), 2), vec![1, 1]);
+    }
+
+    #[test]
+    fn task_count_includes_block_and_always_but_not_rescue() {
+        let t = || Item::Task(Box::new(super::super::testutil::task("command")));
+        let block = Block {
+            pos: Default::default(),
+            common: Common::default(),
+            block: vec![t(), t()],
+            rescue: vec![t()],
+            always: vec![t()],
+        };
+        assert_eq!(count_tasks(&[t(), Item::Block(Box::new(block))]), 4);
+    }
+}

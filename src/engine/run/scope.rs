@@ -360,3 +360,167 @@ pub(super) fn holds_templated_secret(k: &str, v: &Value) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::template::Templar;
+
+    fn common(v: Value) -> Common {
+        let m = v.as_object().cloned().unwrap_or_default();
+        let s = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
+        let b = |k: &str| m.get(k).and_then(Value::as_bool);
+        Common {
+            when: m.get("when").cloned(),
+            r#become: b("become"),
+            become_user: s("become_user"),
+            become_method: s("become_method"),
+            vars: m
+                .get("vars")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+            tags: m
+                .get("tags")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            ignore_errors: b("ignore_errors"),
+            run_once: b("run_once"),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn block_keywords_reach_the_task_and_inner_ones_win() {
+        let play = common(
+            json!({"become": true, "become_user": "postgres", "tags": ["db"],
+                                 "ignore_errors": true, "vars": {"a": 1}}),
+        );
+        let block = common(
+            json!({"when": "x", "become_user": "app", "tags": ["schema"],
+                                  "vars": {"a": 2}, "ignore_errors": false}),
+        );
+        let inner = common(json!({"when": "y", "run_once": true}));
+        let inh = Inherited::default().with(&play).with(&block).with(&inner);
+        assert_eq!(inh.r#become, Some(true), "kept from the play");
+        assert_eq!(inh.become_user.as_deref(), Some("app"), "the block's wins");
+        assert_eq!(
+            inh.ignore_errors,
+            Some(false),
+            "an explicit false overrides"
+        );
+        assert_eq!(inh.run_once, Some(true));
+        // Conditions and tags accumulate outermost first; vars stack (innermost last).
+        assert_eq!(inh.when, vec![json!("x"), json!("y")]);
+        assert_eq!(inh.tags, vec!["db", "schema"]);
+        let vars: Vec<&Value> = inh.vars.iter().map(|v| &v["a"]).collect();
+        assert_eq!(vars, vec![&json!(1), &json!(2)]);
+    }
+
+    #[test]
+    fn play_base_leaves_when_name_and_vars_to_the_play() {
+        let mut play: Play = crate::playbook::Play {
+            common: common(json!({"when": "never_inherited", "become": true,
+                                  "vars": {"v": 1}, "tags": ["t"]})),
+            ..play_stub()
+        };
+        play.common.name = Some("the play".into());
+        let base = play_base(&play);
+        assert!(base.when.is_empty());
+        assert!(base.vars.is_empty(), "play vars are their own scope layer");
+        assert_eq!(base.r#become, Some(true));
+        assert_eq!(base.tags, vec!["t"]);
+    }
+
+    fn play_stub() -> Play {
+        crate::playbook::Play {
+            pos: Default::default(),
+            hosts: "all".into(),
+            common: Common::default(),
+            vars_pos: Default::default(),
+            gather_facts: false,
+            vars_files: Vec::new(),
+            pre_tasks: Vec::new(),
+            tasks: Vec::new(),
+            post_tasks: Vec::new(),
+            handlers: Vec::new(),
+            serial: None,
+            max_fail_percentage: None,
+        }
+    }
+
+    fn req(tags: &[&str], skip: &[&str]) -> RunRequest {
+        RunRequest {
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            skip_tags: skip.iter().map(|t| t.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    fn sel(r: &RunRequest, tags: &[&str]) -> bool {
+        let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+        selected_by_tags(r, &tags)
+    }
+
+    #[test]
+    fn tag_selection_follows_ansible() {
+        let all = req(&[], &[]);
+        assert!(sel(&all, &[]) && sel(&all, &["x"]));
+        assert!(!sel(&all, &["never"]), "never runs only when asked for");
+        let x = req(&["x"], &[]);
+        assert!(sel(&x, &["x"]) && sel(&x, &["always"]));
+        assert!(!sel(&x, &["y"]) && !sel(&x, &[]));
+        assert!(sel(&x, &["never", "x"]));
+        assert!(sel(&req(&["tagged"], &[]), &["y"]) && !sel(&req(&["tagged"], &[]), &[]));
+        assert!(sel(&req(&["untagged"], &[]), &[]) && !sel(&req(&["untagged"], &[]), &["y"]));
+        assert!(
+            !sel(&req(&[], &["x"]), &["x", "always"]),
+            "skip beats always"
+        );
+        assert!(!sel(&req(&[], &["all"]), &[]));
+    }
+
+    #[test]
+    fn templated_secrets_are_found_at_any_depth() {
+        assert!(holds_templated_secret("db_password", &json!("{{ a ~ b }}")));
+        assert!(!holds_templated_secret("db_password", &json!("literal")));
+        assert!(!holds_templated_secret("db_name", &json!("{{ a }}")));
+        assert!(holds_templated_secret(
+            "users",
+            &json!([{"name": "x", "password": "{{ lookup('env', 'P') }}"}])
+        ));
+        assert!(holds_templated_secret(
+            "api_token",
+            &json!({"v": "{{ t }}"})
+        ));
+    }
+
+    #[test]
+    fn render_plain_renders_only_templates() {
+        let t = Templar::new();
+        let s = super::super::testutil::scope(json!({"who": "postgres", "n": 5}));
+        assert_eq!(render_plain(&t, &s, "root").ok().as_deref(), Some("root"));
+        assert_eq!(
+            render_plain(&t, &s, "{{ who }}").ok().as_deref(),
+            Some("postgres")
+        );
+        assert_eq!(render_plain(&t, &s, "{{ n }}").ok().as_deref(), Some("5"));
+        assert!(render_plain(&t, &s, "{{ missing }}").is_err());
+    }
+
+    #[test]
+    fn facts_appear_as_ansible_aliases_and_under_ansible_facts() {
+        let facts = json!({"os_family": "Debian"});
+        let layer = facts_layer(facts.as_object().unwrap_or(&Map::new()));
+        assert_eq!(layer["ansible_os_family"], json!("Debian"));
+        assert_eq!(layer["ansible_facts"], facts);
+    }
+}

@@ -702,3 +702,241 @@ pub(super) fn cond_text(c: &Value) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::testutil::{scope, task};
+    use super::*;
+
+    fn looping(spec: Value) -> Task {
+        let mut t = task("command");
+        t.loop_items = Some(spec);
+        t
+    }
+
+    #[test]
+    fn loop_spec_renders_to_items_null_to_none_and_text_is_refused() {
+        let t = Templar::new();
+        let s = scope(json!({"dbs": ["slm", "slm_users"], "nothing": null}));
+        assert_eq!(loop_items(&t, &task("command"), &s), Ok(None));
+        assert_eq!(
+            loop_items(&t, &looping(json!("{{ dbs }}")), &s),
+            Ok(Some(vec![json!("slm"), json!("slm_users")]))
+        );
+        assert_eq!(
+            loop_items(&t, &looping(json!("{{ nothing }}")), &s),
+            Ok(Some(Vec::new()))
+        );
+        let err = loop_items(&t, &looping(json!("a string")), &s)
+            .err()
+            .unwrap_or_default();
+        assert_eq!(err, "loop must be a list, got \"a string\"");
+        assert!(loop_items(&t, &looping(json!("{{ undefined_x }}")), &s).is_err());
+    }
+
+    #[test]
+    fn loop_layer_has_the_item_and_ansible_loop() {
+        let mut t = task("command");
+        t.loop_var = "db".into();
+        let layer = loop_layer(&t, 2, 3, &json!("slm"));
+        assert_eq!(layer["db"], json!("slm"));
+        assert_eq!(layer["ansible_loop_var"], json!("db"));
+        assert_eq!(
+            layer["ansible_loop"],
+            json!({"index": 3, "index0": 2, "first": false, "last": true, "length": 3})
+        );
+        assert_eq!(
+            loop_layer(&t, 0, 3, &json!(1))["ansible_loop"]["first"],
+            json!(true)
+        );
+    }
+
+    #[test]
+    fn item_label_is_rendered_and_falls_back_to_the_item() {
+        let tp = Templar::new();
+        let item = json!({"name": "slm", "password": "x"});
+        let s = scope(json!({"item": item.clone()}));
+        assert_eq!(loop_label(&tp, &task("command"), &s, &item), item);
+        let mut t = task("command");
+        t.loop_label = Some(json!("{{ item.name }}"));
+        assert_eq!(loop_label(&tp, &t, &s, &item), json!("slm"));
+        t.loop_label = Some(json!("{{ item.missing.deeper }}"));
+        assert_eq!(loop_label(&tp, &t, &s, &item), item);
+    }
+
+    #[test]
+    fn item_result_carries_the_item_unless_hidden() {
+        let t = task("command");
+        let reg = item_result_json(&t, &json!("slm"), &ModuleResult::ok(), false);
+        assert_eq!(reg["item"], json!("slm"));
+        assert_eq!(reg["ansible_loop_var"], json!("item"));
+        let reg = item_result_json(&t, &json!("secret"), &ModuleResult::ok(), true);
+        assert_eq!(reg["item"], json!(CENSORED));
+    }
+
+    fn skipped() -> ModuleResult {
+        let mut r = ModuleResult::ok();
+        r.skipped = true;
+        r
+    }
+
+    #[test]
+    fn loop_tally_status_and_registered_summary() {
+        assert_eq!(LoopTally::new(0).status(), Status::Skipped);
+        let mut all_skipped = LoopTally::new(2);
+        all_skipped.add(&skipped(), false);
+        all_skipped.add(&skipped(), false);
+        assert_eq!(all_skipped.status(), Status::Skipped);
+        let mut mixed = LoopTally::new(3);
+        mixed.add(&skipped(), false);
+        mixed.add(&ModuleResult::changed(true), false);
+        assert_eq!(mixed.status(), Status::Changed);
+        mixed.add(&ModuleResult::fail("x"), true);
+        assert_eq!(mixed.status(), Status::Failed);
+        mixed.results.push(json!({"item": 1}));
+        let reg = mixed.register(false);
+        assert_eq!(reg["msg"], json!("One or more items failed"));
+        assert_eq!(reg["results"], json!([{"item": 1}]));
+        assert_eq!(
+            (&reg["changed"], &reg["failed"]),
+            (&json!(true), &json!(true))
+        );
+        // An ignored failure does not fail the loop.
+        let mut ok = LoopTally::new(1);
+        ok.add(&ModuleResult::fail("ignored"), false);
+        assert_eq!(ok.status(), Status::Ok);
+        assert_eq!(ok.register(false)["msg"], json!("All items completed"));
+    }
+
+    #[test]
+    fn when_conditions_inherited_first_skip_or_fail() {
+        let tp = Templar::new();
+        let s = scope(json!({"x": 1}));
+        let mut t = task("command");
+        t.common.when = Some(json!("x == 1"));
+        assert!(unmet_when(&tp, &Inherited::default(), &t, &s).is_none());
+        let inh = Inherited {
+            when: vec![json!("x == 2")],
+            ..Default::default()
+        };
+        let r = unmet_when(&tp, &inh, &t, &s).expect("skipped");
+        assert!(r.skipped && !r.failed);
+        assert_eq!(r.msg.as_deref(), Some("Conditional result was False"));
+        t.common.when = Some(json!("nope is defined and nope.x"));
+        let inh = Inherited {
+            when: vec![json!("undefined_var == 1")],
+            ..Default::default()
+        };
+        let r = unmet_when(&tp, &inh, &t, &s).expect("failed");
+        assert!(r.failed);
+        let msg = r.msg.unwrap_or_default();
+        assert!(
+            msg.starts_with("The conditional check 'undefined_var == 1' failed: "),
+            "the inherited condition is checked first: {msg}"
+        );
+    }
+
+    #[test]
+    fn retries_default_to_three_with_until_and_delay_to_five_seconds() {
+        let tp = Templar::new();
+        let s = scope(json!({"n": "4"}));
+        assert_eq!(retry_policy(&tp, &task("command"), &s), (0, 5.0));
+        let mut t = task("command");
+        t.until = Some(json!("out is success"));
+        assert_eq!(retry_policy(&tp, &t, &s), (3, 5.0));
+        t.retries = Some(json!("{{ n }}"));
+        t.delay = Some(json!(0.5));
+        assert_eq!(retry_policy(&tp, &t, &s), (4, 0.5));
+        t.retries = Some(json!("lots"));
+        t.delay = Some(json!("soon"));
+        assert_eq!(retry_policy(&tp, &t, &s), (3, 5.0));
+    }
+
+    #[test]
+    fn until_outcome_records_attempts_and_fails_when_never_met() {
+        let r = settle_until(ModuleResult::changed(true), 2, true);
+        assert!(!r.failed);
+        assert_eq!(r.extra["attempts"], json!(2));
+        let r = settle_until(ModuleResult::ok(), 4, false);
+        assert!(r.failed);
+        assert_eq!(
+            r.msg.as_deref(),
+            Some("Retried 4 times; the 'until' condition never became true")
+        );
+    }
+
+    #[test]
+    fn module_args_are_rendered_without_omitted_ones() {
+        let tp = Templar::new();
+        let s = scope(json!({"name": "slm", "omit": OMIT}));
+        let mut t = task("postgresql_db");
+        t.args = json!({"name": "{{ name }}", "owner": "{{ omit }}",
+                        "nested": {"a": OMIT, "b": 1}})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+        let a = module_args(&tp, &t, &s).unwrap_or_default();
+        assert_eq!(Value::Object(a), json!({"name": "slm", "nested": {"b": 1}}));
+        let mut t = task("assert");
+        t.args = json!({"that": ["{{ name }} == 'x'"]})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            module_args(&tp, &t, &s).unwrap_or_default(),
+            t.args,
+            "assert's stay text"
+        );
+        t.module = "debug".into();
+        t.args = json!({"var": "name"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let a = module_args(&tp, &t, &s).unwrap_or_default();
+        assert_eq!(a["__var_value"], json!("slm"));
+        t.args = json!({"var": "nope"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let a = module_args(&tp, &t, &s).unwrap_or_default();
+        let shown = a["__var_value"].as_str().unwrap_or_default();
+        assert!(shown.starts_with("VARIABLE IS NOT DEFINED!"), "{shown}");
+        t.module = "command".into();
+        t.args = json!({"cmd": "{{ nope }}"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        assert!(module_args(&tp, &t, &s).is_err());
+    }
+
+    #[test]
+    fn environment_is_inherited_first_and_values_become_text() {
+        let tp = Templar::new();
+        let s = scope(json!({"lang": "C.UTF-8"}));
+        let inh = Inherited {
+            environment: vec![json!({"LANG": "{{ lang }}"}), json!("not a map")],
+            ..Default::default()
+        };
+        let mut t = task("command");
+        t.common.environment = Some(json!({"PGPORT": 5432, "LANG": "C"}));
+        assert_eq!(
+            task_environment(&tp, &inh, &t, &s),
+            vec![
+                ("LANG".to_string(), "C.UTF-8".to_string()),
+                ("PGPORT".into(), "5432".into()),
+                ("LANG".into(), "C".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn short_cuts_at_80_characters_on_a_char_boundary() {
+        assert_eq!(short("abc"), "abc");
+        let long = "é".repeat(100);
+        let s = short(&long);
+        assert_eq!(s.chars().count(), 81);
+        assert!(s.ends_with('…'));
+    }
+}
