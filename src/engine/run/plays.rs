@@ -226,6 +226,10 @@ mod tests {
         assert_eq!(sizes(Some(json!("50%")), 5), vec![2, 2, 1]);
         assert_eq!(sizes(Some(json!("10%")), 3), vec![1, 1, 1]);
         assert_eq!(sizes(Some(json!("100%")), 4), vec![4]);
+        assert_eq!(sizes(Some(json!("33%")), 10), vec![3, 3, 3, 1]);
+        assert_eq!(sizes(Some(json!("50%")), 100), vec![50, 50]);
+        // A percentage that is not a number means all hosts.
+        assert_eq!(sizes(Some(json!("half%")), 3), vec![3]);
     }
 
     #[test]
