@@ -50,7 +50,7 @@ fn effective_become(
 }
 
 /// The escalation a task's keywords and variables ask for.
-pub(super) fn requested_become(
+fn requested_become(
     t: &crate::template::Templar,
     inh: &Inherited,
     task: &Task,

@@ -93,7 +93,7 @@ pub(super) async fn flush_handlers(
     }
 }
 
-pub(super) fn flatten(items: &[Item]) -> Vec<&Task> {
+fn flatten(items: &[Item]) -> Vec<&Task> {
     let mut out = Vec::new();
     for i in items {
         match i {

@@ -17,7 +17,7 @@ use crate::engine::modules::{self, MAX_DIFF_TEXT, ModuleResult};
 use crate::playbook::Task;
 use crate::template::{Scope, Templar};
 
-pub(super) fn bounded_diffs(diffs: &[modules::Diff]) -> Vec<modules::Diff> {
+fn bounded_diffs(diffs: &[modules::Diff]) -> Vec<modules::Diff> {
     let cap = |text: &str| {
         if text.len() > MAX_DIFF_TEXT {
             modules::Diff::not_shown(text.len() as u64)
@@ -166,7 +166,7 @@ pub(super) fn judge(
     (status, failed, ignored)
 }
 
-pub(super) fn set_msg(reg: &mut Value, msg: &str) {
+fn set_msg(reg: &mut Value, msg: &str) {
     if let Value::Object(m) = reg {
         m.insert("msg".into(), msg.into());
     }
@@ -174,7 +174,7 @@ pub(super) fn set_msg(reg: &mut Value, msg: &str) {
 
 /// Two scopes read as one (the first wins).
 #[derive(Debug)]
-pub(super) struct MergedScope {
+struct MergedScope {
     first: JValue,
     second: JValue,
 }
@@ -367,7 +367,7 @@ fn over_max_fail(max_fail_percentage: Option<f64>, failed: usize, hosts: usize) 
 
 /// Counts a failure in the play; aborts the play on `any_errors_fatal` or past
 /// `max_fail_percentage`.
-pub(super) fn note_failure(shared: &Shared, pc: &PlayCtx<'_>, task: &Task, inh: &Inherited) {
+fn note_failure(shared: &Shared, pc: &PlayCtx<'_>, task: &Task, inh: &Inherited) {
     let n = shared.failed_in_play.fetch_add(1, Ordering::SeqCst) + 1;
     let fatal = task
         .common

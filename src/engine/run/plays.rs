@@ -79,7 +79,7 @@ pub(super) async fn run_plays(shared: &Arc<Shared>, states: &mut IndexMap<String
     }
 }
 
-pub(super) fn count_tasks(items: &[Item]) -> usize {
+fn count_tasks(items: &[Item]) -> usize {
     items
         .iter()
         .map(|i| match i {
@@ -90,7 +90,7 @@ pub(super) fn count_tasks(items: &[Item]) -> usize {
 }
 
 /// `serial:` — a number, a percentage, or a list of them.
-pub(super) fn batches(serial: &Option<Value>, hosts: &[String]) -> Vec<Vec<String>> {
+fn batches(serial: &Option<Value>, hosts: &[String]) -> Vec<Vec<String>> {
     let Some(serial) = serial else {
         return vec![hosts.to_vec()];
     };
@@ -122,7 +122,7 @@ pub(super) fn batches(serial: &Option<Value>, hosts: &[String]) -> Vec<Vec<Strin
     out
 }
 
-pub(super) async fn run_play_on_host(
+async fn run_play_on_host(
     shared: &Arc<Shared>,
     idx: usize,
     play_hosts: Arc<Vec<String>>,

@@ -62,12 +62,12 @@ impl Inherited {
 
 /// `hostvars`: every host's variables, read live.
 #[derive(Debug)]
-pub(super) struct HostVars {
+struct HostVars {
     shared: Arc<SharedRef>,
 }
 
 /// A Debug-able handle for template objects.
-pub(super) struct SharedRef(Arc<Shared>);
+struct SharedRef(Arc<Shared>);
 
 impl std::fmt::Debug for SharedRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -124,7 +124,7 @@ impl Object for HostVars {
     }
 }
 
-pub(super) fn magic_for(shared: &Shared, host: &str) -> Map<String, Value> {
+fn magic_for(shared: &Shared, host: &str) -> Map<String, Value> {
     let plan = &shared.plan;
     let mut m = Map::new();
     m.insert("inventory_hostname".into(), host.into());
@@ -254,7 +254,7 @@ pub(super) fn build_scope(
     scope.into_value()
 }
 
-pub(super) fn template_err(e: TemplateError) -> ModuleError {
+fn template_err(e: TemplateError) -> ModuleError {
     ModuleError::Args(e.msg)
 }
 
@@ -349,7 +349,7 @@ pub(super) fn register_templated_secrets(
 }
 
 /// Whether a secret-named value under `k` (at any depth) is a template.
-pub(super) fn holds_templated_secret(k: &str, v: &Value) -> bool {
+fn holds_templated_secret(k: &str, v: &Value) -> bool {
     match v {
         Value::String(s) => crate::secrets::is_secret_name(k) && crate::template::is_template(s),
         Value::Array(items) => items.iter().any(|x| holds_templated_secret(k, x)),

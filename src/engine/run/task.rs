@@ -81,7 +81,7 @@ pub(super) async fn connection(
 }
 
 /// Removes arguments equal to `omit`.
-pub(super) fn drop_omitted(v: &mut Value) {
+fn drop_omitted(v: &mut Value) {
     if let Value::Object(m) = v {
         m.retain(|_, x| x.as_str() != Some(OMIT));
         m.values_mut().for_each(drop_omitted);
@@ -354,7 +354,7 @@ pub(super) fn title(shared: &Shared, task: &Task, scope: &JValue) -> String {
     }
 }
 
-pub(super) fn publish_run_once(shared: &Shared, pc: &PlayCtx<'_>, task: &Task, reg: Value) {
+fn publish_run_once(shared: &Shared, pc: &PlayCtx<'_>, task: &Task, reg: Value) {
     let cell = {
         let mut map = shared.run_once.lock().unwrap_or_else(|e| e.into_inner());
         map.entry((pc.play_idx, task.id)).or_default().clone()
@@ -362,7 +362,7 @@ pub(super) fn publish_run_once(shared: &Shared, pc: &PlayCtx<'_>, task: &Task, r
     let _ = cell.set(reg);
 }
 
-pub(super) fn short(s: &str) -> String {
+fn short(s: &str) -> String {
     if s.len() > 80 {
         format!(
             "{}…",
@@ -374,7 +374,7 @@ pub(super) fn short(s: &str) -> String {
 }
 
 /// Runs the module once (with `until` retries); None when the host became unreachable.
-pub(super) async fn run_once_item(
+async fn run_once_item(
     shared: &Arc<Shared>,
     pc: &mut PlayCtx<'_>,
     state: &mut HostState,
@@ -696,7 +696,7 @@ fn settle_until(mut r: ModuleResult, attempt: i64, done: bool) -> ModuleResult {
     r
 }
 
-pub(super) fn cond_text(c: &Value) -> String {
+fn cond_text(c: &Value) -> String {
     match c {
         Value::String(s) => s.clone(),
         other => other.to_string(),
