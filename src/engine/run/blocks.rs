@@ -85,14 +85,19 @@ pub(super) async fn flush_handlers(
     let notified = std::mem::take(&mut pc.notified);
     let handlers: Vec<&Task> = flatten(&pc.play.handlers);
     for h in handlers {
-        let name = h.common.name.clone().unwrap_or_default();
-        let hit = notified.iter().any(|n| *n == name || h.listen.contains(n));
-        if hit && !state.stopped && !pc.failed {
+        if is_notified(h, &notified) && !state.stopped && !pc.failed {
             run_task(shared, pc, state, h, inh, true).await;
         }
     }
 }
 
+/// Whether a handler was notified, by its name or a `listen` topic.
+fn is_notified(h: &Task, notified: &[String]) -> bool {
+    let name = h.common.name.clone().unwrap_or_default();
+    notified.iter().any(|n| *n == name || h.listen.contains(n))
+}
+
+/// Handlers in definition order, blocks opened (a handler block's parts all count).
 fn flatten(items: &[Item]) -> Vec<&Task> {
     let mut out = Vec::new();
     for i in items {
@@ -106,4 +111,48 @@ fn flatten(items: &[Item]) -> Vec<&Task> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::task;
+    use super::*;
+    use crate::playbook::{Block, Common};
+
+    fn named(name: &str) -> Task {
+        let mut t = task("command");
+        t.common.name = Some(name.into());
+        t
+    }
+
+    #[test]
+    fn handlers_are_notified_by_name_or_listen_topic() {
+        let mut h = named("restart postgresql");
+        h.listen = vec!["db config changed".into()];
+        assert!(is_notified(&h, &["restart postgresql".into()]));
+        assert!(is_notified(
+            &h,
+            &["other".into(), "db config changed".into()]
+        ));
+        assert!(!is_notified(&h, &["restart".into()]));
+        assert!(
+            !is_notified(&task("command"), &["command".into()]),
+            "the module is no name"
+        );
+    }
+
+    #[test]
+    fn handler_blocks_are_flattened_in_order() {
+        let t = |n: &str| Item::Task(Box::new(named(n)));
+        let block = Block {
+            pos: Default::default(),
+            common: Common::default(),
+            block: vec![t("b1")],
+            rescue: vec![t("r1")],
+            always: vec![t("a1")],
+        };
+        let items = [t("first"), Item::Block(Box::new(block)), t("last")];
+        let names: Vec<String> = flatten(&items).iter().map(|t| t.display_name()).collect();
+        assert_eq!(names, ["first", "b1", "r1", "a1", "last"]);
+    }
 }

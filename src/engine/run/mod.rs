@@ -1,6 +1,12 @@
 //! The run loop: hosts in parallel (bounded by forks), tasks in order on each host, one connection
 //! per host for the whole run. Each host proceeds at its own pace (no barrier between tasks), so a
 //! slow host never holds the others back; plays are the synchronisation points.
+//!
+//! Here: the entry and the state the parts share. `plays`: plays, `serial` batches, forks.
+//! `blocks`: block/rescue/always, `meta`, handlers. `task`: one task on one host (tags,
+//! `run_once`, loops, `when`, the module call, retries with `until`). `judge`: a result's
+//! registered form, changed_when/failed_when/ignore_errors, the recap. `scope`: inherited
+//! keywords and the variable layers. `become`: escalation.
 
 mod r#become;
 mod blocks;
@@ -209,6 +215,7 @@ struct PlayCtx<'a> {
     become_checked: bool,
 }
 
+/// Runs a plan on its hosts, sending the run's events to `events`, and returns the recap.
 pub async fn run(
     plan: Arc<Plan>,
     connector: Connector,
