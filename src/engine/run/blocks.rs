@@ -1,0 +1,158 @@
+//! A list of tasks and blocks on one host: block/rescue/always, `meta` actions, handlers.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use futures::future::BoxFuture;
+use serde_json::Value;
+
+use super::scope::Inherited;
+use super::task::run_task;
+use super::{HostState, PlayCtx, Shared};
+use crate::playbook::{Item, Task};
+
+pub(super) fn run_items<'a>(
+    shared: &'a Arc<Shared>,
+    pc: &'a mut PlayCtx<'_>,
+    state: &'a mut HostState,
+    items: &'a [Item],
+    inh: &'a Inherited,
+) -> BoxFuture<'a, ()> {
+    Box::pin(async move {
+        for item in items {
+            if state.stopped
+                || pc.failed
+                || shared.cancel.is_cancelled()
+                || shared.abort_play.load(Ordering::SeqCst)
+            {
+                return;
+            }
+            match item {
+                Item::Task(t) => {
+                    if t.module == "meta" {
+                        let action = t
+                            .args
+                            .get("_raw_params")
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
+                        match action {
+                            "flush_handlers" => flush_handlers(shared, pc, state, inh).await,
+                            "end_host" => {
+                                state.stopped = true;
+                                return;
+                            }
+                            "end_play" => {
+                                shared.abort_play.store(true, Ordering::SeqCst);
+                                return;
+                            }
+                            _ => {}
+                        }
+                        continue;
+                    }
+                    run_task(shared, pc, state, t, inh, false).await;
+                }
+                Item::Block(b) => {
+                    let inner = inh.with(&b.common);
+                    // A block whose condition is false skips all of it (conditions are inherited too).
+                    run_items(shared, pc, state, &b.block, &inner).await;
+                    if pc.failed && !state.stopped && !b.rescue.is_empty() {
+                        pc.failed = false;
+                        state.counts.failed = state.counts.failed.saturating_sub(1);
+                        state.counts.rescued += 1;
+                        run_items(shared, pc, state, &b.rescue, &inner).await;
+                    }
+                    if !state.stopped {
+                        let was_failed = pc.failed;
+                        pc.failed = false;
+                        run_items(shared, pc, state, &b.always, &inner).await;
+                        pc.failed |= was_failed;
+                    }
+                }
+            }
+        }
+    })
+}
+
+pub(super) async fn flush_handlers(
+    shared: &Arc<Shared>,
+    pc: &mut PlayCtx<'_>,
+    state: &mut HostState,
+    inh: &Inherited,
+) {
+    if pc.notified.is_empty() {
+        return;
+    }
+    let notified = std::mem::take(&mut pc.notified);
+    let handlers: Vec<&Task> = flatten(&pc.play.handlers);
+    for h in handlers {
+        if is_notified(h, &notified) && !state.stopped && !pc.failed {
+            run_task(shared, pc, state, h, inh, true).await;
+        }
+    }
+}
+
+/// Whether a handler was notified, by its name or a `listen` topic.
+fn is_notified(h: &Task, notified: &[String]) -> bool {
+    let name = h.common.name.clone().unwrap_or_default();
+    notified.iter().any(|n| *n == name || h.listen.contains(n))
+}
+
+/// Handlers in definition order, blocks opened (a handler block's parts all count).
+fn flatten(items: &[Item]) -> Vec<&Task> {
+    let mut out = Vec::new();
+    for i in items {
+        match i {
+            Item::Task(t) => out.push(t.as_ref()),
+            Item::Block(b) => {
+                out.extend(flatten(&b.block));
+                out.extend(flatten(&b.rescue));
+                out.extend(flatten(&b.always));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testutil::task;
+    use super::*;
+    use crate::playbook::{Block, Common};
+
+    fn named(name: &str) -> Task {
+        let mut t = task("command");
+        t.common.name = Some(name.into());
+        t
+    }
+
+    #[test]
+    fn handlers_are_notified_by_name_or_listen_topic() {
+        let mut h = named("restart postgresql");
+        h.listen = vec!["db config changed".into()];
+        assert!(is_notified(&h, &["restart postgresql".into()]));
+        assert!(is_notified(
+            &h,
+            &["other".into(), "db config changed".into()]
+        ));
+        assert!(!is_notified(&h, &["restart".into()]));
+        assert!(
+            !is_notified(&task("command"), &["command".into()]),
+            "the module is no name"
+        );
+    }
+
+    #[test]
+    fn handler_blocks_are_flattened_in_order() {
+        let t = |n: &str| Item::Task(Box::new(named(n)));
+        let block = Block {
+            pos: Default::default(),
+            common: Common::default(),
+            block: vec![t("b1")],
+            rescue: vec![t("r1")],
+            always: vec![t("a1")],
+        };
+        let items = [t("first"), Item::Block(Box::new(block)), t("last")];
+        let names: Vec<String> = flatten(&items).iter().map(|t| t.display_name()).collect();
+        assert_eq!(names, ["first", "b1", "r1", "a1", "last"]);
+    }
+}

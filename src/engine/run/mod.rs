@@ -1,0 +1,341 @@
+//! The run loop: hosts in parallel (bounded by forks), tasks in order on each host, one connection
+//! per host for the whole run. Each host proceeds at its own pace (no barrier between tasks), so a
+//! slow host never holds the others back; plays are the synchronisation points.
+//!
+//! Here: the entry and the state the parts share. `plays`: plays, `serial` batches, forks.
+//! `blocks`: block/rescue/always, `meta`, handlers. `task`: one task on one host (tags,
+//! `run_once`, loops, `when`, the module call, retries with `until`). `judge`: a result's
+//! registered form, changed_when/failed_when/ignore_errors, the recap. `scope`: inherited
+//! keywords and the variable layers. `become`: escalation.
+
+mod r#become;
+mod blocks;
+mod judge;
+mod plays;
+mod scope;
+mod task;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use futures::future::BoxFuture;
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+use tokio::sync::{OnceCell, mpsc};
+
+use super::events::{Counts, RunEvent};
+use super::modules;
+use super::plan::Plan;
+use crate::playbook::Play;
+use crate::secrets::StreamRedactor;
+use crate::transport::{Login, Transport, TransportError};
+
+/// Cancels a run: no new tasks start; with `kill`, running commands are killed too.
+#[derive(Clone)]
+pub struct Cancel {
+    stop: Arc<AtomicBool>,
+    kill: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+impl Default for Cancel {
+    fn default() -> Self {
+        Self {
+            stop: Arc::new(AtomicBool::new(false)),
+            kill: Arc::new(tokio::sync::watch::channel(false).0),
+        }
+    }
+}
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+    /// Cancels and kills the commands running now.
+    pub fn kill(&self) {
+        self.cancel();
+        self.kill.send_replace(true);
+    }
+    /// Resolves once `kill` was called.
+    pub async fn killed(&self) {
+        let mut rx = self.kill.subscribe();
+        let _ = rx.wait_for(|k| *k).await;
+    }
+}
+
+/// Opens a connection to a host from its (templated) connection variables.
+pub type Connector = Arc<
+    dyn Fn(
+            String,
+            Map<String, Value>,
+        ) -> BoxFuture<'static, Result<Arc<dyn Transport>, TransportError>>
+        + Send
+        + Sync,
+>;
+
+/// The outcome of a whole run.
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    pub hosts: IndexMap<String, Counts>,
+    pub cancelled: bool,
+}
+
+impl RunSummary {
+    /// ansible-playbook's exit codes: 0 ok, 2 a host failed, 4 a host unreachable.
+    pub fn exit_code(&self) -> i32 {
+        if self.hosts.values().any(|c| c.unreachable > 0) {
+            4
+        } else if self.hosts.values().any(|c| c.failed > 0) || self.cancelled {
+            2
+        } else {
+            0
+        }
+    }
+}
+
+/// Bytes of live output one task on one host may send to the event stream (printer, `--json`,
+/// journal, TUI): a command printing without end must not fill memory or the disk.
+pub const LIVE_OUTPUT_PER_TASK: usize = 1 << 20;
+
+pub use modules::MAX_DIFF_TEXT;
+
+/// The live output of one task on one host so far.
+#[derive(Default)]
+struct LiveOutput {
+    stdout: super::output::Utf8Chunks,
+    stderr: super::output::Utf8Chunks,
+    sent: usize,
+    noted: bool,
+}
+
+type VarsMap = Arc<Map<String, Value>>;
+type RunOnceCells = HashMap<(usize, usize), Arc<OnceCell<Value>>>;
+
+struct Shared {
+    plan: Arc<Plan>,
+    events: mpsc::UnboundedSender<RunEvent>,
+    cancel: Cancel,
+    connector: Connector,
+    /// Facts and runtime vars per host, for `hostvars`.
+    published: RwLock<HashMap<String, (VarsMap, VarsMap)>>,
+    connections: tokio::sync::Mutex<HashMap<String, Arc<dyn Transport>>>,
+    groups: Arc<Map<String, Value>>,
+    run_once: Mutex<RunOnceCells>,
+    abort_play: AtomicBool,
+    failed_in_play: AtomicUsize,
+    /// Output held back per (host, task, stream) so a secret split across chunks is masked.
+    output_tails: Mutex<Vec<OutputTail>>,
+}
+
+type OutputTail = ((String, usize, crate::transport::Stream), StreamRedactor);
+
+impl Shared {
+    fn emit(&self, mut ev: RunEvent) {
+        match &mut ev {
+            RunEvent::Output {
+                host,
+                task_id,
+                stream,
+                data,
+            } => {
+                let key = (host.clone(), *task_id, *stream);
+                let mut tails = self.output_tails.lock().unwrap_or_else(|e| e.into_inner());
+                let i = match tails.iter().position(|(k, _)| *k == key) {
+                    Some(i) => i,
+                    None => {
+                        tails.push((key, StreamRedactor::new(self.plan.redactor.clone())));
+                        tails.len() - 1
+                    }
+                };
+                *data = tails[i].1.push(data);
+                if data.is_empty() {
+                    return;
+                }
+            }
+            // A task's output ends before its result; the run's before the recap.
+            RunEvent::TaskResult(t) => self.flush_output(Some(&t.host)),
+            RunEvent::Stats { .. } => self.flush_output(None),
+            _ => {}
+        }
+        ev.redact(&self.plan.redactor);
+        let _ = self.events.send(ev);
+    }
+
+    /// Sends the held-back output of `host` (all hosts: None), masked.
+    fn flush_output(&self, host: Option<&str>) {
+        let mut tails = self.output_tails.lock().unwrap_or_else(|e| e.into_inner());
+        let mut kept = Vec::new();
+        for ((h, task_id, stream), mut tail) in tails.drain(..) {
+            if host.is_some_and(|x| x != h) {
+                kept.push(((h, task_id, stream), tail));
+                continue;
+            }
+            let data = tail.finish();
+            if !data.is_empty() {
+                let _ = self.events.send(RunEvent::Output {
+                    host: h,
+                    task_id,
+                    stream,
+                    data,
+                });
+            }
+        }
+        *tails = kept;
+    }
+}
+
+/// Per-host state that lives across plays.
+struct HostState {
+    name: String,
+    inventory_vars: Arc<Map<String, Value>>,
+    facts: Arc<Map<String, Value>>,
+    facts_gathered: bool,
+    runtime: Arc<Map<String, Value>>,
+    counts: Counts,
+    /// Set once the host is unreachable or failed; it runs nothing more.
+    stopped: bool,
+    conn: Option<Arc<dyn Transport>>,
+    /// Who `conn` logged in as (None: not connected yet, or the host did not say).
+    login: Option<Login>,
+}
+
+/// Per-host state within one play.
+struct PlayCtx<'a> {
+    play: &'a Play,
+    play_idx: usize,
+    vars_files: Arc<Map<String, Value>>,
+    play_vars: Arc<Map<String, Value>>,
+    play_hosts: Arc<Vec<String>>,
+    notified: Vec<String>,
+    failed: bool,
+    /// Whether this play's escalation needs were checked against the host's tools.
+    become_checked: bool,
+}
+
+/// Runs a plan on its hosts, sending the run's events to `events`, and returns the recap.
+pub async fn run(
+    plan: Arc<Plan>,
+    connector: Connector,
+    events: mpsc::UnboundedSender<RunEvent>,
+    cancel: Cancel,
+) -> RunSummary {
+    let all_hosts = plan.all_hosts();
+    let shared = Arc::new(Shared {
+        groups: Arc::new(plan.inventory.groups_map()),
+        plan: plan.clone(),
+        events,
+        cancel: cancel.clone(),
+        connector,
+        published: RwLock::new(HashMap::new()),
+        connections: tokio::sync::Mutex::new(HashMap::new()),
+        run_once: Mutex::new(HashMap::new()),
+        abort_play: AtomicBool::new(false),
+        failed_in_play: AtomicUsize::new(0),
+        output_tails: Mutex::new(Vec::new()),
+    });
+    shared.emit(RunEvent::PlaybookStart {
+        playbook: plan.request.playbook.display().to_string(),
+        check: plan.request.check,
+        diff: plan.request.diff,
+        hosts: all_hosts.clone(),
+    });
+    let mut states: IndexMap<String, HostState> = all_hosts
+        .iter()
+        .map(|h| {
+            (
+                h.clone(),
+                HostState {
+                    name: h.clone(),
+                    inventory_vars: Arc::new(plan.inventory.host_vars(h)),
+                    facts: Arc::new(Map::new()),
+                    facts_gathered: false,
+                    runtime: Arc::new(Map::new()),
+                    counts: Counts::default(),
+                    stopped: false,
+                    conn: None,
+                    login: None,
+                },
+            )
+        })
+        .collect();
+    plays::run_plays(&shared, &mut states).await;
+    // Close every connection cleanly.
+    let conns: Vec<Arc<dyn Transport>> = shared
+        .connections
+        .lock()
+        .await
+        .drain()
+        .map(|(_, c)| c)
+        .collect();
+    for c in conns {
+        c.close().await;
+    }
+    let mut hosts = IndexMap::new();
+    for h in &all_hosts {
+        if let Some(s) = states.get(h) {
+            hosts.insert(h.clone(), s.counts.clone());
+        }
+    }
+    let summary = RunSummary {
+        hosts: hosts.clone(),
+        cancelled: cancel.is_cancelled(),
+    };
+    shared.emit(RunEvent::Stats {
+        hosts,
+        cancelled: summary.cancelled,
+    });
+    summary
+}
+
+impl HostState {
+    fn facts_raw(&self) -> Map<String, Value> {
+        match self.facts.get("__raw") {
+            Some(Value::Object(m)) => m.clone(),
+            _ => Map::new(),
+        }
+    }
+}
+
+fn publish(shared: &Shared, state: &HostState) {
+    if let Ok(mut p) = shared.published.write() {
+        p.insert(
+            state.name.clone(),
+            (state.facts.clone(), state.runtime.clone()),
+        );
+    }
+}
+
+/// Builders the unit tests of the run's parts share.
+#[cfg(test)]
+mod testutil {
+    use std::sync::Arc;
+
+    use minijinja::Value as JValue;
+    use serde_json::Value;
+
+    use crate::playbook::{Common, Task};
+    use crate::template::{Scope, Templar};
+
+    /// A task of `module` with no keywords.
+    pub(super) fn task(module: &str) -> Task {
+        Task {
+            common: Common::default(),
+            module: module.into(),
+            module_written: module.into(),
+            id: 1,
+            ..super::plays::gather_task()
+        }
+    }
+
+    /// A template scope holding `vars` (a JSON object).
+    pub(super) fn scope(vars: Value) -> JValue {
+        let mut s = Scope::new(Templar::new());
+        if let Value::Object(m) = vars {
+            s.layers.push(Arc::new(m));
+        }
+        s.into_value()
+    }
+}

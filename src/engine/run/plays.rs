@@ -1,0 +1,260 @@
+//! Plays in order, their hosts in `serial` batches, up to `forks` hosts at a time, and one play
+//! on one host (fact gathering, the task sections, handlers after each).
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use indexmap::IndexMap;
+use serde_json::{Map, Value};
+use tokio::sync::Semaphore;
+
+use super::blocks::{flush_handlers, run_items};
+use super::scope::play_base;
+use super::task::run_task;
+use super::{HostState, PlayCtx, Shared};
+use crate::engine::events::RunEvent;
+use crate::playbook::{Common, Item, Task};
+
+/// Runs the plays in order; a play's hosts go in `serial` batches, up to `forks` at a time.
+pub(super) async fn run_plays(shared: &Arc<Shared>, states: &mut IndexMap<String, HostState>) {
+    let plan = shared.plan.clone();
+    let cancel = &shared.cancel;
+    for (idx, play) in plan.playbook.plays.iter().enumerate() {
+        if cancel.is_cancelled() {
+            break;
+        }
+        let hosts: Vec<String> = plan.play_hosts[idx]
+            .iter()
+            .filter(|h| states.get(*h).is_some_and(|s| !s.stopped))
+            .cloned()
+            .collect();
+        let task_count = count_tasks(&play.pre_tasks)
+            + count_tasks(&play.tasks)
+            + count_tasks(&play.post_tasks)
+            + usize::from(play.gather_facts);
+        shared.emit(RunEvent::PlayStart {
+            play: play
+                .common
+                .name
+                .clone()
+                .unwrap_or_else(|| play.hosts.clone()),
+            hosts: hosts.clone(),
+            tasks: task_count,
+        });
+        if hosts.is_empty() {
+            shared.emit(RunEvent::Warning {
+                msg: format!(
+                    "play '{}': no hosts matched, skipping",
+                    play.common.name.as_deref().unwrap_or(&play.hosts)
+                ),
+            });
+            continue;
+        }
+        for batch in batches(&play.serial, &hosts) {
+            shared.abort_play.store(false, Ordering::SeqCst);
+            shared.failed_in_play.store(0, Ordering::SeqCst);
+            let play_hosts = Arc::new(batch.clone());
+            let sem = Arc::new(Semaphore::new(plan.request.forks.max(1)));
+            let mut set = tokio::task::JoinSet::new();
+            for h in &batch {
+                let Some(state) = states.shift_remove(h) else {
+                    continue;
+                };
+                let shared = shared.clone();
+                let sem = sem.clone();
+                let play_hosts = play_hosts.clone();
+                set.spawn(async move {
+                    let _permit = sem.acquire().await;
+                    let mut state = state;
+                    run_play_on_host(&shared, idx, play_hosts, &mut state).await;
+                    state
+                });
+            }
+            while let Some(res) = set.join_next().await {
+                if let Ok(state) = res {
+                    states.insert(state.name.clone(), state);
+                }
+            }
+        }
+    }
+}
+
+fn count_tasks(items: &[Item]) -> usize {
+    items
+        .iter()
+        .map(|i| match i {
+            Item::Task(_) => 1,
+            Item::Block(b) => count_tasks(&b.block) + count_tasks(&b.always),
+        })
+        .sum()
+}
+
+/// `serial:` — a number, a percentage, or a list of them.
+fn batches(serial: &Option<Value>, hosts: &[String]) -> Vec<Vec<String>> {
+    let Some(serial) = serial else {
+        return vec![hosts.to_vec()];
+    };
+    let sizes: Vec<Value> = match serial {
+        Value::Array(a) => a.clone(),
+        other => vec![other.clone()],
+    };
+    let size_of = |v: &Value| -> usize {
+        let n = match v {
+            Value::Number(n) => n.as_u64().unwrap_or(0) as usize,
+            Value::String(s) if s.ends_with('%') => {
+                let pct: f64 = s.trim_end_matches('%').parse().unwrap_or(100.0);
+                ((hosts.len() as f64) * pct / 100.0).floor() as usize
+            }
+            Value::String(s) => s.parse().unwrap_or(0),
+            _ => 0,
+        };
+        n.max(1)
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    let mut k = 0;
+    while i < hosts.len() {
+        let size = size_of(&sizes[k.min(sizes.len() - 1)]);
+        out.push(hosts[i..(i + size).min(hosts.len())].to_vec());
+        i += size;
+        k += 1;
+    }
+    out
+}
+
+async fn run_play_on_host(
+    shared: &Arc<Shared>,
+    idx: usize,
+    play_hosts: Arc<Vec<String>>,
+    state: &mut HostState,
+) {
+    let plan = shared.plan.clone();
+    let play = &plan.playbook.plays[idx];
+    let mut pc = PlayCtx {
+        play,
+        play_idx: idx,
+        vars_files: plan.play_vars_files[idx].clone(),
+        play_vars: Arc::new(play.common.vars.clone()),
+        play_hosts,
+        notified: Vec::new(),
+        failed: false,
+        become_checked: false,
+    };
+    let base = play_base(play);
+    if play.gather_facts && !state.facts_gathered {
+        let task = gather_task();
+        run_task(shared, &mut pc, state, &task, &base, false).await;
+        state.facts_gathered = true;
+        if state.stopped {
+            return;
+        }
+    }
+    for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
+        run_items(shared, &mut pc, state, section, &base).await;
+        if !state.stopped && !pc.failed {
+            flush_handlers(shared, &mut pc, state, &base).await;
+        }
+        if state.stopped || pc.failed {
+            break;
+        }
+    }
+    // A host that failed in a play takes no part in the plays after it, as in Ansible.
+    if pc.failed && !state.stopped {
+        state.stopped = true;
+        shared.emit(RunEvent::HostStopped {
+            host: state.name.clone(),
+            reason: "a task failed".into(),
+        });
+    }
+}
+
+pub(super) fn gather_task() -> Task {
+    Task {
+        pos: Default::default(),
+        common: Common {
+            name: Some("Gathering Facts".into()),
+            ..Default::default()
+        },
+        module: "setup".into(),
+        module_written: "setup".into(),
+        args: Map::new(),
+        loop_items: None,
+        loop_var: "item".into(),
+        loop_label: None,
+        register: None,
+        notify: Vec::new(),
+        listen: Vec::new(),
+        changed_when: None,
+        failed_when: None,
+        until: None,
+        retries: None,
+        delay: None,
+        id: crate::engine::events::FACTS_TASK_ID,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::playbook::Block;
+
+    fn hosts(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("h{i}")).collect()
+    }
+
+    fn sizes(serial: Option<Value>, n: usize) -> Vec<usize> {
+        batches(&serial, &hosts(n)).iter().map(Vec::len).collect()
+    }
+
+    #[test]
+    fn without_serial_all_hosts_are_one_batch() {
+        assert_eq!(batches(&None, &hosts(3)), vec![hosts(3)]);
+    }
+
+    #[test]
+    fn serial_number_cuts_batches_in_host_order() {
+        let b = batches(&Some(json!(2)), &hosts(5));
+        assert_eq!(b, vec![vec!["h1", "h2"], vec!["h3", "h4"], vec!["h5"]]);
+        // A number given as text counts the same.
+        assert_eq!(sizes(Some(json!("2")), 5), vec![2, 2, 1]);
+    }
+
+    #[test]
+    fn serial_percentage_rounds_down_but_takes_at_least_one_host() {
+        assert_eq!(sizes(Some(json!("50%")), 5), vec![2, 2, 1]);
+        assert_eq!(sizes(Some(json!("10%")), 3), vec![1, 1, 1]);
+        assert_eq!(sizes(Some(json!("100%")), 4), vec![4]);
+        assert_eq!(sizes(Some(json!("33%")), 10), vec![3, 3, 3, 1]);
+        assert_eq!(sizes(Some(json!("50%")), 100), vec![50, 50]);
+        // A percentage that is not a number means all hosts.
+        assert_eq!(sizes(Some(json!("half%")), 3), vec![3]);
+    }
+
+    #[test]
+    fn serial_list_steps_through_sizes_and_repeats_the_last() {
+        assert_eq!(sizes(Some(json!([1, "50%"])), 6), vec![1, 3, 2]);
+        assert_eq!(sizes(Some(json!([1, 2, 10])), 4), vec![1, 2, 1]);
+    }
+
+    #[test]
+    fn serial_zero_or_nonsense_runs_one_host_at_a_time() {
+        assert_eq!(sizes(Some(json!(0)), 2), vec![1, 1]);
+        assert_eq!(sizes(Some(json!("many")), 2), vec![1, 1]);
+        assert_eq!(sizes(Some(json!(true)), 2), vec![1, 1]);
+    }
+
+    #[test]
+    fn task_count_includes_block_and_always_but_not_rescue() {
+        let t = || Item::Task(Box::new(super::super::testutil::task("command")));
+        let block = Block {
+            pos: Default::default(),
+            common: Common::default(),
+            block: vec![t(), t()],
+            rescue: vec![t()],
+            always: vec![t()],
+        };
+        assert_eq!(count_tasks(&[t(), Item::Block(Box::new(block))]), 4);
+    }
+}

@@ -1,0 +1,942 @@
+//! One task on one host: tags, `run_once`, loops and their items, `when`, `set_fact`, the
+//! connection, arguments, retries with `until`; judging and accounting are in `judge`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use minijinja::Value as JValue;
+use serde_json::{Map, Value};
+
+use super::r#become::task_escalation;
+use super::judge::{CENSORED, account, emit_result, finish, judge, result_json};
+use super::scope::{
+    Inherited, bool_kw, build_scope, facts_layer, no_log, register_templated_secrets,
+    selected_by_tags, var,
+};
+use super::{HostState, LIVE_OUTPUT_PER_TASK, LiveOutput, PlayCtx, Shared, publish};
+use crate::engine::events::{RunEvent, Status};
+use crate::engine::modules::{self, Ctx, ModuleError, ModuleResult, parse_bool};
+use crate::playbook::Task;
+use crate::template::{OMIT, Templar};
+use crate::transport::{Transport, TransportError};
+
+pub(super) async fn connection(
+    shared: &Arc<Shared>,
+    state: &mut HostState,
+    scope: &JValue,
+) -> Result<Arc<dyn Transport>, TransportError> {
+    if let Some(c) = &state.conn {
+        return Ok(c.clone());
+    }
+    let mut vars = Map::new();
+    for key in [
+        "ansible_connection",
+        "ansible_host",
+        "ansible_port",
+        "ansible_user",
+        "ansible_ssh_private_key_file",
+        "ansible_password",
+        "ansible_ssh_pass",
+        "ansible_ssh_common_args",
+        "ansible_ssh_extra_args",
+        "ansible_private_key_file",
+        "ansible_ssh_host",
+        "ansible_ssh_port",
+        "ansible_ssh_user",
+    ] {
+        if let Some(v) = var(scope, key) {
+            vars.insert(key.to_string(), v);
+        }
+    }
+    let conn = (shared.connector)(state.name.clone(), vars).await?;
+    // Who we are decides escalation (root needs no sudo), so learn it before any task runs.
+    let probe = async {
+        let whoami = crate::transport::whoami(conn.as_ref());
+        match shared.plan.request.command_timeout {
+            Some(limit) => tokio::time::timeout(limit, whoami)
+                .await
+                .unwrap_or(Err(TransportError::CommandTimeout(limit))),
+            None => whoami.await,
+        }
+    };
+    let login = tokio::select! {
+        r = probe => r,
+        _ = shared.cancel.killed() => Err(TransportError::Other("killed".into())),
+    };
+    state.login = match login {
+        Ok(login) => login,
+        Err(e) if e.is_unreachable() => {
+            conn.close().await;
+            return Err(e);
+        }
+        Err(_) => None,
+    };
+    shared
+        .connections
+        .lock()
+        .await
+        .insert(state.name.clone(), conn.clone());
+    state.conn = Some(conn.clone());
+    Ok(conn)
+}
+
+/// Removes arguments equal to `omit`.
+fn drop_omitted(v: &mut Value) {
+    if let Value::Object(m) = v {
+        m.retain(|_, x| x.as_str() != Some(OMIT));
+        m.values_mut().for_each(drop_omitted);
+    }
+}
+
+pub(super) async fn run_task(
+    shared: &Arc<Shared>,
+    pc: &mut PlayCtx<'_>,
+    state: &mut HostState,
+    task: &Task,
+    inh: &Inherited,
+    handler: bool,
+) {
+    let mut tags = inh.tags.clone();
+    tags.extend(task.common.tags.iter().cloned());
+    if task.id != crate::engine::events::FACTS_TASK_ID
+        && !selected_by_tags(&shared.plan.request, &tags)
+    {
+        return;
+    }
+    let scope = build_scope(shared, pc, state, inh, task, None);
+    register_templated_secrets(shared, pc, state, inh, task, &scope);
+    let run_once = task.common.run_once.or(inh.run_once).unwrap_or(false);
+    if run_once
+        && let Some(first) = pc.play_hosts.first()
+        && *first != state.name
+    {
+        take_run_once_result(shared, pc, state, task);
+        return;
+    }
+    shared.emit(RunEvent::TaskStart {
+        host: state.name.clone(),
+        task_id: task.id,
+        task: title(shared, task, &scope),
+        module: task.module.clone(),
+        handler,
+    });
+    let started = Instant::now();
+    let hidden = no_log(shared, inh, task, &scope);
+    let reg = match loop_items(&shared.plan.templar, task, &scope) {
+        Err(msg) => {
+            let r = ModuleResult::fail(msg);
+            finish(
+                shared, pc, state, task, inh, &scope, r, None, started, hidden,
+            );
+            return;
+        }
+        Ok(None) => {
+            let r = run_once_item(shared, pc, state, task, inh, &scope, hidden).await;
+            let Some(r) = r else { return };
+            finish(
+                shared, pc, state, task, inh, &scope, r, None, started, hidden,
+            )
+        }
+        Ok(Some(items)) => {
+            let r = run_loop(shared, pc, state, task, inh, &scope, &items, hidden).await;
+            let Some(reg) = r else { return };
+            reg
+        }
+    };
+    if run_once {
+        publish_run_once(shared, pc, task, reg);
+    }
+}
+
+/// `run_once` on a host other than the first: it runs nothing and takes the first host's
+/// registered result (when the first host got one).
+fn take_run_once_result(shared: &Shared, pc: &PlayCtx<'_>, state: &mut HostState, task: &Task) {
+    let cell = {
+        let mut map = shared.run_once.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry((pc.play_idx, task.id)).or_default().clone()
+    };
+    if let Some(v) = cell.get()
+        && let Some(reg) = &task.register
+    {
+        let mut rt = (*state.runtime).clone();
+        rt.insert(reg.clone(), v.clone());
+        state.runtime = Arc::new(rt);
+    }
+}
+
+/// The task's `loop` rendered: None without a loop, an empty list for null; Err(message) when
+/// it is not a list.
+fn loop_items(
+    templar: &Templar,
+    task: &Task,
+    scope: &JValue,
+) -> Result<Option<Vec<Value>>, String> {
+    match &task.loop_items {
+        None => Ok(None),
+        Some(spec) => match templar.render_value(spec, scope) {
+            Ok(Value::Array(items)) => Ok(Some(items)),
+            Ok(Value::Null) => Ok(Some(Vec::new())),
+            Ok(other) => Err(format!(
+                "loop must be a list, got {}",
+                short(&other.to_string())
+            )),
+            Err(e) => Err(e.msg),
+        },
+    }
+}
+
+/// Runs the task once per item, emitting each item's result, then counts the task once (as
+/// Ansible's recap does) with the items' results under `results`. Returns the registered value;
+/// None when an item's run gave no result.
+#[allow(clippy::too_many_arguments)]
+async fn run_loop(
+    shared: &Arc<Shared>,
+    pc: &mut PlayCtx<'_>,
+    state: &mut HostState,
+    task: &Task,
+    inh: &Inherited,
+    scope: &JValue,
+    items: &[Value],
+    hidden: bool,
+) -> Option<Value> {
+    for it in items {
+        shared.plan.redactor.add_named(it, &|_| false);
+    }
+    let mut tally = LoopTally::new(items.len());
+    for (i, item) in items.iter().enumerate() {
+        if state.stopped || shared.cancel.is_cancelled() {
+            break;
+        }
+        let layer = loop_layer(task, i, items.len(), item);
+        let item_scope = build_scope(shared, pc, state, inh, task, Some(Arc::new(layer)));
+        let label = loop_label(&shared.plan.templar, task, &item_scope, item);
+        let item_started = Instant::now();
+        let r = run_once_item(shared, pc, state, task, inh, &item_scope, hidden).await?;
+        let mut reg = item_result_json(task, item, &r, hidden);
+        let (status, failed, ignored) =
+            judge(&shared.plan.templar, task, inh, &item_scope, &r, &mut reg);
+        tally.add(&r, failed && !ignored);
+        emit_result(
+            shared,
+            state,
+            task,
+            scope,
+            status,
+            Some(label),
+            &r,
+            ignored,
+            item_started,
+            hidden,
+            reg.clone(),
+        );
+        tally.results.push(reg);
+    }
+    let status = tally.status();
+    let reg = tally.register(hidden);
+    Some(account(shared, pc, state, task, inh, status, false, reg))
+}
+
+/// The variables one loop item adds: the loop variable, `ansible_loop_var`, `ansible_loop`.
+fn loop_layer(task: &Task, i: usize, len: usize, item: &Value) -> Map<String, Value> {
+    let mut layer = Map::new();
+    layer.insert(task.loop_var.clone(), item.clone());
+    layer.insert("ansible_loop_var".into(), task.loop_var.clone().into());
+    let mut lp = Map::new();
+    lp.insert("index".into(), (i + 1).into());
+    lp.insert("index0".into(), i.into());
+    lp.insert("first".into(), (i == 0).into());
+    lp.insert("last".into(), (i + 1 == len).into());
+    lp.insert("length".into(), len.into());
+    layer.insert("ansible_loop".into(), Value::Object(lp));
+    layer
+}
+
+/// How an item is shown: `loop_control.label` rendered, else the item itself (also when the
+/// label fails to render).
+fn loop_label(templar: &Templar, task: &Task, item_scope: &JValue, item: &Value) -> Value {
+    match &task.loop_label {
+        Some(l) => templar
+            .render_value(l, item_scope)
+            .unwrap_or_else(|_| item.clone()),
+        None => item.clone(),
+    }
+}
+
+/// One item's registered result: the module's, plus the item under the loop variable's name.
+fn item_result_json(task: &Task, item: &Value, r: &ModuleResult, hidden: bool) -> Value {
+    let mut reg = result_json(r, hidden);
+    if let Value::Object(m) = &mut reg {
+        m.insert(
+            task.loop_var.clone(),
+            if hidden {
+                Value::String(CENSORED.into())
+            } else {
+                item.clone()
+            },
+        );
+        m.insert("ansible_loop_var".into(), task.loop_var.clone().into());
+    }
+    reg
+}
+
+/// What a loop's items add up to.
+struct LoopTally {
+    /// How many items the loop has (not how many ran).
+    items: usize,
+    results: Vec<Value>,
+    any_changed: bool,
+    /// An item failed and was not ignored.
+    any_failed: bool,
+    all_skipped: bool,
+}
+
+impl LoopTally {
+    fn new(items: usize) -> Self {
+        Self {
+            items,
+            results: Vec::new(),
+            any_changed: false,
+            any_failed: false,
+            all_skipped: items > 0,
+        }
+    }
+
+    fn add(&mut self, r: &ModuleResult, failed_not_ignored: bool) {
+        self.any_changed |= r.changed;
+        self.all_skipped &= r.skipped;
+        self.any_failed |= failed_not_ignored;
+    }
+
+    /// The status the task is counted with: skipped when the loop is empty or every item was.
+    fn status(&self) -> Status {
+        if self.items == 0 || self.all_skipped {
+            Status::Skipped
+        } else if self.any_failed {
+            Status::Failed
+        } else if self.any_changed {
+            Status::Changed
+        } else {
+            Status::Ok
+        }
+    }
+
+    /// The loop's registered result: `results` and Ansible's summary `msg`.
+    fn register(self, hidden: bool) -> Value {
+        let mut agg = ModuleResult::changed(self.any_changed);
+        agg.failed = self.any_failed;
+        agg.skipped = self.all_skipped;
+        let mut reg = result_json(&agg, hidden);
+        if let Value::Object(m) = &mut reg {
+            m.insert("results".into(), Value::Array(self.results));
+            m.insert(
+                "msg".into(),
+                Value::String(if self.any_failed {
+                    "One or more items failed".into()
+                } else {
+                    "All items completed".into()
+                }),
+            );
+        }
+        reg
+    }
+}
+
+/// The task's name with its templates rendered (`Install PostgreSQL {{ version }}`), as Ansible shows it.
+pub(super) fn title(shared: &Shared, task: &Task, scope: &JValue) -> String {
+    let name = task.display_name();
+    if !crate::template::is_template(&name) {
+        return name;
+    }
+    match shared.plan.templar.render_str(&name, scope) {
+        Ok(Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => name,
+    }
+}
+
+fn publish_run_once(shared: &Shared, pc: &PlayCtx<'_>, task: &Task, reg: Value) {
+    let cell = {
+        let mut map = shared.run_once.lock().unwrap_or_else(|e| e.into_inner());
+        map.entry((pc.play_idx, task.id)).or_default().clone()
+    };
+    let _ = cell.set(reg);
+}
+
+fn short(s: &str) -> String {
+    if s.len() > 80 {
+        format!(
+            "{}…",
+            &s[..s.char_indices().nth(80).map_or(s.len(), |(i, _)| i)]
+        )
+    } else {
+        s.to_string()
+    }
+}
+
+/// Runs the module once (with `until` retries); None when the host became unreachable.
+async fn run_once_item(
+    shared: &Arc<Shared>,
+    pc: &mut PlayCtx<'_>,
+    state: &mut HostState,
+    task: &Task,
+    inh: &Inherited,
+    scope: &JValue,
+    hidden: bool,
+) -> Option<ModuleResult> {
+    if let Some(r) = unmet_when(&shared.plan.templar, inh, task, scope) {
+        return Some(r);
+    }
+    // set_fact is handled here: it changes the host's variables.
+    if task.module == "set_fact" {
+        return Some(set_fact(shared, state, task, scope));
+    }
+    let conn = match connection(shared, state, scope).await {
+        Ok(c) => c,
+        Err(e) => {
+            let mut r = ModuleResult::fail(e.to_string());
+            r.extra.insert("unreachable".into(), Value::Bool(true));
+            return Some(r);
+        }
+    };
+    let escalation = match task_escalation(shared, pc, state, inh, task, scope) {
+        Ok(b) => b,
+        Err(msg) => return Some(ModuleResult::fail(msg)),
+    };
+    let args = match module_args(&shared.plan.templar, task, scope) {
+        Ok(a) => a,
+        Err(msg) => return Some(ModuleResult::fail(msg)),
+    };
+    let check = match task.common.check_mode.clone().or(inh.check_mode.clone()) {
+        Some(v) => shared
+            .plan
+            .templar
+            .render_value(&v, scope)
+            .ok()
+            .as_ref()
+            .and_then(parse_bool)
+            .unwrap_or(shared.plan.request.check),
+        None => shared.plan.request.check,
+    };
+    let diff = bool_kw(shared, &task.common.diff, scope)
+        .or(bool_kw(shared, &inh.diff, scope))
+        .unwrap_or(shared.plan.request.diff);
+    let environment = task_environment(&shared.plan.templar, inh, task, scope);
+    let sink = live_sink(shared, state, task, hidden);
+    let facts = state.facts_raw();
+    let (retries, delay) = retry_policy(&shared.plan.templar, task, scope);
+    let mut attempt = 0;
+    loop {
+        let ctx = Ctx {
+            host: &state.name,
+            conn: conn.as_ref(),
+            escalation: escalation.clone(),
+            check,
+            diff,
+            templar: &shared.plan.templar,
+            scope,
+            playbook_dir: &shared.plan.playbook.dir,
+            facts: &facts,
+            environment: environment.clone(),
+            sink: sink.clone(),
+            command_timeout: shared.plan.request.command_timeout,
+            cancel: shared.cancel.clone(),
+        };
+        let r = match modules::run(&task.module, &args, &ctx).await {
+            Ok(r) => r,
+            Err(ModuleError::Transport(e)) if e.is_unreachable() => {
+                let mut r = ModuleResult::fail(e.to_string());
+                r.extra.insert("unreachable".into(), Value::Bool(true));
+                r
+            }
+            Err(e) => ModuleResult::fail(e.to_string()),
+        };
+        if task.module == "setup"
+            && let Some(Value::Object(f)) = r.extra.get("ansible_facts")
+        {
+            let mut layer = facts_layer(f);
+            layer.insert("__raw".into(), Value::Object(f.clone()));
+            state.facts = Arc::new(layer);
+            publish(shared, state);
+        }
+        let Some(until) = &task.until else {
+            return Some(r);
+        };
+        if r.extra.contains_key("unreachable") {
+            return Some(r);
+        }
+        attempt += 1;
+        let done = until_met(shared, pc, state, inh, task, until, &r);
+        if done || attempt > retries || shared.cancel.is_cancelled() {
+            return Some(settle_until(r, attempt, done));
+        }
+        tokio::time::sleep(std::time::Duration::from_secs_f64(delay.max(0.0))).await;
+    }
+}
+
+/// The task's `when` with the inherited conditions first: a skipped result at the first false
+/// one, a failed one when a condition cannot be evaluated, None when all hold.
+fn unmet_when(
+    templar: &Templar,
+    inh: &Inherited,
+    task: &Task,
+    scope: &JValue,
+) -> Option<ModuleResult> {
+    let mut conds: Vec<Value> = inh.when.clone();
+    if let Some(w) = &task.common.when {
+        conds.push(w.clone());
+    }
+    for c in &conds {
+        match templar.eval_bool(c, scope) {
+            Ok(true) => {}
+            Ok(false) => {
+                let mut r = ModuleResult::ok();
+                r.skipped = true;
+                r.msg = Some("Conditional result was False".into());
+                return Some(r);
+            }
+            Err(e) => {
+                return Some(ModuleResult::fail(format!(
+                    "The conditional check '{}' failed: {}",
+                    cond_text(c),
+                    e.msg
+                )));
+            }
+        }
+    }
+    None
+}
+
+/// `set_fact`: renders its pairs into the host's runtime variables (masking secret-named ones).
+fn set_fact(shared: &Shared, state: &mut HostState, task: &Task, scope: &JValue) -> ModuleResult {
+    let mut args = task.args.clone();
+    args.remove("cacheable");
+    match shared
+        .plan
+        .templar
+        .render_value(&Value::Object(args), scope)
+    {
+        Ok(Value::Object(facts)) => {
+            let mut rt = (*state.runtime).clone();
+            shared.plan.redactor.add_named_map(&facts, &|_| false);
+            for (k, v) in &facts {
+                rt.insert(k.clone(), v.clone());
+            }
+            state.runtime = Arc::new(rt);
+            publish(shared, state);
+            let mut r = ModuleResult::ok();
+            r.extra.insert("ansible_facts".into(), Value::Object(facts));
+            r
+        }
+        Ok(_) => ModuleResult::fail("set_fact needs key: value pairs"),
+        Err(e) => ModuleResult::fail(e.msg),
+    }
+}
+
+/// The module's arguments, rendered (`assert`'s are conditions: they stay text), with `omit`
+/// values dropped; `debug: var=` also gets the variable's value.
+fn module_args(
+    templar: &Templar,
+    task: &Task,
+    scope: &JValue,
+) -> Result<Map<String, Value>, String> {
+    if task.module == "assert" {
+        return Ok(task.args.clone());
+    }
+    let mut a = templar
+        .render_value(&Value::Object(task.args.clone()), scope)
+        .map_err(|e| e.msg)?;
+    drop_omitted(&mut a);
+    let mut a = match a {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    if task.module == "debug"
+        && let Some(Value::String(v)) = task.args.get("var")
+    {
+        let expr = format!("{{{{ {v} }}}}");
+        let val = templar
+            .render_str(&expr, scope)
+            .unwrap_or_else(|e| Value::String(format!("VARIABLE IS NOT DEFINED! ({})", e.msg)));
+        a.insert("__var_value".into(), val);
+    }
+    Ok(a)
+}
+
+/// `environment:` along the block path, then the task's own; later entries win in the shell.
+fn task_environment(
+    templar: &Templar,
+    inh: &Inherited,
+    task: &Task,
+    scope: &JValue,
+) -> Vec<(String, String)> {
+    let mut environment = Vec::new();
+    for env in inh.environment.iter().chain(task.common.environment.iter()) {
+        if let Ok(Value::Object(m)) = templar.render_value(env, scope) {
+            for (k, v) in m {
+                environment.push((
+                    k,
+                    match v {
+                        Value::String(s) => s,
+                        other => other.to_string(),
+                    },
+                ));
+            }
+        }
+    }
+    environment
+}
+
+/// Where the module's live output goes: the event stream, masked, up to
+/// [`LIVE_OUTPUT_PER_TASK`] bytes; nothing for a `no_log` task.
+fn live_sink(shared: &Arc<Shared>, state: &HostState, task: &Task, hidden: bool) -> modules::Sink {
+    let events = shared.clone();
+    let host = state.name.clone();
+    let task_id = task.id;
+    let task_name = task.display_name();
+    let live = Mutex::new(LiveOutput::default());
+    Arc::new(move |stream, data: &[u8]| {
+        if hidden {
+            return;
+        }
+        let Ok(mut live) = live.lock() else {
+            return;
+        };
+        let text = match stream {
+            crate::transport::Stream::Stdout => live.stdout.decode(data),
+            crate::transport::Stream::Stderr => live.stderr.decode(data),
+        };
+        // Past the budget nothing more reaches the event stream (nor the journal, nor memory);
+        // the task's result still has the output's head, tail and size.
+        if live.sent >= LIVE_OUTPUT_PER_TASK {
+            if !live.noted {
+                live.noted = true;
+                events.emit(RunEvent::Warning {
+                    msg: format!(
+                        "[{host}] {task_name}: output beyond {} MiB is not shown or journalled \
+                         (the result keeps its first and last {} KiB)",
+                        LIVE_OUTPUT_PER_TASK >> 20,
+                        crate::transport::CAPTURE_HALF >> 10
+                    ),
+                });
+            }
+            return;
+        }
+        live.sent += text.len();
+        events.emit(RunEvent::Output {
+            host: host.clone(),
+            task_id,
+            stream,
+            data: text,
+        });
+    })
+}
+
+/// `(retries, delay in seconds)`: 3 retries by default with `until` (0 without), 5 s between
+/// attempts; a value that does not render to a number takes the default.
+fn retry_policy(templar: &Templar, task: &Task, scope: &JValue) -> (i64, f64) {
+    let retries = task
+        .retries
+        .as_ref()
+        .map(|r| {
+            templar
+                .render_value(r, scope)
+                .ok()
+                .and_then(|v| {
+                    v.as_i64()
+                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                })
+                .unwrap_or(3)
+        })
+        .unwrap_or(if task.until.is_some() { 3 } else { 0 });
+    let delay = task
+        .delay
+        .as_ref()
+        .map(|r| {
+            templar
+                .render_value(r, scope)
+                .ok()
+                .and_then(|v| {
+                    v.as_f64()
+                        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                })
+                .unwrap_or(5.0)
+        })
+        .unwrap_or(5.0);
+    (retries, delay)
+}
+
+/// Whether `until` holds for this attempt's result (which it sees under the register name); a
+/// condition that cannot be evaluated does not hold.
+fn until_met(
+    shared: &Arc<Shared>,
+    pc: &PlayCtx<'_>,
+    state: &HostState,
+    inh: &Inherited,
+    task: &Task,
+    until: &Value,
+    r: &ModuleResult,
+) -> bool {
+    let mut layer = Map::new();
+    if let Some(reg) = &task.register {
+        layer.insert(reg.clone(), result_json(r, false));
+    }
+    let s2 = build_scope(shared, pc, state, inh, task, Some(Arc::new(layer)));
+    shared.plan.templar.eval_bool(until, &s2).unwrap_or(false)
+}
+
+/// The last attempt's result: `attempts` recorded, failed when `until` never held.
+fn settle_until(mut r: ModuleResult, attempt: i64, done: bool) -> ModuleResult {
+    r.extra.insert("attempts".into(), attempt.into());
+    if !done {
+        r.failed = true;
+        r.msg = Some(format!(
+            "Retried {attempt} times; the 'until' condition never became true"
+        ));
+    }
+    r
+}
+
+fn cond_text(c: &Value) -> String {
+    match c {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::super::testutil::{scope, task};
+    use super::*;
+
+    fn looping(spec: Value) -> Task {
+        let mut t = task("command");
+        t.loop_items = Some(spec);
+        t
+    }
+
+    #[test]
+    fn loop_spec_renders_to_items_null_to_none_and_text_is_refused() {
+        let t = Templar::new();
+        let s = scope(json!({"dbs": ["slm", "slm_users"], "nothing": null}));
+        assert_eq!(loop_items(&t, &task("command"), &s), Ok(None));
+        assert_eq!(
+            loop_items(&t, &looping(json!("{{ dbs }}")), &s),
+            Ok(Some(vec![json!("slm"), json!("slm_users")]))
+        );
+        assert_eq!(
+            loop_items(&t, &looping(json!("{{ nothing }}")), &s),
+            Ok(Some(Vec::new()))
+        );
+        let err = loop_items(&t, &looping(json!("a string")), &s)
+            .err()
+            .unwrap_or_default();
+        assert_eq!(err, "loop must be a list, got \"a string\"");
+        assert!(loop_items(&t, &looping(json!("{{ undefined_x }}")), &s).is_err());
+    }
+
+    #[test]
+    fn loop_layer_has_the_item_and_ansible_loop() {
+        let mut t = task("command");
+        t.loop_var = "db".into();
+        let layer = loop_layer(&t, 2, 3, &json!("slm"));
+        assert_eq!(layer["db"], json!("slm"));
+        assert_eq!(layer["ansible_loop_var"], json!("db"));
+        assert_eq!(
+            layer["ansible_loop"],
+            json!({"index": 3, "index0": 2, "first": false, "last": true, "length": 3})
+        );
+        assert_eq!(
+            loop_layer(&t, 0, 3, &json!(1))["ansible_loop"]["first"],
+            json!(true)
+        );
+    }
+
+    #[test]
+    fn item_label_is_rendered_and_falls_back_to_the_item() {
+        let tp = Templar::new();
+        let item = json!({"name": "slm", "password": "x"});
+        let s = scope(json!({"item": item.clone()}));
+        assert_eq!(loop_label(&tp, &task("command"), &s, &item), item);
+        let mut t = task("command");
+        t.loop_label = Some(json!("{{ item.name }}"));
+        assert_eq!(loop_label(&tp, &t, &s, &item), json!("slm"));
+        t.loop_label = Some(json!("{{ item.missing.deeper }}"));
+        assert_eq!(loop_label(&tp, &t, &s, &item), item);
+    }
+
+    #[test]
+    fn item_result_carries_the_item_unless_hidden() {
+        let t = task("command");
+        let reg = item_result_json(&t, &json!("slm"), &ModuleResult::ok(), false);
+        assert_eq!(reg["item"], json!("slm"));
+        assert_eq!(reg["ansible_loop_var"], json!("item"));
+        let reg = item_result_json(&t, &json!("secret"), &ModuleResult::ok(), true);
+        assert_eq!(reg["item"], json!(CENSORED));
+    }
+
+    fn skipped() -> ModuleResult {
+        let mut r = ModuleResult::ok();
+        r.skipped = true;
+        r
+    }
+
+    #[test]
+    fn loop_tally_status_and_registered_summary() {
+        assert_eq!(LoopTally::new(0).status(), Status::Skipped);
+        let mut all_skipped = LoopTally::new(2);
+        all_skipped.add(&skipped(), false);
+        all_skipped.add(&skipped(), false);
+        assert_eq!(all_skipped.status(), Status::Skipped);
+        let mut mixed = LoopTally::new(3);
+        mixed.add(&skipped(), false);
+        mixed.add(&ModuleResult::changed(true), false);
+        assert_eq!(mixed.status(), Status::Changed);
+        mixed.add(&ModuleResult::fail("x"), true);
+        assert_eq!(mixed.status(), Status::Failed);
+        mixed.results.push(json!({"item": 1}));
+        let reg = mixed.register(false);
+        assert_eq!(reg["msg"], json!("One or more items failed"));
+        assert_eq!(reg["results"], json!([{"item": 1}]));
+        assert_eq!(
+            (&reg["changed"], &reg["failed"]),
+            (&json!(true), &json!(true))
+        );
+        // An ignored failure does not fail the loop.
+        let mut ok = LoopTally::new(1);
+        ok.add(&ModuleResult::fail("ignored"), false);
+        assert_eq!(ok.status(), Status::Ok);
+        assert_eq!(ok.register(false)["msg"], json!("All items completed"));
+    }
+
+    #[test]
+    fn when_conditions_inherited_first_skip_or_fail() {
+        let tp = Templar::new();
+        let s = scope(json!({"x": 1}));
+        let mut t = task("command");
+        t.common.when = Some(json!("x == 1"));
+        assert!(unmet_when(&tp, &Inherited::default(), &t, &s).is_none());
+        let inh = Inherited {
+            when: vec![json!("x == 2")],
+            ..Default::default()
+        };
+        let r = unmet_when(&tp, &inh, &t, &s).expect("skipped");
+        assert!(r.skipped && !r.failed);
+        assert_eq!(r.msg.as_deref(), Some("Conditional result was False"));
+        t.common.when = Some(json!("nope is defined and nope.x"));
+        let inh = Inherited {
+            when: vec![json!("undefined_var == 1")],
+            ..Default::default()
+        };
+        let r = unmet_when(&tp, &inh, &t, &s).expect("failed");
+        assert!(r.failed);
+        let msg = r.msg.unwrap_or_default();
+        assert!(
+            msg.starts_with("The conditional check 'undefined_var == 1' failed: "),
+            "the inherited condition is checked first: {msg}"
+        );
+    }
+
+    #[test]
+    fn retries_default_to_three_with_until_and_delay_to_five_seconds() {
+        let tp = Templar::new();
+        let s = scope(json!({"n": "4"}));
+        assert_eq!(retry_policy(&tp, &task("command"), &s), (0, 5.0));
+        let mut t = task("command");
+        t.until = Some(json!("out is success"));
+        assert_eq!(retry_policy(&tp, &t, &s), (3, 5.0));
+        t.retries = Some(json!("{{ n }}"));
+        t.delay = Some(json!(0.5));
+        assert_eq!(retry_policy(&tp, &t, &s), (4, 0.5));
+        t.retries = Some(json!("lots"));
+        t.delay = Some(json!("soon"));
+        assert_eq!(retry_policy(&tp, &t, &s), (3, 5.0));
+    }
+
+    #[test]
+    fn until_outcome_records_attempts_and_fails_when_never_met() {
+        let r = settle_until(ModuleResult::changed(true), 2, true);
+        assert!(!r.failed);
+        assert_eq!(r.extra["attempts"], json!(2));
+        let r = settle_until(ModuleResult::ok(), 4, false);
+        assert!(r.failed);
+        assert_eq!(
+            r.msg.as_deref(),
+            Some("Retried 4 times; the 'until' condition never became true")
+        );
+    }
+
+    #[test]
+    fn module_args_are_rendered_without_omitted_ones() {
+        let tp = Templar::new();
+        let s = scope(json!({"name": "slm", "omit": OMIT}));
+        let mut t = task("postgresql_db");
+        t.args = json!({"name": "{{ name }}", "owner": "{{ omit }}",
+                        "nested": {"a": OMIT, "b": 1}})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+        let a = module_args(&tp, &t, &s).unwrap_or_default();
+        assert_eq!(Value::Object(a), json!({"name": "slm", "nested": {"b": 1}}));
+        let mut t = task("assert");
+        t.args = json!({"that": ["{{ name }} == 'x'"]})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(
+            module_args(&tp, &t, &s).unwrap_or_default(),
+            t.args,
+            "assert's stay text"
+        );
+        t.module = "debug".into();
+        t.args = json!({"var": "name"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let a = module_args(&tp, &t, &s).unwrap_or_default();
+        assert_eq!(a["__var_value"], json!("slm"));
+        t.args = json!({"var": "nope"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let a = module_args(&tp, &t, &s).unwrap_or_default();
+        let shown = a["__var_value"].as_str().unwrap_or_default();
+        assert!(shown.starts_with("VARIABLE IS NOT DEFINED!"), "{shown}");
+        t.module = "command".into();
+        t.args = json!({"cmd": "{{ nope }}"})
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        assert!(module_args(&tp, &t, &s).is_err());
+    }
+
+    #[test]
+    fn environment_is_inherited_first_and_values_become_text() {
+        let tp = Templar::new();
+        let s = scope(json!({"lang": "C.UTF-8"}));
+        let inh = Inherited {
+            environment: vec![json!({"LANG": "{{ lang }}"}), json!("not a map")],
+            ..Default::default()
+        };
+        let mut t = task("command");
+        t.common.environment = Some(json!({"PGPORT": 5432, "LANG": "C"}));
+        assert_eq!(
+            task_environment(&tp, &inh, &t, &s),
+            vec![
+                ("LANG".to_string(), "C.UTF-8".to_string()),
+                ("PGPORT".into(), "5432".into()),
+                ("LANG".into(), "C".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn short_cuts_at_80_characters_on_a_char_boundary() {
+        assert_eq!(short("abc"), "abc");
+        let long = "é".repeat(100);
+        let s = short(&long);
+        assert_eq!(s.chars().count(), 81);
+        assert!(s.ends_with('…'));
+    }
+}
