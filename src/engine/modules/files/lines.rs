@@ -1,0 +1,105 @@
+/// One line of a file as bytes, with its own ending (`\n`, `\r\n`, or none for a last line
+/// without one): editing a line never re-encodes the file or changes the other lines' endings.
+#[derive(Debug, Clone, PartialEq)]
+struct Line {
+    body: Vec<u8>,
+    end: &'static [u8],
+}
+
+impl Line {
+    fn new(body: &[u8], end: &'static [u8]) -> Self {
+        Self {
+            body: body.to_vec(),
+            end,
+        }
+    }
+}
+
+fn split_lines(bytes: &[u8]) -> Vec<Line> {
+    let mut lines = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        match rest.iter().position(|&b| b == b'\n') {
+            Some(i) if i > 0 && rest[i - 1] == b'\r' => {
+                lines.push(Line::new(&rest[..i - 1], b"\r\n"));
+                rest = &rest[i + 1..];
+            }
+            Some(i) => {
+                lines.push(Line::new(&rest[..i], b"\n"));
+                rest = &rest[i + 1..];
+            }
+            None => {
+                lines.push(Line::new(rest, b""));
+                rest = &[];
+            }
+        }
+    }
+    lines
+}
+
+fn join_lines(lines: &[Line]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for l in lines {
+        out.extend_from_slice(&l.body);
+        out.extend_from_slice(l.end);
+    }
+    out
+}
+
+/// The ending for new lines: the file's own (CRLF if its first line has one).
+fn line_ending(lines: &[Line]) -> &'static [u8] {
+    match lines.first() {
+        Some(l) if l.end == b"\r\n" => b"\r\n",
+        _ => b"\n",
+    }
+}
+
+/// Inserts `new` lines at `pos`, giving an unterminated line before them an ending first.
+fn insert_lines(lines: &mut Vec<Line>, pos: usize, new: Vec<Line>) {
+    let end = line_ending(lines);
+    if pos > 0
+        && let Some(prev) = lines.get_mut(pos - 1)
+        && prev.end.is_empty()
+    {
+        prev.end = end;
+    }
+    lines.splice(pos..pos, new);
+}
+
+fn regex(a: &Args<'_>, key: &str) -> Result<Option<regex::bytes::Regex>, ModuleError> {
+    match a.opt_str(key)? {
+        None => Ok(None),
+        Some(r) => regex::bytes::Regex::new(&r).map(Some).map_err(|e| {
+            ModuleError::Args(format!(
+                "{}: '{key}' is not a valid regular expression: {e}",
+                a.module
+            ))
+        }),
+    }
+}
+
+/// Python-style `\1` backreferences → the regex crate's `${1}`.
+fn python_backrefs(repl: &str) -> String {
+    let re = regex::Regex::new(r"\\(\d+)|\\g<(\w+)>").expect("static regex");
+    re.replace_all(&repl.replace('$', "$$"), |c: &regex::Captures<'_>| {
+        format!(
+            "${{{}}}",
+            c.get(1).or_else(|| c.get(2)).map_or("", |m| m.as_str())
+        )
+    })
+    .into_owned()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backrefs_translate() {
+        assert_eq!(python_backrefs(r"a=\1 $x \g<name>"), "a=${1} $$x ${name}");
+    }
+}
