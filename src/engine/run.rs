@@ -649,6 +649,7 @@ fn gather_task() -> Task {
         retries: None,
         delay: None,
         id: crate::engine::events::FACTS_TASK_ID,
+        args_src: Default::default(),
     }
 }
 

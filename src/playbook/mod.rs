@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
-use crate::engine::modules;
 use crate::error::{InputError, unknown_key};
 use crate::yaml::{self, Kind, Node, Pos};
 
@@ -95,6 +94,41 @@ pub struct Task {
     pub delay: Option<Value>,
     /// A stable id within the playbook (index in parse order), used by events and the TUI.
     pub id: usize,
+    pub args_src: ArgsSource,
+}
+
+/// Where a task's module and arguments were written, for the checks at plan time.
+#[derive(Debug, Clone, Default)]
+pub struct ArgsSource {
+    /// The module's key.
+    pub module_pos: Pos,
+    /// The module's value (its arguments).
+    pub pos: Pos,
+    /// Each argument key as written (aliases are not renamed), with its position.
+    pub keys: Vec<(String, Pos)>,
+    /// Arguments given as text (`command: ls -l`, `apt: name=x`) or a scalar (`pause: 5`):
+    /// how to split them depends on the module, so plan time does it.
+    pub free_text: Option<Value>,
+}
+
+/// `ansible.builtin.copy` → `copy`; `community.postgresql.postgresql_db` → `postgresql_db`.
+pub fn canonical_name(name: &str) -> String {
+    for prefix in [
+        "ansible.builtin.",
+        "ansible.legacy.",
+        "community.postgresql.",
+        "community.general.",
+        "ansible.posix.",
+    ] {
+        if let Some(rest) = name.strip_prefix(prefix) {
+            return rest.to_string();
+        }
+    }
+    match name {
+        "include" => "include_tasks".into(),
+        "systemd_service" => "systemd".into(),
+        other => other.to_string(),
+    }
 }
 
 impl Task {
@@ -165,7 +199,7 @@ const BLOCK_KEYS: &[&str] = &[
     "delegate_to",
 ];
 
-const TASK_KEYS: &[&str] = &[
+pub const TASK_KEYS: &[&str] = &[
     "name",
     "when",
     "loop",
@@ -596,7 +630,7 @@ impl Parser<'_> {
         }
         for (k, v) in entries {
             let key = k.key_string();
-            let short = modules::canonical_name(&key);
+            let short = canonical_name(&key);
             if matches!(short.as_str(), "import_tasks" | "include_tasks" | "include") {
                 return self.include(node, entries, k, v, handlers, out);
             }
@@ -750,6 +784,7 @@ impl Parser<'_> {
             retries: None,
             delay: None,
             id: 0,
+            args_src: ArgsSource::default(),
         };
         for (k, v) in entries {
             let key = k.key_string();
@@ -835,36 +870,23 @@ impl Parser<'_> {
                     ));
                 }
                 _ => {
-                    let canonical = modules::canonical_name(&key);
-                    if modules::spec(&canonical).is_none() {
-                        // Not a module we know: a misspelled keyword, or a module we don't implement.
-                        if let Some(s) = crate::error::suggest(&key, TASK_KEYS.iter().copied()) {
-                            return Err(InputError::at(
-                                &k.pos,
-                                format!("unknown key '{key}' in task; did you mean '{s}'?"),
-                            ));
-                        }
-                        if module.is_some() {
-                            return Err(InputError::at(
-                                &k.pos,
-                                unknown_key(&key, "task", TASK_KEYS),
-                            ));
-                        }
+                    // Not a keyword: the module (which modules exist is the engine's to say, at
+                    // plan time), unless it is a misspelled keyword.
+                    if let Some(s) = crate::error::suggest(&key, TASK_KEYS.iter().copied()) {
                         return Err(InputError::at(
                             &k.pos,
-                            format!(
-                                "module '{key}' is not implemented by slm-wizard's engine (and is not a task keyword); \
-                                 run this playbook with ansible-playbook, or use one of: {}",
-                                modules::names().join(", ")
-                            ),
+                            format!("unknown key '{key}' in task; did you mean '{s}'?"),
                         ));
                     }
                     if let Some((prev, pk, _)) = &module {
                         return Err(InputError::at(
                             &k.pos,
                             format!(
-                                "a task runs one module, but this one names two: '{}' (line {}) and '{key}'",
-                                prev, pk.pos.line
+                                "a task runs one module, but this one names two: '{}' (line {}) and '{key}' \
+                                 (or '{key}' is not a task keyword: {})",
+                                prev,
+                                pk.pos.line,
+                                TASK_KEYS.join(", ")
                             ),
                         ));
                     }
@@ -872,124 +894,48 @@ impl Parser<'_> {
                 }
             }
         }
-        let Some((written, mk, mv)) = module else {
-            return Err(InputError::at(
-                &node.pos,
-                format!(
-                    "no module in this task; a task needs one of: {}",
-                    modules::names().join(", ")
-                ),
-            ));
-        };
-        let canonical = modules::canonical_name(&written);
-        let Some(spec) = modules::spec(&canonical) else {
-            return Err(InputError::at(
-                &mk.pos,
-                format!("unknown module '{written}'"),
-            ));
-        };
-        let mut args = Map::new();
-        match &mv.kind {
-            Kind::Null => {}
-            Kind::Map(_) => args = self.map_of(mv, &written)?,
-            Kind::Str(s) => {
-                if spec.free_form {
-                    let (free, kv) = split_free_form(s, true);
-                    if !free.is_empty() {
-                        args.insert("_raw_params".into(), Value::String(free));
-                    }
-                    args.extend(kv);
-                } else {
-                    let (free, kv) = split_free_form(s, false);
-                    if !free.trim().is_empty() {
-                        if canonical == "meta" {
-                            args.insert(
-                                "_raw_params".into(),
-                                Value::String(free.trim().to_string()),
-                            );
-                        } else {
-                            return Err(InputError::at(
-                                &mv.pos,
-                                format!(
-                                    "module '{written}' takes key=value arguments; cannot read {:?}",
-                                    free.trim()
-                                ),
-                            ));
-                        }
-                    }
-                    args.extend(kv);
+        if let Some((written, mk, mv)) = module {
+            let mut args = Map::new();
+            t.args_src.module_pos = mk.pos.clone();
+            t.args_src.pos = mv.pos.clone();
+            match &mv.kind {
+                Kind::Null => {}
+                Kind::Map(entries) => {
+                    args = self.map_of(mv, &written)?;
+                    t.args_src
+                        .keys
+                        .extend(entries.iter().map(|(k, _)| (k.key_string(), k.pos.clone())));
                 }
-            }
-            Kind::Int(_) | Kind::Float(_) | Kind::Bool(_)
-                if canonical == "pause" || canonical == "meta" =>
-            {
-                args.insert("_raw_params".into(), self.json(mv)?);
-            }
-            _ => {
-                return Err(InputError::at(
-                    &mv.pos,
-                    format!(
-                        "arguments of '{written}' must be a mapping or key=value text, not {}",
-                        mv.type_name()
-                    ),
-                ));
-            }
-        }
-        if let Some(a) = args_kw {
-            for (k, v) in self.map_of(a, "args")? {
-                args.entry(k).or_insert(v);
-            }
-        }
-        // Validate arguments against the module's spec, with the position of the offending key.
-        for key in args.keys() {
-            if key == "_raw_params" {
-                if !spec.free_form && canonical != "meta" && canonical != "pause" {
+                // Text is split into free form and key=value once the module is known.
+                Kind::Str(_) | Kind::Int(_) | Kind::Float(_) | Kind::Bool(_) => {
+                    t.args_src.free_text = Some(self.json(mv)?);
+                }
+                _ => {
                     return Err(InputError::at(
                         &mv.pos,
-                        format!("module '{written}' does not take free-form text"),
+                        format!(
+                            "arguments of '{written}' must be a mapping or key=value text, not {}",
+                            mv.type_name()
+                        ),
                     ));
                 }
-                continue;
             }
-            let known = canonical == "set_fact"
-                || spec.args.iter().any(|a| a == key)
-                || spec.aliases.iter().any(|(a, _)| a == key)
-                || modules::is_pg_common_arg(&canonical, key);
-            if !known {
-                let pos = mv
-                    .as_map()
-                    .and_then(|m| m.iter().find(|(k, _)| k.key_string() == *key))
-                    .map(|(k, _)| k.pos.clone())
-                    .unwrap_or_else(|| mv.pos.clone());
-                let mut valid: Vec<&str> = spec.args.to_vec();
-                valid.sort_unstable();
-                return Err(InputError::at(
-                    &pos,
-                    unknown_key(key, &format!("arguments of module '{written}'"), &valid),
-                ));
+            if let Some(a) = args_kw {
+                for (k, v) in self.map_of(a, "args")? {
+                    args.entry(k).or_insert(v);
+                }
+                if let Some(entries) = a.as_map() {
+                    for (k, _) in entries {
+                        let name = k.key_string();
+                        if !t.args_src.keys.iter().any(|(n, _)| *n == name) {
+                            t.args_src.keys.push((name, k.pos.clone()));
+                        }
+                    }
+                }
             }
-        }
-        let mut normalized = Map::new();
-        for (k, v) in args {
-            let name = spec
-                .aliases
-                .iter()
-                .find(|(a, _)| *a == k)
-                .map(|(_, to)| to.to_string())
-                .unwrap_or(k);
-            normalized.insert(name, v);
-        }
-        for req in spec.required {
-            let satisfied = req.split('|').any(|alt| normalized.contains_key(alt));
-            if !satisfied {
-                return Err(InputError::at(
-                    &mv.pos,
-                    format!(
-                        "module '{written}' needs the argument '{}'",
-                        req.replace('|', "' or '")
-                    ),
-                ));
-            }
+            t.module = canonical_name(&written);
+            t.module_written = written;
+            t.args = args;
         }
         if handlers && common.name.is_none() && t.listen.is_empty() {
             return Err(InputError::at(
@@ -998,9 +944,6 @@ impl Parser<'_> {
             ));
         }
         t.common = common;
-        t.module = canonical;
-        t.module_written = written;
-        t.args = normalized;
         t.id = self.next_id;
         self.next_id += 1;
         Ok(t)

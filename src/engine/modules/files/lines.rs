@@ -1,13 +1,15 @@
+//! Files as lines of bytes, each with its own ending: lineinfile and blockinfile edit them.
+
 /// One line of a file as bytes, with its own ending (`\n`, `\r\n`, or none for a last line
 /// without one): editing a line never re-encodes the file or changes the other lines' endings.
 #[derive(Debug, Clone, PartialEq)]
-struct Line {
-    body: Vec<u8>,
-    end: &'static [u8],
+pub(super) struct Line {
+    pub(super) body: Vec<u8>,
+    pub(super) end: &'static [u8],
 }
 
 impl Line {
-    fn new(body: &[u8], end: &'static [u8]) -> Self {
+    pub(super) fn new(body: &[u8], end: &'static [u8]) -> Self {
         Self {
             body: body.to_vec(),
             end,
@@ -15,7 +17,7 @@ impl Line {
     }
 }
 
-fn split_lines(bytes: &[u8]) -> Vec<Line> {
+pub(super) fn split_lines(bytes: &[u8]) -> Vec<Line> {
     let mut lines = Vec::new();
     let mut rest = bytes;
     while !rest.is_empty() {
@@ -37,7 +39,7 @@ fn split_lines(bytes: &[u8]) -> Vec<Line> {
     lines
 }
 
-fn join_lines(lines: &[Line]) -> Vec<u8> {
+pub(super) fn join_lines(lines: &[Line]) -> Vec<u8> {
     let mut out = Vec::new();
     for l in lines {
         out.extend_from_slice(&l.body);
@@ -47,7 +49,7 @@ fn join_lines(lines: &[Line]) -> Vec<u8> {
 }
 
 /// The ending for new lines: the file's own (CRLF if its first line has one).
-fn line_ending(lines: &[Line]) -> &'static [u8] {
+pub(super) fn line_ending(lines: &[Line]) -> &'static [u8] {
     match lines.first() {
         Some(l) if l.end == b"\r\n" => b"\r\n",
         _ => b"\n",
@@ -55,7 +57,7 @@ fn line_ending(lines: &[Line]) -> &'static [u8] {
 }
 
 /// Inserts `new` lines at `pos`, giving an unterminated line before them an ending first.
-fn insert_lines(lines: &mut Vec<Line>, pos: usize, new: Vec<Line>) {
+pub(super) fn insert_lines(lines: &mut Vec<Line>, pos: usize, new: Vec<Line>) {
     let end = line_ending(lines);
     if pos > 0
         && let Some(prev) = lines.get_mut(pos - 1)
@@ -66,20 +68,8 @@ fn insert_lines(lines: &mut Vec<Line>, pos: usize, new: Vec<Line>) {
     lines.splice(pos..pos, new);
 }
 
-fn regex(a: &Args<'_>, key: &str) -> Result<Option<regex::bytes::Regex>, ModuleError> {
-    match a.opt_str(key)? {
-        None => Ok(None),
-        Some(r) => regex::bytes::Regex::new(&r).map(Some).map_err(|e| {
-            ModuleError::Args(format!(
-                "{}: '{key}' is not a valid regular expression: {e}",
-                a.module
-            ))
-        }),
-    }
-}
-
 /// Python-style `\1` backreferences → the regex crate's `${1}`.
-fn python_backrefs(repl: &str) -> String {
+pub(super) fn python_backrefs(repl: &str) -> String {
     let re = regex::Regex::new(r"\\(\d+)|\\g<(\w+)>").expect("static regex");
     re.replace_all(&repl.replace('$', "$$"), |c: &regex::Captures<'_>| {
         format!(
@@ -90,7 +80,7 @@ fn python_backrefs(repl: &str) -> String {
     .into_owned()
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
+pub(super) fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }
 

@@ -4,8 +4,24 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+mod blockinfile;
+mod copy;
+mod file;
+mod lineinfile;
+mod lines;
+mod stat;
+mod template;
+
+pub use blockinfile::BlockInFile;
+pub use copy::Copy;
+pub use file::File;
+pub use lineinfile::LineInFile;
+pub use stat::Stat;
+pub use template::Template;
+
+use super::module::Query;
 use super::{Args, Ctx, Diff, ModuleError, ModuleResult};
 use crate::transport::sh_quote;
 
@@ -53,7 +69,7 @@ pub async fn read_remote_at(
 
 /// Attributes of `path` and, for a regular file, its content (or with `checksum`, its SHA-256
 /// in `content`, for files too large to move).
-async fn probe(
+pub(crate) async fn probe(
     ctx: &Ctx<'_>,
     path: &str,
     follow: bool,
@@ -143,6 +159,7 @@ pub struct Attrs {
 }
 
 impl Attrs {
+    /// For the postgres module that is not typed yet (pg_hba's owner/group/mode).
     pub fn from_args(a: &Args<'_>) -> Result<Self, ModuleError> {
         Ok(Self {
             owner: a.opt_str("owner")?,
@@ -152,7 +169,7 @@ impl Attrs {
     }
 
     /// Whether the existing file's attributes differ from these (symbolic modes: unknown, so yes).
-    fn differ(&self, f: &RemoteFile) -> bool {
+    pub(crate) fn differ(&self, f: &RemoteFile) -> bool {
         let owner = self
             .owner
             .as_ref()
@@ -172,7 +189,7 @@ impl Attrs {
     }
 
     /// Shell lines applying the attributes to `$target`.
-    fn script(&self, target: &str) -> String {
+    pub(crate) fn script(&self, target: &str) -> String {
         let mut s = String::new();
         match (&self.owner, &self.group) {
             // `--`: an owner, group or mode from the playbook is never taken for an option.
@@ -306,30 +323,36 @@ pub async fn write_remote_payload(
         .find_map(|l| l.strip_prefix("BACKUP ").map(str::to_string)))
 }
 
-/// Makes `path` hold `new` (plus attributes): the shared core of copy/template/lineinfile/blockinfile.
-pub async fn converge_content(
-    ctx: &Ctx<'_>,
-    path: &str,
-    current: &RemoteFile,
-    new: &str,
-    opts: &WriteOpts<'_>,
-) -> Result<ModuleResult, ModuleError> {
-    converge_bytes(ctx, path, current, new.as_bytes(), opts).await
+/// What `apply` writes after a content query found a difference.
+pub enum Write {
+    /// New content for `target`.
+    Bytes { target: String, bytes: Vec<u8> },
+    /// A local file streamed to `target` (large or binary sources).
+    File { target: String, src: PathBuf },
+    /// Only owner, group or mode of `target`.
+    Attrs { target: String },
 }
 
-/// [`converge_content`] for exact bytes. A symlink that was not followed is replaced by the file.
-pub async fn converge_bytes(
+/// A pending file change: what to write and the result to report once written.
+pub struct Change {
+    pub write: Write,
+    pub result: ModuleResult,
+}
+
+/// Compares `new` (plus attributes) with what `path` holds: the shared query of
+/// copy/template/lineinfile/blockinfile. A symlink that was not followed is replaced by the file.
+pub async fn query_bytes(
     ctx: &Ctx<'_>,
     path: &str,
     current: &RemoteFile,
-    new: &[u8],
-    opts: &WriteOpts<'_>,
-) -> Result<ModuleResult, ModuleError> {
+    new: Vec<u8>,
+    attrs: &Attrs,
+) -> Result<Query<Change>, ModuleError> {
     if current.exists && !current.is_file && !current.is_link {
-        return Ok(ModuleResult::fail(format!(
+        return Ok(Query::done(ModuleResult::fail(format!(
             "{path} exists but is a {}, not a regular file",
             current.kind
-        )));
+        ))));
     }
     let target = if current.path.is_empty() {
         path
@@ -342,12 +365,12 @@ pub async fn converge_bytes(
         current.size != Some(new.len() as u64) || {
             use sha2::Digest;
             let sum = probe(ctx, target, false, true, None).await?;
-            sum.content.as_deref() != Some(hex::encode(sha2::Sha256::digest(new)).as_str())
+            sum.content.as_deref() != Some(hex::encode(sha2::Sha256::digest(&new)).as_str())
         }
     } else {
-        !current.exists || current.is_link || old != new
+        !current.exists || current.is_link || old != new.as_slice()
     };
-    let attrs_changed = current.exists && !current.is_link && opts.attrs.differ(current);
+    let attrs_changed = current.exists && !current.is_link && attrs.differ(current);
     let mut r = ModuleResult::changed(content_changed || attrs_changed);
     if content_changed && ctx.diff {
         r.diff.push(Diff {
@@ -364,45 +387,83 @@ pub async fn converge_bytes(
             } else {
                 String::from_utf8_lossy(old).into_owned()
             },
-            after: String::from_utf8_lossy(new).into_owned(),
+            after: String::from_utf8_lossy(&new).into_owned(),
         });
     }
     r.extra
         .insert("dest".into(), Value::String(path.to_string()));
-    if ctx.check || !r.changed {
-        return Ok(r);
+    if !r.changed {
+        return Ok(Query::done(r));
     }
-    if content_changed {
-        if let Some(b) = write_remote(ctx, target, new, opts).await? {
-            r.extra.insert("backup_file".into(), Value::String(b));
-        }
+    let target = target.to_string();
+    let write = if content_changed {
+        Write::Bytes { target, bytes: new }
     } else {
-        let out = ctx
-            .query(
-                &format!("set -e\n{}", opts.attrs.script(&sh_quote(target))),
-                None,
-            )
-            .await?;
-        if out.rc != 0 {
-            return Ok(ModuleResult::fail(format!(
-                "setting attributes of {path}: {}",
-                out.stderr.trim()
-            )));
+        Write::Attrs { target }
+    };
+    Ok(Query::change(r.clone(), Change { write, result: r }))
+}
+
+/// Writes what [`query_bytes`] (or copy's large-file query) found.
+pub async fn apply_change(
+    ctx: &Ctx<'_>,
+    change: Change,
+    opts: &WriteOpts<'_>,
+) -> Result<ModuleResult, ModuleError> {
+    let mut r = change.result;
+    let backup = match change.write {
+        Write::Bytes { target, bytes } => write_remote(ctx, &target, &bytes, opts).await?,
+        Write::File { target, src } => {
+            write_remote_payload(ctx, &target, Payload::File(&src), opts).await?
         }
+        Write::Attrs { target } => {
+            let out = ctx
+                .query(
+                    &format!("set -e\n{}", opts.attrs.script(&sh_quote(&target))),
+                    None,
+                )
+                .await?;
+            if out.rc != 0 {
+                let dest = r
+                    .extra
+                    .get("dest")
+                    .and_then(Value::as_str)
+                    .unwrap_or(&target);
+                return Ok(ModuleResult::fail(format!(
+                    "setting attributes of {dest}: {}",
+                    out.stderr.trim()
+                )));
+            }
+            None
+        }
+    };
+    if let Some(b) = backup {
+        r.extra.insert("backup_file".into(), Value::String(b));
     }
     Ok(r)
 }
 
-fn write_opts<'a>(a: &Args<'_>, attrs: &'a Attrs) -> Result<WriteOpts<'a>, ModuleError> {
-    Ok(WriteOpts {
-        attrs,
-        backup: a.bool("backup", false)?,
-        validate: a.opt_str("validate")?,
-    })
+/// Query then apply unless check mode, for the postgres module that is not typed yet (pg_hba):
+/// typed modules go through `module::drive`, which decides check mode.
+pub async fn converge_content(
+    ctx: &Ctx<'_>,
+    path: &str,
+    current: &RemoteFile,
+    new: &str,
+    opts: &WriteOpts<'_>,
+) -> Result<ModuleResult, ModuleError> {
+    let found = query_bytes(ctx, path, current, new.as_bytes().to_vec(), opts.attrs).await?;
+    match found.pending {
+        Some(change) if !ctx.check => apply_change(ctx, change, opts).await,
+        _ => Ok(found.result),
+    }
 }
 
+/// Files up to this size are compared and diffed as text; larger ones by checksum.
+pub(crate) const TEXT_LIMIT: u64 = 1024 * 1024;
+
 /// A controller-side file: absolute, or relative to the playbook's `sub/` dir, then the playbook dir.
-fn local_source(ctx: &Ctx<'_>, sub: &str, src: &str) -> Result<PathBuf, ModuleError> {
+pub(crate) fn local_source(ctx: &Ctx<'_>, sub: &str, src: &str) -> Result<PathBuf, ModuleError> {
     let p = Path::new(src);
     let candidates = if p.is_absolute() {
         vec![p.to_path_buf()]
@@ -424,4 +485,3 @@ fn local_source(ctx: &Ctx<'_>, sub: &str, src: &str) -> Result<PathBuf, ModuleEr
             ))
         })
 }
-
