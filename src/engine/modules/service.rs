@@ -18,6 +18,20 @@ pub struct Service {
     state: Option<String>,
     #[serde(default, deserialize_with = "args::opt_bool")]
     enabled: Option<bool>,
+    /// The init system: `auto` (detected), `systemd`, or `sysvinit`/`service`.
+    #[serde(default, rename = "use", deserialize_with = "args::opt_string")]
+    use_: Option<String>,
+}
+
+const MANAGERS: &[&str] = &["auto", "systemd", "sysvinit", "service"];
+
+/// The shell test that picks systemd on the target.
+fn systemd_test(manager: Option<&str>) -> &'static str {
+    match manager {
+        Some("systemd") => "true",
+        Some("sysvinit" | "service") => "false",
+        _ => "[ -d /run/systemd/system ]",
+    }
 }
 
 #[derive(Deserialize)]
@@ -58,15 +72,32 @@ fn check_state(module: &str, state: &Option<String>) -> Result<(), ModuleError> 
 impl Module for Service {
     const NAME: &'static str = "service";
     const ANSIBLE_ONLY: &'static [&'static str] =
-        &["pattern", "sleep", "arguments", "args", "runlevel", "use"];
+        &["pattern", "sleep", "arguments", "args", "runlevel"];
     type Pending = ServiceChange;
 
     fn validate(&self) -> Result<(), ModuleError> {
-        check_state(Self::NAME, &self.state)
+        check_state(Self::NAME, &self.state)?;
+        match self.use_.as_deref() {
+            Some(u) if !MANAGERS.contains(&u) => Err(ModuleError::Args(format!(
+                "service: argument 'use' is {u:?}; valid: {} (other init systems: {})",
+                MANAGERS.join(", "),
+                super::catalog::USE_ANSIBLE
+            ))),
+            _ => Ok(()),
+        }
     }
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<ServiceChange>, ModuleError> {
-        query_service(ctx, &self.name, self.state.as_deref(), self.enabled, false).await
+        let systemd = systemd_test(self.use_.as_deref());
+        query_service(
+            ctx,
+            &self.name,
+            self.state.as_deref(),
+            self.enabled,
+            false,
+            systemd,
+        )
+        .await
     }
 
     async fn apply(&self, c: ServiceChange, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
@@ -104,6 +135,8 @@ impl Module for Systemd {
                     self.state.as_deref(),
                     self.enabled,
                     daemon_reload,
+                    // As before: SysV where systemd is not PID 1 (containers, the test hosts).
+                    systemd_test(None),
                 )
                 .await
             }
@@ -136,11 +169,12 @@ async fn query_service(
     state: Option<&str>,
     enabled: Option<bool>,
     daemon_reload: bool,
+    systemd: &str,
 ) -> Result<Query<ServiceChange>, ModuleError> {
     let n = sh_quote(name);
     // One round trip learns the init system, whether the service runs, and whether it is enabled.
     let probe = format!(
-        "if [ -d /run/systemd/system ]; then echo mgr=systemd; \
+        "if {systemd}; then echo mgr=systemd; \
            systemctl is-active --quiet {n} && echo active=1 || echo active=0; \
            systemctl is-enabled --quiet {n} 2>/dev/null && echo enabled=1 || echo enabled=0; \
            systemctl cat {n} >/dev/null 2>&1 && echo exists=1 || echo exists=0; \
@@ -385,5 +419,22 @@ impl Module for WaitFor {
             r.extra.insert("elapsed".into(), e.into());
         }
         Ok(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn use_picks_the_init_system() {
+        assert_eq!(systemd_test(Some("systemd")), "true");
+        assert_eq!(systemd_test(Some("sysvinit")), "false");
+        assert_eq!(systemd_test(Some("auto")), "[ -d /run/systemd/system ]");
+        let s: Service =
+            serde_json::from_value(serde_json::json!({"name": "postgresql", "use": "upstart"}))
+                .expect("deserializes");
+        let err = s.validate().expect_err("an init system we do not drive");
+        assert!(err.to_string().contains("--engine ansible"), "{err}");
     }
 }
