@@ -77,7 +77,6 @@ impl Module for Copy {
     }
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<Change>, ModuleError> {
-        self.validate()?;
         let src = self.src.clone();
         let dest = dest_path(&self.dest, src.as_deref());
         let attrs = self.attrs();
