@@ -216,7 +216,8 @@ pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
         redactor.add(pw.expose());
     }
     let vault = make_vault_fn(request.vault_password.clone(), redactor.clone());
-    let playbook = playbook::load(&request.playbook, &vault)?;
+    let mut playbook = playbook::load(&request.playbook, &vault)?;
+    crate::engine::modules::catalog::check_playbook(&mut playbook)?;
     let inventory = match &request.inventory {
         Some(p) => Inventory::load(p, &vault)?,
         None => Inventory::localhost(),

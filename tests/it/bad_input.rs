@@ -916,10 +916,12 @@ fn runtime_copy_src_missing() {
     assert!(!sb.exists("out"));
 }
 
+/// The mode is templated: a literal bad mode is refused at plan time (exit 5, file:line:col);
+/// this one is only known when the task runs.
 #[test]
 fn runtime_bad_mode() {
     let (sb, _pb, r) = run_pb(
-        "- hosts: all\n  gather_facts: no\n  tasks:\n    - name: cp\n      copy:\n        content: x\n        dest: @D@/out\n        mode: abc\n",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - name: cp\n      copy:\n        content: x\n        dest: @D@/out\n        mode: \"{{ 'abc' }}\"\n",
         &[],
     );
     assert_task_failed(&r, "cp", &["mode", "abc", "0644"]);

@@ -2902,3 +2902,26 @@ fn lineinfile_regexp_is_python_re() {
     r.assert_ok();
     assert_eq!(sb.read("z.conf"), "max = y\nxa\n", "{}", r.dump());
 }
+
+/// With `backrefs`, Ansible replaces the whole matching line with `match.expand(line)`; a
+/// pattern that matches part of the line does not keep the rest (`re.sub` would).
+#[test]
+fn lineinfile_backrefs_replace_the_whole_line() {
+    let sb = Sandbox::new();
+    sb.write("j.conf", "opts = -Xms512m -server\n");
+    let r = sb.run(
+        &play(
+            r#"
+- name: backrefs
+  lineinfile:
+    path: @D@/j.conf
+    regexp: '-Xms(\d+)m'
+    line: 'heap=\1'
+    backrefs: true
+"#,
+        ),
+        &[],
+    );
+    r.assert_ok();
+    assert_eq!(sb.read("j.conf"), "heap=512\n", "{}", r.dump());
+}

@@ -349,13 +349,14 @@ fn bundled_survey_matches_its_playbook() {
         .expect("survey parses")
         .expect("survey exists");
     assert_eq!(s.name, "User Management Database");
-    let vault =
-        |_: &str, pos: &slm_wizard::compat::yaml::Pos| -> Result<String, slm_wizard::compat::yaml::YamlError> {
-            Err(slm_wizard::compat::yaml::YamlError {
-                pos: pos.clone(),
-                msg: "no vault".into(),
-            })
-        };
+    let vault = |_: &str,
+                 pos: &slm_wizard::compat::yaml::Pos|
+     -> Result<String, slm_wizard::compat::yaml::YamlError> {
+        Err(slm_wizard::compat::yaml::YamlError {
+            pos: pos.clone(),
+            msg: "no vault".into(),
+        })
+    };
     let pb = slm_wizard::playbook::load(&pb_path, &vault).expect("playbook loads");
     let vars = &pb.plays[0].common.vars;
     for var in [

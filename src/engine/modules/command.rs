@@ -1,116 +1,273 @@
 //! `command` and `shell`: run a command, honouring `creates`/`removes`/`chdir`/`stdin`.
+//! A command's effect cannot be predicted: `query` reports it skipped (or, with
+//! `creates`/`removes`, whether it would run) — what check mode shows; `apply` runs it.
 
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Args, Ctx, ModuleError, ModuleResult};
+use super::module::{Module, Query};
+use super::{Ctx, ModuleError, ModuleResult, args};
 use crate::transport::sh_quote;
 
-pub async fn run(module: &str, a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
-    let text = match (
-        a.opt_str("_raw_params")?,
-        a.opt_str("cmd")?,
-        a.map.get("argv"),
-    ) {
-        (Some(t), _, _) | (None, Some(t), _) => t,
-        (None, None, Some(Value::Array(argv))) => argv
-            .iter()
-            .map(|v| match v {
-                Value::String(s) => sh_quote(s),
-                other => sh_quote(&other.to_string()),
-            })
-            .collect::<Vec<_>>()
-            .join(" "),
-        _ => {
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Command {
+    #[serde(default, rename = "_raw_params", deserialize_with = "args::opt_string")]
+    raw_params: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    cmd: Option<String>,
+    #[serde(default)]
+    argv: Option<Vec<Value>>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    chdir: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    creates: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    removes: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    stdin: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_bool")]
+    stdin_add_newline: Option<bool>,
+    #[serde(default, deserialize_with = "args::opt_bool")]
+    strip_empty_ends: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Shell {
+    #[serde(default, rename = "_raw_params", deserialize_with = "args::opt_string")]
+    raw_params: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    cmd: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    chdir: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    creates: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    removes: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    stdin: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_bool")]
+    stdin_add_newline: Option<bool>,
+    #[serde(default, deserialize_with = "args::opt_bool")]
+    strip_empty_ends: Option<bool>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    executable: Option<String>,
+}
+
+/// What both modules run: the command text and its options.
+struct Run<'a> {
+    module: &'static str,
+    text: String,
+    chdir: Option<&'a str>,
+    creates: Option<&'a str>,
+    removes: Option<&'a str>,
+    stdin: Option<&'a str>,
+    stdin_add_newline: bool,
+    strip_empty_ends: bool,
+    /// `shell`'s interpreter; `None` for `command` (no shell: words passed as they are).
+    shell: Option<String>,
+}
+
+impl Command {
+    fn run(&self) -> Result<Run<'_>, ModuleError> {
+        let text = match (&self.raw_params, &self.cmd, &self.argv) {
+            (Some(t), _, _) | (None, Some(t), _) => t.clone(),
+            (None, None, Some(argv)) => argv
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => sh_quote(s),
+                    other => sh_quote(&other.to_string()),
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            _ => {
+                return Err(ModuleError::Args(
+                    "command: no command given (free-form text, cmd or argv)".into(),
+                ));
+            }
+        };
+        Ok(Run {
+            module: "command",
+            text,
+            chdir: self.chdir.as_deref(),
+            creates: self.creates.as_deref(),
+            removes: self.removes.as_deref(),
+            stdin: self.stdin.as_deref(),
+            stdin_add_newline: self.stdin_add_newline.unwrap_or(true),
+            strip_empty_ends: self.strip_empty_ends.unwrap_or(true),
+            shell: None,
+        })
+    }
+}
+
+impl Shell {
+    fn run(&self) -> Result<Run<'_>, ModuleError> {
+        let Some(text) = self.raw_params.clone().or_else(|| self.cmd.clone()) else {
+            return Err(ModuleError::Args(
+                "shell: no command given (free-form text or cmd)".into(),
+            ));
+        };
+        Ok(Run {
+            module: "shell",
+            text,
+            chdir: self.chdir.as_deref(),
+            creates: self.creates.as_deref(),
+            removes: self.removes.as_deref(),
+            stdin: self.stdin.as_deref(),
+            stdin_add_newline: self.stdin_add_newline.unwrap_or(true),
+            strip_empty_ends: self.strip_empty_ends.unwrap_or(true),
+            shell: Some(self.executable.clone().unwrap_or_else(|| "/bin/sh".into())),
+        })
+    }
+}
+
+impl Module for Command {
+    const NAME: &'static str = "command";
+    const ANSIBLE_ONLY: &'static [&'static str] = &["executable", "expand_argument_vars", "warn"];
+    type Pending = ();
+
+    async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
+        self.run()?.query(ctx).await
+    }
+
+    async fn apply(&self, _: (), ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+        self.run()?.apply(ctx).await
+    }
+}
+
+impl Module for Shell {
+    const NAME: &'static str = "shell";
+    const ANSIBLE_ONLY: &'static [&'static str] = &["warn"];
+    type Pending = ();
+
+    async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
+        self.run()?.query(ctx).await
+    }
+
+    async fn apply(&self, _: (), ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+        self.run()?.apply(ctx).await
+    }
+}
+
+impl Run<'_> {
+    fn checked_text(&self) -> Result<&str, ModuleError> {
+        if self.text.trim().is_empty() {
             return Err(ModuleError::Args(format!(
-                "{module}: no command given (free-form text, cmd or argv)"
+                "{}: the command is empty",
+                self.module
             )));
         }
-    };
-    if text.trim().is_empty() {
-        return Err(ModuleError::Args(format!("{module}: the command is empty")));
+        Ok(&self.text)
     }
-    let mut script = String::new();
-    if let Some(dir) = a.opt_str("chdir")? {
-        script.push_str(&format!("cd -- {} || exit 1\n", sh_quote(&dir)));
+
+    fn chdir_script(&self) -> String {
+        match self.chdir {
+            Some(dir) => format!("cd -- {} || exit 1\n", sh_quote(dir)),
+            None => String::new(),
+        }
     }
-    // creates/removes are checked on the target in the same round trip as the command.
-    let creates = a.opt_str("creates")?;
-    let removes = a.opt_str("removes")?;
-    // The skip marker is random per task: a command cannot print it to fake a skip.
-    let skip = marker("SKIP");
-    let mut guard = String::new();
-    if let Some(c) = &creates {
-        guard.push_str(&format!(
-            "for f in {}; do [ -e \"$f\" ] && {{ echo {skip}; exit 0; }}; done\n",
-            glob_word(c)
-        ));
+
+    /// creates/removes, checked on the target in the same round trip as the command: prints
+    /// `skip` and exits when the command is not to run.
+    fn guard(&self, skip: &str) -> String {
+        let mut guard = String::new();
+        if let Some(c) = self.creates {
+            guard.push_str(&format!(
+                "for f in {}; do [ -e \"$f\" ] && {{ echo {skip}; exit 0; }}; done\n",
+                glob_word(c)
+            ));
+        }
+        if let Some(r) = self.removes {
+            guard.push_str(&format!(
+                "found=; for f in {}; do [ -e \"$f\" ] && found=1; done; [ -z \"$found\" ] && {{ echo {skip}; exit 0; }}\n",
+                glob_word(r)
+            ));
+        }
+        guard
     }
-    if let Some(r) = &removes {
-        guard.push_str(&format!(
-            "found=; for f in {}; do [ -e \"$f\" ] && found=1; done; [ -z \"$found\" ] && {{ echo {skip}; exit 0; }}\n",
-            glob_word(r)
-        ));
+
+    fn skip_msg(&self) -> String {
+        skip_msg(
+            &self.creates.map(str::to_string),
+            &self.removes.map(str::to_string),
+        )
     }
-    if ctx.check {
+
+    async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
+        self.checked_text()?;
+        let guard = self.guard(&marker("SKIP"));
         if guard.is_empty() {
             let mut r = ModuleResult::ok()
                 .with_msg("skipped in check mode: command/shell cannot be predicted");
             r.skipped = true;
-            return Ok(r);
+            return Ok(Query::change(r, ()));
         }
         let would_run = marker("WOULD_RUN");
         let out = ctx
-            .query(&format!("{script}{guard}echo {would_run}"), None)
+            .query(
+                &format!("{}{guard}echo {would_run}", self.chdir_script()),
+                None,
+            )
             .await?;
-        let mut r = ModuleResult::changed(out.stdout.contains(&would_run));
-        if !r.changed {
-            r.msg = Some(skip_msg(&creates, &removes));
+        if out.stdout.contains(&would_run) {
+            return Ok(Query::change(ModuleResult::changed(true), ()));
         }
-        return Ok(r);
+        if out.rc != 0 {
+            // The probe failed (chdir): running the command reports why.
+            return Ok(Query::change(ModuleResult::changed(false), ()));
+        }
+        Ok(Query::done(
+            ModuleResult::changed(false).with_msg(self.skip_msg()),
+        ))
     }
-    script.push_str(&guard);
-    if module == "shell" {
-        let exe = a.str_or("executable", "/bin/sh")?;
-        script.push_str(&format!("exec {} -c {}", sh_quote(&exe), sh_quote(&text)));
-    } else {
-        // `command` does not go through a shell: words are passed as-is (no pipes, no redirection).
-        script.push_str(&format!("exec {}", command_words(&text)));
-    }
-    let stdin = match a.opt_str("stdin")? {
-        Some(mut s) => {
-            if a.bool("stdin_add_newline", true)? {
+
+    async fn apply(&self, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+        let text = self.checked_text()?.to_string();
+        let mut script = self.chdir_script();
+        // The skip marker is random per task: a command cannot print it to fake a skip.
+        let skip = marker("SKIP");
+        let guard = self.guard(&skip);
+        script.push_str(&guard);
+        match &self.shell {
+            Some(exe) => script.push_str(&format!("exec {} -c {}", sh_quote(exe), sh_quote(&text))),
+            // `command` does not go through a shell: words are passed as-is (no pipes, no redirection).
+            None => script.push_str(&format!("exec {}", command_words(&text))),
+        }
+        let stdin = self.stdin.map(|s| {
+            let mut s = s.to_string();
+            if self.stdin_add_newline {
                 s.push('\n');
             }
-            Some(s.into_bytes())
+            s.into_bytes()
+        });
+        let out = ctx.sh(&script, stdin.as_deref()).await?;
+        if !guard.is_empty() && out.rc == 0 && out.stdout.trim_end() == skip {
+            return Ok(ModuleResult::ok().with_msg(self.skip_msg()));
         }
-        None => None,
-    };
-    let out = ctx.sh(&script, stdin.as_deref()).await?;
-    if !guard.is_empty() && out.rc == 0 && out.stdout.trim_end() == skip {
-        return Ok(ModuleResult::ok().with_msg(skip_msg(&creates, &removes)));
+        let strip = self.strip_empty_ends;
+        let mut r = ModuleResult::changed(true);
+        r.rc = Some(out.rc);
+        r.stdout = Some(if strip {
+            out.stdout.trim_end_matches('\n').to_string()
+        } else {
+            out.stdout
+        });
+        r.stderr = Some(if strip {
+            out.stderr.trim_end_matches('\n').to_string()
+        } else {
+            out.stderr
+        });
+        if let Some(sig) = out.signal {
+            r.failed = true;
+            r.msg = Some(format!("killed by {sig}"));
+        } else if out.rc != 0 {
+            r.failed = true;
+            r.msg = Some("non-zero return code".into());
+        }
+        r.extra.insert("cmd".into(), Value::String(text));
+        Ok(r)
     }
-    let strip = a.bool("strip_empty_ends", true)?;
-    let mut r = ModuleResult::changed(true);
-    r.rc = Some(out.rc);
-    r.stdout = Some(if strip {
-        out.stdout.trim_end_matches('\n').to_string()
-    } else {
-        out.stdout
-    });
-    r.stderr = Some(if strip {
-        out.stderr.trim_end_matches('\n').to_string()
-    } else {
-        out.stderr
-    });
-    if let Some(sig) = out.signal {
-        r.failed = true;
-        r.msg = Some(format!("killed by {sig}"));
-    } else if out.rc != 0 {
-        r.failed = true;
-        r.msg = Some("non-zero return code".into());
-    }
-    r.extra.insert("cmd".into(), Value::String(text));
-    Ok(r)
 }
 
 /// `__SLM_<WHAT>_<random hex>__`.

@@ -1,68 +1,229 @@
-//! Modules that run on the controller (debug, assert, pause) and fact gathering.
+//! Modules that run on the controller (debug, assert, fail, pause) and fact gathering.
 
+use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::{Args, Ctx, ModuleError, ModuleResult};
+use super::module::{Module, Query};
+use super::{Ctx, ModuleError, ModuleResult, args};
 
-pub fn debug(a: &Args<'_>, _ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
-    let mut r = ModuleResult::ok();
-    if let Some(var) = a.map.get("var") {
-        let name = var.as_str().unwrap_or_default().to_string();
-        // The engine templated `var` as an expression into `__var_value`.
-        let v = a.map.get("__var_value").cloned().unwrap_or(Value::Null);
-        r.extra.insert(name, v);
-    } else {
-        let msg = match a.map.get("msg") {
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-            None => "Hello world!".into(),
-        };
-        r.msg = Some(msg);
-    }
-    Ok(r)
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Debug {
+    #[serde(default)]
+    msg: Option<Value>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    var: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_int")]
+    verbosity: Option<i64>,
+    /// `var` evaluated by the engine (not a playbook argument: plan time refuses it).
+    #[serde(default, rename = "__var_value")]
+    var_value: Option<Value>,
 }
 
-pub fn assert(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
-    let that = match a.map.get("that") {
-        Some(Value::Array(items)) => items.clone(),
-        Some(v) => vec![v.clone()],
-        None => Vec::new(),
-    };
-    for cond in &that {
-        let ok = ctx
-            .templar
-            .eval_bool(cond, ctx.scope)
-            .map_err(|e| ModuleError::Args(format!("assert: {}", e.msg)))?;
-        if !ok {
-            let msg = a
-                .opt_str("fail_msg")?
-                .or(a.opt_str("msg")?)
-                .unwrap_or_else(|| "Assertion failed".into());
-            let mut r = ModuleResult::fail(msg);
-            r.extra.insert("assertion".into(), cond.clone());
-            r.extra.insert("evaluated_to".into(), Value::Bool(false));
-            return Ok(r);
+impl Debug {
+    fn result(&self) -> ModuleResult {
+        let mut r = ModuleResult::ok();
+        // Runs are at verbosity 0: a message for `-v` and above is not shown, as in Ansible.
+        if self.verbosity.unwrap_or(0) > 0 {
+            r.skipped = true;
+            r.msg = Some("Verbosity threshold not met.".into());
+            return r;
         }
+        if let Some(name) = &self.var {
+            r.extra
+                .insert(name.clone(), self.var_value.clone().unwrap_or(Value::Null));
+        } else {
+            r.msg = Some(match &self.msg {
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => other.to_string(),
+                None => "Hello world!".into(),
+            });
+        }
+        r
     }
-    Ok(ModuleResult::ok().with_msg(a.str_or("success_msg", "All assertions passed")?))
 }
 
-pub async fn pause(a: &Args<'_>, _ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
-    if a.has("prompt") && !a.has("seconds") && !a.has("minutes") {
-        return Err(ModuleError::Args(
-            "pause: an interactive prompt is not supported; give seconds or minutes".into(),
-        ));
+impl Module for Debug {
+    const NAME: &'static str = "debug";
+    const ANSIBLE_ONLY: &'static [&'static str] = &[];
+    type Pending = ();
+
+    async fn query(&self, _ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
+        Ok(Query::done(self.result()))
     }
-    let secs = a.opt_int("seconds")?.unwrap_or(0)
-        + a.opt_int("minutes")?.unwrap_or(0) * 60
-        + a.opt_int("_raw_params")?.unwrap_or(0);
-    if secs < 0 {
-        return Err(ModuleError::Args(
-            "pause: seconds must not be negative".into(),
-        ));
+
+    async fn apply(&self, _: (), _ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+        Ok(self.result())
     }
-    tokio::time::sleep(std::time::Duration::from_secs(secs as u64)).await;
-    Ok(ModuleResult::ok().with_msg(format!("Paused for {secs} seconds")))
+}
+
+/// `assert`'s arguments arrive untemplated: `that` holds expressions the module evaluates.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Assert {
+    that: Value,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    msg: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    fail_msg: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    success_msg: Option<String>,
+}
+
+impl Module for Assert {
+    const NAME: &'static str = "assert";
+    const ANSIBLE_ONLY: &'static [&'static str] = &["quiet"];
+    type Pending = ();
+
+    async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
+        let that = match &self.that {
+            Value::Array(items) => items.clone(),
+            v => vec![v.clone()],
+        };
+        for cond in &that {
+            let ok = ctx
+                .templar
+                .eval_bool(cond, ctx.scope)
+                .map_err(|e| ModuleError::Args(format!("assert: {}", e.msg)))?;
+            if !ok {
+                let msg = self
+                    .fail_msg
+                    .clone()
+                    .or(self.msg.clone())
+                    .unwrap_or_else(|| "Assertion failed".into());
+                let mut r = ModuleResult::fail(msg);
+                r.extra.insert("assertion".into(), cond.clone());
+                r.extra.insert("evaluated_to".into(), Value::Bool(false));
+                return Ok(Query::done(r));
+            }
+        }
+        Ok(Query::done(
+            ModuleResult::ok().with_msg(
+                self.success_msg
+                    .clone()
+                    .unwrap_or_else(|| "All assertions passed".into()),
+            ),
+        ))
+    }
+
+    async fn apply(&self, _: (), _ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+        Ok(ModuleResult::ok())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fail {
+    #[serde(default, deserialize_with = "args::opt_string")]
+    msg: Option<String>,
+}
+
+impl Module for Fail {
+    const NAME: &'static str = "fail";
+    const ANSIBLE_ONLY: &'static [&'static str] = &[];
+    type Pending = ();
+
+    async fn query(&self, _ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
+        Ok(Query::done(ModuleResult::fail(
+            self.msg
+                .clone()
+                .unwrap_or_else(|| "Failed as requested from task".into()),
+        )))
+    }
+
+    async fn apply(&self, _: (), _ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+        Ok(ModuleResult::ok())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pause {
+    /// `pause: 5` (minutes in Ansible's free form are not supported: seconds).
+    #[serde(default, rename = "_raw_params", deserialize_with = "args::opt_int")]
+    raw_params: Option<i64>,
+    #[serde(default, deserialize_with = "args::opt_int")]
+    seconds: Option<i64>,
+    #[serde(default, deserialize_with = "args::opt_int")]
+    minutes: Option<i64>,
+    #[serde(default)]
+    prompt: Option<Value>,
+}
+
+impl Module for Pause {
+    const NAME: &'static str = "pause";
+    const ANSIBLE_ONLY: &'static [&'static str] = &["echo"];
+    type Pending = ();
+
+    fn validate(&self) -> Result<(), ModuleError> {
+        if self.prompt.as_ref().is_some_and(|p| !p.is_null())
+            && self.seconds.is_none()
+            && self.minutes.is_none()
+        {
+            return Err(ModuleError::Args(
+                "pause: an interactive prompt is not supported; give seconds or minutes".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Pausing changes nothing: it happens in check mode too.
+    async fn query(&self, _ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
+        let secs = self.seconds.unwrap_or(0)
+            + self.minutes.unwrap_or(0) * 60
+            + self.raw_params.unwrap_or(0);
+        if secs < 0 {
+            return Err(ModuleError::Args(
+                "pause: seconds must not be negative".into(),
+            ));
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(secs as u64)).await;
+        Ok(Query::done(
+            ModuleResult::ok().with_msg(format!("Paused for {secs} seconds")),
+        ))
+    }
+
+    async fn apply(&self, _: (), _ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+        Ok(ModuleResult::ok())
+    }
+}
+
+/// `setup` and `gather_facts`: the facts the engine uses, gathered in one round trip.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Setup {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatherFacts {}
+
+impl Module for Setup {
+    const NAME: &'static str = "setup";
+    const ANSIBLE_ONLY: &'static [&'static str] =
+        &["gather_subset", "filter", "gather_timeout", "fact_path"];
+    type Pending = ();
+
+    async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
+        Ok(Query::done(setup(ctx).await?))
+    }
+
+    async fn apply(&self, _: (), _ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+        Ok(ModuleResult::ok())
+    }
+}
+
+impl Module for GatherFacts {
+    const NAME: &'static str = "gather_facts";
+    const ANSIBLE_ONLY: &'static [&'static str] = &["parallel"];
+    type Pending = ();
+
+    async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
+        Ok(Query::done(setup(ctx).await?))
+    }
+
+    async fn apply(&self, _: (), _ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+        Ok(ModuleResult::ok())
+    }
 }
 
 /// The facts script: everything in one round trip, no Python.
@@ -118,7 +279,7 @@ const ENV_NAMES: &[&str] = &[
     "XDG_RUNTIME_DIR",
 ];
 
-pub async fn setup(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+async fn setup(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
     let script = FACTS_SCRIPT.replace("ENV_NAMES", &ENV_NAMES.join(" "));
     let out = ctx.query(&script, None).await?;
     if out.rc != 0 {
@@ -271,6 +432,16 @@ fn capitalize(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_above_verbosity_zero_is_skipped() {
+        let d: Debug =
+            serde_json::from_value(serde_json::json!({"msg": "hi", "verbosity": 1})).unwrap();
+        let r = d.result();
+        assert!(r.skipped);
+        let d: Debug = serde_json::from_value(serde_json::json!({"msg": "hi"})).unwrap();
+        assert_eq!(d.result().msg.as_deref(), Some("hi"));
+    }
 
     #[test]
     fn debian_facts() {

@@ -1,6 +1,8 @@
 //! Modules: each reads the target's current state, computes the difference, and changes only
 //! that (or, in check mode, reports it). One family per file.
 
+pub mod args;
+pub mod catalog;
 pub mod command;
 pub mod files;
 pub mod misc;
@@ -9,6 +11,8 @@ pub mod pkg;
 pub mod postgres;
 pub mod service;
 
+pub use args::parse_bool;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,175 +20,6 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use crate::transport::{self, Become, ExecRequest, Output, Stream, Transport, TransportError};
-
-/// What a module accepts, checked at plan time.
-pub struct ModuleSpec {
-    pub name: &'static str,
-    pub args: &'static [&'static str],
-    /// Alternative argument names, normalized to the canonical one.
-    pub aliases: &'static [(&'static str, &'static str)],
-    /// Required arguments; `a|b` means one of them.
-    pub required: &'static [&'static str],
-    /// Takes free-form text (`command: ls -l`).
-    pub free_form: bool,
-}
-
-const PG_COMMON: &[&str] = &[
-    "login_db",
-    "db",
-    "port",
-    "login_port",
-    "login_unix_socket",
-    "login_user",
-    "login_host",
-    "login_password",
-    "ssl_mode",
-    "ca_cert",
-    "session_role",
-    "trust_input",
-];
-
-macro_rules! spec {
-    ($name:literal, [$($a:literal),* $(,)?], aliases [$(($f:literal, $t:literal)),* $(,)?], required [$($r:literal),* $(,)?], $free:expr) => {
-        ModuleSpec { name: $name, args: &[$($a),*], aliases: &[$(($f, $t)),*], required: &[$($r),*], free_form: $free }
-    };
-}
-
-static SPECS: &[ModuleSpec] = &[
-    spec!("command", ["_raw_params", "cmd", "argv", "chdir", "creates", "removes", "stdin", "stdin_add_newline", "strip_empty_ends", "executable", "warn", "expand_argument_vars"], aliases [], required [], true),
-    spec!("shell", ["_raw_params", "cmd", "chdir", "creates", "removes", "stdin", "stdin_add_newline", "strip_empty_ends", "executable", "warn"], aliases [], required [], true),
-    spec!("apt", ["name", "state", "update_cache", "cache_valid_time", "install_recommends", "force", "purge", "autoremove", "default_release", "dpkg_options", "allow_unauthenticated", "only_upgrade", "deb", "lock_timeout", "clean", "upgrade"], aliases [("pkg", "name"), ("package", "name"), ("update-cache", "update_cache"), ("install-recommends", "install_recommends")], required [], false),
-    spec!(
-        "package",
-        ["name", "state", "use"],
-        aliases[("pkg", "name")],
-        required["name"],
-        false
-    ),
-    spec!(
-        "copy",
-        [
-            "content",
-            "src",
-            "dest",
-            "owner",
-            "group",
-            "mode",
-            "backup",
-            "validate",
-            "force",
-            "remote_src",
-            "directory_mode",
-            "unsafe_writes",
-            "decrypt",
-            "follow",
-            "local_follow",
-            "checksum",
-            "seuser",
-            "serole",
-            "setype",
-            "selevel",
-            "attributes"
-        ],
-        aliases[("path", "dest")],
-        required["dest"],
-        false
-    ),
-    spec!("template", ["src", "dest", "owner", "group", "mode", "backup", "validate", "force", "newline_sequence", "trim_blocks", "lstrip_blocks", "unsafe_writes", "follow", "output_encoding", "variable_start_string", "variable_end_string", "block_start_string", "block_end_string", "seuser", "serole", "setype", "selevel", "attributes"], aliases [("path", "dest")], required ["src", "dest"], false),
-    spec!("lineinfile", ["path", "regexp", "search_string", "line", "state", "insertafter", "insertbefore", "create", "backup", "validate", "owner", "group", "mode", "backrefs", "firstmatch", "unsafe_writes", "attributes", "seuser", "serole", "setype", "selevel"], aliases [("dest", "path"), ("destfile", "path"), ("name", "path"), ("regex", "regexp"), ("value", "line")], required ["path"], false),
-    spec!("blockinfile", ["path", "block", "marker", "marker_begin", "marker_end", "state", "insertafter", "insertbefore", "create", "backup", "validate", "owner", "group", "mode", "append_newline", "prepend_newline", "unsafe_writes", "attributes"], aliases [("dest", "path"), ("destfile", "path"), ("name", "path"), ("content", "block")], required ["path"], false),
-    spec!("file", ["path", "state", "owner", "group", "mode", "recurse", "src", "force", "follow", "access_time", "modification_time", "attributes", "unsafe_writes"], aliases [("dest", "path"), ("name", "path")], required ["path"], false),
-    spec!("stat", ["path", "follow", "get_checksum", "checksum_algorithm", "get_mime", "get_attributes"], aliases [("dest", "path"), ("name", "path")], required ["path"], false),
-    spec!(
-        "service",
-        [
-            "name",
-            "state",
-            "enabled",
-            "pattern",
-            "sleep",
-            "arguments",
-            "runlevel",
-            "use"
-        ],
-        aliases[("args", "arguments")],
-        required["name"],
-        false
-    ),
-    spec!("systemd", ["name", "state", "enabled", "daemon_reload", "daemon_reexec", "masked", "scope", "no_block", "force"], aliases [("unit", "name"), ("service", "name"), ("daemon-reload", "daemon_reload")], required [], false),
-    spec!("wait_for", ["host", "port", "state", "timeout", "delay", "sleep", "connect_timeout", "path", "search_regex", "msg", "active_connection_states", "exclude_hosts"], aliases [], required [], false),
-    spec!("set_fact", ["cacheable"], aliases [], required [], false),
-    spec!("debug", ["msg", "var", "verbosity"], aliases [], required [], false),
-    spec!("assert", ["that", "msg", "fail_msg", "success_msg", "quiet"], aliases [], required ["that"], false),
-    spec!("fail", ["msg"], aliases [], required [], false),
-    spec!("pause", ["_raw_params", "seconds", "minutes", "prompt", "echo"], aliases [], required [], false),
-    spec!("meta", ["_raw_params"], aliases [], required ["_raw_params"], false),
-    spec!("setup", ["gather_subset", "filter", "gather_timeout", "fact_path"], aliases [], required [], false),
-    spec!("gather_facts", ["parallel"], aliases [], required [], false),
-    spec!("postgresql_db", ["name", "owner", "encoding", "lc_collate", "lc_ctype", "template", "state", "conn_limit", "tablespace", "maintenance_db", "force", "comment", "icu_locale", "locale_provider", "target", "target_opts", "dump_extra_args"], aliases [("db", "name"), ("datname", "name")], required ["name"], false),
-    spec!(
-        "postgresql_user",
-        [
-            "name",
-            "password",
-            "role_attr_flags",
-            "expires",
-            "state",
-            "encrypted",
-            "no_password_changes",
-            "conn_limit",
-            "comment",
-            "fail_on_user",
-            "configuration",
-            "priv",
-            "groups"
-        ],
-        aliases[("user", "name")],
-        required["name"],
-        false
-    ),
-    spec!("postgresql_privs", ["database", "roles", "privs", "type", "objs", "schema", "state", "grant_option", "target_roles", "fail_on_role", "usage_on_types"], aliases [("db", "database"), ("login_db", "database"), ("role", "roles"), ("priv", "privs"), ("obj", "objs")], required ["roles"], false),
-    spec!("postgresql_pg_hba", ["dest", "contype", "databases", "users", "source", "method", "options", "state", "address", "netmask", "backup", "backup_file", "create", "keep_comments_at_rules", "comment", "overwrite", "rules", "rules_behavior", "owner", "group", "mode"], aliases [("src", "source"), ("db", "databases"), ("user", "users")], required ["dest"], false),
-    spec!("postgresql_query", ["query", "positional_args", "named_args", "path_to_script", "as_single_query", "autocommit", "encoding", "search_path"], aliases [], required ["query|path_to_script"], false),
-    spec!("postgresql_ping", [], aliases [], required [], false),
-];
-
-/// `ansible.builtin.copy` → `copy`; `community.postgresql.postgresql_db` → `postgresql_db`.
-pub fn canonical_name(name: &str) -> String {
-    for prefix in [
-        "ansible.builtin.",
-        "ansible.legacy.",
-        "community.postgresql.",
-        "community.general.",
-        "ansible.posix.",
-    ] {
-        if let Some(rest) = name.strip_prefix(prefix) {
-            return rest.to_string();
-        }
-    }
-    match name {
-        "include" => "include_tasks".into(),
-        "systemd_service" => "systemd".into(),
-        other => other.to_string(),
-    }
-}
-
-pub fn spec(name: &str) -> Option<&'static ModuleSpec> {
-    SPECS.iter().find(|s| s.name == name)
-}
-
-/// Common PostgreSQL connection arguments accepted by every `postgresql_*` module.
-pub fn is_pg_common_arg(module: &str, arg: &str) -> bool {
-    module.starts_with("postgresql_") && PG_COMMON.contains(&arg)
-}
-
-pub fn names() -> Vec<&'static str> {
-    SPECS
-        .iter()
-        .map(|s| s.name)
-        .filter(|n| !matches!(*n, "setup" | "gather_facts"))
-        .collect()
-}
 
 /// A file difference, shown as a unified diff.
 #[derive(Debug, Clone, serde::Serialize, Default)]
@@ -350,7 +185,7 @@ impl Ctx<'_> {
     }
 }
 
-/// Typed access to a task's templated arguments, with errors that name the argument.
+/// Typed access to a task's templated arguments, for the postgres modules that are not typed yet.
 pub struct Args<'a> {
     pub module: &'a str,
     pub map: &'a Map<String, Value>,
@@ -388,9 +223,8 @@ impl<'a> Args<'a> {
     pub fn bool(&self, key: &str, default: bool) -> Result<bool, ModuleError> {
         match self.map.get(key) {
             None | Some(Value::Null) => Ok(default),
-            Some(v) => {
-                parse_bool(v).ok_or_else(|| self.type_err(key, "a boolean (yes/no, true/false)", v))
-            }
+            Some(v) => args::parse_bool(v)
+                .ok_or_else(|| self.type_err(key, "a boolean (yes/no, true/false)", v)),
         }
     }
 
@@ -500,45 +334,34 @@ impl<'a> Args<'a> {
     }
 }
 
-pub fn parse_bool(v: &Value) -> Option<bool> {
-    match v {
-        Value::Bool(b) => Some(*b),
-        Value::Number(n) => Some(n.as_f64().unwrap_or(0.0) != 0.0),
-        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "yes" | "true" | "on" | "1" | "y" | "t" => Some(true),
-            "no" | "false" | "off" | "0" | "n" | "f" | "" => Some(false),
-            _ => None,
-        },
-        _ => None,
-    }
-}
-
 /// Runs one module invocation.
 pub async fn run(
     module: &str,
     args: &Map<String, Value>,
     ctx: &Ctx<'_>,
 ) -> Result<ModuleResult, ModuleError> {
+    use module::drive;
     let a = Args::new(module, args);
     match module {
-        "command" | "shell" => command::run(module, &a, ctx).await,
-        "apt" => pkg::apt(&a, ctx).await,
-        "package" => pkg::package(&a, ctx).await,
-        "copy" => files::copy(&a, ctx).await,
-        "template" => files::template(&a, ctx).await,
-        "lineinfile" => files::lineinfile(&a, ctx).await,
-        "blockinfile" => files::blockinfile(&a, ctx).await,
-        "file" => files::file(&a, ctx).await,
-        "stat" => files::stat(&a, ctx).await,
-        "service" | "systemd" => service::service(module, &a, ctx).await,
-        "wait_for" => service::wait_for(&a, ctx).await,
-        "debug" => misc::debug(&a, ctx),
-        "assert" => misc::assert(&a, ctx),
-        "fail" => Ok(ModuleResult::fail(
-            a.str_or("msg", "Failed as requested from task")?,
-        )),
-        "pause" => misc::pause(&a, ctx).await,
-        "setup" | "gather_facts" => misc::setup(ctx).await,
+        "command" => drive::<command::Command>(args, ctx).await,
+        "shell" => drive::<command::Shell>(args, ctx).await,
+        "apt" => drive::<pkg::Apt>(args, ctx).await,
+        "package" => drive::<pkg::Package>(args, ctx).await,
+        "copy" => drive::<files::Copy>(args, ctx).await,
+        "template" => drive::<files::Template>(args, ctx).await,
+        "lineinfile" => drive::<files::LineInFile>(args, ctx).await,
+        "blockinfile" => drive::<files::BlockInFile>(args, ctx).await,
+        "file" => drive::<files::File>(args, ctx).await,
+        "stat" => drive::<files::Stat>(args, ctx).await,
+        "service" => drive::<service::Service>(args, ctx).await,
+        "systemd" => drive::<service::Systemd>(args, ctx).await,
+        "wait_for" => drive::<service::WaitFor>(args, ctx).await,
+        "debug" => drive::<misc::Debug>(args, ctx).await,
+        "assert" => drive::<misc::Assert>(args, ctx).await,
+        "fail" => drive::<misc::Fail>(args, ctx).await,
+        "pause" => drive::<misc::Pause>(args, ctx).await,
+        "setup" => drive::<misc::Setup>(args, ctx).await,
+        "gather_facts" => drive::<misc::GatherFacts>(args, ctx).await,
         "postgresql_db" => postgres::db(&a, ctx).await,
         "postgresql_user" => postgres::user(&a, ctx).await,
         "postgresql_privs" => postgres::privs(&a, ctx).await,

@@ -75,10 +75,96 @@ pub async fn drive<M: Module>(
 
 /// The typed arguments, or an error that names the module and the argument.
 pub fn parse<M: Module>(args: &Map<String, Value>) -> Result<M, ModuleError> {
-    let module: M = serde_json::from_value(Value::Object(args.clone()))
-        .map_err(|e| ModuleError::Args(format!("{}: {e}", M::NAME)))?;
+    let module: M = serde_json::from_value(Value::Object(args.clone())).map_err(|e| {
+        let msg = e.to_string();
+        ModuleError::Args(describe::<M>(culprit::<M>(args, &msg).as_deref(), &msg))
+    })?;
     module.validate()?;
     Ok(module)
+}
+
+/// A plan-time argument error: the argument it is about (when one is), and the message.
+#[derive(Debug)]
+pub struct ArgError {
+    pub key: Option<String>,
+    pub msg: String,
+}
+
+/// Plan time: the arguments deserialize (and pass `validate`). An argument whose value holds a
+/// template (`templated`) is only known per host: its type is checked when the task runs, and
+/// `validate` (which may compare arguments) waits until then too.
+pub fn check<M: Module>(
+    args: &Map<String, Value>,
+    templated: &dyn Fn(&Value) -> bool,
+) -> Result<(), ArgError> {
+    let mut a = args.clone();
+    let mut removed: Vec<String> = Vec::new();
+    loop {
+        let msg = match serde_json::from_value::<M>(Value::Object(a.clone())) {
+            Ok(m) => {
+                if removed.is_empty() && !a.values().any(templated) {
+                    m.validate().map_err(|e| ArgError {
+                        key: None,
+                        msg: e.to_string(),
+                    })?;
+                }
+                return Ok(());
+            }
+            Err(e) => e.to_string(),
+        };
+        if let Some(field) = missing_field(&msg) {
+            // A templated argument that was set aside may be the one missing (or its alias).
+            if !removed.is_empty() {
+                return Ok(());
+            }
+            return Err(ArgError {
+                key: None,
+                msg: format!("module '{}' needs the argument '{field}'", M::NAME),
+            });
+        }
+        match culprit::<M>(&a, &msg) {
+            Some(k) if a.get(&k).is_some_and(templated) => {
+                a.remove(&k);
+                removed.push(k);
+            }
+            key => {
+                return Err(ArgError {
+                    msg: describe::<M>(key.as_deref(), &msg),
+                    key,
+                });
+            }
+        }
+    }
+}
+
+fn missing_field(msg: &str) -> Option<&str> {
+    msg.strip_prefix("missing field `")?.split('`').next()
+}
+
+/// `copy: argument 'mode' must be …` from serde's message.
+fn describe<M: Module>(key: Option<&str>, msg: &str) -> String {
+    match key {
+        // serde's message names the field already.
+        _ if msg.starts_with("unknown field") => format!("{}: {msg}", M::NAME),
+        Some(k) if msg.starts_with("must ") => format!("{}: argument '{k}' {msg}", M::NAME),
+        Some(k) => format!("{}: argument '{k}': {msg}", M::NAME),
+        None => format!("{}: {msg}", M::NAME),
+    }
+}
+
+/// Which argument serde's first error is about: serde stops at the first bad value, so without
+/// that argument the error changes (or goes away), without any other it stays.
+fn culprit<M: Module>(args: &Map<String, Value>, msg: &str) -> Option<String> {
+    args.keys()
+        .find(|k| {
+            let mut b = args.clone();
+            b.remove(*k);
+            match serde_json::from_value::<M>(Value::Object(b)) {
+                Ok(_) => true,
+                Err(e) => e.to_string() != msg,
+            }
+        })
+        .cloned()
 }
 
 /// The argument names a module's struct accepts, aliases included (serde lists them in the

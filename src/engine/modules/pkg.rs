@@ -1,31 +1,351 @@
 //! Packages: `apt` (non-interactive, query dpkg first) and `package` (dispatch on the package manager).
 
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Args, Ctx, ModuleError, ModuleResult};
+use super::module::{Module, Query};
+use super::{Ctx, Diff, ModuleError, ModuleResult, args};
 use crate::transport::sh_quote;
 
 const APT_GET: &str = "DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a apt-get -y -q \
     -o DPkg::Lock::Timeout=120 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold";
 
-pub async fn package(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
-    let mgr = match a.opt_str("use")? {
-        Some(u) if u != "auto" => u,
-        _ => ctx
-            .facts
-            .get("pkg_mgr")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-    };
-    match mgr.as_str() {
-        "apt" => apt(a, ctx).await,
-        "" => Ok(ModuleResult::fail(
-            "package: the package manager is unknown (facts were not gathered); use the apt module or gather_facts: true",
-        )),
-        other => Ok(ModuleResult::fail(format!(
-            "package: package manager '{other}' is not supported by slm-wizard yet (supported: apt)"
-        ))),
+const APT_STATES: &[&str] = &[
+    "present",
+    "installed",
+    "absent",
+    "removed",
+    "latest",
+    "build-dep",
+    "fixed",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Apt {
+    #[serde(
+        default,
+        alias = "pkg",
+        alias = "package",
+        deserialize_with = "args::list"
+    )]
+    name: Vec<String>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    state: Option<String>,
+    #[serde(default, alias = "update-cache", deserialize_with = "args::opt_bool")]
+    update_cache: Option<bool>,
+    #[serde(default, deserialize_with = "args::opt_int")]
+    cache_valid_time: Option<i64>,
+    #[serde(
+        default,
+        alias = "install-recommends",
+        deserialize_with = "args::opt_bool"
+    )]
+    install_recommends: Option<bool>,
+    #[serde(default, deserialize_with = "args::opt_bool")]
+    purge: Option<bool>,
+    #[serde(default, deserialize_with = "args::opt_bool")]
+    autoremove: Option<bool>,
+    #[serde(
+        default,
+        alias = "default-release",
+        deserialize_with = "args::opt_string"
+    )]
+    default_release: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Package {
+    #[serde(alias = "pkg", deserialize_with = "args::list")]
+    name: Vec<String>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    state: Option<String>,
+    #[serde(default, rename = "use", deserialize_with = "args::opt_string")]
+    use_: Option<String>,
+}
+
+/// What `apply` does: refresh the cache, then install or remove.
+pub struct AptChange {
+    update: bool,
+    install: Option<(&'static str, Vec<String>)>,
+    result: ModuleResult,
+}
+
+impl Module for Apt {
+    const NAME: &'static str = "apt";
+    const ANSIBLE_ONLY: &'static [&'static str] = &[
+        "allow_change_held_packages",
+        "allow_downgrade",
+        "allow_unauthenticated",
+        "autoclean",
+        "clean",
+        "deb",
+        "dpkg_options",
+        "fail_on_autoremove",
+        "force",
+        "force_apt_get",
+        "lock_timeout",
+        "only_upgrade",
+        "policy_rc_d",
+        "upgrade",
+    ];
+    type Pending = AptChange;
+
+    fn validate(&self) -> Result<(), ModuleError> {
+        match self.state.as_deref() {
+            Some(s) if !APT_STATES.contains(&s) => Err(ModuleError::Args(format!(
+                "apt: argument 'state' is {s:?}; valid: {}",
+                APT_STATES.join(", ")
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<AptChange>, ModuleError> {
+        let mut r = ModuleResult::ok();
+        let mut log = Vec::new();
+        let mut update = false;
+        if self.update_cache.unwrap_or(false) {
+            let valid = self.cache_valid_time.unwrap_or(0);
+            let fresh = if valid > 0 {
+                let out = ctx
+                    .query(
+                        "s=/var/lib/apt/periodic/update-success-stamp; [ -e $s ] || s=/var/lib/apt/lists; \
+                         echo $(( $(date +%s) - $(stat -c %Y $s 2>/dev/null || echo 0) ))",
+                        None,
+                    )
+                    .await?;
+                out.stdout
+                    .trim()
+                    .parse::<i64>()
+                    .map(|age| age < valid)
+                    .unwrap_or(false)
+            } else {
+                false
+            };
+            if !fresh {
+                r.changed = true;
+                log.push("cache updated".to_string());
+                update = true;
+            }
+        }
+        let install = self.packages(ctx, &mut r, &mut log).await?;
+        if !update && install.is_none() {
+            return Ok(Query::done(r));
+        }
+        Ok(Query::change(
+            r.clone(),
+            AptChange {
+                update,
+                install,
+                result: r,
+            },
+        ))
+    }
+
+    async fn apply(&self, change: AptChange, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+        let (mut r, install) = if change.update {
+            let out = ctx.sh(&format!("{APT_GET} update && mkdir -p /var/lib/apt/periodic && touch /var/lib/apt/periodic/update-success-stamp"), None).await?;
+            if out.rc != 0 {
+                return Ok(fail_with(out, "apt-get update failed"));
+            }
+            // What to install is decided against the refreshed cache.
+            let mut r = ModuleResult::changed(true);
+            let mut log = vec!["cache updated".to_string()];
+            let install = self.packages(ctx, &mut r, &mut log).await?;
+            (r, install)
+        } else {
+            (change.result, change.install)
+        };
+        let Some((verb, todo)) = install else {
+            return Ok(r);
+        };
+        let mut cmd = format!("{APT_GET} {verb}");
+        if verb == "install" && !self.install_recommends.unwrap_or(true) {
+            cmd.push_str(" --no-install-recommends");
+        }
+        if let Some(rel) = &self.default_release {
+            cmd.push_str(&format!(" -t {}", sh_quote(rel)));
+        }
+        // Playbook values after `--`: a name is never taken for an option.
+        cmd.push_str(" --");
+        for n in &todo {
+            cmd.push(' ');
+            cmd.push_str(&sh_quote(n));
+        }
+        if self.autoremove.unwrap_or(false) && verb != "install" {
+            cmd.push_str(&format!(" && {APT_GET} autoremove"));
+        }
+        let out = ctx.sh(&cmd, None).await?;
+        if out.rc != 0 {
+            return Ok(fail_with(out, &format!("apt-get {verb} failed")));
+        }
+        r.stdout = Some(out.stdout);
+        Ok(r)
+    }
+}
+
+impl Apt {
+    /// The packages to install or remove (None: nothing to do); sets the result's message,
+    /// `changed` and diff.
+    async fn packages(
+        &self,
+        ctx: &Ctx<'_>,
+        r: &mut ModuleResult,
+        log: &mut Vec<String>,
+    ) -> Result<Option<(&'static str, Vec<String>)>, ModuleError> {
+        if self.name.is_empty() {
+            r.msg = Some(log.join("; "));
+            return Ok(None);
+        }
+        let names = &self.name;
+        let versions = installed(ctx, &self.name).await?;
+        let (verb, todo): (&'static str, Vec<String>) =
+            match self.state.as_deref().unwrap_or("present") {
+                "present" | "installed" | "fixed" | "build-dep" => (
+                    "install",
+                    names
+                        .iter()
+                        .zip(&versions)
+                        .filter(|(n, v)| match (v, n.split_once('=')) {
+                            (None, _) => true,
+                            (Some(have), Some((_, want))) => {
+                                !have.starts_with(want.trim_end_matches('*'))
+                            }
+                            (Some(_), None) => false,
+                        })
+                        .map(|(n, _)| n.clone())
+                        .collect(),
+                ),
+                "latest" => {
+                    let words: Vec<String> = self.name.iter().map(|n| sh_quote(n)).collect();
+                    let out = ctx
+                        .query(
+                            &format!("LC_ALL=C apt-cache policy -- {}", words.join(" ")),
+                            None,
+                        )
+                        .await?;
+                    let candidates = parse_policy(&out.stdout);
+                    (
+                        "install",
+                        names
+                            .iter()
+                            .zip(&versions)
+                            .filter(|(n, v)| match v {
+                                None => true,
+                                Some(have) => candidates.iter().any(|(p, inst, cand)| {
+                                    p == *n
+                                        && inst.as_deref() == Some(have.as_str())
+                                        && cand.as_deref() != Some(have.as_str())
+                                }),
+                            })
+                            .map(|(n, _)| n.clone())
+                            .collect(),
+                    )
+                }
+                _ => (
+                    if self.purge.unwrap_or(false) {
+                        "purge"
+                    } else {
+                        "remove"
+                    },
+                    names
+                        .iter()
+                        .zip(&versions)
+                        .filter(|(_, v)| v.is_some())
+                        .map(|(n, _)| n.clone())
+                        .collect(),
+                ),
+            };
+        if todo.is_empty() {
+            if log.is_empty() {
+                r.msg = Some(format!(
+                    "{} already {}",
+                    self.name.join(", "),
+                    if verb == "install" {
+                        "installed"
+                    } else {
+                        "absent"
+                    }
+                ));
+            } else {
+                r.msg = Some(log.join("; "));
+            }
+            return Ok(None);
+        }
+        r.changed = true;
+        log.push(format!("{verb} {}", todo.join(" ")));
+        r.msg = Some(log.join("; "));
+        if ctx.diff {
+            r.diff.push(Diff {
+                before_header: "packages".into(),
+                after_header: "packages".into(),
+                before: String::new(),
+                after: format!("{verb}: {}\n", todo.join(", ")),
+            });
+        }
+        Ok(Some((verb, todo)))
+    }
+}
+
+impl Module for Package {
+    const NAME: &'static str = "package";
+    const ANSIBLE_ONLY: &'static [&'static str] = &[];
+    type Pending = Option<AptChange>;
+
+    async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<Self::Pending>, ModuleError> {
+        let mgr = match &self.use_ {
+            Some(u) if u != "auto" => u.clone(),
+            _ => ctx
+                .facts
+                .get("pkg_mgr")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string(),
+        };
+        match mgr.as_str() {
+            "apt" => {
+                let q = self.apt().query(ctx).await?;
+                Ok(Query {
+                    result: q.result,
+                    pending: q.pending.map(Some),
+                })
+            }
+            "" => Ok(Query::done(ModuleResult::fail(
+                "package: the package manager is unknown (facts were not gathered); use the apt module or gather_facts: true",
+            ))),
+            other => Ok(Query::done(ModuleResult::fail(format!(
+                "package: package manager '{other}' is not supported by slm-wizard yet (supported: apt)"
+            )))),
+        }
+    }
+
+    async fn apply(
+        &self,
+        change: Self::Pending,
+        ctx: &Ctx<'_>,
+    ) -> Result<ModuleResult, ModuleError> {
+        match change {
+            Some(c) => self.apt().apply(c, ctx).await,
+            None => Ok(ModuleResult::ok()),
+        }
+    }
+}
+
+impl Package {
+    /// `package` on apt is `apt` with the same name and state.
+    fn apt(&self) -> Apt {
+        Apt {
+            name: self.name.clone(),
+            state: self.state.clone(),
+            update_cache: None,
+            cache_valid_time: None,
+            install_recommends: None,
+            purge: None,
+            autoremove: None,
+            default_release: None,
+        }
     }
 }
 
@@ -53,166 +373,6 @@ async fn installed(ctx: &Ctx<'_>, names: &[String]) -> Result<Vec<Option<String>
             })
         })
         .collect())
-}
-
-pub async fn apt(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
-    let names = a.list("name")?;
-    let state = a.choice(
-        "state",
-        &[
-            "present",
-            "installed",
-            "absent",
-            "removed",
-            "latest",
-            "build-dep",
-            "fixed",
-        ],
-        "present",
-    )?;
-    let update_cache = a.bool("update_cache", false)?;
-    let mut r = ModuleResult::ok();
-    let mut log = Vec::new();
-    if update_cache {
-        let valid = a.opt_int("cache_valid_time")?.unwrap_or(0);
-        let fresh = if valid > 0 {
-            let out = ctx
-                .query(
-                    "s=/var/lib/apt/periodic/update-success-stamp; [ -e $s ] || s=/var/lib/apt/lists; \
-                     echo $(( $(date +%s) - $(stat -c %Y $s 2>/dev/null || echo 0) ))",
-                    None,
-                )
-                .await?;
-            out.stdout
-                .trim()
-                .parse::<i64>()
-                .map(|age| age < valid)
-                .unwrap_or(false)
-        } else {
-            false
-        };
-        if !fresh {
-            r.changed = true;
-            log.push("cache updated".to_string());
-            if !ctx.check {
-                let out = ctx.sh(&format!("{APT_GET} update && mkdir -p /var/lib/apt/periodic && touch /var/lib/apt/periodic/update-success-stamp"), None).await?;
-                if out.rc != 0 {
-                    return Ok(fail_with(out, "apt-get update failed"));
-                }
-            }
-        }
-    }
-    if names.is_empty() {
-        r.msg = Some(log.join("; "));
-        return Ok(r);
-    }
-    let versions = installed(ctx, &names).await?;
-    let (verb, todo): (&str, Vec<String>) = match state.as_str() {
-        "present" | "installed" | "fixed" | "build-dep" => (
-            "install",
-            names
-                .iter()
-                .zip(&versions)
-                .filter(|(n, v)| match (v, n.split_once('=')) {
-                    (None, _) => true,
-                    (Some(have), Some((_, want))) => !have.starts_with(want.trim_end_matches('*')),
-                    (Some(_), None) => false,
-                })
-                .map(|(n, _)| n.clone())
-                .collect(),
-        ),
-        "latest" => {
-            let words: Vec<String> = names.iter().map(|n| sh_quote(n)).collect();
-            let out = ctx
-                .query(
-                    &format!("LC_ALL=C apt-cache policy -- {}", words.join(" ")),
-                    None,
-                )
-                .await?;
-            let candidates = parse_policy(&out.stdout);
-            (
-                "install",
-                names
-                    .iter()
-                    .zip(&versions)
-                    .filter(|(n, v)| match v {
-                        None => true,
-                        Some(have) => candidates.iter().any(|(p, inst, cand)| {
-                            p == *n
-                                && inst.as_deref() == Some(have.as_str())
-                                && cand.as_deref() != Some(have.as_str())
-                        }),
-                    })
-                    .map(|(n, _)| n.clone())
-                    .collect(),
-            )
-        }
-        _ => (
-            if a.bool("purge", false)? {
-                "purge"
-            } else {
-                "remove"
-            },
-            names
-                .iter()
-                .zip(&versions)
-                .filter(|(_, v)| v.is_some())
-                .map(|(n, _)| n.clone())
-                .collect(),
-        ),
-    };
-    if todo.is_empty() {
-        if log.is_empty() {
-            r.msg = Some(format!(
-                "{} already {}",
-                names.join(", "),
-                if verb == "install" {
-                    "installed"
-                } else {
-                    "absent"
-                }
-            ));
-        } else {
-            r.msg = Some(log.join("; "));
-        }
-        return Ok(r);
-    }
-    r.changed = true;
-    log.push(format!("{verb} {}", todo.join(" ")));
-    r.msg = Some(log.join("; "));
-    if ctx.diff {
-        r.diff.push(super::Diff {
-            before_header: "packages".into(),
-            after_header: "packages".into(),
-            before: String::new(),
-            after: format!("{verb}: {}\n", todo.join(", ")),
-        });
-    }
-    if ctx.check {
-        return Ok(r);
-    }
-    let mut cmd = format!("{APT_GET} {verb}");
-    if verb == "install" && !a.bool("install_recommends", true)? {
-        cmd.push_str(" --no-install-recommends");
-    }
-    if let Some(rel) = a.opt_str("default_release")? {
-        cmd.push_str(&format!(" -t {}", sh_quote(&rel)));
-    }
-    // Playbook values after `--`: a name is never taken for an option.
-    cmd.push_str(" --");
-    for n in &todo {
-        cmd.push(' ');
-        cmd.push_str(&sh_quote(n));
-    }
-    if a.bool("autoremove", false)? && verb != "install" {
-        cmd.push_str(&format!(" && {APT_GET} autoremove"));
-    }
-    let out = ctx.sh(&cmd, None).await?;
-    if out.rc != 0 {
-        return Ok(fail_with(out, &format!("apt-get {verb} failed")));
-    }
-    r.stdout = Some(out.stdout);
-    Ok(r)
 }
 
 fn fail_with(out: crate::transport::Output, what: &str) -> ModuleResult {

@@ -1,42 +1,180 @@
 //! Services: systemd when it is PID 1, otherwise the SysV script via `service` (the test hosts and
 //! containers have no systemd). `wait_for` polls on the target, in one command.
 
-use super::{Args, Ctx, Diff, ModuleError, ModuleResult};
+use serde::Deserialize;
+
+use super::module::{Module, Query};
+use super::{Ctx, Diff, ModuleError, ModuleResult, args};
 use crate::transport::sh_quote;
 
-pub async fn service(
-    module: &str,
-    a: &Args<'_>,
-    ctx: &Ctx<'_>,
-) -> Result<ModuleResult, ModuleError> {
-    let name = a.opt_str("name")?;
-    let state = match a.opt_str("state")? {
-        None => None,
-        Some(_) => Some(a.choice(
-            "state",
-            &["started", "stopped", "restarted", "reloaded"],
-            "started",
-        )?),
-    };
-    let enabled = if a.has("enabled") {
-        Some(a.bool("enabled", true)?)
-    } else {
-        None
-    };
-    let daemon_reload = module == "systemd" && a.bool("daemon_reload", false)?;
-    let Some(name) = name else {
-        if daemon_reload {
-            if !ctx.check {
-                ctx.query("systemctl daemon-reload", None).await?;
-            }
-            return Ok(ModuleResult::ok());
+const STATES: &[&str] = &["started", "stopped", "restarted", "reloaded"];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    #[serde(deserialize_with = "args::string")]
+    name: String,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    state: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_bool")]
+    enabled: Option<bool>,
+    /// The init system: `auto` (detected), `systemd`, or `sysvinit`/`service`.
+    #[serde(default, rename = "use", deserialize_with = "args::opt_string")]
+    use_: Option<String>,
+}
+
+const MANAGERS: &[&str] = &["auto", "systemd", "sysvinit", "service"];
+
+/// The shell test that picks systemd on the target.
+fn systemd_test(manager: Option<&str>) -> &'static str {
+    match manager {
+        Some("systemd") => "true",
+        Some("sysvinit" | "service") => "false",
+        _ => "[ -d /run/systemd/system ]",
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Systemd {
+    #[serde(
+        default,
+        alias = "unit",
+        alias = "service",
+        deserialize_with = "args::opt_string"
+    )]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    state: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_bool")]
+    enabled: Option<bool>,
+    #[serde(default, alias = "daemon-reload", deserialize_with = "args::opt_bool")]
+    daemon_reload: Option<bool>,
+}
+
+/// The script that changes the service, what it changes, and the result to report.
+pub struct ServiceChange {
+    script: String,
+    changes: String,
+    result: ModuleResult,
+}
+
+fn check_state(module: &str, state: &Option<String>) -> Result<(), ModuleError> {
+    match state.as_deref() {
+        Some(s) if !STATES.contains(&s) => Err(ModuleError::Args(format!(
+            "{module}: argument 'state' is {s:?}; valid: {}",
+            STATES.join(", ")
+        ))),
+        _ => Ok(()),
+    }
+}
+
+impl Module for Service {
+    const NAME: &'static str = "service";
+    const ANSIBLE_ONLY: &'static [&'static str] =
+        &["pattern", "sleep", "arguments", "args", "runlevel"];
+    type Pending = ServiceChange;
+
+    fn validate(&self) -> Result<(), ModuleError> {
+        check_state(Self::NAME, &self.state)?;
+        match self.use_.as_deref() {
+            Some(u) if !MANAGERS.contains(&u) => Err(ModuleError::Args(format!(
+                "service: argument 'use' is {u:?}; valid: {} (other init systems: {})",
+                MANAGERS.join(", "),
+                super::catalog::USE_ANSIBLE
+            ))),
+            _ => Ok(()),
         }
-        return Err(ModuleError::Args(format!("{module}: 'name' is required")));
-    };
-    let n = sh_quote(&name);
+    }
+
+    async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<ServiceChange>, ModuleError> {
+        let systemd = systemd_test(self.use_.as_deref());
+        query_service(
+            ctx,
+            &self.name,
+            self.state.as_deref(),
+            self.enabled,
+            false,
+            systemd,
+        )
+        .await
+    }
+
+    async fn apply(&self, c: ServiceChange, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+        apply_service(ctx, &self.name, c).await
+    }
+}
+
+impl Module for Systemd {
+    const NAME: &'static str = "systemd";
+    const ANSIBLE_ONLY: &'static [&'static str] = &[
+        "daemon_reexec",
+        "daemon-reexec",
+        "masked",
+        "scope",
+        "no_block",
+        "force",
+    ];
+    type Pending = ServiceChange;
+
+    fn validate(&self) -> Result<(), ModuleError> {
+        check_state(Self::NAME, &self.state)?;
+        if self.name.is_none() && !self.daemon_reload.unwrap_or(false) {
+            return Err(ModuleError::Args("systemd: 'name' is required".into()));
+        }
+        Ok(())
+    }
+
+    async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<ServiceChange>, ModuleError> {
+        let daemon_reload = self.daemon_reload.unwrap_or(false);
+        match &self.name {
+            Some(name) => {
+                query_service(
+                    ctx,
+                    name,
+                    self.state.as_deref(),
+                    self.enabled,
+                    daemon_reload,
+                    // As before: SysV where systemd is not PID 1 (containers, the test hosts).
+                    systemd_test(None),
+                )
+                .await
+            }
+            // A reload alone reports ok, as before (it changes no unit's state).
+            None => Ok(Query::change(
+                ModuleResult::ok(),
+                ServiceChange {
+                    script: "systemctl daemon-reload\n".into(),
+                    changes: String::new(),
+                    result: ModuleResult::ok(),
+                },
+            )),
+        }
+    }
+
+    async fn apply(&self, c: ServiceChange, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+        match &self.name {
+            Some(name) => apply_service(ctx, name, c).await,
+            None => {
+                ctx.query(&c.script, None).await?;
+                Ok(c.result)
+            }
+        }
+    }
+}
+
+async fn query_service(
+    ctx: &Ctx<'_>,
+    name: &str,
+    state: Option<&str>,
+    enabled: Option<bool>,
+    daemon_reload: bool,
+    systemd: &str,
+) -> Result<Query<ServiceChange>, ModuleError> {
+    let n = sh_quote(name);
     // One round trip learns the init system, whether the service runs, and whether it is enabled.
     let probe = format!(
-        "if [ -d /run/systemd/system ]; then echo mgr=systemd; \
+        "if {systemd}; then echo mgr=systemd; \
            systemctl is-active --quiet {n} && echo active=1 || echo active=0; \
            systemctl is-enabled --quiet {n} 2>/dev/null && echo enabled=1 || echo enabled=0; \
            systemctl cat {n} >/dev/null 2>&1 && echo exists=1 || echo exists=0; \
@@ -44,7 +182,7 @@ pub async fn service(
            [ -x /etc/init.d/{name} ] && echo exists=1 || echo exists=0; \
            service {n} status >/dev/null 2>&1 && echo active=1 || echo active=0; \
            ls /etc/rc[2345].d/S[0-9][0-9]{name} >/dev/null 2>&1 && echo enabled=1 || echo enabled=0; fi",
-        name = shell_glob_safe(&name)
+        name = shell_glob_safe(name)
     );
     let out = ctx.query(&probe, None).await?;
     let field = |k: &str| {
@@ -55,9 +193,9 @@ pub async fn service(
     };
     let systemd = field("mgr") == "systemd";
     if field("exists") != "1" {
-        return Ok(ModuleResult::fail(format!(
+        return Ok(Query::done(ModuleResult::fail(format!(
             "Could not find the requested service {name}: host"
-        )));
+        ))));
     }
     let active = field("active") == "1";
     let is_enabled = field("enabled") == "1";
@@ -82,7 +220,7 @@ pub async fn service(
             )
         });
     }
-    let action = match state.as_deref() {
+    let action = match state {
         Some("started") if !active => Some("start"),
         Some("stopped") if active => Some("stop"),
         Some("restarted") => Some("restart"),
@@ -98,7 +236,7 @@ pub async fn service(
         });
     }
     let mut r = ModuleResult::changed(!changes.is_empty());
-    r.extra.insert("name".into(), name.clone().into());
+    r.extra.insert("name".into(), name.into());
     r.extra.insert(
         "state".into(),
         (if active ^ (action == Some("stop")) || action == Some("start") {
@@ -119,14 +257,29 @@ pub async fn service(
     if r.changed {
         r.msg = Some(changes.join(", "));
     }
-    if !r.changed || ctx.check {
-        return Ok(r);
+    if !r.changed {
+        return Ok(Query::done(r));
     }
-    let out = ctx.sh(&format!("set -e\n{script}"), None).await?;
+    Ok(Query::change(
+        r.clone(),
+        ServiceChange {
+            script,
+            changes: changes.join("/"),
+            result: r,
+        },
+    ))
+}
+
+async fn apply_service(
+    ctx: &Ctx<'_>,
+    name: &str,
+    c: ServiceChange,
+) -> Result<ModuleResult, ModuleError> {
+    let out = ctx.sh(&format!("set -e\n{}", c.script), None).await?;
     if out.rc != 0 {
         let mut f = ModuleResult::fail(format!(
             "Unable to {} service {name}: {}",
-            changes.join("/"),
+            c.changes,
             out.stderr.trim()
         ));
         f.rc = Some(out.rc);
@@ -134,7 +287,7 @@ pub async fn service(
         f.stderr = Some(out.stderr);
         return Ok(f);
     }
-    Ok(r)
+    Ok(c.result)
 }
 
 /// Service names go into paths; keep them to safe characters.
@@ -154,70 +307,134 @@ fn valid_host(host: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b".-_:[]".contains(&b))
 }
 
-pub async fn wait_for(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
-    let timeout = a.opt_int("timeout")?.unwrap_or(300);
-    let delay = a.opt_int("delay")?.unwrap_or(0);
-    let sleep = a.opt_int("sleep")?.unwrap_or(1);
-    let state = a.choice(
-        "state",
-        &["started", "stopped", "present", "absent", "drained"],
-        "started",
-    )?;
-    let check = if let Some(port) = a.opt_int("port")? {
-        let host = a.str_or("host", "127.0.0.1")?;
-        if !(1..=65535).contains(&port) {
-            return Err(ModuleError::Args(format!(
-                "wait_for: port {port} is not a TCP port (1-65535)"
-            )));
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitFor {
+    #[serde(default, deserialize_with = "args::opt_string")]
+    host: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_int")]
+    port: Option<i64>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    state: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_int")]
+    timeout: Option<i64>,
+    #[serde(default, deserialize_with = "args::opt_int")]
+    delay: Option<i64>,
+    #[serde(default, deserialize_with = "args::opt_int")]
+    sleep: Option<i64>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    path: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    search_regex: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    msg: Option<String>,
+}
+
+const WAIT_STATES: &[&str] = &["started", "stopped", "present", "absent", "drained"];
+
+impl Module for WaitFor {
+    const NAME: &'static str = "wait_for";
+    const ANSIBLE_ONLY: &'static [&'static str] = &[
+        "connect_timeout",
+        "active_connection_states",
+        "exclude_hosts",
+    ];
+    /// The condition to poll for (shell).
+    type Pending = String;
+
+    fn validate(&self) -> Result<(), ModuleError> {
+        match self.state.as_deref() {
+            Some(s) if !WAIT_STATES.contains(&s) => Err(ModuleError::Args(format!(
+                "wait_for: argument 'state' is {s:?}; valid: {}",
+                WAIT_STATES.join(", ")
+            ))),
+            _ => Ok(()),
         }
-        if !valid_host(&host) {
-            return Err(ModuleError::Args(format!(
-                "wait_for: host {host:?} is not a host name or IP address \
-                 (letters, digits, '.', '-', '_', ':', '[' and ']')"
-            )));
-        }
-        // Host and port are arguments of the inner shell, never part of its code.
-        let open = format!(
-            "timeout 2 bash -c 'exec 3<>\"/dev/tcp/$1/$2\"' slm-wait-for {} {port} 2>/dev/null",
-            sh_quote(host.trim_start_matches('[').trim_end_matches(']'))
+    }
+
+    /// Waiting reads nothing and changes nothing; check mode does not wait.
+    async fn query(&self, _ctx: &Ctx<'_>) -> Result<Query<String>, ModuleError> {
+        let timeout = self.timeout.unwrap_or(300);
+        let state = self.state.as_deref().unwrap_or("started");
+        let check = if let Some(port) = self.port {
+            let host = self.host.as_deref().unwrap_or("127.0.0.1");
+            if !(1..=65535).contains(&port) {
+                return Err(ModuleError::Args(format!(
+                    "wait_for: port {port} is not a TCP port (1-65535)"
+                )));
+            }
+            if !valid_host(host) {
+                return Err(ModuleError::Args(format!(
+                    "wait_for: host {host:?} is not a host name or IP address \
+                     (letters, digits, '.', '-', '_', ':', '[' and ']')"
+                )));
+            }
+            // Host and port are arguments of the inner shell, never part of its code.
+            let open = format!(
+                "timeout 2 bash -c 'exec 3<>\"/dev/tcp/$1/$2\"' slm-wait-for {} {port} 2>/dev/null",
+                sh_quote(host.trim_start_matches('[').trim_end_matches(']'))
+            );
+            match state {
+                "stopped" | "absent" | "drained" => format!("! {open}"),
+                _ => open,
+            }
+        } else if let Some(path) = &self.path {
+            let p = sh_quote(path);
+            match (state, &self.search_regex) {
+                ("absent", _) => format!("[ ! -e {p} ]"),
+                (_, Some(re)) => format!("grep -qE -e {} -- {p} 2>/dev/null", sh_quote(re)),
+                _ => format!("[ -e {p} ]"),
+            }
+        } else {
+            format!("sleep {timeout}; true")
+        };
+        Ok(Query::change(ModuleResult::ok(), check))
+    }
+
+    async fn apply(&self, check: String, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+        let timeout = self.timeout.unwrap_or(300);
+        let delay = self.delay.unwrap_or(0);
+        let sleep = self.sleep.unwrap_or(1);
+        let state = self.state.as_deref().unwrap_or("started");
+        let script = format!(
+            "sleep {delay}; end=$(( $(date +%s) + {timeout} )); \
+             while :; do if {check}; then echo elapsed=$(( $(date +%s) - end + {timeout} )); exit 0; fi; \
+             [ $(date +%s) -ge $end ] && exit 1; sleep {sleep}; done"
         );
-        match state.as_str() {
-            "stopped" | "absent" | "drained" => format!("! {open}"),
-            _ => open,
+        let out = ctx.query(&script, None).await?;
+        if out.rc != 0 {
+            let msg = self
+                .msg
+                .clone()
+                .unwrap_or_else(|| format!("Timeout when waiting for {state} after {timeout}s"));
+            return Ok(ModuleResult::fail(msg));
         }
-    } else if let Some(path) = a.opt_str("path")? {
-        let p = sh_quote(&path);
-        match (state.as_str(), a.opt_str("search_regex")?) {
-            ("absent", _) => format!("[ ! -e {p} ]"),
-            (_, Some(re)) => format!("grep -qE -e {} -- {p} 2>/dev/null", sh_quote(&re)),
-            _ => format!("[ -e {p} ]"),
+        let mut r = ModuleResult::ok();
+        if let Some(e) = out
+            .stdout
+            .trim()
+            .strip_prefix("elapsed=")
+            .and_then(|e| e.parse::<i64>().ok())
+        {
+            r.extra.insert("elapsed".into(), e.into());
         }
-    } else {
-        format!("sleep {timeout}; true")
-    };
-    if ctx.check {
-        return Ok(ModuleResult::ok());
+        Ok(r)
     }
-    let script = format!(
-        "sleep {delay}; end=$(( $(date +%s) + {timeout} )); \
-         while :; do if {check}; then echo elapsed=$(( $(date +%s) - end + {timeout} )); exit 0; fi; \
-         [ $(date +%s) -ge $end ] && exit 1; sleep {sleep}; done"
-    );
-    let out = ctx.query(&script, None).await?;
-    if out.rc != 0 {
-        let msg = a
-            .opt_str("msg")?
-            .unwrap_or_else(|| format!("Timeout when waiting for {state} after {timeout}s"));
-        return Ok(ModuleResult::fail(msg));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn use_picks_the_init_system() {
+        assert_eq!(systemd_test(Some("systemd")), "true");
+        assert_eq!(systemd_test(Some("sysvinit")), "false");
+        assert_eq!(systemd_test(Some("auto")), "[ -d /run/systemd/system ]");
+        let s: Service =
+            serde_json::from_value(serde_json::json!({"name": "postgresql", "use": "upstart"}))
+                .expect("deserializes");
+        let err = s.validate().expect_err("an init system we do not drive");
+        assert!(err.to_string().contains("--engine ansible"), "{err}");
     }
-    let mut r = ModuleResult::ok();
-    if let Some(e) = out
-        .stdout
-        .trim()
-        .strip_prefix("elapsed=")
-        .and_then(|e| e.parse::<i64>().ok())
-    {
-        r.extra.insert("elapsed".into(), e.into());
-    }
-    Ok(r)
 }

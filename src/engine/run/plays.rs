@@ -178,6 +178,7 @@ pub(super) fn gather_task() -> Task {
         module: "setup".into(),
         module_written: "setup".into(),
         args: Map::new(),
+        args_src: Default::default(),
         loop_items: None,
         loop_var: "item".into(),
         loop_label: None,

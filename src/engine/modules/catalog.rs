@@ -1,0 +1,637 @@
+//! What the native engine knows about each module, for plan time: the arguments its struct
+//! accepts (aliases included), the ones Ansible documents that it does not implement, and the
+//! typed check. The playbook parser records the module name, its arguments and where each key
+//! is; [`check_task`] decides here, with file:line:col.
+
+use serde_json::{Map, Value};
+
+use super::module::{self, ArgError, Module};
+use super::{command, files, misc, pkg, service};
+use crate::compat::yaml::Pos;
+use crate::error::{InputError, unknown_key};
+use crate::playbook::{Item, Playbook, Task, split_free_form};
+use crate::template::is_template;
+
+/// [`module::check`] for one module type.
+type CheckFn = fn(&Map<String, Value>, &dyn Fn(&Value) -> bool) -> Result<(), ArgError>;
+
+/// One module as plan time sees it.
+pub struct Entry {
+    pub name: &'static str,
+    /// Takes free-form text (`command: ls -l`).
+    pub free_form: bool,
+    pub kind: Kind,
+}
+
+pub enum Kind {
+    /// A [`Module`] struct.
+    Typed {
+        accepted: fn() -> &'static [&'static str],
+        ansible_only: &'static [&'static str],
+        check: CheckFn,
+    },
+    /// Run by the engine itself, not on a host: `set_fact` (any key), `meta` (free text).
+    Engine,
+    /// The postgresql_* modules until they are typed: their argument table, aliases renamed to
+    /// the canonical name at plan time, required arguments (`a|b`: one of them).
+    Untyped {
+        args: &'static [&'static str],
+        aliases: &'static [(&'static str, &'static str)],
+        required: &'static [&'static str],
+    },
+}
+
+const fn typed<M: Module>(free_form: bool) -> Entry {
+    Entry {
+        name: M::NAME,
+        free_form,
+        kind: Kind::Typed {
+            accepted: module::accepted_args::<M>,
+            ansible_only: M::ANSIBLE_ONLY,
+            check: module::check::<M>,
+        },
+    }
+}
+
+const PG_COMMON: &[&str] = &[
+    "login_db",
+    "db",
+    "port",
+    "login_port",
+    "login_unix_socket",
+    "login_user",
+    "login_host",
+    "login_password",
+    "ssl_mode",
+    "ca_cert",
+    "session_role",
+    "trust_input",
+];
+
+const fn untyped(
+    name: &'static str,
+    args: &'static [&'static str],
+    aliases: &'static [(&'static str, &'static str)],
+    required: &'static [&'static str],
+) -> Entry {
+    Entry {
+        name,
+        free_form: false,
+        kind: Kind::Untyped {
+            args,
+            aliases,
+            required,
+        },
+    }
+}
+
+static CATALOG: &[Entry] = &[
+    typed::<command::Command>(true),
+    typed::<command::Shell>(true),
+    typed::<pkg::Apt>(false),
+    typed::<pkg::Package>(false),
+    typed::<files::Copy>(false),
+    typed::<files::Template>(false),
+    typed::<files::LineInFile>(false),
+    typed::<files::BlockInFile>(false),
+    typed::<files::File>(false),
+    typed::<files::Stat>(false),
+    typed::<service::Service>(false),
+    typed::<service::Systemd>(false),
+    typed::<service::WaitFor>(false),
+    Entry {
+        name: "set_fact",
+        free_form: false,
+        kind: Kind::Engine,
+    },
+    typed::<misc::Debug>(false),
+    typed::<misc::Assert>(false),
+    typed::<misc::Fail>(false),
+    typed::<misc::Pause>(false),
+    Entry {
+        name: "meta",
+        free_form: false,
+        kind: Kind::Engine,
+    },
+    typed::<misc::Setup>(false),
+    typed::<misc::GatherFacts>(false),
+    untyped(
+        "postgresql_db",
+        &[
+            "name",
+            "owner",
+            "encoding",
+            "lc_collate",
+            "lc_ctype",
+            "template",
+            "state",
+            "conn_limit",
+            "tablespace",
+            "maintenance_db",
+            "force",
+            "comment",
+            "icu_locale",
+            "locale_provider",
+            "target",
+            "target_opts",
+            "dump_extra_args",
+        ],
+        &[("db", "name"), ("datname", "name")],
+        &["name"],
+    ),
+    untyped(
+        "postgresql_user",
+        &[
+            "name",
+            "password",
+            "role_attr_flags",
+            "expires",
+            "state",
+            "encrypted",
+            "no_password_changes",
+            "conn_limit",
+            "comment",
+            "fail_on_user",
+            "configuration",
+            "priv",
+            "groups",
+        ],
+        &[("user", "name")],
+        &["name"],
+    ),
+    untyped(
+        "postgresql_privs",
+        &[
+            "database",
+            "roles",
+            "privs",
+            "type",
+            "objs",
+            "schema",
+            "state",
+            "grant_option",
+            "target_roles",
+            "fail_on_role",
+            "usage_on_types",
+        ],
+        &[
+            ("db", "database"),
+            ("login_db", "database"),
+            ("role", "roles"),
+            ("priv", "privs"),
+            ("obj", "objs"),
+        ],
+        &["roles"],
+    ),
+    untyped(
+        "postgresql_pg_hba",
+        &[
+            "dest",
+            "contype",
+            "databases",
+            "users",
+            "source",
+            "method",
+            "options",
+            "state",
+            "address",
+            "netmask",
+            "backup",
+            "backup_file",
+            "create",
+            "keep_comments_at_rules",
+            "comment",
+            "overwrite",
+            "rules",
+            "rules_behavior",
+            "owner",
+            "group",
+            "mode",
+        ],
+        &[("src", "source"), ("db", "databases"), ("user", "users")],
+        &["dest"],
+    ),
+    untyped(
+        "postgresql_query",
+        &[
+            "query",
+            "positional_args",
+            "named_args",
+            "path_to_script",
+            "as_single_query",
+            "autocommit",
+            "encoding",
+            "search_path",
+        ],
+        &[],
+        &["query|path_to_script"],
+    ),
+    untyped("postgresql_ping", &[], &[], &[]),
+];
+
+pub fn entry(name: &str) -> Option<&'static Entry> {
+    CATALOG.iter().find(|e| e.name == name)
+}
+
+/// The modules a task may name (fact gathering is the play's business).
+pub fn names() -> Vec<&'static str> {
+    CATALOG
+        .iter()
+        .map(|e| e.name)
+        .filter(|n| !matches!(*n, "setup" | "gather_facts"))
+        .collect()
+}
+
+/// The hint every refusal of something Ansible has carries.
+pub const USE_ANSIBLE: &str = "run this playbook with --engine ansible (ansible-playbook)";
+
+fn has_template(v: &Value) -> bool {
+    match v {
+        Value::String(s) => is_template(s),
+        Value::Array(items) => items.iter().any(has_template),
+        Value::Object(m) => m.values().any(has_template),
+        _ => false,
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// Checks a parsed task against its module (and completes its arguments: free-form text split
+/// once the module is known, untyped modules' aliases renamed).
+pub fn check_task(t: &mut Task) -> Result<(), InputError> {
+    let written = t.module_written.clone();
+    if t.module.is_empty() {
+        return Err(InputError::at(
+            &t.pos,
+            format!(
+                "no module in this task; a task needs one of: {}",
+                names().join(", ")
+            ),
+        ));
+    }
+    let Some(entry) = entry(&t.module) else {
+        return Err(InputError::at(
+            &t.args_src.module_pos,
+            format!(
+                "module '{written}' is not implemented by slm-wizard's engine (and is not a task keyword); \
+                 {USE_ANSIBLE}, or use one of: {}",
+                names().join(", ")
+            ),
+        ));
+    };
+    let args_pos = t.args_src.pos.clone();
+    if let Some(text) = t.args_src.free_text.take() {
+        let mut args = Map::new();
+        match text {
+            Value::String(s) => {
+                let (free, kv) = split_free_form(&s, entry.free_form);
+                if entry.free_form {
+                    if !free.is_empty() {
+                        args.insert("_raw_params".into(), Value::String(free));
+                    }
+                } else if !free.trim().is_empty() {
+                    if entry.name == "meta" {
+                        args.insert("_raw_params".into(), Value::String(free.trim().to_string()));
+                    } else {
+                        return Err(InputError::at(
+                            &args_pos,
+                            format!(
+                                "module '{written}' takes key=value arguments; cannot read {:?}",
+                                free.trim()
+                            ),
+                        ));
+                    }
+                }
+                args.extend(kv);
+            }
+            other if matches!(entry.name, "pause" | "meta") => {
+                args.insert("_raw_params".into(), other);
+            }
+            other => {
+                return Err(InputError::at(
+                    &args_pos,
+                    format!(
+                        "arguments of '{written}' must be a mapping or key=value text, not {}",
+                        type_name(&other)
+                    ),
+                ));
+            }
+        }
+        // `args:` fills in what the module's own text does not give.
+        for (k, v) in std::mem::take(&mut t.args) {
+            args.entry(k).or_insert(v);
+        }
+        t.args = args;
+    }
+    let key_pos = |key: &str| -> Pos {
+        t.args_src
+            .keys
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, p)| p.clone())
+            .unwrap_or_else(|| args_pos.clone())
+    };
+    match &entry.kind {
+        Kind::Engine => {
+            if entry.name == "meta" && !t.args.contains_key("_raw_params") {
+                return Err(InputError::at(
+                    &args_pos,
+                    "module 'meta' needs the argument '_raw_params'",
+                ));
+            }
+            if entry.name == "meta"
+                && let Some(k) = t.args.keys().find(|k| *k != "_raw_params")
+            {
+                return Err(InputError::at(
+                    &key_pos(k),
+                    unknown_key(k, &format!("arguments of module '{written}'"), &[]),
+                ));
+            }
+            Ok(())
+        }
+        Kind::Untyped {
+            args,
+            aliases,
+            required,
+        } => {
+            for key in t.args.keys() {
+                if key == "_raw_params" {
+                    return Err(InputError::at(
+                        &args_pos,
+                        format!("module '{written}' does not take free-form text"),
+                    ));
+                }
+                let known = args.contains(&key.as_str())
+                    || aliases.iter().any(|(a, _)| a == key)
+                    || PG_COMMON.contains(&key.as_str());
+                if !known {
+                    let mut valid: Vec<&str> = args.to_vec();
+                    valid.sort_unstable();
+                    return Err(InputError::at(
+                        &key_pos(key),
+                        unknown_key(key, &format!("arguments of module '{written}'"), &valid),
+                    ));
+                }
+            }
+            let mut normalized = Map::new();
+            for (k, v) in std::mem::take(&mut t.args) {
+                let name = aliases
+                    .iter()
+                    .find(|(a, _)| *a == k)
+                    .map(|(_, to)| to.to_string())
+                    .unwrap_or(k);
+                normalized.insert(name, v);
+            }
+            t.args = normalized;
+            for req in *required {
+                if !req.split('|').any(|alt| t.args.contains_key(alt)) {
+                    return Err(InputError::at(
+                        &args_pos,
+                        format!(
+                            "module '{written}' needs the argument '{}'",
+                            req.replace('|', "' or '")
+                        ),
+                    ));
+                }
+            }
+            Ok(())
+        }
+        Kind::Typed {
+            accepted,
+            ansible_only,
+            check,
+        } => {
+            // Names the engine adds itself (`__var_value`) are not arguments a playbook gives.
+            let valid: Vec<&str> = accepted()
+                .iter()
+                .copied()
+                .filter(|a| !a.starts_with('_'))
+                .collect();
+            for key in t.args.keys() {
+                if key == "_raw_params" {
+                    if !accepted().contains(&"_raw_params") {
+                        return Err(InputError::at(
+                            &args_pos,
+                            format!("module '{written}' does not take free-form text"),
+                        ));
+                    }
+                    continue;
+                }
+                if ansible_only.contains(&key.as_str()) {
+                    return Err(InputError::at(
+                        &key_pos(key),
+                        format!(
+                            "{written}: argument '{key}' is not implemented by the native engine; {USE_ANSIBLE}"
+                        ),
+                    ));
+                }
+                if !valid.contains(&key.as_str()) {
+                    let mut sorted = valid.clone();
+                    sorted.sort_unstable();
+                    let mut msg =
+                        unknown_key(key, &format!("arguments of module '{written}'"), &sorted);
+                    if msg.contains("did you mean") {
+                        msg.push_str(&format!(" (valid: {})", sorted.join(", ")));
+                    }
+                    return Err(InputError::at(&key_pos(key), msg));
+                }
+            }
+            check(&t.args, &has_template).map_err(|e| {
+                let pos = match &e.key {
+                    Some(k) => key_pos(k),
+                    None => t.args_src.module_pos.clone(),
+                };
+                InputError::at(&pos, e.msg)
+            })
+        }
+    }
+}
+
+/// [`check_task`] for every task of the playbook (handlers included), in file order.
+pub fn check_playbook(pb: &mut Playbook) -> Result<(), InputError> {
+    fn items(list: &mut [Item]) -> Result<(), InputError> {
+        for item in list {
+            match item {
+                Item::Task(t) => check_task(t)?,
+                Item::Block(b) => {
+                    items(&mut b.block)?;
+                    items(&mut b.rescue)?;
+                    items(&mut b.always)?;
+                }
+            }
+        }
+        Ok(())
+    }
+    for play in &mut pb.plays {
+        items(&mut play.pre_tasks)?;
+        items(&mut play.tasks)?;
+        items(&mut play.post_tasks)?;
+        items(&mut play.handlers)?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compat::yaml::YamlError;
+
+    /// The plan-time error for one task (the task's lines, indented under `tasks:`), with the
+    /// playbook's path.
+    fn refusal(task: &str) -> (String, String) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("pb.yml");
+        std::fs::write(&path, format!("- hosts: all\n  tasks:\n{task}")).expect("write");
+        let no_vault = |_: &str, pos: &Pos| -> Result<String, YamlError> {
+            Err(YamlError {
+                pos: pos.clone(),
+                msg: "no vault".into(),
+            })
+        };
+        let mut pb = crate::playbook::load(&path, &no_vault).expect("parses");
+        let err = check_playbook(&mut pb).expect_err("refused at plan time");
+        (err.to_string(), path.display().to_string())
+    }
+
+    fn typed_entries() -> impl Iterator<Item = (&'static str, &'static [&'static str])> {
+        CATALOG.iter().filter_map(|e| match &e.kind {
+            Kind::Typed { ansible_only, .. } => Some((e.name, *ansible_only)),
+            _ => None,
+        })
+    }
+
+    /// Every argument Ansible documents that a module does not implement is refused where it is
+    /// written, with the way to run it anyway; every typed module is covered.
+    #[test]
+    fn ansible_only_arguments_are_refused_with_position_and_hint() {
+        let mut modules = 0;
+        for (name, only) in typed_entries() {
+            modules += 1;
+            for arg in only {
+                // line 4 is the argument: `        <arg>: x` — column 9.
+                let (err, file) = refusal(&format!("    - {name}:\n        {arg}: x\n"));
+                let want = format!(
+                    "{file}:4:9: {name}: argument '{arg}' is not implemented by the native engine; \
+                     run this playbook with --engine ansible (ansible-playbook)"
+                );
+                assert_eq!(err, want);
+            }
+        }
+        assert_eq!(modules, 19, "every non-PostgreSQL module is typed");
+        // A module with nothing Ansible-only still refuses what it does not know.
+        for (name, _) in typed_entries() {
+            let (err, file) = refusal(&format!("    - {name}:\n        bogus_arg: 1\n"));
+            assert!(
+                err.starts_with(&format!(
+                    "{file}:4:9: unknown key 'bogus_arg' in arguments of module '{name}'"
+                )),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_argument_lists_the_valid_ones() {
+        let (err, file) = refusal("    - apt: {name: x, upgrde: dist}\n");
+        assert!(
+            err.starts_with(&format!("{file}:3:22: unknown key 'upgrde'")),
+            "{err}"
+        );
+        assert!(err.contains("install_recommends"), "{err}");
+        let (err, _) = refusal("    - copy: {dst: /tmp/x, content: a}\n");
+        assert!(
+            err.contains("did you mean 'dest'") && err.contains("valid:"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn apt_upgrade_and_deb_are_refused() {
+        for arg in ["upgrade: dist", "deb: /tmp/x.deb"] {
+            let (err, _) = refusal(&format!("    - apt:\n        {arg}\n"));
+            assert!(err.contains("--engine ansible"), "{err}");
+        }
+    }
+
+    #[test]
+    fn wrong_types_are_refused_at_plan_time_unless_templated() {
+        let (err, file) = refusal(
+            "    - copy:\n        dest: /tmp/x\n        content: a\n        force: maybe\n",
+        );
+        assert_eq!(
+            err,
+            format!(
+                "{file}:6:9: copy: argument 'force' must be a boolean (yes/no, true/false), got \"maybe\""
+            )
+        );
+        let (err, file) = refusal("    - copy:\n        content: x\n");
+        assert_eq!(
+            err,
+            format!("{file}:3:7: module 'copy' needs the argument 'dest'")
+        );
+        let (err, file) = refusal("    - file: {path: /x, state: gone}\n");
+        assert!(
+            err.starts_with(&format!("{file}:3:7: file: argument 'state' is \"gone\"")),
+            "{err}"
+        );
+        // A template is only known per host: its type waits for the run.
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("pb.yml");
+        std::fs::write(
+            &path,
+            "- hosts: all\n  tasks:\n    - copy: {dest: \"{{ d }}\", content: a, force: \"{{ f }}\"}\n    - command: ls -l creates=/x\n",
+        )
+        .expect("write");
+        let no_vault = |_: &str, pos: &Pos| -> Result<String, YamlError> {
+            Err(YamlError {
+                pos: pos.clone(),
+                msg: "no vault".into(),
+            })
+        };
+        let mut pb = crate::playbook::load(&path, &no_vault).expect("parses");
+        check_playbook(&mut pb).expect("templated arguments pass");
+        let Item::Task(cmd) = &pb.plays[0].tasks[1] else {
+            panic!("a task")
+        };
+        assert_eq!(cmd.args["_raw_params"], "ls -l");
+        assert_eq!(cmd.args["creates"], "/x");
+    }
+
+    /// The playbook we ship runs on the native engine: nothing in it is refused.
+    #[test]
+    fn the_shipped_playbook_passes() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("playbooks/user-management-db.yml");
+        let no_vault = |_: &str, pos: &Pos| -> Result<String, YamlError> {
+            Err(YamlError {
+                pos: pos.clone(),
+                msg: "no vault".into(),
+            })
+        };
+        let mut pb = crate::playbook::load(&path, &no_vault).expect("parses");
+        check_playbook(&mut pb).expect("plans natively");
+    }
+
+    /// The parser takes a key close to a task keyword for a misspelled keyword: no module the
+    /// engine implements may look like one.
+    #[test]
+    fn no_module_name_looks_like_a_task_keyword() {
+        for e in CATALOG {
+            assert_eq!(
+                crate::error::suggest(e.name, crate::playbook::TASK_KEYS.iter().copied()),
+                None,
+                "{}",
+                e.name
+            );
+        }
+    }
+}

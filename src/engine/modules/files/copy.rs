@@ -1,0 +1,219 @@
+//! `copy`: content or a file (controller or target) to a destination, atomically.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::{
+    Attrs, Change, TEXT_LIMIT, Write, WriteOpts, apply_change, local_source, probe, query_bytes,
+    read_remote_at,
+};
+use crate::engine::modules::module::{Module, Query};
+use crate::engine::modules::{Ctx, Diff, ModuleError, ModuleResult, args};
+use crate::transport::sh_quote;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Copy {
+    #[serde(default, deserialize_with = "args::opt_string")]
+    content: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    src: Option<String>,
+    #[serde(alias = "path", deserialize_with = "args::string")]
+    dest: String,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    owner: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    group: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_mode")]
+    mode: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_bool")]
+    backup: Option<bool>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    validate: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_bool")]
+    force: Option<bool>,
+    #[serde(default, deserialize_with = "args::opt_bool")]
+    remote_src: Option<bool>,
+    #[serde(default, deserialize_with = "args::opt_bool")]
+    follow: Option<bool>,
+}
+
+impl Copy {
+    fn attrs(&self) -> Attrs {
+        Attrs {
+            owner: self.owner.clone(),
+            group: self.group.clone(),
+            mode: self.mode.clone(),
+        }
+    }
+}
+
+impl Module for Copy {
+    const NAME: &'static str = "copy";
+    const ANSIBLE_ONLY: &'static [&'static str] = &[
+        "directory_mode",
+        "unsafe_writes",
+        "decrypt",
+        "local_follow",
+        "checksum",
+        "seuser",
+        "serole",
+        "setype",
+        "selevel",
+        "attributes",
+    ];
+    type Pending = Change;
+
+    fn validate(&self) -> Result<(), ModuleError> {
+        match (&self.content, &self.src) {
+            (Some(_), Some(_)) => Err(ModuleError::Args(
+                "copy: give either content or src, not both".into(),
+            )),
+            (None, None) => Err(ModuleError::Args("copy: needs content or src".into())),
+            _ => Ok(()),
+        }
+    }
+
+    async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<Change>, ModuleError> {
+        let src = self.src.clone();
+        let dest = dest_path(&self.dest, src.as_deref());
+        let attrs = self.attrs();
+        let force = self.force.unwrap_or(true);
+        // Ansible's default: a destination that is a symlink is replaced, not written through.
+        let follow = self.follow.unwrap_or(false);
+        let content: Vec<u8> = match (&self.content, &src) {
+            (Some(c), _) => c.clone().into_bytes(),
+            (None, Some(s)) if self.remote_src.unwrap_or(false) => {
+                let out = ctx.query(&format!("cat -- {}", sh_quote(s)), None).await?;
+                if out.rc != 0 {
+                    return Ok(Query::done(ModuleResult::fail(format!(
+                        "remote source {s} cannot be read: {}",
+                        out.stderr.trim()
+                    ))));
+                }
+                // Bytes as they are: a binary file must arrive unchanged.
+                out.stdout_bytes
+            }
+            (None, Some(s)) => {
+                let path = local_source(ctx, "files", s)?;
+                let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+                let text = if size <= TEXT_LIMIT {
+                    std::fs::read_to_string(&path).ok()
+                } else {
+                    None
+                };
+                match text {
+                    Some(t) => t.into_bytes(),
+                    // Large or binary: compare checksums and stream the file; never load it whole.
+                    None => return copy_large(ctx, &path, &dest, &attrs, force, follow).await,
+                }
+            }
+            (None, None) => return Err(ModuleError::Args("copy: needs content or src".into())),
+        };
+        let current = read_remote_at(ctx, &dest, follow).await?;
+        if current.exists && !force {
+            return Ok(Query::done(
+                ModuleResult::ok().with_msg("file exists and force=no"),
+            ));
+        }
+        query_bytes(ctx, &dest, &current, content, &attrs).await
+    }
+
+    async fn apply(&self, change: Change, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+        let attrs = self.attrs();
+        let opts = WriteOpts {
+            attrs: &attrs,
+            backup: self.backup.unwrap_or(false),
+            validate: self.validate.clone(),
+        };
+        apply_change(ctx, change, &opts).await
+    }
+}
+
+/// The destination path; a directory destination (`dest: /etc/`) gets the source's file name.
+pub(super) fn dest_path(dest: &str, src: Option<&str>) -> String {
+    match src {
+        Some(s) if dest.ends_with('/') => {
+            format!(
+                "{dest}{}",
+                Path::new(s)
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .unwrap_or(s)
+            )
+        }
+        _ => dest.to_string(),
+    }
+}
+
+async fn copy_large(
+    ctx: &Ctx<'_>,
+    src: &Path,
+    dest: &str,
+    attrs: &Attrs,
+    force: bool,
+    follow: bool,
+) -> Result<Query<Change>, ModuleError> {
+    let local = sha256_file(src)
+        .map_err(|e| ModuleError::Args(format!("cannot read {}: {e}", src.display())))?;
+    let current = probe(ctx, dest, follow, true, None).await?;
+    if current.exists && !current.is_file && !current.is_link {
+        return Ok(Query::done(ModuleResult::fail(format!(
+            "{dest} exists but is a {}, not a regular file",
+            current.kind
+        ))));
+    }
+    if current.exists && !force {
+        return Ok(Query::done(
+            ModuleResult::ok().with_msg("file exists and force=no"),
+        ));
+    }
+    let target = current.path.clone();
+    let content_changed = current.is_link || current.content.as_deref() != Some(local.as_str());
+    let attrs_changed = current.exists && !current.is_link && attrs.differ(&current);
+    let mut r = ModuleResult::changed(content_changed || attrs_changed);
+    r.extra
+        .insert("dest".into(), Value::String(dest.to_string()));
+    r.extra.insert("checksum".into(), Value::String(local));
+    if content_changed && ctx.diff {
+        r.diff.push(Diff {
+            before_header: dest.to_string(),
+            after_header: dest.to_string(),
+            before: String::new(),
+            after: format!(
+                "(large or binary file from {}; content not shown)\n",
+                src.display()
+            ),
+        });
+    }
+    if !r.changed {
+        return Ok(Query::done(r));
+    }
+    let write = if content_changed {
+        Write::File {
+            target,
+            src: src.to_path_buf(),
+        }
+    } else {
+        Write::Attrs { target }
+    };
+    Ok(Query::change(r.clone(), Change { write, result: r }))
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::Digest;
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut h = sha2::Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}

@@ -1,0 +1,257 @@
+//! `lineinfile`: one line present (added, or replacing the line a regexp matches) or absent.
+
+use serde::Deserialize;
+
+use super::lines::{Line, contains, insert_lines, join_lines, line_ending, split_lines};
+use super::{Attrs, Change, WriteOpts, apply_change, query_bytes, read_remote};
+use crate::compat::pyre;
+use crate::engine::modules::module::{Module, Query};
+use crate::engine::modules::{Ctx, ModuleError, ModuleResult, args};
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    #[default]
+    Present,
+    Absent,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LineInFile {
+    #[serde(
+        alias = "dest",
+        alias = "destfile",
+        alias = "name",
+        deserialize_with = "args::string"
+    )]
+    path: String,
+    #[serde(default, alias = "regex", deserialize_with = "args::opt_string")]
+    regexp: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    search_string: Option<String>,
+    #[serde(default, alias = "value", deserialize_with = "args::opt_string")]
+    line: Option<String>,
+    #[serde(default)]
+    state: State,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    insertafter: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    insertbefore: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_bool")]
+    create: Option<bool>,
+    #[serde(default, deserialize_with = "args::opt_bool")]
+    backup: Option<bool>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    validate: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    owner: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_string")]
+    group: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_mode")]
+    mode: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_bool")]
+    backrefs: Option<bool>,
+    #[serde(default, deserialize_with = "args::opt_bool")]
+    firstmatch: Option<bool>,
+}
+
+impl LineInFile {
+    fn attrs(&self) -> Attrs {
+        Attrs {
+            owner: self.owner.clone(),
+            group: self.group.clone(),
+            mode: self.mode.clone(),
+        }
+    }
+}
+
+impl Module for LineInFile {
+    const NAME: &'static str = "lineinfile";
+    const ANSIBLE_ONLY: &'static [&'static str] = &[
+        "unsafe_writes",
+        "attributes",
+        "seuser",
+        "serole",
+        "setype",
+        "selevel",
+    ];
+    type Pending = Change;
+
+    async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<Change>, ModuleError> {
+        let path = &self.path;
+        let re = regex("regexp", self.regexp.as_deref())?;
+        let search = self.search_string.clone();
+        let line = self.line.clone();
+        let backrefs = self.backrefs.unwrap_or(false);
+        let firstmatch = self.firstmatch.unwrap_or(false);
+        let current = read_remote(ctx, path).await?;
+        if !current.exists {
+            if self.state == State::Absent {
+                return Ok(Query::done(ModuleResult::ok().with_msg("file not present")));
+            }
+            if !self.create.unwrap_or(false) {
+                return Ok(Query::done(ModuleResult::fail(format!(
+                    "Destination {path} does not exist !"
+                ))));
+            }
+        }
+        let mut lines = split_lines(current.bytes.as_deref().unwrap_or_default());
+        let matches = |l: &[u8]| -> bool {
+            if let Some(r) = &re {
+                r.is_match(l)
+            } else if let Some(s) = &search {
+                contains(l, s.as_bytes())
+            } else {
+                Some(l) == line.as_deref().map(str::as_bytes)
+            }
+        };
+        let mut msg = String::new();
+        if self.state == State::Absent {
+            if re.is_none() && search.is_none() && line.is_none() {
+                return Err(ModuleError::Args(
+                    "lineinfile: state=absent needs regexp, search_string or line".into(),
+                ));
+            }
+            let before = lines.len();
+            lines.retain(|l| !matches(&l.body));
+            if lines.len() != before {
+                msg = format!("{} line(s) removed", before - lines.len());
+            }
+        } else {
+            let Some(line) = line.clone() else {
+                return Err(ModuleError::Args(
+                    "lineinfile: state=present needs 'line'".into(),
+                ));
+            };
+            let found: Vec<usize> = lines
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| matches(&l.body))
+                .map(|(i, _)| i)
+                .collect();
+            let target = if firstmatch {
+                found.first()
+            } else {
+                found.last()
+            };
+            if let Some(&i) = target {
+                let new_line = match (&re, backrefs) {
+                    // Ansible: `new_line = match.expand(line)` — the whole line becomes
+                    // the template with the groups filled in, not a substitution inside it.
+                    (Some(r), true) => match r.captures(&lines[i].body) {
+                        Some(caps) => {
+                            let pieces = pyre::parse_py_replacement_bytes(&line, r)
+                                .map_err(|e| ModuleError::Args(format!("lineinfile: line: {e}")))?;
+                            pyre::expand_bytes(&pieces, &caps)
+                        }
+                        None => line.clone().into_bytes(),
+                    },
+                    _ => line.clone().into_bytes(),
+                };
+                if lines[i].body != new_line {
+                    lines[i].body = new_line;
+                    msg = "line replaced".into();
+                }
+            } else if backrefs {
+                // With backrefs and no match Ansible leaves the file alone.
+            } else if re.is_some() && lines.iter().any(|l| l.body == line.as_bytes()) {
+                // The line is already there (the regexp did not match it): nothing to add.
+            } else {
+                let pos = insert_position(
+                    self.insertafter.as_deref(),
+                    self.insertbefore.as_deref(),
+                    &lines,
+                    firstmatch,
+                )?;
+                let end = line_ending(&lines);
+                insert_lines(&mut lines, pos, vec![Line::new(line.as_bytes(), end)]);
+                msg = "line added".into();
+            }
+        }
+        let new = join_lines(&lines);
+        let mut q = query_bytes(ctx, path, &current, new, &self.attrs()).await?;
+        if !msg.is_empty() {
+            q.result.msg = Some(msg.clone());
+            if let Some(c) = q.pending.as_mut() {
+                c.result.msg = Some(msg);
+            }
+        }
+        Ok(q)
+    }
+
+    async fn apply(&self, change: Change, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+        let attrs = self.attrs();
+        let opts = WriteOpts {
+            attrs: &attrs,
+            backup: self.backup.unwrap_or(false),
+            validate: self.validate.clone(),
+        };
+        apply_change(ctx, change, &opts).await
+    }
+}
+
+pub(super) fn insert_position(
+    insertafter: Option<&str>,
+    insertbefore: Option<&str>,
+    lines: &[Line],
+    firstmatch: bool,
+) -> Result<usize, ModuleError> {
+    if let Some(after) = insertafter {
+        if after == "EOF" {
+            return Ok(lines.len());
+        }
+        let r = pyre::compile_bytes(after).map_err(|e| {
+            ModuleError::Args(format!(
+                "insertafter is not a valid regular expression: {e}"
+            ))
+        })?;
+        let hits: Vec<usize> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| r.is_match(&l.body))
+            .map(|(i, _)| i)
+            .collect();
+        let hit = if firstmatch {
+            hits.first()
+        } else {
+            hits.last()
+        };
+        return Ok(hit.map_or(lines.len(), |i| i + 1));
+    }
+    if let Some(before) = insertbefore {
+        if before == "BOF" {
+            return Ok(0);
+        }
+        let r = pyre::compile_bytes(before).map_err(|e| {
+            ModuleError::Args(format!(
+                "insertbefore is not a valid regular expression: {e}"
+            ))
+        })?;
+        let hits: Vec<usize> = lines
+            .iter()
+            .enumerate()
+            .filter(|(_, l)| r.is_match(&l.body))
+            .map(|(i, _)| i)
+            .collect();
+        let hit = if firstmatch {
+            hits.first()
+        } else {
+            hits.last()
+        };
+        return Ok(hit.copied().unwrap_or(lines.len()));
+    }
+    Ok(lines.len())
+}
+
+/// `regexp` compiled (Python syntax as far as the regex crate shares it).
+fn regex(key: &str, re: Option<&str>) -> Result<Option<regex::bytes::Regex>, ModuleError> {
+    match re {
+        None => Ok(None),
+        Some(r) => pyre::compile_bytes(r).map(Some).map_err(|e| {
+            ModuleError::Args(format!(
+                "lineinfile: '{key}' is not a valid regular expression: {e}"
+            ))
+        }),
+    }
+}

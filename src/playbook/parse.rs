@@ -1,0 +1,363 @@
+//! The parser's plays, blocks, includes and shared keywords.
+
+use super::*;
+
+impl Parser<'_> {
+    pub(super) fn json(&self, node: &Node) -> Result<Value, InputError> {
+        Ok(node.to_json(self.vault)?)
+    }
+
+    pub(super) fn map_of(&self, node: &Node, what: &str) -> Result<Map<String, Value>, InputError> {
+        match &node.kind {
+            Kind::Null => Ok(Map::new()),
+            Kind::Map(_) => match self.json(node)? {
+                Value::Object(m) => Ok(m),
+                _ => Ok(Map::new()),
+            },
+            _ => Err(InputError::at(
+                &node.pos,
+                format!("'{what}' must be a mapping, not {}", node.type_name()),
+            )),
+        }
+    }
+
+    /// Fills the shared keywords; returns false when `key` is not one of them.
+    pub(super) fn common(&self, c: &mut Common, key: &str, v: &Node) -> Result<bool, InputError> {
+        match key {
+            "name" => c.name = Some(str_of(v, key)?),
+            "when" => c.when = Some(self.json(v)?),
+            "become" => c.r#become = Some(bool_of(v, key)?),
+            "become_user" => c.become_user = Some(str_of(v, key)?),
+            "become_method" => {
+                let m = str_of(v, key)?;
+                if !matches!(m.as_str(), "sudo" | "su") {
+                    return Err(InputError::at(
+                        &v.pos,
+                        format!("become_method '{m}' is not supported; valid: sudo, su"),
+                    ));
+                }
+                c.become_method = Some(m);
+            }
+            "vars" => c.vars = self.map_of(v, key)?,
+            "tags" => c.tags = string_list(v, key)?,
+            "ignore_errors" => c.ignore_errors = Some(bool_of(v, key)?),
+            "ignore_unreachable" => c.ignore_unreachable = Some(bool_of(v, key)?),
+            "no_log" => c.no_log = Some(self.json(v)?),
+            "environment" => {
+                // Static names are checked here, at their position; templated ones when the task
+                // runs (a bad name would otherwise be shell code on the target).
+                for (k, _) in v.as_map().unwrap_or_default() {
+                    if let Some(name) = k.as_str()
+                        && !crate::template::is_template(name)
+                        && !crate::transport::valid_env_name(name)
+                    {
+                        return Err(InputError::at(
+                            &k.pos,
+                            format!(
+                                "environment: {name:?} is not a valid variable name (letters, \
+                                 digits and _, not starting with a digit)"
+                            ),
+                        ));
+                    }
+                }
+                c.environment = Some(self.json(v)?)
+            }
+            "check_mode" => c.check_mode = Some(self.json(v)?),
+            "diff" => c.diff = Some(self.json(v)?),
+            "any_errors_fatal" => c.any_errors_fatal = Some(bool_of(v, key)?),
+            "run_once" => c.run_once = Some(bool_of(v, key)?),
+            // Accepted for compatibility; they change nothing in this engine.
+            "collections" | "module_defaults" | "timeout" => {}
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    pub(super) fn play(&mut self, node: &Node) -> Result<Play, InputError> {
+        let Some(entries) = node.as_map() else {
+            return Err(InputError::at(
+                &node.pos,
+                format!(
+                    "a play must be a mapping with at least 'hosts:', not {}",
+                    node.type_name()
+                ),
+            ));
+        };
+        let mut play = Play {
+            pos: node.pos.clone(),
+            hosts: String::new(),
+            common: Common::default(),
+            vars_pos: node
+                .get("vars")
+                .map(crate::inventory::value_positions)
+                .unwrap_or_default(),
+            gather_facts: true,
+            vars_files: Vec::new(),
+            pre_tasks: Vec::new(),
+            tasks: Vec::new(),
+            post_tasks: Vec::new(),
+            handlers: Vec::new(),
+            serial: None,
+            max_fail_percentage: None,
+        };
+        let mut has_hosts = false;
+        for (k, v) in entries {
+            let key = k.key_string();
+            if self.common(&mut play.common, &key, v)? {
+                continue;
+            }
+            match key.as_str() {
+                "hosts" => {
+                    has_hosts = true;
+                    play.hosts = match &v.kind {
+                        Kind::Seq(_) => string_list(v, "hosts")?.join(":"),
+                        _ => str_of(v, "hosts")?,
+                    };
+                }
+                "gather_facts" => play.gather_facts = bool_of(v, &key)?,
+                "vars_files" => {
+                    let items: Vec<&Node> = match &v.kind {
+                        Kind::Seq(s) => s.iter().collect(),
+                        Kind::Null => Vec::new(),
+                        _ => vec![v],
+                    };
+                    for i in items {
+                        play.vars_files
+                            .push((str_of(i, "vars_files")?, i.pos.clone()));
+                    }
+                }
+                "pre_tasks" => play.pre_tasks = self.items(v, "pre_tasks", false)?,
+                "tasks" => play.tasks = self.items(v, "tasks", false)?,
+                "post_tasks" => play.post_tasks = self.items(v, "post_tasks", false)?,
+                "handlers" => play.handlers = self.items(v, "handlers", true)?,
+                "serial" => play.serial = Some(self.json(v)?),
+                "max_fail_percentage" => {
+                    play.max_fail_percentage = Some(match &v.kind {
+                        Kind::Int(i) => *i as f64,
+                        Kind::Float(f) => *f,
+                        _ => {
+                            return Err(InputError::at(
+                                &v.pos,
+                                "'max_fail_percentage' must be a number from 0 to 100",
+                            ));
+                        }
+                    })
+                }
+                "strategy" => {
+                    let s = str_of(v, "strategy")?;
+                    if s != "linear" && s != "free" {
+                        return Err(InputError::at(
+                            &v.pos,
+                            format!("strategy '{s}' is not supported; valid: linear, free"),
+                        ));
+                    }
+                }
+                "connection" => {
+                    let c = str_of(v, "connection")?;
+                    play.common
+                        .vars
+                        .insert("ansible_connection".into(), Value::String(c));
+                }
+                "remote_user" => {
+                    let u = str_of(v, "remote_user")?;
+                    play.common
+                        .vars
+                        .insert("ansible_user".into(), Value::String(u));
+                }
+                "order" | "force_handlers" => {}
+                other => {
+                    return Err(InputError::at(
+                        &k.pos,
+                        unknown_key(other, "play", PLAY_KEYS),
+                    ));
+                }
+            }
+        }
+        if !has_hosts {
+            return Err(InputError::at(
+                &node.pos,
+                "a play needs 'hosts:' (a host pattern such as all, a group or a host)",
+            ));
+        }
+        if play.hosts.trim().is_empty() {
+            return Err(InputError::at(
+                &node.pos,
+                "'hosts:' is empty; give a host pattern",
+            ));
+        }
+        Ok(play)
+    }
+
+    pub(super) fn items(
+        &mut self,
+        node: &Node,
+        what: &str,
+        handlers: bool,
+    ) -> Result<Vec<Item>, InputError> {
+        match &node.kind {
+            Kind::Null => Ok(Vec::new()),
+            Kind::Seq(items) => {
+                let mut out = Vec::new();
+                for i in items {
+                    self.item(i, handlers, &mut out)?;
+                }
+                Ok(out)
+            }
+            _ => Err(InputError::at(
+                &node.pos,
+                format!(
+                    "'{what}' must be a list of tasks (each starting with '- name:'), not {}",
+                    node.type_name()
+                ),
+            )),
+        }
+    }
+
+    pub(super) fn item(
+        &mut self,
+        node: &Node,
+        handlers: bool,
+        out: &mut Vec<Item>,
+    ) -> Result<(), InputError> {
+        let Some(entries) = node.as_map() else {
+            return Err(InputError::at(
+                &node.pos,
+                format!(
+                    "a task must be a mapping (module name and arguments), not {}",
+                    node.type_name()
+                ),
+            ));
+        };
+        if node.get("block").is_some() {
+            out.push(Item::Block(Box::new(self.block(node, entries, handlers)?)));
+            return Ok(());
+        }
+        for (k, v) in entries {
+            let key = k.key_string();
+            let short = canonical_name(&key);
+            if matches!(short.as_str(), "import_tasks" | "include_tasks" | "include") {
+                return self.include(node, entries, k, v, handlers, out);
+            }
+        }
+        out.push(Item::Task(Box::new(self.task(node, entries, handlers)?)));
+        Ok(())
+    }
+
+    pub(super) fn include(
+        &mut self,
+        node: &Node,
+        entries: &[(Node, Node)],
+        key: &Node,
+        value: &Node,
+        handlers: bool,
+        out: &mut Vec<Item>,
+    ) -> Result<(), InputError> {
+        let file = match &value.kind {
+            Kind::Map(_) => match value.get("file") {
+                Some(f) => str_of(f, "file")?,
+                None => return Err(InputError::at(&value.pos, "include needs 'file:'")),
+            },
+            _ => str_of(value, &key.key_string())?,
+        };
+        if crate::template::is_template(&file) {
+            return Err(InputError::at(
+                &value.pos,
+                format!(
+                    "include of a templated file name ({file}) is not supported by slm-wizard; run with ansible-playbook"
+                ),
+            ));
+        }
+        let mut common = Common::default();
+        for (k, v) in entries {
+            if k == key {
+                continue;
+            }
+            let kname = k.key_string();
+            if kname == "loop" || kname.starts_with("with_") {
+                return Err(InputError::at(
+                    &k.pos,
+                    "a loop over include_tasks is not supported by slm-wizard; loop inside the included tasks instead",
+                ));
+            }
+            if !self.common(&mut common, &kname, v)? {
+                return Err(InputError::at(
+                    &k.pos,
+                    unknown_key(&kname, "include", BLOCK_KEYS),
+                ));
+            }
+        }
+        if self.include_depth > 20 {
+            return Err(InputError::at(
+                &node.pos,
+                "includes nested more than 20 deep (an include loop?)",
+            ));
+        }
+        let path = self.dir.join(&file);
+        if !path.is_file() {
+            return Err(InputError::at(
+                &value.pos,
+                format!("included file not found: {}", path.display()),
+            ));
+        }
+        let me = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
+        if let Some(cycle) = cycle_from(&self.includes, &me) {
+            return Err(InputError::at(
+                &value.pos,
+                format!("include cycle: {cycle}"),
+            ));
+        }
+        let included = yaml::load_file(&path)?;
+        self.include_depth += 1;
+        self.includes.push(me);
+        let tasks = self.items(&included, "included tasks", handlers);
+        self.includes.pop();
+        self.include_depth -= 1;
+        out.push(Item::Block(Box::new(Block {
+            pos: node.pos.clone(),
+            common,
+            block: tasks?,
+            rescue: Vec::new(),
+            always: Vec::new(),
+        })));
+        Ok(())
+    }
+
+    pub(super) fn block(
+        &mut self,
+        node: &Node,
+        entries: &[(Node, Node)],
+        handlers: bool,
+    ) -> Result<Block, InputError> {
+        let mut b = Block {
+            pos: node.pos.clone(),
+            common: Common::default(),
+            block: Vec::new(),
+            rescue: Vec::new(),
+            always: Vec::new(),
+        };
+        for (k, v) in entries {
+            let key = k.key_string();
+            if self.common(&mut b.common, &key, v)? {
+                continue;
+            }
+            match key.as_str() {
+                "block" => b.block = self.items(v, "block", handlers)?,
+                "rescue" => b.rescue = self.items(v, "rescue", handlers)?,
+                "always" => b.always = self.items(v, "always", handlers)?,
+                "delegate_to" | "notify" => {
+                    return Err(InputError::at(
+                        &k.pos,
+                        format!("'{key}' on a block is not supported by slm-wizard"),
+                    ));
+                }
+                other => {
+                    return Err(InputError::at(
+                        &k.pos,
+                        unknown_key(other, "block", BLOCK_KEYS),
+                    ));
+                }
+            }
+        }
+        Ok(b)
+    }
+}
