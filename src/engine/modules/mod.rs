@@ -1,6 +1,7 @@
 //! Modules: each reads the target's current state, computes the difference, and changes only
 //! that (or, in check mode, reports it). One family per file.
 
+pub mod args;
 pub mod command;
 pub mod files;
 pub mod misc;
@@ -539,12 +540,12 @@ pub async fn run(
         )),
         "pause" => misc::pause(&a, ctx).await,
         "setup" | "gather_facts" => misc::setup(ctx).await,
-        "postgresql_db" => postgres::db(&a, ctx).await,
-        "postgresql_user" => postgres::user(&a, ctx).await,
-        "postgresql_privs" => postgres::privs(&a, ctx).await,
-        "postgresql_pg_hba" => postgres::pg_hba(&a, ctx).await,
-        "postgresql_query" => postgres::query(&a, ctx).await,
-        "postgresql_ping" => postgres::ping(&a, ctx).await,
+        "postgresql_db" => module::drive::<postgres::PostgresqlDb>(args, ctx).await,
+        "postgresql_user" => module::drive::<postgres::PostgresqlUser>(args, ctx).await,
+        "postgresql_privs" => module::drive::<postgres::PostgresqlPrivs>(args, ctx).await,
+        "postgresql_pg_hba" => module::drive::<postgres::PostgresqlPgHba>(args, ctx).await,
+        "postgresql_query" => module::drive::<postgres::PostgresqlQuery>(args, ctx).await,
+        "postgresql_ping" => module::drive::<postgres::PostgresqlPing>(args, ctx).await,
         other => Err(ModuleError::Args(format!(
             "module '{other}' is handled by the engine, not run on a host"
         ))),

@@ -4,16 +4,17 @@
 
 use serde_json::Value;
 
-use super::{Args, Ctx, Diff, ModuleError, ModuleResult};
+use super::module::Query;
+use super::{Ctx, Diff, ModuleError, ModuleResult};
 use crate::transport::{Output, sh_quote};
 
-pub use db::db;
-pub use pg_hba::pg_hba;
-pub use ping::ping;
-pub use privs::privs;
-pub use query::query;
+pub use db::PostgresqlDb;
+pub use pg_hba::PostgresqlPgHba;
+pub use ping::PostgresqlPing;
+pub use privs::PostgresqlPrivs;
+pub use query::PostgresqlQuery;
 pub use scram::{password_matches, scram_verifier};
-pub use user::user;
+pub use user::PostgresqlUser;
 
 pub fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
@@ -33,23 +34,75 @@ pub struct Conn {
     pub password: Option<String>,
 }
 
-impl Conn {
-    pub fn from_args(a: &Args<'_>, default_db: &str) -> Result<Self, ModuleError> {
-        Ok(Self {
-            db: a
-                .opt_str("login_db")?
-                .or(a.opt_str("db")?)
-                .unwrap_or_else(|| default_db.to_string()),
-            port: match a.opt_int("port")? {
-                Some(p) => Some(p),
-                None => a.opt_int("login_port")?,
-            },
-            socket: a.opt_str("login_unix_socket")?.filter(|s| !s.is_empty()),
-            host: a.opt_str("login_host")?.filter(|s| !s.is_empty()),
-            user: a.opt_str("login_user")?.filter(|s| !s.is_empty()),
-            password: a.opt_str("login_password")?.filter(|s| !s.is_empty()),
-        })
+/// `state:` of the modules that make something exist or not.
+#[derive(serde::Deserialize, Clone, Copy, PartialEq, Eq, Default, Debug)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    #[default]
+    Present,
+    Absent,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            State::Present => "present",
+            State::Absent => "absent",
+        }
     }
+}
+
+/// Declares a module's argument struct with the connection arguments every `postgresql_*`
+/// module (but pg_hba) takes appended. A macro rather than `#[serde(flatten)]`: serde cannot
+/// combine `flatten` with `deny_unknown_fields`, and deserializing twice (module fields, then
+/// connection fields) would need the unknown-field check done by hand and would hide the
+/// connection names from `accepted_args`. Here serde sees one flat struct: unknown arguments
+/// are refused and every name, aliases included, is listed.
+macro_rules! pg_args {
+    ($(#[$meta:meta])* pub struct $name:ident { $($body:tt)* }) => {
+        $(#[$meta])*
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($body)*
+            #[serde(default, alias = "port", deserialize_with = "crate::engine::modules::args::int_loose")]
+            pub login_port: Option<i64>,
+            #[serde(default, alias = "unix_socket", deserialize_with = "crate::engine::modules::args::string_loose")]
+            pub login_unix_socket: Option<String>,
+            #[serde(default, alias = "host", deserialize_with = "crate::engine::modules::args::string_loose")]
+            pub login_host: Option<String>,
+            #[serde(default, alias = "login", deserialize_with = "crate::engine::modules::args::string_loose")]
+            pub login_user: Option<String>,
+            #[serde(default, deserialize_with = "crate::engine::modules::args::string_loose")]
+            pub login_password: Option<String>,
+        }
+
+        impl $name {
+            /// How to reach the server, connected to `db`; empty values are unset (libpq's defaults).
+            fn conn(&self, db: &str) -> $crate::engine::modules::postgres::Conn {
+                let set = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+                $crate::engine::modules::postgres::Conn {
+                    db: db.to_string(),
+                    port: self.login_port,
+                    socket: set(&self.login_unix_socket),
+                    host: set(&self.login_host),
+                    user: set(&self.login_user),
+                    password: set(&self.login_password),
+                }
+            }
+        }
+    };
+}
+
+/// A module's `ANSIBLE_ONLY`: community.postgresql's connection arguments that psql here does
+/// not take (TLS settings, libpq parameters, `SET ROLE`, input checks), then `$extra`.
+macro_rules! pg_ansible_only {
+    ($($extra:literal),* $(,)?) => {
+        &[
+            "ssl_mode", "ca_cert", "ssl_rootcert", "ssl_cert", "ssl_key", "connect_params",
+            "session_role", "trust_input", $($extra),*
+        ]
+    };
 }
 
 /// `dbname='…'` (libpq quoting: backslash-escaped `'` and `\`).
@@ -88,41 +141,58 @@ pub async fn psql(ctx: &Ctx<'_>, conn: &Conn, db: &str, sql: &str) -> Result<Out
     Ok(ctx.query(&script, Some(&input)).await?)
 }
 
-/// Runs SQL and fails the task (with psql's message) on error.
+/// What a PostgreSQL module's `query` leaves for `apply`.
+pub enum Change {
+    /// Statements to run in `db`; `result` is what the run reports when they succeed.
+    Sql {
+        db: String,
+        stmts: Vec<String>,
+        result: ModuleResult,
+    },
+    /// psql could not reach the server while reading; a real run fails with this result.
+    Unreachable(ModuleResult),
+}
+
+/// psql's failure as the task's result (its message masked).
+fn psql_failed(out: &Output) -> ModuleResult {
+    let mut r = ModuleResult::fail(format!("psql: {}", mask_psql_stderr(out.stderr.trim())));
+    r.rc = Some(out.rc);
+    r
+}
+
+/// Runs SQL that reads; on error the module's query ends with psql's message. A server that
+/// is not running (a dry run on a fresh host, where earlier tasks would start it) is a change
+/// a real run would make after it starts: check mode reports that, a real run fails as psql did.
 async fn sql_ok(
     ctx: &Ctx<'_>,
     conn: &Conn,
     db: &str,
     sql: &str,
-) -> Result<Result<String, ModuleResult>, ModuleError> {
+) -> Result<Result<String, Query<Change>>, ModuleError> {
     let out = psql(ctx, conn, db, sql).await?;
-    if out.rc != 0 && ctx.check && server_not_running(&out.stderr) {
-        // A dry run on a fresh host: the server that earlier tasks would start is not up yet.
-        let mut r = ModuleResult::changed(true);
-        r.msg = Some(
-            "PostgreSQL is not running yet; in a real run this would be applied after it starts"
-                .into(),
+    if out.rc == 0 {
+        return Ok(Ok(out.stdout));
+    }
+    let failed = psql_failed(&out);
+    if server_not_running(&out.stderr) {
+        let r = ModuleResult::changed(true).with_msg(
+            "PostgreSQL is not running yet; in a real run this would be applied after it starts",
         );
-        return Ok(Err(r));
+        return Ok(Err(Query::change(r, Change::Unreachable(failed))));
     }
-    if out.rc != 0 {
-        let mut r = ModuleResult::fail(format!("psql: {}", mask_psql_stderr(out.stderr.trim())));
-        r.rc = Some(out.rc);
-        return Ok(Err(r));
-    }
-    Ok(Ok(out.stdout))
+    Ok(Err(Query::done(failed)))
 }
 
 macro_rules! try_sql {
     ($e:expr) => {
         match $e? {
             Ok(v) => v,
-            Err(fail) => return Ok(fail),
+            Err(query) => return Ok(query),
         }
     };
 }
 
-// After `try_sql!`, which they use.
+// After the macros, which they use.
 mod db;
 mod pg_hba;
 mod ping;
@@ -139,17 +209,17 @@ fn server_not_running(stderr: &str) -> bool {
         || stderr.contains("runuser: user postgres does not exist")
 }
 
-/// Applies statements (unless check mode) and reports them as the change and the diff.
-async fn finish_sql(
+/// The statements that would bring the server to the wanted state, reported as the change
+/// (redacted) and the diff; nothing to do when there are none.
+fn plan_sql(
     ctx: &Ctx<'_>,
-    conn: &Conn,
     db: &str,
     stmts: Vec<String>,
     mut r: ModuleResult,
     what: &str,
-) -> Result<ModuleResult, ModuleError> {
+) -> Query<Change> {
     if stmts.is_empty() {
-        return Ok(r);
+        return Query::done(r);
     }
     r.changed = true;
     r.extra.insert(
@@ -164,17 +234,34 @@ async fn finish_sql(
             after: stmts.iter().map(|s| redact_sql(s) + "\n").collect(),
         });
     }
-    if ctx.check {
-        return Ok(r);
+    Query::change(
+        r.clone(),
+        Change::Sql {
+            db: db.to_string(),
+            stmts,
+            result: r,
+        },
+    )
+}
+
+/// Runs the statements [`plan_sql`] found.
+async fn apply_sql(
+    ctx: &Ctx<'_>,
+    conn: &Conn,
+    change: Change,
+) -> Result<ModuleResult, ModuleError> {
+    match change {
+        Change::Unreachable(failed) => Ok(failed),
+        Change::Sql { db, stmts, result } => {
+            let sql = stmts.join("\n") + "\n";
+            let out = psql(ctx, conn, &db, &sql).await?;
+            Ok(if out.rc == 0 {
+                result
+            } else {
+                psql_failed(&out)
+            })
+        }
     }
-    let sql = stmts.join("\n") + "\n";
-    let out = psql(ctx, conn, db, &sql).await?;
-    if out.rc != 0 {
-        let mut f = ModuleResult::fail(format!("psql: {}", mask_psql_stderr(out.stderr.trim())));
-        f.rc = Some(out.rc);
-        return Ok(f);
-    }
-    Ok(r)
 }
 
 /// psql's error messages quote the failing statement ("LINE 1: ALTER ROLE … PASSWORD

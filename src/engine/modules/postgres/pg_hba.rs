@@ -1,6 +1,304 @@
+//! `postgresql_pg_hba`: one rule of a pg_hba.conf, added, updated in place or removed; the
+//! file's other lines and comments are kept. (No server connection: it edits a file.)
+
 use serde_json::{Map, Value};
 
-use crate::engine::modules::{Args, Ctx, ModuleError, ModuleResult};
+use super::State;
+use crate::engine::modules::files::{self, Attrs, RemoteFile, WriteOpts};
+use crate::engine::modules::module::{Module, Query};
+use crate::engine::modules::{Ctx, ModuleError, ModuleResult};
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresqlPgHba {
+    #[serde(deserialize_with = "crate::engine::modules::args::string_required")]
+    pub dest: String,
+    #[serde(default)]
+    pub state: State,
+    #[serde(
+        default,
+        deserialize_with = "crate::engine::modules::args::string_loose"
+    )]
+    pub contype: Option<String>,
+    #[serde(
+        default,
+        alias = "db",
+        deserialize_with = "crate::engine::modules::args::list_loose"
+    )]
+    pub databases: Vec<String>,
+    #[serde(
+        default,
+        alias = "user",
+        deserialize_with = "crate::engine::modules::args::list_loose"
+    )]
+    pub users: Vec<String>,
+    #[serde(
+        default,
+        alias = "src",
+        alias = "address",
+        deserialize_with = "crate::engine::modules::args::string_loose"
+    )]
+    pub source: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "crate::engine::modules::args::string_loose"
+    )]
+    pub netmask: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "crate::engine::modules::args::string_loose"
+    )]
+    pub method: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "crate::engine::modules::args::string_loose"
+    )]
+    pub options: Option<String>,
+    #[serde(default, deserialize_with = "crate::engine::modules::args::bool_loose")]
+    pub create: Option<bool>,
+    #[serde(default, deserialize_with = "crate::engine::modules::args::bool_loose")]
+    pub backup: Option<bool>,
+    #[serde(
+        default,
+        deserialize_with = "crate::engine::modules::args::string_loose"
+    )]
+    pub owner: Option<String>,
+    #[serde(
+        default,
+        deserialize_with = "crate::engine::modules::args::string_loose"
+    )]
+    pub group: Option<String>,
+    #[serde(default, deserialize_with = "crate::engine::modules::args::mode")]
+    pub mode: Option<String>,
+}
+
+const CONTYPES: &[&str] = &[
+    "local",
+    "host",
+    "hostssl",
+    "hostnossl",
+    "hostgssenc",
+    "hostnogssenc",
+];
+
+const METHODS: &[&str] = &[
+    "trust",
+    "reject",
+    "md5",
+    "password",
+    "scram-sha-256",
+    "gss",
+    "sspi",
+    "ident",
+    "peer",
+    "pam",
+    "ldap",
+    "radius",
+    "cert",
+];
+
+/// `value` (or `default`) when it is one of `choices`.
+fn choice(
+    key: &str,
+    value: &Option<String>,
+    choices: &[&str],
+    default: &str,
+) -> Result<String, ModuleError> {
+    let v = value.clone().unwrap_or_else(|| default.to_string());
+    if choices.contains(&v.as_str()) {
+        Ok(v)
+    } else {
+        Err(ModuleError::Args(format!(
+            "postgresql_pg_hba: argument '{key}' is {v:?}; valid: {}",
+            choices.join(", ")
+        )))
+    }
+}
+
+impl PostgresqlPgHba {
+    /// The rule the arguments describe.
+    fn rule(&self) -> Result<HbaRule, ModuleError> {
+        let contype = choice("contype", &self.contype, CONTYPES, "host")?;
+        // A line break in a field would add a rule of its own (e.g. `trust` for everyone).
+        let one = |v: &Option<String>| v.iter().cloned().collect::<Vec<_>>();
+        for (key, values) in [
+            ("databases", self.databases.clone()),
+            ("users", self.users.clone()),
+            ("source", one(&self.source)),
+            ("netmask", one(&self.netmask)),
+            ("options", one(&self.options)),
+        ] {
+            if values.iter().any(|v| v.contains(['\r', '\n'])) {
+                return Err(ModuleError::Args(format!(
+                    "postgresql_pg_hba: '{key}' contains a line break (CR or LF); each pg_hba.conf \
+                     rule is one line"
+                )));
+            }
+        }
+        let mut source = self.source.clone().unwrap_or_default();
+        if let Some(mask) = &self.netmask
+            && !source.contains('/')
+        {
+            source = format!("{source} {mask}");
+        }
+        if contype != "local" && source.is_empty() {
+            return Err(ModuleError::Args(format!(
+                "postgresql_pg_hba: contype {contype} needs 'source'"
+            )));
+        }
+        let method = choice("method", &self.method, METHODS, "md5")?;
+        let field = |items: &[String]| {
+            let joined: String = items
+                .join(",")
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect();
+            if joined.is_empty() {
+                "all".to_string()
+            } else {
+                joined
+            }
+        };
+        Ok(HbaRule {
+            databases: field(&self.databases),
+            users: field(&self.users),
+            source: if contype == "local" {
+                String::new()
+            } else {
+                source
+            },
+            contype,
+            method,
+            options: self.options.clone().unwrap_or_default(),
+        })
+    }
+
+    fn attrs(&self) -> Attrs {
+        Attrs {
+            owner: self.owner.clone(),
+            group: self.group.clone(),
+            mode: self.mode.clone(),
+        }
+    }
+}
+
+impl Module for PostgresqlPgHba {
+    const NAME: &'static str = "postgresql_pg_hba";
+    const ANSIBLE_ONLY: &'static [&'static str] = &[
+        "backup_file",
+        "comment",
+        "keep_comments_at_rules",
+        "overwrite",
+        "rules",
+        "rules_behavior",
+        "sort_rules",
+        "attributes",
+        "seuser",
+        "serole",
+        "setype",
+        "selevel",
+        "unsafe_writes",
+    ];
+    /// The file as read, and its new text.
+    type Pending = (RemoteFile, String);
+
+    fn validate(&self) -> Result<(), ModuleError> {
+        self.rule().map(|_| ())
+    }
+
+    async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<Self::Pending>, ModuleError> {
+        let rule = self.rule()?;
+        let dest = &self.dest;
+        let current = files::read_remote(ctx, dest).await?;
+        if !current.exists && !self.create.unwrap_or(false) {
+            return Ok(Query::done(ModuleResult::fail(format!(
+                "{dest} does not exist (set create: true to create it)"
+            ))));
+        }
+        let new = edited(
+            current.content.as_deref().unwrap_or_default(),
+            &rule,
+            self.state,
+        );
+        // What writing would change (content, attributes, the diff), judged by the shared file
+        // code without writing: it is given a context in check mode.
+        let dry = Ctx {
+            host: ctx.host,
+            conn: ctx.conn,
+            escalation: ctx.escalation.clone(),
+            check: true,
+            diff: ctx.diff,
+            templar: ctx.templar,
+            scope: ctx.scope,
+            playbook_dir: ctx.playbook_dir,
+            facts: ctx.facts,
+            environment: ctx.environment.clone(),
+            sink: ctx.sink.clone(),
+            command_timeout: ctx.command_timeout,
+            cancel: ctx.cancel.clone(),
+        };
+        let attrs = self.attrs();
+        let r =
+            files::converge_content(&dry, dest, &current, &new, &self.write_opts(&attrs)).await?;
+        let r = with_rule(r, &rule);
+        Ok(if r.changed && !r.failed {
+            Query::change(r, (current, new))
+        } else {
+            Query::done(r)
+        })
+    }
+
+    async fn apply(
+        &self,
+        (current, new): Self::Pending,
+        ctx: &Ctx<'_>,
+    ) -> Result<ModuleResult, ModuleError> {
+        let attrs = self.attrs();
+        let r = files::converge_content(ctx, &self.dest, &current, &new, &self.write_opts(&attrs))
+            .await?;
+        Ok(with_rule(r, &self.rule()?))
+    }
+}
+
+impl PostgresqlPgHba {
+    fn write_opts<'a>(&self, attrs: &'a Attrs) -> WriteOpts<'a> {
+        WriteOpts {
+            attrs,
+            backup: self.backup.unwrap_or(false),
+            validate: None,
+        }
+    }
+}
+
+/// `text` with `rule` added, updated in place or removed; unchanged text stays byte for byte.
+fn edited(text: &str, rule: &HbaRule, state: State) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let found = lines
+        .iter()
+        .position(|l| HbaRule::parse(l).is_some_and(|r| r.key() == rule.key()));
+    match (state, found) {
+        (State::Present, Some(i)) if HbaRule::parse(&lines[i]).as_ref() != Some(rule) => {
+            lines[i] = rule.render();
+        }
+        (State::Present, Some(_)) => {}
+        (State::Present, None) => lines.push(rule.render()),
+        (State::Absent, Some(_)) => {
+            lines.retain(|l| HbaRule::parse(l).is_none_or(|r| r.key() != rule.key()))
+        }
+        (State::Absent, None) => {}
+    }
+    if lines.iter().map(String::as_str).eq(text.lines()) {
+        text.to_string()
+    } else {
+        lines.join("\n") + "\n"
+    }
+}
+
+fn with_rule(mut r: ModuleResult, rule: &HbaRule) -> ModuleResult {
+    r.extra
+        .insert("pg_hba".into(), Value::from(vec![rule_json(rule)]));
+    r
+}
 
 /// One pg_hba.conf rule.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,149 +373,6 @@ impl HbaRule {
         }
         s.trim_end().to_string()
     }
-}
-
-pub async fn pg_hba(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
-    let dest = a.str("dest")?;
-    let state = a.choice("state", &["present", "absent"], "present")?;
-    let contype = a.choice(
-        "contype",
-        &[
-            "local",
-            "host",
-            "hostssl",
-            "hostnossl",
-            "hostgssenc",
-            "hostnogssenc",
-        ],
-        "host",
-    )?;
-    // A line break in a field would add a rule of its own (e.g. `trust` for everyone).
-    for key in [
-        "databases",
-        "users",
-        "source",
-        "address",
-        "netmask",
-        "options",
-    ] {
-        let values = match a.map.get(key) {
-            Some(Value::Array(_)) => a.list(key)?,
-            _ => a.opt_str(key)?.into_iter().collect(),
-        };
-        if values.iter().any(|v| v.contains(['\r', '\n'])) {
-            return Err(ModuleError::Args(format!(
-                "postgresql_pg_hba: '{key}' contains a line break (CR or LF); each pg_hba.conf \
-                 rule is one line"
-            )));
-        }
-    }
-    let mut source = a
-        .opt_str("source")?
-        .or(a.opt_str("address")?)
-        .unwrap_or_default();
-    if let Some(mask) = a.opt_str("netmask")?
-        && !source.contains('/')
-    {
-        source = format!("{source} {mask}");
-    }
-    if contype != "local" && source.is_empty() {
-        return Err(ModuleError::Args(format!(
-            "postgresql_pg_hba: contype {contype} needs 'source'"
-        )));
-    }
-    let method = a.choice(
-        "method",
-        &[
-            "trust",
-            "reject",
-            "md5",
-            "password",
-            "scram-sha-256",
-            "gss",
-            "sspi",
-            "ident",
-            "peer",
-            "pam",
-            "ldap",
-            "radius",
-            "cert",
-        ],
-        "md5",
-    )?;
-    let rule = HbaRule {
-        contype: contype.clone(),
-        databases: a
-            .list("databases")?
-            .join(",")
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>(),
-        users: a
-            .list("users")?
-            .join(",")
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect::<String>(),
-        source: if contype == "local" {
-            String::new()
-        } else {
-            source
-        },
-        method,
-        options: a.str_or("options", "")?,
-    };
-    let rule = HbaRule {
-        databases: if rule.databases.is_empty() {
-            "all".into()
-        } else {
-            rule.databases
-        },
-        users: if rule.users.is_empty() {
-            "all".into()
-        } else {
-            rule.users
-        },
-        ..rule
-    };
-    let attrs = crate::engine::modules::files::Attrs::from_args(a)?;
-    let opts = crate::engine::modules::files::WriteOpts {
-        attrs: &attrs,
-        backup: a.bool("backup", false)?,
-        validate: None,
-    };
-    let current = crate::engine::modules::files::read_remote(ctx, &dest).await?;
-    if !current.exists && !a.bool("create", false)? {
-        return Ok(ModuleResult::fail(format!(
-            "{dest} does not exist (set create: true to create it)"
-        )));
-    }
-    let text = current.content.clone().unwrap_or_default();
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    let found = lines
-        .iter()
-        .position(|l| HbaRule::parse(l).is_some_and(|r| r.key() == rule.key()));
-    match (state.as_str(), found) {
-        ("present", Some(i)) if HbaRule::parse(&lines[i]).as_ref() != Some(&rule) => {
-            lines[i] = rule.render();
-        }
-        ("present", Some(_)) => {}
-        ("present", None) => lines.push(rule.render()),
-        ("absent", Some(_)) => {
-            lines.retain(|l| HbaRule::parse(l).is_none_or(|r| r.key() != rule.key()))
-        }
-        _ => {}
-    }
-    let new = if lines.iter().map(String::as_str).eq(text.lines()) {
-        text.clone()
-    } else {
-        lines.join("\n") + "\n"
-    };
-    let mut r =
-        crate::engine::modules::files::converge_content(ctx, &dest, &current, &new, &opts).await?;
-    r.extra
-        .insert("pg_hba".into(), Value::from(vec![rule_json(&rule)]));
-    Ok(r)
 }
 
 fn rule_json(r: &HbaRule) -> Value {

@@ -1,10 +1,36 @@
+//! `postgresql_ping`: whether the server answers, and its version. Reads only.
+
 use serde_json::{Map, Value};
 
-use super::{Conn, mask_psql_stderr, psql};
-use crate::engine::modules::{Args, Ctx, ModuleError, ModuleResult};
+use super::{mask_psql_stderr, psql};
+use crate::engine::modules::module::{Module, Query};
+use crate::engine::modules::{Ctx, ModuleError, ModuleResult};
 
-pub async fn ping(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
-    let conn = Conn::from_args(a, "postgres")?;
+pg_args! {
+    pub struct PostgresqlPing {
+        /// The database psql connects to.
+        #[serde(default, alias = "db", deserialize_with = "crate::engine::modules::args::string_loose")]
+        pub login_db: Option<String>,
+    }
+}
+
+impl Module for PostgresqlPing {
+    const NAME: &'static str = "postgresql_ping";
+    const ANSIBLE_ONLY: &'static [&'static str] = pg_ansible_only!();
+    type Pending = ();
+
+    async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
+        Ok(Query::done(ping(self, ctx).await?))
+    }
+
+    async fn apply(&self, (): (), _: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+        // `query` never leaves anything to do.
+        Ok(ModuleResult::ok())
+    }
+}
+
+async fn ping(a: &PostgresqlPing, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+    let conn = a.conn(a.login_db.as_deref().unwrap_or("postgres"));
     let out = psql(
         ctx,
         &conn,

@@ -1,5 +1,79 @@
-use super::{Conn, finish_sql, quote_ident, quote_literal, sql_ok};
-use crate::engine::modules::{Args, Ctx, ModuleError, ModuleResult};
+//! `postgresql_privs`: privileges on databases, schemas, tables and sequences, and default
+//! privileges of future objects.
+
+use super::{Change, Conn, State, apply_sql, plan_sql, quote_ident, quote_literal, sql_ok};
+use crate::engine::modules::module::{Module, Query};
+use crate::engine::modules::{Ctx, ModuleError, ModuleResult};
+
+/// The object types granted on here (Ansible's others: run with ansible-playbook).
+#[derive(serde::Deserialize, Clone, Copy, PartialEq, Eq, Default, Debug)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    #[default]
+    Table,
+    Sequence,
+    Database,
+    Schema,
+    DefaultPrivs,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Table => "table",
+            Kind::Sequence => "sequence",
+            Kind::Database => "database",
+            Kind::Schema => "schema",
+            Kind::DefaultPrivs => "default_privs",
+        }
+    }
+}
+
+pg_args! {
+    pub struct PostgresqlPrivs {
+        /// The database the objects are in (psql connects to it).
+        #[serde(default, alias = "db", alias = "login_db", deserialize_with = "crate::engine::modules::args::string_loose")]
+        pub database: Option<String>,
+        #[serde(alias = "role", deserialize_with = "crate::engine::modules::args::list_loose")]
+        pub roles: Vec<String>,
+        #[serde(default, alias = "priv", deserialize_with = "crate::engine::modules::args::list_loose")]
+        pub privs: Vec<String>,
+        #[serde(default, rename = "type")]
+        pub kind: Kind,
+        #[serde(default, alias = "obj", deserialize_with = "crate::engine::modules::args::list_loose")]
+        pub objs: Vec<String>,
+        #[serde(default, deserialize_with = "crate::engine::modules::args::string_loose")]
+        pub schema: Option<String>,
+        #[serde(default)]
+        pub state: State,
+        #[serde(default, alias = "admin_option", deserialize_with = "crate::engine::modules::args::bool_loose")]
+        pub grant_option: Option<bool>,
+        /// Whose future objects `default_privs` are for (default: the connecting role).
+        #[serde(default, deserialize_with = "crate::engine::modules::args::list_loose")]
+        pub target_roles: Vec<String>,
+    }
+}
+
+impl PostgresqlPrivs {
+    fn database(&self) -> &str {
+        self.database.as_deref().unwrap_or("postgres")
+    }
+}
+
+impl Module for PostgresqlPrivs {
+    const NAME: &'static str = "postgresql_privs";
+    const ANSIBLE_ONLY: &'static [&'static str] =
+        pg_ansible_only!("fail_on_role", "usage_on_types");
+    type Pending = Change;
+
+    async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<Change>, ModuleError> {
+        read(self, ctx).await
+    }
+
+    async fn apply(&self, change: Change, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+        apply_sql(ctx, &self.conn(self.database()), change).await
+    }
+}
 
 const DB_PRIVS: &[&str] = &["CREATE", "CONNECT", "TEMPORARY"];
 const SCHEMA_PRIVS: &[&str] = &["CREATE", "USAGE"];
@@ -14,30 +88,26 @@ const TABLE_PRIVS: &[&str] = &[
 ];
 const SEQ_PRIVS: &[&str] = &["SELECT", "UPDATE", "USAGE"];
 
-pub async fn privs(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
-    let kind = a.choice(
-        "type",
-        &["table", "sequence", "database", "schema", "default_privs"],
-        "table",
-    )?;
-    let state = a.choice("state", &["present", "absent"], "present")?;
-    let conn = Conn::from_args(a, "postgres")?;
-    let database = a.opt_str("database")?.unwrap_or_else(|| conn.db.clone());
-    let roles = a.list("roles")?;
+async fn read(a: &PostgresqlPrivs, ctx: &Ctx<'_>) -> Result<Query<Change>, ModuleError> {
+    let kind = a.kind.as_str();
+    let state = a.state.as_str();
+    let database = a.database().to_string();
+    let conn = a.conn(&database);
+    let roles = a.roles.clone();
     if roles.is_empty() {
         return Err(ModuleError::Args(
             "postgresql_privs: 'roles' is empty".into(),
         ));
     }
-    let all: &[&str] = match kind.as_str() {
+    let all: &[&str] = match kind {
         "database" => DB_PRIVS,
         "schema" => SCHEMA_PRIVS,
         "sequence" => SEQ_PRIVS,
-        "default_privs" => return default_privs(a, ctx, &conn, &database, &roles, &state).await,
+        "default_privs" => return default_privs(a, ctx, &conn, &database, &roles, state).await,
         _ => TABLE_PRIVS,
     };
     let mut privs = Vec::new();
-    for p in a.list("privs")?.iter().flat_map(|p| {
+    for p in a.privs.iter().flat_map(|p| {
         p.split(',')
             .map(|s| s.trim().to_ascii_uppercase())
             .collect::<Vec<_>>()
@@ -65,17 +135,17 @@ pub async fn privs(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleEr
     }
     privs.sort();
     privs.dedup();
-    let schema = a.str_or("schema", "public")?;
-    let objs: Vec<String> = match kind.as_str() {
+    let schema = a.schema.clone().unwrap_or_else(|| "public".into());
+    let objs: Vec<String> = match kind {
         "database" => {
-            let o = a.list("objs")?;
+            let o = a.objs.clone();
             if o.is_empty() {
                 vec![database.clone()]
             } else {
                 o
             }
         }
-        _ => a.list("objs")?,
+        _ => a.objs.clone(),
     };
     if objs.is_empty() {
         return Err(ModuleError::Args(
@@ -85,7 +155,7 @@ pub async fn privs(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleEr
     // (object SQL name, ACL query) per object; the ACL is expanded with defaults when NULL.
     let mut targets: Vec<(String, String)> = Vec::new();
     for o in &objs {
-        match kind.as_str() {
+        match kind {
             "database" => targets.push((
                 quote_ident(o),
                 format!("SELECT coalesce(datacl, acldefault('d', datdba)) FROM pg_database WHERE datname = {}", quote_literal(o)),
@@ -108,10 +178,10 @@ pub async fn privs(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleEr
                 )
                 .await);
                 for rel in out.lines().filter(|l| !l.is_empty()) {
-                    targets.push(rel_target(&schema, rel, &kind));
+                    targets.push(rel_target(&schema, rel, kind));
                 }
             }
-            _ => targets.push(rel_target(&schema, o, &kind)),
+            _ => targets.push(rel_target(&schema, o, kind)),
         }
     }
     // One query reads every object's ACL as (object index, grantee, privilege).
@@ -133,13 +203,13 @@ pub async fn privs(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleEr
             f.len() == 3 && f[0] == i.to_string() && f[1].eq_ignore_ascii_case(role) && f[2] == p
         })
     };
-    let obj_kw = match kind.as_str() {
+    let obj_kw = match kind {
         "database" => "DATABASE",
         "schema" => "SCHEMA",
         "sequence" => "SEQUENCE",
         _ => "TABLE",
     };
-    let grant_option = a.bool("grant_option", false)?;
+    let grant_option = a.grant_option.unwrap_or(false);
     let mut stmts = Vec::new();
     for (i, (obj, _)) in targets.iter().enumerate() {
         for role in &roles {
@@ -184,26 +254,24 @@ pub async fn privs(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleEr
             });
         }
     }
-    finish_sql(
+    Ok(plan_sql(
         ctx,
-        &conn,
         &database,
         stmts,
         ModuleResult::ok(),
         &format!("privileges in {database}"),
-    )
-    .await
+    ))
 }
 
 /// `ALTER DEFAULT PRIVILEGES`: privileges that future objects of `target_roles` get.
 async fn default_privs(
-    a: &Args<'_>,
+    a: &PostgresqlPrivs,
     ctx: &Ctx<'_>,
     conn: &Conn,
     database: &str,
     roles: &[String],
     state: &str,
-) -> Result<ModuleResult, ModuleError> {
+) -> Result<Query<Change>, ModuleError> {
     const KINDS: &[(&str, &str, &[&str])] = &[
         ("TABLES", "r", TABLE_PRIVS),
         ("SEQUENCES", "S", SEQ_PRIVS),
@@ -211,11 +279,7 @@ async fn default_privs(
         ("TYPES", "T", &["USAGE"]),
         ("SCHEMAS", "n", &["USAGE", "CREATE"]),
     ];
-    let mut objs: Vec<String> = a
-        .list("objs")?
-        .iter()
-        .map(|o| o.to_ascii_uppercase())
-        .collect();
+    let mut objs: Vec<String> = a.objs.iter().map(|o| o.to_ascii_uppercase()).collect();
     if objs.is_empty() {
         return Err(ModuleError::Args(
             "postgresql_privs: type=default_privs needs objs (TABLES, SEQUENCES, FUNCTIONS, TYPES, SCHEMAS or ALL_DEFAULT)".into(),
@@ -224,15 +288,15 @@ async fn default_privs(
     if objs.iter().any(|o| o == "ALL_DEFAULT") {
         objs = KINDS.iter().map(|(k, _, _)| k.to_string()).collect();
     }
-    let schema = a.opt_str("schema")?;
-    let targets = a.list("target_roles")?;
+    let schema = a.schema.clone();
+    let targets = a.target_roles.clone();
     let targets: Vec<Option<String>> = if targets.is_empty() {
         vec![None]
     } else {
         targets.into_iter().map(Some).collect()
     };
     let wanted: Vec<String> = a
-        .list("privs")?
+        .privs
         .iter()
         .flat_map(|p| {
             p.split(',')
@@ -338,15 +402,13 @@ async fn default_privs(
             }
         }
     }
-    finish_sql(
+    Ok(plan_sql(
         ctx,
-        conn,
         database,
         stmts,
         ModuleResult::ok(),
         &format!("default privileges in {database}"),
-    )
-    .await
+    ))
 }
 
 fn rel_target(schema: &str, rel: &str, kind: &str) -> (String, String) {

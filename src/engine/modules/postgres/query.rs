@@ -1,8 +1,89 @@
+//! `postgresql_query`: one statement, with psycopg-style arguments. What it reads is its
+//! result; a statement that writes is the change.
+
 use serde_json::{Map, Value};
 
-use super::{Conn, mask_psql_stderr, psql, quote_literal, sql_ok};
-use crate::engine::modules::{Args, Ctx, ModuleError, ModuleResult};
+use super::{Change, apply_sql, psql, psql_failed, quote_literal, sql_ok};
+use crate::engine::modules::module::{Module, Query};
+use crate::engine::modules::{Ctx, ModuleError, ModuleResult};
 use crate::transport::sh_quote;
+
+pg_args! {
+    pub struct PostgresqlQuery {
+        #[serde(default, deserialize_with = "crate::engine::modules::args::string_loose")]
+        pub query: Option<String>,
+        /// A file on the target holding the statement (when `query` is not given).
+        #[serde(default, deserialize_with = "crate::engine::modules::args::string_loose")]
+        pub path_to_script: Option<String>,
+        #[serde(default)]
+        pub positional_args: Option<Vec<Value>>,
+        #[serde(default)]
+        pub named_args: Option<Map<String, Value>>,
+        /// The database psql connects to.
+        #[serde(default, alias = "db", deserialize_with = "crate::engine::modules::args::string_loose")]
+        pub login_db: Option<String>,
+    }
+}
+
+/// What `apply` runs.
+pub enum Pending {
+    /// psql could not reach the server while reading.
+    Unreachable(Change),
+    /// A statement that looks like a read but writes (the read-only transaction refused it):
+    /// run for its rows, `result` holding what it reports besides them.
+    Rows {
+        sql: String,
+        json: bool,
+        result: ModuleResult,
+    },
+    /// A statement that writes; `first` is its first keyword.
+    Write {
+        sql: String,
+        first: String,
+        result: ModuleResult,
+    },
+}
+
+impl Module for PostgresqlQuery {
+    const NAME: &'static str = "postgresql_query";
+    const ANSIBLE_ONLY: &'static [&'static str] =
+        pg_ansible_only!("as_single_query", "autocommit", "encoding", "search_path");
+    type Pending = Pending;
+
+    fn validate(&self) -> Result<(), ModuleError> {
+        if self.query.is_none() && self.path_to_script.is_none() {
+            return Err(ModuleError::Args(
+                "postgresql_query: needs query or path_to_script".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<Pending>, ModuleError> {
+        read(self, ctx).await
+    }
+
+    async fn apply(&self, pending: Pending, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+        let conn = self.conn(self.login_db());
+        match pending {
+            Pending::Unreachable(change) => apply_sql(ctx, &conn, change).await,
+            Pending::Rows { sql, json, result } => {
+                let out = psql(ctx, &conn, &conn.db, &sql).await?;
+                if out.rc != 0 {
+                    return Ok(psql_failed(&out));
+                }
+                Ok(with_rows(result, &out.stdout, json))
+            }
+            Pending::Write { sql, first, result } => write(ctx, &conn, &sql, &first, result).await,
+        }
+    }
+}
+
+impl PostgresqlQuery {
+    fn login_db(&self) -> &str {
+        self.login_db.as_deref().unwrap_or("postgres")
+    }
+}
 
 /// psycopg-style `%s` / `%(name)s` placeholders, filled with quoted literals.
 fn bind(
@@ -57,34 +138,28 @@ fn bind(
     Ok(out)
 }
 
-pub async fn query(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
-    let conn = Conn::from_args(a, "postgres")?;
-    let text = match (a.opt_str("query")?, a.opt_str("path_to_script")?) {
-        (Some(q), _) => q,
+async fn read(a: &PostgresqlQuery, ctx: &Ctx<'_>) -> Result<Query<Pending>, ModuleError> {
+    let conn = a.conn(a.login_db());
+    let text = match (&a.query, &a.path_to_script) {
+        (Some(q), _) => q.clone(),
         (None, Some(p)) => {
-            let out = ctx.query(&format!("cat -- {}", sh_quote(&p)), None).await?;
+            let out = ctx.query(&format!("cat -- {}", sh_quote(p)), None).await?;
             if out.rc != 0 {
-                return Ok(ModuleResult::fail(format!(
+                return Ok(Query::done(ModuleResult::fail(format!(
                     "cannot read {p}: {}",
                     out.stderr.trim()
-                )));
+                ))));
             }
             out.stdout
         }
-        _ => {
+        (None, None) => {
             return Err(ModuleError::Args(
                 "postgresql_query: needs query or path_to_script".into(),
             ));
         }
     };
-    let positional = match a.map.get("positional_args") {
-        Some(Value::Array(v)) => v.clone(),
-        _ => Vec::new(),
-    };
-    let named = match a.map.get("named_args") {
-        Some(Value::Object(m)) => m.clone(),
-        _ => Map::new(),
-    };
+    let positional = a.positional_args.clone().unwrap_or_default();
+    let named = a.named_args.clone().unwrap_or_default();
     let sql = bind(text.trim().trim_end_matches(';'), &positional, &named)?;
     let first = sql
         .split_whitespace()
@@ -100,69 +175,91 @@ pub async fn query(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleEr
         && !sql.to_ascii_uppercase().contains("DELETE"));
     let mut r = ModuleResult::ok();
     r.extra.insert("query".into(), Value::String(sql.clone()));
-    // In check mode even a "read-only" statement runs in a read-only transaction that is rolled
-    // back (as community.postgresql does): `EXPLAIN ANALYZE DELETE`, `SELECT nextval(…)` or a
-    // function that writes must not change anything. The session default stays read-only too,
-    // so a COMMIT inside the query cannot end the protection.
-    let guard = |body: String| {
-        if ctx.check {
-            format!("SET default_transaction_read_only = on;\nBEGIN READ ONLY;\n{body}ROLLBACK;\n")
-        } else {
-            body
-        }
-    };
-    // A statement refused by the read-only transaction writes: in check mode, a change not made.
-    let writes = |fail: &ModuleResult| {
-        ctx.check
-            && fail
-                .msg
-                .as_deref()
-                .is_some_and(|m| m.contains("read-only transaction"))
-    };
-    let would_write = |mut r: ModuleResult, fail: ModuleResult| {
+    if !read_only {
         r.changed = true;
-        r.msg = Some(format!(
-            "check mode: the query writes, so the read-only transaction refused it and nothing changed ({})",
-            fail.msg.unwrap_or_default()
+        return Ok(Query::change(
+            r.clone(),
+            Pending::Write {
+                sql,
+                first,
+                result: r,
+            },
         ));
-        r
+    }
+    // Even a "read-only" statement is read in a read-only transaction that is rolled back (as
+    // community.postgresql does in check mode): `EXPLAIN ANALYZE DELETE`, `SELECT nextval(…)`
+    // or a function that writes must not change anything here. The session default stays
+    // read-only too, so a COMMIT inside the query cannot end the protection.
+    let guard = |body: &str| {
+        format!("SET default_transaction_read_only = on;\nBEGIN READ ONLY;\n{body}ROLLBACK;\n")
     };
-    if read_only && first != "SHOW" && first != "EXPLAIN" {
-        let wrapped = guard(format!(
-            "SELECT coalesce(json_agg(t), '[]'::json) FROM ({sql}) t;\n"
-        ));
-        let out = match sql_ok(ctx, &conn, &conn.db, &wrapped).await? {
-            Ok(out) => out,
-            Err(fail) if writes(&fail) => return Ok(would_write(r, fail)),
-            Err(fail) => return Ok(fail),
-        };
+    let json = first != "SHOW" && first != "EXPLAIN";
+    let body = if json {
+        format!("SELECT coalesce(json_agg(t), '[]'::json) FROM ({sql}) t;\n")
+    } else {
+        format!("{sql};\n")
+    };
+    match sql_ok(ctx, &conn, &conn.db, &guard(&body)).await? {
+        Ok(out) => Ok(Query::done(with_rows(r, &out, json))),
+        // Refused by the read-only transaction: it writes. Check mode reports a change not
+        // made; a real run runs it for its rows.
+        Err(q) if q.pending.is_none() && refused_write(&q.result) => {
+            let mut would = r.clone();
+            would.changed = true;
+            would.msg = Some(format!(
+                "check mode: the query writes, so the read-only transaction refused it and nothing changed ({})",
+                q.result.msg.unwrap_or_default()
+            ));
+            Ok(Query::change(
+                would,
+                Pending::Rows {
+                    sql: body,
+                    json,
+                    result: r,
+                },
+            ))
+        }
+        Err(q) => Ok(Query {
+            result: q.result,
+            pending: q.pending.map(Pending::Unreachable),
+        }),
+    }
+}
+
+fn refused_write(fail: &ModuleResult) -> bool {
+    fail.msg
+        .as_deref()
+        .is_some_and(|m| m.contains("read-only transaction"))
+}
+
+/// `result` with the rows psql printed: one JSON array (`json`), or one text row per line.
+fn with_rows(mut r: ModuleResult, out: &str, json: bool) -> ModuleResult {
+    if json {
         let rows: Value = serde_json::from_str(out.trim()).unwrap_or(Value::Array(Vec::new()));
         let n = rows.as_array().map_or(0, Vec::len);
         r.extra.insert("query_result".into(), rows);
         r.extra.insert("rowcount".into(), n.into());
-        return Ok(r);
-    }
-    if read_only {
-        let out = match sql_ok(ctx, &conn, &conn.db, &guard(format!("{sql};\n"))).await? {
-            Ok(out) => out,
-            Err(fail) if writes(&fail) => return Ok(would_write(r, fail)),
-            Err(fail) => return Ok(fail),
-        };
+    } else {
         let rows: Vec<Value> = out.lines().map(|l| Value::String(l.to_string())).collect();
         r.extra.insert("rowcount".into(), rows.len().into());
         r.extra.insert("query_result".into(), Value::Array(rows));
-        return Ok(r);
     }
-    r.changed = true;
-    if ctx.check {
-        return Ok(r);
-    }
+    r
+}
+
+/// Runs a statement that writes; INSERT/UPDATE/DELETE/MERGE changed something only when
+/// they touched rows.
+async fn write(
+    ctx: &Ctx<'_>,
+    conn: &super::Conn,
+    sql: &str,
+    first: &str,
+    mut r: ModuleResult,
+) -> Result<ModuleResult, ModuleError> {
     // Without -q psql prints the command tag ("INSERT 0 3"), which gives the row count.
-    let out = psql(ctx, &conn, &conn.db, &format!("\\set QUIET off\n{sql};\n")).await?;
+    let out = psql(ctx, conn, &conn.db, &format!("\\set QUIET off\n{sql};\n")).await?;
     if out.rc != 0 {
-        let mut f = ModuleResult::fail(format!("psql: {}", mask_psql_stderr(out.stderr.trim())));
-        f.rc = Some(out.rc);
-        return Ok(f);
+        return Ok(psql_failed(&out));
     }
     let tag = out
         .stdout
@@ -175,7 +272,7 @@ pub async fn query(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleEr
         .split_whitespace()
         .last()
         .and_then(|n| n.parse::<i64>().ok());
-    if matches!(first.as_str(), "INSERT" | "UPDATE" | "DELETE" | "MERGE") {
+    if matches!(first, "INSERT" | "UPDATE" | "DELETE" | "MERGE") {
         r.changed = count.unwrap_or(0) > 0;
     }
     r.extra.insert("rowcount".into(), count.unwrap_or(0).into());

@@ -1,8 +1,79 @@
+//! `postgresql_user`: a login role, its attributes and its password (as a SCRAM verifier).
+
 use serde_json::Value;
 
 use super::scram::{password_matches, scram_verifier};
-use super::{Conn, finish_sql, quote_ident, quote_literal, sql_ok};
-use crate::engine::modules::{Args, Ctx, ModuleError, ModuleResult};
+use super::{Change, State, apply_sql, plan_sql, quote_ident, quote_literal, sql_ok};
+use crate::engine::modules::module::{Module, Query};
+use crate::engine::modules::{Ctx, ModuleError, ModuleResult};
+
+pg_args! {
+    pub struct PostgresqlUser {
+        #[serde(alias = "user", deserialize_with = "crate::engine::modules::args::string_required")]
+        pub name: String,
+        #[serde(default)]
+        pub state: State,
+        /// Plain text (stored as a SCRAM-SHA-256 verifier) or a verifier as PostgreSQL stores it.
+        #[serde(default, deserialize_with = "crate::engine::modules::args::string_loose")]
+        pub password: Option<String>,
+        /// Always true here: a plain-text password is never sent, let alone stored.
+        #[serde(default, deserialize_with = "crate::engine::modules::args::bool_loose")]
+        pub encrypted: Option<bool>,
+        /// `LOGIN,NOSUPERUSER` (also `:`-separated, as older Ansible wrote them).
+        #[serde(default, deserialize_with = "crate::engine::modules::args::list_loose")]
+        pub role_attr_flags: Vec<String>,
+        #[serde(default, deserialize_with = "crate::engine::modules::args::string_loose")]
+        pub expires: Option<String>,
+        #[serde(default, deserialize_with = "crate::engine::modules::args::bool_loose")]
+        pub no_password_changes: Option<bool>,
+        #[serde(default, deserialize_with = "crate::engine::modules::args::int_loose")]
+        pub conn_limit: Option<i64>,
+        /// The database psql connects to.
+        #[serde(default, alias = "db", deserialize_with = "crate::engine::modules::args::string_loose")]
+        pub login_db: Option<String>,
+    }
+}
+
+impl PostgresqlUser {
+    fn login_db(&self) -> &str {
+        self.login_db.as_deref().unwrap_or("postgres")
+    }
+}
+
+impl Module for PostgresqlUser {
+    const NAME: &'static str = "postgresql_user";
+    const ANSIBLE_ONLY: &'static [&'static str] = pg_ansible_only!(
+        "comment",
+        "fail_on_user",
+        "fail_on_role",
+        "configuration",
+        "reset_unspecified_configuration",
+        "quote_configuration_values",
+        "priv",
+        "groups"
+    );
+    type Pending = Change;
+
+    fn validate(&self) -> Result<(), ModuleError> {
+        if self.encrypted == Some(false) {
+            return Err(ModuleError::Args(
+                "postgresql_user: encrypted: false (a password stored as plain text) is not \
+                 supported; leave it out or set it true: passwords are stored as SCRAM-SHA-256 \
+                 verifiers"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<Change>, ModuleError> {
+        read(self, ctx).await
+    }
+
+    async fn apply(&self, change: Change, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+        apply_sql(ctx, &self.conn(self.login_db()), change).await
+    }
+}
 
 const ROLE_FLAGS: &[(&str, usize)] = &[
     ("SUPERUSER", 0),
@@ -14,11 +85,10 @@ const ROLE_FLAGS: &[(&str, usize)] = &[
     ("BYPASSRLS", 6),
 ];
 
-pub async fn user(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
-    let name = a.str("name")?;
-    let state = a.choice("state", &["present", "absent"], "present")?;
-    let conn = Conn::from_args(a, "postgres")?;
-    let db = conn.db.clone();
+async fn read(a: &PostgresqlUser, ctx: &Ctx<'_>) -> Result<Query<Change>, ModuleError> {
+    let name = a.name.clone();
+    let db = a.login_db().to_string();
+    let conn = a.conn(&db);
     let row = try_sql!(sql_ok(
         ctx,
         &conn,
@@ -36,15 +106,15 @@ pub async fn user(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleErr
     r.extra.insert("user".into(), name.clone().into());
     let ident = quote_ident(&name);
     let mut stmts = Vec::new();
-    if state == "absent" {
+    if a.state == State::Absent {
         if exists {
             stmts.push(format!("DROP ROLE {ident};"));
         }
-        return finish_sql(ctx, &conn, &db, stmts, r, &format!("role {name}")).await;
+        return Ok(plan_sql(ctx, &db, stmts, r, &format!("role {name}")));
     }
     let mut wanted: Vec<String> = Vec::new();
     for flag in a
-        .list("role_attr_flags")?
+        .role_attr_flags
         .iter()
         .flat_map(|f| f.split(':').map(str::to_string).collect::<Vec<_>>())
     {
@@ -62,7 +132,7 @@ pub async fn user(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleErr
         }
         wanted.push(f);
     }
-    let password = a.opt_str("password")?.filter(|p| !p.is_empty());
+    let password = a.password.clone().filter(|p| !p.is_empty());
     let mut clauses: Vec<String> = Vec::new();
     if exists {
         for f in &wanted {
@@ -86,22 +156,22 @@ pub async fn user(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleErr
             clauses.push("LOGIN".into());
         }
     }
-    if let Some(limit) = a.opt_int("conn_limit")?
+    if let Some(limit) = a.conn_limit
         && (!exists || fields.get(7).copied() != Some(limit.to_string().as_str()))
     {
         clauses.push(format!("CONNECTION LIMIT {limit}"));
     }
-    if let Some(exp) = a.opt_str("expires")? {
+    if let Some(exp) = &a.expires {
         let have = fields.get(8).copied().unwrap_or("");
-        if !exists || !same_timestamp(have, &exp) {
-            clauses.push(format!("VALID UNTIL {}", quote_literal(&exp)));
+        if !exists || !same_timestamp(have, exp) {
+            clauses.push(format!("VALID UNTIL {}", quote_literal(exp)));
         }
     }
     let mut password_changed = false;
     if let Some(pw) = &password {
         let stored = fields.get(9).copied().unwrap_or("");
         let matches = exists && password_matches(stored, pw, &name);
-        let no_changes = a.bool("no_password_changes", false)?;
+        let no_changes = a.no_password_changes.unwrap_or(false);
         if !matches && (!exists || !no_changes) {
             password_changed = true;
             let verifier =
@@ -121,7 +191,7 @@ pub async fn user(a: &Args<'_>, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleErr
     if password_changed {
         r.extra.insert("password_changed".into(), Value::Bool(true));
     }
-    finish_sql(ctx, &conn, &db, stmts, r, &format!("role {name}")).await
+    Ok(plan_sql(ctx, &db, stmts, r, &format!("role {name}")))
 }
 
 fn same_timestamp(have: &str, want: &str) -> bool {
