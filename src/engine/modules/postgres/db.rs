@@ -32,7 +32,7 @@ pg_args! {
 }
 
 impl PostgresqlDb {
-    fn maintenance_db(&self) -> &str {
+    pub(super) fn maintenance_db(&self) -> &str {
         self.maintenance_db.as_deref().unwrap_or("postgres")
     }
 }

@@ -79,7 +79,7 @@ macro_rules! pg_args {
 
         impl $name {
             /// How to reach the server, connected to `db`; empty values are unset (libpq's defaults).
-            fn conn(&self, db: &str) -> $crate::engine::modules::postgres::Conn {
+            pub(super) fn conn(&self, db: &str) -> $crate::engine::modules::postgres::Conn {
                 let set = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
                 $crate::engine::modules::postgres::Conn {
                     db: db.to_string(),
@@ -200,6 +200,9 @@ mod privs;
 mod query;
 mod scram;
 mod user;
+
+#[cfg(test)]
+mod args_tests;
 
 fn server_not_running(stderr: &str) -> bool {
     stderr.contains("No such file or directory") && stderr.contains("connection to server")

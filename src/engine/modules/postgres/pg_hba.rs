@@ -117,7 +117,7 @@ fn choice(
 
 impl PostgresqlPgHba {
     /// The rule the arguments describe.
-    fn rule(&self) -> Result<HbaRule, ModuleError> {
+    pub(super) fn rule(&self) -> Result<HbaRule, ModuleError> {
         let contype = choice("contype", &self.contype, CONTYPES, "host")?;
         // A line break in a field would add a rule of its own (e.g. `trust` for everyone).
         let one = |v: &Option<String>| v.iter().cloned().collect::<Vec<_>>();
@@ -302,13 +302,13 @@ fn with_rule(mut r: ModuleResult, rule: &HbaRule) -> ModuleResult {
 
 /// One pg_hba.conf rule.
 #[derive(Debug, Clone, PartialEq)]
-struct HbaRule {
-    contype: String,
-    databases: String,
-    users: String,
-    source: String,
-    method: String,
-    options: String,
+pub(super) struct HbaRule {
+    pub(super) contype: String,
+    pub(super) databases: String,
+    pub(super) users: String,
+    pub(super) source: String,
+    pub(super) method: String,
+    pub(super) options: String,
 }
 
 impl HbaRule {

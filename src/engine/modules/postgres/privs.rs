@@ -55,7 +55,7 @@ pg_args! {
 }
 
 impl PostgresqlPrivs {
-    fn database(&self) -> &str {
+    pub(super) fn database(&self) -> &str {
         self.database.as_deref().unwrap_or("postgres")
     }
 }

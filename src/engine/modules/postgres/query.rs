@@ -80,7 +80,7 @@ impl Module for PostgresqlQuery {
 }
 
 impl PostgresqlQuery {
-    fn login_db(&self) -> &str {
+    pub(super) fn login_db(&self) -> &str {
         self.login_db.as_deref().unwrap_or("postgres")
     }
 }

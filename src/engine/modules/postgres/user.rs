@@ -35,7 +35,7 @@ pg_args! {
 }
 
 impl PostgresqlUser {
-    fn login_db(&self) -> &str {
+    pub(super) fn login_db(&self) -> &str {
         self.login_db.as_deref().unwrap_or("postgres")
     }
 }
