@@ -87,7 +87,7 @@ fn connection_arguments_and_their_aliases() {
     );
     assert_eq!(c.user.as_deref(), Some("ops"));
     let msg = refused::<PostgresqlPing>(json!({"port": "five"}));
-    assert!(msg.contains("expected an integer, got \"five\""), "{msg}");
+    assert!(msg.contains("must be an integer, got \"five\""), "{msg}");
 }
 
 #[test]
@@ -128,7 +128,7 @@ fn postgresql_user_arguments() {
     let msg = refused::<PostgresqlUser>(json!({"name": "app", "encrypted": false}));
     assert!(msg.contains("encrypted: false"), "{msg}");
     let msg = refused::<PostgresqlUser>(json!({"name": "app", "no_password_changes": "maybe"}));
-    assert!(msg.contains("expected a boolean"), "{msg}");
+    assert!(msg.contains("must be a boolean"), "{msg}");
 }
 
 #[test]

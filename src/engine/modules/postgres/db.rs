@@ -6,27 +6,27 @@ use crate::engine::modules::{Ctx, ModuleError, ModuleResult};
 
 pg_args! {
     pub struct PostgresqlDb {
-        #[serde(alias = "db", alias = "datname", deserialize_with = "crate::engine::modules::args::string_required")]
+        #[serde(alias = "db", alias = "datname", deserialize_with = "crate::engine::modules::args::string")]
         pub name: String,
         #[serde(default)]
         pub state: State,
-        #[serde(default, deserialize_with = "crate::engine::modules::args::string_loose")]
+        #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
         pub owner: Option<String>,
-        #[serde(default, deserialize_with = "crate::engine::modules::args::string_loose")]
+        #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
         pub template: Option<String>,
-        #[serde(default, deserialize_with = "crate::engine::modules::args::string_loose")]
+        #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
         pub encoding: Option<String>,
-        #[serde(default, deserialize_with = "crate::engine::modules::args::string_loose")]
+        #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
         pub lc_collate: Option<String>,
-        #[serde(default, deserialize_with = "crate::engine::modules::args::string_loose")]
+        #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
         pub lc_ctype: Option<String>,
-        #[serde(default, deserialize_with = "crate::engine::modules::args::int_loose")]
+        #[serde(default, deserialize_with = "crate::engine::modules::args::opt_int")]
         pub conn_limit: Option<i64>,
         /// The database psql connects to (the one changed cannot be).
-        #[serde(default, deserialize_with = "crate::engine::modules::args::string_loose")]
+        #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
         pub maintenance_db: Option<String>,
         /// `DROP DATABASE … WITH (FORCE)`: ends the sessions connected to it.
-        #[serde(default, deserialize_with = "crate::engine::modules::args::bool_loose")]
+        #[serde(default, deserialize_with = "crate::engine::modules::args::opt_bool")]
         pub force: Option<bool>,
     }
 }

@@ -65,15 +65,15 @@ macro_rules! pg_args {
         #[serde(deny_unknown_fields)]
         pub struct $name {
             $($body)*
-            #[serde(default, alias = "port", deserialize_with = "crate::engine::modules::args::int_loose")]
+            #[serde(default, alias = "port", deserialize_with = "crate::engine::modules::args::opt_int")]
             pub login_port: Option<i64>,
-            #[serde(default, alias = "unix_socket", deserialize_with = "crate::engine::modules::args::string_loose")]
+            #[serde(default, alias = "unix_socket", deserialize_with = "crate::engine::modules::args::opt_string")]
             pub login_unix_socket: Option<String>,
-            #[serde(default, alias = "host", deserialize_with = "crate::engine::modules::args::string_loose")]
+            #[serde(default, alias = "host", deserialize_with = "crate::engine::modules::args::opt_string")]
             pub login_host: Option<String>,
-            #[serde(default, alias = "login", deserialize_with = "crate::engine::modules::args::string_loose")]
+            #[serde(default, alias = "login", deserialize_with = "crate::engine::modules::args::opt_string")]
             pub login_user: Option<String>,
-            #[serde(default, deserialize_with = "crate::engine::modules::args::string_loose")]
+            #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
             pub login_password: Option<String>,
         }
 

@@ -11,64 +11,46 @@ use crate::engine::modules::{Ctx, ModuleError, ModuleResult};
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PostgresqlPgHba {
-    #[serde(deserialize_with = "crate::engine::modules::args::string_required")]
+    #[serde(deserialize_with = "crate::engine::modules::args::string")]
     pub dest: String,
     #[serde(default)]
     pub state: State,
-    #[serde(
-        default,
-        deserialize_with = "crate::engine::modules::args::string_loose"
-    )]
+    #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
     pub contype: Option<String>,
     #[serde(
         default,
         alias = "db",
-        deserialize_with = "crate::engine::modules::args::list_loose"
+        deserialize_with = "crate::engine::modules::args::list"
     )]
     pub databases: Vec<String>,
     #[serde(
         default,
         alias = "user",
-        deserialize_with = "crate::engine::modules::args::list_loose"
+        deserialize_with = "crate::engine::modules::args::list"
     )]
     pub users: Vec<String>,
     #[serde(
         default,
         alias = "src",
         alias = "address",
-        deserialize_with = "crate::engine::modules::args::string_loose"
+        deserialize_with = "crate::engine::modules::args::opt_string"
     )]
     pub source: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "crate::engine::modules::args::string_loose"
-    )]
+    #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
     pub netmask: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "crate::engine::modules::args::string_loose"
-    )]
+    #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
     pub method: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "crate::engine::modules::args::string_loose"
-    )]
+    #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
     pub options: Option<String>,
-    #[serde(default, deserialize_with = "crate::engine::modules::args::bool_loose")]
+    #[serde(default, deserialize_with = "crate::engine::modules::args::opt_bool")]
     pub create: Option<bool>,
-    #[serde(default, deserialize_with = "crate::engine::modules::args::bool_loose")]
+    #[serde(default, deserialize_with = "crate::engine::modules::args::opt_bool")]
     pub backup: Option<bool>,
-    #[serde(
-        default,
-        deserialize_with = "crate::engine::modules::args::string_loose"
-    )]
+    #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
     pub owner: Option<String>,
-    #[serde(
-        default,
-        deserialize_with = "crate::engine::modules::args::string_loose"
-    )]
+    #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
     pub group: Option<String>,
-    #[serde(default, deserialize_with = "crate::engine::modules::args::mode")]
+    #[serde(default, deserialize_with = "crate::engine::modules::args::opt_mode")]
     pub mode: Option<String>,
 }
 

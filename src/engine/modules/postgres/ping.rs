@@ -9,7 +9,7 @@ use crate::engine::modules::{Ctx, ModuleError, ModuleResult};
 pg_args! {
     pub struct PostgresqlPing {
         /// The database psql connects to.
-        #[serde(default, alias = "db", deserialize_with = "crate::engine::modules::args::string_loose")]
+        #[serde(default, alias = "db", deserialize_with = "crate::engine::modules::args::opt_string")]
         pub login_db: Option<String>,
     }
 }

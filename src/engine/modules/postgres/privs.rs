@@ -32,24 +32,24 @@ impl Kind {
 pg_args! {
     pub struct PostgresqlPrivs {
         /// The database the objects are in (psql connects to it).
-        #[serde(default, alias = "db", alias = "login_db", deserialize_with = "crate::engine::modules::args::string_loose")]
+        #[serde(default, alias = "db", alias = "login_db", deserialize_with = "crate::engine::modules::args::opt_string")]
         pub database: Option<String>,
-        #[serde(alias = "role", deserialize_with = "crate::engine::modules::args::list_loose")]
+        #[serde(alias = "role", deserialize_with = "crate::engine::modules::args::list")]
         pub roles: Vec<String>,
-        #[serde(default, alias = "priv", deserialize_with = "crate::engine::modules::args::list_loose")]
+        #[serde(default, alias = "priv", deserialize_with = "crate::engine::modules::args::list")]
         pub privs: Vec<String>,
         #[serde(default, rename = "type")]
         pub kind: Kind,
-        #[serde(default, alias = "obj", deserialize_with = "crate::engine::modules::args::list_loose")]
+        #[serde(default, alias = "obj", deserialize_with = "crate::engine::modules::args::list")]
         pub objs: Vec<String>,
-        #[serde(default, deserialize_with = "crate::engine::modules::args::string_loose")]
+        #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
         pub schema: Option<String>,
         #[serde(default)]
         pub state: State,
-        #[serde(default, alias = "admin_option", deserialize_with = "crate::engine::modules::args::bool_loose")]
+        #[serde(default, alias = "admin_option", deserialize_with = "crate::engine::modules::args::opt_bool")]
         pub grant_option: Option<bool>,
         /// Whose future objects `default_privs` are for (default: the connecting role).
-        #[serde(default, deserialize_with = "crate::engine::modules::args::list_loose")]
+        #[serde(default, deserialize_with = "crate::engine::modules::args::list")]
         pub target_roles: Vec<String>,
     }
 }

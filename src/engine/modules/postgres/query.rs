@@ -10,17 +10,17 @@ use crate::transport::sh_quote;
 
 pg_args! {
     pub struct PostgresqlQuery {
-        #[serde(default, deserialize_with = "crate::engine::modules::args::string_loose")]
+        #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
         pub query: Option<String>,
         /// A file on the target holding the statement (when `query` is not given).
-        #[serde(default, deserialize_with = "crate::engine::modules::args::string_loose")]
+        #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
         pub path_to_script: Option<String>,
         #[serde(default)]
         pub positional_args: Option<Vec<Value>>,
         #[serde(default)]
         pub named_args: Option<Map<String, Value>>,
         /// The database psql connects to.
-        #[serde(default, alias = "db", deserialize_with = "crate::engine::modules::args::string_loose")]
+        #[serde(default, alias = "db", deserialize_with = "crate::engine::modules::args::opt_string")]
         pub login_db: Option<String>,
     }
 }

@@ -9,27 +9,27 @@ use crate::engine::modules::{Ctx, ModuleError, ModuleResult};
 
 pg_args! {
     pub struct PostgresqlUser {
-        #[serde(alias = "user", deserialize_with = "crate::engine::modules::args::string_required")]
+        #[serde(alias = "user", deserialize_with = "crate::engine::modules::args::string")]
         pub name: String,
         #[serde(default)]
         pub state: State,
         /// Plain text (stored as a SCRAM-SHA-256 verifier) or a verifier as PostgreSQL stores it.
-        #[serde(default, deserialize_with = "crate::engine::modules::args::string_loose")]
+        #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
         pub password: Option<String>,
         /// Always true here: a plain-text password is never sent, let alone stored.
-        #[serde(default, deserialize_with = "crate::engine::modules::args::bool_loose")]
+        #[serde(default, deserialize_with = "crate::engine::modules::args::opt_bool")]
         pub encrypted: Option<bool>,
         /// `LOGIN,NOSUPERUSER` (also `:`-separated, as older Ansible wrote them).
-        #[serde(default, deserialize_with = "crate::engine::modules::args::list_loose")]
+        #[serde(default, deserialize_with = "crate::engine::modules::args::list")]
         pub role_attr_flags: Vec<String>,
-        #[serde(default, deserialize_with = "crate::engine::modules::args::string_loose")]
+        #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
         pub expires: Option<String>,
-        #[serde(default, deserialize_with = "crate::engine::modules::args::bool_loose")]
+        #[serde(default, deserialize_with = "crate::engine::modules::args::opt_bool")]
         pub no_password_changes: Option<bool>,
-        #[serde(default, deserialize_with = "crate::engine::modules::args::int_loose")]
+        #[serde(default, deserialize_with = "crate::engine::modules::args::opt_int")]
         pub conn_limit: Option<i64>,
         /// The database psql connects to.
-        #[serde(default, alias = "db", deserialize_with = "crate::engine::modules::args::string_loose")]
+        #[serde(default, alias = "db", deserialize_with = "crate::engine::modules::args::opt_string")]
         pub login_db: Option<String>,
     }
 }
