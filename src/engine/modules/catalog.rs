@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 use super::module::{self, ArgError, Module};
-use super::{command, files, misc, pkg, service};
+use super::{command, files, misc, pkg, postgres, service};
 use crate::compat::yaml::Pos;
 use crate::error::{InputError, unknown_key};
 use crate::playbook::{Item, Playbook, Task, split_free_form};
@@ -32,13 +32,6 @@ pub enum Kind {
     },
     /// Run by the engine itself, not on a host: `set_fact` (any key), `meta` (free text).
     Engine,
-    /// The postgresql_* modules until they are typed: their argument table, aliases renamed to
-    /// the canonical name at plan time, required arguments (`a|b`: one of them).
-    Untyped {
-        args: &'static [&'static str],
-        aliases: &'static [(&'static str, &'static str)],
-        required: &'static [&'static str],
-    },
 }
 
 const fn typed<M: Module>(free_form: bool) -> Entry {
@@ -49,38 +42,6 @@ const fn typed<M: Module>(free_form: bool) -> Entry {
             accepted: module::accepted_args::<M>,
             ansible_only: M::ANSIBLE_ONLY,
             check: module::check::<M>,
-        },
-    }
-}
-
-const PG_COMMON: &[&str] = &[
-    "login_db",
-    "db",
-    "port",
-    "login_port",
-    "login_unix_socket",
-    "login_user",
-    "login_host",
-    "login_password",
-    "ssl_mode",
-    "ca_cert",
-    "session_role",
-    "trust_input",
-];
-
-const fn untyped(
-    name: &'static str,
-    args: &'static [&'static str],
-    aliases: &'static [(&'static str, &'static str)],
-    required: &'static [&'static str],
-) -> Entry {
-    Entry {
-        name,
-        free_form: false,
-        kind: Kind::Untyped {
-            args,
-            aliases,
-            required,
         },
     }
 }
@@ -115,118 +76,12 @@ static CATALOG: &[Entry] = &[
     },
     typed::<misc::Setup>(false),
     typed::<misc::GatherFacts>(false),
-    untyped(
-        "postgresql_db",
-        &[
-            "name",
-            "owner",
-            "encoding",
-            "lc_collate",
-            "lc_ctype",
-            "template",
-            "state",
-            "conn_limit",
-            "tablespace",
-            "maintenance_db",
-            "force",
-            "comment",
-            "icu_locale",
-            "locale_provider",
-            "target",
-            "target_opts",
-            "dump_extra_args",
-        ],
-        &[("db", "name"), ("datname", "name")],
-        &["name"],
-    ),
-    untyped(
-        "postgresql_user",
-        &[
-            "name",
-            "password",
-            "role_attr_flags",
-            "expires",
-            "state",
-            "encrypted",
-            "no_password_changes",
-            "conn_limit",
-            "comment",
-            "fail_on_user",
-            "configuration",
-            "priv",
-            "groups",
-        ],
-        &[("user", "name")],
-        &["name"],
-    ),
-    untyped(
-        "postgresql_privs",
-        &[
-            "database",
-            "roles",
-            "privs",
-            "type",
-            "objs",
-            "schema",
-            "state",
-            "grant_option",
-            "target_roles",
-            "fail_on_role",
-            "usage_on_types",
-        ],
-        &[
-            ("db", "database"),
-            ("login_db", "database"),
-            ("role", "roles"),
-            ("priv", "privs"),
-            ("obj", "objs"),
-        ],
-        &["roles"],
-    ),
-    untyped(
-        "postgresql_pg_hba",
-        &[
-            "dest",
-            "contype",
-            "databases",
-            "users",
-            "source",
-            "method",
-            "options",
-            "state",
-            "address",
-            "netmask",
-            "backup",
-            "backup_file",
-            "create",
-            "keep_comments_at_rules",
-            "comment",
-            "overwrite",
-            "rules",
-            "rules_behavior",
-            "owner",
-            "group",
-            "mode",
-        ],
-        &[("src", "source"), ("db", "databases"), ("user", "users")],
-        &["dest"],
-    ),
-    untyped(
-        "postgresql_query",
-        &[
-            "query",
-            "positional_args",
-            "named_args",
-            "path_to_script",
-            "as_single_query",
-            "autocommit",
-            "encoding",
-            "search_path",
-        ],
-        &[],
-        &["query|path_to_script"],
-    ),
-    untyped("postgresql_ping", &[], &[], &[]),
+    typed::<postgres::PostgresqlDb>(false),
+    typed::<postgres::PostgresqlUser>(false),
+    typed::<postgres::PostgresqlPrivs>(false),
+    typed::<postgres::PostgresqlPgHba>(false),
+    typed::<postgres::PostgresqlQuery>(false),
+    typed::<postgres::PostgresqlPing>(false),
 ];
 
 pub fn entry(name: &str) -> Option<&'static Entry> {
@@ -266,7 +121,7 @@ fn type_name(v: &Value) -> &'static str {
 }
 
 /// Checks a parsed task against its module (and completes its arguments: free-form text split
-/// once the module is known, untyped modules' aliases renamed).
+/// once the module is known).
 pub fn check_task(t: &mut Task) -> Result<(), InputError> {
     let written = t.module_written.clone();
     if t.module.is_empty() {
@@ -355,53 +210,6 @@ pub fn check_task(t: &mut Task) -> Result<(), InputError> {
                     &key_pos(k),
                     unknown_key(k, &format!("arguments of module '{written}'"), &[]),
                 ));
-            }
-            Ok(())
-        }
-        Kind::Untyped {
-            args,
-            aliases,
-            required,
-        } => {
-            for key in t.args.keys() {
-                if key == "_raw_params" {
-                    return Err(InputError::at(
-                        &args_pos,
-                        format!("module '{written}' does not take free-form text"),
-                    ));
-                }
-                let known = args.contains(&key.as_str())
-                    || aliases.iter().any(|(a, _)| a == key)
-                    || PG_COMMON.contains(&key.as_str());
-                if !known {
-                    let mut valid: Vec<&str> = args.to_vec();
-                    valid.sort_unstable();
-                    return Err(InputError::at(
-                        &key_pos(key),
-                        unknown_key(key, &format!("arguments of module '{written}'"), &valid),
-                    ));
-                }
-            }
-            let mut normalized = Map::new();
-            for (k, v) in std::mem::take(&mut t.args) {
-                let name = aliases
-                    .iter()
-                    .find(|(a, _)| *a == k)
-                    .map(|(_, to)| to.to_string())
-                    .unwrap_or(k);
-                normalized.insert(name, v);
-            }
-            t.args = normalized;
-            for req in *required {
-                if !req.split('|').any(|alt| t.args.contains_key(alt)) {
-                    return Err(InputError::at(
-                        &args_pos,
-                        format!(
-                            "module '{written}' needs the argument '{}'",
-                            req.replace('|', "' or '")
-                        ),
-                    ));
-                }
             }
             Ok(())
         }
@@ -526,7 +334,7 @@ mod tests {
                 assert_eq!(err, want);
             }
         }
-        assert_eq!(modules, 19, "every non-PostgreSQL module is typed");
+        assert_eq!(modules, 25, "every module is typed");
         // A module with nothing Ansible-only still refuses what it does not know.
         for (name, _) in typed_entries() {
             let (err, file) = refusal(&format!("    - {name}:\n        bogus_arg: 1\n"));

@@ -185,155 +185,6 @@ impl Ctx<'_> {
     }
 }
 
-/// Typed access to a task's templated arguments, for the postgres modules that are not typed yet.
-pub struct Args<'a> {
-    pub module: &'a str,
-    pub map: &'a Map<String, Value>,
-}
-
-impl<'a> Args<'a> {
-    pub fn new(module: &'a str, map: &'a Map<String, Value>) -> Self {
-        Self { module, map }
-    }
-
-    pub fn has(&self, key: &str) -> bool {
-        self.map.get(key).is_some_and(|v| !v.is_null())
-    }
-
-    pub fn opt_str(&self, key: &str) -> Result<Option<String>, ModuleError> {
-        match self.map.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.clone())),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(Value::Bool(b)) => Ok(Some(b.to_string())),
-            Some(other) => Err(self.type_err(key, "a string", other)),
-        }
-    }
-
-    pub fn str(&self, key: &str) -> Result<String, ModuleError> {
-        self.opt_str(key)?.ok_or_else(|| {
-            ModuleError::Args(format!("{}: argument '{key}' is required", self.module))
-        })
-    }
-
-    pub fn str_or(&self, key: &str, default: &str) -> Result<String, ModuleError> {
-        Ok(self.opt_str(key)?.unwrap_or_else(|| default.to_string()))
-    }
-
-    pub fn bool(&self, key: &str, default: bool) -> Result<bool, ModuleError> {
-        match self.map.get(key) {
-            None | Some(Value::Null) => Ok(default),
-            Some(v) => args::parse_bool(v)
-                .ok_or_else(|| self.type_err(key, "a boolean (yes/no, true/false)", v)),
-        }
-    }
-
-    pub fn opt_int(&self, key: &str) -> Result<Option<i64>, ModuleError> {
-        match self.map.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => n
-                .as_i64()
-                .or_else(|| n.as_f64().map(|f| f as i64))
-                .map(Some)
-                .ok_or_else(|| self.type_err(key, "an integer", &Value::Number(n.clone()))),
-            Some(Value::String(s)) => s
-                .trim()
-                .parse()
-                .map(Some)
-                .map_err(|_| self.type_err(key, "an integer", &Value::String(s.clone()))),
-            Some(other) => Err(self.type_err(key, "an integer", other)),
-        }
-    }
-
-    pub fn list(&self, key: &str) -> Result<Vec<String>, ModuleError> {
-        match self.map.get(key) {
-            None | Some(Value::Null) => Ok(Vec::new()),
-            Some(Value::String(s)) => Ok(s
-                .split(',')
-                .map(|t| t.trim().to_string())
-                .filter(|t| !t.is_empty())
-                .collect()),
-            Some(Value::Array(items)) => items
-                .iter()
-                .map(|i| match i {
-                    Value::String(s) => Ok(s.clone()),
-                    Value::Number(n) => Ok(n.to_string()),
-                    other => Err(self.type_err(key, "a list of strings", other)),
-                })
-                .collect(),
-            Some(other) => Err(self.type_err(key, "a list or a comma-separated string", other)),
-        }
-    }
-
-    /// One of `choices`, or `default`.
-    pub fn choice(
-        &self,
-        key: &str,
-        choices: &[&str],
-        default: &str,
-    ) -> Result<String, ModuleError> {
-        let v = self.str_or(key, default)?;
-        if choices.contains(&v.as_str()) {
-            Ok(v)
-        } else {
-            Err(ModuleError::Args(format!(
-                "{}: argument '{key}' is {v:?}; valid: {}",
-                self.module,
-                choices.join(", ")
-            )))
-        }
-    }
-
-    /// A file mode as octal text (`0644`); YAML's `0644` arrives as the integer 420.
-    pub fn mode(&self, key: &str) -> Result<Option<String>, ModuleError> {
-        match self.map.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => match n.as_u64() {
-                Some(m) if m <= 0o7777 => Ok(Some(format!("{m:04o}"))),
-                _ => Err(self.type_err(
-                    key,
-                    "an octal mode such as '0644'",
-                    &Value::Number(n.clone()),
-                )),
-            },
-            Some(Value::String(s)) => {
-                let t = s.trim();
-                let digits = t.trim_start_matches("0o");
-                if !digits.is_empty()
-                    && digits.len() <= 4
-                    && digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
-                {
-                    let m = u32::from_str_radix(digits, 8).unwrap_or(0);
-                    Ok(Some(format!("{m:04o}")))
-                } else if !t.is_empty() && t.bytes().all(|b| b"ugoa+-=rwxXst,".contains(&b)) {
-                    Ok(Some(t.to_string()))
-                } else {
-                    Err(self.type_err(
-                        key,
-                        "an octal mode such as '0644' or symbolic like 'u=rw,g=r'",
-                        &Value::String(s.clone()),
-                    ))
-                }
-            }
-            Some(other) => Err(self.type_err(key, "an octal mode such as '0644'", other)),
-        }
-    }
-
-    fn type_err(&self, key: &str, want: &str, got: &Value) -> ModuleError {
-        let shown = match got {
-            Value::String(s) if s.len() > 60 => format!(
-                "{:?}…",
-                &s[..s.char_indices().nth(60).map_or(s.len(), |(i, _)| i)]
-            ),
-            other => other.to_string(),
-        };
-        ModuleError::Args(format!(
-            "{}: argument '{key}' must be {want}, got {shown}",
-            self.module
-        ))
-    }
-}
-
 /// Runs one module invocation.
 pub async fn run(
     module: &str,
@@ -341,7 +192,6 @@ pub async fn run(
     ctx: &Ctx<'_>,
 ) -> Result<ModuleResult, ModuleError> {
     use module::drive;
-    let a = Args::new(module, args);
     match module {
         "command" => drive::<command::Command>(args, ctx).await,
         "shell" => drive::<command::Shell>(args, ctx).await,
@@ -362,12 +212,12 @@ pub async fn run(
         "pause" => drive::<misc::Pause>(args, ctx).await,
         "setup" => drive::<misc::Setup>(args, ctx).await,
         "gather_facts" => drive::<misc::GatherFacts>(args, ctx).await,
-        "postgresql_db" => postgres::db(&a, ctx).await,
-        "postgresql_user" => postgres::user(&a, ctx).await,
-        "postgresql_privs" => postgres::privs(&a, ctx).await,
-        "postgresql_pg_hba" => postgres::pg_hba(&a, ctx).await,
-        "postgresql_query" => postgres::query(&a, ctx).await,
-        "postgresql_ping" => postgres::ping(&a, ctx).await,
+        "postgresql_db" => drive::<postgres::PostgresqlDb>(args, ctx).await,
+        "postgresql_user" => drive::<postgres::PostgresqlUser>(args, ctx).await,
+        "postgresql_privs" => drive::<postgres::PostgresqlPrivs>(args, ctx).await,
+        "postgresql_pg_hba" => drive::<postgres::PostgresqlPgHba>(args, ctx).await,
+        "postgresql_query" => drive::<postgres::PostgresqlQuery>(args, ctx).await,
+        "postgresql_ping" => drive::<postgres::PostgresqlPing>(args, ctx).await,
         other => Err(ModuleError::Args(format!(
             "module '{other}' is handled by the engine, not run on a host"
         ))),

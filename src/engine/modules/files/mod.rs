@@ -22,7 +22,7 @@ pub use stat::Stat;
 pub use template::Template;
 
 use super::module::Query;
-use super::{Args, Ctx, Diff, ModuleError, ModuleResult};
+use super::{Ctx, Diff, ModuleError, ModuleResult};
 use crate::transport::sh_quote;
 
 /// A file as found on the target.
@@ -159,15 +159,6 @@ pub struct Attrs {
 }
 
 impl Attrs {
-    /// For the postgres module that is not typed yet (pg_hba's owner/group/mode).
-    pub fn from_args(a: &Args<'_>) -> Result<Self, ModuleError> {
-        Ok(Self {
-            owner: a.opt_str("owner")?,
-            group: a.opt_str("group")?,
-            mode: a.mode("mode")?,
-        })
-    }
-
     /// Whether the existing file's attributes differ from these (symbolic modes: unknown, so yes).
     pub(crate) fn differ(&self, f: &RemoteFile) -> bool {
         let owner = self
@@ -441,22 +432,6 @@ pub async fn apply_change(
         r.extra.insert("backup_file".into(), Value::String(b));
     }
     Ok(r)
-}
-
-/// Query then apply unless check mode, for the postgres module that is not typed yet (pg_hba):
-/// typed modules go through `module::drive`, which decides check mode.
-pub async fn converge_content(
-    ctx: &Ctx<'_>,
-    path: &str,
-    current: &RemoteFile,
-    new: &str,
-    opts: &WriteOpts<'_>,
-) -> Result<ModuleResult, ModuleError> {
-    let found = query_bytes(ctx, path, current, new.as_bytes().to_vec(), opts.attrs).await?;
-    match found.pending {
-        Some(change) if !ctx.check => apply_change(ctx, change, opts).await,
-        _ => Ok(found.result),
-    }
 }
 
 /// Files up to this size are compared and diffed as text; larger ones by checksum.

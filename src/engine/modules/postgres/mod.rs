@@ -1,0 +1,346 @@
+//! PostgreSQL modules through `psql` on the target, as the `postgres` OS user (peer auth) unless a
+//! login host/user is given. SQL and secrets travel on stdin, never in argv. Passwords are set as
+//! SCRAM-SHA-256 verifiers computed here, and compared by verifying against the stored verifier.
+
+use serde_json::Value;
+
+use super::module::Query;
+use super::{Ctx, Diff, ModuleError, ModuleResult};
+use crate::transport::{Output, sh_quote};
+
+pub use db::PostgresqlDb;
+pub use pg_hba::PostgresqlPgHba;
+pub use ping::PostgresqlPing;
+pub use privs::PostgresqlPrivs;
+pub use query::PostgresqlQuery;
+pub use scram::{password_matches, scram_verifier};
+pub use user::PostgresqlUser;
+
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+pub fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// How to reach the server.
+pub struct Conn {
+    pub db: String,
+    pub port: Option<i64>,
+    pub socket: Option<String>,
+    pub host: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+}
+
+/// `state:` of the modules that make something exist or not.
+#[derive(serde::Deserialize, Clone, Copy, PartialEq, Eq, Default, Debug)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    #[default]
+    Present,
+    Absent,
+}
+
+impl State {
+    fn as_str(self) -> &'static str {
+        match self {
+            State::Present => "present",
+            State::Absent => "absent",
+        }
+    }
+}
+
+/// Declares a module's argument struct with the connection arguments every `postgresql_*`
+/// module (but pg_hba) takes appended. A macro rather than `#[serde(flatten)]`: serde cannot
+/// combine `flatten` with `deny_unknown_fields`, and deserializing twice (module fields, then
+/// connection fields) would need the unknown-field check done by hand and would hide the
+/// connection names from `accepted_args`. Here serde sees one flat struct: unknown arguments
+/// are refused and every name, aliases included, is listed.
+macro_rules! pg_args {
+    ($(#[$meta:meta])* pub struct $name:ident { $($body:tt)* }) => {
+        $(#[$meta])*
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            $($body)*
+            #[serde(default, alias = "port", deserialize_with = "crate::engine::modules::args::opt_int")]
+            pub login_port: Option<i64>,
+            #[serde(default, alias = "unix_socket", deserialize_with = "crate::engine::modules::args::opt_string")]
+            pub login_unix_socket: Option<String>,
+            #[serde(default, alias = "host", deserialize_with = "crate::engine::modules::args::opt_string")]
+            pub login_host: Option<String>,
+            #[serde(default, alias = "login", deserialize_with = "crate::engine::modules::args::opt_string")]
+            pub login_user: Option<String>,
+            #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
+            pub login_password: Option<String>,
+        }
+
+        impl $name {
+            /// How to reach the server, connected to `db`; empty values are unset (libpq's defaults).
+            pub(super) fn conn(&self, db: &str) -> $crate::engine::modules::postgres::Conn {
+                let set = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+                $crate::engine::modules::postgres::Conn {
+                    db: db.to_string(),
+                    port: self.login_port,
+                    socket: set(&self.login_unix_socket),
+                    host: set(&self.login_host),
+                    user: set(&self.login_user),
+                    password: set(&self.login_password),
+                }
+            }
+        }
+    };
+}
+
+/// A module's `ANSIBLE_ONLY`: community.postgresql's connection arguments that psql here does
+/// not take (TLS settings, libpq parameters, `SET ROLE`, input checks), then `$extra`.
+macro_rules! pg_ansible_only {
+    ($($extra:literal),* $(,)?) => {
+        &[
+            "ssl_mode", "ca_cert", "ssl_rootcert", "ssl_cert", "ssl_key", "connect_params",
+            "session_role", "trust_input", $($extra),*
+        ]
+    };
+}
+
+/// `dbname='…'` (libpq quoting: backslash-escaped `'` and `\`).
+fn dbname_conninfo(db: &str) -> String {
+    format!("dbname='{}'", db.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// Runs SQL (stdin) through psql; unaligned, tuples only, tab-separated, stop on the first error.
+pub async fn psql(ctx: &Ctx<'_>, conn: &Conn, db: &str, sql: &str) -> Result<Output, ModuleError> {
+    let mut args = String::from("psql -X -q -A -t -v ON_ERROR_STOP=1 -F \"$(printf '\\t')\"");
+    if let Some(p) = conn.port {
+        args.push_str(&format!(" -p {p}"));
+    }
+    if let Some(h) = conn.host.as_ref().or(conn.socket.as_ref()) {
+        args.push_str(&format!(" -h {}", sh_quote(h)));
+    }
+    if let Some(u) = &conn.user {
+        args.push_str(&format!(" -U {}", sh_quote(u)));
+    }
+    // Always a database name: a value with `=` or a URI prefix would otherwise be read as a
+    // whole connection string (another host, user or sslmode).
+    args.push_str(&format!(" -d {} -f -", sh_quote(&dbname_conninfo(db))));
+    // The first stdin line is the password (possibly empty); the rest is the SQL.
+    let run_as = if conn.host.is_none() && conn.user.is_none() {
+        "if [ \"$(id -u)\" = 0 ]; then set -- runuser -u postgres --; else set --; fi\n"
+    } else {
+        "set --\n"
+    };
+    let script = format!(
+        "IFS= read -r PGPASSWORD; export PGPASSWORD; [ -n \"$PGPASSWORD\" ] || unset PGPASSWORD\n\
+         {run_as}cd / && exec \"$@\" {args}"
+    );
+    let mut input = conn.password.clone().unwrap_or_default().into_bytes();
+    input.push(b'\n');
+    input.extend_from_slice(sql.as_bytes());
+    Ok(ctx.query(&script, Some(&input)).await?)
+}
+
+/// What a PostgreSQL module's `query` leaves for `apply`.
+pub enum Change {
+    /// Statements to run in `db`; `result` is what the run reports when they succeed.
+    Sql {
+        db: String,
+        stmts: Vec<String>,
+        result: ModuleResult,
+    },
+    /// psql could not reach the server while reading; a real run fails with this result.
+    Unreachable(ModuleResult),
+}
+
+/// psql's failure as the task's result (its message masked).
+fn psql_failed(out: &Output) -> ModuleResult {
+    let mut r = ModuleResult::fail(format!("psql: {}", mask_psql_stderr(out.stderr.trim())));
+    r.rc = Some(out.rc);
+    r
+}
+
+/// Runs SQL that reads; on error the module's query ends with psql's message. A server that
+/// is not running (a dry run on a fresh host, where earlier tasks would start it) is a change
+/// a real run would make after it starts: check mode reports that, a real run fails as psql did.
+async fn sql_ok(
+    ctx: &Ctx<'_>,
+    conn: &Conn,
+    db: &str,
+    sql: &str,
+) -> Result<Result<String, Query<Change>>, ModuleError> {
+    let out = psql(ctx, conn, db, sql).await?;
+    if out.rc == 0 {
+        return Ok(Ok(out.stdout));
+    }
+    let failed = psql_failed(&out);
+    if server_not_running(&out.stderr) {
+        let r = ModuleResult::changed(true).with_msg(
+            "PostgreSQL is not running yet; in a real run this would be applied after it starts",
+        );
+        return Ok(Err(Query::change(r, Change::Unreachable(failed))));
+    }
+    Ok(Err(Query::done(failed)))
+}
+
+macro_rules! try_sql {
+    ($e:expr) => {
+        match $e? {
+            Ok(v) => v,
+            Err(query) => return Ok(query),
+        }
+    };
+}
+
+// After the macros, which they use.
+mod db;
+mod pg_hba;
+mod ping;
+mod privs;
+mod query;
+mod scram;
+mod user;
+
+#[cfg(test)]
+mod args_tests;
+
+fn server_not_running(stderr: &str) -> bool {
+    stderr.contains("No such file or directory") && stderr.contains("connection to server")
+        || stderr.contains("Connection refused")
+        || stderr.contains("psql: not found")
+        || stderr.contains("psql: command not found")
+        || stderr.contains("runuser: user postgres does not exist")
+}
+
+/// The statements that would bring the server to the wanted state, reported as the change
+/// (redacted) and the diff; nothing to do when there are none.
+fn plan_sql(
+    ctx: &Ctx<'_>,
+    db: &str,
+    stmts: Vec<String>,
+    mut r: ModuleResult,
+    what: &str,
+) -> Query<Change> {
+    if stmts.is_empty() {
+        return Query::done(r);
+    }
+    r.changed = true;
+    r.extra.insert(
+        "queries".into(),
+        Value::from(stmts.iter().map(|s| redact_sql(s)).collect::<Vec<_>>()),
+    );
+    if ctx.diff {
+        r.diff.push(Diff {
+            before_header: what.to_string(),
+            after_header: what.to_string(),
+            before: String::new(),
+            after: stmts.iter().map(|s| redact_sql(s) + "\n").collect(),
+        });
+    }
+    Query::change(
+        r.clone(),
+        Change::Sql {
+            db: db.to_string(),
+            stmts,
+            result: r,
+        },
+    )
+}
+
+/// Runs the statements [`plan_sql`] found.
+async fn apply_sql(
+    ctx: &Ctx<'_>,
+    conn: &Conn,
+    change: Change,
+) -> Result<ModuleResult, ModuleError> {
+    match change {
+        Change::Unreachable(failed) => Ok(failed),
+        Change::Sql { db, stmts, result } => {
+            let sql = stmts.join("\n") + "\n";
+            let out = psql(ctx, conn, &db, &sql).await?;
+            Ok(if out.rc == 0 {
+                result
+            } else {
+                psql_failed(&out)
+            })
+        }
+    }
+}
+
+/// psql's error messages quote the failing statement ("LINE 1: ALTER ROLE … PASSWORD
+/// 'SCRAM-SHA-256$4096:…'"): password literals, SCRAM and md5 verifiers and `password=` conninfo
+/// values are masked before they reach a result, the screen or the journal.
+pub fn mask_psql_stderr(s: &str) -> String {
+    static PATTERNS: std::sync::LazyLock<Vec<(regex::Regex, &'static str)>> =
+        std::sync::LazyLock::new(|| {
+            [
+                (r"(?i)(PASSWORD\s+)'(?:[^']|'')*'?", "${1}'********'"),
+                (r"SCRAM-SHA-256\$[^\s'\x22]*", "SCRAM-SHA-256$********"),
+                (r"\bmd5[0-9a-fA-F]{32}\b", "md5********"),
+                (
+                    r"(?i)(\bpassword\s*=\s*)('(?:[^']|\\')*'|\S+)",
+                    "${1}********",
+                ),
+            ]
+            .into_iter()
+            .filter_map(|(re, with)| regex::Regex::new(re).ok().map(|r| (r, with)))
+            .collect()
+        });
+    // psql quotes a window of the statement ("LINE 1: ...2V5c3Rv=:c2Vy' SYNTAX ERR..."), which
+    // can start inside a verifier: long base64/hex runs on those lines are masked whole.
+    static QUOTED_TOKEN: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"[A-Za-z0-9+/=$:]{16,}").ok());
+    let mut out = s.to_string();
+    for (re, with) in PATTERNS.iter() {
+        out = re.replace_all(&out, *with).into_owned();
+    }
+    match QUOTED_TOKEN.as_ref() {
+        Some(token) => out
+            .split('\n')
+            .map(|line| match line.find("LINE ") {
+                Some(at) if line[at..].split_once(':').is_some() => {
+                    token.replace_all(line, "********").into_owned()
+                }
+                _ => line.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+        None => out,
+    }
+}
+
+/// Statements are shown to people; a PASSWORD clause never is.
+fn redact_sql(s: &str) -> String {
+    match s.find(" PASSWORD '") {
+        Some(i) => {
+            let rest = &s[i + 11..];
+            let end = rest.find("'").map_or(rest.len(), |e| e + 1);
+            format!("{} PASSWORD '********'{}", &s[..i], &rest[end..])
+        }
+        None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn psql_messages_are_masked() {
+        let v = "SCRAM-SHA-256$4096:c2FsdA==$c3RvcmVka2V5c3RvcmVka2V5:c2VydmVya2V5c2VydmVy";
+        let err = format!(
+            "psql:<stdin>:2: ERROR:  syntax error at or near \"X\"\nLINE 1: ALTER ROLE a PASSWORD '{v}' X\n"
+        );
+        let m = mask_psql_stderr(&err);
+        assert!(
+            !m.contains("c3RvcmVka2V5") && !m.contains("c2VydmVy"),
+            "{m}"
+        );
+        assert!(m.contains("syntax error") && m.contains("LINE 1: ALTER ROLE a PASSWORD"));
+        // A window that starts inside the verifier.
+        let m = mask_psql_stderr("LINE 1: ...2V5c3RvcmVka2V5c3RvcmU=:c2VydmVya2V5' SYNTAX ERR...");
+        assert!(!m.contains("c2VydmVya2V5"), "{m}");
+        let m = mask_psql_stderr("x md5d41d8cd98f00b204e9800998ecf8427e y password=hunter2 z");
+        assert_eq!(m, "x md5******** y password=******** z");
+    }
+}
