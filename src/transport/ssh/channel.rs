@@ -11,7 +11,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::transport::{Control, ProcEvent, Stream};
+use crate::transport::{Control, ControlReceiver, ProcEvent, Stream};
 
 use super::Shared;
 use super::known_hosts::Client;
@@ -96,7 +96,7 @@ const KILL_WAIT: Duration = Duration::from_secs(2);
 /// channel and queues events for the engine instead of waiting on it.
 pub(super) async fn pump(
     channel: russh::Channel<client::Msg>,
-    mut control: mpsc::Receiver<Control>,
+    control: ControlReceiver,
     events: mpsc::Sender<ProcEvent>,
     handle: Arc<client::Handle<Client>>,
 ) {
@@ -106,28 +106,33 @@ pub(super) async fn pump(
     let writer = Arc::new(writer);
 
     // Stdin goes through its own task: writes wait for the remote window, which must never
-    // hold up reading output (`cat` would deadlock).
-    let (stdin_tx, mut stdin_rx) = mpsc::unbounded_channel::<Option<Vec<u8>>>();
+    // hold up reading output (`cat` would deadlock). It reads the bounded stdin queue itself,
+    // so a sender waits while the target is slow; a kill comes on its own path, never behind
+    // queued stdin.
+    let (mut stdin_rx, kill) = control.split();
     let mut stdin_writer = writer.make_writer();
     let stdin_task = tokio::spawn(async move {
         while let Some(item) = stdin_rx.recv().await {
             match item {
-                Some(data) => {
+                Control::Stdin(data) => {
                     if stdin_writer.write_all(&data).await.is_err() {
                         break;
                     }
                 }
-                None => {
+                Control::CloseStdin => {
                     let _ = stdin_writer.shutdown().await;
                     break;
                 }
+                Control::Kill => {}
             }
         }
+        // Every sender is gone: stdin stays open (no EOF) until the command ends, as it
+        // did when nobody closed it.
+        std::future::pending::<()>().await;
     });
 
     let mut queue: VecDeque<ProcEvent> = VecDeque::new();
     let mut status: Option<Result<i32, String>> = None;
-    let mut control_open = true;
     let mut events_open = true;
     let mut killed = false;
     let mut exec_refused = false;
@@ -162,27 +167,16 @@ pub(super) async fn pump(
                 Some(_) => {}
                 None => break,
             },
-            ctl = control.recv(), if control_open => match ctl {
-                Some(Control::Stdin(data)) => {
-                    let _ = stdin_tx.send(Some(data));
-                }
-                Some(Control::CloseStdin) => {
-                    let _ = stdin_tx.send(None);
-                }
-                Some(Control::Kill) => {
-                    if !killed {
-                        killed = true;
-                        stdin_task.abort();
-                        // OpenSSH (>= 7.9) sends the signal to the session's process group,
-                        // except for root logins (no post-auth privilege separation), where it
-                        // refuses. Closing the channel does not stop a command without a tty;
-                        // it gets SIGPIPE the next time it writes output.
-                        detached(&writer, ChannelRequest::Kill);
-                        deadline = Some(Instant::now() + KILL_WAIT);
-                    }
-                }
-                None => control_open = false,
-            },
+            () = kill.wait(), if !killed => {
+                killed = true;
+                stdin_task.abort();
+                // OpenSSH (>= 7.9) sends the signal to the session's process group,
+                // except for root logins (no post-auth privilege separation), where it
+                // refuses. Closing the channel does not stop a command without a tty;
+                // it gets SIGPIPE the next time it writes output.
+                detached(&writer, ChannelRequest::Kill);
+                deadline = Some(Instant::now() + KILL_WAIT);
+            }
             permit = events.reserve(), if events_open && !queue.is_empty() => match permit {
                 Ok(permit) => {
                     if let Some(ev) = queue.pop_front() {

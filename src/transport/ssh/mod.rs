@@ -37,7 +37,7 @@ use russh::{ChannelOpenFailure, Disconnect};
 use tokio::net::TcpStream;
 use tokio::sync::{Notify, mpsc, watch};
 
-use crate::transport::{Control, ProcEvent, Process, Transport, TransportError};
+use crate::transport::{ProcEvent, Process, Transport, TransportError, control_channel};
 
 pub use auth::set_passphrase_prompt;
 pub use config::{HostConfig, Proxy, read_ssh_config};
@@ -466,7 +466,7 @@ impl Transport for SshTransport {
                     self.label
                 )));
             }
-            let (control_tx, control_rx) = mpsc::channel::<Control>(16);
+            let (control_tx, control_rx) = control_channel();
             let (event_tx, event_rx) = mpsc::channel::<ProcEvent>(64);
             let handle = self.handle.clone();
             tokio::spawn(async move {
