@@ -112,16 +112,17 @@ pub(super) async fn pump(
     let (mut stdin_rx, kill) = control.split();
     let mut stdin_writer = writer.make_writer();
     let stdin_task = tokio::spawn(async move {
+        // Returning drops the queue: later sends fail at once instead of waiting.
         while let Some(item) = stdin_rx.recv().await {
             match item {
                 Control::Stdin(data) => {
                     if stdin_writer.write_all(&data).await.is_err() {
-                        break;
+                        return;
                     }
                 }
                 Control::CloseStdin => {
                     let _ = stdin_writer.shutdown().await;
-                    break;
+                    return;
                 }
                 Control::Kill => {}
             }

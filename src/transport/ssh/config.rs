@@ -20,7 +20,7 @@ pub enum Proxy {
 
 /// What the OpenSSH client config says for one host: the first value obtained for each option
 /// (as OpenSSH), `IdentityFile`s all added up. Tokens (`%h`, `%r`, ...) and `~` are expanded
-/// later, by [`SshParams::apply_ssh_config`], with the final host, user and port.
+/// later, by [`SshParams::apply_ssh_config`](super::SshParams::apply_ssh_config), with the final host, user and port.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct HostConfig {
     pub hostname: Option<String>,

@@ -31,7 +31,7 @@ pub(super) struct Client {
     pub(super) label: String,
     pub(super) known_hosts: PathBuf,
     pub(super) strict: StrictHostKeyChecking,
-    /// See [`SshParams::approved_host_key`].
+    /// See [`SshParams::approved_host_key`](super::SshParams::approved_host_key).
     pub(super) approved: Option<String>,
     /// The precise reason a host key was refused (russh only gets a bool back).
     pub(super) rejection: Arc<Mutex<Option<TransportError>>>,

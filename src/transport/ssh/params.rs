@@ -54,7 +54,7 @@ pub struct SshParams {
     pub config_file: Option<PathBuf>,
     /// The jump host (`ProxyJump`), fully resolved. When `None`, a `-J`/`ProxyJump` given in
     /// the ssh arguments or the config is resolved by [`SshParams::resolve_proxy_jump`] (which
-    /// [`SshTransport::connect`] calls).
+    /// [`SshTransport::connect`](super::SshTransport::connect) calls).
     pub proxy_jump: Option<Box<SshParams>>,
     /// The `[user@]host[:port]` (or `none`) of `-J` / `ProxyJump`, not yet resolved.
     jump_spec: Option<String>,
