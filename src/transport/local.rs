@@ -38,7 +38,7 @@ impl Transport for LocalTransport {
                 .process_group(0)
                 .spawn()
                 .map_err(|e| TransportError::Other(format!("cannot start /bin/sh: {e}")))?;
-            let (control_tx, mut control_rx) = mpsc::channel::<Control>(16);
+            let (control_tx, control_rx) = super::control_channel();
             let (event_tx, event_rx) = mpsc::channel::<ProcEvent>(64);
             let mut stdin = child.stdin.take();
             let mut stdout = child.stdout.take();
@@ -56,32 +56,43 @@ impl Transport for LocalTransport {
                         pump(s, Stream::Stderr, &err_tx).await;
                     }
                 });
-                let mut control_open = true;
-                let status = loop {
-                    tokio::select! {
-                        status = child.wait() => break status,
-                        msg = control_rx.recv(), if control_open => match msg {
-                            Some(Control::Stdin(data)) => {
+                // Stdin is written from a task of its own, so a write blocked on a full pipe
+                // never holds up a kill.
+                let (mut stdin_rx, kill) = control_rx.split();
+                let stdin_task = tokio::spawn(async move {
+                    while let Some(msg) = stdin_rx.recv().await {
+                        match msg {
+                            Control::Stdin(data) => {
                                 if let Some(w) = stdin.as_mut()
                                     && w.write_all(&data).await.is_err()
                                 {
                                     stdin = None;
                                 }
                             }
-                            Some(Control::CloseStdin) => stdin = None,
-                            Some(Control::Kill) => {
-                                if let Some(pid) = child.id() {
-                                    let _ = std::process::Command::new("kill")
-                                        .args(["-s", "KILL", "--", &format!("-{pid}")])
-                                        .stderr(Stdio::null())
-                                        .status();
-                                }
-                                let _ = child.start_kill();
+                            Control::CloseStdin => stdin = None,
+                            Control::Kill => {}
+                        }
+                    }
+                    // Every sender is gone: stdin stays open until the command ends.
+                    std::future::pending::<()>().await;
+                });
+                let mut killed = false;
+                let status = loop {
+                    tokio::select! {
+                        status = child.wait() => break status,
+                        () = kill.wait(), if !killed => {
+                            killed = true;
+                            if let Some(pid) = child.id() {
+                                let _ = std::process::Command::new("kill")
+                                    .args(["-s", "KILL", "--", &format!("-{pid}")])
+                                    .stderr(Stdio::null())
+                                    .status();
                             }
-                            None => control_open = false,
-                        },
+                            let _ = child.start_kill();
+                        }
                     }
                 };
+                stdin_task.abort();
                 let _ = out_task.await;
                 let _ = err_task.await;
                 let exit = match status {

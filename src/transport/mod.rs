@@ -2,11 +2,13 @@
 //! The engine talks to every transport through [`Transport`]; `exec` adds become and stdin on top.
 
 mod capped;
+mod control;
 pub mod local;
 mod shell;
 pub mod ssh;
 
 pub use capped::{CAPTURE_HALF, Capped};
+pub use control::{ControlReceiver, ControlSender, KillWatch, STDIN_QUEUE, control_channel};
 pub use shell::ShellCache;
 
 use std::time::Duration;
@@ -83,7 +85,8 @@ pub enum Control {
 
 /// A running remote (or local) `sh -c` process.
 pub struct Process {
-    pub control: mpsc::Sender<Control>,
+    /// Stdin (bounded: senders wait for the target) and kill (never queued behind stdin).
+    pub control: ControlSender,
     pub events: mpsc::Receiver<ProcEvent>,
 }
 
@@ -473,7 +476,7 @@ async fn exec_full(
     result
 }
 
-struct KillOnDrop(Option<mpsc::Sender<Control>>);
+struct KillOnDrop(Option<ControlSender>);
 
 impl KillOnDrop {
     fn disarm(mut self) {
@@ -507,8 +510,21 @@ async fn drive(
         sink(Stream::Stdout, &first);
         stdout.push(&first);
     }
-    send_stdin(proc, req, prefix).await;
-    while let Some(ev) = proc.events.recv().await {
+    // Stdin is fed while output is read: the stdin queue is bounded, and a command that writes
+    // before it has read all its input must not wait on us.
+    let control = proc.control.clone();
+    let feed = send_stdin(&control, req, prefix);
+    tokio::pin!(feed);
+    let mut fed = false;
+    loop {
+        let ev = tokio::select! {
+            () = &mut feed, if !fed => {
+                fed = true;
+                continue;
+            }
+            ev = proc.events.recv() => ev,
+        };
+        let Some(ev) = ev else { break };
         match ev {
             ProcEvent::Output(stream, data) => {
                 sink(stream, &data);
@@ -641,19 +657,13 @@ async fn escalate_until_ok(
     })
 }
 
-async fn send_stdin(proc: &Process, req: &ExecRequest<'_>, prefix: &[u8]) {
-    if !prefix.is_empty()
-        && proc
-            .control
-            .send(Control::Stdin(prefix.to_vec()))
-            .await
-            .is_err()
-    {
+async fn send_stdin(control: &ControlSender, req: &ExecRequest<'_>, prefix: &[u8]) {
+    if !prefix.is_empty() && control.send(Control::Stdin(prefix.to_vec())).await.is_err() {
         return;
     }
     if let Some(path) = req.stdin_file {
         // Streamed from a task of its own, so output keeps flowing while the file uploads.
-        let control = proc.control.clone();
+        let control = control.clone();
         let path = path.to_path_buf();
         tokio::spawn(async move {
             use tokio::io::AsyncReadExt;
@@ -680,17 +690,12 @@ async fn send_stdin(proc: &Process, req: &ExecRequest<'_>, prefix: &[u8]) {
     }
     if let Some(data) = req.stdin {
         for chunk in data.chunks(64 * 1024) {
-            if proc
-                .control
-                .send(Control::Stdin(chunk.to_vec()))
-                .await
-                .is_err()
-            {
+            if control.send(Control::Stdin(chunk.to_vec())).await.is_err() {
                 return;
             }
         }
     }
-    let _ = proc.control.send(Control::CloseStdin).await;
+    let _ = control.send(Control::CloseStdin).await;
 }
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {

@@ -967,3 +967,131 @@ async fn persistent_shell_keeps_commands_apart() {
     }
     t.close().await;
 }
+
+/// Peak resident set size of this process so far, in KiB (`VmHWM`).
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Streams `total` bytes of a repeating pattern to stdin in 256 KiB chunks (never more than
+/// one chunk made at a time), then closes stdin. Returns how many bytes were taken.
+fn upload(
+    control: slm_wizard::transport::ControlSender,
+    total: usize,
+) -> tokio::task::JoinHandle<usize> {
+    tokio::spawn(async move {
+        let chunk: Vec<u8> = (0..256 * 1024).map(|i| (i % 251) as u8).collect();
+        let mut sent = 0;
+        while sent < total {
+            let n = chunk.len().min(total - sent);
+            if control
+                .send(Control::Stdin(chunk[..n].to_vec()))
+                .await
+                .is_err()
+            {
+                return sent;
+            }
+            sent += n;
+        }
+        let _ = control.send(Control::CloseStdin).await;
+        sent
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn large_upload_is_streamed_with_bounded_memory() {
+    const TOTAL: usize = 200 * 1024 * 1024;
+    let sshd = Sshd::start();
+    let t = connect(&sshd).await;
+    // Resets VmHWM to the current RSS (Linux >= 4.0), so earlier work does not hide the peak.
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+    let before = peak_rss_kib();
+    let started = Instant::now();
+    let mut p = t.spawn("wc -c").await.unwrap();
+    let feeder = upload(p.control.clone(), TOTAL);
+    let mut stdout = Vec::new();
+    let mut exit = None;
+    while let Some(ev) = p.events.recv().await {
+        match ev {
+            ProcEvent::Output(_, d) => stdout.extend(d),
+            ProcEvent::Exit(e) => exit = Some(e),
+        }
+    }
+    assert_eq!(feeder.await.unwrap(), TOTAL);
+    let took = started.elapsed();
+    let after = peak_rss_kib();
+    assert_eq!(exit, Some(Ok(0)));
+    assert_eq!(String::from_utf8_lossy(&stdout).trim(), TOTAL.to_string());
+    let growth_mib = after.saturating_sub(before) / 1024;
+    println!(
+        "200 MiB upload: VmHWM {before} kB -> {after} kB (+{growth_mib} MiB) in {took:?} \
+         ({:.0} MiB/s)",
+        200.0 / took.as_secs_f64()
+    );
+    // Unbounded, the whole upload would queue up in front of the SSH window.
+    assert!(growth_mib < 100, "peak RSS grew by {growth_mib} MiB");
+    t.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kill_is_not_queued_behind_blocked_stdin() {
+    // A non-root login gets the signal delivered (see kill_stops_the_remote_command); as root
+    // OpenSSH refuses it and the channel is closed after a bounded wait. Either ends it.
+    let user = sshd::login_user();
+    let sshd = Sshd::start_with(&["#pam"]);
+    let mut params = sshd.params();
+    if let Some(u) = &user {
+        params.user = u.clone();
+    }
+    let t = SshTransport::connect(params).await.unwrap();
+    let marker = format!("sleep 14{}", std::process::id() % 1000);
+    // The command never reads stdin: the SSH window fills, the stdin writer blocks, the
+    // stdin queue fills and the uploader waits.
+    let mut p = t
+        .spawn(&format!("echo started; {marker}; echo after"))
+        .await
+        .unwrap();
+    assert!(matches!(p.events.recv().await, Some(ProcEvent::Output(..))));
+    let feeder = upload(p.control.clone(), 200 * 1024 * 1024);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(!feeder.is_finished(), "the upload should be blocked");
+    let at = Instant::now();
+    // What KillOnDrop does: no waiting, and it must get through a full stdin queue.
+    p.control.try_send(Control::Kill).expect("kill refused");
+    let mut exit = None;
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(ev) = p.events.recv().await {
+            if let ProcEvent::Exit(e) = ev {
+                exit = Some(e);
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the command did not end after the kill");
+    let exit = exit.expect("no exit event");
+    assert!(
+        exit.as_ref().is_err_and(|e| e.starts_with("signal KILL")),
+        "{exit:?}"
+    );
+    // The blocked uploader is released (its sends fail) instead of waiting forever.
+    let sent = tokio::time::timeout(Duration::from_secs(30), feeder)
+        .await
+        .expect("uploader still blocked")
+        .unwrap();
+    println!(
+        "kill with the stdin queue full: exit {exit:?} after {:?}; {} KiB had been taken",
+        at.elapsed(),
+        sent / 1024
+    );
+    assert!(sent < 200 * 1024 * 1024);
+    if user.is_none() {
+        let pattern = marker.replacen("sleep", "slee[p]", 1);
+        run(&t, &format!("pkill -f '{pattern}'"), None).await;
+    }
+    t.close().await;
+}
