@@ -7,10 +7,12 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::store::{SampleStore, Sampler};
-use super::{ProbeConfig, Status, Target, Thresholds, Tunnel, ViaHost, deployment, probe, report};
 use crate::db::migrate::Source;
 use crate::db::{DbName, Settings};
+use crate::health::store::{SampleStore, Sampler};
+use crate::health::{
+    ProbeConfig, Status, Target, Thresholds, Tunnel, ViaHost, deployment, probe, report,
+};
 use crate::inventory::Inventory;
 use crate::secrets::{Redactor, Secret};
 use crate::transport::ssh::SshParams;
@@ -191,7 +193,7 @@ pub fn prepare(
         Some(d) => Source::Dir(d.to_path_buf()),
         None => Source::Embedded,
     };
-    super::targets(&settings, &dbs, &source).map_err(|e| e.to_string())
+    crate::health::targets(&settings, &dbs, &source).map_err(|e| e.to_string())
 }
 
 /// Loads an inventory (vault values decrypted with `password`).
@@ -297,7 +299,7 @@ pub async fn run_health(
     }
     let (samples, backend) = tokio::join!(probe::round(&targets, &cfg), async {
         match &opts.api_url {
-            Some(url) => Some(super::api::probe(url, opts.timeout).await),
+            Some(url) => Some(crate::health::api::probe(url, opts.timeout).await),
             None => None,
         }
     });
@@ -419,4 +421,29 @@ async fn watch(
     }
     drop(sampler);
     status.exit_code()
+}
+
+/// `slm-wizard health`: the options from the command line, the report on stdout.
+pub async fn health_command(args: crate::cli::HealthArgs) -> std::process::ExitCode {
+    use std::io::IsTerminal;
+    let source = match super::source(args.source) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let opts = HealthOptions {
+        source,
+        json: args.json,
+        watch: args.watch,
+        interval: super::seconds(args.interval, 0.2),
+        timeout: super::seconds(args.timeout, 0.1),
+        slow: Duration::from_millis(args.slow_ms),
+        retention: Duration::from_secs(args.retention.max(1)),
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        api_url: args.api_url,
+        dashboard: args.watch && std::io::stdout().is_terminal() && std::io::stdin().is_terminal(),
+    };
+    let mut out = crate::engine::output::CliStdout::exiting();
+    let mut err = std::io::stderr();
+    let code = run_health(&opts, Settings::from_env(), &mut out, &mut err).await;
+    std::process::ExitCode::from(code)
 }

@@ -112,7 +112,7 @@ pub fn make_vault_fn(
                 msg: "vault-encrypted value, but no vault password was given (use --vault-password-file)".into(),
             });
         };
-        match crate::vault::decrypt(text, pw.expose().as_bytes()) {
+        match crate::secrets::vault::decrypt(text, pw.expose().as_bytes()) {
             Ok(bytes) => {
                 let bytes = zeroize::Zeroizing::new(bytes);
                 let s = String::from_utf8_lossy(&bytes).into_owned();
@@ -148,7 +148,7 @@ fn load_vars_file_at(
 ) -> Result<LocatedVars, InputError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| InputError::new(format!("{}: cannot read vars file: {e}", path.display())))?;
-    let text = if crate::vault::is_vault(&text) {
+    let text = if crate::secrets::vault::is_vault(&text) {
         vault(
             &text,
             &Pos {

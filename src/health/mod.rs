@@ -13,7 +13,9 @@
 //! URL's redaction and show `user@host:port/db` only.
 
 pub mod api;
-pub mod command;
+/// The health command moved to `cmd::health`; its target resolution is used here still (doctor,
+/// migrate) until it moves to `health::source`.
+pub use crate::cmd::health as command;
 pub mod dashboard;
 pub mod deployment;
 pub mod doctor;

@@ -194,7 +194,7 @@ pub async fn export(opts: &ExportOptions) -> Result<Exported, ExportError> {
                     code: 1,
                 }
             })?;
-            let text = crate::vault::encrypt(yaml.as_bytes(), password.as_bytes(), None);
+            let text = crate::secrets::vault::encrypt(yaml.as_bytes(), password.as_bytes(), None);
             write_new(&dir.join("project").join(SECRETS_FILE), text.as_bytes())?;
             cmdline.push(format!("-e @{SECRETS_FILE}"));
         }

@@ -3,6 +3,7 @@
 
 pub mod preflight;
 pub mod store;
+pub mod vault;
 
 use std::fmt;
 use std::sync::{Arc, RwLock};

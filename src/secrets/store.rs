@@ -504,7 +504,7 @@ impl SecretStore {
         let untouched = "it was left untouched; fix it, give the right vault password, or move it away (its secrets are then lost)";
         let text =
             String::from_utf8(text).map_err(|_| err(format!("is not UTF-8 text; {untouched}")))?;
-        let plain = if crate::vault::is_vault(&text) {
+        let plain = if crate::secrets::vault::is_vault(&text) {
             store.encrypted = true;
             let Some(pw) = &store.password else {
                 return Err(err(
@@ -512,7 +512,7 @@ impl SecretStore {
                         .into(),
                 ));
             };
-            let bytes = crate::vault::decrypt(&text, pw.expose().as_bytes())
+            let bytes = crate::secrets::vault::decrypt(&text, pw.expose().as_bytes())
                 .map_err(|e| err(format!("cannot be decrypted: {e}; {untouched}")))?;
             String::from_utf8(bytes).map_err(|_| {
                 err(format!(
@@ -712,7 +712,7 @@ pub fn write_secrets_file<'a>(
 ) -> std::io::Result<()> {
     let plain = render(comment, values);
     let text = match password {
-        Some(pw) => crate::vault::encrypt(plain.as_bytes(), pw.expose().as_bytes(), None),
+        Some(pw) => crate::secrets::vault::encrypt(plain.as_bytes(), pw.expose().as_bytes(), None),
         None => plain,
     };
     write_atomic(path, text.as_bytes())
@@ -915,7 +915,7 @@ fn defined_elsewhere(
             let Ok(text) = std::fs::read_to_string(&path) else {
                 continue;
             };
-            let text = if crate::vault::is_vault(&text) {
+            let text = if crate::secrets::vault::is_vault(&text) {
                 let pos = yaml::Pos {
                     file: std::sync::Arc::new(path.clone()),
                     line: 1,
