@@ -13,6 +13,7 @@ pub mod fsutil;
 pub mod health;
 pub mod inventory;
 pub mod lock;
+pub mod paths;
 pub mod playbook;
 pub mod runner;
 pub mod secrets;

@@ -146,10 +146,7 @@ pub struct RunLock {
     pub taken_over: Option<LockRecord>,
 }
 
-/// Where the locks live: `$XDG_STATE_HOME/slm-wizard/locks`.
-pub fn locks_dir() -> PathBuf {
-    crate::engine::output::state_dir().join("locks")
-}
+pub use crate::paths::locks_dir;
 
 /// Takes the lock of the deployment of `playbook` + `inventory` (keyed like its secret store)
 /// for a real run; `mode` is `run` or `wizard`. Refused with the holder's record when another
@@ -257,7 +254,7 @@ impl RunLock {
     fn write_record(&self) -> Result<(), LockError> {
         let text = serde_json::to_vec_pretty(&self.record)
             .map_err(|e| LockError::Io(format!("cannot encode the lock record: {e}")))?;
-        crate::secrets::store::write_atomic(&self.record_path, &text)
+        crate::fsutil::write_atomic(&self.record_path, &text, 0o600)
             .map_err(|e| LockError::Io(format!("cannot write {}: {e}", self.record_path.display())))
     }
 }

@@ -16,7 +16,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
@@ -47,10 +47,7 @@ impl StoreError {
     }
 }
 
-/// The directory of all secret stores.
-pub fn secrets_dir() -> PathBuf {
-    crate::engine::output::state_dir().join("secrets")
-}
+pub use crate::paths::secrets_dir;
 
 fn file_part(s: &str) -> String {
     let s: String = s
@@ -311,11 +308,7 @@ impl std::fmt::Debug for SecretStore {
     }
 }
 
-/// Creates a directory (and its parents) and makes it 0700.
-fn private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-}
+use crate::fsutil::private_dir;
 
 impl SecretStore {
     /// Opens (or prepares) the store of a deployment in [`secrets_dir`] (see [`DeploymentKey`]).
@@ -1317,6 +1310,7 @@ fn generate_valid(q: &Question, length: usize) -> Option<Secret> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn keys_and_values_are_valid_yaml() {

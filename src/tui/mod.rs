@@ -138,8 +138,8 @@ pub fn initial_state(opts: &Options, session: Option<Session>) -> State {
 
 /// Sends logs to `$XDG_STATE_HOME/slm-wizard/logs/wizard.log`, never to the screen.
 fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
-    let dir = engine::output::state_dir().join("logs");
-    engine::output::private_dir(&dir).ok()?;
+    let dir = crate::paths::logs_dir();
+    crate::fsutil::private_dir(&dir).ok()?;
     engine::output::rotate_log(&dir.join("wizard.log"), 10 << 20);
     // The appender opens the file with the process umask (077); a file left by an older version
     // is made private too.
@@ -908,7 +908,7 @@ pub async fn test_connection(
 }
 
 fn session_path() -> PathBuf {
-    engine::output::state_dir().join("wizard-session.json")
+    crate::paths::session_file()
 }
 
 /// The last session, if one was saved and is readable.
@@ -927,7 +927,7 @@ fn save_session(session: &Session) {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            store::write_atomic(&path, &bytes)
+            crate::fsutil::write_atomic(&path, &bytes, 0o600)
         });
     if let Err(e) = result {
         tracing::warn!("cannot save the session to {}: {e}", path.display());

@@ -38,7 +38,7 @@ const VAULT_FD: i32 = 4;
 
 /// The venv `slm-wizard ansible install` makes.
 pub fn venv_dir() -> PathBuf {
-    crate::engine::output::state_dir().join("ansible-venv")
+    crate::paths::ansible_venv_dir()
 }
 
 /// How to get ansible when it is missing.
@@ -116,7 +116,7 @@ pub fn install() -> Result<PathBuf, String> {
 
 /// Where the private run dirs live.
 fn runs_dir() -> PathBuf {
-    crate::engine::output::state_dir().join("ansible-runs")
+    crate::paths::ansible_runs_dir()
 }
 
 /// Removes the run dirs of wizards that are gone (killed before they could clean up).
