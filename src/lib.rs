@@ -15,6 +15,7 @@ pub mod inventory;
 pub mod lock;
 pub mod paths;
 pub mod playbook;
+pub mod prepare;
 pub mod runner;
 pub mod secrets;
 pub mod template;

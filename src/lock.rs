@@ -1,7 +1,7 @@
 //! One real run at a time per deployment.
 //!
 //! A deployment (the playbook and the hosts it targets, the same identity as its secret store,
-//! see [`crate::secrets::store::DeploymentKey`]) has a lock file under
+//! see [`crate::inventory::deployment::DeploymentKey`]) has a lock file under
 //! `$XDG_STATE_HOME/slm-wizard/locks/<id>.lock`. A real run (`slm-wizard run`, the wizard's real
 //! run; never a dry run) holds an exclusive `flock` on it for its whole duration: the kernel
 //! releases it when the process ends, however it ends, so a killed run never leaves a lock
@@ -156,7 +156,7 @@ pub fn acquire(
     playbook: &Path,
     inventory: Option<&Path>,
 ) -> Result<RunLock, LockError> {
-    use crate::secrets::store;
+    use crate::inventory::deployment as store;
     let (id, hosts) = match store::DeploymentKey::load(playbook, inventory, None) {
         Ok(k) => (k.id(), k.describe()),
         // The run reports the real error; the lock still keeps two such runs apart.

@@ -9,7 +9,7 @@ use super::{EXIT_BAD_INPUT, bad_input, read_secret, vault_password};
 use crate::cli::RunArgs;
 use crate::engine::output::{CliStdout, EXIT_CLOSED_PIPE, Journal, Printer, json_line};
 use crate::error::InputError;
-use crate::secrets::store::{self, PrepareError, PrepareOptions};
+use crate::prepare::{self, PrepareError, PrepareOptions};
 use crate::{engine, playbook, secrets};
 
 pub async fn run(args: RunArgs) -> ExitCode {
@@ -257,7 +257,7 @@ pub async fn apply_survey(
     let opts = PrepareOptions {
         generate: !no_generate,
     };
-    match store::prepare_checked(request, &survey, opts).await {
+    match prepare::prepare_checked(request, &survey, opts).await {
         Ok(p) => {
             if let Some(path) = &p.store_path {
                 for v in &p.generated {

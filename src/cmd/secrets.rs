@@ -9,7 +9,8 @@ use super::{EXIT_BAD_INPUT, bad_input, print_line, vault_password};
 use crate::cli::{RotateArgs, SecretsArgs, SecretsCommand};
 use crate::engine::output::{Journal, Printer, json_line};
 use crate::error::InputError;
-use crate::secrets::store::{self, PrepareError, PrepareOptions, SecretStore};
+use crate::prepare::{self, PrepareError, PrepareOptions};
+use crate::secrets::store::{self, SecretStore};
 use crate::{engine, health, playbook, secrets};
 
 /// The inventory of a `secrets` command: `-i`, else the wizard's default one when it exists
@@ -180,7 +181,7 @@ pub async fn secrets_rotate(args: &RotateArgs) -> ExitCode {
             return ExitCode::from(crate::lock::EXIT_LOCKED);
         }
     };
-    let rotation = match store::start_rotation(&request, &survey, &args.names) {
+    let rotation = match prepare::start_rotation(&request, &survey, &args.names) {
         Ok(r) => r,
         Err(e) => return report(e),
     };
@@ -192,7 +193,7 @@ pub async fn secrets_rotate(args: &RotateArgs) -> ExitCode {
     }
     request.extra_values.extend(rotation.values.clone());
     let survey_secrets =
-        match store::prepare_checked(&request, &survey, PrepareOptions::default()).await {
+        match prepare::prepare_checked(&request, &survey, PrepareOptions::default()).await {
             Ok(p) => {
                 for n in &p.notes {
                     eprintln!("{n}");
@@ -265,7 +266,7 @@ pub async fn secrets_rotate(args: &RotateArgs) -> ExitCode {
         );
         return ExitCode::from(code as u8);
     }
-    if let Err(e) = store::finish_rotation(&request, &rotation) {
+    if let Err(e) = prepare::finish_rotation(&request, &rotation) {
         eprintln!(
             "ERROR! the run set the new password(s) of {vars}, but the store could not be updated: {e}; \
              they are in {}",
@@ -294,7 +295,7 @@ pub async fn prove_rotation(
     inventory: Option<&std::path::Path>,
     args: &RotateArgs,
     vault_password: Option<secrets::Secret>,
-    rotation: &store::Rotation,
+    rotation: &prepare::Rotation,
 ) -> ExitCode {
     let Some(inventory) = inventory else {
         eprintln!("no login check: no inventory");

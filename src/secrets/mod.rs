@@ -1,7 +1,6 @@
 //! Secrets: a wrapper that never prints itself, generation from a CSPRNG, and a redactor that
 //! scrubs every known secret from text before it reaches a screen, a log or a journal.
 
-pub mod preflight;
 pub mod store;
 pub mod vault;
 

@@ -18,8 +18,8 @@ use crate::engine::output::Journal;
 use crate::engine::{self, Cancel};
 use crate::health::deployment::DeploymentRef;
 use crate::inventory::Inventory;
+use crate::prepare::{self, PrepareError, PrepareOptions};
 use crate::secrets::Redactor;
-use crate::secrets::store::{self, PrepareError, PrepareOptions};
 
 /// When the process started (for the first-frame time the benchmark reads from the log).
 static PROCESS_START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
@@ -619,7 +619,7 @@ async fn start_run(
         Ok(Some(survey)) => {
             if secrets_action == Some(SecretsAction::Rotate) {
                 // New values wait in the store's pending file until the run succeeded.
-                match store::start_rotation(&request, &survey, &[]) {
+                match prepare::start_rotation(&request, &survey, &[]) {
                     Ok(r) => {
                         request.extra_values.extend(r.values.clone());
                         secrets.extend(r.secrets.iter().cloned());
@@ -632,9 +632,9 @@ async fn start_run(
             // for a role that exists already unless the operator said to replace it.
             let opts = PrepareOptions { generate: true };
             let prepared = if secrets_action.is_some() {
-                store::prepare_run(&request, &survey, opts)
+                prepare::prepare_run(&request, &survey, opts)
             } else {
-                store::prepare_checked(&request, &survey, opts).await
+                prepare::prepare_checked(&request, &survey, opts).await
             };
             match prepared {
                 Ok(p) => {
@@ -771,7 +771,7 @@ async fn start_run(
                 rotation.pending_path.display()
             ))
         } else {
-            store::finish_rotation(&request, &rotation)
+            prepare::finish_rotation(&request, &rotation)
                 .err()
                 .map(|e| format!("rotation: the run succeeded but the store was not updated: {e}"))
         };
