@@ -71,7 +71,7 @@ pub async fn runner_command(args: RunnerArgs) -> ExitCode {
                     },
                     None => Box::new(std::io::BufReader::new(std::io::stdin())),
                 };
-                return match runner::view::follow_in_terminal(input).await {
+                return match crate::tui::follow::follow_in_terminal(input).await {
                     Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
                     Err(e) => {
                         eprintln!("slm-wizard: {e:#}");

@@ -5,7 +5,6 @@ pub mod emit;
 pub mod export;
 pub mod follow;
 pub mod stream;
-pub mod view;
 pub mod worker;
 
 use std::io::BufRead;

@@ -9,8 +9,8 @@ use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyM
 use futures::StreamExt;
 use tokio::sync::mpsc::unbounded_channel;
 
-use super::follow::Follower;
-use super::stream::{Frame, Reader};
+use crate::runner::follow::Follower;
+use crate::runner::stream::{Frame, Reader};
 use crate::app::action::{Action, RunKind};
 use crate::app::state::{HostsView, Phase, State, Step};
 use crate::engine::{RunEvent, RunSummary};

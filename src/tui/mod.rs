@@ -2,6 +2,8 @@
 //! one action channel fed by the keyboard, a ticker and the effect executor, and a loop that
 //! drains every pending action before it redraws — only when something changed, at most ~30 fps.
 
+pub mod follow;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
