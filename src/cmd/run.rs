@@ -10,7 +10,7 @@ use crate::cli::RunArgs;
 use crate::engine::output::{CliStdout, EXIT_CLOSED_PIPE, Journal, Printer, json_line};
 use crate::error::InputError;
 use crate::prepare::{self, PrepareError, PrepareOptions};
-use crate::{engine, playbook, secrets};
+use crate::{engine, secrets};
 
 pub async fn run(args: RunArgs) -> ExitCode {
     let config = match crate::config::load() {
@@ -249,16 +249,13 @@ pub async fn apply_survey(
     request: &mut engine::RunRequest,
     no_generate: bool,
 ) -> Result<Vec<secrets::Secret>, ExitCode> {
-    let survey = match playbook::survey::load_for(&request.playbook) {
-        Ok(Some(s)) => s,
-        Ok(None) => return Ok(Vec::new()),
-        Err(e) => return Err(bad_input(&e)),
-    };
     let opts = PrepareOptions {
         generate: !no_generate,
     };
-    match prepare::prepare_checked(request, &survey, opts).await {
-        Ok(p) => {
+    match prepare::apply_survey(request, opts, None, true).await {
+        Ok(None) => Ok(Vec::new()),
+        Ok(Some(applied)) => {
+            let p = &applied.prepared;
             if let Some(path) = &p.store_path {
                 for v in &p.generated {
                     if p.stored {
@@ -271,8 +268,7 @@ pub async fn apply_survey(
             for n in &p.notes {
                 eprintln!("{n}");
             }
-            request.extra_values.extend(p.values);
-            Ok(p.secrets)
+            Ok(applied.secrets)
         }
         Err(PrepareError::Input(e)) => Err(bad_input(&e)),
         Err(PrepareError::RoleExists(e)) => {

@@ -147,6 +147,58 @@ pub enum PrepareError {
     RoleExists(RoleExists),
 }
 
+/// The survey's part of one run, applied to its request (see [`apply_survey`]).
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// Every secret involved (stored, generated, rotated), for the plan's redactor.
+    pub secrets: Vec<Secret>,
+    /// What was generated, stored and noted (its values are in the request already).
+    pub prepared: Prepared,
+    /// The rotation started for this run, to finish once it succeeded.
+    pub rotation: Option<Rotation>,
+}
+
+/// The one way a run gets its survey's part, for the command line and the wizard alike: loads
+/// the playbook's survey (none: `Ok(None)`, nothing to add), starts a rotation of `rotate`'s
+/// variables when asked (empty: every generated one), prepares the answers — checking first
+/// that no role it gives a new password exists when `check_roles` — and adds the values to
+/// `request.extra_values`.
+pub async fn apply_survey(
+    request: &mut RunRequest,
+    opts: PrepareOptions,
+    rotate: Option<&[String]>,
+    check_roles: bool,
+) -> Result<Option<Applied>, PrepareError> {
+    let Some(survey) = survey::load_for(&request.playbook)? else {
+        return Ok(None);
+    };
+    let mut secrets = Vec::new();
+    let rotation = match rotate {
+        Some(names) => {
+            // New values wait in the store's pending file until the run succeeded.
+            let r = start_rotation(request, &survey, names)?;
+            request.extra_values.extend(r.values.clone());
+            secrets.extend(r.secrets.iter().cloned());
+            Some(r)
+        }
+        None => None,
+    };
+    let mut prepared = if check_roles {
+        prepare_checked(request, &survey, opts).await?
+    } else {
+        prepare_run(request, &survey, opts)?
+    };
+    request
+        .extra_values
+        .extend(std::mem::take(&mut prepared.values));
+    secrets.extend(std::mem::take(&mut prepared.secrets));
+    Ok(Some(Applied {
+        secrets,
+        prepared,
+        rotation,
+    }))
+}
+
 /// Options of [`prepare_run`]. Whether the run is a dry run comes from the request
 /// (`RunRequest::check`): a dry run never writes the store — a password it would generate is
 /// generated in memory for that run only, so the playbook's own checks pass.

@@ -9,11 +9,11 @@ use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyM
 use futures::StreamExt;
 use tokio::sync::mpsc::unbounded_channel;
 
-use crate::runner::follow::Follower;
-use crate::runner::stream::{Frame, Reader};
 use crate::app::action::{Action, RunKind};
 use crate::app::state::{HostsView, Phase, State, Step};
 use crate::engine::{RunEvent, RunSummary};
+use crate::runner::follow::Follower;
+use crate::runner::stream::{Frame, Reader};
 
 enum Msg {
     Event(RunEvent),

@@ -615,44 +615,20 @@ async fn start_run(
             Err(e) => return fail(format!("cannot lock the deployment: {e}")),
         }
     }
-    let mut secrets = Vec::new();
-    let mut rotation = None;
-    match crate::playbook::survey::load_for(&request.playbook) {
-        Ok(Some(survey)) => {
-            if secrets_action == Some(SecretsAction::Rotate) {
-                // New values wait in the store's pending file until the run succeeded.
-                match prepare::start_rotation(&request, &survey, &[]) {
-                    Ok(r) => {
-                        request.extra_values.extend(r.values.clone());
-                        secrets.extend(r.secrets.iter().cloned());
-                        rotation = Some(r);
-                    }
-                    Err(e) => return fail(e.to_string()),
-                }
+    // The dry run (request.check) stores nothing; a real run refuses a new password for a role
+    // that exists already unless the operator said to replace it.
+    let rotate = (secrets_action == Some(SecretsAction::Rotate)).then_some(&[][..]);
+    let opts = PrepareOptions { generate: true };
+    let (secrets, rotation) =
+        match prepare::apply_survey(&mut request, opts, rotate, secrets_action.is_none()).await {
+            Ok(Some(applied)) => (applied.secrets, applied.rotation),
+            Ok(None) => (Vec::new(), None),
+            Err(PrepareError::RoleExists(e)) if kind == RunKind::Real => {
+                let _ = tx.send(Action::RolesExist(e.to_string()));
+                return;
             }
-            // The dry run (request.check) stores nothing; a real run refuses a new password
-            // for a role that exists already unless the operator said to replace it.
-            let opts = PrepareOptions { generate: true };
-            let prepared = if secrets_action.is_some() {
-                prepare::prepare_run(&request, &survey, opts)
-            } else {
-                prepare::prepare_checked(&request, &survey, opts).await
-            };
-            match prepared {
-                Ok(p) => {
-                    request.extra_values.extend(p.values);
-                    secrets.extend(p.secrets);
-                }
-                Err(PrepareError::RoleExists(e)) if kind == RunKind::Real => {
-                    let _ = tx.send(Action::RolesExist(e.to_string()));
-                    return;
-                }
-                Err(e) => return fail(e.to_string()),
-            }
-        }
-        Ok(None) => {}
-        Err(e) => return fail(e.to_string()),
-    }
+            Err(e) => return fail(e.to_string()),
+        };
     let rotated = rotation.map(|r| (request.clone(), r));
     let playbook = request.playbook.clone();
     let connect = engine::connect::ConnectOptions {
