@@ -7,8 +7,8 @@
 //! secrets. Stores named after the inventory file (older versions) are read when the new one is
 //! missing and saved under the new name by the next real run. Dry runs (`RunRequest::check`)
 //! never write; a real run that generates a password first checks that its role does not exist
-//! ([`prepare_checked`]); rotation keeps new values in `<store>.rotating.yml` until the run that
-//! sets them succeeded ([`start_rotation`], [`finish_rotation`]). The file is YAML `variable: value`;
+//! (run preparation, `prepare.rs`, above this layer); rotation keeps new values in
+//! `<store>.rotating.yml` until the run that sets them succeeded. The file is YAML `variable: value`;
 //! with a vault password it is an Ansible Vault file (`$ANSIBLE_VAULT;1.1;AES256`), otherwise a
 //! 0600 plain file — either way `ansible-playbook -e @FILE [--vault-password-file F]` reads it.
 //! Writes are atomic (temp file + fsync + rename) under an exclusive lock, and a file that cannot
@@ -97,7 +97,7 @@ pub fn legacy_deployment_id(playbook: &Path, inventory: Option<&Path>) -> String
 }
 
 /// Where a store keyed by the inventory's path was kept (read once, then saved under
-/// [`store_path`]).
+/// the deployment's store path, `prepare::store_path`).
 pub fn legacy_store_path(playbook: &Path, inventory: Option<&Path>) -> PathBuf {
     secrets_dir().join(format!("{}.yml", legacy_deployment_id(playbook, inventory)))
 }
