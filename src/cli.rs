@@ -26,7 +26,7 @@ pub struct Cli {
     pub playbook_dirs: Vec<PathBuf>,
     /// The wizard's engine: native, ansible or auto (Review shows it; `e` there changes it).
     #[arg(long, value_enum, env = "SLM_WIZARD_ENGINE")]
-    pub engine: Option<slm_wizard::config::Engine>,
+    pub engine: Option<crate::config::Engine>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,7 +181,7 @@ pub struct RunArgs {
     /// The engine: native, ansible (the real ansible-playbook) or auto (native when its plan
     /// passes, else ansible). Default: SLM_WIZARD_ENGINE, the config file, else auto.
     #[arg(long, value_enum, env = "SLM_WIZARD_ENGINE")]
-    pub engine: Option<slm_wizard::config::Engine>,
+    pub engine: Option<crate::config::Engine>,
 }
 
 #[derive(Debug, Args)]

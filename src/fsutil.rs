@@ -81,6 +81,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()>
     PendingFile::write(path, bytes, mode)?.commit()
 }
 
+/// Creates `dir` (and its parents) private to the user: 0700, also when it already existed with
+/// wider permissions (logs and journals hold task names, hosts and results).
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +116,25 @@ mod tests {
         assert!(!tmp.exists());
         assert_eq!(std::fs::read_dir(d.path()).expect("dir").count(), 1);
         assert_eq!(mode_of_or(&d.path().join("missing"), 0o644), 0o644);
+    }
+
+    #[test]
+    fn private_dir_creates_and_tightens() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let new = tmp.path().join("a/b");
+        private_dir(&new).expect("create");
+        let mode = |p: &Path| {
+            std::fs::metadata(p)
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or(0)
+        };
+        assert_eq!(mode(&new), 0o700);
+        assert_eq!(mode(&tmp.path().join("a")), 0o700);
+        let old = tmp.path().join("old");
+        std::fs::create_dir(&old).expect("mkdir");
+        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        private_dir(&old).expect("tighten");
+        assert_eq!(mode(&old), 0o700);
     }
 }

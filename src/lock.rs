@@ -1,7 +1,7 @@
 //! One real run at a time per deployment.
 //!
 //! A deployment (the playbook and the hosts it targets, the same identity as its secret store,
-//! see [`crate::secrets::store::DeploymentKey`]) has a lock file under
+//! see [`crate::inventory::deployment::DeploymentKey`]) has a lock file under
 //! `$XDG_STATE_HOME/slm-wizard/locks/<id>.lock`. A real run (`slm-wizard run`, the wizard's real
 //! run; never a dry run) holds an exclusive `flock` on it for its whole duration: the kernel
 //! releases it when the process ends, however it ends, so a killed run never leaves a lock
@@ -146,10 +146,7 @@ pub struct RunLock {
     pub taken_over: Option<LockRecord>,
 }
 
-/// Where the locks live: `$XDG_STATE_HOME/slm-wizard/locks`.
-pub fn locks_dir() -> PathBuf {
-    crate::engine::output::state_dir().join("locks")
-}
+pub use crate::paths::locks_dir;
 
 /// Takes the lock of the deployment of `playbook` + `inventory` (keyed like its secret store)
 /// for a real run; `mode` is `run` or `wizard`. Refused with the holder's record when another
@@ -159,7 +156,7 @@ pub fn acquire(
     playbook: &Path,
     inventory: Option<&Path>,
 ) -> Result<RunLock, LockError> {
-    use crate::secrets::store;
+    use crate::inventory::deployment as store;
     let (id, hosts) = match store::DeploymentKey::load(playbook, inventory, None) {
         Ok(k) => (k.id(), k.describe()),
         // The run reports the real error; the lock still keeps two such runs apart.
@@ -257,7 +254,7 @@ impl RunLock {
     fn write_record(&self) -> Result<(), LockError> {
         let text = serde_json::to_vec_pretty(&self.record)
             .map_err(|e| LockError::Io(format!("cannot encode the lock record: {e}")))?;
-        crate::secrets::store::write_atomic(&self.record_path, &text)
+        crate::fsutil::write_atomic(&self.record_path, &text, 0o600)
             .map_err(|e| LockError::Io(format!("cannot write {}: {e}", self.record_path.display())))
     }
 }

@@ -1,4 +1,4 @@
-//! What `update` asks the outside world to do. The executor lives in `crate::tui`.
+//! What `update` asks the outside world to do; the terminal layer above carries it out.
 
 use crate::engine::RunRequest;
 

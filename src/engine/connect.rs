@@ -85,7 +85,9 @@ pub fn ssh_params(
         vars,
         &["ansible_ssh_private_key_file", "ansible_private_key_file"],
     ) {
-        params.identity_files.insert(0, expand_home(&k).into());
+        params
+            .identity_files
+            .insert(0, crate::paths::expand_tilde(&k));
     }
     if let Some(p) = s(vars, &["ansible_password", "ansible_ssh_pass"]) {
         params.password = Some(crate::secrets::Secret::new(p));
@@ -113,11 +115,4 @@ pub fn ssh_params(
         }
     }
     Ok(params)
-}
-
-pub fn expand_home(p: &str) -> String {
-    match p.strip_prefix("~/") {
-        Some(rest) => format!("{}/{rest}", std::env::var("HOME").unwrap_or_default()),
-        None => p.to_string(),
-    }
 }

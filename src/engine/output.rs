@@ -405,29 +405,6 @@ pub fn json_line(ev: &RunEvent) -> String {
     serde_json::to_string(ev).unwrap_or_else(|e| format!("{{\"event\":\"error\",\"msg\":\"{e}\"}}"))
 }
 
-/// The state directory (`$XDG_STATE_HOME/slm-wizard`, default `~/.local/state/slm-wizard`).
-pub fn state_dir() -> PathBuf {
-    let base = std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
-                .join(".local/state")
-        });
-    base.join("slm-wizard")
-}
-
-/// Creates `dir` (and its parents) private to the user: 0700, also when it already existed with
-/// wider permissions (logs and journals hold task names, hosts and results).
-pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-}
-
 /// Appends every event of a run to `runs/<time>-<playbook>.jsonl` (mode 0600).
 pub struct Journal {
     pub path: PathBuf,
@@ -437,8 +414,8 @@ pub struct Journal {
 impl Journal {
     pub fn create(playbook: &std::path::Path) -> std::io::Result<Self> {
         use std::os::unix::fs::OpenOptionsExt;
-        let dir = state_dir().join("runs");
-        private_dir(&dir)?;
+        let dir = crate::paths::runs_dir();
+        crate::fsutil::private_dir(&dir)?;
         let stem = playbook
             .file_stem()
             .and_then(|s| s.to_str())
@@ -686,25 +663,5 @@ mod tests {
         rotate_log(&log, 1000);
         assert!(!log.exists());
         assert!(dir.path().join("wizard.log.1").exists());
-    }
-
-    #[test]
-    fn private_dir_creates_and_tightens() {
-        use std::os::unix::fs::PermissionsExt;
-        let tmp = tempfile::tempdir().expect("tempdir");
-        let new = tmp.path().join("a/b");
-        private_dir(&new).expect("create");
-        let mode = |p: &std::path::Path| {
-            std::fs::metadata(p)
-                .map(|m| m.permissions().mode() & 0o777)
-                .unwrap_or(0)
-        };
-        assert_eq!(mode(&new), 0o700);
-        assert_eq!(mode(&tmp.path().join("a")), 0o700);
-        let old = tmp.path().join("old");
-        std::fs::create_dir(&old).expect("mkdir");
-        std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        private_dir(&old).expect("tighten");
-        assert_eq!(mode(&old), 0o700);
     }
 }

@@ -101,37 +101,8 @@ fn collect_secrets(vars: &Map<String, Value>, r: &Redactor) {
     r.add_named_map(vars, &|s: &str| is_template(s));
 }
 
-pub fn make_vault_fn(
-    password: Option<Secret>,
-    redactor: Redactor,
-) -> impl Fn(&str, &Pos) -> Result<String, YamlError> {
-    move |text: &str, pos: &Pos| {
-        let Some(pw) = &password else {
-            return Err(YamlError {
-                pos: pos.clone(),
-                msg: "vault-encrypted value, but no vault password was given (use --vault-password-file)".into(),
-            });
-        };
-        match crate::vault::decrypt(text, pw.expose().as_bytes()) {
-            Ok(bytes) => {
-                let bytes = zeroize::Zeroizing::new(bytes);
-                let s = String::from_utf8_lossy(&bytes).into_owned();
-                redactor.add(&s);
-                // An encrypted file is secret as a whole: each of its values, whatever its name.
-                if let Ok(v @ (Value::Object(_) | Value::Array(_))) =
-                    serde_yaml::from_str::<Value>(&s)
-                {
-                    redactor.add_value(&v);
-                }
-                Ok(s)
-            }
-            Err(e) => Err(YamlError {
-                pos: pos.clone(),
-                msg: format!("cannot decrypt vault value: {e}"),
-            }),
-        }
-    }
-}
+/// Used by every layer that reads YAML which may hold vaulted values; it lives with the vault.
+pub use crate::secrets::vault::make_vault_fn;
 
 /// Reads a whole file that may be vault-encrypted (vars files, `-e @file`).
 fn load_vars_file(
@@ -148,7 +119,7 @@ fn load_vars_file_at(
 ) -> Result<LocatedVars, InputError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| InputError::new(format!("{}: cannot read vars file: {e}", path.display())))?;
-    let text = if crate::vault::is_vault(&text) {
+    let text = if crate::secrets::vault::is_vault(&text) {
         vault(
             &text,
             &Pos {

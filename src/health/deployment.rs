@@ -12,8 +12,8 @@ use serde_json::{Map, Value};
 use crate::db::{Settings, parse_env_file};
 use crate::engine::plan::{Plan, RunRequest, plan};
 use crate::playbook::survey;
+use crate::prepare::{PrepareError, PrepareOptions, prepare_run, store_path};
 use crate::secrets::Secret;
-use crate::secrets::store::{PrepareError, PrepareOptions, prepare_run, store_path};
 use crate::template::Scope;
 
 /// The playbook's template of the backend's database settings, relative to the playbook.

@@ -15,7 +15,6 @@
 //! URL's redaction and show `user@host:port/db` only.
 
 pub mod api;
-pub mod command;
 pub mod dashboard;
 pub mod deployment;
 pub mod doctor;

@@ -1,6 +1,7 @@
 //! Ansible YAML inventories: groups with hosts, vars and children to any depth, `group_vars/`
 //! and `host_vars/` beside the file, and host patterns.
 
+pub mod deployment;
 pub mod edit;
 pub mod pattern;
 

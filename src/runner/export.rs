@@ -23,7 +23,7 @@ use serde_json::{Map, Value};
 use crate::engine::plan::{RunRequest, is_secret_name, make_vault_fn, parse_extra_vars};
 use crate::error::InputError;
 use crate::playbook::survey;
-use crate::secrets::store::{self, PrepareError, PrepareOptions};
+use crate::prepare::{self, PrepareError, PrepareOptions};
 use crate::secrets::{Redactor, Secret};
 
 /// The secrets file in `project/`.
@@ -117,7 +117,7 @@ pub async fn export(opts: &ExportOptions) -> Result<Exported, ExportError> {
     let mut secret_names: Vec<String> = Vec::new();
     let mut out = Exported::default();
     if let Some(survey) = survey::load_for(&opts.playbook)? {
-        let prep = store::prepare_checked(
+        let prep = prepare::prepare_checked(
             &request,
             &survey,
             PrepareOptions {
@@ -194,7 +194,7 @@ pub async fn export(opts: &ExportOptions) -> Result<Exported, ExportError> {
                     code: 1,
                 }
             })?;
-            let text = crate::vault::encrypt(yaml.as_bytes(), password.as_bytes(), None);
+            let text = crate::secrets::vault::encrypt(yaml.as_bytes(), password.as_bytes(), None);
             write_new(&dir.join("project").join(SECRETS_FILE), text.as_bytes())?;
             cmdline.push(format!("-e @{SECRETS_FILE}"));
         }

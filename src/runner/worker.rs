@@ -288,9 +288,9 @@ pub async fn run_worker<R: BufRead, W: Write>(input: R, output: W, opts: WorkerO
     let prepared = job(&kwargs, &pdd.0).and_then(|job| {
         let vault_password = match &job.vault_password_file {
             Some(p) => Some(crate::secrets::Secret::new(
-                String::from_utf8_lossy(&crate::vault::read_password_file(p).map_err(|e| {
-                    InputError::new(format!("--vault-password-file {}: {e}", p.display()))
-                })?)
+                String::from_utf8_lossy(&crate::secrets::vault::read_password_file(p).map_err(
+                    |e| InputError::new(format!("--vault-password-file {}: {e}", p.display())),
+                )?)
                 .into_owned(),
             )),
             None => None,

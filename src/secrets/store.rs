@@ -7,28 +7,22 @@
 //! secrets. Stores named after the inventory file (older versions) are read when the new one is
 //! missing and saved under the new name by the next real run. Dry runs (`RunRequest::check`)
 //! never write; a real run that generates a password first checks that its role does not exist
-//! ([`prepare_checked`]); rotation keeps new values in `<store>.rotating.yml` until the run that
-//! sets them succeeded ([`start_rotation`], [`finish_rotation`]). The file is YAML `variable: value`;
+//! (run preparation, `prepare.rs`, above this layer); rotation keeps new values in
+//! `<store>.rotating.yml` until the run that sets them succeeded. The file is YAML `variable: value`;
 //! with a vault password it is an Ansible Vault file (`$ANSIBLE_VAULT;1.1;AES256`), otherwise a
 //! 0600 plain file — either way `ansible-playbook -e @FILE [--vault-password-file F]` reads it.
 //! Writes are atomic (temp file + fsync + rename) under an exclusive lock, and a file that cannot
 //! be decrypted or parsed is never overwritten.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
 use crate::compat::yaml;
-use crate::engine::plan::{RunRequest, make_vault_fn, parse_extra_vars};
-use crate::error::InputError;
-use crate::inventory::Inventory;
-use crate::playbook::Item;
-use crate::playbook::survey::{self, Question, Survey};
-use crate::secrets::{MASK, Redactor, Secret, generate_password};
-use crate::template::is_template;
+use crate::secrets::{MASK, Secret};
 
 /// A secret store that could not be read or written. The file, if any, is left as it was.
 #[derive(Debug, thiserror::Error)]
@@ -47,12 +41,9 @@ impl StoreError {
     }
 }
 
-/// The directory of all secret stores.
-pub fn secrets_dir() -> PathBuf {
-    crate::engine::output::state_dir().join("secrets")
-}
+pub use crate::paths::secrets_dir;
 
-fn file_part(s: &str) -> String {
+pub fn file_part(s: &str) -> String {
     let s: String = s
         .chars()
         .map(|c| {
@@ -68,7 +59,7 @@ fn file_part(s: &str) -> String {
 
 /// The inventory path as store names used it before stores belonged to the deployment:
 /// canonical, or `<localhost>`.
-fn legacy_inventory_key(inventory: Option<&Path>) -> String {
+pub fn legacy_inventory_key(inventory: Option<&Path>) -> String {
     match inventory {
         None => "<localhost>".to_string(),
         Some(p) => std::fs::canonicalize(p)
@@ -79,7 +70,7 @@ fn legacy_inventory_key(inventory: Option<&Path>) -> String {
     }
 }
 
-fn playbook_name(playbook: &Path) -> String {
+pub fn playbook_name(playbook: &Path) -> String {
     playbook
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -106,199 +97,28 @@ pub fn legacy_deployment_id(playbook: &Path, inventory: Option<&Path>) -> String
 }
 
 /// Where a store keyed by the inventory's path was kept (read once, then saved under
-/// [`store_path`]).
+/// the deployment's store path, `prepare::store_path`).
 pub fn legacy_store_path(playbook: &Path, inventory: Option<&Path>) -> PathBuf {
     secrets_dir().join(format!("{}.yml", legacy_deployment_id(playbook, inventory)))
 }
 
-/// What a deployment is, for its secrets: the playbook's name (its file name without `.yml`) and
-/// the sorted set of the addresses of the hosts its plays target (without `--limit`). An address
-/// is the host's `ansible_host`, else its inventory name, with `:PORT` when `ansible_port` is set
-/// and not 22; `localhost`, `127.0.0.1` and `::1` all count as `localhost` (so the default
-/// inventory and a run without `-i` are one deployment). A copy of the inventory under another
-/// name, or the wizard's "save as", is therefore the same deployment; other hosts (or another
-/// playbook) are another one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeploymentKey {
-    pub playbook: String,
-    pub targets: Vec<String>,
-}
-
-impl DeploymentKey {
-    /// Reads the playbook's host patterns and the inventory (none: implicit localhost). Vaulted
-    /// values are decrypted with `vault_password`; without it they count as opaque text (only
-    /// `ansible_host`/`ansible_port` matter here).
-    pub fn load(
-        playbook: &Path,
-        inventory: Option<&Path>,
-        vault_password: Option<&Secret>,
-    ) -> Result<Self, InputError> {
-        let vault = make_vault_fn(vault_password.cloned(), Redactor::default());
-        let lenient = |text: &str, pos: &yaml::Pos| {
-            if vault_password.is_some() {
-                vault(text, pos)
-            } else {
-                Ok("<vault>".to_string())
-            }
-        };
-        let pb = crate::playbook::load(playbook, &lenient)?;
-        let inv = match inventory {
-            Some(p) => Inventory::load(p, &lenient)?,
-            None => Inventory::localhost(),
-        };
-        let mut targets = Vec::new();
-        for play in &pb.plays {
-            let hosts = inv
-                .select(&play.hosts)
-                .map_err(|e| InputError::at(&play.pos, format!("hosts: {e}")))?;
-            for h in hosts {
-                let vars = inv.host_vars(&h);
-                let address = match vars.get("ansible_host") {
-                    Some(Value::String(a)) if !a.trim().is_empty() => a.trim().to_string(),
-                    _ => h.clone(),
-                };
-                let mut address = address.to_ascii_lowercase();
-                if matches!(address.as_str(), "127.0.0.1" | "::1" | "[::1]") {
-                    address = "localhost".into();
-                }
-                let port = match vars.get("ansible_port") {
-                    Some(Value::Number(n)) => n.to_string(),
-                    Some(Value::String(s)) => s.trim().to_string(),
-                    _ => String::new(),
-                };
-                if !port.is_empty() && port != "22" {
-                    address = format!("{address}:{port}");
-                }
-                targets.push(address);
-            }
-        }
-        targets.sort();
-        targets.dedup();
-        Ok(Self {
-            playbook: playbook_name(playbook),
-            targets,
-        })
-    }
-
-    /// `<playbook>-<first host>-<hash>`, the hash over the playbook name and every address.
-    pub fn id(&self) -> String {
-        use sha2::Digest;
-        let mut text = format!("deployment\0{}", self.playbook);
-        for t in &self.targets {
-            text.push('\0');
-            text.push_str(t);
-        }
-        let digest = sha2::Sha256::digest(text.as_bytes());
-        let first = self.targets.first().map_or("nohosts", String::as_str);
-        format!(
-            "{}-{}-{}",
-            file_part(&self.playbook),
-            file_part(first),
-            hex::encode(&digest[..8])
-        )
-    }
-
-    /// The hosts, for messages.
-    pub fn describe(&self) -> String {
-        if self.targets.is_empty() {
-            "no hosts".into()
-        } else {
-            self.targets.join(", ")
-        }
-    }
-}
-
-/// The id of a deployment (see [`DeploymentKey`]); a playbook or inventory that cannot be read
-/// falls back to the old per-inventory-file id (the run reports the real error).
-pub fn deployment_id(playbook: &Path, inventory: Option<&Path>) -> String {
-    match DeploymentKey::load(playbook, inventory, None) {
-        Ok(k) => k.id(),
-        Err(_) => legacy_deployment_id(playbook, inventory),
-    }
-}
-
-/// Where the secrets of a deployment are kept (see [`DeploymentKey`]).
-pub fn store_path(playbook: &Path, inventory: Option<&Path>) -> PathBuf {
-    secrets_dir().join(format!("{}.yml", deployment_id(playbook, inventory)))
-}
-
-/// Where the secrets of a deployment are, wherever they are on disk: its store, or the store
-/// of the old per-inventory-file naming while it has not been migrated yet.
-pub fn existing_store_path(playbook: &Path, inventory: Option<&Path>) -> Option<PathBuf> {
-    [
-        store_path(playbook, inventory),
-        legacy_store_path(playbook, inventory),
-    ]
-    .into_iter()
-    .find(|p| p.exists())
-}
-
-/// Plain stores of the old naming for `playbook` whose inventory (named in their first line)
-/// still exists and targets the hosts of `key`. Encrypted ones cannot say whose they are.
-fn legacy_stores_of(
-    playbook: &Path,
-    key: &DeploymentKey,
-    password: Option<&Secret>,
-) -> Vec<PathBuf> {
-    let Some(name) = playbook
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-    else {
-        return Vec::new();
-    };
-    let prefix = format!("# slm-wizard secrets of playbook {name}, inventory ");
-    let Ok(dir) = std::fs::read_dir(secrets_dir()) else {
-        return Vec::new();
-    };
-    let mut out: Vec<PathBuf> = dir
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            let n = p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            n.ends_with(".yml") && !n.starts_with('.') && !n.ends_with(".rotating.yml")
-        })
-        .filter(|p| {
-            let Ok(text) = std::fs::read_to_string(p) else {
-                return false;
-            };
-            let Some(inv) = text
-                .lines()
-                .next()
-                .and_then(|l| l.strip_prefix(&prefix))
-                .and_then(|l| l.strip_suffix('.'))
-            else {
-                return false;
-            };
-            let inv = (inv != "<localhost>").then(|| PathBuf::from(inv));
-            if inv.as_ref().is_some_and(|i| !i.is_file()) {
-                return false;
-            }
-            DeploymentKey::load(playbook, inv.as_deref(), password).is_ok_and(|k| k == *key)
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 /// The secrets of one deployment, loaded and locked (exclusively, until dropped).
 pub struct SecretStore {
-    path: PathBuf,
-    password: Option<Secret>,
-    values: BTreeMap<String, Secret>,
+    pub(crate) path: PathBuf,
+    pub(crate) password: Option<Secret>,
+    pub(crate) values: BTreeMap<String, Secret>,
     /// The first line(s) of the file: what it belongs to.
-    comment: String,
-    exists: bool,
-    encrypted: bool,
-    dirty: bool,
+    pub(crate) comment: String,
+    pub(crate) exists: bool,
+    pub(crate) encrypted: bool,
+    pub(crate) dirty: bool,
     /// The old-named store whose secrets were taken over.
-    migrated_from: Option<PathBuf>,
+    pub(crate) migrated_from: Option<PathBuf>,
     /// Old-named stores of this deployment that disagree (see `conflicting_stores`).
-    conflicts: Vec<PathBuf>,
+    pub(crate) conflicts: Vec<PathBuf>,
     /// Old-named stores taken over, renamed `*.migrated` once saved here.
-    migrated_sources: Vec<PathBuf>,
-    _lock: File,
+    pub(crate) migrated_sources: Vec<PathBuf>,
+    pub(crate) _lock: File,
 }
 
 impl std::fmt::Debug for SecretStore {
@@ -311,83 +131,9 @@ impl std::fmt::Debug for SecretStore {
     }
 }
 
-/// Creates a directory (and its parents) and makes it 0700.
-fn private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-}
+use crate::fsutil::private_dir;
 
 impl SecretStore {
-    /// Opens (or prepares) the store of a deployment in [`secrets_dir`] (see [`DeploymentKey`]).
-    /// When it does not exist yet but the deployment's store of the old per-inventory-file naming
-    /// does, its secrets are taken over (the store is dirty: [`save`](Self::save) writes them
-    /// under the new name and renames the old file `*.yml.migrated`).
-    pub fn for_deployment(
-        playbook: &Path,
-        inventory: Option<&Path>,
-        password: Option<Secret>,
-    ) -> Result<Self, PrepareError> {
-        let key = DeploymentKey::load(playbook, inventory, password.as_ref())?;
-        let path = secrets_dir().join(format!("{}.yml", key.id()));
-        let mut store = Self::open(&path, password.clone())?;
-        let name = playbook
-            .file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        store.comment = format!(
-            "# slm-wizard secrets of playbook {name} on {} (last written with inventory {}).\n\
-             # Generated passwords are kept here so re-runs reuse them; use with ansible-playbook -e @FILE.\n",
-            key.describe(),
-            legacy_inventory_key(inventory)
-        );
-        if !store.exists {
-            store.take_over_legacy(playbook, inventory, &key)?;
-        }
-        Ok(store)
-    }
-
-    /// Takes over the secrets of the deployment's store(s) of the old per-inventory-file naming:
-    /// the given inventory's, else any other of the same playbook whose inventory targets the
-    /// same hosts (a copy). Stores that disagree are recorded in
-    /// [`conflicting_stores`](Self::conflicting_stores): a real run must not pick one.
-    fn take_over_legacy(
-        &mut self,
-        playbook: &Path,
-        inventory: Option<&Path>,
-        key: &DeploymentKey,
-    ) -> Result<(), StoreError> {
-        let own = legacy_store_path(playbook, inventory);
-        let mut found: Vec<PathBuf> = Vec::new();
-        if own != self.path && own.exists() {
-            found.push(own.clone());
-        }
-        found.extend(
-            legacy_stores_of(playbook, key, self.password.as_ref())
-                .into_iter()
-                .filter(|p| *p != own && *p != self.path),
-        );
-        let Some(first) = found.first().cloned() else {
-            return Ok(());
-        };
-        let taken = Self::open(&first, self.password.clone())?.values;
-        self.migrated_sources.push(first.clone());
-        for other in &found[1..] {
-            // Unreadable ones (another vault password) cannot be compared: left alone.
-            match Self::open(other, self.password.clone()) {
-                Ok(o) if o.values != taken => self.conflicts.push(other.clone()),
-                Ok(_) => self.migrated_sources.push(other.clone()),
-                Err(_) => {}
-            }
-        }
-        if !self.conflicts.is_empty() {
-            self.conflicts.insert(0, first.clone());
-        }
-        self.values = taken;
-        self.dirty = !self.values.is_empty();
-        self.migrated_from = Some(first);
-        Ok(())
-    }
-
     /// Stores of the old naming that belong to this deployment but hold other values than the
     /// one taken over (the first is the one taken over): the hosts have the passwords of
     /// whichever ran last, which only the operator knows.
@@ -504,7 +250,7 @@ impl SecretStore {
         let untouched = "it was left untouched; fix it, give the right vault password, or move it away (its secrets are then lost)";
         let text =
             String::from_utf8(text).map_err(|_| err(format!("is not UTF-8 text; {untouched}")))?;
-        let plain = if crate::vault::is_vault(&text) {
+        let plain = if crate::secrets::vault::is_vault(&text) {
             store.encrypted = true;
             let Some(pw) = &store.password else {
                 return Err(err(
@@ -512,7 +258,7 @@ impl SecretStore {
                         .into(),
                 ));
             };
-            let bytes = crate::vault::decrypt(&text, pw.expose().as_bytes())
+            let bytes = crate::secrets::vault::decrypt(&text, pw.expose().as_bytes())
                 .map_err(|e| err(format!("cannot be decrypted: {e}; {untouched}")))?;
             String::from_utf8(bytes).map_err(|_| {
                 err(format!(
@@ -712,7 +458,7 @@ pub fn write_secrets_file<'a>(
 ) -> std::io::Result<()> {
     let plain = render(comment, values);
     let text = match password {
-        Some(pw) => crate::vault::encrypt(plain.as_bytes(), pw.expose().as_bytes(), None),
+        Some(pw) => crate::secrets::vault::encrypt(plain.as_bytes(), pw.expose().as_bytes(), None),
         None => plain,
     };
     write_atomic(path, text.as_bytes())
@@ -723,600 +469,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     crate::fsutil::write_atomic(path, bytes, 0o600)
 }
 
-// ---------------------------------------------------------------------------------------------
-// A survey's part of a run
-// ---------------------------------------------------------------------------------------------
-
-/// What a survey adds to a run.
-#[derive(Debug, Default)]
-pub struct Prepared {
-    /// For `RunRequest::extra_values`: stored and generated secrets, `-e` answers converted to the
-    /// question's type, and survey defaults of variables nothing else defines.
-    pub values: Map<String, Value>,
-    /// Every secret loaded, generated or given for a secret question: add them to the plan's
-    /// redactor.
-    pub secrets: Vec<Secret>,
-    /// Variables generated by this call (saved unless [`stored`](Self::stored) is false).
-    pub generated: Vec<String>,
-    /// Whether the store was written (never for a dry run, `request.check`).
-    pub stored: bool,
-    /// The store used, if one was needed.
-    pub store_path: Option<PathBuf>,
-    /// Things worth one line to the user (never a value).
-    pub notes: Vec<String>,
-    /// The store with what this call added, until [`commit`](Self::commit) saves it.
-    unsaved: Option<SecretStore>,
-}
-
-impl Prepared {
-    /// Saves what the preparation generated or migrated (a no-op when there is nothing).
-    fn commit(&mut self) -> Result<(), StoreError> {
-        let Some(mut st) = self.unsaved.take() else {
-            return Ok(());
-        };
-        let upgrading = st.is_dirty()
-            && self.generated.is_empty()
-            && st.exists()
-            && st.migrated_from().is_none();
-        let dirty = st.is_dirty();
-        st.save()?;
-        self.stored = dirty;
-        if let Some(old) = st.migrated_from() {
-            self.notes.push(format!(
-                "moved the secrets of this deployment from {} to {} (stores now belong to the playbook and its hosts, not to the inventory's file name)",
-                old.display(),
-                st.path().display()
-            ));
-        }
-        if upgrading {
-            self.notes.push(format!(
-                "encrypted the secret store {} with the vault password",
-                st.path().display()
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// A real run would generate a new password for a role that already exists on its host: the
-/// password that role has was not generated by this deployment's store (a lost or other store,
-/// or the role made by hand), and setting a new one would lock out whoever uses it. Nothing was
-/// stored. Rotate on purpose with `slm-wizard secrets rotate`, or give the current password.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RoleExists {
-    /// One entry per variable: the variable, the role, and the hosts where it exists.
-    pub conflicts: Vec<RoleConflict>,
-    /// Hosts that could not be asked (unreachable), with why: they may have the roles.
-    pub unchecked: Vec<(String, String)>,
-}
-
-impl RoleExists {
-    /// Whether the run must not go on with the generated passwords.
-    pub fn blocks(&self) -> bool {
-        !self.conflicts.is_empty() || !self.unchecked.is_empty()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoleConflict {
-    pub variable: String,
-    pub role: String,
-    pub hosts: Vec<String>,
-}
-
-impl std::fmt::Display for RoleExists {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let list: Vec<String> = self
-            .conflicts
-            .iter()
-            .map(|c| {
-                format!(
-                    "role '{}' already exists on {} but {} has no stored value",
-                    c.role,
-                    c.hosts.join(", "),
-                    c.variable
-                )
-            })
-            .collect();
-        let mut list = list;
-        for (host, why) in &self.unchecked {
-            list.push(format!(
-                "{host} could not be asked whether the roles exist ({why})"
-            ));
-        }
-        let vars: Vec<&str> = self.conflicts.iter().map(|c| c.variable.as_str()).collect();
-        write!(
-            f,
-            "{}; a new password could replace one in use, so nothing was run or stored. \
-             Give the current password (-e {}=…), or change it on purpose with \
-             `slm-wizard secrets rotate PLAYBOOK -i INVENTORY --name {}`",
-            list.join("; "),
-            vars.first().copied().unwrap_or("VAR"),
-            vars.first().copied().unwrap_or("VAR"),
-        )
-    }
-}
-
-/// Why a survey's part of a run could not be prepared.
-#[derive(Debug, thiserror::Error)]
-pub enum PrepareError {
-    /// A bad `-e` answer or a required variable without a value (exit code 5).
-    #[error(transparent)]
-    Input(#[from] InputError),
-    /// The secret store could not be read or written (it is left untouched).
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// A new password for a role that exists already (exit code 5; the wizard asks).
-    #[error("{0}")]
-    RoleExists(RoleExists),
-}
-
-/// Options of [`prepare_run`]. Whether the run is a dry run comes from the request
-/// (`RunRequest::check`): a dry run never writes the store — a password it would generate is
-/// generated in memory for that run only, so the playbook's own checks pass.
-#[derive(Debug, Clone, Copy)]
-pub struct PrepareOptions {
-    /// Generate (and store) passwords for unanswered `generate: password` questions. Without it,
-    /// secrets already stored are still reused, but nothing new is created or written.
-    pub generate: bool,
-}
-
-impl Default for PrepareOptions {
-    fn default() -> Self {
-        Self { generate: true }
-    }
-}
-
-/// Every variable name the inventory, the play vars and the vars_files define (for any host).
-/// Values they give to secret questions are added to `secrets`.
-fn defined_elsewhere(
-    request: &RunRequest,
-    survey: &Survey,
-    secrets: &mut Vec<Secret>,
-) -> Result<HashSet<String>, InputError> {
-    let vault = make_vault_fn(request.vault_password.clone(), Redactor::default());
-    let mut known = HashSet::new();
-    let mut note = |vars: &Map<String, Value>, known: &mut HashSet<String>| {
-        for (k, v) in vars {
-            known.insert(k.clone());
-            if let Value::String(s) = v
-                && !is_template(s)
-                && survey.question(k).is_some_and(|q| q.secret)
-            {
-                secrets.push(Secret::new(s.clone()));
-            }
-        }
-    };
-    if let Some(inv) = &request.inventory {
-        let inv = Inventory::load(inv, &vault)?;
-        for g in inv.groups.values() {
-            note(&g.vars, &mut known);
-        }
-        for h in inv.hosts.values() {
-            note(&h.vars, &mut known);
-        }
-    }
-    let pb = crate::playbook::load(&request.playbook, &vault)?;
-    for play in &pb.plays {
-        note(&play.common.vars, &mut known);
-        for items in [
-            &play.pre_tasks,
-            &play.tasks,
-            &play.post_tasks,
-            &play.handlers,
-        ] {
-            task_defined(items, &mut known);
-        }
-        for (f, _) in &play.vars_files {
-            let path = pb.dir.join(f);
-            if is_template(f) || !path.is_file() {
-                continue; // the plan reports these
-            }
-            let Ok(text) = std::fs::read_to_string(&path) else {
-                continue;
-            };
-            let text = if crate::vault::is_vault(&text) {
-                let pos = yaml::Pos {
-                    file: std::sync::Arc::new(path.clone()),
-                    line: 1,
-                    col: 1,
-                };
-                vault(&text, &pos)?
-            } else {
-                text
-            };
-            if let Value::Object(vars) = yaml::parse(&text, &path)?.to_json(&vault)? {
-                note(&vars, &mut known);
-            }
-        }
-    }
-    Ok(known)
-}
-
-/// Names tasks define for the rest of the play: `register` and `set_fact` keys (task and block
-/// `vars:` are scoped to their task, so they do not count).
-fn task_defined(items: &[Item], known: &mut HashSet<String>) {
-    for item in items {
-        match item {
-            Item::Task(t) => {
-                known.extend(t.register.iter().cloned());
-                if t.module == "set_fact" {
-                    known.extend(t.args.keys().cloned());
-                }
-            }
-            Item::Block(b) => {
-                for items in [&b.block, &b.rescue, &b.always] {
-                    task_defined(items, known);
-                }
-            }
-        }
-    }
-}
-
-/// The survey's part of a run: checks `-e` answers against their questions (converting them to
-/// the question's type), reuses stored secrets and generates the missing ones for unanswered
-/// `generate: password` questions, fills survey defaults for variables nothing defines, and
-/// insists on required answers. Put `values` into `RunRequest::extra_values` and add `secrets`
-/// to the plan's redactor.
-pub fn prepare_run(
-    request: &RunRequest,
-    survey: &Survey,
-    opts: PrepareOptions,
-) -> Result<Prepared, PrepareError> {
-    let mut out = prepare_unsaved(request, survey, opts)?;
-    if !request.check {
-        out.commit()?;
-    }
-    Ok(out)
-}
-
-/// [`prepare_run`] for a run that is about to start, checking first (a real run that generates a
-/// password) that the roles those passwords are for do not exist yet on the hosts: when one does,
-/// [`PrepareError::RoleExists`] and nothing is stored. See [`crate::secrets::preflight`].
-pub async fn prepare_checked(
-    request: &RunRequest,
-    survey: &Survey,
-    opts: PrepareOptions,
-) -> Result<Prepared, PrepareError> {
-    let mut out = prepare_unsaved(request, survey, opts)?;
-    if request.check {
-        return Ok(out);
-    }
-    if !out.generated.is_empty() {
-        let found =
-            crate::secrets::preflight::existing_roles(request, &out.values, &out.generated).await;
-        if found.blocks() {
-            return Err(PrepareError::RoleExists(found));
-        }
-    }
-    out.commit()?;
-    Ok(out)
-}
-
-/// The survey's part of a run with nothing written yet (see [`Prepared::commit`]).
-fn prepare_unsaved(
-    request: &RunRequest,
-    survey: &Survey,
-    opts: PrepareOptions,
-) -> Result<Prepared, PrepareError> {
-    let mut out = Prepared::default();
-    let vault = make_vault_fn(request.vault_password.clone(), Redactor::default());
-    let mut given = parse_extra_vars(&request.extra_vars, &vault)?;
-    given.extend(request.extra_values.clone());
-
-    for (var, value) in &given {
-        let Some(q) = survey.question(var) else {
-            continue;
-        };
-        if let Value::String(s) = value
-            && q.secret
-        {
-            out.secrets.push(Secret::new(s.clone()));
-        }
-        if value.as_str().is_some_and(is_template) {
-            continue; // resolved on the host; nothing to check yet
-        }
-        match survey::validate(q, value) {
-            Ok(Value::Null) => {
-                return Err(InputError::new(format!(
-                    "-e {var}: no value given; expected {} (survey question '{}' at {})",
-                    q.expected(),
-                    q.name,
-                    q.pos
-                ))
-                .into());
-            }
-            Ok(v) => {
-                if &v != value {
-                    out.values.insert(var.clone(), v);
-                }
-            }
-            Err(e) => {
-                return Err(InputError::new(format!(
-                    "-e {var}: {e} (survey question '{}' at {})",
-                    q.name, q.pos
-                ))
-                .into());
-            }
-        }
-    }
-
-    let elsewhere = defined_elsewhere(request, survey, &mut out.secrets)?;
-    let is_given = |var: &str| given.contains_key(var) || elsewhere.contains(var);
-
-    let mut store: Option<SecretStore> = None;
-    for q in &survey.questions {
-        let Some(generate) = q.generate else { continue };
-        if is_given(&q.variable) {
-            continue;
-        }
-        if store.is_none() {
-            let st = SecretStore::for_deployment(
-                &request.playbook,
-                request.inventory.as_deref(),
-                request.vault_password.clone(),
-            )?;
-            if let [used, others @ ..] = st.conflicting_stores() {
-                let msg = format!(
-                    "stores of older versions of slm-wizard for this deployment (the same playbook and hosts) hold different passwords: {} and {}; the hosts have those of the one that ran last. Move the others out of {} and run again",
-                    used.display(),
-                    others
-                        .iter()
-                        .map(|p| p.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    secrets_dir().display()
-                );
-                if !request.check {
-                    return Err(InputError::new(msg).into());
-                }
-                out.notes.push(format!("warning: {msg}"));
-            }
-            store = Some(st);
-        }
-        let Some(st) = store.as_mut() else { continue };
-        if let Some(s) = st.get(&q.variable) {
-            let value = Value::String(s.expose().to_string());
-            if let Err(e) = survey::validate(q, &value) {
-                return Err(InputError::new(format!(
-                    "the stored {} in {} no longer fits its survey question ({e}); give it with -e {}=… \
-                     or remove it from the store (which rotates it)",
-                    q.variable,
-                    st.path().display(),
-                    q.variable
-                ))
-                .into());
-            }
-            out.values.insert(q.variable.clone(), value);
-            continue;
-        }
-        if !opts.generate {
-            continue;
-        }
-        let secret = generate_valid(q, generate.length).ok_or_else(|| {
-            InputError::at(
-                &q.pos,
-                format!(
-                    "cannot generate a password for '{}' that fits the question ({}); give it with -e",
-                    q.variable,
-                    q.expected()
-                ),
-            )
-        })?;
-        out.values.insert(
-            q.variable.clone(),
-            Value::String(secret.expose().to_string()),
-        );
-        st.insert(&q.variable, secret);
-        out.generated.push(q.variable.clone());
-    }
-    if let Some(st) = store {
-        out.secrets.extend(st.iter().map(|(_, s)| s.clone()));
-        out.store_path = Some(st.path().to_path_buf());
-        if let Ok(p) = st.pending()
-            && !p.is_empty()
-        {
-            out.notes.push(format!(
-                "a rotation of {} did not finish (its new passwords are kept in {}); this run sets the stored ones; `slm-wizard secrets rotate` finishes it",
-                p.keys().cloned().collect::<Vec<_>>().join(", "),
-                st.pending_path().display()
-            ));
-        }
-        // Without generation nothing new is written (not even a migration or an encryption).
-        if opts.generate {
-            out.unsaved = Some(st);
-        }
-    }
-
-    for q in &survey.questions {
-        if is_given(&q.variable) || out.values.contains_key(&q.variable) {
-            continue;
-        }
-        if let Some(d) = &q.default {
-            out.values.insert(q.variable.clone(), d.clone());
-        } else if q.required {
-            let how = if q.generate.is_some() {
-                " (generation is off: --no-generate)"
-            } else {
-                ""
-            };
-            return Err(InputError::new(format!(
-                "'{}' ({}) is required{how}; give it with -e {}=… — expected {} (survey question at {})",
-                q.variable,
-                q.name,
-                q.variable,
-                q.expected(),
-                q.pos
-            ))
-            .into());
-        }
-    }
-    Ok(out)
-}
-
-/// A rotation that started: the new passwords are recorded as pending (see
-/// [`SecretStore::begin_rotation`]); run the playbook with [`values`](Self::values) in
-/// `RunRequest::extra_values`, then [`finish_rotation`] once the run succeeded.
-#[derive(Debug)]
-pub struct Rotation {
-    /// The variables rotated.
-    pub variables: Vec<String>,
-    /// Their new values (for `RunRequest::extra_values`).
-    pub values: Map<String, Value>,
-    /// The values they had (for a check that the old password is refused).
-    pub old: Map<String, Value>,
-    /// New and old values, for the plan's redactor.
-    pub secrets: Vec<Secret>,
-    /// Variables whose new value comes from an unfinished earlier rotation (reused, since it
-    /// may already be set on some hosts).
-    pub resumed: Vec<String>,
-    pub store_path: PathBuf,
-    pub pending_path: PathBuf,
-}
-
-/// Starts rotating `names` (none: every `generate: password` question of the survey) of the
-/// deployment of `request`: each must be generated by the survey, stored already, and not set
-/// anywhere else (inventory, play or `-e`: change it there). New values are generated (or taken
-/// from an unfinished rotation) and written as pending before anything runs.
-pub fn start_rotation(
-    request: &RunRequest,
-    survey: &Survey,
-    names: &[String],
-) -> Result<Rotation, PrepareError> {
-    let generated: Vec<&Question> = survey
-        .questions
-        .iter()
-        .filter(|q| q.generate.is_some())
-        .collect();
-    let valid = || {
-        generated
-            .iter()
-            .map(|q| q.variable.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    if generated.is_empty() {
-        return Err(InputError::new(format!(
-            "{}: its survey generates no password; nothing to rotate",
-            request.playbook.display()
-        ))
-        .into());
-    }
-    let mut chosen: Vec<&Question> = Vec::new();
-    for n in names {
-        match generated.iter().find(|q| &q.variable == n) {
-            Some(q) => {
-                if !chosen.iter().any(|c| c.variable == q.variable) {
-                    chosen.push(q);
-                }
-            }
-            None => {
-                return Err(InputError::new(format!(
-                    "--name {n}: not a generated password of this playbook's survey; valid: {}",
-                    valid()
-                ))
-                .into());
-            }
-        }
-    }
-    if chosen.is_empty() {
-        chosen = generated.clone();
-    }
-    let vault = make_vault_fn(request.vault_password.clone(), Redactor::default());
-    let mut given = parse_extra_vars(&request.extra_vars, &vault)?;
-    // The wizard's answers count as given, as in `prepare_unsaved`.
-    given.extend(request.extra_values.clone());
-    let mut ignored = Vec::new();
-    let elsewhere = defined_elsewhere(request, survey, &mut ignored)?;
-    for q in &chosen {
-        if given.contains_key(&q.variable) || elsewhere.contains(&q.variable) {
-            return Err(InputError::new(format!(
-                "{} is set by the inventory, the playbook or -e, not generated: change it there",
-                q.variable
-            ))
-            .into());
-        }
-    }
-    let st = SecretStore::for_deployment(
-        &request.playbook,
-        request.inventory.as_deref(),
-        request.vault_password.clone(),
-    )?;
-    let pending = st.pending()?;
-    let mut out = Rotation {
-        variables: Vec::new(),
-        values: Map::new(),
-        old: Map::new(),
-        secrets: Vec::new(),
-        resumed: Vec::new(),
-        store_path: st.path().to_path_buf(),
-        pending_path: st.pending_path(),
-    };
-    let mut new = Vec::new();
-    for q in &chosen {
-        // No stored value (a lost store, a role made elsewhere): rotating is the explicit way
-        // to give the existing role a new password, so the old one is simply unknown.
-        let old = st.get(&q.variable).cloned();
-        let secret = match pending.get(&q.variable) {
-            Some(p) => {
-                out.resumed.push(q.variable.clone());
-                p.clone()
-            }
-            None => {
-                let length = q.generate.map_or(32, |g| g.length);
-                generate_valid(q, length).ok_or_else(|| {
-                    InputError::at(
-                        &q.pos,
-                        format!(
-                            "cannot generate a password for '{}' that fits the question ({})",
-                            q.variable,
-                            q.expected()
-                        ),
-                    )
-                })?
-            }
-        };
-        if let Some(old) = old {
-            out.old
-                .insert(q.variable.clone(), Value::String(old.expose().to_string()));
-            out.secrets.push(old);
-        }
-        out.values.insert(
-            q.variable.clone(),
-            Value::String(secret.expose().to_string()),
-        );
-        out.secrets.push(secret.clone());
-        out.variables.push(q.variable.clone());
-        new.push((q.variable.clone(), secret));
-    }
-    st.begin_rotation(&new)?;
-    Ok(out)
-}
-
-/// After the rotation's run succeeded: its new values become the stored ones.
-pub fn finish_rotation(request: &RunRequest, rotation: &Rotation) -> Result<(), PrepareError> {
-    let mut st = SecretStore::for_deployment(
-        &request.playbook,
-        request.inventory.as_deref(),
-        request.vault_password.clone(),
-    )?;
-    st.finish_rotation(&rotation.variables)?;
-    Ok(())
-}
-
-/// A generated password that passes the question's checks (a pattern may need a few draws).
-fn generate_valid(q: &Question, length: usize) -> Option<Secret> {
-    (0..1000).find_map(|_| {
-        let s = generate_password(length);
-        survey::validate(q, &Value::String(s.expose().to_string()))
-            .is_ok()
-            .then_some(s)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn keys_and_values_are_valid_yaml() {
@@ -1397,51 +553,5 @@ mod tests {
         assert_ne!(a, b);
         assert_eq!(a, c);
         assert!(a.starts_with("x-inv-"), "{a}");
-    }
-
-    #[test]
-    fn a_deployment_is_its_playbook_and_the_addresses_it_targets() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let w = |name: &str, text: &str| {
-            let p = dir.path().join(name);
-            std::fs::write(&p, text).expect("write");
-            p
-        };
-        let pb = w("site.yml", "- hosts: db\n  tasks: []\n");
-        let inv = "all:\n  children:\n    db:\n      hosts:\n        b:\n          ansible_host: 10.0.0.2\n        a:\n          ansible_host: 10.0.0.1\n          ansible_port: 2222\n    other:\n      hosts:\n        c: {}\n";
-        let one = w("one.yml", inv);
-        let copy = w("copy.yml", inv);
-        // Other host names, same addresses and order changed: the same deployment.
-        let renamed = w(
-            "renamed.yml",
-            "all:\n  children:\n    db:\n      hosts:\n        x:\n          ansible_host: 10.0.0.1\n          ansible_port: 2222\n        y:\n          ansible_host: 10.0.0.2\n",
-        );
-        let moved = w("moved.yml", &inv.replace("10.0.0.2", "10.0.0.3"));
-        let key = |i: &Path| DeploymentKey::load(&pb, Some(i), None).expect("key");
-        let k = key(&one);
-        assert_eq!(k.playbook, "site");
-        assert_eq!(k.targets, ["10.0.0.1:2222", "10.0.0.2"]);
-        assert_eq!(k.id(), key(&copy).id());
-        assert_eq!(k.id(), key(&renamed).id());
-        assert_ne!(k.id(), key(&moved).id());
-        let other_pb = w("other.yml", "- hosts: db\n  tasks: []\n");
-        assert_ne!(
-            k.id(),
-            DeploymentKey::load(&other_pb, Some(&one), None)
-                .expect("key")
-                .id()
-        );
-        // Loopback names are one machine: the implicit localhost and an inventory's 127.0.0.1.
-        let all = w("all.yml", "- hosts: all\n  tasks: []\n");
-        let local = w(
-            "local.yml",
-            "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n      ansible_host: 127.0.0.1\n",
-        );
-        assert_eq!(
-            DeploymentKey::load(&all, None, None).expect("key").id(),
-            DeploymentKey::load(&all, Some(&local), None)
-                .expect("key")
-                .id()
-        );
     }
 }

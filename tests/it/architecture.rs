@@ -9,12 +9,18 @@ use std::path::{Path, PathBuf};
 const LAYERS: &[&[&str]] = &[
     &["main", "cli", "cmd"],
     &["tui"],
-    &["app", "ui", "prepare"],
-    &["health", "engine", "runner"],
-    &["playbook", "inventory", "template", "transport", "db"],
+    &["app", "ui"],
+    // Run preparation sits with the engine: Health's repair and `runner export` prepare runs too.
+    &["health", "engine", "runner", "prepare"],
     &[
-        "secrets", "compat", "paths", "fsutil", "config", "error", "lock",
+        "playbook",
+        "inventory",
+        "template",
+        "transport",
+        "db",
+        "lock",
     ],
+    &["secrets", "compat", "paths", "fsutil", "config", "error"],
 ];
 
 const MAX_CODE_LINES: usize = 800;

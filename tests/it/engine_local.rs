@@ -2711,7 +2711,7 @@ fn secrets_are_masked_in_names_templates_nesting_vault_encodings_and_split_outpu
     let sb = Sandbox::new();
     sb.write("pw.txt", "LookupPw-4242\n");
     sb.write("vault-pass", "vault-pass-for-test\n");
-    let vault_text = slm_wizard::vault::encrypt(
+    let vault_text = slm_wizard::secrets::vault::encrypt(
         b"api_key: VaultVal-808\nplain_name: VaultOther-909\nport_number: 7341\n",
         b"vault-pass-for-test",
         None,

@@ -404,7 +404,7 @@ proptest! {
         flips in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
         cut in proptest::option::of(any::<usize>()),
     ) {
-        let good = slm_wizard::vault::encrypt(&plain, b"pw", None);
+        let good = slm_wizard::secrets::vault::encrypt(&plain, b"pw", None);
         let mut bytes = good.clone().into_bytes();
         for (at, b) in &flips {
             let i = at % bytes.len();
@@ -414,12 +414,12 @@ proptest! {
             bytes.truncate(c % (bytes.len() + 1));
         }
         let text = String::from_utf8_lossy(&bytes);
-        if let Ok(out) = slm_wizard::vault::decrypt(&text, b"pw") {
+        if let Ok(out) = slm_wizard::secrets::vault::decrypt(&text, b"pw") {
             // The HMAC makes any accepted text the original (or a no-op edit such as a newline).
             prop_assert_eq!(out, plain.clone());
         }
-        prop_assert!(slm_wizard::vault::decrypt(&good, b"wrong").is_err());
-        prop_assert_eq!(slm_wizard::vault::decrypt(&good, b"pw").ok(), Some(plain));
+        prop_assert!(slm_wizard::secrets::vault::decrypt(&good, b"wrong").is_err());
+        prop_assert_eq!(slm_wizard::secrets::vault::decrypt(&good, b"pw").ok(), Some(plain));
     }
 
     #[test]
@@ -427,7 +427,7 @@ proptest! {
         "$ANSIBLE_VAULT;1.1;AES256\n", "$ANSIBLE_VAULT;1.2;AES256;id\n", "6162", "0a", "\n", "zz",
         "3132333435363738393031323334353637383930313233343536373839303132",
     ], 12)) {
-        let _ = slm_wizard::vault::decrypt(&text, b"pw");
+        let _ = slm_wizard::secrets::vault::decrypt(&text, b"pw");
     }
 }
 

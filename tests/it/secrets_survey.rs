@@ -688,7 +688,7 @@ fn vault_store_is_ansible_vault_and_needs_its_password() {
     assert!(text.starts_with("$ANSIBLE_VAULT;1.1;AES256\n"), "{text}");
     assert!(!text.contains(&pw));
     assert_eq!(mode_of(&store), 0o600);
-    let plain = slm_wizard::vault::decrypt(&text, b"s3cret-vault-pass").expect("decrypts");
+    let plain = slm_wizard::secrets::vault::decrypt(&text, b"s3cret-vault-pass").expect("decrypts");
     let plain = String::from_utf8(plain).expect("utf8");
     assert!(plain.contains(&format!("db_password: \"{pw}\"")), "{plain}");
 
@@ -782,8 +782,8 @@ fn a_plain_store_is_encrypted_once_a_vault_password_is_given() {
     );
     assert_eq!(r.changed("local1"), 0, "{}", r.dump());
     let text = std::fs::read_to_string(&store).expect("store");
-    assert!(slm_wizard::vault::is_vault(&text));
-    let plain = slm_wizard::vault::decrypt(&text, b"another-pass").expect("decrypts");
+    assert!(slm_wizard::secrets::vault::is_vault(&text));
+    let plain = slm_wizard::secrets::vault::decrypt(&text, b"another-pass").expect("decrypts");
     assert!(String::from_utf8_lossy(&plain).contains(&pw));
 }
 

@@ -38,7 +38,7 @@ const VAULT_FD: i32 = 4;
 
 /// The venv `slm-wizard ansible install` makes.
 pub fn venv_dir() -> PathBuf {
-    crate::engine::output::state_dir().join("ansible-venv")
+    crate::paths::ansible_venv_dir()
 }
 
 /// How to get ansible when it is missing.
@@ -116,7 +116,7 @@ pub fn install() -> Result<PathBuf, String> {
 
 /// Where the private run dirs live.
 fn runs_dir() -> PathBuf {
-    crate::engine::output::state_dir().join("ansible-runs")
+    crate::paths::ansible_runs_dir()
 }
 
 /// Removes the run dirs of wizards that are gone (killed before they could clean up).
@@ -239,7 +239,11 @@ fn arguments(
     let mut encrypted = |vars: &Map<String, Value>| -> Result<PathBuf, InputError> {
         files += 1;
         let text = serde_json::to_string(vars).unwrap_or_default();
-        let body = crate::vault::encrypt(text.as_bytes(), vault_password.expose().as_bytes(), None);
+        let body = crate::secrets::vault::encrypt(
+            text.as_bytes(),
+            vault_password.expose().as_bytes(),
+            None,
+        );
         dir.write(&format!("extra-{files}.vault.yml"), &body, 0o600)
             .map_err(|e| InputError::new(format!("cannot write the extra vars: {e}")))
     };
@@ -658,8 +662,8 @@ mod tests {
         // The -e file comes before @vars.yml (order kept); each decrypts to its values.
         assert!(joined.find("extra-1").unwrap() < joined.find("@vars.yml").unwrap());
         let body = std::fs::read_to_string(files[0].trim_start_matches('@')).unwrap();
-        assert!(crate::vault::is_vault(&body) && !body.contains("hunter2"));
-        let plain = crate::vault::decrypt(&body, pw.expose().as_bytes()).unwrap();
+        assert!(crate::secrets::vault::is_vault(&body) && !body.contains("hunter2"));
+        let plain = crate::secrets::vault::decrypt(&body, pw.expose().as_bytes()).unwrap();
         assert_eq!(
             String::from_utf8(plain).unwrap(),
             r#"{"db_password":"hunter2-long"}"#

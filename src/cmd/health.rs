@@ -206,3 +206,28 @@ async fn watch(
     drop(monitor);
     status.exit_code()
 }
+
+/// `slm-wizard health`: the options from the command line, the report on stdout.
+pub async fn health_command(args: crate::cli::HealthArgs) -> std::process::ExitCode {
+    use std::io::IsTerminal;
+    let source = match super::source(args.source) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let opts = HealthOptions {
+        source,
+        json: args.json,
+        watch: args.watch,
+        interval: super::seconds(args.interval, 0.2),
+        timeout: super::seconds(args.timeout, 0.1),
+        slow: Duration::from_millis(args.slow_ms),
+        retention: Duration::from_secs(args.retention.max(1)),
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        api_url: args.api_url,
+        dashboard: args.watch && std::io::stdout().is_terminal() && std::io::stdin().is_terminal(),
+    };
+    let mut out = crate::engine::output::CliStdout::exiting();
+    let mut err = std::io::stderr();
+    let code = run_health(&opts, Settings::from_env(), &mut out, &mut err).await;
+    std::process::ExitCode::from(code)
+}

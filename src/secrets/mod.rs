@@ -1,8 +1,8 @@
 //! Secrets: a wrapper that never prints itself, generation from a CSPRNG, and a redactor that
 //! scrubs every known secret from text before it reaches a screen, a log or a journal.
 
-pub mod preflight;
 pub mod store;
+pub mod vault;
 
 use std::fmt;
 use std::sync::{Arc, RwLock};

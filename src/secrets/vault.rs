@@ -391,6 +391,40 @@ fn is_executable(_meta: &std::fs::Metadata) -> bool {
     false
 }
 
+/// The decrypter YAML loaders call for `!vault` values: decrypts with `password` (an error at
+/// the value's position without one) and registers every decrypted value with `redactor`.
+pub fn make_vault_fn(
+    password: Option<crate::secrets::Secret>,
+    redactor: crate::secrets::Redactor,
+) -> impl Fn(&str, &crate::compat::yaml::Pos) -> Result<String, crate::compat::yaml::YamlError> {
+    move |text: &str, pos: &crate::compat::yaml::Pos| {
+        let Some(pw) = &password else {
+            return Err(crate::compat::yaml::YamlError {
+                pos: pos.clone(),
+                msg: "vault-encrypted value, but no vault password was given (use --vault-password-file)".into(),
+            });
+        };
+        match decrypt(text, pw.expose().as_bytes()) {
+            Ok(bytes) => {
+                let bytes = zeroize::Zeroizing::new(bytes);
+                let s = String::from_utf8_lossy(&bytes).into_owned();
+                redactor.add(&s);
+                // An encrypted file is secret as a whole: each of its values, whatever its name.
+                if let Ok(v @ (serde_json::Value::Object(_) | serde_json::Value::Array(_))) =
+                    serde_yaml::from_str::<serde_json::Value>(&s)
+                {
+                    redactor.add_value(&v);
+                }
+                Ok(s)
+            }
+            Err(e) => Err(crate::compat::yaml::YamlError {
+                pos: pos.clone(),
+                msg: format!("cannot decrypt vault value: {e}"),
+            }),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::engine::{self, RunEvent, RunRequest, Status};
 use crate::playbook::{Item, Task};
-use crate::secrets::store::{RoleConflict, RoleExists};
+use crate::prepare::{RoleConflict, RoleExists};
 
 /// The existing roles the `generated` variables would get a new password for (none: empty).
 /// `values` are the prepared survey values (the generated passwords included, so that every

@@ -9,11 +9,11 @@ use crossterm::event::{Event, EventStream, KeyCode, KeyEvent, KeyEventKind, KeyM
 use futures::StreamExt;
 use tokio::sync::mpsc::unbounded_channel;
 
-use super::follow::Follower;
-use super::stream::{Frame, Reader};
 use crate::app::action::{Action, RunKind};
 use crate::app::state::{HostsView, Phase, State, Step};
 use crate::engine::{RunEvent, RunSummary};
+use crate::runner::follow::Follower;
+use crate::runner::stream::{Frame, Reader};
 
 enum Msg {
     Event(RunEvent),
@@ -115,9 +115,20 @@ fn viewing_key(k: &KeyEvent) -> bool {
     )
 }
 
-/// Shows the stream until it ends and the user presses `q`; returns the exit code `run` would
-/// give (what happened is printed again on leaving, as the terminal is restored).
-pub async fn follow_in_terminal<R: BufRead + Send + 'static>(input: R) -> anyhow::Result<i32> {
+/// How a followed stream ended, for the command to print once the terminal is restored.
+#[derive(Debug)]
+pub struct Followed {
+    /// The exit code `run` would give.
+    pub code: i32,
+    /// Why the stream ended early, if it did.
+    pub why: Option<String>,
+    /// The recap, one line per host.
+    pub recap: Vec<String>,
+}
+
+/// Shows the stream until it ends and the user presses `q`; returns how it ended (what happened
+/// is to be printed again on leaving, as the terminal is restored).
+pub async fn follow_in_terminal<R: BufRead + Send + 'static>(input: R) -> anyhow::Result<Followed> {
     let (tx, mut rx) = unbounded_channel::<Msg>();
     reader(input, tx);
     let mut state = State::new(Default::default(), Vec::new(), HostsView::default(), None);
@@ -200,16 +211,17 @@ pub async fn follow_in_terminal<R: BufRead + Send + 'static>(input: R) -> anyhow
     drop(terminal);
     drop(_guard);
     let (code, why) = result.unwrap_or((130, Some("left before the stream ended".into())));
-    if let Some(w) = why {
-        eprintln!("slm-wizard: {w}");
-    }
-    if let Some(s) = &state.exec.summary {
-        for (h, c) in &s.hosts {
-            println!(
+    let recap = state
+        .exec
+        .summary
+        .iter()
+        .flat_map(|s| &s.hosts)
+        .map(|(h, c)| {
+            format!(
                 "{h} : ok={} changed={} unreachable={} failed={} skipped={}",
                 c.ok, c.changed, c.unreachable, c.failed, c.skipped
-            );
-        }
-    }
-    Ok(code)
+            )
+        })
+        .collect();
+    Ok(Followed { code, why, recap })
 }
