@@ -4,7 +4,7 @@ use serde::Deserialize;
 
 use super::lineinfile::{State, insert_position};
 use super::lines::{Line, insert_lines, join_lines, line_ending, split_lines};
-use super::{Attrs, Change, WriteOpts, apply_change, query_bytes, read_remote};
+use super::{Change, WriteOpts, apply_change, query_bytes, read_remote};
 use crate::engine::modules::module::{Module, Query};
 use crate::engine::modules::{Ctx, ModuleError, ModuleResult, args};
 
@@ -46,15 +46,7 @@ pub struct BlockInFile {
     mode: Option<String>,
 }
 
-impl BlockInFile {
-    fn attrs(&self) -> Attrs {
-        Attrs {
-            owner: self.owner.clone(),
-            group: self.group.clone(),
-            mode: self.mode.clone(),
-        }
-    }
-}
+super::owner_group_mode!(BlockInFile);
 
 impl Module for BlockInFile {
     const NAME: &'static str = "blockinfile";

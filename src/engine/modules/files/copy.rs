@@ -40,15 +40,7 @@ pub struct Copy {
     follow: Option<bool>,
 }
 
-impl Copy {
-    fn attrs(&self) -> Attrs {
-        Attrs {
-            owner: self.owner.clone(),
-            group: self.group.clone(),
-            mode: self.mode.clone(),
-        }
-    }
-}
+super::owner_group_mode!(Copy);
 
 impl Module for Copy {
     const NAME: &'static str = "copy";

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 use super::lines::{Line, contains, insert_lines, join_lines, line_ending, split_lines};
-use super::{Attrs, Change, WriteOpts, apply_change, query_bytes, read_remote};
+use super::{Change, WriteOpts, apply_change, query_bytes, read_remote};
 use crate::compat::pyre;
 use crate::engine::modules::module::{Module, Query};
 use crate::engine::modules::{Ctx, ModuleError, ModuleResult, args};
@@ -56,15 +56,7 @@ pub struct LineInFile {
     firstmatch: Option<bool>,
 }
 
-impl LineInFile {
-    fn attrs(&self) -> Attrs {
-        Attrs {
-            owner: self.owner.clone(),
-            group: self.group.clone(),
-            mode: self.mode.clone(),
-        }
-    }
-}
+super::owner_group_mode!(LineInFile);
 
 impl Module for LineInFile {
     const NAME: &'static str = "lineinfile";

@@ -152,6 +152,23 @@ pub(crate) async fn probe(
     Ok(f)
 }
 
+/// `attrs()` of a module struct with `owner`, `group` and `mode` fields (the file modules and
+/// pg_hba), so the conversion is written once.
+macro_rules! owner_group_mode {
+    ($module:ty) => {
+        impl $module {
+            fn attrs(&self) -> $crate::engine::modules::files::Attrs {
+                $crate::engine::modules::files::Attrs {
+                    owner: self.owner.clone(),
+                    group: self.group.clone(),
+                    mode: self.mode.clone(),
+                }
+            }
+        }
+    };
+}
+pub(crate) use owner_group_mode;
+
 pub struct Attrs {
     pub owner: Option<String>,
     pub group: Option<String>,

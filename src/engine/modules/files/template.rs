@@ -3,8 +3,7 @@
 use serde::Deserialize;
 
 use super::{
-    Attrs, Change, WriteOpts, apply_change, copy::dest_path, local_source, query_bytes,
-    read_remote_at,
+    Change, WriteOpts, apply_change, copy::dest_path, local_source, query_bytes, read_remote_at,
 };
 use crate::engine::modules::module::{Module, Query};
 use crate::engine::modules::{Ctx, ModuleError, ModuleResult, args};
@@ -30,15 +29,7 @@ pub struct Template {
     follow: Option<bool>,
 }
 
-impl Template {
-    fn attrs(&self) -> Attrs {
-        Attrs {
-            owner: self.owner.clone(),
-            group: self.group.clone(),
-            mode: self.mode.clone(),
-        }
-    }
-}
+super::owner_group_mode!(Template);
 
 impl Module for Template {
     const NAME: &'static str = "template";

@@ -154,15 +154,9 @@ impl PostgresqlPgHba {
             options: self.options.clone().unwrap_or_default(),
         })
     }
-
-    fn attrs(&self) -> Attrs {
-        Attrs {
-            owner: self.owner.clone(),
-            group: self.group.clone(),
-            mode: self.mode.clone(),
-        }
-    }
 }
+
+files::owner_group_mode!(PostgresqlPgHba);
 
 impl Module for PostgresqlPgHba {
     const NAME: &'static str = "postgresql_pg_hba";
