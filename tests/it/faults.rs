@@ -101,7 +101,7 @@ fn journal_events(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// The journal file written by the run with this pid (its name ends in `-PID.jsonl`).
+/// The journal file written by the run with this pid (its name ends in `-PID.START.jsonl`).
 fn journal_of(runs_dir: &Path, pid: u32) -> Option<PathBuf> {
     std::fs::read_dir(runs_dir)
         .ok()?
@@ -109,7 +109,7 @@ fn journal_of(runs_dir: &Path, pid: u32) -> Option<PathBuf> {
         .find(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(&format!("-{pid}.jsonl")))
+                .is_some_and(|n| n.ends_with(".jsonl") && n.contains(&format!("-{pid}.")))
         })
 }
 

@@ -130,9 +130,12 @@ fn remove_stale_in(dir: &Path) {
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let pid = name.split('-').next().and_then(|p| p.parse::<u32>().ok());
-        let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
-        if !alive {
+        // `<pid>.<start time>-<random>` (see PrivateDir::new).
+        let owner = name
+            .split('-')
+            .next()
+            .and_then(crate::process::ProcessRef::parse_tag);
+        if !owner.is_some_and(|p| p.is_alive()) {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
@@ -150,7 +153,7 @@ impl PrivateDir {
             .create(&parent)?;
         let name = format!(
             "{}-{}",
-            std::process::id(),
+            crate::process::ProcessRef::current().tag(),
             crate::secrets::generate_password(12).expose()
         );
         let dir = parent.join(name);
@@ -677,11 +680,20 @@ mod tests {
     #[test]
     fn stale_dirs_of_dead_processes_are_removed() {
         let d = tempfile::tempdir().unwrap();
-        let live = d.path().join(format!("{}-abc", std::process::id()));
+        let me = crate::process::ProcessRef::current();
+        let live = d.path().join(format!("{}-abc", me.tag()));
         let dead = d.path().join("999999999-abc");
-        std::fs::create_dir(&live).unwrap();
-        std::fs::create_dir(&dead).unwrap();
+        // A live pid with another start time: the pid was reused, the owner is gone.
+        let reused = crate::process::ProcessRef {
+            start_time: me.start_time.map(|t| t + 1),
+            ..me
+        };
+        let recycled = d.path().join(format!("{}-abc", reused.tag()));
+        for p in [&live, &dead, &recycled] {
+            std::fs::create_dir(p).unwrap();
+        }
         remove_stale_in(d.path());
         assert!(live.exists() && !dead.exists());
+        assert!(!recycled.exists(), "a reused pid kept a stale run dir");
     }
 }
