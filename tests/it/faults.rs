@@ -163,6 +163,43 @@ fn a_second_run_of_the_deployment_is_refused_naming_who_what_and_since() {
     );
 }
 
+/// `runner export` stores generated secrets in the deployment's store: while a run of the
+/// deployment holds the lock it is refused like a second run, and writes nothing.
+#[test]
+fn runner_export_is_refused_while_a_run_holds_the_lock() {
+    let sb = cmd::Sandbox::new();
+    let pb = sb.write("deploy.yml", &sb.subst(&slow_playbook(4)));
+    sb.write("deploy.survey.yml", SURVEY);
+    let mut first = spawn_run(&sb, &pb, &[]);
+    wait_for_file(&sb.p("started"), &mut first);
+
+    let inv = sb.inventory().display().to_string();
+    let pb_s = pb.display().to_string();
+    let export = sb.run_raw(&["runner", "export", "exp", &pb_s, "-i", &inv]);
+    export.assert_code(6);
+    for want in [
+        "another run of this deployment (local1) is in progress".to_string(),
+        format!("slm-wizard run, pid {}, user ", first.id()),
+    ] {
+        assert!(export.stderr.contains(&want), "{want:?}\n{}", export.dump());
+    }
+    assert!(
+        !sb.exists("exp"),
+        "a refused export wrote {}",
+        sb.p("exp").display()
+    );
+
+    assert_eq!(wait_exit(&mut first, Duration::from_secs(60)), 0);
+    // Once the run has ended, the export goes ahead (with the run's stored password).
+    let export = sb.run_raw(&["runner", "export", "exp", &pb_s, "-i", &inv]);
+    export.assert_ok();
+    assert!(
+        sb.exists("exp/project/slm-wizard-secrets.yml"),
+        "{}",
+        export.dump()
+    );
+}
+
 #[test]
 fn a_run_killed_with_sigkill_leaves_a_lock_the_next_run_takes_over() {
     let sb = cmd::Sandbox::new();
