@@ -220,7 +220,7 @@ async fn start_run(
             Err(e) => return fail(format!("planning stopped: {e}")),
         }
     };
-    let (etx, erx) = unbounded_channel();
+    let (etx, erx) = engine::event_channel();
     let engine_action = |name: &str, reason: Option<String>| {
         let _ = tx.send(Action::Engine {
             kind,
@@ -562,7 +562,7 @@ fn append_journal(path: &Path, lines: &[String]) {
 
 async fn forward(
     kind: RunKind,
-    mut rx: UnboundedReceiver<engine::RunEvent>,
+    mut rx: engine::EventReceiver,
     mut journal: Option<Journal>,
     tx: &UnboundedSender<Action>,
 ) -> (Option<PathBuf>, Option<engine::RunSummary>) {

@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
-use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use crate::engine::events::{Counts, RunEvent, Status};
 use crate::engine::plan::{RunRequest, make_vault_fn, parse_extra_vars};
@@ -328,7 +327,7 @@ fn signal_group(pgid: i32, sig: i32) {
 pub async fn run(
     request: RunRequest,
     opts: AnsibleOptions,
-    events: UnboundedSender<RunEvent>,
+    events: crate::engine::channel::EventSender,
     cancel: Cancel,
 ) -> Result<RunSummary, InputError> {
     let redactor = redactor_for(&request, &opts.secrets);
@@ -439,7 +438,9 @@ pub async fn run(
     drop(vault_r);
     let pgid = child.id().map_or(0, |p| p as i32);
 
-    let (ltx, mut lrx) = unbounded_channel::<Line>();
+    // Bounded: with the wait for room below, a consumer that falls behind stops the reading of
+    // ansible's pipes (and so ansible), not the growth of a queue.
+    let (ltx, mut lrx) = tokio::sync::mpsc::channel::<Line>(256);
     {
         let ltx = ltx.clone();
         tokio::task::spawn_blocking(move || {
@@ -447,10 +448,10 @@ pub async fn run(
                 let Ok(line) = line else { break };
                 match serde_json::from_str::<Value>(&line) {
                     Ok(v) => {
-                        let _ = ltx.send(Line::Event(v));
+                        let _ = ltx.blocking_send(Line::Event(v));
                     }
                     Err(_) => {
-                        let _ = ltx.send(Line::Stdout(line));
+                        let _ = ltx.blocking_send(Line::Stdout(line));
                     }
                 }
             }
@@ -462,7 +463,7 @@ pub async fn run(
             use tokio::io::AsyncBufReadExt;
             let mut lines = tokio::io::BufReader::new(out).lines();
             while let Ok(Some(l)) = lines.next_line().await {
-                let _ = ltx.send(Line::Stdout(l));
+                let _ = ltx.send(Line::Stdout(l)).await;
             }
         });
     }
@@ -472,7 +473,7 @@ pub async fn run(
             use tokio::io::AsyncBufReadExt;
             let mut lines = tokio::io::BufReader::new(err).lines();
             while let Ok(Some(l)) = lines.next_line().await {
-                let _ = ltx.send(Line::Stderr(l));
+                let _ = ltx.send(Line::Stderr(l)).await;
             }
         });
     }
@@ -566,6 +567,7 @@ pub async fn run(
     };
     let mut waiter = waiter;
     let status = loop {
+        events.room().await;
         tokio::select! {
             line = lrx.recv() => match line {
                 Some(l) => handle_line(l, &mut stderr_text),
