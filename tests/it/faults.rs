@@ -724,7 +724,7 @@ fn a_wizard_run_is_refused_while_a_headless_run_holds_the_deployment() {
             .any(|e| {
                 e.ok().is_some_and(|e| {
                     let n = e.file_name().to_string_lossy().into_owned();
-                    !n.ends_with(&format!("-{}.jsonl", headless.id()))
+                    !n.contains(&format!("-{}.", headless.id()))
                 })
             }),
         "the refused wizard run must not start (no journal of its own)"
