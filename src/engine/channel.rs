@@ -60,8 +60,8 @@ pub fn bounded(limit: usize) -> (EventSender, EventReceiver) {
     )
 }
 
-/// About what an event costs in the queue: its text, not its exact heap size.
-fn weight(ev: &RunEvent) -> usize {
+/// About what an event costs in a queue: its text, not its exact heap size.
+pub fn weight(ev: &RunEvent) -> usize {
     const BASE: usize = 256;
     match ev {
         RunEvent::Output { data, .. } => BASE + data.len(),

@@ -258,6 +258,9 @@ pub async fn run(opts: Options) -> anyhow::Result<Option<crate::health::Status>>
             if matches!(action, Action::Resize) {
                 terminal.autoresize()?;
             }
+            if let Action::Run(_, ev) = &action {
+                exec.run_event_done(ev);
+            }
             for effect in update(&mut state, action) {
                 exec.execute(effect);
             }
