@@ -17,6 +17,7 @@ pub mod lock;
 pub mod paths;
 pub mod playbook;
 pub mod prepare;
+pub mod process;
 pub mod runner;
 pub mod secrets;
 pub mod template;

@@ -51,7 +51,7 @@ impl LockRecord {
         let pid = std::process::id();
         Self {
             pid,
-            start_time: process_start_time(pid),
+            start_time: crate::process::start_time(pid),
             user: current_user(),
             tty: current_tty(),
             ssh_client: ssh_client(),
@@ -66,10 +66,14 @@ impl LockRecord {
 
     /// Whether the process that wrote the record still runs (same pid and start time).
     pub fn is_alive(&self) -> bool {
-        match (process_start_time(self.pid), self.start_time) {
-            (Some(now), Some(then)) => now == then,
-            (Some(_), None) => true,
-            (None, _) => false,
+        self.process().is_alive()
+    }
+
+    /// The process that wrote the record.
+    pub fn process(&self) -> crate::process::ProcessRef {
+        crate::process::ProcessRef {
+            pid: self.pid,
+            start_time: self.start_time,
         }
     }
 
@@ -276,6 +280,13 @@ fn read_record(path: &Path) -> Option<LockRecord> {
 
 /// Marks the journals of killed runs of any deployment: a record whose flock is free.
 fn sweep_stale(dir: &Path) {
+    sweep_stale_with(dir, &mut mark_interrupted);
+}
+
+/// [`sweep_stale`] with `mark` for the journals. Each lock is held only to read and remove the
+/// record (a run of that deployment starting meanwhile waits for that, see [`BUSY_RETRY`]);
+/// the journal, maybe large, is read and marked after the lock is let go.
+fn sweep_stale_with(dir: &Path, mark: &mut dyn FnMut(&Path, &LockRecord)) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
@@ -284,20 +295,28 @@ fn sweep_stale(dir: &Path) {
         if path.extension().and_then(|e| e.to_str()) != Some("json") {
             continue;
         }
-        let Ok(file) = OpenOptions::new()
-            .write(true)
-            .open(path.with_extension("lock"))
-        else {
-            continue;
-        };
-        if file.try_lock().is_err() {
-            continue; // held: a live run
-        }
-        if let Some(old) = read_record(&path) {
-            if let Some(j) = &old.journal {
-                mark_interrupted(j, &old);
+        let old = {
+            let Ok(file) = OpenOptions::new()
+                .write(true)
+                .open(path.with_extension("lock"))
+            else {
+                continue;
+            };
+            if file.try_lock().is_err() {
+                continue; // held: a live run
             }
-            let _ = std::fs::remove_file(&path);
+            // Removed under the lock: once it is let go, a record here is the next holder's.
+            let old = read_record(&path);
+            if old.is_some() {
+                let _ = std::fs::remove_file(&path);
+            }
+            old
+            // `file` closes here: the flock is released before the journal is touched.
+        };
+        if let Some(old) = old
+            && let Some(j) = &old.journal
+        {
+            mark(j, &old);
         }
     }
 }
@@ -339,15 +358,6 @@ pub fn mark_interrupted(journal: &Path, holder: &LockRecord) {
         }
         Err(e) => tracing::warn!("cannot mark {} interrupted: {e}", journal.display()),
     }
-}
-
-/// Field 22 (starttime) of `/proc/PID/stat`; `None` when the process does not exist.
-pub fn process_start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is in parentheses and may hold spaces or ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    // After ')' come field 3 (state) onwards: starttime is field 22, the 20th of these.
-    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 fn current_user() -> String {
@@ -473,7 +483,7 @@ mod tests {
 
     #[test]
     fn start_time_tells_a_live_process() {
-        assert!(process_start_time(std::process::id()).is_some());
+        assert!(crate::process::start_time(std::process::id()).is_some());
         assert!(record(std::process::id()).is_alive());
         let mut reused = record(std::process::id());
         reused.start_time = reused.start_time.map(|t| t + 1);
@@ -481,5 +491,38 @@ mod tests {
             !reused.is_alive(),
             "same pid, other start time: another process"
         );
+    }
+
+    #[test]
+    fn the_sweep_does_not_hold_a_lock_while_it_marks_a_journal() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = dir.path().join("run.jsonl");
+        std::fs::write(&journal, "{\"event\":\"playbook_start\"}\n").unwrap();
+        let mut dead = record(u32::MAX - 7);
+        dead.journal = Some(journal.clone());
+        std::fs::write(
+            dir.path().join("d1.json"),
+            serde_json::to_vec(&dead).unwrap(),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("d1.lock"), "").unwrap();
+        let mut marked = 0;
+        sweep_stale_with(dir.path(), &mut |j, old| {
+            // A run of that deployment starting while the sweep marks: it gets the lock at
+            // once (not after the sweep), and the record it writes is not the killed run's.
+            let file = OpenOptions::new()
+                .write(true)
+                .open(dir.path().join("d1.lock"))
+                .unwrap();
+            assert!(file.try_lock().is_ok(), "the sweep still holds the lock");
+            assert!(!dir.path().join("d1.json").exists());
+            mark_interrupted(j, old);
+            marked += 1;
+        });
+        assert_eq!(marked, 1);
+        let text = std::fs::read_to_string(&journal).unwrap();
+        assert!(text.contains("\"interrupted\""), "{text}");
+        // Nothing left to sweep.
+        sweep_stale_with(dir.path(), &mut |_, _| panic!("swept twice"));
     }
 }

@@ -93,7 +93,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
         Ok(c) => c,
         Err(code) => return code,
     };
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, mut rx) = crate::engine::event_channel();
     let cancel = engine::Cancel::default();
     let ctrl_c = cancel.clone();
     let pipe_closed = cancel.clone();

@@ -214,7 +214,7 @@ pub async fn secrets_rotate(args: &RotateArgs) -> ExitCode {
         accept_new_host_keys: args.accept_new_host_keys,
         connect_timeout,
     });
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, mut rx) = crate::engine::event_channel();
     let cancel = engine::Cancel::default();
     let ctrl_c = cancel.clone();
     tokio::spawn(async move {

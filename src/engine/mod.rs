@@ -1,6 +1,7 @@
 //! The engine: plan (load + check) → run (hosts in parallel) → a stream of `RunEvent`s.
 
 pub mod ansible;
+pub mod channel;
 pub mod connect;
 pub mod diff;
 pub mod events;
@@ -9,6 +10,7 @@ pub mod output;
 pub mod plan;
 pub mod run;
 
+pub use channel::{EventReceiver, EventSender, event_channel};
 pub use events::{RunEvent, Status};
 pub use plan::{Plan, RunRequest, plan};
 pub use run::{Cancel, RunSummary};

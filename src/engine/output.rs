@@ -405,7 +405,8 @@ pub fn json_line(ev: &RunEvent) -> String {
     serde_json::to_string(ev).unwrap_or_else(|e| format!("{{\"event\":\"error\",\"msg\":\"{e}\"}}"))
 }
 
-/// Appends every event of a run to `runs/<time>-<playbook>.jsonl` (mode 0600).
+/// Appends every event of a run to `runs/<time>-<playbook>-<pid>.<start time>.jsonl` (mode
+/// 0600; the process names the run in progress, see [`prune_journals`]).
 pub struct Journal {
     pub path: PathBuf,
     file: std::io::BufWriter<std::fs::File>,
@@ -423,7 +424,7 @@ impl Journal {
         let name = format!(
             "{}-{stem}-{}.jsonl",
             chrono::Utc::now().format("%Y%m%dT%H%M%S%.3fZ"),
-            std::process::id()
+            crate::process::ProcessRef::current().tag()
         );
         let path = dir.join(name);
         let file = std::fs::OpenOptions::new()
@@ -534,14 +535,14 @@ pub fn prune_journals(
     Ok(removed)
 }
 
-/// Whether the process that writes journal `name` (`<time>-<playbook>-<pid>.jsonl`) is alive.
-/// A reused pid only keeps a journal longer, never deletes a live one.
+/// Whether the process that writes journal `name` (`<time>-<playbook>-<pid>.<start>.jsonl`, or
+/// `…-<pid>.jsonl` from before start times were recorded) is alive.
 fn run_in_progress(name: &str) -> bool {
     name.trim_end_matches(".jsonl")
         .rsplit('-')
         .next()
-        .and_then(|p| p.parse::<u32>().ok())
-        .is_some_and(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+        .and_then(crate::process::ProcessRef::parse_tag)
+        .is_some_and(|p| p.is_alive())
 }
 
 /// Starts a new log file when `path` grew past `max_bytes`: the old one becomes `<path>.1`
@@ -616,6 +617,22 @@ mod tests {
         let d = dir.path();
         // pid 1 is alive in any Linux system (a container's init too).
         let live = journal(d, "20200101T000000.000Z-old-live-1.jsonl", 4000);
+        let me = crate::process::ProcessRef::current();
+        let live_now = journal(
+            d,
+            &format!("20200101T000000.000Z-now-{}.jsonl", me.tag()),
+            4000,
+        );
+        // A live pid, but another process: the run that wrote it ended (its pid was reused).
+        let reused = crate::process::ProcessRef {
+            start_time: me.start_time.map(|t| t + 1),
+            ..me
+        };
+        let recycled = journal(
+            d,
+            &format!("20200101T000000.000Z-re-{}.jsonl", reused.tag()),
+            4000,
+        );
         let dead_pid = 999_999_999u32; // above pid_max
         let mut names = Vec::new();
         for i in 0..10 {
@@ -635,16 +652,17 @@ mod tests {
         };
         let removed = prune_journals(d, &keep, Some(&current)).expect("prune");
         assert!(
-            live.exists(),
+            live.exists() && live_now.exists(),
             "the journal of a run in progress was deleted"
         );
+        assert!(!recycled.exists(), "a reused pid kept an old journal");
         assert!(current.exists() && other.exists());
         assert!(!old.exists(), "older than 90 days");
         // Newest first: current, old (deleted for age), then names[9..] until 5 are kept.
         let kept: Vec<_> = names.iter().filter(|p| p.exists()).collect();
         assert_eq!(kept.len(), 4, "{kept:?}");
         assert!(names[9..].iter().all(|p| p.exists()) && names[6].exists());
-        assert_eq!(removed, 7);
+        assert_eq!(removed, 8);
         // No limits: nothing more goes.
         let none = Retention {
             keep_runs: 0,

@@ -53,7 +53,7 @@ pub async fn existing_roles(
         accept_new_host_keys: request.accept_new_host_keys,
         connect_timeout: request.connect_timeout,
     });
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, mut rx) = crate::engine::event_channel();
     let handle = tokio::spawn(engine::run::run(
         Arc::new(plan),
         connector,

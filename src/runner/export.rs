@@ -64,7 +64,8 @@ pub struct Exported {
     pub notes: Vec<String>,
 }
 
-/// Why an export failed; `code` is the exit code (5 bad input, 1 otherwise).
+/// Why an export failed; `code` is the exit code (5 bad input, 6 another run of the deployment
+/// holds its lock, 1 otherwise).
 #[derive(Debug)]
 pub struct ExportError {
     pub msg: String,
@@ -116,6 +117,18 @@ pub async fn export(opts: &ExportOptions) -> Result<Exported, ExportError> {
     let mut values = parse_extra_vars(&opts.extra_vars, &vault)?;
     let mut secret_names: Vec<String> = Vec::new();
     let mut out = Exported::default();
+    // Storing generated secrets (or reading them while a rotation writes them) is part of a
+    // real run of the deployment: one at a time, like `run`. Held until the export is written.
+    let _run_lock =
+        crate::lock::acquire("runner export", &opts.playbook, opts.inventory.as_deref()).map_err(
+            |e| ExportError {
+                code: match e {
+                    crate::lock::LockError::Busy { .. } => crate::lock::EXIT_LOCKED,
+                    crate::lock::LockError::Io(_) => 1,
+                },
+                msg: e.to_string(),
+            },
+        )?;
     if let Some(survey) = survey::load_for(&opts.playbook)? {
         let prep = prepare::prepare_checked(
             &request,

@@ -326,7 +326,7 @@ pub async fn run_worker<R: BufRead, W: Write>(input: R, output: W, opts: WorkerO
         accept_new_host_keys: false,
         connect_timeout: opts.connect_timeout,
     });
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let (tx, mut rx) = crate::engine::event_channel();
     let cancel = engine::Cancel::default();
     // SIGINT/SIGTERM (a fleet cancelling the job): no new tasks, a second one kills the running
     // commands; the job still ends with its stream and the temp dir (secrets) is removed.

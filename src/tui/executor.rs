@@ -8,6 +8,7 @@ use super::*;
 /// Carries out effects; results come back as actions.
 pub struct Executor {
     tx: UnboundedSender<Action>,
+    run_budget: RunBudget,
     check: Option<Cancel>,
     real: Option<Cancel>,
     health: Option<HealthTask>,
@@ -19,12 +20,18 @@ impl Executor {
     pub fn new(tx: UnboundedSender<Action>) -> Self {
         Self {
             tx,
+            run_budget: RunBudget::default(),
             check: None,
             real: None,
             health: None,
             health_source: None,
             health_retention: Duration::from_secs(600),
         }
+    }
+
+    /// The loop handled a run event: its room in the queue is free again.
+    pub fn run_event_done(&self, ev: &engine::RunEvent) {
+        self.run_budget.release(ev);
     }
 
     /// The cancel handle of the run of this kind.
@@ -64,7 +71,14 @@ impl Executor {
                 if let Some(old) = self.run_mut(kind).replace(cancel.clone()) {
                     old.cancel();
                 }
-                tokio::spawn(start_run(kind, *request, None, cancel, self.tx.clone()));
+                tokio::spawn(start_run(
+                    kind,
+                    *request,
+                    None,
+                    cancel,
+                    self.tx.clone(),
+                    self.run_budget.clone(),
+                ));
             }
             Effect::StartRunWithSecrets(request, action) => {
                 let cancel = Cancel::default();
@@ -77,6 +91,7 @@ impl Executor {
                     Some(action),
                     cancel,
                     self.tx.clone(),
+                    self.run_budget.clone(),
                 ));
             }
             Effect::Kill(kind) => {
@@ -168,6 +183,7 @@ async fn start_run(
     secrets_action: Option<SecretsAction>,
     cancel: Cancel,
     tx: UnboundedSender<Action>,
+    budget: RunBudget,
 ) {
     let fail = |msg: String| {
         let _ = tx.send(Action::RunFailed(kind, msg));
@@ -220,7 +236,7 @@ async fn start_run(
             Err(e) => return fail(format!("planning stopped: {e}")),
         }
     };
-    let (etx, erx) = unbounded_channel();
+    let (etx, erx) = engine::event_channel();
     let engine_action = |name: &str, reason: Option<String>| {
         let _ = tx.send(Action::Engine {
             kind,
@@ -287,7 +303,7 @@ async fn start_run(
     if let (Some(l), Some(j)) = (run_lock.as_mut(), journal.as_ref()) {
         l.set_journal(&j.path);
     }
-    let (journal_path, stats) = forward(kind, erx, journal, &tx).await;
+    let (journal_path, stats) = forward(kind, erx, journal, &tx, &budget).await;
     // `Stats` is the run's last event: the end is reported from it at once, and the engine task
     // is awaited in the background (a slow close of connections does not hold the screen).
     let summary = match stats {
@@ -336,7 +352,9 @@ async fn start_run(
             append_journal(path, &[event.to_string()]);
         }
         if let Some(msg) = warning {
-            let _ = tx.send(Action::Run(kind, engine::RunEvent::Warning { msg }));
+            budget
+                .send(&tx, kind, engine::RunEvent::Warning { msg })
+                .await;
         }
     }
     let _ = tx.send(Action::RunDone {
@@ -562,9 +580,10 @@ fn append_journal(path: &Path, lines: &[String]) {
 
 async fn forward(
     kind: RunKind,
-    mut rx: UnboundedReceiver<engine::RunEvent>,
+    mut rx: engine::EventReceiver,
     mut journal: Option<Journal>,
     tx: &UnboundedSender<Action>,
+    budget: &RunBudget,
 ) -> (Option<PathBuf>, Option<engine::RunSummary>) {
     let mut stats = None;
     while let Some(ev) = rx.recv().await {
@@ -579,10 +598,79 @@ async fn forward(
                 cancelled: *cancelled,
             });
         }
-        let _ = tx.send(Action::Run(kind, ev));
+        budget.send(tx, kind, ev).await;
         if stats.is_some() {
             break;
         }
     }
     (journal.map(|j| j.path.clone()), stats)
+}
+
+/// The run events sent to the wizard's loop and not handled yet, bounded like the engine's
+/// channel ([`engine::channel::EVENT_BUDGET`]): when the screen falls behind, forwarding waits,
+/// the engine's channel fills and the engine waits in turn. Nothing is dropped.
+#[derive(Clone)]
+pub struct RunBudget(std::sync::Arc<tokio::sync::Semaphore>);
+
+impl Default for RunBudget {
+    fn default() -> Self {
+        Self(std::sync::Arc::new(tokio::sync::Semaphore::new(
+            engine::channel::EVENT_BUDGET,
+        )))
+    }
+}
+
+impl RunBudget {
+    fn cost(ev: &engine::RunEvent) -> u32 {
+        // One event larger than the budget still passes (alone).
+        engine::channel::weight(ev).min(engine::channel::EVENT_BUDGET) as u32
+    }
+
+    /// Sends `ev` to the loop once it has room.
+    async fn send(&self, tx: &UnboundedSender<Action>, kind: RunKind, ev: engine::RunEvent) {
+        if let Ok(permit) = self.0.acquire_many(Self::cost(&ev)).await {
+            // Given back by `release` when the loop has handled the event.
+            permit.forget();
+        }
+        let _ = tx.send(Action::Run(kind, ev));
+    }
+
+    fn release(&self, ev: &engine::RunEvent) {
+        self.0.add_permits(Self::cost(ev) as usize);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn forwarding_waits_for_the_loop_and_drops_nothing() {
+        let (tx, mut rx) = unbounded_channel();
+        let budget = RunBudget::default();
+        let big = |n| engine::RunEvent::Warning { msg: "x".repeat(n) };
+        // Warnings weigh a constant: fill the budget with enough of them.
+        let per = RunBudget::cost(&big(1)) as usize;
+        let fits = engine::channel::EVENT_BUDGET / per;
+        for _ in 0..fits {
+            budget.send(&tx, RunKind::Real, big(1)).await;
+        }
+        let sender = {
+            let (budget, tx) = (budget.clone(), tx.clone());
+            tokio::spawn(async move { budget.send(&tx, RunKind::Real, big(2)).await })
+        };
+        tokio::task::yield_now().await;
+        assert!(!sender.is_finished(), "sent past the budget");
+        // The loop handles one: the waiting event goes through.
+        let Some(Action::Run(_, ev)) = rx.recv().await else {
+            panic!("a run event")
+        };
+        budget.release(&ev);
+        sender.await.unwrap();
+        let mut n = 1;
+        while rx.try_recv().is_ok() {
+            n += 1;
+        }
+        assert_eq!(n, fits + 1);
+    }
 }

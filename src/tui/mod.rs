@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures::StreamExt;
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use crate::app::action::RunKind;
 use crate::app::effects::SecretsAction;
@@ -257,6 +257,9 @@ pub async fn run(opts: Options) -> anyhow::Result<Option<crate::health::Status>>
         for action in batch {
             if matches!(action, Action::Resize) {
                 terminal.autoresize()?;
+            }
+            if let Action::Run(_, ev) = &action {
+                exec.run_event_done(ev);
             }
             for effect in update(&mut state, action) {
                 exec.execute(effect);

@@ -20,7 +20,9 @@ const LAYERS: &[&[&str]] = &[
         "db",
         "lock",
     ],
-    &["secrets", "compat", "paths", "fsutil", "config", "error"],
+    &[
+        "secrets", "compat", "paths", "fsutil", "config", "error", "process",
+    ],
 ];
 
 const MAX_CODE_LINES: usize = 800;

@@ -101,7 +101,7 @@ fn journal_events(path: &Path) -> Vec<Value> {
         .collect()
 }
 
-/// The journal file written by the run with this pid (its name ends in `-PID.jsonl`).
+/// The journal file written by the run with this pid (its name ends in `-PID.START.jsonl`).
 fn journal_of(runs_dir: &Path, pid: u32) -> Option<PathBuf> {
     std::fs::read_dir(runs_dir)
         .ok()?
@@ -109,7 +109,7 @@ fn journal_of(runs_dir: &Path, pid: u32) -> Option<PathBuf> {
         .find(|p| {
             p.file_name()
                 .and_then(|n| n.to_str())
-                .is_some_and(|n| n.ends_with(&format!("-{pid}.jsonl")))
+                .is_some_and(|n| n.ends_with(".jsonl") && n.contains(&format!("-{pid}.")))
         })
 }
 
@@ -160,6 +160,43 @@ fn a_second_run_of_the_deployment_is_refused_naming_who_what_and_since() {
         !third.stderr.contains("killed"),
         "a run that ended normally is not a killed one\n{}",
         third.dump()
+    );
+}
+
+/// `runner export` stores generated secrets in the deployment's store: while a run of the
+/// deployment holds the lock it is refused like a second run, and writes nothing.
+#[test]
+fn runner_export_is_refused_while_a_run_holds_the_lock() {
+    let sb = cmd::Sandbox::new();
+    let pb = sb.write("deploy.yml", &sb.subst(&slow_playbook(4)));
+    sb.write("deploy.survey.yml", SURVEY);
+    let mut first = spawn_run(&sb, &pb, &[]);
+    wait_for_file(&sb.p("started"), &mut first);
+
+    let inv = sb.inventory().display().to_string();
+    let pb_s = pb.display().to_string();
+    let export = sb.run_raw(&["runner", "export", "exp", &pb_s, "-i", &inv]);
+    export.assert_code(6);
+    for want in [
+        "another run of this deployment (local1) is in progress".to_string(),
+        format!("slm-wizard run, pid {}, user ", first.id()),
+    ] {
+        assert!(export.stderr.contains(&want), "{want:?}\n{}", export.dump());
+    }
+    assert!(
+        !sb.exists("exp"),
+        "a refused export wrote {}",
+        sb.p("exp").display()
+    );
+
+    assert_eq!(wait_exit(&mut first, Duration::from_secs(60)), 0);
+    // Once the run has ended, the export goes ahead (with the run's stored password).
+    let export = sb.run_raw(&["runner", "export", "exp", &pb_s, "-i", &inv]);
+    export.assert_ok();
+    assert!(
+        sb.exists("exp/project/slm-wizard-secrets.yml"),
+        "{}",
+        export.dump()
     );
 }
 
@@ -687,7 +724,7 @@ fn a_wizard_run_is_refused_while_a_headless_run_holds_the_deployment() {
             .any(|e| {
                 e.ok().is_some_and(|e| {
                     let n = e.file_name().to_string_lossy().into_owned();
-                    !n.ends_with(&format!("-{}.jsonl", headless.id()))
+                    !n.contains(&format!("-{}.", headless.id()))
                 })
             }),
         "the refused wizard run must not start (no journal of its own)"

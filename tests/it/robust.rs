@@ -267,6 +267,58 @@ fn two_hundred_megabytes_of_output_stay_bounded() {
     }
 }
 
+/// A consumer that falls behind (stdout a pipe nobody reads for a while) holds the run, not
+/// memory: the engine waits for room in its event channel before each task, and every event
+/// still arrives once the pipe is read.
+#[test]
+fn a_stalled_consumer_holds_the_run_not_memory() {
+    let sb = Sandbox::new();
+    const TASKS: usize = 80;
+    let mut pb = String::from("- hosts: all\n  gather_facts: no\n  tasks:\n");
+    for i in 0..TASKS {
+        pb.push_str(&format!(
+            "    - name: t{i}\n      shell: head -c 1000000 /dev/zero | tr '\\0' a | fold -w 100\n"
+        ));
+    }
+    let pb = sb.write("many.yml", &pb);
+    let inv = sb.inventory();
+    let rss = sb.p("measured-rss.txt");
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(PEAK_RSS)
+        .arg(&rss)
+        .arg(BIN)
+        .args(["run", pb.to_str().expect("utf-8"), "-i"])
+        .arg(&inv)
+        .arg("--json")
+        .current_dir(sb.path())
+        .env("XDG_STATE_HOME", sb.state_dir())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run python3");
+    // Without back-pressure the run goes on meanwhile and its events pile up in memory.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut out)
+        .expect("read stdout");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
+    let results = out
+        .lines()
+        .filter(|l| l.starts_with("{\"event\":\"task_result\""))
+        .count();
+    assert_eq!(results, TASKS, "every result arrives");
+    let peak: i64 = std::fs::read_to_string(&rss)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(i64::MAX);
+    eprintln!("peak RSS with a stalled consumer: {peak} KiB");
+    assert!(peak < 64 * MIB, "peak RSS {peak} KiB");
+}
+
 #[test]
 fn escape_sequences_from_targets_do_not_reach_the_terminal() {
     let sb = Sandbox::new();

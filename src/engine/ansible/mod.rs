@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
-use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use crate::engine::events::{Counts, RunEvent, Status};
 use crate::engine::plan::{RunRequest, make_vault_fn, parse_extra_vars};
@@ -130,9 +129,12 @@ fn remove_stale_in(dir: &Path) {
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let pid = name.split('-').next().and_then(|p| p.parse::<u32>().ok());
-        let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
-        if !alive {
+        // `<pid>.<start time>-<random>` (see PrivateDir::new).
+        let owner = name
+            .split('-')
+            .next()
+            .and_then(crate::process::ProcessRef::parse_tag);
+        if !owner.is_some_and(|p| p.is_alive()) {
             let _ = std::fs::remove_dir_all(e.path());
         }
     }
@@ -150,7 +152,7 @@ impl PrivateDir {
             .create(&parent)?;
         let name = format!(
             "{}-{}",
-            std::process::id(),
+            crate::process::ProcessRef::current().tag(),
             crate::secrets::generate_password(12).expose()
         );
         let dir = parent.join(name);
@@ -325,7 +327,7 @@ fn signal_group(pgid: i32, sig: i32) {
 pub async fn run(
     request: RunRequest,
     opts: AnsibleOptions,
-    events: UnboundedSender<RunEvent>,
+    events: crate::engine::channel::EventSender,
     cancel: Cancel,
 ) -> Result<RunSummary, InputError> {
     let redactor = redactor_for(&request, &opts.secrets);
@@ -436,7 +438,9 @@ pub async fn run(
     drop(vault_r);
     let pgid = child.id().map_or(0, |p| p as i32);
 
-    let (ltx, mut lrx) = unbounded_channel::<Line>();
+    // Bounded: with the wait for room below, a consumer that falls behind stops the reading of
+    // ansible's pipes (and so ansible), not the growth of a queue.
+    let (ltx, mut lrx) = tokio::sync::mpsc::channel::<Line>(256);
     {
         let ltx = ltx.clone();
         tokio::task::spawn_blocking(move || {
@@ -444,10 +448,10 @@ pub async fn run(
                 let Ok(line) = line else { break };
                 match serde_json::from_str::<Value>(&line) {
                     Ok(v) => {
-                        let _ = ltx.send(Line::Event(v));
+                        let _ = ltx.blocking_send(Line::Event(v));
                     }
                     Err(_) => {
-                        let _ = ltx.send(Line::Stdout(line));
+                        let _ = ltx.blocking_send(Line::Stdout(line));
                     }
                 }
             }
@@ -459,7 +463,7 @@ pub async fn run(
             use tokio::io::AsyncBufReadExt;
             let mut lines = tokio::io::BufReader::new(out).lines();
             while let Ok(Some(l)) = lines.next_line().await {
-                let _ = ltx.send(Line::Stdout(l));
+                let _ = ltx.send(Line::Stdout(l)).await;
             }
         });
     }
@@ -469,7 +473,7 @@ pub async fn run(
             use tokio::io::AsyncBufReadExt;
             let mut lines = tokio::io::BufReader::new(err).lines();
             while let Ok(Some(l)) = lines.next_line().await {
-                let _ = ltx.send(Line::Stderr(l));
+                let _ = ltx.send(Line::Stderr(l)).await;
             }
         });
     }
@@ -563,6 +567,7 @@ pub async fn run(
     };
     let mut waiter = waiter;
     let status = loop {
+        events.room().await;
         tokio::select! {
             line = lrx.recv() => match line {
                 Some(l) => handle_line(l, &mut stderr_text),
@@ -677,11 +682,20 @@ mod tests {
     #[test]
     fn stale_dirs_of_dead_processes_are_removed() {
         let d = tempfile::tempdir().unwrap();
-        let live = d.path().join(format!("{}-abc", std::process::id()));
+        let me = crate::process::ProcessRef::current();
+        let live = d.path().join(format!("{}-abc", me.tag()));
         let dead = d.path().join("999999999-abc");
-        std::fs::create_dir(&live).unwrap();
-        std::fs::create_dir(&dead).unwrap();
+        // A live pid with another start time: the pid was reused, the owner is gone.
+        let reused = crate::process::ProcessRef {
+            start_time: me.start_time.map(|t| t + 1),
+            ..me
+        };
+        let recycled = d.path().join(format!("{}-abc", reused.tag()));
+        for p in [&live, &dead, &recycled] {
+            std::fs::create_dir(p).unwrap();
+        }
         remove_stale_in(d.path());
         assert!(live.exists() && !dead.exists());
+        assert!(!recycled.exists(), "a reused pid kept a stale run dir");
     }
 }

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use futures::future::BoxFuture;
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
-use tokio::sync::{OnceCell, mpsc};
+use tokio::sync::OnceCell;
 
 use super::events::{Counts, RunEvent};
 use super::modules;
@@ -116,7 +116,7 @@ type RunOnceCells = HashMap<(usize, usize), Arc<OnceCell<Value>>>;
 
 struct Shared {
     plan: Arc<Plan>,
-    events: mpsc::UnboundedSender<RunEvent>,
+    events: crate::engine::channel::EventSender,
     cancel: Cancel,
     connector: Connector,
     /// Facts and runtime vars per host, for `hostvars`.
@@ -219,7 +219,7 @@ struct PlayCtx<'a> {
 pub async fn run(
     plan: Arc<Plan>,
     connector: Connector,
-    events: mpsc::UnboundedSender<RunEvent>,
+    events: crate::engine::channel::EventSender,
     cancel: Cancel,
 ) -> RunSummary {
     let all_hosts = plan.all_hosts();

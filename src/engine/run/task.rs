@@ -113,6 +113,8 @@ pub(super) async fn run_task(
         take_run_once_result(shared, pc, state, task);
         return;
     }
+    // Back-pressure: a consumer behind by more than the channel's budget holds the run here.
+    shared.events.room().await;
     shared.emit(RunEvent::TaskStart {
         host: state.name.clone(),
         task_id: task.id,
