@@ -59,6 +59,25 @@ pub struct Play {
     pub handlers: Vec<Item>,
     pub serial: Option<Value>,
     pub max_fail_percentage: Option<f64>,
+    /// A templated `strategy:` (a literal one is checked while parsing), with its position: plan
+    /// time renders it with `-e`, the play's vars and vars_files, as Ansible does.
+    pub strategy: Option<(String, Pos)>,
+}
+
+/// The strategies this engine runs. Hosts always proceed at their own pace here (no barrier
+/// between tasks), so `host_pinned` (Ansible's `free` with a worker per host) is `free` too.
+pub const STRATEGIES: &[&str] = &["linear", "free", "host_pinned"];
+
+/// Checks a rendered `strategy:` value; Err names what is valid.
+pub fn check_strategy(s: &str) -> Result<(), String> {
+    if STRATEGIES.contains(&s) {
+        Ok(())
+    } else {
+        Err(format!(
+            "strategy '{s}' is not supported by slm-wizard's engine; valid: {} (or run with --engine ansible)",
+            STRATEGIES.join(", ")
+        ))
+    }
 }
 
 #[derive(Debug, Clone)]

@@ -99,6 +99,7 @@ impl Parser<'_> {
             handlers: Vec::new(),
             serial: None,
             max_fail_percentage: None,
+            strategy: None,
         };
         let mut has_hosts = false;
         for (k, v) in entries {
@@ -145,11 +146,10 @@ impl Parser<'_> {
                 }
                 "strategy" => {
                     let s = str_of(v, "strategy")?;
-                    if s != "linear" && s != "free" {
-                        return Err(InputError::at(
-                            &v.pos,
-                            format!("strategy '{s}' is not supported; valid: linear, free"),
-                        ));
+                    if crate::template::is_template(&s) {
+                        play.strategy = Some((s, v.pos.clone()));
+                    } else {
+                        check_strategy(&s).map_err(|e| InputError::at(&v.pos, e))?;
                     }
                 }
                 "connection" => {

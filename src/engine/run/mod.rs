@@ -13,6 +13,7 @@ mod blocks;
 mod judge;
 mod plays;
 mod scope;
+mod set_fact;
 mod task;
 
 use std::collections::HashMap;

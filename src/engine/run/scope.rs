@@ -454,6 +454,7 @@ mod tests {
             handlers: Vec::new(),
             serial: None,
             max_fail_percentage: None,
+            strategy: None,
         }
     }
 

@@ -388,7 +388,7 @@ async fn run_once_item(
     }
     // set_fact is handled here: it changes the host's variables.
     if task.module == "set_fact" {
-        return Some(set_fact(shared, state, task, scope));
+        return Some(super::set_fact::set_fact(shared, state, task, scope));
     }
     let conn = match connection(shared, state, scope).await {
         Ok(c) => c,
@@ -504,32 +504,6 @@ fn unmet_when(
         }
     }
     None
-}
-
-/// `set_fact`: renders its pairs into the host's runtime variables (masking secret-named ones).
-fn set_fact(shared: &Shared, state: &mut HostState, task: &Task, scope: &JValue) -> ModuleResult {
-    let mut args = task.args.clone();
-    args.remove("cacheable");
-    match shared
-        .plan
-        .templar
-        .render_value(&Value::Object(args), scope)
-    {
-        Ok(Value::Object(facts)) => {
-            let mut rt = (*state.runtime).clone();
-            shared.plan.redactor.add_named_map(&facts, &|_| false);
-            for (k, v) in &facts {
-                rt.insert(k.clone(), v.clone());
-            }
-            state.runtime = Arc::new(rt);
-            publish(shared, state);
-            let mut r = ModuleResult::ok();
-            r.extra.insert("ansible_facts".into(), Value::Object(facts));
-            r
-        }
-        Ok(_) => ModuleResult::fail("set_fact needs key: value pairs"),
-        Err(e) => ModuleResult::fail(e.msg),
-    }
 }
 
 /// The module's arguments, rendered (`assert`'s are conditions: they stay text), with `omit`
