@@ -335,6 +335,7 @@ impl Parser<'_> {
             rescue: Vec::new(),
             always: Vec::new(),
         };
+        let mut notify = Vec::new();
         for (k, v) in entries {
             let key = k.key_string();
             if self.common(&mut b.common, &key, v)? {
@@ -344,7 +345,8 @@ impl Parser<'_> {
                 "block" => b.block = self.items(v, "block", handlers)?,
                 "rescue" => b.rescue = self.items(v, "rescue", handlers)?,
                 "always" => b.always = self.items(v, "always", handlers)?,
-                "delegate_to" | "notify" => {
+                "notify" => notify = string_list(v, "notify")?,
+                "delegate_to" => {
                     return Err(InputError::at(
                         &k.pos,
                         format!("'{key}' on a block is not supported by slm-wizard"),
@@ -358,6 +360,27 @@ impl Parser<'_> {
                 }
             }
         }
+        // A block's notify is inherited by its tasks that name none of their own (inner blocks
+        // applied theirs already), as Ansible's Notifiable attribute is.
+        if !notify.is_empty() {
+            for part in [&mut b.block, &mut b.rescue, &mut b.always] {
+                inherit_notify(part, &notify);
+            }
+        }
         Ok(b)
+    }
+}
+
+fn inherit_notify(items: &mut [Item], notify: &[String]) {
+    for i in items {
+        match i {
+            Item::Task(t) if t.notify.is_empty() => t.notify = notify.to_vec(),
+            Item::Task(_) => {}
+            Item::Block(b) => {
+                for part in [&mut b.block, &mut b.rescue, &mut b.always] {
+                    inherit_notify(part, notify);
+                }
+            }
+        }
     }
 }

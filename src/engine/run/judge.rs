@@ -305,7 +305,7 @@ pub(super) fn account(
     }
     count(&mut state.counts, status, ignored);
     if status == Status::Changed {
-        queue_handlers(&mut pc.notified, &task.notify);
+        super::blocks::notify(pc, &task.notify);
     }
     match status {
         Status::Unreachable if !ignored => {
@@ -322,11 +322,39 @@ pub(super) fn account(
         }
         Status::Failed if !ignored => {
             pc.failed = true;
+            pc.last_failure = Some((failed_task_json(task), reg.clone()));
             note_failure(shared, pc, task, inh);
         }
         _ => {}
     }
     reg
+}
+
+/// The failed task as `ansible_failed_task` shows it: its main attributes, as written.
+fn failed_task_json(task: &Task) -> Value {
+    let mut m = Map::new();
+    m.insert(
+        "name".into(),
+        task.common.name.clone().unwrap_or_default().into(),
+    );
+    m.insert("action".into(), task.module_written.clone().into());
+    m.insert("args".into(), Value::Object(task.args.clone()));
+    m.insert("tags".into(), Value::from(task.common.tags.clone()));
+    m.insert(
+        "when".into(),
+        task.common.when.clone().unwrap_or(Value::Array(Vec::new())),
+    );
+    m.insert("notify".into(), Value::from(task.notify.clone()));
+    m.insert(
+        "register".into(),
+        task.register.clone().map_or(Value::Null, Value::from),
+    );
+    m.insert(
+        "loop".into(),
+        task.loop_items.clone().unwrap_or(Value::Null),
+    );
+    m.insert("vars".into(), Value::Object(task.common.vars.clone()));
+    Value::Object(m)
 }
 
 /// Adds one task's outcome to a host's recap: an ignored failure counts as ok (and ignored), an
@@ -348,15 +376,6 @@ fn count(c: &mut Counts, status: Status, ignored: bool) {
         }
         Status::Unreachable if ignored => c.skipped += 1,
         Status::Unreachable => c.unreachable += 1,
-    }
-}
-
-/// Queues a changed task's `notify` names for the next handler flush, each once.
-fn queue_handlers(notified: &mut Vec<String>, notify: &[String]) {
-    for n in notify {
-        if !notified.contains(n) {
-            notified.push(n.clone());
-        }
     }
 }
 
@@ -507,16 +526,6 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(c, want);
-    }
-
-    #[test]
-    fn handlers_are_queued_once_in_first_notified_order() {
-        let mut q = vec!["restart".to_string()];
-        queue_handlers(
-            &mut q,
-            &["reload".into(), "restart".into(), "reload".into()],
-        );
-        assert_eq!(q, vec!["restart", "reload"]);
     }
 
     #[test]

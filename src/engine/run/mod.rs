@@ -210,8 +210,15 @@ struct PlayCtx<'a> {
     vars_files: Arc<Map<String, Value>>,
     play_vars: Arc<Map<String, Value>>,
     play_hosts: Arc<Vec<String>>,
-    notified: Vec<String>,
+    /// Ids of the handlers notified and not yet run, in first-notified order.
+    notified: Vec<usize>,
     failed: bool,
+    /// The last task that failed on this host and its result, for `ansible_failed_task` and
+    /// `ansible_failed_result` in a rescue.
+    last_failure: Option<(Value, Value)>,
+    /// Bumped by `meta: clear_host_errors`, so an always section that cleared errors does not
+    /// restore the failure of its block.
+    errors_cleared: u32,
     /// Whether this play's escalation needs were checked against the host's tools.
     become_checked: bool,
 }

@@ -138,6 +138,8 @@ async fn run_play_on_host(
         play_hosts,
         notified: Vec::new(),
         failed: false,
+        last_failure: None,
+        errors_cleared: 0,
         become_checked: false,
     };
     let base = play_base(play);
