@@ -49,7 +49,9 @@ pub(super) fn run_items<'a>(
                             // recap keeps it), as Ansible's clear_host_errors does.
                             "clear_host_errors" => {
                                 pc.failed = false;
+                                pc.fatal = false;
                                 pc.errors_cleared += 1;
+                                state.counts.recovered = state.counts.failed;
                             }
                             _ => {}
                         }
@@ -63,6 +65,7 @@ pub(super) fn run_items<'a>(
                     run_items(shared, pc, state, &b.block, &inner).await;
                     if pc.failed && !state.stopped && !b.rescue.is_empty() {
                         pc.failed = false;
+                        pc.fatal = false;
                         state.counts.failed = state.counts.failed.saturating_sub(1);
                         state.counts.rescued += 1;
                         set_failure_vars(shared, pc, state);

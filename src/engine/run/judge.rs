@@ -318,12 +318,13 @@ pub(super) fn account(
                     .unwrap_or("unreachable")
                     .to_string(),
             });
-            note_failure(shared, pc, task, inh);
+            note_failure(pc, task, inh);
+            settle_failure(shared, pc);
         }
         Status::Failed if !ignored => {
             pc.failed = true;
             pc.last_failure = Some((failed_task_json(task), reg.clone()));
-            note_failure(shared, pc, task, inh);
+            note_failure(pc, task, inh);
         }
         _ => {}
     }
@@ -384,19 +385,25 @@ fn over_max_fail(max_fail_percentage: Option<f64>, failed: usize, hosts: usize) 
     max_fail_percentage.is_some_and(|pct| (failed as f64) * 100.0 / (hosts.max(1) as f64) > pct)
 }
 
-/// Counts a failure in the play; aborts the play on `any_errors_fatal` or past
-/// `max_fail_percentage`.
-fn note_failure(shared: &Shared, pc: &PlayCtx<'_>, task: &Task, inh: &Inherited) {
-    let n = shared.failed_in_play.fetch_add(1, Ordering::SeqCst) + 1;
-    let fatal = task
+/// Notes whether a failure is fatal to the play (`any_errors_fatal`); it is settled once it
+/// leaves its blocks, since a rescue or always section still runs first.
+fn note_failure(pc: &mut PlayCtx<'_>, task: &Task, inh: &Inherited) {
+    pc.fatal |= task
         .common
         .any_errors_fatal
         .or(inh.any_errors_fatal)
         .unwrap_or(false);
+}
+
+/// A failure that no rescue handled counts against the play: the play ends for every host on
+/// `any_errors_fatal` or past `max_fail_percentage`.
+pub(super) fn settle_failure(shared: &Shared, pc: &mut PlayCtx<'_>) {
+    let n = shared.failed_in_play.fetch_add(1, Ordering::SeqCst) + 1;
     let over_pct = over_max_fail(pc.play.max_fail_percentage, n, pc.play_hosts.len());
-    if fatal || over_pct {
+    if pc.fatal || over_pct {
         shared.abort_play.store(true, Ordering::SeqCst);
     }
+    pc.fatal = false;
 }
 
 #[cfg(test)]

@@ -89,7 +89,7 @@ impl RunSummary {
     pub fn exit_code(&self) -> i32 {
         if self.hosts.values().any(|c| c.unreachable > 0) {
             4
-        } else if self.hosts.values().any(|c| c.failed > 0) || self.cancelled {
+        } else if self.hosts.values().any(|c| c.failed > c.recovered) || self.cancelled {
             2
         } else {
             0
@@ -219,6 +219,8 @@ struct PlayCtx<'a> {
     /// Bumped by `meta: clear_host_errors`, so an always section that cleared errors does not
     /// restore the failure of its block.
     errors_cleared: u32,
+    /// The failure being handled is fatal to the play (`any_errors_fatal`) unless rescued.
+    fatal: bool,
     /// Whether this play's escalation needs were checked against the host's tools.
     become_checked: bool,
 }

@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
 
 use super::blocks::{flush_handlers, run_items};
+use super::judge::settle_failure;
 use super::scope::play_base;
 use super::task::run_task;
 use super::{HostState, PlayCtx, Shared};
@@ -140,6 +141,7 @@ async fn run_play_on_host(
         failed: false,
         last_failure: None,
         errors_cleared: 0,
+        fatal: false,
         become_checked: false,
     };
     let base = play_base(play);
@@ -155,6 +157,9 @@ async fn run_play_on_host(
         run_items(shared, &mut pc, state, section, &base).await;
         if !state.stopped && !pc.failed {
             flush_handlers(shared, &mut pc, state, &base).await;
+        }
+        if pc.failed && !state.stopped {
+            settle_failure(shared, &mut pc);
         }
         if state.stopped || pc.failed {
             break;

@@ -94,6 +94,8 @@ impl Object for HostVars {
             .unwrap_or_default();
         let inv = Arc::new(shared.plan.inventory.host_vars(host));
         let mut scope = Scope::new(shared.plan.templar.clone());
+        // Runtime variables (registers, set_fact) are data, never templates.
+        scope.literal_layers = vec![1];
         scope.layers = vec![
             shared.plan.extra.clone(),
             runtime,
@@ -224,6 +226,7 @@ pub(super) fn build_scope(
 ) -> JValue {
     let mut scope = Scope::new(shared.plan.templar.clone());
     scope.layers.push(shared.plan.extra.clone());
+    scope.literal_layers.push(scope.layers.len());
     scope.layers.push(state.runtime.clone());
     if let Some(l) = loop_layer {
         scope.layers.push(l);
