@@ -29,19 +29,20 @@ pub struct Playbook {
 pub struct Common {
     pub name: Option<String>,
     pub when: Option<Value>,
-    pub r#become: Option<bool>,
+    /// The boolean keywords hold `Value::Bool`, or a template rendered when the task runs.
+    pub r#become: Option<Value>,
     pub become_user: Option<String>,
     pub become_method: Option<String>,
     pub vars: Map<String, Value>,
     pub tags: Vec<String>,
-    pub ignore_errors: Option<bool>,
-    pub ignore_unreachable: Option<bool>,
+    pub ignore_errors: Option<Value>,
+    pub ignore_unreachable: Option<Value>,
     pub no_log: Option<Value>,
     pub environment: Option<Value>,
     pub check_mode: Option<Value>,
     pub diff: Option<Value>,
-    pub any_errors_fatal: Option<bool>,
-    pub run_once: Option<bool>,
+    pub any_errors_fatal: Option<Value>,
+    pub run_once: Option<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -410,6 +411,16 @@ fn bool_of(node: &Node, what: &str) -> Result<bool, InputError> {
             ),
         )),
     }
+}
+
+/// A boolean keyword: a boolean, or a template (`"{{ flag }}"`) rendered when the task runs.
+fn flag_of(node: &Node, what: &str) -> Result<Value, InputError> {
+    if let Kind::Str(s) = &node.kind
+        && crate::template::is_template(s)
+    {
+        return Ok(Value::String(s.clone()));
+    }
+    bool_of(node, what).map(Value::Bool)
 }
 
 fn string_list(node: &Node, what: &str) -> Result<Vec<String>, InputError> {

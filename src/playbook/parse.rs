@@ -26,11 +26,12 @@ impl Parser<'_> {
         match key {
             "name" => c.name = Some(str_of(v, key)?),
             "when" => c.when = Some(self.json(v)?),
-            "become" => c.r#become = Some(bool_of(v, key)?),
+            "become" => c.r#become = Some(flag_of(v, key)?),
             "become_user" => c.become_user = Some(str_of(v, key)?),
             "become_method" => {
                 let m = str_of(v, key)?;
-                if !matches!(m.as_str(), "sudo" | "su") {
+                // A templated method is checked once rendered (become.rs).
+                if !crate::template::is_template(&m) && !matches!(m.as_str(), "sudo" | "su") {
                     return Err(InputError::at(
                         &v.pos,
                         format!("become_method '{m}' is not supported; valid: sudo, su"),
@@ -40,8 +41,8 @@ impl Parser<'_> {
             }
             "vars" => c.vars = self.map_of(v, key)?,
             "tags" => c.tags = string_list(v, key)?,
-            "ignore_errors" => c.ignore_errors = Some(bool_of(v, key)?),
-            "ignore_unreachable" => c.ignore_unreachable = Some(bool_of(v, key)?),
+            "ignore_errors" => c.ignore_errors = Some(flag_of(v, key)?),
+            "ignore_unreachable" => c.ignore_unreachable = Some(flag_of(v, key)?),
             "no_log" => c.no_log = Some(self.json(v)?),
             "environment" => {
                 // Static names are checked here, at their position; templated ones when the task
@@ -64,8 +65,8 @@ impl Parser<'_> {
             }
             "check_mode" => c.check_mode = Some(self.json(v)?),
             "diff" => c.diff = Some(self.json(v)?),
-            "any_errors_fatal" => c.any_errors_fatal = Some(bool_of(v, key)?),
-            "run_once" => c.run_once = Some(bool_of(v, key)?),
+            "any_errors_fatal" => c.any_errors_fatal = Some(flag_of(v, key)?),
+            "run_once" => c.run_once = Some(flag_of(v, key)?),
             // Accepted for compatibility; they change nothing in this engine.
             "collections" | "module_defaults" | "timeout" => {}
             _ => return Ok(false),

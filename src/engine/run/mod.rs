@@ -126,6 +126,9 @@ struct Shared {
     groups: Arc<Map<String, Value>>,
     run_once: Mutex<RunOnceCells>,
     abort_play: AtomicBool,
+    /// `any_errors_fatal` or `max_fail_percentage` ended a play: ansible-playbook runs no
+    /// further play either.
+    abort_run: AtomicBool,
     failed_in_play: AtomicUsize,
     /// Output held back per (host, task, stream) so a secret split across chunks is masked.
     output_tails: Mutex<Vec<OutputTail>>,
@@ -243,6 +246,7 @@ pub async fn run(
         connections: tokio::sync::Mutex::new(HashMap::new()),
         run_once: Mutex::new(HashMap::new()),
         abort_play: AtomicBool::new(false),
+        abort_run: AtomicBool::new(false),
         failed_in_play: AtomicUsize::new(0),
         output_tails: Mutex::new(Vec::new()),
     });

@@ -21,7 +21,7 @@ pub(super) async fn run_plays(shared: &Arc<Shared>, states: &mut IndexMap<String
     let plan = shared.plan.clone();
     let cancel = &shared.cancel;
     for (idx, play) in plan.playbook.plays.iter().enumerate() {
-        if cancel.is_cancelled() {
+        if cancel.is_cancelled() || shared.abort_run.load(Ordering::SeqCst) {
             break;
         }
         let hosts: Vec<String> = plan.play_hosts[idx]
@@ -51,7 +51,14 @@ pub(super) async fn run_plays(shared: &Arc<Shared>, states: &mut IndexMap<String
             });
             continue;
         }
-        for batch in batches(&play.serial, &hosts) {
+        let serial = play
+            .serial
+            .as_ref()
+            .map(|v| render_play_keyword(shared, idx, v));
+        for batch in batches(&serial, &hosts) {
+            if shared.abort_run.load(Ordering::SeqCst) {
+                break;
+            }
             shared.abort_play.store(false, Ordering::SeqCst);
             shared.failed_in_play.store(0, Ordering::SeqCst);
             let play_hosts = Arc::new(batch.clone());
@@ -78,6 +85,22 @@ pub(super) async fn run_plays(shared: &Arc<Shared>, states: &mut IndexMap<String
             }
         }
     }
+}
+
+/// A play keyword Ansible templates before any host runs (`serial`): rendered with `-e`, the
+/// play's vars_files and vars; left as written when it does not render (the batch sizes then
+/// treat it as one host at a time, as for any value that is not a size).
+fn render_play_keyword(shared: &Shared, idx: usize, v: &Value) -> Value {
+    let plan = &shared.plan;
+    let mut scope = crate::template::Scope::new(plan.templar.clone());
+    scope.layers.push(plan.extra.clone());
+    scope.layers.push(plan.play_vars_files[idx].clone());
+    scope
+        .layers
+        .push(Arc::new(plan.playbook.plays[idx].common.vars.clone()));
+    plan.templar
+        .render_value(v, &scope.into_value())
+        .unwrap_or_else(|_| v.clone())
 }
 
 fn count_tasks(items: &[Item]) -> usize {

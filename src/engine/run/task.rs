@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::r#become::task_escalation;
 use super::judge::{CENSORED, account, emit_result, finish, judge, result_json};
 use super::scope::{
-    Inherited, bool_kw, build_scope, facts_layer, no_log, register_templated_secrets,
+    Inherited, bool_kw, build_scope, facts_layer, flag, no_log, register_templated_secrets,
     selected_by_tags, var,
 };
 use super::{HostState, LIVE_OUTPUT_PER_TASK, LiveOutput, PlayCtx, Shared, publish};
@@ -105,57 +105,108 @@ pub(super) async fn run_task(
     }
     let scope = build_scope(shared, pc, state, inh, task, None);
     register_templated_secrets(shared, pc, state, inh, task, &scope);
-    let run_once = task.common.run_once.or(inh.run_once).unwrap_or(false);
-    if run_once
-        && let Some(first) = pc.play_hosts.first()
-        && *first != state.name
-    {
-        take_run_once_result(shared, pc, state, task);
+    let run_once = match flag(
+        &shared.plan.templar,
+        "run_once",
+        &task.common.run_once,
+        &inh.run_once,
+        &scope,
+    ) {
+        Ok(b) => b.unwrap_or(false),
+        Err(msg) => {
+            let r = ModuleResult::fail(msg);
+            let hidden = no_log(shared, inh, task, &scope);
+            finish(
+                shared,
+                pc,
+                state,
+                task,
+                inh,
+                &scope,
+                r,
+                None,
+                Instant::now(),
+                hidden,
+            );
+            return;
+        }
+    };
+    if !run_once {
+        run_here(shared, pc, state, task, inh, &scope, handler).await;
         return;
     }
+    // The first host to reach a run_once task runs it; the others wait for its result, which
+    // they register too (hosts go at their own pace, so the first in the play may be late).
+    let cell = run_once_cell(shared, pc, task);
+    let mut ran = false;
+    {
+        let (pc, ran) = (&mut *pc, &mut ran);
+        let state = &mut *state;
+        let scope = &scope;
+        cell.get_or_init(move || async move {
+            *ran = true;
+            run_here(shared, pc, state, task, inh, scope, handler)
+                .await
+                .unwrap_or(Value::Null)
+        })
+        .await;
+    }
+    if !ran {
+        take_run_once_result(state, task, cell.get());
+    }
+}
+
+/// Runs the task on this host: its start, its items or its one call, its result; returns the
+/// registered value (None when the host became unreachable or the loop could not start).
+async fn run_here(
+    shared: &Arc<Shared>,
+    pc: &mut PlayCtx<'_>,
+    state: &mut HostState,
+    task: &Task,
+    inh: &Inherited,
+    scope: &JValue,
+    handler: bool,
+) -> Option<Value> {
     shared.emit(RunEvent::TaskStart {
         host: state.name.clone(),
         task_id: task.id,
-        task: title(shared, task, &scope),
+        task: title(shared, task, scope),
         module: task.module.clone(),
         handler,
     });
     let started = Instant::now();
-    let hidden = no_log(shared, inh, task, &scope);
-    let reg = match loop_items(&shared.plan.templar, task, &scope) {
+    let hidden = no_log(shared, inh, task, scope);
+    match loop_items(&shared.plan.templar, task, scope) {
         Err(msg) => {
             let r = ModuleResult::fail(msg);
             finish(
-                shared, pc, state, task, inh, &scope, r, None, started, hidden,
+                shared, pc, state, task, inh, scope, r, None, started, hidden,
             );
-            return;
+            None
         }
         Ok(None) => {
-            let r = run_once_item(shared, pc, state, task, inh, &scope, hidden).await;
-            let Some(r) = r else { return };
-            finish(
-                shared, pc, state, task, inh, &scope, r, None, started, hidden,
-            )
+            let r = run_once_item(shared, pc, state, task, inh, scope, hidden).await?;
+            Some(finish(
+                shared, pc, state, task, inh, scope, r, None, started, hidden,
+            ))
         }
-        Ok(Some(items)) => {
-            let r = run_loop(shared, pc, state, task, inh, &scope, &items, hidden).await;
-            let Some(reg) = r else { return };
-            reg
-        }
-    };
-    if run_once {
-        publish_run_once(shared, pc, task, reg);
+        Ok(Some(items)) => run_loop(shared, pc, state, task, inh, scope, &items, hidden).await,
     }
 }
 
-/// `run_once` on a host other than the first: it runs nothing and takes the first host's
-/// registered result (when the first host got one).
-fn take_run_once_result(shared: &Shared, pc: &PlayCtx<'_>, state: &mut HostState, task: &Task) {
-    let cell = {
-        let mut map = shared.run_once.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry((pc.play_idx, task.id)).or_default().clone()
-    };
-    if let Some(v) = cell.get()
+fn run_once_cell(
+    shared: &Shared,
+    pc: &PlayCtx<'_>,
+    task: &Task,
+) -> Arc<tokio::sync::OnceCell<Value>> {
+    let mut map = shared.run_once.lock().unwrap_or_else(|e| e.into_inner());
+    map.entry((pc.play_idx, task.id)).or_default().clone()
+}
+
+/// `run_once` on a host that did not run it: it takes the registered result of the host that did
+/// (when that host got one).
+fn take_run_once_result(state: &mut HostState, task: &Task, result: Option<&Value>) {
+    if let Some(v) = result.filter(|v| !v.is_null())
         && let Some(reg) = &task.register
     {
         let mut rt = (*state.runtime).clone();
@@ -354,15 +405,7 @@ pub(super) fn title(shared: &Shared, task: &Task, scope: &JValue) -> String {
     }
 }
 
-fn publish_run_once(shared: &Shared, pc: &PlayCtx<'_>, task: &Task, reg: Value) {
-    let cell = {
-        let mut map = shared.run_once.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry((pc.play_idx, task.id)).or_default().clone()
-    };
-    let _ = cell.set(reg);
-}
-
-fn short(s: &str) -> String {
+pub(super) fn short(s: &str) -> String {
     if s.len() > 80 {
         format!(
             "{}…",
