@@ -125,6 +125,10 @@ struct Shared {
     connections: tokio::sync::Mutex<HashMap<String, Arc<dyn Transport>>>,
     groups: Arc<Map<String, Value>>,
     run_once: Mutex<RunOnceCells>,
+    /// Hosts of the current batch that are done with the play, and a wake-up for hosts waiting
+    /// on a run_once result (a result published or a host done).
+    play_done: Mutex<std::collections::HashSet<String>>,
+    progress: tokio::sync::Notify,
     abort_play: AtomicBool,
     /// `any_errors_fatal` or `max_fail_percentage` ended a play: ansible-playbook runs no
     /// further play either.
@@ -245,6 +249,8 @@ pub async fn run(
         published: RwLock::new(HashMap::new()),
         connections: tokio::sync::Mutex::new(HashMap::new()),
         run_once: Mutex::new(HashMap::new()),
+        play_done: Mutex::new(Default::default()),
+        progress: tokio::sync::Notify::new(),
         abort_play: AtomicBool::new(false),
         abort_run: AtomicBool::new(false),
         failed_in_play: AtomicUsize::new(0),

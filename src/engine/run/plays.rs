@@ -61,6 +61,11 @@ pub(super) async fn run_plays(shared: &Arc<Shared>, states: &mut IndexMap<String
             }
             shared.abort_play.store(false, Ordering::SeqCst);
             shared.failed_in_play.store(0, Ordering::SeqCst);
+            shared
+                .play_done
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
             let play_hosts = Arc::new(batch.clone());
             let sem = Arc::new(Semaphore::new(plan.request.forks.max(1)));
             let mut set = tokio::task::JoinSet::new();
@@ -75,6 +80,12 @@ pub(super) async fn run_plays(shared: &Arc<Shared>, states: &mut IndexMap<String
                     let _permit = sem.acquire().await;
                     let mut state = state;
                     run_play_on_host(&shared, idx, play_hosts, &mut state).await;
+                    shared
+                        .play_done
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(state.name.clone());
+                    shared.progress.notify_waiters();
                     state
                 });
             }

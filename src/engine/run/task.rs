@@ -135,9 +135,17 @@ pub(super) async fn run_task(
         run_here(shared, pc, state, task, inh, &scope, handler).await;
         return;
     }
-    // The first host to reach a run_once task runs it; the others wait for its result, which
-    // they register too (hosts go at their own pace, so the first in the play may be late).
+    // The batch's first host runs a run_once task, as in Ansible; the others wait for its
+    // result and register it too (hosts go at their own pace, so the first may be late). When it
+    // is done with the play without running it, or when fewer forks than hosts could leave it
+    // waiting for a slot a waiting host holds, the first host to get here runs it.
     let cell = run_once_cell(shared, pc, task);
+    if shared.plan.request.forks >= pc.play_hosts.len()
+        && let Some(first) = pc.play_hosts.first()
+        && *first != state.name
+    {
+        wait_for_run_once(shared, &cell, first).await;
+    }
     let mut ran = false;
     {
         let (pc, ran) = (&mut *pc, &mut ran);
@@ -151,8 +159,30 @@ pub(super) async fn run_task(
         })
         .await;
     }
-    if !ran {
+    if ran {
+        shared.progress.notify_waiters();
+    } else {
         take_run_once_result(state, task, cell.get());
+    }
+}
+
+/// Waits until the run_once result is in, or `first` is done with the play, or the run is
+/// cancelled.
+async fn wait_for_run_once(shared: &Shared, cell: &tokio::sync::OnceCell<Value>, first: &str) {
+    loop {
+        let woken = shared.progress.notified();
+        tokio::pin!(woken);
+        // Registered before the checks, so a wake-up between them is not lost.
+        woken.as_mut().enable();
+        let first_done = shared
+            .play_done
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(first);
+        if cell.initialized() || first_done || shared.cancel.is_cancelled() {
+            return;
+        }
+        woken.await;
     }
 }
 
