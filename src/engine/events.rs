@@ -51,6 +51,10 @@ pub struct Counts {
     pub rescued: u32,
     #[serde(skip)]
     pub ignored: u32,
+    /// How many of `failed` a `meta: clear_host_errors` forgave: they stay in the recap but do
+    /// not fail the run (ansible-playbook's exit status comes from the hosts still failed).
+    #[serde(skip)]
+    pub recovered: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]

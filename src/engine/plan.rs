@@ -259,6 +259,9 @@ pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
             vars_file_pos.push((vars, pos));
         }
         collect_secrets(&files, &redactor);
+        if let Some((expr, pos)) = &play.strategy {
+            check_templated_strategy(&templar, expr, pos, &extra, &files, &play.common.vars)?;
+        }
         play_vars_files.push(Arc::new(files));
         play_hosts.push(hosts);
     }
@@ -282,6 +285,30 @@ pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
     };
     check_templates(&plan)?;
     Ok(plan)
+}
+
+/// A templated `strategy:` rendered as Ansible does, with no host: `-e`, then the play's
+/// vars_files and vars; the result must be a strategy the engine runs.
+fn check_templated_strategy(
+    templar: &Templar,
+    expr: &str,
+    pos: &Pos,
+    extra: &Map<String, Value>,
+    files: &Map<String, Value>,
+    play_vars: &Map<String, Value>,
+) -> Result<(), InputError> {
+    let mut scope = crate::template::Scope::new(templar.clone());
+    for layer in [extra, files, play_vars] {
+        scope.layers.push(Arc::new(layer.clone()));
+    }
+    let rendered = templar
+        .render_str(expr, &scope.into_value())
+        .map_err(|e| InputError::at(pos, format!("strategy '{expr}': {}", e.msg)))?;
+    let name = match rendered {
+        Value::String(s) => s,
+        other => other.to_string(),
+    };
+    playbook::check_strategy(&name).map_err(|e| InputError::at(pos, e))
 }
 
 /// Survey variables set outside `-e`: every value the inventory (group and host vars, group_vars/
@@ -414,7 +441,9 @@ fn known_names(plan: &Plan) -> HashSet<String> {
                     }
                     known.insert(t.loop_var.clone());
                     if t.module == "set_fact" {
-                        known.extend(t.args.keys().cloned());
+                        for k in t.args.keys() {
+                            known.insert(set_fact_name(plan, play, files, t, k));
+                        }
                     }
                 },
                 &mut |b| block_vars.extend(b.vars.keys().cloned()),
@@ -423,6 +452,37 @@ fn known_names(plan: &Plan) -> HashSet<String> {
         }
     }
     known
+}
+
+/// Any name: a set_fact key whose template cannot be rendered before the run defines a name
+/// known only then, so the undefined-variable check stands down.
+const ANY_NAME: &str = "*";
+
+/// The name a set_fact key defines: the key, or its template rendered with what plan time knows
+/// (`-e`, the play's vars and vars_files, the task's vars); [`ANY_NAME`] when that is not enough.
+fn set_fact_name(
+    plan: &Plan,
+    play: &playbook::Play,
+    files: &Map<String, Value>,
+    t: &Task,
+    key: &str,
+) -> String {
+    if !is_template(key) {
+        return key.to_string();
+    }
+    let mut scope = crate::template::Scope::new(plan.templar.clone());
+    for layer in [
+        plan.extra.as_ref(),
+        &t.common.vars,
+        files,
+        &play.common.vars,
+    ] {
+        scope.layers.push(Arc::new(layer.clone()));
+    }
+    match plan.templar.render_str(key, &scope.into_value()) {
+        Ok(Value::String(name)) => name,
+        _ => ANY_NAME.to_string(),
+    }
 }
 
 fn walk(
@@ -481,7 +541,7 @@ fn check_templates(plan: &Plan) -> Result<(), InputError> {
             ));
             return;
         }
-        if guarded(s) {
+        if guarded(s) || known.contains(ANY_NAME) {
             return;
         }
         let facts_like = |n: &str| n.starts_with("ansible_");

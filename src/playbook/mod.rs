@@ -29,19 +29,20 @@ pub struct Playbook {
 pub struct Common {
     pub name: Option<String>,
     pub when: Option<Value>,
-    pub r#become: Option<bool>,
+    /// The boolean keywords hold `Value::Bool`, or a template rendered when the task runs.
+    pub r#become: Option<Value>,
     pub become_user: Option<String>,
     pub become_method: Option<String>,
     pub vars: Map<String, Value>,
     pub tags: Vec<String>,
-    pub ignore_errors: Option<bool>,
-    pub ignore_unreachable: Option<bool>,
+    pub ignore_errors: Option<Value>,
+    pub ignore_unreachable: Option<Value>,
     pub no_log: Option<Value>,
     pub environment: Option<Value>,
     pub check_mode: Option<Value>,
     pub diff: Option<Value>,
-    pub any_errors_fatal: Option<bool>,
-    pub run_once: Option<bool>,
+    pub any_errors_fatal: Option<Value>,
+    pub run_once: Option<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -59,6 +60,25 @@ pub struct Play {
     pub handlers: Vec<Item>,
     pub serial: Option<Value>,
     pub max_fail_percentage: Option<f64>,
+    /// A templated `strategy:` (a literal one is checked while parsing), with its position: plan
+    /// time renders it with `-e`, the play's vars and vars_files, as Ansible does.
+    pub strategy: Option<(String, Pos)>,
+}
+
+/// The strategies this engine runs. Hosts always proceed at their own pace here (no barrier
+/// between tasks), so `host_pinned` (Ansible's `free` with a worker per host) is `free` too.
+pub const STRATEGIES: &[&str] = &["linear", "free", "host_pinned"];
+
+/// Checks a rendered `strategy:` value; Err names what is valid.
+pub fn check_strategy(s: &str) -> Result<(), String> {
+    if STRATEGIES.contains(&s) {
+        Ok(())
+    } else {
+        Err(format!(
+            "strategy '{s}' is not supported by slm-wizard's engine; valid: {} (or run with --engine ansible)",
+            STRATEGIES.join(", ")
+        ))
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -391,6 +411,16 @@ fn bool_of(node: &Node, what: &str) -> Result<bool, InputError> {
             ),
         )),
     }
+}
+
+/// A boolean keyword: a boolean, or a template (`"{{ flag }}"`) rendered when the task runs.
+fn flag_of(node: &Node, what: &str) -> Result<Value, InputError> {
+    if let Kind::Str(s) = &node.kind
+        && crate::template::is_template(s)
+    {
+        return Ok(Value::String(s.clone()));
+    }
+    bool_of(node, what).map(Value::Bool)
 }
 
 fn string_list(node: &Node, what: &str) -> Result<Vec<String>, InputError> {

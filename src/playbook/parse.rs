@@ -26,11 +26,12 @@ impl Parser<'_> {
         match key {
             "name" => c.name = Some(str_of(v, key)?),
             "when" => c.when = Some(self.json(v)?),
-            "become" => c.r#become = Some(bool_of(v, key)?),
+            "become" => c.r#become = Some(flag_of(v, key)?),
             "become_user" => c.become_user = Some(str_of(v, key)?),
             "become_method" => {
                 let m = str_of(v, key)?;
-                if !matches!(m.as_str(), "sudo" | "su") {
+                // A templated method is checked once rendered (become.rs).
+                if !crate::template::is_template(&m) && !matches!(m.as_str(), "sudo" | "su") {
                     return Err(InputError::at(
                         &v.pos,
                         format!("become_method '{m}' is not supported; valid: sudo, su"),
@@ -40,8 +41,8 @@ impl Parser<'_> {
             }
             "vars" => c.vars = self.map_of(v, key)?,
             "tags" => c.tags = string_list(v, key)?,
-            "ignore_errors" => c.ignore_errors = Some(bool_of(v, key)?),
-            "ignore_unreachable" => c.ignore_unreachable = Some(bool_of(v, key)?),
+            "ignore_errors" => c.ignore_errors = Some(flag_of(v, key)?),
+            "ignore_unreachable" => c.ignore_unreachable = Some(flag_of(v, key)?),
             "no_log" => c.no_log = Some(self.json(v)?),
             "environment" => {
                 // Static names are checked here, at their position; templated ones when the task
@@ -64,8 +65,8 @@ impl Parser<'_> {
             }
             "check_mode" => c.check_mode = Some(self.json(v)?),
             "diff" => c.diff = Some(self.json(v)?),
-            "any_errors_fatal" => c.any_errors_fatal = Some(bool_of(v, key)?),
-            "run_once" => c.run_once = Some(bool_of(v, key)?),
+            "any_errors_fatal" => c.any_errors_fatal = Some(flag_of(v, key)?),
+            "run_once" => c.run_once = Some(flag_of(v, key)?),
             // Accepted for compatibility; they change nothing in this engine.
             "collections" | "module_defaults" | "timeout" => {}
             _ => return Ok(false),
@@ -99,6 +100,7 @@ impl Parser<'_> {
             handlers: Vec::new(),
             serial: None,
             max_fail_percentage: None,
+            strategy: None,
         };
         let mut has_hosts = false;
         for (k, v) in entries {
@@ -145,11 +147,10 @@ impl Parser<'_> {
                 }
                 "strategy" => {
                     let s = str_of(v, "strategy")?;
-                    if s != "linear" && s != "free" {
-                        return Err(InputError::at(
-                            &v.pos,
-                            format!("strategy '{s}' is not supported; valid: linear, free"),
-                        ));
+                    if crate::template::is_template(&s) {
+                        play.strategy = Some((s, v.pos.clone()));
+                    } else {
+                        check_strategy(&s).map_err(|e| InputError::at(&v.pos, e))?;
                     }
                 }
                 "connection" => {
@@ -335,6 +336,7 @@ impl Parser<'_> {
             rescue: Vec::new(),
             always: Vec::new(),
         };
+        let mut notify = Vec::new();
         for (k, v) in entries {
             let key = k.key_string();
             if self.common(&mut b.common, &key, v)? {
@@ -344,7 +346,8 @@ impl Parser<'_> {
                 "block" => b.block = self.items(v, "block", handlers)?,
                 "rescue" => b.rescue = self.items(v, "rescue", handlers)?,
                 "always" => b.always = self.items(v, "always", handlers)?,
-                "delegate_to" | "notify" => {
+                "notify" => notify = string_list(v, "notify")?,
+                "delegate_to" => {
                     return Err(InputError::at(
                         &k.pos,
                         format!("'{key}' on a block is not supported by slm-wizard"),
@@ -358,6 +361,27 @@ impl Parser<'_> {
                 }
             }
         }
+        // A block's notify is inherited by its tasks that name none of their own (inner blocks
+        // applied theirs already), as Ansible's Notifiable attribute is.
+        if !notify.is_empty() {
+            for part in [&mut b.block, &mut b.rescue, &mut b.always] {
+                inherit_notify(part, &notify);
+            }
+        }
         Ok(b)
+    }
+}
+
+fn inherit_notify(items: &mut [Item], notify: &[String]) {
+    for i in items {
+        match i {
+            Item::Task(t) if t.notify.is_empty() => t.notify = notify.to_vec(),
+            Item::Task(_) => {}
+            Item::Block(b) => {
+                for part in [&mut b.block, &mut b.rescue, &mut b.always] {
+                    inherit_notify(part, notify);
+                }
+            }
+        }
     }
 }

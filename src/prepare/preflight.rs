@@ -169,7 +169,7 @@ fn probe_items(
                 p.module_written = "postgresql_query".into();
                 p.args = args;
                 p.common.name = Some(format!("pre-flight: does the role of {var} exist?"));
-                p.common.ignore_errors = Some(true);
+                p.common.ignore_errors = Some(true.into());
                 p.common.no_log = None;
                 p.common.check_mode = None;
                 p.register = None;
@@ -255,7 +255,7 @@ mod tests {
         assert!(!t.args.contains_key("password"));
         assert!(!t.args.contains_key("role_attr_flags"));
         assert_eq!(t.common.become_user.as_deref(), Some("postgres"));
-        assert_eq!(t.common.ignore_errors, Some(true));
+        assert_eq!(t.common.ignore_errors, Some(serde_json::Value::Bool(true)));
         assert!(t.register.is_none() && t.common.no_log.is_none());
         let Item::Block(b) = &items[1] else {
             panic!("then the block")

@@ -347,6 +347,9 @@ pub struct Scope {
     pub templar: Templar,
     /// Objects that are computed, not stored (e.g. `hostvars`).
     pub specials: Vec<(String, JValue)>,
+    /// Indices of layers that hold data, not templates (registered results, facts set by
+    /// set_fact): their strings are never rendered, as Ansible never trusts a result's text.
+    pub literal_layers: Vec<usize>,
     /// Templated values already computed in this scope (each variable is rendered once).
     cache: std::sync::Mutex<std::collections::HashMap<String, JValue>>,
     /// Variables being rendered right now; meeting one again is a reference loop.
@@ -359,6 +362,7 @@ impl Scope {
             layers: Vec::new(),
             templar,
             specials: Vec::new(),
+            literal_layers: Vec::new(),
             cache: Default::default(),
             resolving: Default::default(),
         }
@@ -368,13 +372,20 @@ impl Scope {
         JValue::from_object(self)
     }
 
-    fn raw(&self, key: &str) -> Option<&Value> {
-        self.layers.iter().find_map(|l| l.get(key))
+    /// The first layer's value for `key`, and whether that layer holds data (not templates).
+    fn raw(&self, key: &str) -> Option<(&Value, bool)> {
+        self.layers
+            .iter()
+            .enumerate()
+            .find_map(|(i, l)| Some((l.get(key)?, self.literal_layers.contains(&i))))
     }
 
     /// A variable's value, templated, as JSON.
     pub fn resolve(self: &Arc<Self>, key: &str) -> Option<Result<Value, TemplateError>> {
-        let raw = self.raw(key)?;
+        let (raw, literal) = self.raw(key)?;
+        if literal {
+            return Some(Ok(raw.clone()));
+        }
         let me = JValue::from_dyn_object(self.clone());
         Some(self.templar.render_value(raw, &me))
     }
@@ -390,8 +401,8 @@ impl Object for Scope {
         if let Some((_, v)) = self.specials.iter().find(|(k, _)| k == key) {
             return Some(v.clone());
         }
-        let raw = self.raw(key)?;
-        if !contains_template(raw) {
+        let (raw, literal) = self.raw(key)?;
+        if literal || !contains_template(raw) {
             return Some(JValue::from(minijinja::value::Serde(raw)));
         }
         if let Some(v) = self.cache.lock().ok().and_then(|c| c.get(key).cloned()) {

@@ -150,6 +150,7 @@ impl Translator {
                                 unreachable: n("unreachable"),
                                 rescued: n("rescued"),
                                 ignored: n("ignored"),
+                                recovered: 0,
                             },
                         );
                     }

@@ -7,7 +7,7 @@ use minijinja::Value as JValue;
 
 use super::plays::gather_task;
 use super::scope::{
-    Inherited, build_scope, play_base, render_plain, selected_by_tags, var, var_str,
+    Inherited, build_scope, flag, play_base, render_plain, selected_by_tags, var, var_str,
 };
 use super::{HostState, PlayCtx, Shared};
 use crate::engine::modules::{ModuleError, parse_bool};
@@ -56,10 +56,8 @@ fn requested_become(
     task: &Task,
     scope: &JValue,
 ) -> Result<Option<Become>, ModuleError> {
-    let enabled = task
-        .common
-        .r#become
-        .or(inh.r#become)
+    let enabled = flag(t, "become", &task.common.r#become, &inh.r#become, scope)
+        .map_err(ModuleError::Args)?
         .or_else(|| var(scope, "ansible_become").as_ref().and_then(parse_bool))
         .unwrap_or(false);
     if !enabled {
@@ -80,6 +78,7 @@ fn requested_become(
         .or(inh.become_method.clone())
         .or_else(|| var_str(scope, &["ansible_become_method"]))
         .unwrap_or_else(|| "sudo".into());
+    let method = render_plain(t, scope, &method)?;
     let method = match method.as_str() {
         "sudo" => BecomeMethod::Sudo,
         "su" => BecomeMethod::Su,
@@ -185,7 +184,7 @@ mod tests {
     fn no_become_asked_means_no_escalation() {
         assert!(want(&Inherited::default(), &task("command"), json!({})).is_none());
         let off = Inherited {
-            r#become: Some(false),
+            r#become: Some(json!(false)),
             ..Default::default()
         };
         // The keyword says no even though the inventory says yes.
@@ -195,7 +194,7 @@ mod tests {
     #[test]
     fn inherited_become_defaults_to_sudo_as_root() {
         let inh = Inherited {
-            r#become: Some(true),
+            r#become: Some(json!(true)),
             ..Default::default()
         };
         let b = want(&inh, &task("command"), json!({})).expect("escalation");
@@ -207,7 +206,7 @@ mod tests {
     #[test]
     fn task_keywords_beat_inherited_ones_which_beat_variables() {
         let inh = Inherited {
-            r#become: Some(true),
+            r#become: Some(json!(true)),
             become_user: Some("app".into()),
             ..Default::default()
         };
@@ -238,7 +237,7 @@ mod tests {
     #[test]
     fn unsupported_method_is_refused_with_the_valid_ones() {
         let inh = Inherited {
-            r#become: Some(true),
+            r#become: Some(json!(true)),
             become_method: Some("doas".into()),
             ..Default::default()
         };

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::scope::Inherited;
 use super::task::run_task;
-use super::{HostState, PlayCtx, Shared};
+use super::{HostState, PlayCtx, Shared, publish};
 use crate::playbook::{Item, Task};
 
 pub(super) fn run_items<'a>(
@@ -45,6 +45,14 @@ pub(super) fn run_items<'a>(
                                 shared.abort_play.store(true, Ordering::SeqCst);
                                 return;
                             }
+                            // This host's failure no longer counts against the play (the
+                            // recap keeps it), as Ansible's clear_host_errors does.
+                            "clear_host_errors" => {
+                                pc.failed = false;
+                                pc.fatal = false;
+                                pc.errors_cleared += 1;
+                                state.counts.recovered = state.counts.failed;
+                            }
                             _ => {}
                         }
                         continue;
@@ -57,15 +65,20 @@ pub(super) fn run_items<'a>(
                     run_items(shared, pc, state, &b.block, &inner).await;
                     if pc.failed && !state.stopped && !b.rescue.is_empty() {
                         pc.failed = false;
+                        pc.fatal = false;
                         state.counts.failed = state.counts.failed.saturating_sub(1);
                         state.counts.rescued += 1;
+                        set_failure_vars(shared, pc, state);
                         run_items(shared, pc, state, &b.rescue, &inner).await;
                     }
                     if !state.stopped {
                         let was_failed = pc.failed;
+                        let cleared = pc.errors_cleared;
                         pc.failed = false;
                         run_items(shared, pc, state, &b.always, &inner).await;
-                        pc.failed |= was_failed;
+                        if pc.errors_cleared == cleared {
+                            pc.failed |= was_failed;
+                        }
                     }
                 }
             }
@@ -73,19 +86,43 @@ pub(super) fn run_items<'a>(
     })
 }
 
+/// `ansible_failed_task` and `ansible_failed_result` for a rescue: host variables from then on,
+/// as Ansible's non-persistent facts are.
+fn set_failure_vars(shared: &Shared, pc: &PlayCtx<'_>, state: &mut HostState) {
+    let Some((task, result)) = &pc.last_failure else {
+        return;
+    };
+    let mut rt = (*state.runtime).clone();
+    rt.insert("ansible_failed_task".into(), task.clone());
+    rt.insert("ansible_failed_result".into(), result.clone());
+    state.runtime = Arc::new(rt);
+    publish(shared, state);
+}
+
+/// Queues the handlers that `names` notify (by name or `listen` topic), each once.
+pub(super) fn notify(pc: &mut PlayCtx<'_>, names: &[String]) {
+    for h in flatten(&pc.play.handlers) {
+        if is_notified(h, names) && !pc.notified.contains(&h.id) {
+            pc.notified.push(h.id);
+        }
+    }
+}
+
+/// Runs the notified handlers in definition order, in one pass as Ansible does: a handler
+/// notified by a handler after it runs in this pass, one before it at the next flush.
 pub(super) async fn flush_handlers(
     shared: &Arc<Shared>,
     pc: &mut PlayCtx<'_>,
     state: &mut HostState,
     inh: &Inherited,
 ) {
-    if pc.notified.is_empty() {
-        return;
-    }
-    let notified = std::mem::take(&mut pc.notified);
-    let handlers: Vec<&Task> = flatten(&pc.play.handlers);
-    for h in handlers {
-        if is_notified(h, &notified) && !state.stopped && !pc.failed {
+    let play = pc.play;
+    for h in flatten(&play.handlers) {
+        if pc.notified.is_empty() || state.stopped || pc.failed {
+            return;
+        }
+        if let Some(i) = pc.notified.iter().position(|id| *id == h.id) {
+            pc.notified.remove(i);
             run_task(shared, pc, state, h, inh, true).await;
         }
     }

@@ -9,7 +9,7 @@ use minijinja::Value as JValue;
 use minijinja::value::Object;
 use serde_json::{Map, Value};
 
-use super::scope::Inherited;
+use super::scope::{Inherited, build_scope, flag};
 use super::task::title;
 use super::{HostState, PlayCtx, Shared, publish};
 use crate::engine::events::{Counts, RunEvent, Status, TaskResult};
@@ -93,13 +93,20 @@ pub(super) fn judge(
     reg: &mut Value,
 ) -> (Status, bool, bool) {
     if r.extra.contains_key("unreachable") {
+        let ignored = flag(
+            templar,
+            "ignore_unreachable",
+            &task.common.ignore_unreachable,
+            &inh.ignore_unreachable,
+            scope,
+        );
+        if let Err(msg) = &ignored {
+            set_msg(reg, msg);
+        }
         return (
             Status::Unreachable,
             true,
-            task.common
-                .ignore_unreachable
-                .or(inh.ignore_unreachable)
-                .unwrap_or(false),
+            ignored.ok().flatten().unwrap_or(false),
         );
     }
     if r.skipped {
@@ -150,12 +157,24 @@ pub(super) fn judge(
             m.insert("failed".into(), failed.into());
         }
     }
-    let ignored = failed
-        && task
-            .common
-            .ignore_errors
-            .or(inh.ignore_errors)
-            .unwrap_or(false);
+    let ignored = match flag(
+        templar,
+        "ignore_errors",
+        &task.common.ignore_errors,
+        &inh.ignore_errors,
+        scope,
+    ) {
+        Ok(b) => failed && b.unwrap_or(false),
+        // A bad value fails the task, as Ansible does, naming the keyword.
+        Err(msg) => {
+            failed = true;
+            set_msg(reg, &msg);
+            if let Value::Object(m) = reg {
+                m.insert("failed".into(), true.into());
+            }
+            false
+        }
+    };
     let status = if failed {
         Status::Failed
     } else if changed {
@@ -305,7 +324,7 @@ pub(super) fn account(
     }
     count(&mut state.counts, status, ignored);
     if status == Status::Changed {
-        queue_handlers(&mut pc.notified, &task.notify);
+        super::blocks::notify(pc, &task.notify);
     }
     match status {
         Status::Unreachable if !ignored => {
@@ -318,15 +337,44 @@ pub(super) fn account(
                     .unwrap_or("unreachable")
                     .to_string(),
             });
-            note_failure(shared, pc, task, inh);
+            note_failure(shared, pc, state, task, inh);
+            settle_failure(shared, pc);
         }
         Status::Failed if !ignored => {
             pc.failed = true;
-            note_failure(shared, pc, task, inh);
+            pc.last_failure = Some((failed_task_json(task), reg.clone()));
+            note_failure(shared, pc, state, task, inh);
         }
         _ => {}
     }
     reg
+}
+
+/// The failed task as `ansible_failed_task` shows it: its main attributes, as written.
+fn failed_task_json(task: &Task) -> Value {
+    let mut m = Map::new();
+    m.insert(
+        "name".into(),
+        task.common.name.clone().unwrap_or_default().into(),
+    );
+    m.insert("action".into(), task.module_written.clone().into());
+    m.insert("args".into(), Value::Object(task.args.clone()));
+    m.insert("tags".into(), Value::from(task.common.tags.clone()));
+    m.insert(
+        "when".into(),
+        task.common.when.clone().unwrap_or(Value::Array(Vec::new())),
+    );
+    m.insert("notify".into(), Value::from(task.notify.clone()));
+    m.insert(
+        "register".into(),
+        task.register.clone().map_or(Value::Null, Value::from),
+    );
+    m.insert(
+        "loop".into(),
+        task.loop_items.clone().unwrap_or(Value::Null),
+    );
+    m.insert("vars".into(), Value::Object(task.common.vars.clone()));
+    Value::Object(m)
 }
 
 /// Adds one task's outcome to a host's recap: an ignored failure counts as ok (and ignored), an
@@ -351,33 +399,44 @@ fn count(c: &mut Counts, status: Status, ignored: bool) {
     }
 }
 
-/// Queues a changed task's `notify` names for the next handler flush, each once.
-fn queue_handlers(notified: &mut Vec<String>, notify: &[String]) {
-    for n in notify {
-        if !notified.contains(n) {
-            notified.push(n.clone());
-        }
-    }
-}
-
 /// Whether `failed` hosts out of the batch's `hosts` exceed `max_fail_percentage`.
 fn over_max_fail(max_fail_percentage: Option<f64>, failed: usize, hosts: usize) -> bool {
     max_fail_percentage.is_some_and(|pct| (failed as f64) * 100.0 / (hosts.max(1) as f64) > pct)
 }
 
-/// Counts a failure in the play; aborts the play on `any_errors_fatal` or past
-/// `max_fail_percentage`.
-fn note_failure(shared: &Shared, pc: &PlayCtx<'_>, task: &Task, inh: &Inherited) {
+/// Notes whether a failure is fatal to the play (`any_errors_fatal`); it is settled once it
+/// leaves its blocks, since a rescue or always section still runs first.
+fn note_failure(
+    shared: &Arc<Shared>,
+    pc: &mut PlayCtx<'_>,
+    state: &HostState,
+    task: &Task,
+    inh: &Inherited,
+) {
+    let scope = build_scope(shared, pc, state, inh, task, None);
+    // A value that is not a boolean was reported where the task was judged; it is not fatal.
+    pc.fatal |= flag(
+        &shared.plan.templar,
+        "any_errors_fatal",
+        &task.common.any_errors_fatal,
+        &inh.any_errors_fatal,
+        &scope,
+    )
+    .ok()
+    .flatten()
+    .unwrap_or(false);
+}
+
+/// A failure that no rescue handled counts against the play: the play, and the run, end for
+/// every host on `any_errors_fatal` or past `max_fail_percentage`.
+pub(super) fn settle_failure(shared: &Shared, pc: &mut PlayCtx<'_>) {
     let n = shared.failed_in_play.fetch_add(1, Ordering::SeqCst) + 1;
-    let fatal = task
-        .common
-        .any_errors_fatal
-        .or(inh.any_errors_fatal)
-        .unwrap_or(false);
     let over_pct = over_max_fail(pc.play.max_fail_percentage, n, pc.play_hosts.len());
-    if fatal || over_pct {
+    if pc.fatal || over_pct {
         shared.abort_play.store(true, Ordering::SeqCst);
+        shared.abort_run.store(true, Ordering::SeqCst);
     }
+    pc.fatal = false;
 }
 
 #[cfg(test)]
@@ -462,14 +521,14 @@ mod tests {
     #[test]
     fn ignore_errors_is_inherited_and_the_task_can_override_it() {
         let inh = Inherited {
-            ignore_errors: Some(true),
+            ignore_errors: Some(json!(true)),
             ..Default::default()
         };
         let fail = ModuleResult::fail("boom");
         let (s, failed, ignored, _) = judged(&task("command"), &inh, &fail, json!({}));
         assert_eq!((s, failed, ignored), (Status::Failed, true, true));
         let mut t = task("command");
-        t.common.ignore_errors = Some(false);
+        t.common.ignore_errors = Some(json!(false));
         let (.., ignored, _) = judged(&t, &inh, &fail, json!({}));
         assert!(!ignored);
     }
@@ -480,7 +539,7 @@ mod tests {
         let mut down = ModuleResult::fail("no route");
         down.extra.insert("unreachable".into(), true.into());
         let inh = Inherited {
-            ignore_unreachable: Some(true),
+            ignore_unreachable: Some(json!(true)),
             ..Default::default()
         };
         let (s, failed, ignored, _) = judged(&t, &inh, &down, json!({}));
@@ -507,16 +566,6 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(c, want);
-    }
-
-    #[test]
-    fn handlers_are_queued_once_in_first_notified_order() {
-        let mut q = vec!["restart".to_string()];
-        queue_handlers(
-            &mut q,
-            &["reload".into(), "restart".into(), "reload".into()],
-        );
-        assert_eq!(q, vec!["restart", "reload"]);
     }
 
     #[test]

@@ -13,6 +13,7 @@ mod blocks;
 mod judge;
 mod plays;
 mod scope;
+mod set_fact;
 mod task;
 
 use std::collections::HashMap;
@@ -88,7 +89,7 @@ impl RunSummary {
     pub fn exit_code(&self) -> i32 {
         if self.hosts.values().any(|c| c.unreachable > 0) {
             4
-        } else if self.hosts.values().any(|c| c.failed > 0) || self.cancelled {
+        } else if self.hosts.values().any(|c| c.failed > c.recovered) || self.cancelled {
             2
         } else {
             0
@@ -124,7 +125,14 @@ struct Shared {
     connections: tokio::sync::Mutex<HashMap<String, Arc<dyn Transport>>>,
     groups: Arc<Map<String, Value>>,
     run_once: Mutex<RunOnceCells>,
+    /// Hosts of the current batch that are done with the play, and a wake-up for hosts waiting
+    /// on a run_once result (a result published or a host done).
+    play_done: Mutex<std::collections::HashSet<String>>,
+    progress: tokio::sync::Notify,
     abort_play: AtomicBool,
+    /// `any_errors_fatal` or `max_fail_percentage` ended a play: ansible-playbook runs no
+    /// further play either.
+    abort_run: AtomicBool,
     failed_in_play: AtomicUsize,
     /// Output held back per (host, task, stream) so a secret split across chunks is masked.
     output_tails: Mutex<Vec<OutputTail>>,
@@ -209,8 +217,17 @@ struct PlayCtx<'a> {
     vars_files: Arc<Map<String, Value>>,
     play_vars: Arc<Map<String, Value>>,
     play_hosts: Arc<Vec<String>>,
-    notified: Vec<String>,
+    /// Ids of the handlers notified and not yet run, in first-notified order.
+    notified: Vec<usize>,
     failed: bool,
+    /// The last task that failed on this host and its result, for `ansible_failed_task` and
+    /// `ansible_failed_result` in a rescue.
+    last_failure: Option<(Value, Value)>,
+    /// Bumped by `meta: clear_host_errors`, so an always section that cleared errors does not
+    /// restore the failure of its block.
+    errors_cleared: u32,
+    /// The failure being handled is fatal to the play (`any_errors_fatal`) unless rescued.
+    fatal: bool,
     /// Whether this play's escalation needs were checked against the host's tools.
     become_checked: bool,
 }
@@ -232,7 +249,10 @@ pub async fn run(
         published: RwLock::new(HashMap::new()),
         connections: tokio::sync::Mutex::new(HashMap::new()),
         run_once: Mutex::new(HashMap::new()),
+        play_done: Mutex::new(Default::default()),
+        progress: tokio::sync::Notify::new(),
         abort_play: AtomicBool::new(false),
+        abort_run: AtomicBool::new(false),
         failed_in_play: AtomicUsize::new(0),
         output_tails: Mutex::new(Vec::new()),
     });

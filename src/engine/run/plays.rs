@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
 
 use super::blocks::{flush_handlers, run_items};
+use super::judge::settle_failure;
 use super::scope::play_base;
 use super::task::run_task;
 use super::{HostState, PlayCtx, Shared};
@@ -20,7 +21,7 @@ pub(super) async fn run_plays(shared: &Arc<Shared>, states: &mut IndexMap<String
     let plan = shared.plan.clone();
     let cancel = &shared.cancel;
     for (idx, play) in plan.playbook.plays.iter().enumerate() {
-        if cancel.is_cancelled() {
+        if cancel.is_cancelled() || shared.abort_run.load(Ordering::SeqCst) {
             break;
         }
         let hosts: Vec<String> = plan.play_hosts[idx]
@@ -50,9 +51,21 @@ pub(super) async fn run_plays(shared: &Arc<Shared>, states: &mut IndexMap<String
             });
             continue;
         }
-        for batch in batches(&play.serial, &hosts) {
+        let serial = play
+            .serial
+            .as_ref()
+            .map(|v| render_play_keyword(shared, idx, v));
+        for batch in batches(&serial, &hosts) {
+            if shared.abort_run.load(Ordering::SeqCst) {
+                break;
+            }
             shared.abort_play.store(false, Ordering::SeqCst);
             shared.failed_in_play.store(0, Ordering::SeqCst);
+            shared
+                .play_done
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
             let play_hosts = Arc::new(batch.clone());
             let sem = Arc::new(Semaphore::new(plan.request.forks.max(1)));
             let mut set = tokio::task::JoinSet::new();
@@ -67,6 +80,12 @@ pub(super) async fn run_plays(shared: &Arc<Shared>, states: &mut IndexMap<String
                     let _permit = sem.acquire().await;
                     let mut state = state;
                     run_play_on_host(&shared, idx, play_hosts, &mut state).await;
+                    shared
+                        .play_done
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(state.name.clone());
+                    shared.progress.notify_waiters();
                     state
                 });
             }
@@ -77,6 +96,22 @@ pub(super) async fn run_plays(shared: &Arc<Shared>, states: &mut IndexMap<String
             }
         }
     }
+}
+
+/// A play keyword Ansible templates before any host runs (`serial`): rendered with `-e`, the
+/// play's vars_files and vars; left as written when it does not render (the batch sizes then
+/// treat it as one host at a time, as for any value that is not a size).
+fn render_play_keyword(shared: &Shared, idx: usize, v: &Value) -> Value {
+    let plan = &shared.plan;
+    let mut scope = crate::template::Scope::new(plan.templar.clone());
+    scope.layers.push(plan.extra.clone());
+    scope.layers.push(plan.play_vars_files[idx].clone());
+    scope
+        .layers
+        .push(Arc::new(plan.playbook.plays[idx].common.vars.clone()));
+    plan.templar
+        .render_value(v, &scope.into_value())
+        .unwrap_or_else(|_| v.clone())
 }
 
 fn count_tasks(items: &[Item]) -> usize {
@@ -138,6 +173,9 @@ async fn run_play_on_host(
         play_hosts,
         notified: Vec::new(),
         failed: false,
+        last_failure: None,
+        errors_cleared: 0,
+        fatal: false,
         become_checked: false,
     };
     let base = play_base(play);
@@ -153,6 +191,9 @@ async fn run_play_on_host(
         run_items(shared, &mut pc, state, section, &base).await;
         if !state.stopped && !pc.failed {
             flush_handlers(shared, &mut pc, state, &base).await;
+        }
+        if pc.failed && !state.stopped {
+            settle_failure(shared, &mut pc);
         }
         if state.stopped || pc.failed {
             break;

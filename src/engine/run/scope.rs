@@ -18,19 +18,19 @@ use crate::template::{OMIT, Scope, TemplateError};
 #[derive(Clone, Default)]
 pub(super) struct Inherited {
     pub(super) when: Vec<Value>,
-    pub(super) r#become: Option<bool>,
+    pub(super) r#become: Option<Value>,
     pub(super) become_user: Option<String>,
     pub(super) become_method: Option<String>,
     pub(super) vars: Vec<Arc<Map<String, Value>>>,
     pub(super) tags: Vec<String>,
-    pub(super) ignore_errors: Option<bool>,
-    pub(super) ignore_unreachable: Option<bool>,
+    pub(super) ignore_errors: Option<Value>,
+    pub(super) ignore_unreachable: Option<Value>,
     pub(super) no_log: Option<Value>,
     pub(super) environment: Vec<Value>,
     pub(super) check_mode: Option<Value>,
     pub(super) diff: Option<Value>,
-    pub(super) any_errors_fatal: Option<bool>,
-    pub(super) run_once: Option<bool>,
+    pub(super) any_errors_fatal: Option<Value>,
+    pub(super) run_once: Option<Value>,
 }
 
 impl Inherited {
@@ -39,23 +39,23 @@ impl Inherited {
         if let Some(w) = &c.when {
             n.when.push(w.clone());
         }
-        n.r#become = c.r#become.or(n.r#become);
+        n.r#become = c.r#become.clone().or(n.r#become);
         n.become_user = c.become_user.clone().or(n.become_user);
         n.become_method = c.become_method.clone().or(n.become_method);
         if !c.vars.is_empty() {
             n.vars.push(Arc::new(c.vars.clone()));
         }
         n.tags.extend(c.tags.iter().cloned());
-        n.ignore_errors = c.ignore_errors.or(n.ignore_errors);
-        n.ignore_unreachable = c.ignore_unreachable.or(n.ignore_unreachable);
+        n.ignore_errors = c.ignore_errors.clone().or(n.ignore_errors);
+        n.ignore_unreachable = c.ignore_unreachable.clone().or(n.ignore_unreachable);
         n.no_log = c.no_log.clone().or(n.no_log);
         if let Some(e) = &c.environment {
             n.environment.push(e.clone());
         }
         n.check_mode = c.check_mode.clone().or(n.check_mode);
         n.diff = c.diff.clone().or(n.diff);
-        n.any_errors_fatal = c.any_errors_fatal.or(n.any_errors_fatal);
-        n.run_once = c.run_once.or(n.run_once);
+        n.any_errors_fatal = c.any_errors_fatal.clone().or(n.any_errors_fatal);
+        n.run_once = c.run_once.clone().or(n.run_once);
         n
     }
 }
@@ -94,6 +94,8 @@ impl Object for HostVars {
             .unwrap_or_default();
         let inv = Arc::new(shared.plan.inventory.host_vars(host));
         let mut scope = Scope::new(shared.plan.templar.clone());
+        // Runtime variables (registers, set_fact) are data, never templates.
+        scope.literal_layers = vec![1];
         scope.layers = vec![
             shared.plan.extra.clone(),
             runtime,
@@ -224,6 +226,7 @@ pub(super) fn build_scope(
 ) -> JValue {
     let mut scope = Scope::new(shared.plan.templar.clone());
     scope.layers.push(shared.plan.extra.clone());
+    scope.literal_layers.push(scope.layers.len());
     scope.layers.push(state.runtime.clone());
     if let Some(l) = loop_layer {
         scope.layers.push(l);
@@ -305,6 +308,32 @@ pub(super) fn no_log(shared: &Shared, inh: &Inherited, task: &Task, scope: &JVal
     }
 }
 
+/// A boolean keyword, the task's own or else the inherited one, rendered: Ok(None) when
+/// neither sets it, Err(message) when it is not a boolean.
+pub(super) fn flag(
+    templar: &crate::template::Templar,
+    kw: &str,
+    own: &Option<Value>,
+    inherited: &Option<Value>,
+    scope: &JValue,
+) -> Result<Option<bool>, String> {
+    let Some(v) = own.as_ref().or(inherited.as_ref()) else {
+        return Ok(None);
+    };
+    if let Value::Bool(b) = v {
+        return Ok(Some(*b));
+    }
+    let rendered = templar
+        .render_value(v, scope)
+        .map_err(|e| format!("{kw}: {}", e.msg))?;
+    parse_bool(&rendered).map(Some).ok_or_else(|| {
+        format!(
+            "{kw}: {} is not a boolean (true/false, yes/no)",
+            super::task::short(&rendered.to_string())
+        )
+    })
+}
+
 pub(super) fn bool_kw(shared: &Shared, v: &Option<Value>, scope: &JValue) -> Option<bool> {
     let v = v.as_ref()?;
     shared
@@ -371,7 +400,7 @@ mod tests {
     fn common(v: Value) -> Common {
         let m = v.as_object().cloned().unwrap_or_default();
         let s = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_string);
-        let b = |k: &str| m.get(k).and_then(Value::as_bool);
+        let b = |k: &str| m.get(k).filter(|v| v.is_boolean()).cloned();
         Common {
             when: m.get("when").cloned(),
             r#become: b("become"),
@@ -410,14 +439,14 @@ mod tests {
         );
         let inner = common(json!({"when": "y", "run_once": true}));
         let inh = Inherited::default().with(&play).with(&block).with(&inner);
-        assert_eq!(inh.r#become, Some(true), "kept from the play");
+        assert_eq!(inh.r#become, Some(json!(true)), "kept from the play");
         assert_eq!(inh.become_user.as_deref(), Some("app"), "the block's wins");
         assert_eq!(
             inh.ignore_errors,
-            Some(false),
+            Some(json!(false)),
             "an explicit false overrides"
         );
-        assert_eq!(inh.run_once, Some(true));
+        assert_eq!(inh.run_once, Some(json!(true)));
         // Conditions and tags accumulate outermost first; vars stack (innermost last).
         assert_eq!(inh.when, vec![json!("x"), json!("y")]);
         assert_eq!(inh.tags, vec!["db", "schema"]);
@@ -436,7 +465,7 @@ mod tests {
         let base = play_base(&play);
         assert!(base.when.is_empty());
         assert!(base.vars.is_empty(), "play vars are their own scope layer");
-        assert_eq!(base.r#become, Some(true));
+        assert_eq!(base.r#become, Some(json!(true)));
         assert_eq!(base.tags, vec!["t"]);
     }
 
@@ -454,6 +483,7 @@ mod tests {
             handlers: Vec::new(),
             serial: None,
             max_fail_percentage: None,
+            strategy: None,
         }
     }
 

@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use super::r#become::task_escalation;
 use super::judge::{CENSORED, account, emit_result, finish, judge, result_json};
 use super::scope::{
-    Inherited, bool_kw, build_scope, facts_layer, no_log, register_templated_secrets,
+    Inherited, bool_kw, build_scope, facts_layer, flag, no_log, register_templated_secrets,
     selected_by_tags, var,
 };
 use super::{HostState, LIVE_OUTPUT_PER_TASK, LiveOutput, PlayCtx, Shared, publish};
@@ -105,59 +105,140 @@ pub(super) async fn run_task(
     }
     let scope = build_scope(shared, pc, state, inh, task, None);
     register_templated_secrets(shared, pc, state, inh, task, &scope);
-    let run_once = task.common.run_once.or(inh.run_once).unwrap_or(false);
-    if run_once
+    let run_once = match flag(
+        &shared.plan.templar,
+        "run_once",
+        &task.common.run_once,
+        &inh.run_once,
+        &scope,
+    ) {
+        Ok(b) => b.unwrap_or(false),
+        Err(msg) => {
+            let r = ModuleResult::fail(msg);
+            let hidden = no_log(shared, inh, task, &scope);
+            finish(
+                shared,
+                pc,
+                state,
+                task,
+                inh,
+                &scope,
+                r,
+                None,
+                Instant::now(),
+                hidden,
+            );
+            return;
+        }
+    };
+    if !run_once {
+        run_here(shared, pc, state, task, inh, &scope, handler).await;
+        return;
+    }
+    // The batch's first host runs a run_once task, as in Ansible; the others wait for its
+    // result and register it too (hosts go at their own pace, so the first may be late). When it
+    // is done with the play without running it, or when fewer forks than hosts could leave it
+    // waiting for a slot a waiting host holds, the first host to get here runs it.
+    let cell = run_once_cell(shared, pc, task);
+    if shared.plan.request.forks >= pc.play_hosts.len()
         && let Some(first) = pc.play_hosts.first()
         && *first != state.name
     {
-        take_run_once_result(shared, pc, state, task);
-        return;
+        wait_for_run_once(shared, &cell, first).await;
     }
+    let mut ran = false;
+    {
+        let (pc, ran) = (&mut *pc, &mut ran);
+        let state = &mut *state;
+        let scope = &scope;
+        cell.get_or_init(move || async move {
+            *ran = true;
+            run_here(shared, pc, state, task, inh, scope, handler)
+                .await
+                .unwrap_or(Value::Null)
+        })
+        .await;
+    }
+    if ran {
+        shared.progress.notify_waiters();
+    } else {
+        take_run_once_result(state, task, cell.get());
+    }
+}
+
+/// Waits until the run_once result is in, or `first` is done with the play, or the run is
+/// cancelled.
+async fn wait_for_run_once(shared: &Shared, cell: &tokio::sync::OnceCell<Value>, first: &str) {
+    loop {
+        let woken = shared.progress.notified();
+        tokio::pin!(woken);
+        // Registered before the checks, so a wake-up between them is not lost.
+        woken.as_mut().enable();
+        let first_done = shared
+            .play_done
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(first);
+        if cell.initialized() || first_done || shared.cancel.is_cancelled() {
+            return;
+        }
+        woken.await;
+    }
+}
+
+/// Runs the task on this host: its start, its items or its one call, its result; returns the
+/// registered value (None when the host became unreachable or the loop could not start).
+async fn run_here(
+    shared: &Arc<Shared>,
+    pc: &mut PlayCtx<'_>,
+    state: &mut HostState,
+    task: &Task,
+    inh: &Inherited,
+    scope: &JValue,
+    handler: bool,
+) -> Option<Value> {
     // Back-pressure: a consumer behind by more than the channel's budget holds the run here.
     shared.events.room().await;
     shared.emit(RunEvent::TaskStart {
         host: state.name.clone(),
         task_id: task.id,
-        task: title(shared, task, &scope),
+        task: title(shared, task, scope),
         module: task.module.clone(),
         handler,
     });
     let started = Instant::now();
-    let hidden = no_log(shared, inh, task, &scope);
-    let reg = match loop_items(&shared.plan.templar, task, &scope) {
+    let hidden = no_log(shared, inh, task, scope);
+    match loop_items(&shared.plan.templar, task, scope) {
         Err(msg) => {
             let r = ModuleResult::fail(msg);
             finish(
-                shared, pc, state, task, inh, &scope, r, None, started, hidden,
+                shared, pc, state, task, inh, scope, r, None, started, hidden,
             );
-            return;
+            None
         }
         Ok(None) => {
-            let r = run_once_item(shared, pc, state, task, inh, &scope, hidden).await;
-            let Some(r) = r else { return };
-            finish(
-                shared, pc, state, task, inh, &scope, r, None, started, hidden,
-            )
+            let r = run_once_item(shared, pc, state, task, inh, scope, hidden).await?;
+            Some(finish(
+                shared, pc, state, task, inh, scope, r, None, started, hidden,
+            ))
         }
-        Ok(Some(items)) => {
-            let r = run_loop(shared, pc, state, task, inh, &scope, &items, hidden).await;
-            let Some(reg) = r else { return };
-            reg
-        }
-    };
-    if run_once {
-        publish_run_once(shared, pc, task, reg);
+        Ok(Some(items)) => run_loop(shared, pc, state, task, inh, scope, &items, hidden).await,
     }
 }
 
-/// `run_once` on a host other than the first: it runs nothing and takes the first host's
-/// registered result (when the first host got one).
-fn take_run_once_result(shared: &Shared, pc: &PlayCtx<'_>, state: &mut HostState, task: &Task) {
-    let cell = {
-        let mut map = shared.run_once.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry((pc.play_idx, task.id)).or_default().clone()
-    };
-    if let Some(v) = cell.get()
+fn run_once_cell(
+    shared: &Shared,
+    pc: &PlayCtx<'_>,
+    task: &Task,
+) -> Arc<tokio::sync::OnceCell<Value>> {
+    let mut map = shared.run_once.lock().unwrap_or_else(|e| e.into_inner());
+    map.entry((pc.play_idx, task.id)).or_default().clone()
+}
+
+/// `run_once` on a host that did not run it: it takes the registered result of the host that did
+/// (when that host got one).
+fn take_run_once_result(state: &mut HostState, task: &Task, result: Option<&Value>) {
+    if let Some(v) = result.filter(|v| !v.is_null())
         && let Some(reg) = &task.register
     {
         let mut rt = (*state.runtime).clone();
@@ -356,15 +437,7 @@ pub(super) fn title(shared: &Shared, task: &Task, scope: &JValue) -> String {
     }
 }
 
-fn publish_run_once(shared: &Shared, pc: &PlayCtx<'_>, task: &Task, reg: Value) {
-    let cell = {
-        let mut map = shared.run_once.lock().unwrap_or_else(|e| e.into_inner());
-        map.entry((pc.play_idx, task.id)).or_default().clone()
-    };
-    let _ = cell.set(reg);
-}
-
-fn short(s: &str) -> String {
+pub(super) fn short(s: &str) -> String {
     if s.len() > 80 {
         format!(
             "{}…",
@@ -390,7 +463,7 @@ async fn run_once_item(
     }
     // set_fact is handled here: it changes the host's variables.
     if task.module == "set_fact" {
-        return Some(set_fact(shared, state, task, scope));
+        return Some(super::set_fact::set_fact(shared, state, task, scope));
     }
     let conn = match connection(shared, state, scope).await {
         Ok(c) => c,
@@ -506,32 +579,6 @@ fn unmet_when(
         }
     }
     None
-}
-
-/// `set_fact`: renders its pairs into the host's runtime variables (masking secret-named ones).
-fn set_fact(shared: &Shared, state: &mut HostState, task: &Task, scope: &JValue) -> ModuleResult {
-    let mut args = task.args.clone();
-    args.remove("cacheable");
-    match shared
-        .plan
-        .templar
-        .render_value(&Value::Object(args), scope)
-    {
-        Ok(Value::Object(facts)) => {
-            let mut rt = (*state.runtime).clone();
-            shared.plan.redactor.add_named_map(&facts, &|_| false);
-            for (k, v) in &facts {
-                rt.insert(k.clone(), v.clone());
-            }
-            state.runtime = Arc::new(rt);
-            publish(shared, state);
-            let mut r = ModuleResult::ok();
-            r.extra.insert("ansible_facts".into(), Value::Object(facts));
-            r
-        }
-        Ok(_) => ModuleResult::fail("set_fact needs key: value pairs"),
-        Err(e) => ModuleResult::fail(e.msg),
-    }
 }
 
 /// The module's arguments, rendered (`assert`'s are conditions: they stay text), with `omit`
