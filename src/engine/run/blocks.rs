@@ -52,9 +52,22 @@ pub(super) fn run_items<'a>(
                     run_task(shared, pc, state, t, inh, false).await;
                 }
                 Item::Block(b) => {
+                    // A role that already ran on this host with the same parameters runs once,
+                    // as Ansible does, unless it allows duplicates.
+                    let role = b.common.role.as_ref().filter(|r| !r.allow_duplicates);
+                    if role.is_some_and(|r| state.roles_done.contains(&r.identity)) {
+                        continue;
+                    }
                     let inner = inh.with(&b.common);
                     // A block whose condition is false skips all of it (conditions are inherited too).
                     run_items(shared, pc, state, &b.block, &inner).await;
+                    if let Some(r) = role
+                        && !pc.failed
+                        && !state.stopped
+                        && conditions_hold(shared, pc, state, &inner)
+                    {
+                        state.roles_done.insert(r.identity.clone());
+                    }
                     if pc.failed && !state.stopped && !b.rescue.is_empty() {
                         pc.failed = false;
                         state.counts.failed = state.counts.failed.saturating_sub(1);
@@ -83,30 +96,49 @@ pub(super) async fn flush_handlers(
         return;
     }
     let notified = std::mem::take(&mut pc.notified);
-    let handlers: Vec<&Task> = flatten(&pc.play.handlers);
-    for h in handlers {
-        if is_notified(h, &notified) && !state.stopped && !pc.failed {
-            run_task(shared, pc, state, h, inh, true).await;
+    let handlers: Vec<(&Task, Inherited)> = flatten(&pc.play.handlers, inh);
+    for (h, hinh) in handlers {
+        let role = hinh.roles.last().map(|r| r.name.as_str());
+        if is_notified(h, role, &notified) && !state.stopped && !pc.failed {
+            run_task(shared, pc, state, h, &hinh, true).await;
         }
     }
 }
 
-/// Whether a handler was notified, by its name or a `listen` topic.
-fn is_notified(h: &Task, notified: &[String]) -> bool {
-    let name = h.common.name.clone().unwrap_or_default();
-    notified.iter().any(|n| *n == name || h.listen.contains(n))
+/// Whether the conditions along a block path hold on this host (a role counts as run only then).
+fn conditions_hold(shared: &Arc<Shared>, pc: &PlayCtx<'_>, state: &HostState, inh: &Inherited) -> bool {
+    if inh.when.is_empty() {
+        return true;
+    }
+    let probe = super::plays::gather_task();
+    let scope = super::scope::build_scope(shared, pc, state, inh, &probe, None);
+    inh.when
+        .iter()
+        .all(|c| shared.plan.templar.eval_bool(c, &scope).unwrap_or(false))
 }
 
-/// Handlers in definition order, blocks opened (a handler block's parts all count).
-fn flatten(items: &[Item]) -> Vec<&Task> {
+/// Whether a handler was notified, by its name, `role : name` for a role's handler, or a `listen`
+/// topic.
+fn is_notified(h: &Task, role: Option<&str>, notified: &[String]) -> bool {
+    let name = h.common.name.clone().unwrap_or_default();
+    let full = role.map(|r| format!("{r} : {name}"));
+    notified
+        .iter()
+        .any(|n| *n == name || Some(n) == full.as_ref() || h.listen.contains(n))
+}
+
+/// Handlers in definition order with what they inherit, blocks opened (a handler block's parts
+/// all count; a role's handlers run in the role's context).
+fn flatten<'a>(items: &'a [Item], inh: &Inherited) -> Vec<(&'a Task, Inherited)> {
     let mut out = Vec::new();
     for i in items {
         match i {
-            Item::Task(t) => out.push(t.as_ref()),
+            Item::Task(t) => out.push((t.as_ref(), inh.clone())),
             Item::Block(b) => {
-                out.extend(flatten(&b.block));
-                out.extend(flatten(&b.rescue));
-                out.extend(flatten(&b.always));
+                let inner = inh.with(&b.common);
+                out.extend(flatten(&b.block, &inner));
+                out.extend(flatten(&b.rescue, &inner));
+                out.extend(flatten(&b.always, &inner));
             }
         }
     }
@@ -129,16 +161,19 @@ mod tests {
     fn handlers_are_notified_by_name_or_listen_topic() {
         let mut h = named("restart postgresql");
         h.listen = vec!["db config changed".into()];
-        assert!(is_notified(&h, &["restart postgresql".into()]));
+        assert!(is_notified(&h, None, &["restart postgresql".into()]));
         assert!(is_notified(
             &h,
+            None,
             &["other".into(), "db config changed".into()]
         ));
-        assert!(!is_notified(&h, &["restart".into()]));
+        assert!(!is_notified(&h, None, &["restart".into()]));
         assert!(
-            !is_notified(&task("command"), &["command".into()]),
+            !is_notified(&task("command"), None, &["command".into()]),
             "the module is no name"
         );
+        assert!(is_notified(&h, Some("db"), &["db : restart postgresql".into()]));
+        assert!(!is_notified(&h, None, &["db : restart postgresql".into()]));
     }
 
     #[test]
@@ -152,7 +187,10 @@ mod tests {
             always: vec![t("a1")],
         };
         let items = [t("first"), Item::Block(Box::new(block)), t("last")];
-        let names: Vec<String> = flatten(&items).iter().map(|t| t.display_name()).collect();
+        let names: Vec<String> = flatten(&items, &Inherited::default())
+            .iter()
+            .map(|(t, _)| t.display_name())
+            .collect();
         assert_eq!(names, ["first", "b1", "r1", "a1", "last"]);
     }
 }
