@@ -97,10 +97,18 @@ pub(super) async fn flush_handlers(
     }
     let notified = std::mem::take(&mut pc.notified);
     let handlers: Vec<(&Task, Inherited)> = flatten(&pc.play.handlers, inh);
-    for (h, hinh) in handlers {
+    for (i, (h, hinh)) in handlers.iter().enumerate() {
         let role = hinh.roles.last().map(|r| r.name.as_str());
-        if is_notified(h, role, &notified) && !state.stopped && !pc.failed {
-            run_task(shared, pc, state, h, &hinh, true).await;
+        // Of handlers sharing a name (a role's, run more than once), Ansible notifies the last
+        // defined; `listen` topics reach them all.
+        let shadowed = h.common.name.is_some()
+            && handlers[i + 1..]
+                .iter()
+                .any(|(later, _)| later.common.name == h.common.name);
+        let by_name = !shadowed && is_notified(h, role, &notified);
+        let by_topic = notified.iter().any(|n| h.listen.contains(n));
+        if (by_name || by_topic) && !state.stopped && !pc.failed {
+            run_task(shared, pc, state, h, hinh, true).await;
         }
     }
 }
