@@ -18,6 +18,7 @@ mod host_keys;
 mod hosts_ssh;
 mod migrate;
 mod robust;
+mod roles;
 mod runner;
 mod secrets_survey;
 mod ssh_agent;
