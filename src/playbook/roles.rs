@@ -115,7 +115,16 @@ fn cfg_roles_path(cfg: &Path) -> Option<Vec<PathBuf>> {
 
 /// Keys of a `roles:` entry (or meta dependency) that are keywords; every other key is a
 /// parameter of the role.
-const ROLE_ENTRY_KEYWORDS: &[&str] = &["role", "name", "vars", "when", "tags", "become", "become_user", "become_method"];
+const ROLE_ENTRY_KEYWORDS: &[&str] = &[
+    "role",
+    "name",
+    "vars",
+    "when",
+    "tags",
+    "become",
+    "become_user",
+    "become_method",
+];
 
 /// Keywords Ansible accepts on a role that this engine does not implement.
 const UNSUPPORTED_ROLE_KEYWORDS: &[&str] = &[
@@ -144,11 +153,22 @@ const INCLUDE_ROLE_ARGS: &[&str] = &[
     "rolespec_validate",
 ];
 
-const META_KEYS: &[&str] = &["dependencies", "allow_duplicates", "galaxy_info", "collections", "argument_specs"];
+const META_KEYS: &[&str] = &[
+    "dependencies",
+    "allow_duplicates",
+    "galaxy_info",
+    "collections",
+    "argument_specs",
+];
 
 impl Parser<'_> {
     /// A `roles:` entry or meta dependency: a name, or a mapping with `role:`/`name:`.
-    pub(super) fn role_entry(&mut self, node: &Node, out: &mut Vec<Item>, handlers: &mut Vec<Item>) -> Result<(), InputError> {
+    pub(super) fn role_entry(
+        &mut self,
+        node: &Node,
+        out: &mut Vec<Item>,
+        handlers: &mut Vec<Item>,
+    ) -> Result<(), InputError> {
         let inv = match &node.kind {
             Kind::Str(_) => Invocation {
                 name: str_of(node, "role")?,
@@ -178,7 +198,9 @@ impl Parser<'_> {
                         k2 if UNSUPPORTED_ROLE_KEYWORDS.contains(&k2) => {
                             return Err(InputError::at(
                                 &k.pos,
-                                format!("'{k2}' on a role is not supported by slm-wizard's engine; run this playbook with ansible-playbook"),
+                                format!(
+                                    "'{k2}' on a role is not supported by slm-wizard's engine; run this playbook with ansible-playbook"
+                                ),
                             ));
                         }
                         _ => {
@@ -200,7 +222,10 @@ impl Parser<'_> {
                     }
                 }
                 let Some((name, name_pos)) = name else {
-                    return Err(InputError::at(&node.pos, "a role entry needs 'role:' (the role's name or path)"));
+                    return Err(InputError::at(
+                        &node.pos,
+                        "a role entry needs 'role:' (the role's name or path)",
+                    ));
                 };
                 Invocation {
                     name,
@@ -218,7 +243,10 @@ impl Parser<'_> {
             _ => {
                 return Err(InputError::at(
                     &node.pos,
-                    format!("a role entry must be a role name or a mapping with 'role:', not {}", node.type_name()),
+                    format!(
+                        "a role entry must be a role name or a mapping with 'role:', not {}",
+                        node.type_name()
+                    ),
                 ));
             }
         };
@@ -237,12 +265,18 @@ impl Parser<'_> {
     ) -> Result<(), InputError> {
         let what = key.key_string();
         if handlers {
-            return Err(InputError::at(&key.pos, format!("'{what}' as a handler is not supported by slm-wizard's engine")));
+            return Err(InputError::at(
+                &key.pos,
+                format!("'{what}' as a handler is not supported by slm-wizard's engine"),
+            ));
         }
         let Some(args) = value.as_map() else {
             return Err(InputError::at(
                 &value.pos,
-                format!("'{what}' needs a mapping with 'name:' (the role), not {}", value.type_name()),
+                format!(
+                    "'{what}' needs a mapping with 'name:' (the role), not {}",
+                    value.type_name()
+                ),
             ));
         };
         let mut name = None;
@@ -253,7 +287,12 @@ impl Parser<'_> {
             let file = |slot: &mut Option<String>| -> Result<(), InputError> {
                 let f = str_of(v, &a)?;
                 if crate::template::is_template(&f) {
-                    return Err(InputError::at(&v.pos, format!("a templated '{a}' is not supported by slm-wizard's engine; give a file name")));
+                    return Err(InputError::at(
+                        &v.pos,
+                        format!(
+                            "a templated '{a}' is not supported by slm-wizard's engine; give a file name"
+                        ),
+                    ));
                 }
                 *slot = Some(f);
                 Ok(())
@@ -269,14 +308,24 @@ impl Parser<'_> {
                 "public" | "apply" | "rolespec_validate" => {
                     return Err(InputError::at(
                         &k.pos,
-                        format!("'{what}: {a}' is not supported by slm-wizard's engine; run this playbook with ansible-playbook"),
+                        format!(
+                            "'{what}: {a}' is not supported by slm-wizard's engine; run this playbook with ansible-playbook"
+                        ),
                     ));
                 }
-                other => return Err(InputError::at(&k.pos, unknown_key(other, &what, INCLUDE_ROLE_ARGS))),
+                other => {
+                    return Err(InputError::at(
+                        &k.pos,
+                        unknown_key(other, &what, INCLUDE_ROLE_ARGS),
+                    ));
+                }
             }
         }
         let Some((name, name_pos)) = name else {
-            return Err(InputError::at(&value.pos, format!("'{what}' needs 'name:' (the role)")));
+            return Err(InputError::at(
+                &value.pos,
+                format!("'{what}' needs 'name:' (the role)"),
+            ));
         };
         let mut common = Common::default();
         let mut entry_vars = Map::new();
@@ -286,14 +335,20 @@ impl Parser<'_> {
             }
             let kname = k.key_string();
             if kname == "loop" || kname.starts_with("with_") {
-                return Err(InputError::at(&k.pos, format!("a loop over '{what}' is not supported by slm-wizard's engine")));
+                return Err(InputError::at(
+                    &k.pos,
+                    format!("a loop over '{what}' is not supported by slm-wizard's engine"),
+                ));
             }
             if kname == "vars" {
                 entry_vars = self.map_of(v, "vars")?;
                 continue;
             }
             if !self.common(&mut common, &kname, v)? {
-                return Err(InputError::at(&k.pos, unknown_key(&kname, &what, BLOCK_KEYS)));
+                return Err(InputError::at(
+                    &k.pos,
+                    unknown_key(&kname, &what, BLOCK_KEYS),
+                ));
             }
         }
         self.role(
@@ -316,7 +371,12 @@ impl Parser<'_> {
 
     fn find_role(&self, name: &str, at: &Pos) -> Result<PathBuf, InputError> {
         if crate::template::is_template(name) {
-            return Err(InputError::at(at, format!("a templated role name ({name}) is not supported by slm-wizard's engine; give the name")));
+            return Err(InputError::at(
+                at,
+                format!(
+                    "a templated role name ({name}) is not supported by slm-wizard's engine; give the name"
+                ),
+            ));
         }
         let mut candidates = Vec::new();
         if name.contains('/') {
@@ -332,7 +392,11 @@ impl Parser<'_> {
                 at,
                 format!(
                     "role '{name}' not found (looked in {})",
-                    candidates.iter().map(|c| c.display().to_string()).collect::<Vec<_>>().join(", ")
+                    candidates
+                        .iter()
+                        .map(|c| c.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 ),
             )),
         }
@@ -340,15 +404,29 @@ impl Parser<'_> {
 
     /// Loads a role invocation and appends its block to `out` (and its handlers to `handlers`,
     /// or to the play's late handlers for an include/import).
-    fn role(&mut self, inv: Invocation<'_>, out: &mut Vec<Item>, handlers: &mut Vec<Item>) -> Result<(), InputError> {
+    fn role(
+        &mut self,
+        inv: Invocation<'_>,
+        out: &mut Vec<Item>,
+        handlers: &mut Vec<Item>,
+    ) -> Result<(), InputError> {
         let path = self.find_role(&inv.name, &inv.name_pos)?;
         if let Some(cycle) = cycle_from(&self.role_stack, &path) {
-            return Err(InputError::at(&inv.name_pos, format!("role dependency cycle: {cycle}")));
+            return Err(InputError::at(
+                &inv.name_pos,
+                format!("role dependency cycle: {cycle}"),
+            ));
         }
         if self.role_stack.len() > 20 {
-            return Err(InputError::at(&inv.name_pos, "roles nested more than 20 deep"));
+            return Err(InputError::at(
+                &inv.name_pos,
+                "roles nested more than 20 deep",
+            ));
         }
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(inv.name.clone());
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or(inv.name.clone());
         for f in ["argument_specs.yml", "argument_specs.yaml"] {
             let spec = path.join("meta").join(f);
             if spec.is_file() {
@@ -362,7 +440,9 @@ impl Parser<'_> {
                 ));
             }
         }
-        let meta = role_file(&path, "meta", None, &inv.name_pos)?.map(|p| yaml::load_file(&p)).transpose()?;
+        let meta = role_file(&path, "meta", None, &inv.name_pos)?
+            .map(|p| yaml::load_file(&p))
+            .transpose()?;
         let mut allow_duplicates = false;
         let mut deps: Vec<&Node> = Vec::new();
         if let Some(m) = &meta {
@@ -374,9 +454,16 @@ impl Parser<'_> {
                             "dependencies" => match &v.kind {
                                 Kind::Null => {}
                                 Kind::Seq(items) => deps.extend(items.iter()),
-                                _ => return Err(InputError::at(&v.pos, "meta 'dependencies' must be a list of roles")),
+                                _ => {
+                                    return Err(InputError::at(
+                                        &v.pos,
+                                        "meta 'dependencies' must be a list of roles",
+                                    ));
+                                }
                             },
-                            "allow_duplicates" => allow_duplicates = bool_of(v, "allow_duplicates")?,
+                            "allow_duplicates" => {
+                                allow_duplicates = bool_of(v, "allow_duplicates")?
+                            }
                             "argument_specs" => {
                                 return Err(InputError::at(
                                     &k.pos,
@@ -384,11 +471,24 @@ impl Parser<'_> {
                                 ));
                             }
                             "galaxy_info" | "collections" => {}
-                            other => return Err(InputError::at(&k.pos, unknown_key(other, "role meta", META_KEYS))),
+                            other => {
+                                return Err(InputError::at(
+                                    &k.pos,
+                                    unknown_key(other, "role meta", META_KEYS),
+                                ));
+                            }
                         }
                     }
                 }
-                _ => return Err(InputError::at(&m.pos, format!("a role's meta/main.yml must be a mapping, not {}", m.type_name()))),
+                _ => {
+                    return Err(InputError::at(
+                        &m.pos,
+                        format!(
+                            "a role's meta/main.yml must be a mapping, not {}",
+                            m.type_name()
+                        ),
+                    ));
+                }
             }
         }
         let allow_duplicates = inv.allow_duplicates.unwrap_or(allow_duplicates);
@@ -400,7 +500,9 @@ impl Parser<'_> {
         self.private_depth += usize::from(inv.private);
         let mut items = Vec::new();
         let mut dep_handlers = Vec::new();
-        let deps_result: Result<(), InputError> = deps.iter().try_for_each(|d| self.role_entry(d, &mut items, &mut dep_handlers));
+        let deps_result: Result<(), InputError> = deps
+            .iter()
+            .try_for_each(|d| self.role_entry(d, &mut items, &mut dep_handlers));
         let body = deps_result.and_then(|()| {
             for i in &items {
                 if let Item::Block(b) = i
@@ -410,13 +512,29 @@ impl Parser<'_> {
                     vars.extend(r.vars.as_ref().clone());
                 }
             }
-            defaults.extend(self.role_vars_file(&path, "defaults", inv.files.defaults.as_deref(), &inv.name_pos)?);
-            vars.extend(self.role_vars_file(&path, "vars", inv.files.vars.as_deref(), &inv.name_pos)?);
-            let tasks = match role_file(&path, "tasks", inv.files.tasks.as_deref(), &inv.name_pos)? {
+            defaults.extend(self.role_vars_file(
+                &path,
+                "defaults",
+                inv.files.defaults.as_deref(),
+                &inv.name_pos,
+            )?);
+            vars.extend(self.role_vars_file(
+                &path,
+                "vars",
+                inv.files.vars.as_deref(),
+                &inv.name_pos,
+            )?);
+            let tasks = match role_file(&path, "tasks", inv.files.tasks.as_deref(), &inv.name_pos)?
+            {
                 Some(p) => self.items(&yaml::load_file(&p)?, "role tasks", false)?,
                 None => Vec::new(),
             };
-            let handlers = match role_file(&path, "handlers", inv.files.handlers.as_deref(), &inv.name_pos)? {
+            let handlers = match role_file(
+                &path,
+                "handlers",
+                inv.files.handlers.as_deref(),
+                &inv.name_pos,
+            )? {
                 Some(p) => self.items(&yaml::load_file(&p)?, "role handlers", true)?,
                 None => Vec::new(),
             };
@@ -431,7 +549,12 @@ impl Parser<'_> {
             inv.entry_vars,
             inv.common.when,
             inv.common.tags,
-            [&inv.files.tasks, &inv.files.vars, &inv.files.defaults, &inv.files.handlers],
+            [
+                &inv.files.tasks,
+                &inv.files.vars,
+                &inv.files.defaults,
+                &inv.files.handlers
+            ],
             inv.from_include,
         ])
         .to_string();
@@ -482,7 +605,13 @@ impl Parser<'_> {
     }
 
     /// A role's `defaults/` or `vars/` file (`main` unless `*_from` names another).
-    fn role_vars_file(&self, role: &Path, sub: &str, from: Option<&str>, at: &Pos) -> Result<Map<String, Value>, InputError> {
+    fn role_vars_file(
+        &self,
+        role: &Path,
+        sub: &str,
+        from: Option<&str>,
+        at: &Pos,
+    ) -> Result<Map<String, Value>, InputError> {
         let Some(p) = role_file(role, sub, from, at)? else {
             return Ok(Map::new());
         };
@@ -490,28 +619,48 @@ impl Parser<'_> {
         match &node.kind {
             Kind::Null => Ok(Map::new()),
             Kind::Map(_) => self.map_of(&node, sub),
-            _ => Err(InputError::at(&node.pos, format!("a role's {sub} file must be a mapping of variables, not {}", node.type_name()))),
+            _ => Err(InputError::at(
+                &node.pos,
+                format!(
+                    "a role's {sub} file must be a mapping of variables, not {}",
+                    node.type_name()
+                ),
+            )),
         }
     }
 }
 
 /// `role/sub/name` with Ansible's extensions (`main` when no name is given); a named file that is
 /// missing is an error, a missing `main` is not.
-fn role_file(role: &Path, sub: &str, from: Option<&str>, at: &Pos) -> Result<Option<PathBuf>, InputError> {
+fn role_file(
+    role: &Path,
+    sub: &str,
+    from: Option<&str>,
+    at: &Pos,
+) -> Result<Option<PathBuf>, InputError> {
     let dir = role.join(sub);
     let name = from.unwrap_or("main");
-    let candidates: Vec<PathBuf> = ["", ".yml", ".yaml", ".json"].iter().map(|e| dir.join(format!("{name}{e}"))).collect();
+    let candidates: Vec<PathBuf> = ["", ".yml", ".yaml", ".json"]
+        .iter()
+        .map(|e| dir.join(format!("{name}{e}")))
+        .collect();
     if let Some(found) = candidates.iter().find(|c| c.is_file()) {
         return Ok(Some(found.clone()));
     }
     if dir.join(name).is_dir() {
         return Err(InputError::at(
             at,
-            format!("{} is a directory of files; slm-wizard's engine reads one file there (main.yml)", dir.join(name).display()),
+            format!(
+                "{} is a directory of files; slm-wizard's engine reads one file there (main.yml)",
+                dir.join(name).display()
+            ),
         ));
     }
     match from {
         None => Ok(None),
-        Some(f) => Err(InputError::at(at, format!("{sub} file '{f}' not found in {}", dir.display()))),
+        Some(f) => Err(InputError::at(
+            at,
+            format!("{sub} file '{f}' not found in {}", dir.display()),
+        )),
     }
 }

@@ -209,7 +209,12 @@ fn role_fixture_gives_ansibles_end_state_and_counts_then_nothing_changes() {
     assert_eq!(listing(&sb.p("outN")), expected(), "{}", r.dump());
     assert_eq!(r.changed("local1"), 16, "{}", r.dump());
     // Tasks in a role are shown as `role : name`; the dependency ran once with tag=web.
-    assert_eq!(r.results_of("common : common file").len(), 3, "{}", r.dump());
+    assert_eq!(
+        r.results_of("common : common file").len(),
+        3,
+        "{}",
+        r.dump()
+    );
     assert_eq!(r.status("web : restart web"), "changed", "{}", r.dump());
 
     let again = sb.run_file(&pb, &["-e", "out=@D@/outN"]);
@@ -231,11 +236,20 @@ fn role_fixture_gives_ansibles_end_state_and_counts_then_nothing_changes() {
 #[test]
 fn role_when_tags_and_dependencies_skipped_with_their_parent_run_later() {
     let sb = Sandbox::new();
-    sb.write("pb/roles/dep/tasks/main.yml", "- name: dep task\n  command: echo dep\n");
+    sb.write(
+        "pb/roles/dep/tasks/main.yml",
+        "- name: dep task\n  command: echo dep\n",
+    );
     sb.write("pb/roles/a/meta/main.yml", "dependencies: [dep]\n");
-    sb.write("pb/roles/a/tasks/main.yml", "- name: a task\n  command: echo a\n");
+    sb.write(
+        "pb/roles/a/tasks/main.yml",
+        "- name: a task\n  command: echo a\n",
+    );
     sb.write("pb/roles/b/meta/main.yml", "dependencies:\n  - role: dep\n");
-    sb.write("pb/roles/b/tasks/main.yml", "- name: b task\n  command: echo b\n");
+    sb.write(
+        "pb/roles/b/tasks/main.yml",
+        "- name: b task\n  command: echo b\n",
+    );
     let pb = sb.write(
         "pb/site.yml",
         "- hosts: all\n  gather_facts: no\n  roles:\n    - role: a\n      when: false\n    - role: b\n      tags: [btag]\n",
@@ -263,7 +277,10 @@ fn role_when_tags_and_dependencies_skipped_with_their_parent_run_later() {
 #[test]
 fn roles_path_of_the_ansible_cfg_beside_the_playbook_is_searched() {
     let sb = Sandbox::new();
-    sb.write("pb/ansible.cfg", "[defaults]\nroles_path = ../shared:other\n");
+    sb.write(
+        "pb/ansible.cfg",
+        "[defaults]\nroles_path = ../shared:other\n",
+    );
     sb.write(
         "shared/far/tasks/main.yml",
         "- name: far task\n  debug:\n    msg: \"{{ role_path }}\"\n",

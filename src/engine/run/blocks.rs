@@ -114,7 +114,12 @@ pub(super) async fn flush_handlers(
 }
 
 /// Whether the conditions along a block path hold on this host (a role counts as run only then).
-fn conditions_hold(shared: &Arc<Shared>, pc: &PlayCtx<'_>, state: &HostState, inh: &Inherited) -> bool {
+fn conditions_hold(
+    shared: &Arc<Shared>,
+    pc: &PlayCtx<'_>,
+    state: &HostState,
+    inh: &Inherited,
+) -> bool {
     if inh.when.is_empty() {
         return true;
     }
@@ -180,7 +185,11 @@ mod tests {
             !is_notified(&task("command"), None, &["command".into()]),
             "the module is no name"
         );
-        assert!(is_notified(&h, Some("db"), &["db : restart postgresql".into()]));
+        assert!(is_notified(
+            &h,
+            Some("db"),
+            &["db : restart postgresql".into()]
+        ));
         assert!(!is_notified(&h, None, &["db : restart postgresql".into()]));
     }
 
