@@ -664,3 +664,46 @@ fn role_file(
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_path_of_ansible_cfg_is_relative_to_the_file_and_only_in_defaults() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let cfg = dir.path().join("ansible.cfg");
+        std::fs::write(
+            &cfg,
+            "[ssh_connection]\nroles_path = wrong\n# roles_path = commented\n[defaults]\nroles_path: ../shared:/abs/roles\n",
+        )
+        .expect("write");
+        assert_eq!(
+            cfg_roles_path(&cfg),
+            Some(vec![
+                dir.path().join("../shared"),
+                PathBuf::from("/abs/roles")
+            ])
+        );
+        std::fs::write(&cfg, "[defaults]\ninventory = hosts\n").expect("write");
+        assert_eq!(cfg_roles_path(&cfg), None);
+    }
+
+    #[test]
+    fn a_named_role_file_must_exist_but_main_may_be_missing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir_all(dir.path().join("tasks")).expect("mkdir");
+        std::fs::write(dir.path().join("tasks/setup.yaml"), "[]").expect("write");
+        let at = Pos::default();
+        assert_eq!(
+            role_file(dir.path(), "tasks", Some("setup"), &at).expect("found"),
+            Some(dir.path().join("tasks/setup.yaml"))
+        );
+        assert_eq!(
+            role_file(dir.path(), "tasks", None, &at).expect("no main"),
+            None
+        );
+        let e = role_file(dir.path(), "vars", Some("x"), &at).expect_err("missing");
+        assert!(e.to_string().contains("vars file 'x' not found"), "{e}");
+    }
+}
