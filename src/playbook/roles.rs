@@ -2,8 +2,9 @@
 //! meta dependencies) and expanded into the play's item tree as blocks that carry the role, whose
 //! defaults, vars and params the engine layers in Ansible's precedence.
 //!
-//! Expansion is static: `include_role` is expanded like `import_role` (its keywords are inherited
-//! by the role's tasks, as for `include_tasks` in this engine). Duplicates (`roles:` and meta
+//! Expansion is static; an `include_role` block is marked `dynamic` so the engine evaluates its
+//! `when` and `tags` once, as Ansible does for the include, instead of passing them to its tasks.
+//! Duplicates (`roles:` and meta
 //! dependencies with the same parameters) are skipped per host at run time, unless the role
 //! allows them; `include_role` / `import_role` allow them by default, as in Ansible.
 
@@ -26,6 +27,9 @@ pub struct Role {
     /// Inline parameters of a `roles:` entry or meta dependency (above set_fact).
     pub params: Arc<Map<String, Value>>,
     pub allow_duplicates: bool,
+    /// `include_role`: its `when` and `tags` decide once whether it runs and are not inherited by
+    /// its tasks, as with Ansible's dynamic includes.
+    pub dynamic: bool,
     /// What makes two invocations the same role run (path, params, when, tags, vars, files).
     pub identity: String,
 }
@@ -566,6 +570,7 @@ impl Parser<'_> {
             entry_vars: Arc::new(inv.entry_vars),
             params: Arc::new(inv.params),
             allow_duplicates,
+            dynamic: inv.private,
             identity,
         });
         // Static roles (roles:, import_role, their dependencies) export their defaults and vars
@@ -581,9 +586,13 @@ impl Parser<'_> {
         items.extend(tasks);
         dep_handlers.extend(own_handlers);
         if !dep_handlers.is_empty() && self.handler_roles.insert(role.identity.clone()) {
+            let mut hc = common.clone();
+            if role.dynamic {
+                (hc.when, hc.tags) = (None, Vec::new());
+            }
             let h = Item::Block(Box::new(Block {
                 pos: inv.node.pos.clone(),
-                common: common.clone(),
+                common: hc,
                 block: dep_handlers,
                 rescue: Vec::new(),
                 always: Vec::new(),

@@ -356,3 +356,30 @@ fn unsupported_role_features_are_refused_at_plan_time_with_position() {
         );
     }
 }
+
+/// `include_role`'s `when` is evaluated once and its tags select the include, not its tasks
+/// (Ansible's dynamic include; `import_role` passes both down instead).
+#[test]
+fn include_role_when_is_evaluated_once_and_its_tags_are_not_inherited() {
+    let sb = Sandbox::new();
+    sb.write(
+        "pb/roles/r/tasks/main.yml",
+        "- name: inner\n  debug: msg=inner\n- name: inner tagged\n  debug: msg=it\n  tags: [foo]\n\
+         - name: set\n  set_fact: flag=false\n- name: after set\n  debug: msg=after\n",
+    );
+    let pb = sb.write(
+        "pb/site.yml",
+        "- hosts: all\n  gather_facts: no\n  vars: {flag: true}\n  tasks:\n\
+         \x20   - include_role: {name: r}\n      tags: [foo]\n      when: flag\n\
+         \x20   - include_role: {name: r}\n",
+    );
+    let r = sb.run_file(&pb, &[]);
+    r.assert_ok();
+    // Both includes run all four tasks: `flag` turning false inside does not stop the first.
+    assert_eq!(r.results_of("r : after set").len(), 2, "{}", r.dump());
+    assert_eq!(r.status("r : after set"), "ok", "{}", r.dump());
+
+    let r = sb.run_file(&pb, &["--tags", "foo"]);
+    r.assert_ok();
+    assert_eq!(r.task_order(), ["r : inner tagged"], "{}", r.dump());
+}

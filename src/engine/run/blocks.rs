@@ -6,10 +6,10 @@ use std::sync::atomic::Ordering;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use super::scope::Inherited;
+use super::scope::{Inherited, selected_by_tags};
 use super::task::run_task;
 use super::{HostState, PlayCtx, Shared};
-use crate::playbook::{Item, Task};
+use crate::playbook::{Common, Item, Task};
 
 pub(super) fn run_items<'a>(
     shared: &'a Arc<Shared>,
@@ -58,7 +58,24 @@ pub(super) fn run_items<'a>(
                     if role.is_some_and(|r| state.roles_done.contains(&r.identity)) {
                         continue;
                     }
-                    let inner = inh.with(&b.common);
+                    let inner = match b.common.role.as_ref().filter(|r| r.dynamic) {
+                        // include_role: its `when` and `tags` decide once whether it runs; its
+                        // tasks inherit neither (Ansible's dynamic include).
+                        Some(_) => {
+                            let gate = inh.with(&b.common);
+                            if !selected_by_tags(&shared.plan.request, &gate.tags)
+                                || !conditions_hold(shared, pc, state, &gate)
+                            {
+                                continue;
+                            }
+                            inh.with(&Common {
+                                when: None,
+                                tags: Vec::new(),
+                                ..b.common.clone()
+                            })
+                        }
+                        None => inh.with(&b.common),
+                    };
                     // A block whose condition is false skips all of it (conditions are inherited too).
                     run_items(shared, pc, state, &b.block, &inner).await;
                     if let Some(r) = role
