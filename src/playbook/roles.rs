@@ -579,9 +579,6 @@ impl Parser<'_> {
             self.play_roles.push(role.clone());
         }
         let mut common = inv.common;
-        if common.name.is_none() {
-            common.name = Some(format!("role {}", role.name));
-        }
         common.role = Some(role.clone());
         items.extend(tasks);
         dep_handlers.extend(own_handlers);

@@ -257,7 +257,9 @@ pub(super) fn build_scope(
         scope.layers.push(r.entry_vars.clone());
         scope.layers.push(r.vars.clone());
     }
-    scope.layers.push(pc.play.role_vars.clone());
+    if !pc.play.role_vars.is_empty() {
+        scope.layers.push(pc.play.role_vars.clone());
+    }
     scope.layers.push(pc.vars_files.clone());
     scope.layers.push(pc.play_vars.clone());
     scope.layers.push(state.facts.clone());
@@ -265,7 +267,9 @@ pub(super) fn build_scope(
     for r in roles.iter().rev() {
         scope.layers.push(r.defaults.clone());
     }
-    scope.layers.push(pc.play.role_defaults.clone());
+    if !pc.play.role_defaults.is_empty() {
+        scope.layers.push(pc.play.role_defaults.clone());
+    }
     let mut magic = magic_for(shared, &state.name);
     let hosts = Value::from(pc.play_hosts.as_ref().clone());
     magic.insert("ansible_play_hosts".into(), hosts.clone());
