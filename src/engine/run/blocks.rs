@@ -113,7 +113,10 @@ pub(super) async fn flush_handlers(
         return;
     }
     let notified = std::mem::take(&mut pc.notified);
-    let handlers: Vec<(&Task, Inherited)> = flatten(&pc.play.handlers, inh);
+    // A handler runs in its own role's context, not in that of a role that flushes.
+    let mut base = inh.clone();
+    base.roles.clear();
+    let handlers: Vec<(&Task, Inherited)> = flatten(&pc.play.handlers, &base);
     for (i, (h, hinh)) in handlers.iter().enumerate() {
         let role = hinh.roles.last().map(|r| r.name.as_str());
         // Of handlers sharing a name (a role's, run more than once), Ansible notifies the last
