@@ -391,6 +391,8 @@ const MAGIC: &[&str] = &[
     "ansible_run_tags",
     "ansible_skip_tags",
     "role_path",
+    "role_name",
+    "ansible_role_name",
     "ansible_playbook_python",
     "environment",
     // Jinja globals and our functions.
@@ -425,6 +427,8 @@ fn known_names(plan: &Plan) -> HashSet<String> {
     for (play, files) in plan.playbook.plays.iter().zip(&plan.play_vars_files) {
         known.extend(play.common.vars.keys().cloned());
         known.extend(files.keys().cloned());
+        known.extend(play.role_defaults.keys().cloned());
+        known.extend(play.role_vars.keys().cloned());
         for items in [
             &play.pre_tasks,
             &play.tasks,
@@ -446,7 +450,14 @@ fn known_names(plan: &Plan) -> HashSet<String> {
                         }
                     }
                 },
-                &mut |b| block_vars.extend(b.vars.keys().cloned()),
+                &mut |b| {
+                    block_vars.extend(b.vars.keys().cloned());
+                    if let Some(r) = &b.role {
+                        for m in [&r.defaults, &r.vars, &r.entry_vars, &r.params] {
+                            block_vars.extend(m.keys().cloned());
+                        }
+                    }
+                },
             );
             known.extend(block_vars);
         }

@@ -2,10 +2,12 @@
 //! checked model with the position of everything, so a bad key is reported before any host is touched.
 
 mod parse;
+pub mod roles;
 pub mod survey;
 mod task;
 pub mod varspec;
 
+pub use roles::Role;
 pub use task::split_free_form;
 
 use std::path::{Path, PathBuf};
@@ -43,6 +45,8 @@ pub struct Common {
     pub diff: Option<Value>,
     pub any_errors_fatal: Option<Value>,
     pub run_once: Option<Value>,
+    /// Set on the block a role expands to: the tasks inside run in its context.
+    pub role: Option<std::sync::Arc<Role>>,
 }
 
 #[derive(Debug, Clone)]
@@ -63,6 +67,10 @@ pub struct Play {
     /// A templated `strategy:` (a literal one is checked while parsing), with its position: plan
     /// time renders it with `-e`, the play's vars and vars_files, as Ansible does.
     pub strategy: Option<(String, Pos)>,
+    /// Defaults and vars of the play's static roles (`roles:`, `import_role`), which Ansible
+    /// shows to every task of the play; merged in load order.
+    pub role_defaults: std::sync::Arc<Map<String, Value>>,
+    pub role_vars: std::sync::Arc<Map<String, Value>>,
 }
 
 /// The strategies this engine runs. Hosts always proceed at their own pace here (no barrier
@@ -196,6 +204,7 @@ const PLAY_KEYS: &[&str] = &[
     "force_handlers",
     "when",
     "run_once",
+    "roles",
 ];
 
 const BLOCK_KEYS: &[&str] = &[
@@ -284,6 +293,18 @@ struct Parser<'a> {
     include_depth: usize,
     /// The task files being included, outermost first (to name an include cycle).
     includes: Vec<PathBuf>,
+    /// Where roles are looked up after `roles/` beside the playbook.
+    roles_path: Vec<PathBuf>,
+    /// The directories of the roles being loaded, outermost first.
+    role_stack: Vec<PathBuf>,
+    /// How many `include_role`s are being loaded (their roles are private).
+    private_depth: usize,
+    /// This play's static roles so far (their defaults and vars are the play's).
+    play_roles: Vec<std::sync::Arc<Role>>,
+    /// Handlers of included/imported roles: they come after the play's own.
+    late_handlers: Vec<Item>,
+    /// Role invocations whose handlers were added (a role run twice has its handlers once).
+    handler_roles: std::collections::HashSet<String>,
 }
 
 /// "a.yml → b.yml → a.yml" when `next` is already in `chain`.
@@ -323,6 +344,12 @@ fn load_imported(
         next_id: 0,
         include_depth: 0,
         includes: Vec::new(),
+        roles_path: roles::search_path(&dir),
+        role_stack: Vec::new(),
+        private_depth: 0,
+        play_roles: Vec::new(),
+        late_handlers: Vec::new(),
+        handler_roles: Default::default(),
     };
     let plays_nodes = match &root.kind {
         Kind::Seq(items) => items,

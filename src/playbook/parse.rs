@@ -101,7 +101,14 @@ impl Parser<'_> {
             serial: None,
             max_fail_percentage: None,
             strategy: None,
+            role_defaults: Default::default(),
+            role_vars: Default::default(),
         };
+        self.play_roles.clear();
+        self.late_handlers.clear();
+        self.handler_roles.clear();
+        let mut role_items = Vec::new();
+        let mut role_handlers = Vec::new();
         let mut has_hosts = false;
         for (k, v) in entries {
             let key = k.key_string();
@@ -165,6 +172,20 @@ impl Parser<'_> {
                         .vars
                         .insert("ansible_user".into(), Value::String(u));
                 }
+                "roles" => match &v.kind {
+                    Kind::Null => {}
+                    Kind::Seq(entries) => {
+                        for e in entries {
+                            self.role_entry(e, &mut role_items, &mut role_handlers)?;
+                        }
+                    }
+                    _ => {
+                        return Err(InputError::at(
+                            &v.pos,
+                            format!("'roles' must be a list of roles, not {}", v.type_name()),
+                        ));
+                    }
+                },
                 "order" | "force_handlers" => {}
                 other => {
                     return Err(InputError::at(
@@ -186,6 +207,20 @@ impl Parser<'_> {
                 "'hosts:' is empty; give a host pattern",
             ));
         }
+        // Ansible runs the roles after pre_tasks and their handlers, before tasks, in the same
+        // section; handlers of `roles:` come before the play's, those of included roles after.
+        role_items.append(&mut play.tasks);
+        play.tasks = role_items;
+        role_handlers.append(&mut play.handlers);
+        role_handlers.append(&mut self.late_handlers);
+        play.handlers = role_handlers;
+        let (mut defaults, mut vars) = (Map::new(), Map::new());
+        for r in self.play_roles.drain(..) {
+            defaults.extend(r.defaults.as_ref().clone());
+            vars.extend(r.vars.as_ref().clone());
+        }
+        play.role_defaults = std::sync::Arc::new(defaults);
+        play.role_vars = std::sync::Arc::new(vars);
         Ok(play)
     }
 
@@ -238,6 +273,9 @@ impl Parser<'_> {
             let short = canonical_name(&key);
             if matches!(short.as_str(), "import_tasks" | "include_tasks" | "include") {
                 return self.include(node, entries, k, v, handlers, out);
+            }
+            if matches!(short.as_str(), "import_role" | "include_role") {
+                return self.role_task(node, entries, k, v, handlers, out);
             }
         }
         out.push(Item::Task(Box::new(self.task(node, entries, handlers)?)));
@@ -293,13 +331,27 @@ impl Parser<'_> {
                 "includes nested more than 20 deep (an include loop?)",
             ));
         }
-        let path = self.dir.join(&file);
-        if !path.is_file() {
+        // Inside a role, its tasks/ directory first, as Ansible looks.
+        let mut candidates: Vec<PathBuf> = self
+            .role_stack
+            .last()
+            .map(|r| r.join("tasks").join(&file))
+            .into_iter()
+            .collect();
+        candidates.push(self.dir.join(&file));
+        let Some(path) = candidates.iter().find(|c| c.is_file()).cloned() else {
             return Err(InputError::at(
                 &value.pos,
-                format!("included file not found: {}", path.display()),
+                format!(
+                    "included file not found: {}",
+                    candidates
+                        .iter()
+                        .map(|c| c.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ),
             ));
-        }
+        };
         let me = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
         if let Some(cycle) = cycle_from(&self.includes, &me) {
             return Err(InputError::at(

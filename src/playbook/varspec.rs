@@ -20,8 +20,8 @@
 //! (`{{ … }}`) is shown as its text in the description and the field starts empty: left empty, the
 //! playbook computes it.
 //!
-//! Roles are found in `roles/` beside the playbook, in `ANSIBLE_ROLES_PATH` and beside the
-//! playbook (from `roles:`, `include_role` and `import_role`); plays of `import_playbook` are
+//! Roles are found in `roles/` beside the playbook, on the engine's roles path
+//! (`ANSIBLE_ROLES_PATH`, `roles_path` of `ansible.cfg`) and beside the playbook (from `roles:`, `include_role` and `import_role`); plays of `import_playbook` are
 //! followed. Only metadata is read here; whether an engine can run the roles is its business.
 
 use std::collections::{HashMap, HashSet};
@@ -47,7 +47,7 @@ enum Source {
 
 #[derive(Default)]
 struct Builder {
-    /// `ANSIBLE_ROLES_PATH`'s directories.
+    /// The roles search path after `roles/` (see `roles::search_path`).
     roles_path: Vec<PathBuf>,
     notes: Vec<String>,
     plays: Vec<String>,
@@ -63,14 +63,16 @@ struct Builder {
 /// A YAML error or a malformed `argument_specs.yml` is an error with its file:line:col; what this
 /// does not understand in the playbook is left to the engine that runs it.
 pub fn derive(playbook: &Path) -> Result<Survey, InputError> {
-    derive_with_roles_path(playbook, roles_path())
+    derive_with_roles_path(playbook, roles_path(playbook))
 }
 
-/// The directories of `ANSIBLE_ROLES_PATH`.
-fn roles_path() -> Vec<PathBuf> {
-    std::env::var_os("ANSIBLE_ROLES_PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default()
+/// The roles search path the engine uses (`ANSIBLE_ROLES_PATH`, `ansible.cfg`, defaults).
+fn roles_path(playbook: &Path) -> Vec<PathBuf> {
+    let dir = std::path::absolute(playbook)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."));
+    super::roles::search_path(&dir)
 }
 
 fn derive_with_roles_path(playbook: &Path, roles_path: Vec<PathBuf>) -> Result<Survey, InputError> {
@@ -166,7 +168,7 @@ fn derive_with_roles_path(playbook: &Path, roles_path: Vec<PathBuf>) -> Result<S
 /// are shown by their hosts. Empty when the file cannot be read as a playbook.
 pub fn play_names(playbook: &Path) -> Vec<String> {
     let mut b = Builder {
-        roles_path: roles_path(),
+        roles_path: roles_path(playbook),
         ..Builder::default()
     };
     match b.playbook(playbook, 0) {

@@ -19,6 +19,7 @@ mod hosts_ssh;
 mod keywords;
 mod migrate;
 mod robust;
+mod roles;
 mod runner;
 mod secrets_survey;
 mod ssh_agent;

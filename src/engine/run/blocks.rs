@@ -6,10 +6,10 @@ use std::sync::atomic::Ordering;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use super::scope::Inherited;
+use super::scope::{Inherited, selected_by_tags};
 use super::task::run_task;
 use super::{HostState, PlayCtx, Shared, publish};
-use crate::playbook::{Item, Task};
+use crate::playbook::{Common, Item, Task};
 
 pub(super) fn run_items<'a>(
     shared: &'a Arc<Shared>,
@@ -60,9 +60,39 @@ pub(super) fn run_items<'a>(
                     run_task(shared, pc, state, t, inh, false).await;
                 }
                 Item::Block(b) => {
-                    let inner = inh.with(&b.common);
+                    // A role that already ran on this host with the same parameters runs once,
+                    // as Ansible does, unless it allows duplicates.
+                    let role = b.common.role.as_ref().filter(|r| !r.allow_duplicates);
+                    if role.is_some_and(|r| state.roles_done.contains(&r.identity)) {
+                        continue;
+                    }
+                    let inner = match b.common.role.as_ref().filter(|r| r.dynamic) {
+                        // include_role: its `when` and `tags` decide once whether it runs; its
+                        // tasks inherit neither (Ansible's dynamic include).
+                        Some(_) => {
+                            let gate = inh.with(&b.common);
+                            if !selected_by_tags(&shared.plan.request, &gate.tags)
+                                || !conditions_hold(shared, pc, state, &gate)
+                            {
+                                continue;
+                            }
+                            inh.with(&Common {
+                                when: None,
+                                tags: Vec::new(),
+                                ..b.common.clone()
+                            })
+                        }
+                        None => inh.with(&b.common),
+                    };
                     // A block whose condition is false skips all of it (conditions are inherited too).
                     run_items(shared, pc, state, &b.block, &inner).await;
+                    if let Some(r) = role
+                        && !pc.failed
+                        && !state.stopped
+                        && conditions_hold(shared, pc, state, &inner)
+                    {
+                        state.roles_done.insert(r.identity.clone());
+                    }
                     if pc.failed && !state.stopped && !b.rescue.is_empty() {
                         pc.failed = false;
                         pc.fatal = false;
@@ -99,51 +129,87 @@ fn set_failure_vars(shared: &Shared, pc: &PlayCtx<'_>, state: &mut HostState) {
     publish(shared, state);
 }
 
-/// Queues the handlers that `names` notify (by name or `listen` topic), each once.
+/// Queues the handlers that `names` notify (by name, `role : name`, or a `listen` topic), each
+/// once. Of handlers sharing a name (a role's, loaded more than once), Ansible notifies the last
+/// defined; `listen` topics reach them all.
 pub(super) fn notify(pc: &mut PlayCtx<'_>, names: &[String]) {
-    for h in flatten(&pc.play.handlers) {
-        if is_notified(h, names) && !pc.notified.contains(&h.id) {
+    let handlers = flatten(&pc.play.handlers, &Inherited::default());
+    for (i, (h, hinh)) in handlers.iter().enumerate() {
+        let role = hinh.roles.last().map(|r| r.name.as_str());
+        let shadowed = h.common.name.is_some()
+            && handlers[i + 1..]
+                .iter()
+                .any(|(later, _)| later.common.name == h.common.name);
+        let by_name = !shadowed && is_notified(h, role, names);
+        let by_topic = names.iter().any(|n| h.listen.contains(n));
+        if (by_name || by_topic) && !pc.notified.contains(&h.id) {
             pc.notified.push(h.id);
         }
     }
 }
 
 /// Runs the notified handlers in definition order, in one pass as Ansible does: a handler
-/// notified by a handler after it runs in this pass, one before it at the next flush.
+/// notified by a handler after it runs in this pass, one before it at the next flush. A handler
+/// runs in its own role's context, not in that of a role that flushes.
 pub(super) async fn flush_handlers(
     shared: &Arc<Shared>,
     pc: &mut PlayCtx<'_>,
     state: &mut HostState,
     inh: &Inherited,
 ) {
+    let mut base = inh.clone();
+    base.roles.clear();
     let play = pc.play;
-    for h in flatten(&play.handlers) {
+    for (h, hinh) in flatten(&play.handlers, &base) {
         if pc.notified.is_empty() || state.stopped || pc.failed {
             return;
         }
         if let Some(i) = pc.notified.iter().position(|id| *id == h.id) {
             pc.notified.remove(i);
-            run_task(shared, pc, state, h, inh, true).await;
+            run_task(shared, pc, state, h, &hinh, true).await;
         }
     }
 }
 
-/// Whether a handler was notified, by its name or a `listen` topic.
-fn is_notified(h: &Task, notified: &[String]) -> bool {
-    let name = h.common.name.clone().unwrap_or_default();
-    notified.iter().any(|n| *n == name || h.listen.contains(n))
+/// Whether the conditions along a block path hold on this host (a role counts as run only then).
+fn conditions_hold(
+    shared: &Arc<Shared>,
+    pc: &PlayCtx<'_>,
+    state: &HostState,
+    inh: &Inherited,
+) -> bool {
+    if inh.when.is_empty() {
+        return true;
+    }
+    let probe = super::plays::gather_task();
+    let scope = super::scope::build_scope(shared, pc, state, inh, &probe, None);
+    inh.when
+        .iter()
+        .all(|c| shared.plan.templar.eval_bool(c, &scope).unwrap_or(false))
 }
 
-/// Handlers in definition order, blocks opened (a handler block's parts all count).
-fn flatten(items: &[Item]) -> Vec<&Task> {
+/// Whether a handler was notified, by its name, `role : name` for a role's handler, or a `listen`
+/// topic.
+fn is_notified(h: &Task, role: Option<&str>, notified: &[String]) -> bool {
+    let name = h.common.name.clone().unwrap_or_default();
+    let full = role.map(|r| format!("{r} : {name}"));
+    notified
+        .iter()
+        .any(|n| *n == name || Some(n) == full.as_ref() || h.listen.contains(n))
+}
+
+/// Handlers in definition order with what they inherit, blocks opened (a handler block's parts
+/// all count; a role's handlers run in the role's context).
+fn flatten<'a>(items: &'a [Item], inh: &Inherited) -> Vec<(&'a Task, Inherited)> {
     let mut out = Vec::new();
     for i in items {
         match i {
-            Item::Task(t) => out.push(t.as_ref()),
+            Item::Task(t) => out.push((t.as_ref(), inh.clone())),
             Item::Block(b) => {
-                out.extend(flatten(&b.block));
-                out.extend(flatten(&b.rescue));
-                out.extend(flatten(&b.always));
+                let inner = inh.with(&b.common);
+                out.extend(flatten(&b.block, &inner));
+                out.extend(flatten(&b.rescue, &inner));
+                out.extend(flatten(&b.always, &inner));
             }
         }
     }
@@ -166,16 +232,23 @@ mod tests {
     fn handlers_are_notified_by_name_or_listen_topic() {
         let mut h = named("restart postgresql");
         h.listen = vec!["db config changed".into()];
-        assert!(is_notified(&h, &["restart postgresql".into()]));
+        assert!(is_notified(&h, None, &["restart postgresql".into()]));
         assert!(is_notified(
             &h,
+            None,
             &["other".into(), "db config changed".into()]
         ));
-        assert!(!is_notified(&h, &["restart".into()]));
+        assert!(!is_notified(&h, None, &["restart".into()]));
         assert!(
-            !is_notified(&task("command"), &["command".into()]),
+            !is_notified(&task("command"), None, &["command".into()]),
             "the module is no name"
         );
+        assert!(is_notified(
+            &h,
+            Some("db"),
+            &["db : restart postgresql".into()]
+        ));
+        assert!(!is_notified(&h, None, &["db : restart postgresql".into()]));
     }
 
     #[test]
@@ -189,7 +262,10 @@ mod tests {
             always: vec![t("a1")],
         };
         let items = [t("first"), Item::Block(Box::new(block)), t("last")];
-        let names: Vec<String> = flatten(&items).iter().map(|t| t.display_name()).collect();
+        let names: Vec<String> = flatten(&items, &Inherited::default())
+            .iter()
+            .map(|(t, _)| t.display_name())
+            .collect();
         assert_eq!(names, ["first", "b1", "r1", "a1", "last"]);
     }
 }

@@ -208,6 +208,8 @@ struct HostState {
     conn: Option<Arc<dyn Transport>>,
     /// Who `conn` logged in as (None: not connected yet, or the host did not say).
     login: Option<Login>,
+    /// Role invocations that ran here (`Role::identity`); a duplicate is skipped.
+    roles_done: std::collections::HashSet<String>,
 }
 
 /// Per-host state within one play.
@@ -277,6 +279,7 @@ pub async fn run(
                     stopped: false,
                     conn: None,
                     login: None,
+                    roles_done: Default::default(),
                 },
             )
         })

@@ -31,6 +31,8 @@ pub(super) struct Inherited {
     pub(super) diff: Option<Value>,
     pub(super) any_errors_fatal: Option<Value>,
     pub(super) run_once: Option<Value>,
+    /// The roles the task is inside, outermost first (a dependency sees its parents' vars).
+    pub(super) roles: Vec<Arc<crate::playbook::Role>>,
 }
 
 impl Inherited {
@@ -56,6 +58,9 @@ impl Inherited {
         n.diff = c.diff.clone().or(n.diff);
         n.any_errors_fatal = c.any_errors_fatal.clone().or(n.any_errors_fatal);
         n.run_once = c.run_once.clone().or(n.run_once);
+        if let Some(r) = &c.role {
+            n.roles.push(r.clone());
+        }
         n
     }
 }
@@ -225,7 +230,21 @@ pub(super) fn build_scope(
     loop_layer: Option<Arc<Map<String, Value>>>,
 ) -> JValue {
     let mut scope = Scope::new(shared.plan.templar.clone());
+    // Ansible's precedence, highest first: extra vars, role params, set_fact/register, task and
+    // block vars, the task's roles' vars, the play's roles' vars, vars_files, play vars, facts,
+    // inventory, the task's roles' defaults, the play's roles' defaults.
+    let roles = &inh.roles;
     scope.layers.push(shared.plan.extra.clone());
+    if let Some(r) = roles.last() {
+        let mut m = Map::new();
+        m.insert("role_name".into(), r.name.clone().into());
+        m.insert("ansible_role_name".into(), r.name.clone().into());
+        m.insert("role_path".into(), r.path.display().to_string().into());
+        scope.layers.push(Arc::new(m));
+    }
+    for r in roles.iter().rev().filter(|r| !r.params.is_empty()) {
+        scope.layers.push(r.params.clone());
+    }
     scope.literal_layers.push(scope.layers.len());
     scope.layers.push(state.runtime.clone());
     if let Some(l) = loop_layer {
@@ -237,10 +256,23 @@ pub(super) fn build_scope(
     for v in inh.vars.iter().rev() {
         scope.layers.push(v.clone());
     }
+    for r in roles.iter().rev() {
+        scope.layers.push(r.entry_vars.clone());
+        scope.layers.push(r.vars.clone());
+    }
+    if !pc.play.role_vars.is_empty() {
+        scope.layers.push(pc.play.role_vars.clone());
+    }
     scope.layers.push(pc.vars_files.clone());
     scope.layers.push(pc.play_vars.clone());
     scope.layers.push(state.facts.clone());
     scope.layers.push(state.inventory_vars.clone());
+    for r in roles.iter().rev() {
+        scope.layers.push(r.defaults.clone());
+    }
+    if !pc.play.role_defaults.is_empty() {
+        scope.layers.push(pc.play.role_defaults.clone());
+    }
     let mut magic = magic_for(shared, &state.name);
     let hosts = Value::from(pc.play_hosts.as_ref().clone());
     magic.insert("ansible_play_hosts".into(), hosts.clone());
@@ -364,6 +396,10 @@ pub(super) fn register_templated_secrets(
         &state.inventory_vars,
     ];
     layers.extend(inh.vars.iter().map(|v| v.as_ref()));
+    for r in &inh.roles {
+        layers.extend([&*r.defaults, &*r.vars, &*r.entry_vars, &*r.params]);
+    }
+    layers.extend([&*pc.play.role_defaults, &*pc.play.role_vars]);
     for vars in layers {
         for (k, v) in vars {
             if holds_templated_secret(k, v)
@@ -484,6 +520,8 @@ mod tests {
             serial: None,
             max_fail_percentage: None,
             strategy: None,
+            role_defaults: Default::default(),
+            role_vars: Default::default(),
         }
     }
 

@@ -425,15 +425,22 @@ impl LoopTally {
 }
 
 /// The task's name with its templates rendered (`Install PostgreSQL {{ version }}`), as Ansible shows it.
+/// A task in a role is shown as `role : name`, as Ansible shows it (the engine sets
+/// `ansible_role_name` only for tasks in a role).
 pub(super) fn title(shared: &Shared, task: &Task, scope: &JValue) -> String {
     let name = task.display_name();
-    if !crate::template::is_template(&name) {
-        return name;
-    }
-    match shared.plan.templar.render_str(&name, scope) {
-        Ok(Value::String(s)) => s,
-        Ok(other) => other.to_string(),
-        Err(_) => name,
+    let name = if !crate::template::is_template(&name) {
+        name
+    } else {
+        match shared.plan.templar.render_str(&name, scope) {
+            Ok(Value::String(s)) => s,
+            Ok(other) => other.to_string(),
+            Err(_) => name,
+        }
+    };
+    match super::scope::var_str(scope, &["ansible_role_name"]) {
+        Some(role) => format!("{role} : {name}"),
+        None => name,
     }
 }
 

@@ -454,13 +454,25 @@ pub async fn apply_change(
 /// Files up to this size are compared and diffed as text; larger ones by checksum.
 pub(crate) const TEXT_LIMIT: u64 = 1024 * 1024;
 
-/// A controller-side file: absolute, or relative to the playbook's `sub/` dir, then the playbook dir.
+/// A controller-side file: absolute, or relative to the role's `sub/` dir and the role (for a
+/// task in a role), then the playbook's `sub/` dir and the playbook dir.
 pub(crate) fn local_source(ctx: &Ctx<'_>, sub: &str, src: &str) -> Result<PathBuf, ModuleError> {
     let p = Path::new(src);
     let candidates = if p.is_absolute() {
         vec![p.to_path_buf()]
     } else {
-        vec![ctx.playbook_dir.join(sub).join(p), ctx.playbook_dir.join(p)]
+        // The engine sets `role_path` for a task in a role (Ansible's own name for the directory).
+        let role = ctx
+            .scope
+            .get_attr("role_path")
+            .ok()
+            .and_then(|v| v.as_str().map(PathBuf::from));
+        let mut c = Vec::new();
+        if let Some(r) = role {
+            c.extend([r.join(sub).join(p), r.join(p)]);
+        }
+        c.extend([ctx.playbook_dir.join(sub).join(p), ctx.playbook_dir.join(p)]);
+        c
     };
     candidates
         .iter()
