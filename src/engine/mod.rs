@@ -4,6 +4,7 @@ pub mod ansible;
 pub mod connect;
 pub mod diff;
 pub mod events;
+pub mod loop_lookups;
 pub mod modules;
 pub mod output;
 pub mod plan;

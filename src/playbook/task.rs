@@ -20,6 +20,7 @@ impl Parser<'_> {
             module_written: String::new(),
             args: Map::new(),
             loop_items: None,
+            loop_with: None,
             loop_var: "item".into(),
             loop_label: None,
             register: None,
@@ -39,28 +40,29 @@ impl Parser<'_> {
                 continue;
             }
             match key.as_str() {
-                "loop" | "with_items" | "with_list" => {
+                k2 if k2 == "loop" || k2.starts_with("with_") => {
                     if t.loop_items.is_some() {
                         return Err(InputError::at(
                             &k.pos,
-                            "a task can have only one of loop / with_items / with_list",
+                            "a task can have only one of loop / with_<lookup>",
                         ));
                     }
-                    let mut items = self.json(v)?;
-                    // with_items flattens one level, as Ansible does.
-                    if key == "with_items"
-                        && let Value::Array(list) = &items
-                    {
-                        let mut flat = Vec::new();
-                        for i in list {
-                            match i {
-                                Value::Array(inner) => flat.extend(inner.iter().cloned()),
-                                other => flat.push(other.clone()),
-                            }
-                        }
-                        items = Value::Array(flat);
+                    if k2 != "loop" {
+                        let Some(name) = with_lookup_name(k2) else {
+                            return Err(InputError::at(
+                                &k.pos,
+                                format!(
+                                    "'{k2}' is not supported by slm-wizard's engine (it implements with_{}); \
+                                     run this playbook with ansible-playbook",
+                                    WITH_LOOKUPS.join(", with_")
+                                ),
+                            ));
+                        };
+                        t.loop_with = Some(name.to_string());
                     }
-                    t.loop_items = Some(items);
+                    // The lookup runs on the rendered value at run time (with_items flattens
+                    // what `{{ lists }}` gives too).
+                    t.loop_items = Some(self.json(v)?);
                 }
                 "loop_control" => {
                     let Some(lc) = v.as_map() else {

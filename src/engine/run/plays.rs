@@ -180,6 +180,7 @@ pub(super) fn gather_task() -> Task {
         args: Map::new(),
         args_src: Default::default(),
         loop_items: None,
+        loop_with: None,
         loop_var: "item".into(),
         loop_label: None,
         register: None,

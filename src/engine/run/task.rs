@@ -1,6 +1,7 @@
 //! One task on one host: tags, `run_once`, loops and their items, `when`, `set_fact`, the
 //! connection, arguments, retries with `until`; judging and accounting are in `judge`.
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -15,6 +16,7 @@ use super::scope::{
 };
 use super::{HostState, LIVE_OUTPUT_PER_TASK, LiveOutput, PlayCtx, Shared, publish};
 use crate::engine::events::{RunEvent, Status};
+use crate::engine::loop_lookups;
 use crate::engine::modules::{self, Ctx, ModuleError, ModuleResult, parse_bool};
 use crate::playbook::Task;
 use crate::template::{OMIT, Templar};
@@ -122,7 +124,12 @@ pub(super) async fn run_task(
     });
     let started = Instant::now();
     let hidden = no_log(shared, inh, task, &scope);
-    let reg = match loop_items(&shared.plan.templar, task, &scope) {
+    let reg = match loop_items(
+        &shared.plan.templar,
+        task,
+        &scope,
+        &shared.plan.playbook.dir,
+    ) {
         Err(msg) => {
             let r = ModuleResult::fail(msg);
             finish(
@@ -164,25 +171,58 @@ fn take_run_once_result(shared: &Shared, pc: &PlayCtx<'_>, state: &mut HostState
     }
 }
 
-/// The task's `loop` rendered: None without a loop, an empty list for null; Err(message) when
-/// it is not a list.
+/// The task's loop items: `loop` rendered (None without a loop, an empty list for null;
+/// Err(message) when it is not a list), or `with_<lookup>` run on its rendered terms.
 fn loop_items(
     templar: &Templar,
     task: &Task,
     scope: &JValue,
+    playbook_dir: &Path,
 ) -> Result<Option<Vec<Value>>, String> {
-    match &task.loop_items {
-        None => Ok(None),
-        Some(spec) => match templar.render_value(spec, scope) {
-            Ok(Value::Array(items)) => Ok(Some(items)),
-            Ok(Value::Null) => Ok(Some(Vec::new())),
-            Ok(other) => Err(format!(
-                "loop must be a list, got {}",
-                short(&other.to_string())
-            )),
-            Err(e) => Err(e.msg),
-        },
+    let Some(spec) = &task.loop_items else {
+        return Ok(None);
+    };
+    if let Some(name) = &task.loop_with {
+        // As Ansible's TaskExecutor: a text value is stripped and rendered, and whatever is not a
+        // list becomes the one term.
+        let spec = match spec {
+            Value::String(s) => Value::String(s.trim().to_string()),
+            other => other.clone(),
+        };
+        let terms = match templar.render_value(&spec, scope).map_err(|e| e.msg)? {
+            Value::Array(terms) => terms,
+            other => vec![other],
+        };
+        let ctx = loop_lookups::Context {
+            search_path: search_path(task, playbook_dir),
+            basedir: playbook_dir.to_path_buf(),
+            module: &task.module_written,
+        };
+        return loop_lookups::items(name, terms, &ctx).map(Some);
     }
+    match templar.render_value(spec, scope) {
+        Ok(Value::Array(items)) => Ok(Some(items)),
+        Ok(Value::Null) => Ok(Some(Vec::new())),
+        Ok(other) => Err(format!(
+            "loop must be a list, got {}",
+            short(&other.to_string())
+        )),
+        Err(e) => Err(e.msg),
+    }
+}
+
+/// The task's `ansible_search_path` outside roles: its file's directory, then the playbook's.
+fn search_path(task: &Task, playbook_dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(dir) = task.pos.file.parent()
+        && !dir.as_os_str().is_empty()
+    {
+        out.push(dir.to_path_buf());
+    }
+    if !out.iter().any(|d| d == playbook_dir) {
+        out.push(playbook_dir.to_path_buf());
+    }
+    out
 }
 
 /// Runs the task once per item, emitting each item's result, then counts the task once (as
@@ -720,20 +760,31 @@ mod tests {
     fn loop_spec_renders_to_items_null_to_none_and_text_is_refused() {
         let t = Templar::new();
         let s = scope(json!({"dbs": ["slm", "slm_users"], "nothing": null}));
-        assert_eq!(loop_items(&t, &task("command"), &s), Ok(None));
         assert_eq!(
-            loop_items(&t, &looping(json!("{{ dbs }}")), &s),
+            loop_items(&t, &task("command"), &s, Path::new("/pb")),
+            Ok(None)
+        );
+        assert_eq!(
+            loop_items(&t, &looping(json!("{{ dbs }}")), &s, Path::new("/pb")),
             Ok(Some(vec![json!("slm"), json!("slm_users")]))
         );
         assert_eq!(
-            loop_items(&t, &looping(json!("{{ nothing }}")), &s),
+            loop_items(&t, &looping(json!("{{ nothing }}")), &s, Path::new("/pb")),
             Ok(Some(Vec::new()))
         );
-        let err = loop_items(&t, &looping(json!("a string")), &s)
+        let err = loop_items(&t, &looping(json!("a string")), &s, Path::new("/pb"))
             .err()
             .unwrap_or_default();
         assert_eq!(err, "loop must be a list, got \"a string\"");
-        assert!(loop_items(&t, &looping(json!("{{ undefined_x }}")), &s).is_err());
+        assert!(
+            loop_items(
+                &t,
+                &looping(json!("{{ undefined_x }}")),
+                &s,
+                Path::new("/pb")
+            )
+            .is_err()
+        );
     }
 
     #[test]
