@@ -44,7 +44,9 @@ impl Parser<'_> {
                     if t.loop_items.is_some() {
                         return Err(InputError::at(
                             &k.pos,
-                            "a task can have only one of loop / with_<lookup>",
+                            format!(
+                                "a task can have only one of loop / with_<lookup>; '{k2}' is a second one"
+                            ),
                         ));
                     }
                     if k2 != "loop" {
@@ -58,6 +60,12 @@ impl Parser<'_> {
                                 ),
                             ));
                         };
+                        if matches!(v.kind, Kind::Null) {
+                            return Err(InputError::at(
+                                &k.pos,
+                                format!("you must specify a value when using {k2}"),
+                            ));
+                        }
                         t.loop_with = Some(name.to_string());
                     }
                     // The lookup runs on the rendered value at run time (with_items flattens

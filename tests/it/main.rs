@@ -16,6 +16,7 @@ mod health;
 mod health_hosts;
 mod host_keys;
 mod hosts_ssh;
+mod loops;
 mod migrate;
 mod robust;
 mod runner;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use minijinja::Value as JValue;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::r#become::task_escalation;
 use super::judge::{CENSORED, account, emit_result, finish, judge, result_json};
@@ -362,6 +362,15 @@ impl LoopTally {
 
     /// The loop's registered result: `results` and Ansible's summary `msg`.
     fn register(self, hidden: bool) -> Value {
+        if self.items == 0 {
+            // What ansible-core 2.19 registers for a loop with no items.
+            return json!({
+                "changed": false,
+                "results": [],
+                "skipped": true,
+                "skipped_reason": "No items in the list",
+            });
+        }
         let mut agg = ModuleResult::changed(self.any_changed);
         agg.failed = self.any_failed;
         agg.skipped = self.all_skipped;
@@ -836,6 +845,9 @@ mod tests {
     #[test]
     fn loop_tally_status_and_registered_summary() {
         assert_eq!(LoopTally::new(0).status(), Status::Skipped);
+        let empty = LoopTally::new(0).register(false);
+        assert_eq!(empty["skipped_reason"], json!("No items in the list"));
+        assert_eq!(empty["skipped"], json!(true));
         let mut all_skipped = LoopTally::new(2);
         all_skipped.add(&skipped(), false);
         all_skipped.add(&skipped(), false);
