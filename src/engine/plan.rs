@@ -481,7 +481,8 @@ fn check_templates(plan: &Plan) -> Result<(), InputError> {
             ));
             return;
         }
-        if guarded(s) {
+        // with_first_found leaves undefined terms out at run time, as Ansible does.
+        if guarded(s) || what == "with_first_found" {
             return;
         }
         let facts_like = |n: &str| n.starts_with("ansible_");
@@ -533,7 +534,11 @@ fn check_templates(plan: &Plan) -> Result<(), InputError> {
                         }
                     }
                     if let Some(l) = &task.loop_items {
-                        visit_strings(l, &mut |s| check(task, s, false, "loop"));
+                        let what = match task.loop_with.as_deref() {
+                            Some("first_found") => "with_first_found",
+                            _ => "loop",
+                        };
+                        visit_strings(l, &mut |s| check(task, s, false, what));
                     }
                 },
                 &mut |_| {},

@@ -101,6 +101,13 @@ const PLAYBOOK: &str = r#"
       with_first_found:
         - files: [nope, x.conf]
           paths: [files, sub]
+    - name: first found undefined left out
+      debug: {msg: "{{ item }}"}
+      with_first_found: ["{{ nope_var }}.conf", "{{ nope2 | lower }}", c.txt]
+    - name: first found undefined in files
+      debug: {msg: "{{ item }}"}
+      with_first_found:
+        - files: ["{{ nope_var }}.conf", a.conf]
     - name: first found template
       template: {src: "{{ item }}", dest: "@D@/out"}
       with_first_found: [t1.j2, t2.j2]
@@ -224,6 +231,8 @@ fn with_lookups_give_the_items_ansible_gives() {
         ),
         ("first found", json!(["files/c.txt"])),
         ("first found dict", json!(["sub/x.conf"])),
+        ("first found undefined left out", json!(["files/c.txt"])),
+        ("first found undefined in files", json!(["files/a.conf"])),
         ("first found template", json!(["templates/t2.j2"])),
     ];
     for (i, (task, items)) in expected.iter().enumerate() {

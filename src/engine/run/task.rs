@@ -189,7 +189,15 @@ fn loop_items(
             Value::String(s) => Value::String(s.trim().to_string()),
             other => other.clone(),
         };
-        let terms = match templar.render_value(&spec, scope).map_err(|e| e.msg)? {
+        let rendered = if name == "first_found" && !spec.is_string() {
+            // with_first_found leaves out the terms that are undefined (2.19's _recurse_terms).
+            render_defined(templar, &spec, scope)
+                .map_err(|e| e.msg)?
+                .unwrap_or(Value::Null)
+        } else {
+            templar.render_value(&spec, scope).map_err(|e| e.msg)?
+        };
+        let terms = match rendered {
             Value::Array(terms) => terms,
             other => vec![other],
         };
@@ -208,6 +216,38 @@ fn loop_items(
             short(&other.to_string())
         )),
         Err(e) => Err(e.msg),
+    }
+}
+
+/// The value rendered with what renders to undefined left out of lists and mappings (None: the
+/// value itself is undefined).
+fn render_defined(
+    templar: &Templar,
+    v: &Value,
+    scope: &JValue,
+) -> Result<Option<Value>, crate::template::TemplateError> {
+    match v {
+        Value::Array(a) => {
+            let mut out = Vec::new();
+            for x in a {
+                out.extend(render_defined(templar, x, scope)?);
+            }
+            Ok(Some(Value::Array(out)))
+        }
+        Value::Object(m) => {
+            let mut out = Map::new();
+            for (k, x) in m {
+                if let Some(r) = render_defined(templar, x, scope)? {
+                    out.insert(k.clone(), r);
+                }
+            }
+            Ok(Some(Value::Object(out)))
+        }
+        other => match templar.render_value(other, scope) {
+            Ok(r) => Ok(Some(r)),
+            Err(e) if e.undefined => Ok(None),
+            Err(e) => Err(e),
+        },
     }
 }
 
