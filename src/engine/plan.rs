@@ -413,6 +413,7 @@ fn known_names(plan: &Plan) -> HashSet<String> {
                         known.insert(r.clone());
                     }
                     known.insert(t.loop_var.clone());
+                    known.extend(t.loop_index_var.iter().cloned());
                     if t.module == "set_fact" {
                         known.extend(t.args.keys().cloned());
                     }

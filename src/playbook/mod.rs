@@ -90,6 +90,12 @@ pub struct Task {
     pub loop_with: Option<String>,
     pub loop_var: String,
     pub loop_label: Option<Value>,
+    /// `loop_control.index_var`: the variable holding the item's 0-based index.
+    pub loop_index_var: Option<String>,
+    /// `loop_control.pause`: seconds between items (may be templated).
+    pub loop_pause: Option<Value>,
+    /// `loop_control.extended_allitems` (default true): `ansible_loop.allitems` is set.
+    pub loop_allitems: bool,
     pub register: Option<String>,
     pub notify: Vec<String>,
     pub listen: Vec<String>,

@@ -23,6 +23,9 @@ impl Parser<'_> {
             loop_with: None,
             loop_var: "item".into(),
             loop_label: None,
+            loop_index_var: None,
+            loop_pause: None,
+            loop_allitems: true,
             register: None,
             notify: Vec::new(),
             listen: Vec::new(),
@@ -80,14 +83,27 @@ impl Parser<'_> {
                         match lk.key_string().as_str() {
                             "loop_var" => t.loop_var = str_of(lv, "loop_var")?,
                             "label" => t.loop_label = Some(self.json(lv)?),
-                            "index_var" | "pause" | "extended" => {}
+                            "index_var" => t.loop_index_var = Some(str_of(lv, "index_var")?),
+                            "pause" => t.loop_pause = Some(self.json(lv)?),
+                            // ansible_loop is always set (Ansible sets it with `extended`).
+                            "extended" => {}
+                            "extended_allitems" => {
+                                t.loop_allitems = bool_of(lv, "extended_allitems")?
+                            }
                             other => {
                                 return Err(InputError::at(
                                     &lk.pos,
                                     unknown_key(
                                         other,
                                         "loop_control",
-                                        &["loop_var", "label", "index_var", "pause", "extended"],
+                                        &[
+                                            "loop_var",
+                                            "label",
+                                            "index_var",
+                                            "pause",
+                                            "extended",
+                                            "extended_allitems",
+                                        ],
                                     ),
                                 ));
                             }

@@ -364,3 +364,50 @@ fn two_loops_on_one_task_are_refused() {
         &["only one of loop", "with_nested"],
     );
 }
+
+#[test]
+fn loop_control_index_var_extended_fields_and_pause() {
+    let sb = Sandbox::new();
+    let started = std::time::Instant::now();
+    let r = sb.run(
+        r#"
+- hosts: all
+  gather_facts: no
+  tasks:
+    - name: idx
+      debug: {msg: "{{ i }}/{{ ansible_index_var }} {{ ansible_loop.revindex }} {{ ansible_loop.previtem | default('-') }} {{ ansible_loop.nextitem | default('-') }} {{ ansible_loop.allitems | default('none') }}"}
+      loop: [a, b, c]
+      loop_control: {index_var: i, extended: true, pause: 0.3}
+      register: ri
+    - name: noall
+      debug: {msg: "{{ ansible_loop.allitems | default('none') }}"}
+      with_items: [a]
+      loop_control: {extended: true, extended_allitems: false}
+    - name: reg
+      debug: {msg: "{{ ri.results | map(attribute='i') | list }} {{ ri.results[0].ansible_index_var }}"}
+"#,
+        &[],
+    );
+    r.assert_ok();
+    let msgs = |task: &str| -> Vec<Value> {
+        r.results_of(task)
+            .iter()
+            .map(|e| e["msg"].clone())
+            .collect()
+    };
+    // ansible-playbook 2.19.14 printed exactly these for the same playbook.
+    assert_eq!(
+        msgs("idx"),
+        vec![
+            json!("0/i 3 - b ['a', 'b', 'c']"),
+            json!("1/i 2 a c ['a', 'b', 'c']"),
+            json!("2/i 1 b - ['a', 'b', 'c']")
+        ]
+    );
+    assert_eq!(msgs("noall"), vec![json!("none")]);
+    assert_eq!(msgs("reg"), vec![json!("[0, 1, 2] i")]);
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(600),
+        "two pauses of 0.3 s between three items"
+    );
+}

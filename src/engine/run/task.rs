@@ -283,16 +283,25 @@ async fn run_loop(
         shared.plan.redactor.add_named(it, &|_| false);
     }
     let mut tally = LoopTally::new(items.len());
+    let pause = loop_pause(&shared.plan.templar, task, scope);
     for (i, item) in items.iter().enumerate() {
+        if i > 0 && pause > 0.0 {
+            // In slices, so that a cancelled run does not wait out the pause.
+            let until = Instant::now() + std::time::Duration::from_secs_f64(pause.min(86_400.0));
+            while Instant::now() < until && !shared.cancel.is_cancelled() {
+                let left = until.saturating_duration_since(Instant::now());
+                tokio::time::sleep(left.min(std::time::Duration::from_millis(100))).await;
+            }
+        }
         if state.stopped || shared.cancel.is_cancelled() {
             break;
         }
-        let layer = loop_layer(task, i, items.len(), item);
+        let layer = loop_layer(task, items, i);
         let item_scope = build_scope(shared, pc, state, inh, task, Some(Arc::new(layer)));
         let label = loop_label(&shared.plan.templar, task, &item_scope, item);
         let item_started = Instant::now();
         let r = run_once_item(shared, pc, state, task, inh, &item_scope, hidden).await?;
-        let mut reg = item_result_json(task, item, &r, hidden);
+        let mut reg = item_result_json(task, item, i, &r, hidden);
         let (status, failed, ignored) =
             judge(&shared.plan.templar, task, inh, &item_scope, &r, &mut reg);
         tally.add(&r, failed && !ignored);
@@ -316,19 +325,49 @@ async fn run_loop(
     Some(account(shared, pc, state, task, inh, status, false, reg))
 }
 
-/// The variables one loop item adds: the loop variable, `ansible_loop_var`, `ansible_loop`.
-fn loop_layer(task: &Task, i: usize, len: usize, item: &Value) -> Map<String, Value> {
+/// The variables item `i` adds: the loop variable, `ansible_loop_var`, the index variable
+/// (`loop_control.index_var`) and `ansible_loop` with Ansible's `extended` fields.
+fn loop_layer(task: &Task, items: &[Value], i: usize) -> Map<String, Value> {
+    let len = items.len();
     let mut layer = Map::new();
-    layer.insert(task.loop_var.clone(), item.clone());
+    layer.insert(task.loop_var.clone(), items[i].clone());
     layer.insert("ansible_loop_var".into(), task.loop_var.clone().into());
+    if let Some(iv) = &task.loop_index_var {
+        layer.insert(iv.clone(), i.into());
+        layer.insert("ansible_index_var".into(), iv.clone().into());
+    }
     let mut lp = Map::new();
     lp.insert("index".into(), (i + 1).into());
     lp.insert("index0".into(), i.into());
     lp.insert("first".into(), (i == 0).into());
     lp.insert("last".into(), (i + 1 == len).into());
     lp.insert("length".into(), len.into());
+    lp.insert("revindex".into(), (len - i).into());
+    lp.insert("revindex0".into(), (len - i - 1).into());
+    if task.loop_allitems {
+        lp.insert("allitems".into(), Value::Array(items.to_vec()));
+    }
+    if let Some(next) = items.get(i + 1) {
+        lp.insert("nextitem".into(), next.clone());
+    }
+    if let Some(prev) = i.checked_sub(1).and_then(|p| items.get(p)) {
+        lp.insert("previtem".into(), prev.clone());
+    }
     layer.insert("ansible_loop".into(), Value::Object(lp));
     layer
+}
+
+/// `loop_control.pause` in seconds (0 when unset or not a number).
+fn loop_pause(templar: &Templar, task: &Task, scope: &JValue) -> f64 {
+    let Some(p) = &task.loop_pause else {
+        return 0.0;
+    };
+    match templar.render_value(p, scope) {
+        Ok(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
+        Ok(Value::String(s)) => s.trim().parse().unwrap_or(0.0),
+        _ => 0.0,
+    }
+    .max(0.0)
 }
 
 /// How an item is shown: `loop_control.label` rendered, else the item itself (also when the
@@ -343,7 +382,13 @@ fn loop_label(templar: &Templar, task: &Task, item_scope: &JValue, item: &Value)
 }
 
 /// One item's registered result: the module's, plus the item under the loop variable's name.
-fn item_result_json(task: &Task, item: &Value, r: &ModuleResult, hidden: bool) -> Value {
+fn item_result_json(
+    task: &Task,
+    item: &Value,
+    index: usize,
+    r: &ModuleResult,
+    hidden: bool,
+) -> Value {
     let mut reg = result_json(r, hidden);
     if let Value::Object(m) = &mut reg {
         m.insert(
@@ -355,6 +400,10 @@ fn item_result_json(task: &Task, item: &Value, r: &ModuleResult, hidden: bool) -
             },
         );
         m.insert("ansible_loop_var".into(), task.loop_var.clone().into());
+        if let Some(iv) = &task.loop_index_var {
+            m.insert(iv.clone(), index.into());
+            m.insert("ansible_index_var".into(), iv.clone().into());
+        }
     }
     reg
 }
@@ -840,16 +889,31 @@ mod tests {
     fn loop_layer_has_the_item_and_ansible_loop() {
         let mut t = task("command");
         t.loop_var = "db".into();
-        let layer = loop_layer(&t, 2, 3, &json!("slm"));
+        t.loop_index_var = Some("n".into());
+        let items = [json!(1), json!(2), json!("slm")];
+        let layer = loop_layer(&t, &items, 2);
         assert_eq!(layer["db"], json!("slm"));
         assert_eq!(layer["ansible_loop_var"], json!("db"));
+        assert_eq!(layer["n"], json!(2));
+        assert_eq!(layer["ansible_index_var"], json!("n"));
         assert_eq!(
             layer["ansible_loop"],
-            json!({"index": 3, "index0": 2, "first": false, "last": true, "length": 3})
+            json!({"index": 3, "index0": 2, "first": false, "last": true, "length": 3,
+                   "revindex": 1, "revindex0": 0, "allitems": [1, 2, "slm"], "previtem": 2})
         );
         assert_eq!(
-            loop_layer(&t, 0, 3, &json!(1))["ansible_loop"]["first"],
+            loop_layer(&t, &items, 0)["ansible_loop"]["first"],
             json!(true)
+        );
+        assert_eq!(
+            loop_layer(&t, &items, 0)["ansible_loop"]["nextitem"],
+            json!(2)
+        );
+        t.loop_allitems = false;
+        assert!(
+            loop_layer(&t, &items, 0)["ansible_loop"]
+                .get("allitems")
+                .is_none()
         );
     }
 
@@ -869,10 +933,10 @@ mod tests {
     #[test]
     fn item_result_carries_the_item_unless_hidden() {
         let t = task("command");
-        let reg = item_result_json(&t, &json!("slm"), &ModuleResult::ok(), false);
+        let reg = item_result_json(&t, &json!("slm"), 0, &ModuleResult::ok(), false);
         assert_eq!(reg["item"], json!("slm"));
         assert_eq!(reg["ansible_loop_var"], json!("item"));
-        let reg = item_result_json(&t, &json!("secret"), &ModuleResult::ok(), true);
+        let reg = item_result_json(&t, &json!("secret"), 0, &ModuleResult::ok(), true);
         assert_eq!(reg["item"], json!(CENSORED));
     }
 
