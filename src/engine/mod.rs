@@ -5,6 +5,7 @@ pub mod channel;
 pub mod connect;
 pub mod diff;
 pub mod events;
+pub mod loop_lookups;
 pub mod modules;
 pub mod output;
 pub mod plan;

@@ -444,6 +444,7 @@ fn known_names(plan: &Plan) -> HashSet<String> {
                         known.insert(r.clone());
                     }
                     known.insert(t.loop_var.clone());
+                    known.extend(t.loop_index_var.iter().cloned());
                     if t.module == "set_fact" {
                         for k in t.args.keys() {
                             known.insert(set_fact_name(plan, play, files, t, k));
@@ -552,7 +553,8 @@ fn check_templates(plan: &Plan) -> Result<(), InputError> {
             ));
             return;
         }
-        if guarded(s) || known.contains(ANY_NAME) {
+        // with_first_found leaves undefined terms out at run time, as Ansible does.
+        if guarded(s) || known.contains(ANY_NAME) || what == "with_first_found" {
             return;
         }
         let facts_like = |n: &str| n.starts_with("ansible_");
@@ -604,7 +606,11 @@ fn check_templates(plan: &Plan) -> Result<(), InputError> {
                         }
                     }
                     if let Some(l) = &task.loop_items {
-                        visit_strings(l, &mut |s| check(task, s, false, "loop"));
+                        let what = match task.loop_with.as_deref() {
+                            Some("first_found") => "with_first_found",
+                            _ => "loop",
+                        };
+                        visit_strings(l, &mut |s| check(task, s, false, what));
                     }
                 },
                 &mut |_| {},

@@ -114,8 +114,16 @@ pub struct Task {
     pub module_written: String,
     pub args: Map<String, Value>,
     pub loop_items: Option<Value>,
+    /// `with_<lookup>`: the lookup's short name (`dict`); None for `loop:`.
+    pub loop_with: Option<String>,
     pub loop_var: String,
     pub loop_label: Option<Value>,
+    /// `loop_control.index_var`: the variable holding the item's 0-based index.
+    pub loop_index_var: Option<String>,
+    /// `loop_control.pause`: seconds between items (may be templated).
+    pub loop_pause: Option<Value>,
+    /// `loop_control.extended_allitems` (default true): `ansible_loop.allitems` is set.
+    pub loop_allitems: bool,
     pub register: Option<String>,
     pub notify: Vec<String>,
     pub listen: Vec<String>,
@@ -232,12 +240,52 @@ const BLOCK_KEYS: &[&str] = &[
     "delegate_to",
 ];
 
+/// The lookups a `with_<name>` loop may name, implemented by the engine's `loop_lookups` (short
+/// names; `ansible.builtin.` and `community.general.` prefixes are taken off first, see
+/// [`with_lookup_name`]).
+pub const WITH_LOOKUPS: &[&str] = &[
+    "items",
+    "list",
+    "dict",
+    "together",
+    "nested",
+    "cartesian",
+    "subelements",
+    "sequence",
+    "indexed_items",
+    "fileglob",
+    "first_found",
+    "flattened",
+    "random_choice",
+];
+
+/// `with_ansible.builtin.dict` → `dict`; None when the engine does not implement the lookup.
+pub fn with_lookup_name(with_key: &str) -> Option<&'static str> {
+    let name = with_key.strip_prefix("with_")?;
+    let short = ["ansible.builtin.", "ansible.legacy.", "community.general."]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name);
+    WITH_LOOKUPS.iter().copied().find(|n| *n == short)
+}
+
 pub const TASK_KEYS: &[&str] = &[
     "name",
     "when",
     "loop",
     "with_items",
     "with_list",
+    "with_dict",
+    "with_together",
+    "with_nested",
+    "with_cartesian",
+    "with_subelements",
+    "with_sequence",
+    "with_indexed_items",
+    "with_fileglob",
+    "with_first_found",
+    "with_flattened",
+    "with_random_choice",
     "loop_control",
     "register",
     "notify",

@@ -20,8 +20,12 @@ impl Parser<'_> {
             module_written: String::new(),
             args: Map::new(),
             loop_items: None,
+            loop_with: None,
             loop_var: "item".into(),
             loop_label: None,
+            loop_index_var: None,
+            loop_pause: None,
+            loop_allitems: true,
             register: None,
             notify: Vec::new(),
             listen: Vec::new(),
@@ -39,28 +43,37 @@ impl Parser<'_> {
                 continue;
             }
             match key.as_str() {
-                "loop" | "with_items" | "with_list" => {
+                k2 if k2 == "loop" || k2.starts_with("with_") => {
                     if t.loop_items.is_some() {
                         return Err(InputError::at(
                             &k.pos,
-                            "a task can have only one of loop / with_items / with_list",
+                            format!(
+                                "a task can have only one of loop / with_<lookup>; '{k2}' is a second one"
+                            ),
                         ));
                     }
-                    let mut items = self.json(v)?;
-                    // with_items flattens one level, as Ansible does.
-                    if key == "with_items"
-                        && let Value::Array(list) = &items
-                    {
-                        let mut flat = Vec::new();
-                        for i in list {
-                            match i {
-                                Value::Array(inner) => flat.extend(inner.iter().cloned()),
-                                other => flat.push(other.clone()),
-                            }
+                    if k2 != "loop" {
+                        let Some(name) = with_lookup_name(k2) else {
+                            return Err(InputError::at(
+                                &k.pos,
+                                format!(
+                                    "'{k2}' is not supported by slm-wizard's engine (it implements with_{}); \
+                                     run this playbook with ansible-playbook",
+                                    WITH_LOOKUPS.join(", with_")
+                                ),
+                            ));
+                        };
+                        if matches!(v.kind, Kind::Null) {
+                            return Err(InputError::at(
+                                &k.pos,
+                                format!("you must specify a value when using {k2}"),
+                            ));
                         }
-                        items = Value::Array(flat);
+                        t.loop_with = Some(name.to_string());
                     }
-                    t.loop_items = Some(items);
+                    // The lookup runs on the rendered value at run time (with_items flattens
+                    // what `{{ lists }}` gives too).
+                    t.loop_items = Some(self.json(v)?);
                 }
                 "loop_control" => {
                     let Some(lc) = v.as_map() else {
@@ -70,14 +83,27 @@ impl Parser<'_> {
                         match lk.key_string().as_str() {
                             "loop_var" => t.loop_var = str_of(lv, "loop_var")?,
                             "label" => t.loop_label = Some(self.json(lv)?),
-                            "index_var" | "pause" | "extended" => {}
+                            "index_var" => t.loop_index_var = Some(str_of(lv, "index_var")?),
+                            "pause" => t.loop_pause = Some(self.json(lv)?),
+                            // ansible_loop is always set (Ansible sets it with `extended`).
+                            "extended" => {}
+                            "extended_allitems" => {
+                                t.loop_allitems = bool_of(lv, "extended_allitems")?
+                            }
                             other => {
                                 return Err(InputError::at(
                                     &lk.pos,
                                     unknown_key(
                                         other,
                                         "loop_control",
-                                        &["loop_var", "label", "index_var", "pause", "extended"],
+                                        &[
+                                            "loop_var",
+                                            "label",
+                                            "index_var",
+                                            "pause",
+                                            "extended",
+                                            "extended_allitems",
+                                        ],
                                     ),
                                 ));
                             }

@@ -18,11 +18,24 @@ pub const OMIT: &str = "__omit_place_holder__slm_wizard__";
 #[error("{msg}")]
 pub struct TemplateError {
     pub msg: String,
+    /// The template used an undefined variable or attribute (`with_first_found` leaves such
+    /// terms out, as Ansible does).
+    pub undefined: bool,
 }
 
 impl TemplateError {
     fn new(msg: impl Into<String>) -> Self {
-        Self { msg: msg.into() }
+        Self {
+            msg: msg.into(),
+            undefined: false,
+        }
+    }
+
+    fn new_undefined(msg: impl Into<String>) -> Self {
+        Self {
+            msg: msg.into(),
+            undefined: true,
+        }
     }
 }
 
@@ -270,9 +283,9 @@ impl Templar {
             .collect();
         missing.sort();
         if missing.is_empty() {
-            TemplateError::new(format!("{s:?} evaluates to an undefined value"))
+            TemplateError::new_undefined(format!("{s:?} evaluates to an undefined value"))
         } else {
-            TemplateError::new(format!(
+            TemplateError::new_undefined(format!(
                 "'{}' is undefined (in {s:?})",
                 missing.join("', '")
             ))
@@ -284,7 +297,7 @@ impl Templar {
             let base = self.undefined_error(s, scope);
             // Point at an attribute that is missing when every root variable is defined.
             if base.msg.contains("evaluates to an undefined value") {
-                return TemplateError::new(format!("{} (in {s:?})", detail(&e)));
+                return TemplateError::new_undefined(format!("{} (in {s:?})", detail(&e)));
             }
             return base;
         }
@@ -544,6 +557,11 @@ mod tests {
             .render_str("x {{ missing_var }}", &sc)
             .expect_err("undefined");
         assert!(e.msg.contains("'missing_var' is undefined"), "{}", e.msg);
+        assert!(e.undefined, "an undefined variable is marked as such");
+        let e = t
+            .render_str("{{ 1 | nofilter }}", &sc)
+            .expect_err("bad filter");
+        assert!(!e.undefined, "{}", e.msg);
         assert_eq!(
             t.render_str("{{ missing_var | default('d') }}", &sc)
                 .expect("ok"),

@@ -17,6 +17,7 @@ mod health_hosts;
 mod host_keys;
 mod hosts_ssh;
 mod keywords;
+mod loops;
 mod migrate;
 mod robust;
 mod roles;

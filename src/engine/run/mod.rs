@@ -11,6 +11,7 @@
 mod r#become;
 mod blocks;
 mod judge;
+mod loops;
 mod plays;
 mod scope;
 mod set_fact;

@@ -8,13 +8,14 @@ use minijinja::Value as JValue;
 use serde_json::{Map, Value};
 
 use super::r#become::task_escalation;
-use super::judge::{CENSORED, account, emit_result, finish, judge, result_json};
+use super::judge::{finish, result_json};
+use super::loops::{loop_items, run_loop};
 use super::scope::{
     Inherited, bool_kw, build_scope, facts_layer, flag, no_log, register_templated_secrets,
     selected_by_tags, var,
 };
 use super::{HostState, LIVE_OUTPUT_PER_TASK, LiveOutput, PlayCtx, Shared, publish};
-use crate::engine::events::{RunEvent, Status};
+use crate::engine::events::RunEvent;
 use crate::engine::modules::{self, Ctx, ModuleError, ModuleResult, parse_bool};
 use crate::playbook::Task;
 use crate::template::{OMIT, Templar};
@@ -208,7 +209,7 @@ async fn run_here(
     });
     let started = Instant::now();
     let hidden = no_log(shared, inh, task, scope);
-    match loop_items(&shared.plan.templar, task, scope) {
+    match loop_items(&shared.plan.templar, task, scope, &shared.plan.playbook.dir) {
         Err(msg) => {
             let r = ModuleResult::fail(msg);
             finish(
@@ -247,183 +248,6 @@ fn take_run_once_result(state: &mut HostState, task: &Task, result: Option<&Valu
     }
 }
 
-/// The task's `loop` rendered: None without a loop, an empty list for null; Err(message) when
-/// it is not a list.
-fn loop_items(
-    templar: &Templar,
-    task: &Task,
-    scope: &JValue,
-) -> Result<Option<Vec<Value>>, String> {
-    match &task.loop_items {
-        None => Ok(None),
-        Some(spec) => match templar.render_value(spec, scope) {
-            Ok(Value::Array(items)) => Ok(Some(items)),
-            Ok(Value::Null) => Ok(Some(Vec::new())),
-            Ok(other) => Err(format!(
-                "loop must be a list, got {}",
-                short(&other.to_string())
-            )),
-            Err(e) => Err(e.msg),
-        },
-    }
-}
-
-/// Runs the task once per item, emitting each item's result, then counts the task once (as
-/// Ansible's recap does) with the items' results under `results`. Returns the registered value;
-/// None when an item's run gave no result.
-#[allow(clippy::too_many_arguments)]
-async fn run_loop(
-    shared: &Arc<Shared>,
-    pc: &mut PlayCtx<'_>,
-    state: &mut HostState,
-    task: &Task,
-    inh: &Inherited,
-    scope: &JValue,
-    items: &[Value],
-    hidden: bool,
-) -> Option<Value> {
-    for it in items {
-        shared.plan.redactor.add_named(it, &|_| false);
-    }
-    let mut tally = LoopTally::new(items.len());
-    for (i, item) in items.iter().enumerate() {
-        if state.stopped || shared.cancel.is_cancelled() {
-            break;
-        }
-        let layer = loop_layer(task, i, items.len(), item);
-        let item_scope = build_scope(shared, pc, state, inh, task, Some(Arc::new(layer)));
-        let label = loop_label(&shared.plan.templar, task, &item_scope, item);
-        let item_started = Instant::now();
-        let r = run_once_item(shared, pc, state, task, inh, &item_scope, hidden).await?;
-        let mut reg = item_result_json(task, item, &r, hidden);
-        let (status, failed, ignored) =
-            judge(&shared.plan.templar, task, inh, &item_scope, &r, &mut reg);
-        tally.add(&r, failed && !ignored);
-        emit_result(
-            shared,
-            state,
-            task,
-            scope,
-            status,
-            Some(label),
-            &r,
-            ignored,
-            item_started,
-            hidden,
-            reg.clone(),
-        );
-        tally.results.push(reg);
-    }
-    let status = tally.status();
-    let reg = tally.register(hidden);
-    Some(account(shared, pc, state, task, inh, status, false, reg))
-}
-
-/// The variables one loop item adds: the loop variable, `ansible_loop_var`, `ansible_loop`.
-fn loop_layer(task: &Task, i: usize, len: usize, item: &Value) -> Map<String, Value> {
-    let mut layer = Map::new();
-    layer.insert(task.loop_var.clone(), item.clone());
-    layer.insert("ansible_loop_var".into(), task.loop_var.clone().into());
-    let mut lp = Map::new();
-    lp.insert("index".into(), (i + 1).into());
-    lp.insert("index0".into(), i.into());
-    lp.insert("first".into(), (i == 0).into());
-    lp.insert("last".into(), (i + 1 == len).into());
-    lp.insert("length".into(), len.into());
-    layer.insert("ansible_loop".into(), Value::Object(lp));
-    layer
-}
-
-/// How an item is shown: `loop_control.label` rendered, else the item itself (also when the
-/// label fails to render).
-fn loop_label(templar: &Templar, task: &Task, item_scope: &JValue, item: &Value) -> Value {
-    match &task.loop_label {
-        Some(l) => templar
-            .render_value(l, item_scope)
-            .unwrap_or_else(|_| item.clone()),
-        None => item.clone(),
-    }
-}
-
-/// One item's registered result: the module's, plus the item under the loop variable's name.
-fn item_result_json(task: &Task, item: &Value, r: &ModuleResult, hidden: bool) -> Value {
-    let mut reg = result_json(r, hidden);
-    if let Value::Object(m) = &mut reg {
-        m.insert(
-            task.loop_var.clone(),
-            if hidden {
-                Value::String(CENSORED.into())
-            } else {
-                item.clone()
-            },
-        );
-        m.insert("ansible_loop_var".into(), task.loop_var.clone().into());
-    }
-    reg
-}
-
-/// What a loop's items add up to.
-struct LoopTally {
-    /// How many items the loop has (not how many ran).
-    items: usize,
-    results: Vec<Value>,
-    any_changed: bool,
-    /// An item failed and was not ignored.
-    any_failed: bool,
-    all_skipped: bool,
-}
-
-impl LoopTally {
-    fn new(items: usize) -> Self {
-        Self {
-            items,
-            results: Vec::new(),
-            any_changed: false,
-            any_failed: false,
-            all_skipped: items > 0,
-        }
-    }
-
-    fn add(&mut self, r: &ModuleResult, failed_not_ignored: bool) {
-        self.any_changed |= r.changed;
-        self.all_skipped &= r.skipped;
-        self.any_failed |= failed_not_ignored;
-    }
-
-    /// The status the task is counted with: skipped when the loop is empty or every item was.
-    fn status(&self) -> Status {
-        if self.items == 0 || self.all_skipped {
-            Status::Skipped
-        } else if self.any_failed {
-            Status::Failed
-        } else if self.any_changed {
-            Status::Changed
-        } else {
-            Status::Ok
-        }
-    }
-
-    /// The loop's registered result: `results` and Ansible's summary `msg`.
-    fn register(self, hidden: bool) -> Value {
-        let mut agg = ModuleResult::changed(self.any_changed);
-        agg.failed = self.any_failed;
-        agg.skipped = self.all_skipped;
-        let mut reg = result_json(&agg, hidden);
-        if let Value::Object(m) = &mut reg {
-            m.insert("results".into(), Value::Array(self.results));
-            m.insert(
-                "msg".into(),
-                Value::String(if self.any_failed {
-                    "One or more items failed".into()
-                } else {
-                    "All items completed".into()
-                }),
-            );
-        }
-        reg
-    }
-}
-
 /// The task's name with its templates rendered (`Install PostgreSQL {{ version }}`), as Ansible shows it.
 /// A task in a role is shown as `role : name`, as Ansible shows it (the engine sets
 /// `ansible_role_name` only for tasks in a role).
@@ -456,7 +280,7 @@ pub(super) fn short(s: &str) -> String {
 }
 
 /// Runs the module once (with `until` retries); None when the host became unreachable.
-async fn run_once_item(
+pub(super) async fn run_once_item(
     shared: &Arc<Shared>,
     pc: &mut PlayCtx<'_>,
     state: &mut HostState,
@@ -765,106 +589,6 @@ mod tests {
 
     use super::super::testutil::{scope, task};
     use super::*;
-
-    fn looping(spec: Value) -> Task {
-        let mut t = task("command");
-        t.loop_items = Some(spec);
-        t
-    }
-
-    #[test]
-    fn loop_spec_renders_to_items_null_to_none_and_text_is_refused() {
-        let t = Templar::new();
-        let s = scope(json!({"dbs": ["slm", "slm_users"], "nothing": null}));
-        assert_eq!(loop_items(&t, &task("command"), &s), Ok(None));
-        assert_eq!(
-            loop_items(&t, &looping(json!("{{ dbs }}")), &s),
-            Ok(Some(vec![json!("slm"), json!("slm_users")]))
-        );
-        assert_eq!(
-            loop_items(&t, &looping(json!("{{ nothing }}")), &s),
-            Ok(Some(Vec::new()))
-        );
-        let err = loop_items(&t, &looping(json!("a string")), &s)
-            .err()
-            .unwrap_or_default();
-        assert_eq!(err, "loop must be a list, got \"a string\"");
-        assert!(loop_items(&t, &looping(json!("{{ undefined_x }}")), &s).is_err());
-    }
-
-    #[test]
-    fn loop_layer_has_the_item_and_ansible_loop() {
-        let mut t = task("command");
-        t.loop_var = "db".into();
-        let layer = loop_layer(&t, 2, 3, &json!("slm"));
-        assert_eq!(layer["db"], json!("slm"));
-        assert_eq!(layer["ansible_loop_var"], json!("db"));
-        assert_eq!(
-            layer["ansible_loop"],
-            json!({"index": 3, "index0": 2, "first": false, "last": true, "length": 3})
-        );
-        assert_eq!(
-            loop_layer(&t, 0, 3, &json!(1))["ansible_loop"]["first"],
-            json!(true)
-        );
-    }
-
-    #[test]
-    fn item_label_is_rendered_and_falls_back_to_the_item() {
-        let tp = Templar::new();
-        let item = json!({"name": "slm", "password": "x"});
-        let s = scope(json!({"item": item.clone()}));
-        assert_eq!(loop_label(&tp, &task("command"), &s, &item), item);
-        let mut t = task("command");
-        t.loop_label = Some(json!("{{ item.name }}"));
-        assert_eq!(loop_label(&tp, &t, &s, &item), json!("slm"));
-        t.loop_label = Some(json!("{{ item.missing.deeper }}"));
-        assert_eq!(loop_label(&tp, &t, &s, &item), item);
-    }
-
-    #[test]
-    fn item_result_carries_the_item_unless_hidden() {
-        let t = task("command");
-        let reg = item_result_json(&t, &json!("slm"), &ModuleResult::ok(), false);
-        assert_eq!(reg["item"], json!("slm"));
-        assert_eq!(reg["ansible_loop_var"], json!("item"));
-        let reg = item_result_json(&t, &json!("secret"), &ModuleResult::ok(), true);
-        assert_eq!(reg["item"], json!(CENSORED));
-    }
-
-    fn skipped() -> ModuleResult {
-        let mut r = ModuleResult::ok();
-        r.skipped = true;
-        r
-    }
-
-    #[test]
-    fn loop_tally_status_and_registered_summary() {
-        assert_eq!(LoopTally::new(0).status(), Status::Skipped);
-        let mut all_skipped = LoopTally::new(2);
-        all_skipped.add(&skipped(), false);
-        all_skipped.add(&skipped(), false);
-        assert_eq!(all_skipped.status(), Status::Skipped);
-        let mut mixed = LoopTally::new(3);
-        mixed.add(&skipped(), false);
-        mixed.add(&ModuleResult::changed(true), false);
-        assert_eq!(mixed.status(), Status::Changed);
-        mixed.add(&ModuleResult::fail("x"), true);
-        assert_eq!(mixed.status(), Status::Failed);
-        mixed.results.push(json!({"item": 1}));
-        let reg = mixed.register(false);
-        assert_eq!(reg["msg"], json!("One or more items failed"));
-        assert_eq!(reg["results"], json!([{"item": 1}]));
-        assert_eq!(
-            (&reg["changed"], &reg["failed"]),
-            (&json!(true), &json!(true))
-        );
-        // An ignored failure does not fail the loop.
-        let mut ok = LoopTally::new(1);
-        ok.add(&ModuleResult::fail("ignored"), false);
-        assert_eq!(ok.status(), Status::Ok);
-        assert_eq!(ok.register(false)["msg"], json!("All items completed"));
-    }
 
     #[test]
     fn when_conditions_inherited_first_skip_or_fail() {

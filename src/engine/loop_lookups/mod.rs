@@ -1,0 +1,359 @@
+//! The lookups behind `with_<lookup>` loops, with ansible-core 2.19's item shapes: the task's
+//! rendered terms in, the loop's items out. Python semantics are kept where a playbook can see
+//! them (a string term iterates by characters in `with_together`, `with_subelements` takes the
+//! sub-list out of the parent, `with_nested` flattens one level).
+
+mod files;
+mod sequence;
+
+use std::path::PathBuf;
+
+use serde_json::{Map, Value};
+
+pub use crate::playbook::{WITH_LOOKUPS, with_lookup_name};
+
+/// Where the file lookups look, as Ansible's `ansible_search_path` for a task outside roles:
+/// the directory of the task's file, then the playbook's directory.
+pub struct Context<'a> {
+    pub search_path: Vec<PathBuf>,
+    pub basedir: PathBuf,
+    /// The task's module as written: `with_first_found` searches `templates/`, `vars/` or
+    /// `files/` by it.
+    pub module: &'a str,
+}
+
+/// The items of `with_<name>` over `terms` (the loop value rendered; a value that is not a list is
+/// one term). Err: the lookup's message, as Ansible words it.
+pub fn items(name: &str, terms: Vec<Value>, ctx: &Context<'_>) -> Result<Vec<Value>, String> {
+    let fail = |e: String| format!("The lookup plugin '{name}' failed: {e}");
+    match name {
+        "items" => Ok(flatten(&terms)),
+        "list" => Ok(terms),
+        "dict" => dict(&terms).map_err(fail),
+        "together" => together(&terms).map_err(fail),
+        "nested" => nested(&terms).map_err(fail),
+        "cartesian" => cartesian(&terms).map_err(fail),
+        "subelements" => subelements(terms).map_err(fail),
+        "sequence" => sequence::run(&terms).map_err(fail),
+        "indexed_items" => Ok(flatten(&terms)
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| Value::Array(vec![i.into(), v]))
+            .collect()),
+        "fileglob" => files::fileglob(&terms, ctx).map_err(fail),
+        "first_found" => files::first_found(&terms, ctx).map_err(fail),
+        "flattened" => Ok(flattened(&terms)),
+        "random_choice" => Ok(random_choice(terms)),
+        other => Err(format!(
+            "with_{other} is not supported by slm-wizard's engine; run this playbook with ansible-playbook"
+        )),
+    }
+}
+
+/// Python's type name of a JSON value, for messages.
+fn py_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
+
+/// The value as Python would show it in a message (`{'a': 1}`, `None`).
+fn py_repr(v: &Value) -> String {
+    match v {
+        Value::Null => "None".into(),
+        Value::Bool(b) => if *b { "True" } else { "False" }.into(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => format!("'{s}'"),
+        Value::Array(a) => format!("[{}]", a.iter().map(py_repr).collect::<Vec<_>>().join(", ")),
+        Value::Object(o) => format!(
+            "{{{}}}",
+            o.iter()
+                .map(|(k, v)| format!("'{k}': {}", py_repr(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// `for x in value` in Python: a list's elements, a string's characters, a dict's keys.
+fn iterate(v: &Value) -> Result<Vec<Value>, String> {
+    match v {
+        Value::Array(a) => Ok(a.clone()),
+        Value::String(s) => Ok(s.chars().map(|c| Value::String(c.into())).collect()),
+        Value::Object(o) => Ok(o.keys().map(|k| Value::String(k.clone())).collect()),
+        other => Err(format!("'{}' object is not iterable", py_type(other))),
+    }
+}
+
+/// LookupBase._flatten: lists are spliced in, one level.
+fn flatten(terms: &[Value]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for t in terms {
+        match t {
+            Value::Array(a) => out.extend(a.iter().cloned()),
+            other => out.push(other.clone()),
+        }
+    }
+    out
+}
+
+/// `with_dict`: each term a mapping, each entry `{key, value}`.
+fn dict(terms: &[Value]) -> Result<Vec<Value>, String> {
+    let mut out = Vec::new();
+    for t in terms {
+        let Value::Object(m) = t else {
+            return Err(format!(
+                "the 'dict' lookup plugin expects a dictionary, got '{}' of type <class '{}'>)",
+                py_repr(t),
+                py_type(t)
+            ));
+        };
+        for (k, v) in m {
+            let mut e = Map::new();
+            e.insert("key".into(), Value::String(k.clone()));
+            e.insert("value".into(), v.clone());
+            out.push(Value::Object(e));
+        }
+    }
+    Ok(out)
+}
+
+/// `with_together`: the terms transposed, short ones padded with None.
+fn together(terms: &[Value]) -> Result<Vec<Value>, String> {
+    if terms.is_empty() {
+        return Err("with_together requires at least one element in each list".into());
+    }
+    let lists = terms.iter().map(iterate).collect::<Result<Vec<_>, _>>()?;
+    let longest = lists.iter().map(Vec::len).max().unwrap_or(0);
+    Ok((0..longest)
+        .map(|i| {
+            let row: Vec<Value> = lists
+                .iter()
+                .map(|l| l.get(i).cloned().unwrap_or(Value::Null))
+                .collect();
+            Value::Array(flatten(&row))
+        })
+        .collect())
+}
+
+/// `with_nested`: every combination, the first term varying slowest; each flattened one level.
+fn nested(terms: &[Value]) -> Result<Vec<Value>, String> {
+    let Some((first, rest)) = terms.split_first() else {
+        return Err("with_nested requires at least one element in the nested list".into());
+    };
+    let mut result = iterate(first)?;
+    for next in rest {
+        let b = iterate(next)?;
+        let mut combined = Vec::new();
+        for x in &result {
+            for y in &b {
+                combined.push(Value::Array(flatten(&[x.clone(), y.clone()])));
+            }
+        }
+        result = combined;
+    }
+    result
+        .iter()
+        .map(|x| iterate(x).map(|l| Value::Array(flatten(&l))))
+        .collect()
+}
+
+/// `with_cartesian` (community.general): the product of the terms, a string term being one item.
+fn cartesian(terms: &[Value]) -> Result<Vec<Value>, String> {
+    if terms.is_empty() {
+        return Err("with_cartesian requires at least one element in each list".into());
+    }
+    let lists = terms
+        .iter()
+        .map(|t| match t {
+            Value::String(_) => Ok(vec![t.clone()]),
+            other => iterate(other),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut rows: Vec<Vec<Value>> = vec![Vec::new()];
+    for l in &lists {
+        rows = rows
+            .iter()
+            .flat_map(|r| {
+                l.iter().map(move |x| {
+                    let mut r = r.clone();
+                    r.push(x.clone());
+                    r
+                })
+            })
+            .collect();
+    }
+    Ok(rows
+        .into_iter()
+        .map(|r| Value::Array(flatten(&r)))
+        .collect())
+}
+
+/// `with_subelements: [parents, "a.b", {skip_missing: bool}]` → `[parent, sub]` per sub-element;
+/// the parent is given without the sub-list (Ansible pops it), parents marked `skipped` are left
+/// out.
+fn subelements(mut terms: Vec<Value>) -> Result<Vec<Value>, String> {
+    let usage =
+        |msg: &str| format!("subelements lookup expects a list of two or three items, {msg}");
+    if !(2..=3).contains(&terms.len()) {
+        return Err(usage(""));
+    }
+    let flags = if terms.len() == 3 { terms.pop() } else { None };
+    let (Some(Value::String(path)), Some(parents)) = (terms.pop(), terms.pop()) else {
+        return Err(usage(
+            "first a dict or a list, second a string pointing to the subkey",
+        ));
+    };
+    let parents = match parents {
+        Value::Object(m) => {
+            if m.get("skipped").is_some_and(|s| *s != Value::Bool(false)) {
+                return Ok(Vec::new());
+            }
+            m.into_iter().map(|(_, v)| v).collect()
+        }
+        Value::Array(a) => a,
+        _ => {
+            return Err(usage(
+                "first a dict or a list, second a string pointing to the subkey",
+            ));
+        }
+    };
+    let skip_missing = match &flags {
+        None => false,
+        Some(Value::Object(f)) => {
+            if let Some(k) = f.keys().find(|k| *k != "skip_missing") {
+                return Err(usage(&format!(
+                    "the optional third item must be a dict with flags ('skip_missing',), not '{k}'"
+                )));
+            }
+            f.get("skip_missing").is_some_and(truthy)
+        }
+        Some(_) => {
+            return Err(usage(
+                "the optional third item must be a dict with flags ('skip_missing',)",
+            ));
+        }
+    };
+    let keys: Vec<&str> = path.split('.').collect();
+    let mut out = Vec::new();
+    for parent in parents {
+        let Value::Object(mut parent) = parent else {
+            return Err(format!(
+                "subelements lookup expects a dictionary, got '{}'",
+                py_repr(&parent)
+            ));
+        };
+        if parent
+            .get("skipped")
+            .is_some_and(|s| *s != Value::Bool(false))
+        {
+            continue;
+        }
+        let sublist = take_sublist(&mut parent, &keys, skip_missing)?;
+        let parent = Value::Object(parent);
+        out.extend(
+            sublist
+                .into_iter()
+                .map(|s| Value::Array(vec![parent.clone(), s])),
+        );
+    }
+    Ok(out)
+}
+
+/// Walks `keys` from the parent and takes the list at the last one out of it. A missing key (or
+/// an inner key that is not a mapping) with skip_missing is passed over, as the plugin's loop does.
+fn take_sublist(
+    parent: &mut Map<String, Value>,
+    keys: &[&str],
+    skip_missing: bool,
+) -> Result<Vec<Value>, String> {
+    let mut at: &mut Map<String, Value> = parent;
+    for (i, key) in keys.iter().enumerate() {
+        let last = i + 1 == keys.len();
+        let Some(v) = at.get(*key) else {
+            if skip_missing {
+                continue;
+            }
+            return Err(format!(
+                "could not find '{key}' key in iterated item '{}'",
+                py_repr(&Value::Object(at.clone()))
+            ));
+        };
+        if !last {
+            if !v.is_object() {
+                if skip_missing {
+                    continue;
+                }
+                return Err(format!(
+                    "the key {key} should point to a dictionary, got '{}'",
+                    py_repr(v)
+                ));
+            }
+            let Some(Value::Object(inner)) = at.get_mut(*key) else {
+                return Ok(Vec::new());
+            };
+            at = inner;
+        } else {
+            if !v.is_array() {
+                return Err(format!(
+                    "the key {key} should point to a list, got '{}'",
+                    py_repr(v)
+                ));
+            }
+            if let Some(Value::Array(l)) = at.shift_remove(*key) {
+                return Ok(l);
+            }
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// Ansible's `boolean(x, strict=False)`.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64() == Some(1.0),
+        Value::String(s) => matches!(
+            s.to_ascii_lowercase().as_str(),
+            "y" | "yes" | "on" | "1" | "true" | "t"
+        ),
+        _ => false,
+    }
+}
+
+/// `with_flattened` (community.general): flattened all the way down; a list of one list is its
+/// element, and a `None`/`null` string term ends the list (the plugin breaks there).
+fn flattened(terms: &[Value]) -> Vec<Value> {
+    let mut out = Vec::new();
+    for t in terms {
+        let mut t = t;
+        while let Value::Array(a) = t
+            && a.len() == 1
+        {
+            t = &a[0];
+        }
+        if matches!(t, Value::String(s) if s == "None" || s == "null") {
+            break;
+        }
+        match t {
+            Value::Array(a) => out.extend(flattened(a)),
+            other => out.push(other.clone()),
+        }
+    }
+    out
+}
+
+/// `with_random_choice`: one term picked at random (none from none).
+fn random_choice(mut terms: Vec<Value>) -> Vec<Value> {
+    if terms.is_empty() {
+        return terms;
+    }
+    let i = rand::random_range(0..terms.len());
+    vec![terms.swap_remove(i)]
+}
