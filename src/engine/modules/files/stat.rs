@@ -49,8 +49,7 @@ const ALGORITHMS: &[&str] = &["md5", "sha1", "sha224", "sha256", "sha384", "sha5
 /// `stat --printf` fields, in the order [`parse`] reads them: raw mode (hex), uid, gid, owner,
 /// group, size, inode, device, links, atime, mtime, ctime (with nanoseconds), blocks, I/O block
 /// size, device type.
-const STAT_FORMAT: &str =
-    r"%f\0%u\0%g\0%U\0%G\0%s\0%i\0%d\0%h\0%.9X\0%.9Y\0%.9Z\0%b\0%o\0%r\0";
+const STAT_FORMAT: &str = r"%f\0%u\0%g\0%U\0%G\0%s\0%i\0%d\0%h\0%.9X\0%.9Y\0%.9Z\0%b\0%o\0%r\0";
 const STAT_FIELDS: usize = 15;
 /// The rc of the script when `stat` itself failed (its message is on stderr).
 const STAT_FAILED: i32 = 3;
