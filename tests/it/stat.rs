@@ -134,3 +134,101 @@ fn stat_matches_ansible_playbook_field_by_field() {
         "failure messages"
     );
 }
+
+/// `command`'s argument expansion (`expand_argument_vars`), `executable`, a missing program and a
+/// bad `chdir`: the registered results compared with ansible-playbook's.
+#[test]
+fn command_results_match_ansible_playbook() {
+    let Some(ansible) = ansible_playbook() else {
+        return;
+    };
+    let sb = Sandbox::new();
+    let d = sb.d();
+    let pb = sb.write(
+        "cmd.yml",
+        r#"- hosts: all
+  gather_facts: false
+  environment:
+    TEST: z
+    EMPTY: ""
+  tasks:
+    - command: /bin/sh -c 'echo "\$TEST"'
+      register: c1
+    - command: /bin/sh -c 'echo "\$TEST"'
+      args:
+        expand_argument_vars: false
+      register: c2
+    - command: printf '%s|' ~ ~root/x ~nosuchuser1/x $TEST ${TEST}x $TESTx $EMPTY "$UNSET_X" a~ $1
+      register: c3
+    - command:
+        argv: [printf, "%s|", "$TEST", "~", "${TEST}"]
+      register: c4
+    - command: ls /dev/null
+      args:
+        executable: /bogus
+      register: c5
+    - command: commandthatdoesnotexist --would-be-awkward
+      register: c6
+      ignore_errors: true
+    - command: echo
+      args:
+        chdir: /nonexistent/dir
+      register: c7
+      ignore_errors: true
+    - copy:
+        dest: "{{ out }}"
+        content: "{{ [c1, c2, c3, c4, c5, c6, c7] | to_json }}"
+"#,
+    );
+    let out = Command::new(&ansible)
+        .arg(&pb)
+        .args(["-i", &sb.inventory().display().to_string()])
+        .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
+        .args(["-e", &format!("out={d}/ansible.json")])
+        .current_dir(sb.path())
+        .env("ANSIBLE_LOCAL_TEMP", sb.p("ansible-tmp"))
+        .env("ANSIBLE_NOCOLOR", "1")
+        .output()
+        .expect("run ansible-playbook");
+    assert!(
+        out.status.success(),
+        "ansible-playbook failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let native = sb.run_file(
+        &pb,
+        &["--engine", "native", "-e", &format!("out={d}/native.json")],
+    );
+    native.assert_ok();
+    let want = read_json(&sb.p("ansible.json"));
+    let got = read_json(&sb.p("native.json"));
+    assert_eq!(want.len(), got.len());
+    for (i, (w, g)) in want.iter().zip(&got).enumerate() {
+        for k in [
+            "stdout", "stderr", "rc", "cmd", "failed", "changed", "warnings",
+        ] {
+            let norm = |v: Option<&Value>| match (k, v) {
+                // an empty list is what ansible registers when there is nothing to warn about
+                ("warnings", None) => Value::Array(Vec::new()),
+                ("failed", None) => Value::Bool(false),
+                (_, v) => v.cloned().unwrap_or(Value::Null),
+            };
+            assert_eq!(
+                norm(w.get(k)),
+                norm(g.get(k)),
+                "task c{}: {k}\nansible: {w}\nnative: {g}",
+                i + 1
+            );
+        }
+        let msg = |v: &Value| {
+            v.get("msg")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        if w.get("failed") == Some(&Value::Bool(true)) {
+            assert_eq!(msg(w), msg(g), "task c{}: msg", i + 1);
+        }
+    }
+}

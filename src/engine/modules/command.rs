@@ -308,14 +308,21 @@ impl Run<'_> {
             && out.rc == 2
             && out.stdout.trim_end() == missing
         {
-            let mut r = ModuleResult::fail(format!(
-                "[Errno 2] No such file or directory: b'{}'",
-                words[0]
-            ));
+            // ansible-core 2.19's run_command: a generic message and the command as one string.
+            let mut r = ModuleResult::fail("Error executing command.");
             r.rc = Some(2);
             r.stdout = Some(String::new());
             r.stderr = Some(String::new());
-            r.extra.insert("cmd".into(), self.cmd_value());
+            r.extra.insert(
+                "cmd".into(),
+                Value::String(
+                    words
+                        .iter()
+                        .map(|w| py_quote(w))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+            );
             return Ok(r);
         }
         let strip = self.strip_empty_ends;
@@ -376,6 +383,16 @@ fn glob_word(p: &str) -> String {
         p.split('*').map(sh_quote).collect::<Vec<_>>().join("*")
     } else {
         sh_quote(p)
+    }
+}
+
+/// Python's `shlex.quote`: safe words as they are, others in single quotes.
+fn py_quote(w: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
+    if !w.is_empty() && w.chars().all(safe) {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\"'\"'"))
     }
 }
 
@@ -534,6 +551,13 @@ mod tests {
             .lines()
             .map(str::to_string)
             .collect()
+    }
+
+    #[test]
+    fn py_quote_is_shlex_quote() {
+        assert_eq!(py_quote("a-b/c.d:e"), "a-b/c.d:e");
+        assert_eq!(py_quote(""), "''");
+        assert_eq!(py_quote("it's"), r#"'it'"'"'s'"#);
     }
 
     #[test]
