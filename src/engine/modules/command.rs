@@ -210,60 +210,96 @@ impl Run<'_> {
     }
 
     /// creates/removes, checked on the target in the same round trip as the command: prints
-    /// `skip` and exits when the command is not to run.
+    /// `skip` and `C` (creates exists) or `R` (removes does not) and exits when the command is
+    /// not to run.
     fn guard(&self, skip: &str) -> String {
         let mut guard = String::new();
         if let Some(c) = self.creates {
             guard.push_str(&format!(
-                "for __slm_f in {}; do [ -e \"$__slm_f\" ] && {{ echo {skip}; exit 0; }}; done\n",
+                "for __slm_f in {}; do [ -e \"$__slm_f\" ] && {{ echo {skip}C; exit 0; }}; done\n",
                 glob_word(c)
             ));
         }
         if let Some(r) = self.removes {
             guard.push_str(&format!(
-                "__slm_found=; for __slm_f in {}; do [ -e \"$__slm_f\" ] && __slm_found=1; done; [ -z \"$__slm_found\" ] && {{ echo {skip}; exit 0; }}\n",
+                "__slm_found=; for __slm_f in {}; do [ -e \"$__slm_f\" ] && __slm_found=1; done; [ -z \"$__slm_found\" ] && {{ echo {skip}R; exit 0; }}\n",
                 glob_word(r)
             ));
         }
         guard
     }
 
-    fn skip_msg(&self) -> String {
-        skip_msg(
-            &self.creates.map(str::to_string),
-            &self.removes.map(str::to_string),
-        )
+    /// The result when creates/removes stopped the command, as Ansible words it (`would`: check mode).
+    fn skipped(&self, out: &str, skip: &str, would: bool) -> Option<ModuleResult> {
+        let verb = if would { "Would" } else { "Did" };
+        let (msg, stdout) = match out.trim_end().strip_prefix(skip)? {
+            "C" => {
+                let c = self.creates?;
+                (
+                    format!("{verb} not run command since '{c}' exists"),
+                    format!("skipped, since {c} exists"),
+                )
+            }
+            "R" => {
+                let r = self.removes?;
+                (
+                    format!("{verb} not run command since '{r}' does not exist"),
+                    format!("skipped, since {r} does not exist"),
+                )
+            }
+            _ => return None,
+        };
+        let mut r = ModuleResult::ok().with_msg(msg);
+        r.stdout = Some(stdout);
+        r.rc = Some(0);
+        Some(r)
+    }
+
+    fn chdir_failed(&self) -> ModuleResult {
+        let mut r = ModuleResult::fail("Unable to change directory before execution.");
+        r.stdout = Some(String::new());
+        r.stderr = Some(String::new());
+        r.extra.insert("cmd".into(), self.cmd_value());
+        r
     }
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
         self.checked()?;
-        let guard = self.guard(&marker("SKIP"));
-        if guard.is_empty() {
-            let mut r = ModuleResult::ok()
-                .with_msg("skipped in check mode: command/shell cannot be predicted");
+        const WOULD: &str = "Command would have run if not in check mode";
+        let skip = marker("SKIP");
+        let guard = self.guard(&skip);
+        if guard.is_empty() && self.chdir.is_none() {
+            let mut r = ModuleResult::ok().with_msg(WOULD);
+            r.rc = Some(0);
             r.skipped = true;
             return Ok(Query::change(r, ()));
         }
         let would_run = marker("WOULD_RUN");
+        let chdir_failed = marker("CHDIR");
         let out = ctx
             .query(
                 &format!(
                     "{}{guard}echo {would_run}",
-                    self.chdir_script(&marker("CHDIR"))
+                    self.chdir_script(&chdir_failed)
                 ),
                 None,
             )
             .await?;
-        if out.stdout.contains(&would_run) {
-            return Ok(Query::change(ModuleResult::changed(true), ()));
+        if out.stdout.trim_end() == would_run {
+            // Without creates/removes Ansible reports the command skipped, not changed.
+            let mut r = ModuleResult::changed(!guard.is_empty()).with_msg(WOULD);
+            r.rc = Some(0);
+            r.skipped = guard.is_empty();
+            return Ok(Query::change(r, ()));
         }
-        if out.rc != 0 {
-            // The probe failed (chdir): running the command reports why.
-            return Ok(Query::change(ModuleResult::changed(false), ()));
+        if out.stdout.trim_end() == chdir_failed {
+            return Ok(Query::done(self.chdir_failed()));
         }
-        Ok(Query::done(
-            ModuleResult::changed(false).with_msg(self.skip_msg()),
-        ))
+        match self.skipped(&out.stdout, &skip, true) {
+            Some(r) => Ok(Query::done(r)),
+            // The probe failed otherwise: running the command reports why.
+            None => Ok(Query::change(ModuleResult::changed(false), ())),
+        }
     }
 
     async fn apply(&self, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
@@ -294,15 +330,14 @@ impl Run<'_> {
             s.into_bytes()
         });
         let out = ctx.sh(&script, stdin.as_deref()).await?;
-        if !guard.is_empty() && out.rc == 0 && out.stdout.trim_end() == skip {
-            return Ok(ModuleResult::ok().with_msg(self.skip_msg()));
+        if !guard.is_empty()
+            && out.rc == 0
+            && let Some(r) = self.skipped(&out.stdout, &skip, false)
+        {
+            return Ok(r);
         }
         if self.chdir.is_some() && out.rc == 1 && out.stdout.trim_end() == chdir_failed {
-            let mut r = ModuleResult::fail("Unable to change directory before execution.");
-            r.stdout = Some(String::new());
-            r.stderr = Some(String::new());
-            r.extra.insert("cmd".into(), self.cmd_value());
-            return Ok(r);
+            return Ok(self.chdir_failed());
         }
         if let Program::Words { words, .. } = &self.program
             && out.rc == 2
@@ -329,12 +364,12 @@ impl Run<'_> {
         let mut r = ModuleResult::changed(true);
         r.rc = Some(out.rc);
         r.stdout = Some(if strip {
-            out.stdout.trim_end_matches('\n').to_string()
+            out.stdout.trim_end_matches(['\r', '\n']).to_string()
         } else {
             out.stdout
         });
         r.stderr = Some(if strip {
-            out.stderr.trim_end_matches('\n').to_string()
+            out.stderr.trim_end_matches(['\r', '\n']).to_string()
         } else {
             out.stderr
         });
@@ -367,14 +402,6 @@ fn marker(what: &str) -> String {
     let mut bytes = [0u8; 16];
     rand::Rng::fill_bytes(&mut rand::rng(), &mut bytes);
     format!("__SLM_{what}_{}__", hex::encode(bytes))
-}
-
-fn skip_msg(creates: &Option<String>, removes: &Option<String>) -> String {
-    match (creates, removes) {
-        (Some(c), _) => format!("Did not run command since '{c}' exists"),
-        (_, Some(r)) => format!("Did not run command since '{r}' does not exist"),
-        _ => String::new(),
-    }
 }
 
 /// A path that may contain a glob: quote everything except glob characters.
