@@ -199,10 +199,11 @@ impl Run<'_> {
     }
 
     /// `cd` to `chdir`; on failure prints `fail` and exits 1 (Ansible reports no cd message).
+    /// Physical (`-P`): Python's os.chdir leaves no logical $PWD for the command to see.
     fn chdir_script(&self, fail: &str) -> String {
         match self.chdir {
             Some(dir) => format!(
-                "cd -- {} 2>/dev/null || {{ echo {fail}; exit 1; }}\n",
+                "cd -P -- {} 2>/dev/null || {{ echo {fail}; exit 1; }}\n",
                 sh_quote(dir)
             ),
             None => String::new(),
