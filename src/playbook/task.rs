@@ -229,68 +229,159 @@ fn is_identifier(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Splits `cmd arg k=v` free-form text into the free part and `k=v` pairs (for modules with a
-/// free form only known keys are taken out, like Ansible's `creates=`/`chdir=`).
+/// Splits `cmd arg k=v` free-form text into the free part and `k=v` pairs, as ansible-core's
+/// `parse_kv` (for modules with a free form only command/shell's own keys are taken out, like
+/// `creates=`/`chdir=`). The free part keeps its line breaks and runs of spaces, and a `\` at
+/// the end of a line joins it to the next outside quotes (Ansible's `split_args`/`join_args`).
 pub fn split_free_form(s: &str, free_form: bool) -> (String, Map<String, Value>) {
-    const COMMAND_KV: &[&str] = &["creates", "removes", "chdir", "executable", "warn", "stdin"];
-    let mut free = Vec::new();
+    const COMMAND_KV: &[&str] = &[
+        "creates",
+        "removes",
+        "chdir",
+        "executable",
+        "warn",
+        "stdin",
+        "stdin_add_newline",
+        "strip_empty_ends",
+    ];
+    let mut free: Vec<String> = Vec::new();
     let mut kv = Map::new();
-    for word in shell_words(s) {
-        if let Some((k, v)) = word.split_once('=')
-            && is_identifier(k)
-            && (!free_form || COMMAND_KV.contains(&k))
-        {
-            kv.insert(k.to_string(), Value::String(unquote(v)));
-            continue;
+    for word in split_args(s) {
+        // the first `=` after the first character that is not escaped
+        let eq = word
+            .char_indices()
+            .skip(1)
+            .find(|&(i, c)| c == '=' && !word[..i].ends_with('\\'))
+            .map(|(i, _)| i);
+        if let Some(pos) = eq {
+            let k = &word[..pos];
+            if is_identifier(k.trim()) && (!free_form || COMMAND_KV.contains(&k)) {
+                kv.insert(
+                    k.trim().to_string(),
+                    Value::String(unquote(word[pos + 1..].trim())),
+                );
+                continue;
+            }
+            free.push(word);
+        } else if word.contains('=') {
+            free.push(word.replace("\\=", "="));
+        } else {
+            free.push(word);
         }
-        free.push(word);
     }
-    (free.join(" "), kv)
+    let mut joined = String::new();
+    for p in free {
+        if !(joined.is_empty() || joined.ends_with('\n')) {
+            joined.push(' ');
+        }
+        joined.push_str(&p);
+    }
+    (joined, kv)
 }
 
+/// Python's `unquote`: the same quote at both ends (the last one not escaped) is removed.
 fn unquote(v: &str) -> String {
     let b = v.as_bytes();
-    if b.len() >= 2 && (b[0] == b'"' || b[0] == b'\'') && b[b.len() - 1] == b[0] {
+    if b.len() >= 2
+        && (b[0] == b'"' || b[0] == b'\'')
+        && b[b.len() - 1] == b[0]
+        && b[b.len() - 2] != b'\\'
+    {
         v[1..v.len() - 1].to_string()
     } else {
         v.to_string()
     }
 }
 
-/// Words split on spaces outside quotes and `{{ }}`, quotes kept (the shell sees the text as written).
-fn shell_words(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
+/// ansible-core's `split_args`: words split on single spaces, re-joined across quotes and
+/// `{{ }}`/`{% %}`/`{# #}` blocks; a word that ends a line carries its `\n` (unless the line
+/// ends with a lone `\` outside quotes); runs of spaces stay on the previous word. Unbalanced
+/// quotes or blocks (an error in Ansible) give the words read so far.
+fn split_args(args: &str) -> Vec<String> {
+    let mut params: Vec<String> = Vec::new();
     let mut quote: Option<char> = None;
-    let mut braces = 0usize;
-    let chars: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '{' && chars.get(i + 1) == Some(&'{') {
-            braces += 1;
-        } else if c == '}' && chars.get(i + 1) == Some(&'}') && braces > 0 {
-            braces -= 1;
-        }
-        match quote {
-            Some(q) if c == q => quote = None,
-            None if (c == '"' || c == '\'') && braces == 0 => quote = Some(c),
-            None if c.is_whitespace() && braces == 0 => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
+    let (mut print, mut block, mut comment) = (0usize, 0usize, 0usize);
+    let lines: Vec<&str> = args.split('\n').collect();
+    for (li, line) in lines.iter().enumerate() {
+        let mut continuation = false;
+        for (idx, token) in line.split(' ').enumerate() {
+            if token.is_empty() && idx != 0 {
+                match params.last_mut() {
+                    Some(last) => last.push(' '),
+                    None => params.push(" ".into()),
                 }
-                i += 1;
                 continue;
             }
-            _ => {}
+            let inside_before = quote.is_some();
+            if token == "\\" && !inside_before {
+                continuation = true;
+                continue;
+            }
+            quote = quote_state(token, quote);
+            let inside = quote.is_some();
+            let in_block = print > 0 || block > 0 || comment > 0;
+            let mut appended = false;
+            if inside && !inside_before && !in_block {
+                params.push(token.to_string());
+                appended = true;
+            } else if in_block || inside || inside_before {
+                let last = match params.last_mut() {
+                    Some(last) => last,
+                    None => {
+                        params.push(String::new());
+                        params.last_mut().expect("just pushed")
+                    }
+                };
+                if !(idx == 0 && inside_before) && idx > 0 {
+                    last.push(' ');
+                }
+                last.push_str(token);
+                appended = true;
+            }
+            for (depth, open, close) in [
+                (&mut print, "{{", "}}"),
+                (&mut block, "{%", "%}"),
+                (&mut comment, "{#", "#}"),
+            ] {
+                let before = *depth;
+                let (o, c) = (token.matches(open).count(), token.matches(close).count());
+                if o != c {
+                    *depth = (*depth + o).saturating_sub(c);
+                }
+                if *depth != before && !appended {
+                    params.push(token.to_string());
+                    appended = true;
+                }
+            }
+            let in_block = print > 0 || block > 0 || comment > 0;
+            if !in_block && !inside && !appended && !token.is_empty() {
+                params.push(token.to_string());
+            }
         }
-        cur.push(c);
-        i += 1;
+        if lines.len() > 1 && li != lines.len() - 1 && !continuation {
+            match params.last_mut() {
+                Some(last) => last.push('\n'),
+                None => params.push("\n".into()),
+            }
+        }
     }
-    if !cur.is_empty() {
-        out.push(cur);
+    params
+}
+
+/// The quote still open after `token` (a quote preceded by a backslash does not count).
+fn quote_state(token: &str, mut quote: Option<char>) -> Option<char> {
+    let mut prev: Option<char> = None;
+    for c in token.chars() {
+        if (c == '"' || c == '\'') && prev != Some('\\') {
+            match quote {
+                Some(q) if q == c => quote = None,
+                Some(_) => {}
+                None => quote = Some(c),
+            }
+        }
+        prev = Some(c);
     }
-    out
+    quote
 }
 
 #[cfg(test)]
@@ -305,5 +396,22 @@ mod tests {
         let (free, kv) = split_free_form("name=postgresql state=present", false);
         assert!(free.is_empty());
         assert_eq!(kv["state"], "present");
+    }
+
+    #[test]
+    fn free_form_keeps_lines_and_joins_continuations_like_ansible() {
+        let text = "echo this is a \\\n\"multiline echo\" \\\n\"with a new line\nin quotes\" \\\n| cat\necho \"second\"\n";
+        let (free, kv) = split_free_form(text, true);
+        assert!(kv.is_empty());
+        assert_eq!(
+            free,
+            "echo this is a \"multiline echo\" \"with a new line\nin quotes\" | cat\necho \"second\"\n"
+        );
+        let (free, kv) = split_free_form(
+            "executable=/bin/bash\necho  a {{ x | default('a b') }}\n",
+            true,
+        );
+        assert_eq!(kv["executable"], "/bin/bash");
+        assert_eq!(free, "echo  a {{ x | default('a b') }}\n");
     }
 }

@@ -13,7 +13,7 @@ use hosts::{BIN, Hosts, root_or_skip};
 use serde_json::Value;
 
 /// ansible-playbook from PyPI, as tests/run installs it; required in CI.
-fn ansible_playbook() -> Option<PathBuf> {
+pub(crate) fn ansible_playbook() -> Option<PathBuf> {
     let found = [
         std::env::var_os("ANSIBLE_PLAYBOOK").map(PathBuf::from),
         Some(

@@ -26,6 +26,7 @@ mod secrets_survey;
 mod ssh_agent;
 mod ssh_config;
 mod ssh_transport;
+mod stat;
 mod target_safety;
 mod target_safety_hosts;
 mod wizard_hosts;

@@ -1,4 +1,6 @@
-//! `command` and `shell`: run a command, honouring `creates`/`removes`/`chdir`/`stdin`.
+//! `command` and `shell`: run a command, honouring `creates`/`removes`/`chdir`/`stdin`, and for
+//! `command` `expand_argument_vars` (`$VAR` and `~user` expanded on the target, as ansible-core's
+//! run_command does) and `executable` (ignored with Ansible's warning).
 //! A command's effect cannot be predicted: `query` reports it skipped (or, with
 //! `creates`/`removes`, whether it would run) — what check mode shows; `apply` runs it.
 
@@ -30,6 +32,11 @@ pub struct Command {
     stdin_add_newline: Option<bool>,
     #[serde(default, deserialize_with = "args::opt_bool")]
     strip_empty_ends: Option<bool>,
+    /// Accepted and ignored with a warning, as ansible-core does for `command`.
+    #[serde(default, deserialize_with = "args::opt_string")]
+    executable: Option<String>,
+    #[serde(default, deserialize_with = "args::opt_bool")]
+    expand_argument_vars: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -55,48 +62,71 @@ pub struct Shell {
     executable: Option<String>,
 }
 
-/// What both modules run: the command text and its options.
+/// What runs: `shell`'s script text for an interpreter, or `command`'s words (no shell).
+enum Program {
+    Shell { text: String, exe: String },
+    Words { words: Vec<String>, expand: bool },
+}
+
+/// What both modules run: the program and its options.
 struct Run<'a> {
     module: &'static str,
-    text: String,
+    program: Program,
+    /// Warnings for the result (Ansible's `warnings`).
+    warnings: Vec<String>,
     chdir: Option<&'a str>,
     creates: Option<&'a str>,
     removes: Option<&'a str>,
     stdin: Option<&'a str>,
     stdin_add_newline: bool,
     strip_empty_ends: bool,
-    /// `shell`'s interpreter; `None` for `command` (no shell: words passed as they are).
-    shell: Option<String>,
 }
 
 impl Command {
     fn run(&self) -> Result<Run<'_>, ModuleError> {
-        let text = match (&self.raw_params, &self.cmd, &self.argv) {
-            (Some(t), _, _) | (None, Some(t), _) => t.clone(),
+        let words = match (&self.raw_params, &self.cmd, &self.argv) {
+            (Some(t), None, None) | (None, Some(t), None) => split_words(t),
             (None, None, Some(argv)) => argv
                 .iter()
                 .map(|v| match v {
-                    Value::String(s) => sh_quote(s),
-                    other => sh_quote(&other.to_string()),
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
                 })
-                .collect::<Vec<_>>()
-                .join(" "),
+                .collect(),
+            (None, None, None) => {
+                return Err(ModuleError::Args(
+                    "command: one of the following is required: _raw_params, cmd, argv".into(),
+                ));
+            }
             _ => {
                 return Err(ModuleError::Args(
-                    "command: no command given (free-form text, cmd or argv)".into(),
+                    "command: parameters are mutually exclusive: _raw_params|cmd|argv".into(),
                 ));
             }
         };
+        let warnings = self
+            .executable
+            .iter()
+            .map(|exe| {
+                format!(
+                    "As of Ansible 2.4, the parameter 'executable' is no longer supported with \
+                     the 'command' module. Not using '{exe}'."
+                )
+            })
+            .collect();
         Ok(Run {
             module: "command",
-            text,
+            program: Program::Words {
+                words,
+                expand: self.expand_argument_vars.unwrap_or(true),
+            },
+            warnings,
             chdir: self.chdir.as_deref(),
             creates: self.creates.as_deref(),
             removes: self.removes.as_deref(),
             stdin: self.stdin.as_deref(),
             stdin_add_newline: self.stdin_add_newline.unwrap_or(true),
             strip_empty_ends: self.strip_empty_ends.unwrap_or(true),
-            shell: None,
         })
     }
 }
@@ -110,21 +140,24 @@ impl Shell {
         };
         Ok(Run {
             module: "shell",
-            text,
+            program: Program::Shell {
+                text,
+                exe: self.executable.clone().unwrap_or_else(|| "/bin/sh".into()),
+            },
+            warnings: Vec::new(),
             chdir: self.chdir.as_deref(),
             creates: self.creates.as_deref(),
             removes: self.removes.as_deref(),
             stdin: self.stdin.as_deref(),
             stdin_add_newline: self.stdin_add_newline.unwrap_or(true),
             strip_empty_ends: self.strip_empty_ends.unwrap_or(true),
-            shell: Some(self.executable.clone().unwrap_or_else(|| "/bin/sh".into())),
         })
     }
 }
 
 impl Module for Command {
     const NAME: &'static str = "command";
-    const ANSIBLE_ONLY: &'static [&'static str] = &["executable", "expand_argument_vars", "warn"];
+    const ANSIBLE_ONLY: &'static [&'static str] = &["warn"];
     type Pending = ();
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
@@ -151,88 +184,144 @@ impl Module for Shell {
 }
 
 impl Run<'_> {
-    fn checked_text(&self) -> Result<&str, ModuleError> {
-        if self.text.trim().is_empty() {
+    fn checked(&self) -> Result<(), ModuleError> {
+        let empty = match &self.program {
+            Program::Shell { text, .. } => text.trim().is_empty(),
+            Program::Words { words, .. } => words.is_empty(),
+        };
+        if empty {
             return Err(ModuleError::Args(format!(
                 "{}: the command is empty",
                 self.module
             )));
         }
-        Ok(&self.text)
+        Ok(())
     }
 
-    fn chdir_script(&self) -> String {
+    /// `cd` to `chdir`; on failure prints `fail` and exits 1 (Ansible reports no cd message).
+    /// Physical (`-P`): Python's os.chdir leaves no logical $PWD for the command to see.
+    fn chdir_script(&self, fail: &str) -> String {
         match self.chdir {
-            Some(dir) => format!("cd -- {} || exit 1\n", sh_quote(dir)),
+            Some(dir) => format!(
+                "cd -P -- {} 2>/dev/null || {{ echo {fail}; exit 1; }}\n",
+                sh_quote(dir)
+            ),
             None => String::new(),
         }
     }
 
     /// creates/removes, checked on the target in the same round trip as the command: prints
-    /// `skip` and exits when the command is not to run.
+    /// `skip` and `C` (creates exists) or `R` (removes does not) and exits when the command is
+    /// not to run.
     fn guard(&self, skip: &str) -> String {
         let mut guard = String::new();
         if let Some(c) = self.creates {
             guard.push_str(&format!(
-                "for f in {}; do [ -e \"$f\" ] && {{ echo {skip}; exit 0; }}; done\n",
+                "for __slm_f in {}; do [ -e \"$__slm_f\" ] && {{ echo {skip}C; exit 0; }}; done\n",
                 glob_word(c)
             ));
         }
         if let Some(r) = self.removes {
             guard.push_str(&format!(
-                "found=; for f in {}; do [ -e \"$f\" ] && found=1; done; [ -z \"$found\" ] && {{ echo {skip}; exit 0; }}\n",
+                "__slm_found=; for __slm_f in {}; do [ -e \"$__slm_f\" ] && __slm_found=1; done; [ -z \"$__slm_found\" ] && {{ echo {skip}R; exit 0; }}\n",
                 glob_word(r)
             ));
         }
         guard
     }
 
-    fn skip_msg(&self) -> String {
-        skip_msg(
-            &self.creates.map(str::to_string),
-            &self.removes.map(str::to_string),
-        )
+    /// The result when creates/removes stopped the command, as Ansible words it (`would`: check mode).
+    fn skipped(&self, out: &str, skip: &str, would: bool) -> Option<ModuleResult> {
+        let verb = if would { "Would" } else { "Did" };
+        let (msg, stdout) = match out.trim_end().strip_prefix(skip)? {
+            "C" => {
+                let c = self.creates?;
+                (
+                    format!("{verb} not run command since '{c}' exists"),
+                    format!("skipped, since {c} exists"),
+                )
+            }
+            "R" => {
+                let r = self.removes?;
+                (
+                    format!("{verb} not run command since '{r}' does not exist"),
+                    format!("skipped, since {r} does not exist"),
+                )
+            }
+            _ => return None,
+        };
+        let mut r = ModuleResult::ok().with_msg(msg);
+        r.stdout = Some(stdout);
+        r.rc = Some(0);
+        Some(r)
+    }
+
+    fn chdir_failed(&self) -> ModuleResult {
+        let mut r = ModuleResult::fail("Unable to change directory before execution.");
+        r.stdout = Some(String::new());
+        r.stderr = Some(String::new());
+        r.extra.insert("cmd".into(), self.cmd_value());
+        r
     }
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
-        self.checked_text()?;
-        let guard = self.guard(&marker("SKIP"));
-        if guard.is_empty() {
-            let mut r = ModuleResult::ok()
-                .with_msg("skipped in check mode: command/shell cannot be predicted");
+        self.checked()?;
+        const WOULD: &str = "Command would have run if not in check mode";
+        let skip = marker("SKIP");
+        let guard = self.guard(&skip);
+        if guard.is_empty() && self.chdir.is_none() {
+            let mut r = ModuleResult::ok().with_msg(WOULD);
+            r.rc = Some(0);
             r.skipped = true;
             return Ok(Query::change(r, ()));
         }
         let would_run = marker("WOULD_RUN");
+        let chdir_failed = marker("CHDIR");
         let out = ctx
             .query(
-                &format!("{}{guard}echo {would_run}", self.chdir_script()),
+                &format!(
+                    "{}{guard}echo {would_run}",
+                    self.chdir_script(&chdir_failed)
+                ),
                 None,
             )
             .await?;
-        if out.stdout.contains(&would_run) {
-            return Ok(Query::change(ModuleResult::changed(true), ()));
+        if out.stdout.trim_end() == would_run {
+            // Without creates/removes Ansible reports the command skipped, not changed.
+            let mut r = ModuleResult::changed(!guard.is_empty()).with_msg(WOULD);
+            r.rc = Some(0);
+            r.skipped = guard.is_empty();
+            return Ok(Query::change(r, ()));
         }
-        if out.rc != 0 {
-            // The probe failed (chdir): running the command reports why.
-            return Ok(Query::change(ModuleResult::changed(false), ()));
+        if out.stdout.trim_end() == chdir_failed {
+            return Ok(Query::done(self.chdir_failed()));
         }
-        Ok(Query::done(
-            ModuleResult::changed(false).with_msg(self.skip_msg()),
-        ))
+        match self.skipped(&out.stdout, &skip, true) {
+            Some(r) => Ok(Query::done(r)),
+            // The probe failed otherwise: running the command reports why.
+            None => Ok(Query::change(ModuleResult::changed(false), ())),
+        }
     }
 
     async fn apply(&self, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
-        let text = self.checked_text()?.to_string();
-        let mut script = self.chdir_script();
+        self.checked()?;
+        let chdir_failed = marker("CHDIR");
+        let mut script = self.chdir_script(&chdir_failed);
         // The skip marker is random per task: a command cannot print it to fake a skip.
         let skip = marker("SKIP");
         let guard = self.guard(&skip);
         script.push_str(&guard);
-        match &self.shell {
-            Some(exe) => script.push_str(&format!("exec {} -c {}", sh_quote(exe), sh_quote(&text))),
-            // `command` does not go through a shell: words are passed as-is (no pipes, no redirection).
-            None => script.push_str(&format!("exec {}", command_words(&text))),
+        let missing = marker("MISSING");
+        match &self.program {
+            Program::Shell { text, exe } => {
+                script.push_str(&format!("exec {} -c {}", sh_quote(exe), sh_quote(text)))
+            }
+            // `command` does not go through a shell: words are passed as they are (no pipes, no
+            // redirection); a program that is not there fails as Python's exec does (rc 2, no output).
+            Program::Words { words, expand } => script.push_str(&format!(
+                "{}command -v \"$1\" >/dev/null 2>&1 || {{ echo {missing}; exit 2; }}\nexec \"$@\"",
+                set_words(words, *expand)
+            )),
         }
         let stdin = self.stdin.map(|s| {
             let mut s = s.to_string();
@@ -242,19 +331,46 @@ impl Run<'_> {
             s.into_bytes()
         });
         let out = ctx.sh(&script, stdin.as_deref()).await?;
-        if !guard.is_empty() && out.rc == 0 && out.stdout.trim_end() == skip {
-            return Ok(ModuleResult::ok().with_msg(self.skip_msg()));
+        if !guard.is_empty()
+            && out.rc == 0
+            && let Some(r) = self.skipped(&out.stdout, &skip, false)
+        {
+            return Ok(r);
+        }
+        if self.chdir.is_some() && out.rc == 1 && out.stdout.trim_end() == chdir_failed {
+            return Ok(self.chdir_failed());
+        }
+        if let Program::Words { words, .. } = &self.program
+            && out.rc == 2
+            && out.stdout.trim_end() == missing
+        {
+            // ansible-core 2.19's run_command: a generic message and the command as one string.
+            let mut r = ModuleResult::fail("Error executing command.");
+            r.rc = Some(2);
+            r.stdout = Some(String::new());
+            r.stderr = Some(String::new());
+            r.extra.insert(
+                "cmd".into(),
+                Value::String(
+                    words
+                        .iter()
+                        .map(|w| py_quote(w))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                ),
+            );
+            return Ok(r);
         }
         let strip = self.strip_empty_ends;
         let mut r = ModuleResult::changed(true);
         r.rc = Some(out.rc);
         r.stdout = Some(if strip {
-            out.stdout.trim_end_matches('\n').to_string()
+            out.stdout.trim_end_matches(['\r', '\n']).to_string()
         } else {
             out.stdout
         });
         r.stderr = Some(if strip {
-            out.stderr.trim_end_matches('\n').to_string()
+            out.stderr.trim_end_matches(['\r', '\n']).to_string()
         } else {
             out.stderr
         });
@@ -265,8 +381,20 @@ impl Run<'_> {
             r.failed = true;
             r.msg = Some("non-zero return code".into());
         }
-        r.extra.insert("cmd".into(), Value::String(text));
+        r.extra.insert("cmd".into(), self.cmd_value());
+        if !self.warnings.is_empty() {
+            r.extra
+                .insert("warnings".into(), self.warnings.clone().into());
+        }
         Ok(r)
+    }
+
+    /// The result's `cmd`: `shell`'s text, `command`'s argument list (as Ansible registers them).
+    fn cmd_value(&self) -> Value {
+        match &self.program {
+            Program::Shell { text, .. } => Value::String(text.clone()),
+            Program::Words { words, .. } => words.clone().into(),
+        }
     }
 }
 
@@ -275,14 +403,6 @@ fn marker(what: &str) -> String {
     let mut bytes = [0u8; 16];
     rand::Rng::fill_bytes(&mut rand::rng(), &mut bytes);
     format!("__SLM_{what}_{}__", hex::encode(bytes))
-}
-
-fn skip_msg(creates: &Option<String>, removes: &Option<String>) -> String {
-    match (creates, removes) {
-        (Some(c), _) => format!("Did not run command since '{c}' exists"),
-        (_, Some(r)) => format!("Did not run command since '{r}' does not exist"),
-        _ => String::new(),
-    }
 }
 
 /// A path that may contain a glob: quote everything except glob characters.
@@ -294,9 +414,19 @@ fn glob_word(p: &str) -> String {
     }
 }
 
-/// `command` words: split like a shell would (quotes respected), then each quoted again, so that
-/// shell operators in the text stay literal arguments as Ansible's command module does.
-fn command_words(text: &str) -> String {
+/// Python's `shlex.quote`: safe words as they are, others in single quotes.
+fn py_quote(w: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "_@%+=:,./-".contains(c);
+    if !w.is_empty() && w.chars().all(safe) {
+        w.to_string()
+    } else {
+        format!("'{}'", w.replace('\'', "'\"'\"'"))
+    }
+}
+
+/// `command`'s text split into words like a shell would (quotes respected, operators stay
+/// literal words), as Ansible's `shlex.split`.
+fn split_words(text: &str) -> Vec<String> {
     let mut words = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
@@ -342,10 +472,83 @@ fn command_words(text: &str) -> String {
         words.push(cur);
     }
     words
-        .iter()
-        .map(|w| sh_quote(w))
-        .collect::<Vec<_>>()
-        .join(" ")
+}
+
+/// sh that sets `"$@"` to `words`. With `expand`, each word becomes what ansible-core's
+/// run_command passes with `expand_user_and_vars`: `os.path.expandvars` (`$NAME`, `${NAME}`
+/// replaced when set, left as written when not), then `os.path.expanduser` of a leading `~` or
+/// `~user` — evaluated on the target, in the command's environment. (A name that is no sh
+/// identifier, `$1` or `${a b}`, stays literal; Python would look it up in the environment.)
+fn set_words(words: &[String], expand: bool) -> String {
+    let mut s = String::from("set --\n");
+    for w in words {
+        s.push_str("__slm_a=''\n");
+        let mut rest = w.as_str();
+        if expand && let Some(tail) = w.strip_prefix('~') {
+            let (user, after) = tail.split_at(tail.find('/').unwrap_or(tail.len()));
+            if user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                && !user.starts_with('-')
+            {
+                // Unquoted in an assignment: sh expands the tilde prefix (an unknown user stays).
+                s.push_str(&format!("__slm_a=~{user}\n"));
+                rest = after;
+            }
+        }
+        let mut lit = String::new();
+        let mut chars = rest.char_indices().peekable();
+        while let Some((i, c)) = chars.next() {
+            let var = if expand && c == '$' {
+                var_at(&rest[i + 1..])
+            } else {
+                None
+            };
+            match var {
+                Some((name, len)) => {
+                    flush(&mut s, &mut lit);
+                    let written = &rest[i..i + 1 + len];
+                    s.push_str(&format!(
+                        "if [ \"${{{name}+x}}\" ]; then __slm_a=\"$__slm_a${name}\"; else __slm_a=\"$__slm_a\"{}; fi\n",
+                        sh_quote(written)
+                    ));
+                    for _ in 0..len {
+                        chars.next();
+                    }
+                }
+                None => lit.push(c),
+            }
+        }
+        flush(&mut s, &mut lit);
+        s.push_str("set -- \"$@\" \"$__slm_a\"\n");
+    }
+    s
+}
+
+fn flush(script: &mut String, lit: &mut String) {
+    if !lit.is_empty() {
+        script.push_str(&format!("__slm_a=\"$__slm_a\"{}\n", sh_quote(lit)));
+        lit.clear();
+    }
+}
+
+/// The variable reference after a `$` (Python's `\$(\w+|\{[^}]*\})`, ASCII): its name when
+/// that is an sh identifier, and how many bytes the reference takes after the `$`.
+fn var_at(after: &str) -> Option<(&str, usize)> {
+    let (name, len) = if let Some(inner) = after.strip_prefix('{') {
+        let end = inner.find('}')?;
+        (&inner[..end], end + 2)
+    } else {
+        let end = after
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(after.len());
+        (&after[..end], end)
+    };
+    let mut cs = name.chars();
+    let first = cs.next()?;
+    let ident = (first.is_ascii_alphabetic() || first == '_')
+        && cs.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    ident.then_some((name, len))
 }
 
 #[cfg(test)]
@@ -354,7 +557,68 @@ mod tests {
 
     #[test]
     fn command_words_keep_operators_literal() {
-        assert_eq!(command_words("echo 'a b' | x"), "echo 'a b' '|' x");
-        assert_eq!(command_words(r#"printf "%s\n" hi"#), r"printf '%s\n' hi");
+        assert_eq!(split_words("echo 'a b' | x"), ["echo", "a b", "|", "x"]);
+        assert_eq!(
+            split_words(r#"printf "%s\n" hi"#),
+            ["printf", r"%s\n", "hi"]
+        );
+    }
+
+    /// Runs `set_words` in sh with `env` and prints each resulting argument on its own line.
+    fn expand(words: &[&str], expand: bool, env: &[(&str, &str)]) -> Vec<String> {
+        let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        let script = format!("{}printf '%s\\n' \"$@\"", set_words(&words, expand));
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .env_clear()
+            .env("HOME", "/home/test")
+            .envs(env.iter().copied())
+            .output()
+            .expect("run sh");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn py_quote_is_shlex_quote() {
+        assert_eq!(py_quote("a-b/c.d:e"), "a-b/c.d:e");
+        assert_eq!(py_quote(""), "''");
+        assert_eq!(py_quote("it's"), r#"'it'"'"'s'"#);
+    }
+
+    #[test]
+    fn argument_vars_expand_like_python() {
+        let env = [("T", "z"), ("E", "")];
+        assert_eq!(
+            expand(
+                &[
+                    r#"echo "\$T""#,
+                    "${T}x$Tx",
+                    "$UNSET ${UNSET}",
+                    "$1 ${a b} $",
+                    "'q'$E"
+                ],
+                true,
+                &env
+            ),
+            [
+                r#"echo "\z""#,
+                "zx$Tx",
+                "$UNSET ${UNSET}",
+                "$1 ${a b} $",
+                "'q'"
+            ]
+        );
+        assert_eq!(
+            expand(&["~/a b", "~root/x", "~nosuchuser1/x", "a~"], true, &env)[..2],
+            ["/home/test/a b", "/root/x"]
+        );
+        assert_eq!(
+            expand(&["~nosuchuser1/x", "a~", ""], true, &env),
+            ["~nosuchuser1/x", "a~", ""]
+        );
+        assert_eq!(expand(&["$T", "~/x"], false, &env), ["$T", "~/x"]);
     }
 }
