@@ -195,12 +195,15 @@ fn no_source_file_has_more_than_800_lines_of_code() {
 /// terminal). Paths relative to `src/`.
 const MAY_PRINT: &[&str] = &["cmd/", "main.rs", "tui/"];
 
-/// What prints to the process's stdout/stderr or picks its exit code.
+/// What prints to the process's stdout/stderr or picks its exit code (the streams themselves
+/// too: `writeln!(std::io::stderr(), …)` prints as much as `eprintln!`).
 const PRINTS_OR_EXITS: &[&str] = &[
     "println!",
     "eprintln!",
     "print!",
     "eprint!",
+    "io::stdout",
+    "io::stderr",
     "process::exit",
     "ExitCode",
 ];
@@ -276,8 +279,14 @@ fn the_checks_see_what_they_check() {
     assert_eq!(
         print_calls(
             "/// println! is fine in a comment\n    eprintln!(\"x\");\nstd::process::exit(1)\n\
-             fn f() -> ExitCode {}\nwriteln!(out)?; MyExitCode; sprint!()"
+             fn f() -> ExitCode {}\nwriteln!(out)?; MyExitCode; sprint!()\n\
+             let _ = std::io::stderr().flush();"
         ),
-        ["2: eprintln!", "3: process::exit", "4: ExitCode"]
+        [
+            "2: eprintln!",
+            "3: process::exit",
+            "4: ExitCode",
+            "6: io::stderr"
+        ]
     );
 }
