@@ -1,7 +1,7 @@
 //! `slm-wizard doctor`: the spec's troubleshooting section, run in order for every database —
 //! server reachable (and, with an inventory, the PostgreSQL clusters running on its hosts),
-//! pg_hba allows this client, test connection, database exists, migrations status — each printed
-//! with pass / fail / skip and, on failure, the fix.
+//! pg_hba allows this client, test connection, database exists, migrations status — each with
+//! pass / fail / skip and, on failure, the fix (`cmd::doctor` prints them).
 
 use std::time::{Duration, Instant};
 
