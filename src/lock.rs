@@ -18,9 +18,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// Exit code of a headless run refused because another run of the deployment holds the lock.
-pub const EXIT_LOCKED: u8 = 6;
-
 /// How long a refused acquisition keeps trying: covers another process briefly holding the
 /// lock to look at it (the stale-record sweep), never a real run.
 const BUSY_RETRY: Duration = Duration::from_millis(600);

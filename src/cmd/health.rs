@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
+use super::exit;
 use crate::db::Settings;
 use crate::health::monitor::{self, Monitor, MonitorOptions};
 use crate::health::source::{HealthSource, database_hosts, resolve};
@@ -61,7 +62,7 @@ pub async fn run_health(
 ) -> u8 {
     let (targets, inventory) = match resolve(&opts.source, settings, opts.timeout).await {
         Ok(found) => found,
-        Err(e) => return e.report(err),
+        Err(e) => return super::source_error(&e, err),
     };
     let source = HealthSource {
         targets,
@@ -122,7 +123,7 @@ pub async fn run_health(
         }
     }
     let _ = out.flush();
-    worst.exit_code()
+    exit::for_health(worst)
 }
 
 /// `--watch` on a terminal: the wizard opened on its Health step, so `r` can repair a host.
@@ -136,10 +137,10 @@ async fn dashboard(source: HealthSource, opts: &HealthOptions, err: &mut dyn Wri
         ..Default::default()
     };
     match crate::tui::run(wizard).await {
-        Ok(status) => status.map_or(0, Status::exit_code),
+        Ok(status) => status.map_or(exit::OK, exit::for_health),
         Err(e) => {
             let _ = writeln!(err, "slm-wizard health: {e}");
-            Status::Unhealthy.exit_code()
+            exit::for_health(Status::Unhealthy)
         }
     }
 }
@@ -204,7 +205,7 @@ async fn watch(
         let _ = out.flush();
     }
     drop(monitor);
-    status.exit_code()
+    exit::for_health(status)
 }
 
 /// `slm-wizard health`: the options from the command line, the report on stdout.
@@ -226,7 +227,7 @@ pub async fn health_command(args: crate::cli::HealthArgs) -> std::process::ExitC
         api_url: args.api_url,
         dashboard: args.watch && std::io::stdout().is_terminal() && std::io::stdin().is_terminal(),
     };
-    let mut out = crate::engine::output::CliStdout::exiting();
+    let mut out = super::stdout::CliStdout::exiting();
     let mut err = std::io::stderr();
     let code = run_health(&opts, Settings::from_env(), &mut out, &mut err).await;
     std::process::ExitCode::from(code)

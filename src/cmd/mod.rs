@@ -3,23 +3,23 @@
 
 pub mod ansible;
 pub mod doctor;
+pub mod exit;
 pub mod health;
 pub mod inventory;
 pub mod migrate;
 pub mod run;
 pub mod runner;
 pub mod secrets;
+pub mod stdout;
 pub mod wizard;
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::cli::SourceArgs;
-use crate::engine::output::CliStdout;
 use crate::error::InputError;
-
-/// ansible-playbook's code for bad input.
-pub const EXIT_BAD_INPUT: u8 = 5;
+use crate::health::source::SourceError;
+use stdout::CliStdout;
 
 /// Seconds given on the command line as a duration (at least `min` seconds).
 pub fn seconds(s: f64, min: f64) -> Duration {
@@ -92,5 +92,11 @@ pub fn print_line(line: &str) {
 
 pub fn bad_input(e: &InputError) -> ExitCode {
     eprintln!("ERROR! {e}");
-    ExitCode::from(EXIT_BAD_INPUT)
+    ExitCode::from(exit::BAD_INPUT)
+}
+
+/// Why `health`, `doctor` or `migrate` found no databases, on `err`; returns the exit code.
+pub fn source_error(e: &SourceError, err: &mut dyn std::io::Write) -> u8 {
+    let _ = writeln!(err, "ERROR! {e}");
+    exit::BAD_INPUT
 }

@@ -5,9 +5,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{EXIT_BAD_INPUT, bad_input, read_secret, vault_password};
+use super::exit;
+use super::stdout::CliStdout;
+use super::{bad_input, read_secret, vault_password};
 use crate::cli::RunArgs;
-use crate::engine::output::{CliStdout, EXIT_CLOSED_PIPE, Journal, Printer, json_line};
+use crate::engine::output::{Journal, Printer, json_line};
 use crate::error::InputError;
 use crate::prepare::{self, PrepareError, PrepareOptions};
 use crate::{engine, secrets};
@@ -81,7 +83,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
             Ok(l) => Some(l),
             Err(e) => {
                 eprintln!("ERROR! {e}");
-                return ExitCode::from(crate::lock::EXIT_LOCKED);
+                return ExitCode::from(exit::LOCKED);
             }
         }
     };
@@ -187,7 +189,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
         }
     };
     if out.is_closed() {
-        return ExitCode::from(EXIT_CLOSED_PIPE);
+        return ExitCode::from(exit::CLOSED_PIPE);
     }
     if let Some(j) = &journal
         && !args.json
@@ -233,7 +235,7 @@ pub fn choose_engine(
                 eprintln!(
                     "the native engine cannot run this playbook; the ansible engine could: {hint}"
                 );
-                Err(ExitCode::from(EXIT_BAD_INPUT))
+                Err(ExitCode::from(exit::BAD_INPUT))
             } else {
                 Err(bad_input(&InputError::new(hint)))
             }
@@ -273,7 +275,7 @@ pub async fn apply_survey(
         Err(PrepareError::Input(e)) => Err(bad_input(&e)),
         Err(PrepareError::RoleExists(e)) => {
             eprintln!("ERROR! {e}");
-            Err(ExitCode::from(EXIT_BAD_INPUT))
+            Err(ExitCode::from(exit::BAD_INPUT))
         }
         Err(PrepareError::Store(e)) => {
             eprintln!("ERROR! {e}");

@@ -4,10 +4,12 @@ use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use super::exit;
+use super::stdout::CliStdout;
 use super::{bad_input, print_line, seconds, vault_password};
 use crate::cli::{RunnerArgs, RunnerCommand};
 use crate::engine::RunEvent;
-use crate::engine::output::{CliStdout, Printer, json_line};
+use crate::engine::output::{Printer, json_line};
 use crate::error::InputError;
 use crate::runner::stream::{Frame, Reader};
 
@@ -173,7 +175,7 @@ pub fn follow<R: BufRead>(input: R, opts: FollowOptions) -> i32 {
             }
         }
         if out.is_closed() {
-            return crate::engine::output::EXIT_CLOSED_PIPE.into();
+            return exit::CLOSED_PIPE.into();
         }
     }
     if follower.stats.is_none()

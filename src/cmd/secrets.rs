@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{EXIT_BAD_INPUT, bad_input, print_line, vault_password};
+use super::{bad_input, exit, print_line, vault_password};
 use crate::cli::{RotateArgs, SecretsArgs, SecretsCommand};
 use crate::engine::output::{Journal, Printer, json_line};
 use crate::error::InputError;
@@ -165,7 +165,7 @@ pub async fn secrets_rotate(args: &RotateArgs) -> ExitCode {
         PrepareError::Input(e) => bad_input(&e),
         PrepareError::RoleExists(e) => {
             eprintln!("ERROR! {e}");
-            ExitCode::from(EXIT_BAD_INPUT)
+            ExitCode::from(exit::BAD_INPUT)
         }
         PrepareError::Store(e) => {
             eprintln!("ERROR! {e}");
@@ -178,7 +178,7 @@ pub async fn secrets_rotate(args: &RotateArgs) -> ExitCode {
         Ok(l) => l,
         Err(e) => {
             eprintln!("ERROR! {e}");
-            return ExitCode::from(crate::lock::EXIT_LOCKED);
+            return ExitCode::from(exit::LOCKED);
         }
     };
     let rotation = match prepare::start_rotation(&request, &survey, &args.names) {

@@ -1,15 +1,14 @@
 //! `slm-wizard doctor`: the spec's troubleshooting section, run in order for every database —
 //! server reachable (and, with an inventory, the PostgreSQL clusters running on its hosts),
-//! pg_hba allows this client, test connection, database exists, migrations status — each printed
-//! with pass / fail / skip and, on failure, the fix.
+//! pg_hba allows this client, test connection, database exists, migrations status — each with
+//! pass / fail / skip and, on failure, the fix (`cmd::doctor` prints them).
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use sqlx::Connection;
 
 use super::probe::{self, ConnectFailure};
-use super::source::{DbSource, EXIT_BAD_INPUT, SourceError, load_inventory, resolve};
+use super::source::{DbSource, SourceError, load_inventory, resolve};
 use super::{Failure, Target};
 use crate::db::migrate;
 use crate::engine::connect::{ConnectOptions, connector};
@@ -698,13 +697,26 @@ pub async fn database_checks(t: &Target, timeout: Duration, fixes: &Fixes) -> Ve
     checks
 }
 
-/// Runs `slm-wizard doctor`; exit 0 when every check passed, 1 when one failed, 5 for bad input.
-pub async fn run_doctor(
+/// Why `doctor` cannot start (bad input, exit 5).
+#[derive(Debug, thiserror::Error)]
+pub enum DoctorError {
+    #[error("{0}")]
+    Source(SourceError),
+    #[error("host '{0}' is not in the inventory")]
+    UnknownHost(String),
+    #[error("doctor HOST needs the inventory that describes the host (-i)")]
+    HostNeedsInventory,
+}
+
+/// Runs `slm-wizard doctor`'s checks: the deployment's settings when they are missing, the hosts'
+/// services (with an inventory), then every database. Each check goes to `on_check` as soon as
+/// its group is done (the databases are checked concurrently and reported in order); all of them
+/// are returned.
+pub async fn diagnose(
     opts: &DoctorOptions,
     settings: crate::db::Settings,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> u8 {
+    on_check: &mut dyn FnMut(&Check),
+) -> Result<Vec<Check>, DoctorError> {
     let mut all = Vec::new();
     let mut fixes = Fixes::new(&opts.source);
     let (targets, inv) = match resolve(&opts.source, settings, opts.timeout).await {
@@ -732,24 +744,19 @@ pub async fn run_doctor(
                     opts.source.playbook.display()
                 ),
             });
-            let _ = writeln!(out, "{}", check.render());
+            on_check(&check);
             all.push(check);
             (Vec::new(), inv)
         }
-        Err(e) => return e.report(err),
+        Err(e) => return Err(DoctorError::Source(e)),
     };
     if let (Some(h), Some(i)) = (&opts.host, &inv)
         && !i.hosts.contains_key(h)
     {
-        let _ = writeln!(err, "ERROR! host '{h}' is not in the inventory");
-        return EXIT_BAD_INPUT;
+        return Err(DoctorError::UnknownHost(h.clone()));
     }
     if opts.host.is_some() && inv.is_none() {
-        let _ = writeln!(
-            err,
-            "ERROR! doctor HOST needs the inventory that describes the host (-i)"
-        );
-        return EXIT_BAD_INPUT;
+        return Err(DoctorError::HostNeedsInventory);
     }
     if let Some(inv) = &inv {
         let checks = service_checks(
@@ -761,13 +768,11 @@ pub async fn run_doctor(
         )
         .await;
         for (c, facts) in checks {
-            let _ = writeln!(out, "{}", c.render());
+            on_check(&c);
             all.push(c);
             fixes.hosts.extend(facts);
         }
-        let _ = out.flush();
     }
-    // The databases are checked concurrently and printed in order.
     let per_db = futures::future::join_all(
         targets
             .iter()
@@ -776,19 +781,11 @@ pub async fn run_doctor(
     .await;
     for checks in per_db {
         for c in &checks {
-            let _ = writeln!(out, "{}", c.render());
+            on_check(c);
         }
         all.extend(checks);
     }
-    let failed = all.iter().filter(|c| c.outcome == Outcome::Fail).count();
-    let passed = all.iter().filter(|c| c.outcome == Outcome::Pass).count();
-    let skipped = all.len() - failed - passed;
-    let _ = writeln!(
-        out,
-        "\ndoctor: {passed} passed, {failed} failed, {skipped} skipped"
-    );
-    let _ = out.flush();
-    if failed > 0 { 1 } else { 0 }
+    Ok(all)
 }
 
 #[cfg(test)]

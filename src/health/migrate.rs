@@ -1,18 +1,16 @@
 //! Applying the schema migrations to the databases health watches, from the same sources
 //! (environment, `--env-file`, `/etc/slm/database.env` on the SLM server, or a deployment
 //! through the SLM server): one per-target function that `slm-wizard migrate` and the wizard both
-//! call, and the `migrate` command around it.
+//! call, and the every-target runs `migrate` reports on (`cmd::migrate` prints them).
 
-use std::io::Write;
 use std::time::Duration;
 
 use sqlx::{Connection, PgConnection};
 
 use super::Target;
 use super::probe;
-use super::source::{DbSource, resolve};
 use crate::db::migrate::{self, Migration, State, StatusRow};
-use crate::db::{self, DbError, DbName, Settings};
+use crate::db::{self, DbError, DbName};
 
 /// What applying a database's migrations did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,185 +135,109 @@ async fn status(t: &Target, timeout: Duration) -> Result<Vec<StatusRow>, String>
 }
 
 // ---------------------------------------------------------------------------------------------
-// The `slm-wizard migrate` command
+// Every target in turn, for `slm-wizard migrate` (which prints what this reports)
 // ---------------------------------------------------------------------------------------------
 
-/// Options of `slm-wizard migrate`.
-#[derive(Debug, Clone)]
-pub struct MigrateOptions {
-    /// Which databases and where their URLs come from, as for `health`.
-    pub source: DbSource,
-    /// Only list applied and pending migrations.
-    pub status: bool,
-    pub connect_timeout: Duration,
+/// One database's part of [`migrate_each`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetMigration {
+    pub outcome: MigrateOutcome,
+    /// Migrations committed now, before a failure too.
+    pub applied: usize,
+    /// The database's migrations in all (its migration files).
+    pub total: usize,
 }
 
-/// Exit codes of the command.
-pub const EXIT_OK: u8 = 0;
-pub const EXIT_FAILED: u8 = 1;
-
-/// Runs `slm-wizard migrate`: every setting and file is checked first (exit 5), then each
-/// database is migrated (or listed) in turn; a failing database does not stop the others (exit 1).
-pub async fn run_migrate(
-    opts: &MigrateOptions,
-    settings: Settings,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> u8 {
-    let targets = match resolve(&opts.source, settings, opts.connect_timeout).await {
-        Ok((targets, _)) => targets,
-        Err(e) => return e.report(err),
-    };
-    let code = if opts.status {
-        list(&targets, opts.connect_timeout, out, err).await
-    } else {
-        apply_all(&targets, opts.connect_timeout, out, err).await
-    };
-    futures::future::join_all(targets.iter().map(Target::close)).await;
-    let _ = out.flush();
-    code
+/// What [`migrate_each`] reports as it goes.
+#[derive(Debug)]
+pub enum MigrateEvent<'a> {
+    /// A migration was committed (a long one shows progress).
+    Applied {
+        db: DbName,
+        migration: &'a Migration,
+        took: Duration,
+    },
+    /// A database is done.
+    Done(&'a TargetMigration),
 }
 
-async fn apply_all(
+/// What [`migrate_each`] did over all its databases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MigrateSummary {
+    pub databases: usize,
+    /// Migrations committed now, on every database (failed ones included).
+    pub applied: usize,
+    /// Databases whose migration failed.
+    pub failed: usize,
+}
+
+/// Applies the pending migrations of each target in turn; a failing database does not stop the
+/// others. Every commit and every database's outcome is reported to `on_event` as it happens.
+pub async fn migrate_each(
     targets: &[Target],
     timeout: Duration,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> u8 {
-    let mut failed = 0usize;
-    let mut applied_total = 0usize;
+    on_event: &mut dyn FnMut(MigrateEvent<'_>),
+) -> MigrateSummary {
+    let mut summary = MigrateSummary {
+        databases: targets.len(),
+        applied: 0,
+        failed: 0,
+    };
     for t in targets {
         let db = t.db;
-        // Each migration is printed as it commits (a long one shows progress).
-        let mut applied_here = 0usize;
-        let outcome = migrate_target(t, timeout, |m, took| {
-            applied_here += 1;
-            let _ = writeln!(out, "{db}: applied {} ({} ms)", m.name, took.as_millis());
-            let _ = out.flush();
+        let mut applied = 0usize;
+        let outcome = migrate_target(t, timeout, |migration, took| {
+            applied += 1;
+            on_event(MigrateEvent::Applied {
+                db,
+                migration,
+                took,
+            });
         })
         .await;
-        match outcome.result {
-            MigrateResult::Applied(names) => {
-                applied_total += names.len();
-                let total = names.len()
-                    + t.migrations
-                        .iter()
-                        .filter(|m| !names.contains(&m.name))
-                        .count();
-                let _ = writeln!(out, "{db}: {} applied, {total} in total", names.len());
-            }
-            MigrateResult::AlreadyApplied(0) => {
-                let _ = writeln!(out, "{db}: nothing to do (no migrations)");
-            }
-            MigrateResult::AlreadyApplied(n) => {
-                let _ = writeln!(out, "{db}: nothing to do ({n} already applied)");
-            }
-            MigrateResult::Failed(why) => {
-                applied_total += applied_here;
-                failed += 1;
-                let _ = writeln!(err, "ERROR! {why}");
-            }
+        summary.applied += applied;
+        if matches!(outcome.result, MigrateResult::Failed(_)) {
+            summary.failed += 1;
         }
-        let _ = out.flush();
+        on_event(MigrateEvent::Done(&TargetMigration {
+            outcome,
+            applied,
+            total: t.migrations.len(),
+        }));
     }
-    let n = targets.len();
-    let dbs = if n == 1 { "database" } else { "databases" };
-    let summary = if failed > 0 {
-        format!("migrate: {applied_total} applied, {failed} of {n} {dbs} failed")
-    } else if applied_total == 0 {
-        format!("migrate: nothing to do ({n} {dbs} up to date)")
-    } else {
-        format!("migrate: {applied_total} applied ({n} {dbs} up to date)")
-    };
-    let _ = writeln!(out, "{summary}");
-    if failed > 0 { EXIT_FAILED } else { EXIT_OK }
+    summary
 }
 
-async fn list(
-    targets: &[Target],
-    timeout: Duration,
-    out: &mut dyn Write,
-    err: &mut dyn Write,
-) -> u8 {
-    let mut failed = 0usize;
-    let mut drift = 0usize;
-    let mut table: Vec<[String; 4]> = Vec::new();
+/// One database's migrations as recorded (`slm-wizard migrate --status`).
+#[derive(Debug, Clone)]
+pub struct DbStatus {
+    pub db: DbName,
+    /// Every migration's state, or why they could not be read (redacted).
+    pub rows: Result<Vec<StatusRow>, String>,
+}
+
+impl DbStatus {
+    /// Applied migrations whose file changed or is gone: `migrate` refuses to run until they
+    /// are restored.
+    pub fn drift(&self) -> usize {
+        self.rows.as_ref().map_or(0, |rows| {
+            rows.iter()
+                .filter(|r| matches!(r.state, State::Changed | State::Missing))
+                .count()
+        })
+    }
+}
+
+/// The state of every target's migrations, in order (read only).
+pub async fn status_each(targets: &[Target], timeout: Duration) -> Vec<DbStatus> {
+    let mut out = Vec::with_capacity(targets.len());
     for t in targets {
-        let db = t.db;
-        match status(t, timeout).await {
-            Ok(rows) => {
-                if rows.is_empty() {
-                    table.push([
-                        db.to_string(),
-                        "(no migrations)".into(),
-                        "-".into(),
-                        "-".into(),
-                    ]);
-                }
-                for r in &rows {
-                    if matches!(r.state, State::Changed | State::Missing) {
-                        drift += 1;
-                    }
-                    table.push([
-                        db.to_string(),
-                        r.name.clone(),
-                        r.state.as_str().to_string(),
-                        r.applied_at
-                            .map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
-                            .unwrap_or_else(|| "-".into()),
-                    ]);
-                }
-            }
-            Err(e) => {
-                failed += 1;
-                let _ = writeln!(err, "ERROR! {e}");
-            }
-        }
+        out.push(DbStatus {
+            db: t.db,
+            rows: status(t, timeout).await,
+        });
     }
-    if !table.is_empty() {
-        print_table(out, &table);
-    }
-    if drift > 0 {
-        let _ = writeln!(
-            err,
-            "migrate --status: {drift} applied migration(s) changed or missing; `slm-wizard migrate` refuses to run until the files are restored"
-        );
-    }
-    if failed > 0 {
-        let _ = writeln!(
-            err,
-            "migrate --status: {failed} of {} database(s) could not be read",
-            targets.len()
-        );
-    }
-    if failed + drift > 0 {
-        EXIT_FAILED
-    } else {
-        EXIT_OK
-    }
-}
-
-fn print_table(out: &mut dyn Write, rows: &[[String; 4]]) {
-    let header = ["DATABASE", "NAME", "STATE", "APPLIED_AT"].map(String::from);
-    let mut width = header.clone().map(|h| h.len());
-    for r in rows {
-        for (w, c) in width.iter_mut().zip(r) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    for r in std::iter::once(&header).chain(rows) {
-        let _ = writeln!(
-            out,
-            "{:<w0$}  {:<w1$}  {:<w2$}  {}",
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            w0 = width[0],
-            w1 = width[1],
-            w2 = width[2]
-        );
-    }
+    out
 }
 
 #[cfg(test)]

@@ -56,15 +56,6 @@ impl Status {
         }
     }
 
-    /// Exit code of `slm-wizard health`: 0 healthy, 1 degraded, 2 unhealthy.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Status::Healthy => 0,
-            Status::Degraded => 1,
-            Status::Unhealthy => 2,
-        }
-    }
-
     /// The state the reasons call for, with the reasons in one list, unhealthy ones first.
     pub fn judge(mut unhealthy: Vec<String>, degraded: Vec<String>) -> (Status, Vec<String>) {
         let status = if !unhealthy.is_empty() {

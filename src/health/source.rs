@@ -4,7 +4,6 @@
 //! watch from the inventory; the backend's URL. Used by `health`, `doctor`, `migrate`, the
 //! wizard's Health step and its migrations.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,9 +15,6 @@ use crate::db::{DbName, Settings};
 use crate::inventory::Inventory;
 use crate::secrets::{Redactor, Secret};
 use crate::transport::ssh::SshParams;
-
-/// Exit code for bad input (settings, URLs, inventory), as `migrate` and `run`.
-pub const EXIT_BAD_INPUT: u8 = 5;
 
 /// Which databases, and where their URLs come from (`health` and `doctor`).
 #[derive(Debug, Clone)]
@@ -53,27 +49,15 @@ impl Default for DbSource {
     }
 }
 
-/// Why a [`DbSource`] gives no databases (exit 5).
-#[derive(Debug)]
+/// Why a [`DbSource`] gives no databases (bad input, exit 5).
+#[derive(Debug, thiserror::Error)]
 pub enum SourceError {
+    #[error("{0}")]
     BadInput(String),
     /// No URLs were given and the deployment's settings could not be rendered (not run yet,
     /// no secrets stored, …); the inventory itself is fine.
+    #[error("no database URLs given and none from the deployment: {0}")]
     Deployment(String),
-}
-
-impl SourceError {
-    /// Prints the error; returns the exit code.
-    pub fn report(&self, err: &mut dyn Write) -> u8 {
-        let _ = match self {
-            SourceError::BadInput(e) => writeln!(err, "ERROR! {e}"),
-            SourceError::Deployment(e) => writeln!(
-                err,
-                "ERROR! no database URLs given and none from the deployment: {e}"
-            ),
-        };
-        EXIT_BAD_INPUT
-    }
 }
 
 /// The targets of `source` (routed through SSH where needed; a tunnel that cannot open is a

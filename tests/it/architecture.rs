@@ -1,6 +1,7 @@
 //! The architecture, checked: dependencies point one way down the layers (README "Architecture"),
-//! and no source file grows past 800 lines of code (the lines before its first `#[cfg(test)]`;
-//! a file compiled only for tests does not count). Both read `src/` as text.
+//! no source file grows past 800 lines of code (the lines before its first `#[cfg(test)]`;
+//! a file compiled only for tests does not count), and only the command layer (and the TUI, which
+//! owns the terminal) prints or ends the process. All read `src/` as text.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -192,6 +193,72 @@ fn no_source_file_has_more_than_800_lines_of_code() {
     );
 }
 
+/// Where printing and exit codes belong: the command layer, `main`, and the TUI (it owns the
+/// terminal). Paths relative to `src/`.
+const MAY_PRINT: &[&str] = &["cmd/", "main.rs", "tui/"];
+
+/// What prints to the process's stdout/stderr or picks its exit code (the streams themselves
+/// too: `writeln!(std::io::stderr(), …)` prints as much as `eprintln!`).
+const PRINTS_OR_EXITS: &[&str] = &[
+    "println!",
+    "eprintln!",
+    "print!",
+    "eprint!",
+    "io::stdout",
+    "io::stderr",
+    "process::exit",
+    "ExitCode",
+];
+
+/// The print and exit calls in some code, as `line: what` (comments skipped: they may name them).
+fn print_calls(code: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for (n, line) in code.lines().enumerate() {
+        if line.trim_start().starts_with("//") {
+            continue;
+        }
+        for word in PRINTS_OR_EXITS {
+            let hit = line.match_indices(word).any(|(at, _)| {
+                // `eprintln!` is not also a `println!`, nor `MyExitCode` an `ExitCode`.
+                let before = line[..at].chars().next_back();
+                let after = line[at + word.len()..].chars().next();
+                !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                    && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            });
+            if hit {
+                found.push(format!("{}: {word}", n + 1));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn only_the_command_layer_prints_or_exits() {
+    let root = src_root();
+    let mut files = Vec::new();
+    source_files(&root, &mut files);
+    let tests_only = test_only_files(&files);
+    let mut problems = Vec::new();
+    for file in &files {
+        let rel = file.strip_prefix(&root).unwrap_or(file);
+        let rel_text = rel.to_string_lossy();
+        if tests_only.contains(file) || MAY_PRINT.iter().any(|p| rel_text.starts_with(p)) {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        for call in print_calls(code_of(&text)) {
+            problems.push(format!("src/{rel_text}:{call}"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "printing or exiting outside src/cmd/ (return a typed result that a command renders, \
+         with the codes of src/cmd/exit.rs):\n{}",
+        problems.join("\n")
+    );
+}
+
 #[test]
 fn the_checks_see_what_they_check() {
     // The scanners themselves: an upward reference and a test-only file are recognised.
@@ -211,4 +278,17 @@ fn the_checks_see_what_they_check() {
     );
     let _ = std::fs::remove_dir_all(&dir);
     assert!(layer_of("cmd") < layer_of("engine") && layer_of("engine") < layer_of("paths"));
+    assert_eq!(
+        print_calls(
+            "/// println! is fine in a comment\n    eprintln!(\"x\");\nstd::process::exit(1)\n\
+             fn f() -> ExitCode {}\nwriteln!(out)?; MyExitCode; sprint!()\n\
+             let _ = std::io::stderr().flush();"
+        ),
+        [
+            "2: eprintln!",
+            "3: process::exit",
+            "4: ExitCode",
+            "6: io::stderr"
+        ]
+    );
 }
