@@ -1,6 +1,7 @@
 //! The engine: plan (load + check) → run (hosts in parallel) → a stream of `RunEvent`s.
 
 pub mod ansible;
+pub mod choose;
 pub mod connect;
 pub mod diff;
 pub mod events;

@@ -114,7 +114,8 @@ impl Parser<'_> {
                         format!(
                             "'{k2}' is not supported by slm-wizard's engine; run this playbook with ansible-playbook"
                         ),
-                    ));
+                    )
+                    .not_implemented());
                 }
                 _ => {
                     // Not a keyword: the module (which modules exist is the engine's to say, at

@@ -436,6 +436,39 @@ fn auto_runs_what_the_native_engine_refuses_through_ansible() {
     assert!(out.stderr.contains("bogus_keyword"), "{}", out.dump());
 }
 
+/// `auto` hands ansible only what the native engine lacks: input that is wrong for Ansible too
+/// is bad input (5) at its file:line:col, whether ansible-playbook is there or not.
+#[test]
+fn auto_reports_bad_input_instead_of_falling_back() {
+    let Some(ansible) = ansible_playbook() else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("typo.yml"),
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - ansible.builtin.file: {path: /tmp/x, state: sideways}\n",
+    )
+    .unwrap();
+    for no_ansible in [false, true] {
+        let mut cmd = wizard(d.path(), &ansible, &["run", "typo.yml", "--json"]);
+        if no_ansible {
+            cmd.env("ANSIBLE_PLAYBOOK", "").env("PATH", "/usr/bin:/bin");
+        }
+        let out = run(cmd, |_| {});
+        assert_eq!(out.code, 5, "{}", out.dump());
+        assert!(
+            out.stderr.contains("typo.yml:4:") && out.stderr.contains("sideways"),
+            "{}",
+            out.dump()
+        );
+        assert!(
+            !out.stderr.contains("ansible engine could") && out.events.is_empty(),
+            "{}",
+            out.dump()
+        );
+    }
+}
+
 #[test]
 fn cancel_stops_the_ansible_engine_after_the_running_task() {
     let Some(ansible) = ansible_playbook() else {

@@ -141,7 +141,8 @@ pub fn check_task(t: &mut Task) -> Result<(), InputError> {
                  {USE_ANSIBLE}, or use one of: {}",
                 names().join(", ")
             ),
-        ));
+        )
+        .not_implemented());
     };
     let args_pos = t.args_src.pos.clone();
     if let Some(text) = t.args_src.free_text.take() {
@@ -240,7 +241,8 @@ pub fn check_task(t: &mut Task) -> Result<(), InputError> {
                         format!(
                             "{written}: argument '{key}' is not implemented by the native engine; {USE_ANSIBLE}"
                         ),
-                    ));
+                    )
+                    .not_implemented());
                 }
                 if !valid.contains(&key.as_str()) {
                     let mut sorted = valid.clone();
