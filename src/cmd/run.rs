@@ -90,7 +90,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let chosen = match choose_engine(engine_choice, &request, &config) {
+    let chosen = match choose_engine(engine_choice, &request, &config, &survey_secrets) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -204,8 +204,10 @@ fn choose_engine(
     choice: crate::config::Engine,
     request: &engine::RunRequest,
     config: &crate::config::Config,
+    secrets: &[secrets::Secret],
 ) -> Result<Chosen, ExitCode> {
-    match engine::choose::choose(choice, request, config.ansible_playbook.as_deref()) {
+    let configured = config.ansible_playbook.as_deref();
+    match engine::choose::choose(choice, request, configured, secrets) {
         Ok(c) => Ok(c),
         Err(ChoiceError::Input(e)) => Err(bad_input(&e)),
         Err(ChoiceError::NoAnsible {

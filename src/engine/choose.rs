@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use super::{Plan, RunRequest, ansible, plan};
 use crate::config::Engine;
 use crate::error::InputError;
+use crate::secrets::Secret;
 
 /// The engine a run goes to.
 pub enum Chosen {
@@ -55,11 +56,14 @@ impl std::fmt::Display for ChoiceError {
 }
 
 /// Plans `request` natively unless `choice` is `ansible`, and picks the engine (blocking: the
-/// plan reads files). `configured_ansible`: the config file's ansible-playbook, if any.
+/// plan reads files). `configured_ansible`: the config file's ansible-playbook, if any. The
+/// refusal that made `auto` choose ansible is masked as the ansible run's output is (`secrets`:
+/// the survey's, besides the request's secret-looking values).
 pub fn choose(
     choice: Engine,
     request: &RunRequest,
     configured_ansible: Option<&Path>,
+    secrets: &[Secret],
 ) -> Result<Chosen, ChoiceError> {
     let refusal = match choice {
         Engine::Ansible => None,
@@ -68,7 +72,10 @@ pub fn choose(
             Err(e) if choice == Engine::Native || !e.is_not_implemented() => {
                 return Err(ChoiceError::Input(e));
             }
-            Err(e) => Some(e),
+            Err(mut e) => {
+                e.msg = ansible::redactor_for(request, secrets).redact(&e.msg);
+                Some(e)
+            }
         },
     };
     match ansible::find_ansible_playbook(configured_ansible) {
@@ -115,7 +122,7 @@ mod tests {
         ] {
             let req = request(d.path(), &bad);
             for choice in [Engine::Auto, Engine::Native] {
-                match choose(choice, &req, Some(Path::new("/bin/true"))) {
+                match choose(choice, &req, Some(Path::new("/bin/true")), &[]) {
                     Err(ChoiceError::Input(e)) => {
                         assert!(!e.is_not_implemented(), "{bad}: {e}");
                         assert!(e.pos.is_some(), "{bad}: {e}");
@@ -155,13 +162,13 @@ mod tests {
             ),
         ] {
             let req = request(d.path(), &lacking);
-            match choose(Engine::Native, &req, None) {
+            match choose(Engine::Native, &req, None, &[]) {
                 Err(ChoiceError::Input(e)) => assert!(e.is_not_implemented(), "{lacking}: {e}"),
                 Err(e) => panic!("{lacking}: {e}"),
                 Ok(_) => panic!("{lacking}: planned natively"),
             }
             // ANSIBLE_PLAYBOOK, when the environment sets it, wins over the configured path.
-            match choose(Engine::Auto, &req, Some(Path::new("/bin/true"))) {
+            match choose(Engine::Auto, &req, Some(Path::new("/bin/true")), &[]) {
                 Ok(Chosen::Ansible {
                     reason: Some(r), ..
                 }) => assert!(r.contains(at), "{lacking}: {r}"),

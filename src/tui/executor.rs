@@ -210,10 +210,10 @@ async fn start_run(
     };
     // The engine (with the native refusal as the reason `auto` chose ansible, shown on Review).
     let choice = request.engine;
-    let req = request.clone();
+    let (req, survey_secrets) = (request.clone(), secrets.clone());
     let chosen = match tokio::task::spawn_blocking(move || {
         let configured = crate::config::load().ok().and_then(|c| c.ansible_playbook);
-        engine::choose::choose(choice, &req, configured.as_deref())
+        engine::choose::choose(choice, &req, configured.as_deref(), &survey_secrets)
     })
     .await
     {
