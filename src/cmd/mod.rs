@@ -8,6 +8,7 @@ pub mod inventory;
 pub mod migrate;
 pub mod run;
 pub mod runner;
+pub mod runs;
 pub mod secrets;
 pub mod wizard;
 

@@ -5,6 +5,7 @@ pub mod choose;
 pub mod connect;
 pub mod diff;
 pub mod events;
+pub mod history;
 pub mod modules;
 pub mod output;
 pub mod plan;

@@ -536,7 +536,7 @@ pub fn prune_journals(
 
 /// Whether the process that writes journal `name` (`<time>-<playbook>-<pid>.jsonl`) is alive.
 /// A reused pid only keeps a journal longer, never deletes a live one.
-fn run_in_progress(name: &str) -> bool {
+pub fn run_in_progress(name: &str) -> bool {
     name.trim_end_matches(".jsonl")
         .rsplit('-')
         .next()

@@ -19,6 +19,7 @@ mod hosts_ssh;
 mod migrate;
 mod robust;
 mod runner;
+mod runs;
 mod secrets_survey;
 mod ssh_agent;
 mod ssh_config;

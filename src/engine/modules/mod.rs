@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 use crate::transport::{self, Become, ExecRequest, Output, Stream, Transport, TransportError};
 
 /// A file difference, shown as a unified diff.
-#[derive(Debug, Clone, serde::Serialize, Default)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Default)]
 pub struct Diff {
     pub before_header: String,
     pub after_header: String,
