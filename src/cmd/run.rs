@@ -2,7 +2,6 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::{EXIT_BAD_INPUT, bad_input, read_secret, vault_password};
@@ -113,7 +112,6 @@ pub async fn run(args: RunArgs) -> ExitCode {
     let mut engine_event;
     let handle = match chosen {
         Chosen::Native(plan) => {
-            let plan = Arc::new(plan);
             for s in &survey_secrets {
                 plan.redactor.add(s.expose());
             }

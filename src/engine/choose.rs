@@ -7,6 +7,7 @@
 //! YAML) is reported as it is by every choice.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::{Plan, RunRequest, ansible, plan};
 use crate::config::Engine;
@@ -15,7 +16,7 @@ use crate::secrets::Secret;
 
 /// The engine a run goes to.
 pub enum Chosen {
-    Native(Plan),
+    Native(Arc<Plan>),
     /// `reason`: the native engine's refusal when `auto` fell back to ansible.
     Ansible {
         path: PathBuf,
@@ -68,7 +69,7 @@ pub fn choose(
     let refusal = match choice {
         Engine::Ansible => None,
         Engine::Native | Engine::Auto => match plan(request.clone()) {
-            Ok(p) => return Ok(Chosen::Native(p)),
+            Ok(p) => return Ok(Chosen::Native(Arc::new(p))),
             Err(e) if choice == Engine::Native || !e.is_not_implemented() => {
                 return Err(ChoiceError::Input(e));
             }

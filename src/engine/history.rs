@@ -218,7 +218,7 @@ mod tests {
         // A dead pid: the run without stats was interrupted.
         write(
             "20261201T000000.000Z-site-999999999.jsonl",
-            &[start.clone()],
+            std::slice::from_ref(&start),
             "{\"event\":\"out",
         );
         write(

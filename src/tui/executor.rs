@@ -231,7 +231,6 @@ async fn start_run(
     };
     let handle: tokio::task::JoinHandle<Result<engine::RunSummary, String>> = match chosen {
         Chosen::Native(plan) => {
-            let plan = Arc::new(plan);
             for s in &secrets {
                 plan.redactor.add(s.expose());
             }
