@@ -147,7 +147,7 @@ mod tests {
             ),
             (
                 format!(
-                    "{HEAD}  tasks:\n    - ansible.builtin.command: {{cmd: 'true', expand_argument_vars: false}}\n"
+                    "{HEAD}  tasks:\n    - ansible.builtin.file: {{path: /tmp/x, state: file, setype: etc_t}}\n"
                 ),
                 "p.yml:4:",
             ),
