@@ -48,6 +48,39 @@ pub enum Command {
     Ansible(AnsibleArgs),
     /// Fleets: ansible-runner private data dirs and its event stream (export, follow, worker).
     Runner(RunnerArgs),
+    /// The recent runs from their journals (id, start, playbook, engine, result); `runs show ID`
+    /// replays one.
+    Runs(RunsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    #[command(subcommand)]
+    pub command: Option<RunsCommand>,
+    /// One JSON object per run.
+    #[arg(long)]
+    pub json: bool,
+    /// How many runs to list, newest first (0: all).
+    #[arg(short = 'n', long, default_value_t = 20)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Replay a run's journal as `run` printed it (exit code: the run's).
+    Show {
+        /// The run's id (from `slm-wizard runs`), a unique prefix of it, or `last`.
+        id: String,
+        /// The journal's events as JSON lines, as `run --json` printed them.
+        #[arg(long)]
+        json: bool,
+        /// Show the task headers of every task.
+        #[arg(short = 'v', long)]
+        verbose: bool,
+        /// Show the diffs of changed tasks.
+        #[arg(long)]
+        diff: bool,
+    },
 }
 
 #[derive(Debug, Args)]

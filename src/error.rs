@@ -8,6 +8,19 @@ use crate::compat::yaml::{Pos, YamlError};
 pub struct InputError {
     pub pos: Option<Pos>,
     pub msg: String,
+    pub kind: InputErrorKind,
+}
+
+/// Why input was refused: `auto` hands a playbook to ansible only for what the native engine
+/// lacks; input that is wrong for Ansible too (a type error, a refused value, bad YAML) is
+/// reported as it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum InputErrorKind {
+    /// The input is wrong.
+    #[default]
+    Invalid,
+    /// Valid Ansible that the native engine does not implement (a module, an argument, a keyword).
+    NotImplemented,
 }
 
 impl InputError {
@@ -15,13 +28,23 @@ impl InputError {
         Self {
             pos: Some(pos.clone()),
             msg: msg.into(),
+            kind: InputErrorKind::Invalid,
         }
     }
     pub fn new(msg: impl Into<String>) -> Self {
         Self {
             pos: None,
             msg: msg.into(),
+            kind: InputErrorKind::Invalid,
         }
+    }
+    /// Marks a refusal of valid Ansible that the native engine does not implement.
+    pub fn not_implemented(mut self) -> Self {
+        self.kind = InputErrorKind::NotImplemented;
+        self
+    }
+    pub fn is_not_implemented(&self) -> bool {
+        self.kind == InputErrorKind::NotImplemented
     }
 }
 
@@ -41,6 +64,7 @@ impl From<YamlError> for InputError {
         Self {
             pos: Some(e.pos),
             msg: e.msg,
+            kind: InputErrorKind::Invalid,
         }
     }
 }

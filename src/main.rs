@@ -40,5 +40,6 @@ fn main() -> ExitCode {
         Command::Doctor(args) => runtime.block_on(cmd::doctor::doctor_command(args)),
         Command::Ansible(args) => cmd::ansible::ansible_command(args),
         Command::Runner(args) => runtime.block_on(cmd::runner::runner_command(args)),
+        Command::Runs(args) => cmd::runs::runs_command(args),
     }
 }

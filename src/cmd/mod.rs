@@ -9,6 +9,7 @@ pub mod inventory;
 pub mod migrate;
 pub mod run;
 pub mod runner;
+pub mod runs;
 pub mod secrets;
 pub mod stdout;
 pub mod wizard;

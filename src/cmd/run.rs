@@ -2,13 +2,13 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::exit;
 use super::stdout::CliStdout;
 use super::{bad_input, read_secret, vault_password};
 use crate::cli::RunArgs;
+use crate::engine::choose::{ChoiceError, Chosen};
 use crate::engine::output::{Journal, Printer, json_line};
 use crate::error::InputError;
 use crate::prepare::{self, PrepareError, PrepareOptions};
@@ -91,7 +91,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
         Ok(s) => s,
         Err(code) => return code,
     };
-    let chosen = match choose_engine(engine_choice, &request, &config) {
+    let chosen = match choose_engine(engine_choice, &request, &config, &survey_secrets) {
         Ok(c) => c,
         Err(code) => return code,
     };
@@ -199,47 +199,31 @@ pub async fn run(args: RunArgs) -> ExitCode {
     ExitCode::from(summary.exit_code() as u8)
 }
 
-/// The engine a run goes to.
-pub enum Chosen {
-    Native(Arc<engine::Plan>),
-    /// `reason`: the native engine's refusal when `auto` fell back to ansible.
-    Ansible {
-        path: std::path::PathBuf,
-        reason: Option<String>,
-    },
-}
-
-/// `native`: the native plan or its refusal (exit 5). `auto`: the native plan when it passes,
-/// else ansible with the refusal as the reason. `ansible`: ansible. A missing ansible-playbook
-/// says how to get it (exit 5).
-pub fn choose_engine(
+/// [`engine::choose::choose`], its refusals printed (exit 5).
+fn choose_engine(
     choice: crate::config::Engine,
     request: &engine::RunRequest,
     config: &crate::config::Config,
+    secrets: &[secrets::Secret],
 ) -> Result<Chosen, ExitCode> {
-    use crate::config::Engine;
-    let reason = if choice == Engine::Ansible {
-        None
-    } else {
-        match engine::plan(request.clone()) {
-            Ok(p) => return Ok(Chosen::Native(Arc::new(p))),
-            Err(e) if choice == Engine::Native => return Err(bad_input(&e)),
-            Err(e) => Some(e.to_string()),
+    let configured = config.ansible_playbook.as_deref();
+    match engine::choose::choose(choice, request, configured, secrets) {
+        Ok(c) => Ok(c),
+        Err(ChoiceError::Input(e)) => Err(bad_input(&e)),
+        Err(ChoiceError::NoAnsible {
+            refusal: Some(r),
+            hint,
+        }) => {
+            eprintln!("ERROR! {r}");
+            eprintln!(
+                "the native engine cannot run this playbook; the ansible engine could: {hint}"
+            );
+            Err(ExitCode::from(exit::BAD_INPUT))
         }
-    };
-    match engine::ansible::find_ansible_playbook(config.ansible_playbook.as_deref()) {
-        Ok(path) => Ok(Chosen::Ansible { path, reason }),
-        Err(hint) => {
-            if let Some(r) = &reason {
-                eprintln!("ERROR! {r}");
-                eprintln!(
-                    "the native engine cannot run this playbook; the ansible engine could: {hint}"
-                );
-                Err(ExitCode::from(exit::BAD_INPUT))
-            } else {
-                Err(bad_input(&InputError::new(hint)))
-            }
-        }
+        Err(ChoiceError::NoAnsible {
+            refusal: None,
+            hint,
+        }) => Err(bad_input(&InputError::new(hint))),
     }
 }
 

@@ -55,7 +55,11 @@ pub async fn runner_command(args: RunnerArgs) -> ExitCode {
                 }
                 Err(e) => {
                     eprintln!("ERROR! {}", e.msg);
-                    ExitCode::from(e.code)
+                    ExitCode::from(match e.kind {
+                        runner::export::ExportFailure::BadInput => exit::BAD_INPUT,
+                        runner::export::ExportFailure::Locked => exit::LOCKED,
+                        runner::export::ExportFailure::Failed => exit::FAILED,
+                    })
                 }
             }
         }

@@ -1,7 +1,7 @@
 //! The typed stream a run produces; every consumer (printer, JSON, journal, TUI) reads only this.
 
 use indexmap::IndexMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::modules::Diff;
@@ -18,7 +18,12 @@ fn is_facts_task(id: &usize) -> bool {
     *id == FACTS_TASK_ID
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Serde's `task_id` when it was left out (a journal read back).
+fn facts_task() -> usize {
+    FACTS_TASK_ID
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Ok,
@@ -40,7 +45,7 @@ impl Status {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Counts {
     pub ok: u32,
     pub changed: u32,
@@ -57,10 +62,11 @@ pub struct Counts {
     pub recovered: u32,
 }
 
-#[derive(Debug, Clone, Serialize)]
+// Deserialize: journals are read back (`slm-wizard runs show`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskResult {
     pub host: String,
-    #[serde(skip_serializing_if = "is_facts_task")]
+    #[serde(skip_serializing_if = "is_facts_task", default = "facts_task")]
     pub task_id: usize,
     pub task: String,
     pub module: String,
@@ -75,16 +81,16 @@ pub struct TaskResult {
     pub stdout: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stderr: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub diff: Vec<Diff>,
     pub ignored: bool,
     pub duration_ms: u64,
     /// The registered result, as a playbook would see it.
-    #[serde(skip_serializing_if = "Value::is_null")]
+    #[serde(skip_serializing_if = "Value::is_null", default)]
     pub result: Value,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum RunEvent {
     PlaybookStart {
@@ -101,7 +107,7 @@ pub enum RunEvent {
     },
     TaskStart {
         host: String,
-        #[serde(skip_serializing_if = "is_facts_task")]
+        #[serde(skip_serializing_if = "is_facts_task", default = "facts_task")]
         task_id: usize,
         task: String,
         module: String,
@@ -109,7 +115,7 @@ pub enum RunEvent {
     },
     Output {
         host: String,
-        #[serde(skip_serializing_if = "is_facts_task")]
+        #[serde(skip_serializing_if = "is_facts_task", default = "facts_task")]
         task_id: usize,
         stream: Stream,
         data: String,
@@ -131,7 +137,7 @@ pub enum RunEvent {
     /// `auto` chose ansible (the native engine's refusal, `file:line:col: reason`).
     Engine {
         name: String,
-        #[serde(skip_serializing_if = "Option::is_none")]
+        #[serde(skip_serializing_if = "Option::is_none", default)]
         reason: Option<String>,
     },
 }

@@ -2,9 +2,11 @@
 
 pub mod ansible;
 pub mod channel;
+pub mod choose;
 pub mod connect;
 pub mod diff;
 pub mod events;
+pub mod history;
 pub mod loop_lookups;
 pub mod modules;
 pub mod output;

@@ -463,7 +463,7 @@ pub fn prune_journals(
 
 /// Whether the process that writes journal `name` (`<time>-<playbook>-<pid>.<start>.jsonl`, or
 /// `…-<pid>.jsonl` from before start times were recorded) is alive.
-fn run_in_progress(name: &str) -> bool {
+pub fn run_in_progress(name: &str) -> bool {
     name.trim_end_matches(".jsonl")
         .rsplit('-')
         .next()

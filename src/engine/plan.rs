@@ -230,7 +230,8 @@ pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
             return Err(InputError::at(
                 &play.pos,
                 "templated 'hosts:' patterns are not supported; give a literal pattern",
-            ));
+            )
+            .not_implemented());
         }
         let mut hosts = inventory
             .select(&pattern)
@@ -245,7 +246,8 @@ pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
                 return Err(InputError::at(
                     pos,
                     "templated vars_files names are not supported; give a path",
-                ));
+                )
+                .not_implemented());
             }
             let path = playbook.dir.join(f);
             if !path.is_file() {

@@ -322,6 +322,41 @@ pub const TASK_KEYS: &[&str] = &[
     "throttle",
 ];
 
+/// Play and block keywords of Ansible that this engine does not implement (the keywords it
+/// has are in [`PLAY_KEYS`] and [`BLOCK_KEYS`]).
+const ANSIBLE_PLAY_BLOCK_KEYS: &[&str] = &[
+    "vars_prompt",
+    "gather_subset",
+    "gather_timeout",
+    "fact_path",
+    "port",
+    "throttle",
+    "timeout",
+    "debugger",
+    "become_exe",
+    "become_flags",
+    "delegate_to",
+    "delegate_facts",
+    "connection",
+    "remote_user",
+    "module_defaults",
+    "collections",
+];
+
+/// A key that is not one of `valid` in a play or block: Ansible's own keywords are refused as
+/// not implemented (`auto` then runs ansible), anything else as a mistake.
+fn unknown_keyword(pos: &Pos, key: &str, what: &str, valid: &[&str]) -> InputError {
+    if ANSIBLE_PLAY_BLOCK_KEYS.contains(&key) {
+        InputError::at(
+            pos,
+            format!("{what} keyword '{key}' is not implemented by slm-wizard's engine; run this playbook with ansible-playbook"),
+        )
+        .not_implemented()
+    } else {
+        InputError::at(pos, unknown_key(key, what, valid))
+    }
+}
+
 /// Task keywords Ansible knows that this engine does not implement: a clear error, not a silent ignore.
 const UNSUPPORTED_TASK_KEYS: &[&str] = &[
     "delegate_to",

@@ -35,7 +35,8 @@ impl Parser<'_> {
                     return Err(InputError::at(
                         &v.pos,
                         format!("become_method '{m}' is not supported; valid: sudo, su"),
-                    ));
+                    )
+                    .not_implemented());
                 }
                 c.become_method = Some(m);
             }
@@ -157,7 +158,8 @@ impl Parser<'_> {
                     if crate::template::is_template(&s) {
                         play.strategy = Some((s, v.pos.clone()));
                     } else {
-                        check_strategy(&s).map_err(|e| InputError::at(&v.pos, e))?;
+                        check_strategy(&s)
+                            .map_err(|e| InputError::at(&v.pos, e).not_implemented())?;
                     }
                 }
                 "connection" => {
@@ -188,10 +190,7 @@ impl Parser<'_> {
                 },
                 "order" | "force_handlers" => {}
                 other => {
-                    return Err(InputError::at(
-                        &k.pos,
-                        unknown_key(other, "play", PLAY_KEYS),
-                    ));
+                    return Err(unknown_keyword(&k.pos, other, "play", PLAY_KEYS));
                 }
             }
         }
@@ -304,7 +303,8 @@ impl Parser<'_> {
                 format!(
                     "include of a templated file name ({file}) is not supported by slm-wizard; run with ansible-playbook"
                 ),
-            ));
+            )
+            .not_implemented());
         }
         let mut common = Common::default();
         for (k, v) in entries {
@@ -316,13 +316,11 @@ impl Parser<'_> {
                 return Err(InputError::at(
                     &k.pos,
                     "a loop over include_tasks is not supported by slm-wizard; loop inside the included tasks instead",
-                ));
+                )
+                .not_implemented());
             }
             if !self.common(&mut common, &kname, v)? {
-                return Err(InputError::at(
-                    &k.pos,
-                    unknown_key(&kname, "include", BLOCK_KEYS),
-                ));
+                return Err(unknown_keyword(&k.pos, &kname, "include", BLOCK_KEYS));
             }
         }
         if self.include_depth > 20 {
@@ -403,13 +401,11 @@ impl Parser<'_> {
                     return Err(InputError::at(
                         &k.pos,
                         format!("'{key}' on a block is not supported by slm-wizard"),
-                    ));
+                    )
+                    .not_implemented());
                 }
                 other => {
-                    return Err(InputError::at(
-                        &k.pos,
-                        unknown_key(other, "block", BLOCK_KEYS),
-                    ));
+                    return Err(unknown_keyword(&k.pos, other, "block", BLOCK_KEYS));
                 }
             }
         }

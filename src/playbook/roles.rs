@@ -205,7 +205,8 @@ impl Parser<'_> {
                                 format!(
                                     "'{k2}' on a role is not supported by slm-wizard's engine; run this playbook with ansible-playbook"
                                 ),
-                            ));
+                            )
+.not_implemented());
                         }
                         _ => {
                             // Other keywords Ansible knows on a role would silently become
@@ -219,7 +220,8 @@ impl Parser<'_> {
                                          set it on the role's tasks or run with ansible-playbook",
                                         ROLE_ENTRY_KEYWORDS.join(", ")
                                     ),
-                                ));
+                                )
+.not_implemented());
                             }
                             params.insert(key, self.json(v)?);
                         }
@@ -272,7 +274,8 @@ impl Parser<'_> {
             return Err(InputError::at(
                 &key.pos,
                 format!("'{what}' as a handler is not supported by slm-wizard's engine"),
-            ));
+            )
+            .not_implemented());
         }
         let Some(args) = value.as_map() else {
             return Err(InputError::at(
@@ -296,7 +299,8 @@ impl Parser<'_> {
                         format!(
                             "a templated '{a}' is not supported by slm-wizard's engine; give a file name"
                         ),
-                    ));
+                    )
+.not_implemented());
                 }
                 *slot = Some(f);
                 Ok(())
@@ -315,7 +319,8 @@ impl Parser<'_> {
                         format!(
                             "'{what}: {a}' is not supported by slm-wizard's engine; run this playbook with ansible-playbook"
                         ),
-                    ));
+                    )
+.not_implemented());
                 }
                 other => {
                     return Err(InputError::at(
@@ -342,7 +347,8 @@ impl Parser<'_> {
                 return Err(InputError::at(
                     &k.pos,
                     format!("a loop over '{what}' is not supported by slm-wizard's engine"),
-                ));
+                )
+                .not_implemented());
             }
             if kname == "vars" {
                 entry_vars = self.map_of(v, "vars")?;
@@ -380,7 +386,8 @@ impl Parser<'_> {
                 format!(
                     "a templated role name ({name}) is not supported by slm-wizard's engine; give the name"
                 ),
-            ));
+            )
+.not_implemented());
         }
         let mut candidates = Vec::new();
         if name.contains('/') {
@@ -441,7 +448,8 @@ impl Parser<'_> {
                          run this playbook with ansible-playbook",
                         spec.display()
                     ),
-                ));
+                )
+.not_implemented());
             }
         }
         let meta = role_file(&path, "meta", None, &inv.name_pos)?
@@ -472,7 +480,8 @@ impl Parser<'_> {
                                 return Err(InputError::at(
                                     &k.pos,
                                     "validating argument_specs is not implemented by slm-wizard's engine; run this playbook with ansible-playbook",
-                                ));
+                                )
+.not_implemented());
                             }
                             "galaxy_info" | "collections" => {}
                             other => {

@@ -61,7 +61,8 @@ impl Parser<'_> {
                                      run this playbook with ansible-playbook",
                                     WITH_LOOKUPS.join(", with_")
                                 ),
-                            ));
+                            )
+.not_implemented());
                         };
                         if matches!(v.kind, Kind::Null) {
                             return Err(InputError::at(
@@ -140,18 +141,23 @@ impl Parser<'_> {
                         format!(
                             "'{k2}' is not supported by slm-wizard's engine; run this playbook with ansible-playbook"
                         ),
-                    ));
+                    )
+                    .not_implemented());
                 }
                 _ => {
                     // Not a keyword: the module (which modules exist is the engine's to say, at
-                    // plan time), unless it is a misspelled keyword.
-                    if let Some(s) = crate::error::suggest(&key, TASK_KEYS.iter().copied()) {
-                        return Err(InputError::at(
-                            &k.pos,
-                            format!("unknown key '{key}' in task; did you mean '{s}'?"),
-                        ));
-                    }
+                    // plan time). A second one means a misspelled keyword, or two modules; a lone
+                    // one is the module even when it looks like a keyword (`dnf` vs `diff`).
                     if let Some((prev, pk, _)) = &module {
+                        for (name, at) in [(prev.as_str(), &pk.pos), (key.as_str(), &k.pos)] {
+                            if let Some(s) = crate::error::suggest(name, TASK_KEYS.iter().copied())
+                            {
+                                return Err(InputError::at(
+                                    at,
+                                    format!("unknown key '{name}' in task; did you mean '{s}'?"),
+                                ));
+                            }
+                        }
                         return Err(InputError::at(
                             &k.pos,
                             format!(

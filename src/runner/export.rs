@@ -64,19 +64,28 @@ pub struct Exported {
     pub notes: Vec<String>,
 }
 
-/// Why an export failed; `code` is the exit code (5 bad input, 6 another run of the deployment
-/// holds its lock, 1 otherwise).
+/// Why an export failed (the command layer picks the exit code from `kind`).
 #[derive(Debug)]
 pub struct ExportError {
     pub msg: String,
-    pub code: u8,
+    pub kind: ExportFailure,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFailure {
+    /// The playbook, inventory, answers or an existing role refuse it.
+    BadInput,
+    /// Another run of the deployment holds its lock.
+    Locked,
+    /// Anything else (reading or writing files).
+    Failed,
 }
 
 impl From<InputError> for ExportError {
     fn from(e: InputError) -> Self {
         Self {
             msg: e.to_string(),
-            code: 5,
+            kind: ExportFailure::BadInput,
         }
     }
 }
@@ -84,7 +93,7 @@ impl From<InputError> for ExportError {
 fn io_err(what: &Path) -> impl Fn(std::io::Error) -> ExportError + '_ {
     move |e| ExportError {
         msg: format!("{}: {e}", what.display()),
-        code: 1,
+        kind: ExportFailure::Failed,
     }
 }
 
@@ -122,9 +131,9 @@ pub async fn export(opts: &ExportOptions) -> Result<Exported, ExportError> {
     let _run_lock =
         crate::lock::acquire("runner export", &opts.playbook, opts.inventory.as_deref()).map_err(
             |e| ExportError {
-                code: match e {
-                    crate::lock::LockError::Busy { .. } => crate::lock::EXIT_LOCKED,
-                    crate::lock::LockError::Io(_) => 1,
+                kind: match e {
+                    crate::lock::LockError::Busy { .. } => ExportFailure::Locked,
+                    crate::lock::LockError::Io(_) => ExportFailure::Failed,
                 },
                 msg: e.to_string(),
             },
@@ -142,11 +151,11 @@ pub async fn export(opts: &ExportOptions) -> Result<Exported, ExportError> {
             PrepareError::Input(e) => e.into(),
             PrepareError::RoleExists(e) => ExportError {
                 msg: e.to_string(),
-                code: 5,
+                kind: ExportFailure::BadInput,
             },
             PrepareError::Store(e) => ExportError {
                 msg: e.to_string(),
-                code: 1,
+                kind: ExportFailure::Failed,
             },
         })?;
         secret_names.extend(
@@ -204,7 +213,7 @@ pub async fn export(opts: &ExportOptions) -> Result<Exported, ExportError> {
             let yaml = serde_yaml::to_string(&Value::Object(secrets.clone())).map_err(|e| {
                 ExportError {
                     msg: format!("cannot write the secrets: {e}"),
-                    code: 1,
+                    kind: ExportFailure::Failed,
                 }
             })?;
             let text = crate::secrets::vault::encrypt(yaml.as_bytes(), password.as_bytes(), None);

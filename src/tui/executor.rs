@@ -4,6 +4,7 @@
 
 use super::files::save_inventory;
 use super::*;
+use crate::engine::choose::Chosen;
 
 /// Carries out effects; results come back as actions.
 pub struct Executor {
@@ -223,18 +224,18 @@ async fn start_run(
         accept_new_host_keys: request.accept_new_host_keys,
         connect_timeout: request.connect_timeout,
     };
-    // The engine: native when chosen or when `auto` finds the native plan passes; else ansible
-    // with the native refusal as the reason (shown on Review).
-    use crate::config::Engine;
+    // The engine (with the native refusal as the reason `auto` chose ansible, shown on Review).
     let choice = request.engine;
-    let planned = if choice == Engine::Ansible {
-        None
-    } else {
-        let req = request.clone();
-        match tokio::task::spawn_blocking(move || engine::plan(req)).await {
-            Ok(p) => Some(p),
-            Err(e) => return fail(format!("planning stopped: {e}")),
-        }
+    let (req, survey_secrets) = (request.clone(), secrets.clone());
+    let chosen = match tokio::task::spawn_blocking(move || {
+        let configured = crate::config::load().ok().and_then(|c| c.ansible_playbook);
+        engine::choose::choose(choice, &req, configured.as_deref(), &survey_secrets)
+    })
+    .await
+    {
+        Ok(Ok(c)) => c,
+        Ok(Err(e)) => return fail(e.to_string()),
+        Err(e) => return fail(format!("planning stopped: {e}")),
     };
     let (etx, erx) = engine::event_channel();
     let engine_action = |name: &str, reason: Option<String>| {
@@ -244,9 +245,8 @@ async fn start_run(
             reason,
         });
     };
-    let handle: tokio::task::JoinHandle<Result<engine::RunSummary, String>> = match planned {
-        Some(Ok(plan)) => {
-            let plan = Arc::new(plan);
+    let handle: tokio::task::JoinHandle<Result<engine::RunSummary, String>> = match chosen {
+        Chosen::Native(plan) => {
             for s in &secrets {
                 plan.redactor.add(s.expose());
             }
@@ -255,21 +255,7 @@ async fn start_run(
                 Ok(engine::run::run(plan, engine::connect::connector(connect), etx, cancel).await)
             })
         }
-        Some(Err(e)) if choice == Engine::Native => return fail(e.to_string()),
-        refused => {
-            let reason = refused.and_then(|r| r.err()).map(|e| e.to_string());
-            let configured = crate::config::load().ok().and_then(|c| c.ansible_playbook);
-            let path = match engine::ansible::find_ansible_playbook(configured.as_deref()) {
-                Ok(p) => p,
-                Err(hint) => {
-                    return fail(match reason {
-                        Some(r) => {
-                            format!("{r} — the native engine cannot run this playbook; {hint}")
-                        }
-                        None => hint,
-                    });
-                }
-            };
+        Chosen::Ansible { path, reason } => {
             // ansible's ssh checks host keys strictly: a key seen for the first time goes
             // through the trust dialog first, as a connection test does.
             if let Some((host, fingerprint, jump_host)) = unknown_host_key(&request).await {

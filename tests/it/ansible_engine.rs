@@ -436,6 +436,124 @@ fn auto_runs_what_the_native_engine_refuses_through_ansible() {
     assert!(out.stderr.contains("bogus_keyword"), "{}", out.dump());
 }
 
+/// `auto` hands ansible only what the native engine lacks: input that is wrong for Ansible too
+/// is bad input (5) at its file:line:col, whether ansible-playbook is there or not.
+#[test]
+fn auto_reports_bad_input_instead_of_falling_back() {
+    let Some(ansible) = ansible_playbook() else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("typo.yml"),
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - ansible.builtin.file: {path: /tmp/x, state: sideways}\n",
+    )
+    .unwrap();
+    for no_ansible in [false, true] {
+        let mut cmd = wizard(d.path(), &ansible, &["run", "typo.yml", "--json"]);
+        if no_ansible {
+            cmd.env("ANSIBLE_PLAYBOOK", "").env("PATH", "/usr/bin:/bin");
+        }
+        let out = run(cmd, |_| {});
+        assert_eq!(out.code, 5, "{}", out.dump());
+        assert!(
+            out.stderr.contains("typo.yml:4:") && out.stderr.contains("sideways"),
+            "{}",
+            out.dump()
+        );
+        assert!(
+            !out.stderr.contains("ansible engine could") && out.events.is_empty(),
+            "{}",
+            out.dump()
+        );
+    }
+}
+
+/// The ansible engine's events carry what the native engine's carry, no more: output per task
+/// and host up to 1 MiB, stdout/stderr head and tail, diffs of big files by size only; the
+/// refusal that made `auto` choose ansible is masked like ansible's output.
+#[test]
+fn ansible_events_are_bounded_and_the_engine_reason_is_masked() {
+    let Some(ansible) = ansible_playbook() else {
+        return;
+    };
+    let d = tempfile::tempdir().unwrap();
+    let secret = "hunter2-long-secret";
+    std::fs::write(
+        d.path().join("big.yml"),
+        format!(
+            "- hosts: localhost\n  gather_facts: false\n  tasks:\n\
+             \x20   - name: Big\n      ansible.builtin.shell: head -c 400000 /dev/zero | tr '\\0' y\n\
+             \x20   - name: Many\n      ansible.builtin.shell: head -c 100000 /dev/zero | tr '\\0' w\n      loop: \"{{{{ range(12) | list }}}}\"\n\
+             \x20   - name: File\n      ansible.builtin.copy:\n        content: \"{{{{ 'z' * 300000 }}}}\"\n        dest: \"{{{{ playbook_dir }}}}/big.txt\"\n\
+             \x20   - name: Never\n      ansible.builtin.include_tasks: \"more-{secret}-{{{{ x }}}}.yml\"\n      when: false\n"
+        ),
+    )
+    .unwrap();
+    let pw = format!("db_password={secret}");
+    let mut cmd = wizard(
+        d.path(),
+        &ansible,
+        &["run", "big.yml", "--json", "--diff", "-e", &pw],
+    );
+    // ansible's own limit (100 KiB) would leave nothing for ours to bound.
+    cmd.env("ANSIBLE_MAX_DIFF_SIZE", "10000000");
+    let out = run(cmd, |_| {});
+    assert_eq!(out.code, 0, "{}", out.dump());
+    assert!(!out.stdout.contains(secret), "{}", out.dump());
+    let reason = out.engine()["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with("big.yml:") && reason.contains("more-********-"),
+        "{reason}"
+    );
+    let output = |task: &str| -> String {
+        let ids: Vec<&Value> = out
+            .events
+            .iter()
+            .filter(|e| e["event"] == "task_start" && e["task"] == task)
+            .map(|e| &e["task_id"])
+            .collect();
+        out.events
+            .iter()
+            .filter(|e| e["event"] == "output" && ids.contains(&&e["task_id"]))
+            .filter_map(|e| e["data"].as_str())
+            .collect()
+    };
+    let result = |task: &str| {
+        out.events
+            .iter()
+            .find(|e| e["event"] == "task_result" && e["task"] == task)
+            .unwrap_or_else(|| panic!("no result of {task}\n{}", out.dump()))
+    };
+    let big = output("Big");
+    assert!(
+        big.len() < 140_000 && big.contains("bytes omitted"),
+        "{}",
+        big.len()
+    );
+    let stdout = result("Big")["stdout"].as_str().unwrap_or_default();
+    assert!(stdout.len() < 140_000 && stdout.contains("bytes omitted"));
+    let many = output("Many");
+    assert!(
+        (1 << 20..(1 << 20) + 210_000).contains(&many.len()),
+        "{}",
+        many.len()
+    );
+    assert!(
+        out.events.iter().any(|e| e["event"] == "warning"
+            && e["msg"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("Many: output beyond 1 MiB")),
+        "{}",
+        out.dump()
+    );
+    let file = result("File");
+    let after = file["diff"][0]["after"].as_str().unwrap_or_default();
+    assert!(after.starts_with("(not shown: 300000 bytes"), "{file}");
+    assert!(!out.stdout.contains(&"z".repeat(1000)));
+}
+
 #[test]
 fn cancel_stops_the_ansible_engine_after_the_running_task() {
     let Some(ansible) = ansible_playbook() else {

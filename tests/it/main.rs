@@ -22,6 +22,7 @@ mod migrate;
 mod robust;
 mod roles;
 mod runner;
+mod runs;
 mod secrets_survey;
 mod ssh_agent;
 mod ssh_config;

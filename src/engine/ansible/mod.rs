@@ -186,8 +186,9 @@ pub struct AnsibleOptions {
     pub secrets: Vec<Secret>,
 }
 
-/// Masks what ansible could print of the request's secrets.
-fn redactor_for(request: &RunRequest, secrets: &[Secret]) -> Redactor {
+/// Masks what ansible could print of the request's secrets (and the native refusal that made
+/// `auto` choose ansible).
+pub(crate) fn redactor_for(request: &RunRequest, secrets: &[Secret]) -> Redactor {
     let r = Redactor::default();
     for s in secrets {
         r.add(s.expose());

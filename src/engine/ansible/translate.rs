@@ -8,7 +8,8 @@ use serde_json::{Map, Value};
 
 use crate::engine::events::{Counts, FACTS_TASK_ID, RunEvent, Status, TaskResult};
 use crate::engine::modules::Diff;
-use crate::transport::Stream;
+use crate::engine::run::LIVE_OUTPUT_PER_TASK;
+use crate::transport::{CAPTURE_HALF, Capped, Stream};
 
 /// What ansible shows for a `no_log` result; the same words as the native engine's.
 pub const HIDDEN: &str =
@@ -25,6 +26,59 @@ pub struct Translator {
     looped: std::collections::HashSet<(String, usize)>,
     pub stats: Option<IndexMap<String, Counts>>,
     pub hosts_started: Vec<String>,
+    /// Bytes of output sent per host and task (loop items together), against
+    /// [`LIVE_OUTPUT_PER_TASK`] as the native engine counts them.
+    output_sent: HashMap<(String, usize), usize>,
+}
+
+/// A result's stdout or stderr as the native engine keeps it: the first and last
+/// [`CAPTURE_HALF`] bytes and the size of the rest.
+fn head_tail(s: String) -> String {
+    if s.len() <= 2 * CAPTURE_HALF {
+        return s;
+    }
+    let mut c = Capped::new(Some(CAPTURE_HALF));
+    c.push(s.as_bytes());
+    c.into_string()
+}
+
+/// The same bounds in the registered result: `stdout`/`stderr` head and tail (their `_lines`
+/// from that text), diff texts over [`MAX_DIFF_TEXT`](crate::engine::modules::MAX_DIFF_TEXT)
+/// named by size.
+fn bound_result(res: &mut Value) {
+    let Some(m) = res.as_object_mut() else {
+        return;
+    };
+    for key in ["stdout", "stderr"] {
+        let long = matches!(m.get(key), Some(Value::String(s)) if s.len() > 2 * CAPTURE_HALF);
+        if !long {
+            continue;
+        }
+        let Some(Value::String(s)) = m.remove(key) else {
+            continue;
+        };
+        let kept = head_tail(s);
+        let lines_key = format!("{key}_lines");
+        if m.contains_key(&lines_key) {
+            let lines = kept.lines().map(|l| Value::String(l.into())).collect();
+            m.insert(lines_key, Value::Array(lines));
+        }
+        m.insert(key.into(), Value::String(kept));
+    }
+    let bound_one = |d: &mut Value| {
+        if let Some(d) = d.as_object_mut() {
+            for k in ["before", "after", "prepared"] {
+                if let Some(Value::String(s)) = d.get_mut(k) {
+                    *s = Diff::bounded_text(s);
+                }
+            }
+        }
+    };
+    match m.get_mut("diff") {
+        Some(Value::Array(a)) => a.iter_mut().for_each(bound_one),
+        Some(d) => bound_one(d),
+        None => {}
+    }
 }
 
 fn text(v: Option<&Value>) -> Option<String> {
@@ -59,11 +113,16 @@ fn diffs(v: Option<&Value>) -> Vec<Diff> {
         if !d.contains_key("before") && !d.contains_key("after") {
             return None;
         }
+        // Over ansible's own max_diff_size a side is left out and its limit given instead.
+        let side = |k: &str, larger: &str| match d.get(larger).and_then(Value::as_u64) {
+            Some(n) => format!("(not shown: over {n} bytes, ansible's max_diff_size)\n"),
+            None => s(k),
+        };
         Some(Diff {
             before_header: s("before_header"),
             after_header: s("after_header"),
-            before: s("before"),
-            after: s("after"),
+            before: side("before", "dst_larger"),
+            after: side("after", "src_larger"),
         })
     };
     match v {
@@ -182,7 +241,8 @@ impl Translator {
             _ => Status::Ok,
         };
         let no_log = ev["no_log"].as_bool().unwrap_or(false);
-        let res = ev["res"].clone();
+        let mut res = ev["res"].clone();
+        bound_result(&mut res);
         let duration_ms = self
             .started
             .get(&key)
@@ -192,27 +252,49 @@ impl Translator {
         } else {
             (
                 text(res.get("msg")),
+                // Bounded by `bound_result` above.
                 text(res.get("stdout")).filter(|s| !s.is_empty()),
                 text(res.get("stderr")).filter(|s| !s.is_empty()),
                 res.get("rc").and_then(Value::as_i64).map(|r| r as i32),
-                diffs(res.get("diff")),
+                diffs(res.get("diff")).iter().map(Diff::bounded).collect(),
             )
         };
         let mut out = Vec::new();
+        let task = task_name(ev);
         for (stream, data) in [(Stream::Stdout, &stdout), (Stream::Stderr, &stderr)] {
-            if let Some(d) = data {
-                out.push(RunEvent::Output {
-                    host: host.clone(),
-                    task_id,
-                    stream,
-                    data: format!("{d}\n"),
-                });
+            let Some(d) = data else {
+                continue;
+            };
+            let sent = self.output_sent.entry(key.clone()).or_default();
+            // Past the budget nothing more reaches the event stream (nor the journal); the
+            // result keeps the output's head and tail.
+            if *sent >= LIVE_OUTPUT_PER_TASK {
+                if *sent != usize::MAX {
+                    *sent = usize::MAX;
+                    out.push(RunEvent::Warning {
+                        msg: format!(
+                            "[{host}] {task}: output beyond {} MiB is not shown or journalled \
+                             (the result keeps its first and last {} KiB)",
+                            LIVE_OUTPUT_PER_TASK >> 20,
+                            CAPTURE_HALF >> 10
+                        ),
+                    });
+                }
+                continue;
             }
+            let data = format!("{d}\n");
+            *sent += data.len();
+            out.push(RunEvent::Output {
+                host: host.clone(),
+                task_id,
+                stream,
+                data,
+            });
         }
         out.push(RunEvent::TaskResult(Box::new(TaskResult {
             host,
             task_id,
-            task: task_name(ev),
+            task,
             module: module(ev),
             status,
             item,
@@ -291,5 +373,54 @@ mod tests {
             (1, Some(HIDDEN), None)
         );
         assert!(!r.result.to_string().contains("pw"));
+    }
+
+    /// Output, results and diffs are bounded as the native engine bounds them.
+    #[test]
+    fn output_results_and_diffs_are_bounded() {
+        let mut t = Translator::default();
+        let big = "y".repeat(3 * CAPTURE_HALF);
+        let huge = "z".repeat(crate::engine::modules::MAX_DIFF_TEXT + 1);
+        let ev = json!({"event":"result","status":"changed","host":"h","uuid":"u1","task":"Big","action":"shell","no_log":false,
+            "res":{"changed":true,"stdout":big,"stdout_lines":[big],"stderr":"e","diff":[{"before":"","after":huge}]}});
+        let out = t.line(&ev);
+        let RunEvent::Output { data, .. } = &out[0] else {
+            panic!("{out:?}")
+        };
+        assert!(data.len() < 2 * CAPTURE_HALF + 100 && data.contains("bytes omitted"));
+        let Some(RunEvent::TaskResult(r)) = out.last() else {
+            panic!("{out:?}")
+        };
+        let stdout = r.stdout.as_deref().unwrap_or_default();
+        assert!(stdout.len() < 2 * CAPTURE_HALF + 100 && stdout.contains("bytes omitted"));
+        assert_eq!(r.result["stdout"].as_str(), Some(stdout));
+        assert_eq!(r.result["stdout_lines"].as_array().map(Vec::len), Some(3));
+        assert_eq!(r.result["stderr"], "e");
+        let shown = Diff::not_shown(huge.len() as u64);
+        assert_eq!(r.diff[0].after, shown);
+        assert_eq!(r.result["diff"][0]["after"].as_str(), Some(shown.as_str()));
+
+        // Loop items share one budget per host and task; one warning when it is spent.
+        let mut warnings = 0;
+        let mut sent = 0;
+        for i in 0..20 {
+            let item = json!({"event":"result","status":"ok","host":"h","uuid":"u2","task":"Loop","action":"shell","item":i,"no_log":false,
+                "res":{"stdout":"w".repeat(2 * CAPTURE_HALF)}});
+            for ev in t.line(&item) {
+                match ev {
+                    RunEvent::Output { data, .. } => sent += data.len(),
+                    RunEvent::Warning { msg } => {
+                        assert!(msg.contains("[h] Loop: output beyond 1 MiB"), "{msg}");
+                        warnings += 1;
+                    }
+                    _ => {}
+                }
+            }
+        }
+        assert_eq!(warnings, 1);
+        assert!(
+            (LIVE_OUTPUT_PER_TASK..LIVE_OUTPUT_PER_TASK + 2 * CAPTURE_HALF + 2).contains(&sent),
+            "{sent}"
+        );
     }
 }

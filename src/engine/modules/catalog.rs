@@ -141,7 +141,8 @@ pub fn check_task(t: &mut Task) -> Result<(), InputError> {
                  {USE_ANSIBLE}, or use one of: {}",
                 names().join(", ")
             ),
-        ));
+        )
+        .not_implemented());
     };
     let args_pos = t.args_src.pos.clone();
     if let Some(text) = t.args_src.free_text.take() {
@@ -240,7 +241,8 @@ pub fn check_task(t: &mut Task) -> Result<(), InputError> {
                         format!(
                             "{written}: argument '{key}' is not implemented by the native engine; {USE_ANSIBLE}"
                         ),
-                    ));
+                    )
+                    .not_implemented());
                 }
                 if !valid.contains(&key.as_str()) {
                     let mut sorted = valid.clone();
@@ -308,6 +310,29 @@ mod tests {
         let mut pb = crate::playbook::load(&path, &no_vault).expect("parses");
         let err = check_playbook(&mut pb).expect_err("refused at plan time");
         (err.to_string(), path.display().to_string())
+    }
+
+    /// A module the engine lacks is the module, not a misspelled keyword (`dnf` is close to
+    /// `diff`), and its refusal lets `--engine auto` hand the playbook to ansible.
+    #[test]
+    fn a_module_the_engine_lacks_is_not_implemented_not_a_typo() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("pb.yml");
+        std::fs::write(
+            &path,
+            "- hosts: all\n  tasks:\n    - dnf:\n        name: x\n",
+        )
+        .expect("write");
+        let no_vault = |_: &str, pos: &Pos| -> Result<String, YamlError> {
+            Err(YamlError {
+                pos: pos.clone(),
+                msg: "no vault".into(),
+            })
+        };
+        let mut pb = crate::playbook::load(&path, &no_vault).expect("a lone module key parses");
+        let err = check_playbook(&mut pb).expect_err("dnf is not implemented");
+        assert!(err.is_not_implemented(), "{err}");
+        assert!(!err.to_string().contains("did you mean"), "{err}");
     }
 
     fn typed_entries() -> impl Iterator<Item = (&'static str, &'static [&'static str])> {

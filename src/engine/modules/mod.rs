@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 use crate::transport::{self, Become, ExecRequest, Output, Stream, Transport, TransportError};
 
 /// A file difference, shown as a unified diff.
-#[derive(Debug, Clone, serde::Serialize, Default)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Default)]
 pub struct Diff {
     pub before_header: String,
     pub after_header: String,
@@ -41,6 +41,26 @@ impl Diff {
             "(not shown: {size} bytes; diffs are shown for files under {} KiB)\n",
             MAX_DIFF_TEXT >> 10
         )
+    }
+
+    /// `text` as a diff shows it: itself, or [`not_shown`](Self::not_shown) over
+    /// [`MAX_DIFF_TEXT`].
+    pub fn bounded_text(text: &str) -> String {
+        if text.len() > MAX_DIFF_TEXT {
+            Self::not_shown(text.len() as u64)
+        } else {
+            text.to_string()
+        }
+    }
+
+    /// The diff as events and the journal carry it (texts over [`MAX_DIFF_TEXT`] named by size).
+    pub fn bounded(&self) -> Diff {
+        Diff {
+            before_header: self.before_header.clone(),
+            after_header: self.after_header.clone(),
+            before: Self::bounded_text(&self.before),
+            after: Self::bounded_text(&self.after),
+        }
     }
 }
 

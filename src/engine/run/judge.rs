@@ -13,27 +13,12 @@ use super::scope::{Inherited, build_scope, flag};
 use super::task::title;
 use super::{HostState, PlayCtx, Shared, publish};
 use crate::engine::events::{Counts, RunEvent, Status, TaskResult};
-use crate::engine::modules::{self, MAX_DIFF_TEXT, ModuleResult};
+use crate::engine::modules::{self, ModuleResult};
 use crate::playbook::Task;
 use crate::template::{Scope, Templar};
 
 fn bounded_diffs(diffs: &[modules::Diff]) -> Vec<modules::Diff> {
-    let cap = |text: &str| {
-        if text.len() > MAX_DIFF_TEXT {
-            modules::Diff::not_shown(text.len() as u64)
-        } else {
-            text.to_string()
-        }
-    };
-    diffs
-        .iter()
-        .map(|d| modules::Diff {
-            before_header: d.before_header.clone(),
-            after_header: d.after_header.clone(),
-            before: cap(&d.before),
-            after: cap(&d.after),
-        })
-        .collect()
+    diffs.iter().map(modules::Diff::bounded).collect()
 }
 
 pub(super) const CENSORED: &str =
@@ -584,14 +569,14 @@ mod tests {
         let d = modules::Diff {
             before_header: "a".into(),
             after_header: "b".into(),
-            before: "x".repeat(MAX_DIFF_TEXT + 1),
+            before: "x".repeat(modules::MAX_DIFF_TEXT + 1),
             after: "small".into(),
         };
         let out = bounded_diffs(&[d]);
         assert_eq!(out[0].after, "small");
         assert_eq!(
             out[0].before,
-            modules::Diff::not_shown((MAX_DIFF_TEXT + 1) as u64)
+            modules::Diff::not_shown((modules::MAX_DIFF_TEXT + 1) as u64)
         );
     }
 }
