@@ -79,11 +79,9 @@ pub fn search_path(playbook_dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// `~` in a roles path entry, through the one expander.
 fn expand_home(p: PathBuf) -> PathBuf {
-    match (p.strip_prefix("~"), std::env::var_os("HOME")) {
-        (Ok(rest), Some(h)) => PathBuf::from(h).join(rest),
-        _ => p,
-    }
+    crate::paths::expand_tilde(&p.to_string_lossy())
 }
 
 /// `roles_path` in the `[defaults]` section of an ansible.cfg; relative entries are relative to

@@ -532,24 +532,7 @@ pub(crate) fn split_shell_words(s: &str) -> Result<Vec<String>, String> {
     Ok(words)
 }
 
-pub(super) fn home_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
-        .or_else(std::env::home_dir)
-}
-
-pub(super) fn expand_tilde(p: &str) -> PathBuf {
-    if p == "~" {
-        return home_dir().unwrap_or_else(|| PathBuf::from(p));
-    }
-    if let Some(rest) = p.strip_prefix("~/")
-        && let Some(home) = home_dir()
-    {
-        return home.join(rest);
-    }
-    PathBuf::from(p)
-}
+pub(super) use crate::paths::{expand_tilde, home_dir};
 
 /// The login name of the user running this process: `$USER`, `$LOGNAME`, else `/etc/passwd`.
 pub(super) fn current_user() -> String {
