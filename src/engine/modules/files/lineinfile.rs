@@ -193,47 +193,38 @@ pub(super) fn insert_position(
         if after == "EOF" {
             return Ok(lines.len());
         }
-        let r = pyre::compile_bytes(after).map_err(|e| {
-            ModuleError::Args(format!(
-                "insertafter is not a valid regular expression: {e}"
-            ))
-        })?;
-        let hits: Vec<usize> = lines
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| r.is_match(&l.body))
-            .map(|(i, _)| i)
-            .collect();
-        let hit = if firstmatch {
-            hits.first()
-        } else {
-            hits.last()
-        };
+        let hit = matching_line("insertafter", after, lines, firstmatch)?;
         return Ok(hit.map_or(lines.len(), |i| i + 1));
     }
     if let Some(before) = insertbefore {
         if before == "BOF" {
             return Ok(0);
         }
-        let r = pyre::compile_bytes(before).map_err(|e| {
-            ModuleError::Args(format!(
-                "insertbefore is not a valid regular expression: {e}"
-            ))
-        })?;
-        let hits: Vec<usize> = lines
-            .iter()
-            .enumerate()
-            .filter(|(_, l)| r.is_match(&l.body))
-            .map(|(i, _)| i)
-            .collect();
-        let hit = if firstmatch {
-            hits.first()
-        } else {
-            hits.last()
-        };
-        return Ok(hit.copied().unwrap_or(lines.len()));
+        let hit = matching_line("insertbefore", before, lines, firstmatch)?;
+        return Ok(hit.unwrap_or(lines.len()));
     }
     Ok(lines.len())
+}
+
+/// The first (`firstmatch`) or last line that `pattern` (Python re) matches.
+fn matching_line(
+    what: &str,
+    pattern: &str,
+    lines: &[Line],
+    firstmatch: bool,
+) -> Result<Option<usize>, ModuleError> {
+    let r = pyre::compile_bytes(pattern)
+        .map_err(|e| ModuleError::Args(format!("{what} is not a valid regular expression: {e}")))?;
+    let mut hits = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| r.is_match(&l.body))
+        .map(|(i, _)| i);
+    Ok(if firstmatch {
+        hits.next()
+    } else {
+        hits.next_back()
+    })
 }
 
 /// `regexp` compiled (Python syntax as far as the regex crate shares it).
