@@ -660,3 +660,51 @@ fn no_log_and_ignored_results_of_the_ansible_engine() {
     assert_eq!(results[2]["stdout"], "********", "{}", out.dump());
     assert!(!out.stdout.contains("item-secret-0123") && !out.stdout.contains("tok-0123456789"));
 }
+
+/// ansible's stderr is kept as head and tail plus its size: an ansible that prints 60 MB of
+/// errors (one line without an end among them) costs neither memory nor a 60 MB message.
+#[test]
+fn ansible_stderr_is_bounded_head_tail_and_size() {
+    let d = tempfile::tempdir().unwrap();
+    let fake = d.path().join("ansible-playbook");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\nexec >&2\necho 'ERROR! the first line'\n\
+         head -c 30000000 /dev/zero | tr '\\0' n | fold -w 100\n\
+         head -c 30000000 /dev/zero | tr '\\0' m\necho\necho 'the last line'\nexit 1\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::write(
+        d.path().join("p.yml"),
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - ansible.builtin.pip:\n        name: x\n",
+    )
+    .unwrap();
+    let mut peak_kb = 0u64;
+    let out = run(
+        wizard(d.path(), &fake, &["run", "p.yml", "--engine", "ansible"]),
+        |pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            if let Some(kb) = status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            {
+                peak_kb = peak_kb.max(kb);
+            }
+        },
+    );
+    assert_eq!(out.code, 5, "{}", &out.dump()[..out.dump().len().min(4000)]);
+    assert!(
+        out.stderr.len() < 100_000,
+        "the error is {} bytes",
+        out.stderr.len()
+    );
+    assert!(
+        out.stderr.contains("the first line") && out.stderr.contains("the last line"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("bytes omitted"), "{}", out.stderr);
+    assert!(peak_kb < 60_000, "peak RSS {peak_kb} kB");
+}

@@ -8,7 +8,10 @@
 //! via `/proc/$PPID/fd/4`: never in argv, the environment or a plaintext file. The dir is removed
 //! after the run (also on cancel); dirs of a killed wizard are removed at the next start.
 
+mod lines;
 pub mod translate;
+
+use lines::BoundedLines;
 
 use std::ffi::OsString;
 use std::io::{BufRead, Write};
@@ -25,6 +28,7 @@ use crate::engine::plan::{RunRequest, make_vault_fn, parse_extra_vars};
 use crate::engine::run::{Cancel, RunSummary};
 use crate::error::InputError;
 use crate::secrets::{Redactor, Secret};
+use crate::transport::Capped;
 
 /// The callback plugin, embedded.
 const PLUGIN: &str = include_str!("slm_wizard_events.py");
@@ -34,6 +38,10 @@ pub const ANSIBLE_PIN: &str = "ansible==12.3.0";
 /// The fds ansible-playbook inherits: our event pipe and the vault password pipe.
 const EVENTS_FD: i32 = 3;
 const VAULT_FD: i32 = 4;
+/// How much of ansible's stderr is kept: this much from its start and this much from its end.
+const STDERR_HALF: usize = 16 * 1024;
+/// The longest piece of one stderr line handled at once.
+const STDERR_LINE: usize = 8 * 1024;
 
 /// The venv `slm-wizard ansible install` makes.
 pub fn venv_dir() -> PathBuf {
@@ -471,10 +479,13 @@ pub async fn run(
     if let Some(err) = child.stderr.take() {
         let ltx = ltx.clone();
         tokio::spawn(async move {
-            use tokio::io::AsyncBufReadExt;
-            let mut lines = tokio::io::BufReader::new(err).lines();
-            while let Ok(Some(l)) = lines.next_line().await {
-                let _ = ltx.send(Line::Stderr(l)).await;
+            // Line by line, but a line without an end (a traceback of one huge repr, binary
+            // noise) comes in pieces: never more than STDERR_LINE held here.
+            let mut lines = BoundedLines::new(err, STDERR_LINE);
+            while let Some(l) = lines.next_line().await {
+                if ltx.send(Line::Stderr(l)).await.is_err() {
+                    break;
+                }
             }
         });
     }
@@ -519,8 +530,10 @@ pub async fn run(
     tr.diff = request.diff;
     let mut counts: IndexMap<String, Counts> = IndexMap::new();
     let mut last_failure: IndexMap<String, String> = IndexMap::new();
-    let mut stderr_text = String::new();
-    let mut handle_line = |line: Line, stderr_text: &mut String| match line {
+    // ansible's stderr (its error report, tracebacks, a module's noise) is kept as head and
+    // tail plus its size: a chatty or looping ansible must not grow our memory without end.
+    let mut stderr_text = Capped::new(Some(STDERR_HALF));
+    let mut handle_line = |line: Line, stderr_text: &mut Capped| match line {
         Line::Event(v) => {
             for ev in tr.line(&v) {
                 if let RunEvent::TaskResult(t) = &ev {
@@ -561,8 +574,8 @@ pub async fn run(
                     msg: w.trim().to_string(),
                 });
             } else if !t.is_empty() {
-                stderr_text.push_str(t);
-                stderr_text.push('\n');
+                stderr_text.push(t.as_bytes());
+                stderr_text.push(b"\n");
             }
         }
     };
@@ -585,6 +598,7 @@ pub async fn run(
         }
     };
     drop(dir);
+    let stderr_text = stderr_text.into_string();
     let cancelled = cancel.is_cancelled();
     let code = status.and_then(|s| s.code());
     let mut hosts = match tr.stats.take() {
