@@ -8,7 +8,7 @@ use crate::engine::choose::Chosen;
 
 /// Carries out effects; results come back as actions.
 pub struct Executor {
-    tx: UnboundedSender<Action>,
+    tx: ActionSender,
     run_budget: RunBudget,
     check: Option<Cancel>,
     real: Option<Cancel>,
@@ -18,7 +18,7 @@ pub struct Executor {
 }
 
 impl Executor {
-    pub fn new(tx: UnboundedSender<Action>) -> Self {
+    pub fn new(tx: ActionSender) -> Self {
         Self {
             tx,
             run_budget: RunBudget::default(),
@@ -183,7 +183,7 @@ async fn start_run(
     mut request: engine::RunRequest,
     secrets_action: Option<SecretsAction>,
     cancel: Cancel,
-    tx: UnboundedSender<Action>,
+    tx: ActionSender,
     budget: RunBudget,
 ) {
     let fail = |msg: String| {
@@ -469,7 +469,7 @@ async fn apply_migrations(
     deployment: Option<DeploymentRef>,
     databases: Vec<String>,
     journal: Option<PathBuf>,
-    tx: UnboundedSender<Action>,
+    tx: ActionSender,
 ) {
     use crate::app::state::MigrationState;
     use crate::health::migrate::{MigrateResult, migrate_targets};
@@ -568,7 +568,7 @@ async fn forward(
     kind: RunKind,
     mut rx: engine::EventReceiver,
     mut journal: Option<Journal>,
-    tx: &UnboundedSender<Action>,
+    tx: &ActionSender,
     budget: &RunBudget,
 ) -> (Option<PathBuf>, Option<engine::RunSummary>) {
     let mut stats = None;
@@ -613,7 +613,7 @@ impl RunBudget {
     }
 
     /// Sends `ev` to the loop once it has room.
-    async fn send(&self, tx: &UnboundedSender<Action>, kind: RunKind, ev: engine::RunEvent) {
+    async fn send(&self, tx: &ActionSender, kind: RunKind, ev: engine::RunEvent) {
         if let Ok(permit) = self.0.acquire_many(Self::cost(&ev)).await {
             // Given back by `release` when the loop has handled the event.
             permit.forget();
@@ -632,7 +632,7 @@ mod tests {
 
     #[tokio::test]
     async fn forwarding_waits_for_the_loop_and_drops_nothing() {
-        let (tx, mut rx) = unbounded_channel();
+        let (tx, mut rx) = action_channel();
         let budget = RunBudget::default();
         let big = |n| engine::RunEvent::Warning { msg: "x".repeat(n) };
         // Warnings weigh a constant: fill the budget with enough of them.
@@ -654,7 +654,7 @@ mod tests {
         budget.release(&ev);
         sender.await.unwrap();
         let mut n = 1;
-        while rx.try_recv().is_ok() {
+        while rx.try_recv().is_some() {
             n += 1;
         }
         assert_eq!(n, fits + 1);

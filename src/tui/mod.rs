@@ -2,10 +2,12 @@
 //! one action channel fed by the keyboard, a ticker and the effect executor, and a loop that
 //! drains every pending action before it redraws — only when something changed, at most ~30 fps.
 
+mod actions;
 mod executor;
 mod files;
 pub mod follow;
 
+pub use actions::{ActionReceiver, ActionSender, action_channel};
 pub use executor::{Executor, test_connection};
 pub use files::load_session;
 use files::save_session;
@@ -16,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use crossterm::event::{Event, EventStream, KeyEventKind};
 use futures::StreamExt;
-use tokio::sync::mpsc::{UnboundedSender, unbounded_channel};
 
 use crate::app::action::RunKind;
 use crate::app::effects::SecretsAction;
@@ -208,7 +209,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Option<crate::health::Status>>
     let mut terminal =
         ratatui::Terminal::new(ratatui::backend::CrosstermBackend::new(std::io::stdout()))?;
 
-    let (tx, mut rx) = unbounded_channel::<Action>();
+    let (tx, mut rx) = action_channel();
     let mut exec = Executor::new(tx.clone());
     exec.health_source = opts.health.clone();
     exec.health_retention = opts.health_retention;
@@ -248,7 +249,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Option<crate::health::Status>>
         }
         let Some(first) = rx.recv().await else { break };
         let mut batch = vec![first];
-        while let Ok(a) = rx.try_recv() {
+        while let Some(a) = rx.try_recv() {
             batch.push(a);
             if batch.len() >= 10_000 {
                 break;
@@ -281,7 +282,7 @@ pub async fn run(opts: Options) -> anyhow::Result<Option<crate::health::Status>>
     Ok(state.health.snapshot.map(|s| s.status))
 }
 
-fn spawn_input(tx: UnboundedSender<Action>) {
+fn spawn_input(tx: ActionSender) {
     tokio::spawn(async move {
         let mut events = EventStream::new();
         while let Some(ev) = events.next().await {
@@ -299,7 +300,8 @@ fn spawn_input(tx: UnboundedSender<Action>) {
                     break;
                 }
             };
-            if tx.send(action).is_err() {
+            // Waits while the loop is behind: keys stay in the terminal, none is lost.
+            if tx.input(action).await.is_err() {
                 break;
             }
         }
@@ -308,7 +310,7 @@ fn spawn_input(tx: UnboundedSender<Action>) {
 
 /// SIGINT asks like `q`; SIGTERM and SIGHUP (a dropped SSH session) cancel and leave, so the
 /// terminal guard restores the terminal.
-fn spawn_signals(tx: UnboundedSender<Action>) {
+fn spawn_signals(tx: ActionSender) {
     use tokio::signal::unix::{SignalKind, signal};
     let kinds = [
         (SignalKind::interrupt(), Action::Quit),
@@ -320,7 +322,7 @@ fn spawn_signals(tx: UnboundedSender<Action>) {
         let tx = tx.clone();
         tokio::spawn(async move {
             while sig.recv().await.is_some() {
-                if tx.send(action.clone()).is_err() {
+                if tx.input(action.clone()).await.is_err() {
                     break;
                 }
             }
@@ -328,13 +330,13 @@ fn spawn_signals(tx: UnboundedSender<Action>) {
     }
 }
 
-fn spawn_ticker(tx: UnboundedSender<Action>) {
+fn spawn_ticker(tx: ActionSender) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(Duration::from_secs(1));
         every.tick().await;
         loop {
             every.tick().await;
-            if tx.send(Action::Tick(Duration::from_secs(1))).is_err() {
+            if tx.tick(Duration::from_secs(1)).is_err() {
                 break;
             }
         }
@@ -362,7 +364,7 @@ async fn watch_health(
     hosts: Vec<crate::health::host::HostTarget>,
     mut interval: tokio::sync::watch::Receiver<Duration>,
     retention: Duration,
-    tx: UnboundedSender<Action>,
+    tx: ActionSender,
 ) {
     use crate::health::monitor::{Monitor, MonitorOptions};
     let (source, failed) = crate::health::source::step_source(explicit, deployment).await;
@@ -384,7 +386,7 @@ async fn watch_health(
             snap = snapshots.next() => {
                 let Some(snap) = snap else { break };
                 let snap = Box::new(Arc::unwrap_or_clone(snap));
-                if tx.send(Action::HealthSnapshot(snap)).is_err() {
+                if tx.input(Action::HealthSnapshot(snap)).await.is_err() {
                     break;
                 }
             }
