@@ -487,7 +487,7 @@ pub static EXECUTE: Keymap = Keymap {
         l("Esc", "back to Review (when the run is over)", &[Back]),
         l(
             "r",
-            "retry the failed hosts (when the run is over)",
+            "retry the failed or cancelled hosts (when the run is over)",
             &[Retry],
         ),
     ],

@@ -266,15 +266,31 @@ impl State {
         self.chosen.and_then(|i| self.playbooks.get(i))
     }
 
-    /// Hosts of the last real run that failed or were unreachable.
+    /// Hosts `r` runs again: those of the last real run that failed or were unreachable and,
+    /// when it was cancelled, those that had not got through their tasks.
     pub fn failed_hosts(&self) -> Vec<String> {
-        self.exec
-            .summary
+        let Some(summary) = &self.exec.summary else {
+            return Vec::new();
+        };
+        let mut hosts: Vec<String> = summary
+            .hosts
             .iter()
-            .flat_map(|s| s.hosts.iter())
             .filter(|(_, c)| c.failed + c.unreachable > 0)
             .map(|(h, _)| h.clone())
-            .collect()
+            .collect();
+        if summary.cancelled {
+            for h in summary.hosts.keys().chain(&self.exec.hosts) {
+                let finished = self
+                    .exec
+                    .lanes
+                    .get(h)
+                    .is_some_and(|l| l.total > 0 && l.done >= l.total);
+                if !finished && !hosts.contains(h) {
+                    hosts.push(h.clone());
+                }
+            }
+        }
+        hosts
     }
 
     pub fn run_active(&self) -> bool {

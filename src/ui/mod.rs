@@ -206,7 +206,7 @@ fn dialog(frame: &mut Frame, area: Rect, d: Dialog, state: &State) {
         ),
         Dialog::ConfirmRetry => (
             " Retry ",
-            "Run the playbook again on the hosts that failed?\n\n[y] retry    [n] not now",
+            "Run the playbook again on the hosts that failed or were cancelled?\n\n[y] retry    [n] not now",
         ),
         Dialog::ConfirmMigrate => {
             let (db, files) = state

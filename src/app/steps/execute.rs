@@ -327,7 +327,7 @@ pub(crate) fn execute_key(state: &mut State, key: KeyEvent, intent: Option<Inten
         Some(Intent::Next) if x.phase != Phase::Running => return enter_health(state),
         Some(Intent::Retry) if x.phase == Phase::Done => {
             if state.failed_hosts().is_empty() {
-                state.message = Some("no host failed: nothing to retry".into());
+                state.message = Some("no host failed or was cancelled: nothing to retry".into());
             } else {
                 state.dialog = Some(Dialog::ConfirmRetry);
             }

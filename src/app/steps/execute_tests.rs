@@ -161,6 +161,21 @@ fn retry_runs_again_on_the_failed_hosts_only() {
 }
 
 #[test]
+fn retry_after_a_cancel_takes_the_hosts_that_did_not_finish() {
+    let mut s = executing();
+    send(&mut s, done(RunKind::Real, true));
+    // localhost was in its second task of two when the run was cancelled.
+    assert_eq!(s.failed_hosts(), ["localhost"]);
+    send(&mut s, key(KeyCode::Char('r')));
+    assert_eq!(s.dialog, Some(Dialog::ConfirmRetry));
+    let fx = send(&mut s, key(KeyCode::Char('y')));
+    let [Effect::SaveSession(_), Effect::StartRun(RunKind::Real, req)] = fx.as_slice() else {
+        panic!("{fx:?}")
+    };
+    assert_eq!(req.limit.as_deref(), Some("localhost"));
+}
+
+#[test]
 fn a_run_that_cannot_start_is_reported() {
     let mut s = reviewed();
     send(&mut s, key(KeyCode::Enter));

@@ -202,7 +202,7 @@ pub fn render(frame: &mut Frame, area: Rect, state: &State) {
         }
         if x.summary.is_some() && !state.failed_hosts().is_empty() {
             lines.push(Line::from(Span::styled(
-                "r: retry the failed hosts",
+                "r: retry the failed or cancelled hosts",
                 theme::dim(),
             )));
         }
