@@ -303,6 +303,8 @@ fn arguments(
 /// One line from ansible: an event of our plugin, or a line of its stdout/stderr.
 enum Line {
     Event(Value),
+    /// ansible ended without reporting these tasks' results (see `Translator::unfinished`).
+    Unfinished(String),
     Stdout(String),
     Stderr(String),
 }
@@ -534,8 +536,14 @@ pub async fn run(
     // tail plus its size: a chatty or looping ansible must not grow our memory without end.
     let mut stderr_text = Capped::new(Some(STDERR_HALF));
     let mut handle_line = |line: Line, stderr_text: &mut Capped| match line {
-        Line::Event(v) => {
-            for ev in tr.line(&v) {
+        Line::Event(_) | Line::Unfinished(_) => {
+            let evs = match line {
+                Line::Event(v) => tr.line(&v),
+                // Only when ansible did not get to its end (no stats).
+                Line::Unfinished(msg) if tr.stats.is_none() => tr.unfinished(&msg),
+                _ => Vec::new(),
+            };
+            for ev in evs {
                 if let RunEvent::TaskResult(t) = &ev {
                     let c = counts.entry(t.host.clone()).or_default();
                     match t.status {
@@ -597,6 +605,16 @@ pub async fn run(
             }
         }
     };
+    // When ansible did not get to its end, what was running is reported, not left open.
+    let killed = futures::FutureExt::now_or_never(cancel.killed()).is_some();
+    handle_line(
+        Line::Unfinished(if killed {
+            "killed: the run was cancelled while this command ran".into()
+        } else {
+            "ansible-playbook ended before this task reported a result".into()
+        }),
+        &mut stderr_text,
+    );
     drop(dir);
     let stderr_text = stderr_text.into_string();
     let cancelled = cancel.is_cancelled();

@@ -29,6 +29,8 @@ pub struct Translator {
     /// Bytes of output sent per host and task (loop items together), against
     /// [`LIVE_OUTPUT_PER_TASK`] as the native engine counts them.
     output_sent: HashMap<(String, usize), usize>,
+    /// Tasks started per host and not ended by a result yet: (task, module).
+    open: IndexMap<(String, usize), (String, String)>,
 }
 
 /// A result's stdout or stderr as the native engine keeps it: the first and last
@@ -184,6 +186,8 @@ impl Translator {
                 let task_id = self.task_id(ev);
                 let host = s("host");
                 self.started.insert((host.clone(), task_id), Instant::now());
+                self.open
+                    .insert((host.clone(), task_id), (task_name(ev), module(ev)));
                 vec![RunEvent::TaskStart {
                     host,
                     task_id,
@@ -226,6 +230,9 @@ impl Translator {
         let host = ev["host"].as_str().unwrap_or_default().to_string();
         let item = ev.get("item").cloned();
         let key = (host.clone(), task_id);
+        if item.is_none() {
+            self.open.shift_remove(&key);
+        }
         if item.is_some() {
             self.looped.insert(key.clone());
         } else if self.looped.remove(&key) && ev["status"] != "unreachable" {
@@ -315,6 +322,39 @@ impl Translator {
     }
 }
 
+impl Translator {
+    /// A failed result with `msg` for each task that started and never reported one (ansible
+    /// was killed, or died): the run's record says what was running when it ended, as the
+    /// native engine reports a killed command.
+    pub fn unfinished(&mut self, msg: &str) -> Vec<RunEvent> {
+        std::mem::take(&mut self.open)
+            .into_iter()
+            .map(|((host, task_id), (task, module))| {
+                let duration_ms = self
+                    .started
+                    .get(&(host.clone(), task_id))
+                    .map_or(0, |t| t.elapsed().as_millis() as u64);
+                RunEvent::TaskResult(Box::new(TaskResult {
+                    host,
+                    task_id,
+                    task,
+                    module,
+                    status: Status::Failed,
+                    item: None,
+                    msg: Some(msg.to_string()),
+                    rc: None,
+                    stdout: None,
+                    stderr: None,
+                    diff: Vec::new(),
+                    ignored: false,
+                    duration_ms,
+                    result: serde_json::json!({ "failed": true, "msg": msg }),
+                }))
+            })
+            .collect()
+    }
+}
+
 fn is_facts(ev: &Value) -> bool {
     matches!(
         ev["action"].as_str(),
@@ -376,6 +416,30 @@ mod tests {
     }
 
     /// Output, results and diffs are bounded as the native engine bounds them.
+    #[test]
+    fn tasks_without_a_result_are_reported_as_unfinished() {
+        let mut tr = Translator::default();
+        let start = |host: &str, uuid: &str, name: &str| serde_json::json!({"event": "task_start", "host": host, "uuid": uuid, "task": name, "action": "ansible.builtin.command"});
+        let result = |host: &str, uuid: &str, name: &str| serde_json::json!({"event": "result", "host": host, "uuid": uuid, "task": name, "action": "ansible.builtin.command", "status": "ok", "res": {}});
+        for l in [
+            start("a", "t1", "First"),
+            start("b", "t1", "First"),
+            result("a", "t1", "First"),
+            result("b", "t1", "First"),
+            start("a", "t2", "Nap"),
+        ] {
+            tr.line(&l);
+        }
+        let evs = tr.unfinished("killed");
+        let [RunEvent::TaskResult(t)] = evs.as_slice() else {
+            panic!("{evs:?}")
+        };
+        assert_eq!((t.host.as_str(), t.task.as_str()), ("a", "Nap"));
+        assert_eq!(t.status, Status::Failed);
+        assert_eq!(t.msg.as_deref(), Some("killed"));
+        assert!(tr.unfinished("again").is_empty());
+    }
+
     #[test]
     fn output_results_and_diffs_are_bounded() {
         let mut t = Translator::default();
