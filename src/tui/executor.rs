@@ -238,7 +238,14 @@ async fn start_run(
         Err(e) => return fail(format!("planning stopped: {e}")),
     };
     let (etx, erx) = engine::event_channel();
-    let engine_action = |name: &str, reason: Option<String>| {
+    // The engine goes to the screen now and into the journal after `playbook_start` (as `run`
+    // journals it: `runs` reads it from there).
+    let mut engine_event = None;
+    let mut engine_action = |name: &str, reason: Option<String>| {
+        engine_event = Some(engine::RunEvent::Engine {
+            name: name.into(),
+            reason: reason.clone(),
+        });
         let _ = tx.send(Action::Engine {
             kind,
             name: name.into(),
@@ -289,7 +296,7 @@ async fn start_run(
     if let (Some(l), Some(j)) = (run_lock.as_mut(), journal.as_ref()) {
         l.set_journal(&j.path);
     }
-    let (journal_path, stats) = forward(kind, erx, journal, &tx, &budget).await;
+    let (journal_path, stats) = forward(kind, erx, journal, engine_event, &tx, &budget).await;
     // `Stats` is the run's last event: the end is reported from it at once, and the engine task
     // is awaited in the background (a slow close of connections does not hold the screen).
     let summary = match stats {
@@ -568,6 +575,7 @@ async fn forward(
     kind: RunKind,
     mut rx: engine::EventReceiver,
     mut journal: Option<Journal>,
+    mut engine_event: Option<engine::RunEvent>,
     tx: &ActionSender,
     budget: &RunBudget,
 ) -> (Option<PathBuf>, Option<engine::RunSummary>) {
@@ -577,6 +585,11 @@ async fn forward(
         tracing::debug!(?kind, event = %ev.summary(), "run event");
         if let Some(j) = journal.as_mut() {
             j.record(&ev);
+            if matches!(ev, engine::RunEvent::PlaybookStart { .. })
+                && let Some(e) = engine_event.take()
+            {
+                j.record(&e);
+            }
         }
         if let engine::RunEvent::Stats { hosts, cancelled } = &ev {
             stats = Some(engine::RunSummary {
