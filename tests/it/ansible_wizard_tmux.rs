@@ -6,6 +6,7 @@ use crate::support::hosts;
 use crate::support::tmux;
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use tmux::Session;
 
@@ -181,4 +182,215 @@ fn ansible_engine_asks_to_trust_a_new_host_key_first() {
     assert_eq!(h.sh("web1", "cat /root/ansible-hello.txt"), "hello\n");
     s.keys(&["q"]);
     s.wait_for(&["WIZARD-EXITED rc=0"]);
+}
+
+/// Copies the role-based fixture playbook (tests/fixtures/ansible-role) to `dest`.
+fn copy_role_fixture(dest: &Path) {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ansible-role");
+    let out = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", src.display()))
+        .arg(dest)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+}
+
+/// Whether `sleep N` runs on `host`.
+fn napping(h: &hosts::Hosts, host: &str, secs: &str) -> bool {
+    h.exec(host, &["pgrep", "-f", &format!("^sleep {secs}$")])
+        .ok()
+}
+
+/// The wizard's journals (newest last) and `slm-wizard runs …` in the session's state.
+fn runs_cmd(root: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_slm-wizard"))
+        .args(args)
+        .env("XDG_STATE_HOME", root.join("state"))
+        .env("HOME", root)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+/// Issue #16: a role-based playbook (defaults, tasks, handlers, templates) with a module the
+/// native engine refuses for good (`ansible.builtin.pip`), on two SSH test hosts with `auto`:
+/// Review says the native engine refused it and why, the dry run shows the template's diff per
+/// host, Execute shows both lanes live; the first `c` lets the running task finish and starts
+/// no new one, the second kills it, the summary says what ran; `r` runs again on the failed and
+/// the cancelled hosts, and `runs show` replays both journals.
+#[test]
+fn role_playbook_runs_with_auto_through_the_wizard_cancel_retry_replay() {
+    if !hosts::root_or_skip("role_playbook_runs_with_auto_through_the_wizard_cancel_retry_replay") {
+        return;
+    }
+    let Some(ansible) = ansible_playbook() else {
+        return;
+    };
+    let h = hosts::Hosts::up(2, &["web1", "web2"], &["web1", "web2"]);
+    std::fs::create_dir_all(h.p("playbooks")).unwrap();
+    copy_role_fixture(&h.p("playbooks"));
+    h.write_inventory("inv.yml", |_| {
+        vec![(
+            "ansible_python_interpreter".into(),
+            "/usr/bin/python3".into(),
+        )]
+    });
+    // web2 fails its check on the first run.
+    h.sh("web2", "touch /root/slm-notes-fail");
+    // A distinctive nap to find the process by.
+    let nap = format!("{}", 20 + std::process::id() % 17);
+    let env = format!("ANSIBLE_PLAYBOOK={}", ansible.display());
+    let Some(s) = Session::start_with_env(
+        h.dir(),
+        "-p playbooks/site.yml -i inv.yml --engine auto",
+        "ansible-role",
+        &env,
+    ) else {
+        return;
+    };
+    s.wait_for(&["› site.yml"]);
+    s.keys(&["Enter"]);
+    // The role's defaults are the form: a changed greeting and a nap reach ansible.
+    s.wait_for(&["Variables — site.yml", "notes_greeting", "notes_nap"]);
+    s.keys(&["Tab"]);
+    s.keys(&["C-u"]);
+    s.text("hi");
+    s.keys(&["Tab"]);
+    s.keys(&["C-u"]);
+    s.text(&nap);
+    s.keys(&["C-s"]);
+    s.wait_for(&["web1", "web2"]);
+    s.keys(&["Enter"]);
+    let long = std::time::Duration::from_secs(120);
+    let review = s.wait_for_within(
+        &[
+            "dry run finished",
+            "auto → ansible",
+            "native engine refused",
+        ],
+        long,
+    );
+    assert!(review.contains("pip"), "the reason: {review}");
+    // The diff of each host, in its pane (←→ switches).
+    let shown = if review.contains("hi from web1") {
+        "web1"
+    } else {
+        "web2"
+    };
+    assert!(
+        review.contains(&format!("hi from {shown}")),
+        "the template's diff: {review}"
+    );
+    let other = if shown == "web1" { "web2" } else { "web1" };
+    s.keys(&["Right"]);
+    s.wait_for(&[&format!("hi from {other}"), "+++ /root/slm-notes-done"]);
+    assert!(
+        h.exec("web1", &["test", "-e", "/root/slm-note.txt"]).code != 0,
+        "the dry run changed nothing"
+    );
+    s.keys(&["Enter"]);
+    s.wait_for(&["Run the playbook for real"]);
+    s.keys(&["y"]);
+
+    // Live lanes: web2 stopped at its check, web1 in the slow step.
+    let live = s.wait_for_within(&["running", "Slow step", "web2"], long);
+    let lanes: Vec<&str> = live
+        .lines()
+        .filter(|l| l.contains("███") || l.contains("░░"))
+        .collect();
+    assert!(
+        lanes.iter().any(|l| l.contains("web1")) && lanes.iter().any(|l| l.contains("web2")),
+        "a lane per host: {live}"
+    );
+    let t0 = Instant::now();
+    while !napping(&h, "web1", &nap) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the nap never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // First c: no new task; the running one goes on.
+    s.keys(&["c"]);
+    s.wait_for(&["Cancel the run?"]);
+    s.keys(&["y"]);
+    s.wait_for(&["cancelling"]);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(
+        napping(&h, "web1", &nap),
+        "a plain cancel lets the running task finish"
+    );
+    // Second c: the running task is killed.
+    s.keys(&["c"]);
+    s.wait_for(&["Kill the running commands?"]);
+    s.keys(&["y"]);
+    let done = s.wait_for_within(&["cancelled", "journal:", "── summary ──"], long);
+    assert!(
+        done.contains("killed"),
+        "the killed task is reported: {done}"
+    );
+    assert!(done.contains("web1: ok="), "the summary: {done}");
+    assert!(done.contains("web2: ok="), "the summary: {done}");
+    let t0 = Instant::now();
+    while napping(&h, "web1", &nap) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "sleep {nap} still runs on web1 after the kill"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for host in ["web1", "web2"] {
+        assert!(
+            h.exec(host, &["test", "-e", "/root/slm-notes-done"]).code != 0,
+            "{host}: a task started after the cancel"
+        );
+    }
+    assert_eq!(h.sh("web1", "cat /root/slm-note.txt"), "hi from web1\n");
+
+    // r: again on web2 (failed) and web1 (cancelled), with the cause gone.
+    h.sh("web2", "rm /root/slm-notes-fail");
+    s.keys(&["r"]);
+    s.wait_for(&["Run the playbook again"]);
+    s.keys(&["y"]);
+    let retried = s.wait_for_within(&["finished", "journal:", "── summary ──"], long);
+    assert!(!retried.contains("cancelled"), "{retried}");
+    for host in ["web1", "web2"] {
+        assert_eq!(h.sh(host, "cat /root/slm-notes-done"), "done\n", "{host}");
+        assert_eq!(
+            h.sh(host, "cat /root/slm-note.txt"),
+            format!("hi from {host}\n")
+        );
+    }
+    s.keys(&["q"]);
+    s.wait_for(&["WIZARD-EXITED rc=0"]);
+
+    // The journals replay: the cancelled run, then the retry.
+    let list = runs_cmd(h.dir(), &["runs", "--json"]);
+    let runs: Vec<serde_json::Value> = String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|r: &serde_json::Value| r["check"] != true)
+        .collect();
+    assert_eq!(runs.len(), 2, "{list:?}");
+    // Newest first.
+    let (retry, first) = (&runs[0], &runs[1]);
+    assert_eq!(first["engine"], "ansible", "{first}");
+    let show = |id: &serde_json::Value| {
+        let out = runs_cmd(h.dir(), &["runs", "show", id.as_str().unwrap()]);
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (_, text) = show(&first["id"]);
+    assert!(
+        text.contains("Slow step") && text.contains("Check the host"),
+        "{text}"
+    );
+    assert!(!text.contains("Mark done"), "{text}");
+    assert!(text.contains("killed"), "{text}");
+    let (code, text) = show(&retry["id"]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("Mark done"), "{text}");
 }
