@@ -229,3 +229,92 @@ fn quick_start_on_a_fresh_host_without_sudo_ends_healthy() {
     s.keys(&["q"]);
     s.wait_for(&["WIZARD-EXITED rc=0"]);
 }
+
+/// Issue #18: two operators in two SSH sessions on the same host start a real run of the same
+/// deployment; the second wizard is refused and told who holds it (user, terminal, SSH client),
+/// what runs and since when. Both wizards are reached with real `ssh -t` sessions, so the
+/// holder's tty and SSH client are the ones sshd gives.
+#[test]
+fn second_wizard_in_another_ssh_session_is_refused_naming_the_first() {
+    if !root_or_skip("second_wizard_in_another_ssh_session_is_refused_naming_the_first") {
+        return;
+    }
+    let h = Hosts::up(1, &["ops"], &["ops"]);
+    let copy = h.in_host_copy("ops");
+    std::fs::write(
+        copy.root.join("playbooks/slowlock.yml"),
+        "- name: Slow deploy\n  hosts: all\n  gather_facts: false\n  tasks:\n    - name: Long nap\n      command: sleep 120\n",
+    )
+    .unwrap();
+    std::fs::write(
+        copy.root.join("playbooks/inventory/lockhost.yml"),
+        "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n",
+    )
+    .unwrap();
+    let state = h.state_dir();
+    let ssh = |tag: &str| {
+        let command = format!(
+            "ssh -tt -i {key} -o IdentitiesOnly=yes -o BatchMode=yes -o UserKnownHostsFile={kh} \
+             -o StrictHostKeyChecking=yes root@{addr} \
+             'cd {root} && exec env XDG_STATE_HOME={state}/wizstate HOME=/root TERM=xterm NO_COLOR=1 \
+             {bin} -p playbooks/slowlock.yml -i playbooks/inventory/lockhost.yml'",
+            key = h.key().display(),
+            kh = h.known_hosts().display(),
+            addr = h.addr("ops"),
+            root = copy.root.display(),
+            state = state.display(),
+            bin = copy.bin.display(),
+        );
+        tmux::Session::start_command(h.dir(), &command, tag)
+    };
+    let to_real_run = |s: &tmux::Session| {
+        s.wait_for(&["› slowlock.yml"]);
+        s.keys(&["Enter"]);
+        s.wait_for(&["has no survey"]);
+        s.keys(&["Enter"]);
+        s.wait_for(&["▾ ungrouped (1 host)"]);
+        s.keys(&["Enter"]);
+        s.wait_for_within(&["dry run finished"], std::time::Duration::from_secs(60));
+        s.keys(&["Enter"]);
+        s.wait_for(&["Run the playbook for real"]);
+        s.keys(&["y"]);
+    };
+    let Some(first) = ssh("lock-first") else {
+        return;
+    };
+    to_real_run(&first);
+    first.wait_for(&["running", "Long nap"]);
+    let holder_tty = h
+        .sh(
+            "ops",
+            "for p in $(pgrep -x slm-wizard); do readlink /proc/$p/fd/0; done",
+        )
+        .trim()
+        .to_string();
+    assert!(holder_tty.starts_with("/dev/pts/"), "{holder_tty}");
+
+    let Some(second) = ssh("lock-second") else {
+        return;
+    };
+    to_real_run(&second);
+    let screen = second.wait_for(&["another run of this deployment"]);
+    let flat: String = screen
+        .lines()
+        .map(|l| l.trim_matches(|c: char| c == '│' || c.is_whitespace()))
+        .collect::<Vec<_>>()
+        .join(" ");
+    for want in [
+        "slm-wizard wizard, pid ".to_string(),
+        format!("user root on {holder_tty}"),
+        "from SSH client 10.77.".into(),
+        "since ".into(),
+        "playbook playbooks/slowlock.yml".into(),
+    ] {
+        assert!(flat.contains(&want), "{want:?} not shown:\n{screen}");
+    }
+    // The first run goes on, untouched.
+    let still = first.capture();
+    assert!(still.contains("running"), "{still}");
+    second.keys(&["q"]);
+    second.wait_for(&["WIZARD-EXITED"]);
+}
