@@ -450,6 +450,37 @@ mod tests {
         assert_eq!(cmd.args["creates"], "/x");
     }
 
+    /// Issue #17's file and account modules check their arguments at plan time.
+    #[test]
+    fn file_and_account_module_arguments_are_checked_at_plan_time() {
+        let (err, file) = refusal("    - replace: {path: /x}\n");
+        assert_eq!(
+            err,
+            format!("{file}:3:7: module 'replace' needs the argument 'regexp'")
+        );
+        let (err, _) = refusal("    - user: {name: bob, password_lock: true}\n");
+        assert!(
+            err.contains("not implemented by the native engine"),
+            "{err}"
+        );
+        let (err, _) = refusal("    - user: {name: bob, update_password: sometimes}\n");
+        assert!(err.contains("update_password"), "{err}");
+        let (err, _) = refusal("    - group: {name: g, non_unique: true}\n");
+        assert!(err.contains("gid"), "{err}");
+        let (err, _) = refusal("    - find: {paths: /x, follow: true}\n");
+        assert!(err.contains("--engine ansible"), "{err}");
+        let (err, _) = refusal("    - find: {paths: /x, file_type: socket}\n");
+        assert!(err.contains("file_type"), "{err}");
+        let (err, _) = refusal("    - tempfile: {state: link}\n");
+        assert!(err.contains("state"), "{err}");
+        let (err, _) = refusal("    - fetch: {src: /x}\n");
+        assert!(err.contains("'dest'"), "{err}");
+        let (err, _) = refusal("    - slurp: {}\n");
+        assert!(err.contains("'src'"), "{err}");
+        let (err, _) = refusal("    - user: {name: 'a:b'}\n");
+        assert!(err.contains("not a valid user name"), "{err}");
+    }
+
     /// The playbook we ship runs on the native engine: nothing in it is refused.
     #[test]
     fn the_shipped_playbook_passes() {

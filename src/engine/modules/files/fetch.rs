@@ -63,6 +63,23 @@ fn normpath(p: &str) -> PathBuf {
     out.iter().collect()
 }
 
+/// The missing directories of `dir`, made 0755 as ansible-playbook's `makedirs_safe` makes them
+/// under the usual umask 022 (this process runs with a private umask for its own state).
+fn make_dirs(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        make_dirs(parent)?;
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl Fetch {
     fn fail_on_missing(&self) -> bool {
         self.fail_on_missing.unwrap_or(true)
@@ -218,7 +235,7 @@ impl Module for Fetch {
         } else {
             let write = || -> std::io::Result<()> {
                 if let Some(parent) = p.dest.parent() {
-                    std::fs::create_dir_all(parent)?;
+                    make_dirs(parent)?;
                 }
                 let mode = crate::fsutil::mode_of_or(&p.dest, 0o644);
                 crate::fsutil::write_atomic(&p.dest, &p.bytes, mode)

@@ -592,7 +592,16 @@ impl Module for Find {
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
         let f = match self.filters() {
             Ok(f) => f,
-            Err(msg) => return Ok(Query::done(ModuleResult::fail(msg))),
+            Err(msg) => {
+                let mut r = ModuleResult::fail(msg.clone());
+                // Ansible names the value it could not read.
+                if msg == "failed to process age" {
+                    r.extra.insert("age".into(), self.age.clone().into());
+                } else if msg == "failed to process size" {
+                    r.extra.insert("size".into(), self.size.clone().into());
+                }
+                return Ok(Query::done(r));
+            }
         };
         if let Some(l) = self.limit.filter(|l| *l <= 0) {
             return Ok(Query::done(ModuleResult::fail(format!(

@@ -33,10 +33,10 @@ pub(super) async fn slurp(
     let out = ctx.query(&script, None).await?;
     Ok(match out.rc {
         0 => Ok(out.stdout_bytes),
-        NOT_FOUND => Err(format!("file not found: {src}")),
-        IS_DIR => Err(format!("source is a directory and must be a file: {src}")),
-        NOT_READABLE => Err(format!("file is not readable: {src}")),
-        _ => Err(format!("unable to slurp file: {}", out.stderr.trim())),
+        NOT_FOUND => Err(format!("File not found: {src}")),
+        IS_DIR => Err(format!("Source is a directory and must be a file: {src}")),
+        NOT_READABLE => Err(format!("File is not readable: {src}")),
+        _ => Err(format!("Unable to slurp file: {src}")),
     })
 }
 

@@ -67,9 +67,11 @@ impl Module for TempFile {
                      [ -n \"$d\" ] || d=$(pwd)\n"
                 .to_string(),
         };
-        // mktemp's template needs X's; the suffix follows them (--suffix).
+        // mktemp's template needs X's; the suffix follows them (--suffix). Then the path's
+        // attributes, which Ansible adds to every result with a `path` (add_path_info).
         let script = format!(
-            "{dir}p={}\ns={}\nexec mktemp {}--suffix=\"$s\" -- \"$d/${{p}}XXXXXXXX\"",
+            "{dir}p={}\ns={}\nt=$(mktemp {}--suffix=\"$s\" -- \"$d/${{p}}XXXXXXXX\") || exit 1\n\
+             printf '%s\\0' \"$t\"; stat -c '%u %g %U %G %a %s %h %F' -- \"$t\"",
             sh_quote(prefix),
             sh_quote(suffix),
             if self.state == State::Directory {
@@ -82,11 +84,27 @@ impl Module for TempFile {
         if out.rc != 0 {
             return Ok(ModuleResult::fail(out.stderr.trim().to_string()));
         }
+        let (path, attrs) = out.stdout.split_once('\0').unwrap_or((&out.stdout, ""));
         let mut r = ModuleResult::changed(true);
-        r.extra.insert(
-            "path".into(),
-            Value::String(out.stdout.trim_end_matches('\n').to_string()),
-        );
+        r.extra
+            .insert("path".into(), Value::String(path.to_string()));
+        let f: Vec<&str> = attrs.trim_end().splitn(8, ' ').collect();
+        if let [uid, gid, owner, group, mode, size, links, kind] = f[..] {
+            let num = |s: &str| s.parse::<u64>().map_or(Value::Null, Value::from);
+            r.extra.insert("uid".into(), num(uid));
+            r.extra.insert("gid".into(), num(gid));
+            r.extra.insert("owner".into(), owner.into());
+            r.extra.insert("group".into(), group.into());
+            let mode = u32::from_str_radix(mode, 8).unwrap_or(0);
+            r.extra.insert("mode".into(), format!("0{mode:03o}").into());
+            let state = match kind {
+                "directory" => "directory",
+                _ if links != "1" => "hard",
+                _ => "file",
+            };
+            r.extra.insert("state".into(), state.into());
+            r.extra.insert("size".into(), num(size));
+        }
         Ok(r)
     }
 }

@@ -270,7 +270,7 @@ impl User {
     }
 
     /// Shell lines creating `$h` as Ansible's `create_homedir` does (a copy of the skeleton,
-    /// HOME_MODE or UMASK from login.defs) and giving it to the user.
+    /// HOME_MODE or UMASK from login.defs); [`CHOWN_HOME`] then gives it to the user.
     fn homedir_script(&self) -> String {
         format!(
             "k={}\nif [ ! -e \"$h\" ]; then\n\
@@ -279,8 +279,7 @@ impl User {
              if [ -f /etc/login.defs ]; then m=$(awk '/^HOME_MODE[ \\t]+[0-9]+$/ {{print $2; exit}}' /etc/login.defs)\n\
              if [ -z \"$m\" ]; then u=$(awk '/^UMASK[ \\t]+[0-9]+$/ {{u=$2}} END {{print u}}' /etc/login.defs)\n\
              if [ -n \"$u\" ]; then m=$(printf '%o' $(( 0777 & ~0$u ))); else m=755; fi; fi\n\
-             chmod -- \"$m\" \"$h\"; fi\n\
-             chown -R -- \"$(id -u -- \"$n\"):$(id -g -- \"$n\")\" \"$h\"\nfi\n",
+             chmod -- \"$m\" \"$h\"; fi\nfi\n",
             sh_quote(self.skeleton.as_deref().unwrap_or("/etc/skel"))
         )
     }
@@ -352,6 +351,9 @@ impl User {
         Ok(r)
     }
 }
+
+/// Gives `$h` (recursively) to the user `$n`, as Ansible's `chown_homedir`.
+const CHOWN_HOME: &str = "chown -R -- \"$(id -u -- \"$n\"):$(id -g -- \"$n\")\" \"$h\"\n";
 
 fn argv_words(argv: &[String]) -> String {
     argv.iter()
@@ -476,11 +478,12 @@ impl Module for User {
                 };
                 let mut script = String::new();
                 if let (Some(h), true) = (&self.home, self.create_home()) {
-                    // useradd does not create a missing parent; Ansible does, then hands the
-                    // home to the user.
+                    // useradd does not create a missing parent: Ansible then creates the home
+                    // itself before useradd (which warns that it exists) and hands it over after.
                     script.push_str(&format!(
-                        "h={}\nparents=0; [ -d \"$(dirname -- \"$h\")\" ] || {{ parents=1; mkdir -p -- \"$(dirname -- \"$h\")\"; }}\n",
-                        sh_quote(h)
+                        "h={}\nparents=0\nif [ ! -d \"$(dirname -- \"$h\")\" ]; then parents=1\n{}fi\n",
+                        sh_quote(h),
+                        self.homedir_script()
                     ));
                 }
                 script.push_str(&argv_words(&argv));
@@ -489,9 +492,7 @@ impl Module for User {
                     script.push_str("chpasswd -e\n");
                 }
                 if self.home.is_some() && self.create_home() {
-                    script.push_str(
-                        "[ \"$parents\" = 0 ] || chown -R -- \"$(id -u -- \"$n\"):$(id -g -- \"$n\")\" \"$h\"\n",
-                    );
+                    script.push_str(&format!("if [ \"$parents\" = 1 ]; then {}fi\n", CHOWN_HOME));
                 }
                 let out = match self.run(ctx, &script, self.password.is_some()).await? {
                     Ok(o) => o,
@@ -522,6 +523,7 @@ impl Module for User {
                 if create_home {
                     script.push_str("h=$(getent passwd -- \"$n\" | cut -d: -f6)\n");
                     script.push_str(&self.homedir_script());
+                    script.push_str(CHOWN_HOME);
                 }
                 let out = match self.run(ctx, &script, password).await? {
                     Ok(o) => o,
