@@ -392,6 +392,11 @@ fn user_and_group_match_ansible_playbook_on_test_hosts() {
             !dump.contains(HASH_1) && !dump.contains(HASH_2),
             "a hash in the native events"
         );
+        let journal = h.journal();
+        assert!(
+            !journal.contains(HASH_1) && !journal.contains(HASH_2),
+            "a hash in the journal"
+        );
         let parse = |host: &str| -> Vec<Value> {
             let text = h.sh(host, "cat /root/results.json");
             let v: Value = serde_json::from_str(&text)
