@@ -118,7 +118,7 @@ fn glob_dir(dir: &Path, pattern: &str) -> Vec<PathBuf> {
 }
 
 /// Python's fnmatch on one path component.
-fn fnmatch(pat: &[char], name: &[char]) -> bool {
+pub(crate) fn fnmatch(pat: &[char], name: &[char]) -> bool {
     match pat.first() {
         None => name.is_empty(),
         Some('*') => (0..=name.len()).any(|i| fnmatch(&pat[1..], &name[i..])),

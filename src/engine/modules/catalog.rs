@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 use super::module::{self, ArgError, Module};
-use super::{command, files, misc, pkg, postgres, service};
+use super::{command, files, misc, pkg, postgres, service, users};
 use crate::compat::yaml::Pos;
 use crate::error::{InputError, unknown_key};
 use crate::playbook::{Item, Playbook, Task, split_free_form};
@@ -76,6 +76,13 @@ static CATALOG: &[Entry] = &[
     },
     typed::<misc::Setup>(false),
     typed::<misc::GatherFacts>(false),
+    typed::<files::Slurp>(false),
+    typed::<files::Replace>(false),
+    typed::<files::TempFile>(false),
+    typed::<files::Fetch>(false),
+    typed::<files::Find>(false),
+    typed::<users::User>(false),
+    typed::<users::Group>(false),
     typed::<postgres::PostgresqlDb>(false),
     typed::<postgres::PostgresqlUser>(false),
     typed::<postgres::PostgresqlPrivs>(false),
@@ -359,7 +366,11 @@ mod tests {
                 assert_eq!(err, want);
             }
         }
-        assert_eq!(modules, 25, "every module is typed");
+        assert_eq!(
+            modules,
+            CATALOG.len() - 2,
+            "every module but set_fact and meta is typed"
+        );
         // A module with nothing Ansible-only still refuses what it does not know.
         for (name, _) in typed_entries() {
             let (err, file) = refusal(&format!("    - {name}:\n        bogus_arg: 1\n"));
@@ -437,6 +448,37 @@ mod tests {
         };
         assert_eq!(cmd.args["_raw_params"], "ls -l");
         assert_eq!(cmd.args["creates"], "/x");
+    }
+
+    /// Issue #17's file and account modules check their arguments at plan time.
+    #[test]
+    fn file_and_account_module_arguments_are_checked_at_plan_time() {
+        let (err, file) = refusal("    - replace: {path: /x}\n");
+        assert_eq!(
+            err,
+            format!("{file}:3:7: module 'replace' needs the argument 'regexp'")
+        );
+        let (err, _) = refusal("    - user: {name: bob, password_lock: true}\n");
+        assert!(
+            err.contains("not implemented by the native engine"),
+            "{err}"
+        );
+        let (err, _) = refusal("    - user: {name: bob, update_password: sometimes}\n");
+        assert!(err.contains("update_password"), "{err}");
+        let (err, _) = refusal("    - group: {name: g, non_unique: true}\n");
+        assert!(err.contains("gid"), "{err}");
+        let (err, _) = refusal("    - find: {paths: /x, follow: true}\n");
+        assert!(err.contains("--engine ansible"), "{err}");
+        let (err, _) = refusal("    - find: {paths: /x, file_type: socket}\n");
+        assert!(err.contains("file_type"), "{err}");
+        let (err, _) = refusal("    - tempfile: {state: link}\n");
+        assert!(err.contains("state"), "{err}");
+        let (err, _) = refusal("    - fetch: {src: /x}\n");
+        assert!(err.contains("'dest'"), "{err}");
+        let (err, _) = refusal("    - slurp: {}\n");
+        assert!(err.contains("'src'"), "{err}");
+        let (err, _) = refusal("    - user: {name: 'a:b'}\n");
+        assert!(err.contains("not a valid user name"), "{err}");
     }
 
     /// The playbook we ship runs on the native engine: nothing in it is refused.

@@ -10,6 +10,7 @@ pub mod module;
 pub mod pkg;
 pub mod postgres;
 pub mod service;
+pub mod users;
 
 pub use args::parse_bool;
 
@@ -232,6 +233,14 @@ pub async fn run(
         "pause" => drive::<misc::Pause>(args, ctx).await,
         "setup" => drive::<misc::Setup>(args, ctx).await,
         "gather_facts" => drive::<misc::GatherFacts>(args, ctx).await,
+        // Issue #17's file and account modules.
+        "slurp" => drive::<files::Slurp>(args, ctx).await,
+        "replace" => drive::<files::Replace>(args, ctx).await,
+        "tempfile" => drive::<files::TempFile>(args, ctx).await,
+        "fetch" => drive::<files::Fetch>(args, ctx).await,
+        "find" => drive::<files::Find>(args, ctx).await,
+        "user" => drive::<users::User>(args, ctx).await,
+        "group" => drive::<users::Group>(args, ctx).await,
         "postgresql_db" => drive::<postgres::PostgresqlDb>(args, ctx).await,
         "postgresql_user" => drive::<postgres::PostgresqlUser>(args, ctx).await,
         "postgresql_privs" => drive::<postgres::PostgresqlPrivs>(args, ctx).await,

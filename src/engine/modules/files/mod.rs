@@ -1,4 +1,5 @@
-//! File modules: copy, template, lineinfile, blockinfile, file, stat.
+//! File modules: copy, template, lineinfile, blockinfile, replace, file, stat, slurp, fetch, find,
+//! tempfile.
 //! Content modules read the file once, compute the new text here, and write only when it differs —
 //! atomically (temp file in the same directory, validate, rename), with an optional backup.
 
@@ -8,17 +9,27 @@ use serde_json::Value;
 
 mod blockinfile;
 mod copy;
+mod fetch;
 mod file;
+mod find;
 mod lineinfile;
 mod lines;
+mod replace;
+mod slurp;
 mod stat;
+mod tempfile;
 mod template;
 
 pub use blockinfile::BlockInFile;
 pub use copy::Copy;
+pub use fetch::Fetch;
 pub use file::File;
+pub use find::Find;
 pub use lineinfile::LineInFile;
+pub use replace::Replace;
+pub use slurp::Slurp;
 pub use stat::Stat;
+pub use tempfile::TempFile;
 pub use template::Template;
 
 use super::module::Query;
