@@ -105,7 +105,7 @@ fn collect_secrets(vars: &Map<String, Value>, r: &Redactor) {
 pub use crate::secrets::vault::make_vault_fn;
 
 /// Reads a whole file that may be vault-encrypted (vars files, `-e @file`).
-fn load_vars_file(
+pub(crate) fn load_vars_file(
     path: &Path,
     vault: &dyn Fn(&str, &Pos) -> Result<String, YamlError>,
 ) -> Result<Map<String, Value>, InputError> {
