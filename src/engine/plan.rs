@@ -452,6 +452,14 @@ fn known_names(plan: &Plan) -> HashSet<String> {
                             known.insert(set_fact_name(plan, play, files, t, k));
                         }
                     }
+                    // include_vars defines what its files hold, known when it runs (unless
+                    // `name:` puts it all under one variable).
+                    if t.module == "include_vars" {
+                        match t.args.get("name").and_then(Value::as_str) {
+                            Some(n) if !is_template(n) => known.insert(n.to_string()),
+                            _ => known.insert(ANY_NAME.to_string()),
+                        };
+                    }
                 },
                 &mut |b| {
                     block_vars.extend(b.vars.keys().cloned());

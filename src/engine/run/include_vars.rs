@@ -162,7 +162,8 @@ fn load(
         .pos
         .file
         .parent()
-        .map(Path::to_path_buf)
+        .filter(|d| !d.as_os_str().is_empty())
+        .and_then(|d| std::path::absolute(d).ok())
         .unwrap_or_else(|| shared.plan.playbook.dir.clone());
     if let Some(dir) = text("dir") {
         let dir = match role {
