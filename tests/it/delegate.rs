@@ -5,6 +5,7 @@
 //! `delegate_facts`. The playbook ends with asserts on what each host sees; the hosts' files and
 //! the per-host `changed` counts must be the same under both engines.
 
+use crate::support::cmd::Sandbox;
 use crate::support::hosts;
 
 use std::path::{Path, PathBuf};
@@ -237,4 +238,90 @@ fn delegation_between_hosts_localhost_and_outside_the_inventory_matches_ansible(
         text.contains(&format!("[h1 -> h2({})]", h.addr("h2"))),
         "{text}"
     );
+}
+
+/// Without SSH: a play on the implicit localhost (an inventory without it), `delegate_to:
+/// localhost` from inventory hosts, and `run_once` set_fact given to every host of the play;
+/// the files written are the same under ansible-playbook.
+#[test]
+fn implicit_localhost_play_and_delegation_to_it_match_ansible() {
+    let sb = Sandbox::with_inventory(
+        "all:\n  vars: {greeting: hi}\n  hosts:\n    web1: {ansible_connection: local, ansible_host: 10.9.9.9}\n    web2: {ansible_connection: local}\n",
+    );
+    let pb = sb.write(
+        "pb.yml",
+        r#"- hosts: localhost
+  gather_facts: no
+  tasks:
+    - command: "echo {{ inventory_hostname }} {{ group_names | length }} {{ groups['all'] | join(',') }} {{ greeting }}"
+      register: r
+    - copy:
+        content: "{{ r.stdout }}\n"
+        dest: "{{ out }}/play-localhost.txt"
+- hosts: web1,web2
+  gather_facts: no
+  tasks:
+    - name: delegated
+      command: "echo {{ inventory_hostname }}"
+      delegate_to: localhost
+      register: d
+    - name: once
+      set_fact:
+        picked: "{{ inventory_hostname }}"
+      run_once: true
+    - copy:
+        content: "{{ d.stdout }} {{ picked }}\n"
+        dest: "{{ out }}/{{ inventory_hostname }}.txt"
+"#,
+    );
+    let run_in = |out: &Path, ansible: Option<&Path>| {
+        std::fs::create_dir_all(out).expect("out");
+        let e = format!("out={}", out.display());
+        match ansible {
+            None => {
+                let r = sb.run_file(&pb, &["-e", &e]);
+                r.assert_ok();
+                let d = r
+                    .task_results()
+                    .into_iter()
+                    .find(|t| t["task"] == "delegated" && t["host"] == "web1")
+                    .cloned()
+                    .unwrap_or_default();
+                assert_eq!(d["delegated_to"], "localhost", "{}", r.dump());
+            }
+            Some(a) => {
+                let o = std::process::Command::new(a)
+                    .arg("-i")
+                    .arg(sb.inventory())
+                    .arg(&pb)
+                    .args([
+                        "-e",
+                        &e,
+                        "-e",
+                        "ansible_python_interpreter=/usr/bin/python3",
+                    ])
+                    .env("ANSIBLE_NOCOLOR", "1")
+                    .output()
+                    .expect("run ansible-playbook");
+                let text = String::from_utf8_lossy(&o.stdout).to_string();
+                assert!(o.status.success(), "ansible-playbook failed\n{text}");
+                assert!(text.contains("[web1 -> localhost]"), "{text}");
+            }
+        }
+        ["play-localhost.txt", "web1.txt", "web2.txt"].map(|f| {
+            std::fs::read_to_string(out.join(f)).unwrap_or_else(|_| format!("{f} missing"))
+        })
+    };
+    let ours = run_in(&sb.p("native"), None);
+    assert_eq!(
+        ours,
+        ["localhost 0 web1,web2 hi\n", "web1 web1\n", "web2 web1\n"].map(String::from)
+    );
+    if let Some(a) = ansible_playbook() {
+        assert_eq!(
+            run_in(&sb.p("ansible"), Some(&a)),
+            ours,
+            "as ansible-playbook"
+        );
+    }
 }

@@ -85,19 +85,29 @@ pub(super) fn resolve(
     }))
 }
 
-/// The delegated host as a task would see it: its inventory vars (the implicit localhost's, or
-/// none for a host outside the inventory) and what it has gathered and set so far.
-fn target_state(shared: &Shared, name: &str) -> HostState {
-    let inventory = &shared.plan.inventory;
-    let inventory_vars = if inventory.hosts.contains_key(name) {
+/// A host's inventory variables: for a localhost name the inventory lacks, the implicit
+/// localhost's (the `all` group's vars, as Ansible gives it, and a local connection); none for
+/// another host outside the inventory.
+pub(super) fn host_vars(inventory: &crate::inventory::Inventory, name: &str) -> Map<String, Value> {
+    if inventory.hosts.contains_key(name) {
         inventory.host_vars(name)
     } else if LOCALHOST_NAMES.contains(&name) {
-        let mut m = Map::new();
+        let mut m = inventory
+            .groups
+            .get("all")
+            .map(|g| g.vars.clone())
+            .unwrap_or_default();
         m.insert("ansible_connection".into(), "local".into());
         m
     } else {
         Map::new()
-    };
+    }
+}
+
+/// The delegated host as a task would see it: its inventory vars (the implicit localhost's, or
+/// none for a host outside the inventory) and what it has gathered and set so far.
+fn target_state(shared: &Shared, name: &str) -> HostState {
+    let inventory_vars = host_vars(&shared.plan.inventory, name);
     let published = shared
         .published
         .read()

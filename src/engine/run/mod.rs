@@ -35,6 +35,7 @@ use crate::playbook::Play;
 use crate::secrets::StreamRedactor;
 use crate::transport::{Login, Transport, TransportError};
 
+pub use delegate::LOCALHOST_NAMES;
 pub use include_vars::check_arg_names as include_vars_arg_check;
 
 /// Cancels a run: no new tasks start; with `kill`, running commands are killed too.
@@ -304,7 +305,7 @@ pub async fn run(
                 h.clone(),
                 HostState {
                     name: h.clone(),
-                    inventory_vars: Arc::new(plan.inventory.host_vars(h)),
+                    inventory_vars: Arc::new(delegate::host_vars(&plan.inventory, h)),
                     facts: Arc::new(Map::new()),
                     facts_gathered: false,
                     runtime: Arc::new(Map::new()),

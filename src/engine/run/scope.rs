@@ -92,7 +92,8 @@ impl Object for HostVars {
     fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
         let host = key.as_str()?;
         let shared = &self.shared.0;
-        if !shared.plan.inventory.hosts.contains_key(host) {
+        let implicit = || shared.published.read().is_ok_and(|p| p.contains_key(host));
+        if !shared.plan.inventory.hosts.contains_key(host) && !implicit() {
             return None;
         }
         let p = shared
@@ -101,7 +102,7 @@ impl Object for HostVars {
             .ok()
             .and_then(|p| p.get(host).cloned())
             .unwrap_or_default();
-        let inv = Arc::new(shared.plan.inventory.host_vars(host));
+        let inv = Arc::new(super::delegate::host_vars(&shared.plan.inventory, host));
         let mut scope = Scope::new(shared.plan.templar.clone());
         // Runtime variables (registers, set_fact) are data, never templates.
         scope.literal_layers = vec![1];
