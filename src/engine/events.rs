@@ -282,9 +282,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_delegated_result_shows_both_hosts_as_ansible_does() {
+        // As a journal holds it: the delegation fields are optional.
+        let mut t: TaskResult = serde_json::from_value(serde_json::json!({
+            "host": "web1", "task": "t", "module": "command", "status": "ok",
+            "ignored": false, "duration_ms": 1
+        }))
+        .expect("a task result");
+        assert_eq!(t.shown_host(), "web1");
+        t.delegated_to = Some("db1".into());
+        assert_eq!(t.shown_host(), "web1 -> db1");
+        t.delegated_address = Some("10.0.0.5".into());
+        assert_eq!(t.shown_host(), "web1 -> db1(10.0.0.5)");
+    }
+
+    #[test]
     fn log_summary_leaves_out_results_and_output() {
         let ev = RunEvent::TaskResult(Box::new(TaskResult {
             host: "h".into(),
+            delegated_to: None,
+            delegated_address: None,
             task_id: 0,
             task: "t".into(),
             module: "setup".into(),
@@ -314,6 +331,8 @@ mod tests {
     fn results_mask_secret_looking_values_without_registration() {
         let mut ev = RunEvent::TaskResult(Box::new(TaskResult {
             host: "h".into(),
+            delegated_to: None,
+            delegated_address: None,
             task_id: 0,
             task: "t".into(),
             module: "setup".into(),
