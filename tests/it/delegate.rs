@@ -2,7 +2,7 @@
 //! a host of the inventory, a host outside it (reached by its address, with the task's connection
 //! vars), the implicit localhost (`localhost`, `127.0.0.1`), a templated `delegate_to`, a loop
 //! delegating per item, `run_once` with delegation (registered for every host), and
-//! `delegate_facts`. The playbook ends with asserts on what each host sees; the hosts' files and
+//! `delegate_facts`, escalation with the delegated host's become variables. The playbook ends with asserts on what each host sees; the hosts' files and
 //! the per-host `changed` counts must be the same under both engines.
 
 use crate::support::cmd::Sandbox;
@@ -63,6 +63,12 @@ const PLAYBOOK: &str = r#"- hosts: all
         ansible_ssh_common_args: "{{ conn_args }}"
       register: outside
       changed_when: false
+    - name: become as the delegated host says
+      command: id -un
+      become: true
+      delegate_to: h2
+      register: became
+      changed_when: false
     - name: facts for h2
       set_fact:
         given_by: "{{ inventory_hostname }}"
@@ -75,13 +81,19 @@ const PLAYBOOK: &str = r#"- hosts: all
           - to_h2 is changed
           - once.stdout == 'id-h2'
           - outside.stdout == 'id-h2'
+          - became.stdout == 'nobody'
           - hostvars['h2'].given_by == 'h1'
           - inventory_hostname == 'h2' or given_by is not defined
 "#;
 
 fn inventory(h: &Hosts) -> PathBuf {
     h.write_inventory("inv.yml", |host| {
-        vec![("who".into(), yq(&format!("who-{}", host.name)))]
+        let mut vars = vec![("who".into(), yq(&format!("who-{}", host.name)))];
+        // Only h2's: a task delegated to h2 escalates to it, whichever host it runs for.
+        if host.name == "h2" {
+            vars.push(("ansible_become_user".into(), "nobody".into()));
+        }
+        vars
     })
 }
 
@@ -204,6 +216,8 @@ fn delegation_between_hosts_localhost_and_outside_the_inventory_matches_ansible(
         .args(&args)
         .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
         .env("ANSIBLE_HOST_KEY_CHECKING", "True")
+        // No module files for `nobody` to read: the module goes through sudo's stdin.
+        .env("ANSIBLE_PIPELINING", "True")
         .env("ANSIBLE_NOCOLOR", "1")
         .env("ANSIBLE_DEPRECATION_WARNINGS", "False")
         .env_remove("SSH_AUTH_SOCK")
