@@ -136,6 +136,8 @@ pub fn typ(s: &mut State, text: &str) {
 pub fn result(host: &str, id: usize, task: &str, status: Status, diff: bool) -> RunEvent {
     RunEvent::TaskResult(Box::new(TaskResult {
         host: host.into(),
+        delegated_to: None,
+        delegated_address: None,
         task_id: id,
         task: task.into(),
         module: "copy".into(),

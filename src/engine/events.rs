@@ -66,6 +66,12 @@ pub struct Counts {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskResult {
     pub host: String,
+    /// `delegate_to`: the host the task ran on for `host`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub delegated_to: Option<String>,
+    /// The delegated host's `ansible_host` when it is not its name.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub delegated_address: Option<String>,
     #[serde(skip_serializing_if = "is_facts_task", default = "facts_task")]
     pub task_id: usize,
     pub task: String,
@@ -88,6 +94,18 @@ pub struct TaskResult {
     /// The registered result, as a playbook would see it.
     #[serde(skip_serializing_if = "Value::is_null", default)]
     pub result: Value,
+}
+
+impl TaskResult {
+    /// The host as ansible-playbook shows it in a result line: `web1`, or `web1 -> db1` for a
+    /// delegated task (`web1 -> db1(10.0.0.5)` when db1's `ansible_host` is not its name).
+    pub fn shown_host(&self) -> String {
+        match (&self.delegated_to, &self.delegated_address) {
+            (Some(d), Some(a)) => format!("{} -> {d}({a})", self.host),
+            (Some(d), None) => format!("{} -> {d}", self.host),
+            _ => self.host.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -264,9 +282,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_delegated_result_shows_both_hosts_as_ansible_does() {
+        // As a journal holds it: the delegation fields are optional.
+        let mut t: TaskResult = serde_json::from_value(serde_json::json!({
+            "host": "web1", "task": "t", "module": "command", "status": "ok",
+            "ignored": false, "duration_ms": 1
+        }))
+        .expect("a task result");
+        assert_eq!(t.shown_host(), "web1");
+        t.delegated_to = Some("db1".into());
+        assert_eq!(t.shown_host(), "web1 -> db1");
+        t.delegated_address = Some("10.0.0.5".into());
+        assert_eq!(t.shown_host(), "web1 -> db1(10.0.0.5)");
+    }
+
+    #[test]
     fn log_summary_leaves_out_results_and_output() {
         let ev = RunEvent::TaskResult(Box::new(TaskResult {
             host: "h".into(),
+            delegated_to: None,
+            delegated_address: None,
             task_id: 0,
             task: "t".into(),
             module: "setup".into(),
@@ -296,6 +331,8 @@ mod tests {
     fn results_mask_secret_looking_values_without_registration() {
         let mut ev = RunEvent::TaskResult(Box::new(TaskResult {
             host: "h".into(),
+            delegated_to: None,
+            delegated_address: None,
             task_id: 0,
             task: "t".into(),
             module: "setup".into(),

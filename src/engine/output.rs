@@ -204,7 +204,8 @@ impl<W: Write> Printer<W> {
                         )
                     })
                     .unwrap_or_default();
-                let host = sanitize_terminal(&t.host);
+                let shown = t.shown_host();
+                let host = sanitize_terminal(&shown);
                 let line = match t.status {
                     Status::Ok => self.paint("32", &format!("ok: [{host}]{item}")),
                     Status::Changed => self.paint("33", &format!("changed: [{host}]{item}")),

@@ -105,7 +105,7 @@ fn collect_secrets(vars: &Map<String, Value>, r: &Redactor) {
 pub use crate::secrets::vault::make_vault_fn;
 
 /// Reads a whole file that may be vault-encrypted (vars files, `-e @file`).
-fn load_vars_file(
+pub(crate) fn load_vars_file(
     path: &Path,
     vault: &dyn Fn(&str, &Pos) -> Result<String, YamlError>,
 ) -> Result<Map<String, Value>, InputError> {
@@ -233,8 +233,7 @@ pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
             )
             .not_implemented());
         }
-        let mut hosts = inventory
-            .select(&pattern)
+        let mut hosts = select_play_hosts(&inventory, &pattern)
             .map_err(|e| InputError::at(&play.pos, format!("hosts: {e}")))?;
         if let Some(limit) = &limit_hosts {
             hosts.retain(|h| limit.contains(h));
@@ -287,6 +286,33 @@ pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
     };
     check_templates(&plan)?;
     Ok(plan)
+}
+
+/// The hosts a play's pattern selects. `localhost`, `127.0.0.1` or `::1` as a term of its own,
+/// when the inventory has no such host, is ansible-core's implicit localhost: the host
+/// `localhost` on a local connection, in no group (so not in `all`).
+fn select_play_hosts(inventory: &Inventory, pattern: &str) -> Result<Vec<String>, String> {
+    let implicit = |t: &str| {
+        crate::engine::run::LOCALHOST_NAMES.contains(&t) && !inventory.hosts.contains_key(t)
+    };
+    let terms: Vec<&str> = pattern
+        .split([':', ','])
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    if !terms.iter().any(|t| implicit(t)) {
+        return inventory.select(pattern);
+    }
+    let rest: Vec<&str> = terms.iter().copied().filter(|t| !implicit(t)).collect();
+    let mut hosts = if rest.iter().any(|t| !t.starts_with(['&', '!'])) {
+        inventory.select(&rest.join(":"))?
+    } else {
+        Vec::new()
+    };
+    if !hosts.iter().any(|h| h == "localhost") {
+        hosts.push("localhost".into());
+    }
+    Ok(hosts)
 }
 
 /// A templated `strategy:` rendered as Ansible does, with no host: `-e`, then the play's
@@ -451,6 +477,14 @@ fn known_names(plan: &Plan) -> HashSet<String> {
                         for k in t.args.keys() {
                             known.insert(set_fact_name(plan, play, files, t, k));
                         }
+                    }
+                    // include_vars defines what its files hold, known when it runs (unless
+                    // `name:` puts it all under one variable).
+                    if t.module == "include_vars" {
+                        match t.args.get("name").and_then(Value::as_str) {
+                            Some(n) if !is_template(n) => known.insert(n.to_string()),
+                            _ => known.insert(ANY_NAME.to_string()),
+                        };
                     }
                 },
                 &mut |b| {

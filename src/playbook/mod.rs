@@ -45,6 +45,11 @@ pub struct Common {
     pub diff: Option<Value>,
     pub any_errors_fatal: Option<Value>,
     pub run_once: Option<Value>,
+    /// `delegate_to` (tasks and blocks): the host the task runs on instead, a template rendered
+    /// per item with the original host's variables.
+    pub delegate_to: Option<String>,
+    /// `delegate_facts`: facts a delegated task gathers or sets go to the delegated host.
+    pub delegate_facts: Option<Value>,
     /// Set on the block a role expands to: the tasks inside run in its context.
     pub role: Option<std::sync::Arc<Role>>,
 }
@@ -238,6 +243,7 @@ const BLOCK_KEYS: &[&str] = &[
     "collections",
     "module_defaults",
     "delegate_to",
+    "delegate_facts",
 ];
 
 /// The lookups a `with_<name>` loop may name, implemented by the engine's `loop_lookups` (short
@@ -335,8 +341,6 @@ const ANSIBLE_PLAY_BLOCK_KEYS: &[&str] = &[
     "debugger",
     "become_exe",
     "become_flags",
-    "delegate_to",
-    "delegate_facts",
     "connection",
     "remote_user",
     "module_defaults",
@@ -359,8 +363,6 @@ fn unknown_keyword(pos: &Pos, key: &str, what: &str, valid: &[&str]) -> InputErr
 
 /// Task keywords Ansible knows that this engine does not implement: a clear error, not a silent ignore.
 const UNSUPPORTED_TASK_KEYS: &[&str] = &[
-    "delegate_to",
-    "delegate_facts",
     "local_action",
     "action",
     "async",

@@ -75,6 +75,19 @@ impl Parser<'_> {
         Ok(true)
     }
 
+    /// `delegate_to` / `delegate_facts`, which tasks and blocks have (plays do not).
+    pub(super) fn delegation(&self, c: &mut Common, key: &str, v: &Node) -> Result<(), InputError> {
+        match key {
+            "delegate_to" => match &v.kind {
+                // `delegate_to:` with no value delegates nowhere, as in Ansible.
+                Kind::Null => c.delegate_to = None,
+                _ => c.delegate_to = Some(str_of(v, key)?),
+            },
+            _ => c.delegate_facts = Some(flag_of(v, key)?),
+        }
+        Ok(())
+    }
+
     pub(super) fn play(&mut self, node: &Node) -> Result<Play, InputError> {
         let Some(entries) = node.as_map() else {
             return Err(InputError::at(
@@ -397,13 +410,7 @@ impl Parser<'_> {
                 "rescue" => b.rescue = self.items(v, "rescue", handlers)?,
                 "always" => b.always = self.items(v, "always", handlers)?,
                 "notify" => notify = string_list(v, "notify")?,
-                "delegate_to" => {
-                    return Err(InputError::at(
-                        &k.pos,
-                        format!("'{key}' on a block is not supported by slm-wizard"),
-                    )
-                    .not_implemented());
-                }
+                "delegate_to" | "delegate_facts" => self.delegation(&mut b.common, &key, v)?,
                 other => {
                     return Err(unknown_keyword(&k.pos, other, "block", BLOCK_KEYS));
                 }

@@ -135,6 +135,7 @@ impl Parser<'_> {
                 "retries" => t.retries = Some(self.json(v)?),
                 "delay" => t.delay = Some(self.json(v)?),
                 "args" => args_kw = Some(v),
+                "delegate_to" | "delegate_facts" => self.delegation(&mut common, &key, v)?,
                 k2 if UNSUPPORTED_TASK_KEYS.contains(&k2) => {
                     return Err(InputError::at(
                         &k.pos,

@@ -256,15 +256,16 @@ impl Emitter {
                 other => format!(" => (item={other})"),
             })
             .unwrap_or_default();
+        let host = t.shown_host();
         let (event, text) = match t.status {
-            Status::Ok => ("ok", format!("ok: [{}]{item_text}", t.host)),
-            Status::Changed => ("ok", format!("changed: [{}]{item_text}", t.host)),
-            Status::Skipped => ("skipped", format!("skipping: [{}]{item_text}", t.host)),
+            Status::Ok => ("ok", format!("ok: [{host}]{item_text}")),
+            Status::Changed => ("ok", format!("changed: [{host}]{item_text}")),
+            Status::Skipped => ("skipped", format!("skipping: [{host}]{item_text}")),
             Status::Failed => (
                 "failed",
                 format!(
                     "fatal: [{}]{item_text}: FAILED! => {}{}",
-                    t.host,
+                    host,
                     Value::Object(res.clone()),
                     if t.ignored { "\r\n...ignoring" } else { "" }
                 ),
@@ -273,7 +274,7 @@ impl Emitter {
                 "unreachable",
                 format!(
                     "fatal: [{}]: UNREACHABLE! => {}",
-                    t.host,
+                    host,
                     Value::Object(res.clone())
                 ),
             ),

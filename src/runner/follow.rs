@@ -170,6 +170,8 @@ impl Follower {
         let uuid = s(data, "task_uuid");
         RunEvent::TaskResult(Box::new(TaskResult {
             host: s(data, "host"),
+            delegated_to: None,
+            delegated_address: None,
             task_id: self.task_id(&uuid, data),
             task: s(data, "task"),
             module: s(data, "task_action"),

@@ -347,17 +347,17 @@ fn task_that_is_a_string() {
 }
 
 #[test]
-fn unsupported_delegate_to() {
-    // line 4: `      delegate_to: localhost` — the key is column 7.
+fn unsupported_task_keyword() {
+    // line 4: `      async: 10` — the key is column 7 (delegate_to is implemented now).
     let (_sb, pb, r) = run_pb(
-        "- hosts: all\n  tasks:\n    - command: ls\n      delegate_to: localhost\n",
+        "- hosts: all\n  tasks:\n    - command: ls\n      async: 10\n",
         &[],
     );
     assert_bad(
         &r,
         &pb,
         &[(4, 7)],
-        &["'delegate_to'", "not supported", "ansible-playbook"],
+        &["'async'", "not supported", "ansible-playbook"],
     );
 }
 

@@ -2925,3 +2925,193 @@ fn lineinfile_backrefs_replace_the_whole_line() {
     r.assert_ok();
     assert_eq!(sb.read("j.conf"), "heap=512\n", "{}", r.dump());
 }
+
+// ---------------------------------------------------------------------------------------------
+// include_vars
+// ---------------------------------------------------------------------------------------------
+
+/// The include_vars fixture: a vars file, a directory (nested, with a file of another extension),
+/// a file beside an included task file, a merge file and a vault-encrypted file.
+fn include_vars_fixture(sb: &Sandbox) -> std::path::PathBuf {
+    sb.write(
+        "pb/vars/one.yml",
+        "x: from_file\nh: {a: 1, b: {c: 1}}\ntpl: \"{{ inventory_hostname }}-t\"\n",
+    );
+    sb.write("pb/vars/merge.yml", "h: {b: {d: 2}}\n");
+    sb.write("pb/vars/d/a.yml", "d1: 1\n");
+    sb.write("pb/vars/d/b.yaml", "d2: 2\n");
+    sb.write("pb/vars/d/c.json", "{\"d3\": 3}\n");
+    sb.write("pb/vars/d/z.txt", "junk\n");
+    sb.write("pb/vars/d/sub/deep.yml", "d4: 4\n");
+    sb.write("pb/vars/d/sub/e.yml", "d1: over\n");
+    sb.write("pb/tasks/local.yml", "inc: in_tasks_dir\n");
+    sb.write("pb/tasks/t.yml", "- include_vars: local.yml\n");
+    sb.write("vault-pass", "iv-vault-pass\n");
+    sb.write(
+        "pb/vars/secret.yml",
+        &slm_wizard::secrets::vault::encrypt(b"vaulted: VaultedIV-4711\n", b"iv-vault-pass", None),
+    );
+    sb.write(
+        "pb/site.yml",
+        r#"- hosts: all
+  gather_facts: no
+  vars: {x: play}
+  tasks:
+    - set_fact: {x: sf}
+      when: inventory_hostname == 'b'
+    - include_vars: one.yml
+      register: r
+    - include_vars: {file: one.yml, name: nm}
+    - include_vars: {dir: vars/d, ignore_unknown_extensions: true}
+      register: d
+    - include_vars:
+        dir: vars/d
+        depth: 1
+        files_matching: '^[ab]'
+        ignore_files: [b.yaml]
+      register: d_one
+    - include_vars: {dir: vars/d}
+      ignore_errors: true
+      register: bad
+    - include_vars: {file: merge.yml, hash_behaviour: merge}
+    - include_tasks: tasks/t.yml
+    - include_vars: vars/secret.yml
+    - set_fact: {ro: "{{ inventory_hostname }}"}
+      run_once: true
+    - include_vars: {file: one.yml, name: ro_inc}
+      run_once: true
+    - copy:
+        dest: "{{ out }}/{{ inventory_hostname }}.txt"
+        content: |
+          x={{ x }} tpl={{ tpl }} nm={{ nm.x }} files={{ r.ansible_included_var_files | map('basename') | join(',') }}
+          dir={{ d1 }},{{ d2 }},{{ d3 }},{{ d4 }} {{ d.ansible_included_var_files | map('basename') | join(',') }}
+          depth={{ d_one.ansible_included_var_files | map('basename') | join(',') }}
+          bad={{ bad.failed }} {{ bad.message | basename }}
+          merged={{ h.a }},{{ h.b.c }},{{ h.b.d }} inc={{ inc }} vaulted={{ vaulted | length }}
+          ro={{ ro }} ro_inc={{ ro_inc.x }} taskvar={{ tv }}
+      vars: {x: taskvar, tv: "{{ x }}"}
+- hosts: a
+  gather_facts: no
+  tasks:
+    - copy:
+        dest: "{{ out }}/next-play.txt"
+        content: "{{ x }} {{ nm.x }}\n"
+"#,
+    )
+}
+
+#[test]
+fn include_vars_file_dir_name_merge_vault_and_precedence_as_ansible() {
+    let sb = Sandbox::with_inventory(
+        "all:\n  hosts:\n    a: {ansible_connection: local}\n    b: {ansible_connection: local}\n",
+    );
+    let pb = include_vars_fixture(&sb);
+    let vault = sb.p("vault-pass").display().to_string();
+    let out = sb.p("out-native");
+    std::fs::create_dir_all(&out).expect("out");
+    let r = sb.run_file(
+        &pb,
+        &[
+            "-e",
+            &format!("out={}", out.display()),
+            "--vault-password-file",
+            &vault,
+        ],
+    );
+    r.assert_ok();
+    let read =
+        |dir: &std::path::Path, f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+    let a = read(&out, "a.txt");
+    // include_vars beats play and task vars, set_fact beats include_vars (b); run_once gives
+    // the first host's set_fact and include_vars to every host; the vault file's value is secret.
+    assert!(
+        a.starts_with("x=from_file tpl=a-t nm=from_file files=one.yml\n"),
+        "{a}"
+    );
+    assert!(
+        a.contains("dir=1,2,3,4 a.yml,b.yaml,c.json,deep.yml,e.yml\n"),
+        "{a}"
+    );
+    assert!(a.contains("depth=a.yml\n"), "{a}");
+    assert!(
+        a.contains("bad=True z.txt does not have a valid extension: yaml, yml, json\n"),
+        "{a}"
+    );
+    assert!(
+        a.contains("merged=1,1,2 inc=in_tasks_dir vaulted=14\n"),
+        "{a}"
+    );
+    assert!(
+        a.contains("ro=a ro_inc=from_file taskvar=from_file\n"),
+        "{a}"
+    );
+    assert!(
+        read(&out, "b.txt").starts_with("x=sf tpl=b-t"),
+        "{}",
+        read(&out, "b.txt")
+    );
+    assert_eq!(read(&out, "next-play.txt"), "from_file from_file\n");
+    assert!(
+        !r.dump().contains("VaultedIV-4711"),
+        "the vaulted value is masked"
+    );
+
+    let Some(ansible) = crate::ansible_engine::ansible_playbook() else {
+        eprintln!("ansible-playbook not found: comparison skipped");
+        return;
+    };
+    let theirs = sb.p("out-ansible");
+    std::fs::create_dir_all(&theirs).expect("out");
+    let o = std::process::Command::new(ansible)
+        .arg("-i")
+        .arg(sb.inventory())
+        .arg(&pb)
+        .args(["-e", &format!("out={}", theirs.display())])
+        .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
+        .args(["--vault-password-file", &vault])
+        .env("ANSIBLE_NOCOLOR", "1")
+        .output()
+        .expect("run ansible-playbook");
+    assert!(
+        o.status.success(),
+        "ansible-playbook failed\n{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    for f in ["a.txt", "b.txt", "next-play.txt"] {
+        assert_eq!(
+            read(&out, f),
+            read(&theirs, f),
+            "{f} as ansible-playbook writes it"
+        );
+    }
+}
+
+#[test]
+fn include_vars_arguments_are_checked_at_plan_time() {
+    let sb = Sandbox::new();
+    let r = sb.run(
+        &play("- include_vars:\n    file: x.yml\n    depth: 1\n"),
+        &[],
+    );
+    assert_ne!(r.code, 0);
+    assert!(
+        r.stderr.contains(":5:9:") && r.stderr.contains("mixing file only and dir only"),
+        "{}",
+        r.dump()
+    );
+    let r = sb.run(&play("- include_vars:\n    files: x.yml\n"), &[]);
+    assert!(
+        r.stderr.contains(":5:9:")
+            && r.stderr
+                .contains("files is not a valid option in include_vars"),
+        "{}",
+        r.dump()
+    );
+    // What the engine does not implement is refused with its position.
+    let r = sb.run(&play("- local_action: command true\n"), &[]);
+    assert!(
+        r.stderr.contains(":4:7:") && r.stderr.contains("'local_action' is not supported"),
+        "{}",
+        r.dump()
+    );
+}

@@ -300,6 +300,9 @@ impl Translator {
         }
         out.push(RunEvent::TaskResult(Box::new(TaskResult {
             host,
+            // The callback names the delegated host; its address is not passed on.
+            delegated_to: ev["delegated"].as_str().map(str::to_string),
+            delegated_address: None,
             task_id,
             task,
             module: module(ev),

@@ -9,7 +9,7 @@ use serde_json::Value;
 use super::{Context, py_type};
 
 /// DataLoader.path_dwim_relative_stack: the first candidate that exists, made absolute.
-fn find_in_search_path(ctx: &Context<'_>, subdir: &str, source: &str) -> Option<PathBuf> {
+pub fn find_in_search_path(ctx: &Context<'_>, subdir: &str, source: &str) -> Option<PathBuf> {
     if let Some(home_rel) = source.strip_prefix('~') {
         let home = std::env::var_os("HOME").map(PathBuf::from)?;
         let p = home.join(home_rel.trim_start_matches('/'));

@@ -14,6 +14,8 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 pub use crate::playbook::{WITH_LOOKUPS, with_lookup_name};
+/// Ansible's `path_dwim_relative_stack`, also used by `include_vars`.
+pub use files::find_in_search_path;
 
 /// Where the file lookups look, as Ansible's `ansible_search_path` for a task outside roles:
 /// the directory of the task's file, then the playbook's directory.

@@ -74,6 +74,11 @@ static CATALOG: &[Entry] = &[
         free_form: false,
         kind: Kind::Engine,
     },
+    Entry {
+        name: "include_vars",
+        free_form: false,
+        kind: Kind::Engine,
+    },
     typed::<misc::Setup>(false),
     typed::<misc::GatherFacts>(false),
     typed::<files::Slurp>(false),
@@ -162,7 +167,7 @@ pub fn check_task(t: &mut Task) -> Result<(), InputError> {
                         args.insert("_raw_params".into(), Value::String(free));
                     }
                 } else if !free.trim().is_empty() {
-                    if entry.name == "meta" {
+                    if matches!(entry.name, "meta" | "include_vars") {
                         args.insert("_raw_params".into(), Value::String(free.trim().to_string()));
                     } else {
                         return Err(InputError::at(
@@ -205,6 +210,20 @@ pub fn check_task(t: &mut Task) -> Result<(), InputError> {
     };
     match &entry.kind {
         Kind::Engine => {
+            if entry.name == "include_vars" {
+                let names = crate::engine::run::include_vars_arg_check;
+                return match names(t.args.keys().map(String::as_str)) {
+                    Ok(None) => Ok(()),
+                    Ok(Some(msg)) => Err(InputError::at(&args_pos, msg)),
+                    Err(msg) => {
+                        let bad = t.args.keys().find(|k| msg.starts_with(k.as_str()));
+                        Err(InputError::at(
+                            &bad.map(|k| key_pos(k)).unwrap_or(args_pos.clone()),
+                            msg,
+                        ))
+                    }
+                };
+            }
             if entry.name == "meta" && !t.args.contains_key("_raw_params") {
                 return Err(InputError::at(
                     &args_pos,

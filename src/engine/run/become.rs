@@ -36,7 +36,7 @@ pub(super) fn task_escalation(
 
 /// The escalation a task gets on this host: what its keywords ask for, adapted to who the
 /// connection logged in as (see [`crate::transport::decide_become`]).
-fn effective_become(
+pub(super) fn effective_become(
     t: &crate::template::Templar,
     inh: &Inherited,
     task: &Task,

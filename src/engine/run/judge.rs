@@ -63,7 +63,9 @@ pub(super) fn result_json(r: &ModuleResult, hidden: bool) -> Value {
         );
     }
     for (k, v) in &r.extra {
-        m.insert(k.clone(), v.clone());
+        if k != super::delegate::DELEGATED_KEY {
+            m.insert(k.clone(), v.clone());
+        }
     }
     Value::Object(m)
 }
@@ -233,8 +235,11 @@ pub(super) fn emit_result(
             bounded_diffs(&r.diff),
         )
     };
+    let (delegated_to, delegated_address) = super::delegate::of_result(&r.extra);
     shared.emit(RunEvent::TaskResult(Box::new(TaskResult {
         host: state.name.clone(),
+        delegated_to,
+        delegated_address,
         task_id: task.id,
         task: title(shared, task, scope),
         module: task.module.clone(),

@@ -10,6 +10,8 @@
 
 mod r#become;
 mod blocks;
+mod delegate;
+mod include_vars;
 mod judge;
 mod loops;
 mod plays;
@@ -32,6 +34,9 @@ use super::plan::Plan;
 use crate::playbook::Play;
 use crate::secrets::StreamRedactor;
 use crate::transport::{Login, Transport, TransportError};
+
+pub use delegate::LOCALHOST_NAMES;
+pub use include_vars::check_arg_names as include_vars_arg_check;
 
 /// Cancels a run: no new tasks start; with `kill`, running commands are killed too.
 #[derive(Clone)]
@@ -122,7 +127,12 @@ struct Shared {
     cancel: Cancel,
     connector: Connector,
     /// Facts and runtime vars per host, for `hostvars`.
-    published: RwLock<HashMap<String, (VarsMap, VarsMap)>>,
+    published: RwLock<HashMap<String, Published>>,
+    /// Variables a delegated task gave another host (`delegate_facts`, `run_once`), which that
+    /// host takes into its own state at its next task.
+    given: Mutex<HashMap<String, Given>>,
+    /// Connections to the hosts tasks are delegated to, one per host, opened on first use.
+    delegated: tokio::sync::Mutex<HashMap<String, delegate::Slot>>,
     connections: tokio::sync::Mutex<HashMap<String, Arc<dyn Transport>>>,
     groups: Arc<Map<String, Value>>,
     run_once: Mutex<RunOnceCells>,
@@ -137,6 +147,25 @@ struct Shared {
     failed_in_play: AtomicUsize,
     /// Output held back per (host, task, stream) so a secret split across chunks is masked.
     output_tails: Mutex<Vec<OutputTail>>,
+}
+
+/// A host's variables as `hostvars` shows them to the others.
+#[derive(Clone, Default)]
+struct Published {
+    facts: VarsMap,
+    /// `include_vars`.
+    included: VarsMap,
+    /// set_fact and registered results.
+    runtime: VarsMap,
+}
+
+/// Variables given to a host by another host's task, not yet in its state.
+#[derive(Default)]
+struct Given {
+    /// Gathered facts (without the `ansible_` prefix), as `setup` returns them.
+    facts: Map<String, Value>,
+    included: Map<String, Value>,
+    runtime: Map<String, Value>,
 }
 
 type OutputTail = ((String, usize, crate::transport::Stream), StreamRedactor);
@@ -203,6 +232,8 @@ struct HostState {
     facts: Arc<Map<String, Value>>,
     facts_gathered: bool,
     runtime: Arc<Map<String, Value>>,
+    /// Variables from `include_vars`: host-level, kept across plays, below set_fact.
+    included: Arc<Map<String, Value>>,
     counts: Counts,
     /// Set once the host is unreachable or failed; it runs nothing more.
     stopped: bool,
@@ -250,6 +281,8 @@ pub async fn run(
         cancel: cancel.clone(),
         connector,
         published: RwLock::new(HashMap::new()),
+        given: Mutex::new(HashMap::new()),
+        delegated: tokio::sync::Mutex::new(HashMap::new()),
         connections: tokio::sync::Mutex::new(HashMap::new()),
         run_once: Mutex::new(HashMap::new()),
         play_done: Mutex::new(Default::default()),
@@ -272,10 +305,11 @@ pub async fn run(
                 h.clone(),
                 HostState {
                     name: h.clone(),
-                    inventory_vars: Arc::new(plan.inventory.host_vars(h)),
+                    inventory_vars: Arc::new(delegate::host_vars(&plan.inventory, h)),
                     facts: Arc::new(Map::new()),
                     facts_gathered: false,
                     runtime: Arc::new(Map::new()),
+                    included: Arc::new(Map::new()),
                     counts: Counts::default(),
                     stopped: false,
                     conn: None,
@@ -294,6 +328,18 @@ pub async fn run(
         .drain()
         .map(|(_, c)| c)
         .collect();
+    let delegated: Vec<delegate::Slot> = shared
+        .delegated
+        .lock()
+        .await
+        .drain()
+        .map(|(_, c)| c)
+        .collect();
+    for slot in delegated {
+        if let Some((c, _)) = slot.lock().await.take() {
+            c.close().await;
+        }
+    }
     for c in conns {
         c.close().await;
     }
@@ -325,11 +371,81 @@ impl HostState {
 
 fn publish(shared: &Shared, state: &HostState) {
     if let Ok(mut p) = shared.published.write() {
-        p.insert(
-            state.name.clone(),
-            (state.facts.clone(), state.runtime.clone()),
-        );
+        let mut shown = Published {
+            facts: state.facts.clone(),
+            included: state.included.clone(),
+            runtime: state.runtime.clone(),
+        };
+        // What other hosts gave this one and it has not taken yet stays visible.
+        if let Some(g) = shared
+            .given
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&state.name)
+        {
+            g.apply(&mut shown);
+        }
+        p.insert(state.name.clone(), shown);
     }
+}
+
+impl Given {
+    /// These variables on top of `p`.
+    fn apply(&self, p: &mut Published) {
+        if !self.facts.is_empty() {
+            let mut raw = match p.facts.get("__raw") {
+                Some(Value::Object(m)) => m.clone(),
+                _ => Map::new(),
+            };
+            raw.extend(self.facts.clone());
+            let mut layer = scope::facts_layer(&raw);
+            layer.insert("__raw".into(), Value::Object(raw));
+            p.facts = Arc::new(layer);
+        }
+        for (dst, src) in [
+            (&mut p.included, &self.included),
+            (&mut p.runtime, &self.runtime),
+        ] {
+            if !src.is_empty() {
+                let mut m = (**dst).clone();
+                m.extend(src.clone());
+                *dst = Arc::new(m);
+            }
+        }
+    }
+}
+
+/// Gives `host` variables from another host's task: `hostvars` shows them at once, the host
+/// takes them into its state at its next task ([`take_given`]).
+fn give(shared: &Shared, host: &str, add: impl FnOnce(&mut Given)) {
+    let mut given = shared.given.lock().unwrap_or_else(|e| e.into_inner());
+    let g = given.entry(host.to_string()).or_default();
+    add(g);
+    if let Ok(mut p) = shared.published.write() {
+        let shown = p.entry(host.to_string()).or_default();
+        g.apply(shown);
+    }
+}
+
+/// Takes into the host's state what other hosts' tasks gave it.
+fn take_given(shared: &Shared, state: &mut HostState) {
+    let Some(g) = shared
+        .given
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&state.name)
+    else {
+        return;
+    };
+    let mut p = Published {
+        facts: state.facts.clone(),
+        included: state.included.clone(),
+        runtime: state.runtime.clone(),
+    };
+    g.apply(&mut p);
+    state.facts = p.facts;
+    state.included = p.included;
+    state.runtime = p.runtime;
 }
 
 /// Builders the unit tests of the run's parts share.

@@ -31,6 +31,8 @@ pub(super) struct Inherited {
     pub(super) diff: Option<Value>,
     pub(super) any_errors_fatal: Option<Value>,
     pub(super) run_once: Option<Value>,
+    pub(super) delegate_to: Option<String>,
+    pub(super) delegate_facts: Option<Value>,
     /// The roles the task is inside, outermost first (a dependency sees its parents' vars).
     pub(super) roles: Vec<Arc<crate::playbook::Role>>,
 }
@@ -58,6 +60,8 @@ impl Inherited {
         n.diff = c.diff.clone().or(n.diff);
         n.any_errors_fatal = c.any_errors_fatal.clone().or(n.any_errors_fatal);
         n.run_once = c.run_once.clone().or(n.run_once);
+        n.delegate_to = c.delegate_to.clone().or(n.delegate_to);
+        n.delegate_facts = c.delegate_facts.clone().or(n.delegate_facts);
         if let Some(r) = &c.role {
             n.roles.push(r.clone());
         }
@@ -88,23 +92,25 @@ impl Object for HostVars {
     fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
         let host = key.as_str()?;
         let shared = &self.shared.0;
-        if !shared.plan.inventory.hosts.contains_key(host) {
+        let implicit = || shared.published.read().is_ok_and(|p| p.contains_key(host));
+        if !shared.plan.inventory.hosts.contains_key(host) && !implicit() {
             return None;
         }
-        let (facts, runtime) = shared
+        let p = shared
             .published
             .read()
             .ok()
             .and_then(|p| p.get(host).cloned())
             .unwrap_or_default();
-        let inv = Arc::new(shared.plan.inventory.host_vars(host));
+        let inv = Arc::new(super::delegate::host_vars(&shared.plan.inventory, host));
         let mut scope = Scope::new(shared.plan.templar.clone());
         // Runtime variables (registers, set_fact) are data, never templates.
         scope.literal_layers = vec![1];
         scope.layers = vec![
             shared.plan.extra.clone(),
-            runtime,
-            facts,
+            p.runtime,
+            p.included,
+            p.facts,
             inv,
             Arc::new(magic_for(shared, host)),
         ];
@@ -247,6 +253,11 @@ pub(super) fn build_scope(
     }
     scope.literal_layers.push(scope.layers.len());
     scope.layers.push(state.runtime.clone());
+    // include_vars sits just below set_fact/register (ansible-core's VariableManager merges
+    // its vars cache, then the non-persistent facts).
+    if !state.included.is_empty() {
+        scope.layers.push(state.included.clone());
+    }
     if let Some(l) = loop_layer {
         scope.layers.push(l);
     }

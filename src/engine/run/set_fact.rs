@@ -14,12 +14,14 @@ use crate::template::{Templar, is_template};
 /// Names Jinja resolves itself, so no variable can have them (ansible-core's `JINJA_KEYWORDS`).
 const JINJA_KEYWORDS: &[&str] = &["true", "false", "none", "True", "False", "None", "not"];
 
-/// Renders the task's pairs (masking secret-named values) and sets them on the host.
+/// Renders the task's pairs (masking secret-named values) and sets them on the host, or on
+/// `to` (`delegate_facts`).
 pub(super) fn set_fact(
     shared: &Shared,
     state: &mut HostState,
     task: &crate::playbook::Task,
     scope: &JValue,
+    to: Option<&str>,
 ) -> ModuleResult {
     let mut args = task.args.clone();
     args.remove("cacheable");
@@ -32,13 +34,18 @@ pub(super) fn set_fact(
         Ok(f) => f,
         Err(msg) => return ModuleResult::fail(msg),
     };
-    let mut rt = (*state.runtime).clone();
     shared.plan.redactor.add_named_map(&facts, &|_| false);
-    for (k, v) in &facts {
-        rt.insert(k.clone(), v.clone());
+    match to {
+        Some(to) => super::give(shared, to, |g| g.runtime.extend(facts.clone())),
+        None => {
+            let mut rt = (*state.runtime).clone();
+            for (k, v) in &facts {
+                rt.insert(k.clone(), v.clone());
+            }
+            state.runtime = Arc::new(rt);
+            publish(shared, state);
+        }
     }
-    state.runtime = Arc::new(rt);
-    publish(shared, state);
     let mut r = ModuleResult::ok();
     r.extra.insert("ansible_facts".into(), Value::Object(facts));
     r

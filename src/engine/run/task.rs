@@ -19,7 +19,7 @@ use crate::engine::events::RunEvent;
 use crate::engine::modules::{self, Ctx, ModuleError, ModuleResult, parse_bool};
 use crate::playbook::Task;
 use crate::template::{OMIT, Templar};
-use crate::transport::{Transport, TransportError};
+use crate::transport::{Login, Transport, TransportError};
 
 pub(super) async fn connection(
     shared: &Arc<Shared>,
@@ -29,6 +29,24 @@ pub(super) async fn connection(
     if let Some(c) = &state.conn {
         return Ok(c.clone());
     }
+    let (conn, login) = open(shared, &state.name, scope).await?;
+    state.login = login;
+    shared
+        .connections
+        .lock()
+        .await
+        .insert(state.name.clone(), conn.clone());
+    state.conn = Some(conn.clone());
+    Ok(conn)
+}
+
+/// Opens a connection to `host` from the connection variables in `scope`, and learns who it
+/// logged in as.
+pub(super) async fn open(
+    shared: &Arc<Shared>,
+    host: &str,
+    scope: &JValue,
+) -> Result<(Arc<dyn Transport>, Option<Login>), TransportError> {
     let mut vars = Map::new();
     for key in [
         "ansible_connection",
@@ -49,7 +67,7 @@ pub(super) async fn connection(
             vars.insert(key.to_string(), v);
         }
     }
-    let conn = (shared.connector)(state.name.clone(), vars).await?;
+    let conn = (shared.connector)(host.to_string(), vars).await?;
     // Who we are decides escalation (root needs no sudo), so learn it before any task runs.
     let probe = async {
         let whoami = crate::transport::whoami(conn.as_ref());
@@ -64,7 +82,7 @@ pub(super) async fn connection(
         r = probe => r,
         _ = shared.cancel.killed() => Err(TransportError::Other("killed".into())),
     };
-    state.login = match login {
+    let login = match login {
         Ok(login) => login,
         Err(e) if e.is_unreachable() => {
             conn.close().await;
@@ -72,13 +90,7 @@ pub(super) async fn connection(
         }
         Err(_) => None,
     };
-    shared
-        .connections
-        .lock()
-        .await
-        .insert(state.name.clone(), conn.clone());
-    state.conn = Some(conn.clone());
-    Ok(conn)
+    Ok((conn, login))
 }
 
 /// Removes arguments equal to `omit`.
@@ -104,6 +116,7 @@ pub(super) async fn run_task(
     {
         return;
     }
+    super::take_given(shared, state);
     let scope = build_scope(shared, pc, state, inh, task, None);
     register_templated_secrets(shared, pc, state, inh, task, &scope);
     let run_once = match flag(
@@ -163,7 +176,18 @@ pub(super) async fn run_task(
     if ran {
         shared.progress.notify_waiters();
     } else {
-        take_run_once_result(state, task, cell.get());
+        let delegated_facts = flag(
+            &shared.plan.templar,
+            "delegate_facts",
+            &task.common.delegate_facts,
+            &inh.delegate_facts,
+            &scope,
+        )
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+            && (task.common.delegate_to.is_some() || inh.delegate_to.is_some());
+        take_run_once_result(shared, state, task, cell.get(), !delegated_facts);
     }
 }
 
@@ -237,14 +261,34 @@ fn run_once_cell(
 }
 
 /// `run_once` on a host that did not run it: it takes the registered result of the host that did
-/// (when that host got one).
-fn take_run_once_result(state: &mut HostState, task: &Task, result: Option<&Value>) {
-    if let Some(v) = result.filter(|v| !v.is_null())
-        && let Some(reg) = &task.register
-    {
+/// (when that host got one), and, as ansible-core's strategy does for every host of the play, the
+/// variables a `set_fact`, `include_vars` or `setup` set (unless `delegate_facts` sent them to
+/// the delegated host).
+fn take_run_once_result(
+    shared: &Shared,
+    state: &mut HostState,
+    task: &Task,
+    result: Option<&Value>,
+    with_facts: bool,
+) {
+    let Some(v) = result.filter(|v| !v.is_null()) else {
+        return;
+    };
+    if let Some(reg) = &task.register {
         let mut rt = (*state.runtime).clone();
         rt.insert(reg.clone(), v.clone());
         state.runtime = Arc::new(rt);
+    }
+    if let (true, Some(Value::Object(f))) = (with_facts, v.get("ansible_facts")) {
+        let f = f.clone();
+        match task.module.as_str() {
+            "set_fact" => super::give(shared, &state.name, |g| g.runtime.extend(f)),
+            "include_vars" => super::give(shared, &state.name, |g| g.included.extend(f)),
+            "setup" => super::give(shared, &state.name, |g| g.facts.extend(f)),
+            _ => return,
+        }
+        super::take_given(shared, state);
+        publish(shared, state);
     }
 }
 
@@ -292,21 +336,51 @@ pub(super) async fn run_once_item(
     if let Some(r) = unmet_when(&shared.plan.templar, inh, task, scope) {
         return Some(r);
     }
-    // set_fact is handled here: it changes the host's variables.
+    let delegation = match super::delegate::resolve(shared, pc, inh, task, scope) {
+        Ok(d) => d,
+        Err(msg) => return Some(ModuleResult::fail(msg)),
+    };
+    let d = delegation.as_ref();
+    // Where facts a task sets or gathers go: the delegated host with `delegate_facts`.
+    let facts_to = d.filter(|d| d.facts).map(|d| d.name.as_str());
+    // set_fact and include_vars are handled here: they change the host's variables.
     if task.module == "set_fact" {
-        return Some(super::set_fact::set_fact(shared, state, task, scope));
+        let r = super::set_fact::set_fact(shared, state, task, scope, facts_to);
+        return Some(super::delegate::mark(r, d));
     }
-    let conn = match connection(shared, state, scope).await {
-        Ok(c) => c,
+    if task.module == "include_vars" {
+        let r = super::include_vars::include_vars(shared, state, inh, task, scope, facts_to);
+        return Some(super::delegate::mark(r, d));
+    }
+    let opened = match d {
+        Some(d) => super::delegate::connect(shared, d).await,
+        None => connection(shared, state, scope)
+            .await
+            .map(|c| (c, state.login.clone())),
+    };
+    let (conn, login) = match opened {
+        Ok(x) => x,
         Err(e) => {
             let mut r = ModuleResult::fail(e.to_string());
             r.extra.insert("unreachable".into(), Value::Bool(true));
-            return Some(r);
+            return Some(super::delegate::mark(r, d));
         }
     };
-    let escalation = match task_escalation(shared, pc, state, inh, task, scope) {
+    let escalation = match d {
+        // The delegated host's login and become variables; the keywords are the task's.
+        Some(d) => super::r#become::effective_become(
+            &shared.plan.templar,
+            inh,
+            task,
+            &d.scope,
+            login.as_ref(),
+        )
+        .map_err(|e| e.to_string()),
+        None => task_escalation(shared, pc, state, inh, task, scope),
+    };
+    let escalation = match escalation {
         Ok(b) => b,
-        Err(msg) => return Some(ModuleResult::fail(msg)),
+        Err(msg) => return Some(super::delegate::mark(ModuleResult::fail(msg), d)),
     };
     let args = match module_args(&shared.plan.templar, task, scope) {
         Ok(a) => a,
@@ -359,11 +433,17 @@ pub(super) async fn run_once_item(
         if task.module == "setup"
             && let Some(Value::Object(f)) = r.extra.get("ansible_facts")
         {
-            let mut layer = facts_layer(f);
-            layer.insert("__raw".into(), Value::Object(f.clone()));
-            state.facts = Arc::new(layer);
-            publish(shared, state);
+            match facts_to {
+                Some(to) => super::give(shared, to, |g| g.facts.extend(f.clone())),
+                None => {
+                    let mut layer = facts_layer(f);
+                    layer.insert("__raw".into(), Value::Object(f.clone()));
+                    state.facts = Arc::new(layer);
+                    publish(shared, state);
+                }
+            }
         }
+        let r = super::delegate::mark(r, d);
         let Some(until) = &task.until else {
             return Some(r);
         };
