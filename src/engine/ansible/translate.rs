@@ -351,6 +351,8 @@ impl Translator {
                     diff: Vec::new(),
                     ignored: false,
                     duration_ms,
+                    delegated_to: None,
+                    delegated_address: None,
                     result: serde_json::json!({ "failed": true, "msg": msg }),
                 }))
             })

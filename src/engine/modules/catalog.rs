@@ -387,8 +387,11 @@ mod tests {
         }
         assert_eq!(
             modules,
-            CATALOG.len() - 2,
-            "every module but set_fact and meta is typed"
+            CATALOG
+                .iter()
+                .filter(|e| !matches!(e.kind, Kind::Engine))
+                .count(),
+            "every module but the engine's own (set_fact, meta, include_vars) is typed"
         );
         // A module with nothing Ansible-only still refuses what it does not know.
         for (name, _) in typed_entries() {
