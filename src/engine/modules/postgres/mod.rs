@@ -32,6 +32,9 @@ pub struct Conn {
     pub host: Option<String>,
     pub user: Option<String>,
     pub password: Option<String>,
+    /// A psql of its own rather than the kept session: for SQL that changes the session
+    /// (`SET`, `\set`) or may not be complete (a user's query).
+    pub one_shot: bool,
 }
 
 /// `state:` of the modules that make something exist or not.
@@ -88,6 +91,7 @@ macro_rules! pg_args {
                     host: set(&self.login_host),
                     user: set(&self.login_user),
                     password: set(&self.login_password),
+                    one_shot: false,
                 }
             }
         }
@@ -110,8 +114,18 @@ fn dbname_conninfo(db: &str) -> String {
     format!("dbname='{}'", db.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-/// Runs SQL (stdin) through psql; unaligned, tuples only, tab-separated, stop on the first error.
+/// Runs SQL (stdin) through psql as the task's user: on the host's kept psql session for this
+/// connection when it can (see [`session`]), else a psql of its own. Unaligned, tuples only,
+/// tab-separated, stop on the first error either way.
 pub async fn psql(ctx: &Ctx<'_>, conn: &Conn, db: &str, sql: &str) -> Result<Output, ModuleError> {
+    if session::suits(ctx, conn) {
+        return session::run(ctx, conn, db, sql).await;
+    }
+    psql_once(ctx, conn, db, sql).await
+}
+
+/// psql's options: output format, error handling and how to reach the server.
+fn psql_args(conn: &Conn, db: &str) -> String {
     let mut args = String::from("psql -X -q -A -t -v ON_ERROR_STOP=1 -F \"$(printf '\\t')\"");
     if let Some(p) = conn.port {
         args.push_str(&format!(" -p {p}"));
@@ -125,15 +139,32 @@ pub async fn psql(ctx: &Ctx<'_>, conn: &Conn, db: &str, sql: &str) -> Result<Out
     // Always a database name: a value with `=` or a URI prefix would otherwise be read as a
     // whole connection string (another host, user or sslmode).
     args.push_str(&format!(" -d {} -f -", sh_quote(&dbname_conninfo(db))));
-    // The first stdin line is the password (possibly empty); the rest is the SQL.
-    let run_as = if conn.host.is_none() && conn.user.is_none() {
+    args
+}
+
+/// Sets the positional parameters to the command psql runs under: `runuser -u postgres --` as
+/// root with peer authentication (no login host or user), else nothing.
+fn run_as(conn: &Conn) -> &'static str {
+    if conn.host.is_none() && conn.user.is_none() {
         "if [ \"$(id -u)\" = 0 ]; then set -- runuser -u postgres --; else set --; fi\n"
     } else {
         "set --\n"
-    };
+    }
+}
+
+/// One psql for this SQL alone.
+pub async fn psql_once(
+    ctx: &Ctx<'_>,
+    conn: &Conn,
+    db: &str,
+    sql: &str,
+) -> Result<Output, ModuleError> {
+    let args = psql_args(conn, db);
+    // The first stdin line is the password (possibly empty); the rest is the SQL.
     let script = format!(
         "IFS= read -r PGPASSWORD; export PGPASSWORD; [ -n \"$PGPASSWORD\" ] || unset PGPASSWORD\n\
-         {run_as}cd / && exec \"$@\" {args}"
+         {}cd / && exec \"$@\" {args}",
+        run_as(conn)
     );
     let mut input = conn.password.clone().unwrap_or_default().into_bytes();
     input.push(b'\n');
@@ -199,6 +230,7 @@ mod ping;
 mod privs;
 mod query;
 mod scram;
+mod session;
 mod user;
 
 #[cfg(test)]
