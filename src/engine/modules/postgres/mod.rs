@@ -142,13 +142,31 @@ fn psql_args(conn: &Conn, db: &str) -> String {
     args
 }
 
-/// Sets the positional parameters to the command psql runs under: `runuser -u postgres --` as
-/// root with peer authentication (no login host or user), else nothing.
-fn run_as(conn: &Conn) -> &'static str {
-    if conn.host.is_none() && conn.user.is_none() {
+/// The script that starts psql for `conn` and reads SQL from stdin: as `postgres` for root
+/// with peer authentication (no login host or user). With a login password psql asks for it
+/// (`-W`) and, without a controlling terminal (`setsid`; a local run's or a `use_pty` sudo's
+/// would be asked), reads it from the first line of stdin: never in argv or the environment.
+fn psql_command(conn: &Conn, db: &str) -> String {
+    let run_as = if conn.host.is_none() && conn.user.is_none() {
         "if [ \"$(id -u)\" = 0 ]; then set -- runuser -u postgres --; else set --; fi\n"
     } else {
         "set --\n"
+    };
+    let args = psql_args(conn, db);
+    let (setsid, prompt) = match conn.password {
+        Some(_) => (" setsid -w", " -W"),
+        None => ("", ""),
+    };
+    format!("unset PGPASSWORD\n{run_as}cd / && exec \"$@\"{setsid} {args}{prompt}")
+}
+
+/// psql's stderr without the password prompt `-W` printed there.
+fn strip_prompt(stderr: &str) -> String {
+    static PROMPT: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"^Password(?: for user [^:\n]*)?: ").ok());
+    match PROMPT.as_ref() {
+        Some(p) => p.replace(stderr, "").into_owned(),
+        None => stderr.to_string(),
     }
 }
 
@@ -159,17 +177,14 @@ pub async fn psql_once(
     db: &str,
     sql: &str,
 ) -> Result<Output, ModuleError> {
-    let args = psql_args(conn, db);
-    // The first stdin line is the password (possibly empty); the rest is the SQL.
-    let script = format!(
-        "IFS= read -r PGPASSWORD; export PGPASSWORD; [ -n \"$PGPASSWORD\" ] || unset PGPASSWORD\n\
-         {}cd / && exec \"$@\" {args}",
-        run_as(conn)
-    );
-    let mut input = conn.password.clone().unwrap_or_default().into_bytes();
-    input.push(b'\n');
+    let mut input = Vec::new();
+    if let Some(pw) = &conn.password {
+        input.extend_from_slice(format!("{pw}\n").as_bytes());
+    }
     input.extend_from_slice(sql.as_bytes());
-    Ok(ctx.query(&script, Some(&input)).await?)
+    let mut out = ctx.query(&psql_command(conn, db), Some(&input)).await?;
+    out.stderr = strip_prompt(&out.stderr);
+    Ok(out)
 }
 
 /// What a PostgreSQL module's `query` leaves for `apply`.

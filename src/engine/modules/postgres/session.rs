@@ -15,7 +15,7 @@
 
 use std::sync::LazyLock;
 
-use super::{Conn, Ctx, ModuleError, psql_args};
+use super::{Conn, Ctx, ModuleError, psql_command, strip_prompt};
 use crate::transport::{Control, Output, ProcEvent, Process, Stream, TransportError, spawn_as};
 
 /// A psql kept on the connection between tasks.
@@ -126,22 +126,7 @@ fn key(ctx: &Ctx<'_>, conn: &Conn) -> String {
 
 /// Starts psql as the one-shot path would run it, reading its script from stdin until the end.
 async fn start(ctx: &Ctx<'_>, conn: &Conn, db: &str) -> Result<Session, ModuleError> {
-    let mut args = psql_args(conn, db);
-    let password = conn.password.as_deref();
-    if password.is_some() {
-        args.push_str(" -W");
-    }
-    // Without a controlling terminal (setsid) psql's password prompt reads stdin; the terminal
-    // of a local run or a `use_pty` sudo would otherwise be asked.
-    let exec = if password.is_some() {
-        "exec \"$@\" setsid -w"
-    } else {
-        "exec \"$@\""
-    };
-    let command = format!(
-        "unset PGPASSWORD\n{}cd / && {exec} {args}",
-        super::run_as(conn)
-    );
+    let command = psql_command(conn, db);
     let (proc, _) = spawn_as(ctx.conn, &command, ctx.escalation.as_ref()).await?;
     let session = Session {
         proc,
@@ -149,10 +134,8 @@ async fn start(ctx: &Ctx<'_>, conn: &Conn, db: &str) -> Result<Session, ModuleEr
         lines: 0,
         busy: false,
     };
-    if let Some(pw) = password {
-        let mut line = pw.as_bytes().to_vec();
-        line.push(b'\n');
-        send(&session.proc, line).await;
+    if let Some(pw) = &conn.password {
+        send(&session.proc, format!("{pw}\n").into_bytes()).await;
     }
     Ok(session)
 }
@@ -276,12 +259,7 @@ fn output(rc: i32, stdout: &[u8], stderr: &[u8], ready: &str, first_line: usize)
 fn renumber(stderr: &str, first_line: usize) -> String {
     static LINE: LazyLock<Option<regex::Regex>> =
         LazyLock::new(|| regex::Regex::new(r"psql:<stdin>:(\d+):").ok());
-    static PROMPT: LazyLock<Option<regex::Regex>> =
-        LazyLock::new(|| regex::Regex::new(r"^Password(?: for user [^:\n]*)?: ").ok());
-    let s = match PROMPT.as_ref() {
-        Some(p) => p.replace(stderr, ""),
-        None => stderr.into(),
-    };
+    let s = strip_prompt(stderr);
     match LINE.as_ref() {
         Some(re) => re
             .replace_all(&s, |c: &regex::Captures<'_>| {
@@ -289,7 +267,7 @@ fn renumber(stderr: &str, first_line: usize) -> String {
                 format!("psql:<stdin>:{}:", n.saturating_sub(first_line).max(1))
             })
             .into_owned(),
-        None => s.into_owned(),
+        None => s,
     }
 }
 
