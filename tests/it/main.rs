@@ -19,6 +19,7 @@ mod hosts_ssh;
 mod keywords;
 mod loops;
 mod migrate;
+mod psql_session;
 mod robust;
 mod roles;
 mod runner;

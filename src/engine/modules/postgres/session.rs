@@ -75,15 +75,16 @@ pub(super) async fn run(
     loop {
         let (mut session, reused) = match kept.take::<Session>(&key) {
             Some(s) => (s, true),
-            None => (start(ctx, conn, db).await?, false),
+            None => tokio::select! {
+                r = start(ctx, conn, db) => (r?, false),
+                _ = ctx.cancel.killed() => return Err(killed()),
+            },
         };
         session.busy = true;
         // A kill drops the busy session, which kills psql.
         let exchange = tokio::select! {
             r = exchange(&mut session, db, &sql) => r,
-            _ = ctx.cancel.killed() => return Err(TransportError::Other(
-                "killed: the run was cancelled while this command ran".into(),
-            ).into()),
+            _ = ctx.cancel.killed() => return Err(killed()),
         };
         match exchange {
             Ok(Exchange::Done(out)) => {
@@ -101,6 +102,10 @@ pub(super) async fn run(
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+fn killed() -> ModuleError {
+    TransportError::Other("killed: the run was cancelled while this command ran".into()).into()
 }
 
 /// The session's identity: who runs psql and how it connects (the database aside: a session
