@@ -99,7 +99,7 @@ pub trait Transport: Send + Sync {
     fn shells(&self) -> Option<&ShellCache> {
         None
     }
-    /// Processes modules keep between tasks on this connection, when it keeps them (see [`kept`]).
+    /// Processes modules keep between tasks on this connection, when it keeps them ([`Kept`]).
     fn kept(&self) -> Option<&Kept> {
         None
     }

@@ -45,7 +45,7 @@ fn playbook() -> String {
       shell: "{pids}"
       register: pids2
     - name: secret on the target
-      shell: "for p in $(pgrep -x psql); do tr '\\0' '\\n' </proc/$p/cmdline; tr '\\0' '\\n' </proc/$p/environ; done | grep -c -- '{SECRET}' || true"
+      shell: "for p in $(pgrep -x psql); do tr '\\0' '\\n' </proc/$p/cmdline; tr '\\0' '\\n' </proc/$p/environ; done | grep -c -- \"$(echo sess-secret)-0123456789-abcdef\" || true"
       register: leaked
     - name: restart
       command: pg_ctlcluster 15 main restart
@@ -66,11 +66,11 @@ fn playbook() -> String {
         login_password: "{SECRET}"
       register: ping
     - name: secret on the target with a password login
-      shell: "for p in $(pgrep -x psql); do tr '\\0' '\\n' </proc/$p/cmdline; tr '\\0' '\\n' </proc/$p/environ; done | grep -c -- '{SECRET}' || true"
+      shell: "for p in $(pgrep -x psql); do tr '\\0' '\\n' </proc/$p/cmdline; tr '\\0' '\\n' </proc/$p/environ; done | grep -c -- \"$(echo sess-secret)-0123456789-abcdef\" || true"
       register: leaked2
     - name: facts
       debug:
-        msg: "{{{{ pids1.stdout }}|{{{{ pids2.stdout }}|{{{{ leaked.stdout }}|{{{{ leaked2.stdout }}|{{{{ ping.is_available }}"
+        msg: "{{{{ pids1.stdout }}}}|{{{{ pids2.stdout }}}}|{{{{ leaked.stdout }}}}|{{{{ leaked2.stdout }}}}|{{{{ ping.is_available }}}}"
 "#
     )
 }
