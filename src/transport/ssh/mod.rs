@@ -378,6 +378,9 @@ impl SshTransport {
                 {
                     if self.shared.open_sessions.load(Ordering::SeqCst) > 0 {
                         tracing::trace!(host = %self.label, "session limit reached, waiting");
+                        // Idle kept processes (psql sessions) give their channels back first:
+                        // they are restarted when needed, a command waiting here is needed now.
+                        self.kept.clear();
                         let _ = tokio::time::timeout(Duration::from_secs(1), freed).await;
                     } else {
                         unconfirmed_retries += 1;
