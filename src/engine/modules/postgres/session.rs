@@ -179,7 +179,9 @@ async fn exchange(session: &mut Session, db: &str, sql: &str) -> Result<Exchange
     frame.push_str(&format!("SELECT '{nonce}-ready';\n"));
     // psql numbers lines from its start: the task's SQL starts after the probe.
     let first_line = session.lines + frame.matches('\n').count();
-    frame.push_str(&format!("{sql}\\echo {nonce}-end\n\\warn {nonce}-end\n"));
+    // A lone `;` sends a last statement left without one, as the one-shot psql does at the end
+    // of its input (an empty one is a no-op): the markers never pass a statement not yet run.
+    frame.push_str(&format!("{sql};\n\\echo {nonce}-end\n\\warn {nonce}-end\n"));
     session.lines += frame.bytes().filter(|&b| b == b'\n').count();
     send(&session.proc, frame.into_bytes()).await;
 
