@@ -12,11 +12,16 @@ use super::{Control, ProcEvent, Process, Stream, Transport, TransportError};
 #[derive(Default)]
 pub struct LocalTransport {
     shells: super::ShellCache,
+    kept: super::Kept,
 }
 
 impl Transport for LocalTransport {
     fn shells(&self) -> Option<&super::ShellCache> {
         Some(&self.shells)
+    }
+
+    fn kept(&self) -> Option<&super::Kept> {
+        Some(&self.kept)
     }
 
     fn spawn<'a>(&'a self, command: &'a str) -> BoxFuture<'a, Result<Process, TransportError>> {

@@ -3,12 +3,14 @@
 
 mod capped;
 mod control;
+mod kept;
 pub mod local;
 mod shell;
 pub mod ssh;
 
 pub use capped::{CAPTURE_HALF, Capped};
 pub use control::{ControlReceiver, ControlSender, KillWatch, STDIN_QUEUE, control_channel};
+pub use kept::{Kept, spawn_as};
 pub use shell::ShellCache;
 
 use std::time::Duration;
@@ -95,6 +97,10 @@ pub trait Transport: Send + Sync {
     fn spawn<'a>(&'a self, command: &'a str) -> BoxFuture<'a, Result<Process, TransportError>>;
     /// Persistent shells of this connection, when it keeps them (see [`shell`]).
     fn shells(&self) -> Option<&ShellCache> {
+        None
+    }
+    /// Processes modules keep between tasks on this connection, when it keeps them ([`Kept`]).
+    fn kept(&self) -> Option<&Kept> {
         None
     }
     /// Closes the connection cleanly; later spawns fail.

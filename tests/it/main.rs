@@ -21,6 +21,7 @@ mod keywords;
 mod loops;
 mod migrate;
 mod modules_a;
+mod psql_session;
 mod robust;
 mod roles;
 mod runner;

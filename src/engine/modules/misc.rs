@@ -226,31 +226,52 @@ impl Module for GatherFacts {
     }
 }
 
-/// The facts script: everything in one round trip, no Python.
-/// One round trip, and as few processes as possible: builtins and `/proc` reads where the
-/// information allows (a fork+exec costs more than the rest of the script).
+/// The facts script: everything in one round trip, no Python, and as few processes as possible
+/// (a fork+exec costs more than the rest of the script): builtins reading `/proc`, `/sys` and
+/// `/etc` where they hold the answer; `hostname -f` (the resolver) and one `ip` for addresses
+/// and the default route are the only programs on a current Linux (`uname` before 6.1, `id` for
+/// a user `/etc/passwd` does not list).
 const FACTS_SCRIPT: &str = r#"
+set -f
 read -r h </proc/sys/kernel/hostname
 echo "hostname=${h%%.*}"
 echo "fqdn=$(hostname -f 2>/dev/null || echo "$h")"
 if [ -r /etc/os-release ]; then . /etc/os-release; fi
 echo "os_id=${ID:-}"; echo "os_like=${ID_LIKE:-}"; echo "os_version=${VERSION_ID:-}"; echo "os_codename=${VERSION_CODENAME:-}"; echo "os_name=${NAME:-}"
 [ -r /etc/debian_version ] && read -r v </etc/debian_version && echo "debian_version=$v"
-echo "arch=$(uname -m)"
+if [ -r /proc/sys/kernel/arch ]; then read -r v </proc/sys/kernel/arch; else v=$(uname -m); fi
+echo "arch=$v"
 read -r v </proc/sys/kernel/osrelease; echo "kernel=$v"
 read -r v </proc/sys/kernel/ostype; echo "system=$v"
-set -- $(id); v=${1#uid=}; u=${v#*\(}; u=${u%\)}
-echo "user_id=$u"; echo "user_uid=${v%%\(*}"
-ip -4 -o addr show scope global 2>/dev/null | { a=; while read -r _ _ _ c _; do a="$a${c%%/*} "; done; echo "ipv4_all=$a"; }
-set -- $(ip -4 route get 1.1.1.1 2>/dev/null); v=
-while [ $# -gt 1 ]; do [ "$1" = src ] && v=$2; shift; done
-echo "default_ipv4=$v"
-set -- $(ip -4 route show default 2>/dev/null); echo "default_if=${5:-}"
+while read -r k v _; do [ "$k" = Uid: ] && break; done </proc/self/status
+u=; while IFS=: read -r n _ i _; do [ "$i" = "$v" ] && { u=$n; break; }; done </etc/passwd
+[ -n "$u" ] || u=$(id -un 2>/dev/null)
+echo "user_id=$u"; echo "user_uid=$v"
+v=$(ip -4 -o -batch - 2>/dev/null <<'SLM_IP'
+addr show scope global
+route get 1.1.1.1
+SLM_IP
+)
+a=; d=; i=
+while read -r l; do
+set -- $l
+case ${1:-} in
+*:) a="$a${4%%/*} " ;;
+*) while [ $# -gt 1 ]; do case $1 in dev) i=$2 ;; src) d=$2 ;; esac; shift; done ;;
+esac
+done <<SLM_IP
+$v
+SLM_IP
+echo "ipv4_all=$a"; echo "default_ipv4=$d"; echo "default_if=$i"
 read -r v </proc/1/comm 2>/dev/null; echo "pid1=$v"
 [ -d /run/systemd/system ] && echo "systemd=1"
 for m in apt-get dnf yum zypper apk pacman; do command -v $m >/dev/null 2>&1 && { echo "pkg=$m"; break; }; done
 while read -r k v _; do [ "$k" = MemTotal: ] && { echo "memtotal_kb=$v"; break; }; done </proc/meminfo
-echo "nproc=$(nproc 2>/dev/null)"
+n=0; v=
+read -r v 2>/dev/null </sys/devices/system/cpu/online
+IFS=,; for r in $v; do case $r in *-*) n=$((n + ${r#*-} - ${r%-*} + 1)) ;; *) n=$((n + 1)) ;; esac; done; unset IFS
+[ "$n" -gt 0 ] || n=$(nproc 2>/dev/null)
+echo "nproc=$n"
 echo "---env---"
 for k in ENV_NAMES; do eval "s=\${$k+1} v=\${$k-}"; if [ -n "$s" ]; then printf '%s=%s\n' "$k" "$v"; fi; done
 "#;

@@ -83,6 +83,7 @@ pub struct SshTransport {
     /// The connection to the ProxyJump host this one runs through.
     jump: Option<Box<SshTransport>>,
     shells: super::ShellCache,
+    kept: super::Kept,
 }
 
 impl SshTransport {
@@ -167,6 +168,7 @@ impl SshTransport {
                 fingerprint,
                 jump,
                 shells: super::ShellCache::default(),
+                kept: super::Kept::default(),
             }),
             Err(e) => {
                 if let Some(j) = jump {
@@ -376,6 +378,9 @@ impl SshTransport {
                 {
                     if self.shared.open_sessions.load(Ordering::SeqCst) > 0 {
                         tracing::trace!(host = %self.label, "session limit reached, waiting");
+                        // Idle kept processes (psql sessions) give their channels back first:
+                        // they are restarted when needed, a command waiting here is needed now.
+                        self.kept.clear();
                         let _ = tokio::time::timeout(Duration::from_secs(1), freed).await;
                     } else {
                         unconfirmed_retries += 1;
@@ -451,6 +456,10 @@ impl Transport for SshTransport {
         Some(&self.shells)
     }
 
+    fn kept(&self) -> Option<&super::Kept> {
+        Some(&self.kept)
+    }
+
     fn spawn<'a>(&'a self, command: &'a str) -> BoxFuture<'a, Result<Process, TransportError>> {
         Box::pin(async move {
             self.check_alive()?;
@@ -485,6 +494,9 @@ impl Transport for SshTransport {
             if self.shared.closed_by_us.swap(true, Ordering::SeqCst) {
                 return;
             }
+            // Kept sessions get their end of input first, so they can end cleanly (a psql says
+            // goodbye to its server instead of vanishing).
+            self.kept.clear();
             let _ = self.shared.shutdown.send(true);
             let _ = self
                 .handle

@@ -32,6 +32,9 @@ pub struct Conn {
     pub host: Option<String>,
     pub user: Option<String>,
     pub password: Option<String>,
+    /// A psql of its own rather than the kept session: for SQL that changes the session
+    /// (`SET`, `\set`) or may not be complete (a user's query).
+    pub one_shot: bool,
 }
 
 /// `state:` of the modules that make something exist or not.
@@ -88,6 +91,7 @@ macro_rules! pg_args {
                     host: set(&self.login_host),
                     user: set(&self.login_user),
                     password: set(&self.login_password),
+                    one_shot: false,
                 }
             }
         }
@@ -110,8 +114,18 @@ fn dbname_conninfo(db: &str) -> String {
     format!("dbname='{}'", db.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-/// Runs SQL (stdin) through psql; unaligned, tuples only, tab-separated, stop on the first error.
+/// Runs SQL (stdin) through psql as the task's user: on the host's kept psql session for this
+/// connection when it can (see [`session`]), else a psql of its own. Unaligned, tuples only,
+/// tab-separated, stop on the first error either way.
 pub async fn psql(ctx: &Ctx<'_>, conn: &Conn, db: &str, sql: &str) -> Result<Output, ModuleError> {
+    if session::suits(ctx, conn) {
+        return session::run(ctx, conn, db, sql).await;
+    }
+    psql_once(ctx, conn, db, sql).await
+}
+
+/// psql's options: output format, error handling and how to reach the server.
+fn psql_args(conn: &Conn, db: &str) -> String {
     let mut args = String::from("psql -X -q -A -t -v ON_ERROR_STOP=1 -F \"$(printf '\\t')\"");
     if let Some(p) = conn.port {
         args.push_str(&format!(" -p {p}"));
@@ -125,20 +139,52 @@ pub async fn psql(ctx: &Ctx<'_>, conn: &Conn, db: &str, sql: &str) -> Result<Out
     // Always a database name: a value with `=` or a URI prefix would otherwise be read as a
     // whole connection string (another host, user or sslmode).
     args.push_str(&format!(" -d {} -f -", sh_quote(&dbname_conninfo(db))));
-    // The first stdin line is the password (possibly empty); the rest is the SQL.
+    args
+}
+
+/// The script that starts psql for `conn` and reads SQL from stdin: as `postgres` for root
+/// with peer authentication (no login host or user). With a login password psql asks for it
+/// (`-W`) and, without a controlling terminal (`setsid`; a local run's or a `use_pty` sudo's
+/// would be asked), reads it from the first line of stdin: never in argv or the environment.
+fn psql_command(conn: &Conn, db: &str) -> String {
     let run_as = if conn.host.is_none() && conn.user.is_none() {
         "if [ \"$(id -u)\" = 0 ]; then set -- runuser -u postgres --; else set --; fi\n"
     } else {
         "set --\n"
     };
-    let script = format!(
-        "IFS= read -r PGPASSWORD; export PGPASSWORD; [ -n \"$PGPASSWORD\" ] || unset PGPASSWORD\n\
-         {run_as}cd / && exec \"$@\" {args}"
-    );
-    let mut input = conn.password.clone().unwrap_or_default().into_bytes();
-    input.push(b'\n');
+    let args = psql_args(conn, db);
+    let (setsid, prompt) = match conn.password {
+        Some(_) => (" setsid -w", " -W"),
+        None => ("", ""),
+    };
+    format!("unset PGPASSWORD\n{run_as}cd / && exec \"$@\"{setsid} {args}{prompt}")
+}
+
+/// psql's stderr without the password prompt `-W` printed there.
+fn strip_prompt(stderr: &str) -> String {
+    static PROMPT: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| regex::Regex::new(r"^Password(?: for user [^:\n]*)?: ").ok());
+    match PROMPT.as_ref() {
+        Some(p) => p.replace(stderr, "").into_owned(),
+        None => stderr.to_string(),
+    }
+}
+
+/// One psql for this SQL alone.
+pub async fn psql_once(
+    ctx: &Ctx<'_>,
+    conn: &Conn,
+    db: &str,
+    sql: &str,
+) -> Result<Output, ModuleError> {
+    let mut input = Vec::new();
+    if let Some(pw) = &conn.password {
+        input.extend_from_slice(format!("{pw}\n").as_bytes());
+    }
     input.extend_from_slice(sql.as_bytes());
-    Ok(ctx.query(&script, Some(&input)).await?)
+    let mut out = ctx.query(&psql_command(conn, db), Some(&input)).await?;
+    out.stderr = strip_prompt(&out.stderr);
+    Ok(out)
 }
 
 /// What a PostgreSQL module's `query` leaves for `apply`.
@@ -199,6 +245,7 @@ mod ping;
 mod privs;
 mod query;
 mod scram;
+mod session;
 mod user;
 
 #[cfg(test)]

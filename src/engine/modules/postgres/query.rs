@@ -64,7 +64,7 @@ impl Module for PostgresqlQuery {
     }
 
     async fn apply(&self, pending: Pending, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
-        let conn = self.conn(self.login_db());
+        let conn = self.one_shot_conn();
         match pending {
             Pending::Unreachable(change) => apply_sql(ctx, &conn, change).await,
             Pending::Rows { sql, json, result } => {
@@ -82,6 +82,15 @@ impl Module for PostgresqlQuery {
 impl PostgresqlQuery {
     pub(super) fn login_db(&self) -> &str {
         self.login_db.as_deref().unwrap_or("postgres")
+    }
+
+    /// A user's SQL runs on a psql of its own: it may change the session (`SET`, the guard's
+    /// read-only default, `\set QUIET`) or leave a quote open that would swallow the kept
+    /// session's end markers.
+    fn one_shot_conn(&self) -> super::Conn {
+        let mut conn = self.conn(self.login_db());
+        conn.one_shot = true;
+        conn
     }
 }
 
@@ -139,7 +148,7 @@ fn bind(
 }
 
 async fn read(a: &PostgresqlQuery, ctx: &Ctx<'_>) -> Result<Query<Pending>, ModuleError> {
-    let conn = a.conn(a.login_db());
+    let conn = a.one_shot_conn();
     let text = match (&a.query, &a.path_to_script) {
         (Some(q), _) => q.clone(),
         (None, Some(p)) => {
