@@ -167,6 +167,8 @@ pub fn canonical_name(name: &str) -> String {
     match name {
         "include" => "include_tasks".into(),
         "systemd_service" => "systemd".into(),
+        // ansible-core 2.19 redirects yum to dnf (config/ansible_builtin_runtime.yml).
+        "yum" => "dnf".into(),
         other => other.to_string(),
     }
 }

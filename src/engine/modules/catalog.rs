@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 use super::module::{self, ArgError, Module};
-use super::{command, files, misc, pkg, postgres, service};
+use super::{command, dnf, files, misc, pkg, postgres, service};
 use crate::compat::yaml::Pos;
 use crate::error::{InputError, unknown_key};
 use crate::playbook::{Item, Playbook, Task, split_free_form};
@@ -51,6 +51,7 @@ static CATALOG: &[Entry] = &[
     typed::<command::Shell>(true),
     typed::<pkg::Apt>(false),
     typed::<pkg::Package>(false),
+    typed::<dnf::Dnf>(false),
     typed::<files::Copy>(false),
     typed::<files::Template>(false),
     typed::<files::LineInFile>(false),
@@ -312,15 +313,15 @@ mod tests {
         (err.to_string(), path.display().to_string())
     }
 
-    /// A module the engine lacks is the module, not a misspelled keyword (`dnf` is close to
-    /// `diff`), and its refusal lets `--engine auto` hand the playbook to ansible.
+    /// A module the engine lacks is the module, not a misspelled keyword (`zypper` is close to no
+    /// keyword; `dnf`, close to `diff`, is a module now), and its refusal lets `--engine auto` hand the playbook to ansible.
     #[test]
     fn a_module_the_engine_lacks_is_not_implemented_not_a_typo() {
         let dir = tempfile::tempdir().expect("tmp");
         let path = dir.path().join("pb.yml");
         std::fs::write(
             &path,
-            "- hosts: all\n  tasks:\n    - dnf:\n        name: x\n",
+            "- hosts: all\n  tasks:\n    - zypper:\n        name: x\n",
         )
         .expect("write");
         let no_vault = |_: &str, pos: &Pos| -> Result<String, YamlError> {
@@ -330,7 +331,7 @@ mod tests {
             })
         };
         let mut pb = crate::playbook::load(&path, &no_vault).expect("a lone module key parses");
-        let err = check_playbook(&mut pb).expect_err("dnf is not implemented");
+        let err = check_playbook(&mut pb).expect_err("zypper is not implemented");
         assert!(err.is_not_implemented(), "{err}");
         assert!(!err.to_string().contains("did you mean"), "{err}");
     }
@@ -359,7 +360,7 @@ mod tests {
                 assert_eq!(err, want);
             }
         }
-        assert_eq!(modules, 25, "every module is typed");
+        assert_eq!(modules, 26, "every module is typed");
         // A module with nothing Ansible-only still refuses what it does not know.
         for (name, _) in typed_entries() {
             let (err, file) = refusal(&format!("    - {name}:\n        bogus_arg: 1\n"));
