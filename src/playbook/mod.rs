@@ -3,6 +3,7 @@
 
 mod parse;
 pub mod roles;
+pub mod start_at;
 pub mod survey;
 mod task;
 pub mod varspec;
