@@ -272,6 +272,10 @@ pub fn with_lookup_name(with_key: &str) -> Option<&'static str> {
     WITH_LOOKUPS.iter().copied().find(|n| *n == short)
 }
 
+/// Module names one edit away from a task keyword (`dnf`/`diff`): never offered as the misspelled
+/// keyword when a task names two unknown keys.
+pub const KEYWORD_LIKE_MODULES: &[&str] = &["dnf"];
+
 pub const TASK_KEYS: &[&str] = &[
     "name",
     "when",
