@@ -154,18 +154,18 @@ pub struct ArgsSource {
 
 /// `ansible.builtin.copy` → `copy`; `community.postgresql.postgresql_db` → `postgresql_db`.
 pub fn canonical_name(name: &str) -> String {
-    for prefix in [
+    let short = [
         "ansible.builtin.",
         "ansible.legacy.",
         "community.postgresql.",
         "community.general.",
         "ansible.posix.",
-    ] {
-        if let Some(rest) = name.strip_prefix(prefix) {
-            return rest.to_string();
-        }
-    }
-    match name {
+    ]
+    .iter()
+    .find_map(|p| name.strip_prefix(p))
+    .unwrap_or(name);
+    // Redirects apply to the written name with or without its collection.
+    match short {
         "include" => "include_tasks".into(),
         "systemd_service" => "systemd".into(),
         // ansible-core 2.19 redirects yum to dnf (config/ansible_builtin_runtime.yml).
