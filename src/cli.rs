@@ -178,6 +178,22 @@ pub struct RunArgs {
     /// Show the differences of changed files and objects.
     #[arg(short = 'D', long)]
     pub diff: bool,
+    /// Start at the first task whose name (or `role : name`) is NAME or matches it as a
+    /// shell-style pattern; earlier tasks and plays do not run (as ansible-playbook).
+    #[arg(long, value_name = "NAME")]
+    pub start_at_task: Option<String>,
+    /// Check the playbook as the engine would plan it, run nothing; print `playbook: PATH`.
+    #[arg(long)]
+    pub syntax_check: bool,
+    /// List each play's hosts (after --limit), run nothing.
+    #[arg(long)]
+    pub list_hosts: bool,
+    /// List each play's tasks (after --tags/--skip-tags) with their tags, run nothing.
+    #[arg(long)]
+    pub list_tasks: bool,
+    /// List each play's task tags, run nothing.
+    #[arg(long)]
+    pub list_tags: bool,
     /// Hosts at once.
     #[arg(short = 'f', long, default_value_t = 50)]
     pub forks: usize,

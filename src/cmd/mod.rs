@@ -6,6 +6,7 @@ pub mod doctor;
 pub mod exit;
 pub mod health;
 pub mod inventory;
+pub mod listing;
 pub mod migrate;
 pub mod run;
 pub mod runner;

@@ -32,6 +32,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
         limit: args.limit.clone(),
         tags: args.tags.clone(),
         skip_tags: args.skip_tags.clone(),
+        start_at_task: args.start_at_task.clone(),
         check: args.check,
         diff: args.diff,
         forks: args.forks,
@@ -42,6 +43,9 @@ pub async fn run(args: RunArgs) -> ExitCode {
             .then(|| Duration::from_secs(args.command_timeout)),
         ..Default::default()
     };
+    if args.syntax_check || args.list_hosts || args.list_tasks || args.list_tags {
+        return super::listing::run(&args, request, engine_choice, &config);
+    }
     // An encrypted key without a passphrase is unlocked by asking, as OpenSSH does.
     if std::io::stdin().is_terminal() {
         crate::transport::ssh::set_passphrase_prompt(|path| {

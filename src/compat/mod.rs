@@ -2,6 +2,7 @@
 //! nothing of the crate above it): Python's `re` syntax translated for the `regex` crate,
 //! PyYAML's emitter, and the YAML 1.1 loader Ansible's files are read with.
 
+pub mod fnmatch;
 pub mod py;
 pub mod pyre;
 pub mod pyyaml;

@@ -7,6 +7,7 @@ pub mod connect;
 pub mod diff;
 pub mod events;
 pub mod history;
+pub mod listing;
 pub mod loop_lookups;
 pub mod modules;
 pub mod output;

@@ -29,6 +29,8 @@ pub struct RunRequest {
     pub limit: Option<String>,
     pub tags: Vec<String>,
     pub skip_tags: Vec<String>,
+    /// `--start-at-task NAME`: the run starts at the first task NAME matches.
+    pub start_at_task: Option<String>,
     pub check: bool,
     pub diff: bool,
     pub forks: usize,
@@ -50,6 +52,7 @@ impl Default for RunRequest {
             limit: None,
             tags: Vec::new(),
             skip_tags: Vec::new(),
+            start_at_task: None,
             check: false,
             diff: false,
             forks: 50,
@@ -285,6 +288,11 @@ pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
         redactor,
     };
     check_templates(&plan)?;
+    // After the checks: a task before the start may define what a later one uses.
+    let mut plan = plan;
+    if let Some(name) = &plan.request.start_at_task {
+        playbook::start_at::apply(&mut plan.playbook, name)?;
+    }
     Ok(plan)
 }
 

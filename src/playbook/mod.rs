@@ -3,6 +3,7 @@
 
 mod parse;
 pub mod roles;
+pub mod start_at;
 pub mod survey;
 mod task;
 pub mod varspec;
@@ -158,20 +159,22 @@ pub struct ArgsSource {
 
 /// `ansible.builtin.copy` → `copy`; `community.postgresql.postgresql_db` → `postgresql_db`.
 pub fn canonical_name(name: &str) -> String {
-    for prefix in [
+    let short = [
         "ansible.builtin.",
         "ansible.legacy.",
         "community.postgresql.",
         "community.general.",
         "ansible.posix.",
-    ] {
-        if let Some(rest) = name.strip_prefix(prefix) {
-            return rest.to_string();
-        }
-    }
-    match name {
+    ]
+    .iter()
+    .find_map(|p| name.strip_prefix(p))
+    .unwrap_or(name);
+    // Redirects apply to the written name with or without its collection.
+    match short {
         "include" => "include_tasks".into(),
         "systemd_service" => "systemd".into(),
+        // ansible-core 2.19 redirects yum to dnf (config/ansible_builtin_runtime.yml).
+        "yum" => "dnf".into(),
         other => other.to_string(),
     }
 }
@@ -274,6 +277,10 @@ pub fn with_lookup_name(with_key: &str) -> Option<&'static str> {
         .unwrap_or(name);
     WITH_LOOKUPS.iter().copied().find(|n| *n == short)
 }
+
+/// Module names one edit away from a task keyword (`dnf`/`diff`): never offered as the misspelled
+/// keyword when a task names two unknown keys.
+pub const KEYWORD_LIKE_MODULES: &[&str] = &["dnf"];
 
 pub const TASK_KEYS: &[&str] = &[
     "name",

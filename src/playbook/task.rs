@@ -151,6 +151,9 @@ impl Parser<'_> {
                     // one is the module even when it looks like a keyword (`dnf` vs `diff`).
                     if let Some((prev, pk, _)) = &module {
                         for (name, at) in [(prev.as_str(), &pk.pos), (key.as_str(), &k.pos)] {
+                            if KEYWORD_LIKE_MODULES.contains(&canonical_name(name).as_str()) {
+                                continue;
+                            }
                             if let Some(s) = crate::error::suggest(name, TASK_KEYS.iter().copied())
                             {
                                 return Err(InputError::at(

@@ -1035,6 +1035,35 @@ fn package_uses_facts_and_check_mode() {
     );
 }
 
+/// A play written for several distributions plans natively: its `dnf`/`yum` tasks under a false
+/// `when` are skipped and the play goes on; one that runs on this Debian machine fails with the
+/// engine's package scope and the target's OS family (a later task does not run).
+#[test]
+fn dnf_and_yum_are_skipped_under_when_and_fail_clearly_when_run() {
+    let sb = Sandbox::new();
+    let pb = "- hosts: all\n  gather_facts: yes\n  tasks:\n\
+              \x20   - name: rh dnf\n      dnf: {name: acl}\n      when: ansible_os_family == 'RedHat'\n\
+              \x20   - name: rh yum\n      ansible.builtin.yum: name=acl state=absent\n      when: ansible_distribution in ('RedHat')\n\
+              \x20   - name: after\n      debug: {msg: reached}\n\
+              \x20   - name: dnf here\n      dnf: {name: acl, state: present}\n\
+              \x20   - name: never\n      debug: {msg: no}\n";
+    let r = sb.run(pb, &["--check"]);
+    r.assert_code(2);
+    assert_eq!(r.status("rh dnf"), "skipped", "{}", r.dump());
+    assert_eq!(r.status("rh yum"), "skipped", "{}", r.dump());
+    assert_eq!(r.status("after"), "ok", "{}", r.dump());
+    assert_eq!(r.status("dnf here"), "failed", "{}", r.dump());
+    let msg = r.result("dnf here")["msg"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        msg.contains("Debian-family targets only") && msg.contains("OS family is Debian"),
+        "{msg}"
+    );
+    assert!(r.results_of("never").is_empty(), "{}", r.dump());
+}
+
 // ---------------------------------------------------------------------------------------------
 // PostgreSQL
 // ---------------------------------------------------------------------------------------------

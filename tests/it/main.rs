@@ -8,6 +8,7 @@ mod ansible_wizard_tmux;
 mod architecture;
 mod bad_input;
 mod become_hosts;
+mod cli_listing;
 mod delegate;
 mod deploy_hosts;
 mod engine_local;

@@ -284,6 +284,9 @@ fn arguments(
     if !request.skip_tags.is_empty() {
         args.extend(["--skip-tags".into(), request.skip_tags.join(",").into()]);
     }
+    if let Some(t) = &request.start_at_task {
+        args.extend(["--start-at-task".into(), t.into()]);
+    }
     if request.check {
         args.push("--check".into());
     }

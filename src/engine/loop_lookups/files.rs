@@ -108,61 +108,13 @@ fn glob_dir(dir: &Path, pattern: &str) -> Vec<PathBuf> {
         .filter(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
             (!name.starts_with('.') || pattern.starts_with('.'))
-                && fnmatch(&pat, &name.chars().collect::<Vec<_>>())
+                && crate::compat::fnmatch::fnmatch_chars(&pat, &name.chars().collect::<Vec<_>>())
         })
         .map(|e| e.path())
         .filter(|p| p.is_file())
         .collect();
     out.sort();
     out
-}
-
-/// Python's fnmatch on one path component.
-pub(crate) fn fnmatch(pat: &[char], name: &[char]) -> bool {
-    match pat.first() {
-        None => name.is_empty(),
-        Some('*') => (0..=name.len()).any(|i| fnmatch(&pat[1..], &name[i..])),
-        Some('?') => !name.is_empty() && fnmatch(&pat[1..], &name[1..]),
-        Some('[') => match class_end(pat) {
-            Some(end) => {
-                let Some(c) = name.first() else { return false };
-                class_matches(&pat[1..end], *c) && fnmatch(&pat[end + 1..], &name[1..])
-            }
-            None => name.first() == Some(&'[') && fnmatch(&pat[1..], &name[1..]),
-        },
-        Some(p) => name.first() == Some(p) && fnmatch(&pat[1..], &name[1..]),
-    }
-}
-
-/// The index of the `]` closing the class opened at 0 (a `]` right after `[` or `[!` is literal).
-fn class_end(pat: &[char]) -> Option<usize> {
-    let mut i = 1;
-    if pat.get(i) == Some(&'!') {
-        i += 1;
-    }
-    if pat.get(i) == Some(&']') {
-        i += 1;
-    }
-    pat[i..].iter().position(|c| *c == ']').map(|p| p + i)
-}
-
-fn class_matches(class: &[char], c: char) -> bool {
-    let (negate, class) = match class.split_first() {
-        Some(('!', rest)) => (true, rest),
-        _ => (false, class),
-    };
-    let mut hit = false;
-    let mut i = 0;
-    while i < class.len() {
-        if i + 2 < class.len() && class[i + 1] == '-' {
-            hit |= class[i] <= c && c <= class[i + 2];
-            i += 3;
-        } else {
-            hit |= class[i] == c;
-            i += 1;
-        }
-    }
-    hit != negate
 }
 
 /// `with_first_found`: the first of the files (or `files` × `paths` of a mapping term) found,
@@ -272,28 +224,5 @@ fn split_on(v: &Value, seps: &str, what: &str) -> Result<Vec<String>, String> {
             "first_found's '{what}' must be a list of strings, not {}",
             py_type(other)
         )),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn m(p: &str, n: &str) -> bool {
-        fnmatch(
-            &p.chars().collect::<Vec<_>>(),
-            &n.chars().collect::<Vec<_>>(),
-        )
-    }
-
-    #[test]
-    fn fnmatch_like_python() {
-        assert!(m("*.conf", "a.conf"));
-        assert!(!m("*.conf", "a.confx"));
-        assert!(m("a?c", "abc"));
-        assert!(m("[a-c]x", "bx"));
-        assert!(!m("[!a-c]x", "bx"));
-        assert!(m("[]]", "]"));
-        assert!(m("[", "["));
     }
 }

@@ -6,9 +6,6 @@
 mod files;
 mod sequence;
 
-// Python's fnmatch, also for the `find` module's patterns.
-pub(crate) use files::fnmatch;
-
 use std::path::PathBuf;
 
 use serde_json::{Map, Value};

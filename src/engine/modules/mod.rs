@@ -4,6 +4,7 @@
 pub mod args;
 pub mod catalog;
 pub mod command;
+pub mod dnf;
 pub mod files;
 pub mod misc;
 pub mod module;
@@ -218,6 +219,7 @@ pub async fn run(
         "shell" => drive::<command::Shell>(args, ctx).await,
         "apt" => drive::<pkg::Apt>(args, ctx).await,
         "package" => drive::<pkg::Package>(args, ctx).await,
+        "dnf" => drive::<dnf::Dnf>(args, ctx).await,
         "copy" => drive::<files::Copy>(args, ctx).await,
         "template" => drive::<files::Template>(args, ctx).await,
         "lineinfile" => drive::<files::LineInFile>(args, ctx).await,

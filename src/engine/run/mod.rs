@@ -108,6 +108,7 @@ impl RunSummary {
 pub const LIVE_OUTPUT_PER_TASK: usize = 1 << 20;
 
 pub use modules::MAX_DIFF_TEXT;
+pub use scope::selected_by_tags;
 
 /// The live output of one task on one host so far.
 #[derive(Default)]

@@ -210,7 +210,7 @@ pub(super) fn play_base(play: &Play) -> Inherited {
 }
 
 /// Tag selection as Ansible does it (`always`, `never`, `all`).
-pub(super) fn selected_by_tags(req: &RunRequest, tags: &[String]) -> bool {
+pub fn selected_by_tags(req: &RunRequest, tags: &[String]) -> bool {
     let has = |t: &str| tags.iter().any(|x| x == t);
     if req.skip_tags.iter().any(|s| has(s) || (s == "all")) {
         return false;

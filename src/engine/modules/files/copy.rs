@@ -110,7 +110,20 @@ impl Module for Copy {
                 ModuleResult::ok().with_msg("file exists and force=no"),
             ));
         }
-        query_bytes(ctx, &dest, &current, content, &attrs).await
+        // Ansible's copy result names the content's SHA-1 and the destination's state.
+        let checksum = {
+            use sha1::Digest;
+            hex::encode(sha1::Sha1::digest(&content))
+        };
+        let mut q = query_bytes(ctx, &dest, &current, content, &attrs).await?;
+        for r in std::iter::once(&mut q.result).chain(q.pending.as_mut().map(|c| &mut c.result)) {
+            if !r.failed {
+                r.extra
+                    .insert("checksum".into(), Value::String(checksum.clone()));
+                r.extra.insert("state".into(), Value::String("file".into()));
+            }
+        }
+        Ok(q)
     }
 
     async fn apply(&self, change: Change, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {

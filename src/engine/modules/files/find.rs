@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use crate::compat::fnmatch::fnmatch_chars;
 use crate::compat::pyre;
-use crate::engine::loop_lookups::fnmatch;
 use crate::engine::modules::module::{Module, Query};
 use crate::engine::modules::{Ctx, ModuleError, ModuleResult, args};
 use crate::transport::sh_quote;
@@ -461,7 +461,7 @@ impl Filters {
     /// Ansible's `pfilter`.
     fn names(&self, name: &str) -> bool {
         let chars: Vec<char> = name.chars().collect();
-        let glob = |p: &String| fnmatch(&p.chars().collect::<Vec<_>>(), &chars);
+        let glob = |p: &String| fnmatch_chars(&p.chars().collect::<Vec<_>>(), &chars);
         if self.use_regex {
             self.pat_re.iter().any(|r| re_match(r, name))
                 && !self.exc_re.iter().any(|r| re_match(r, name))

@@ -7,6 +7,7 @@ use super::{Change, WriteOpts, apply_change, query_bytes, read_remote};
 use crate::compat::pyre;
 use crate::engine::modules::module::{Module, Query};
 use crate::engine::modules::{Ctx, ModuleError, ModuleResult, args};
+use crate::transport::sh_quote;
 
 #[derive(Deserialize, Clone, Copy, PartialEq, Default)]
 #[serde(rename_all = "lowercase")]
@@ -173,13 +174,38 @@ impl Module for LineInFile {
     }
 
     async fn apply(&self, change: Change, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+        // Ansible's lineinfile creates the missing parent directories of a file it creates.
+        if self.create.unwrap_or(false)
+            && let super::Write::Bytes { target, .. } = &change.write
+        {
+            let out = ctx
+                .sh(
+                    &format!(
+                        "d=$(dirname -- {})\n[ -d \"$d\" ] || mkdir -p -- \"$d\"",
+                        sh_quote(target)
+                    ),
+                    None,
+                )
+                .await?;
+            if out.rc != 0 {
+                return Ok(ModuleResult::fail(format!(
+                    "lineinfile: cannot create the directory of {target}: {}",
+                    out.stderr.trim()
+                )));
+            }
+        }
         let attrs = self.attrs();
         let opts = WriteOpts {
             attrs: &attrs,
             backup: self.backup.unwrap_or(false),
             validate: self.validate.clone(),
         };
-        apply_change(ctx, change, &opts).await
+        let mut r = apply_change(ctx, change, &opts).await?;
+        // lineinfile names its backup `backup` (copy and template say `backup_file`).
+        if let Some(b) = r.extra.remove("backup_file") {
+            r.extra.insert("backup".into(), b);
+        }
+        Ok(r)
     }
 }
 

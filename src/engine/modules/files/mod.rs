@@ -307,7 +307,8 @@ pub async fn write_remote_payload(
     if let Some(v) = &opts.validate {
         if !v.contains("%s") {
             return Err(ModuleError::Args(format!(
-                "validate must contain %s (the file to check), got {v:?}"
+                // Ansible's wording (lineinfile's upstream test matches it).
+                "validate must contain %s: {v}"
             )));
         }
         let cmd = v.replace("%s", "\"$tmp\"");
