@@ -7,7 +7,6 @@ pub mod connect;
 pub mod diff;
 pub mod events;
 pub mod history;
-pub mod loop_lookups;
 pub mod modules;
 pub mod output;
 pub mod plan;

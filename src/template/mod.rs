@@ -2,6 +2,7 @@
 //! variable may itself be a template), native values for `"{{ expr }}"`, and Ansible's filters.
 
 pub mod filters;
+pub mod lookups;
 
 use std::cell::Cell;
 use std::collections::HashSet;
@@ -77,6 +78,8 @@ impl Templar {
             env.set_syntax(s);
         }
         filters::register(&mut env);
+        // Python's str/dict/list methods (`.split()`, `.get()`, `.items()`, `.format()` …).
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("lookup", lookup);
         env.add_function("query", query);
         env.add_function("q", query);
@@ -367,6 +370,8 @@ pub struct Scope {
     cache: std::sync::Mutex<std::collections::HashMap<String, JValue>>,
     /// Variables being rendered right now; meeting one again is a reference loop.
     resolving: std::sync::Mutex<HashSet<String>>,
+    /// Where this scope's `lookup()` calls look for files (None: the working directory).
+    pub lookup_ctx: Option<Arc<lookups::Context>>,
 }
 
 impl Scope {
@@ -378,6 +383,7 @@ impl Scope {
             literal_layers: Vec::new(),
             cache: Default::default(),
             resolving: Default::default(),
+            lookup_ctx: None,
         }
     }
 
@@ -411,6 +417,13 @@ impl Object for Scope {
 
     fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
         let key = key.as_str()?;
+        if key == LOOKUP_HANDLE {
+            let ctx = self.lookup_ctx.clone()?;
+            return Some(JValue::from_object(LookupHandle {
+                ctx,
+                scope: JValue::from_dyn_object(self.clone()),
+            }));
+        }
         if let Some((_, v)) = self.specials.iter().find(|(k, _)| k == key) {
             return Some(v.clone());
         }
@@ -477,49 +490,120 @@ fn contains_template(v: &Value) -> bool {
     }
 }
 
-fn lookup(kind: String, args: minijinja::value::Rest<JValue>) -> Result<JValue, minijinja::Error> {
-    let values = query(kind, args)?;
-    let items: Vec<JValue> = values.try_iter()?.collect();
-    Ok(match items.len() {
-        0 => JValue::from(""),
-        1 => items.into_iter().next().unwrap_or_default(),
-        _ => JValue::from(
-            items
-                .iter()
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
-                .join(","),
-        ),
-    })
+/// The variable through which `lookup()` finds its task's [`lookups::Context`] and variables
+/// (read by name, never listed).
+const LOOKUP_HANDLE: &str = "__slm_wizard_lookup__";
+
+/// What `lookup()` needs from the scope it is called in.
+#[derive(Debug)]
+struct LookupHandle {
+    ctx: Arc<lookups::Context>,
+    scope: JValue,
 }
 
-/// The controller-side lookups playbooks use most: `env` and `file`.
-fn query(kind: String, args: minijinja::value::Rest<JValue>) -> Result<JValue, minijinja::Error> {
-    let mut out = Vec::new();
-    for a in args.iter() {
-        let name = a.as_str().unwrap_or_default().to_string();
-        match kind.as_str() {
-            "env" => out.push(JValue::from(std::env::var(&name).unwrap_or_default())),
-            "file" => {
-                let text = std::fs::read_to_string(&name).map_err(|e| {
-                    minijinja::Error::new(
-                        ErrorKind::InvalidOperation,
-                        format!("lookup('file', {name:?}): {e}"),
-                    )
-                })?;
-                out.push(JValue::from(text.trim_end_matches('\n')));
-            }
-            other => {
-                return Err(minijinja::Error::new(
-                    ErrorKind::InvalidOperation,
-                    format!(
-                        "lookup plugin '{other}' is not supported by slm-wizard (supported: env, file); run this playbook with ansible-playbook"
-                    ),
-                ));
-            }
+impl Object for LookupHandle {}
+
+fn lookup(
+    state: &minijinja::State,
+    name: String,
+    args: minijinja::value::Rest<minijinja::value::ValueOrKwargs>,
+) -> Result<JValue, minijinja::Error> {
+    invoke_lookup(state, &name, args.into_values(), false)
+}
+
+fn query(
+    state: &minijinja::State,
+    name: String,
+    args: minijinja::value::Rest<minijinja::value::ValueOrKwargs>,
+) -> Result<JValue, minijinja::Error> {
+    invoke_lookup(state, &name, args.into_values(), true)
+}
+
+/// ansible-core 2.19's `_invoke_lookup`: `wantlist` and `errors` taken out of the options, a
+/// failure raised, warned or ignored (`[]`/None), and without `wantlist` one result given alone,
+/// several strings joined with commas.
+fn invoke_lookup(
+    state: &minijinja::State,
+    name: &str,
+    mut args: Vec<JValue>,
+    mut wantlist: bool,
+) -> Result<JValue, minijinja::Error> {
+    let invalid = |msg: String| minijinja::Error::new(ErrorKind::InvalidOperation, msg);
+    let mut opts = Map::new();
+    if args.last().is_some_and(JValue::is_kwargs)
+        && let Some(kw) = args.pop()
+    {
+        let kw = minijinja::value::Kwargs::try_from(kw)?;
+        for k in kw.args() {
+            let v: JValue = kw.get(k)?;
+            opts.insert(k.to_string(), to_json(&v)?);
         }
     }
-    Ok(JValue::from(out))
+    if let Some(w) = opts.shift_remove("wantlist") {
+        wantlist |= truthy_json(&w);
+    }
+    let errors = match opts.shift_remove("errors") {
+        None => "strict".to_string(),
+        Some(Value::String(e)) if ["strict", "warn", "ignore"].contains(&e.as_str()) => e,
+        Some(other) => {
+            return Err(invalid(format!(
+                "lookup '{name}': errors must be one of strict, warn, ignore, got {other}"
+            )));
+        }
+    };
+    let short = lookups::short_name(name);
+    let terms = args.iter().map(to_json).collect::<Result<Vec<_>, _>>()?;
+    let handle = state.lookup(LOOKUP_HANDLE);
+    let handle = handle
+        .as_ref()
+        .and_then(|h| h.downcast_object_ref::<LookupHandle>());
+    let here;
+    let (ctx, scope) = match handle {
+        Some(h) => (h.ctx.as_ref(), h.scope.clone()),
+        None => {
+            here = lookups::Context::here();
+            (&here, JValue::UNDEFINED)
+        }
+    };
+    let call = lookups::Call {
+        ctx,
+        env: state.env(),
+        scope: &scope,
+        as_with: false,
+    };
+    let results = match lookups::run(short, terms, &opts, &call) {
+        Ok(r) => r,
+        // `warn` would print a warning in Ansible; the engine has no warning channel here, so it
+        // is treated as `ignore`.
+        Err(_) if errors != "strict" => {
+            return Ok(if wantlist {
+                JValue::from(Vec::<JValue>::new())
+            } else {
+                JValue::from(())
+            });
+        }
+        Err(e) => {
+            return Err(invalid(format!("The lookup plugin '{name}' failed: {e}")));
+        }
+    };
+    let mut values: Vec<JValue> = results
+        .into_iter()
+        .map(|v| match v {
+            Some(v) => JValue::from(minijinja::value::Serde(&v)),
+            None => JValue::UNDEFINED,
+        })
+        .collect();
+    if wantlist || values.is_empty() {
+        return Ok(JValue::from(values));
+    }
+    if values.len() == 1 {
+        return Ok(values.remove(0));
+    }
+    if values.iter().all(|v| v.as_str().is_some()) {
+        let joined: Vec<&str> = values.iter().filter_map(JValue::as_str).collect();
+        return Ok(JValue::from(joined.join(",")));
+    }
+    Ok(JValue::from(values))
 }
 
 #[cfg(test)]

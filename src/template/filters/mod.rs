@@ -19,6 +19,7 @@ use crate::compat::py::{kind_name, map_pairs};
 
 mod collections;
 mod convert;
+mod crypt;
 mod encoding;
 mod predicates;
 mod regex;
@@ -26,6 +27,7 @@ mod serial;
 mod strings;
 mod version;
 
+pub(crate) use crypt::{random_salt, sha512_crypt};
 pub(crate) use encoding::digest;
 
 type Res<T> = Result<T, Error>;
@@ -60,6 +62,7 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("b64encode", encoding::b64encode);
     env.add_filter("b64decode", encoding::b64decode);
     env.add_filter("hash", encoding::hash_filter);
+    env.add_filter("password_hash", crypt::password_hash);
     env.add_filter("md5", encoding::md5_filter);
     env.add_filter("sha1", encoding::sha1_filter);
     env.add_filter("checksum", encoding::sha1_filter);
