@@ -3,6 +3,7 @@
 
 pub mod filters;
 pub mod lookups;
+pub mod syntax;
 
 use std::cell::Cell;
 use std::collections::HashSet;
@@ -22,6 +23,9 @@ pub struct TemplateError {
     /// The template used an undefined variable or attribute (`with_first_found` leaves such
     /// terms out, as Ansible does).
     pub undefined: bool,
+    /// The template names a filter, test or lookup the engine does not have (ansible-playbook
+    /// may still run it).
+    pub unknown_name: bool,
 }
 
 impl TemplateError {
@@ -29,6 +33,7 @@ impl TemplateError {
         Self {
             msg: msg.into(),
             undefined: false,
+            unknown_name: false,
         }
     }
 
@@ -36,6 +41,7 @@ impl TemplateError {
         Self {
             msg: msg.into(),
             undefined: true,
+            unknown_name: false,
         }
     }
 }
@@ -140,7 +146,7 @@ impl Templar {
         if let Some(expr) = single_expression(s) {
             let compiled = self
                 .env
-                .compile_expression(expr)
+                .compile_expression_owned(syntax::rewrite(expr, true).into_owned())
                 .map_err(|e| self.describe(e, s, scope))?;
             let v = compiled
                 .eval(scope.clone())
@@ -157,7 +163,7 @@ impl Templar {
             });
         }
         self.env
-            .render_str(s, scope.clone())
+            .render_str(&syntax::rewrite(s, false), scope.clone())
             .map(Value::String)
             .map_err(|e| self.describe(e, s, scope))
     }
@@ -165,7 +171,7 @@ impl Templar {
     /// Renders a template file's text (the `template` module).
     pub fn render_text(&self, text: &str, scope: &JValue) -> Result<String, TemplateError> {
         self.env
-            .render_str(text, scope.clone())
+            .render_str(&syntax::rewrite(text, false), scope.clone())
             .map_err(|e| self.describe(e, text, scope))
     }
 
@@ -206,7 +212,7 @@ impl Templar {
                 }
                 let compiled = self
                     .env
-                    .compile_expression(t)
+                    .compile_expression_owned(syntax::rewrite(t, true).into_owned())
                     .map_err(|e| self.describe(e, t, scope))?;
                 let v = compiled
                     .eval(scope.clone())
@@ -222,33 +228,76 @@ impl Templar {
         }
     }
 
-    /// Checks a template's syntax without rendering it.
+    /// Checks a template's syntax without rendering it, and that every filter, test and lookup
+    /// it names exists.
     pub fn check_syntax(&self, s: &str) -> Result<(), TemplateError> {
         if !is_template(s) {
             return Ok(());
         }
+        let bad = |e: minijinja::Error| {
+            TemplateError::new(format!("template error in {s:?}: {}", detail(&e)))
+        };
         if let Some(expr) = single_expression(s) {
             self.env
-                .compile_expression(expr)
-                .map(|_| ())
-                .map_err(|e| TemplateError::new(format!("template error in {s:?}: {}", detail(&e))))
+                .compile_expression_owned(syntax::rewrite(expr, true).into_owned())
+                .map_err(bad)?;
         } else {
             self.env
-                .template_from_str(s)
-                .map(|_| ())
-                .map_err(|e| TemplateError::new(format!("template error in {s:?}: {}", detail(&e))))
+                .template_from_str(&syntax::rewrite(s, false))
+                .map_err(bad)?;
         }
+        self.check_names(s, false)
     }
 
-    /// Checks a bare condition expression's syntax.
+    /// Checks a bare condition expression's syntax and names.
     pub fn check_expr(&self, s: &str) -> Result<(), TemplateError> {
         if is_template(s) {
             return self.check_syntax(s);
         }
         self.env
-            .compile_expression(s)
-            .map(|_| ())
-            .map_err(|e| TemplateError::new(format!("invalid expression {s:?}: {}", detail(&e))))
+            .compile_expression_owned(syntax::rewrite(s, true).into_owned())
+            .map_err(|e| TemplateError::new(format!("invalid expression {s:?}: {}", detail(&e))))?;
+        self.check_names(s, true)
+    }
+
+    /// Refuses a filter, test or lookup the engine does not have, naming where in `s` it is.
+    fn check_names(&self, s: &str, bare: bool) -> Result<(), TemplateError> {
+        for used in syntax::used_names(s, bare) {
+            let known = match used.kind {
+                syntax::NameKind::Filter => self.has(&used.name, true),
+                syntax::NameKind::Test => self.has(&used.name, false),
+                syntax::NameKind::Lookup => {
+                    lookups::LOOKUPS.contains(&lookups::short_name(&used.name))
+                }
+            };
+            if !known {
+                let mut e = TemplateError::new(format!(
+                    "{} '{}' (line {}, column {} of {s:?}) is not implemented by slm-wizard's engine; run this playbook with ansible-playbook",
+                    used.kind.word(),
+                    used.name,
+                    used.line,
+                    used.col
+                ));
+                e.unknown_name = true;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the environment has filter (or test) `name`: calling it without arguments fails
+    /// with "unknown" only when there is none (filters and tests have no side effects).
+    fn has(&self, name: &str, filter: bool) -> bool {
+        let Ok(t) = self.env.template_from_str("") else {
+            return true;
+        };
+        let mut state = t.new_state();
+        let r = if filter {
+            state.apply_filter(name, &[]).err()
+        } else {
+            state.perform_test(name, &[]).err()
+        };
+        !r.is_some_and(|e| matches!(e.kind(), ErrorKind::UnknownFilter | ErrorKind::UnknownTest))
     }
 
     /// Root variable names a template or expression reads.
@@ -261,12 +310,12 @@ impl Templar {
         match expr {
             Some(e) => self
                 .env
-                .compile_expression(e)
+                .compile_expression_owned(syntax::rewrite(e, true).into_owned())
                 .map(|c| c.undeclared_variables(false))
                 .unwrap_or_default(),
             None => self
                 .env
-                .template_from_str(s)
+                .template_from_str(&syntax::rewrite(s, false))
                 .map(|t| t.undeclared_variables(false))
                 .unwrap_or_default(),
         }

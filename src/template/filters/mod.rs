@@ -21,9 +21,11 @@ mod collections;
 mod convert;
 mod crypt;
 mod encoding;
+mod net;
 mod predicates;
 mod regex;
 mod serial;
+mod sets;
 mod strings;
 mod version;
 
@@ -67,6 +69,8 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("sha1", encoding::sha1_filter);
     env.add_filter("checksum", encoding::sha1_filter);
     env.add_filter("split", strings::split);
+    // `'fmt' % args`, rewritten to this filter before compiling (see template::syntax).
+    env.add_filter("__py_percent", strings::py_percent);
     env.add_filter("splitlines", strings::splitlines);
     env.add_filter("basename", strings::basename);
     env.add_filter("dirname", strings::dirname);
@@ -80,6 +84,18 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("dict", collections::dict_filter);
     env.add_filter("map", collections::map_filter);
     env.add_filter("sort", collections::sort_filter);
+    env.add_filter("union", sets::union);
+    env.add_filter("intersect", sets::intersect);
+    env.add_filter("difference", sets::difference);
+    env.add_filter("symmetric_difference", sets::symmetric_difference);
+    env.add_filter("zip", sets::zip);
+    env.add_filter("zip_longest", sets::zip_longest);
+    env.add_filter("product", sets::product);
+    env.add_filter("comment", sets::comment);
+    env.add_filter("to_uuid", sets::to_uuid);
+    env.add_filter("ipaddr", net::ipaddr);
+    env.add_filter("ipv4", net::ipv4);
+    env.add_filter("ipv6", net::ipv6);
 
     // tests
     env.add_test("sequence", predicates::is_sequence);

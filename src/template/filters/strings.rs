@@ -283,3 +283,16 @@ mod tests {
         assert_err("['abc']|urlencode", "(key, value) pairs");
     }
 }
+
+/// Python's `fmt % args`: a list (Jinja's tuple) gives the arguments, anything else is the one
+/// argument (a mapping serves `%(name)s`).
+pub(super) fn py_percent(state: &State, fmt: &Value, args: &Value) -> Res<String> {
+    let fmt = super::py_str(state, fmt)?;
+    super::check_defined(state, args)?;
+    let args: Vec<Value> = if matches!(args.kind(), minijinja::value::ValueKind::Seq) {
+        args.try_iter()?.collect()
+    } else {
+        vec![args.clone()]
+    };
+    minijinja::formatting::format(minijinja::formatting::FormatStyle::Printf, &fmt, &args)
+}
