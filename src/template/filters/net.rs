@@ -228,9 +228,7 @@ fn one(value: &Value, query: &str, version: Option<i64>) -> Res<Value> {
             }
         }
         "host" => {
-            if v.size() == 1 {
-                s(v.with_prefix())
-            } else if !v.is_network_addr() || v.broadcast().is_none() {
+            if v.size() == 1 || !v.is_network_addr() || v.broadcast().is_none() {
                 s(v.with_prefix())
             } else {
                 none

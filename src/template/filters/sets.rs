@@ -53,6 +53,11 @@ pub(super) fn symmetric_difference(state: &State, a: &Value, b: &Value) -> Res<V
     Ok(Value::from(uniq(left.chain(right).collect::<Vec<_>>())))
 }
 
+/// A Python tuple (what zip and itertools.product give; `[1] != (1,)` in Jinja as in Python).
+fn tuple(items: Vec<Value>) -> Value {
+    Value::from(minijinja::value::Tuple::from(items))
+}
+
 /// The lists of `zip`/`product`: the filtered value, then the positional arguments.
 fn lists(state: &State, what: &str, value: &Value, rest: &[Value]) -> Res<Vec<Vec<Value>>> {
     std::iter::once(value)
@@ -67,7 +72,7 @@ pub(super) fn zip(state: &State, value: &Value, args: Rest<Value>) -> Res<Value>
     let n = lists.iter().map(Vec::len).min().unwrap_or(0);
     Ok(Value::from(
         (0..n)
-            .map(|i| Value::from(lists.iter().map(|l| l[i].clone()).collect::<Vec<_>>()))
+            .map(|i| tuple(lists.iter().map(|l| l[i].clone()).collect()))
             .collect::<Vec<_>>(),
     ))
 }
@@ -88,11 +93,11 @@ pub(super) fn zip_longest(state: &State, value: &Value, args: Rest<ValueOrKwargs
     Ok(Value::from(
         (0..n)
             .map(|i| {
-                Value::from(
+                tuple(
                     lists
                         .iter()
                         .map(|l| l.get(i).cloned().unwrap_or_else(|| fill.clone()))
-                        .collect::<Vec<_>>(),
+                        .collect(),
                 )
             })
             .collect::<Vec<_>>(),
@@ -128,9 +133,7 @@ pub(super) fn product(state: &State, value: &Value, args: Rest<ValueOrKwargs>) -
             return Err(fail("product", "more than a million combinations"));
         }
     }
-    Ok(Value::from(
-        rows.into_iter().map(Value::from).collect::<Vec<_>>(),
-    ))
+    Ok(Value::from(rows.into_iter().map(tuple).collect::<Vec<_>>()))
 }
 
 /// `comment(style='plain', **kw)`: the text as a comment block, as ansible.builtin.comment.
