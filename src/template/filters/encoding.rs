@@ -258,8 +258,8 @@ mod tests {
             "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"
         );
         assert_err(
-            "'hello'|hash('sha512')",
-            "hash: unsupported hash type 'sha512'",
+            "'hello'|hash('whirlpool')",
+            "hash: unsupported hash type 'whirlpool'",
         );
     }
 
