@@ -295,6 +295,22 @@ impl Builder {
             _ => parent,
         };
         match pending_key.take() {
+            None if matches!(node.kind, Kind::Map(_) | Kind::Seq(_)) => {
+                // Python cannot hash a mapping or a list, so PyYAML (and Ansible) refuse one as
+                // a key. `key: {{ x }}` is the common case: a template that needed quotes.
+                let template = matches!(node.kind, Kind::Map(_))
+                    && node.pos.line == map.pos.line
+                    && node.pos.col == map.pos.col + 1;
+                self.error.get_or_insert(YamlError {
+                    // Where Ansible points: the template's first brace.
+                    pos: if template { map.pos.clone() } else { node.pos },
+                    msg: if template {
+                        "YAML syntax error: this may be an issue with missing quotes around a template block: write \"{{ … }}\", not {{ … }}".into()
+                    } else {
+                        "YAML syntax error: a mapping or a list cannot be a mapping key".into()
+                    },
+                });
+            }
             None => {
                 // yaml-rust2 marks a block mapping at its first ':'; the first key is where it starts.
                 if let Kind::Map(entries) = &map.kind
@@ -576,6 +592,16 @@ mod tests {
         let n = p("pw: !vault |\n  $ANSIBLE_VAULT;1.1;AES256\n  6162\n");
         assert!(matches!(n.get("pw").map(|v| &v.kind), Some(Kind::Vault(_))));
         assert!(n.to_json_plain().is_err());
+    }
+
+    #[test]
+    fn unquoted_template_is_an_error_at_its_position() {
+        let e = parse("- debug:\n    msg: {{ x }}\n", Path::new("p.yml")).expect_err("unquoted");
+        assert_eq!((e.pos.line, e.pos.col), (2, 10), "{}", e.msg);
+        assert!(e.msg.contains("missing quotes"), "{}", e.msg);
+        let e = parse("? [a]\n: 1\n", Path::new("p.yml")).expect_err("list key");
+        assert!(e.msg.contains("cannot be a mapping key"), "{}", e.msg);
+        assert!(parse("msg: \"{{ x }}\"\n", Path::new("p.yml")).is_ok());
     }
 
     #[test]

@@ -8,7 +8,6 @@ pub mod diff;
 pub mod events;
 pub mod history;
 pub mod listing;
-pub mod loop_lookups;
 pub mod modules;
 pub mod output;
 pub mod plan;

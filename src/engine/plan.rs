@@ -591,10 +591,16 @@ fn check_templates(plan: &Plan) -> Result<(), InputError> {
             t.check_syntax(s)
         };
         if let Err(e) = syntax {
-            first_err = Some(InputError::at(
+            let err = InputError::at(
                 &task.pos,
                 format!("task '{}', {what}: {}", task.display_name(), e.msg),
-            ));
+            );
+            // An unknown filter/test/lookup is the engine's gap: `auto` hands the run over.
+            first_err = Some(if e.unknown_name {
+                err.not_implemented()
+            } else {
+                err
+            });
             return;
         }
         // with_first_found leaves undefined terms out at run time, as Ansible does.

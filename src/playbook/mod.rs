@@ -266,6 +266,13 @@ pub const WITH_LOOKUPS: &[&str] = &[
     "first_found",
     "flattened",
     "random_choice",
+    "file",
+    "template",
+    "env",
+    "pipe",
+    "lines",
+    "password",
+    "vars",
 ];
 
 /// `with_ansible.builtin.dict` → `dict`; None when the engine does not implement the lookup.
@@ -299,6 +306,13 @@ pub const TASK_KEYS: &[&str] = &[
     "with_first_found",
     "with_flattened",
     "with_random_choice",
+    "with_file",
+    "with_template",
+    "with_env",
+    "with_pipe",
+    "with_lines",
+    "with_password",
+    "with_vars",
     "loop_control",
     "register",
     "notify",

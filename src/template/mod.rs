@@ -2,6 +2,8 @@
 //! variable may itself be a template), native values for `"{{ expr }}"`, and Ansible's filters.
 
 pub mod filters;
+pub mod lookups;
+pub mod syntax;
 
 use std::cell::Cell;
 use std::collections::HashSet;
@@ -21,6 +23,9 @@ pub struct TemplateError {
     /// The template used an undefined variable or attribute (`with_first_found` leaves such
     /// terms out, as Ansible does).
     pub undefined: bool,
+    /// The template names a filter, test or lookup the engine does not have (ansible-playbook
+    /// may still run it).
+    pub unknown_name: bool,
 }
 
 impl TemplateError {
@@ -28,6 +33,7 @@ impl TemplateError {
         Self {
             msg: msg.into(),
             undefined: false,
+            unknown_name: false,
         }
     }
 
@@ -35,6 +41,7 @@ impl TemplateError {
         Self {
             msg: msg.into(),
             undefined: true,
+            unknown_name: false,
         }
     }
 }
@@ -77,6 +84,8 @@ impl Templar {
             env.set_syntax(s);
         }
         filters::register(&mut env);
+        // Python's str/dict/list methods (`.split()`, `.get()`, `.items()`, `.format()` …).
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("lookup", lookup);
         env.add_function("query", query);
         env.add_function("q", query);
@@ -137,7 +146,7 @@ impl Templar {
         if let Some(expr) = single_expression(s) {
             let compiled = self
                 .env
-                .compile_expression(expr)
+                .compile_expression_owned(syntax::rewrite(expr, true).into_owned())
                 .map_err(|e| self.describe(e, s, scope))?;
             let v = compiled
                 .eval(scope.clone())
@@ -154,7 +163,7 @@ impl Templar {
             });
         }
         self.env
-            .render_str(s, scope.clone())
+            .render_str(&syntax::rewrite(s, false), scope.clone())
             .map(Value::String)
             .map_err(|e| self.describe(e, s, scope))
     }
@@ -162,7 +171,7 @@ impl Templar {
     /// Renders a template file's text (the `template` module).
     pub fn render_text(&self, text: &str, scope: &JValue) -> Result<String, TemplateError> {
         self.env
-            .render_str(text, scope.clone())
+            .render_str(&syntax::rewrite(text, false), scope.clone())
             .map_err(|e| self.describe(e, text, scope))
     }
 
@@ -203,7 +212,7 @@ impl Templar {
                 }
                 let compiled = self
                     .env
-                    .compile_expression(t)
+                    .compile_expression_owned(syntax::rewrite(t, true).into_owned())
                     .map_err(|e| self.describe(e, t, scope))?;
                 let v = compiled
                     .eval(scope.clone())
@@ -219,33 +228,76 @@ impl Templar {
         }
     }
 
-    /// Checks a template's syntax without rendering it.
+    /// Checks a template's syntax without rendering it, and that every filter, test and lookup
+    /// it names exists.
     pub fn check_syntax(&self, s: &str) -> Result<(), TemplateError> {
         if !is_template(s) {
             return Ok(());
         }
+        let bad = |e: minijinja::Error| {
+            TemplateError::new(format!("template error in {s:?}: {}", detail(&e)))
+        };
         if let Some(expr) = single_expression(s) {
             self.env
-                .compile_expression(expr)
-                .map(|_| ())
-                .map_err(|e| TemplateError::new(format!("template error in {s:?}: {}", detail(&e))))
+                .compile_expression_owned(syntax::rewrite(expr, true).into_owned())
+                .map_err(bad)?;
         } else {
             self.env
-                .template_from_str(s)
-                .map(|_| ())
-                .map_err(|e| TemplateError::new(format!("template error in {s:?}: {}", detail(&e))))
+                .template_from_str(&syntax::rewrite(s, false))
+                .map_err(bad)?;
         }
+        self.check_names(s, false)
     }
 
-    /// Checks a bare condition expression's syntax.
+    /// Checks a bare condition expression's syntax and names.
     pub fn check_expr(&self, s: &str) -> Result<(), TemplateError> {
         if is_template(s) {
             return self.check_syntax(s);
         }
         self.env
-            .compile_expression(s)
-            .map(|_| ())
-            .map_err(|e| TemplateError::new(format!("invalid expression {s:?}: {}", detail(&e))))
+            .compile_expression_owned(syntax::rewrite(s, true).into_owned())
+            .map_err(|e| TemplateError::new(format!("invalid expression {s:?}: {}", detail(&e))))?;
+        self.check_names(s, true)
+    }
+
+    /// Refuses a filter, test or lookup the engine does not have, naming where in `s` it is.
+    fn check_names(&self, s: &str, bare: bool) -> Result<(), TemplateError> {
+        for used in syntax::used_names(s, bare) {
+            let known = match used.kind {
+                syntax::NameKind::Filter => self.has(&used.name, true),
+                syntax::NameKind::Test => self.has(&used.name, false),
+                syntax::NameKind::Lookup => {
+                    lookups::LOOKUPS.contains(&lookups::short_name(&used.name))
+                }
+            };
+            if !known {
+                let mut e = TemplateError::new(format!(
+                    "{} '{}' (line {}, column {} of {s:?}) is not implemented by slm-wizard's engine; run this playbook with ansible-playbook",
+                    used.kind.word(),
+                    used.name,
+                    used.line,
+                    used.col
+                ));
+                e.unknown_name = true;
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the environment has filter (or test) `name`: calling it without arguments fails
+    /// with "unknown" only when there is none (filters and tests have no side effects).
+    fn has(&self, name: &str, filter: bool) -> bool {
+        let Ok(t) = self.env.template_from_str("") else {
+            return true;
+        };
+        let mut state = t.new_state();
+        let r = if filter {
+            state.apply_filter(name, &[]).err()
+        } else {
+            state.perform_test(name, &[]).err()
+        };
+        !r.is_some_and(|e| matches!(e.kind(), ErrorKind::UnknownFilter | ErrorKind::UnknownTest))
     }
 
     /// Root variable names a template or expression reads.
@@ -258,12 +310,12 @@ impl Templar {
         match expr {
             Some(e) => self
                 .env
-                .compile_expression(e)
+                .compile_expression_owned(syntax::rewrite(e, true).into_owned())
                 .map(|c| c.undeclared_variables(false))
                 .unwrap_or_default(),
             None => self
                 .env
-                .template_from_str(s)
+                .template_from_str(&syntax::rewrite(s, false))
                 .map(|t| t.undeclared_variables(false))
                 .unwrap_or_default(),
         }
@@ -367,6 +419,8 @@ pub struct Scope {
     cache: std::sync::Mutex<std::collections::HashMap<String, JValue>>,
     /// Variables being rendered right now; meeting one again is a reference loop.
     resolving: std::sync::Mutex<HashSet<String>>,
+    /// Where this scope's `lookup()` calls look for files (None: the working directory).
+    pub lookup_ctx: Option<Arc<lookups::Context>>,
 }
 
 impl Scope {
@@ -378,6 +432,7 @@ impl Scope {
             literal_layers: Vec::new(),
             cache: Default::default(),
             resolving: Default::default(),
+            lookup_ctx: None,
         }
     }
 
@@ -411,6 +466,13 @@ impl Object for Scope {
 
     fn get_value(self: &Arc<Self>, key: &JValue) -> Option<JValue> {
         let key = key.as_str()?;
+        if key == LOOKUP_HANDLE {
+            let ctx = self.lookup_ctx.clone()?;
+            return Some(JValue::from_object(LookupHandle {
+                ctx,
+                scope: JValue::from_dyn_object(self.clone()),
+            }));
+        }
         if let Some((_, v)) = self.specials.iter().find(|(k, _)| k == key) {
             return Some(v.clone());
         }
@@ -477,49 +539,120 @@ fn contains_template(v: &Value) -> bool {
     }
 }
 
-fn lookup(kind: String, args: minijinja::value::Rest<JValue>) -> Result<JValue, minijinja::Error> {
-    let values = query(kind, args)?;
-    let items: Vec<JValue> = values.try_iter()?.collect();
-    Ok(match items.len() {
-        0 => JValue::from(""),
-        1 => items.into_iter().next().unwrap_or_default(),
-        _ => JValue::from(
-            items
-                .iter()
-                .map(|v| v.to_string())
-                .collect::<Vec<_>>()
-                .join(","),
-        ),
-    })
+/// The variable through which `lookup()` finds its task's [`lookups::Context`] and variables
+/// (read by name, never listed).
+const LOOKUP_HANDLE: &str = "__slm_wizard_lookup__";
+
+/// What `lookup()` needs from the scope it is called in.
+#[derive(Debug)]
+struct LookupHandle {
+    ctx: Arc<lookups::Context>,
+    scope: JValue,
 }
 
-/// The controller-side lookups playbooks use most: `env` and `file`.
-fn query(kind: String, args: minijinja::value::Rest<JValue>) -> Result<JValue, minijinja::Error> {
-    let mut out = Vec::new();
-    for a in args.iter() {
-        let name = a.as_str().unwrap_or_default().to_string();
-        match kind.as_str() {
-            "env" => out.push(JValue::from(std::env::var(&name).unwrap_or_default())),
-            "file" => {
-                let text = std::fs::read_to_string(&name).map_err(|e| {
-                    minijinja::Error::new(
-                        ErrorKind::InvalidOperation,
-                        format!("lookup('file', {name:?}): {e}"),
-                    )
-                })?;
-                out.push(JValue::from(text.trim_end_matches('\n')));
-            }
-            other => {
-                return Err(minijinja::Error::new(
-                    ErrorKind::InvalidOperation,
-                    format!(
-                        "lookup plugin '{other}' is not supported by slm-wizard (supported: env, file); run this playbook with ansible-playbook"
-                    ),
-                ));
-            }
+impl Object for LookupHandle {}
+
+fn lookup(
+    state: &minijinja::State,
+    name: String,
+    args: minijinja::value::Rest<minijinja::value::ValueOrKwargs>,
+) -> Result<JValue, minijinja::Error> {
+    invoke_lookup(state, &name, args.into_values(), false)
+}
+
+fn query(
+    state: &minijinja::State,
+    name: String,
+    args: minijinja::value::Rest<minijinja::value::ValueOrKwargs>,
+) -> Result<JValue, minijinja::Error> {
+    invoke_lookup(state, &name, args.into_values(), true)
+}
+
+/// ansible-core 2.19's `_invoke_lookup`: `wantlist` and `errors` taken out of the options, a
+/// failure raised, warned or ignored (`[]`/None), and without `wantlist` one result given alone,
+/// several strings joined with commas.
+fn invoke_lookup(
+    state: &minijinja::State,
+    name: &str,
+    mut args: Vec<JValue>,
+    mut wantlist: bool,
+) -> Result<JValue, minijinja::Error> {
+    let invalid = |msg: String| minijinja::Error::new(ErrorKind::InvalidOperation, msg);
+    let mut opts = Map::new();
+    if args.last().is_some_and(JValue::is_kwargs)
+        && let Some(kw) = args.pop()
+    {
+        let kw = minijinja::value::Kwargs::try_from(kw)?;
+        for k in kw.args() {
+            let v: JValue = kw.get(k)?;
+            opts.insert(k.to_string(), to_json(&v)?);
         }
     }
-    Ok(JValue::from(out))
+    if let Some(w) = opts.shift_remove("wantlist") {
+        wantlist |= truthy_json(&w);
+    }
+    let errors = match opts.shift_remove("errors") {
+        None => "strict".to_string(),
+        Some(Value::String(e)) if ["strict", "warn", "ignore"].contains(&e.as_str()) => e,
+        Some(other) => {
+            return Err(invalid(format!(
+                "lookup '{name}': errors must be one of strict, warn, ignore, got {other}"
+            )));
+        }
+    };
+    let short = lookups::short_name(name);
+    let terms = args.iter().map(to_json).collect::<Result<Vec<_>, _>>()?;
+    let handle = state.lookup(LOOKUP_HANDLE);
+    let handle = handle
+        .as_ref()
+        .and_then(|h| h.downcast_object_ref::<LookupHandle>());
+    let here;
+    let (ctx, scope) = match handle {
+        Some(h) => (h.ctx.as_ref(), h.scope.clone()),
+        None => {
+            here = lookups::Context::here();
+            (&here, JValue::UNDEFINED)
+        }
+    };
+    let call = lookups::Call {
+        ctx,
+        env: state.env(),
+        scope: &scope,
+        as_with: false,
+    };
+    let results = match lookups::run(short, terms, &opts, &call) {
+        Ok(r) => r,
+        // `warn` would print a warning in Ansible; the engine has no warning channel here, so it
+        // is treated as `ignore`.
+        Err(_) if errors != "strict" => {
+            return Ok(if wantlist {
+                JValue::from(Vec::<JValue>::new())
+            } else {
+                JValue::from(())
+            });
+        }
+        Err(e) => {
+            return Err(invalid(format!("The lookup plugin '{name}' failed: {e}")));
+        }
+    };
+    let mut values: Vec<JValue> = results
+        .into_iter()
+        .map(|v| match v {
+            Some(v) => JValue::from(minijinja::value::Serde(&v)),
+            None => JValue::UNDEFINED,
+        })
+        .collect();
+    if wantlist || values.is_empty() {
+        return Ok(JValue::from(values));
+    }
+    if values.len() == 1 {
+        return Ok(values.remove(0));
+    }
+    if values.iter().all(|v| v.as_str().is_some()) {
+        let joined: Vec<&str> = values.iter().filter_map(JValue::as_str).collect();
+        return Ok(JValue::from(joined.join(",")));
+    }
+    Ok(JValue::from(values))
 }
 
 #[cfg(test)]

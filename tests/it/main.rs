@@ -34,5 +34,6 @@ mod ssh_transport;
 mod stat;
 mod target_safety;
 mod target_safety_hosts;
+mod templates;
 mod wizard_hosts;
 mod wizard_tmux;

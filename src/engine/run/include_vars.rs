@@ -188,12 +188,13 @@ fn load(
     if !search_path.contains(&task_dir) {
         search_path.push(task_dir);
     }
-    let ctx = crate::engine::loop_lookups::Context {
+    let ctx = crate::template::lookups::Context {
         search_path,
         basedir: shared.plan.playbook.dir.clone(),
-        module: &task.module_written,
+        module: task.module_written.clone(),
+        redactor: None,
     };
-    let Some(path) = crate::engine::loop_lookups::find_in_search_path(&ctx, "vars", &file) else {
+    let Some(path) = crate::template::lookups::find_in_search_path(&ctx, "vars", &file) else {
         let mut places: Vec<String> = ctx
             .search_path
             .iter()

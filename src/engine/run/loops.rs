@@ -14,10 +14,10 @@ use super::scope::{Inherited, build_scope};
 use super::task::{run_once_item, short};
 use super::{HostState, PlayCtx, Shared};
 use crate::engine::events::Status;
-use crate::engine::loop_lookups;
 use crate::engine::modules::ModuleResult;
 use crate::playbook::Task;
 use crate::template::Templar;
+use crate::template::lookups as loop_lookups;
 
 /// The task's loop items: `loop` rendered (None without a loop, an empty list for null;
 /// Err(message) when it is not a list), or `with_<lookup>` run on its rendered terms.
@@ -25,7 +25,7 @@ pub(super) fn loop_items(
     templar: &Templar,
     task: &Task,
     scope: &JValue,
-    playbook_dir: &Path,
+    ctx: &loop_lookups::Context,
 ) -> Result<Option<Vec<Value>>, String> {
     let Some(spec) = &task.loop_items else {
         return Ok(None);
@@ -49,12 +49,7 @@ pub(super) fn loop_items(
             Value::Array(terms) => terms,
             other => vec![other],
         };
-        let ctx = loop_lookups::Context {
-            search_path: search_path(task, playbook_dir),
-            basedir: playbook_dir.to_path_buf(),
-            module: &task.module_written,
-        };
-        return loop_lookups::items(name, terms, &ctx).map(Some);
+        return loop_lookups::items(name, terms, ctx, templar, scope).map(Some);
     }
     match templar.render_value(spec, scope) {
         Ok(Value::Array(items)) => Ok(Some(items)),
@@ -99,8 +94,27 @@ fn render_defined(
     }
 }
 
-/// The task's `ansible_search_path` outside roles: its file's directory, then the playbook's.
-fn search_path(task: &Task, playbook_dir: &Path) -> Vec<PathBuf> {
+/// Where the task's lookups look: as Ansible's `ansible_search_path`, the directories of the
+/// roles the task is in (innermost first), its file's directory, then the playbook's.
+pub(super) fn lookup_context(
+    shared: &Shared,
+    roles: &[Arc<crate::playbook::Role>],
+    task: &Task,
+) -> loop_lookups::Context {
+    let playbook_dir = &shared.plan.playbook.dir;
+    let mut search_path: Vec<PathBuf> = roles.iter().rev().map(|r| r.path.clone()).collect();
+    search_path.extend(search_path_of(task, playbook_dir));
+    search_path.dedup();
+    loop_lookups::Context {
+        search_path,
+        basedir: playbook_dir.clone(),
+        module: task.module_written.clone(),
+        redactor: Some(shared.plan.redactor.clone()),
+    }
+}
+
+/// The task's file's directory, then the playbook's.
+fn search_path_of(task: &Task, playbook_dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(dir) = task.pos.file.parent()
         && !dir.as_os_str().is_empty()
@@ -345,27 +359,42 @@ mod tests {
         let t = Templar::new();
         let s = scope(json!({"dbs": ["slm", "slm_users"], "nothing": null}));
         assert_eq!(
-            loop_items(&t, &task("command"), &s, Path::new("/pb")),
+            loop_items(&t, &task("command"), &s, &loop_lookups::Context::here()),
             Ok(None)
         );
         assert_eq!(
-            loop_items(&t, &looping(json!("{{ dbs }}")), &s, Path::new("/pb")),
+            loop_items(
+                &t,
+                &looping(json!("{{ dbs }}")),
+                &s,
+                &loop_lookups::Context::here()
+            ),
             Ok(Some(vec![json!("slm"), json!("slm_users")]))
         );
         assert_eq!(
-            loop_items(&t, &looping(json!("{{ nothing }}")), &s, Path::new("/pb")),
+            loop_items(
+                &t,
+                &looping(json!("{{ nothing }}")),
+                &s,
+                &loop_lookups::Context::here()
+            ),
             Ok(Some(Vec::new()))
         );
-        let err = loop_items(&t, &looping(json!("a string")), &s, Path::new("/pb"))
-            .err()
-            .unwrap_or_default();
+        let err = loop_items(
+            &t,
+            &looping(json!("a string")),
+            &s,
+            &loop_lookups::Context::here(),
+        )
+        .err()
+        .unwrap_or_default();
         assert_eq!(err, "loop must be a list, got \"a string\"");
         assert!(
             loop_items(
                 &t,
                 &looping(json!("{{ undefined_x }}")),
                 &s,
-                Path::new("/pb")
+                &loop_lookups::Context::here()
             )
             .is_err()
         );

@@ -297,6 +297,7 @@ pub(super) fn build_scope(
             shared: Arc::new(SharedRef(shared.clone())),
         }),
     ));
+    scope.lookup_ctx = Some(Arc::new(super::loops::lookup_context(shared, roles, task)));
     scope.into_value()
 }
 

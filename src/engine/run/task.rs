@@ -233,7 +233,8 @@ async fn run_here(
     });
     let started = Instant::now();
     let hidden = no_log(shared, inh, task, scope);
-    match loop_items(&shared.plan.templar, task, scope, &shared.plan.playbook.dir) {
+    let ctx = super::loops::lookup_context(shared, &inh.roles, task);
+    match loop_items(&shared.plan.templar, task, scope, &ctx) {
         Err(msg) => {
             let r = ModuleResult::fail(msg);
             finish(

@@ -147,10 +147,24 @@ fn hash_hex(what: &str, algo: &str, data: &[u8]) -> Res<String> {
         "md5" => digest::md5(data).to_vec(),
         "sha1" => digest::sha1(data).to_vec(),
         "sha256" => digest::sha256(data).to_vec(),
+        "sha224" => {
+            use sha2::Digest as _;
+            sha2::Sha224::digest(data).to_vec()
+        }
+        "sha384" => {
+            use sha2::Digest as _;
+            sha2::Sha384::digest(data).to_vec()
+        }
+        "sha512" => {
+            use sha2::Digest as _;
+            sha2::Sha512::digest(data).to_vec()
+        }
         _ => {
             return Err(fail(
                 what,
-                format!("unsupported hash type '{algo}' (supported: md5, sha1, sha256)"),
+                format!(
+                    "unsupported hash type '{algo}' (supported: md5, sha1, sha224, sha256, sha384, sha512)"
+                ),
             ));
         }
     };
@@ -229,6 +243,11 @@ mod tests {
             r("'hello'|hash('sha256')"),
             "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
         );
+        // ansible-playbook: {{ 'abc' | hash('sha512') }}
+        assert_eq!(
+            r("'abc'|hash('sha512')"),
+            "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f"
+        );
         assert_eq!(r("'hello'|md5"), "5d41402abc4b2a76b9719d911017c592");
         assert_eq!(
             r("'hello'|sha1"),
@@ -239,8 +258,8 @@ mod tests {
             "aaf4c61ddcc5e8a2dabede0f3b482cd9aea9434d"
         );
         assert_err(
-            "'hello'|hash('sha512')",
-            "hash: unsupported hash type 'sha512'",
+            "'hello'|hash('whirlpool')",
+            "hash: unsupported hash type 'whirlpool'",
         );
     }
 

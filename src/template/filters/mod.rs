@@ -19,13 +19,17 @@ use crate::compat::py::{kind_name, map_pairs};
 
 mod collections;
 mod convert;
+mod crypt;
 mod encoding;
+mod net;
 mod predicates;
 mod regex;
 mod serial;
+mod sets;
 mod strings;
 mod version;
 
+pub(crate) use crypt::{random_salt, sha512_crypt};
 pub(crate) use encoding::digest;
 
 type Res<T> = Result<T, Error>;
@@ -60,10 +64,13 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("b64encode", encoding::b64encode);
     env.add_filter("b64decode", encoding::b64decode);
     env.add_filter("hash", encoding::hash_filter);
+    env.add_filter("password_hash", crypt::password_hash);
     env.add_filter("md5", encoding::md5_filter);
     env.add_filter("sha1", encoding::sha1_filter);
     env.add_filter("checksum", encoding::sha1_filter);
     env.add_filter("split", strings::split);
+    // `'fmt' % args`, rewritten to this filter before compiling (see template::syntax).
+    env.add_filter("__py_percent", strings::py_percent);
     env.add_filter("splitlines", strings::splitlines);
     env.add_filter("basename", strings::basename);
     env.add_filter("dirname", strings::dirname);
@@ -77,6 +84,18 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("dict", collections::dict_filter);
     env.add_filter("map", collections::map_filter);
     env.add_filter("sort", collections::sort_filter);
+    env.add_filter("union", sets::union);
+    env.add_filter("intersect", sets::intersect);
+    env.add_filter("difference", sets::difference);
+    env.add_filter("symmetric_difference", sets::symmetric_difference);
+    env.add_filter("zip", sets::zip);
+    env.add_filter("zip_longest", sets::zip_longest);
+    env.add_filter("product", sets::product);
+    env.add_filter("comment", sets::comment);
+    env.add_filter("to_uuid", sets::to_uuid);
+    env.add_filter("ipaddr", net::ipaddr);
+    env.add_filter("ipv4", net::ipv4);
+    env.add_filter("ipv6", net::ipv6);
 
     // tests
     env.add_test("sequence", predicates::is_sequence);

@@ -203,6 +203,19 @@ pub(super) fn urlencode(state: &State, value: &Value) -> Res<String> {
     }
 }
 
+/// Python's `fmt % args`: a tuple gives the arguments, anything else (a list too) is the one
+/// argument (a mapping serves `%(name)s`).
+pub(super) fn py_percent(state: &State, fmt: &Value, args: &Value) -> Res<String> {
+    let fmt = super::py_str(state, fmt)?;
+    super::check_defined(state, args)?;
+    let args: Vec<Value> = if args.is_tuple() {
+        args.try_iter()?.collect()
+    } else {
+        vec![args.clone()]
+    };
+    minijinja::formatting::format(minijinja::formatting::FormatStyle::Printf, &fmt, &args)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_support::*;

@@ -4,12 +4,12 @@
 
 use std::path::{Component, Path, PathBuf};
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{Context, py_type};
 
 /// DataLoader.path_dwim_relative_stack: the first candidate that exists, made absolute.
-pub fn find_in_search_path(ctx: &Context<'_>, subdir: &str, source: &str) -> Option<PathBuf> {
+pub fn find_in_search_path(ctx: &Context, subdir: &str, source: &str) -> Option<PathBuf> {
     if let Some(home_rel) = source.strip_prefix('~') {
         let home = std::env::var_os("HOME").map(PathBuf::from)?;
         let p = home.join(home_rel.trim_start_matches('/'));
@@ -19,8 +19,8 @@ pub fn find_in_search_path(ctx: &Context<'_>, subdir: &str, source: &str) -> Opt
         let p = PathBuf::from(source);
         return p.symlink_metadata().is_ok().then(|| normalize(&p));
     }
-    // "Don't add the subdir when the source already starts with it."
-    let with_subdir = source.split('/').next() != Some(subdir);
+    // "Don't add the subdir when the source already starts with it." (None: no subdir.)
+    let with_subdir = !subdir.is_empty() && source.split('/').next() != Some(subdir);
     let mut candidates = Vec::new();
     for dir in ctx.search_path.iter().chain(std::iter::once(&ctx.basedir)) {
         if with_subdir {
@@ -61,7 +61,7 @@ fn term_str<'v>(term: &'v Value, lookup: &str) -> Result<&'v str, String> {
 
 /// `with_fileglob`: per pattern, the regular files matching its last component in the first
 /// directory with a match (sorted; Python's glob gives directory order).
-pub(super) fn fileglob(terms: &[Value], ctx: &Context<'_>) -> Result<Vec<Value>, String> {
+pub(super) fn fileglob(terms: &[Value], ctx: &Context) -> Result<Vec<Value>, String> {
     let mut out = Vec::new();
     for term in terms {
         let term = term_str(term, "fileglob")?;
@@ -117,17 +117,34 @@ fn glob_dir(dir: &Path, pattern: &str) -> Vec<PathBuf> {
     out
 }
 
-/// `with_first_found`: the first of the files (or `files` × `paths` of a mapping term) found,
-/// searched under `templates/`, `vars/` or `files/` by the task's module; none found is an error
-/// unless `skip: true`.
-pub(super) fn first_found(terms: &[Value], ctx: &Context<'_>) -> Result<Vec<Value>, String> {
-    let subdir = ["template", "var", "file"]
-        .into_iter()
-        .find(|s| ctx.module.contains(s))
-        .unwrap_or("file");
-    let subdir = format!("{subdir}s");
+/// `first_found`: the first of the files (or `files` × `paths` of a mapping term or of the
+/// keyword options) found. As `with_first_found` it searches under `templates/`, `vars/` or
+/// `files/` by the task's module; called as `lookup()` it searches the search path's
+/// directories themselves, as 2.19 does. None found is an error unless `skip: true`.
+pub(super) fn first_found(
+    terms: &[Value],
+    ctx: &Context,
+    as_with: bool,
+    kwargs: &Map<String, Value>,
+) -> Result<Vec<Value>, String> {
+    let subdir = if as_with {
+        let s = ["template", "var", "file"]
+            .into_iter()
+            .find(|s| ctx.module.contains(s))
+            .unwrap_or("file");
+        format!("{s}s")
+    } else {
+        String::new()
+    };
     // Options set by a mapping term stay for the terms after it, as the plugin's do.
-    let mut opts = Options::default();
+    let (kw_files, mut opts) = options(kwargs)?;
+    let kw_terms: Vec<Value>;
+    let terms = if terms.is_empty() {
+        kw_terms = kw_files.into_iter().map(Value::String).collect();
+        &kw_terms
+    } else {
+        terms
+    };
     let mut search = Vec::new();
     candidates(terms, &mut opts, &mut search)?;
     for fname in &search {
@@ -147,27 +164,34 @@ struct Options {
     skip: bool,
 }
 
+/// A mapping of first_found options: its `files`, and its `paths` and `skip`.
+fn options(m: &Map<String, Value>) -> Result<(Vec<String>, Options), String> {
+    let mut opts = Options::default();
+    let mut files = Vec::new();
+    for (k, v) in m {
+        match k.as_str() {
+            "files" => files = split_on(v, ",;", "files")?,
+            "paths" => opts.paths = split_on(v, ",:;", "paths")?,
+            "skip" => opts.skip = super::truthy(v),
+            other => {
+                return Err(format!(
+                    "unknown option '{other}' for first_found (valid: files, paths, skip)"
+                ));
+            }
+        }
+    }
+    Ok((files, opts))
+}
+
 fn candidates(terms: &[Value], opts: &mut Options, out: &mut Vec<String>) -> Result<(), String> {
     for term in terms {
         let files = match term {
             Value::Object(m) => {
-                *opts = Options::default();
-                let mut files = Vec::new();
-                for (k, v) in m {
-                    match k.as_str() {
-                        "files" => files = split_on(v, ",;", "files")?,
-                        "paths" => opts.paths = split_on(v, ",:;", "paths")?,
-                        "skip" => opts.skip = super::truthy(v),
-                        other => {
-                            return Err(format!(
-                                "unknown option '{other}' for first_found (valid: files, paths, skip)"
-                            ));
-                        }
-                    }
-                }
+                let (files, o) = options(m)?;
+                *opts = o;
                 files
             }
-            Value::String(s) => vec![s.clone()],
+            Value::String(s) => split_on(term, ",;", "files").unwrap_or_else(|_| vec![s.clone()]),
             Value::Array(a) => {
                 candidates(a, opts, out)?;
                 continue;

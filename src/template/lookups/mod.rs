@@ -1,53 +1,173 @@
-//! The lookups behind `with_<lookup>` loops, with ansible-core 2.19's item shapes: the task's
-//! rendered terms in, the loop's items out. Python semantics are kept where a playbook can see
-//! them (a string term iterates by characters in `with_together`, `with_subelements` takes the
-//! sub-list out of the parent, `with_nested` flattens one level).
+//! Ansible's lookups, one implementation for `lookup()`/`query()` in templates and for
+//! `with_<lookup>` loops, with ansible-core 2.19's item shapes and messages. Python semantics
+//! are kept where a playbook can see them (a string term iterates by characters in
+//! `with_together`, `with_subelements` takes the sub-list out of the parent, `with_nested`
+//! flattens one level).
 
+mod controller;
 mod files;
+mod password;
 mod sequence;
 
 use std::path::PathBuf;
 
+use minijinja::{Environment, Value as JValue};
 use serde_json::{Map, Value};
 
+use super::Templar;
 pub use crate::playbook::{WITH_LOOKUPS, with_lookup_name};
 /// Ansible's `path_dwim_relative_stack`, also used by `include_vars`.
 pub use files::find_in_search_path;
 
-/// Where the file lookups look, as Ansible's `ansible_search_path` for a task outside roles:
-/// the directory of the task's file, then the playbook's directory.
-pub struct Context<'a> {
+/// Where the file lookups look (Ansible's `ansible_search_path`): the task's roles' directories
+/// (innermost first), the directory of the task's file, then `basedir`, the playbook's directory
+/// (also where `pipe`/`lines` run and `password` paths are relative to).
+#[derive(Clone, Default)]
+pub struct Context {
     pub search_path: Vec<PathBuf>,
     pub basedir: PathBuf,
-    /// The task's module as written: `with_first_found` searches `templates/`, `vars/` or
-    /// `files/` by it.
-    pub module: &'a str,
+    /// The task's module as written: `first_found` searches `templates/`, `vars/` or `files/`
+    /// by it.
+    pub module: String,
+    /// Where generated secrets (`password`) are registered for masking.
+    pub redactor: Option<crate::secrets::Redactor>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("search_path", &self.search_path)
+            .field("basedir", &self.basedir)
+            .field("module", &self.module)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// The context of a template rendered outside a task: the working directory.
+    pub fn here() -> Self {
+        let cwd = std::env::current_dir().unwrap_or_default();
+        Self {
+            search_path: vec![cwd.clone()],
+            basedir: cwd,
+            ..Self::default()
+        }
+    }
+}
+
+/// What a lookup may read besides its terms: the files around the task, the template
+/// environment and the task's variables.
+pub struct Call<'a> {
+    pub ctx: &'a Context,
+    pub env: &'a Environment<'a>,
+    pub scope: &'a JValue,
+    /// Run for a `with_<lookup>` loop (`first_found` searches differently then).
+    pub as_with: bool,
+}
+
+/// The lookups [`run`] implements, besides the loop-only ones of [`items`].
+pub const LOOKUPS: &[&str] = &[
+    "file",
+    "template",
+    "env",
+    "pipe",
+    "lines",
+    "password",
+    "vars",
+    "first_found",
+    "fileglob",
+    "items",
+    "list",
+    "dict",
+    "together",
+    "nested",
+    "cartesian",
+    "subelements",
+    "sequence",
+    "indexed_items",
+    "flattened",
+    "random_choice",
+];
+
+/// `ansible.builtin.file` → `file` (the collections whose lookups these are).
+pub fn short_name(name: &str) -> &str {
+    ["ansible.builtin.", "ansible.legacy.", "community.general."]
+        .iter()
+        .find_map(|p| name.strip_prefix(p))
+        .unwrap_or(name)
+}
+
+/// Runs lookup `name` (its short name) on `terms` with its keyword options. Ok: one entry per
+/// result, None where Ansible gives an undefined value. Err: the plugin's message.
+pub fn run(
+    name: &str,
+    terms: Vec<Value>,
+    opts: &Map<String, Value>,
+    call: &Call<'_>,
+) -> Result<Vec<Option<Value>>, String> {
+    let loop_only = |items: Result<Vec<Value>, String>| -> Result<Vec<Option<Value>>, String> {
+        controller::check_opts(name, opts, &[])?;
+        Ok(items?.into_iter().map(Some).collect())
+    };
+    match name {
+        "file" => controller::file(&terms, opts, call),
+        "template" => controller::template(&terms, opts, call),
+        "env" => controller::env(&terms, opts),
+        "pipe" | "lines" => controller::shell(name, &terms, opts, call),
+        "vars" => controller::vars(&terms, opts, call),
+        "password" => password::run(&terms, opts, call),
+        "first_found" => Ok(files::first_found(&terms, call.ctx, call.as_with, opts)?
+            .into_iter()
+            .map(Some)
+            .collect()),
+        _ => loop_only(loop_items(name, terms, call.ctx)),
+    }
 }
 
 /// The items of `with_<name>` over `terms` (the loop value rendered; a value that is not a list is
-/// one term). Err: the lookup's message, as Ansible words it.
-pub fn items(name: &str, terms: Vec<Value>, ctx: &Context<'_>) -> Result<Vec<Value>, String> {
+/// one term), `scope` being the task's variables. Err: the lookup's message, as Ansible words it.
+pub fn items(
+    name: &str,
+    terms: Vec<Value>,
+    ctx: &Context,
+    templar: &Templar,
+    scope: &JValue,
+) -> Result<Vec<Value>, String> {
+    let call = Call {
+        ctx,
+        env: &templar.env,
+        scope,
+        as_with: true,
+    };
     let fail = |e: String| format!("The lookup plugin '{name}' failed: {e}");
+    run(name, terms, &Map::new(), &call)
+        .map_err(fail)?
+        .into_iter()
+        .map(|v| v.ok_or_else(|| format!("The lookup plugin '{name}' gave an undefined value")))
+        .collect()
+}
+
+fn loop_items(name: &str, terms: Vec<Value>, ctx: &Context) -> Result<Vec<Value>, String> {
     match name {
         "items" => Ok(flatten(&terms)),
         "list" => Ok(terms),
-        "dict" => dict(&terms).map_err(fail),
-        "together" => together(&terms).map_err(fail),
-        "nested" => nested(&terms).map_err(fail),
-        "cartesian" => cartesian(&terms).map_err(fail),
-        "subelements" => subelements(terms).map_err(fail),
-        "sequence" => sequence::run(&terms).map_err(fail),
+        "dict" => dict(&terms),
+        "together" => together(&terms),
+        "nested" => nested(&terms),
+        "cartesian" => cartesian(&terms),
+        "subelements" => subelements(terms),
+        "sequence" => sequence::run(&terms),
         "indexed_items" => Ok(flatten(&terms)
             .into_iter()
             .enumerate()
             .map(|(i, v)| Value::Array(vec![i.into(), v]))
             .collect()),
-        "fileglob" => files::fileglob(&terms, ctx).map_err(fail),
-        "first_found" => files::first_found(&terms, ctx).map_err(fail),
+        "fileglob" => files::fileglob(&terms, ctx),
         "flattened" => Ok(flattened(&terms)),
         "random_choice" => Ok(random_choice(terms)),
         other => Err(format!(
-            "with_{other} is not supported by slm-wizard's engine; run this playbook with ansible-playbook"
+            "lookup '{other}' is not supported by slm-wizard's engine (supported: {}); run this playbook with ansible-playbook",
+            LOOKUPS.join(", ")
         )),
     }
 }
@@ -314,6 +434,14 @@ fn take_sublist(
         }
     }
     Ok(Vec::new())
+}
+
+/// Python's truthiness of an option's value, with Ansible's boolean words for text.
+fn truthy_value(v: &Value) -> bool {
+    match v {
+        Value::String(_) => truthy(v),
+        other => super::truthy_json(other),
+    }
 }
 
 /// Ansible's `boolean(x, strict=False)`.
