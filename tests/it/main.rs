@@ -19,6 +19,7 @@ mod hosts_ssh;
 mod keywords;
 mod loops;
 mod migrate;
+mod modules_b;
 mod robust;
 mod roles;
 mod runner;

@@ -5,6 +5,7 @@ pub mod args;
 pub mod catalog;
 pub mod command;
 pub mod files;
+pub mod get_url;
 pub mod misc;
 pub mod module;
 pub mod pkg;
@@ -238,6 +239,7 @@ pub async fn run(
         "postgresql_pg_hba" => drive::<postgres::PostgresqlPgHba>(args, ctx).await,
         "postgresql_query" => drive::<postgres::PostgresqlQuery>(args, ctx).await,
         "postgresql_ping" => drive::<postgres::PostgresqlPing>(args, ctx).await,
+        "get_url" => drive::<get_url::GetUrl>(args, ctx).await,
         other => Err(ModuleError::Args(format!(
             "module '{other}' is handled by the engine, not run on a host"
         ))),

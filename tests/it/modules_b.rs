@@ -1,0 +1,205 @@
+//! The modules of issue #17's second batch (get_url, unarchive, …) on a test host, each playbook
+//! run by ansible-playbook and by the native engine on the same host (in different
+//! directories), their registered results compared key by key.
+
+use crate::support::hosts::{CmdOutput, Hosts, root_or_skip, run_with_timeout};
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+fn ansible_playbook() -> Option<PathBuf> {
+    let p = std::env::var_os("ANSIBLE_PLAYBOOK")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ansible-venv/bin/ansible-playbook")
+        });
+    if p.is_file() {
+        Some(p)
+    } else {
+        eprintln!("SKIPPED: no ansible-playbook at {}", p.display());
+        None
+    }
+}
+
+/// A harness with one host and ansible-playbook, or None (the test is skipped).
+fn setup(test: &str) -> Option<(Hosts, PathBuf)> {
+    if !root_or_skip(test) {
+        return None;
+    }
+    let ansible = ansible_playbook()?;
+    Some((Hosts::up(1, &[], &[]), ansible))
+}
+
+fn run_ansible(h: &Hosts, ansible: &Path, pb: &Path, args: &[&str]) -> CmdOutput {
+    let mut cmd = Command::new(ansible);
+    cmd.arg(pb)
+        .arg("-i")
+        .arg(h.inventory())
+        .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
+        .args(args)
+        .current_dir(h.dir())
+        .env("ANSIBLE_NOCOLOR", "1")
+        .env("ANSIBLE_LOCAL_TEMP", h.p("ansible-tmp"));
+    run_with_timeout(cmd, Duration::from_secs(240))
+}
+
+/// Runs `playbook` with both engines on h1 (`d` is /tmp/ansible or /tmp/native there) and
+/// returns the JSON each left in `{{ d }}/out.json`, with `d` replaced by `D`.
+fn both(h: &Hosts, ansible: &Path, playbook: &str, args: &[&str]) -> (Value, Value) {
+    let pb = h.write("pb.yml", playbook);
+    h.sh(
+        "h1",
+        "rm -rf /tmp/ansible /tmp/native; mkdir -p /tmp/ansible /tmp/native",
+    );
+    let a = run_ansible(h, ansible, &pb, &[&["-e", "d=/tmp/ansible"], args].concat());
+    assert!(
+        a.ok(),
+        "ansible-playbook failed:\n{}\n{}",
+        a.stdout,
+        a.stderr
+    );
+    let native = h.run_path(
+        &pb,
+        &h.inventory(),
+        &[&["--engine", "native", "-e", "d=/tmp/native"], args].concat(),
+    );
+    native.assert_code(0);
+    let read = |d: &str| -> Value {
+        let text = h.sh("h1", &format!("cat {d}/out.json")).replace(d, "D");
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{d}/out.json: {e}: {text}"))
+    };
+    (read("/tmp/ansible"), read("/tmp/native"))
+}
+
+/// Compares `keys` of each registered result (missing = null).
+#[track_caller]
+fn same_keys(want: &Value, got: &Value, keys: &[&str]) {
+    let (w, g) = (
+        want.as_array().expect("a list"),
+        got.as_array().expect("a list"),
+    );
+    assert_eq!(w.len(), g.len(), "ansible {want:#}\nnative {got:#}");
+    for (i, (w, g)) in w.iter().zip(g).enumerate() {
+        for k in keys {
+            assert_eq!(
+                temp_names(w.get(k).unwrap_or(&Value::Null)),
+                temp_names(g.get(k).unwrap_or(&Value::Null)),
+                "result {i}, key {k}\nansible {w:#}\nnative {g:#}"
+            );
+        }
+    }
+}
+
+/// A text with the temporary files of either engine (Ansible's `…/.ansible/tmp/…`, ours
+/// `.slm-wizard-…`) named `TMP`.
+fn temp_names(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(
+            s.split(' ')
+                .map(|w| {
+                    if w.contains(".ansible") || w.contains(".slm-wizard-") {
+                        "TMP"
+                    } else {
+                        w
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        other => other.clone(),
+    }
+}
+
+const GET_URL_PB: &str = r#"- hosts: h1
+  gather_facts: false
+  vars:
+    base: http://127.0.0.1:8931
+    results: []
+  tasks:
+    - name: new file
+      get_url: {url: "{{ base }}/a.txt", dest: "{{ d }}/a.txt", mode: "0640"}
+      register: r1
+    - name: again (If-Modified-Since)
+      get_url: {url: "{{ base }}/a.txt", dest: "{{ d }}/a.txt", mode: "0640"}
+      register: r2
+    - name: checksum matches
+      get_url: {url: "{{ base }}/a.txt", dest: "{{ d }}/a.txt", checksum: "sha256:{{ sum }}"}
+      register: r3
+    - name: checksum matches, attributes differ
+      get_url: {url: "{{ base }}/a.txt", dest: "{{ d }}/a.txt", checksum: "sha256:{{ sum }}", mode: "0600"}
+      register: r4
+    - name: checksum from a URL
+      get_url: {url: "{{ base }}/a.txt", dest: "{{ d }}/b.txt", checksum: "sha256:{{ base }}/SHA256SUMS"}
+      register: r5
+    - name: destination is a directory
+      get_url: {url: "{{ base }}/a.txt", dest: "{{ d }}/"}
+      register: r6
+    - name: wrong checksum
+      get_url: {url: "{{ base }}/a.txt", dest: "{{ d }}/c.txt", checksum: "sha1:0123456789abcdef"}
+      register: r7
+      ignore_errors: true
+    - name: force, same content
+      get_url: {url: "{{ base }}/a.txt", dest: "{{ d }}/a.txt", force: true}
+      register: r8
+    - name: not found
+      get_url: {url: "{{ base }}/missing.txt", dest: "{{ d }}/m.txt"}
+      register: r9
+      ignore_errors: true
+    - name: check mode
+      get_url: {url: "{{ base }}/a.txt", dest: "{{ d }}/check.txt"}
+      register: r10
+      check_mode: true
+    - name: force, new content, backup
+      get_url: {url: "{{ base }}/new.txt", dest: "{{ d }}/a.txt", force: true, backup: true}
+      register: r11
+    - stat: {path: "{{ d }}/a.txt"}
+      register: s1
+    - stat: {path: "{{ d }}/check.txt"}
+      register: s2
+    - copy:
+        dest: "{{ d }}/out.json"
+        content: "{{ [r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, {'mode': s1.stat.mode, 'exists': s2.stat.exists, 'backup': r11.backup_file is defined}] | to_json }}"
+"#;
+
+/// get_url against python's http.server on the host: a new file with a mode, the second run
+/// answered 304, a matching checksum (with and without an attribute change), a checksum file
+/// from a URL, a directory destination, a wrong checksum, force, a 404, check mode, backup —
+/// every registered `changed`, `failed`, `msg`, `dest`, checksums and `status_code` as Ansible's.
+#[test]
+fn get_url_matches_ansible_playbook() {
+    let Some((h, ansible)) = setup("modules_b::get_url_matches_ansible_playbook") else {
+        return;
+    };
+    h.sh(
+        "h1",
+        "mkdir -p /srv/www && cd /srv/www && printf 'hello\\n' > a.txt && printf 'new\\n' > new.txt \
+         && sha256sum a.txt > SHA256SUMS && touch -d '2020-01-01' a.txt \
+         && (setsid python3 -m http.server 8931 --bind 127.0.0.1 --directory /srv/www \
+             </dev/null >/srv/http.log 2>&1 &) \
+         && for i in $(seq 50); do curl -s -o /dev/null http://127.0.0.1:8931/a.txt && exit 0; sleep 0.1; done; exit 1",
+    );
+    let sum = h.sh("h1", "sha256sum /srv/www/a.txt | cut -d' ' -f1");
+    let sum_arg = format!("sum={}", sum.trim());
+    let (want, got) = both(&h, &ansible, GET_URL_PB, &["-e", &sum_arg]);
+    same_keys(
+        &want,
+        &got,
+        &[
+            "changed",
+            "failed",
+            "msg",
+            "dest",
+            "checksum_src",
+            "checksum_dest",
+            "md5sum",
+            "status_code",
+            "url",
+            "mode",
+            "exists",
+            "backup",
+        ],
+    );
+}
