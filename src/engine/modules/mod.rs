@@ -11,6 +11,7 @@ pub mod module;
 pub mod pkg;
 pub mod postgres;
 pub mod service;
+pub mod unarchive;
 
 pub use args::parse_bool;
 
@@ -240,6 +241,7 @@ pub async fn run(
         "postgresql_query" => drive::<postgres::PostgresqlQuery>(args, ctx).await,
         "postgresql_ping" => drive::<postgres::PostgresqlPing>(args, ctx).await,
         "get_url" => drive::<get_url::GetUrl>(args, ctx).await,
+        "unarchive" => drive::<unarchive::Unarchive>(args, ctx).await,
         other => Err(ModuleError::Args(format!(
             "module '{other}' is handled by the engine, not run on a host"
         ))),
