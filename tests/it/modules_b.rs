@@ -302,3 +302,120 @@ fn unarchive_matches_ansible_playbook() {
         ],
     );
 }
+
+const APT_PB: &str = r##"- hosts: h1
+  gather_facts: false
+  vars:
+    repo: "deb [trusted=yes] file:///srv/repo ./"
+  tasks:
+    - name: add a repository (cache refreshed)
+      apt_repository: {repo: "{{ repo }}"}
+      register: r1
+    - name: again
+      apt_repository: {repo: "{{ repo }}"}
+      register: r2
+    - name: check mode, another
+      apt_repository: {repo: "deb [trusted=yes] file:///srv/other ./", update_cache: false}
+      register: r3
+      check_mode: true
+    - name: remove it
+      apt_repository: {repo: "{{ repo }}", state: absent}
+      register: r4
+    - name: remove again
+      apt_repository: {repo: "{{ repo }}", state: absent}
+      register: r5
+    - name: own file name and mode
+      apt_repository: {repo: "{{ repo }}", filename: local, mode: "0600", update_cache: false}
+      register: r6
+    - stat: {path: /etc/apt/sources.list.d/local.list}
+      register: s1
+    - name: a disabled line enabled where it is
+      copy: {dest: /etc/apt/sources.list.d/local.list, content: "# {{ repo }} # kept\n"}
+    - apt_repository: {repo: "{{ repo }}", update_cache: false}
+      register: r7
+    - command: cat /etc/apt/sources.list.d/local.list
+      register: c1
+      changed_when: false
+    - apt_repository: {repo: "{{ repo }}", state: absent, update_cache: false}
+      register: r8
+    - name: invalid
+      apt_repository: {repo: "debx file:///srv/repo ./"}
+      register: r9
+      ignore_errors: true
+    - name: a key from a file
+      apt_key: {file: /srv/key.asc, keyring: "{{ d }}/k.gpg"}
+      register: k1
+    - name: again
+      apt_key: {file: /srv/key.asc, keyring: "{{ d }}/k.gpg"}
+      register: k2
+    - name: by id, check mode
+      apt_key: {id: "{{ keyid }}", keyring: "{{ d }}/k.gpg", state: absent}
+      register: k3
+      check_mode: true
+    - name: by id
+      apt_key: {id: "{{ keyid }}", keyring: "{{ d }}/k.gpg", state: absent}
+      register: k4
+    - name: by id again
+      apt_key: {id: "{{ keyid }}", keyring: "{{ d }}/k.gpg", state: absent}
+      register: k5
+    - name: bad id
+      apt_key: {id: "12345", keyring: "{{ d }}/k.gpg"}
+      register: k6
+      ignore_errors: true
+    - copy:
+        dest: "{{ d }}/out.json"
+        content: "{{ [r1, r2, r3, r4, r5, r6, r7, r8, r9, k1, k2, k3, k4, k5, k6, {'mode': s1.stat.mode, 'text': c1.stdout}] | to_json }}"
+"##;
+
+/// apt_repository with a local `file://` repository (the host's own apt sources set aside
+/// first: the host is offline) and apt_key with a key made on the host, in a keyring of its
+/// own: added, nothing to do, removed, check mode, file name and mode, a disabled line
+/// enabled in place, an invalid line, a bad key id.
+#[test]
+fn apt_repository_and_apt_key_match_ansible_playbook() {
+    let Some((h, ansible)) = setup("modules_b::apt_repository_and_apt_key_match_ansible_playbook")
+    else {
+        return;
+    };
+    // Inside the host only (its root is an overlay): the machine's sources are untouched.
+    h.sh(
+        "h1",
+        "rm -f /etc/apt/sources.list /etc/apt/sources.list.d/* && mkdir -p /srv/repo /srv/other \
+         && cd /srv/repo && : > Packages \
+         && export GNUPGHOME=$(mktemp -d) \
+         && gpg -q --batch --passphrase '' --quick-gen-key 'Test <t@example.org>' ed25519 sign never 2>/dev/null \
+         && gpg -q --armor --export > /srv/key.asc",
+    );
+    let keyid = h.sh(
+        "h1",
+        "gpg --with-colons /srv/key.asc 2>/dev/null | awk -F: '$1 == \"pub\" {print $5}'",
+    );
+    let keyid_arg = format!("keyid={}", keyid.trim());
+    let (want, got) = both(&h, &ansible, APT_PB, &["-e", &keyid_arg]);
+    same_keys(
+        &want,
+        &got,
+        &[
+            "changed",
+            "failed",
+            "msg",
+            "sources_added",
+            "sources_removed",
+            "state",
+            "repo",
+            "id",
+            "short_id",
+            "fp",
+            "key_id",
+            "before",
+            "after",
+            "mode",
+            "text",
+        ],
+    );
+    // Not vacuous: added (cache refreshed), removed, the key added and deleted.
+    for i in [0, 3, 5, 6, 9, 12] {
+        assert_eq!(got[i]["changed"], true, "result {i}: {:#}", got[i]);
+    }
+    assert_eq!(got[15]["mode"], "0600");
+}

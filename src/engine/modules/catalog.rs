@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 use super::module::{self, ArgError, Module};
-use super::{command, files, get_url, misc, pkg, postgres, service, unarchive};
+use super::{apt_repo, command, files, get_url, misc, pkg, postgres, service, unarchive};
 use crate::compat::yaml::Pos;
 use crate::error::{InputError, unknown_key};
 use crate::playbook::{Item, Playbook, Task, split_free_form};
@@ -84,6 +84,8 @@ static CATALOG: &[Entry] = &[
     typed::<postgres::PostgresqlPing>(false),
     typed::<get_url::GetUrl>(false),
     typed::<unarchive::Unarchive>(false),
+    typed::<apt_repo::AptRepository>(false),
+    typed::<apt_repo::AptKey>(false),
 ];
 
 pub fn entry(name: &str) -> Option<&'static Entry> {
@@ -361,7 +363,7 @@ mod tests {
                 assert_eq!(err, want);
             }
         }
-        assert_eq!(modules, 27, "every module is typed");
+        assert_eq!(modules, 29, "every module is typed");
         // A module with nothing Ansible-only still refuses what it does not know.
         for (name, _) in typed_entries() {
             let (err, file) = refusal(&format!("    - {name}:\n        bogus_arg: 1\n"));

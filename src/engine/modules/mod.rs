@@ -1,6 +1,7 @@
 //! Modules: each reads the target's current state, computes the difference, and changes only
 //! that (or, in check mode, reports it). One family per file.
 
+pub mod apt_repo;
 pub mod args;
 pub mod catalog;
 pub mod command;
@@ -242,6 +243,8 @@ pub async fn run(
         "postgresql_ping" => drive::<postgres::PostgresqlPing>(args, ctx).await,
         "get_url" => drive::<get_url::GetUrl>(args, ctx).await,
         "unarchive" => drive::<unarchive::Unarchive>(args, ctx).await,
+        "apt_repository" => drive::<apt_repo::AptRepository>(args, ctx).await,
+        "apt_key" => drive::<apt_repo::AptKey>(args, ctx).await,
         other => Err(ModuleError::Args(format!(
             "module '{other}' is handled by the engine, not run on a host"
         ))),
