@@ -419,3 +419,63 @@ fn apt_repository_and_apt_key_match_ansible_playbook() {
     }
     assert_eq!(got[15]["mode"], "0600");
 }
+
+const SYSCTL_PB: &str = r##"- hosts: h1
+  gather_facts: false
+  vars:
+    f: "{{ d }}/sysctl.conf"
+  tasks:
+    - command: sysctl -w net.ipv4.ip_forward=0 "net.ipv4.ip_local_port_range=32768 60999"
+    - copy: {dest: "{{ f }}", content: "# kept\nnet.ipv4.tcp_syncookies = 1\nnet.ipv4.tcp_syncookies=1\n"}
+    - name: a new key, reloaded
+      sysctl: {name: net.ipv4.ip_forward, value: "1", sysctl_file: "{{ f }}"}
+      register: r1
+    - name: again
+      sysctl: {name: net.ipv4.ip_forward, value: "1", sysctl_file: "{{ f }}"}
+      register: r2
+    - name: a boolean
+      sysctl: {name: net.ipv4.ip_forward, value: yes, sysctl_file: "{{ f }}"}
+      register: r3
+    - name: words, set
+      sysctl: {name: net.ipv4.ip_local_port_range, value: "1024   65000", sysctl_set: true, reload: false, sysctl_file: "{{ f }}"}
+      register: r4
+    - name: words again
+      sysctl: {name: net.ipv4.ip_local_port_range, value: "1024   65000", sysctl_set: true, reload: false, sysctl_file: "{{ f }}"}
+      register: r5
+    - name: check mode
+      sysctl: {name: net.ipv4.ip_forward, value: "0", sysctl_file: "{{ f }}"}
+      register: r6
+      check_mode: true
+    - name: absent
+      sysctl: {name: net.ipv4.ip_forward, state: absent, sysctl_file: "{{ f }}"}
+      register: r7
+    - name: an unknown key
+      sysctl: {name: net.ipv4.nope, value: "1", sysctl_file: "{{ d }}/bad.conf"}
+      register: r8
+      ignore_errors: true
+    - name: an unknown key, errors ignored
+      sysctl: {name: net.ipv4.nope, value: "1", sysctl_file: "{{ d }}/bad2.conf", ignoreerrors: true}
+      register: r9
+    - command: cat {{ f }}
+      register: c1
+    - command: sysctl -n net.ipv4.ip_forward net.ipv4.ip_local_port_range
+      register: c2
+    - copy:
+        dest: "{{ d }}/out.json"
+        content: "{{ [r1, r2, r3, r4, r5, r6, r7, r8, r9, {'text': c1.stdout, 'proc': c2.stdout}] | to_json }}"
+"##;
+
+/// sysctl with `net.*` keys in the test host's own network namespace and a sysctl file of its
+/// own: a new key (reloaded), nothing to do, a boolean value, a value of several words set with
+/// sysctl_set, check mode, absent, an unknown key with and without ignoreerrors.
+#[test]
+fn sysctl_matches_ansible_playbook() {
+    let Some((h, ansible)) = setup("modules_b::sysctl_matches_ansible_playbook") else {
+        return;
+    };
+    let (want, got) = both(&h, &ansible, SYSCTL_PB, &[]);
+    same_keys(&want, &got, &["changed", "failed", "msg", "text", "proc"]);
+    for i in [0, 3, 5, 6] {
+        assert_eq!(got[i]["changed"], true, "result {i}: {:#}", got[i]);
+    }
+}

@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 use super::module::{self, ArgError, Module};
-use super::{apt_repo, command, files, get_url, misc, pkg, postgres, service, unarchive};
+use super::{apt_repo, command, files, get_url, misc, pkg, postgres, service, sysctl, unarchive};
 use crate::compat::yaml::Pos;
 use crate::error::{InputError, unknown_key};
 use crate::playbook::{Item, Playbook, Task, split_free_form};
@@ -86,6 +86,7 @@ static CATALOG: &[Entry] = &[
     typed::<unarchive::Unarchive>(false),
     typed::<apt_repo::AptRepository>(false),
     typed::<apt_repo::AptKey>(false),
+    typed::<sysctl::Sysctl>(false),
 ];
 
 pub fn entry(name: &str) -> Option<&'static Entry> {
@@ -363,7 +364,7 @@ mod tests {
                 assert_eq!(err, want);
             }
         }
-        assert_eq!(modules, 29, "every module is typed");
+        assert_eq!(modules, 30, "every module is typed");
         // A module with nothing Ansible-only still refuses what it does not know.
         for (name, _) in typed_entries() {
             let (err, file) = refusal(&format!("    - {name}:\n        bogus_arg: 1\n"));

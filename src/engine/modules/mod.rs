@@ -12,6 +12,7 @@ pub mod module;
 pub mod pkg;
 pub mod postgres;
 pub mod service;
+pub mod sysctl;
 pub mod unarchive;
 
 pub use args::parse_bool;
@@ -245,6 +246,7 @@ pub async fn run(
         "unarchive" => drive::<unarchive::Unarchive>(args, ctx).await,
         "apt_repository" => drive::<apt_repo::AptRepository>(args, ctx).await,
         "apt_key" => drive::<apt_repo::AptKey>(args, ctx).await,
+        "sysctl" => drive::<sysctl::Sysctl>(args, ctx).await,
         other => Err(ModuleError::Args(format!(
             "module '{other}' is handled by the engine, not run on a host"
         ))),
