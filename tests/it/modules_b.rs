@@ -479,3 +479,107 @@ fn sysctl_matches_ansible_playbook() {
         assert_eq!(got[i]["changed"], true, "result {i}: {:#}", got[i]);
     }
 }
+
+const CRON_PB: &str = r##"- hosts: h1
+  gather_facts: false
+  tasks:
+    - file: {path: "{{ item }}", state: absent}
+      loop: [/var/spool/cron/crontabs/deploy, /etc/cron.d/slm-test]
+    - name: a job
+      cron: {name: a, job: "echo a", minute: "5", user: deploy}
+      register: r1
+    - name: again
+      cron: {name: a, job: "echo a", minute: "5", user: deploy}
+      register: r2
+    - name: another hour
+      cron: {name: a, job: "echo a", minute: "5", hour: "2", user: deploy}
+      register: r3
+    - name: a variable
+      cron: {name: PATH, job: /usr/bin:/bin, env: true, user: deploy}
+      register: r4
+    - name: the variable again
+      cron: {name: PATH, job: /usr/bin:/bin, env: true, user: deploy}
+      register: r5
+    - name: a cron file
+      cron: {name: b, job: "echo b", special_time: daily, user: root, cron_file: slm-test}
+      register: r6
+    - name: the cron file again
+      cron: {name: b, job: "echo b", special_time: daily, user: root, cron_file: slm-test}
+      register: r7
+    - name: check mode
+      cron: {name: c, job: "echo c", user: deploy}
+      register: r8
+      check_mode: true
+    - name: disabled
+      cron: {name: d, job: "echo d", weekday: "1", disabled: true, user: deploy}
+      register: r9
+    - name: remove a
+      cron: {name: a, state: absent, user: deploy}
+      register: r10
+    - name: remove the file's only job
+      cron: {name: b, state: absent, user: root, cron_file: slm-test}
+      register: r11
+    - name: cron_file without user
+      cron: {name: e, job: "echo e", cron_file: slm-test}
+      register: r12
+      ignore_errors: true
+    - name: special_time with a minute
+      cron: {name: e, job: "echo e", special_time: daily, minute: "1", user: deploy}
+      register: r13
+      ignore_errors: true
+    - command: cat /var/spool/cron/crontabs/deploy
+      register: c1
+    - stat: {path: /etc/cron.d/slm-test}
+      register: s1
+    - copy:
+        dest: "{{ d }}/out.json"
+        content: "{{ [r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, {'text': c1.stdout, 'exists': s1.stat.exists}] | to_json }}"
+"##;
+
+/// The test hosts have no cron: a stub `crontab` (-l, -u, a file or `-`) keeps crontabs under
+/// /var/spool/cron/crontabs, for both engines.
+const CRONTAB_STUB: &str = r#"#!/bin/sh
+u=$(id -un); op=; f=
+while [ $# -gt 0 ]; do
+  case "$1" in -u) u=$2; shift 2;; -l) op=l; shift;; *) op=i; f=$1; shift;; esac
+done
+d=/var/spool/cron/crontabs; mkdir -p "$d"
+case "$op" in
+  l) [ -f "$d/$u" ] || { echo "no crontab for $u" >&2; exit 1; }; cat "$d/$u";;
+  i) if [ "$f" = - ]; then cat > "$d/$u"; else cat "$f" > "$d/$u"; fi;;
+esac
+"#;
+
+/// cron in a user's crontab (another user's, through `crontab -u`) and in a cron_file: a job
+/// added, nothing to do, changed, a variable, special_time, check mode, disabled, removed (the
+/// emptied cron_file removed), and the argument errors Ansible reports.
+#[test]
+fn cron_matches_ansible_playbook() {
+    let Some((h, ansible)) = setup("modules_b::cron_matches_ansible_playbook") else {
+        return;
+    };
+    h.sh(
+        "h1",
+        &format!(
+            "mkdir -p /usr/local/bin /etc/cron.d && cat > /usr/local/bin/crontab <<'EOF'\n{CRONTAB_STUB}EOF\nchmod 755 /usr/local/bin/crontab"
+        ),
+    );
+    let (want, got) = both(&h, &ansible, CRON_PB, &[]);
+    same_keys(
+        &want,
+        &got,
+        &[
+            "changed",
+            "failed",
+            "msg",
+            "jobs",
+            "envs",
+            "cron_file",
+            "text",
+            "exists",
+        ],
+    );
+    for i in [0, 2, 3, 5, 7, 8, 9, 10] {
+        assert_eq!(got[i]["changed"], true, "result {i}: {:#}", got[i]);
+    }
+}

@@ -6,7 +6,9 @@
 use serde_json::{Map, Value};
 
 use super::module::{self, ArgError, Module};
-use super::{apt_repo, command, files, get_url, misc, pkg, postgres, service, sysctl, unarchive};
+use super::{
+    apt_repo, command, cron, files, get_url, misc, pkg, postgres, service, sysctl, unarchive,
+};
 use crate::compat::yaml::Pos;
 use crate::error::{InputError, unknown_key};
 use crate::playbook::{Item, Playbook, Task, split_free_form};
@@ -87,6 +89,7 @@ static CATALOG: &[Entry] = &[
     typed::<apt_repo::AptRepository>(false),
     typed::<apt_repo::AptKey>(false),
     typed::<sysctl::Sysctl>(false),
+    typed::<cron::Cron>(false),
 ];
 
 pub fn entry(name: &str) -> Option<&'static Entry> {
@@ -364,7 +367,7 @@ mod tests {
                 assert_eq!(err, want);
             }
         }
-        assert_eq!(modules, 30, "every module is typed");
+        assert_eq!(modules, 31, "every module is typed");
         // A module with nothing Ansible-only still refuses what it does not know.
         for (name, _) in typed_entries() {
             let (err, file) = refusal(&format!("    - {name}:\n        bogus_arg: 1\n"));

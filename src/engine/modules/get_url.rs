@@ -67,6 +67,14 @@ pub struct Download {
     result: ModuleResult,
 }
 
+/// How to download: `since`, a file whose mtime goes in `If-Modified-Since`; `algo`, the
+/// checksum to compute too; `head`, only ask (HEAD: check mode).
+struct Fetch<'a> {
+    since: Option<&'a str>,
+    algo: Option<&'a str>,
+    head: bool,
+}
+
 /// What one download gave.
 struct Fetched {
     tmp: String,
@@ -210,10 +218,12 @@ impl Module for GetUrl {
                 &tool,
                 &self.url,
                 &tmp_dir,
-                if_modified_since.then_some(self.dest.as_str()),
-                algo.as_deref(),
-                // Check mode asks with HEAD, as Ansible does: nothing is downloaded.
-                ctx.check,
+                Fetch {
+                    since: if_modified_since.then_some(self.dest.as_str()),
+                    algo: algo.as_deref(),
+                    // Check mode asks with HEAD, as Ansible does: nothing is downloaded.
+                    head: ctx.check,
+                },
             )
             .await?
         {
@@ -422,7 +432,17 @@ impl GetUrl {
     ) -> Result<Result<String, String>, ModuleError> {
         let dir = "${TMPDIR:-/tmp}";
         let fetched = match self
-            .fetch(ctx, tool, checksum_url, dir, None, None, false)
+            .fetch(
+                ctx,
+                tool,
+                checksum_url,
+                dir,
+                Fetch {
+                    since: None,
+                    algo: None,
+                    head: false,
+                },
+            )
             .await?
         {
             Ok(f) => f,
@@ -448,18 +468,17 @@ impl GetUrl {
             }))
     }
 
-    /// Downloads `url` into a new temporary file in `dir`; `since`: a file whose mtime goes in
-    /// `If-Modified-Since`. Err: the download failed (the message to report).
+    /// Downloads `url` into a new temporary file in `dir`. Err: the download failed (the
+    /// message to report).
     async fn fetch(
         &self,
         ctx: &Ctx<'_>,
         tool: &str,
         url: &str,
         dir: &str,
-        since: Option<&str>,
-        algo: Option<&str>,
-        head: bool,
+        how: Fetch<'_>,
     ) -> Result<Result<Fetched, String>, ModuleError> {
+        let Fetch { since, algo, head } = how;
         let timeout = self.timeout.unwrap_or(10).max(1);
         let agent = self.http_agent.as_deref().unwrap_or("ansible-httpget");
         let insecure = !self.validate_certs.unwrap_or(true);
@@ -595,8 +614,7 @@ impl GetUrl {
             let err = out
                 .stderr
                 .lines()
-                .filter(|l| !l.trim().is_empty())
-                .last()
+                .rfind(|l| !l.trim().is_empty())
                 .unwrap_or("")
                 .to_string();
             return Ok(Err(format!(

@@ -5,6 +5,7 @@ pub mod apt_repo;
 pub mod args;
 pub mod catalog;
 pub mod command;
+pub mod cron;
 pub mod files;
 pub mod get_url;
 pub mod misc;
@@ -247,6 +248,7 @@ pub async fn run(
         "apt_repository" => drive::<apt_repo::AptRepository>(args, ctx).await,
         "apt_key" => drive::<apt_repo::AptKey>(args, ctx).await,
         "sysctl" => drive::<sysctl::Sysctl>(args, ctx).await,
+        "cron" => drive::<cron::Cron>(args, ctx).await,
         other => Err(ModuleError::Args(format!(
             "module '{other}' is handled by the engine, not run on a host"
         ))),
