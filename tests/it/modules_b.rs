@@ -583,3 +583,40 @@ fn cron_matches_ansible_playbook() {
         assert_eq!(got[i]["changed"], true, "result {i}: {:#}", got[i]);
     }
 }
+
+const HOSTNAME_PB: &str = r#"- hosts: h1
+  gather_facts: false
+  tasks:
+    - copy: {dest: /etc/hostname, content: "h1\n"}
+    - name: rename
+      hostname: {name: web01.example.org}
+      register: r1
+    - name: again
+      hostname: {name: web01.example.org}
+      register: r2
+    - name: check mode
+      hostname: {name: other}
+      register: r3
+      check_mode: true
+    - command: cat /etc/hostname
+      register: c1
+    - copy:
+        dest: "{{ d }}/out.json"
+        content: "{{ [r1, r2, r3, {'text': c1.stdout, 'short': r1.ansible_facts.ansible_hostname, 'node': r1.ansible_facts.ansible_nodename}] | to_json }}"
+"#;
+
+/// hostname on a test host without systemd: Ansible's file strategy (`/etc/hostname` only),
+/// renamed, nothing to do, check mode; the facts it returns.
+#[test]
+fn hostname_matches_ansible_playbook() {
+    let Some((h, ansible)) = setup("modules_b::hostname_matches_ansible_playbook") else {
+        return;
+    };
+    let (want, got) = both(&h, &ansible, HOSTNAME_PB, &[]);
+    same_keys(
+        &want,
+        &got,
+        &["changed", "failed", "msg", "name", "text", "short", "node"],
+    );
+    assert_eq!(got[0]["changed"], true, "{got:#}");
+}

@@ -7,7 +7,8 @@ use serde_json::{Map, Value};
 
 use super::module::{self, ArgError, Module};
 use super::{
-    apt_repo, command, cron, files, get_url, misc, pkg, postgres, service, sysctl, unarchive,
+    apt_repo, command, cron, files, get_url, hostname, misc, pkg, postgres, service, sysctl,
+    unarchive,
 };
 use crate::compat::yaml::Pos;
 use crate::error::{InputError, unknown_key};
@@ -90,6 +91,7 @@ static CATALOG: &[Entry] = &[
     typed::<apt_repo::AptKey>(false),
     typed::<sysctl::Sysctl>(false),
     typed::<cron::Cron>(false),
+    typed::<hostname::Hostname>(false),
 ];
 
 pub fn entry(name: &str) -> Option<&'static Entry> {
@@ -367,7 +369,7 @@ mod tests {
                 assert_eq!(err, want);
             }
         }
-        assert_eq!(modules, 31, "every module is typed");
+        assert_eq!(modules, 32, "every module is typed");
         // A module with nothing Ansible-only still refuses what it does not know.
         for (name, _) in typed_entries() {
             let (err, file) = refusal(&format!("    - {name}:\n        bogus_arg: 1\n"));

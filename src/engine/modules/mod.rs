@@ -8,6 +8,7 @@ pub mod command;
 pub mod cron;
 pub mod files;
 pub mod get_url;
+pub mod hostname;
 pub mod misc;
 pub mod module;
 pub mod pkg;
@@ -249,6 +250,7 @@ pub async fn run(
         "apt_key" => drive::<apt_repo::AptKey>(args, ctx).await,
         "sysctl" => drive::<sysctl::Sysctl>(args, ctx).await,
         "cron" => drive::<cron::Cron>(args, ctx).await,
+        "hostname" => drive::<hostname::Hostname>(args, ctx).await,
         other => Err(ModuleError::Args(format!(
             "module '{other}' is handled by the engine, not run on a host"
         ))),
