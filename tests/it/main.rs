@@ -22,6 +22,7 @@ mod keywords;
 mod loops;
 mod migrate;
 mod modules_a;
+mod modules_b;
 mod psql_session;
 mod robust;
 mod roles;

@@ -6,7 +6,10 @@
 use serde_json::{Map, Value};
 
 use super::module::{self, ArgError, Module};
-use super::{command, dnf, files, misc, pkg, postgres, service, users};
+use super::{
+    apt_repo, command, cron, dnf, files, get_url, hostname, misc, pkg, postgres, service, sysctl,
+    unarchive, users,
+};
 use crate::compat::yaml::Pos;
 use crate::error::{InputError, unknown_key};
 use crate::playbook::{Item, Playbook, Task, split_free_form};
@@ -95,6 +98,13 @@ static CATALOG: &[Entry] = &[
     typed::<postgres::PostgresqlPgHba>(false),
     typed::<postgres::PostgresqlQuery>(false),
     typed::<postgres::PostgresqlPing>(false),
+    typed::<get_url::GetUrl>(false),
+    typed::<unarchive::Unarchive>(false),
+    typed::<apt_repo::AptRepository>(false),
+    typed::<apt_repo::AptKey>(false),
+    typed::<sysctl::Sysctl>(false),
+    typed::<cron::Cron>(false),
+    typed::<hostname::Hostname>(false),
 ];
 
 pub fn entry(name: &str) -> Option<&'static Entry> {

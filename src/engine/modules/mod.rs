@@ -1,16 +1,22 @@
 //! Modules: each reads the target's current state, computes the difference, and changes only
 //! that (or, in check mode, reports it). One family per file.
 
+pub mod apt_repo;
 pub mod args;
 pub mod catalog;
 pub mod command;
+pub mod cron;
 pub mod dnf;
 pub mod files;
+pub mod get_url;
+pub mod hostname;
 pub mod misc;
 pub mod module;
 pub mod pkg;
 pub mod postgres;
 pub mod service;
+pub mod sysctl;
+pub mod unarchive;
 pub mod users;
 
 pub use args::parse_bool;
@@ -249,6 +255,13 @@ pub async fn run(
         "postgresql_pg_hba" => drive::<postgres::PostgresqlPgHba>(args, ctx).await,
         "postgresql_query" => drive::<postgres::PostgresqlQuery>(args, ctx).await,
         "postgresql_ping" => drive::<postgres::PostgresqlPing>(args, ctx).await,
+        "get_url" => drive::<get_url::GetUrl>(args, ctx).await,
+        "unarchive" => drive::<unarchive::Unarchive>(args, ctx).await,
+        "apt_repository" => drive::<apt_repo::AptRepository>(args, ctx).await,
+        "apt_key" => drive::<apt_repo::AptKey>(args, ctx).await,
+        "sysctl" => drive::<sysctl::Sysctl>(args, ctx).await,
+        "cron" => drive::<cron::Cron>(args, ctx).await,
+        "hostname" => drive::<hostname::Hostname>(args, ctx).await,
         other => Err(ModuleError::Args(format!(
             "module '{other}' is handled by the engine, not run on a host"
         ))),

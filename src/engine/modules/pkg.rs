@@ -7,7 +7,7 @@ use super::module::{Module, Query};
 use super::{Ctx, Diff, ModuleError, ModuleResult, args};
 use crate::transport::sh_quote;
 
-const APT_GET: &str = "DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a apt-get -y -q \
+pub(crate) const APT_GET: &str = "DEBIAN_FRONTEND=noninteractive NEEDRESTART_MODE=a apt-get -y -q \
     -o DPkg::Lock::Timeout=120 -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold";
 
 const APT_STATES: &[&str] = &[
