@@ -23,6 +23,7 @@ mod loops;
 mod migrate;
 mod modules_a;
 mod modules_b;
+mod modules_c;
 mod psql_session;
 mod robust;
 mod roles;

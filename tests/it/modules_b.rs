@@ -25,7 +25,7 @@ fn ansible_playbook() -> Option<PathBuf> {
 }
 
 /// A harness with one host and ansible-playbook, or None (the test is skipped).
-fn setup(test: &str) -> Option<(Hosts, PathBuf)> {
+pub(crate) fn setup(test: &str) -> Option<(Hosts, PathBuf)> {
     if !root_or_skip(test) {
         return None;
     }
@@ -48,7 +48,7 @@ fn run_ansible(h: &Hosts, ansible: &Path, pb: &Path, args: &[&str]) -> CmdOutput
 
 /// Runs `playbook` with both engines on h1 (`d` is /tmp/ansible or /tmp/native there) and
 /// returns the JSON each left in `{{ d }}/out.json`, with `d` replaced by `D`.
-fn both(h: &Hosts, ansible: &Path, playbook: &str, args: &[&str]) -> (Value, Value) {
+pub(crate) fn both(h: &Hosts, ansible: &Path, playbook: &str, args: &[&str]) -> (Value, Value) {
     let pb = h.write("pb.yml", playbook);
     h.sh(
         "h1",

@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 
 use super::module::{self, ArgError, Module};
 use super::{
-    apt_repo, command, cron, dnf, files, get_url, hostname, misc, pkg, postgres, service, sysctl,
-    unarchive, users,
+    apt_repo, command, cron, dnf, facts, files, get_url, hostname, misc, pkg, postgres, service,
+    sysctl, unarchive, users,
 };
 use crate::compat::yaml::Pos;
 use crate::error::{InputError, unknown_key};
@@ -105,6 +105,8 @@ static CATALOG: &[Entry] = &[
     typed::<sysctl::Sysctl>(false),
     typed::<cron::Cron>(false),
     typed::<hostname::Hostname>(false),
+    typed::<facts::ServiceFacts>(false),
+    typed::<facts::PackageFacts>(false),
 ];
 
 pub fn entry(name: &str) -> Option<&'static Entry> {

@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod command;
 pub mod cron;
 pub mod dnf;
+pub mod facts;
 pub mod files;
 pub mod get_url;
 pub mod hostname;
@@ -262,6 +263,8 @@ pub async fn run(
         "sysctl" => drive::<sysctl::Sysctl>(args, ctx).await,
         "cron" => drive::<cron::Cron>(args, ctx).await,
         "hostname" => drive::<hostname::Hostname>(args, ctx).await,
+        "service_facts" => drive::<facts::ServiceFacts>(args, ctx).await,
+        "package_facts" => drive::<facts::PackageFacts>(args, ctx).await,
         other => Err(ModuleError::Args(format!(
             "module '{other}' is handled by the engine, not run on a host"
         ))),

@@ -263,7 +263,7 @@ fn run_once_cell(
 
 /// `run_once` on a host that did not run it: it takes the registered result of the host that did
 /// (when that host got one), and, as ansible-core's strategy does for every host of the play, the
-/// variables a `set_fact`, `include_vars` or `setup` set (unless `delegate_facts` sent them to
+/// variables a `set_fact`, `include_vars` or a module's `ansible_facts` set (unless `delegate_facts` sent them to
 /// the delegated host).
 fn take_run_once_result(
     shared: &Shared,
@@ -285,12 +285,26 @@ fn take_run_once_result(
         match task.module.as_str() {
             "set_fact" => super::give(shared, &state.name, |g| g.runtime.extend(f)),
             "include_vars" => super::give(shared, &state.name, |g| g.included.extend(f)),
-            "setup" => super::give(shared, &state.name, |g| g.facts.extend(f)),
-            _ => return,
+            _ => super::give(shared, &state.name, |g| g.facts.extend(host_facts(&f))),
         }
         super::take_given(shared, state);
         publish(shared, state);
     }
+}
+
+/// A module's `ansible_facts` as the host keeps them: without the `ansible_` prefix (under
+/// `ansible_facts` Ansible shows `hostname` for a module's `ansible_hostname`; `ansible_local`
+/// keeps its name, as in ansible-core's namespace_facts).
+fn host_facts(f: &Map<String, Value>) -> Map<String, Value> {
+    f.iter()
+        .map(|(k, v)| {
+            let k = match k.strip_prefix("ansible_") {
+                Some(bare) if k != "ansible_local" => bare,
+                _ => k.as_str(),
+            };
+            (k.to_string(), v.clone())
+        })
+        .collect()
 }
 
 /// The task's name with its templates rendered (`Install PostgreSQL {{ version }}`), as Ansible shows it.
@@ -431,14 +445,19 @@ pub(super) async fn run_once_item(
             }
             Err(e) => ModuleResult::fail(e.to_string()),
         };
-        if task.module == "setup"
-            && let Some(Value::Object(f)) = r.extra.get("ansible_facts")
+        // Any module's `ansible_facts` become host facts (setup, service_facts, hostname …),
+        // merged over the ones the host has, as ansible-core's set_host_facts does.
+        if let (false, false, Some(Value::Object(f))) =
+            (r.failed, r.skipped, r.extra.get("ansible_facts"))
         {
+            let f = host_facts(f);
             match facts_to {
-                Some(to) => super::give(shared, to, |g| g.facts.extend(f.clone())),
+                Some(to) => super::give(shared, to, |g| g.facts.extend(f)),
                 None => {
-                    let mut layer = facts_layer(f);
-                    layer.insert("__raw".into(), Value::Object(f.clone()));
+                    let mut raw = state.facts_raw();
+                    raw.extend(f);
+                    let mut layer = facts_layer(&raw);
+                    layer.insert("__raw".into(), Value::Object(raw));
                     state.facts = Arc::new(layer);
                     publish(shared, state);
                 }
