@@ -3167,7 +3167,7 @@ fn ansible_stdout(sb: &Sandbox, pb: &std::path::Path, extra: &[&str]) -> Option<
 }
 
 #[test]
-fn debug_msg_keeps_lists_and_null_as_ansible_does() {
+fn debug_msg_keeps_lists_and_null_and_a_variable_formats_with_percent() {
     let sb = Sandbox::new();
     let tasks = r#"
 - name: list
@@ -3182,9 +3182,13 @@ fn debug_msg_keeps_lists_and_null_as_ansible_does() {
 - name: no msg
   debug:
   register: r4
+- name: formatted
+  debug: {msg: "{{ fmt % 'x' }} {{ fmt % ('y',) }}"}
+  vars: {fmt: "<%s>"}
+  register: r5
 - name: write
   copy:
-    content: "{{ [r1.msg, r2.msg, r3.msg, r4.msg] | to_json }}"
+    content: "{{ [r1.msg, r2.msg, r3.msg, r4.msg, r5.msg] | to_json }}"
     dest: "{{ out }}/msgs.json"
 "#;
     let pb = sb.write("debug.yml", &play(tasks));
@@ -3192,7 +3196,13 @@ fn debug_msg_keeps_lists_and_null_as_ansible_does() {
     std::fs::create_dir_all(&ours).expect("out");
     let r = sb.run_file(&pb, &["-e", &format!("out={}", ours.display())]);
     r.assert_ok();
-    let expected = json!([[1, "a", {"k": "v"}], ["x", 2], null, "Hello world!"]);
+    let expected = json!([
+        [1, "a", {"k": "v"}],
+        ["x", 2],
+        null,
+        "Hello world!",
+        "<x> <y>"
+    ]);
     let read = |dir: &std::path::Path| -> Value {
         serde_json::from_str(&std::fs::read_to_string(dir.join("msgs.json")).expect("msgs"))
             .expect("json")
