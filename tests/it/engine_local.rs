@@ -3214,6 +3214,8 @@ fn debug_msg_keeps_lists_and_null_and_a_variable_formats_with_percent() {
         json!([1, "a", {"k": "v"}])
     );
     assert_eq!(r.result("null msg")["result"]["msg"], Value::Null);
+    // Its one-line form (what the wizard shows) is the JSON text.
+    assert_eq!(r.result("list")["msg"], r#"[1,"a",{"k":"v"}]"#);
 
     let theirs = sb.p("theirs");
     std::fs::create_dir_all(&theirs).expect("out");
