@@ -2,7 +2,9 @@
 //! and the filters, tests and lookups a template names, for the plan-time check.
 //!
 //! Rewrites, on minijinja's tokens (never inside string literals):
-//! - `'fmt' % operand` (Python's printf formatting) → `('fmt' | __py_percent(operand))`;
+//! - `'fmt' % operand` (Python's printf formatting) → `('fmt' | __py_percent(operand))`, and
+//!   `name % operand` when the operand can only be formatted (a string, list or dict literal, or a
+//!   tuple): `name % 2` stays numeric, as the rewrite cannot know the variable's type;
 //! - collection-qualified filter and test names (`| ansible.builtin.to_json`,
 //!   `is ansible.builtin.match`) → the short name, as the collections named are the ones the
 //!   engine implements.
@@ -124,6 +126,62 @@ fn operand_end(toks: &[(Token<'_>, Span)], i: usize) -> Option<usize> {
     }
 }
 
+/// Words the lexer gives as names that cannot start a `%` left operand.
+const KEYWORDS: &[&str] = &[
+    "and", "or", "not", "in", "is", "if", "else", "true", "false", "none", "True", "False", "None",
+];
+
+/// The index after a variable chain (`name`, `.attr`, `[i]`, `(args)`) starting at `i`, when it
+/// is a left operand of `%` (not an attribute, filter or test name itself).
+fn variable_end(toks: &[(Token<'_>, Span)], i: usize) -> Option<usize> {
+    let Some((Token::Ident(name), _)) = toks.get(i) else {
+        return None;
+    };
+    let prev = i.checked_sub(1).and_then(|p| toks.get(p)).map(|t| &t.0);
+    if KEYWORDS.contains(name)
+        || matches!(
+            prev,
+            Some(Token::Dot | Token::Pipe | Token::Ident("is" | "not"))
+        )
+    {
+        return None;
+    }
+    let mut j = i + 1;
+    loop {
+        match toks.get(j).map(|t| &t.0) {
+            Some(Token::Dot) if matches!(toks.get(j + 1), Some((Token::Ident(_), _))) => j += 2,
+            Some(Token::BracketOpen | Token::ParenOpen) => j = after_group(toks, j)?,
+            _ => return Some(j),
+        }
+    }
+}
+
+/// Whether the right operand at `i` can only mean formatting: a string, list or dict literal, or
+/// a parenthesised tuple (a comma at its top level).
+fn formatting_operand(toks: &[(Token<'_>, Span)], i: usize) -> bool {
+    match toks.get(i).map(|t| &t.0) {
+        Some(Token::Str(_) | Token::String(_) | Token::BracketOpen | Token::BraceOpen) => true,
+        Some(Token::ParenOpen) => {
+            let Some(end) = after_group(toks, i) else {
+                return false;
+            };
+            let mut depth = 0usize;
+            toks[i + 1..end - 1].iter().any(|(t, _)| {
+                match t {
+                    Token::ParenOpen | Token::BracketOpen | Token::BraceOpen => depth += 1,
+                    Token::ParenClose | Token::BracketClose | Token::BraceClose => {
+                        depth = depth.saturating_sub(1)
+                    }
+                    Token::Comma if depth == 0 => return true,
+                    _ => {}
+                }
+                false
+            })
+        }
+        _ => false,
+    }
+}
+
 /// The source with the rewrites above (borrowed when there is nothing to rewrite or it does not
 /// tokenize; the compiler then reports the error on the original).
 pub fn rewrite(src: &str, in_expr: bool) -> Cow<'_, str> {
@@ -160,13 +218,19 @@ pub fn rewrite(src: &str, in_expr: bool) -> Cow<'_, str> {
                 continue;
             }
         }
-        if matches!(t, Token::Str(_) | Token::String(_))
-            && matches!(toks.get(i + 1), Some((Token::Mod, _)))
-            && let Some(end) = operand_end(&toks, i + 2)
-            && end > i + 2
+        // The left operand ends before `lhs_end`: a string literal, or a variable chain whose
+        // right operand can only be formatted.
+        let lhs_end = match t {
+            Token::Str(_) | Token::String(_) => Some(i + 1),
+            _ => variable_end(&toks, i).filter(|&e| formatting_operand(&toks, e + 1)),
+        };
+        if let Some(m) = lhs_end
+            && matches!(toks.get(m), Some((Token::Mod, _)))
+            && let Some(end) = operand_end(&toks, m + 1)
+            && end > m + 1
         {
-            let lit = &src[off(span, true)..off(span, false)];
-            let rhs_from = off(&toks[i + 2].1, true);
+            let lit = &src[off(span, true)..off(&toks[m - 1].1, false)];
+            let rhs_from = off(&toks[m + 1].1, true);
             let rhs_to = off(&toks[end - 1].1, false);
             // The operand may itself hold a qualified filter name: rewrite it too.
             let rhs = rewrite(&src[rhs_from..rhs_to], true);
@@ -269,6 +333,24 @@ mod tests {
             "{% if a %}b{% endif %}"
         );
         assert_eq!(rewrite("a % 2", true), "a % 2");
+        assert_eq!(rewrite("loop.index % 2 == 0", true), "loop.index % 2 == 0");
+    }
+
+    #[test]
+    fn a_variable_format_string_is_rewritten_when_the_operand_is_only_formattable() {
+        assert_eq!(
+            rewrite("{{ fmt % 'x' }}", false),
+            "{{ (fmt | __py_percent('x')) }}"
+        );
+        assert_eq!(
+            rewrite("cfg.fmt['a'] % (a, b) ~ z", true),
+            "(cfg.fmt['a'] | __py_percent((a, b))) ~ z"
+        );
+        assert_eq!(rewrite("fmt % [1]", true), "(fmt | __py_percent([1]))");
+        // Not a tuple, a name or a number: the operator stays (it may be numeric).
+        assert_eq!(rewrite("n % (2)", true), "n % (2)");
+        assert_eq!(rewrite("n % m", true), "n % m");
+        assert_eq!(rewrite("x | f % 'a'", true), "x | f % 'a'");
     }
 
     #[test]

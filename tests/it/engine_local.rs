@@ -3144,3 +3144,87 @@ fn include_vars_arguments_are_checked_at_plan_time() {
         r.dump()
     );
 }
+
+/// Runs `pb` with ansible-playbook on the sandbox's inventory (None when it is not installed);
+/// returns its stdout.
+fn ansible_stdout(sb: &Sandbox, pb: &std::path::Path, extra: &[&str]) -> Option<String> {
+    let Some(ansible) = crate::ansible_engine::ansible_playbook() else {
+        eprintln!("ansible-playbook not found: comparison skipped");
+        return None;
+    };
+    let o = std::process::Command::new(ansible)
+        .arg("-i")
+        .arg(sb.inventory())
+        .arg(pb)
+        .args(extra)
+        .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
+        .env("ANSIBLE_NOCOLOR", "1")
+        .output()
+        .expect("run ansible-playbook");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "ansible-playbook failed\n{out}");
+    Some(out)
+}
+
+#[test]
+fn debug_msg_keeps_lists_and_null_and_a_variable_formats_with_percent() {
+    let sb = Sandbox::new();
+    let tasks = r#"
+- name: list
+  debug: {msg: "{{ [1, 'a', {'k': 'v'}] }}"}
+  register: r1
+- name: literal list
+  debug: {msg: [x, 2]}
+  register: r2
+- name: null msg
+  debug: {msg: null}
+  register: r3
+- name: no msg
+  debug:
+  register: r4
+- name: formatted
+  debug: {msg: "{{ fmt % 'x' }} {{ fmt % ('y',) }}"}
+  vars: {fmt: "<%s>"}
+  register: r5
+- name: write
+  copy:
+    content: "{{ [r1.msg, r2.msg, r3.msg, r4.msg, r5.msg] | to_json }}"
+    dest: "{{ out }}/msgs.json"
+"#;
+    let pb = sb.write("debug.yml", &play(tasks));
+    let ours = sb.p("ours");
+    std::fs::create_dir_all(&ours).expect("out");
+    let r = sb.run_file(&pb, &["-e", &format!("out={}", ours.display())]);
+    r.assert_ok();
+    let expected = json!([
+        [1, "a", {"k": "v"}],
+        ["x", 2],
+        null,
+        "Hello world!",
+        "<x> <y>"
+    ]);
+    let read = |dir: &std::path::Path| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(dir.join("msgs.json")).expect("msgs"))
+            .expect("json")
+    };
+    assert_eq!(read(&ours), expected, "{}", r.dump());
+    // The --json event carries the value itself, not its JSON text.
+    assert_eq!(
+        r.result("list")["result"]["msg"],
+        json!([1, "a", {"k": "v"}])
+    );
+    assert_eq!(r.result("null msg")["result"]["msg"], Value::Null);
+    // Its one-line form (what the wizard shows) is the JSON text.
+    assert_eq!(r.result("list")["msg"], r#"[1,"a",{"k":"v"}]"#);
+
+    let theirs = sb.p("theirs");
+    std::fs::create_dir_all(&theirs).expect("out");
+    let out_arg = format!("out={}", theirs.display());
+    if ansible_stdout(&sb, &pb, &["-e", &out_arg]).is_some() {
+        assert_eq!(
+            read(&theirs),
+            expected,
+            "as ansible-playbook registers them"
+        );
+    }
+}

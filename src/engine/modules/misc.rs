@@ -9,7 +9,8 @@ use super::{Ctx, ModuleError, ModuleResult, args};
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Debug {
-    #[serde(default)]
+    /// `Some(Null)` for an explicit `msg: null` (Ansible shows `null`); `None` when absent.
+    #[serde(default, deserialize_with = "present")]
     msg: Option<Value>,
     #[serde(default, deserialize_with = "args::opt_string")]
     var: Option<String>,
@@ -33,14 +34,23 @@ impl Debug {
             r.extra
                 .insert(name.clone(), self.var_value.clone().unwrap_or(Value::Null));
         } else {
-            r.msg = Some(match &self.msg {
-                Some(Value::String(s)) => s.clone(),
-                Some(other) => other.to_string(),
-                None => "Hello world!".into(),
-            });
+            match &self.msg {
+                Some(Value::String(s)) => r.msg = Some(s.clone()),
+                // A list, mapping, number or null stays that value in the result, as in Ansible
+                // (the registered `msg` is not its JSON text).
+                Some(other) => {
+                    r.extra.insert("msg".into(), other.clone());
+                }
+                None => r.msg = Some("Hello world!".into()),
+            }
         }
         r
     }
+}
+
+/// A field that is present, even as `null` (serde's `Option` folds `null` into absent).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Value>, D::Error> {
+    Value::deserialize(d).map(Some)
 }
 
 impl Module for Debug {

@@ -223,11 +223,13 @@ pub(super) fn emit_result(
     let (msg, stdout, stderr, diff) = if hidden {
         (Some(CENSORED.to_string()), None, None, Vec::new())
     } else {
-        let msg = reg
-            .get("msg")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .or(r.msg.clone());
+        // A non-string `msg` (debug's list) stays a value in `result`; the one-line `msg` the
+        // wizard's output shows is its JSON text.
+        let msg = match reg.get("msg") {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(v) if !v.is_null() => Some(v.to_string()),
+            _ => r.msg.clone(),
+        };
         (
             msg,
             r.stdout.clone(),
