@@ -320,10 +320,13 @@ impl Parser<'_> {
             .not_implemented());
         }
         let is_loop = |k: &str| k == "loop" || k == "loop_control" || k.starts_with("with_");
-        let looped = entries.iter().any(|(k, _)| is_loop(&k.key_string()));
-        if looped && canonical_name(&key.key_string()) == "import_tasks" {
+        let loop_key = entries.iter().find(|(k, _)| is_loop(&k.key_string()));
+        let looped = loop_key.is_some();
+        if let Some((lk, _)) = loop_key
+            && canonical_name(&key.key_string()) == "import_tasks"
+        {
             return Err(InputError::at(
-                &key.pos,
+                &lk.pos,
                 "import_tasks cannot loop (it is inlined when the playbook is read); use include_tasks",
             ));
         }
