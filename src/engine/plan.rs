@@ -550,6 +550,10 @@ fn walk(
         match i {
             Item::Task(t) => on_task(t),
             Item::Block(b) => {
+                // A looped include's loop, `when` and item variables are a task's.
+                if let Some(t) = &b.include_loop {
+                    on_task(t);
+                }
                 on_block(&b.common);
                 walk(&b.block, on_task, on_block);
                 walk(&b.rescue, on_task, on_block);

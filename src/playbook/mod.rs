@@ -108,6 +108,10 @@ pub struct Block {
     pub block: Vec<Item>,
     pub rescue: Vec<Item>,
     pub always: Vec<Item>,
+    /// A looped `include_tasks`: the include as a task holding its loop, `loop_control`, `when`,
+    /// `tags` and `vars`. The block then runs once per item with the item's variables (Ansible's
+    /// dynamic include); its `when` is judged per item and its tags select the include only.
+    pub include_loop: Option<Box<Task>>,
 }
 
 #[derive(Debug, Clone)]

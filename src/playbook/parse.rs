@@ -319,23 +319,42 @@ impl Parser<'_> {
             )
             .not_implemented());
         }
+        let is_loop = |k: &str| k == "loop" || k == "loop_control" || k.starts_with("with_");
+        let loop_key = entries.iter().find(|(k, _)| is_loop(&k.key_string()));
+        let looped = loop_key.is_some();
+        if let Some((lk, _)) = loop_key
+            && canonical_name(&key.key_string()) == "import_tasks"
+        {
+            return Err(InputError::at(
+                &lk.pos,
+                "import_tasks cannot loop (it is inlined when the playbook is read); use include_tasks",
+            ));
+        }
         let mut common = Common::default();
+        // A looped include: the keywords Ansible judges per item (or, for tags, on the include
+        // alone) go to a task that carries the loop; the rest (vars included) to the block.
+        let mut carrier: Vec<(Node, Node)> = vec![(key.clone(), value.clone())];
         for (k, v) in entries {
             if k == key {
                 continue;
             }
             let kname = k.key_string();
-            if kname == "loop" || kname.starts_with("with_") {
-                return Err(InputError::at(
-                    &k.pos,
-                    "a loop over include_tasks is not supported by slm-wizard; loop inside the included tasks instead",
-                )
-                .not_implemented());
+            if looped && (is_loop(&kname) || matches!(kname.as_str(), "when" | "tags" | "name")) {
+                carrier.push((k.clone(), v.clone()));
+                continue;
+            }
+            if looped && kname == "vars" {
+                carrier.push((k.clone(), v.clone()));
             }
             if !self.common(&mut common, &kname, v)? {
                 return Err(unknown_keyword(&k.pos, &kname, "include", BLOCK_KEYS));
             }
         }
+        let include_loop = if looped {
+            Some(Box::new(self.task(node, &carrier, handlers)?))
+        } else {
+            None
+        };
         if self.include_depth > 20 {
             return Err(InputError::at(
                 &node.pos,
@@ -382,6 +401,7 @@ impl Parser<'_> {
             block: tasks?,
             rescue: Vec::new(),
             always: Vec::new(),
+            include_loop,
         })));
         Ok(())
     }
@@ -398,6 +418,7 @@ impl Parser<'_> {
             block: Vec::new(),
             rescue: Vec::new(),
             always: Vec::new(),
+            include_loop: None,
         };
         let mut notify = Vec::new();
         for (k, v) in entries {

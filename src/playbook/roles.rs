@@ -600,6 +600,7 @@ impl Parser<'_> {
                 block: dep_handlers,
                 rescue: Vec::new(),
                 always: Vec::new(),
+                include_loop: None,
             }));
             if inv.from_include {
                 self.late_handlers.push(h);
@@ -613,6 +614,7 @@ impl Parser<'_> {
             block: items,
             rescue: Vec::new(),
             always: Vec::new(),
+            include_loop: None,
         })));
         Ok(())
     }

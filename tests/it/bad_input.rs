@@ -531,13 +531,19 @@ fn import_playbook_of_a_missing_file() {
 }
 
 #[test]
-fn loop_over_include_tasks() {
+fn loop_over_import_tasks() {
+    // include_tasks loops (keywords.rs); import_tasks is inlined when read and cannot.
     let (sb, pb, r) = run_pb(
-        "- hosts: all\n  tasks:\n    - include_tasks: x.yml\n      loop: [1]\n",
+        "- hosts: all\n  tasks:\n    - import_tasks: x.yml\n      loop: [1]\n",
         &[],
     );
     let _ = sb;
-    assert_bad(&r, &pb, &[(4, 7)], &["loop", "include_tasks"]);
+    assert_bad(
+        &r,
+        &pb,
+        &[(4, 7)],
+        &["import_tasks cannot loop", "include_tasks"],
+    );
 }
 
 #[test]

@@ -329,3 +329,70 @@ fn any_errors_fatal_runs_the_always_section_before_ending_the_run() {
     // As ansible-playbook: a fatal failure ends the whole run, not only its play.
     assert!(!r.ran("next play"), "{}", r.dump());
 }
+
+/// A looped include_tasks runs its file once per item with the item's variables; its `when` is
+/// judged per item, its `vars` see the item, its tags select the include only (ansible-core 2.19:
+/// with `--tags t1` the include runs and its untagged tasks do not).
+#[test]
+fn include_tasks_loops_once_per_item() {
+    let sb = Sandbox::with_inventory(TWO_HOSTS);
+    sb.write(
+        "inc.yml",
+        "- name: inner\n  debug:\n    msg: \"{{ item }} {{ i }} {{ x }} {{ ansible_loop_var }}\"\n",
+    );
+    sb.write(
+        "inc2.yml",
+        "- name: inner2\n  debug:\n    msg: \"{{ lv }} {{ f }}\"\n",
+    );
+    let pb = r#"
+- hosts: h1
+  gather_facts: no
+  vars:
+    names: [p, q]
+  tasks:
+    - include_tasks: inc.yml
+      loop: [a, b, c]
+      loop_control: {index_var: i}
+      when: item != 'b'
+      vars: {x: "X{{ item }}"}
+      tags: [t1]
+    - include_tasks: inc2.yml
+      vars: {f: "{{ lv }}.sql"}
+      with_items: "{{ names }}"
+      loop_control: {loop_var: lv}
+    - include_tasks: inc2.yml
+      loop: []
+"#;
+    let r = sb.run(pb, &[]);
+    r.assert_ok();
+    let msgs = |name: &str| -> Vec<String> {
+        r.results_of(name)
+            .iter()
+            .map(|v| v["msg"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(
+        msgs("inner"),
+        ["a 0 Xa item", "c 2 Xc item"],
+        "{}",
+        r.dump()
+    );
+    assert_eq!(msgs("inner2"), ["p p.sql", "q q.sql"], "{}", r.dump());
+
+    let tagged = sb.run(pb, &["--tags", "t1"]);
+    tagged.assert_ok();
+    assert!(!tagged.ran("inner"), "{}", tagged.dump());
+    assert!(!tagged.ran("inner2"), "{}", tagged.dump());
+
+    // import_tasks is inlined when read: a loop on it is an error, as in Ansible.
+    let bad = sb.run(
+        "- hosts: h1\n  gather_facts: no\n  tasks:\n    - import_tasks: inc.yml\n      loop: [a]\n",
+        &[],
+    );
+    assert_ne!(bad.code, 0, "{}", bad.dump());
+    assert!(
+        bad.dump().contains("import_tasks cannot loop"),
+        "{}",
+        bad.dump()
+    );
+}

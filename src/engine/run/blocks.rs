@@ -59,6 +59,12 @@ pub(super) fn run_items<'a>(
                     }
                     run_task(shared, pc, state, t, inh, false).await;
                 }
+                Item::Block(b) if b.include_loop.is_some() => {
+                    if let Some(include) = &b.include_loop {
+                        super::include_loop::run_include_loop(shared, pc, state, b, include, inh)
+                            .await;
+                    }
+                }
                 Item::Block(b) => {
                     // A role that already ran on this host with the same parameters runs once,
                     // as Ansible does, unless it allows duplicates.
@@ -260,6 +266,7 @@ mod tests {
             block: vec![t("b1")],
             rescue: vec![t("r1")],
             always: vec![t("a1")],
+            include_loop: None,
         };
         let items = [t("first"), Item::Block(Box::new(block)), t("last")];
         let names: Vec<String> = flatten(&items, &Inherited::default())

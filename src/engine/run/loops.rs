@@ -189,7 +189,7 @@ pub(super) async fn run_loop(
 
 /// The variables item `i` adds: the loop variable, `ansible_loop_var`, the index variable
 /// (`loop_control.index_var`) and `ansible_loop` with Ansible's `extended` fields.
-fn loop_layer(task: &Task, items: &[Value], i: usize) -> Map<String, Value> {
+pub(super) fn loop_layer(task: &Task, items: &[Value], i: usize) -> Map<String, Value> {
     let len = items.len();
     let mut layer = Map::new();
     layer.insert(task.loop_var.clone(), items[i].clone());

@@ -11,6 +11,7 @@
 mod r#become;
 mod blocks;
 mod delegate;
+mod include_loop;
 mod include_vars;
 mod judge;
 mod loops;

@@ -300,6 +300,7 @@ mod tests {
             block: vec![t(), t()],
             rescue: vec![t()],
             always: vec![t()],
+            include_loop: None,
         };
         assert_eq!(count_tasks(&[t(), Item::Block(Box::new(block))]), 4);
     }

@@ -481,7 +481,7 @@ pub(super) async fn run_once_item(
 
 /// The task's `when` with the inherited conditions first: a skipped result at the first false
 /// one, a failed one when a condition cannot be evaluated, None when all hold.
-fn unmet_when(
+pub(super) fn unmet_when(
     templar: &Templar,
     inh: &Inherited,
     task: &Task,
