@@ -63,14 +63,12 @@ impl Module for AptRepository {
     type Pending = RepoChange;
 
     fn validate(&self) -> Result<(), ModuleError> {
-        match self.state.as_deref() {
-            None | Some("present") | Some("absent") => {}
-            Some(s) => {
-                return Err(ModuleError::Args(format!(
-                    "apt_repository: argument 'state' is {s:?}; valid: present, absent"
-                )));
-            }
-        }
+        super::args::choice(
+            "apt_repository",
+            "state",
+            self.state.as_deref(),
+            &["present", "absent"],
+        )?;
         if self.repo.trim().is_empty() {
             return Err(ModuleError::Args(
                 "Please set argument 'repo' to a non-empty value".into(),
@@ -407,14 +405,12 @@ impl Module for AptKey {
                 "apt_key: parameters are mutually exclusive: data|file|keyserver|url".into(),
             ));
         }
-        match self.state.as_deref() {
-            None | Some("present") | Some("absent") => {}
-            Some(s) => {
-                return Err(ModuleError::Args(format!(
-                    "apt_key: argument 'state' is {s:?}; valid: present, absent"
-                )));
-            }
-        }
+        super::args::choice(
+            "apt_key",
+            "state",
+            self.state.as_deref(),
+            &["present", "absent"],
+        )?;
         // These go to apt-key, which has no `--`: an option-like value is refused.
         for (name, v) in [
             ("file", &self.file),

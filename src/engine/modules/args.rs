@@ -19,6 +19,25 @@ fn bad<E: de::Error>(want: &str, got: &Value) -> E {
     E::custom(format!("must be {want}, got {}", shown(got)))
 }
 
+/// A string argument with a fixed set of values: the value, or the first valid one when absent
+/// (Ansible's default); anything else names the module, the argument and what would be valid.
+pub fn choice<'a>(
+    module: &str,
+    arg: &str,
+    value: Option<&'a str>,
+    valid: &[&'a str],
+) -> Result<&'a str, super::ModuleError> {
+    let first = valid.first().copied().unwrap_or_default();
+    match value {
+        None => Ok(first),
+        Some(v) if valid.contains(&v) => Ok(v),
+        Some(v) => Err(super::ModuleError::Args(format!(
+            "{module}: argument '{arg}' is {v:?}; valid: {}",
+            valid.join(", ")
+        ))),
+    }
+}
+
 /// yes/no, true/false, on/off, 1/0 (Ansible's booleans).
 pub fn parse_bool(v: &Value) -> Option<bool> {
     match v {
@@ -147,6 +166,21 @@ mod tests {
 
     fn t(v: serde_json::Value) -> Result<T, String> {
         serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn choice_defaults_to_the_first_and_names_the_valid_values() {
+        let valid = ["present", "absent"];
+        assert_eq!(choice("cron", "state", None, &valid).ok(), Some("present"));
+        assert_eq!(
+            choice("cron", "state", Some("absent"), &valid).ok(),
+            Some("absent")
+        );
+        let e = choice("cron", "state", Some("gone"), &valid).expect_err("not valid");
+        assert_eq!(
+            e.to_string(),
+            "cron: argument 'state' is \"gone\"; valid: present, absent"
+        );
     }
 
     #[test]

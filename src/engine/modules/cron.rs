@@ -66,12 +66,12 @@ impl Module for Cron {
     type Pending = CronChange;
 
     fn validate(&self) -> Result<(), ModuleError> {
-        let state = self.state.as_deref().unwrap_or("present");
-        if !matches!(state, "present" | "absent") {
-            return Err(ModuleError::Args(format!(
-                "cron: argument 'state' is {state:?}; valid: present, absent"
-            )));
-        }
+        super::args::choice(
+            "cron",
+            "state",
+            self.state.as_deref(),
+            &["present", "absent"],
+        )?;
         if let Some(s) = &self.special_time
             && !SPECIAL.contains(&s.as_str())
         {

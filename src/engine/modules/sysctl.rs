@@ -44,12 +44,12 @@ impl Module for Sysctl {
     type Pending = SysctlChange;
 
     fn validate(&self) -> Result<(), ModuleError> {
-        let state = self.state.as_deref().unwrap_or("present");
-        if !matches!(state, "present" | "absent") {
-            return Err(ModuleError::Args(format!(
-                "sysctl: argument 'state' is {state:?}; valid: present, absent"
-            )));
-        }
+        let state = super::args::choice(
+            "sysctl",
+            "state",
+            self.state.as_deref(),
+            &["present", "absent"],
+        )?;
         if self.name.trim().is_empty() {
             return Err(ModuleError::Args("name cannot be blank".into()));
         }
