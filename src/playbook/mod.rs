@@ -253,9 +253,9 @@ const BLOCK_KEYS: &[&str] = &[
     "delegate_facts",
 ];
 
-/// The lookups a `with_<name>` loop may name, implemented by the engine's `loop_lookups` (short
-/// names; `ansible.builtin.` and `community.general.` prefixes are taken off first, see
-/// [`with_lookup_name`]).
+/// The lookups a `with_<name>` loop (and `lookup()`/`query()`) may name, implemented in
+/// `template::lookups` (short names; `ansible.builtin.` and `community.general.` prefixes are
+/// taken off first, see [`with_lookup_name`]).
 pub const WITH_LOOKUPS: &[&str] = &[
     "items",
     "list",

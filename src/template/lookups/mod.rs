@@ -65,29 +65,9 @@ pub struct Call<'a> {
     pub as_with: bool,
 }
 
-/// The lookups [`run`] implements, besides the loop-only ones of [`items`].
-pub const LOOKUPS: &[&str] = &[
-    "file",
-    "template",
-    "env",
-    "pipe",
-    "lines",
-    "password",
-    "vars",
-    "first_found",
-    "fileglob",
-    "items",
-    "list",
-    "dict",
-    "together",
-    "nested",
-    "cartesian",
-    "subelements",
-    "sequence",
-    "indexed_items",
-    "flattened",
-    "random_choice",
-];
+/// The lookups [`run`] implements: every lookup works both in `lookup()`/`query()` and as a
+/// `with_<lookup>` loop, so this is the one list the playbook parser checks `with_` keys against.
+pub const LOOKUPS: &[&str] = WITH_LOOKUPS;
 
 /// `ansible.builtin.file` → `file` (the collections whose lookups these are).
 pub fn short_name(name: &str) -> &str {
