@@ -240,13 +240,19 @@ impl<W: Write> Printer<W> {
                     }
                 };
                 let _ = writeln!(self.out, "{line}");
-                if t.module == "debug"
+                // Ansible's default callback shows the result of these two even when not verbose
+                // (`_ansible_verbose_always`); debug's without `changed`.
+                if matches!(t.module.as_str(), "debug" | "assert")
                     && t.status == Status::Ok
                     && let serde_json::Value::Object(m) = &t.result
                 {
+                    let hidden: &[&str] = match t.module.as_str() {
+                        "debug" => &["changed", "failed"],
+                        _ => &["failed"],
+                    };
                     let shown: serde_json::Map<_, _> = m
                         .iter()
-                        .filter(|(k, _)| !matches!(k.as_str(), "changed" | "failed"))
+                        .filter(|(k, _)| !hidden.contains(&k.as_str()))
                         .map(|(k, v)| (k.clone(), v.clone()))
                         .collect();
                     let _ = writeln!(

@@ -75,6 +75,9 @@ pub struct Plan {
     pub play_vars_files: Vec<Arc<Map<String, Value>>>,
     /// Hosts per play after `--limit`.
     pub play_hosts: Vec<Vec<String>>,
+    /// Per play: whether its hosts go in lockstep (the `linear` strategy, the default) rather
+    /// than each at its own pace (`free`, `host_pinned`).
+    pub play_lockstep: Vec<bool>,
     pub templar: Templar,
     pub redactor: Redactor,
 }
@@ -227,6 +230,7 @@ pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
     // Where the vars files set each variable, for the survey check.
     let mut vars_file_pos: Vec<LocatedVars> = Vec::new();
     let mut play_hosts = Vec::new();
+    let mut play_lockstep = Vec::new();
     for play in &playbook.plays {
         let pattern = play.hosts.clone();
         if is_template(&pattern) {
@@ -263,9 +267,14 @@ pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
             vars_file_pos.push((vars, pos));
         }
         collect_secrets(&files, &redactor);
-        if let Some((expr, pos)) = &play.strategy {
-            check_templated_strategy(&templar, expr, pos, &extra, &files, &play.common.vars)?;
-        }
+        let strategy = match &play.strategy {
+            Some((expr, pos)) if is_template(expr) => {
+                render_strategy(&templar, expr, pos, &extra, &files, &play.common.vars)?
+            }
+            Some((name, _)) => name.clone(),
+            None => "linear".into(),
+        };
+        play_lockstep.push(strategy == "linear");
         play_vars_files.push(Arc::new(files));
         play_hosts.push(hosts);
     }
@@ -284,6 +293,7 @@ pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
         extra: Arc::new(extra),
         play_vars_files,
         play_hosts,
+        play_lockstep,
         templar,
         redactor,
     };
@@ -325,14 +335,14 @@ fn select_play_hosts(inventory: &Inventory, pattern: &str) -> Result<Vec<String>
 
 /// A templated `strategy:` rendered as Ansible does, with no host: `-e`, then the play's
 /// vars_files and vars; the result must be a strategy the engine runs.
-fn check_templated_strategy(
+fn render_strategy(
     templar: &Templar,
     expr: &str,
     pos: &Pos,
     extra: &Map<String, Value>,
     files: &Map<String, Value>,
     play_vars: &Map<String, Value>,
-) -> Result<(), InputError> {
+) -> Result<String, InputError> {
     let mut scope = crate::template::Scope::new(templar.clone());
     for layer in [extra, files, play_vars] {
         scope.layers.push(Arc::new(layer.clone()));
@@ -344,7 +354,8 @@ fn check_templated_strategy(
         Value::String(s) => s,
         other => other.to_string(),
     };
-    playbook::check_strategy(&name).map_err(|e| InputError::at(pos, e))
+    playbook::check_strategy(&name).map_err(|e| InputError::at(pos, e))?;
+    Ok(name)
 }
 
 /// Survey variables set outside `-e`: every value the inventory (group and host vars, group_vars/

@@ -70,8 +70,8 @@ pub struct Play {
     pub handlers: Vec<Item>,
     pub serial: Option<Value>,
     pub max_fail_percentage: Option<f64>,
-    /// A templated `strategy:` (a literal one is checked while parsing), with its position: plan
-    /// time renders it with `-e`, the play's vars and vars_files, as Ansible does.
+    /// `strategy:` as written, with its position (a literal one is checked while parsing; plan
+    /// time renders a templated one with `-e`, the play's vars and vars_files, as Ansible does).
     pub strategy: Option<(String, Pos)>,
     /// Defaults and vars of the play's static roles (`roles:`, `import_role`), which Ansible
     /// shows to every task of the play; merged in load order.
@@ -79,8 +79,9 @@ pub struct Play {
     pub role_vars: std::sync::Arc<Map<String, Value>>,
 }
 
-/// The strategies this engine runs. Hosts always proceed at their own pace here (no barrier
-/// between tasks), so `host_pinned` (Ansible's `free` with a worker per host) is `free` too.
+/// The strategies this engine runs: `linear` (the default) runs each task on all the batch's
+/// hosts before the next; under `free` hosts proceed at their own pace, and `host_pinned`
+/// (Ansible's `free` with a worker per host) is `free` too.
 pub const STRATEGIES: &[&str] = &["linear", "free", "host_pinned"];
 
 /// Checks a rendered `strategy:` value; Err names what is valid.

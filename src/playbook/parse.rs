@@ -168,12 +168,11 @@ impl Parser<'_> {
                 }
                 "strategy" => {
                     let s = str_of(v, "strategy")?;
-                    if crate::template::is_template(&s) {
-                        play.strategy = Some((s, v.pos.clone()));
-                    } else {
+                    if !crate::template::is_template(&s) {
                         check_strategy(&s)
                             .map_err(|e| InputError::at(&v.pos, e).not_implemented())?;
                     }
+                    play.strategy = Some((s, v.pos.clone()));
                 }
                 "connection" => {
                     let c = str_of(v, "connection")?;

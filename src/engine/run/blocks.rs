@@ -8,9 +8,10 @@ use serde_json::Value;
 
 use super::scope::{Inherited, selected_by_tags};
 use super::task::run_task;
-use super::{HostState, PlayCtx, Shared, publish};
+use super::{HostState, PlayCtx, Shared, publish, set_removed, step};
 use crate::playbook::{Common, Item, Task};
 
+/// Runs `items` one level below the task path at hand (`pc.path`, for the lockstep).
 pub(super) fn run_items<'a>(
     shared: &'a Arc<Shared>,
     pc: &'a mut PlayCtx<'_>,
@@ -19,107 +20,141 @@ pub(super) fn run_items<'a>(
     inh: &'a Inherited,
 ) -> BoxFuture<'a, ()> {
     Box::pin(async move {
-        for item in items {
-            if state.stopped
-                || pc.failed
-                || shared.cancel.is_cancelled()
-                || shared.abort_play.load(Ordering::SeqCst)
-            {
-                return;
+        pc.path.push(0);
+        items_here(shared, pc, state, items, inh).await;
+        pc.path.pop();
+    })
+}
+
+/// One part of a block (0 block, 1 rescue, 2 always).
+async fn run_part(
+    shared: &Arc<Shared>,
+    pc: &mut PlayCtx<'_>,
+    state: &mut HostState,
+    part: u32,
+    items: &[Item],
+    inh: &Inherited,
+) {
+    pc.path.push(part);
+    run_items(shared, pc, state, items, inh).await;
+    pc.path.pop();
+}
+
+async fn items_here(
+    shared: &Arc<Shared>,
+    pc: &mut PlayCtx<'_>,
+    state: &mut HostState,
+    items: &[Item],
+    inh: &Inherited,
+) {
+    for (i, item) in (0..).zip(items) {
+        if let Some(last) = pc.path.last_mut() {
+            *last = i;
+        }
+        if state.stopped
+            || pc.failed
+            || shared.cancel.is_cancelled()
+            || shared.abort_play.load(Ordering::SeqCst)
+        {
+            return;
+        }
+        match item {
+            Item::Task(t) => {
+                if t.module == "meta" {
+                    if !step(shared, pc, state).await {
+                        return;
+                    }
+                    let action = t
+                        .args
+                        .get("_raw_params")
+                        .and_then(Value::as_str)
+                        .unwrap_or("");
+                    match action {
+                        "flush_handlers" => flush_handlers(shared, pc, state, inh).await,
+                        "end_host" => {
+                            set_removed(shared, &state.name, true);
+                            state.stopped = true;
+                            return;
+                        }
+                        "end_play" => {
+                            shared.abort_play.store(true, Ordering::SeqCst);
+                            return;
+                        }
+                        // This host's failure no longer counts against the play (the
+                        // recap keeps it), as Ansible's clear_host_errors does.
+                        "clear_host_errors" => {
+                            pc.failed = false;
+                            pc.fatal = false;
+                            pc.errors_cleared += 1;
+                            state.counts.recovered = state.counts.failed;
+                        }
+                        _ => {}
+                    }
+                    continue;
+                }
+                run_task(shared, pc, state, t, inh, false).await;
             }
-            match item {
-                Item::Task(t) => {
-                    if t.module == "meta" {
-                        let action = t
-                            .args
-                            .get("_raw_params")
-                            .and_then(Value::as_str)
-                            .unwrap_or("");
-                        match action {
-                            "flush_handlers" => flush_handlers(shared, pc, state, inh).await,
-                            "end_host" => {
-                                state.stopped = true;
-                                return;
-                            }
-                            "end_play" => {
-                                shared.abort_play.store(true, Ordering::SeqCst);
-                                return;
-                            }
-                            // This host's failure no longer counts against the play (the
-                            // recap keeps it), as Ansible's clear_host_errors does.
-                            "clear_host_errors" => {
-                                pc.failed = false;
-                                pc.fatal = false;
-                                pc.errors_cleared += 1;
-                                state.counts.recovered = state.counts.failed;
-                            }
-                            _ => {}
-                        }
-                        continue;
-                    }
-                    run_task(shared, pc, state, t, inh, false).await;
+            Item::Block(b) if b.include_loop.is_some() => {
+                if let Some(include) = &b.include_loop {
+                    super::include_loop::run_include_loop(shared, pc, state, b, include, inh).await;
                 }
-                Item::Block(b) if b.include_loop.is_some() => {
-                    if let Some(include) = &b.include_loop {
-                        super::include_loop::run_include_loop(shared, pc, state, b, include, inh)
-                            .await;
-                    }
+            }
+            Item::Block(b) => {
+                // A role that already ran on this host with the same parameters runs once,
+                // as Ansible does, unless it allows duplicates.
+                let role = b.common.role.as_ref().filter(|r| !r.allow_duplicates);
+                if role.is_some_and(|r| state.roles_done.contains(&r.identity)) {
+                    continue;
                 }
-                Item::Block(b) => {
-                    // A role that already ran on this host with the same parameters runs once,
-                    // as Ansible does, unless it allows duplicates.
-                    let role = b.common.role.as_ref().filter(|r| !r.allow_duplicates);
-                    if role.is_some_and(|r| state.roles_done.contains(&r.identity)) {
-                        continue;
-                    }
-                    let inner = match b.common.role.as_ref().filter(|r| r.dynamic) {
-                        // include_role: its `when` and `tags` decide once whether it runs; its
-                        // tasks inherit neither (Ansible's dynamic include).
-                        Some(_) => {
-                            let gate = inh.with(&b.common);
-                            if !selected_by_tags(&shared.plan.request, &gate.tags)
-                                || !conditions_hold(shared, pc, state, &gate)
-                            {
-                                continue;
-                            }
-                            inh.with(&Common {
-                                when: None,
-                                tags: Vec::new(),
-                                ..b.common.clone()
-                            })
+                let inner = match b.common.role.as_ref().filter(|r| r.dynamic) {
+                    // include_role: its `when` and `tags` decide once whether it runs; its
+                    // tasks inherit neither (Ansible's dynamic include).
+                    Some(_) => {
+                        let gate = inh.with(&b.common);
+                        if !selected_by_tags(&shared.plan.request, &gate.tags)
+                            || !conditions_hold(shared, pc, state, &gate)
+                        {
+                            continue;
                         }
-                        None => inh.with(&b.common),
-                    };
-                    // A block whose condition is false skips all of it (conditions are inherited too).
-                    run_items(shared, pc, state, &b.block, &inner).await;
-                    if let Some(r) = role
-                        && !pc.failed
-                        && !state.stopped
-                        && conditions_hold(shared, pc, state, &inner)
-                    {
-                        state.roles_done.insert(r.identity.clone());
+                        inh.with(&Common {
+                            when: None,
+                            tags: Vec::new(),
+                            ..b.common.clone()
+                        })
                     }
-                    if pc.failed && !state.stopped && !b.rescue.is_empty() {
-                        pc.failed = false;
-                        pc.fatal = false;
-                        state.counts.failed = state.counts.failed.saturating_sub(1);
-                        state.counts.rescued += 1;
-                        set_failure_vars(shared, pc, state);
-                        run_items(shared, pc, state, &b.rescue, &inner).await;
-                    }
-                    if !state.stopped {
-                        let was_failed = pc.failed;
-                        let cleared = pc.errors_cleared;
-                        pc.failed = false;
-                        run_items(shared, pc, state, &b.always, &inner).await;
-                        if pc.errors_cleared == cleared {
-                            pc.failed |= was_failed;
-                        }
+                    None => inh.with(&b.common),
+                };
+                // A block whose condition is false skips all of it (conditions are inherited too).
+                run_part(shared, pc, state, 0, &b.block, &inner).await;
+                if let Some(r) = role
+                    && !pc.failed
+                    && !state.stopped
+                    && conditions_hold(shared, pc, state, &inner)
+                {
+                    state.roles_done.insert(r.identity.clone());
+                }
+                if pc.failed && !state.stopped && !b.rescue.is_empty() {
+                    pc.failed = false;
+                    pc.fatal = false;
+                    state.counts.failed = state.counts.failed.saturating_sub(1);
+                    state.counts.rescued += 1;
+                    set_failure_vars(shared, pc, state);
+                    // A host in a rescue is back among the play's hosts, as in Ansible.
+                    set_removed(shared, &state.name, false);
+                    run_part(shared, pc, state, 1, &b.rescue, &inner).await;
+                }
+                if !state.stopped {
+                    let was_failed = pc.failed;
+                    let cleared = pc.errors_cleared;
+                    pc.failed = false;
+                    run_part(shared, pc, state, 2, &b.always, &inner).await;
+                    if pc.errors_cleared == cleared {
+                        pc.failed |= was_failed;
                     }
                 }
             }
         }
-    })
+    }
 }
 
 /// `ansible_failed_task` and `ansible_failed_result` for a rescue: host variables from then on,
@@ -166,13 +201,16 @@ pub(super) async fn flush_handlers(
     let mut base = inh.clone();
     base.roles.clear();
     let play = pc.play;
-    for (h, hinh) in flatten(&play.handlers, &base) {
+    for (n, (h, hinh)) in (0..).zip(flatten(&play.handlers, &base)) {
         if pc.notified.is_empty() || state.stopped || pc.failed {
             return;
         }
         if let Some(i) = pc.notified.iter().position(|id| *id == h.id) {
             pc.notified.remove(i);
+            // Handlers follow their flush point in the lockstep.
+            pc.path.push(n);
             run_task(shared, pc, state, h, &hinh, true).await;
+            pc.path.pop();
         }
     }
 }

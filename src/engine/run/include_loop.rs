@@ -28,6 +28,9 @@ pub(super) async fn run_include_loop(
     if !selected_by_tags(&shared.plan.request, &tags) {
         return;
     }
+    if !super::step(shared, pc, state).await {
+        return;
+    }
     let templar = &shared.plan.templar;
     let scope = build_scope(shared, pc, state, inh, include, None);
     let ctx = lookup_context(shared, &inh.roles, include);
@@ -82,6 +85,9 @@ pub(super) async fn run_include_loop(
         // The item's variables sit above the include's vars, as in Ansible's included-file vars.
         let mut inner = body.clone();
         inner.vars.push(layer);
+        // Each item's tasks follow the include in the lockstep, item by item.
+        pc.path.push(i as u32);
         run_items(shared, pc, state, &b.block, &inner).await;
+        pc.path.pop();
     }
 }

@@ -320,6 +320,7 @@ pub(super) fn account(
     }
     match status {
         Status::Unreachable if !ignored => {
+            super::set_removed(shared, &state.name, true);
             state.stopped = true;
             shared.emit(RunEvent::HostStopped {
                 host: state.name.clone(),
@@ -333,6 +334,8 @@ pub(super) fn account(
             settle_failure(shared, pc);
         }
         Status::Failed if !ignored => {
+            // Out of the play's hosts, unless a rescue takes it back.
+            super::set_removed(shared, &state.name, true);
             pc.failed = true;
             pc.last_failure = Some((failed_task_json(task), reg.clone()));
             note_failure(shared, pc, state, task, inh);

@@ -1,6 +1,7 @@
 //! The run loop: hosts in parallel (bounded by forks), tasks in order on each host, one connection
-//! per host for the whole run. Each host proceeds at its own pace (no barrier between tasks), so a
-//! slow host never holds the others back; plays are the synchronisation points.
+//! per host for the whole run. Under the `linear` strategy (the default) a task runs on all the
+//! batch's hosts before the next starts (`lockstep`); under `free` each host proceeds at its own
+//! pace and plays are the synchronisation points.
 //!
 //! Here: the entry and the state the parts share. `plays`: plays, `serial` batches, forks.
 //! `blocks`: block/rescue/always, `meta`, handlers. `task`: one task on one host (tags,
@@ -14,6 +15,7 @@ mod delegate;
 mod include_loop;
 mod include_vars;
 mod judge;
+mod lockstep;
 mod loops;
 mod plays;
 mod scope;
@@ -147,6 +149,9 @@ struct Shared {
     /// further play either.
     abort_run: AtomicBool,
     failed_in_play: AtomicUsize,
+    /// Hosts of the play that failed (not rescued), became unreachable or ended: out of
+    /// `ansible_play_hosts` and `ansible_play_batch` for the others (Ansible's `_removed_hosts`).
+    removed: Mutex<std::collections::HashSet<String>>,
     /// Output held back per (host, task, stream) so a secret split across chunks is masked.
     output_tails: Mutex<Vec<OutputTail>>,
 }
@@ -252,7 +257,14 @@ struct PlayCtx<'a> {
     play_idx: usize,
     vars_files: Arc<Map<String, Value>>,
     play_vars: Arc<Map<String, Value>>,
+    /// The batch's hosts, and all the play's.
     play_hosts: Arc<Vec<String>>,
+    play_hosts_all: Arc<Vec<String>>,
+    /// The lockstep gate of the batch (None under `free`), the place of the task at hand in
+    /// the play (`lockstep::Key`), and the fork slot held while it runs.
+    lockstep: Option<Arc<lockstep::Lockstep>>,
+    path: lockstep::Key,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
     /// Ids of the handlers notified and not yet run, in first-notified order.
     notified: Vec<usize>,
     failed: bool,
@@ -292,6 +304,7 @@ pub async fn run(
         abort_play: AtomicBool::new(false),
         abort_run: AtomicBool::new(false),
         failed_in_play: AtomicUsize::new(0),
+        removed: Mutex::new(Default::default()),
         output_tails: Mutex::new(Vec::new()),
     });
     shared.emit(RunEvent::PlaybookStart {
@@ -368,6 +381,27 @@ impl HostState {
             Some(Value::Object(m)) => m.clone(),
             _ => Map::new(),
         }
+    }
+}
+
+/// The gate before a task on this host: under `linear`, waits until the batch gets to it.
+/// False when the play ended for every host meanwhile (`any_errors_fatal`,
+/// `max_fail_percentage`, `end_play`) or the run was cancelled: the task does not run.
+async fn step(shared: &Shared, pc: &mut PlayCtx<'_>, state: &HostState) -> bool {
+    if let Some(ls) = pc.lockstep.clone() {
+        ls.step(&state.name, &pc.path, &mut pc.permit, &shared.progress)
+            .await;
+    }
+    !(shared.abort_play.load(Ordering::SeqCst) || shared.cancel.is_cancelled())
+}
+
+/// Takes the host out of (`out`) or back into the play's hosts other hosts' tasks see.
+fn set_removed(shared: &Shared, host: &str, out: bool) {
+    let mut removed = shared.removed.lock().unwrap_or_else(|e| e.into_inner());
+    if out {
+        removed.insert(host.to_string());
+    } else {
+        removed.remove(host);
     }
 }
 

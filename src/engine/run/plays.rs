@@ -1,5 +1,6 @@
-//! Plays in order, their hosts in `serial` batches, up to `forks` hosts at a time, and one play
-//! on one host (fact gathering, the task sections, handlers after each).
+//! Plays in order, their hosts in `serial` batches, up to `forks` hosts at a time (per task
+//! under `linear`, per play under `free`), and one play on one host (fact gathering, the task
+//! sections, handlers after each).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -10,6 +11,7 @@ use tokio::sync::Semaphore;
 
 use super::blocks::{flush_handlers, run_items};
 use super::judge::settle_failure;
+use super::lockstep::{DoneOnDrop, Lockstep, SECTION_END};
 use super::scope::play_base;
 use super::task::run_task;
 use super::{HostState, PlayCtx, Shared};
@@ -51,6 +53,12 @@ pub(super) async fn run_plays(shared: &Arc<Shared>, states: &mut IndexMap<String
             });
             continue;
         }
+        shared
+            .removed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+        let play_hosts_all = Arc::new(hosts.clone());
         let serial = play
             .serial
             .as_ref()
@@ -68,18 +76,39 @@ pub(super) async fn run_plays(shared: &Arc<Shared>, states: &mut IndexMap<String
                 .clear();
             let play_hosts = Arc::new(batch.clone());
             let sem = Arc::new(Semaphore::new(plan.request.forks.max(1)));
+            let taken: Vec<HostState> = batch
+                .iter()
+                .filter_map(|h| states.shift_remove(h))
+                .collect();
+            // Under `linear` forks bound the hosts running a task at once (the gate hands out
+            // the slots); under `free` a host keeps its slot for the whole play.
+            let lockstep = plan
+                .play_lockstep
+                .get(idx)
+                .copied()
+                .unwrap_or(true)
+                .then(|| {
+                    let names: Vec<String> = taken.iter().map(|s| s.name.clone()).collect();
+                    Arc::new(Lockstep::new(&names, plan.request.forks))
+                });
             let mut set = tokio::task::JoinSet::new();
-            for h in &batch {
-                let Some(state) = states.shift_remove(h) else {
-                    continue;
-                };
+            for state in taken {
                 let shared = shared.clone();
                 let sem = sem.clone();
-                let play_hosts = play_hosts.clone();
+                let hosts = (play_hosts.clone(), play_hosts_all.clone());
+                let lockstep = lockstep.clone();
                 set.spawn(async move {
-                    let _permit = sem.acquire().await;
+                    let _done = lockstep.clone().map(|lockstep| DoneOnDrop {
+                        lockstep,
+                        host: state.name.clone(),
+                        wake: shared.clone(),
+                    });
+                    let _permit = match lockstep {
+                        Some(_) => None,
+                        None => sem.acquire_owned().await.ok(),
+                    };
                     let mut state = state;
-                    run_play_on_host(&shared, idx, play_hosts, &mut state).await;
+                    run_play_on_host(&shared, idx, hosts, lockstep, &mut state).await;
                     shared
                         .play_done
                         .lock()
@@ -160,7 +189,8 @@ fn batches(serial: &Option<Value>, hosts: &[String]) -> Vec<Vec<String>> {
 async fn run_play_on_host(
     shared: &Arc<Shared>,
     idx: usize,
-    play_hosts: Arc<Vec<String>>,
+    (play_hosts, play_hosts_all): (Arc<Vec<String>>, Arc<Vec<String>>),
+    lockstep: Option<Arc<Lockstep>>,
     state: &mut HostState,
 ) {
     let plan = shared.plan.clone();
@@ -171,6 +201,10 @@ async fn run_play_on_host(
         vars_files: plan.play_vars_files[idx].clone(),
         play_vars: Arc::new(play.common.vars.clone()),
         play_hosts,
+        play_hosts_all,
+        lockstep,
+        path: vec![0],
+        permit: None,
         notified: Vec::new(),
         failed: false,
         last_failure: None,
@@ -187,9 +221,11 @@ async fn run_play_on_host(
             return;
         }
     }
-    for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
+    for (n, section) in (1..).zip([&play.pre_tasks, &play.tasks, &play.post_tasks]) {
+        pc.path = vec![n];
         run_items(shared, &mut pc, state, section, &base).await;
         if !state.stopped && !pc.failed {
+            pc.path = vec![n, SECTION_END];
             flush_handlers(shared, &mut pc, state, &base).await;
         }
         if pc.failed && !state.stopped {

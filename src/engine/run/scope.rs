@@ -285,11 +285,28 @@ pub(super) fn build_scope(
         scope.layers.push(pc.play.role_defaults.clone());
     }
     let mut magic = magic_for(shared, &state.name);
-    let hosts = Value::from(pc.play_hosts.as_ref().clone());
-    magic.insert("ansible_play_hosts".into(), hosts.clone());
-    magic.insert("ansible_play_hosts_all".into(), hosts.clone());
-    magic.insert("ansible_play_batch".into(), hosts.clone());
-    magic.insert("play_hosts".into(), hosts);
+    // Ansible's: the play's hosts, and those and the batch's without the hosts that failed,
+    // became unreachable or ended so far.
+    let (all, batch) = {
+        let removed = shared.removed.lock().unwrap_or_else(|e| e.into_inner());
+        let active = |hosts: &[String]| -> Value {
+            Value::from(
+                hosts
+                    .iter()
+                    .filter(|h| !removed.contains(*h))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+            )
+        };
+        (active(&pc.play_hosts_all), active(&pc.play_hosts))
+    };
+    magic.insert(
+        "ansible_play_hosts_all".into(),
+        Value::from(pc.play_hosts_all.as_ref().clone()),
+    );
+    magic.insert("ansible_play_hosts".into(), all);
+    magic.insert("ansible_play_batch".into(), batch.clone());
+    magic.insert("play_hosts".into(), batch);
     scope.layers.push(Arc::new(magic));
     scope.specials.push((
         "hostvars".into(),

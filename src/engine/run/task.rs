@@ -116,6 +116,9 @@ pub(super) async fn run_task(
     {
         return;
     }
+    if !super::step(shared, pc, state).await {
+        return;
+    }
     super::take_given(shared, state);
     let scope = build_scope(shared, pc, state, inh, task, None);
     register_templated_secrets(shared, pc, state, inh, task, &scope);
@@ -149,16 +152,21 @@ pub(super) async fn run_task(
         run_here(shared, pc, state, task, inh, &scope, handler).await;
         return;
     }
-    // The batch's first host runs a run_once task, as in Ansible; the others wait for its
-    // result and register it too (hosts go at their own pace, so the first may be late). When it
-    // is done with the play without running it, or when fewer forks than hosts could leave it
-    // waiting for a slot a waiting host holds, the first host to get here runs it.
+    // The batch's first host runs a run_once task, as in Ansible (under `linear` the first of
+    // those at this task); the others wait for its result and register it too (under `free`
+    // the first may be late). When it does not run it after all, or when fewer forks than hosts
+    // could leave it waiting for a slot a waiting host holds, the first host to get here runs it.
     let cell = run_once_cell(shared, pc, task);
+    let first = match &pc.lockstep {
+        Some(ls) => ls.first_at(&pc.path),
+        None => pc.play_hosts.first().cloned(),
+    };
     if shared.plan.request.forks >= pc.play_hosts.len()
-        && let Some(first) = pc.play_hosts.first()
-        && *first != state.name
+        && let Some(first) = first
+        && first != state.name
     {
-        wait_for_run_once(shared, &cell, first).await;
+        let at = pc.lockstep.as_deref().map(|ls| (ls, &pc.path));
+        wait_for_run_once(shared, &cell, &first, at).await;
     }
     let mut ran = false;
     {
@@ -191,19 +199,27 @@ pub(super) async fn run_task(
     }
 }
 
-/// Waits until the run_once result is in, or `first` is done with the play, or the run is
-/// cancelled.
-async fn wait_for_run_once(shared: &Shared, cell: &tokio::sync::OnceCell<Value>, first: &str) {
+/// Waits until the run_once result is in, or `first` is done with the play (under `linear`:
+/// with this task, `at`), or the run is cancelled.
+async fn wait_for_run_once(
+    shared: &Shared,
+    cell: &tokio::sync::OnceCell<Value>,
+    first: &str,
+    at: Option<(&super::lockstep::Lockstep, &super::lockstep::Key)>,
+) {
     loop {
         let woken = shared.progress.notified();
         tokio::pin!(woken);
         // Registered before the checks, so a wake-up between them is not lost.
         woken.as_mut().enable();
-        let first_done = shared
-            .play_done
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains(first);
+        let first_done = match at {
+            Some((ls, key)) => !ls.is_at(first, key),
+            None => shared
+                .play_done
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(first),
+        };
         if cell.initialized() || first_done || shared.cancel.is_cancelled() {
             return;
         }
