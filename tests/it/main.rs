@@ -19,6 +19,7 @@ mod health_hosts;
 mod host_keys;
 mod hosts_ssh;
 mod keywords;
+mod lockstep;
 mod loops;
 mod migrate;
 mod modules_a;
