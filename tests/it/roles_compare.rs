@@ -35,7 +35,10 @@ fn copy_dir(from: &Path, to: &Path) {
 fn setup(h: &Hosts) -> (PathBuf, PathBuf) {
     let dir = h.p("roles-compare");
     copy_dir(Path::new(FIXTURE), &dir);
-    (dir.join("site.yml"), h.write_inventory("inv.yml", |_| Vec::new()))
+    (
+        dir.join("site.yml"),
+        h.write_inventory("inv.yml", |_| Vec::new()),
+    )
 }
 
 /// The counts of `host` in ansible-playbook's PLAY RECAP.
@@ -157,8 +160,7 @@ fn role_playbook_on_two_hosts_matches_ansible_and_reruns_clean() {
     let (counts, their_state, text) = theirs.join().expect("ansible side");
     assert_eq!(their_state, state, "the same end state as ansible-playbook");
     assert_eq!(
-        ours,
-        counts,
+        ours, counts,
         "per-host (ok, changed, failed, skipped) as ansible-playbook's\n{text}\n{}",
         run.stdout
     );

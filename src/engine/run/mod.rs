@@ -11,8 +11,8 @@
 mod r#become;
 mod blocks;
 mod delegate;
-mod include_loop;
 mod include_vars;
+mod includes;
 mod judge;
 mod loops;
 mod plays;
