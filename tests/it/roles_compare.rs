@@ -166,7 +166,8 @@ fn role_playbook_on_two_hosts_matches_ansible_and_reruns_clean() {
     );
 }
 
-/// include_tasks (plain, looped with a per-item `when`, skipped), import_tasks, include_role (also
+/// include_tasks (plain, looped with a per-item `when`, skipped, a `when` its file turns
+/// false), import_tasks, include_role (also
 /// with tasks_from) and import_role: every include, and every item of a looped one, is an ok
 /// "included" result in ansible-playbook's recap; a skipped include is one skipped result however
 /// many tasks its file holds. Our recap lines are ansible's.
@@ -184,12 +185,20 @@ fn recap_counts_includes_as_ansible_does() {
         "pb/inc.yml",
         "- debug: msg=\"inc {{ item | default('') }}\"\n- set_fact: {seen: true}\n- debug: msg=after\n  when: seen is not defined\n",
     );
+    sb.write(
+        "pb/flip.yml",
+        "- set_fact: {flag: false}\n- name: still runs\n  debug: msg=still\n",
+    );
     let pb = sb.write(
         "pb/site.yml",
         r#"- hosts: all
   gather_facts: false
+  vars: {flag: true}
   tasks:
     - include_tasks: inc.yml
+    # Judged once on the include: the tasks it includes do not inherit it.
+    - include_tasks: flip.yml
+      when: flag
     - include_tasks: inc.yml
       loop: [a, b, c]
       when: item != 'b'
@@ -220,6 +229,7 @@ fn recap_counts_includes_as_ansible_does() {
             .collect()
     };
     assert!(!ids("h1").is_empty(), "{}", run.dump());
+    assert_eq!(run.results_of("still runs").len(), 2, "{}", run.dump());
     let Some(ansible) = ansible_playbook() else {
         return;
     };
