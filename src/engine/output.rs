@@ -207,6 +207,10 @@ impl<W: Write> Printer<W> {
                 let shown = t.shown_host();
                 let host = sanitize_terminal(&shown);
                 let line = match t.status {
+                    // ansible-playbook's word for an include's own result.
+                    Status::Ok if matches!(t.module.as_str(), "include_tasks" | "include_role") => {
+                        self.paint("36", &format!("included: [{host}]{item}"))
+                    }
                     Status::Ok => self.paint("32", &format!("ok: [{host}]{item}")),
                     Status::Changed => self.paint("33", &format!("changed: [{host}]{item}")),
                     Status::Skipped => self.paint("36", &format!("skipping: [{host}]{item}")),

@@ -562,7 +562,7 @@ fn walk(
             Item::Task(t) => on_task(t),
             Item::Block(b) => {
                 // A looped include's loop, `when` and item variables are a task's.
-                if let Some(t) = &b.include_loop {
+                if let Some(t) = &b.include {
                     on_task(t);
                 }
                 on_block(&b.common);

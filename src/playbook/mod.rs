@@ -109,10 +109,12 @@ pub struct Block {
     pub block: Vec<Item>,
     pub rescue: Vec<Item>,
     pub always: Vec<Item>,
-    /// A looped `include_tasks`: the include as a task holding its loop, `loop_control`, `when`,
-    /// `tags` and `vars`. The block then runs once per item with the item's variables (Ansible's
-    /// dynamic include); its `when` is judged per item and its tags select the include only.
-    pub include_loop: Option<Box<Task>>,
+    /// A dynamic include as a task: `include_tasks` with its loop, `loop_control`, `when`, `tags`
+    /// and `vars` (the block runs once per item with the item's variables; its `when` is judged
+    /// once, or per item, and its tags select the include only), or `include_role` (its `when`
+    /// and `tags` stay the role block's gate). Each include that runs is an ok "included" result,
+    /// as ansible-playbook counts it. None for blocks, imports and `roles:`.
+    pub include: Option<Box<Task>>,
 }
 
 #[derive(Debug, Clone)]

@@ -320,7 +320,6 @@ impl Parser<'_> {
         }
         let is_loop = |k: &str| k == "loop" || k == "loop_control" || k.starts_with("with_");
         let loop_key = entries.iter().find(|(k, _)| is_loop(&k.key_string()));
-        let looped = loop_key.is_some();
         if let Some((lk, _)) = loop_key
             && canonical_name(&key.key_string()) == "import_tasks"
         {
@@ -329,27 +328,29 @@ impl Parser<'_> {
                 "import_tasks cannot loop (it is inlined when the playbook is read); use include_tasks",
             ));
         }
+        // include_tasks is dynamic: the keywords Ansible judges on the include alone (its loop
+        // per item, `when` once or per item, tags) go to a task that carries it; the rest (vars
+        // included) to the block. import_tasks is inlined: its tasks inherit everything.
+        let dynamic = canonical_name(&key.key_string()) != "import_tasks";
         let mut common = Common::default();
-        // A looped include: the keywords Ansible judges per item (or, for tags, on the include
-        // alone) go to a task that carries the loop; the rest (vars included) to the block.
         let mut carrier: Vec<(Node, Node)> = vec![(key.clone(), value.clone())];
         for (k, v) in entries {
             if k == key {
                 continue;
             }
             let kname = k.key_string();
-            if looped && (is_loop(&kname) || matches!(kname.as_str(), "when" | "tags" | "name")) {
+            if dynamic && (is_loop(&kname) || matches!(kname.as_str(), "when" | "tags" | "name")) {
                 carrier.push((k.clone(), v.clone()));
                 continue;
             }
-            if looped && kname == "vars" {
+            if dynamic && kname == "vars" {
                 carrier.push((k.clone(), v.clone()));
             }
             if !self.common(&mut common, &kname, v)? {
                 return Err(unknown_keyword(&k.pos, &kname, "include", BLOCK_KEYS));
             }
         }
-        let include_loop = if looped {
+        let include = if dynamic {
             Some(Box::new(self.task(node, &carrier, handlers)?))
         } else {
             None
@@ -400,7 +401,7 @@ impl Parser<'_> {
             block: tasks?,
             rescue: Vec::new(),
             always: Vec::new(),
-            include_loop,
+            include,
         })));
         Ok(())
     }
@@ -417,7 +418,7 @@ impl Parser<'_> {
             block: Vec::new(),
             rescue: Vec::new(),
             always: Vec::new(),
-            include_loop: None,
+            include: None,
         };
         let mut notify = Vec::new();
         for (k, v) in entries {

@@ -359,6 +359,26 @@ impl Parser<'_> {
                 ));
             }
         }
+        // include_role is dynamic: a task of its own carries its result ("included").
+        let carrier = match canonical_name(&what).as_str() {
+            "include_role" => {
+                let mut c = vec![(key.clone(), value.clone())];
+                c.extend(
+                    entries
+                        .iter()
+                        .filter(|(k, _)| k.key_string() == "name")
+                        .cloned(),
+                );
+                let mut t = self.task(node, &c, false)?;
+                // ansible-playbook's title for an unnamed one.
+                if t.common.name.is_none() {
+                    t.common.name = Some(format!("{what} : {name}"));
+                }
+                Some(Box::new(t))
+            }
+            _ => None,
+        };
+        let at = out.len();
         self.role(
             Invocation {
                 name,
@@ -374,7 +394,11 @@ impl Parser<'_> {
             },
             out,
             &mut Vec::new(),
-        )
+        )?;
+        if let Some(Item::Block(b)) = out.get_mut(at) {
+            b.include = carrier;
+        }
+        Ok(())
     }
 
     fn find_role(&self, name: &str, at: &Pos) -> Result<PathBuf, InputError> {
@@ -600,7 +624,7 @@ impl Parser<'_> {
                 block: dep_handlers,
                 rescue: Vec::new(),
                 always: Vec::new(),
-                include_loop: None,
+                include: None,
             }));
             if inv.from_include {
                 self.late_handlers.push(h);
@@ -614,7 +638,7 @@ impl Parser<'_> {
             block: items,
             rescue: Vec::new(),
             always: Vec::new(),
-            include_loop: None,
+            include: None,
         })));
         Ok(())
     }

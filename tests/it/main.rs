@@ -28,6 +28,7 @@ mod modules_c;
 mod psql_session;
 mod robust;
 mod roles;
+mod roles_compare;
 mod runner;
 mod runs;
 mod secrets_survey;

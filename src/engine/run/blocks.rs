@@ -94,9 +94,9 @@ async fn items_here(
                 }
                 run_task(shared, pc, state, t, inh, false).await;
             }
-            Item::Block(b) if b.include_loop.is_some() => {
-                if let Some(include) = &b.include_loop {
-                    super::include_loop::run_include_loop(shared, pc, state, b, include, inh).await;
+            Item::Block(b) if b.include.is_some() && b.common.role.is_none() => {
+                if let Some(include) = &b.include {
+                    super::includes::run_include(shared, pc, state, b, include, inh).await;
                 }
             }
             Item::Block(b) => {
@@ -111,9 +111,14 @@ async fn items_here(
                     // tasks inherit neither (Ansible's dynamic include).
                     Some(_) => {
                         let gate = inh.with(&b.common);
-                        if !selected_by_tags(&shared.plan.request, &gate.tags)
-                            || !conditions_hold(shared, pc, state, &gate)
-                        {
+                        if !selected_by_tags(&shared.plan.request, &gate.tags) {
+                            continue;
+                        }
+                        let runs = conditions_hold(shared, pc, state, &gate);
+                        if let Some(include) = &b.include {
+                            included(shared, pc, state, include, inh, runs).await;
+                        }
+                        if !runs {
                             continue;
                         }
                         inh.with(&Common {
@@ -155,6 +160,29 @@ async fn items_here(
             }
         }
     }
+}
+
+/// include_role's own result: ok ("included") when its gate holds, else skipped, as
+/// ansible-playbook counts it.
+async fn included(
+    shared: &Arc<Shared>,
+    pc: &mut PlayCtx<'_>,
+    state: &mut HostState,
+    include: &Task,
+    inh: &Inherited,
+    runs: bool,
+) {
+    if !step(shared, pc, state).await {
+        return;
+    }
+    let scope = super::scope::build_scope(shared, pc, state, inh, include, None);
+    super::includes::start(shared, state, include, &scope).await;
+    let mut r = crate::engine::modules::ModuleResult::ok();
+    if !runs {
+        r.skipped = true;
+        r.msg = Some("Conditional result was False".into());
+    }
+    super::includes::report(shared, pc, state, include, inh, &scope, r, None);
 }
 
 /// `ansible_failed_task` and `ansible_failed_result` for a rescue: host variables from then on,
@@ -304,7 +332,7 @@ mod tests {
             block: vec![t("b1")],
             rescue: vec![t("r1")],
             always: vec![t("a1")],
-            include_loop: None,
+            include: None,
         };
         let items = [t("first"), Item::Block(Box::new(block)), t("last")];
         let names: Vec<String> = flatten(&items, &Inherited::default())

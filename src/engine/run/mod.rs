@@ -12,8 +12,8 @@
 mod r#become;
 mod blocks;
 mod delegate;
-mod include_loop;
 mod include_vars;
+mod includes;
 mod judge;
 mod lockstep;
 mod loops;

@@ -148,7 +148,10 @@ fn count_tasks(items: &[Item]) -> usize {
         .iter()
         .map(|i| match i {
             Item::Task(_) => 1,
-            Item::Block(b) => count_tasks(&b.block) + count_tasks(&b.always),
+            // A dynamic include is a task of its own (its "included" result).
+            Item::Block(b) => {
+                usize::from(b.include.is_some()) + count_tasks(&b.block) + count_tasks(&b.always)
+            }
         })
         .sum()
 }
@@ -336,8 +339,14 @@ mod tests {
             block: vec![t(), t()],
             rescue: vec![t()],
             always: vec![t()],
-            include_loop: None,
+            include: None,
         };
-        assert_eq!(count_tasks(&[t(), Item::Block(Box::new(block))]), 4);
+        assert_eq!(count_tasks(&[t(), Item::Block(Box::new(block.clone()))]), 4);
+        // A dynamic include is one more task: its own "included" result.
+        let include = Block {
+            include: Some(Box::new(super::super::testutil::task("include_tasks"))),
+            ..block
+        };
+        assert_eq!(count_tasks(&[Item::Block(Box::new(include))]), 4);
     }
 }

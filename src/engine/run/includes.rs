@@ -1,0 +1,153 @@
+//! Dynamic includes. `include_tasks`: the included tasks run once, or once per item with the
+//! item's variables (the loop variable, `ansible_loop_var`, `index_var`, `ansible_loop`) set for
+//! them, as ansible-core's dynamic include does; the include's `when` is judged once (per item
+//! when it loops) and its tags select the include only (its tasks inherit neither).
+//! `include_role`: the role block's gate decides (blocks.rs). Either way the include itself is a
+//! result, as in ansible-playbook's recap: ok ("included") for each include (and each item of
+//! a looped one) that runs, one skipped result when none does.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::blocks::run_items;
+use super::judge::finish;
+use super::loops::{lookup_context, loop_items, loop_layer};
+use super::scope::{Inherited, build_scope, selected_by_tags};
+use super::task::{title, unmet_when};
+use super::{HostState, PlayCtx, Shared};
+use crate::engine::events::RunEvent;
+use crate::engine::modules::ModuleResult;
+use crate::playbook::{Block, Task};
+use minijinja::Value as JValue;
+
+pub(super) async fn run_include(
+    shared: &Arc<Shared>,
+    pc: &mut PlayCtx<'_>,
+    state: &mut HostState,
+    b: &Block,
+    include: &Task,
+    inh: &Inherited,
+) {
+    let mut tags = inh.tags.clone();
+    tags.extend(include.common.tags.iter().cloned());
+    if !selected_by_tags(&shared.plan.request, &tags) {
+        return;
+    }
+    if !super::step(shared, pc, state).await {
+        return;
+    }
+    let templar = &shared.plan.templar;
+    let scope = build_scope(shared, pc, state, inh, include, None);
+    start(shared, state, include, &scope).await;
+    let ctx = lookup_context(shared, &inh.roles, include);
+    let items = match loop_items(templar, include, &scope, &ctx) {
+        Ok(items) => items,
+        Err(msg) => {
+            // The include fails on this host as a task would.
+            report(
+                shared,
+                pc,
+                state,
+                include,
+                inh,
+                &scope,
+                ModuleResult::fail(msg),
+                None,
+            );
+            return;
+        }
+    };
+    // Without a loop: one pass, no item variables.
+    let passes = items.as_ref().map_or(1, Vec::len);
+    for it in items.iter().flatten() {
+        shared.plan.redactor.add_named(it, &|_| false);
+    }
+    let body = inh.with(&b.common);
+    let mut ran = false;
+    for i in 0..passes {
+        if state.stopped || pc.failed || shared.cancel.is_cancelled() {
+            return;
+        }
+        let layer = items
+            .as_ref()
+            .map(|items| Arc::new(loop_layer(include, items, i)));
+        let item = items.as_ref().map(|items| items[i].clone());
+        let item_scope = build_scope(shared, pc, state, inh, include, layer.clone());
+        if let Some(r) = unmet_when(templar, inh, include, &item_scope) {
+            if r.failed {
+                report(shared, pc, state, include, inh, &item_scope, r, item);
+                return;
+            }
+            continue;
+        }
+        ran = true;
+        report(
+            shared,
+            pc,
+            state,
+            include,
+            inh,
+            &item_scope,
+            ModuleResult::ok(),
+            item,
+        );
+        // The item's variables sit above the include's vars, as in Ansible's included-file vars.
+        let mut inner = body.clone();
+        inner.vars.extend(layer);
+        // Each item's tasks follow the include in the lockstep, item by item.
+        pc.path.push(i as u32);
+        run_items(shared, pc, state, &b.block, &inner).await;
+        pc.path.pop();
+    }
+    if !ran {
+        let mut r = ModuleResult::ok();
+        r.skipped = true;
+        r.msg = Some(
+            if passes == 0 {
+                "No items in the list"
+            } else {
+                "Conditional result was False"
+            }
+            .into(),
+        );
+        report(shared, pc, state, include, inh, &scope, r, None);
+    }
+}
+
+/// The include's start, as any task's (the execute screen's rows and progress).
+pub(super) async fn start(shared: &Shared, state: &HostState, include: &Task, scope: &JValue) {
+    shared.events.room().await;
+    shared.emit(RunEvent::TaskStart {
+        host: state.name.clone(),
+        task_id: include.id,
+        task: title(shared, include, scope),
+        module: include.module.clone(),
+        handler: false,
+    });
+}
+
+/// One result of the include: counted, shown and journaled like a task's.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn report(
+    shared: &Arc<Shared>,
+    pc: &mut PlayCtx<'_>,
+    state: &mut HostState,
+    include: &Task,
+    inh: &Inherited,
+    scope: &JValue,
+    r: ModuleResult,
+    item: Option<serde_json::Value>,
+) {
+    finish(
+        shared,
+        pc,
+        state,
+        include,
+        inh,
+        scope,
+        r,
+        item,
+        Instant::now(),
+        false,
+    );
+}
