@@ -14,6 +14,8 @@ pub use ping::PostgresqlPing;
 pub use privs::PostgresqlPrivs;
 pub use query::PostgresqlQuery;
 pub use scram::{md5_verifier, password_matches, scram_verifier};
+pub use set::PostgresqlSet;
+pub use table::PostgresqlTable;
 pub use user::PostgresqlUser;
 
 pub fn quote_ident(s: &str) -> String {
@@ -297,12 +299,15 @@ macro_rules! try_sql {
 // After the macros, which they use.
 pub mod connargs;
 mod db;
+mod ident;
 mod pg_hba;
 mod ping;
 mod privs;
 mod query;
 mod scram;
 mod session;
+mod set;
+mod table;
 mod user;
 
 #[cfg(test)]

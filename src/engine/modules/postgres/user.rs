@@ -7,6 +7,7 @@
 use serde_json::{Map, Value};
 
 use super::connargs::Input;
+use super::ident::pg_quote_identifier;
 use super::scram::{md5_verifier, password_matches, scram_verifier};
 use super::{
     Change, Conn, State, mask_psql_stderr, psql, quote_ident, quote_literal, redact_sql, sql_ok,
@@ -172,31 +173,18 @@ fn parse_flags(flags: &[String]) -> Result<Vec<String>, String> {
 /// The collection's `_pg_quote_user`: a role name quoted whole (dots are part of it); a name
 /// already in double quotes is taken as quoted, and then must double any quote inside it.
 pub fn quote_user(user: &str) -> Result<String, String> {
-    let starts = user.starts_with('"');
-    let ends = user.len() > 1 && user.ends_with('"');
-    if starts != ends {
+    let (starts, ends) = (user.starts_with('"'), user.ends_with('"'));
+    if !starts && !ends {
+        return pg_quote_identifier(&format!("\"{user}\""), 1, "role");
+    }
+    if starts != ends || user.len() < 2 {
         return Err(
             "The value of the user-field can't contain a double-quote in the end if it doesn't \
              start with one and vice-versa."
                 .into(),
         );
     }
-    let inner = if starts {
-        &user[1..user.len() - 1]
-    } else {
-        user
-    };
-    // Inside the quotes every `"` must be doubled (`""`), else the identifier would end early.
-    let mut chars = inner.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '"' && chars.next() != Some('"') {
-            return Err("User escaped identifiers must escape extra quotes".into());
-        }
-    }
-    if inner.is_empty() {
-        return Err("Identifier name unspecified or unquoted trailing dot".into());
-    }
-    Ok(format!("\"{inner}\""))
+    pg_quote_identifier(user, 1, "role")
 }
 
 fn fail(msg: impl Into<String>) -> Result<Query<Pending>, ModuleError> {
