@@ -55,15 +55,16 @@ impl PostgresqlSet {
     /// The value as the collection normalises it (`32mb` → `32MB`, `True` → `on`).
     fn value(&self) -> Option<String> {
         let v = self.value.clone()?;
-        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-        let n = v.len();
-        let v = if n > 2 && digits(&v[..n - 2]) && ["mb", "gb", "tb"].contains(&&v[n - 2..]) {
-            v.to_uppercase()
-        } else if n > 1 && v.ends_with('b') && digits(&v[..n - 1]) {
-            v.to_uppercase()
-        } else {
-            v
+        let digits = |s: Option<&str>| {
+            s.is_some_and(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
         };
+        let n = v.len();
+        let size = n > 2
+            && digits(v.get(..n - 2))
+            && v.get(n - 2..)
+                .is_some_and(|u| ["mb", "gb", "tb"].contains(&u));
+        let bytes = n > 1 && v.ends_with('b') && digits(v.get(..n - 1));
+        let v = if size || bytes { v.to_uppercase() } else { v };
         Some(match v.as_str() {
             "True" => "on".into(),
             "False" => "off".into(),
@@ -253,7 +254,7 @@ fn to_bytes(v: &str) -> String {
     }
     let digits: String = v.chars().take_while(char::is_ascii_digit).collect();
     let n: i64 = digits.parse().unwrap_or(0);
-    let tail = &v[v.len().saturating_sub(2)..];
+    let tail = v.get(v.len().saturating_sub(2)..).unwrap_or("");
     let mult: i64 = if tail.contains("kB") {
         1024
     } else if tail.contains("MB") {
@@ -323,11 +324,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn values_are_normalised_as_the_collection_does() {
+        let set = |v: &str| PostgresqlSet {
+            value: Some(v.into()),
+            ..serde_json::from_value(json!({"name": "work_mem"})).expect("parses")
+        };
+        assert_eq!(set("32mb").value().as_deref(), Some("32MB"));
+        assert_eq!(set("8b").value().as_deref(), Some("8B"));
+        assert_eq!(set("True").value().as_deref(), Some("on"));
+        assert_eq!(set("aéa").value().as_deref(), Some("aéa"));
+        assert_eq!(set("é").value().as_deref(), Some("é"));
+    }
+
+    #[test]
     fn sizes_and_statements_as_the_collection_has_them() {
         assert_eq!(to_bytes("16MB"), "16777216");
         assert_eq!(to_bytes("16384kB"), "16777216");
         assert_eq!(to_bytes("on"), "on");
         assert_eq!(to_bytes("100"), "100");
+        assert_eq!(to_bytes("1中"), "1中");
         assert_eq!(
             set_statement("default_transaction_read_only", "on"),
             "ALTER SYSTEM SET default_transaction_read_only = 'on'"
