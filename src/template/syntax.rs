@@ -182,9 +182,68 @@ fn formatting_operand(toks: &[(Token<'_>, Span)], i: usize) -> bool {
     }
 }
 
+/// Unicode whitespace (a no-break space typed in an editor) inside `{{ }}` / `{% %}` (or the
+/// whole source when `in_expr`), outside string literals, as ASCII spaces: Jinja2's lexer takes
+/// any Unicode whitespace there (Python's `\s`), minijinja's only ASCII. One space per byte
+/// keeps byte offsets; text outside tags is untouched.
+fn ascii_tag_spaces(src: &str, in_expr: bool) -> Option<String> {
+    if src.is_ascii() || !src.chars().any(|c| c.is_whitespace() && !c.is_ascii()) {
+        return None;
+    }
+    let mut out = String::with_capacity(src.len());
+    let mut in_tag = in_expr;
+    let mut quote: Option<char> = None;
+    let mut chars = src.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
+        let next = chars.peek().map(|&(_, n)| n);
+        if !in_tag {
+            if c == '{' && matches!(next, Some('{') | Some('%')) {
+                in_tag = true;
+            }
+            out.push(c);
+            continue;
+        }
+        match quote {
+            Some(q) => {
+                if c == '\\' {
+                    out.push(c);
+                    if let Some((_, n)) = chars.next() {
+                        out.push(n);
+                    }
+                    continue;
+                }
+                if c == q {
+                    quote = None;
+                }
+                out.push(c);
+            }
+            None if c == '\'' || c == '"' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            None if !in_expr && matches!(c, '}' | '%') && next == Some('}') && i > 0 => {
+                in_tag = false;
+                out.push(c);
+            }
+            None if c.is_whitespace() && !c.is_ascii() => {
+                out.extend(std::iter::repeat_n(' ', c.len_utf8()));
+            }
+            None => out.push(c),
+        }
+    }
+    Some(out)
+}
+
 /// The source with the rewrites above (borrowed when there is nothing to rewrite or it does not
 /// tokenize; the compiler then reports the error on the original).
 pub fn rewrite(src: &str, in_expr: bool) -> Cow<'_, str> {
+    if let Some(spaced) = ascii_tag_spaces(src, in_expr) {
+        return Cow::Owned(rewrite_tokens(&spaced, in_expr).into_owned());
+    }
+    rewrite_tokens(src, in_expr)
+}
+
+fn rewrite_tokens(src: &str, in_expr: bool) -> Cow<'_, str> {
     if !might_need_rewrite(src) {
         return Cow::Borrowed(src);
     }
@@ -328,6 +387,12 @@ mod tests {
             "x is not match('a')"
         );
         assert_eq!(rewrite("'50%' ~ x", true), "'50%' ~ x");
+        // A no-break space inside a tag is whitespace (as in Jinja2); in text and strings it stays.
+        assert_eq!(
+            rewrite("a\u{a0}{{\u{a0}x | default('\u{a0}') }}\u{a0}", false),
+            "a\u{a0}{{  x | default('\u{a0}') }}\u{a0}"
+        );
+        assert_eq!(rewrite("x\u{a0}== 1", true), "x  == 1");
         assert_eq!(
             rewrite("{% if a %}b{% endif %}", false),
             "{% if a %}b{% endif %}"

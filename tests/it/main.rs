@@ -25,6 +25,7 @@ mod migrate;
 mod modules_a;
 mod modules_b;
 mod modules_c;
+mod postgres_modules;
 mod psql_session;
 mod robust;
 mod roles;

@@ -98,6 +98,8 @@ static CATALOG: &[Entry] = &[
     typed::<postgres::PostgresqlPgHba>(false),
     typed::<postgres::PostgresqlQuery>(false),
     typed::<postgres::PostgresqlPing>(false),
+    typed::<postgres::PostgresqlSet>(false),
+    typed::<postgres::PostgresqlTable>(false),
     typed::<get_url::GetUrl>(false),
     typed::<unarchive::Unarchive>(false),
     typed::<apt_repo::AptRepository>(false),

@@ -256,6 +256,8 @@ pub async fn run(
         "postgresql_pg_hba" => drive::<postgres::PostgresqlPgHba>(args, ctx).await,
         "postgresql_query" => drive::<postgres::PostgresqlQuery>(args, ctx).await,
         "postgresql_ping" => drive::<postgres::PostgresqlPing>(args, ctx).await,
+        "postgresql_set" => drive::<postgres::PostgresqlSet>(args, ctx).await,
+        "postgresql_table" => drive::<postgres::PostgresqlTable>(args, ctx).await,
         "get_url" => drive::<get_url::GetUrl>(args, ctx).await,
         "unarchive" => drive::<unarchive::Unarchive>(args, ctx).await,
         "apt_repository" => drive::<apt_repo::AptRepository>(args, ctx).await,

@@ -62,6 +62,10 @@ fn every_module_refuses_ansible_only_and_unknown_arguments() {
     );
     refuses_what_it_does_not_implement::<PostgresqlQuery>(json!({"query": "SELECT 1"}));
     refuses_what_it_does_not_implement::<PostgresqlPing>(json!({}));
+    refuses_what_it_does_not_implement::<PostgresqlSet>(
+        json!({"name": "work_mem", "value": "8MB"}),
+    );
+    refuses_what_it_does_not_implement::<PostgresqlTable>(json!({"name": "t"}));
 }
 
 #[test]
@@ -125,10 +129,48 @@ fn postgresql_user_arguments() {
     assert_eq!(u.login_db(), "other");
     let u: PostgresqlUser = parsed(json!({"name": "app", "role_attr_flags": ["LOGIN"]}));
     assert_eq!((u.role_attr_flags.len(), u.login_db()), (1, "postgres"));
-    let msg = refused::<PostgresqlUser>(json!({"name": "app", "encrypted": false}));
-    assert!(msg.contains("encrypted: false"), "{msg}");
+    // Accepted: PostgreSQL 10+ refuses the plain-text password at run time, as in Ansible.
+    let u: PostgresqlUser = parsed(json!({"name": "app", "encrypted": false}));
+    assert_eq!(u.encrypted, Some(false));
     let msg = refused::<PostgresqlUser>(json!({"name": "app", "no_password_changes": "maybe"}));
     assert!(msg.contains("must be a boolean"), "{msg}");
+}
+
+#[test]
+fn common_connection_arguments() {
+    let q: PostgresqlQuery = parsed(json!({
+        "query": "SELECT 1", "ssl_mode": "verify-full", "ssl_rootcert": "/ca.crt",
+        "ssl_cert": "/c.crt", "ssl_key": "/c.key", "session_role": "app", "trust_input": "no",
+        "connect_params": {"connect_timeout": 3, "password": "from-params"}
+    }));
+    let c = q.conn("db");
+    assert_eq!(c.session_role.as_deref(), Some("app"));
+    assert_eq!(c.password.as_deref(), Some("from-params"));
+    let keys: Vec<&str> = c.conninfo.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        keys,
+        [
+            "sslmode",
+            "sslrootcert",
+            "sslcert",
+            "sslkey",
+            "connect_timeout"
+        ]
+    );
+    assert!(!c.conninfo.iter().any(|(_, v)| v == "from-params"));
+    let msg = refused::<PostgresqlQuery>(json!({"query": "SELECT 1", "ssl_mode": "strict"}));
+    assert!(msg.contains("verify-full"), "{msg}");
+    let msg = refused::<PostgresqlQuery>(json!({"query": "SELECT 1", "connect_params": "x"}));
+    assert!(msg.contains("connect_params"), "{msg}");
+    // session_role is what trust_input: false checks in every module.
+    let q: PostgresqlQuery = parsed(json!({
+        "query": "SELECT 1", "trust_input": false, "session_role": "x'; DROP TABLE t; --"
+    }));
+    assert!(q.untrusted(&[]).is_some_and(|r| r.failed));
+    let msg = refused::<PostgresqlSet>(json!({"name": "work_mem", "value": "1MB", "reset": true}));
+    assert!(msg.contains("mutually exclusive"), "{msg}");
+    let msg = refused::<PostgresqlSet>(json!({"name": "work_mem = 1; x", "value": "1"}));
+    assert!(msg.contains("parameter name"), "{msg}");
 }
 
 #[test]

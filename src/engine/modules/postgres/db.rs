@@ -51,6 +51,18 @@ impl Module for PostgresqlDb {
     type Pending = Change;
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<Change>, ModuleError> {
+        use super::connargs::Input::Text;
+        let limit = self.conn_limit.map(|l| l.to_string());
+        let checked = [
+            Text(self.owner.as_deref()),
+            Text(limit.as_deref()),
+            Text(self.encoding.as_deref()),
+            Text(Some(&self.name)),
+            Text(self.template.as_deref()),
+        ];
+        if let Some(refused) = self.untrusted(&checked) {
+            return Ok(Query::done(refused));
+        }
         read(self, ctx).await
     }
 

@@ -13,7 +13,9 @@ pub use pg_hba::PostgresqlPgHba;
 pub use ping::PostgresqlPing;
 pub use privs::PostgresqlPrivs;
 pub use query::PostgresqlQuery;
-pub use scram::{password_matches, scram_verifier};
+pub use scram::{md5_verifier, password_matches, scram_verifier};
+pub use set::PostgresqlSet;
+pub use table::PostgresqlTable;
 pub use user::PostgresqlUser;
 
 pub fn quote_ident(s: &str) -> String {
@@ -32,6 +34,10 @@ pub struct Conn {
     pub host: Option<String>,
     pub user: Option<String>,
     pub password: Option<String>,
+    /// libpq conninfo keywords besides dbname (TLS settings, `connect_params`); no secrets.
+    pub conninfo: Vec<(String, String)>,
+    /// `SET ROLE` to this before the task's SQL (`session_role`).
+    pub session_role: Option<String>,
     /// A psql of its own rather than the kept session: for SQL that changes the session
     /// (`SET`, `\set`) or may not be complete (a user's query).
     pub one_shot: bool,
@@ -78,40 +84,78 @@ macro_rules! pg_args {
             pub login_user: Option<String>,
             #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
             pub login_password: Option<String>,
+            #[serde(default, deserialize_with = "crate::engine::modules::postgres::connargs::ssl_mode")]
+            pub ssl_mode: Option<String>,
+            #[serde(default, alias = "ssl_rootcert", deserialize_with = "crate::engine::modules::args::opt_string")]
+            pub ca_cert: Option<String>,
+            #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
+            pub ssl_cert: Option<String>,
+            #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
+            pub ssl_key: Option<String>,
+            #[serde(default, deserialize_with = "crate::engine::modules::postgres::connargs::connect_params")]
+            pub connect_params: Option<Vec<(String, String)>>,
+            #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
+            pub session_role: Option<String>,
+            /// `false`: values that look like SQL injection fail the task (see `untrusted`).
+            #[serde(default, deserialize_with = "crate::engine::modules::args::opt_bool")]
+            pub trust_input: Option<bool>,
         }
 
         impl $name {
             /// How to reach the server, connected to `db`; empty values are unset (libpq's defaults).
             pub(super) fn conn(&self, db: &str) -> $crate::engine::modules::postgres::Conn {
                 let set = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+                let (conninfo, params_password) =
+                    $crate::engine::modules::postgres::connargs::extra_conninfo(
+                        self.ssl_mode.as_deref(),
+                        self.ca_cert.as_deref(),
+                        self.ssl_cert.as_deref(),
+                        self.ssl_key.as_deref(),
+                        self.connect_params.as_deref(),
+                    );
                 $crate::engine::modules::postgres::Conn {
                     db: db.to_string(),
                     port: self.login_port,
                     socket: set(&self.login_unix_socket),
                     host: set(&self.login_host),
                     user: set(&self.login_user),
-                    password: set(&self.login_password),
+                    // connect_params override the other arguments (kw.update in the collection).
+                    password: params_password.filter(|p| !p.is_empty()).or_else(|| set(&self.login_password)),
+                    conninfo,
+                    session_role: set(&self.session_role),
                     one_shot: false,
                 }
+            }
+
+            /// With `trust_input: false`: the task's failure when `session_role` or one of
+            /// `values` looks like SQL injection (community.postgresql's check_input).
+            pub(super) fn untrusted(
+                &self,
+                values: &[$crate::engine::modules::postgres::connargs::Input<'_>],
+            ) -> Option<$crate::engine::modules::ModuleResult> {
+                use $crate::engine::modules::postgres::connargs::{Input, untrusted};
+                let mut all = vec![Input::Text(self.session_role.as_deref())];
+                all.extend(values.iter().map(|v| match v {
+                    Input::Text(t) => Input::Text(*t),
+                    Input::Dict(d) => Input::Dict(d),
+                }));
+                untrusted(self.trust_input, &all)
             }
         }
     };
 }
 
-/// A module's `ANSIBLE_ONLY`: community.postgresql's connection arguments that psql here does
-/// not take (TLS settings, libpq parameters, `SET ROLE`, input checks), then `$extra`.
+/// A module's `ANSIBLE_ONLY`: the module's arguments only ansible-playbook implements (every
+/// common connection argument is implemented, see [`connargs`]).
 macro_rules! pg_ansible_only {
     ($($extra:literal),* $(,)?) => {
-        &[
-            "ssl_mode", "ca_cert", "ssl_rootcert", "ssl_cert", "ssl_key", "connect_params",
-            "session_role", "trust_input", $($extra),*
-        ]
+        &[$($extra),*]
     };
 }
 
 /// `dbname='…'` (libpq quoting: backslash-escaped `'` and `\`).
 fn dbname_conninfo(db: &str) -> String {
-    format!("dbname='{}'", db.replace('\\', "\\\\").replace('\'', "\\'"))
+    connargs::conninfo_pair("dbname", db)
 }
 
 /// Runs SQL (stdin) through psql as the task's user: on the host's kept psql session for this
@@ -119,9 +163,18 @@ fn dbname_conninfo(db: &str) -> String {
 /// tab-separated, stop on the first error either way.
 pub async fn psql(ctx: &Ctx<'_>, conn: &Conn, db: &str, sql: &str) -> Result<Output, ModuleError> {
     if session::suits(ctx, conn) {
-        return session::run(ctx, conn, db, sql).await;
+        return session::run(ctx, conn, db, &with_role(conn, sql)).await;
     }
     psql_once(ctx, conn, db, sql).await
+}
+
+/// `session_role`: `SET ROLE` on the SQL's first line (psql's line numbers stay the task's),
+/// on every task: a `\connect` to another database starts a new server session.
+fn with_role(conn: &Conn, sql: &str) -> String {
+    match &conn.session_role {
+        Some(role) => format!("SET ROLE {}; {sql}", quote_ident(role)),
+        None => sql.to_string(),
+    }
 }
 
 /// psql's options: output format, error handling and how to reach the server.
@@ -138,7 +191,12 @@ fn psql_args(conn: &Conn, db: &str) -> String {
     }
     // Always a database name: a value with `=` or a URI prefix would otherwise be read as a
     // whole connection string (another host, user or sslmode).
-    args.push_str(&format!(" -d {} -f -", sh_quote(&dbname_conninfo(db))));
+    let mut conninfo = dbname_conninfo(db);
+    for (k, v) in &conn.conninfo {
+        conninfo.push(' ');
+        conninfo.push_str(&connargs::conninfo_pair(k, v));
+    }
+    args.push_str(&format!(" -d {} -f -", sh_quote(&conninfo)));
     args
 }
 
@@ -181,7 +239,7 @@ pub async fn psql_once(
     if let Some(pw) = &conn.password {
         input.extend_from_slice(format!("{pw}\n").as_bytes());
     }
-    input.extend_from_slice(sql.as_bytes());
+    input.extend_from_slice(with_role(conn, sql).as_bytes());
     let mut out = ctx.query(&psql_command(conn, db), Some(&input)).await?;
     out.stderr = strip_prompt(&out.stderr);
     Ok(out)
@@ -239,13 +297,17 @@ macro_rules! try_sql {
 }
 
 // After the macros, which they use.
+pub mod connargs;
 mod db;
+mod ident;
 mod pg_hba;
 mod ping;
 mod privs;
 mod query;
 mod scram;
 mod session;
+mod set;
+mod table;
 mod user;
 
 #[cfg(test)]

@@ -20,6 +20,9 @@ impl Module for PostgresqlPing {
     type Pending = ();
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
+        if let Some(refused) = self.untrusted(&[]) {
+            return Ok(Query::done(refused));
+        }
         Ok(Query::done(ping(self, ctx).await?))
     }
 

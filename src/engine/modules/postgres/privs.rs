@@ -67,6 +67,13 @@ impl Module for PostgresqlPrivs {
     type Pending = Change;
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<Change>, ModuleError> {
+        use super::connargs::Input;
+        let mut checked: Vec<Input<'_>> = self.roles.iter().map(|r| Input::Text(Some(r))).collect();
+        checked.extend(self.target_roles.iter().map(|r| Input::Text(Some(r))));
+        checked.push(Input::Text(self.schema.as_deref()));
+        if let Some(refused) = self.untrusted(&checked) {
+            return Ok(Query::done(refused));
+        }
         read(self, ctx).await
     }
 

@@ -65,7 +65,12 @@ pub fn scram_verifier(password: &str) -> String {
     )
 }
 
-/// MD5 (only to compare legacy `md5…` role passwords).
+/// The md5 verifier PostgreSQL stores for `password` of `role` (`password_encryption = md5`).
+pub fn md5_verifier(password: &str, role: &str) -> String {
+    format!("md5{}", md5_hex(&format!("{password}{role}")))
+}
+
+/// MD5 (only for legacy `md5…` role passwords).
 fn md5_hex(s: &str) -> String {
     hex::encode(crate::template::filters::digest::md5(s.as_bytes()))
 }

@@ -123,9 +123,10 @@ fn key(ctx: &Ctx<'_>, conn: &Conn) -> String {
         .as_deref()
         .map(|p| hex::encode(sha2::Sha256::digest(p.as_bytes())))
         .unwrap_or_default();
+    // The role too: a `SET ROLE` lasts for the session.
     format!(
-        "psql\u{0}{become_key}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{pw}",
-        conn.port, conn.host, conn.socket, conn.user
+        "psql\u{0}{become_key}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{pw}",
+        conn.port, conn.host, conn.socket, conn.user, conn.conninfo, conn.session_role
     )
 }
 
