@@ -209,8 +209,9 @@ impl Reboot {
         let out = ctx.query(&script, None).await?;
         match out.stdout.lines().next() {
             Some(path) => Ok(Ok(format!("{path} {rest}"))),
+            // An error the action raises: ansible-core 2.19 prefixes "Task failed: ".
             None => Ok(Err(format!(
-                "Unable to find command \"{bin}\" in search paths: {}",
+                "Task failed: Unable to find command \"{bin}\" in search paths: {}",
                 py_list(&paths)
             ))),
         }
@@ -260,6 +261,13 @@ impl Module for Reboot {
         match ran {
             Ok(out) if out.rc != 0 => {
                 let mut r = result(false, false, 0);
+                // The action's failed result keeps when the command returned.
+                r.extra.insert(
+                    "start".into(),
+                    chrono::Utc::now()
+                        .to_rfc3339_opts(chrono::SecondsFormat::Micros, false)
+                        .into(),
+                );
                 r.failed = true;
                 r.msg = Some(format!(
                     "Reboot command failed. Error was: '{}, {}'",
