@@ -20,6 +20,7 @@ pub mod reboot;
 pub mod service;
 pub mod sysctl;
 pub mod timezone;
+pub mod ufw;
 pub mod unarchive;
 pub mod users;
 
@@ -297,6 +298,7 @@ pub async fn run(
         "timezone" => drive::<timezone::Timezone>(args, ctx).await,
         "locale_gen" => drive::<locale_gen::LocaleGen>(args, ctx).await,
         "reboot" => drive::<reboot::Reboot>(args, ctx).await,
+        "ufw" => drive::<ufw::Ufw>(args, ctx).await,
         "service_facts" => drive::<facts::ServiceFacts>(args, ctx).await,
         "package_facts" => drive::<facts::PackageFacts>(args, ctx).await,
         other => Err(ModuleError::Args(format!(
