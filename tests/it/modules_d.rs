@@ -243,3 +243,110 @@ fn reboot_matches_ansible_playbook() {
         assert!(got[i]["elapsed"].is_u64(), "result {i}: {got:#}");
     }
 }
+
+const UFW_PB: &str = r#"- hosts: h1
+  gather_facts: false
+  tasks:
+    - name: the host as it started
+      shell: ufw --force reset && ufw disable && rm -f /etc/ufw/*.rules.2* /etc/ufw/*.rules.*_*
+    - name: a rule, check mode
+      ufw: {rule: allow, port: 22, proto: tcp, comment: ssh}
+      check_mode: true
+      register: r1
+    - ufw: {rule: allow, port: 22, proto: tcp, comment: ssh}
+      register: r2
+    - name: the rule again
+      community.general.ufw: {rule: allow, port: "22", proto: tcp, comment: ssh}
+      register: r3
+    - ufw: {state: enabled}
+      check_mode: true
+      register: r4
+    - ufw: {state: enabled}
+      register: r5
+    - ufw: {state: enabled}
+      register: r6
+    - ufw: {policy: deny, direction: incoming}
+      check_mode: true
+      register: r7
+    - ufw: {default: allow, direction: outgoing}
+      register: r8
+    - ufw: {logging: low}
+      register: r9
+    - ufw: {logging: low}
+      check_mode: true
+      register: r10
+    - name: an IPv4 rule, check mode
+      ufw: {rule: deny, from_ip: 10.1.2.3, to_port: 5432, proto: tcp}
+      check_mode: true
+      register: r11
+    - name: deleting the rule, check mode
+      ufw: {rule: allow, port: 22, proto: tcp, delete: true}
+      check_mode: true
+      register: r12
+    - ufw: {rule: allow, direction: incoming}
+      register: r13
+      ignore_errors: true
+    - ufw: {rule: limit, port: 2222, proto: tcp, insert: 1}
+      register: r14
+    - ufw: {state: disabled}
+      register: r15
+    - ufw: {state: reset}
+      check_mode: true
+      register: r16
+    - command: ufw status numbered
+      register: st
+    - copy:
+        dest: "{{ d }}/out.json"
+        content: "{{ [r1, r2, r3, r4, r5, r6, r7, r8, r9, r10, r11, r12, r13, r14, r15, r16, {'status': st.stdout_lines}] | to_json }}"
+"#;
+
+/// The ufw .deb for test host h1 (downloaded on the machine into the host's dir under the
+/// harness's state dir, which the host sees; the machine itself installs nothing), or None
+/// when it cannot be had.
+fn ufw_deb(h: &crate::support::hosts::Hosts) -> Option<std::path::PathBuf> {
+    let dir = h.state_dir().join("hosts/h1/debs");
+    std::fs::create_dir_all(&dir).ok()?;
+    let out = std::process::Command::new("apt-get")
+        .args(["download", "ufw"])
+        .current_dir(&dir)
+        .output()
+        .ok()?;
+    let deb = std::fs::read_dir(&dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "deb"));
+    if deb.is_none() {
+        eprintln!(
+            "SKIPPED: no ufw package (apt-get download ufw: {})",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    deb
+}
+
+/// ufw installed in a test host (its own network namespace, so its firewall is the host's):
+/// rules in check mode and for real, again (no change), enable/disable, default policies (the
+/// `policy` alias), logging, an IPv4 rule's dry run, a deletion's dry run, a bad direction,
+/// an inserted rule, reset in check mode — `changed`, `failed`, `msg` (the status after) and
+/// the `commands` run, as Ansible's, and the same rules in the end.
+#[test]
+fn ufw_matches_ansible_playbook() {
+    let Some((h, ansible)) = setup("modules_d::ufw_matches_ansible_playbook") else {
+        return;
+    };
+    let Some(deb) = ufw_deb(&h) else {
+        return;
+    };
+    h.sh(
+        "h1",
+        &format!(
+            "DEBIAN_FRONTEND=noninteractive dpkg -i {} 2>&1; test -x /usr/sbin/ufw",
+            deb.display()
+        ),
+    );
+    let (want, got) = both(&h, &ansible, UFW_PB, &[]);
+    same_keys(&want, &got, &["changed", "failed", "msg", "commands"]);
+    assert_eq!(want[16], got[16], "rules");
+    assert_eq!(got[1]["changed"], true, "{got:#}");
+    assert_eq!(got[2]["changed"], false, "{got:#}");
+}
