@@ -243,6 +243,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn arguments_are_checked_as_the_module_checks_them() {
+        let parse = |v: serde_json::Value| {
+            let serde_json::Value::Object(m) = v else {
+                panic!("a mapping")
+            };
+            crate::engine::modules::module::parse::<LocaleGen>(&m)
+        };
+        let ok = parse(serde_json::json!({"name": "de_CH.UTF-8, fr_FR.UTF-8"})).expect("valid");
+        assert_eq!(ok.name, ["de_CH.UTF-8", "fr_FR.UTF-8"]);
+        let Err(e) = parse(serde_json::json!({"name": "x", "state": "gone"})) else {
+            panic!("refused")
+        };
+        assert_eq!(
+            e.to_string(),
+            "locale_gen: argument 'state' is \"gone\"; valid: present, absent"
+        );
+    }
+
+    #[test]
     fn lines_and_names_as_the_module_reads_them() {
         assert_eq!(listed_locale("# de_CH.UTF-8 UTF-8"), Some("de_CH.UTF-8"));
         assert_eq!(listed_locale("en_US ISO-8859-1  "), Some("en_US"));

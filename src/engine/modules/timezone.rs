@@ -484,6 +484,28 @@ impl Module for Timezone {
 mod tests {
     use super::*;
 
+    fn refused(args: serde_json::Value) -> String {
+        let serde_json::Value::Object(m) = args else {
+            panic!("a mapping")
+        };
+        match crate::engine::modules::module::parse::<Timezone>(&m) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("accepted"),
+        }
+    }
+
+    #[test]
+    fn arguments_are_checked_as_the_module_checks_them() {
+        assert_eq!(
+            refused(serde_json::json!({})),
+            "timezone: one of the following is required: hwclock, name"
+        );
+        assert_eq!(
+            refused(serde_json::json!({"rtc": "utc"})),
+            "timezone: argument 'hwclock' is \"utc\"; valid: local, UTC"
+        );
+    }
+
     #[test]
     fn files_are_edited_and_read_as_the_module_does() {
         assert_eq!(

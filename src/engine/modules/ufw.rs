@@ -617,6 +617,33 @@ fn default_changes(status: &str, direction: Option<&str>, value: &str) -> bool {
 mod tests {
     use super::*;
 
+    fn refused(args: serde_json::Value) -> String {
+        let serde_json::Value::Object(m) = args else {
+            panic!("a mapping")
+        };
+        match crate::engine::modules::module::parse::<Ufw>(&m) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("accepted"),
+        }
+    }
+
+    #[test]
+    fn arguments_are_checked_as_the_module_checks_them() {
+        assert_eq!(
+            refused(serde_json::json!({"port": 22})),
+            "ufw: one of the following is required: state, default, rule, logging"
+        );
+        assert_eq!(
+            refused(serde_json::json!({"rule": "allow", "if": "eth0"})),
+            "ufw: missing parameter(s) required by 'interface': direction"
+        );
+        assert_eq!(
+            refused(serde_json::json!({"rule": "allow", "app": "OpenSSH", "proto": "tcp"})),
+            "ufw: parameters are mutually exclusive: name|proto|logging"
+        );
+        assert!(refused(serde_json::json!({"rule": "permit"})).contains("valid: allow, deny"));
+    }
+
     fn ufw(v: serde_json::Value) -> Ufw {
         serde_json::from_value(v).expect("arguments")
     }
