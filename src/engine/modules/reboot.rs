@@ -236,6 +236,12 @@ impl Module for Reboot {
                 Some("Running reboot with local connection would reboot the control node.".into());
             return Ok(Query::done(r));
         }
+        if ctx.reconnect.is_none() {
+            return Ok(Query::done(ModuleResult::fail(format!(
+                "reboot: the native engine cannot wait for a delegated host to come back; {}",
+                super::catalog::USE_ANSIBLE
+            ))));
+        }
         // Check mode: what the action reports without touching the host.
         Ok(Query::change(result(true, true, 0), ()))
     }
