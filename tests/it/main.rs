@@ -26,6 +26,7 @@ mod modules_a;
 mod modules_b;
 mod modules_c;
 mod postgres_modules;
+mod modules_d;
 mod psql_session;
 mod robust;
 mod roles;

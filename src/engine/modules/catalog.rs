@@ -7,8 +7,8 @@ use serde_json::{Map, Value};
 
 use super::module::{self, ArgError, Module};
 use super::{
-    apt_repo, command, cron, dnf, facts, files, get_url, hostname, misc, pkg, postgres, service,
-    sysctl, unarchive, users,
+    apt_repo, command, cron, dnf, facts, files, get_url, hostname, locale_gen, misc, pkg, postgres,
+    reboot, service, sysctl, timezone, ufw, unarchive, users,
 };
 use crate::compat::yaml::Pos;
 use crate::error::{InputError, unknown_key};
@@ -107,6 +107,10 @@ static CATALOG: &[Entry] = &[
     typed::<sysctl::Sysctl>(false),
     typed::<cron::Cron>(false),
     typed::<hostname::Hostname>(false),
+    typed::<timezone::Timezone>(false),
+    typed::<locale_gen::LocaleGen>(false),
+    typed::<reboot::Reboot>(false),
+    typed::<ufw::Ufw>(false),
     typed::<facts::ServiceFacts>(false),
     typed::<facts::PackageFacts>(false),
 ];

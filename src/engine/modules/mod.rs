@@ -11,12 +11,16 @@ pub mod facts;
 pub mod files;
 pub mod get_url;
 pub mod hostname;
+pub mod locale_gen;
 pub mod misc;
 pub mod module;
 pub mod pkg;
 pub mod postgres;
+pub mod reboot;
 pub mod service;
 pub mod sysctl;
+pub mod timezone;
+pub mod ufw;
 pub mod unarchive;
 pub mod users;
 
@@ -125,6 +129,12 @@ pub enum ModuleError {
 
 pub type Sink = Arc<dyn Fn(Stream, &[u8]) + Send + Sync>;
 
+/// Opens a new connection to the task's host, which then replaces the host's connection for
+/// the rest of the run (`reboot` waits for the host to come back on one).
+pub type Reconnect = dyn Fn() -> futures::future::BoxFuture<'static, Result<Arc<dyn Transport>, TransportError>>
+    + Send
+    + Sync;
+
 /// Everything a module may use.
 pub struct Ctx<'a> {
     pub host: &'a str,
@@ -142,9 +152,31 @@ pub struct Ctx<'a> {
     pub command_timeout: Option<Duration>,
     /// A kill stops the command running now.
     pub cancel: crate::engine::Cancel,
+    /// None where the connection cannot be replaced (a delegated task).
+    pub reconnect: Option<&'a Reconnect>,
 }
 
 impl Ctx<'_> {
+    /// The same context over another connection to the host.
+    pub fn with_conn<'b>(&'b self, conn: &'b dyn Transport) -> Ctx<'b> {
+        Ctx {
+            host: self.host,
+            conn,
+            escalation: self.escalation.clone(),
+            check: self.check,
+            diff: self.diff,
+            templar: self.templar,
+            scope: self.scope,
+            playbook_dir: self.playbook_dir,
+            facts: self.facts,
+            environment: self.environment.clone(),
+            sink: self.sink.clone(),
+            command_timeout: self.command_timeout,
+            cancel: self.cancel.clone(),
+            reconnect: self.reconnect,
+        }
+    }
+
     /// Runs a shell script on the target (as the become user when set), streaming its output.
     pub async fn sh(&self, script: &str, stdin: Option<&[u8]>) -> Result<Output, TransportError> {
         self.exec(script, stdin, None, true).await
@@ -265,6 +297,10 @@ pub async fn run(
         "sysctl" => drive::<sysctl::Sysctl>(args, ctx).await,
         "cron" => drive::<cron::Cron>(args, ctx).await,
         "hostname" => drive::<hostname::Hostname>(args, ctx).await,
+        "timezone" => drive::<timezone::Timezone>(args, ctx).await,
+        "locale_gen" => drive::<locale_gen::LocaleGen>(args, ctx).await,
+        "reboot" => drive::<reboot::Reboot>(args, ctx).await,
+        "ufw" => drive::<ufw::Ufw>(args, ctx).await,
         "service_facts" => drive::<facts::ServiceFacts>(args, ctx).await,
         "package_facts" => drive::<facts::PackageFacts>(args, ctx).await,
         other => Err(ModuleError::Args(format!(

@@ -40,6 +40,59 @@ pub(super) async fn connection(
     Ok(conn)
 }
 
+/// A connection a module opened to replace the host's (see [`modules::Reconnect`]).
+type Reopened = Arc<std::sync::Mutex<Option<(Arc<dyn Transport>, Option<Login>)>>>;
+
+/// [`modules::Reconnect`] for `host`: each call opens a connection as [`open`] does and keeps the
+/// newest in `slot` (an older one left there is closed).
+fn reconnector(
+    shared: &Arc<Shared>,
+    host: &str,
+    scope: &JValue,
+    slot: &Reopened,
+) -> Box<modules::Reconnect> {
+    let (shared, host, scope, slot) = (
+        shared.clone(),
+        host.to_string(),
+        scope.clone(),
+        slot.clone(),
+    );
+    Box::new(move || {
+        let (shared, host, scope, slot) =
+            (shared.clone(), host.clone(), scope.clone(), slot.clone());
+        Box::pin(async move {
+            let (conn, login) = open(&shared, &host, &scope).await?;
+            let older = slot
+                .lock()
+                .ok()
+                .and_then(|mut g| g.replace((conn.clone(), login)));
+            if let Some((old, _)) = older {
+                old.close().await;
+            }
+            Ok(conn)
+        })
+    })
+}
+
+/// Makes `conn` the host's connection (the old one is closed).
+async fn adopt(
+    shared: &Arc<Shared>,
+    state: &mut HostState,
+    conn: Arc<dyn Transport>,
+    login: Option<Login>,
+) {
+    state.conn = Some(conn.clone());
+    state.login = login;
+    let old = shared
+        .connections
+        .lock()
+        .await
+        .insert(state.name.clone(), conn);
+    if let Some(old) = old {
+        old.close().await;
+    }
+}
+
 /// Opens a connection to `host` from the connection variables in `scope`, and learns who it
 /// logged in as.
 pub(super) async fn open(
@@ -389,7 +442,7 @@ pub(super) async fn run_once_item(
             .await
             .map(|c| (c, state.login.clone())),
     };
-    let (conn, login) = match opened {
+    let (mut conn, login) = match opened {
         Ok(x) => x,
         Err(e) => {
             let mut r = ModuleResult::fail(e.to_string());
@@ -435,6 +488,9 @@ pub(super) async fn run_once_item(
     let sink = live_sink(shared, state, task, hidden);
     let facts = state.facts_raw();
     let (retries, delay) = retry_policy(&shared.plan.templar, task, scope);
+    // A module that replaces the connection (reboot) leaves the new one here.
+    let reopened: Reopened = Arc::new(std::sync::Mutex::new(None));
+    let reconnect = reconnector(shared, &state.name, scope, &reopened);
     let mut attempt = 0;
     loop {
         let ctx = Ctx {
@@ -451,6 +507,11 @@ pub(super) async fn run_once_item(
             sink: sink.clone(),
             command_timeout: shared.plan.request.command_timeout,
             cancel: shared.cancel.clone(),
+            reconnect: if d.is_none() {
+                Some(reconnect.as_ref())
+            } else {
+                None
+            },
         };
         let r = match modules::run(&task.module, &args, &ctx).await {
             Ok(r) => r,
@@ -461,6 +522,11 @@ pub(super) async fn run_once_item(
             }
             Err(e) => ModuleResult::fail(e.to_string()),
         };
+        let new_conn = reopened.lock().ok().and_then(|mut g| g.take());
+        if let Some((c, new_login)) = new_conn {
+            adopt(shared, state, c.clone(), new_login).await;
+            conn = c;
+        }
         // Any module's `ansible_facts` become host facts (setup, service_facts, hostname …),
         // merged over the ones the host has, as ansible-core's set_host_facts does.
         if let (false, false, Some(Value::Object(f))) =
