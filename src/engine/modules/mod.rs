@@ -128,6 +128,9 @@ pub type Sink = Arc<dyn Fn(Stream, &[u8]) + Send + Sync>;
 /// Everything a module may use.
 pub struct Ctx<'a> {
     pub host: &'a str,
+    /// The module as the task wrote it (`ansible.builtin.shell`): Ansible's `task.action`, which
+    /// its messages name.
+    pub action: &'a str,
     pub conn: &'a dyn Transport,
     pub escalation: Option<Become>,
     pub check: bool,

@@ -55,6 +55,7 @@ impl Module for Copy {
         "setype",
         "selevel",
         "attributes",
+        "attr",
     ];
     type Pending = Change;
 

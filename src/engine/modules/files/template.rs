@@ -50,6 +50,7 @@ impl Module for Template {
         "serole",
         "setype",
         "selevel",
+        "attr",
         "attributes",
     ];
     type Pending = Change;
