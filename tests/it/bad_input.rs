@@ -333,7 +333,10 @@ fn an_argument_only_ansible_implements_is_refused_at_plan_time() {
         &r,
         &pb,
         &[(4, 14)],
-        &["shell: argument 'argv' is not implemented", "--engine ansible"],
+        &[
+            "shell: argument 'argv' is not implemented",
+            "--engine ansible",
+        ],
     );
 }
 

@@ -152,7 +152,8 @@ fn syntax_check_refuses_what_the_plan_refuses_with_its_position() {
     let r = slm(&sb, &["--syntax-check"]);
     r.assert_code(5);
     assert!(
-        r.stderr.contains("pb.yml:4:28: copy: argument 'decrypt' is not implemented"),
+        r.stderr
+            .contains("pb.yml:4:28: copy: argument 'decrypt' is not implemented"),
         "{}",
         r.dump()
     );
