@@ -286,9 +286,14 @@ fn an_argument_the_module_does_not_take_fails_the_task_at_run_time() {
       register: sh
       ignore_errors: true
     - name: typo
-      copy: {dst: /tmp/x, content: a}
+      stat: {path: "@D@", follw: true}
+      register: st
+      ignore_errors: true
+    - name: copy with a typo
+      copy: {dest: "@D@/typo", content: a, contnt: b}
       register: cp
       ignore_errors: true
+      check_mode: false
     - name: omitted
       copy: {dest: "@D@/out", content: a, contnt: "{{ omit }}"}
     - name: seen
@@ -296,10 +301,11 @@ fn an_argument_the_module_does_not_take_fails_the_task_at_run_time() {
         that:
           - sh is failed
           - "sh.msg == 'Unsupported parameters for (shell) module: expand_argument_vars'"
+          - st is failed
+          - "st.msg.startswith('Unsupported parameters for (stat) module: follw. Supported parameters include: ')"
+          - "', follow, ' in st.msg"
           - cp is failed
-          - "cp.msg.startswith('Unsupported parameters for (')"
-          - "' module: dst. Supported parameters include: ' in cp.msg"
-          - "'content, ' in cp.msg and ', dest, ' in cp.msg"
+          - "cp.msg.startswith('Unsupported parameters for (ansible.legacy.copy) module: contnt. Supported parameters include: ')"
     - name: last
       command: echo hi
       args: {warn: false}
@@ -308,6 +314,7 @@ fn an_argument_the_module_does_not_take_fails_the_task_at_run_time() {
     r.assert_code(2);
     assert_eq!(r.status("seen"), "ok", "{}", r.dump());
     assert_eq!(sb.read("out"), "a");
+    assert!(!sb.exists("typo"));
     assert_eq!(
         r.result("last")["result"]["msg"],
         "Unsupported parameters for (ansible.legacy.command) module: warn. Supported parameters \

@@ -258,10 +258,8 @@ pub fn check_task(t: &mut Task) -> Result<(), InputError> {
             ansible_only,
             check,
         } => {
-            // An argument Ansible's module does not take is no plan-time error: Ansible fails
-            // the task when it runs (after templating, `omit` dropped), before it checks any
-            // other argument — module::drive does. So such a task's arguments wait for the run.
-            let mut unknown = false;
+            // An argument Ansible's module does not take either is no plan-time error: Ansible
+            // fails the task when it runs (module::check and module::drive).
             for key in t.args.keys() {
                 if key == "_raw_params" && !accepted().contains(&"_raw_params") {
                     return Err(InputError::at(
@@ -278,10 +276,6 @@ pub fn check_task(t: &mut Task) -> Result<(), InputError> {
                     )
                     .not_implemented());
                 }
-                unknown |= !accepted().contains(&key.as_str());
-            }
-            if unknown {
-                return Ok(());
             }
             check(&t.args, &has_template).map_err(|e| {
                 let pos = match &e.key {
@@ -421,10 +415,14 @@ mod tests {
             "every module but the engine's own (set_fact, meta, include_vars) is typed"
         );
         // What Ansible's module does not take either waits for the run (Ansible fails the task
-        // then, module::drive does here), even beside an argument that is wrong or missing.
+        // then, module::drive does here): refused at plan time is only what Ansible reports
+        // before it (here: an argument the module requires).
         for (name, _) in typed_entries() {
             let mut pb = planned(&format!("    - {name}:\n        bogus_arg: 1\n"));
-            check_playbook(&mut pb).unwrap_or_else(|e| panic!("{name}: {e}"));
+            if let Err(e) = check_playbook(&mut pb) {
+                let e = e.to_string();
+                assert!(!e.contains("bogus_arg"), "{name}: {e}");
+            }
         }
     }
 
@@ -444,13 +442,29 @@ mod tests {
     #[test]
     fn an_argument_ansible_does_not_take_is_no_plan_time_error() {
         for task in [
-            "    - copy: {dst: /tmp/x, content: a}\n",
-            "    - copy: {dst: /tmp/x, content: a, force: maybe}\n",
+            "    - copy: {dest: /tmp/x, content: a, contnt: b}\n",
             "    - shell: echo hi\n      args: {expand_argument_vars: false}\n",
+            // shell's action plugin refuses it before the module checks anything.
+            "    - shell: echo hi\n      args: {expand_argument_vars: false, chdir: [a]}\n",
             "    - command: echo hi\n      args: {warn: false}\n",
+            "    - fail: {msg: x, bogus: 1}\n",
         ] {
             check_playbook(&mut planned(task)).unwrap_or_else(|e| panic!("{task}: {e}"));
         }
+        // What Ansible reports before it (a missing or mistyped argument) is still found here.
+        let (err, file) = refusal("    - copy: {dst: /tmp/x, content: a}\n");
+        assert_eq!(
+            err,
+            format!("{file}:3:7: module 'copy' needs the argument 'dest'")
+        );
+        let (err, file) =
+            refusal("    - copy: {dest: /tmp/x, content: a, contnt: b, force: maybe}\n");
+        assert!(
+            err.starts_with(&format!(
+                "{file}:3:51: copy: argument 'force' must be a boolean"
+            )),
+            "{err}"
+        );
         // One Ansible takes and the engine does not is still refused where it is written.
         let (err, file) = refusal("    - shell: echo hi\n      args: {argv: [a], bogus: 1}\n");
         assert_eq!(

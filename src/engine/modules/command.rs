@@ -198,11 +198,14 @@ impl Module for Shell {
     type Pending = ();
 
     /// ansible-core's shell action plugin refuses command's `expand_argument_vars` itself, before
-    /// the module sees anything (so without the supported list); the rest is command's message.
-    fn unsupported(action: &str, unknown: &[&str]) -> String {
-        if unknown.contains(&"expand_argument_vars") {
-            return format!("Unsupported parameters for ({action}) module: expand_argument_vars");
-        }
+    /// the module sees anything (so without the supported list).
+    fn action_refuses(action: &str, unknown: &[&str]) -> Option<String> {
+        unknown
+            .contains(&"expand_argument_vars")
+            .then(|| format!("Unsupported parameters for ({action}) module: expand_argument_vars"))
+    }
+
+    fn unsupported(_: &str, unknown: &[&str]) -> String {
         module::unsupported_msg(ANSIBLE_COMMAND, unknown, ANSIBLE_COMMAND_ARGS)
     }
 
@@ -618,9 +621,11 @@ mod tests {
     #[test]
     fn unsupported_arguments_are_worded_as_ansible_core_2_19() {
         assert_eq!(
-            Shell::unsupported("shell", &["bogus", "expand_argument_vars"]),
-            "Unsupported parameters for (shell) module: expand_argument_vars"
+            Shell::action_refuses("ansible.builtin.shell", &["bogus", "expand_argument_vars"])
+                .as_deref(),
+            Some("Unsupported parameters for (ansible.builtin.shell) module: expand_argument_vars")
         );
+        assert_eq!(Shell::action_refuses("shell", &["bogus"]), None);
         let want = "Unsupported parameters for (ansible.legacy.command) module: bogus, warn. \
                     Supported parameters include: _raw_params, _uses_shell, argv, chdir, cmd, \
                     creates, executable, expand_argument_vars, removes, stdin, stdin_add_newline, \

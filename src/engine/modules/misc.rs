@@ -134,8 +134,8 @@ impl Module for Fail {
     type Pending = ();
 
     /// fail's action plugin checks its `_VALID_ARGS` itself.
-    fn unsupported(action: &str, unknown: &[&str]) -> String {
-        module::invalid_options_msg(action, unknown)
+    fn action_refuses(action: &str, unknown: &[&str]) -> Option<String> {
+        Some(module::invalid_options_msg(action, unknown))
     }
 
     async fn query(&self, _ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {

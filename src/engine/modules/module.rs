@@ -42,10 +42,16 @@ pub trait Module: DeserializeOwned + Send + Sync + Sized {
     type Pending: Send;
 
     /// Ansible's run-time failure for arguments its module does not take (`unknown`: sorted, at
-    /// least one; `action`: the module as the task wrote it). AnsibleModule's wording unless the
-    /// module's action plugin words it otherwise (shell's `expand_argument_vars`, fail).
+    /// least one; `action`: the module as the task wrote it), reported when the others are
+    /// valid (AnsibleModule lists it after their errors). AnsibleModule's wording by default.
     fn unsupported(action: &str, unknown: &[&str]) -> String {
         unsupported_msg(action, unknown, &supported::<Self>())
+    }
+
+    /// An action plugin's own refusal of unknown arguments, made before the module checks any
+    /// argument (fail's `_VALID_ARGS`, shell's `expand_argument_vars`).
+    fn action_refuses(_action: &str, _unknown: &[&str]) -> Option<String> {
+        None
     }
 
     /// Checks between arguments that serde cannot express (one of two required, exclusive pairs).
@@ -74,16 +80,29 @@ pub async fn drive<M: Module>(
     args: &Map<String, Value>,
     ctx: &Ctx<'_>,
 ) -> Result<ModuleResult, ModuleError> {
-    let unknown = unknown_args::<M>(args);
-    if !unknown.is_empty() {
-        return Err(ModuleError::Args(M::unsupported(ctx.action, &unknown)));
-    }
-    let module = parse::<M>(args)?;
+    let module = parse_known::<M>(args, ctx.action)?;
     let found = module.query(ctx).await?;
     match found.pending {
         Some(pending) if !ctx.check => module.apply(pending, ctx).await,
         _ => Ok(found.result),
     }
+}
+
+/// [`parse`] for arguments that may hold some Ansible's module does not take: its errors in
+/// Ansible's order — the action plugin's refusal, the other arguments' errors, then
+/// "Unsupported parameters".
+fn parse_known<M: Module>(args: &Map<String, Value>, action: &str) -> Result<M, ModuleError> {
+    let unknown = unknown_args::<M>(args);
+    if unknown.is_empty() {
+        return parse::<M>(args);
+    }
+    if let Some(msg) = M::action_refuses(action, &unknown) {
+        return Err(ModuleError::Args(msg));
+    }
+    let mut known = args.clone();
+    known.retain(|k, _| ansible_takes::<M>(k));
+    parse::<M>(&known)?;
+    Err(ModuleError::Args(M::unsupported(action, &unknown)))
 }
 
 /// The typed arguments, or an error that names the module and the argument.
@@ -116,7 +135,7 @@ fn unknown_args<M: Module>(args: &Map<String, Value>) -> Vec<&str> {
 /// What Ansible's module takes, sorted, for the message: what the engine implements and what it
 /// leaves to Ansible, aliases among them; names the engine fills in itself (`_raw_params`,
 /// `__var_value`) are not listed.
-fn supported<M: Module>() -> Vec<&'static str> {
+pub fn supported<M: Module>() -> Vec<&'static str> {
     let mut all: Vec<&'static str> = accepted_args::<M>()
         .iter()
         .chain(M::ANSIBLE_ONLY)
@@ -153,12 +172,19 @@ pub struct ArgError {
 
 /// Plan time: the arguments deserialize (and pass `validate`). An argument whose value holds a
 /// template (`templated`) is only known per host: its type is checked when the task runs, and
-/// `validate` (which may compare arguments) waits until then too.
+/// `validate` (which may compare arguments) waits until then too. One Ansible's module does not
+/// take is left to the run, where it fails the task (see [`drive`]); the errors Ansible reports
+/// before it are still found here, unless an action plugin refuses it before anything else.
 pub fn check<M: Module>(
     args: &Map<String, Value>,
     templated: &dyn Fn(&Value) -> bool,
 ) -> Result<(), ArgError> {
+    let unknown = unknown_args::<M>(args);
+    if !unknown.is_empty() && M::action_refuses(M::NAME, &unknown).is_some() {
+        return Ok(());
+    }
     let mut a = args.clone();
+    a.retain(|k, _| ansible_takes::<M>(k));
     let mut removed: Vec<String> = Vec::new();
     loop {
         let msg = match serde_json::from_value::<M>(Value::Object(a.clone())) {

@@ -9,7 +9,7 @@ use super::{
     Attrs, Change, TEXT_LIMIT, Write, WriteOpts, apply_change, local_source, probe, query_bytes,
     read_remote_at,
 };
-use crate::engine::modules::module::{Module, Query};
+use crate::engine::modules::module::{self, Module, Query};
 use crate::engine::modules::{Ctx, Diff, ModuleError, ModuleResult, args};
 use crate::transport::sh_quote;
 
@@ -58,6 +58,11 @@ impl Module for Copy {
         "attr",
     ];
     type Pending = Change;
+
+    /// Ansible's copy action plugin hands the arguments on to `ansible.legacy.copy`.
+    fn unsupported(_: &str, unknown: &[&str]) -> String {
+        module::unsupported_msg("ansible.legacy.copy", unknown, &module::supported::<Self>())
+    }
 
     fn validate(&self) -> Result<(), ModuleError> {
         match (&self.content, &self.src) {
