@@ -116,8 +116,9 @@ mod tests {
             format!(
                 "{HEAD}  tasks:\n    - ansible.builtin.file: {{path: /tmp/x, state: sideways}}\n"
             ),
-            // A misspelled argument.
-            format!("{HEAD}  tasks:\n    - ansible.builtin.command: {{cmd: 'true', chdri: /}}\n"),
+            // A required argument missing (a misspelled one alone fails the task when it runs,
+            // as in Ansible).
+            format!("{HEAD}  tasks:\n    - ansible.builtin.copy: {{dst: /tmp/x, content: a}}\n"),
             // Broken YAML.
             format!("{HEAD}  tasks: [\n"),
         ] {

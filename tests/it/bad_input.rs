@@ -270,29 +270,81 @@ fn unknown_module() {
     );
 }
 
+/// An argument Ansible's module does not take is no plan-time error: as in Ansible, the task
+/// fails when it runs, with Ansible's message (so `ignore_errors` and `failed_when` see it), and
+/// in check mode too; set to `omit` it is dropped and nothing fails. Before, the playbook was
+/// refused at plan time (exit 5) — a peer test that expects the run-time failure never ran.
 #[test]
-fn unknown_module_argument_flow_style() {
-    // line 3: `    - copy: {dst: /tmp/x, content: a}` — `dst` is column 14.
+fn an_argument_the_module_does_not_take_fails_the_task_at_run_time() {
+    let sb = Sandbox::new();
+    let pb = r#"- hosts: all
+  gather_facts: no
+  tasks:
+    - name: shell
+      shell: echo hi
+      args: {expand_argument_vars: false, bogus: 1}
+      register: sh
+      ignore_errors: true
+    - name: typo
+      stat: {path: "@D@", follw: true}
+      register: st
+      ignore_errors: true
+    - name: copy with a typo
+      copy: {dest: "@D@/typo", content: a, contnt: b}
+      register: cp
+      ignore_errors: true
+      check_mode: false
+    - name: omitted
+      copy: {dest: "@D@/out", content: a, contnt: "{{ omit }}"}
+    - name: seen
+      assert:
+        that:
+          - sh is failed
+          - "sh.msg == 'Unsupported parameters for (shell) module: expand_argument_vars'"
+          - st is failed
+          - "st.msg.startswith('Unsupported parameters for (stat) module: follw. Supported parameters include: ')"
+          - "', follow, ' in st.msg"
+          - cp is failed
+          - "cp.msg.startswith('Unsupported parameters for (ansible.legacy.copy) module: contnt. Supported parameters include: ')"
+    - name: last
+      command: echo hi
+      args: {warn: false}
+"#;
+    let r = sb.run(pb, &[]);
+    r.assert_code(2);
+    assert_eq!(r.status("seen"), "ok", "{}", r.dump());
+    assert_eq!(sb.read("out"), "a");
+    assert!(!sb.exists("typo"));
+    assert_eq!(
+        r.result("last")["result"]["msg"],
+        "Unsupported parameters for (ansible.legacy.command) module: warn. Supported parameters \
+         include: _raw_params, _uses_shell, argv, chdir, cmd, creates, executable, \
+         expand_argument_vars, removes, stdin, stdin_add_newline, strip_empty_ends.",
+        "{}",
+        r.dump()
+    );
+    let r = sb.run(pb, &["--check"]);
+    r.assert_code(2);
+    assert_eq!(r.status("seen"), "ok", "{}", r.dump());
+}
+
+/// What Ansible takes and the engine does not stays a plan-time refusal where it is written.
+#[test]
+fn an_argument_only_ansible_implements_is_refused_at_plan_time() {
+    // line 4: `      args: {argv: [a], bogus: 1}` — `argv` is column 14.
     let (_sb, pb, r) = run_pb(
-        "- hosts: all\n  tasks:\n    - copy: {dst: /tmp/x, content: a}\n",
+        "- hosts: all\n  tasks:\n    - shell: echo hi\n      args: {argv: [a], bogus: 1}\n",
         &[],
     );
     assert_bad(
         &r,
         &pb,
-        &[(3, 14)],
-        &["'dst'", "copy", "did you mean 'dest'"],
+        &[(4, 14)],
+        &[
+            "shell: argument 'argv' is not implemented",
+            "--engine ansible",
+        ],
     );
-}
-
-#[test]
-fn unknown_module_argument_block_style() {
-    // line 5: `        contnt: a` — the key is column 9.
-    let (_sb, pb, r) = run_pb(
-        "- hosts: all\n  tasks:\n    - copy:\n        dest: /tmp/x\n        contnt: a\n",
-        &[],
-    );
-    assert_bad(&r, &pb, &[(5, 9)], &["'contnt'", "did you mean 'content'"]);
 }
 
 #[test]

@@ -147,12 +147,13 @@ fn syntax_check_refuses_what_the_plan_refuses_with_its_position() {
     let sb = sandbox();
     sb.write(
         "pb.yml",
-        "- hosts: all\n  tasks:\n    - name: bad\n      copy: {dest: /tmp/x, conten: y}\n",
+        "- hosts: all\n  tasks:\n    - name: bad\n      copy: {dest: /tmp/x, decrypt: y}\n",
     );
     let r = slm(&sb, &["--syntax-check"]);
     r.assert_code(5);
     assert!(
-        r.stderr.contains("pb.yml:4:28: unknown key 'conten'"),
+        r.stderr
+            .contains("pb.yml:4:28: copy: argument 'decrypt' is not implemented"),
         "{}",
         r.dump()
     );

@@ -265,6 +265,10 @@ fn copy_src_from_files_dir_and_into_a_directory() {
     let sb = Sandbox::new();
     sb.write("files/app.conf", "from the files dir\n");
     std::fs::create_dir(sb.p("etc")).expect("mkdir");
+    // An existing directory written without its slash is a directory too (the peer suite's
+    // command_shell copies its scripts so); a binary source takes the streaming path.
+    std::fs::create_dir(sb.p("opt")).expect("mkdir");
+    std::fs::write(sb.p("files/blob.bin"), [0u8, 0xff, 0xfe, 7]).expect("write");
     let pb = play(
         r#"
 - name: by name
@@ -275,19 +279,35 @@ fn copy_src_from_files_dir_and_into_a_directory() {
   copy:
     src: app.conf
     dest: @D@/etc/
+- name: into an existing dir
+  copy:
+    src: app.conf
+    dest: @D@/opt
+    mode: '0755'
+- name: binary into an existing dir
+  copy:
+    src: blob.bin
+    dest: @D@/opt
 "#,
     );
     let r = sb.run(&pb, &["--check"]);
     r.assert_ok();
     assert!(!sb.exists("copied.conf"));
     assert!(!sb.exists("etc/app.conf"));
-    assert_eq!(r.changed("local1"), 2);
+    assert!(!sb.exists("opt/app.conf"));
+    assert_eq!(r.changed("local1"), 4);
 
     let r = sb.run(&pb, &[]);
     r.assert_ok();
     assert_eq!(sb.read("copied.conf"), "from the files dir\n");
     assert_eq!(sb.read("etc/app.conf"), "from the files dir\n");
-    assert_eq!(r.changed("local1"), 2);
+    assert_eq!(sb.read("opt/app.conf"), "from the files dir\n");
+    assert_eq!(mode_of(&sb.p("opt/app.conf")), 0o755);
+    assert_eq!(
+        std::fs::read(sb.p("opt/blob.bin")).expect("copied"),
+        [0u8, 0xff, 0xfe, 7]
+    );
+    assert_eq!(r.changed("local1"), 4);
 
     let r = sb.run(&pb, &[]);
     r.assert_ok();

@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::module::{Module, Query};
+use super::module::{self, Module, Query};
 use super::{Ctx, ModuleError, ModuleResult, args};
 use crate::transport::sh_quote;
 
@@ -155,10 +155,32 @@ impl Shell {
     }
 }
 
+/// ansible-core 2.19's command module (which also runs `shell`): its argument spec and the name
+/// its action plugins hand it on as, for the "Unsupported parameters" message.
+const ANSIBLE_COMMAND: &str = "ansible.legacy.command";
+const ANSIBLE_COMMAND_ARGS: &[&str] = &[
+    "_raw_params",
+    "_uses_shell",
+    "argv",
+    "chdir",
+    "cmd",
+    "creates",
+    "executable",
+    "expand_argument_vars",
+    "removes",
+    "stdin",
+    "stdin_add_newline",
+    "strip_empty_ends",
+];
+
 impl Module for Command {
     const NAME: &'static str = "command";
-    const ANSIBLE_ONLY: &'static [&'static str] = &["warn"];
+    const ANSIBLE_ONLY: &'static [&'static str] = &[];
     type Pending = ();
+
+    fn unsupported(_: &str, unknown: &[&str]) -> String {
+        module::unsupported_msg(ANSIBLE_COMMAND, unknown, ANSIBLE_COMMAND_ARGS)
+    }
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
         self.run()?.query(ctx).await
@@ -171,8 +193,21 @@ impl Module for Command {
 
 impl Module for Shell {
     const NAME: &'static str = "shell";
-    const ANSIBLE_ONLY: &'static [&'static str] = &["warn"];
+    /// The command module takes `argv` for shell too (quoted and joined into the script).
+    const ANSIBLE_ONLY: &'static [&'static str] = &["argv"];
     type Pending = ();
+
+    /// ansible-core's shell action plugin refuses command's `expand_argument_vars` itself, before
+    /// the module sees anything (so without the supported list).
+    fn action_refuses(action: &str, unknown: &[&str]) -> Option<String> {
+        unknown
+            .contains(&"expand_argument_vars")
+            .then(|| format!("Unsupported parameters for ({action}) module: expand_argument_vars"))
+    }
+
+    fn unsupported(_: &str, unknown: &[&str]) -> String {
+        module::unsupported_msg(ANSIBLE_COMMAND, unknown, ANSIBLE_COMMAND_ARGS)
+    }
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
         self.run()?.query(ctx).await
@@ -579,6 +614,24 @@ mod tests {
             .lines()
             .map(str::to_string)
             .collect()
+    }
+
+    /// shell's action plugin refuses `expand_argument_vars` in its own words; anything else
+    /// unknown is the command module's (which runs both) message.
+    #[test]
+    fn unsupported_arguments_are_worded_as_ansible_core_2_19() {
+        assert_eq!(
+            Shell::action_refuses("ansible.builtin.shell", &["bogus", "expand_argument_vars"])
+                .as_deref(),
+            Some("Unsupported parameters for (ansible.builtin.shell) module: expand_argument_vars")
+        );
+        assert_eq!(Shell::action_refuses("shell", &["bogus"]), None);
+        let want = "Unsupported parameters for (ansible.legacy.command) module: bogus, warn. \
+                    Supported parameters include: _raw_params, _uses_shell, argv, chdir, cmd, \
+                    creates, executable, expand_argument_vars, removes, stdin, stdin_add_newline, \
+                    strip_empty_ends.";
+        assert_eq!(Shell::unsupported("shell", &["bogus", "warn"]), want);
+        assert_eq!(Command::unsupported("command", &["bogus", "warn"]), want);
     }
 
     #[test]

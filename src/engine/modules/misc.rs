@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::module::{Module, Query};
+use super::module::{self, Module, Query};
 use super::{Ctx, ModuleError, ModuleResult, args};
 
 #[derive(Deserialize)]
@@ -132,6 +132,11 @@ impl Module for Fail {
     const NAME: &'static str = "fail";
     const ANSIBLE_ONLY: &'static [&'static str] = &[];
     type Pending = ();
+
+    /// fail's action plugin checks its `_VALID_ARGS` itself.
+    fn action_refuses(action: &str, unknown: &[&str]) -> Option<String> {
+        Some(module::invalid_options_msg(action, unknown))
+    }
 
     async fn query(&self, _ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
         Ok(Query::done(ModuleResult::fail(

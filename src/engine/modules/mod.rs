@@ -138,6 +138,9 @@ pub type Reconnect = dyn Fn() -> futures::future::BoxFuture<'static, Result<Arc<
 /// Everything a module may use.
 pub struct Ctx<'a> {
     pub host: &'a str,
+    /// The module as the task wrote it (`ansible.builtin.shell`): Ansible's `task.action`, which
+    /// its messages name.
+    pub action: &'a str,
     pub conn: &'a dyn Transport,
     pub escalation: Option<Become>,
     pub check: bool,

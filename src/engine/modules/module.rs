@@ -41,6 +41,19 @@ pub trait Module: DeserializeOwned + Send + Sync + Sized {
     /// What `apply` needs from `query`.
     type Pending: Send;
 
+    /// Ansible's run-time failure for arguments its module does not take (`unknown`: sorted, at
+    /// least one; `action`: the module as the task wrote it), reported when the others are
+    /// valid (AnsibleModule lists it after their errors). AnsibleModule's wording by default.
+    fn unsupported(action: &str, unknown: &[&str]) -> String {
+        unsupported_msg(action, unknown, &supported::<Self>())
+    }
+
+    /// An action plugin's own refusal of unknown arguments, made before the module checks any
+    /// argument (fail's `_VALID_ARGS`, shell's `expand_argument_vars`).
+    fn action_refuses(_action: &str, _unknown: &[&str]) -> Option<String> {
+        None
+    }
+
     /// Checks between arguments that serde cannot express (one of two required, exclusive pairs).
     fn validate(&self) -> Result<(), ModuleError> {
         Ok(())
@@ -61,16 +74,35 @@ pub trait Module: DeserializeOwned + Send + Sync + Sized {
 }
 
 /// Builds the module from templated arguments and runs it: query, then apply unless check mode.
+/// An argument Ansible's module does not take fails here, at run time, as in Ansible (check mode
+/// too; one set to `omit` was dropped before): only a task that runs fails.
 pub async fn drive<M: Module>(
     args: &Map<String, Value>,
     ctx: &Ctx<'_>,
 ) -> Result<ModuleResult, ModuleError> {
-    let module = parse::<M>(args)?;
+    let module = parse_known::<M>(args, ctx.action)?;
     let found = module.query(ctx).await?;
     match found.pending {
         Some(pending) if !ctx.check => module.apply(pending, ctx).await,
         _ => Ok(found.result),
     }
+}
+
+/// [`parse`] for arguments that may hold some Ansible's module does not take: its errors in
+/// Ansible's order — the action plugin's refusal, the other arguments' errors, then
+/// "Unsupported parameters".
+fn parse_known<M: Module>(args: &Map<String, Value>, action: &str) -> Result<M, ModuleError> {
+    let unknown = unknown_args::<M>(args);
+    if unknown.is_empty() {
+        return parse::<M>(args);
+    }
+    if let Some(msg) = M::action_refuses(action, &unknown) {
+        return Err(ModuleError::Args(msg));
+    }
+    let mut known = args.clone();
+    known.retain(|k, _| ansible_takes::<M>(k));
+    parse::<M>(&known)?;
+    Err(ModuleError::Args(M::unsupported(action, &unknown)))
 }
 
 /// The typed arguments, or an error that names the module and the argument.
@@ -83,6 +115,54 @@ pub fn parse<M: Module>(args: &Map<String, Value>) -> Result<M, ModuleError> {
     Ok(module)
 }
 
+/// Whether Ansible's module takes `key`: the engine implements it, or it is Ansible-only (refused
+/// at plan time, so it never reaches a run).
+pub fn ansible_takes<M: Module>(key: &str) -> bool {
+    accepted_args::<M>().contains(&key) || M::ANSIBLE_ONLY.contains(&key)
+}
+
+/// The arguments Ansible's module does not take, sorted (as Ansible lists them).
+fn unknown_args<M: Module>(args: &Map<String, Value>) -> Vec<&str> {
+    let mut unknown: Vec<&str> = args
+        .keys()
+        .map(String::as_str)
+        .filter(|k| !ansible_takes::<M>(k))
+        .collect();
+    unknown.sort_unstable();
+    unknown
+}
+
+/// What Ansible's module takes, sorted, for the message: what the engine implements and what it
+/// leaves to Ansible, aliases among them; names the engine fills in itself (`_raw_params`,
+/// `__var_value`) are not listed.
+pub fn supported<M: Module>() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = accepted_args::<M>()
+        .iter()
+        .chain(M::ANSIBLE_ONLY)
+        .copied()
+        .filter(|a| !a.starts_with('_'))
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}
+
+/// AnsibleModule's message (ansible-core 2.19 `ArgumentSpecValidator` + `AnsibleModule`):
+/// `Unsupported parameters for (copy) module: a, b. Supported parameters include: c, d.`
+pub fn unsupported_msg(module: &str, unknown: &[&str], supported: &[&str]) -> String {
+    format!(
+        "Unsupported parameters for ({module}) module: {}. Supported parameters include: {}.",
+        unknown.join(", "),
+        supported.join(", ")
+    )
+}
+
+/// The message of an action plugin that checks its own `_VALID_ARGS` (fail, reboot, group_by):
+/// `Invalid options for fail: a,b`.
+pub fn invalid_options_msg(action: &str, unknown: &[&str]) -> String {
+    format!("Invalid options for {action}: {}", unknown.join(","))
+}
+
 /// A plan-time argument error: the argument it is about (when one is), and the message.
 #[derive(Debug)]
 pub struct ArgError {
@@ -92,12 +172,19 @@ pub struct ArgError {
 
 /// Plan time: the arguments deserialize (and pass `validate`). An argument whose value holds a
 /// template (`templated`) is only known per host: its type is checked when the task runs, and
-/// `validate` (which may compare arguments) waits until then too.
+/// `validate` (which may compare arguments) waits until then too. One Ansible's module does not
+/// take is left to the run, where it fails the task (see [`drive`]); the errors Ansible reports
+/// before it are still found here, unless an action plugin refuses it before anything else.
 pub fn check<M: Module>(
     args: &Map<String, Value>,
     templated: &dyn Fn(&Value) -> bool,
 ) -> Result<(), ArgError> {
+    let unknown = unknown_args::<M>(args);
+    if !unknown.is_empty() && M::action_refuses(M::NAME, &unknown).is_some() {
+        return Ok(());
+    }
     let mut a = args.clone();
+    a.retain(|k, _| ansible_takes::<M>(k));
     let mut removed: Vec<String> = Vec::new();
     loop {
         let msg = match serde_json::from_value::<M>(Value::Object(a.clone())) {
@@ -244,6 +331,27 @@ mod tests {
         let mut names = accepted_args::<Probe>().to_vec();
         names.sort();
         assert_eq!(names, ["dest", "force", "path"]);
+    }
+
+    /// AnsibleModule's wording: the unknown arguments sorted, then everything the module takes
+    /// (what the engine implements and what it leaves to Ansible).
+    #[test]
+    fn arguments_ansible_does_not_take_get_ansibles_message() {
+        let mut args = Map::new();
+        for k in ["path", "zed", "backup", "abc"] {
+            args.insert(k.into(), true.into());
+        }
+        let unknown = unknown_args::<Probe>(&args);
+        assert_eq!(unknown, ["abc", "zed"]);
+        assert_eq!(
+            Probe::unsupported("ansible.builtin.probe", &unknown),
+            "Unsupported parameters for (ansible.builtin.probe) module: abc, zed. \
+             Supported parameters include: backup, dest, force, path."
+        );
+        assert_eq!(
+            invalid_options_msg("fail", &["a", "b"]),
+            "Invalid options for fail: a,b"
+        );
     }
 
     #[test]

@@ -77,7 +77,12 @@ impl Module for Apt {
     const ANSIBLE_ONLY: &'static [&'static str] = &[
         "allow_change_held_packages",
         "allow_downgrade",
+        "allow-downgrade",
+        "allow_downgrades",
+        "allow-downgrades",
         "allow_unauthenticated",
+        "allow-unauthenticated",
+        "auto_install_module_deps",
         "autoclean",
         "clean",
         "deb",
@@ -88,6 +93,8 @@ impl Module for Apt {
         "lock_timeout",
         "only_upgrade",
         "policy_rc_d",
+        "update_cache_retries",
+        "update_cache_retry_max_delay",
         "upgrade",
     ];
     type Pending = AptChange;

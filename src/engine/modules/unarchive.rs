@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::files::{Payload, WriteOpts, local_source, write_remote_payload};
-use super::module::{Module, Query};
+use super::module::{self, Module, Query};
 use super::{Ctx, ModuleError, ModuleResult, args};
 use crate::transport::sh_quote;
 
@@ -83,6 +83,15 @@ impl Module for Unarchive {
         "unsafe_writes",
     ];
     type Pending = Unpack;
+
+    /// Ansible's unarchive action plugin hands the arguments on to `ansible.legacy.unarchive`.
+    fn unsupported(_: &str, unknown: &[&str]) -> String {
+        module::unsupported_msg(
+            "ansible.legacy.unarchive",
+            unknown,
+            &module::supported::<Self>(),
+        )
+    }
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<Unpack>, ModuleError> {
         if let Some(c) = &self.creates {

@@ -495,6 +495,7 @@ pub(super) async fn run_once_item(
     loop {
         let ctx = Ctx {
             host: &state.name,
+            action: &task.module_written,
             conn: conn.as_ref(),
             escalation: escalation.clone(),
             check,

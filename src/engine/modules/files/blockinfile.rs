@@ -54,6 +54,7 @@ impl Module for BlockInFile {
         "append_newline",
         "prepend_newline",
         "unsafe_writes",
+        "attr",
         "attributes",
         "seuser",
         "serole",

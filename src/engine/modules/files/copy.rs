@@ -9,7 +9,7 @@ use super::{
     Attrs, Change, TEXT_LIMIT, Write, WriteOpts, apply_change, local_source, probe, query_bytes,
     read_remote_at,
 };
-use crate::engine::modules::module::{Module, Query};
+use crate::engine::modules::module::{self, Module, Query};
 use crate::engine::modules::{Ctx, Diff, ModuleError, ModuleResult, args};
 use crate::transport::sh_quote;
 
@@ -55,8 +55,14 @@ impl Module for Copy {
         "setype",
         "selevel",
         "attributes",
+        "attr",
     ];
     type Pending = Change;
+
+    /// Ansible's copy action plugin hands the arguments on to `ansible.legacy.copy`.
+    fn unsupported(_: &str, unknown: &[&str]) -> String {
+        module::unsupported_msg("ansible.legacy.copy", unknown, &module::supported::<Self>())
+    }
 
     fn validate(&self) -> Result<(), ModuleError> {
         match (&self.content, &self.src) {
@@ -99,12 +105,24 @@ impl Module for Copy {
                 match text {
                     Some(t) => t.into_bytes(),
                     // Large or binary: compare checksums and stream the file; never load it whole.
-                    None => return copy_large(ctx, &path, &dest, &attrs, force, follow).await,
+                    None => {
+                        let dest = into_dir(ctx, dest, s, follow).await?;
+                        return copy_large(ctx, &path, &dest, &attrs, force, follow).await;
+                    }
                 }
             }
             (None, None) => return Err(ModuleError::Args("copy: needs content or src".into())),
         };
-        let current = read_remote_at(ctx, &dest, follow).await?;
+        let mut dest = dest;
+        let mut current = read_remote_at(ctx, &dest, follow).await?;
+        // A source file copied onto an existing directory goes into it (the `dest: /etc/` rule
+        // for a directory written without its slash), as Ansible's copy does.
+        if let Some(s) = &src
+            && current.kind == "directory"
+        {
+            dest = dest_path(&format!("{}/", dest.trim_end_matches('/')), Some(s));
+            current = read_remote_at(ctx, &dest, follow).await?;
+        }
         if current.exists && !force {
             return Ok(Query::done(
                 ModuleResult::ok().with_msg("file exists and force=no"),
@@ -151,6 +169,24 @@ pub(super) fn dest_path(dest: &str, src: Option<&str>) -> String {
         }
         _ => dest.to_string(),
     }
+}
+
+/// `dest` or, when it is an existing directory, the source's name in it (see `query`).
+async fn into_dir(
+    ctx: &Ctx<'_>,
+    dest: String,
+    src: &str,
+    follow: bool,
+) -> Result<String, ModuleError> {
+    if dest.ends_with('/') {
+        return Ok(dest);
+    }
+    let current = probe(ctx, &dest, follow, true, None).await?;
+    Ok(if current.kind == "directory" {
+        dest_path(&format!("{dest}/"), Some(src))
+    } else {
+        dest
+    })
 }
 
 async fn copy_large(

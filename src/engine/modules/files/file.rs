@@ -38,6 +38,7 @@ impl Module for File {
         "access_time_format",
         "modification_time",
         "modification_time_format",
+        "attr",
         "attributes",
         "unsafe_writes",
         "seuser",

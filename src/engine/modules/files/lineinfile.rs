@@ -63,6 +63,7 @@ impl Module for LineInFile {
     const NAME: &'static str = "lineinfile";
     const ANSIBLE_ONLY: &'static [&'static str] = &[
         "unsafe_writes",
+        "attr",
         "attributes",
         "seuser",
         "serole",

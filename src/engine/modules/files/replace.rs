@@ -109,6 +109,7 @@ impl Module for Replace {
     const ANSIBLE_ONLY: &'static [&'static str] = &[
         "encoding",
         "unsafe_writes",
+        "attr",
         "attributes",
         "seuser",
         "serole",

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use super::{
     Change, WriteOpts, apply_change, copy::dest_path, local_source, query_bytes, read_remote_at,
 };
-use crate::engine::modules::module::{Module, Query};
+use crate::engine::modules::module::{self, Module, Query};
 use crate::engine::modules::{Ctx, ModuleError, ModuleResult, args};
 
 #[derive(Deserialize)]
@@ -50,9 +50,20 @@ impl Module for Template {
         "serole",
         "setype",
         "selevel",
+        "attr",
         "attributes",
     ];
     type Pending = Change;
+
+    /// Ansible's template action plugin renders the file and hands the remaining arguments on
+    /// to `ansible.legacy.copy`, which reports them with its own list.
+    fn unsupported(_: &str, unknown: &[&str]) -> String {
+        module::unsupported_msg(
+            "ansible.legacy.copy",
+            unknown,
+            &module::supported::<super::Copy>(),
+        )
+    }
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<Change>, ModuleError> {
         let dest = dest_path(&self.dest, Some(&self.src));

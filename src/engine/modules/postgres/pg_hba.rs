@@ -168,6 +168,7 @@ impl Module for PostgresqlPgHba {
         "rules",
         "rules_behavior",
         "sort_rules",
+        "attr",
         "attributes",
         "seuser",
         "serole",
