@@ -177,6 +177,7 @@ impl Ctx<'_> {
             command_timeout: self.command_timeout,
             cancel: self.cancel.clone(),
             reconnect: self.reconnect,
+            action: self.action,
         }
     }
 
