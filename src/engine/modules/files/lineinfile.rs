@@ -90,14 +90,14 @@ impl Module for LineInFile {
             }
         }
         let mut lines = split_lines(current.bytes.as_deref().unwrap_or_default());
-        let matches = |l: &[u8]| -> bool {
-            if let Some(r) = &re {
-                r.is_match(l)
+        let matches = |l: &[u8]| -> Result<bool, ModuleError> {
+            Ok(if let Some(r) = &re {
+                r.is_match(l).map_err(regex_failed)?
             } else if let Some(s) = &search {
                 contains(l, s.as_bytes())
             } else {
                 Some(l) == line.as_deref().map(str::as_bytes)
-            }
+            })
         };
         let mut msg = String::new();
         if self.state == State::Absent {
@@ -107,7 +107,13 @@ impl Module for LineInFile {
                 ));
             }
             let before = lines.len();
-            lines.retain(|l| !matches(&l.body));
+            let mut kept = Vec::with_capacity(lines.len());
+            for l in lines {
+                if !matches(&l.body)? {
+                    kept.push(l);
+                }
+            }
+            lines = kept;
             if lines.len() != before {
                 msg = format!("{} line(s) removed", before - lines.len());
             }
@@ -117,12 +123,12 @@ impl Module for LineInFile {
                     "lineinfile: state=present needs 'line'".into(),
                 ));
             };
-            let found: Vec<usize> = lines
-                .iter()
-                .enumerate()
-                .filter(|(_, l)| matches(&l.body))
-                .map(|(i, _)| i)
-                .collect();
+            let mut found = Vec::new();
+            for (i, l) in lines.iter().enumerate() {
+                if matches(&l.body)? {
+                    found.push(i);
+                }
+            }
             let target = if firstmatch {
                 found.first()
             } else {
@@ -132,11 +138,12 @@ impl Module for LineInFile {
                 let new_line = match (&re, backrefs) {
                     // Ansible: `new_line = match.expand(line)` — the whole line becomes
                     // the template with the groups filled in, not a substitution inside it.
-                    (Some(r), true) => match r.captures(&lines[i].body) {
+                    (Some(r), true) => match r.captures(&lines[i].body).map_err(regex_failed)? {
                         Some(caps) => {
-                            let pieces = pyre::parse_py_replacement_bytes(&line, r)
+                            let pieces = r
+                                .template(&line)
                                 .map_err(|e| ModuleError::Args(format!("lineinfile: line: {e}")))?;
-                            pyre::expand_bytes(&pieces, &caps)
+                            caps.expand(&pieces)
                         }
                         None => line.clone().into_bytes(),
                     },
@@ -239,28 +246,35 @@ fn matching_line(
     lines: &[Line],
     firstmatch: bool,
 ) -> Result<Option<usize>, ModuleError> {
-    let r = pyre::compile_bytes(pattern)
+    let r = pyre::compile_bytes(pattern, pyre::Flags::default())
         .map_err(|e| ModuleError::Args(format!("{what} is not a valid regular expression: {e}")))?;
-    let mut hits = lines
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| r.is_match(&l.body))
-        .map(|(i, _)| i);
-    Ok(if firstmatch {
-        hits.next()
-    } else {
-        hits.next_back()
-    })
+    let mut hit = None;
+    for (i, l) in lines.iter().enumerate() {
+        if r.is_match(&l.body).map_err(regex_failed)? {
+            hit = Some(i);
+            if firstmatch {
+                break;
+            }
+        }
+    }
+    Ok(hit)
+}
+
+/// A pattern that fancy-regex gave up on (its backtracking limit) while matching.
+fn regex_failed(e: String) -> ModuleError {
+    ModuleError::Args(format!("lineinfile: {e}"))
 }
 
 /// `regexp` compiled (Python syntax as far as the regex crate shares it).
-fn regex(key: &str, re: Option<&str>) -> Result<Option<regex::bytes::Regex>, ModuleError> {
+fn regex(key: &str, re: Option<&str>) -> Result<Option<pyre::BytesRegex>, ModuleError> {
     match re {
         None => Ok(None),
-        Some(r) => pyre::compile_bytes(r).map(Some).map_err(|e| {
-            ModuleError::Args(format!(
-                "lineinfile: '{key}' is not a valid regular expression: {e}"
-            ))
-        }),
+        Some(r) => pyre::compile_bytes(r, pyre::Flags::default())
+            .map(Some)
+            .map_err(|e| {
+                ModuleError::Args(format!(
+                    "lineinfile: '{key}' is not a valid regular expression: {e}"
+                ))
+            }),
     }
 }
