@@ -234,7 +234,7 @@ impl<H: Hay + ?Sized> PyRegex<H> {
     /// cannot (backreferences, look-around). The error names the pattern and what is wrong.
     pub fn new(pattern: &str, flags: Flags) -> Result<Self, String> {
         let invalid = |why: String| format!("invalid pattern '{pattern}': {why}");
-        let translated = translate_py_pattern(pattern).map_err(invalid)?;
+        let translated = translate_py_pattern(pattern, flags.multiline).map_err(invalid)?;
         let (engine, names) = match H::build_std(&translated, flags) {
             Ok(re) => {
                 let names = H::std_names(&re);

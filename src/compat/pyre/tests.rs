@@ -142,6 +142,28 @@ fn replacement_templates_on_bytes() {
     assert_eq!(bad, "unknown group name 'x'");
 }
 
+/// Python: re.search('^a$', 'a\n') matches, re.search('a$', 'a\nb') does not.
+#[test]
+fn dollar_before_a_final_newline() {
+    assert_eq!(re("^a$").is_match("a\n"), Ok(true));
+    assert_eq!(re("^a$").is_match("a\nb"), Ok(false));
+    assert_eq!(re("^a$").is_match("a\n\n"), Ok(false));
+    assert_eq!(
+        bre("^This is line 1$").is_match(b"This is line 1\n"),
+        Ok(true)
+    );
+    assert_eq!(sub("$", "!", "a\n"), "a!\n!");
+    let m = compile(
+        "a$",
+        Flags {
+            multiline: true,
+            ..Flags::default()
+        },
+    )
+    .expect("compiles");
+    assert_eq!(m.is_match("a\nb"), Ok(true));
+}
+
 #[test]
 fn group_names_and_counts() {
     let r = re(r"(?P<a>x)(y)\1");

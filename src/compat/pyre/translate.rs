@@ -11,8 +11,10 @@ const CLASS_ESCAPES: &str = "abfnrtvxuUdDsSwW";
 
 /// Turns a Python `re` pattern into one for the `regex` crate (and fancy-regex, which reads the
 /// same text for what the `regex` crate lacks: backreferences, look-around). An error is
-/// Python's message for an escape it rejects.
-pub fn translate_py_pattern(pattern: &str) -> Result<String, String> {
+/// Python's message for an escape it rejects. Without `multiline`, Python's `$` also matches
+/// before a newline that ends the text (a look-ahead: such patterns go to fancy-regex).
+pub fn translate_py_pattern(pattern: &str, multiline: bool) -> Result<String, String> {
+    let multiline = multiline || inline_multiline(pattern);
     let chars: Vec<char> = pattern.chars().collect();
     let mut out = String::with_capacity(pattern.len() + 8);
     let mut i = 0;
@@ -39,6 +41,10 @@ pub fn translate_py_pattern(pattern: &str) -> Result<String, String> {
             continue;
         }
         match c {
+            '$' if !multiline => {
+                out.push_str(r"(?:\z|(?=\n\z))");
+                i += 1;
+            }
             '[' => {
                 in_class = true;
                 out.push('[');
@@ -93,6 +99,16 @@ pub fn translate_py_pattern(pattern: &str) -> Result<String, String> {
         }
     }
     Ok(out)
+}
+
+/// Whether the pattern turns MULTILINE on with leading inline flags (`(?m)`, `(?im)`).
+fn inline_multiline(pattern: &str) -> bool {
+    pattern
+        .strip_prefix("(?")
+        .and_then(|rest| rest.split_once(')'))
+        .is_some_and(|(flags, _)| {
+            flags.chars().all(|c| c.is_ascii_alphabetic()) && flags.contains('m')
+        })
 }
 
 /// Translates the escape at `chars[at]` (a backslash) as Python's `sre_parse` reads it;
@@ -184,7 +200,7 @@ mod tests {
     use super::*;
 
     fn t(p: &str) -> String {
-        translate_py_pattern(p).unwrap_or_else(|e| panic!("{p}: {e}"))
+        translate_py_pattern(p, true).unwrap_or_else(|e| panic!("{p}: {e}"))
     }
 
     #[test]
@@ -196,6 +212,23 @@ mod tests {
         assert_eq!(t("[]a[]"), r"[\]a\[]");
         assert_eq!(t("[a&&b]"), r"[a\&\&b]");
         assert_eq!(t(r"\<a\>"), "<a>");
+    }
+
+    /// Python's `$` (no MULTILINE) is the end or just before a newline that ends the text.
+    #[test]
+    fn dollar_without_multiline() {
+        let dollar = r"(?:\z|(?=\n\z))";
+        assert_eq!(translate_py_pattern("a$", false), Ok(format!("a{dollar}")));
+        assert_eq!(
+            translate_py_pattern("[$]$", false),
+            Ok(format!("[$]{dollar}"))
+        );
+        assert_eq!(translate_py_pattern(r"a\$", false), Ok(r"a\$".to_string()));
+        assert_eq!(translate_py_pattern("a$", true), Ok("a$".to_string()));
+        assert_eq!(
+            translate_py_pattern("(?im)a$", false),
+            Ok("(?im)a$".to_string())
+        );
     }
 
     #[test]
@@ -224,7 +257,11 @@ mod tests {
             ),
             ("a\\", "bad escape (end of pattern) at position 1"),
         ] {
-            assert_eq!(translate_py_pattern(p).err().as_deref(), Some(want), "{p}");
+            assert_eq!(
+                translate_py_pattern(p, true).err().as_deref(),
+                Some(want),
+                "{p}"
+            );
         }
     }
 }
