@@ -25,6 +25,7 @@ mod modules_a;
 mod modules_b;
 mod modules_c;
 mod psql_session;
+mod pyre_lineinfile;
 mod robust;
 mod roles;
 mod runner;

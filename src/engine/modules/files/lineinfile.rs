@@ -145,8 +145,12 @@ impl Module for LineInFile {
             (true, true) => ATTRS_CHANGED.to_string(),
             (_, false) => edit.msg.clone(),
         };
+        let warning = self.empty_pattern_warning();
         for r in std::iter::once(&mut q.result).chain(q.pending.as_mut().map(|c| &mut c.result)) {
             r.msg = Some(msg.clone());
+            if let Some(w) = &warning {
+                r.extra.insert("warnings".into(), vec![w.clone()].into());
+            }
             if let Some(found) = edit.found {
                 r.extra.insert("found".into(), found.into());
             }
@@ -257,6 +261,31 @@ fn regex(key: &str, re: Option<&str>) -> Result<Option<pyre::BytesRegex>, Module
 const ATTRS_CHANGED: &str = "ownership, perms or SE linux context changed";
 
 impl LineInFile {
+    /// ansible-core's warning for an empty `regexp` or `search_string` (it matches every line).
+    fn empty_pattern_warning(&self) -> Option<String> {
+        let regexp = self.regexp.as_deref() == Some("");
+        if !regexp && self.search_string.as_deref() != Some("") {
+            return None;
+        }
+        let mut msg = format!(
+            "The {} is an empty string, which will match every line in the file. This may have \
+             unintended consequences, such as replacing the last line in the file rather than \
+             appending.",
+            if regexp {
+                "regular expression"
+            } else {
+                "search string"
+            }
+        );
+        if regexp {
+            msg.push_str(
+                " If this is desired, use '^' to match every line in the file and avoid this \
+                 warning.",
+            );
+        }
+        Some(msg)
+    }
+
     /// Whether the task gave `key` (Ansible's mutually_exclusive counts only given values).
     fn given(&self, key: &str) -> bool {
         match key {
