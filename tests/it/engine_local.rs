@@ -2930,8 +2930,10 @@ fn wizard_log_is_private_even_when_left_world_readable() {
     assert_eq!(mode_of(&logs.join("wizard.log")), 0o600);
 }
 
-/// `lineinfile`'s `regexp` is a Python pattern like the regex filters' (`\Z` is the end of the
-/// line's text): both compile through `compat::pyre`.
+/// `lineinfile`'s `regexp` is a Python pattern like the regex filters' (both compile through
+/// `compat::pyre`), searched in each line with its newline as ansible-core's `readlines()`
+/// gives it: `\Z` (the very end) never matches before a line's `\n`, so nothing matches and the
+/// line is added.
 #[test]
 fn lineinfile_regexp_is_python_re() {
     let sb = Sandbox::new();
@@ -2949,7 +2951,7 @@ fn lineinfile_regexp_is_python_re() {
         &[],
     );
     r.assert_ok();
-    assert_eq!(sb.read("z.conf"), "max = y\nxa\n", "{}", r.dump());
+    assert_eq!(sb.read("z.conf"), "max = x\nxa\nmax = y\n", "{}", r.dump());
 }
 
 /// With `backrefs`, Ansible replaces the whole matching line with `match.expand(line)`; a

@@ -28,6 +28,7 @@ mod modules_c;
 mod postgres_modules;
 mod modules_d;
 mod psql_session;
+mod pyre_lineinfile;
 mod robust;
 mod roles;
 mod roles_compare;

@@ -1,14 +1,17 @@
 //! The regular-expression filters and tests (`regex_replace`, `regex_search`, `regex_findall`,
 //! `regex_escape`, `match`/`search`/`regex`); Python's `re` syntax comes from `compat::pyre`.
 
-use ::regex::{Captures, Regex};
-
 use super::*;
-use crate::compat::pyre::{self, ReplPiece, parse_py_replacement, py_captures_iter};
+use crate::compat::pyre::{self, Caps, Flags, Regex};
 
 /// Compiles a Python regular expression for the filter `what`.
 fn py_regex(what: &str, pattern: &str, ignorecase: bool, multiline: bool) -> Res<Regex> {
-    pyre::compile(pattern, ignorecase, multiline).map_err(|e| fail(what, e))
+    let flags = Flags {
+        ignorecase,
+        multiline,
+        dotall: false,
+    };
+    pyre::compile(pattern, flags).map_err(|e| fail(what, e))
 }
 
 /// `regex_replace(pattern, replacement='', ignorecase=False, multiline=False,
@@ -43,31 +46,13 @@ pub(super) fn regex_replace(
     )?;
     let count = int_arg(W, "count", slots[4].as_ref())?.unwrap_or(0);
     let mandatory_count = int_arg(W, "mandatory_count", slots[5].as_ref())?.unwrap_or(0);
-    let pieces = parse_py_replacement(&replacement, &re)
+    let pieces = re
+        .template(&replacement)
         .map_err(|e| fail(W, format!("invalid replacement '{replacement}': {e}")))?;
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    let mut subs = 0i64;
-    for caps in py_captures_iter(&re, &text) {
-        if count > 0 && subs >= count {
-            break;
-        }
-        let Some(m) = caps.get(0) else { continue };
-        out.push_str(&text[last..m.start()]);
-        for piece in &pieces {
-            match piece {
-                ReplPiece::Literal(s) => out.push_str(s),
-                ReplPiece::Group(idx) => {
-                    if let Some(g) = caps.get(*idx) {
-                        out.push_str(g.as_str());
-                    }
-                }
-            }
-        }
-        last = m.end();
-        subs += 1;
-    }
-    out.push_str(&text[last..]);
+    let (out, subs) = re
+        .subn(&pieces, &text, usize::try_from(count).unwrap_or(0))
+        .map_err(|e| fail(W, e))?;
+    let subs = i64::try_from(subs).unwrap_or(i64::MAX);
     if mandatory_count != 0 && mandatory_count != subs {
         return Err(fail(
             W,
@@ -98,9 +83,10 @@ pub(super) fn regex_findall(state: &State, value: &Value, args: Rest<ValueOrKwar
         flag_arg(W, "multiline", slots[1].as_ref())?,
     )?;
     let groups = re.captures_len() - 1;
-    let group_str =
-        |caps: &Captures<'_>, idx: usize| Value::from(caps.get(idx).map_or("", |m| m.as_str()));
-    let rv: Vec<Value> = py_captures_iter(&re, &text)
+    let group_str = |caps: &Caps<'_, str>, idx: usize| Value::from(caps.str(idx).unwrap_or(""));
+    let rv: Vec<Value> = re
+        .captures_iter(&text)
+        .map_err(|e| fail(W, e))?
         .iter()
         .map(|caps| match groups {
             0 => group_str(caps, 0),
@@ -173,11 +159,11 @@ pub(super) fn regex_search(state: &State, value: &Value, args: Rest<ValueOrKwarg
             ));
         }
     }
-    let Some(caps) = re.captures(&text) else {
+    let Some(caps) = re.captures(&text).map_err(|e| fail(W, e))? else {
         return Ok(Value::from(()));
     };
     if refs.is_empty() {
-        return Ok(Value::from(caps.get(0).map_or("", |m| m.as_str())));
+        return Ok(Value::from(caps.str(0).unwrap_or("")));
     }
     let mut rv = Vec::new();
     for r in refs {
@@ -185,14 +171,10 @@ pub(super) fn regex_search(state: &State, value: &Value, args: Rest<ValueOrKwarg
             Ref::Index(idx) if idx < re.captures_len() => idx,
             Ref::Index(idx) => return Err(fail(W, format!("no such group {idx} in '{pattern}'"))),
             Ref::Name(name) => re
-                .capture_names()
-                .position(|n| n == Some(name.as_str()))
+                .group_index(&name)
                 .ok_or_else(|| fail(W, format!("no such group '{name}' in '{pattern}'")))?,
         };
-        rv.push(
-            caps.get(idx)
-                .map_or(Value::from(()), |m| Value::from(m.as_str())),
-        );
+        rv.push(caps.str(idx).map_or(Value::from(()), Value::from));
     }
     Ok(Value::from(rv))
 }
@@ -251,16 +233,16 @@ fn regex_test(
         None => default_type.into(),
     };
     Ok(match match_type.as_str() {
-        "match" => re.find(&text).is_some_and(|m| m.start() == 0),
+        "match" => re.is_match_at_start(&text).map_err(|e| fail(what, e))?,
         "fullmatch" => py_regex(
             what,
             &format!("(?:{pattern})\\Z"),
             flag_arg(what, "ignorecase", slots[1].as_ref())?,
             flag_arg(what, "multiline", slots[2].as_ref())?,
         )?
-        .find(&text)
-        .is_some_and(|m| m.start() == 0),
-        "search" => re.is_match(&text),
+        .is_match_at_start(&text)
+        .map_err(|e| fail(what, e))?,
+        "search" => re.is_match(&text).map_err(|e| fail(what, e))?,
         other => return Err(fail(what, format!("invalid match_type '{other}'"))),
     })
 }

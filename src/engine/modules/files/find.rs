@@ -282,7 +282,7 @@ impl Find {
         } else {
             self.patterns.clone()
         };
-        let compile = |p: &String| pyre::compile(p, false, false);
+        let compile = |p: &String| pyre::compile(p, pyre::Flags::default());
         let (pat_re, exc_re) = if use_regex {
             (
                 patterns
@@ -319,7 +319,7 @@ impl Find {
             }
         };
         let contains = match &self.contains {
-            Some(c) => Some(pyre::compile(c, false, false)?),
+            Some(c) => Some(pyre::compile(c, pyre::Flags::default())?),
             None => None,
         };
         Ok(Filters {
@@ -387,7 +387,14 @@ impl Find {
                 if e.name.starts_with('.') && !self.hidden.unwrap_or(false) {
                     continue;
                 }
-                let common = f.names(&e.name)
+                let names = match f.names(&e.name) {
+                    Ok(hit) => hit,
+                    Err(msg) => {
+                        w.error = Some(msg);
+                        return w;
+                    }
+                };
+                let common = names
                     && f.age_ok(e, now, self.age_stamp)
                     && f.mode_ok(e, self.exact_mode.unwrap_or(true));
                 let take = match self.file_type {
@@ -446,27 +453,34 @@ struct Filters {
     use_regex: bool,
     patterns: Vec<String>,
     excludes: Vec<String>,
-    pat_re: Vec<regex::Regex>,
-    exc_re: Vec<regex::Regex>,
+    pat_re: Vec<pyre::Regex>,
+    exc_re: Vec<pyre::Regex>,
     mode: Option<u32>,
-    contains: Option<regex::Regex>,
+    contains: Option<pyre::Regex>,
 }
 
 /// Python's `re.match`: a match that starts at 0.
-fn re_match(r: &regex::Regex, s: &str) -> bool {
-    r.find(s).is_some_and(|m| m.start() == 0)
+fn re_match(r: &pyre::Regex, s: &str) -> Result<bool, String> {
+    r.is_match_at_start(s)
 }
 
 impl Filters {
     /// Ansible's `pfilter`.
-    fn names(&self, name: &str) -> bool {
+    fn names(&self, name: &str) -> Result<bool, String> {
         let chars: Vec<char> = name.chars().collect();
         let glob = |p: &String| fnmatch_chars(&p.chars().collect::<Vec<_>>(), &chars);
         if self.use_regex {
-            self.pat_re.iter().any(|r| re_match(r, name))
-                && !self.exc_re.iter().any(|r| re_match(r, name))
+            let any = |res: &[pyre::Regex]| -> Result<bool, String> {
+                for r in res {
+                    if re_match(r, name)? {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            };
+            Ok(any(&self.pat_re)? && !any(&self.exc_re)?)
         } else {
-            self.patterns.iter().any(glob) && !self.excludes.iter().any(glob)
+            Ok(self.patterns.iter().any(glob) && !self.excludes.iter().any(glob))
         }
     }
 
@@ -543,7 +557,7 @@ fn parse_listing(out: &str, tops: &[String]) -> Result<(f64, Vec<Listed>), Strin
 }
 
 /// Python's `contentfilter` on a file's bytes (text mode: UTF-8, universal newlines).
-fn content_hit(re: &regex::Regex, bytes: &[u8], whole: bool, path: &str) -> Result<bool, String> {
+fn content_hit(re: &pyre::Regex, bytes: &[u8], whole: bool, path: &str) -> Result<bool, String> {
     let text = std::str::from_utf8(bytes).map_err(|_| {
         format!(
             "Failed to read the file {path} due to an encoding error. current encoding: \
@@ -552,9 +566,14 @@ fn content_hit(re: &regex::Regex, bytes: &[u8], whole: bool, path: &str) -> Resu
     })?;
     let text = text.replace("\r\n", "\n").replace('\r', "\n");
     if whole {
-        return Ok(re.is_match(&text));
+        return re.is_match(&text);
     }
-    Ok(text.split_inclusive('\n').any(|l| re_match(re, l)))
+    for l in text.split_inclusive('\n') {
+        if re_match(re, l)? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 impl Module for Find {
@@ -772,7 +791,7 @@ mod tests {
 
     #[test]
     fn content_is_matched_per_line_from_the_start() {
-        let re = pyre::compile("b+", false, false).expect("re");
+        let re = pyre::compile("b+", pyre::Flags::default()).expect("re");
         assert!(content_hit(&re, b"a\nbb\n", false, "/f").expect("utf-8"));
         assert!(!content_hit(&re, b"ab\n", false, "/f").expect("utf-8"));
         assert!(content_hit(&re, b"ab\n", true, "/f").expect("utf-8"));

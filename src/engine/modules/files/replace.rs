@@ -44,64 +44,13 @@ super::owner_group_mode!(Replace);
 /// Ansible's message suffix when only attributes changed (module_utils' check_file_attrs).
 const ATTRS_CHANGED: &str = "ownership, perms or SE linux context changed";
 
-fn compile(pattern: &str, multi_line: bool, dot_all: bool) -> Result<regex::bytes::Regex, String> {
-    regex::bytes::RegexBuilder::new(&pyre::translate_py_pattern(pattern))
-        .multi_line(multi_line)
-        .dot_matches_new_line(dot_all)
-        .build()
-        .map_err(|e| format!("invalid pattern '{pattern}': {e}"))
-}
-
-/// Python's `re.subn` on bytes: an empty match right after a match is replaced too, the search
-/// moves one character on after an empty match. Returns the new text and the count.
-pub(crate) fn subn(
-    re: &regex::bytes::Regex,
-    pieces: &[pyre::ReplPiece],
-    hay: &[u8],
-) -> (Vec<u8>, usize) {
-    let mut out = Vec::with_capacity(hay.len());
-    let (mut pos, mut copied, mut n) = (0, 0, 0);
-    let mut last_empty_at: Option<usize> = None;
-    while pos <= hay.len() {
-        let Some(caps) = re.captures_at(hay, pos) else {
-            break;
-        };
-        let Some(m) = caps.get(0) else { break };
-        if m.start() == m.end() && last_empty_at == Some(m.start()) {
-            pos += char_len(&hay[pos..]).max(1);
-            continue;
-        }
-        out.extend_from_slice(&hay[copied..m.start()]);
-        out.extend_from_slice(&pyre::expand_bytes(pieces, &caps));
-        n += 1;
-        copied = m.end();
-        last_empty_at = (m.start() == m.end()).then_some(m.end());
-        pos = m.end();
-    }
-    out.extend_from_slice(&hay[copied.min(hay.len())..]);
-    (out, n)
-}
-
-/// Length of the UTF-8 character at the start of `b` (1 for a byte that starts none).
-fn char_len(b: &[u8]) -> usize {
-    match b.first() {
-        None => 0,
-        Some(&c) if c < 0x80 => 1,
-        Some(&c) => {
-            let want = if c >= 0xf0 {
-                4
-            } else if c >= 0xe0 {
-                3
-            } else {
-                2
-            };
-            if b.len() >= want && std::str::from_utf8(&b[..want]).is_ok() {
-                want
-            } else {
-                1
-            }
-        }
-    }
+fn compile(pattern: &str, multiline: bool, dotall: bool) -> Result<pyre::BytesRegex, String> {
+    let flags = pyre::Flags {
+        ignorecase: false,
+        multiline,
+        dotall,
+    };
+    pyre::compile_bytes(pattern, flags)
 }
 
 impl Module for Replace {
@@ -152,8 +101,10 @@ impl Module for Replace {
             Some(p) => {
                 let re = compile(p, false, true)
                     .map_err(|e| ModuleError::Args(format!("replace: after/before: {e}")))?;
-                match re.captures(&contents).and_then(|c| c.name("subsection")) {
-                    Some(m) => (m.start(), m.end()),
+                let caps = re.captures(&contents).map_err(ModuleError::Args)?;
+                let group = re.group_index("subsection").unwrap_or(1);
+                match caps.and_then(|c| c.range(group)) {
+                    Some(m) => (m.start, m.end),
                     None => {
                         let mut r = ModuleResult::ok().with_msg(format!(
                             "Pattern for before/after params did not match the given file: {p}"
@@ -166,12 +117,15 @@ impl Module for Replace {
         };
         let re = compile(&self.regexp, true, false)
             .map_err(|e| ModuleError::Args(format!("replace: regexp: {e}")))?;
-        let pieces = pyre::parse_py_replacement_bytes(self.replace.as_deref().unwrap_or(""), &re)
+        let pieces = re
+            .template(self.replace.as_deref().unwrap_or(""))
             .map_err(|e| {
-            ModuleError::Args(format!("Unable to process replace due to error: {e}"))
-        })?;
+                ModuleError::Args(format!("Unable to process replace due to error: {e}"))
+            })?;
         let section = &contents[start..end];
-        let (replaced, n) = subn(&re, &pieces, section);
+        let (replaced, n) = re
+            .subn_bytes(&pieces, section, 0)
+            .map_err(ModuleError::Args)?;
         let content_changed = n > 0 && replaced != section;
         let new = if content_changed {
             let mut v = contents[..start].to_vec();
@@ -215,8 +169,8 @@ mod tests {
 
     fn sub(pattern: &str, repl: &str, hay: &str) -> (String, usize) {
         let re = compile(pattern, true, false).expect("compiles");
-        let pieces = pyre::parse_py_replacement_bytes(repl, &re).expect("template");
-        let (out, n) = subn(&re, &pieces, hay.as_bytes());
+        let pieces = re.template(repl).expect("template");
+        let (out, n) = re.subn_bytes(&pieces, hay.as_bytes(), 0).expect("sub");
         (String::from_utf8(out).expect("utf-8"), n)
     }
 
@@ -230,13 +184,19 @@ mod tests {
             ("1=a 2=b".into(), 2)
         );
         assert_eq!(sub("é", "e", "café"), ("cafe".into(), 1));
+        // backreferences and look-around (fancy-regex), MULTILINE as the module compiles
+        assert_eq!(
+            sub(r"^(\w+) \1$", r"\g<1>", "a a\nb c\nd d"),
+            ("a\nb c\nd".into(), 2)
+        );
+        assert_eq!(sub(r"(?<=#)\s*", "", "#  x\n# y"), ("#x\n#y".into(), 2));
     }
 
     #[test]
     fn bytes_outside_matches_are_kept() {
         let re = compile("b", true, false).expect("compiles");
-        let pieces = pyre::parse_py_replacement_bytes("B", &re).expect("template");
-        let (out, n) = subn(&re, &pieces, b"\xff a b\r\n\xfe");
+        let pieces = re.template("B").expect("template");
+        let (out, n) = re.subn_bytes(&pieces, b"\xff a b\r\n\xfe", 0).expect("sub");
         assert_eq!((out.as_slice(), n), (&b"\xff a B\r\n\xfe"[..], 1));
     }
 }
