@@ -101,11 +101,11 @@ fn postgresql_db_arguments() {
         "maintenance_db": "template1"
     }));
     assert_eq!(d.name, "2024");
-    assert_eq!(d.state, State::Absent);
+    assert_eq!(d.state, db::DbState::Absent);
     assert_eq!((d.force, d.conn_limit), (Some(true), Some(5)));
     assert_eq!(d.maintenance_db(), "template1");
-    let msg = refused::<PostgresqlDb>(json!({"name": "app", "state": "dump"}));
-    assert!(msg.contains("unknown variant `dump`"), "{msg}");
+    let msg = refused::<PostgresqlDb>(json!({"name": "app", "state": "dumped"}));
+    assert!(msg.contains("unknown variant `dumped`"), "{msg}");
     let msg = refused::<PostgresqlDb>(json!({"owner": "app"}));
     assert!(msg.contains("missing field `name`"), "{msg}");
     // login_db is not postgresql_db's (it connects to maintenance_db).

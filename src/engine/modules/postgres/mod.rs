@@ -35,6 +35,48 @@ pub struct Conn {
     /// A psql of its own rather than the kept session: for SQL that changes the session
     /// (`SET`, `\set`) or may not be complete (a user's query).
     pub one_shot: bool,
+    /// `SET ROLE` before the task's SQL (`session_role`): on a psql of its own, the kept session
+    /// keeps its role.
+    pub session_role: Option<String>,
+    /// libpq TLS parameters (`sslmode`, `sslrootcert`, `sslcert`, `sslkey`) for the conninfo.
+    pub ssl: Vec<(&'static str, String)>,
+}
+
+impl Conn {
+    /// Whether this connection needs a psql of its own rather than the kept session.
+    fn own_psql(&self) -> bool {
+        self.one_shot || self.session_role.is_some() || !self.ssl.is_empty()
+    }
+}
+
+/// `trust_input: false`: community.postgresql's check for SQL injection in the arguments it
+/// puts into statements (module_utils/database.py `check_input`), same patterns, same message.
+pub fn check_input(trust_input: Option<bool>, values: &[Option<&str>]) -> Option<ModuleResult> {
+    static PATTERNS: std::sync::LazyLock<Vec<regex::Regex>> = std::sync::LazyLock::new(|| {
+        [
+            r#"('|").*--"#,
+            r"(?i)(UNION|INTERSECT|EXCEPT).*SELECT",
+            r"(?i);.*(SELECT|UPDATE|INSERT|DELETE|DROP|TRUNCATE|ALTER)",
+        ]
+        .into_iter()
+        .filter_map(|re| regex::Regex::new(re).ok())
+        .collect()
+    });
+    if trust_input != Some(false) {
+        return None;
+    }
+    let dangerous: Vec<&str> = values
+        .iter()
+        .flatten()
+        .copied()
+        .filter(|v| PATTERNS.iter().any(|p| p.is_match(v)))
+        .collect();
+    (!dangerous.is_empty()).then(|| {
+        ModuleResult::fail(format!(
+            "Passed input '{}' is potentially dangerous",
+            dangerous.join(", ")
+        ))
+    })
 }
 
 /// `state:` of the modules that make something exist or not.
@@ -78,6 +120,20 @@ macro_rules! pg_args {
             pub login_user: Option<String>,
             #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
             pub login_password: Option<String>,
+            /// `SET ROLE` after connecting.
+            #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
+            pub session_role: Option<String>,
+            /// `false`: arguments that look like SQL injection are refused (see `check_input`).
+            #[serde(default, deserialize_with = "crate::engine::modules::args::opt_bool")]
+            pub trust_input: Option<bool>,
+            #[serde(default, deserialize_with = "crate::engine::modules::postgres::ssl_mode")]
+            pub ssl_mode: Option<String>,
+            #[serde(default, alias = "ssl_rootcert", deserialize_with = "crate::engine::modules::args::opt_string")]
+            pub ca_cert: Option<String>,
+            #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
+            pub ssl_cert: Option<String>,
+            #[serde(default, deserialize_with = "crate::engine::modules::args::opt_string")]
+            pub ssl_key: Option<String>,
         }
 
         impl $name {
@@ -92,6 +148,16 @@ macro_rules! pg_args {
                     user: set(&self.login_user),
                     password: set(&self.login_password),
                     one_shot: false,
+                    session_role: set(&self.session_role),
+                    ssl: [
+                        ("sslmode", &self.ssl_mode),
+                        ("sslrootcert", &self.ca_cert),
+                        ("sslcert", &self.ssl_cert),
+                        ("sslkey", &self.ssl_key),
+                    ]
+                    .into_iter()
+                    .filter_map(|(k, v)| set(v).map(|v| (k, v)))
+                    .collect(),
                 }
             }
         }
@@ -99,26 +165,48 @@ macro_rules! pg_args {
 }
 
 /// A module's `ANSIBLE_ONLY`: community.postgresql's connection arguments that psql here does
-/// not take (TLS settings, libpq parameters, `SET ROLE`, input checks), then `$extra`.
+/// not take (arbitrary libpq parameters), then `$extra`.
 macro_rules! pg_ansible_only {
     ($($extra:literal),* $(,)?) => {
-        &[
-            "ssl_mode", "ca_cert", "ssl_rootcert", "ssl_cert", "ssl_key", "connect_params",
-            "session_role", "trust_input", $($extra),*
-        ]
+        &["connect_params", $($extra),*]
     };
 }
 
-/// `dbname='…'` (libpq quoting: backslash-escaped `'` and `\`).
+/// `ssl_mode`: one of libpq's `sslmode` values, as community.postgresql's choices.
+pub fn ssl_mode<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    const MODES: [&str; 6] = [
+        "allow",
+        "disable",
+        "prefer",
+        "require",
+        "verify-ca",
+        "verify-full",
+    ];
+    let v = super::args::opt_string(d)?;
+    match v {
+        Some(m) if !MODES.contains(&m.as_str()) => Err(serde::de::Error::custom(format!(
+            "value of ssl_mode must be one of: {}, got: {m}",
+            MODES.join(", ")
+        ))),
+        v => Ok(v),
+    }
+}
+
+/// libpq quoting of a conninfo value: backslash-escaped `'` and `\`.
+fn conninfo_value(v: &str) -> String {
+    format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// `dbname='…'`.
 fn dbname_conninfo(db: &str) -> String {
-    format!("dbname='{}'", db.replace('\\', "\\\\").replace('\'', "\\'"))
+    format!("dbname={}", conninfo_value(db))
 }
 
 /// Runs SQL (stdin) through psql as the task's user: on the host's kept psql session for this
 /// connection when it can (see [`session`]), else a psql of its own. Unaligned, tuples only,
 /// tab-separated, stop on the first error either way.
 pub async fn psql(ctx: &Ctx<'_>, conn: &Conn, db: &str, sql: &str) -> Result<Output, ModuleError> {
-    if session::suits(ctx, conn) {
+    if !conn.own_psql() && session::suits(ctx, conn) {
         return session::run(ctx, conn, db, sql).await;
     }
     psql_once(ctx, conn, db, sql).await
@@ -138,7 +226,11 @@ fn psql_args(conn: &Conn, db: &str) -> String {
     }
     // Always a database name: a value with `=` or a URI prefix would otherwise be read as a
     // whole connection string (another host, user or sslmode).
-    args.push_str(&format!(" -d {} -f -", sh_quote(&dbname_conninfo(db))));
+    let mut conninfo = dbname_conninfo(db);
+    for (k, v) in &conn.ssl {
+        conninfo.push_str(&format!(" {k}={}", conninfo_value(v)));
+    }
+    args.push_str(&format!(" -d {} -f -", sh_quote(&conninfo)));
     args
 }
 
@@ -180,6 +272,9 @@ pub async fn psql_once(
     let mut input = Vec::new();
     if let Some(pw) = &conn.password {
         input.extend_from_slice(format!("{pw}\n").as_bytes());
+    }
+    if let Some(role) = &conn.session_role {
+        input.extend_from_slice(format!("SET ROLE {};\n", quote_ident(role)).as_bytes());
     }
     input.extend_from_slice(sql.as_bytes());
     let mut out = ctx.query(&psql_command(conn, db), Some(&input)).await?;

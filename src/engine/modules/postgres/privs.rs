@@ -67,6 +67,18 @@ impl Module for PostgresqlPrivs {
     type Pending = Change;
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<Change>, ModuleError> {
+        let (roles, targets) = (self.roles.join(","), self.target_roles.join(","));
+        if let Some(failed) = super::check_input(
+            self.trust_input,
+            &[
+                Some(&roles),
+                Some(&targets),
+                self.session_role.as_deref(),
+                self.schema.as_deref(),
+            ],
+        ) {
+            return Ok(Query::done(failed));
+        }
         read(self, ctx).await
     }
 

@@ -60,6 +60,10 @@ impl Module for PostgresqlQuery {
     }
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<Pending>, ModuleError> {
+        if let Some(failed) = super::check_input(self.trust_input, &[self.session_role.as_deref()])
+        {
+            return Ok(Query::done(failed));
+        }
         read(self, ctx).await
     }
 

@@ -67,6 +67,19 @@ impl Module for PostgresqlUser {
     }
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<Change>, ModuleError> {
+        let flags = self.role_attr_flags.join(",");
+        if let Some(failed) = super::check_input(
+            self.trust_input,
+            &[
+                Some(&self.name),
+                self.password.as_deref(),
+                self.expires.as_deref(),
+                Some(&flags),
+                self.session_role.as_deref(),
+            ],
+        ) {
+            return Ok(Query::done(failed));
+        }
         read(self, ctx).await
     }
 
