@@ -9,11 +9,15 @@ use super::{Ctx, Diff, ModuleError, ModuleResult};
 use crate::transport::{Output, sh_quote};
 
 pub use db::PostgresqlDb;
+pub use membership::PostgresqlMembership;
 pub use pg_hba::PostgresqlPgHba;
 pub use ping::PostgresqlPing;
 pub use privs::PostgresqlPrivs;
 pub use query::PostgresqlQuery;
+pub use schema::PostgresqlSchema;
 pub use scram::{password_matches, scram_verifier};
+pub use table::PostgresqlTable;
+pub use tablespace::PostgresqlTablespace;
 pub use user::PostgresqlUser;
 
 pub fn quote_ident(s: &str) -> String {
@@ -335,12 +339,16 @@ macro_rules! try_sql {
 
 // After the macros, which they use.
 mod db;
+mod membership;
 mod pg_hba;
 mod ping;
 mod privs;
 mod query;
+mod schema;
 mod scram;
 mod session;
+mod table;
+mod tablespace;
 mod user;
 
 #[cfg(test)]

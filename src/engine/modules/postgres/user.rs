@@ -108,7 +108,10 @@ async fn read(a: &PostgresqlUser, ctx: &Ctx<'_>) -> Result<Query<Change>, Module
         &db,
         &format!(
             "SELECT rolsuper, rolcreatedb, rolcreaterole, rolinherit, rolcanlogin, rolreplication, rolbypassrls, \
-             rolconnlimit, coalesce(rolvaliduntil::text, ''), coalesce(rolpassword, '') FROM pg_authid WHERE rolname = {};\n",
+             rolconnlimit, coalesce(rolvaliduntil::text, ''), coalesce(rolpassword, '') FROM {} WHERE rolname = {};\n",
+            // A session_role need not be a superuser, who alone reads pg_authid: pg_roles then
+            // (the verifier shows as ******** and cannot be compared).
+            if conn.session_role.is_some() { "pg_roles" } else { "pg_authid" },
             quote_literal(&name)
         )
     )
