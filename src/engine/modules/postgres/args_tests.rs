@@ -62,6 +62,60 @@ fn every_module_refuses_ansible_only_and_unknown_arguments() {
     );
     refuses_what_it_does_not_implement::<PostgresqlQuery>(json!({"query": "SELECT 1"}));
     refuses_what_it_does_not_implement::<PostgresqlPing>(json!({}));
+    refuses_what_it_does_not_implement::<PostgresqlTablespace>(json!({"name": "ts"}));
+    refuses_what_it_does_not_implement::<PostgresqlSchema>(json!({"name": "s"}));
+    refuses_what_it_does_not_implement::<PostgresqlTable>(json!({"name": "t"}));
+    refuses_what_it_does_not_implement::<PostgresqlMembership>(
+        json!({"group": "g", "target_roles": "a,b"}),
+    );
+}
+
+/// session_role, trust_input and the TLS arguments reach the connection: `SET ROLE` on a psql
+/// of its own, the TLS settings in its conninfo; a bad ssl_mode is refused with the choices.
+#[test]
+fn shared_session_role_and_tls_arguments() {
+    let p: PostgresqlPing = parsed(json!({
+        "session_role": "boss", "ssl_mode": "verify-full", "ssl_rootcert": "/ca.crt",
+        "ssl_cert": "/c.crt", "ssl_key": "/c.key", "trust_input": "no"
+    }));
+    let c = p.conn("app");
+    assert_eq!(c.session_role.as_deref(), Some("boss"));
+    assert!(c.own_psql());
+    assert_eq!(
+        c.ssl,
+        vec![
+            ("sslmode", "verify-full".to_string()),
+            ("sslrootcert", "/ca.crt".to_string()),
+            ("sslcert", "/c.crt".to_string()),
+            ("sslkey", "/c.key".to_string()),
+        ]
+    );
+    let args = psql_args(&c, "app");
+    assert!(
+        args.contains("sslmode=") && args.contains("verify-full") && args.contains("sslkey="),
+        "{args}"
+    );
+    assert_eq!(p.trust_input, Some(false));
+    let msg = refused::<PostgresqlPing>(json!({"ssl_mode": "always"}));
+    assert!(msg.contains("must be one of: allow, disable"), "{msg}");
+}
+
+#[test]
+fn check_input_is_the_modules_injection_check() {
+    let bad = "x\"; DROP TABLE t; --";
+    assert!(check_input(Some(true), &[Some(bad)]).is_none());
+    assert!(check_input(None, &[Some(bad)]).is_none());
+    let r = check_input(
+        Some(false),
+        &[Some("ok"), None, Some(bad), Some("a UNION SELECT 1")],
+    );
+    assert_eq!(
+        r.and_then(|r| r.msg),
+        Some(format!(
+            "Passed input '{bad}, a UNION SELECT 1' is potentially dangerous"
+        ))
+    );
+    assert!(check_input(Some(false), &[Some("db.name"), Some("it's")]).is_none());
 }
 
 #[test]
