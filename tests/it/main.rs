@@ -27,6 +27,7 @@ mod modules_b;
 mod modules_c;
 mod postgres_modules;
 mod modules_d;
+mod postgres_db;
 mod psql_session;
 mod pyre_lineinfile;
 mod robust;

@@ -66,6 +66,11 @@ fn every_module_refuses_ansible_only_and_unknown_arguments() {
         json!({"name": "work_mem", "value": "8MB"}),
     );
     refuses_what_it_does_not_implement::<PostgresqlTable>(json!({"name": "t"}));
+    refuses_what_it_does_not_implement::<PostgresqlTablespace>(json!({"name": "ts"}));
+    refuses_what_it_does_not_implement::<PostgresqlSchema>(json!({"name": "s"}));
+    refuses_what_it_does_not_implement::<PostgresqlMembership>(
+        json!({"group": "g", "target_roles": "a,b"}),
+    );
 }
 
 #[test]
@@ -105,11 +110,11 @@ fn postgresql_db_arguments() {
         "maintenance_db": "template1"
     }));
     assert_eq!(d.name, "2024");
-    assert_eq!(d.state, State::Absent);
+    assert_eq!(d.state, db::DbState::Absent);
     assert_eq!((d.force, d.conn_limit), (Some(true), Some(5)));
     assert_eq!(d.maintenance_db(), "template1");
-    let msg = refused::<PostgresqlDb>(json!({"name": "app", "state": "dump"}));
-    assert!(msg.contains("unknown variant `dump`"), "{msg}");
+    let msg = refused::<PostgresqlDb>(json!({"name": "app", "state": "dumped"}));
+    assert!(msg.contains("unknown variant `dumped`"), "{msg}");
     let msg = refused::<PostgresqlDb>(json!({"owner": "app"}));
     assert!(msg.contains("missing field `name`"), "{msg}");
     // login_db is not postgresql_db's (it connects to maintenance_db).

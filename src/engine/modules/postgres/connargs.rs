@@ -139,6 +139,12 @@ pub enum Input<'a> {
     Dict(&'a [(String, String)]),
 }
 
+/// [`untrusted`] over text values only (the modules whose checked arguments are all text).
+pub fn check_input(trust_input: Option<bool>, values: &[Option<&str>]) -> Option<ModuleResult> {
+    let all: Vec<Input<'_>> = values.iter().map(|v| Input::Text(*v)).collect();
+    untrusted(trust_input, &all)
+}
+
 /// With `trust_input: false`, the collection's failure for the values that look dangerous:
 /// "Passed input 'a, b' is potentially dangerous". None when trusted or all are clean.
 pub fn untrusted(trust_input: Option<bool>, values: &[Input<'_>]) -> Option<ModuleResult> {

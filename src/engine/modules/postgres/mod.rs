@@ -10,12 +10,16 @@ use crate::transport::{Output, sh_quote};
 
 pub use db::PostgresqlDb;
 pub use pg_hba::PostgresqlPgHba;
+pub use connargs::check_input;
 pub use ping::PostgresqlPing;
 pub use privs::PostgresqlPrivs;
 pub use query::PostgresqlQuery;
 pub use scram::{md5_verifier, password_matches, scram_verifier};
+pub use schema::PostgresqlSchema;
 pub use set::PostgresqlSet;
 pub use table::PostgresqlTable;
+pub use tablespace::PostgresqlTablespace;
+pub use membership::PostgresqlMembership;
 pub use user::PostgresqlUser;
 
 pub fn quote_ident(s: &str) -> String {
@@ -128,7 +132,9 @@ macro_rules! pg_args {
             }
 
             /// With `trust_input: false`: the task's failure when `session_role` or one of
-            /// `values` looks like SQL injection (community.postgresql's check_input).
+            /// `values` looks like SQL injection (community.postgresql's check_input). Modules
+            /// that check `session_role` elsewhere in their list use [`check_input`] instead.
+            #[allow(dead_code)]
             pub(super) fn untrusted(
                 &self,
                 values: &[$crate::engine::modules::postgres::connargs::Input<'_>],
@@ -300,14 +306,17 @@ macro_rules! try_sql {
 pub mod connargs;
 mod db;
 mod ident;
+mod membership;
 mod pg_hba;
 mod ping;
 mod privs;
 mod query;
+mod schema;
 mod scram;
 mod session;
 mod set;
 mod table;
+mod tablespace;
 mod user;
 
 #[cfg(test)]
