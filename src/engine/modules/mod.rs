@@ -13,6 +13,7 @@ pub mod get_url;
 pub mod hostname;
 pub mod misc;
 pub mod module;
+pub mod pg_clusters;
 pub mod pkg;
 pub mod postgres;
 pub mod service;
