@@ -186,6 +186,7 @@ async fn run_play_on_host(
         if state.stopped {
             return;
         }
+        super::warm::psql_session(shared, &pc, state, &base);
     }
     for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
         run_items(shared, &mut pc, state, section, &base).await;
