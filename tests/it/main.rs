@@ -24,6 +24,7 @@ mod migrate;
 mod modules_a;
 mod modules_b;
 mod modules_c;
+mod pg_speed;
 mod psql_session;
 mod robust;
 mod roles;
