@@ -192,9 +192,7 @@ pub fn active(out: &str, mark: &str) -> Option<bool> {
     let mut any = false;
     let mut unsure = false;
     for (vc, _, _) in &s.clusters {
-        let Some((v, c)) = vc.split_once('/') else {
-            return None;
-        };
+        let (v, c) = vc.split_once('/')?;
         if !listed(v) {
             continue;
         }
