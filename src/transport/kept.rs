@@ -22,10 +22,18 @@ impl Kept {
     pub fn take<T: Any + Send>(&self, key: &str) -> Option<T> {
         let item = {
             let mut idle = self.idle.lock().ok()?;
-            let at = idle.iter().position(|(k, _)| k == key)?;
+            // Key and type: a session still starting (another type) stays for its own taker.
+            let at = idle.iter().position(|(k, v)| k == key && v.is::<T>())?;
             idle.remove(at).1
         };
         item.downcast::<T>().ok().map(|b| *b)
+    }
+
+    /// Whether anything is kept under `key`.
+    pub fn has(&self, key: &str) -> bool {
+        self.idle
+            .lock()
+            .is_ok_and(|idle| idle.iter().any(|(k, _)| k == key))
     }
 
     /// Keeps `item` under `key` for a later task; beyond [`MAX_KEPT`] the oldest is dropped.
@@ -86,7 +94,6 @@ mod tests {
         let kept = Kept::default();
         kept.put("a".into(), 1u32);
         assert_eq!(kept.take::<String>("a"), None, "wrong type: not given");
-        kept.put("a".into(), 1u32);
         assert_eq!(kept.take::<u32>("a"), Some(1));
         assert_eq!(kept.take::<u32>("a"), None, "taken: no longer idle");
         for i in 0..(MAX_KEPT as u32 + 2) {

@@ -28,6 +28,7 @@ mod modules_c;
 mod postgres_modules;
 mod modules_d;
 mod postgres_db;
+mod pg_speed;
 mod psql_session;
 mod pyre_lineinfile;
 mod robust;

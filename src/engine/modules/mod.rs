@@ -14,6 +14,7 @@ pub mod hostname;
 pub mod locale_gen;
 pub mod misc;
 pub mod module;
+pub mod pg_clusters;
 pub mod pkg;
 pub mod postgres;
 pub mod reboot;

@@ -21,6 +21,7 @@ mod plays;
 mod scope;
 mod set_fact;
 mod task;
+mod warm;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

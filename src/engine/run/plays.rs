@@ -223,6 +223,7 @@ async fn run_play_on_host(
         if state.stopped {
             return;
         }
+        super::warm::psql_session(shared, &pc, state, &base);
     }
     for (n, section) in (1..).zip([&play.pre_tasks, &play.tasks, &play.post_tasks]) {
         pc.path = vec![n];

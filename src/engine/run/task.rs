@@ -597,7 +597,7 @@ pub(super) fn unmet_when(
 
 /// The module's arguments, rendered (`assert`'s are conditions: they stay text), with `omit`
 /// values dropped; `debug: var=` also gets the variable's value.
-fn module_args(
+pub(super) fn module_args(
     templar: &Templar,
     task: &Task,
     scope: &JValue,

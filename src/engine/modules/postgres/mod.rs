@@ -31,6 +31,7 @@ pub fn quote_literal(s: &str) -> String {
 }
 
 /// How to reach the server.
+#[derive(Clone)]
 pub struct Conn {
     pub db: String,
     pub port: Option<i64>,
@@ -162,6 +163,31 @@ macro_rules! pg_ansible_only {
 /// `dbname='…'` (libpq quoting: backslash-escaped `'` and `\`).
 fn dbname_conninfo(db: &str) -> String {
     connargs::conninfo_pair("dbname", db)
+}
+
+/// Starts the kept psql session a task of `module` with these (rendered) arguments will use,
+/// ahead of it (see [`session::warm`]); nothing for other modules or arguments that do not
+/// deserialize (the task reports those).
+pub fn warm_session(
+    module: &str,
+    args: &serde_json::Map<String, Value>,
+    transport: std::sync::Arc<dyn crate::transport::Transport>,
+    escalation: Option<crate::transport::Become>,
+    command_timeout: Option<std::time::Duration>,
+) {
+    fn parse<T: serde::de::DeserializeOwned>(args: &serde_json::Map<String, Value>) -> Option<T> {
+        serde_json::from_value(Value::Object(args.clone())).ok()
+    }
+    let conn = match module {
+        "postgresql_user" => parse::<PostgresqlUser>(args).map(|a| a.conn(a.login_db())),
+        "postgresql_db" => parse::<PostgresqlDb>(args).map(|a| a.conn(a.maintenance_db())),
+        "postgresql_privs" => parse::<PostgresqlPrivs>(args).map(|a| a.conn(a.database())),
+        _ => None,
+    };
+    if let Some(conn) = conn {
+        let db = conn.db.clone();
+        session::warm(transport, escalation, &conn, &db, command_timeout);
+    }
 }
 
 /// Runs SQL (stdin) through psql as the task's user: on the host's kept psql session for this

@@ -13,10 +13,12 @@
 //! Secrets: the SQL (ALTER ROLE … PASSWORD) and a login password travel on stdin only; the
 //! password is read by psql's own prompt (`-W`), never exported to its environment.
 
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock};
 
 use super::{Conn, Ctx, ModuleError, psql_command, strip_prompt};
-use crate::transport::{Control, Output, ProcEvent, Process, Stream, TransportError, spawn_as};
+use crate::transport::{
+    Become, Control, Output, ProcEvent, Process, Stream, Transport, TransportError, spawn_as,
+};
 
 /// A psql kept on the connection between tasks.
 struct Session {
@@ -37,6 +39,42 @@ impl Drop for Session {
         // End of input: psql closes its server connection and exits.
         let _ = self.proc.control.try_send(Control::CloseStdin);
     }
+}
+
+/// A session [`warm`] is starting: the task that needs it waits for it rather than starting
+/// another.
+struct Starting(tokio::sync::oneshot::Receiver<Session>);
+
+/// Starts the session a later task will use (issue 19: the run starts it while the tasks before
+/// that one run, so its become, `pg_wrapper` and server connection are not on the task's
+/// path). Nothing is reported: a session that did not start, or whose server went away before
+/// the task, is replaced by a new one then, as any stale session is.
+pub fn warm(
+    transport: Arc<dyn Transport>,
+    escalation: Option<Become>,
+    conn: &Conn,
+    db: &str,
+    command_timeout: Option<std::time::Duration>,
+) {
+    let Some(kept) = transport.kept() else {
+        return;
+    };
+    if conn.one_shot || command_timeout.is_some() {
+        return;
+    }
+    let key = key(escalation.as_ref(), conn);
+    if kept.has(&key) {
+        return;
+    }
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    kept.put(key, Starting(rx));
+    let (conn, db) = (conn.clone(), db.to_string());
+    tokio::spawn(async move {
+        if let Ok(s) = start(transport.as_ref(), escalation.as_ref(), &conn, &db).await {
+            // No taker any more (the connection closed): dropping it ends psql.
+            let _ = tx.send(s);
+        }
+    });
 }
 
 /// What a task's exchange with a session came to.
@@ -67,16 +105,24 @@ pub(super) async fn run(
     let Some(kept) = ctx.conn.kept() else {
         return Err(TransportError::Other("no kept sessions on this connection".into()).into());
     };
-    let key = key(ctx, conn);
+    let key = key(ctx.escalation.as_ref(), conn);
     let mut sql = sql.to_string();
     if !sql.ends_with('\n') {
         sql.push('\n');
     }
     loop {
-        let (mut session, reused) = match kept.take::<Session>(&key) {
+        // One started ahead counts as reused: if it failed or went stale, a new one is started.
+        let warmed = match kept.take::<Starting>(&key) {
+            Some(Starting(rx)) => tokio::select! {
+                r = rx => r.ok(),
+                _ = ctx.cancel.killed() => return Err(killed()),
+            },
+            None => None,
+        };
+        let (mut session, reused) = match warmed.or_else(|| kept.take::<Session>(&key)) {
             Some(s) => (s, true),
             None => tokio::select! {
-                r = start(ctx, conn, db) => (r?, false),
+                r = start(ctx.conn, ctx.escalation.as_ref(), conn, db) => (r?, false),
                 _ = ctx.cancel.killed() => return Err(killed()),
             },
         };
@@ -111,11 +157,9 @@ fn killed() -> ModuleError {
 /// The session's identity: who runs psql and how it connects (the database aside: a session
 /// switches). The password is part of it (hashed: keys are compared, never shown) so another
 /// password gets another session.
-fn key(ctx: &Ctx<'_>, conn: &Conn) -> String {
+fn key(escalation: Option<&Become>, conn: &Conn) -> String {
     use sha2::Digest;
-    let become_key = ctx
-        .escalation
-        .as_ref()
+    let become_key = escalation
         .map(|b| format!("{}:{}", b.method.tool(), b.user))
         .unwrap_or_default();
     let pw = conn
@@ -131,9 +175,14 @@ fn key(ctx: &Ctx<'_>, conn: &Conn) -> String {
 }
 
 /// Starts psql as the one-shot path would run it, reading its script from stdin until the end.
-async fn start(ctx: &Ctx<'_>, conn: &Conn, db: &str) -> Result<Session, ModuleError> {
+async fn start(
+    transport: &dyn Transport,
+    escalation: Option<&Become>,
+    conn: &Conn,
+    db: &str,
+) -> Result<Session, ModuleError> {
     let command = psql_command(conn, db);
-    let (proc, _) = spawn_as(ctx.conn, &command, ctx.escalation.as_ref()).await?;
+    let (proc, _) = spawn_as(transport, &command, escalation).await?;
     let session = Session {
         proc,
         db: db.to_string(),
