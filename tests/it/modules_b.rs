@@ -42,8 +42,11 @@ fn run_ansible(h: &Hosts, ansible: &Path, pb: &Path, args: &[&str]) -> CmdOutput
         .args(args)
         .current_dir(h.dir())
         .env("ANSIBLE_NOCOLOR", "1")
-        .env("ANSIBLE_LOCAL_TEMP", h.p("ansible-tmp"));
-    run_with_timeout(cmd, Duration::from_secs(240))
+        .env("ANSIBLE_LOCAL_TEMP", h.p("ansible-tmp"))
+        // Control sockets of this harness only: another test's host that had the same address
+        // (slots are reused) must never answer through a ControlPersist master left behind.
+        .env("ANSIBLE_SSH_CONTROL_PATH_DIR", h.p("cp"));
+    run_with_timeout(cmd, Duration::from_secs(400))
 }
 
 /// Runs `playbook` with both engines on h1 (`d` is /tmp/ansible or /tmp/native there) and

@@ -191,7 +191,7 @@ const REBOOT_PB: &str = r#"- hosts: h1
         reboot_command: fake-reboot
         boot_time_command: cat /root/boot_id
         post_reboot_delay: 1
-        reboot_timeout: 60
+        reboot_timeout: 180
       register: r1
     - name: the host's connection after the reboot
       command: cat /root/boot_id
