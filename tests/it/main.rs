@@ -29,6 +29,7 @@ mod postgres_modules;
 mod modules_d;
 mod postgres_db;
 mod psql_session;
+mod path_expand;
 mod pyre_lineinfile;
 mod robust;
 mod roles;
