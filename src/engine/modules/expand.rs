@@ -50,7 +50,8 @@ pub async fn expand_paths(
         .filter(|u| !env.homes.contains_key(u))
         .collect();
     if !late.is_empty() {
-        env.homes.extend(lookup(ctx, &BTreeSet::new(), &late).await?.homes);
+        env.homes
+            .extend(lookup(ctx, &BTreeSet::new(), &late).await?.homes);
     }
     let expand = |s: &str| expanduser(&expandvars(s, &env.vars), &env.homes);
     let mut out = args.clone();
@@ -250,7 +251,11 @@ mod tests {
 
     #[test]
     fn expands_tilde_as_python_does() {
-        let homes = env(&[("", Some("/home/me/")), ("root", Some("/root")), ("x", None)]);
+        let homes = env(&[
+            ("", Some("/home/me/")),
+            ("root", Some("/root")),
+            ("x", None),
+        ]);
         assert_eq!(expanduser("~", &homes), "/home/me");
         assert_eq!(expanduser("~/a/b", &homes), "/home/me/a/b");
         assert_eq!(expanduser("~root", &homes), "/root");

@@ -8,18 +8,18 @@ use super::module::Query;
 use super::{Ctx, Diff, ModuleError, ModuleResult};
 use crate::transport::{Output, sh_quote};
 
-pub use db::PostgresqlDb;
-pub use pg_hba::PostgresqlPgHba;
 pub use connargs::check_input;
+pub use db::PostgresqlDb;
+pub use membership::PostgresqlMembership;
+pub use pg_hba::PostgresqlPgHba;
 pub use ping::PostgresqlPing;
 pub use privs::PostgresqlPrivs;
 pub use query::PostgresqlQuery;
-pub use scram::{md5_verifier, password_matches, scram_verifier};
 pub use schema::PostgresqlSchema;
+pub use scram::{md5_verifier, password_matches, scram_verifier};
 pub use set::PostgresqlSet;
 pub use table::PostgresqlTable;
 pub use tablespace::PostgresqlTablespace;
-pub use membership::PostgresqlMembership;
 pub use user::PostgresqlUser;
 
 pub fn quote_ident(s: &str) -> String {
