@@ -43,9 +43,9 @@ const PLAYBOOK: &str = r#"- hosts: all
             state: absent
           loop: ["~slm_no_such_user/x", "$SLM_NO_SUCH_VAR/x"]
           register: u
-        - name: find under a tilde
+        - name: find under a tilde in a comma-separated list
           find:
-            paths: ["~"]
+            paths: "/nonexistent-slm-dir,~"
             patterns: "{{ n }}"
             hidden: true
           register: f

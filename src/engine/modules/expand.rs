@@ -15,16 +15,20 @@ use serde_json::{Map, Value};
 use super::{Ctx, ModuleError};
 use crate::transport::sh_quote;
 
-/// `args` with the path-typed arguments among `names` expanded; None when none needs it.
+/// `args` with the path-typed arguments among `names` expanded; None when none needs it. Those
+/// among `lists` are lists of paths: a string is split at commas first (Ansible's `type='list'`;
+/// pieces trimmed, as `args::list` reads them).
 pub async fn expand_paths(
     args: &Map<String, Value>,
     names: &[&str],
+    lists: &[&str],
     ctx: &Ctx<'_>,
 ) -> Result<Option<Map<String, Value>>, ModuleError> {
     let values: Vec<&str> = names
         .iter()
-        .filter_map(|n| args.get(*n))
-        .flat_map(|v| match v {
+        .filter_map(|n| args.get(*n).map(|v| (n, v)))
+        .flat_map(|(n, v)| match v {
+            Value::String(s) if lists.contains(n) => split_list(s),
             Value::String(s) => vec![s.as_str()],
             Value::Array(items) => items.iter().filter_map(Value::as_str).collect(),
             _ => Vec::new(),
@@ -57,6 +61,10 @@ pub async fn expand_paths(
     let mut out = args.clone();
     for name in names {
         match out.get_mut(*name) {
+            Some(v @ Value::String(_)) if lists.contains(name) => {
+                let pieces = split_list(v.as_str().unwrap_or_default());
+                *v = Value::Array(pieces.into_iter().map(|p| expand(p).into()).collect());
+            }
             Some(Value::String(s)) => *s = expand(s),
             Some(Value::Array(items)) => {
                 for item in items {
@@ -69,6 +77,13 @@ pub async fn expand_paths(
         }
     }
     Ok(Some(out))
+}
+
+fn split_list(s: &str) -> Vec<&str> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect()
 }
 
 /// What the target's environment and passwd say: variable → value (None: unset), user → home

@@ -43,6 +43,8 @@ pub trait Module: DeserializeOwned + Send + Sync + Sized {
     /// The arguments Ansible types `path` on the target (aliases included, and lists of paths):
     /// [`drive`] expands `$VAR` and `~` in them first, as AnsibleModule does (see `expand`).
     const PATH_ARGS: &'static [&'static str] = &[];
+    /// Those of [`Self::PATH_ARGS`] that are lists of paths (a string is comma-separated).
+    const PATH_LISTS: &'static [&'static str] = &[];
 
     /// [`Self::PATH_ARGS`] for these arguments: narrower where a source is on the controller
     /// unless `remote_src` says otherwise.
@@ -89,7 +91,8 @@ pub async fn drive<M: Module>(
     args: &Map<String, Value>,
     ctx: &Ctx<'_>,
 ) -> Result<ModuleResult, ModuleError> {
-    let expanded = super::expand::expand_paths(args, M::path_args(args), ctx).await?;
+    let expanded =
+        super::expand::expand_paths(args, M::path_args(args), M::PATH_LISTS, ctx).await?;
     let module = parse_known::<M>(expanded.as_ref().unwrap_or(args), ctx.action)?;
     let found = module.query(ctx).await?;
     match found.pending {
