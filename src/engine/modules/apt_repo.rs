@@ -394,6 +394,7 @@ impl Module for AptKey {
     const NAME: &'static str = "apt_key";
     const ANSIBLE_ONLY: &'static [&'static str] = &["validate_certs"];
     type Pending = KeyChange;
+    const PATH_ARGS: &'static [&'static str] = &["file", "keyring"];
 
     fn validate(&self) -> Result<(), ModuleError> {
         let given = [&self.data, &self.file, &self.keyserver, &self.url]

@@ -177,6 +177,7 @@ impl Module for Command {
     const NAME: &'static str = "command";
     const ANSIBLE_ONLY: &'static [&'static str] = &[];
     type Pending = ();
+    const PATH_ARGS: &'static [&'static str] = &["chdir", "creates", "removes"];
 
     fn unsupported(_: &str, unknown: &[&str]) -> String {
         module::unsupported_msg(ANSIBLE_COMMAND, unknown, ANSIBLE_COMMAND_ARGS)
@@ -196,6 +197,7 @@ impl Module for Shell {
     /// The command module takes `argv` for shell too (quoted and joined into the script).
     const ANSIBLE_ONLY: &'static [&'static str] = &["argv"];
     type Pending = ();
+    const PATH_ARGS: &'static [&'static str] = &["chdir", "creates", "removes"];
 
     /// ansible-core's shell action plugin refuses command's `expand_argument_vars` itself, before
     /// the module sees anything (so without the supported list).

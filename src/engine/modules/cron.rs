@@ -64,6 +64,7 @@ impl Module for Cron {
     const NAME: &'static str = "cron";
     const ANSIBLE_ONLY: &'static [&'static str] = &[];
     type Pending = CronChange;
+    const PATH_ARGS: &'static [&'static str] = &["cron_file"];
 
     fn validate(&self) -> Result<(), ModuleError> {
         super::args::choice(

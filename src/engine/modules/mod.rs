@@ -7,6 +7,7 @@ pub mod catalog;
 pub mod command;
 pub mod cron;
 pub mod dnf;
+pub mod expand;
 pub mod facts;
 pub mod files;
 pub mod get_url;

@@ -40,6 +40,17 @@ pub trait Module: DeserializeOwned + Send + Sync + Sized {
     const ANSIBLE_ONLY: &'static [&'static str];
     /// What `apply` needs from `query`.
     type Pending: Send;
+    /// The arguments Ansible types `path` on the target (aliases included, and lists of paths):
+    /// [`drive`] expands `$VAR` and `~` in them first, as AnsibleModule does (see `expand`).
+    const PATH_ARGS: &'static [&'static str] = &[];
+    /// Those of [`Self::PATH_ARGS`] that are lists of paths (a string is comma-separated).
+    const PATH_LISTS: &'static [&'static str] = &[];
+
+    /// [`Self::PATH_ARGS`] for these arguments: narrower where a source is on the controller
+    /// unless `remote_src` says otherwise.
+    fn path_args(_args: &Map<String, Value>) -> &'static [&'static str] {
+        Self::PATH_ARGS
+    }
 
     /// Ansible's run-time failure for arguments its module does not take (`unknown`: sorted, at
     /// least one; `action`: the module as the task wrote it), reported when the others are
@@ -80,7 +91,9 @@ pub async fn drive<M: Module>(
     args: &Map<String, Value>,
     ctx: &Ctx<'_>,
 ) -> Result<ModuleResult, ModuleError> {
-    let module = parse_known::<M>(args, ctx.action)?;
+    let expanded =
+        super::expand::expand_paths(args, M::path_args(args), M::PATH_LISTS, ctx).await?;
+    let module = parse_known::<M>(expanded.as_ref().unwrap_or(args), ctx.action)?;
     let found = module.query(ctx).await?;
     match found.pending {
         Some(pending) if !ctx.check => module.apply(pending, ctx).await,

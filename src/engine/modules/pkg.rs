@@ -98,6 +98,7 @@ impl Module for Apt {
         "upgrade",
     ];
     type Pending = AptChange;
+    const PATH_ARGS: &'static [&'static str] = &["deb"];
 
     fn validate(&self) -> Result<(), ModuleError> {
         match self.state.as_deref() {

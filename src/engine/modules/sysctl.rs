@@ -42,6 +42,7 @@ impl Module for Sysctl {
     const NAME: &'static str = "sysctl";
     const ANSIBLE_ONLY: &'static [&'static str] = &[];
     type Pending = SysctlChange;
+    const PATH_ARGS: &'static [&'static str] = &["sysctl_file"];
 
     fn validate(&self) -> Result<(), ModuleError> {
         let state = super::args::choice(

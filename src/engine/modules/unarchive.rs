@@ -83,6 +83,15 @@ impl Module for Unarchive {
         "unsafe_writes",
     ];
     type Pending = Unpack;
+    const PATH_ARGS: &'static [&'static str] = &["src", "dest", "creates"];
+
+    /// `src` is on the controller (the action plugin expands it there) unless `remote_src`.
+    fn path_args(args: &Map<String, Value>) -> &'static [&'static str] {
+        match args.get("remote_src").and_then(args::parse_bool) {
+            Some(true) => Self::PATH_ARGS,
+            _ => &["dest", "creates"],
+        }
+    }
 
     /// Ansible's unarchive action plugin hands the arguments on to `ansible.legacy.unarchive`.
     fn unsupported(_: &str, unknown: &[&str]) -> String {

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{
     Attrs, Change, TEXT_LIMIT, Write, WriteOpts, apply_change, local_source, probe, query_bytes,
@@ -58,6 +58,15 @@ impl Module for Copy {
         "attr",
     ];
     type Pending = Change;
+    const PATH_ARGS: &'static [&'static str] = &["src", "dest"];
+
+    /// `src` is on the controller (the action plugin expands it there) unless `remote_src`.
+    fn path_args(args: &Map<String, Value>) -> &'static [&'static str] {
+        match args.get("remote_src").and_then(args::parse_bool) {
+            Some(true) => Self::PATH_ARGS,
+            _ => &["dest"],
+        }
+    }
 
     /// Ansible's copy action plugin hands the arguments on to `ansible.legacy.copy`.
     fn unsupported(_: &str, unknown: &[&str]) -> String {

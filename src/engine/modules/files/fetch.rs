@@ -134,6 +134,7 @@ impl Module for Fetch {
     const NAME: &'static str = "fetch";
     const ANSIBLE_ONLY: &'static [&'static str] = &[];
     type Pending = Pending;
+    const PATH_ARGS: &'static [&'static str] = &["src"];
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<Pending>, ModuleError> {
         if ctx.check {

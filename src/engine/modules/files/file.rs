@@ -48,6 +48,7 @@ impl Module for File {
     ];
     /// The script that makes the change, and the result to report.
     type Pending = (String, ModuleResult);
+    const PATH_ARGS: &'static [&'static str] = &["path", "dest", "name", "src"];
 
     fn validate(&self) -> Result<(), ModuleError> {
         match &self.state {

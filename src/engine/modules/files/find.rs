@@ -580,6 +580,8 @@ impl Module for Find {
     const NAME: &'static str = "find";
     const ANSIBLE_ONLY: &'static [&'static str] = &["encoding"];
     type Pending = ();
+    const PATH_ARGS: &'static [&'static str] = &["paths", "name", "path"];
+    const PATH_LISTS: &'static [&'static str] = &["paths", "name", "path"];
 
     fn validate(&self) -> Result<(), ModuleError> {
         if let Some(a) = &self.checksum_algorithm

@@ -71,6 +71,7 @@ impl Module for LineInFile {
         "selevel",
     ];
     type Pending = Change;
+    const PATH_ARGS: &'static [&'static str] = &["path", "dest", "destfile", "name"];
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<Change>, ModuleError> {
         let path = &self.path;

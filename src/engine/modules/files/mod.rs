@@ -278,14 +278,16 @@ pub async fn write_remote_payload(
          trap 'rm -f \"$tmp\"; exit 129' HUP INT PIPE TERM\nexec 3>\"$tmp\"\n",
     );
     // Keep the old file's owner and mode unless told otherwise (never a symlink's target's: the
-    // link is replaced); a new file gets 0644 like `umask 022`.
+    // link is replaced); a new file gets 0644 like `umask 022`. Its ACL and other xattrs too, as
+    // Ansible's atomic_move keeps them (shutil.copystat); where cp cannot, the rest still holds.
     let numeric_mode = opts
         .attrs
         .mode
         .as_deref()
         .is_some_and(|m| u32::from_str_radix(m, 8).is_ok());
     s.push_str(&format!(
-        "if [ -f \"$dest\" ] && [ ! -L \"$dest\" ]; then chown --reference=\"$dest\" \"$tmp\" 2>/dev/null || true; {}",
+        "if [ -f \"$dest\" ] && [ ! -L \"$dest\" ]; then chown --reference=\"$dest\" \"$tmp\" 2>/dev/null || true; \
+         cp --attributes-only --preserve=mode,xattr -- \"$dest\" \"$tmp\" 2>/dev/null || true; {}",
         if numeric_mode {
             "fi\n"
         } else {

@@ -44,6 +44,7 @@ impl Module for Slurp {
     const NAME: &'static str = "slurp";
     const ANSIBLE_ONLY: &'static [&'static str] = &[];
     type Pending = ();
+    const PATH_ARGS: &'static [&'static str] = &["src", "path"];
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
         use base64::Engine;

@@ -274,6 +274,7 @@ impl Module for Stat {
     const NAME: &'static str = "stat";
     const ANSIBLE_ONLY: &'static [&'static str] = &[];
     type Pending = ();
+    const PATH_ARGS: &'static [&'static str] = &["path", "dest", "name"];
 
     fn validate(&self) -> Result<(), ModuleError> {
         let algo = self.algorithm();

@@ -38,6 +38,7 @@ impl Module for TempFile {
     const NAME: &'static str = "tempfile";
     const ANSIBLE_ONLY: &'static [&'static str] = &[];
     type Pending = ();
+    const PATH_ARGS: &'static [&'static str] = &["path"];
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
         if ctx.check {

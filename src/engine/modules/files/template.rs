@@ -54,6 +54,7 @@ impl Module for Template {
         "attributes",
     ];
     type Pending = Change;
+    const PATH_ARGS: &'static [&'static str] = &["dest"];
 
     /// Ansible's template action plugin renders the file and hands the remaining arguments on
     /// to `ansible.legacy.copy`, which reports them with its own list.

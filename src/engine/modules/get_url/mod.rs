@@ -112,6 +112,7 @@ impl Module for GetUrl {
         "unsafe_writes",
     ];
     type Pending = Download;
+    const PATH_ARGS: &'static [&'static str] = &["dest", "tmp_dest", "client_cert", "client_key"];
 
     fn validate(&self) -> Result<(), ModuleError> {
         if let Some(c) = &self.checksum

@@ -92,6 +92,7 @@ impl Module for PostgresqlDb {
     const NAME: &'static str = "postgresql_db";
     const ANSIBLE_ONLY: &'static [&'static str] = pg_ansible_only!();
     type Pending = Pending;
+    const PATH_ARGS: &'static [&'static str] = &["target", "tablespace"];
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<Pending>, ModuleError> {
         read(self, ctx).await

@@ -178,6 +178,7 @@ impl Module for PostgresqlPgHba {
     ];
     /// The write that makes the file hold the rule.
     type Pending = files::Change;
+    const PATH_ARGS: &'static [&'static str] = &["dest"];
 
     fn validate(&self) -> Result<(), ModuleError> {
         self.rule().map(|_| ())

@@ -24,6 +24,7 @@ impl Module for PostgresqlTablespace {
     const NAME: &'static str = "postgresql_tablespace";
     const ANSIBLE_ONLY: &'static [&'static str] = pg_ansible_only!("set", "rename_to", "comment");
     type Pending = Change;
+    const PATH_ARGS: &'static [&'static str] = &["location", "path"];
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<Change>, ModuleError> {
         if let Some(failed) = check_input(

@@ -386,6 +386,7 @@ impl Module for User {
         "role",
     ];
     type Pending = Pending;
+    const PATH_ARGS: &'static [&'static str] = &["home", "shell", "ssh_key_file"];
 
     fn validate(&self) -> Result<(), ModuleError> {
         if self.name.is_empty() || self.name.contains([':', '\n', ',']) {
