@@ -6,7 +6,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::files::{Attrs, WriteOpts, write_remote};
+use super::files::write_plain;
 use super::module::{Module, Query};
 use super::{Ctx, Diff, ModuleError, ModuleResult, args};
 use crate::transport::sh_quote;
@@ -312,17 +312,7 @@ impl Module for Cron {
                 r.changed = out.rc == 0;
             }
             (Some(f), Some(text)) => {
-                let attrs = Attrs {
-                    owner: None,
-                    group: None,
-                    mode: None,
-                };
-                let opts = WriteOpts {
-                    attrs: &attrs,
-                    backup: false,
-                    validate: None,
-                };
-                write_remote(ctx, f, text.as_bytes(), &opts).await?;
+                write_plain(ctx, f, text.as_bytes()).await?;
             }
             (None, text) => {
                 let out = ctx

@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::files::{Attrs, WriteOpts, write_remote};
+use super::files::write_plain;
 use super::module::{Module, Query};
 use super::{Ctx, Diff, ModuleError, ModuleResult, args};
 use crate::transport::sh_quote;
@@ -133,18 +133,8 @@ impl Module for Hostname {
                 }
             }
         } else if c.permanent {
-            let attrs = Attrs {
-                owner: None,
-                group: None,
-                mode: None,
-            };
-            let opts = WriteOpts {
-                attrs: &attrs,
-                backup: false,
-                validate: None,
-            };
             let text = format!("{}\n", self.name);
-            if let Err(e) = write_remote(ctx, "/etc/hostname", text.as_bytes(), &opts).await {
+            if let Err(e) = write_plain(ctx, "/etc/hostname", text.as_bytes()).await {
                 return Ok(ModuleResult::fail(format!(
                     "failed to update hostname: {e}"
                 )));

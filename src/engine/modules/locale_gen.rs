@@ -7,7 +7,7 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::files::{Attrs, WriteOpts, write_remote};
+use super::files::write_plain;
 use super::module::{Module, Query};
 use super::{Ctx, ModuleError, ModuleResult, args};
 
@@ -209,17 +209,7 @@ impl Module for LocaleGen {
     }
 
     async fn apply(&self, p: Regenerate, ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
-        let attrs = Attrs {
-            owner: None,
-            group: None,
-            mode: None,
-        };
-        let opts = WriteOpts {
-            attrs: &attrs,
-            backup: false,
-            validate: None,
-        };
-        write_remote(ctx, LOCALE_GEN, p.text.as_bytes(), &opts).await?;
+        write_plain(ctx, LOCALE_GEN, p.text.as_bytes()).await?;
         let out = ctx.sh("locale-gen", None).await?;
         if out.rc != 0 {
             let mut r = self.fail(out.stderr.trim_end());

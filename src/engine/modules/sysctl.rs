@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::files::{Attrs, WriteOpts, write_remote};
+use super::files::write_plain;
 use super::module::{Module, Query};
 use super::{Ctx, Diff, ModuleError, ModuleResult, args};
 use crate::transport::sh_quote;
@@ -177,17 +177,7 @@ impl Module for Sysctl {
             }
         }
         if let Some((file, text)) = &c.write {
-            let attrs = Attrs {
-                owner: None,
-                group: None,
-                mode: None,
-            };
-            let opts = WriteOpts {
-                attrs: &attrs,
-                backup: false,
-                validate: None,
-            };
-            write_remote(ctx, file, text.as_bytes(), &opts).await?;
+            write_plain(ctx, file, text.as_bytes()).await?;
         }
         if c.reload {
             let file = self.sysctl_file.as_deref().unwrap_or("/etc/sysctl.conf");

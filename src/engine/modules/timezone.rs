@@ -8,7 +8,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::files::{Attrs, WriteOpts, write_remote};
+use super::files::write_plain;
 use super::module::{Module, Query};
 use super::{Ctx, Diff, ModuleError, ModuleResult, args};
 use crate::transport::sh_quote;
@@ -393,17 +393,7 @@ impl Module for Timezone {
                     ),
                 };
                 let (text, deleted) = edit(old, matches, &line);
-                let attrs = Attrs {
-                    owner: None,
-                    group: None,
-                    mode: None,
-                };
-                let opts = WriteOpts {
-                    attrs: &attrs,
-                    backup: false,
-                    validate: None,
-                };
-                if let Err(e) = write_remote(ctx, file, text.as_bytes(), &opts).await {
+                if let Err(e) = write_plain(ctx, file, text.as_bytes()).await {
                     return Ok(abort(
                         &format!(
                             "tried to configure {key} using a file \"{file}\", but could not write to it ({e})"

@@ -255,6 +255,26 @@ pub async fn write_remote(
     write_remote_payload(ctx, path, Payload::Bytes(content), opts).await
 }
 
+/// Writes `content` to `path` as it is: no attributes asked for (an existing file keeps its
+/// owner and mode), no backup, no validation — how the system modules write their config files.
+pub async fn write_plain(
+    ctx: &Ctx<'_>,
+    path: &str,
+    content: &[u8],
+) -> Result<Option<String>, ModuleError> {
+    let attrs = Attrs {
+        owner: None,
+        group: None,
+        mode: None,
+    };
+    let opts = WriteOpts {
+        attrs: &attrs,
+        backup: false,
+        validate: None,
+    };
+    write_remote(ctx, path, content, &opts).await
+}
+
 pub async fn write_remote_payload(
     ctx: &Ctx<'_>,
     path: &str,
