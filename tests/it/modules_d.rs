@@ -177,11 +177,14 @@ fn locale_gen_matches_ansible_playbook() {
     assert_eq!(got[6]["changed"], true, "{got:#}");
 }
 
-/// A reboot as a test host can have one: every SSH connection cut (the listener too), then a
-/// new boot id, SSH back two seconds later from the host's init.
+/// A reboot as a test host can have one: every SSH session cut (the connections' sshd processes,
+/// `sshd: root@notty`, `sshd: root [priv]`, killed; the listener, `sshd: /usr/sbin/sshd … [listener]`,
+/// stays, so nothing has to bring it back), then a new boot id.
+/// An earlier version also killed the listener and had the host's init restart it; under the
+/// full suite's load ansible-playbook then sometimes never saw the host again.
 const FAKE_REBOOT: &str = "#!/bin/sh\n\
-setsid sh -c 'sleep 1; kill -9 $(pidof sshd); echo \"boot-$(date +%s%N)\" > /root/boot_id; \
-sleep 2; kill -USR1 1' </dev/null >/dev/null 2>&1 &\n";
+setsid sh -c 'sleep 1; pkill -9 -f \"^sshd: [^/]\"; echo \"boot-$(date +%s%N)\" > /root/boot_id' \
+</dev/null >/dev/null 2>&1 &\n";
 
 const REBOOT_PB: &str = r#"- hosts: h1
   gather_facts: false
@@ -217,7 +220,7 @@ const REBOOT_PB: &str = r#"- hosts: h1
         content: "{{ [r1, r2, r3, r4, r5, r6, {'boot_changed': after.stdout != 'boot-0'}] | to_json }}"
 "#;
 
-/// reboot through a `reboot_command` that cuts the host's SSH and brings it back: the engine
+/// reboot through a `reboot_command` that cuts every SSH session of the host and changes its boot id: the engine
 /// waits for a new boot id over a new connection, runs the test command, and keeps that
 /// connection for the next task; check mode; a command not in the search paths; a failing
 /// command; a boot id that never changes (timeout); a failing boot_time_command — `changed`,
