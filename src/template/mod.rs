@@ -655,6 +655,29 @@ fn invoke_lookup(
     Ok(JValue::from(values))
 }
 
+/// The cartesian product of `lists`, the last list varying fastest (itertools.product), for the
+/// `product` filter and the `cartesian` lookup; capped so that a template cannot exhaust memory.
+pub(crate) fn cartesian_rows<T: Clone>(lists: &[Vec<T>]) -> Result<Vec<Vec<T>>, String> {
+    const MAX_ROWS: usize = 1_000_000;
+    let mut rows: Vec<Vec<T>> = vec![Vec::new()];
+    for list in lists {
+        if rows.len().saturating_mul(list.len()) > MAX_ROWS {
+            return Err("more than a million combinations".into());
+        }
+        rows = rows
+            .iter()
+            .flat_map(|row| {
+                list.iter().map(move |x| {
+                    let mut row = row.clone();
+                    row.push(x.clone());
+                    row
+                })
+            })
+            .collect();
+    }
+    Ok(rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -117,22 +117,11 @@ pub(super) fn product(state: &State, value: &Value, args: Rest<ValueOrKwargs>) -
     };
     let repeat = usize::try_from(repeat).map_err(|_| fail("product", "repeat must be >= 0"))?;
     let base = lists(state, "product", value, &pos)?;
-    let mut rows: Vec<Vec<Value>> = vec![Vec::new()];
-    for l in std::iter::repeat_n(&base, repeat).flatten() {
-        rows = rows
-            .iter()
-            .flat_map(|r| {
-                l.iter().map(move |x| {
-                    let mut r = r.clone();
-                    r.push(x.clone());
-                    r
-                })
-            })
-            .collect();
-        if rows.len() > 1_000_000 {
-            return Err(fail("product", "more than a million combinations"));
-        }
-    }
+    let lists: Vec<Vec<Value>> = std::iter::repeat_n(&base, repeat)
+        .flatten()
+        .cloned()
+        .collect();
+    let rows = crate::template::cartesian_rows(&lists).map_err(|e| fail("product", &e))?;
     Ok(Value::from(rows.into_iter().map(tuple).collect::<Vec<_>>()))
 }
 

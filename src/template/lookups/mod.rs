@@ -278,19 +278,7 @@ fn cartesian(terms: &[Value]) -> Result<Vec<Value>, String> {
             other => iterate(other),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let mut rows: Vec<Vec<Value>> = vec![Vec::new()];
-    for l in &lists {
-        rows = rows
-            .iter()
-            .flat_map(|r| {
-                l.iter().map(move |x| {
-                    let mut r = r.clone();
-                    r.push(x.clone());
-                    r
-                })
-            })
-            .collect();
-    }
+    let rows = crate::template::cartesian_rows(&lists)?;
     Ok(rows
         .into_iter()
         .map(|r| Value::Array(flatten(&r)))

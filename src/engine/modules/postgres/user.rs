@@ -307,6 +307,51 @@ struct Stmt {
     shown: String,
 }
 
+/// A statement built in words twice: what runs (with the password's stored form) and what the
+/// result shows (the collection's `%(password)s` placeholders).
+struct StmtParts {
+    run: Vec<String>,
+    shown: Vec<String>,
+}
+
+impl StmtParts {
+    fn new(head: String) -> Self {
+        Self {
+            run: vec![head.clone()],
+            shown: vec![head],
+        }
+    }
+
+    fn both(&mut self, words: String) {
+        self.shown.push(words.clone());
+        self.run.push(words);
+    }
+
+    fn pair(&mut self, run: String, shown: String) {
+        self.run.push(run);
+        self.shown.push(shown);
+    }
+
+    fn expires_and_limit(&mut self, expires: Option<&str>, limit: Option<&str>) {
+        if let Some(e) = expires {
+            self.pair(
+                format!("VALID UNTIL {}", quote_literal(e)),
+                "VALID UNTIL %(expires)s".into(),
+            );
+        }
+        if let Some(l) = limit {
+            self.both(l.to_string());
+        }
+    }
+
+    fn into_stmt(self) -> Stmt {
+        Stmt {
+            run: self.run.join(" ").trim_end().to_string() + ";",
+            shown: self.shown.join(" "),
+        }
+    }
+}
+
 async fn read(a: &PostgresqlUser, ctx: &Ctx<'_>) -> Result<Query<Pending>, ModuleError> {
     let name = a.name.as_str();
     let flags_text = a.role_attr_flags.join(",");
@@ -455,28 +500,16 @@ fn plan_present(
     let limit = a.conn_limit.map(|l| format!("CONNECTION LIMIT {l}"));
     match cur {
         None => {
-            let user = q()?;
-            let (mut run, mut shown) = (vec![format!("CREATE USER {user}")], vec![]);
-            shown.push(run[0].clone());
+            let mut sql = StmtParts::new(format!("CREATE USER {}", q()?));
             if let Some(pw) = password.filter(|p| !p.is_empty()) {
-                let stored = unencrypted(pw)?;
-                run.push(format!("WITH ENCRYPTED PASSWORD {stored}"));
-                shown.push(format!("WITH {crypt} PASSWORD %(password)s"));
+                sql.pair(
+                    format!("WITH ENCRYPTED PASSWORD {}", unencrypted(pw)?),
+                    format!("WITH {crypt} PASSWORD %(password)s"),
+                );
             }
-            if let Some(e) = &a.expires {
-                run.push(format!("VALID UNTIL {}", quote_literal(e)));
-                shown.push("VALID UNTIL %(expires)s".into());
-            }
-            if let Some(l) = &limit {
-                run.push(l.clone());
-                shown.push(l.clone());
-            }
-            run.push(flag_text.clone());
-            shown.push(flag_text.clone());
-            out.push(Stmt {
-                run: run.join(" ").trim_end().to_string() + ";",
-                shown: shown.join(" "),
-            });
+            sql.expires_and_limit(a.expires.as_deref(), limit.as_deref());
+            sql.both(flag_text.clone());
+            out.push(sql.into_stmt());
         }
         Some(cur) => {
             let no_pw_changes = a.no_password_changes.unwrap_or(false);
@@ -502,39 +535,21 @@ fn plan_present(
                     .conn_limit
                     .is_some_and(|l| l.to_string() != cur.conn_limit);
                 if pw_change || flags_change || cur.expires_differs || limit_change {
-                    let user = q()?;
-                    let mut run = vec![format!("ALTER USER {user}")];
-                    let mut shown = run.clone();
+                    let mut sql = StmtParts::new(format!("ALTER USER {}", q()?));
                     if pw_change {
                         match password {
-                            Some(pw) if !pw.is_empty() => {
-                                let stored = unencrypted(pw)?;
-                                run.push(format!("WITH ENCRYPTED PASSWORD {stored}"));
-                                shown.push(format!("WITH {crypt} PASSWORD %(password)s"));
-                            }
-                            _ => {
-                                run.push("WITH PASSWORD NULL".into());
-                                shown.push("WITH PASSWORD NULL".into());
-                            }
+                            Some(pw) if !pw.is_empty() => sql.pair(
+                                format!("WITH ENCRYPTED PASSWORD {}", unencrypted(pw)?),
+                                format!("WITH {crypt} PASSWORD %(password)s"),
+                            ),
+                            _ => sql.both("WITH PASSWORD NULL".into()),
                         }
-                        run.push(flag_text.clone());
-                        shown.push(flag_text.clone());
+                        sql.both(flag_text.clone());
                     } else if !flags.is_empty() {
-                        run.push(format!("WITH {flag_text}"));
-                        shown.push(format!("WITH {flag_text}"));
+                        sql.both(format!("WITH {flag_text}"));
                     }
-                    if let Some(e) = &a.expires {
-                        run.push(format!("VALID UNTIL {}", quote_literal(e)));
-                        shown.push("VALID UNTIL %(expires)s".into());
-                    }
-                    if let Some(l) = &limit {
-                        run.push(l.clone());
-                        shown.push(l.clone());
-                    }
-                    out.push(Stmt {
-                        run: run.join(" ").trim_end().to_string() + ";",
-                        shown: shown.join(" "),
-                    });
+                    sql.expires_and_limit(a.expires.as_deref(), limit.as_deref());
+                    out.push(sql.into_stmt());
                 }
             } else if no_pw_changes && !flags.is_empty() && flags_change {
                 let s = format!("ALTER USER {} WITH {flag_text}", q()?);
