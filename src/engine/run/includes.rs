@@ -2,8 +2,9 @@
 //! item's variables (the loop variable, `ansible_loop_var`, `index_var`, `ansible_loop`) set for
 //! them, as ansible-core's dynamic include does; the include's `when` is judged once (per item
 //! when it loops) and its tags select the include only (its tasks inherit neither).
-//! `include_role`: the role block's gate decides (blocks.rs). Either way the include itself is a
-//! result, as in ansible-playbook's recap: ok ("included") for each include (and each item of
+//! `include_role` the same way (loops, `when` per item), the role's block run per pass; a role
+//! that allows no duplicates runs once per host, a `public` one exports its defaults and vars to
+//! the play. Either way the include itself is a result, as in ansible-playbook's recap: ok ("included") for each include (and each item of
 //! a looped one) that runs, one skipped result when none does.
 
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use super::task::{title, unmet_when};
 use super::{HostState, PlayCtx, Shared};
 use crate::engine::events::RunEvent;
 use crate::engine::modules::ModuleResult;
-use crate::playbook::{Block, Task};
+use crate::playbook::{Block, Role, Task};
 use minijinja::Value as JValue;
 
 pub(super) async fn run_include(
@@ -91,6 +92,16 @@ pub(super) async fn run_include(
             ModuleResult::ok(),
             item,
         );
+        // include_role: a role that ran here with the same parameters and does not allow
+        // duplicates is included but runs nothing (ansible-core skips its tasks).
+        let role = b.common.role.as_ref();
+        let once = role.filter(|r| !r.allow_duplicates);
+        if once.is_some_and(|r| state.roles_done.contains(&r.identity)) {
+            continue;
+        }
+        if let Some(r) = role.filter(|r| r.public) {
+            export(shared, pc, r);
+        }
         // The item's variables sit above the include's vars, as in Ansible's included-file vars.
         let mut inner = body.clone();
         inner.vars.extend(layer);
@@ -98,6 +109,12 @@ pub(super) async fn run_include(
         pc.path.push(i as u32);
         run_items(shared, pc, state, &b.block, &inner).await;
         pc.path.pop();
+        if let Some(r) = once
+            && !pc.failed
+            && !state.stopped
+        {
+            state.roles_done.insert(r.identity.clone());
+        }
     }
     if !ran {
         let mut r = ModuleResult::ok();
@@ -111,6 +128,22 @@ pub(super) async fn run_include(
             .into(),
         );
         report(shared, pc, state, include, inh, &scope, r, None);
+    }
+}
+
+/// `include_role` with `public: true`: its defaults and vars become the play's for every host
+/// from now on (ansible-core appends the loaded role to the play's roles, which all hosts' variables
+/// are built from).
+fn export(shared: &Shared, pc: &PlayCtx<'_>, role: &Arc<Role>) {
+    let mut public = shared
+        .public_roles
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if !public
+        .iter()
+        .any(|(p, r)| *p == pc.play_idx && r.identity == role.identity)
+    {
+        public.push((pc.play_idx, role.clone()));
     }
 }
 
