@@ -234,3 +234,51 @@ fn public_apply_loops_and_duplicates_match_ansible() {
         assert_eq!(recap, their_recap, "--tags {tags}\n{}", run.dump());
     }
 }
+
+/// A role that allows no duplicates runs once per distinct parameters and `vars`: the items of a
+/// looped include_role are told apart by their rendered `vars`, a repeated item is a duplicate
+/// (still an "included" result), as ansible-playbook does.
+#[test]
+fn looped_include_role_duplicates_are_told_apart_by_their_vars() {
+    let sb = Sandbox::with_inventory(INVENTORY);
+    sb.write("pb/roles/nd/meta/main.yml", "allow_duplicates: false\n");
+    sb.write(
+        "pb/roles/nd/tasks/main.yml",
+        "- set_fact:\n    nd_seen: \"{{ nd_seen | default([]) + [p] }}\"\n",
+    );
+    let pb = sb.write(
+        "pb/site.yml",
+        r#"- hosts: all
+  gather_facts: false
+  roles:
+    - {role: nd, p: r1}
+  tasks:
+    - include_role: {name: nd, allow_duplicates: false}
+      vars: {p: "{{ item }}"}
+      loop: [a, b, a]
+    - include_role: {name: nd, allow_duplicates: false}
+      vars: {p: c}
+    - include_role: {name: nd, allow_duplicates: false}
+      vars: {p: c}
+    - import_role: {name: nd, allow_duplicates: false}
+      vars: {p: d}
+    - name: see nd
+      debug: msg="{{ nd_seen }}"
+"#,
+    );
+    let run = sb.run_file(&pb, &[]);
+    run.assert_ok();
+    let (recap, seen) = ours(&run);
+    assert_eq!(
+        seen[&("see nd".to_string(), "h1".to_string())],
+        serde_json::json!(["r1", "a", "b", "c", "d"]),
+        "{}",
+        run.dump()
+    );
+    let Some(ansible) = ansible_playbook() else {
+        return;
+    };
+    let (their_recap, their_seen) = theirs(&ansible, &sb, &pb, &[]);
+    assert_eq!(seen, their_seen, "{}", run.dump());
+    assert_eq!(recap, their_recap, "{}", run.dump());
+}

@@ -95,8 +95,13 @@ pub(super) async fn run_include(
         // include_role: a role that ran here with the same parameters and does not allow
         // duplicates is included but runs nothing (ansible-core skips its tasks).
         let role = b.common.role.as_ref();
-        let once = role.filter(|r| !r.allow_duplicates);
-        if once.is_some_and(|r| state.roles_done.contains(&r.identity)) {
+        let once = role
+            .filter(|r| !r.allow_duplicates)
+            .map(|r| rendered_identity(templar, r, &item_scope));
+        if once
+            .as_ref()
+            .is_some_and(|id| state.roles_done.contains(id))
+        {
             continue;
         }
         if let Some(r) = role.filter(|r| r.public) {
@@ -109,11 +114,11 @@ pub(super) async fn run_include(
         pc.path.push(i as u32);
         run_items(shared, pc, state, &b.block, &inner).await;
         pc.path.pop();
-        if let Some(r) = once
+        if let Some(id) = once
             && !pc.failed
             && !state.stopped
         {
-            state.roles_done.insert(r.identity.clone());
+            state.roles_done.insert(id);
         }
     }
     if !ran {
@@ -128,6 +133,20 @@ pub(super) async fn run_include(
             .into(),
         );
         report(shared, pc, state, include, inh, &scope, r, None);
+    }
+}
+
+/// An included role's identity with its `vars` as rendered for this pass: ansible-core tells
+/// duplicates apart by their values (a loop's items with `vars: {p: "{{ item }}"}` are distinct
+/// roles, a repeated item a duplicate).
+fn rendered_identity(templar: &crate::template::Templar, role: &Role, scope: &JValue) -> String {
+    if role.entry_vars.is_empty() {
+        return role.identity.clone();
+    }
+    let vars = serde_json::Value::Object(role.entry_vars.as_ref().clone());
+    match templar.render_value(&vars, scope) {
+        Ok(v) => format!("{}\0{v}", role.identity),
+        Err(_) => role.identity.clone(),
     }
 }
 
