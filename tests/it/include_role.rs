@@ -79,6 +79,13 @@ const PLAYBOOK: &str = r#"- hosts: all
     - name: see include_tasks apply
       debug: msg="{{ inc_env.stdout | default('undef') }} {{ inc_env.skipped | default(false) }}"
       tags: [t1]
+# A public role is the play's, not the next play's.
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: see next play
+      debug: msg="{{ pub_var | default('undef') }} {{ imp2_var | default('undef') }}"
+      tags: [always]
 "#;
 
 fn sandbox() -> (Sandbox, std::path::PathBuf) {
@@ -211,6 +218,7 @@ fn public_apply_loops_and_duplicates_match_ansible() {
     );
     // The first runs, the second is a duplicate; include_role allows duplicates by default.
     assert_eq!(see("see once", "h1"), "4", "{}", run.dump());
+    assert_eq!(see("see next play", "h2"), "undef undef", "{}", run.dump());
     assert_eq!(
         see("see include_tasks apply", "h1"),
         "tasks-env False",
