@@ -8,6 +8,7 @@ use super::*;
 
 const INCLUDE_ROLE_ARGS: &[&str] = &[
     "name",
+    "role",
     "tasks_from",
     "vars_from",
     "defaults_from",
@@ -77,7 +78,8 @@ impl Parser<'_> {
                 Ok(())
             };
             match a.as_str() {
-                "name" => name = Some((str_of(v, "name")?, v.pos.clone())),
+                // `role` is ansible-core's alias of `name`.
+                "name" | "role" => name = Some((str_of(v, &a)?, v.pos.clone())),
                 "tasks_from" => file(&mut files.tasks)?,
                 "vars_from" => file(&mut files.vars)?,
                 "defaults_from" => file(&mut files.defaults)?,

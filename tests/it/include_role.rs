@@ -26,7 +26,7 @@ const PLAYBOOK: &str = r#"- hosts: all
     # On both hosts: ansible-core adds the included role to the play's roles.
     - name: see after pub
       debug: msg="{{ pub_var | default('undef') }} {{ pub_default | default('undef') }}"
-    - include_role: {name: priv}
+    - include_role: {role: priv}
     - name: see after priv
       debug: msg="{{ priv_default | default('undef') }}"
     - import_role: {name: imp, public: false}
@@ -231,6 +231,30 @@ fn public_apply_loops_and_duplicates_match_ansible() {
     let (their_recap, their_seen) = theirs(&ansible, &sb, &pb, &[]);
     assert_eq!(seen, their_seen, "what the tasks saw\n{}", run.dump());
     assert_eq!(recap, their_recap, "recap\n{}", run.dump());
+
+    // Dynamic includes are listed as themselves (ansible-core cannot know what they include).
+    for listing in ["--list-tasks", "--list-tags"] {
+        let ours = sb.run_file(&pb, &[listing]);
+        ours.assert_ok();
+        let o = Command::new(&ansible)
+            .arg("-i")
+            .arg(sb.inventory())
+            .arg(&pb)
+            .arg(listing)
+            .env("ANSIBLE_NOCOLOR", "1")
+            .current_dir(sb.path())
+            .output()
+            .expect("run ansible-playbook");
+        let theirs = String::from_utf8_lossy(&o.stdout).to_string();
+        let strip = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter(|l| l.starts_with("  "))
+                .map(str::to_string)
+                .collect()
+        };
+        assert!(strip(&ours.stdout).len() > 3, "{}", ours.dump());
+        assert_eq!(strip(&ours.stdout), strip(&theirs), "{listing}\n{theirs}");
+    }
 
     // `apply` tags select the included tasks (with the include's own tags).
     for tags in ["applied", "t1"] {
