@@ -101,6 +101,23 @@ fn collect(items: &[Item], inherited: &[String], role: Option<&str>, out: &mut V
                     tags: with(&t.common),
                 });
             }
+            // A dynamic include is listed as itself: ansible-playbook does not know what it
+            // includes until it runs (an unnamed include_role by its action, too).
+            Item::Block(b) if b.include.is_some() => {
+                let Some(t) = &b.include else { continue };
+                let role = ["name", "role"]
+                    .iter()
+                    .find_map(|k| t.args.get(*k).and_then(serde_json::Value::as_str));
+                let synthesized = role.map(|r| format!("{} : {r}", t.module_written));
+                let name = match &t.common.name {
+                    Some(n) if Some(n) != synthesized.as_ref() => n.clone(),
+                    _ => t.module_written.clone(),
+                };
+                out.push(Listed {
+                    name,
+                    tags: with(&t.common),
+                });
+            }
             Item::Block(b) => {
                 let tags = with(&b.common);
                 let role_name = b.common.role.as_ref().map(|r| r.name.clone());

@@ -302,11 +302,27 @@ impl Parser<'_> {
         handlers: bool,
         out: &mut Vec<Item>,
     ) -> Result<(), InputError> {
+        let dynamic = canonical_name(&key.key_string()) != "import_tasks";
+        let mut apply = None;
         let file = match &value.kind {
-            Kind::Map(_) => match value.get("file") {
-                Some(f) => str_of(f, "file")?,
-                None => return Err(InputError::at(&value.pos, "include needs 'file:'")),
-            },
+            Kind::Map(args) => {
+                for (k, v) in args {
+                    match k.key_string().as_str() {
+                        "file" | "_raw_params" => {}
+                        "apply" => apply = self.apply(&key.key_string(), dynamic, v)?,
+                        other => {
+                            return Err(InputError::at(
+                                &k.pos,
+                                unknown_key(other, &key.key_string(), &["file", "apply"]),
+                            ));
+                        }
+                    }
+                }
+                match value.get("file").or_else(|| value.get("_raw_params")) {
+                    Some(f) => str_of(f, "file")?,
+                    None => return Err(InputError::at(&value.pos, "include needs 'file:'")),
+                }
+            }
             _ => str_of(value, &key.key_string())?,
         };
         if crate::template::is_template(&file) {
@@ -331,7 +347,6 @@ impl Parser<'_> {
         // include_tasks is dynamic: the keywords Ansible judges on the include alone (its loop
         // per item, `when` once or per item, tags) go to a task that carries it; the rest (vars
         // included) to the block. import_tasks is inlined: its tasks inherit everything.
-        let dynamic = canonical_name(&key.key_string()) != "import_tasks";
         let mut common = Common::default();
         let mut carrier: Vec<(Node, Node)> = vec![(key.clone(), value.clone())];
         for (k, v) in entries {
@@ -395,10 +410,24 @@ impl Parser<'_> {
         let tasks = self.items(&included, "included tasks", handlers);
         self.includes.pop();
         self.include_depth -= 1;
+        let mut tasks = tasks?;
+        // `apply`: a block between the include and its tasks, as ansible-core's parent block.
+        if let Some(mut apply) = apply {
+            // The include's `vars` are its include parameters, above the apply block's.
+            apply.vars.extend(common.vars.clone());
+            tasks = vec![Item::Block(Box::new(Block {
+                pos: node.pos.clone(),
+                common: apply,
+                block: tasks,
+                rescue: Vec::new(),
+                always: Vec::new(),
+                include: None,
+            }))];
+        }
         out.push(Item::Block(Box::new(Block {
             pos: node.pos.clone(),
             common,
-            block: tasks?,
+            block: tasks,
             rescue: Vec::new(),
             always: Vec::new(),
             include,

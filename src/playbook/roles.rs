@@ -30,6 +30,9 @@ pub struct Role {
     /// `include_role`: its `when` and `tags` decide once whether it runs and are not inherited by
     /// its tasks, as with Ansible's dynamic includes.
     pub dynamic: bool,
+    /// `include_role` with `public: true`: once included, its defaults and vars are the play's
+    /// (on every host, as ansible-core appends it to the play's roles).
+    pub public: bool,
     /// What makes two invocations the same role run (path, params, when, tags, vars, files).
     pub identity: String,
 }
@@ -55,8 +58,13 @@ pub(super) struct Invocation<'n> {
     pub allow_duplicates: Option<bool>,
     /// `include_role`/`import_role` (its handlers go after the play's, the rest before).
     pub from_include: bool,
-    /// `include_role`: its defaults and vars stay with its own tasks (not `public`).
+    /// Its defaults and vars stay with its own tasks: `include_role` unless `public: true`,
+    /// `import_role` with `public: false`.
     pub private: bool,
+    /// `include_role` (dynamic: its gate is judged once, by the include).
+    pub dynamic: bool,
+    /// `include_role`'s `apply`: keywords its tasks and handlers inherit.
+    pub apply: Option<Common>,
     pub node: &'n Node,
 }
 
@@ -143,18 +151,6 @@ const UNSUPPORTED_ROLE_KEYWORDS: &[&str] = &[
     "poll",
 ];
 
-const INCLUDE_ROLE_ARGS: &[&str] = &[
-    "name",
-    "tasks_from",
-    "vars_from",
-    "defaults_from",
-    "handlers_from",
-    "allow_duplicates",
-    "public",
-    "apply",
-    "rolespec_validate",
-];
-
 const META_KEYS: &[&str] = &[
     "dependencies",
     "allow_duplicates",
@@ -182,6 +178,8 @@ impl Parser<'_> {
                 allow_duplicates: None,
                 from_include: false,
                 private: false,
+                dynamic: false,
+                apply: None,
                 node,
             },
             Kind::Map(entries) => {
@@ -241,6 +239,8 @@ impl Parser<'_> {
                     allow_duplicates: None,
                     from_include: false,
                     private: false,
+                    dynamic: false,
+                    apply: None,
                     node,
                 }
             }
@@ -257,151 +257,7 @@ impl Parser<'_> {
         self.role(inv, out, handlers)
     }
 
-    /// `include_role` / `import_role` as a task.
-    pub(super) fn role_task(
-        &mut self,
-        node: &Node,
-        entries: &[(Node, Node)],
-        key: &Node,
-        value: &Node,
-        handlers: bool,
-        out: &mut Vec<Item>,
-    ) -> Result<(), InputError> {
-        let what = key.key_string();
-        if handlers {
-            return Err(InputError::at(
-                &key.pos,
-                format!("'{what}' as a handler is not supported by slm-wizard's engine"),
-            )
-            .not_implemented());
-        }
-        let Some(args) = value.as_map() else {
-            return Err(InputError::at(
-                &value.pos,
-                format!(
-                    "'{what}' needs a mapping with 'name:' (the role), not {}",
-                    value.type_name()
-                ),
-            ));
-        };
-        let mut name = None;
-        let mut files = FromFiles::default();
-        let mut allow_duplicates = true;
-        for (k, v) in args {
-            let a = k.key_string();
-            let file = |slot: &mut Option<String>| -> Result<(), InputError> {
-                let f = str_of(v, &a)?;
-                if crate::template::is_template(&f) {
-                    return Err(InputError::at(
-                        &v.pos,
-                        format!(
-                            "a templated '{a}' is not supported by slm-wizard's engine; give a file name"
-                        ),
-                    )
-.not_implemented());
-                }
-                *slot = Some(f);
-                Ok(())
-            };
-            match a.as_str() {
-                "name" => name = Some((str_of(v, "name")?, v.pos.clone())),
-                "tasks_from" => file(&mut files.tasks)?,
-                "vars_from" => file(&mut files.vars)?,
-                "defaults_from" => file(&mut files.defaults)?,
-                "handlers_from" => file(&mut files.handlers)?,
-                "allow_duplicates" => allow_duplicates = bool_of(v, &a)?,
-                "rolespec_validate" if !bool_of(v, &a)? => {}
-                "public" | "apply" | "rolespec_validate" => {
-                    return Err(InputError::at(
-                        &k.pos,
-                        format!(
-                            "'{what}: {a}' is not supported by slm-wizard's engine; run this playbook with ansible-playbook"
-                        ),
-                    )
-.not_implemented());
-                }
-                other => {
-                    return Err(InputError::at(
-                        &k.pos,
-                        unknown_key(other, &what, INCLUDE_ROLE_ARGS),
-                    ));
-                }
-            }
-        }
-        let Some((name, name_pos)) = name else {
-            return Err(InputError::at(
-                &value.pos,
-                format!("'{what}' needs 'name:' (the role)"),
-            ));
-        };
-        let mut common = Common::default();
-        let mut entry_vars = Map::new();
-        for (k, v) in entries {
-            if k == key {
-                continue;
-            }
-            let kname = k.key_string();
-            if kname == "loop" || kname.starts_with("with_") {
-                return Err(InputError::at(
-                    &k.pos,
-                    format!("a loop over '{what}' is not supported by slm-wizard's engine"),
-                )
-                .not_implemented());
-            }
-            if kname == "vars" {
-                entry_vars = self.map_of(v, "vars")?;
-                continue;
-            }
-            if !self.common(&mut common, &kname, v)? {
-                return Err(InputError::at(
-                    &k.pos,
-                    unknown_key(&kname, &what, BLOCK_KEYS),
-                ));
-            }
-        }
-        // include_role is dynamic: a task of its own carries its result ("included").
-        let carrier = match canonical_name(&what).as_str() {
-            "include_role" => {
-                let mut c = vec![(key.clone(), value.clone())];
-                c.extend(
-                    entries
-                        .iter()
-                        .filter(|(k, _)| k.key_string() == "name")
-                        .cloned(),
-                );
-                let mut t = self.task(node, &c, false)?;
-                // ansible-playbook's title for an unnamed one.
-                if t.common.name.is_none() {
-                    t.common.name = Some(format!("{what} : {name}"));
-                }
-                Some(Box::new(t))
-            }
-            _ => None,
-        };
-        let at = out.len();
-        self.role(
-            Invocation {
-                name,
-                name_pos,
-                common,
-                entry_vars,
-                params: Map::new(),
-                files,
-                allow_duplicates: Some(allow_duplicates),
-                from_include: true,
-                private: canonical_name(&what) == "include_role",
-                node,
-            },
-            out,
-            &mut Vec::new(),
-        )?;
-        if let Some(Item::Block(b)) = out.get_mut(at) {
-            b.include = carrier;
-        }
-        Ok(())
-    }
-
-    fn find_role(&self, name: &str, at: &Pos) -> Result<PathBuf, InputError> {
+    pub(super) fn find_role(&self, name: &str, at: &Pos) -> Result<PathBuf, InputError> {
         if crate::template::is_template(name) {
             return Err(InputError::at(
                 at,
@@ -437,7 +293,7 @@ impl Parser<'_> {
 
     /// Loads a role invocation and appends its block to `out` (and its handlers to `handlers`,
     /// or to the play's late handlers for an include/import).
-    fn role(
+    pub(super) fn role(
         &mut self,
         inv: Invocation<'_>,
         out: &mut Vec<Item>,
@@ -532,7 +388,7 @@ impl Parser<'_> {
         // Dependencies run first, inside this role's block (they inherit its conditions and see
         // its vars, as Ansible's dependency chain does).
         self.role_stack.push(path.clone());
-        self.private_depth += usize::from(inv.private);
+        self.private_depth += usize::from(inv.private || inv.dynamic);
         let mut items = Vec::new();
         let mut dep_handlers = Vec::new();
         let deps_result: Result<(), InputError> = deps
@@ -576,7 +432,7 @@ impl Parser<'_> {
             Ok((tasks, handlers))
         });
         self.role_stack.pop();
-        self.private_depth -= usize::from(inv.private);
+        self.private_depth -= usize::from(inv.private || inv.dynamic);
         let (tasks, own_handlers) = body?;
         let identity = serde_json::json!([
             path.display().to_string(),
@@ -601,18 +457,40 @@ impl Parser<'_> {
             entry_vars: Arc::new(inv.entry_vars),
             params: Arc::new(inv.params),
             allow_duplicates,
-            dynamic: inv.private,
+            dynamic: inv.dynamic,
+            public: inv.dynamic && !inv.private,
             identity,
         });
-        // Static roles (roles:, import_role, their dependencies) export their defaults and vars
-        // to the whole play; include_role keeps them to its own tasks.
-        if !inv.private && self.private_depth == 0 {
+        // Static roles (roles:, import_role unless `public: false`, their dependencies) export
+        // their defaults and vars to the whole play when it is read; include_role keeps them to
+        // its own tasks, or exports them once included (`public`, at run time).
+        if !inv.private && !inv.dynamic && self.private_depth == 0 {
             self.play_roles.push(role.clone());
         }
         let mut common = inv.common;
         common.role = Some(role.clone());
         items.extend(tasks);
         dep_handlers.extend(own_handlers);
+        // `apply`: a block between the include and the role's tasks and handlers, as
+        // ansible-core's parent block of the include.
+        if let Some(mut apply) = inv.apply {
+            // The include's `vars` are its include parameters, above the apply block's.
+            apply.vars.extend(role.entry_vars.as_ref().clone());
+            let wrap = |items: Vec<Item>| {
+                vec![Item::Block(Box::new(Block {
+                    pos: inv.node.pos.clone(),
+                    common: apply.clone(),
+                    block: items,
+                    rescue: Vec::new(),
+                    always: Vec::new(),
+                    include: None,
+                }))]
+            };
+            items = wrap(items);
+            if !dep_handlers.is_empty() {
+                dep_handlers = wrap(dep_handlers);
+            }
+        }
         if !dep_handlers.is_empty() && self.handler_roles.insert(role.identity.clone()) {
             let mut hc = common.clone();
             if role.dynamic {

@@ -18,6 +18,7 @@ mod health;
 mod health_hosts;
 mod host_keys;
 mod hosts_ssh;
+mod include_role;
 mod keep_acl;
 mod keywords;
 mod lockstep;

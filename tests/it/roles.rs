@@ -308,19 +308,24 @@ fn unsupported_role_features_are_refused_at_plan_time_with_position() {
             "role 'nosuch' not found",
         ),
         (
-            "- hosts: all\n  tasks:\n    - include_role:\n        name: r\n        apply:\n          tags: [x]\n",
-            "site.yml:5:9:",
-            "'include_role: apply' is not supported",
+            "- hosts: all\n  tasks:\n    - import_role:\n        name: r\n        apply:\n          tags: [x]\n",
+            "site.yml:6:11:",
+            "Invalid options for import_role: apply",
         ),
         (
-            "- hosts: all\n  tasks:\n    - include_role:\n        name: r\n        public: true\n",
-            "site.yml:5:9:",
-            "'include_role: public' is not supported",
+            "- hosts: all\n  tasks:\n    - include_role:\n        name: r\n        apply: {block: []}\n",
+            "site.yml:5:17:",
+            "unknown key 'block' in apply",
         ),
         (
-            "- hosts: all\n  tasks:\n    - include_role:\n        name: r\n      loop: [1, 2]\n",
+            "- hosts: all\n  tasks:\n    - import_role:\n        name: r\n      loop: [1, 2]\n",
             "site.yml:5:7:",
-            "a loop over 'include_role'",
+            "You cannot use loops on 'import_role' statements",
+        ),
+        (
+            "- hosts: all\n  tasks:\n    - include_tasks:\n        file: t.yml\n        applyy: {}\n",
+            "site.yml:5:9:",
+            "applyy",
         ),
         (
             "- hosts: all\n  roles:\n    - role: r\n      delegate_to: x\n",

@@ -6,10 +6,10 @@ use std::sync::atomic::Ordering;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use super::scope::{Inherited, selected_by_tags};
+use super::scope::Inherited;
 use super::task::run_task;
 use super::{HostState, PlayCtx, Shared, publish, set_removed, step};
-use crate::playbook::{Common, Item, Task};
+use crate::playbook::{Item, Task};
 
 /// Runs `items` one level below the task path at hand (`pc.path`, for the lockstep).
 pub(super) fn run_items<'a>(
@@ -94,7 +94,7 @@ async fn items_here(
                 }
                 run_task(shared, pc, state, t, inh, false).await;
             }
-            Item::Block(b) if b.include.is_some() && b.common.role.is_none() => {
+            Item::Block(b) if b.include.is_some() => {
                 if let Some(include) = &b.include {
                     super::includes::run_include(shared, pc, state, b, include, inh).await;
                 }
@@ -106,29 +106,7 @@ async fn items_here(
                 if role.is_some_and(|r| state.roles_done.contains(&r.identity)) {
                     continue;
                 }
-                let inner = match b.common.role.as_ref().filter(|r| r.dynamic) {
-                    // include_role: its `when` and `tags` decide once whether it runs; its
-                    // tasks inherit neither (Ansible's dynamic include).
-                    Some(_) => {
-                        let gate = inh.with(&b.common);
-                        if !selected_by_tags(&shared.plan.request, &gate.tags) {
-                            continue;
-                        }
-                        let runs = conditions_hold(shared, pc, state, &gate);
-                        if let Some(include) = &b.include {
-                            included(shared, pc, state, include, inh, runs).await;
-                        }
-                        if !runs {
-                            continue;
-                        }
-                        inh.with(&Common {
-                            when: None,
-                            tags: Vec::new(),
-                            ..b.common.clone()
-                        })
-                    }
-                    None => inh.with(&b.common),
-                };
+                let inner = inh.with(&b.common);
                 // A block whose condition is false skips all of it (conditions are inherited too).
                 run_part(shared, pc, state, 0, &b.block, &inner).await;
                 if let Some(r) = role
@@ -160,29 +138,6 @@ async fn items_here(
             }
         }
     }
-}
-
-/// include_role's own result: ok ("included") when its gate holds, else skipped, as
-/// ansible-playbook counts it.
-async fn included(
-    shared: &Arc<Shared>,
-    pc: &mut PlayCtx<'_>,
-    state: &mut HostState,
-    include: &Task,
-    inh: &Inherited,
-    runs: bool,
-) {
-    if !step(shared, pc, state).await {
-        return;
-    }
-    let scope = super::scope::build_scope(shared, pc, state, inh, include, None);
-    super::includes::start(shared, state, include, &scope).await;
-    let mut r = crate::engine::modules::ModuleResult::ok();
-    if !runs {
-        r.skipped = true;
-        r.msg = Some("Conditional result was False".into());
-    }
-    super::includes::report(shared, pc, state, include, inh, &scope, r, None);
 }
 
 /// `ansible_failed_task` and `ansible_failed_result` for a rescue: host variables from then on,

@@ -2,8 +2,9 @@
 //! item's variables (the loop variable, `ansible_loop_var`, `index_var`, `ansible_loop`) set for
 //! them, as ansible-core's dynamic include does; the include's `when` is judged once (per item
 //! when it loops) and its tags select the include only (its tasks inherit neither).
-//! `include_role`: the role block's gate decides (blocks.rs). Either way the include itself is a
-//! result, as in ansible-playbook's recap: ok ("included") for each include (and each item of
+//! `include_role` the same way (loops, `when` per item), the role's block run per pass; a role
+//! that allows no duplicates runs once per host, a `public` one exports its defaults and vars to
+//! the play. Either way the include itself is a result, as in ansible-playbook's recap: ok ("included") for each include (and each item of
 //! a looped one) that runs, one skipped result when none does.
 
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use super::task::{title, unmet_when};
 use super::{HostState, PlayCtx, Shared};
 use crate::engine::events::RunEvent;
 use crate::engine::modules::ModuleResult;
-use crate::playbook::{Block, Task};
+use crate::playbook::{Block, Role, Task};
 use minijinja::Value as JValue;
 
 pub(super) async fn run_include(
@@ -91,6 +92,21 @@ pub(super) async fn run_include(
             ModuleResult::ok(),
             item,
         );
+        // include_role: a role that ran here with the same parameters and does not allow
+        // duplicates is included but runs nothing (ansible-core skips its tasks).
+        let role = b.common.role.as_ref();
+        let once = role
+            .filter(|r| !r.allow_duplicates)
+            .map(|r| rendered_identity(templar, r, &item_scope));
+        if once
+            .as_ref()
+            .is_some_and(|id| state.roles_done.contains(id))
+        {
+            continue;
+        }
+        if let Some(r) = role.filter(|r| r.public) {
+            export(shared, pc, r);
+        }
         // The item's variables sit above the include's vars, as in Ansible's included-file vars.
         let mut inner = body.clone();
         inner.vars.extend(layer);
@@ -98,6 +114,12 @@ pub(super) async fn run_include(
         pc.path.push(i as u32);
         run_items(shared, pc, state, &b.block, &inner).await;
         pc.path.pop();
+        if let Some(id) = once
+            && !pc.failed
+            && !state.stopped
+        {
+            state.roles_done.insert(id);
+        }
     }
     if !ran {
         let mut r = ModuleResult::ok();
@@ -111,6 +133,36 @@ pub(super) async fn run_include(
             .into(),
         );
         report(shared, pc, state, include, inh, &scope, r, None);
+    }
+}
+
+/// An included role's identity with its `vars` as rendered for this pass: ansible-core tells
+/// duplicates apart by their values (a loop's items with `vars: {p: "{{ item }}"}` are distinct
+/// roles, a repeated item a duplicate).
+fn rendered_identity(templar: &crate::template::Templar, role: &Role, scope: &JValue) -> String {
+    if role.entry_vars.is_empty() {
+        return role.identity.clone();
+    }
+    let vars = serde_json::Value::Object(role.entry_vars.as_ref().clone());
+    match templar.render_value(&vars, scope) {
+        Ok(v) => format!("{}\0{v}", role.identity),
+        Err(_) => role.identity.clone(),
+    }
+}
+
+/// `include_role` with `public: true`: its defaults and vars become the play's for every host
+/// from now on (ansible-core appends the loaded role to the play's roles, which all hosts' variables
+/// are built from).
+fn export(shared: &Shared, pc: &PlayCtx<'_>, role: &Arc<Role>) {
+    let mut public = shared
+        .public_roles
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    if !public
+        .iter()
+        .any(|(p, r)| *p == pc.play_idx && r.identity == role.identity)
+    {
+        public.push((pc.play_idx, role.clone()));
     }
 }
 

@@ -155,6 +155,9 @@ struct Shared {
     removed: Mutex<std::collections::HashSet<String>>,
     /// Output held back per (host, task, stream) so a secret split across chunks is masked.
     output_tails: Mutex<Vec<OutputTail>>,
+    /// Roles of `include_role … public: true` included so far, with their play's index, in
+    /// include order: their defaults and vars are the play's from then on.
+    public_roles: Mutex<Vec<(usize, Arc<crate::playbook::Role>)>>,
 }
 
 /// A host's variables as `hostvars` shows them to the others.
@@ -307,6 +310,7 @@ pub async fn run(
         failed_in_play: AtomicUsize::new(0),
         removed: Mutex::new(Default::default()),
         output_tails: Mutex::new(Vec::new()),
+        public_roles: Mutex::new(Vec::new()),
     });
     shared.emit(RunEvent::PlaybookStart {
         playbook: plan.request.playbook.display().to_string(),

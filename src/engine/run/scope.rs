@@ -271,6 +271,11 @@ pub(super) fn build_scope(
         scope.layers.push(r.entry_vars.clone());
         scope.layers.push(r.vars.clone());
     }
+    // Roles of `include_role … public: true`, the last included highest, above the static ones.
+    let public = public_roles(shared, pc);
+    for r in public.iter().rev() {
+        scope.layers.push(r.vars.clone());
+    }
     if !pc.play.role_vars.is_empty() {
         scope.layers.push(pc.play.role_vars.clone());
     }
@@ -279,6 +284,9 @@ pub(super) fn build_scope(
     scope.layers.push(state.facts.clone());
     scope.layers.push(state.inventory_vars.clone());
     for r in roles.iter().rev() {
+        scope.layers.push(r.defaults.clone());
+    }
+    for r in public.iter().rev() {
         scope.layers.push(r.defaults.clone());
     }
     if !pc.play.role_defaults.is_empty() {
@@ -406,6 +414,19 @@ pub(super) fn bool_kw(shared: &Shared, v: &Option<Value>, scope: &JValue) -> Opt
         .and_then(parse_bool)
 }
 
+/// The roles `include_role … public: true` exported to this play so far (include order).
+fn public_roles(shared: &Shared, pc: &PlayCtx<'_>) -> Vec<Arc<crate::playbook::Role>> {
+    let public = shared
+        .public_roles
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    public
+        .iter()
+        .filter(|(p, _)| *p == pc.play_idx)
+        .map(|(_, r)| r.clone())
+        .collect()
+}
+
 /// Secret-named variables whose values are templates (`x_password: "{{ a ~ b }}"`, a lookup, a
 /// nested `users[0].password`) are known only once rendered: render them for this host and
 /// register the result before anything of the task is shown.
@@ -429,6 +450,10 @@ pub(super) fn register_templated_secrets(
         layers.extend([&*r.defaults, &*r.vars, &*r.entry_vars, &*r.params]);
     }
     layers.extend([&*pc.play.role_defaults, &*pc.play.role_vars]);
+    let public = public_roles(shared, pc);
+    for r in &public {
+        layers.extend([&*r.defaults, &*r.vars]);
+    }
     for vars in layers {
         for (k, v) in vars {
             if holds_templated_secret(k, v)
