@@ -145,19 +145,16 @@ impl Templar {
         result
     }
 
+    /// Evaluates a bare expression as Ansible's `evaluate_expression` does (debug's `var:`): its
+    /// literals read with Python's escapes (Jinja2 compiles it without a `{{`, so Ansible's
+    /// `escape_backslashes` never applies).
+    pub fn eval_expression(&self, expr: &str, scope: &JValue) -> Result<Value, TemplateError> {
+        self.eval_single(expr, expr, Escapes::Python, scope)
+    }
+
     fn render_str_inner(&self, s: &str, scope: &JValue) -> Result<Value, TemplateError> {
         if let Some(expr) = single_expression(s) {
-            let compiled = self
-                .env
-                .compile_expression_owned(syntax::rewrite(expr, true, Escapes::Inline).into_owned())
-                .map_err(|e| self.describe(e, s, scope))?;
-            let v = compiled
-                .eval(scope.clone())
-                .map_err(|e| self.describe(e, s, scope))?;
-            if v.is_undefined() {
-                return Err(self.undefined_error(s, scope));
-            }
-            let value = to_json(&v).map_err(|e| self.describe(e, s, scope))?;
+            let value = self.eval_single(expr, s, Escapes::Inline, scope)?;
             // "{{ x }}\n" keeps its newline when the result is text, as Jinja2 renders it.
             let tail = &s[s.trim_end_matches('\n').len()..];
             return Ok(match value {
@@ -169,6 +166,27 @@ impl Templar {
             .render_str(&syntax::rewrite(s, false, Escapes::Inline), scope.clone())
             .map(Value::String)
             .map_err(|e| self.describe(e, s, scope))
+    }
+
+    /// One expression `expr` (the inside of template `s`, or `s` itself), keeping its type.
+    fn eval_single(
+        &self,
+        expr: &str,
+        s: &str,
+        escapes: Escapes,
+        scope: &JValue,
+    ) -> Result<Value, TemplateError> {
+        let compiled = self
+            .env
+            .compile_expression_owned(syntax::rewrite(expr, true, escapes).into_owned())
+            .map_err(|e| self.describe(e, s, scope))?;
+        let v = compiled
+            .eval(scope.clone())
+            .map_err(|e| self.describe(e, s, scope))?;
+        if v.is_undefined() {
+            return Err(self.undefined_error(s, scope));
+        }
+        to_json(&v).map_err(|e| self.describe(e, s, scope))
     }
 
     /// Renders a template file's text (the `template` module).
