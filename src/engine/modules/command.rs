@@ -180,7 +180,11 @@ impl Module for Command {
     const PATH_ARGS: &'static [&'static str] = &["chdir", "creates", "removes"];
 
     fn unsupported(_: &str, unknown: &[&str]) -> String {
-        module::unsupported_msg(ANSIBLE_COMMAND, unknown, ANSIBLE_COMMAND_ARGS)
+        module::unsupported_msg(
+            ANSIBLE_COMMAND,
+            unknown,
+            &module::Supported::plain(ANSIBLE_COMMAND_ARGS),
+        )
     }
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
@@ -208,7 +212,11 @@ impl Module for Shell {
     }
 
     fn unsupported(_: &str, unknown: &[&str]) -> String {
-        module::unsupported_msg(ANSIBLE_COMMAND, unknown, ANSIBLE_COMMAND_ARGS)
+        module::unsupported_msg(
+            ANSIBLE_COMMAND,
+            unknown,
+            &module::Supported::plain(ANSIBLE_COMMAND_ARGS),
+        )
     }
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
