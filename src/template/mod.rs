@@ -2,6 +2,7 @@
 //! variable may itself be a template), native values for `"{{ expr }}"`, and Ansible's filters.
 
 pub mod filters;
+pub mod literals;
 pub mod lookups;
 pub mod syntax;
 
@@ -12,6 +13,8 @@ use std::sync::Arc;
 use minijinja::value::{Enumerator, Object, ObjectRepr};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value as JValue};
 use serde_json::{Map, Value};
+
+use literals::Escapes;
 
 /// The placeholder `omit` renders to; a module argument equal to it is dropped.
 pub const OMIT: &str = "__omit_place_holder__slm_wizard__";
@@ -142,19 +145,16 @@ impl Templar {
         result
     }
 
+    /// Evaluates a bare expression as Ansible's `evaluate_expression` does (debug's `var:`): its
+    /// literals read with Python's escapes (Jinja2 compiles it without a `{{`, so Ansible's
+    /// `escape_backslashes` never applies).
+    pub fn eval_expression(&self, expr: &str, scope: &JValue) -> Result<Value, TemplateError> {
+        self.eval_single(expr, expr, Escapes::Python, scope)
+    }
+
     fn render_str_inner(&self, s: &str, scope: &JValue) -> Result<Value, TemplateError> {
         if let Some(expr) = single_expression(s) {
-            let compiled = self
-                .env
-                .compile_expression_owned(syntax::rewrite(expr, true).into_owned())
-                .map_err(|e| self.describe(e, s, scope))?;
-            let v = compiled
-                .eval(scope.clone())
-                .map_err(|e| self.describe(e, s, scope))?;
-            if v.is_undefined() {
-                return Err(self.undefined_error(s, scope));
-            }
-            let value = to_json(&v).map_err(|e| self.describe(e, s, scope))?;
+            let value = self.eval_single(expr, s, Escapes::Inline, scope)?;
             // "{{ x }}\n" keeps its newline when the result is text, as Jinja2 renders it.
             let tail = &s[s.trim_end_matches('\n').len()..];
             return Ok(match value {
@@ -163,15 +163,39 @@ impl Templar {
             });
         }
         self.env
-            .render_str(&syntax::rewrite(s, false), scope.clone())
+            .render_str(&syntax::rewrite(s, false, Escapes::Inline), scope.clone())
             .map(Value::String)
             .map_err(|e| self.describe(e, s, scope))
+    }
+
+    /// One expression `expr` (the inside of template `s`, or `s` itself), keeping its type.
+    fn eval_single(
+        &self,
+        expr: &str,
+        s: &str,
+        escapes: Escapes,
+        scope: &JValue,
+    ) -> Result<Value, TemplateError> {
+        let compiled = self
+            .env
+            .compile_expression_owned(syntax::rewrite(expr, true, escapes).into_owned())
+            .map_err(|e| self.describe(e, s, scope))?;
+        let v = compiled
+            .eval(scope.clone())
+            .map_err(|e| self.describe(e, s, scope))?;
+        if v.is_undefined() {
+            return Err(self.undefined_error(s, scope));
+        }
+        to_json(&v).map_err(|e| self.describe(e, s, scope))
     }
 
     /// Renders a template file's text (the `template` module).
     pub fn render_text(&self, text: &str, scope: &JValue) -> Result<String, TemplateError> {
         self.env
-            .render_str(&syntax::rewrite(text, false), scope.clone())
+            .render_str(
+                &syntax::rewrite(text, false, Escapes::Python),
+                scope.clone(),
+            )
             .map_err(|e| self.describe(e, text, scope))
     }
 
@@ -212,7 +236,9 @@ impl Templar {
                 }
                 let compiled = self
                     .env
-                    .compile_expression_owned(syntax::rewrite(t, true).into_owned())
+                    .compile_expression_owned(
+                        syntax::rewrite(t, true, Escapes::Python).into_owned(),
+                    )
                     .map_err(|e| self.describe(e, t, scope))?;
                 let v = compiled
                     .eval(scope.clone())
@@ -239,11 +265,11 @@ impl Templar {
         };
         if let Some(expr) = single_expression(s) {
             self.env
-                .compile_expression_owned(syntax::rewrite(expr, true).into_owned())
+                .compile_expression_owned(syntax::rewrite(expr, true, Escapes::Inline).into_owned())
                 .map_err(bad)?;
         } else {
             self.env
-                .template_from_str(&syntax::rewrite(s, false))
+                .template_from_str(&syntax::rewrite(s, false, Escapes::Inline))
                 .map_err(bad)?;
         }
         self.check_names(s, false)
@@ -255,7 +281,7 @@ impl Templar {
             return self.check_syntax(s);
         }
         self.env
-            .compile_expression_owned(syntax::rewrite(s, true).into_owned())
+            .compile_expression_owned(syntax::rewrite(s, true, Escapes::Python).into_owned())
             .map_err(|e| TemplateError::new(format!("invalid expression {s:?}: {}", detail(&e))))?;
         self.check_names(s, true)
     }
@@ -302,20 +328,20 @@ impl Templar {
 
     /// Root variable names a template or expression reads.
     pub fn variables_of(&self, s: &str, bare_expr: bool) -> HashSet<String> {
-        let expr = if bare_expr && !is_template(s) {
-            Some(s)
+        let (expr, escapes) = if bare_expr && !is_template(s) {
+            (Some(s), Escapes::Python)
         } else {
-            single_expression(s)
+            (single_expression(s), Escapes::Inline)
         };
         match expr {
             Some(e) => self
                 .env
-                .compile_expression_owned(syntax::rewrite(e, true).into_owned())
+                .compile_expression_owned(syntax::rewrite(e, true, escapes).into_owned())
                 .map(|c| c.undeclared_variables(false))
                 .unwrap_or_default(),
             None => self
                 .env
-                .template_from_str(&syntax::rewrite(s, false))
+                .template_from_str(&syntax::rewrite(s, false, Escapes::Inline))
                 .map(|t| t.undeclared_variables(false))
                 .unwrap_or_default(),
         }

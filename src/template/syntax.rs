@@ -1,7 +1,8 @@
 //! What Jinja2 as Ansible uses it accepts and minijinja does not, rewritten before compiling;
 //! and the filters, tests and lookups a template names, for the plan-time check.
 //!
-//! Rewrites, on minijinja's tokens (never inside string literals):
+//! String literals first get Ansible's escapes (see `literals`). Then rewrites, on minijinja's
+//! tokens (never inside string literals):
 //! - `'fmt' % operand` (Python's printf formatting) → `('fmt' | __py_percent(operand))`, and
 //!   `name % operand` when the operand can only be formatted (a string, list or dict literal, or a
 //!   tuple): `name % 2` stays numeric, as the rewrite cannot know the variable's type;
@@ -13,6 +14,8 @@ use std::borrow::Cow;
 
 use minijinja::machinery::{Span, Token, tokenize};
 use minijinja::syntax::SyntaxConfig;
+
+use super::literals::{self, Escapes};
 
 /// The collections whose filter and test names are taken without their prefix.
 const COLLECTIONS: &[&[&str]] = &[
@@ -236,7 +239,14 @@ fn ascii_tag_spaces(src: &str, in_expr: bool) -> Option<String> {
 
 /// The source with the rewrites above (borrowed when there is nothing to rewrite or it does not
 /// tokenize; the compiler then reports the error on the original).
-pub fn rewrite(src: &str, in_expr: bool) -> Cow<'_, str> {
+pub fn rewrite(src: &str, in_expr: bool, escapes: Escapes) -> Cow<'_, str> {
+    if let Some(unescaped) = literals::rewrite(src, in_expr, escapes) {
+        return Cow::Owned(rewrite_spaced(&unescaped, in_expr).into_owned());
+    }
+    rewrite_spaced(src, in_expr)
+}
+
+fn rewrite_spaced(src: &str, in_expr: bool) -> Cow<'_, str> {
     if let Some(spaced) = ascii_tag_spaces(src, in_expr) {
         return Cow::Owned(rewrite_tokens(&spaced, in_expr).into_owned());
     }
@@ -292,7 +302,7 @@ fn rewrite_tokens(src: &str, in_expr: bool) -> Cow<'_, str> {
             let rhs_from = off(&toks[m + 1].1, true);
             let rhs_to = off(&toks[end - 1].1, false);
             // The operand may itself hold a qualified filter name: rewrite it too.
-            let rhs = rewrite(&src[rhs_from..rhs_to], true);
+            let rhs = rewrite_spaced(&src[rhs_from..rhs_to], true);
             edits.push((
                 off(span, true),
                 rhs_to,
@@ -374,48 +384,57 @@ mod tests {
     #[test]
     fn percent_and_qualified_names_are_rewritten() {
         assert_eq!(
-            rewrite("{{ 'x-%s-%d' % (a, 3) }}", false),
+            rewrite_spaced("{{ 'x-%s-%d' % (a, 3) }}", false),
             "{{ ('x-%s-%d' | __py_percent((a, 3))) }}"
         );
         assert_eq!(
-            rewrite("'%s!' % name | upper ~ 'z'", true),
+            rewrite_spaced("'%s!' % name | upper ~ 'z'", true),
             "('%s!' | __py_percent(name | upper)) ~ 'z'"
         );
-        assert_eq!(rewrite("x | ansible.builtin.to_json", true), "x | to_json");
         assert_eq!(
-            rewrite("x is not ansible.builtin.match('a')", true),
+            rewrite_spaced("x | ansible.builtin.to_json", true),
+            "x | to_json"
+        );
+        assert_eq!(
+            rewrite_spaced("x is not ansible.builtin.match('a')", true),
             "x is not match('a')"
         );
-        assert_eq!(rewrite("'50%' ~ x", true), "'50%' ~ x");
+        assert_eq!(rewrite_spaced("'50%' ~ x", true), "'50%' ~ x");
         // A no-break space inside a tag is whitespace (as in Jinja2); in text and strings it stays.
         assert_eq!(
-            rewrite("a\u{a0}{{\u{a0}x | default('\u{a0}') }}\u{a0}", false),
+            rewrite_spaced("a\u{a0}{{\u{a0}x | default('\u{a0}') }}\u{a0}", false),
             "a\u{a0}{{  x | default('\u{a0}') }}\u{a0}"
         );
-        assert_eq!(rewrite("x\u{a0}== 1", true), "x  == 1");
+        assert_eq!(rewrite_spaced("x\u{a0}== 1", true), "x  == 1");
         assert_eq!(
-            rewrite("{% if a %}b{% endif %}", false),
+            rewrite_spaced("{% if a %}b{% endif %}", false),
             "{% if a %}b{% endif %}"
         );
-        assert_eq!(rewrite("a % 2", true), "a % 2");
-        assert_eq!(rewrite("loop.index % 2 == 0", true), "loop.index % 2 == 0");
+        assert_eq!(rewrite_spaced("a % 2", true), "a % 2");
+        assert_eq!(
+            rewrite_spaced("loop.index % 2 == 0", true),
+            "loop.index % 2 == 0"
+        );
     }
 
     #[test]
     fn a_variable_format_string_is_rewritten_when_the_operand_is_only_formattable() {
         assert_eq!(
-            rewrite("{{ fmt % 'x' }}", false),
+            rewrite_spaced("{{ fmt % 'x' }}", false),
             "{{ (fmt | __py_percent('x')) }}"
         );
         assert_eq!(
-            rewrite("cfg.fmt['a'] % (a, b) ~ z", true),
+            rewrite_spaced("cfg.fmt['a'] % (a, b) ~ z", true),
             "(cfg.fmt['a'] | __py_percent((a, b))) ~ z"
         );
-        assert_eq!(rewrite("fmt % [1]", true), "(fmt | __py_percent([1]))");
+        assert_eq!(
+            rewrite_spaced("fmt % [1]", true),
+            "(fmt | __py_percent([1]))"
+        );
         // Not a tuple, a name or a number: the operator stays (it may be numeric).
-        assert_eq!(rewrite("n % (2)", true), "n % (2)");
-        assert_eq!(rewrite("n % m", true), "n % m");
-        assert_eq!(rewrite("x | f % 'a'", true), "x | f % 'a'");
+        assert_eq!(rewrite_spaced("n % (2)", true), "n % (2)");
+        assert_eq!(rewrite_spaced("n % m", true), "n % m");
+        assert_eq!(rewrite_spaced("x | f % 'a'", true), "x | f % 'a'");
     }
 
     #[test]

@@ -46,6 +46,7 @@ mod ssh_transport;
 mod stat;
 mod target_safety;
 mod target_safety_hosts;
+mod template_escapes;
 mod templates;
 mod wizard_hosts;
 mod wizard_tmux;

@@ -27,6 +27,9 @@ pub struct Flags {
 /// What a pattern is matched against: text (templates) or bytes (file contents, which need
 /// not be UTF-8). One implementation per kind binds the `regex` crate's type for it.
 pub trait Hay: AsRef<[u8]> {
+    /// Text (a str pattern), not bytes.
+    #[doc(hidden)]
+    const TEXT: bool;
     #[doc(hidden)]
     type Std: Clone;
     #[doc(hidden)]
@@ -47,6 +50,7 @@ pub trait Hay: AsRef<[u8]> {
 type Spans = Vec<Option<(usize, usize)>>;
 
 impl Hay for str {
+    const TEXT: bool = true;
     type Std = regex::Regex;
     fn build_std(pattern: &str, flags: Flags) -> Result<regex::Regex, regex::Error> {
         regex::RegexBuilder::new(pattern)
@@ -80,6 +84,7 @@ impl Hay for str {
 }
 
 impl Hay for [u8] {
+    const TEXT: bool = false;
     type Std = regex::bytes::Regex;
     fn build_std(pattern: &str, flags: Flags) -> Result<regex::bytes::Regex, regex::Error> {
         regex::bytes::RegexBuilder::new(pattern)
@@ -234,7 +239,8 @@ impl<H: Hay + ?Sized> PyRegex<H> {
     /// cannot (backreferences, look-around). The error names the pattern and what is wrong.
     pub fn new(pattern: &str, flags: Flags) -> Result<Self, String> {
         let invalid = |why: String| format!("invalid pattern '{pattern}': {why}");
-        let translated = translate_py_pattern(pattern, flags.multiline).map_err(invalid)?;
+        let translated =
+            translate_py_pattern(pattern, flags.multiline, H::TEXT).map_err(invalid)?;
         let (engine, names) = match H::build_std(&translated, flags) {
             Ok(re) => {
                 let names = H::std_names(&re);

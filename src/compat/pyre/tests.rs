@@ -171,3 +171,32 @@ fn group_names_and_counts() {
     assert_eq!(r.group_index("a"), Some(1));
     assert_eq!(r.group_names(), vec![None, Some("a"), None]);
 }
+
+/// `\N{name}` as Python 3.11's `re` reads it (results and messages from python3): a text
+/// pattern only; a bytes pattern refuses it.
+#[test]
+fn characters_by_unicode_name() {
+    assert_eq!(re(r"a\N{BULLET}").is_match("xa•"), Ok(true));
+    assert_eq!(re(r"[\N{BULLET}x]+").is_match("•x"), Ok(true));
+    assert_eq!(re(r"^\N{latin small letter a}+$").is_match("aa"), Ok(true));
+    assert_eq!(sub(r"\N{EM DASH}", "-", "a—b"), "a-b");
+    for (p, want) in [
+        (r"a\Nx", "missing { at position 3"),
+        (r"a\N{}", "missing character name at position 4"),
+        (r"a\N{BULL", "missing }, unterminated name at position 4"),
+        (
+            r"a\N{NOPE}",
+            "undefined character name 'NOPE' at position 1",
+        ),
+    ] {
+        let e = compile(p, Flags::default()).err().unwrap_or_default();
+        assert_eq!(e, format!("invalid pattern '{p}': {want}"));
+    }
+    let e = compile_bytes(r"a\N{BULLET}", Flags::default())
+        .err()
+        .unwrap_or_default();
+    assert_eq!(
+        e,
+        r"invalid pattern 'a\N{BULLET}': bad escape \N at position 1"
+    );
+}

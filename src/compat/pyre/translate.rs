@@ -4,7 +4,7 @@
 //! Python's message, so that neither engine accepts an extension Python does not have (`\K`,
 //! `\p{..}`, `\h`).
 
-/// Letters Python accepts after a backslash outside a character class (`\N{..}` aside).
+/// Letters Python accepts after a backslash outside a character class (`\N{..}` aside: a name).
 const ESCAPES: &str = "abfnrtvxuUAZbBdDsSwW";
 /// … and inside one (`\b` is a backspace there).
 const CLASS_ESCAPES: &str = "abfnrtvxuUdDsSwW";
@@ -12,8 +12,9 @@ const CLASS_ESCAPES: &str = "abfnrtvxuUdDsSwW";
 /// Turns a Python `re` pattern into one for the `regex` crate (and fancy-regex, which reads the
 /// same text for what the `regex` crate lacks: backreferences, look-around). An error is
 /// Python's message for an escape it rejects. Without `multiline`, Python's `$` also matches
-/// before a newline that ends the text (a look-ahead: such patterns go to fancy-regex).
-pub fn translate_py_pattern(pattern: &str, multiline: bool) -> Result<String, String> {
+/// before a newline that ends the text (a look-ahead: such patterns go to fancy-regex). `text`:
+/// a str pattern (a bytes pattern has no `\N{name}`).
+pub fn translate_py_pattern(pattern: &str, multiline: bool, text: bool) -> Result<String, String> {
     let multiline = multiline || inline_multiline(pattern);
     let chars: Vec<char> = pattern.chars().collect();
     let mut out = String::with_capacity(pattern.len() + 8);
@@ -22,7 +23,7 @@ pub fn translate_py_pattern(pattern: &str, multiline: bool) -> Result<String, St
     while i < chars.len() {
         let c = chars[i];
         if c == '\\' {
-            i = escape(&chars, i, in_class, &mut out)?;
+            i = escape(&chars, i, in_class, text, &mut out)?;
             continue;
         }
         if in_class {
@@ -113,7 +114,13 @@ fn inline_multiline(pattern: &str) -> bool {
 
 /// Translates the escape at `chars[at]` (a backslash) as Python's `sre_parse` reads it;
 /// returns the index after it.
-fn escape(chars: &[char], at: usize, in_class: bool, out: &mut String) -> Result<usize, String> {
+fn escape(
+    chars: &[char],
+    at: usize,
+    in_class: bool,
+    text: bool,
+    out: &mut String,
+) -> Result<usize, String> {
     let Some(&n) = chars.get(at + 1) else {
         return Err(format!("bad escape (end of pattern) at position {at}"));
     };
@@ -166,11 +173,29 @@ fn escape(chars: &[char], at: usize, in_class: bool, out: &mut String) -> Result
         }
         'Z' if !in_class => out.push_str(r"\z"),
         'b' if in_class => out.push_str(r"\x08"),
+        'N' if !text => return Err(format!("bad escape \\N at position {at}")),
         'N' => {
-            // `\N{NAME}`: a character by its Unicode name — not known here
-            return Err(format!(
-                "\\N{{...}} (a character by name) at position {at} is not supported"
-            ));
+            // `\N{NAME}`: a character by its Unicode name (unicodedata.lookup), as its code.
+            if chars.get(i) != Some(&'{') {
+                return Err(format!("missing {{ at position {}", at + 2));
+            }
+            let Some(len) = chars[i + 1..].iter().position(|&c| c == '}') else {
+                return Err(format!(
+                    "missing }}, unterminated name at position {}",
+                    at + 3
+                ));
+            };
+            if len == 0 {
+                return Err(format!("missing character name at position {}", at + 3));
+            }
+            let name: String = chars[i + 1..i + 1 + len].iter().collect();
+            let Some(c) = crate::compat::pystr::unicode_lookup(&name) else {
+                return Err(format!(
+                    "undefined character name '{name}' at position {at}"
+                ));
+            };
+            push_char(out, c as u32);
+            i += len + 2;
         }
         c if c.is_ascii_alphabetic() => {
             let known = if in_class { CLASS_ESCAPES } else { ESCAPES };
@@ -200,7 +225,7 @@ mod tests {
     use super::*;
 
     fn t(p: &str) -> String {
-        translate_py_pattern(p, true).unwrap_or_else(|e| panic!("{p}: {e}"))
+        translate_py_pattern(p, true, true).unwrap_or_else(|e| panic!("{p}: {e}"))
     }
 
     #[test]
@@ -218,15 +243,21 @@ mod tests {
     #[test]
     fn dollar_without_multiline() {
         let dollar = r"(?:\z|(?=\n\z))";
-        assert_eq!(translate_py_pattern("a$", false), Ok(format!("a{dollar}")));
         assert_eq!(
-            translate_py_pattern("[$]$", false),
+            translate_py_pattern("a$", false, true),
+            Ok(format!("a{dollar}"))
+        );
+        assert_eq!(
+            translate_py_pattern("[$]$", false, true),
             Ok(format!("[$]{dollar}"))
         );
-        assert_eq!(translate_py_pattern(r"a\$", false), Ok(r"a\$".to_string()));
-        assert_eq!(translate_py_pattern("a$", true), Ok("a$".to_string()));
         assert_eq!(
-            translate_py_pattern("(?im)a$", false),
+            translate_py_pattern(r"a\$", false, true),
+            Ok(r"a\$".to_string())
+        );
+        assert_eq!(translate_py_pattern("a$", true, true), Ok("a$".to_string()));
+        assert_eq!(
+            translate_py_pattern("(?im)a$", false, true),
             Ok("(?im)a$".to_string())
         );
     }
@@ -258,7 +289,7 @@ mod tests {
             ("a\\", "bad escape (end of pattern) at position 1"),
         ] {
             assert_eq!(
-                translate_py_pattern(p, true).err().as_deref(),
+                translate_py_pattern(p, true, true).err().as_deref(),
                 Some(want),
                 "{p}"
             );

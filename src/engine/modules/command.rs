@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::module::{self, Module, Query};
-use super::{Ctx, ModuleError, ModuleResult, args};
+use super::{Ctx, ModuleError, ModuleResult, args, expand};
 use crate::transport::sh_quote;
 
 #[derive(Deserialize)]
@@ -180,7 +180,11 @@ impl Module for Command {
     const PATH_ARGS: &'static [&'static str] = &["chdir", "creates", "removes"];
 
     fn unsupported(_: &str, unknown: &[&str]) -> String {
-        module::unsupported_msg(ANSIBLE_COMMAND, unknown, ANSIBLE_COMMAND_ARGS)
+        module::unsupported_msg(
+            ANSIBLE_COMMAND,
+            unknown,
+            &module::Supported::plain(ANSIBLE_COMMAND_ARGS),
+        )
     }
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
@@ -208,7 +212,11 @@ impl Module for Shell {
     }
 
     fn unsupported(_: &str, unknown: &[&str]) -> String {
-        module::unsupported_msg(ANSIBLE_COMMAND, unknown, ANSIBLE_COMMAND_ARGS)
+        module::unsupported_msg(
+            ANSIBLE_COMMAND,
+            unknown,
+            &module::Supported::plain(ANSIBLE_COMMAND_ARGS),
+        )
     }
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
@@ -357,7 +365,7 @@ impl Run<'_> {
             // redirection); a program that is not there fails as Python's exec does (rc 2, no output).
             Program::Words { words, expand } => script.push_str(&format!(
                 "{}command -v \"$1\" >/dev/null 2>&1 || {{ echo {missing}; exit 2; }}\nexec \"$@\"",
-                set_words(words, *expand)
+                expand::sh_set_words(words, *expand)
             )),
         }
         let stdin = self.stdin.map(|s| {
@@ -511,83 +519,6 @@ fn split_words(text: &str) -> Vec<String> {
     words
 }
 
-/// sh that sets `"$@"` to `words`. With `expand`, each word becomes what ansible-core's
-/// run_command passes with `expand_user_and_vars`: `os.path.expandvars` (`$NAME`, `${NAME}`
-/// replaced when set, left as written when not), then `os.path.expanduser` of a leading `~` or
-/// `~user` — evaluated on the target, in the command's environment. (A name that is no sh
-/// identifier, `$1` or `${a b}`, stays literal; Python would look it up in the environment.)
-fn set_words(words: &[String], expand: bool) -> String {
-    let mut s = String::from("set --\n");
-    for w in words {
-        s.push_str("__slm_a=''\n");
-        let mut rest = w.as_str();
-        if expand && let Some(tail) = w.strip_prefix('~') {
-            let (user, after) = tail.split_at(tail.find('/').unwrap_or(tail.len()));
-            if user
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
-                && !user.starts_with('-')
-            {
-                // Unquoted in an assignment: sh expands the tilde prefix (an unknown user stays).
-                s.push_str(&format!("__slm_a=~{user}\n"));
-                rest = after;
-            }
-        }
-        let mut lit = String::new();
-        let mut chars = rest.char_indices().peekable();
-        while let Some((i, c)) = chars.next() {
-            let var = if expand && c == '$' {
-                var_at(&rest[i + 1..])
-            } else {
-                None
-            };
-            match var {
-                Some((name, len)) => {
-                    flush(&mut s, &mut lit);
-                    let written = &rest[i..i + 1 + len];
-                    s.push_str(&format!(
-                        "if [ \"${{{name}+x}}\" ]; then __slm_a=\"$__slm_a${name}\"; else __slm_a=\"$__slm_a\"{}; fi\n",
-                        sh_quote(written)
-                    ));
-                    for _ in 0..len {
-                        chars.next();
-                    }
-                }
-                None => lit.push(c),
-            }
-        }
-        flush(&mut s, &mut lit);
-        s.push_str("set -- \"$@\" \"$__slm_a\"\n");
-    }
-    s
-}
-
-fn flush(script: &mut String, lit: &mut String) {
-    if !lit.is_empty() {
-        script.push_str(&format!("__slm_a=\"$__slm_a\"{}\n", sh_quote(lit)));
-        lit.clear();
-    }
-}
-
-/// The variable reference after a `$` (Python's `\$(\w+|\{[^}]*\})`, ASCII): its name when
-/// that is an sh identifier, and how many bytes the reference takes after the `$`.
-fn var_at(after: &str) -> Option<(&str, usize)> {
-    let (name, len) = if let Some(inner) = after.strip_prefix('{') {
-        let end = inner.find('}')?;
-        (&inner[..end], end + 2)
-    } else {
-        let end = after
-            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-            .unwrap_or(after.len());
-        (&after[..end], end)
-    };
-    let mut cs = name.chars();
-    let first = cs.next()?;
-    let ident = (first.is_ascii_alphabetic() || first == '_')
-        && cs.all(|c| c.is_ascii_alphanumeric() || c == '_');
-    ident.then_some((name, len))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -599,23 +530,6 @@ mod tests {
             split_words(r#"printf "%s\n" hi"#),
             ["printf", r"%s\n", "hi"]
         );
-    }
-
-    /// Runs `set_words` in sh with `env` and prints each resulting argument on its own line.
-    fn expand(words: &[&str], expand: bool, env: &[(&str, &str)]) -> Vec<String> {
-        let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
-        let script = format!("{}printf '%s\\n' \"$@\"", set_words(&words, expand));
-        let out = std::process::Command::new("sh")
-            .args(["-c", &script])
-            .env_clear()
-            .env("HOME", "/home/test")
-            .envs(env.iter().copied())
-            .output()
-            .expect("run sh");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_string)
-            .collect()
     }
 
     /// shell's action plugin refuses `expand_argument_vars` in its own words; anything else
@@ -641,39 +555,5 @@ mod tests {
         assert_eq!(py_quote("a-b/c.d:e"), "a-b/c.d:e");
         assert_eq!(py_quote(""), "''");
         assert_eq!(py_quote("it's"), r#"'it'"'"'s'"#);
-    }
-
-    #[test]
-    fn argument_vars_expand_like_python() {
-        let env = [("T", "z"), ("E", "")];
-        assert_eq!(
-            expand(
-                &[
-                    r#"echo "\$T""#,
-                    "${T}x$Tx",
-                    "$UNSET ${UNSET}",
-                    "$1 ${a b} $",
-                    "'q'$E"
-                ],
-                true,
-                &env
-            ),
-            [
-                r#"echo "\z""#,
-                "zx$Tx",
-                "$UNSET ${UNSET}",
-                "$1 ${a b} $",
-                "'q'"
-            ]
-        );
-        assert_eq!(
-            expand(&["~/a b", "~root/x", "~nosuchuser1/x", "a~"], true, &env)[..2],
-            ["/home/test/a b", "/root/x"]
-        );
-        assert_eq!(
-            expand(&["~nosuchuser1/x", "a~", ""], true, &env),
-            ["~nosuchuser1/x", "a~", ""]
-        );
-        assert_eq!(expand(&["$T", "~/x"], false, &env), ["$T", "~/x"]);
     }
 }

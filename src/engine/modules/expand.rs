@@ -7,6 +7,7 @@
 //! (the passwd entry; an unknown user stays as written). Values that need neither cost nothing;
 //! the others one round trip (two only when a variable expands into a `~user` prefix). Nothing
 //! from the task is evaluated by the shell: names are quoted arguments of `printenv`/`getent`.
+//! `command`'s own `expand_argument_vars` is the same expansion done by sh ([`sh_set_words`]).
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -202,6 +203,62 @@ fn next_var(s: &str, from: usize) -> Option<(&str, usize, usize)> {
     None
 }
 
+/// sh that sets `"$@"` to `words`, for `command` (no shell of its own, so one round trip is
+/// the command's): with `expand`, each word becomes what ansible-core's run_command passes with
+/// `expand_user_and_vars` — the same idea as [`expand_paths`], evaluated by sh on the target
+/// in the command's environment instead of looked up first: a leading `~` / `~user` as sh's
+/// tilde expansion (an unknown user stays), then each `$NAME` / `${NAME}` ([`next_var`]) when
+/// set, left as written when not. (A name that is no sh identifier, `$1` or `${a b}`, stays
+/// literal; Python would look it up in the environment.)
+pub(super) fn sh_set_words(words: &[String], expand: bool) -> String {
+    let literal = |script: &mut String, lit: &str| {
+        if !lit.is_empty() {
+            script.push_str(&format!("__slm_a=\"$__slm_a\"{}\n", sh_quote(lit)));
+        }
+    };
+    let mut s = String::from("set --\n");
+    for w in words {
+        s.push_str("__slm_a=''\n");
+        let mut rest = w.as_str();
+        if expand
+            && let Some(user) = tilde_user(w)
+            && user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            && !user.starts_with('-')
+        {
+            // Unquoted in an assignment: sh expands the tilde prefix.
+            s.push_str(&format!("__slm_a=~{user}\n"));
+            rest = &w[1 + user.len()..];
+        }
+        let mut lit_from = 0;
+        let mut search = 0;
+        while expand && let Some((name, start, end)) = next_var(rest, search) {
+            search = end;
+            if !is_sh_name(name) {
+                continue;
+            }
+            literal(&mut s, &rest[lit_from..start]);
+            s.push_str(&format!(
+                "if [ \"${{{name}+x}}\" ]; then __slm_a=\"$__slm_a${name}\"; else __slm_a=\"$__slm_a\"{}; fi\n",
+                sh_quote(&rest[start..end])
+            ));
+            lit_from = end;
+        }
+        literal(&mut s, &rest[lit_from..]);
+        s.push_str("set -- \"$@\" \"$__slm_a\"\n");
+    }
+    s
+}
+
+/// Whether sh can expand `$name`.
+fn is_sh_name(name: &str) -> bool {
+    let mut cs = name.chars();
+    cs.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
 /// Python's `posixpath.expandvars`: set variables replaced, the value not rescanned.
 fn expandvars(s: &str, vars: &HashMap<String, Option<String>>) -> String {
     let mut out = s.to_string();
@@ -289,5 +346,58 @@ mod tests {
         assert_eq!(passwd_home(line, "0"), None);
         assert_eq!(passwd_home(line, "").as_deref(), Some("/root"));
         assert_eq!(passwd_home("", "root"), None);
+    }
+
+    /// Runs `sh_set_words` in sh with `env` and prints each resulting argument on its own line.
+    fn expand(words: &[&str], expand: bool, env: &[(&str, &str)]) -> Vec<String> {
+        let words: Vec<String> = words.iter().map(|w| w.to_string()).collect();
+        let script = format!("{}printf '%s\\n' \"$@\"", sh_set_words(&words, expand));
+        let out = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .env_clear()
+            .env("HOME", "/home/test")
+            .envs(env.iter().copied())
+            .output()
+            .expect("run sh");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn argument_vars_expand_like_python() {
+        let env = [("T", "z"), ("E", "")];
+        assert_eq!(
+            expand(
+                &[
+                    r#"echo "\$T""#,
+                    "${T}x$Tx",
+                    "$UNSET ${UNSET}",
+                    "$1 ${a b} $",
+                    "'q'$E",
+                    "${a $T}$T"
+                ],
+                true,
+                &env
+            ),
+            [
+                r#"echo "\z""#,
+                "zx$Tx",
+                "$UNSET ${UNSET}",
+                "$1 ${a b} $",
+                "'q'",
+                "${a $T}z"
+            ]
+        );
+        assert_eq!(
+            expand(&["~/a b", "~root/x", "~nosuchuser1/x", "a~"], true, &env)[..2],
+            ["/home/test/a b", "/root/x"]
+        );
+        assert_eq!(
+            expand(&["~nosuchuser1/x", "a~", ""], true, &env),
+            ["~nosuchuser1/x", "a~", ""]
+        );
+        assert_eq!(expand(&["$T", "~/x"], false, &env), ["$T", "~/x"]);
     }
 }

@@ -38,6 +38,9 @@ pub trait Module: DeserializeOwned + Send + Sync + Sized {
     /// Arguments Ansible documents for this module that the native engine does not implement:
     /// refused at plan time with a hint to run the playbook with ansible-playbook.
     const ANSIBLE_ONLY: &'static [&'static str];
+    /// Those of [`Self::ANSIBLE_ONLY`] that are aliases in Ansible's argument spec (listed in
+    /// parentheses by "Supported parameters include").
+    const ANSIBLE_ONLY_ALIASES: &'static [&'static str] = &[];
     /// What `apply` needs from `query`.
     type Pending: Send;
     /// The arguments Ansible types `path` on the target (aliases included, and lists of paths):
@@ -145,28 +148,69 @@ fn unknown_args<M: Module>(args: &Map<String, Value>) -> Vec<&str> {
     unknown
 }
 
-/// What Ansible's module takes, sorted, for the message: what the engine implements and what it
-/// leaves to Ansible, aliases among them; names the engine fills in itself (`_raw_params`,
-/// `__var_value`) are not listed.
-pub fn supported<M: Module>() -> Vec<&'static str> {
-    let mut all: Vec<&'static str> = accepted_args::<M>()
-        .iter()
-        .chain(M::ANSIBLE_ONLY)
-        .copied()
-        .filter(|a| !a.starts_with('_'))
-        .collect();
-    all.sort_unstable();
-    all.dedup();
-    all
+/// What AnsibleModule lists after "Supported parameters include:" (ansible-core 2.19
+/// `ArgumentSpecValidator.validate`): the parameters sorted, then the aliases sorted in one pair
+/// of parentheses — `follow, path (dest, name)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Supported {
+    pub params: Vec<&'static str>,
+    pub aliases: Vec<&'static str>,
 }
 
-/// AnsibleModule's message (ansible-core 2.19 `ArgumentSpecValidator` + `AnsibleModule`):
-/// `Unsupported parameters for (copy) module: a, b. Supported parameters include: c, d.`
-pub fn unsupported_msg(module: &str, unknown: &[&str], supported: &[&str]) -> String {
+impl Supported {
+    /// Parameters without aliases (a list kept by hand, as command's).
+    pub fn plain(params: &[&'static str]) -> Self {
+        Self {
+            params: params.to_vec(),
+            aliases: Vec::new(),
+        }
+    }
+}
+
+impl std::fmt::Display for Supported {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.params.join(", "))?;
+        if !self.aliases.is_empty() {
+            write!(f, " ({})", self.aliases.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// What Ansible's module takes: what the engine implements (an alias told from its parameter by
+/// serde's field table, [`field_of`]) and what it leaves to Ansible (aliases there named by
+/// [`Module::ANSIBLE_ONLY_ALIASES`]; `attr` is always one, of the file arguments' `attributes`).
+/// Names the engine fills in itself (`_raw_params` of pause, `__var_value`) are not listed;
+/// Ansible's own internal ones (file's `_diff_peek`) are, among the Ansible-only.
+pub fn supported<M: Module>() -> Supported {
+    let mut params: Vec<&'static str> = Vec::new();
+    let mut aliases: Vec<&'static str> = Vec::new();
+    for &name in accepted_args::<M>().iter().filter(|a| !a.starts_with('_')) {
+        match field_of::<M>(name) {
+            Some(field) if field != name => aliases.push(name),
+            _ => params.push(name),
+        }
+    }
+    for &name in M::ANSIBLE_ONLY {
+        if name == "attr" || M::ANSIBLE_ONLY_ALIASES.contains(&name) {
+            aliases.push(name);
+        } else {
+            params.push(name);
+        }
+    }
+    for list in [&mut params, &mut aliases] {
+        list.sort_unstable();
+        list.dedup();
+    }
+    Supported { params, aliases }
+}
+
+/// AnsibleModule's message: `Unsupported parameters for (stat) module: a, b. Supported
+/// parameters include: follow, path (dest, name).`
+pub fn unsupported_msg(module: &str, unknown: &[&str], supported: &Supported) -> String {
     format!(
-        "Unsupported parameters for ({module}) module: {}. Supported parameters include: {}.",
-        unknown.join(", "),
-        supported.join(", ")
+        "Unsupported parameters for ({module}) module: {}. Supported parameters include: {supported}.",
+        unknown.join(", ")
     )
 }
 
@@ -313,6 +357,111 @@ impl<'de> de::Deserializer<'de> for FieldNames {
     }
 }
 
+/// The field `name` belongs to, as serde names it (an alias gives its field's name): a map that
+/// holds `name` twice fails with serde's "duplicate field `<field>`". The first value must
+/// deserialize, so one of each JSON type is tried (and an enum's first variant); None when none
+/// does.
+fn field_of<M: Module>(name: &'static str) -> Option<&'static str> {
+    let mut candidates = vec![
+        Value::from("x"),
+        Value::from(true),
+        Value::from(1),
+        Value::from(vec!["x"]),
+        Value::Object(Map::new()),
+    ];
+    let mut i = 0;
+    while i < candidates.len() && i < 8 {
+        let twice = Twice {
+            key: name,
+            value: candidates[i].clone(),
+            given: 0,
+        };
+        match M::deserialize(twice) {
+            Err(FieldProbe::Duplicate(field)) => return Some(field),
+            Err(FieldProbe::Other(msg)) => {
+                if let Some(variant) = first_variant(&msg) {
+                    candidates.push(Value::from(variant));
+                }
+            }
+            Ok(_) => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// The first variant serde's "unknown variant `x`, expected one of `a`, `b`" names.
+fn first_variant(msg: &str) -> Option<String> {
+    let rest = msg.strip_prefix("unknown variant `")?;
+    let expected = rest.split_once("expected ")?.1;
+    Some(expected.split('`').nth(1)?.to_string())
+}
+
+/// A map giving one key twice, for [`field_of`].
+struct Twice {
+    key: &'static str,
+    value: Value,
+    given: u8,
+}
+
+#[derive(Debug)]
+enum FieldProbe {
+    Duplicate(&'static str),
+    Other(String),
+}
+
+impl std::fmt::Display for FieldProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FieldProbe::Duplicate(field) => write!(f, "duplicate field `{field}`"),
+            FieldProbe::Other(msg) => f.write_str(msg),
+        }
+    }
+}
+impl std::error::Error for FieldProbe {}
+impl de::Error for FieldProbe {
+    fn custom<T: std::fmt::Display>(msg: T) -> Self {
+        FieldProbe::Other(msg.to_string())
+    }
+    fn duplicate_field(field: &'static str) -> Self {
+        FieldProbe::Duplicate(field)
+    }
+}
+
+impl<'de> de::MapAccess<'de> for Twice {
+    type Error = FieldProbe;
+    fn next_key_seed<K: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, FieldProbe> {
+        if self.given == 2 {
+            return Ok(None);
+        }
+        self.given += 1;
+        seed.deserialize(de::value::BorrowedStrDeserializer::new(self.key))
+            .map(Some)
+    }
+    fn next_value_seed<V: de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, FieldProbe> {
+        seed.deserialize(self.value.clone())
+            .map_err(|e| FieldProbe::Other(e.to_string()))
+    }
+}
+
+impl<'de> de::Deserializer<'de> for Twice {
+    type Error = FieldProbe;
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        visitor.visit_map(self)
+    }
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct map struct enum identifier
+        ignored_any
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -329,7 +478,8 @@ mod tests {
 
     impl Module for Probe {
         const NAME: &'static str = "probe";
-        const ANSIBLE_ONLY: &'static [&'static str] = &["backup"];
+        const ANSIBLE_ONLY: &'static [&'static str] = &["backup", "attr", "_peek", "bak"];
+        const ANSIBLE_ONLY_ALIASES: &'static [&'static str] = &["bak"];
         type Pending = ();
         async fn query(&self, _: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
             Ok(Query::done(ModuleResult::ok().with_msg(self.path.clone())))
@@ -359,7 +509,7 @@ mod tests {
         assert_eq!(
             Probe::unsupported("ansible.builtin.probe", &unknown),
             "Unsupported parameters for (ansible.builtin.probe) module: abc, zed. \
-             Supported parameters include: backup, dest, force, path."
+             Supported parameters include: _peek, backup, force, path (attr, bak, dest)."
         );
         assert_eq!(
             invalid_options_msg("fail", &["a", "b"]),
@@ -376,5 +526,76 @@ mod tests {
             panic!("an unknown argument must be refused");
         };
         assert!(msg.starts_with("probe: unknown field `backup`"), "{msg}");
+    }
+    /// Each message as ansible-playbook (ansible-core 2.19.14) printed it for the module given an
+    /// unknown argument `bogus_zz`: parameters sorted, then the aliases in parentheses.
+    #[test]
+    fn supported_parameters_are_listed_as_ansible_core_2_19_lists_them() {
+        use crate::engine::modules::{cron, files, get_url, pkg, service, unarchive, users};
+        let cases = [
+            (
+                files::Stat::unsupported("stat", &["bogus_zz"]),
+                "Unsupported parameters for (stat) module: bogus_zz. Supported parameters include: checksum_algorithm, follow, get_attributes, get_checksum, get_mime, path (attr, attributes, checksum, checksum_algo, dest, mime, mime-type, mime_type, name).",
+            ),
+            (
+                files::File::unsupported("file", &["bogus_zz"]),
+                "Unsupported parameters for (file) module: bogus_zz. Supported parameters include: _diff_peek, _original_basename, access_time, access_time_format, attributes, follow, force, group, mode, modification_time, modification_time_format, owner, path, recurse, selevel, serole, setype, seuser, src, state, unsafe_writes (attr, dest, name).",
+            ),
+            (
+                files::LineInFile::unsupported("lineinfile", &["bogus_zz"]),
+                "Unsupported parameters for (lineinfile) module: bogus_zz. Supported parameters include: attributes, backrefs, backup, create, firstmatch, group, insertafter, insertbefore, line, mode, owner, path, regexp, search_string, selevel, serole, setype, seuser, state, unsafe_writes, validate (attr, dest, destfile, name, regex, value).",
+            ),
+            (
+                pkg::Apt::unsupported("apt", &["bogus_zz"]),
+                "Unsupported parameters for (apt) module: bogus_zz. Supported parameters include: allow_change_held_packages, allow_downgrade, allow_unauthenticated, auto_install_module_deps, autoclean, autoremove, cache_valid_time, clean, deb, default_release, dpkg_options, fail_on_autoremove, force, force_apt_get, install_recommends, lock_timeout, only_upgrade, package, policy_rc_d, purge, state, update_cache, update_cache_retries, update_cache_retry_max_delay, upgrade (allow-downgrade, allow-downgrades, allow-unauthenticated, allow_downgrades, default-release, install-recommends, name, pkg, update-cache).",
+            ),
+            (
+                users::User::unsupported("user", &["bogus_zz"]),
+                "Unsupported parameters for (user) module: bogus_zz. Supported parameters include: append, authorization, comment, create_home, expires, force, generate_ssh_key, group, groups, hidden, home, local, login_class, move_home, name, non_unique, password, password_expire_account_disable, password_expire_max, password_expire_min, password_expire_warn, password_lock, profile, remove, role, seuser, shell, skeleton, ssh_key_bits, ssh_key_comment, ssh_key_file, ssh_key_passphrase, ssh_key_type, state, system, uid, uid_max, uid_min, umask, update_password (createhome, user).",
+            ),
+            (
+                cron::Cron::unsupported("cron", &["bogus_zz"]),
+                "Unsupported parameters for (cron) module: bogus_zz. Supported parameters include: backup, cron_file, day, disabled, env, hour, insertafter, insertbefore, job, minute, month, name, special_time, state, user, weekday (dom, dow, value).",
+            ),
+            (
+                service::Systemd::unsupported("systemd", &["bogus_zz"]),
+                "Unsupported parameters for (systemd) module: bogus_zz. Supported parameters include: daemon_reexec, daemon_reload, enabled, force, masked, name, no_block, scope, state (daemon-reexec, daemon-reload, service, unit).",
+            ),
+            (
+                get_url::GetUrl::unsupported("get_url", &["bogus_zz"]),
+                "Unsupported parameters for (get_url) module: bogus_zz. Supported parameters include: attributes, backup, checksum, ciphers, client_cert, client_key, decompress, dest, force, force_basic_auth, group, headers, http_agent, mode, owner, selevel, serole, setype, seuser, timeout, tmp_dest, unredirected_headers, unsafe_writes, url, url_password, url_username, use_gssapi, use_netrc, use_proxy, validate_certs (attr, password, username).",
+            ),
+            (
+                users::Group::unsupported("group", &["bogus_zz"]),
+                "Unsupported parameters for (group) module: bogus_zz. Supported parameters include: force, gid, gid_max, gid_min, local, name, non_unique, state, system.",
+            ),
+            (
+                files::Find::unsupported("find", &["bogus_zz"]),
+                "Unsupported parameters for (find) module: bogus_zz. Supported parameters include: age, age_stamp, checksum_algorithm, contains, depth, encoding, exact_mode, excludes, file_type, follow, get_checksum, hidden, limit, mode, paths, patterns, read_whole_file, recurse, size, use_regex (checksum, checksum_algo, exclude, name, path, pattern).",
+            ),
+            (
+                files::Replace::unsupported("replace", &["bogus_zz"]),
+                "Unsupported parameters for (replace) module: bogus_zz. Supported parameters include: after, attributes, backup, before, encoding, group, mode, owner, path, regexp, replace, selevel, serole, setype, seuser, unsafe_writes, validate (attr, dest, destfile, name).",
+            ),
+            (
+                files::BlockInFile::unsupported("blockinfile", &["bogus_zz"]),
+                "Unsupported parameters for (blockinfile) module: bogus_zz. Supported parameters include: append_newline, attributes, backup, block, create, group, insertafter, insertbefore, marker, marker_begin, marker_end, mode, owner, path, prepend_newline, selevel, serole, setype, seuser, state, unsafe_writes, validate (attr, content, dest, destfile, name).",
+            ),
+            (
+                service::WaitFor::unsupported("wait_for", &["bogus_zz"]),
+                "Unsupported parameters for (wait_for) module: bogus_zz. Supported parameters include: active_connection_states, connect_timeout, delay, exclude_hosts, host, msg, path, port, search_regex, sleep, state, timeout.",
+            ),
+            (
+                files::Copy::unsupported("ansible.legacy.copy", &["bogus_zz"]),
+                "Unsupported parameters for (ansible.legacy.copy) module: bogus_zz. Supported parameters include: _original_basename, attributes, backup, checksum, content, dest, directory_mode, follow, force, group, local_follow, mode, owner, remote_src, selevel, serole, setype, seuser, src, unsafe_writes, validate (attr).",
+            ),
+            (
+                unarchive::Unarchive::unsupported("ansible.legacy.unarchive", &["bogus_zz"]),
+                "Unsupported parameters for (ansible.legacy.unarchive) module: bogus_zz. Supported parameters include: attributes, copy, creates, decrypt, dest, exclude, extra_opts, group, include, io_buffer_size, keep_newer, list_files, mode, owner, remote_src, selevel, serole, setype, seuser, src, unsafe_writes, validate_certs (attr).",
+            ),
+        ];
+        for (ours, ansible) in cases {
+            assert_eq!(ours, ansible);
+        }
     }
 }

@@ -23,10 +23,12 @@ const APT_STATES: &[&str] = &[
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Apt {
+    /// Ansible's parameter is `package`, `name` its alias.
     #[serde(
         default,
+        rename = "package",
         alias = "pkg",
-        alias = "package",
+        alias = "name",
         deserialize_with = "args::list"
     )]
     name: Vec<String>,
@@ -96,6 +98,12 @@ impl Module for Apt {
         "update_cache_retries",
         "update_cache_retry_max_delay",
         "upgrade",
+    ];
+    const ANSIBLE_ONLY_ALIASES: &'static [&'static str] = &[
+        "allow-downgrade",
+        "allow-downgrades",
+        "allow_downgrades",
+        "allow-unauthenticated",
     ];
     type Pending = AptChange;
     const PATH_ARGS: &'static [&'static str] = &["deb"];

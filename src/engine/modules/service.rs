@@ -73,6 +73,7 @@ impl Module for Service {
     const NAME: &'static str = "service";
     const ANSIBLE_ONLY: &'static [&'static str] =
         &["pattern", "sleep", "arguments", "args", "runlevel"];
+    const ANSIBLE_ONLY_ALIASES: &'static [&'static str] = &["args"];
     type Pending = ServiceChange;
 
     fn validate(&self) -> Result<(), ModuleError> {
@@ -115,6 +116,7 @@ impl Module for Systemd {
         "no_block",
         "force",
     ];
+    const ANSIBLE_ONLY_ALIASES: &'static [&'static str] = &["daemon-reexec"];
     type Pending = ServiceChange;
 
     fn validate(&self) -> Result<(), ModuleError> {

@@ -616,9 +616,8 @@ pub(super) fn module_args(
     if task.module == "debug"
         && let Some(Value::String(v)) = task.args.get("var")
     {
-        let expr = format!("{{{{ {v} }}}}");
         let val = templar
-            .render_str(&expr, scope)
+            .eval_expression(v, scope)
             .unwrap_or_else(|e| Value::String(format!("VARIABLE IS NOT DEFINED! ({})", e.msg)));
         a.insert("__var_value".into(), val);
     }

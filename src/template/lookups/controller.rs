@@ -134,7 +134,15 @@ pub(super) fn template(
             std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let rendered = call
             .env
-            .render_str(&text, root.clone())
+            // A template file: Python's escapes in every literal, as the template module.
+            .render_str(
+                &super::super::syntax::rewrite(
+                    &text,
+                    false,
+                    super::super::literals::Escapes::Python,
+                ),
+                root.clone(),
+            )
             .map_err(|e| format!("{}: {}", path.display(), super::super::detail(&e)))?;
         out.push(Some(Value::String(rendered)));
     }

@@ -42,6 +42,16 @@ pub struct Copy {
 
 super::owner_group_mode!(Copy);
 
+/// What `ansible.legacy.copy` lists as supported: the action plugin takes `decrypt` itself and
+/// sets `_original_basename`; `path` (for `dest`) is the engine's alone.
+pub(super) fn copy_module_supported() -> module::Supported {
+    let mut s = module::supported::<Copy>();
+    s.params.retain(|p| *p != "decrypt");
+    s.aliases.retain(|a| *a != "path");
+    s.params.insert(0, "_original_basename");
+    s
+}
+
 impl Module for Copy {
     const NAME: &'static str = "copy";
     const ANSIBLE_ONLY: &'static [&'static str] = &[
@@ -70,7 +80,7 @@ impl Module for Copy {
 
     /// Ansible's copy action plugin hands the arguments on to `ansible.legacy.copy`.
     fn unsupported(_: &str, unknown: &[&str]) -> String {
-        module::unsupported_msg("ansible.legacy.copy", unknown, &module::supported::<Self>())
+        module::unsupported_msg("ansible.legacy.copy", unknown, &copy_module_supported())
     }
 
     fn validate(&self) -> Result<(), ModuleError> {

@@ -40,6 +40,9 @@ impl Module for File {
         "modification_time_format",
         "attr",
         "attributes",
+        // Set by the copy and template action plugins; Ansible lists them.
+        "_diff_peek",
+        "_original_basename",
         "unsafe_writes",
         "seuser",
         "serole",

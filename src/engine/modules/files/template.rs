@@ -62,7 +62,7 @@ impl Module for Template {
         module::unsupported_msg(
             "ansible.legacy.copy",
             unknown,
-            &module::supported::<super::Copy>(),
+            &super::copy::copy_module_supported(),
         )
     }
 
