@@ -664,6 +664,7 @@ fn option(
     if q.description.is_empty() {
         q.description = format!("an option of role {role}");
     }
+    q.role_validated = true;
     q.required = matches!(
         spec.get("required").map(|n| &n.kind),
         Some(Kind::Bool(true))

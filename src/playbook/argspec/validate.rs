@@ -24,6 +24,9 @@ pub fn validate(spec: &Map<String, Value>, parameters: Map<String, Value>) -> Va
             Vec::new()
         }
     };
+    if let Err(e) = no_log_walk(spec, &params) {
+        errors.push(e);
+    }
     let mut unsupported: Vec<(Vec<String>, Vec<String>, Vec<String>)> = Vec::new();
     collect_unsupported(spec, &params, &aliases, &[], &mut unsupported);
     set_defaults(spec, &mut params, false);
@@ -225,8 +228,66 @@ pub fn py_str(v: &Value) -> String {
     }
 }
 
+/// The class name of a value as ansible-core 2.19 holds it: what comes from the playbook is a
+/// tagged subclass (`_AnsibleTaggedStr`), which its messages show; bools and None cannot be.
+fn tagged_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "_AnsibleTaggedFloat",
+        Value::Number(_) => "_AnsibleTaggedInt",
+        Value::String(_) => "_AnsibleTaggedStr",
+        Value::Array(_) => "_AnsibleTaggedList",
+        Value::Object(_) => "_AnsibleTaggedDict",
+    }
+}
+
+/// `type(value)` in a message.
 fn class(v: &Value) -> String {
-    format!("<class '{}'>", py_type(v))
+    match v {
+        Value::Null | Value::Bool(_) => format!("<class '{}'>", py_type(v)),
+        _ => format!(
+            "<class 'ansible.module_utils._internal._datatag.{}'>",
+            tagged_name(v)
+        ),
+    }
+}
+
+/// `_list_no_log_values`' walk of sub-options, which fails on the first element that is not a
+/// mapping (the no_log values themselves only matter for Ansible's output masking).
+fn no_log_walk(spec: &Map<String, Value>, params: &Map<String, Value>) -> Result<(), String> {
+    for (k, s) in spec {
+        let Some(sub_spec) = opt(s, "options").and_then(Value::as_object) else {
+            continue;
+        };
+        let Some(sub) = params.get(k).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let wanted = type_of(s);
+        let elements = opt(s, "elements").and_then(Value::as_str);
+        if !(wanted == "dict" || (wanted == "list" && elements == Some("dict"))) {
+            continue;
+        }
+        let items = match sub {
+            Value::Array(a) => a.clone(),
+            other => vec![other.clone()],
+        };
+        for item in items {
+            let item = match &item {
+                Value::String(_) => convert("dict", &item)?,
+                _ => item,
+            };
+            let Value::Object(m) = &item else {
+                return Err(format!(
+                    "Value '{}' in the sub parameter field '{k}' must be a {wanted}, not '{}'",
+                    py_str(&item),
+                    tagged_name(&item)
+                ));
+            };
+            no_log_walk(sub_spec, m)?;
+        }
+    }
+    Ok(())
 }
 
 /// Python's `==` between JSON values (`1 == 1.0 == True`).
@@ -263,11 +324,13 @@ fn boolean(v: &Value) -> Result<bool, String> {
     if BOOLEANS_FALSE.contains(&t.as_str()) {
         return Ok(false);
     }
+    // Python's frozenset: 1.0 and True fold into 1 (0.0 and False into 0); its order is the
+    // hash order, random per process for the strings.
     let all: Vec<String> = BOOLEANS_TRUE
         .iter()
         .chain(BOOLEANS_FALSE)
         .map(|s| format!("'{s}'"))
-        .chain(["1", "1.0", "True", "0", "0.0", "False"].map(String::from))
+        .chain(["1", "0"].map(String::from))
         .collect();
     Err(format!(
         "The value '{}' is not a valid boolean. Valid booleans include: {}",
@@ -754,6 +817,9 @@ fn validate_sub_spec(
                     Vec::new()
                 }
             };
+            if let Err(e) = no_log_walk(sub_spec, sub) {
+                errors.push(e);
+            }
             collect_unsupported(sub_spec, sub, &aliases, context, unsupported);
             let exclusive: Vec<String> = term_groups(opt(s, "mutually_exclusive"))
                 .into_iter()
