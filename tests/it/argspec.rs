@@ -296,3 +296,22 @@ fn a_wrong_spec_is_refused_at_plan_time_with_position() {
         );
     }
 }
+
+/// A value the playbook writes for a role option, wrong by the spec and not a template, is
+/// refused at plan time where it is written (the derived variable spec checks it).
+#[test]
+fn a_static_wrong_value_is_refused_at_plan_time_with_position() {
+    let sb = Sandbox::new();
+    role(&sb);
+    let pb = sb.write(
+        "pb/site.yml",
+        "- hosts: all\n  gather_facts: no\n  vars:\n    web_mode: test\n  roles:\n    - web\n",
+    );
+    let r = sb.run_file(&pb, &[]);
+    r.assert_code(5);
+    assert!(
+        r.stderr.contains("site.yml:4:15:") && r.stderr.contains("expected one of dev, prod"),
+        "{}",
+        r.dump()
+    );
+}

@@ -312,8 +312,8 @@ fn boolean(v: &Value) -> Result<bool, String> {
         Value::Bool(b) => return Ok(*b),
         Value::String(s) => s.trim().to_lowercase(),
         Value::Number(n) => match n.as_f64() {
-            Some(f) if f == 1.0 => return Ok(true),
-            Some(f) if f == 0.0 => return Ok(false),
+            Some(1.0) => return Ok(true),
+            Some(0.0) => return Ok(false),
             _ => String::new(),
         },
         _ => String::new(),
@@ -349,35 +349,53 @@ fn decimal_int(s: &str) -> Option<Value> {
     (f.fract() == 0.0 && f.abs() < 9.0e15).then(|| Value::from(f as i64))
 }
 
-/// `human_to_bytes` of module_utils/common/text/formatters.py, for `bytes` and `bits`.
+/// `human_to_bytes` of module_utils/common/text/formatters.py, for `bytes` and `bits`: a number
+/// (of the text `str()` gives) and an optional unit (`K`, `KB`/`Kb`, `kilobyte`/`kilobit`).
 fn human_to_bytes(v: &Value, bits: bool) -> Option<Value> {
-    let s = match v {
-        Value::Number(n) => return n.as_f64().map(|f| Value::from(f as i64)),
-        Value::String(s) => s.trim(),
-        _ => return None,
-    };
-    let split = s
+    const UNITS: &[(char, u32, &str, &str)] = &[
+        ('B', 0, "byte", "bit"),
+        ('K', 10, "kilobyte", "kilobit"),
+        ('M', 20, "megabyte", "megabit"),
+        ('G', 30, "gigabyte", "gigabit"),
+        ('T', 40, "terabyte", "terabit"),
+        ('P', 50, "petabyte", "petabit"),
+        ('E', 60, "exabyte", "exabit"),
+    ];
+    let text = py_str(v);
+    let t = text.trim_end();
+    let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let number: f64 = s[..split].parse().ok()?;
-    let unit = s[split..].trim();
-    if unit.is_empty() {
-        return Some(Value::from(number as i64));
-    }
-    let mut chars = unit.chars();
-    let prefix = chars.next()?.to_ascii_uppercase();
-    let rest: String = chars.collect();
-    let power = "BKMGTPEZY".find(prefix)?;
-    let suffix_ok = match (power, bits) {
-        (0, false) => rest.is_empty() || rest == "ytes" || rest == "yte",
-        (0, true) => false,
-        (_, false) => rest.is_empty() || rest == "B",
-        (_, true) => rest == "b",
-    };
-    if !suffix_ok && !(bits && power > 0 && rest.is_empty()) {
+        .unwrap_or(t.len());
+    let (num, unit) = (&t[..split], t[split..].trim_start());
+    if num.is_empty() || num.ends_with('.') || num.matches('.').count() > 1 {
         return None;
     }
-    Some(Value::from((number * 1024f64.powi(power as i32)) as i64))
+    let num: f64 = num.parse().ok()?;
+    if unit.is_empty() {
+        return Some(Value::from(num.round() as i64));
+    }
+    if !unit.chars().all(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let key = unit.chars().next()?.to_ascii_uppercase();
+    let &(_, shift, byte_word, bit_word) = UNITS.iter().find(|u| u.0 == key)?;
+    if unit.chars().count() > 1 {
+        let (word, short) = match bits {
+            false => (byte_word, format!("{key}B")),
+            true => (bit_word, format!("{key}b")),
+        };
+        let short = if key == 'B' {
+            (if bits { "b" } else { "B" }).to_string()
+        } else {
+            short
+        };
+        if unit.to_lowercase() != word && unit != short {
+            return None;
+        }
+    }
+    Some(Value::from(
+        (num * f64::from(2u32).powi(shift as i32)).round() as i64,
+    ))
 }
 
 /// The type checkers of `DEFAULT_TYPE_VALIDATORS`: the converted value or the reason.
@@ -893,12 +911,24 @@ mod tests {
             [
                 "missing required arguments: need",
                 "argument 'port' is of type str and we were unable to convert to int: \"'abc'\" cannot be converted to an int",
-                "argument 'f' is of type list and we were unable to convert to float: <class 'list'> cannot be converted to a float",
+                "argument 'f' is of type list and we were unable to convert to float: <class 'ansible.module_utils._internal._datatag._AnsibleTaggedList'> cannot be converted to a float",
                 "Elements value for option 'l' is of type str and we were unable to convert to int: \"'z'\" cannot be converted to an int",
                 "value of mode must be one of: dev, prod, got: x",
                 "extra. Supported parameters include: f, l, mode, need, port.",
             ]
         );
+    }
+
+    #[test]
+    fn bytes_and_bits_as_human_to_bytes() {
+        let b = |v: Value, bits| human_to_bytes(&v, bits);
+        assert_eq!(b(json!("2K"), false), Some(json!(2048)));
+        assert_eq!(b(json!("1 MB"), false), Some(json!(1_048_576)));
+        assert_eq!(b(json!("1Mb"), false), None);
+        assert_eq!(b(json!("1Mb"), true), Some(json!(1_048_576)));
+        assert_eq!(b(json!("3 kilobytes"), false), None);
+        assert_eq!(b(json!(10), false), Some(json!(10)));
+        assert_eq!(b(json!("x"), false), None);
     }
 
     #[test]
