@@ -560,10 +560,7 @@ impl ValidateArgumentSpec {
 }
 
 fn argspec_class(v: &Value) -> String {
-    format!(
-        "<class '{}'>",
-        crate::playbook::argspec::validate::py_type(v)
-    )
+    format!("<class '{}'>", crate::playbook::argspec::types::py_type(v))
 }
 
 impl Module for ValidateArgumentSpec {

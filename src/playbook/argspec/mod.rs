@@ -5,6 +5,7 @@
 //! non-list `choices`, `required` with a `default` …) is refused at plan time with its
 //! file:line:col; values are validated when the role runs ([`validate`]).
 
+pub mod types;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
@@ -51,7 +52,7 @@ impl RoleSpecs {
         };
         let short_description = ep.get("short_description").and_then(|n| match &n.kind {
             Kind::Str(s) | Kind::Unsafe(s) => Some(s.clone()),
-            _ => n.to_json_plain().ok().map(|v| validate::py_str(&v)),
+            _ => n.to_json_plain().ok().map(|v| types::py_str(&v)),
         });
         Ok(Some(EntryPoint {
             name: name.to_string(),
