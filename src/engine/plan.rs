@@ -497,6 +497,17 @@ fn known_names(plan: &Plan) -> HashSet<String> {
                             known.insert(set_fact_name(plan, play, files, t, k));
                         }
                     }
+                    // A role's validation task fails first when a required option is missing
+                    // (Ansible's message, at run time).
+                    if t.module == "validate_argument_spec"
+                        && let Some(Value::Object(spec)) = t.args.get("argument_spec")
+                    {
+                        known.extend(
+                            spec.iter()
+                                .filter(|(_, o)| o.get("required") == Some(&Value::Bool(true)))
+                                .map(|(k, _)| k.clone()),
+                        );
+                    }
                     // include_vars defines what its files hold, known when it runs (unless
                     // `name:` puts it all under one variable).
                     if t.module == "include_vars" {

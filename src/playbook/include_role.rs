@@ -61,6 +61,7 @@ impl Parser<'_> {
         // ansible-core: includes are private unless `public`, imports public unless `public: false`.
         let mut public = !dynamic;
         let mut apply = None;
+        let mut validate = true;
         for (k, v) in args {
             let a = k.key_string();
             let file = |slot: &mut Option<String>| -> Result<(), InputError> {
@@ -87,16 +88,7 @@ impl Parser<'_> {
                 "allow_duplicates" => allow_duplicates = bool_of(v, &a)?,
                 "public" => public = bool_of(v, &a)?,
                 "apply" => apply = self.apply(&what, dynamic, v)?,
-                "rolespec_validate" if !bool_of(v, &a)? => {}
-                "rolespec_validate" => {
-                    return Err(InputError::at(
-                        &k.pos,
-                        format!(
-                            "'{what}: {a}' is not supported by slm-wizard's engine; run this playbook with ansible-playbook"
-                        ),
-                    )
-                    .not_implemented());
-                }
+                "rolespec_validate" => validate = bool_of(v, &a)?,
                 other => {
                     return Err(InputError::at(
                         &k.pos,
@@ -168,6 +160,7 @@ impl Parser<'_> {
                 private: !public,
                 dynamic,
                 apply,
+                validate,
                 node,
             },
             out,

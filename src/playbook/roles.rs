@@ -65,6 +65,8 @@ pub(super) struct Invocation<'n> {
     pub dynamic: bool,
     /// `include_role`'s `apply`: keywords its tasks and handlers inherit.
     pub apply: Option<Common>,
+    /// Validate its arguments against the role's spec (`rolespec_validate`, default true).
+    pub validate: bool,
     pub node: &'n Node,
 }
 
@@ -180,6 +182,7 @@ impl Parser<'_> {
                 private: false,
                 dynamic: false,
                 apply: None,
+                validate: true,
                 node,
             },
             Kind::Map(entries) => {
@@ -241,6 +244,7 @@ impl Parser<'_> {
                     private: false,
                     dynamic: false,
                     apply: None,
+                    validate: true,
                     node,
                 }
             }
@@ -316,20 +320,15 @@ impl Parser<'_> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or(inv.name.clone());
-        for f in ["argument_specs.yml", "argument_specs.yaml"] {
-            let spec = path.join("meta").join(f);
-            if spec.is_file() {
-                return Err(InputError::at(
-                    &inv.name_pos,
-                    format!(
-                        "role '{name}' has {}: validating argument_specs is not implemented by slm-wizard's engine; \
-                         run this playbook with ansible-playbook",
-                        spec.display()
-                    ),
-                )
-.not_implemented());
-            }
+        // Ansible prepends the entry point's validation task (the spec is checked here, once).
+        let validation = match inv.validate {
+            true => super::argspec::load(&path)?,
+            false => None,
         }
+        .map(|specs| specs.entry_point(inv.files.tasks.as_deref().unwrap_or("main")))
+        .transpose()?
+        .flatten()
+        .map(|ep| self.validation_task(&ep, &name, &path, &inv.params, &inv.name_pos));
         let meta = role_file(&path, "meta", None, &inv.name_pos)?
             .map(|p| yaml::load_file(&p))
             .transpose()?;
@@ -354,14 +353,8 @@ impl Parser<'_> {
                             "allow_duplicates" => {
                                 allow_duplicates = bool_of(v, "allow_duplicates")?
                             }
-                            "argument_specs" => {
-                                return Err(InputError::at(
-                                    &k.pos,
-                                    "validating argument_specs is not implemented by slm-wizard's engine; run this playbook with ansible-playbook",
-                                )
-.not_implemented());
-                            }
-                            "galaxy_info" | "collections" => {}
+                            // argument_specs: read by argspec::load.
+                            "argument_specs" | "galaxy_info" | "collections" => {}
                             other => {
                                 return Err(InputError::at(
                                     &k.pos,
@@ -415,11 +408,10 @@ impl Parser<'_> {
                 inv.files.vars.as_deref(),
                 &inv.name_pos,
             )?);
-            let tasks = match role_file(&path, "tasks", inv.files.tasks.as_deref(), &inv.name_pos)?
-            {
-                Some(p) => self.items(&yaml::load_file(&p)?, "role tasks", false)?,
-                None => Vec::new(),
-            };
+            let mut tasks: Vec<Item> = validation.map(Item::Task).into_iter().collect();
+            if let Some(p) = role_file(&path, "tasks", inv.files.tasks.as_deref(), &inv.name_pos)? {
+                tasks.extend(self.items(&yaml::load_file(&p)?, "role tasks", false)?);
+            }
             let handlers = match role_file(
                 &path,
                 "handlers",
@@ -519,6 +511,54 @@ impl Parser<'_> {
             include: None,
         })));
         Ok(())
+    }
+
+    /// ansible-core's implicit first task of a role with an argument spec for its entry point
+    /// (`Role._create_validation_task`): always tagged, it validates the role's parameters and
+    /// the variables named in the spec.
+    fn validation_task(
+        &mut self,
+        ep: &super::argspec::EntryPoint,
+        role: &str,
+        path: &Path,
+        params: &Map<String, Value>,
+        at: &Pos,
+    ) -> Box<Task> {
+        let common = Common {
+            name: Some(ep.task_name()),
+            tags: vec!["always".into()],
+            ..Common::default()
+        };
+        let task = Task {
+            pos: at.clone(),
+            common,
+            module: "validate_argument_spec".into(),
+            module_written: "ansible.builtin.validate_argument_spec".into(),
+            args: ep.task_args(role, path, params),
+            loop_items: None,
+            loop_with: None,
+            loop_var: "item".into(),
+            loop_label: None,
+            loop_index_var: None,
+            loop_pause: None,
+            loop_allitems: true,
+            register: None,
+            notify: Vec::new(),
+            listen: Vec::new(),
+            changed_when: None,
+            failed_when: None,
+            until: None,
+            retries: None,
+            delay: None,
+            id: self.next_id,
+            args_src: ArgsSource {
+                module_pos: ep.pos.clone(),
+                pos: ep.pos.clone(),
+                ..ArgsSource::default()
+            },
+        };
+        self.next_id += 1;
+        Box::new(task)
     }
 
     /// A role's `defaults/` or `vars/` file (`main` unless `*_from` names another).

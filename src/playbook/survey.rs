@@ -219,6 +219,10 @@ pub struct Question {
     pub variable: String,
     pub kind: QuestionType,
     pub required: bool,
+    /// A required option of a role's argument spec: the form asks for it, but a headless run
+    /// does not demand it up front (the playbook may set it in ways not seen here; the role's
+    /// validation task reports it missing, as Ansible does).
+    pub role_validated: bool,
     /// The default answer, already validated and coerced to the question's type.
     pub default: Option<Value>,
     /// The value the playbook itself uses when nothing sets the variable (a play var, a role
@@ -277,6 +281,7 @@ impl Question {
             variable: variable.to_string(),
             kind,
             required: false,
+            role_validated: false,
             default: None,
             playbook_default: None,
             min: None,

@@ -57,6 +57,9 @@ struct Builder {
     prompts: Vec<Question>,
     specs: Vec<Question>,
     defaults: Vec<Question>,
+    /// Variables the playbook passes to roles (role parameters, `vars:` of role entries and
+    /// include/import_role tasks): a required option given so needs no answer.
+    provided: HashSet<String>,
 }
 
 /// The variable spec of `playbook` derived from its plays and roles (see the module docs).
@@ -87,6 +90,7 @@ fn derive_with_roles_path(playbook: &Path, roles_path: Vec<PathBuf>) -> Result<S
         defaults,
         mut notes,
         plays,
+        provided,
         ..
     } = b;
     // Variables whose defaults disagree on their type: left out.
@@ -123,6 +127,8 @@ fn derive_with_roles_path(playbook: &Path, roles_path: Vec<PathBuf>) -> Result<S
                             if real_default.insert(q.variable.clone()) {
                                 first.playbook_default = Some(v);
                             }
+                            // The role's validation sees the variable: no answer is needed.
+                            first.required = false;
                         }
                         Ok(_) => {}
                         Err(_) if *first_source == Source::Defaults => {
@@ -142,7 +148,12 @@ fn derive_with_roles_path(playbook: &Path, roles_path: Vec<PathBuf>) -> Result<S
     notes.extend(left_out);
     let questions = questions
         .into_iter()
-        .map(|(_, q)| q)
+        .map(|(source, mut q)| {
+            if source == Source::ArgSpec && provided.contains(&q.variable) {
+                q.required = false;
+            }
+            q
+        })
         .filter(|q| !conflicting.contains(&q.variable))
         .collect();
     let mut description = String::new();
@@ -412,7 +423,18 @@ impl Builder {
         if let Some(roles) = play.get("roles").and_then(Node::as_seq) {
             for r in roles {
                 let name = match &r.kind {
-                    Kind::Map(_) => r.get("role").or_else(|| r.get("name")).and_then(str_of),
+                    Kind::Map(entries) => {
+                        for (k, v) in entries {
+                            match k.key_string().as_str() {
+                                "vars" => self.provide(v),
+                                "role" | "name" | "when" | "tags" => {}
+                                other => {
+                                    self.provided.insert(other.to_string());
+                                }
+                            }
+                        }
+                        r.get("role").or_else(|| r.get("name")).and_then(str_of)
+                    }
                     _ => str_of(r),
                 };
                 if let Some(name) = name {
@@ -446,11 +468,22 @@ impl Builder {
                 "ansible.builtin.import_role",
             ] {
                 if let Some(name) = t.get(module).and_then(|m| m.get("name")).and_then(str_of) {
+                    if let Some(v) = t.get("vars") {
+                        self.provide(v);
+                    }
                     self.role(&name, dir)?;
                 }
             }
         }
         Ok(())
+    }
+
+    /// The names of a `vars:` mapping given to a role.
+    fn provide(&mut self, vars: &Node) {
+        if let Some(entries) = vars.as_map() {
+            self.provided
+                .extend(entries.iter().map(|(k, _)| k.key_string()));
+        }
     }
 
     fn prompt(&mut self, p: &Node) {
@@ -518,12 +551,8 @@ impl Builder {
         if !self.roles_seen.insert(key) {
             return Ok(());
         }
-        for file in ["argument_specs.yml", "argument_specs.yaml"] {
-            let path = role_dir.join("meta").join(file);
-            if path.is_file() {
-                self.argument_specs(&path, name)?;
-                break;
-            }
+        if let Some(specs) = super::argspec::load(&role_dir)? {
+            self.argument_specs(&specs, name)?;
         }
         for file in ["main.yml", "main.yaml"] {
             let path = role_dir.join("defaults").join(file);
@@ -549,37 +578,19 @@ impl Builder {
         Ok(())
     }
 
-    fn argument_specs(&mut self, path: &Path, role: &str) -> Result<(), InputError> {
-        let root = yaml::load_file(path)?;
-        let Some(specs) = root.get("argument_specs") else {
-            return Err(InputError::at(
-                &root.pos,
-                "a role's argument_specs file must be a mapping with 'argument_specs:' (entry points such as 'main:' with 'options:')",
-            ));
-        };
-        if specs.as_map().is_none() && !specs.is_null() {
-            return Err(InputError::at(
-                &specs.pos,
-                format!(
-                    "'argument_specs' must map entry points (main, …) to their specs, not {}",
-                    specs.type_name()
-                ),
-            ));
-        }
-        let Some(options) = specs.get("main").and_then(|m| m.get("options")) else {
+    /// The options of entry point `main` (the spec is checked by [`super::argspec::load`]).
+    fn argument_specs(
+        &mut self,
+        specs: &super::argspec::RoleSpecs,
+        role: &str,
+    ) -> Result<(), InputError> {
+        let Some(options) = specs
+            .specs
+            .get("main")
+            .and_then(|m| m.get("options"))
+            .and_then(Node::as_map)
+        else {
             return Ok(());
-        };
-        let Some(options) = options.as_map() else {
-            if options.is_null() {
-                return Ok(());
-            }
-            return Err(InputError::at(
-                &options.pos,
-                format!(
-                    "'options' must map option names to their specs, not {}",
-                    options.type_name()
-                ),
-            ));
         };
         for (k, spec) in options {
             let var = k.key_string();
@@ -591,12 +602,6 @@ impl Builder {
     }
 }
 
-/// The types an argument spec option may have (as ansible's validator knows them).
-const OPTION_TYPES: &[&str] = &[
-    "str", "path", "int", "float", "bool", "list", "dict", "raw", "bytes", "bits", "json",
-    "jsonarg",
-];
-
 /// One option of an argument spec, or `None` (with a note) when the form cannot take it.
 fn option(
     var: &str,
@@ -605,58 +610,16 @@ fn option(
     role: &str,
     notes: &mut Vec<String>,
 ) -> Result<Option<Question>, InputError> {
-    if spec.as_map().is_none() {
-        return Err(InputError::at(
-            &spec.pos,
-            format!(
-                "option '{var}' must be a mapping (type, required, default, choices, description), not {}",
-                spec.type_name()
-            ),
-        ));
-    }
-    let type_node = spec.get("type");
-    let type_name = match type_node {
-        Some(n) => str_of(n).ok_or_else(|| {
-            InputError::at(
-                &n.pos,
-                format!("'type' must be text, not {}", n.type_name()),
-            )
-        })?,
-        None => "str".to_string(),
-    };
-    let at_type = |msg: String| InputError::at(type_node.map_or(key_pos, |n| &n.pos), msg);
-    if !OPTION_TYPES.contains(&type_name.as_str()) {
-        let msg = match crate::error::suggest(&type_name, OPTION_TYPES.iter().copied()) {
-            Some(s) => format!("unknown type '{type_name}' of option '{var}'; did you mean '{s}'?"),
-            None => format!(
-                "unknown type '{type_name}' of option '{var}'; valid types: {}",
-                OPTION_TYPES.join(", ")
-            ),
-        };
-        return Err(at_type(msg));
-    }
-    let choices: Vec<String> = match spec.get("choices") {
-        None => Vec::new(),
-        Some(n) => match n.as_seq() {
-            Some(items) => items
-                .iter()
-                .map(|i| {
-                    scalar_text(i).ok_or_else(|| {
-                        InputError::at(
-                            &i.pos,
-                            format!("a choice must be a scalar, not {}", i.type_name()),
-                        )
-                    })
-                })
-                .collect::<Result<_, _>>()?,
-            None => {
-                return Err(InputError::at(
-                    &n.pos,
-                    format!("'choices' must be a list, not {}", n.type_name()),
-                ));
-            }
-        },
-    };
+    // The spec was checked by argspec::load: a mapping with a known type and list choices.
+    let type_name = spec
+        .get("type")
+        .and_then(str_of)
+        .unwrap_or_else(|| "str".to_string());
+    let choices: Vec<String> = spec
+        .get("choices")
+        .and_then(Node::as_seq)
+        .map(|items| items.iter().filter_map(scalar_text).collect())
+        .unwrap_or_default();
     let elements = spec.get("elements").and_then(str_of);
     let secret =
         secret_name(var) || matches!(spec.get("no_log").map(|n| &n.kind), Some(Kind::Bool(true)));
@@ -701,20 +664,11 @@ fn option(
     if q.description.is_empty() {
         q.description = format!("an option of role {role}");
     }
-    if let Some(n) = spec.get("required") {
-        q.required = match n.kind {
-            Kind::Bool(b) => b,
-            _ => {
-                return Err(InputError::at(
-                    &n.pos,
-                    format!(
-                        "'required' must be a boolean (true or false), not {}",
-                        n.type_name()
-                    ),
-                ));
-            }
-        };
-    }
+    q.role_validated = true;
+    q.required = matches!(
+        spec.get("required").map(|n| &n.kind),
+        Some(Kind::Bool(true))
+    );
     if let Some(n) = spec.get("default").filter(|n| !n.is_null()) {
         let templated = match &n.kind {
             Kind::Str(s) if is_template(s) => Some(s.clone()),

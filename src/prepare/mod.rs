@@ -482,7 +482,7 @@ fn prepare_unsaved(
         }
         if let Some(d) = &q.default {
             out.values.insert(q.variable.clone(), d.clone());
-        } else if q.required {
+        } else if q.required && !q.role_validated {
             let how = if q.generate.is_some() {
                 " (generation is off: --no-generate)"
             } else {

@@ -6,6 +6,7 @@ mod support;
 mod ansible_engine;
 mod ansible_wizard_tmux;
 mod architecture;
+mod argspec;
 mod bad_input;
 mod become_hosts;
 mod cli_listing;

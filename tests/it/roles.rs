@@ -333,11 +333,6 @@ fn unsupported_role_features_are_refused_at_plan_time_with_position() {
             "'delegate_to' on a role is not supported",
         ),
         (
-            "- hosts: all\n  roles:\n    - role: specs\n",
-            "site.yml:3:13:",
-            "argument_specs is not implemented",
-        ),
-        (
             "- hosts: all\n  tasks:\n    - import_role:\n        name: r\n        tasks_from: nope\n",
             "site.yml:4:15:",
             "tasks file 'nope' not found",

@@ -72,6 +72,7 @@ static CATALOG: &[Entry] = &[
     typed::<misc::Debug>(false),
     typed::<misc::Assert>(false),
     typed::<misc::Fail>(false),
+    typed::<misc::ValidateArgumentSpec>(false),
     typed::<misc::Pause>(false),
     Entry {
         name: "meta",

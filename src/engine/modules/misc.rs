@@ -495,3 +495,85 @@ mod tests {
         assert_eq!(f["env"].get("PGPASSWORD"), None);
     }
 }
+
+/// `validate_argument_spec` (the action ansible-core prepends to a role with an argument spec,
+/// usable as a task too): the provided arguments over the variables the spec names, validated
+/// with AnsibleModule's rules on the controller.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateArgumentSpec {
+    argument_spec: Value,
+    #[serde(default)]
+    provided_arguments: Option<Value>,
+    #[serde(default)]
+    validate_args_context: Option<Value>,
+    /// The spec's options that are variables of the task, rendered (set by the engine, not a
+    /// playbook argument).
+    #[serde(default, rename = "__task_vars")]
+    task_vars: Option<Map<String, Value>>,
+}
+
+impl ValidateArgumentSpec {
+    fn result(&self) -> Result<ModuleResult, ModuleError> {
+        let Value::Object(spec) = &self.argument_spec else {
+            return Err(ModuleError::Args(format!(
+                "Incorrect type for argument_spec, expected dict and got {}",
+                argspec_class(&self.argument_spec)
+            )));
+        };
+        let provided = match &self.provided_arguments {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(m)) => m.clone(),
+            Some(other) => {
+                return Err(ModuleError::Args(format!(
+                    "Incorrect type for provided_arguments, expected dict and got {}",
+                    argspec_class(other)
+                )));
+            }
+        };
+        // combine_vars(args_from_vars, provided_arguments): the role's parameters win.
+        let mut params = self.task_vars.clone().unwrap_or_default();
+        params.extend(provided);
+        let v = crate::playbook::argspec::validate::validate(spec, params);
+        let context = self
+            .validate_args_context
+            .clone()
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        let mut r = if v.errors.is_empty() {
+            ModuleResult::ok().with_msg("The arg spec validation passed")
+        } else {
+            let mut r = ModuleResult::fail(format!(
+                "Validation of arguments failed:\n{}",
+                v.errors.join("\n")
+            ));
+            r.extra
+                .insert("argument_spec_data".into(), self.argument_spec.clone());
+            r.extra.insert(
+                "argument_errors".into(),
+                Value::Array(v.errors.into_iter().map(Value::String).collect()),
+            );
+            r
+        };
+        r.extra.insert("validate_args_context".into(), context);
+        Ok(r)
+    }
+}
+
+fn argspec_class(v: &Value) -> String {
+    format!("<class '{}'>", crate::playbook::argspec::types::py_type(v))
+}
+
+impl Module for ValidateArgumentSpec {
+    const NAME: &'static str = "validate_argument_spec";
+    const ANSIBLE_ONLY: &'static [&'static str] = &[];
+    type Pending = ();
+
+    /// An action plugin on the controller: it validates in check mode too.
+    async fn query(&self, _ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
+        Ok(Query::done(self.result()?))
+    }
+
+    async fn apply(&self, _: (), _ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+        self.result()
+    }
+}

@@ -277,6 +277,7 @@ pub async fn run(
         "debug" => drive::<misc::Debug>(args, ctx).await,
         "assert" => drive::<misc::Assert>(args, ctx).await,
         "fail" => drive::<misc::Fail>(args, ctx).await,
+        "validate_argument_spec" => drive::<misc::ValidateArgumentSpec>(args, ctx).await,
         "pause" => drive::<misc::Pause>(args, ctx).await,
         "setup" => drive::<misc::Setup>(args, ctx).await,
         "gather_facts" => drive::<misc::GatherFacts>(args, ctx).await,

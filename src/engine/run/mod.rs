@@ -20,6 +20,7 @@ mod loops;
 mod plays;
 mod scope;
 mod set_fact;
+mod spec_vars;
 mod task;
 mod warm;
 

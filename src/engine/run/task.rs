@@ -613,6 +613,14 @@ pub(super) fn module_args(
         Value::Object(m) => m,
         _ => Map::new(),
     };
+    if task.module == "validate_argument_spec"
+        && let Some(Value::Object(spec)) = a.get("argument_spec")
+    {
+        a.insert(
+            "__task_vars".into(),
+            Value::Object(super::spec_vars::spec_vars(templar, spec, scope)),
+        );
+    }
     if task.module == "debug"
         && let Some(Value::String(v)) = task.args.get("var")
     {
