@@ -12,6 +12,7 @@
 mod r#become;
 mod blocks;
 mod delegate;
+mod fatal;
 mod include_vars;
 mod includes;
 mod judge;
@@ -150,6 +151,9 @@ struct Shared {
     /// further play either.
     abort_run: AtomicBool,
     failed_in_play: AtomicUsize,
+    /// Steps of the batch (lockstep keys) where a host failed a task fatally
+    /// (`any_errors_fatal`), with that host: the others are marked failed there.
+    fatal_steps: Mutex<Vec<fatal::FatalStep>>,
     /// Hosts of the play that failed (not rescued), became unreachable or ended: out of
     /// `ansible_play_hosts` and `ansible_play_batch` for the others (Ansible's `_removed_hosts`).
     removed: Mutex<std::collections::HashSet<String>>,
@@ -277,6 +281,15 @@ struct PlayCtx<'a> {
     errors_cleared: u32,
     /// The failure being handled is fatal to the play (`any_errors_fatal`) unless rescued.
     fatal: bool,
+    /// Another host's `any_errors_fatal` failure marked this host failed (`fatal`): it takes
+    /// no part in later plays, even when a rescue handles the mark.
+    marked: bool,
+    /// The failure being handled is such a mark, not a failed task: a rescue of it counts
+    /// nothing and sets no `ansible_failed_*`.
+    failure_is_mark: bool,
+    /// The mark skips the section it sends the host to (a rescue, else an always), as the
+    /// second of the two marks a failed `run_once` task gives the other hosts in Ansible.
+    skip_section: bool,
     /// Whether this play's escalation needs were checked against the host's tools.
     become_checked: bool,
 }
@@ -305,6 +318,7 @@ pub async fn run(
         abort_play: AtomicBool::new(false),
         abort_run: AtomicBool::new(false),
         failed_in_play: AtomicUsize::new(0),
+        fatal_steps: Mutex::new(Vec::new()),
         removed: Mutex::new(Default::default()),
         output_tails: Mutex::new(Vec::new()),
     });

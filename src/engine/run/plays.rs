@@ -70,6 +70,11 @@ pub(super) async fn run_plays(shared: &Arc<Shared>, states: &mut IndexMap<String
             shared.abort_play.store(false, Ordering::SeqCst);
             shared.failed_in_play.store(0, Ordering::SeqCst);
             shared
+                .fatal_steps
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
+            shared
                 .play_done
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -213,6 +218,9 @@ async fn run_play_on_host(
         last_failure: None,
         errors_cleared: 0,
         fatal: false,
+        marked: false,
+        failure_is_mark: false,
+        skip_section: false,
         become_checked: false,
     };
     let base = play_base(play);
@@ -240,7 +248,7 @@ async fn run_play_on_host(
         }
     }
     // A host that failed in a play takes no part in the plays after it, as in Ansible.
-    if pc.failed && !state.stopped {
+    if (pc.failed || pc.marked) && !state.stopped {
         state.stopped = true;
         shared.emit(RunEvent::HostStopped {
             host: state.name.clone(),
