@@ -11,6 +11,7 @@
 
 mod r#become;
 mod blocks;
+mod defaults;
 mod delegate;
 mod fatal;
 mod include_vars;

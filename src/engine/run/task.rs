@@ -484,7 +484,9 @@ pub(super) async fn run_once_item(
         Ok(b) => b,
         Err(msg) => return Some(super::delegate::mark(ModuleResult::fail(msg), d)),
     };
-    let args = match module_args(&shared.plan.templar, task, scope) {
+    let args = match module_args(&shared.plan.templar, task, scope)
+        .and_then(|a| super::defaults::with_defaults(&shared.plan.templar, task, inh, scope, a))
+    {
         Ok(a) => a,
         Err(msg) => return Some(ModuleResult::fail(msg)),
     };
