@@ -1,6 +1,7 @@
 //! Playbooks as Ansible writes them: plays, tasks, blocks, handlers, includes — parsed into a
 //! checked model with the position of everything, so a bad key is reported before any host is touched.
 
+pub mod action_groups;
 mod parse;
 pub mod roles;
 pub mod start_at;

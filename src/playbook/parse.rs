@@ -80,6 +80,28 @@ impl Parser<'_> {
     /// a list of such mappings, as Ansible accepts it.
     fn module_defaults(&self, v: &Node) -> Result<Value, InputError> {
         let value = self.json(v)?;
+        // Group names are resolved when the playbook loads, as in Ansible.
+        let dict_nodes = match v.as_map() {
+            Some(m) => vec![m],
+            None => v
+                .as_seq()
+                .map(|s| s.iter().filter_map(Node::as_map).collect())
+                .unwrap_or_default(),
+        };
+        for (k, _) in dict_nodes.into_iter().flatten() {
+            let key = k.key_string();
+            if let Some(g) = key.strip_prefix("group/")
+                && super::action_groups::members(g).is_none()
+            {
+                return Err(InputError::at(
+                    &k.pos,
+                    format!(
+                        "Error loading module_defaults: could not resolve the module_defaults \
+                         group {g} (known here: community.postgresql.all and ansible.builtin's)"
+                    ),
+                ));
+            }
+        }
         let dicts = match &value {
             Value::Array(a) => a.iter().collect(),
             other => vec![other],

@@ -65,3 +65,67 @@ fn module_defaults_merge_as_ansible_does() {
         r.dump()
     );
 }
+
+const ROLES: &str = r#"
+- hosts: all
+  gather_facts: false
+  module_defaults:
+    file: {state: touch, mode: "0600"}
+  roles:
+    - role: r1
+      tag: roles
+      module_defaults:
+        file: {state: touch, mode: "0604"}
+  tasks:
+    - import_role: {name: r1}
+      vars: {tag: import}
+      module_defaults:
+        file: {state: touch, mode: "0640"}
+    - block:
+        - include_role: {name: r1}
+          vars: {tag: blockinc}
+      module_defaults:
+        file: {state: touch, mode: "0660"}
+    - include_role: {name: r1}
+      vars: {tag: include}
+"#;
+
+#[test]
+fn module_defaults_on_roles_and_the_blocks_around_them() {
+    let sb = Sandbox::with_inventory(LOCAL);
+    sb.write(
+        "roles/r1/tasks/main.yml",
+        "- file: path=@D@/r-{{ tag }}\n- stat: path=@D@/r-{{ tag }}\n  register: st\n\
+         - name: mode\n  debug: msg=\"{{ tag }} {{ st.stat.mode }}\"\n",
+    );
+    let r = sb.run(ROLES, &[]);
+    r.assert_code(0);
+    let modes: Vec<&str> = r
+        .task_results()
+        .into_iter()
+        .filter(|e| e["task"] == "r1 : mode")
+        .filter_map(|e| e["msg"].as_str())
+        .collect();
+    // As ansible-playbook 2.19 gives them.
+    assert_eq!(
+        modes,
+        ["roles 0604", "import 0640", "blockinc 0660", "include 0600"],
+        "{}",
+        r.dump()
+    );
+}
+
+#[test]
+fn an_unknown_action_group_is_refused_with_its_place() {
+    let sb = Sandbox::with_inventory(LOCAL);
+    let pb = "- hosts: all\n  gather_facts: false\n  module_defaults:\n    group/nosuch:\n      path: /x\n  tasks:\n    - ping:\n";
+    let r = sb.run(pb, &[]);
+    r.assert_code(5);
+    assert!(
+        r.stderr.contains(":4:5:")
+            && r.stderr
+                .contains("could not resolve the module_defaults group nosuch"),
+        "{}",
+        r.dump()
+    );
+}

@@ -12,38 +12,9 @@ use super::scope::Inherited;
 use crate::playbook::{Task, canonical_name};
 use crate::template::Templar;
 
-/// community.postgresql's `all` action group (its meta/runtime.yml, 4.2.0).
-const POSTGRESQL_ALL: &[&str] = &[
-    "postgresql_copy",
-    "postgresql_db",
-    "postgresql_ext",
-    "postgresql_idx",
-    "postgresql_info",
-    "postgresql_membership",
-    "postgresql_owner",
-    "postgresql_pg_hba",
-    "postgresql_ping",
-    "postgresql_privs",
-    "postgresql_publication",
-    "postgresql_query",
-    "postgresql_schema",
-    "postgresql_script",
-    "postgresql_sequence",
-    "postgresql_set",
-    "postgresql_slot",
-    "postgresql_subscription",
-    "postgresql_table",
-    "postgresql_tablespace",
-    "postgresql_user",
-    "postgresql_user_obj_stat_info",
-];
-
 /// Whether `module` (canonical) is in the action group `group` (as written after `group/`).
 fn in_group(group: &str, module: &str) -> bool {
-    match group {
-        "community.postgresql.all" => POSTGRESQL_ALL.contains(&module),
-        _ => false,
-    }
+    crate::playbook::action_groups::members(group).is_some_and(|m| m.contains(&module))
 }
 
 /// `args` (rendered) over the task's module defaults.
