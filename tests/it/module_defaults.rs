@@ -56,6 +56,31 @@ fn module_defaults_merge_as_ansible_does() {
         "{}",
         r.dump()
     );
+    // ansible-playbook on the same playbook, in a fresh directory: the same modes.
+    if let Some(ansible) = crate::ansible_engine::ansible_playbook() {
+        let sb2 = Sandbox::with_inventory(LOCAL);
+        let file = sb2.write(
+            "md.yml",
+            &DEFAULTS.replace("@D@", &sb2.path().display().to_string()),
+        );
+        let o = std::process::Command::new(ansible)
+            .arg("-i")
+            .arg(sb2.inventory())
+            .arg(&file)
+            .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
+            .env("ANSIBLE_NOCOLOR", "1")
+            .output()
+            .expect("run ansible-playbook");
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            out.contains(&format!("\"msg\": \"0600 0640 0644 {umask_mode}\"")),
+            "{out}"
+        );
+        assert!(
+            out.contains("Unsupported parameters for (file) module: nonsense"),
+            "{out}"
+        );
+    }
     assert_eq!(r.status("unsupported"), "failed", "{}", r.dump());
     assert!(
         r.result("unsupported")["msg"]
