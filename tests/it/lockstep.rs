@@ -258,9 +258,15 @@ const MARKED: [(&str, &[&str], i32); 3] = [
           debug:
     - name: later
       debug:
+# h2, marked, takes no part in later plays, and the run fails.
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: next play
+      debug:
 "#,
         &["h1 fails", "rescue", "always", "later"],
-        0,
+        2,
     ),
     (
         r#"

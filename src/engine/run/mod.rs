@@ -101,7 +101,12 @@ impl RunSummary {
     pub fn exit_code(&self) -> i32 {
         if self.hosts.values().any(|c| c.unreachable > 0) {
             4
-        } else if self.hosts.values().any(|c| c.failed > c.recovered) || self.cancelled {
+        } else if self
+            .hosts
+            .values()
+            .any(|c| c.failed > c.recovered || c.marked_failed)
+            || self.cancelled
+        {
             2
         } else {
             0
@@ -255,6 +260,8 @@ struct HostState {
     login: Option<Login>,
     /// Role invocations that ran here (`Role::identity`); a duplicate is skipped.
     roles_done: std::collections::HashSet<String>,
+    /// Another host's `any_errors_fatal` marked this one failed and a rescue handled it.
+    marked_rescued: bool,
 }
 
 /// Per-host state within one play.
@@ -346,6 +353,7 @@ pub async fn run(
                     conn: None,
                     login: None,
                     roles_done: Default::default(),
+                    marked_rescued: false,
                 },
             )
         })

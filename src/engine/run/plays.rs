@@ -44,6 +44,10 @@ pub(super) async fn run_plays(shared: &Arc<Shared>, states: &mut IndexMap<String
             hosts: hosts.clone(),
             tasks: task_count,
         });
+        // Hosts marked by an `any_errors_fatal` and rescued are failed in every later play.
+        for s in states.values_mut().filter(|s| s.marked_rescued) {
+            s.counts.marked_failed = true;
+        }
         if hosts.is_empty() {
             shared.emit(RunEvent::Warning {
                 msg: format!(
@@ -271,6 +275,13 @@ async fn run_play_sections(
     }
     // A host that failed in a play takes no part in the plays after it, as in Ansible.
     let failed = pc.failed || pc.marked;
+    // Unrescued, the mark fails the run; rescued, it does once a later play runs.
+    if pc.failed && pc.failure_is_mark {
+        state.counts.marked_failed = true;
+    }
+    if pc.marked && !pc.failed {
+        state.marked_rescued = true;
+    }
     if failed && !state.stopped {
         state.stopped = true;
         shared.emit(RunEvent::HostStopped {
