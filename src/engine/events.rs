@@ -60,6 +60,11 @@ pub struct Counts {
     /// not fail the run (ansible-playbook's exit status comes from the hosts still failed).
     #[serde(skip)]
     pub recovered: u32,
+    /// The host failed the run without a failed task in the recap: another host's
+    /// `any_errors_fatal` marked it failed and no rescue handled that, or a later play ran
+    /// after the mark (ansible-playbook then counts it failed there).
+    #[serde(skip)]
+    pub marked_failed: bool,
 }
 
 // Deserialize: journals are read back (`slm-wizard runs show`).

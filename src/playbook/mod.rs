@@ -1,6 +1,7 @@
 //! Playbooks as Ansible writes them: plays, tasks, blocks, handlers, includes — parsed into a
 //! checked model with the position of everything, so a bad key is reported before any host is touched.
 
+pub mod action_groups;
 pub mod argspec;
 mod include_role;
 mod parse;
@@ -48,6 +49,9 @@ pub struct Common {
     pub diff: Option<Value>,
     pub any_errors_fatal: Option<Value>,
     pub run_once: Option<Value>,
+    /// `module_defaults`: a mapping of module name (or `group/…`) to default arguments, or a
+    /// list of such mappings; values are templates rendered when the task runs.
+    pub module_defaults: Option<Value>,
     /// `delegate_to` (tasks and blocks): the host the task runs on instead, a template rendered
     /// per item with the original host's variables.
     pub delegate_to: Option<String>,

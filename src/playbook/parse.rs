@@ -68,11 +68,57 @@ impl Parser<'_> {
             "diff" => c.diff = Some(self.json(v)?),
             "any_errors_fatal" => c.any_errors_fatal = Some(flag_of(v, key)?),
             "run_once" => c.run_once = Some(flag_of(v, key)?),
+            "module_defaults" => c.module_defaults = Some(self.module_defaults(v)?),
             // Accepted for compatibility; they change nothing in this engine.
-            "collections" | "module_defaults" | "timeout" => {}
+            "collections" | "timeout" => {}
             _ => return Ok(false),
         }
         Ok(true)
+    }
+
+    /// `module_defaults`: a mapping of module names (or `group/…`) to mappings of arguments, or
+    /// a list of such mappings, as Ansible accepts it.
+    fn module_defaults(&self, v: &Node) -> Result<Value, InputError> {
+        let value = self.json(v)?;
+        // Group names are resolved when the playbook loads, as in Ansible.
+        let dict_nodes = match v.as_map() {
+            Some(m) => vec![m],
+            None => v
+                .as_seq()
+                .map(|s| s.iter().filter_map(Node::as_map).collect())
+                .unwrap_or_default(),
+        };
+        for (k, _) in dict_nodes.into_iter().flatten() {
+            let key = k.key_string();
+            if let Some(g) = key.strip_prefix("group/")
+                && super::action_groups::members(g).is_none()
+            {
+                return Err(InputError::at(
+                    &k.pos,
+                    format!(
+                        "Error loading module_defaults: could not resolve the module_defaults \
+                         group {g} (known here: community.postgresql.all and ansible.builtin's)"
+                    ),
+                ));
+            }
+        }
+        let dicts = match &value {
+            Value::Array(a) => a.iter().collect(),
+            other => vec![other],
+        };
+        for d in dicts {
+            let ok = d
+                .as_object()
+                .is_some_and(|m| m.values().all(|args| args.is_object() || args.is_null()));
+            if !ok {
+                return Err(InputError::at(
+                    &v.pos,
+                    "module_defaults must be a mapping of module names (or group/NAME) to \
+                     mappings of arguments, or a list of such mappings",
+                ));
+            }
+        }
+        Ok(value)
     }
 
     /// `delegate_to` / `delegate_facts`, which tasks and blocks have (plays do not).

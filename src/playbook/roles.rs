@@ -136,6 +136,7 @@ const ROLE_ENTRY_KEYWORDS: &[&str] = &[
     "become",
     "become_user",
     "become_method",
+    "module_defaults",
 ];
 
 /// Keywords Ansible accepts on a role that this engine does not implement.
@@ -195,7 +196,8 @@ impl Parser<'_> {
                     match key.as_str() {
                         "role" | "name" => name = Some((str_of(v, &key)?, v.pos.clone())),
                         "vars" => entry_vars = self.map_of(v, "vars")?,
-                        "when" | "tags" | "become" | "become_user" | "become_method" => {
+                        "when" | "tags" | "become" | "become_user" | "become_method"
+                        | "module_defaults" => {
                             self.common(&mut common, &key, v)?;
                         }
                         k2 if UNSUPPORTED_ROLE_KEYWORDS.contains(&k2) => {

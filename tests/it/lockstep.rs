@@ -210,3 +210,112 @@ fn a_host_that_failed_leaves_ansible_play_hosts_for_the_others() {
     assert_eq!(code, r.code, "{out}");
     assert_eq!(ours, theirs, "recap (ok changed failed skipped)\n{out}");
 }
+
+/// ansible-core 2.19's `any_errors_fatal` with blocks: a fatal failure marks every other host
+/// of the batch failed where it stands, even when the failing host's own failure is rescued
+/// (upstream's issue 72781); the marked host goes into its rescue (counted neither failed nor
+/// rescued) or always, and a failed `run_once` task marks them twice (their innermost rescue or
+/// always is skipped). (playbook, the tasks h2 runs, in order, exit code)
+const MARKED: [(&str, &[&str], i32); 3] = [
+    (
+        r#"
+- hosts: all
+  gather_facts: false
+  any_errors_fatal: true
+  tasks:
+    - block:
+      - block:
+          - name: h1 fails
+            fail:
+            when: inventory_hostname == 'h1'
+        rescue:
+          - name: inner rescue fails
+            fail:
+      - name: should not happen
+        debug:
+"#,
+        &["h1 fails", "inner rescue fails"],
+        2,
+    ),
+    (
+        r#"
+- hosts: all
+  gather_facts: false
+  any_errors_fatal: true
+  tasks:
+    - block:
+        - name: h1 fails
+          fail:
+          when: inventory_hostname == 'h1'
+        - name: after the failure
+          debug:
+      rescue:
+        - name: rescue
+          assert:
+            that: ansible_failed_task is defined == (inventory_hostname == 'h1')
+      always:
+        - name: always
+          debug:
+    - name: later
+      debug:
+# h2, marked, takes no part in later plays, and the run fails.
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: next play
+      debug:
+"#,
+        &["h1 fails", "rescue", "always", "later"],
+        2,
+    ),
+    (
+        r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - block:
+        - block:
+          - name: once
+            command: /bin/false
+            run_once: true
+          always:
+            - name: inner always
+              debug:
+      rescue:
+        - name: outer rescue
+          debug:
+    - name: later
+      debug:
+"#,
+        &["outer rescue", "later"],
+        0,
+    ),
+];
+
+#[test]
+fn a_fatal_failure_sends_the_other_hosts_into_their_rescue() {
+    for (i, (pb, h2_runs, code)) in MARKED.iter().enumerate() {
+        let sb = Sandbox::with_inventory(TWO_HOSTS);
+        let r = sb.run(pb, &[]);
+        r.assert_code(*code);
+        let ran: Vec<String> = r
+            .task_results()
+            .iter()
+            .filter(|t| t["host"] == "h2")
+            .filter_map(|t| t["task"].as_str().map(str::to_string))
+            .collect();
+        assert_eq!(ran, *h2_runs, "playbook {i}\n{}", r.dump());
+        let ours = our_recap(&r);
+        let file = sb.write("marked.yml", pb);
+        let Some((theirs_code, theirs, out)) = ansible(&sb, &file) else {
+            continue;
+        };
+        assert_eq!(theirs_code, r.code, "playbook {i}\n{out}");
+        assert!(!out.contains("should not happen"), "{out}");
+        // ansible-playbook leaves out of its recap a host that ran nothing.
+        assert_eq!(
+            ours, theirs,
+            "playbook {i}: recap (ok changed failed skipped)\n{out}"
+        );
+    }
+}

@@ -25,6 +25,7 @@ mod keywords;
 mod lockstep;
 mod loops;
 mod migrate;
+mod module_defaults;
 mod modules_a;
 mod modules_b;
 mod modules_c;

@@ -214,6 +214,7 @@ impl Translator {
                                 rescued: n("rescued"),
                                 ignored: n("ignored"),
                                 recovered: 0,
+                                marked_failed: false,
                             },
                         );
                     }

@@ -85,6 +85,7 @@ async fn items_here(
                         "clear_host_errors" => {
                             pc.failed = false;
                             pc.fatal = false;
+                            pc.failure_is_mark = false;
                             pc.errors_cleared += 1;
                             state.counts.recovered = state.counts.failed;
                         }
@@ -116,17 +117,27 @@ async fn items_here(
                 {
                     state.roles_done.insert(r.identity.clone());
                 }
-                if pc.failed && !state.stopped && !b.rescue.is_empty() {
+                // A mark that skips a section (a failed run_once, see `fatal`) is taken by the
+                // innermost block the failure leaves.
+                let mut skip = pc.failed && std::mem::take(&mut pc.skip_section);
+                if pc.failed && !state.stopped && !b.rescue.is_empty() && !skip {
                     pc.failed = false;
                     pc.fatal = false;
-                    state.counts.failed = state.counts.failed.saturating_sub(1);
-                    state.counts.rescued += 1;
-                    set_failure_vars(shared, pc, state);
-                    // A host in a rescue is back among the play's hosts, as in Ansible.
-                    set_removed(shared, &state.name, false);
+                    // Another host's fatal failure sent this one here: Ansible's strategy
+                    // counts and sets nothing for it, and the host stays out of the play's hosts.
+                    if !std::mem::take(&mut pc.failure_is_mark) {
+                        state.counts.failed = state.counts.failed.saturating_sub(1);
+                        state.counts.rescued += 1;
+                        set_failure_vars(shared, pc, state);
+                        // A host in a rescue is back among the play's hosts, as in Ansible.
+                        set_removed(shared, &state.name, false);
+                    }
                     run_part(shared, pc, state, 1, &b.rescue, &inner).await;
+                    skip = pc.failed && std::mem::take(&mut pc.skip_section);
+                } else if !b.rescue.is_empty() {
+                    skip = false;
                 }
-                if !state.stopped {
+                if !state.stopped && !skip {
                     let was_failed = pc.failed;
                     let cleared = pc.errors_cleared;
                     pc.failed = false;

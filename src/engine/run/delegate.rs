@@ -126,6 +126,7 @@ fn target_state(shared: &Shared, name: &str) -> HostState {
         conn: None,
         login: None,
         roles_done: Default::default(),
+        marked_rescued: false,
     }
 }
 

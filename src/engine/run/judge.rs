@@ -337,6 +337,7 @@ pub(super) fn account(
             // Out of the play's hosts, unless a rescue takes it back.
             super::set_removed(shared, &state.name, true);
             pc.failed = true;
+            pc.failure_is_mark = false;
             pc.last_failure = Some((failed_task_json(task), reg.clone()));
             note_failure(shared, pc, state, task, inh);
         }
@@ -410,7 +411,7 @@ fn note_failure(
 ) {
     let scope = build_scope(shared, pc, state, inh, task, None);
     // A value that is not a boolean was reported where the task was judged; it is not fatal.
-    pc.fatal |= flag(
+    let fatal = flag(
         &shared.plan.templar,
         "any_errors_fatal",
         &task.common.any_errors_fatal,
@@ -420,10 +421,17 @@ fn note_failure(
     .ok()
     .flatten()
     .unwrap_or(false);
+    // Under `linear` the others are marked failed at this step (`fatal`); under `free` the
+    // play ends for all once the failure is not rescued.
+    if fatal && pc.lockstep.is_some() {
+        super::fatal::record(shared, pc, &state.name, false);
+    } else {
+        pc.fatal |= fatal;
+    }
 }
 
 /// A failure that no rescue handled counts against the play: the play, and the run, end for
-/// every host on `any_errors_fatal` or past `max_fail_percentage`.
+/// every host past `max_fail_percentage` (or on `any_errors_fatal` under `free`).
 pub(super) fn settle_failure(shared: &Shared, pc: &mut PlayCtx<'_>) {
     let n = shared.failed_in_play.fetch_add(1, Ordering::SeqCst) + 1;
     let over_pct = over_max_fail(pc.play.max_fail_percentage, n, pc.play_hosts.len());

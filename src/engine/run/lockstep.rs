@@ -64,6 +64,32 @@ impl Lockstep {
         let Some(i) = self.hosts.iter().position(|h| h == host) else {
             return;
         };
+        self.wait_for(i, key, wake).await;
+        *permit = self.forks.clone().acquire_owned().await.ok();
+    }
+
+    /// Waits until every other host of the batch is done with the task at `key` (the task
+    /// `host` just ran): the step's results are all in, as ansible-core's linear strategy has
+    /// them when it checks `any_errors_fatal`. The host holds no fork slot meanwhile.
+    pub(super) async fn settle(
+        &self,
+        host: &str,
+        key: &Key,
+        permit: &mut Option<OwnedSemaphorePermit>,
+        wake: &Notify,
+    ) {
+        *permit = None;
+        let Some(i) = self.hosts.iter().position(|h| h == host) else {
+            return;
+        };
+        // Just after the task and before whatever follows it (a plain task has no steps below).
+        let mut after = key.clone();
+        after.push(u32::MAX);
+        self.wait_for(i, &after, wake).await;
+    }
+
+    /// Puts host `i` at the gate of `key` and waits until it may pass.
+    async fn wait_for(&self, i: usize, key: &Key, wake: &Notify) {
         self.slots()[i] = Slot::Waiting(key.clone());
         wake.notify_waiters();
         loop {
@@ -75,12 +101,11 @@ impl Lockstep {
                 let mut slots = self.slots();
                 if may_run(&slots, i, key) {
                     slots[i] = Slot::Running(key.clone());
-                    break;
+                    return;
                 }
             }
             woken.await;
         }
-        *permit = self.forks.clone().acquire_owned().await.ok();
     }
 
     /// `host` is done with the play: the others no longer wait for it.

@@ -11,7 +11,9 @@
 
 mod r#become;
 mod blocks;
+mod defaults;
 mod delegate;
+mod fatal;
 mod include_vars;
 mod includes;
 mod judge;
@@ -100,7 +102,12 @@ impl RunSummary {
     pub fn exit_code(&self) -> i32 {
         if self.hosts.values().any(|c| c.unreachable > 0) {
             4
-        } else if self.hosts.values().any(|c| c.failed > c.recovered) || self.cancelled {
+        } else if self
+            .hosts
+            .values()
+            .any(|c| c.failed > c.recovered || c.marked_failed)
+            || self.cancelled
+        {
             2
         } else {
             0
@@ -151,6 +158,9 @@ struct Shared {
     /// further play either.
     abort_run: AtomicBool,
     failed_in_play: AtomicUsize,
+    /// Steps of the batch (lockstep keys) where a host failed a task fatally
+    /// (`any_errors_fatal`), with that host: the others are marked failed there.
+    fatal_steps: Mutex<Vec<fatal::FatalStep>>,
     /// Hosts of the play that failed (not rescued), became unreachable or ended: out of
     /// `ansible_play_hosts` and `ansible_play_batch` for the others (Ansible's `_removed_hosts`).
     removed: Mutex<std::collections::HashSet<String>>,
@@ -254,6 +264,8 @@ struct HostState {
     login: Option<Login>,
     /// Role invocations that ran here (`Role::identity`); a duplicate is skipped.
     roles_done: std::collections::HashSet<String>,
+    /// Another host's `any_errors_fatal` marked this one failed and a rescue handled it.
+    marked_rescued: bool,
 }
 
 /// Per-host state within one play.
@@ -281,6 +293,15 @@ struct PlayCtx<'a> {
     errors_cleared: u32,
     /// The failure being handled is fatal to the play (`any_errors_fatal`) unless rescued.
     fatal: bool,
+    /// Another host's `any_errors_fatal` failure marked this host failed (`fatal`): it takes
+    /// no part in later plays, even when a rescue handles the mark.
+    marked: bool,
+    /// The failure being handled is such a mark, not a failed task: a rescue of it counts
+    /// nothing and sets no `ansible_failed_*`.
+    failure_is_mark: bool,
+    /// The mark skips the section it sends the host to (a rescue, else an always), as the
+    /// second of the two marks a failed `run_once` task gives the other hosts in Ansible.
+    skip_section: bool,
     /// Whether this play's escalation needs were checked against the host's tools.
     become_checked: bool,
 }
@@ -309,6 +330,7 @@ pub async fn run(
         abort_play: AtomicBool::new(false),
         abort_run: AtomicBool::new(false),
         failed_in_play: AtomicUsize::new(0),
+        fatal_steps: Mutex::new(Vec::new()),
         removed: Mutex::new(Default::default()),
         output_tails: Mutex::new(Vec::new()),
         public_roles: Mutex::new(Vec::new()),
@@ -336,6 +358,7 @@ pub async fn run(
                     conn: None,
                     login: None,
                     roles_done: Default::default(),
+                    marked_rescued: false,
                 },
             )
         })

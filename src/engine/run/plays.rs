@@ -44,6 +44,10 @@ pub(super) async fn run_plays(shared: &Arc<Shared>, states: &mut IndexMap<String
             hosts: hosts.clone(),
             tasks: task_count,
         });
+        // Hosts marked by an `any_errors_fatal` and rescued are failed in every later play.
+        for s in states.values_mut().filter(|s| s.marked_rescued) {
+            s.counts.marked_failed = true;
+        }
         if hosts.is_empty() {
             shared.emit(RunEvent::Warning {
                 msg: format!(
@@ -69,6 +73,11 @@ pub(super) async fn run_plays(shared: &Arc<Shared>, states: &mut IndexMap<String
             }
             shared.abort_play.store(false, Ordering::SeqCst);
             shared.failed_in_play.store(0, Ordering::SeqCst);
+            shared
+                .fatal_steps
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clear();
             shared
                 .play_done
                 .lock()
@@ -108,20 +117,27 @@ pub(super) async fn run_plays(shared: &Arc<Shared>, states: &mut IndexMap<String
                         None => sem.acquire_owned().await.ok(),
                     };
                     let mut state = state;
-                    run_play_on_host(&shared, idx, hosts, lockstep, &mut state).await;
+                    let failed = run_play_on_host(&shared, idx, hosts, lockstep, &mut state).await;
                     shared
                         .play_done
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(state.name.clone());
                     shared.progress.notify_waiters();
-                    state
+                    (state, failed)
                 });
             }
+            let mut failed = 0;
             while let Some(res) = set.join_next().await {
-                if let Ok(state) = res {
+                if let Ok((state, f)) = res {
+                    failed += usize::from(f);
                     states.insert(state.name.clone(), state);
                 }
+            }
+            // The whole batch failed or became unreachable: ansible-playbook runs nothing more
+            // (its PlaybookExecutor's break_play), whichever hosts the later plays target.
+            if failed == batch.len() {
+                shared.abort_run.store(true, Ordering::SeqCst);
             }
         }
     }
@@ -195,7 +211,22 @@ async fn run_play_on_host(
     (play_hosts, play_hosts_all): (Arc<Vec<String>>, Arc<Vec<String>>),
     lockstep: Option<Arc<Lockstep>>,
     state: &mut HostState,
-) {
+) -> bool {
+    let unreachable = state.counts.unreachable;
+    let failed =
+        run_play_sections(shared, idx, (play_hosts, play_hosts_all), lockstep, state).await;
+    failed || state.counts.unreachable > unreachable
+}
+
+/// One play on one host; whether the host ended it failed (a failure no rescue handled, or the
+/// mark of another host's fatal failure), as Ansible's TaskQueueManager counts failed hosts.
+async fn run_play_sections(
+    shared: &Arc<Shared>,
+    idx: usize,
+    (play_hosts, play_hosts_all): (Arc<Vec<String>>, Arc<Vec<String>>),
+    lockstep: Option<Arc<Lockstep>>,
+    state: &mut HostState,
+) -> bool {
     let plan = shared.plan.clone();
     let play = &plan.playbook.plays[idx];
     let mut pc = PlayCtx {
@@ -213,6 +244,9 @@ async fn run_play_on_host(
         last_failure: None,
         errors_cleared: 0,
         fatal: false,
+        marked: false,
+        failure_is_mark: false,
+        skip_section: false,
         become_checked: false,
     };
     let base = play_base(play);
@@ -221,7 +255,7 @@ async fn run_play_on_host(
         run_task(shared, &mut pc, state, &task, &base, false).await;
         state.facts_gathered = true;
         if state.stopped {
-            return;
+            return pc.failed;
         }
         super::warm::psql_session(shared, &pc, state, &base);
     }
@@ -240,13 +274,22 @@ async fn run_play_on_host(
         }
     }
     // A host that failed in a play takes no part in the plays after it, as in Ansible.
-    if pc.failed && !state.stopped {
+    let failed = pc.failed || pc.marked;
+    // Unrescued, the mark fails the run; rescued, it does once a later play runs.
+    if pc.failed && pc.failure_is_mark {
+        state.counts.marked_failed = true;
+    }
+    if pc.marked && !pc.failed {
+        state.marked_rescued = true;
+    }
+    if failed && !state.stopped {
         state.stopped = true;
         shared.emit(RunEvent::HostStopped {
             host: state.name.clone(),
             reason: "a task failed".into(),
         });
     }
+    failed
 }
 
 pub(super) fn gather_task() -> Task {

@@ -33,6 +33,8 @@ pub(super) struct Inherited {
     pub(super) run_once: Option<Value>,
     pub(super) delegate_to: Option<String>,
     pub(super) delegate_facts: Option<Value>,
+    /// `module_defaults` from the play down, outermost first.
+    pub(super) module_defaults: Vec<Value>,
     /// The roles the task is inside, outermost first (a dependency sees its parents' vars).
     pub(super) roles: Vec<Arc<crate::playbook::Role>>,
 }
@@ -62,6 +64,9 @@ impl Inherited {
         n.run_once = c.run_once.clone().or(n.run_once);
         n.delegate_to = c.delegate_to.clone().or(n.delegate_to);
         n.delegate_facts = c.delegate_facts.clone().or(n.delegate_facts);
+        if let Some(d) = &c.module_defaults {
+            n.module_defaults.push(d.clone());
+        }
         if let Some(r) = &c.role {
             n.roles.push(r.clone());
         }

@@ -172,6 +172,19 @@ pub(super) async fn run_task(
     if !super::step(shared, pc, state).await {
         return;
     }
+    let run_once = run_stepped(shared, pc, state, task, inh, handler).await;
+    super::fatal::after_step(shared, pc, state, task, inh, run_once).await;
+}
+
+/// The task on this host, once the batch got to it; whether it was a run_once task.
+async fn run_stepped(
+    shared: &Arc<Shared>,
+    pc: &mut PlayCtx<'_>,
+    state: &mut HostState,
+    task: &Task,
+    inh: &Inherited,
+    handler: bool,
+) -> bool {
     super::take_given(shared, state);
     let scope = build_scope(shared, pc, state, inh, task, None);
     register_templated_secrets(shared, pc, state, inh, task, &scope);
@@ -198,12 +211,12 @@ pub(super) async fn run_task(
                 Instant::now(),
                 hidden,
             );
-            return;
+            return false;
         }
     };
     if !run_once {
         run_here(shared, pc, state, task, inh, &scope, handler).await;
-        return;
+        return false;
     }
     // The batch's first host runs a run_once task, as in Ansible (under `linear` the first of
     // those at this task); the others wait for its result and register it too (under `free`
@@ -235,6 +248,10 @@ pub(super) async fn run_task(
         .await;
     }
     if ran {
+        // Its failure fails every host of the batch, as in Ansible's strategy.
+        if pc.failed && pc.lockstep.is_some() {
+            super::fatal::record(shared, pc, &state.name, true);
+        }
         shared.progress.notify_waiters();
     } else {
         let delegated_facts = flag(
@@ -250,6 +267,7 @@ pub(super) async fn run_task(
             && (task.common.delegate_to.is_some() || inh.delegate_to.is_some());
         take_run_once_result(shared, state, task, cell.get(), !delegated_facts);
     }
+    true
 }
 
 /// Waits until the run_once result is in, or `first` is done with the play (under `linear`:
@@ -466,7 +484,9 @@ pub(super) async fn run_once_item(
         Ok(b) => b,
         Err(msg) => return Some(super::delegate::mark(ModuleResult::fail(msg), d)),
     };
-    let args = match module_args(&shared.plan.templar, task, scope) {
+    let args = match module_args(&shared.plan.templar, task, scope)
+        .and_then(|a| super::defaults::with_defaults(&shared.plan.templar, task, inh, scope, a))
+    {
         Ok(a) => a,
         Err(msg) => return Some(ModuleResult::fail(msg)),
     };
