@@ -248,6 +248,9 @@ struct HostState {
     conn: Option<Arc<dyn Transport>>,
     /// Who `conn` logged in as (None: not connected yet, or the host did not say).
     login: Option<Login>,
+    /// Facts gathered with the login check on opening `conn`, for the gather task that opened
+    /// it (see `warm::facts_with_login`).
+    early_facts: Option<crate::transport::Output>,
     /// Role invocations that ran here (`Role::identity`); a duplicate is skipped.
     roles_done: std::collections::HashSet<String>,
 }
@@ -330,6 +333,7 @@ pub async fn run(
                     stopped: false,
                     conn: None,
                     login: None,
+                    early_facts: None,
                     roles_done: Default::default(),
                 },
             )
