@@ -23,7 +23,8 @@ const MAX_SHELLS: usize = 3;
 /// each command runs in a subshell of its own, so `cd`, `set`, traps and `exit` stay inside it
 /// as they did in a `sh -c` of its own, for a fork instead of a fork and an exec of the shell
 /// (issue 19: 0.7 against 7 ms per command on a loaded host). Unlike `sh -c`, `$$` is the
-/// driver's for every command: scripts never use it for unique names. With stdin bytes,
+/// driver's for every command: a script that needs its own PID reads /proc/self/stat (see
+/// `files::BACKUP_PID`). With stdin bytes,
 /// whatever the command leaves unread is drained so the next header is read in sync.
 const DRIVER: &str = r#"while IFS=' ' read -r slm_n slm_l slm_i; do
 slm_s=

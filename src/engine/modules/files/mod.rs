@@ -341,10 +341,9 @@ pub async fn write_remote_payload(
         // Ansible's name, created exclusively (noclobber: O_EXCL) and private before the copy,
         // so a file or link planted under the predictable name is never written through.
         s.push_str(&format!(
-            "if [ -f \"$dest\" ] && [ ! -L \"$dest\" ]; then b=\"$dest.{}.$(date +%Y-%m-%d@%H:%M:%S)~\"; \
+            "if [ -f \"$dest\" ] && [ ! -L \"$dest\" ]; then {BACKUP_PID}b=\"$dest.$slm_bp.$(date +%Y-%m-%d@%H:%M:%S)~\"; \
              ( umask 077; set -C; : > \"$b\" ) || {{ echo \"cannot create the backup file $b\" >&2; exit 5; }}; \
-             cp -p -- \"$dest\" \"$b\"; echo \"BACKUP $b\"; fi\n",
-            backup_tag()
+             cp -p -- \"$dest\" \"$b\"; echo \"BACKUP $b\"; fi\n"
         ));
     }
     // -T: a destination that is a link (to a directory, too) is replaced, not written into.
@@ -488,18 +487,14 @@ pub async fn apply_change(
 /// Files up to this size are compared and diffed as text; larger ones by checksum.
 pub(crate) const TEXT_LIMIT: u64 = 1024 * 1024;
 
+/// Sets `slm_bp` to the PID of the process running the script, the number in a backup's name
+/// (`dest.PID.date~`, as Ansible names it after its module's PID). Not `$$`: commands on a kept
+/// shell run in subshells of it, which share its `$$`; `read` is a builtin, so /proc/self is the
+/// subshell itself.
+pub(crate) const BACKUP_PID: &str = "read -r slm_bp _ 2>/dev/null </proc/self/stat || slm_bp=$$; ";
+
 /// A controller-side file: absolute, or relative to the role's `sub/` dir and the role (for a
 /// task in a role), then the playbook's `sub/` dir and the playbook dir.
-/// The number in a backup's name (`dest.NUMBER.date~`): Ansible's is its module's PID, unique
-/// per run of a module; `$$` is not (commands on a kept shell share the shell's), so a random one
-/// keeps two backups of one file in the same second apart.
-pub(crate) fn backup_tag() -> u32 {
-    let mut b = [0u8; 4];
-    rand::Rng::fill_bytes(&mut rand::rng(), &mut b);
-    // PID-sized, as Ansible's names look.
-    1000 + u32::from_le_bytes(b) % 4_000_000
-}
-
 pub(crate) fn local_source(ctx: &Ctx<'_>, sub: &str, src: &str) -> Result<PathBuf, ModuleError> {
     let p = Path::new(src);
     let candidates = if p.is_absolute() {

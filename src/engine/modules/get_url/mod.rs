@@ -364,9 +364,9 @@ impl Module for GetUrl {
             if self.backup.unwrap_or(false) {
                 // Ansible's backup name, created exclusively (see files::write_remote).
                 s.push_str(&format!(
-                    "if [ -f \"$dest\" ]; then b=\"$dest.{}.$(date +%Y-%m-%d@%H:%M:%S)~\"; \
+                    "if [ -f \"$dest\" ]; then {}b=\"$dest.$slm_bp.$(date +%Y-%m-%d@%H:%M:%S)~\"; \
                      ( umask 077; set -C; : > \"$b\" ); cp -p -- \"$dest\" \"$b\"; echo \"BACKUP $b\"; fi\n",
-                    super::files::backup_tag()
+                    super::files::BACKUP_PID
                 ));
             }
             // Ansible's atomic_move: an existing file keeps its owner and mode, a new one gets
