@@ -217,10 +217,17 @@ pub struct Login {
     pub tools: Vec<String>,
 }
 
-/// One round trip; `id -un` may fail for a uid without a name, so each value has its own line.
-const WHOAMI_SCRIPT: &str = r#"printf 'user=%s\nuid=%s\n' "$(id -un 2>/dev/null)" "$(id -u)"
+/// One round trip; the shell's builtins read the uid and its name where `/proc` and
+/// `/etc/passwd` hold them (two `id` processes cost more than the rest); `id` answers for a
+/// user only a name service knows. A uid without a name leaves `user` empty, so each value has
+/// its own line.
+const WHOAMI_SCRIPT: &str = r#"slm_u= slm_i=
+while read -r slm_k slm_v _; do [ "$slm_k" = Uid: ] && { slm_i=$slm_v; break; }; done 2>/dev/null </proc/self/status
+[ -n "$slm_i" ] || slm_i=$(id -u)
+while IFS=: read -r slm_n _ slm_v _; do [ "$slm_v" = "$slm_i" ] && { slm_u=$slm_n; break; }; done 2>/dev/null </etc/passwd
+[ -n "$slm_u" ] || slm_u=$(id -un 2>/dev/null)
+printf 'user=%s\nuid=%s\n' "$slm_u" "$slm_i"
 for t in sudo su runuser; do command -v "$t" >/dev/null 2>&1 && echo "tool=$t"; done
-exit 0
 "#;
 
 impl Login {
@@ -259,13 +266,31 @@ impl Login {
     }
 }
 
+/// The line between [`WHOAMI_SCRIPT`]'s output and the output of the script run after it.
+const THEN_MARKER: &str = "@@slm-then\n";
+
 /// Asks the host who this connection is (no become). `Ok(None)` when the answer is unusable:
 /// the caller then escalates as asked, as before.
 pub async fn whoami(transport: &dyn Transport) -> Result<Option<Login>, TransportError> {
+    Ok(whoami_then(transport, None).await?.0)
+}
+
+/// [`whoami`], then `then` in the same round trip (issue 19: the first command on a new
+/// connection also gathers the facts). `then`'s output comes back on its own: its stdout
+/// after the marker, the exit code its own (the login part never fails); `then` runs as the
+/// login, so its output is for callers whose command would run without escalation.
+pub async fn whoami_then(
+    transport: &dyn Transport,
+    then: Option<&str>,
+) -> Result<(Option<Login>, Option<Output>), TransportError> {
+    let script = match then {
+        Some(t) => format!("{WHOAMI_SCRIPT}echo {}\n{t}", THEN_MARKER.trim_end()),
+        None => format!("{WHOAMI_SCRIPT}exit 0\n"),
+    };
     let out = exec(
         transport,
         ExecRequest {
-            script: WHOAMI_SCRIPT,
+            script: &script,
             stdin: None,
             stdin_file: None,
             escalation: None,
@@ -274,11 +299,31 @@ pub async fn whoami(transport: &dyn Transport) -> Result<Option<Login>, Transpor
         &mut |_, _| {},
     )
     .await?;
-    Ok(if out.rc == 0 {
-        Login::parse(&out.stdout)
-    } else {
-        None
-    })
+    let Some(_) = then else {
+        return Ok((
+            if out.rc == 0 {
+                Login::parse(&out.stdout)
+            } else {
+                None
+            },
+            None,
+        ));
+    };
+    let marker = THEN_MARKER.as_bytes();
+    let Some(at) = find(&out.stdout_bytes, marker) else {
+        // The login part did not finish (the shell died): neither answer is known.
+        return Ok((None, None));
+    };
+    let login = Login::parse(&String::from_utf8_lossy(&out.stdout_bytes[..at]));
+    let bytes = out.stdout_bytes[at + marker.len()..].to_vec();
+    let rest = Output {
+        rc: out.rc,
+        signal: out.signal,
+        stdout: String::from_utf8_lossy(&bytes).into_owned(),
+        stderr: out.stderr,
+        stdout_bytes: bytes,
+    };
+    Ok((login, Some(rest)))
 }
 
 /// What escalation a task gets on a host: `Ok(None)` when the login already is the become user;
@@ -711,6 +756,34 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The login check as the local user, then a script whose output and exit code come back
+    /// on their own.
+    #[tokio::test]
+    async fn whoami_then_splits_the_two_answers() {
+        let local = local::LocalTransport::default();
+        let (login, then) = whoami_then(&local, Some("echo then-out; exit 3"))
+            .await
+            .expect("local exec");
+        let login = login.expect("a login");
+        let uid = std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                s.lines().find_map(|l| {
+                    l.strip_prefix("Uid:")?
+                        .split_whitespace()
+                        .next()?
+                        .parse()
+                        .ok()
+                })
+            });
+        assert_eq!(login.uid, uid);
+        assert!(!login.user.is_empty());
+        let then = then.expect("the script's output");
+        assert_eq!((then.stdout.as_str(), then.rc), ("then-out\n", 3));
+        let (alone, none) = whoami_then(&local, None).await.expect("local exec");
+        assert_eq!((alone, none.is_none()), (Some(login), true));
+    }
 
     #[test]
     fn quoting() {

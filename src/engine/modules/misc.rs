@@ -315,19 +315,25 @@ const ENV_NAMES: &[&str] = &[
     "XDG_RUNTIME_DIR",
 ];
 
+/// The script `setup` runs (one round trip; see [`facts_result`]).
+pub fn facts_script() -> String {
+    FACTS_SCRIPT.replace("ENV_NAMES", &ENV_NAMES.join(" "))
+}
+
 async fn setup(ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
-    let script = FACTS_SCRIPT.replace("ENV_NAMES", &ENV_NAMES.join(" "));
-    let out = ctx.query(&script, None).await?;
+    let out = ctx.query(&facts_script(), None).await?;
+    Ok(facts_result(&out))
+}
+
+/// `setup`'s result from what [`facts_script`] printed.
+pub fn facts_result(out: &crate::transport::Output) -> ModuleResult {
     if out.rc != 0 {
-        return Ok(ModuleResult::fail(format!(
-            "gathering facts failed: {}",
-            out.stderr.trim()
-        )));
+        return ModuleResult::fail(format!("gathering facts failed: {}", out.stderr.trim()));
     }
     let facts = parse_facts(&out.stdout);
     let mut r = ModuleResult::ok();
     r.extra.insert("ansible_facts".into(), Value::Object(facts));
-    Ok(r)
+    r
 }
 
 pub fn parse_facts(text: &str) -> Map<String, Value> {

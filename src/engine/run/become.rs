@@ -50,7 +50,7 @@ pub(super) fn effective_become(
 }
 
 /// The escalation a task's keywords and variables ask for.
-fn requested_become(
+pub(super) fn requested_become(
     t: &crate::template::Templar,
     inh: &Inherited,
     task: &Task,

@@ -125,6 +125,7 @@ fn target_state(shared: &Shared, name: &str) -> HostState {
         stopped: false,
         conn: None,
         login: None,
+        early_facts: None,
         roles_done: Default::default(),
         marked_rescued: false,
     }

@@ -262,6 +262,9 @@ struct HostState {
     conn: Option<Arc<dyn Transport>>,
     /// Who `conn` logged in as (None: not connected yet, or the host did not say).
     login: Option<Login>,
+    /// Facts gathered with the login check on opening `conn`, for the gather task that opened
+    /// it (see `warm::facts_with_login`).
+    early_facts: Option<crate::transport::Output>,
     /// Role invocations that ran here (`Role::identity`); a duplicate is skipped.
     roles_done: std::collections::HashSet<String>,
     /// Another host's `any_errors_fatal` marked this one failed and a rescue handled it.
@@ -357,6 +360,7 @@ pub async fn run(
                     stopped: false,
                     conn: None,
                     login: None,
+                    early_facts: None,
                     roles_done: Default::default(),
                     marked_rescued: false,
                 },

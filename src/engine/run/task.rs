@@ -19,18 +19,22 @@ use crate::engine::events::RunEvent;
 use crate::engine::modules::{self, Ctx, ModuleError, ModuleResult, parse_bool};
 use crate::playbook::Task;
 use crate::template::{OMIT, Templar};
-use crate::transport::{Login, Transport, TransportError};
+use crate::transport::{Login, Output, Transport, TransportError};
 
+/// The host's connection, opened on first use; `then` (the facts script) runs with the login
+/// check of a new connection and its output is kept in `state.early_facts`.
 pub(super) async fn connection(
     shared: &Arc<Shared>,
     state: &mut HostState,
     scope: &JValue,
+    then: Option<&str>,
 ) -> Result<Arc<dyn Transport>, TransportError> {
     if let Some(c) = &state.conn {
         return Ok(c.clone());
     }
-    let (conn, login) = open(shared, &state.name, scope).await?;
+    let (conn, login, early) = open_then(shared, &state.name, scope, then).await?;
     state.login = login;
+    state.early_facts = early;
     shared
         .connections
         .lock()
@@ -100,6 +104,17 @@ pub(super) async fn open(
     host: &str,
     scope: &JValue,
 ) -> Result<(Arc<dyn Transport>, Option<Login>), TransportError> {
+    let (conn, login, _) = open_then(shared, host, scope, None).await?;
+    Ok((conn, login))
+}
+
+/// [`open`], with `then` run as the login in the same round trip as the login check.
+async fn open_then(
+    shared: &Arc<Shared>,
+    host: &str,
+    scope: &JValue,
+    then: Option<&str>,
+) -> Result<(Arc<dyn Transport>, Option<Login>, Option<Output>), TransportError> {
     let mut vars = Map::new();
     for key in [
         "ansible_connection",
@@ -123,7 +138,7 @@ pub(super) async fn open(
     let conn = (shared.connector)(host.to_string(), vars).await?;
     // Who we are decides escalation (root needs no sudo), so learn it before any task runs.
     let probe = async {
-        let whoami = crate::transport::whoami(conn.as_ref());
+        let whoami = crate::transport::whoami_then(conn.as_ref(), then);
         match shared.plan.request.command_timeout {
             Some(limit) => tokio::time::timeout(limit, whoami)
                 .await
@@ -135,15 +150,15 @@ pub(super) async fn open(
         r = probe => r,
         _ = shared.cancel.killed() => Err(TransportError::Other("killed".into())),
     };
-    let login = match login {
-        Ok(login) => login,
+    let (login, then_out) = match login {
+        Ok(answers) => answers,
         Err(e) if e.is_unreachable() => {
             conn.close().await;
             return Err(e);
         }
-        Err(_) => None,
+        Err(_) => (None, None),
     };
-    Ok((conn, login))
+    Ok((conn, login, then_out))
 }
 
 /// Removes arguments equal to `omit`.
@@ -456,10 +471,15 @@ pub(super) async fn run_once_item(
     }
     let opened = match d {
         Some(d) => super::delegate::connect(shared, d).await,
-        None => connection(shared, state, scope)
-            .await
-            .map(|c| (c, state.login.clone())),
+        None => {
+            let then = super::warm::facts_with_login(shared, inh, task, scope);
+            connection(shared, state, scope, then.as_deref())
+                .await
+                .map(|c| (c, state.login.clone()))
+        }
     };
+    // Only the task that opened the connection may use what its login check gathered.
+    let early = state.early_facts.take();
     let (mut conn, login) = match opened {
         Ok(x) => x,
         Err(e) => {
@@ -505,6 +525,7 @@ pub(super) async fn run_once_item(
         .or(bool_kw(shared, &inh.diff, scope))
         .unwrap_or(shared.plan.request.diff);
     let environment = task_environment(&shared.plan.templar, inh, task, scope);
+    let mut early = super::warm::early_facts(early, task, &args, escalation.as_ref(), &environment);
     let sink = live_sink(shared, state, task, hidden);
     let facts = state.facts_raw();
     let (retries, delay) = retry_policy(&shared.plan.templar, task, scope);
@@ -534,7 +555,11 @@ pub(super) async fn run_once_item(
                 None
             },
         };
-        let r = match modules::run(&task.module, &args, &ctx).await {
+        let ran = match early.take() {
+            Some(r) => Ok(r),
+            None => modules::run(&task.module, &args, &ctx).await,
+        };
+        let r = match ran {
             Ok(r) => r,
             Err(ModuleError::Transport(e)) if e.is_unreachable() => {
                 let mut r = ModuleResult::fail(e.to_string());

@@ -91,9 +91,8 @@ pub(crate) async fn probe(
     let read = if checksum {
         "dd if=\"$p\" iflag=nofollow status=none | sha256sum | cut -d' ' -f1".to_string()
     } else if let Some(max) = limit {
-        format!(
-            "{{ [ \"$(stat -c %s -- \"$p\")\" -gt {max} ] || dd if=\"$p\" iflag=nofollow status=none; }}"
-        )
+        // The size is the header's last field: no second `stat`.
+        format!("{{ [ \"${{h##* }}\" -gt {max} ] || dd if=\"$p\" iflag=nofollow status=none; }}")
     } else {
         "dd if=\"$p\" iflag=nofollow status=none".to_string()
     };
@@ -109,7 +108,7 @@ pub(crate) async fn probe(
     let script = format!(
         "p={p}\n{resolve}\
          if [ -L \"$p\" ]; then stat -c 'L %a %U %G' -- \"$p\"; \
-         elif [ -f \"$p\" ]; then stat -c 'F %a %U %G %s' -- \"$p\" && {read}; \
+         elif [ -f \"$p\" ]; then h=$(stat -c 'F %a %U %G %s' -- \"$p\") && printf '%s\\n' \"$h\" && {read}; \
          elif [ -e \"$p\" ]; then stat -c 'O %a %U %G %F' -- \"$p\"; else echo A; fi"
     );
     let out = ctx.query(&script, None).await?;
@@ -341,11 +340,11 @@ pub async fn write_remote_payload(
     if opts.backup {
         // Ansible's name, created exclusively (noclobber: O_EXCL) and private before the copy,
         // so a file or link planted under the predictable name is never written through.
-        s.push_str(
-            "if [ -f \"$dest\" ] && [ ! -L \"$dest\" ]; then b=\"$dest.$$.$(date +%Y-%m-%d@%H:%M:%S)~\"; \
-             ( umask 077; set -C; : > \"$b\" ) || { echo \"cannot create the backup file $b\" >&2; exit 5; }; \
-             cp -p -- \"$dest\" \"$b\"; echo \"BACKUP $b\"; fi\n",
-        );
+        s.push_str(&format!(
+            "if [ -f \"$dest\" ] && [ ! -L \"$dest\" ]; then {BACKUP_PID}b=\"$dest.$slm_bp.$(date +%Y-%m-%d@%H:%M:%S)~\"; \
+             ( umask 077; set -C; : > \"$b\" ) || {{ echo \"cannot create the backup file $b\" >&2; exit 5; }}; \
+             cp -p -- \"$dest\" \"$b\"; echo \"BACKUP $b\"; fi\n"
+        ));
     }
     // -T: a destination that is a link (to a directory, too) is replaced, not written into.
     s.push_str("mv -fT -- \"$tmp\" \"$dest\"\ntrap - EXIT\n");
@@ -487,6 +486,12 @@ pub async fn apply_change(
 
 /// Files up to this size are compared and diffed as text; larger ones by checksum.
 pub(crate) const TEXT_LIMIT: u64 = 1024 * 1024;
+
+/// Sets `slm_bp` to the PID of the process running the script, the number in a backup's name
+/// (`dest.PID.date~`, as Ansible names it after its module's PID). Not `$$`: commands on a kept
+/// shell run in subshells of it, which share its `$$`; `read` is a builtin, so /proc/self is the
+/// subshell itself.
+pub(crate) const BACKUP_PID: &str = "read -r slm_bp _ 2>/dev/null </proc/self/stat || slm_bp=$$; ";
 
 /// A controller-side file: absolute, or relative to the role's `sub/` dir and the role (for a
 /// task in a role), then the playbook's `sub/` dir and the playbook dir.

@@ -363,10 +363,11 @@ impl Module for GetUrl {
             s.push_str("trap 'rm -f \"$tmp\"' EXIT\n");
             if self.backup.unwrap_or(false) {
                 // Ansible's backup name, created exclusively (see files::write_remote).
-                s.push_str(
-                    "if [ -f \"$dest\" ]; then b=\"$dest.$$.$(date +%Y-%m-%d@%H:%M:%S)~\"; \
+                s.push_str(&format!(
+                    "if [ -f \"$dest\" ]; then {}b=\"$dest.$slm_bp.$(date +%Y-%m-%d@%H:%M:%S)~\"; \
                      ( umask 077; set -C; : > \"$b\" ); cp -p -- \"$dest\" \"$b\"; echo \"BACKUP $b\"; fi\n",
-                );
+                    super::files::BACKUP_PID
+                ));
             }
             // Ansible's atomic_move: an existing file keeps its owner and mode, a new one gets
             // 0666 less the umask.
