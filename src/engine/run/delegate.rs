@@ -149,7 +149,7 @@ pub(super) async fn connect(
     if let Some((c, login)) = slot.as_ref() {
         return Ok((c.clone(), login.clone()));
     }
-    let (c, login) = super::task::open(shared, &d.name, &d.scope).await?;
+    let (c, login) = super::connect::open(shared, &d.name, &d.scope).await?;
     *slot = Some((c.clone(), login.clone()));
     Ok((c, login))
 }

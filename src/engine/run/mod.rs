@@ -11,6 +11,7 @@
 
 mod r#become;
 mod blocks;
+mod connect;
 mod defaults;
 mod delegate;
 mod fatal;
