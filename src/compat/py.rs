@@ -4,6 +4,20 @@
 use minijinja::Error;
 use minijinja::value::{Value, ValueKind};
 
+/// Python's type name of a JSON value (`native_type_name`), for messages that name it as Ansible's do.
+pub fn py_type(v: &serde_json::Value) -> &'static str {
+    use serde_json::Value as J;
+    match v {
+        J::Null => "NoneType",
+        J::Bool(_) => "bool",
+        J::Number(n) if n.is_f64() => "float",
+        J::Number(_) => "int",
+        J::String(_) => "str",
+        J::Array(_) => "list",
+        J::Object(_) => "dict",
+    }
+}
+
 /// The kind of a value, as error messages name it.
 pub fn kind_name(value: &Value) -> &'static str {
     match value.kind() {

@@ -193,6 +193,35 @@ pub fn canonical_name(name: &str) -> String {
 }
 
 impl Task {
+    /// A task at `pos` with no module, arguments or keywords yet (one loop over nothing, as a
+    /// parsed task starts); callers fill in what they have.
+    pub fn blank(pos: Pos, id: usize) -> Task {
+        Task {
+            pos,
+            common: Common::default(),
+            module: String::new(),
+            module_written: String::new(),
+            args: Map::new(),
+            loop_items: None,
+            loop_with: None,
+            loop_var: "item".into(),
+            loop_label: None,
+            loop_index_var: None,
+            loop_pause: None,
+            loop_allitems: true,
+            register: None,
+            notify: Vec::new(),
+            listen: Vec::new(),
+            changed_when: None,
+            failed_when: None,
+            until: None,
+            retries: None,
+            delay: None,
+            id,
+            args_src: ArgsSource::default(),
+        }
+    }
+
     pub fn display_name(&self) -> String {
         match &self.common.name {
             Some(n) => n.clone(),

@@ -532,32 +532,16 @@ impl Parser<'_> {
             ..Common::default()
         };
         let task = Task {
-            pos: at.clone(),
             common,
             module: "validate_argument_spec".into(),
             module_written: "ansible.builtin.validate_argument_spec".into(),
             args: ep.task_args(role, path, params),
-            loop_items: None,
-            loop_with: None,
-            loop_var: "item".into(),
-            loop_label: None,
-            loop_index_var: None,
-            loop_pause: None,
-            loop_allitems: true,
-            register: None,
-            notify: Vec::new(),
-            listen: Vec::new(),
-            changed_when: None,
-            failed_when: None,
-            until: None,
-            retries: None,
-            delay: None,
-            id: self.next_id,
             args_src: ArgsSource {
                 module_pos: ep.pos.clone(),
                 pos: ep.pos.clone(),
                 ..ArgsSource::default()
             },
+            ..Task::blank(at.clone(), self.next_id)
         };
         self.next_id += 1;
         Box::new(task)

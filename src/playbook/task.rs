@@ -13,30 +13,7 @@ impl Parser<'_> {
         let mut common = Common::default();
         let mut module: Option<(String, &Node, &Node)> = None;
         let mut args_kw: Option<&Node> = None;
-        let mut t = Task {
-            pos: node.pos.clone(),
-            common: Common::default(),
-            module: String::new(),
-            module_written: String::new(),
-            args: Map::new(),
-            loop_items: None,
-            loop_with: None,
-            loop_var: "item".into(),
-            loop_label: None,
-            loop_index_var: None,
-            loop_pause: None,
-            loop_allitems: true,
-            register: None,
-            notify: Vec::new(),
-            listen: Vec::new(),
-            changed_when: None,
-            failed_when: None,
-            until: None,
-            retries: None,
-            delay: None,
-            id: 0,
-            args_src: ArgsSource::default(),
-        };
+        let mut t = Task::blank(node.pos.clone(), 0);
         for (k, v) in entries {
             let key = k.key_string();
             if self.common(&mut common, &key, v)? {

@@ -566,7 +566,7 @@ impl ValidateArgumentSpec {
 }
 
 fn argspec_class(v: &Value) -> String {
-    format!("<class '{}'>", crate::playbook::argspec::types::py_type(v))
+    format!("<class '{}'>", crate::compat::py::py_type(v))
 }
 
 impl Module for ValidateArgumentSpec {

@@ -26,6 +26,28 @@ pub(super) fn record(shared: &Shared, pc: &PlayCtx<'_>, host: &str, run_once: bo
         .push((pc.path.clone(), host.to_string(), run_once));
 }
 
+/// Whether the task's `any_errors_fatal` is true for this host. A value that is not a boolean
+/// was reported where the task was judged; it is not fatal.
+pub(super) fn is_fatal(
+    shared: &Arc<Shared>,
+    pc: &PlayCtx<'_>,
+    state: &HostState,
+    task: &Task,
+    inh: &Inherited,
+) -> bool {
+    let scope = build_scope(shared, pc, state, inh, task, None);
+    matches!(
+        flag(
+            &shared.plan.templar,
+            "any_errors_fatal",
+            &task.common.any_errors_fatal,
+            &inh.any_errors_fatal,
+            &scope,
+        ),
+        Ok(Some(true))
+    )
+}
+
 /// After `task` ran on this host: when the task is fatal on failure (`any_errors_fatal`, or
 /// `run_once`, which Ansible's linear strategy treats alike), waits until the batch has all of
 /// its results and takes the mark if another host failed it fatally.
@@ -47,15 +69,7 @@ pub(super) async fn after_step(
         if task.common.any_errors_fatal.is_none() && inh.any_errors_fatal.is_none() {
             return;
         }
-        let scope = build_scope(shared, pc, state, inh, task, None);
-        let fatal = flag(
-            &shared.plan.templar,
-            "any_errors_fatal",
-            &task.common.any_errors_fatal,
-            &inh.any_errors_fatal,
-            &scope,
-        );
-        if !matches!(fatal, Ok(Some(true))) {
+        if !is_fatal(shared, pc, state, task, inh) {
             return;
         }
     }

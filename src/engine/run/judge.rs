@@ -9,7 +9,7 @@ use minijinja::Value as JValue;
 use minijinja::value::Object;
 use serde_json::{Map, Value};
 
-use super::scope::{Inherited, build_scope, flag};
+use super::scope::{Inherited, flag};
 use super::task::title;
 use super::{HostState, PlayCtx, Shared, publish};
 use crate::engine::events::{Counts, RunEvent, Status, TaskResult};
@@ -409,18 +409,7 @@ fn note_failure(
     task: &Task,
     inh: &Inherited,
 ) {
-    let scope = build_scope(shared, pc, state, inh, task, None);
-    // A value that is not a boolean was reported where the task was judged; it is not fatal.
-    let fatal = flag(
-        &shared.plan.templar,
-        "any_errors_fatal",
-        &task.common.any_errors_fatal,
-        &inh.any_errors_fatal,
-        &scope,
-    )
-    .ok()
-    .flatten()
-    .unwrap_or(false);
+    let fatal = super::fatal::is_fatal(shared, pc, state, task, inh);
     // Under `linear` the others are marked failed at this step (`fatal`); under `free` the
     // play ends for all once the failure is not rescued.
     if fatal && pc.lockstep.is_some() {

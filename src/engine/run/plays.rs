@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use indexmap::IndexMap;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::blocks::{flush_handlers, run_items};
@@ -294,31 +294,13 @@ async fn run_play_sections(
 
 pub(super) fn gather_task() -> Task {
     Task {
-        pos: Default::default(),
         common: Common {
             name: Some("Gathering Facts".into()),
             ..Default::default()
         },
         module: "setup".into(),
         module_written: "setup".into(),
-        args: Map::new(),
-        args_src: Default::default(),
-        loop_items: None,
-        loop_with: None,
-        loop_var: "item".into(),
-        loop_label: None,
-        loop_index_var: None,
-        loop_pause: None,
-        loop_allitems: true,
-        register: None,
-        notify: Vec::new(),
-        listen: Vec::new(),
-        changed_when: None,
-        failed_when: None,
-        until: None,
-        retries: None,
-        delay: None,
-        id: crate::engine::events::FACTS_TASK_ID,
+        ..Task::blank(Default::default(), crate::engine::events::FACTS_TASK_ID)
     }
 }
 

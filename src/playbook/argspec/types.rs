@@ -3,18 +3,7 @@
 
 use serde_json::{Map, Value};
 
-/// Python's type name of a value (`native_type_name`).
-pub fn py_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "NoneType",
-        Value::Bool(_) => "bool",
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "int",
-        Value::String(_) => "str",
-        Value::Array(_) => "list",
-        Value::Object(_) => "dict",
-    }
-}
+pub use crate::compat::py::py_type;
 
 /// `repr()` of a value.
 pub fn py_repr(v: &Value) -> String {

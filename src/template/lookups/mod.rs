@@ -15,6 +15,7 @@ use minijinja::{Environment, Value as JValue};
 use serde_json::{Map, Value};
 
 use super::Templar;
+use crate::compat::py::py_type;
 pub use crate::playbook::{WITH_LOOKUPS, with_lookup_name};
 /// Ansible's `path_dwim_relative_stack`, also used by `include_vars`.
 pub use files::find_in_search_path;
@@ -149,19 +150,6 @@ fn loop_items(name: &str, terms: Vec<Value>, ctx: &Context) -> Result<Vec<Value>
             "lookup '{other}' is not supported by slm-wizard's engine (supported: {}); run this playbook with ansible-playbook",
             LOOKUPS.join(", ")
         )),
-    }
-}
-
-/// Python's type name of a JSON value, for messages.
-fn py_type(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "NoneType",
-        Value::Bool(_) => "bool",
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "int",
-        Value::String(_) => "str",
-        Value::Array(_) => "list",
-        Value::Object(_) => "dict",
     }
 }
 
