@@ -182,10 +182,11 @@ fn locale_gen_matches_ansible_playbook() {
 /// stays, so nothing has to bring it back), then a new boot id.
 /// An earlier version also killed the listener and had the host's init restart it; under the
 /// full suite's load ansible-playbook then sometimes never saw the host again.
-/// `connect_timeout` makes ansible-playbook reset its connection before each boot-time check
-/// (reboot.py), so no check goes through a ControlPersist master of the cut connection: without it
-/// ansible's reboot once timed out under the full suite's load with sshd up.
+/// SIGHUP is ignored before the fork: ansible-playbook runs the command on a pty, and when the
+/// script exits the pty's hangup reached the background job before `setsid` had detached it
+/// (under load), so the boot id never changed and ansible's reboot timed out.
 const FAKE_REBOOT: &str = "#!/bin/sh\n\
+trap '' HUP\n\
 setsid sh -c 'sleep 1; pkill -9 -f \"^sshd: [^/]\"; echo \"boot-$(date +%s%N)\" > /root/boot_id' \
 </dev/null >/dev/null 2>&1 &\n";
 
@@ -198,7 +199,6 @@ const REBOOT_PB: &str = r#"- hosts: h1
         boot_time_command: cat /root/boot_id
         post_reboot_delay: 1
         reboot_timeout: 180
-        connect_timeout: 20
       register: r1
     - name: the host's connection after the reboot
       command: cat /root/boot_id
