@@ -60,8 +60,7 @@ impl Lockstep {
         permit: &mut Option<OwnedSemaphorePermit>,
         wake: &Notify,
     ) {
-        *permit = None;
-        let Some(i) = self.hosts.iter().position(|h| h == host) else {
+        let Some(i) = self.leave_fork(host, permit) else {
             return;
         };
         self.wait_for(i, key, wake).await;
@@ -78,14 +77,20 @@ impl Lockstep {
         permit: &mut Option<OwnedSemaphorePermit>,
         wake: &Notify,
     ) {
-        *permit = None;
-        let Some(i) = self.hosts.iter().position(|h| h == host) else {
+        let Some(i) = self.leave_fork(host, permit) else {
             return;
         };
         // Just after the task and before whatever follows it (a plain task has no steps below).
         let mut after = key.clone();
         after.push(u32::MAX);
         self.wait_for(i, &after, wake).await;
+    }
+
+    /// Gives up the host's fork slot while it waits, so a waiting host never holds one a running
+    /// host needs; the host's index in the batch, `None` when it is not in this batch.
+    fn leave_fork(&self, host: &str, permit: &mut Option<OwnedSemaphorePermit>) -> Option<usize> {
+        *permit = None;
+        self.hosts.iter().position(|h| h == host)
     }
 
     /// Puts host `i` at the gate of `key` and waits until it may pass.
