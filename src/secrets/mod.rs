@@ -183,6 +183,9 @@ impl Redactor {
             if is_secret_name(k) {
                 match v {
                     serde_json::Value::String(s) if skip(s) => {}
+                    // A flag named after passwords (`no_password_changes: 'true'`): masking
+                    // the word everywhere would hide task names and results, not a secret.
+                    serde_json::Value::String(s) if is_flag_word(s) => {}
                     other => self.add_value(other),
                 }
             } else {
@@ -387,6 +390,15 @@ pub fn is_secret_name(name: &str) -> bool {
         && !n.ends_with("_file")
 }
 
+/// Ansible's boolean words (`boolean()` in module_utils/parsing/convert_bool.py), in any case.
+fn is_flag_word(s: &str) -> bool {
+    [
+        "true", "false", "yes", "no", "on", "off", "y", "n", "t", "f",
+    ]
+    .iter()
+    .any(|w| s.eq_ignore_ascii_case(w))
+}
+
 /// Percent-encodes everything but RFC 3986's unreserved characters (how a secret looks in a URL).
 fn percent_encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -422,6 +434,17 @@ mod tests {
         let mut j = serde_json::json!({"a": ["x hunter2hunter2 y", "hunter2"]});
         r.redact_json(&mut j);
         assert_eq!(j, serde_json::json!({"a": ["x ******** y", "********"]}));
+    }
+
+    #[test]
+    fn flags_named_after_passwords_are_not_secrets() {
+        let r = Redactor::default();
+        let vars = serde_json::json!({"no_password_changes": "True", "db_password": "s3cr3t!"});
+        r.add_named(&vars, &|_| false);
+        assert_eq!(
+            r.redact("explicit encrypted=True, s3cr3t!"),
+            "explicit encrypted=True, ********"
+        );
     }
 
     #[test]
