@@ -104,6 +104,38 @@ pub fn py_sort_pairs(pairs: &mut [(Value, Value)]) -> Result<(), String> {
     Ok(())
 }
 
+/// `str(datetime)`: microseconds only when there are some, as Python prints them.
+pub fn py_datetime<Tz: chrono::TimeZone>(t: &chrono::DateTime<Tz>) -> String
+where
+    Tz::Offset: std::fmt::Display,
+{
+    let micros = t.timestamp_subsec_micros();
+    let base = t.format("%Y-%m-%d %H:%M:%S").to_string();
+    if micros == 0 {
+        base
+    } else {
+        format!("{base}.{micros:06}")
+    }
+}
+
+/// `str(timedelta)` of a non-negative duration: `H:MM:SS[.ffffff]`, with `N day(s), ` before.
+pub fn py_timedelta(d: chrono::TimeDelta) -> String {
+    let micros = d.num_microseconds().unwrap_or(i64::MAX).max(0);
+    let (secs, frac) = (micros / 1_000_000, micros % 1_000_000);
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let clock = format!("{}:{:02}:{:02}", rest / 3600, rest % 3600 / 60, rest % 60);
+    let clock = if frac == 0 {
+        clock
+    } else {
+        format!("{clock}.{frac:06}")
+    };
+    match days {
+        0 => clock,
+        1 => format!("1 day, {clock}"),
+        n => format!("{n} days, {clock}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +156,26 @@ mod tests {
         ] {
             assert_eq!(py_float_repr(f), want, "{f}");
         }
+    }
+
+    #[test]
+    fn datetimes_and_deltas_print_as_python_str() {
+        use chrono::TimeZone;
+        let t = chrono::Utc
+            .with_ymd_and_hms(2026, 12, 6, 23, 25, 7)
+            .single()
+            .expect("valid");
+        assert_eq!(py_datetime(&t), "2026-12-06 23:25:07");
+        let t2 = t + chrono::TimeDelta::microseconds(10_236);
+        assert_eq!(py_datetime(&t2), "2026-12-06 23:25:07.010236");
+        assert_eq!(py_timedelta(t2 - t), "0:00:00.010236");
+        assert_eq!(
+            py_timedelta(chrono::TimeDelta::seconds(90_061)),
+            "1 day, 1:01:01"
+        );
+        assert_eq!(
+            py_timedelta(chrono::TimeDelta::seconds(2 * 86_400)),
+            "2 days, 0:00:00"
+        );
     }
 }

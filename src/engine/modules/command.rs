@@ -375,7 +375,9 @@ impl Run<'_> {
             }
             s.into_bytes()
         });
+        let started = chrono::Local::now();
         let out = ctx.sh(&script, stdin.as_deref()).await?;
+        let ended = chrono::Local::now();
         if !guard.is_empty()
             && out.rc == 0
             && let Some(r) = self.skipped(&out.stdout, &skip, false)
@@ -427,6 +429,18 @@ impl Run<'_> {
             r.msg = Some("non-zero return code".into());
         }
         r.extra.insert("cmd".into(), self.cmd_value());
+        // As the module registers them, from the controller's clock (the target's would cost a
+        // `date` per command); `delta` is what playbooks read.
+        r.extra.insert(
+            "start".into(),
+            crate::compat::py::py_datetime(&started).into(),
+        );
+        r.extra
+            .insert("end".into(), crate::compat::py::py_datetime(&ended).into());
+        r.extra.insert(
+            "delta".into(),
+            crate::compat::py::py_timedelta(ended - started).into(),
+        );
         if !self.warnings.is_empty() {
             r.extra
                 .insert("warnings".into(), self.warnings.clone().into());
