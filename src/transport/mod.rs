@@ -109,6 +109,20 @@ pub trait Transport: Send + Sync {
     }
 }
 
+/// No connection at all: what actions that run on the controller (debug, assert, …) are given,
+/// so a host that cannot be reached still runs them, as in Ansible. Any command is an error.
+pub struct Detached;
+
+impl Transport for Detached {
+    fn spawn<'a>(&'a self, _command: &'a str) -> BoxFuture<'a, Result<Process, TransportError>> {
+        Box::pin(async {
+            Err(TransportError::Other(
+                "this action runs on the controller and has no connection to the host".into(),
+            ))
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BecomeMethod {
     Sudo,

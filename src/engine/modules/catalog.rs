@@ -74,6 +74,7 @@ static CATALOG: &[Entry] = &[
     typed::<misc::Fail>(false),
     typed::<misc::ValidateArgumentSpec>(false),
     typed::<misc::Pause>(false),
+    typed::<misc::Ping>(false),
     Entry {
         name: "meta",
         free_form: false,

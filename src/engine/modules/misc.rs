@@ -78,11 +78,14 @@ pub struct Assert {
     fail_msg: Option<String>,
     #[serde(default, deserialize_with = "args::opt_string")]
     success_msg: Option<String>,
+    /// No success message (and so nothing shown beside "ok"), as the action plugin does.
+    #[serde(default, deserialize_with = "args::opt_bool")]
+    quiet: Option<bool>,
 }
 
 impl Module for Assert {
     const NAME: &'static str = "assert";
-    const ANSIBLE_ONLY: &'static [&'static str] = &["quiet"];
+    const ANSIBLE_ONLY: &'static [&'static str] = &[];
     type Pending = ();
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
@@ -106,6 +109,9 @@ impl Module for Assert {
                 r.extra.insert("evaluated_to".into(), Value::Bool(false));
                 return Ok(Query::done(r));
             }
+        }
+        if self.quiet == Some(true) {
+            return Ok(Query::done(ModuleResult::ok()));
         }
         Ok(Query::done(
             ModuleResult::ok().with_msg(
@@ -144,6 +150,45 @@ impl Module for Fail {
                 .clone()
                 .unwrap_or_else(|| "Failed as requested from task".into()),
         )))
+    }
+
+    async fn apply(&self, _: (), _ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {
+        Ok(ModuleResult::ok())
+    }
+}
+
+/// `ping`: proves a command runs on the host (with the task's become), as the module proves
+/// Python runs there; `data: crash` fails as the module's deliberate exception does.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ping {
+    #[serde(default, deserialize_with = "args::opt_string")]
+    data: Option<String>,
+}
+
+impl Module for Ping {
+    const NAME: &'static str = "ping";
+    const ANSIBLE_ONLY: &'static [&'static str] = &[];
+    type Pending = ();
+
+    async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<()>, ModuleError> {
+        let out = ctx.query(":", None).await?;
+        if out.rc != 0 {
+            let mut r = ModuleResult::fail("MODULE FAILURE: a command could not run on the host");
+            r.rc = Some(out.rc);
+            r.stderr = Some(out.stderr);
+            return Ok(Query::done(r));
+        }
+        let data = self.data.clone().unwrap_or_else(|| "pong".into());
+        if data == "crash" {
+            // ansible-core 2.19's text for the module's exception.
+            return Ok(Query::done(ModuleResult::fail(
+                "Task failed: Module failed: boom",
+            )));
+        }
+        let mut r = ModuleResult::ok();
+        r.extra.insert("ping".into(), Value::String(data));
+        Ok(Query::done(r))
     }
 
     async fn apply(&self, _: (), _ctx: &Ctx<'_>) -> Result<ModuleResult, ModuleError> {

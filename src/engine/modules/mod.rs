@@ -252,6 +252,15 @@ impl Ctx<'_> {
     }
 }
 
+/// Actions ansible-core runs on the controller without connecting to the host (action plugins
+/// that never call a module): a host that is unreachable still runs them.
+pub fn runs_on_controller(module: &str) -> bool {
+    matches!(
+        module,
+        "debug" | "assert" | "fail" | "pause" | "validate_argument_spec"
+    )
+}
+
 /// Runs one module invocation.
 pub async fn run(
     module: &str,
@@ -279,6 +288,7 @@ pub async fn run(
         "fail" => drive::<misc::Fail>(args, ctx).await,
         "validate_argument_spec" => drive::<misc::ValidateArgumentSpec>(args, ctx).await,
         "pause" => drive::<misc::Pause>(args, ctx).await,
+        "ping" => drive::<misc::Ping>(args, ctx).await,
         "setup" => drive::<misc::Setup>(args, ctx).await,
         "gather_facts" => drive::<misc::GatherFacts>(args, ctx).await,
         // Issue #17's file and account modules.

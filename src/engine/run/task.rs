@@ -329,7 +329,15 @@ pub(super) async fn run_once_item(
         let r = super::include_vars::include_vars(shared, state, inh, task, scope, facts_to);
         return Some(super::delegate::mark(r, d));
     }
+    let on_controller = d.is_none() && modules::runs_on_controller(&task.module);
     let opened = match d {
+        None if on_controller => {
+            let conn = state.conn.clone();
+            Ok((
+                conn.unwrap_or_else(|| Arc::new(crate::transport::Detached)),
+                state.login.clone(),
+            ))
+        }
         Some(d) => super::delegate::connect(shared, d).await,
         None => {
             let then = super::warm::facts_with_login(shared, inh, task, scope);
@@ -349,6 +357,8 @@ pub(super) async fn run_once_item(
         }
     };
     let escalation = match d {
+        // Nothing runs on the host, so nothing escalates there.
+        None if on_controller => Ok(None),
         // The delegated host's login and become variables; the keywords are the task's.
         Some(d) => super::r#become::effective_become(
             &shared.plan.templar,
