@@ -314,7 +314,8 @@ pub(super) fn account(
         state.runtime = Arc::new(rt);
         publish(shared, state);
     }
-    count(&mut state.counts, status, ignored);
+    let changed = reg.get("changed").and_then(Value::as_bool) == Some(true);
+    count(&mut state.counts, status, ignored, changed);
     if status == Status::Changed {
         super::blocks::notify(pc, &task.notify);
     }
@@ -373,9 +374,10 @@ fn failed_task_json(task: &Task) -> Value {
     Value::Object(m)
 }
 
-/// Adds one task's outcome to a host's recap: an ignored failure counts as ok (and ignored), an
-/// ignored unreachable as skipped.
-fn count(c: &mut Counts, status: Status, ignored: bool) {
+/// Adds one task's outcome to a host's recap as 2.19's strategy does
+/// (`_process_pending_results`): an ignored failure or unreachable counts as ok and ignored, and
+/// an ignored failure that changed something (a failing `command`) as changed too.
+fn count(c: &mut Counts, status: Status, ignored: bool, changed: bool) {
     match status {
         Status::Ok => c.ok += 1,
         Status::Changed => {
@@ -386,11 +388,15 @@ fn count(c: &mut Counts, status: Status, ignored: bool) {
         Status::Failed if ignored => {
             c.ok += 1;
             c.ignored += 1;
+            c.changed += u32::from(changed);
         }
         Status::Failed => {
             c.failed += 1;
         }
-        Status::Unreachable if ignored => c.skipped += 1,
+        Status::Unreachable if ignored => {
+            c.ok += 1;
+            c.ignored += 1;
+        }
         Status::Unreachable => c.unreachable += 1,
     }
 }
@@ -543,18 +549,17 @@ mod tests {
     }
 
     #[test]
-    fn recap_counts_ignored_failures_as_ok_and_ignored_unreachables_as_skipped() {
+    fn recap_counts_ignored_failures_and_unreachables_as_ok_and_ignored() {
         let mut c = Counts::default();
-        count(&mut c, Status::Changed, false);
-        count(&mut c, Status::Failed, true);
-        count(&mut c, Status::Unreachable, true);
-        count(&mut c, Status::Failed, false);
+        count(&mut c, Status::Changed, false, true);
+        count(&mut c, Status::Failed, true, true);
+        count(&mut c, Status::Unreachable, true, false);
+        count(&mut c, Status::Failed, false, true);
         let want = Counts {
-            ok: 2,
-            changed: 1,
+            ok: 3,
+            changed: 2,
             failed: 1,
-            skipped: 1,
-            ignored: 1,
+            ignored: 2,
             ..Default::default()
         };
         assert_eq!(c, want);
