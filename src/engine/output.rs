@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use super::diff::unified;
 use super::events::{RunEvent, Status};
+use crate::template::filters::python_json;
 
 /// Decodes a byte stream that arrives in chunks as UTF-8: a character cut between two chunks is
 /// completed with the next one instead of becoming two U+FFFD.
@@ -68,6 +69,69 @@ pub fn sanitize_terminal(s: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// ansible-playbook's banner line without a terminal (Display.banner, 79 columns): the title,
+/// a space and stars up to column 79, at least three. Names are stripped, as its default
+/// callback strips them (a folded `name: >` ends in a newline).
+pub fn banner(title: &str) -> String {
+    let title = title.trim();
+    let stars = 79usize.saturating_sub(title.chars().count()).max(3);
+    format!("{title} {}", "*".repeat(stars))
+}
+
+/// One PLAY RECAP row as ansible-playbook's default callback prints it without colour:
+/// the host padded to 26 columns, each counter padded to 4.
+pub fn recap_row(host: &str, c: &crate::engine::events::Counts) -> (String, String) {
+    (
+        format!("{host:<26}"),
+        format!(
+            " : ok={:<4} changed={:<4} unreachable={:<4} failed={:<4} skipped={:<4} rescued={:<4} ignored={:<4}",
+            c.ok, c.changed, c.unreachable, c.failed, c.skipped, c.rescued, c.ignored
+        ),
+    )
+}
+
+/// A result as the default callback's `_dump_results` shows it without `-vvv`: no
+/// `invocation`, `diff`, `exception`, warnings or internal keys (2.19 shows no `failed` either).
+fn shown_result(
+    t: &crate::engine::events::TaskResult,
+) -> serde_json::Map<String, serde_json::Value> {
+    match &t.result {
+        serde_json::Value::Object(m) => m
+            .iter()
+            .filter(|(k, _)| {
+                !matches!(
+                    k.as_str(),
+                    "invocation" | "diff" | "exception" | "warnings" | "deprecations" | "failed"
+                ) && !k.starts_with("_ansible")
+            })
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// The result ansible-playbook's default callback prints beside "ok" even when not verbose
+/// (`_ansible_verbose_always`: debug, assert); debug's without `changed`.
+fn verbose_always_result(t: &crate::engine::events::TaskResult) -> Option<serde_json::Value> {
+    let m = shown_result(t);
+    let keep: &dyn Fn(&str) -> bool = match t.module.as_str() {
+        // `_clean_results`: debug's msg stands alone; with `var`, the bookkeeping goes.
+        "debug" if m.contains_key("msg") => &|k| k == "msg",
+        "debug" => &|k| {
+            !matches!(
+                k,
+                "changed" | "failed" | "skipped" | "invocation" | "skip_reason"
+            )
+        },
+        // A `quiet` assert has no message and shows nothing.
+        "assert" if m.contains_key("msg") => &|_| true,
+        _ => return None,
+    };
+    Some(serde_json::Value::Object(
+        m.into_iter().filter(|(k, _)| keep(k)).collect(),
+    ))
+}
+
 /// Prints a run the way ansible-playbook does.
 pub struct Printer<W: Write> {
     out: W,
@@ -104,14 +168,12 @@ impl<W: Write> Printer<W> {
     }
 
     fn header(&mut self, kind: &str, name: &str) {
-        let name = sanitize_terminal(name);
         let title = if name.is_empty() {
-            format!("{kind} ")
+            kind.to_string()
         } else {
-            format!("{kind} [{name}] ")
+            format!("{kind} [{}]", sanitize_terminal(name.trim()))
         };
-        let stars = "*".repeat(79usize.saturating_sub(title.chars().count()).max(3));
-        let _ = writeln!(self.out, "\n{title}{stars}");
+        let _ = writeln!(self.out, "\n{}", banner(&title));
     }
 
     /// Prints the unfinished last lines of `host` (all hosts: `None`).
@@ -211,7 +273,14 @@ impl<W: Write> Printer<W> {
                     Status::Ok if matches!(t.module.as_str(), "include_tasks" | "include_role") => {
                         self.paint("36", &format!("included: [{host}]{item}"))
                     }
-                    Status::Ok => self.paint("32", &format!("ok: [{host}]{item}")),
+                    Status::Ok => {
+                        let shown = verbose_always_result(t)
+                            .map(|r| {
+                                format!(" => {}", sanitize_terminal(&python_json(&r, Some(4))))
+                            })
+                            .unwrap_or_default();
+                        self.paint("32", &format!("ok: [{host}]{item}{shown}"))
+                    }
                     Status::Changed => self.paint("33", &format!("changed: [{host}]{item}")),
                     Status::Skipped => self.paint("36", &format!("skipping: [{host}]{item}")),
                     Status::Failed | Status::Unreachable => {
@@ -220,7 +289,10 @@ impl<W: Write> Printer<W> {
                         } else {
                             "UNREACHABLE!"
                         };
-                        let mut detail = serde_json::Map::new();
+                        let mut detail = shown_result(t);
+                        if t.status == Status::Unreachable {
+                            detail.insert("unreachable".into(), true.into());
+                        }
                         if let Some(m) = &t.msg {
                             detail.insert("msg".into(), m.clone().into());
                         }
@@ -234,7 +306,7 @@ impl<W: Write> Printer<W> {
                             "31",
                             &format!(
                                 "fatal: [{host}]{item}: {what} => {}",
-                                serde_json::Value::Object(detail)
+                                python_json(&serde_json::Value::Object(detail), None)
                             ),
                         );
                         if t.ignored {
@@ -244,27 +316,6 @@ impl<W: Write> Printer<W> {
                     }
                 };
                 let _ = writeln!(self.out, "{line}");
-                // Ansible's default callback shows the result of these two even when not verbose
-                // (`_ansible_verbose_always`); debug's without `changed`.
-                if matches!(t.module.as_str(), "debug" | "assert")
-                    && t.status == Status::Ok
-                    && let serde_json::Value::Object(m) = &t.result
-                {
-                    let hidden: &[&str] = match t.module.as_str() {
-                        "debug" => &["changed", "failed"],
-                        _ => &["failed"],
-                    };
-                    let shown: serde_json::Map<_, _> = m
-                        .iter()
-                        .filter(|(k, _)| !hidden.contains(&k.as_str()))
-                        .map(|(k, v)| (k.clone(), v.clone()))
-                        .collect();
-                    let _ = writeln!(
-                        self.out,
-                        "{}",
-                        serde_json::to_string_pretty(&shown).unwrap_or_default()
-                    );
-                }
                 if self.show_diff {
                     for d in &t.diff {
                         let text = unified(
@@ -299,8 +350,10 @@ impl<W: Write> Printer<W> {
             RunEvent::Stats { hosts, cancelled } => {
                 self.flush_partial(None);
                 self.header("PLAY RECAP", "");
-                let width = hosts.keys().map(|h| h.len()).max().unwrap_or(0);
-                for (h, c) in hosts {
+                // Sorted by name, as the default callback prints `sorted(stats.processed)`.
+                let mut sorted: Vec<_> = hosts.iter().collect();
+                sorted.sort_by(|a, b| a.0.cmp(b.0));
+                for (h, c) in sorted {
                     let color = if c.failed > 0 || c.unreachable > 0 {
                         "31"
                     } else if c.changed > 0 {
@@ -308,18 +361,8 @@ impl<W: Write> Printer<W> {
                     } else {
                         "32"
                     };
-                    let _ = writeln!(
-                        self.out,
-                        "{} : ok={:<4} changed={:<4} unreachable={:<4} failed={:<4} skipped={:<4} rescued={:<4} ignored={}",
-                        self.paint(color, &format!("{h:<width$}")),
-                        c.ok,
-                        c.changed,
-                        c.unreachable,
-                        c.failed,
-                        c.skipped,
-                        c.rescued,
-                        c.ignored
-                    );
+                    let (host, counters) = recap_row(&sanitize_terminal(h), c);
+                    let _ = writeln!(self.out, "{}{counters}", self.paint(color, &host));
                 }
                 if *cancelled {
                     let _ = writeln!(
@@ -531,6 +574,32 @@ mod tests {
         }
         let text = String::from_utf8(buf).expect("utf-8");
         assert_eq!(text, "  [h] one\n  [h] two\n  [h] thr\n");
+    }
+
+    #[test]
+    fn banners_and_recap_rows_are_ansible_playbooks() {
+        // Lines copied from ansible-core 2.19's output without a terminal.
+        assert_eq!(
+            banner("TASK [Stat the file again]"),
+            "TASK [Stat the file again] *****************************************************"
+        );
+        assert_eq!(
+            banner("PLAY RECAP"),
+            "PLAY RECAP *********************************************************************"
+        );
+        let long = format!("TASK [{}]", "x".repeat(80));
+        assert!(banner(&long).ends_with("x] ***"));
+        let c = crate::engine::events::Counts {
+            ok: 13,
+            failed: 4,
+            rescued: 2,
+            ..Default::default()
+        };
+        let (host, counters) = recap_row("testhost", &c);
+        assert_eq!(
+            format!("{host}{counters}"),
+            "testhost                   : ok=13   changed=0    unreachable=0    failed=4    skipped=0    rescued=2    ignored=0   "
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 
 use super::stream::uuid4;
 use crate::engine::events::TaskResult;
+use crate::engine::output::{banner, recap_row};
 use crate::engine::{RunEvent, Status};
 
 /// Numbers the events and keeps the ids that tie them together (play, task, playbook).
@@ -24,11 +25,6 @@ pub struct Emitter {
     announced: HashSet<(usize, bool)>,
     /// Everything written as `stdout`, for the artifacts' `stdout` file.
     pub stdout: String,
-}
-
-fn stars(title: &str) -> String {
-    let n = 79usize.saturating_sub(title.chars().count()).max(3);
-    format!("{title}{}", "*".repeat(n))
 }
 
 impl Emitter {
@@ -131,7 +127,7 @@ impl Emitter {
                 d.insert("name".into(), play.clone().into());
                 d.insert("pattern".into(), play.clone().into());
                 d.insert("uuid".into(), self.play_uuid.clone().into());
-                let out = format!("\r\n{}", stars(&format!("PLAY [{play}] ")));
+                let out = format!("\r\n{}", banner(&format!("PLAY [{play}]")));
                 vec![self.event("playbook_on_play_start", &out, d)]
             }
             RunEvent::TaskStart {
@@ -153,7 +149,7 @@ impl Emitter {
                     t.insert("name".into(), task.clone().into());
                     t.insert("is_conditional".into(), false.into());
                     t.insert("uuid".into(), d["task_uuid"].clone());
-                    let text = format!("\r\n{}", stars(&format!("{kind} [{task}] ")));
+                    let text = format!("\r\n{}", banner(&format!("{kind} [{task}]")));
                     out.push(self.event(event, &text, t));
                 }
                 d.insert("host".into(), host.clone().into());
@@ -192,12 +188,12 @@ impl Emitter {
                     Value::Object(hosts.keys().map(|h| (h.clone(), 1.into())).collect()),
                 );
                 d.insert("artifact_data".into(), json!({}));
-                let mut text = format!("\r\n{}", stars("PLAY RECAP "));
-                for (h, c) in hosts {
-                    text.push_str(&format!(
-                        "\r\n{h:<26} : ok={:<4} changed={:<4} unreachable={:<4} failed={:<4} skipped={:<4} rescued={:<4} ignored={:<4}",
-                        c.ok, c.changed, c.unreachable, c.failed, c.skipped, c.rescued, c.ignored
-                    ));
+                let mut text = format!("\r\n{}", banner("PLAY RECAP"));
+                let mut sorted: Vec<_> = hosts.iter().collect();
+                sorted.sort_by(|a, b| a.0.cmp(b.0));
+                for (h, c) in sorted {
+                    let (host, counters) = recap_row(h, c);
+                    text.push_str(&format!("\r\n{host}{counters}"));
                 }
                 vec![self.event("playbook_on_stats", &text, d)]
             }

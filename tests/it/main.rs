@@ -1,9 +1,8 @@
 //! One integration-test binary (one link of the library instead of one per file); each module
 //! is what was a test crate of its own. Run one with `cargo test --test it <module>::`.
 
-mod support;
-
 mod ansible_engine;
+
 mod ansible_wizard_tmux;
 mod architecture;
 mod argspec;
@@ -30,6 +29,7 @@ mod modules_a;
 mod modules_b;
 mod modules_c;
 mod modules_d;
+mod output_compare;
 mod path_expand;
 mod pg_speed;
 mod postgres_db;
@@ -46,6 +46,7 @@ mod ssh_agent;
 mod ssh_config;
 mod ssh_transport;
 mod stat;
+mod support;
 mod target_safety;
 mod target_safety_hosts;
 mod template_escapes;

@@ -42,7 +42,9 @@ fn runs_lists_journaled_runs_and_show_replays_them() {
         shown.stdout.contains("TASK [Say]")
             && shown.stdout.contains("changed: [local1]")
             && shown.stdout.contains("PLAY RECAP")
-            && shown.stdout.contains("local1 : ok=1    changed=1"),
+            && shown
+                .stdout
+                .contains("local1                     : ok=1    changed=1"),
         "{}",
         shown.dump()
     );

@@ -31,6 +31,7 @@ mod version;
 
 pub(crate) use crypt::{random_salt, sha512_crypt};
 pub(crate) use encoding::digest;
+pub(crate) use serial::python_json;
 
 type Res<T> = Result<T, Error>;
 

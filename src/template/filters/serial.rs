@@ -144,6 +144,24 @@ fn json_write(
     Ok(())
 }
 
+/// `json.dumps(value, sort_keys=True, ensure_ascii=False, indent=indent)` as ansible-playbook's
+/// default callback prints results (`_dump_results`).
+pub(crate) fn python_json(value: &serde_json::Value, indent: Option<usize>) -> String {
+    let opts = JsonOpts {
+        indent: indent.map(|n| " ".repeat(n)),
+        sort_keys: true,
+        ensure_ascii: false,
+        item_sep: if indent.is_some() { "," } else { ", " }.to_string(),
+        key_sep: ": ".to_string(),
+    };
+    let mut out = String::new();
+    match json_write(&json_to_value(value.clone()), &opts, 0, &mut out) {
+        Ok(()) => out,
+        // Not reachable for JSON input (every JSON value has a Python form); still printable.
+        Err(_) => value.to_string(),
+    }
+}
+
 fn json_dumps(
     what: &str,
     state: &State,
