@@ -43,6 +43,8 @@ pub async fn run(args: RunArgs) -> ExitCode {
             .then(|| Duration::from_secs(args.command_timeout)),
         ..Default::default()
     };
+    // Listings ask nothing (they run no play); `run` asks on its terminal.
+    request.prompter = Some(super::prompt::terminal(args.json));
     if args.syntax_check || args.list_hosts || args.list_tasks || args.list_tags {
         return super::listing::run(&args, request, engine_choice, &config);
     }

@@ -511,6 +511,7 @@ impl Builder {
         };
         let mut q = Question::blank(&var, &label, kind, &p.pos);
         q.description = "asked by vars_prompt".to_string();
+        q.prompted = true;
         match p.get("default").and_then(scalar_text) {
             Some(d) if is_template(&d) => {
                 q.description = format!(
