@@ -153,7 +153,10 @@ impl Parser<'_> {
         };
         let name = super::str_of(name, "name")?;
         let Value::Object(entry) = self.json(node)? else {
-            return Err(InputError::at(&node.pos, "a vars_prompt entry must be a mapping"));
+            return Err(InputError::at(
+                &node.pos,
+                "a vars_prompt entry must be a mapping",
+            ));
         };
         Ok(VarPrompt {
             pos: node.pos.clone(),
