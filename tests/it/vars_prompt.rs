@@ -389,3 +389,65 @@ fn nothing_to_prompt_with_refuses_an_unanswered_question_at_plan_time() {
     );
     assert!(slm_wizard::engine::plan(request(&["given=1", "missing=2"])).is_ok());
 }
+
+/// The wizard: the form asks the play's prompts, its answers reach the native run as extra vars,
+/// and nothing is ever prompted on the wizard's terminal; the private answer stays out of the
+/// journal and the screen.
+#[test]
+fn wizard_form_answers_the_prompts() {
+    use crate::support::tmux::Session;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    let out = root.join("out");
+    std::fs::create_dir_all(root.join("playbooks/inventory")).expect("dirs");
+    std::fs::create_dir_all(&out).expect("out dir");
+    std::fs::write(
+        root.join("playbooks/inventory/local.yml"),
+        "all:\n  hosts:\n    localhost:\n      ansible_connection: local\n",
+    )
+    .expect("inventory");
+    std::fs::write(
+        root.join("playbooks/pin.yml"),
+        format!(
+            "- name: Pin\n  hosts: all\n  gather_facts: false\n  vars_prompt:\n    - name: pin\n      prompt: The PIN\n    - name: who\n      prompt: Who\n      private: false\n      default: crew\n  tasks:\n    - name: Write it\n      copy:\n        dest: {}/pin.txt\n        content: \"{{{{ who }}}}:{{{{ pin }}}}\"\n",
+            out.display()
+        ),
+    )
+    .expect("playbook");
+    let Some(s) = Session::start(
+        root,
+        "-i playbooks/inventory/local.yml -p playbooks/pin.yml --engine native",
+        "vprompt",
+    ) else {
+        return;
+    };
+    s.wait_for(&["› pin.yml"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["Variables — pin.yml", "The PIN"]);
+    s.text("Pin-4711-x");
+    s.keys(&["C-s"]);
+    s.wait_for(&["▾ ungrouped (1 host)"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["dry run finished"]);
+    s.keys(&["Enter"]);
+    s.wait_for(&["Run the playbook for real"]);
+    s.keys(&["y"]);
+    let done = s.wait_for(&["finished", "journal:"]);
+    assert!(!done.contains("Pin-4711-x"), "{done}");
+    assert!(!done.contains("Not prompting"), "{done}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("pin.txt")).unwrap_or_default(),
+        "crew:Pin-4711-x"
+    );
+    let runs = root.join("state/slm-wizard/runs");
+    let journals: Vec<PathBuf> = std::fs::read_dir(&runs)
+        .map(|rd| rd.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    assert!(!journals.is_empty(), "no journal in {}", runs.display());
+    for j in journals {
+        let text = std::fs::read_to_string(&j).unwrap_or_default();
+        assert!(!text.contains("Pin-4711-x"), "{}: {text}", j.display());
+    }
+    s.keys(&["q"]);
+    s.wait_for(&["WIZARD-EXITED rc=0"]);
+}
