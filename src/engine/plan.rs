@@ -201,15 +201,31 @@ fn check_unanswered(playbook: &Playbook, extra: &Map<String, Value>) -> Result<(
         .flat_map(|p| &p.vars_prompt)
         .find(|p| !is_template(&p.name) && !p.has_default() && !extra.contains_key(&p.name));
     match missing {
-        Some(p) => Err(InputError::at(
-            &p.pos,
-            format!(
-                "vars_prompt '{}' has no answer and no default, and nothing can prompt here: answer it in the Variables step or give it with -e {}=…",
-                p.name, p.name
-            ),
-        )),
+        Some(p) => Err(unanswered(&p.pos, &p.name)),
         None => Ok(()),
     }
+}
+
+/// For a run the ansible engine takes: ansible-playbook runs without a terminal (it would answer
+/// an unasked question with the text `None`), so a `vars_prompt` question needs an answer or a
+/// default before it starts.
+pub fn check_prompts_answered(request: &RunRequest) -> Result<(), InputError> {
+    let vault = make_vault_fn(request.vault_password.clone(), Redactor::default());
+    let mut extra = parse_extra_vars(&request.extra_vars, &vault)?;
+    extra.extend(request.extra_values.clone());
+    match playbook::vars_prompt::first_unanswered(&request.playbook, &|n| extra.contains_key(n)) {
+        Some((pos, name)) => Err(unanswered(&pos, &name)),
+        None => Ok(()),
+    }
+}
+
+fn unanswered(pos: &Pos, name: &str) -> InputError {
+    InputError::at(
+        pos,
+        format!(
+            "vars_prompt '{name}' has no answer and no default, and nothing can prompt here (the wizard, or the ansible engine): answer it in the Variables step or give it with -e {name}=…"
+        ),
+    )
 }
 
 pub fn plan(request: RunRequest) -> Result<Plan, InputError> {

@@ -83,6 +83,57 @@ pub fn check_scheme(scheme: &str) -> Result<(), InputError> {
     }
 }
 
+/// The first `vars_prompt` entry of the playbook at `path` (and the playbooks it imports) whose
+/// literal name `answered` does not know and that has no default: what a run that cannot
+/// prompt must refuse. Read leniently (the YAML only): the ansible engine runs playbooks this
+/// engine refuses.
+pub fn first_unanswered(
+    path: &std::path::Path,
+    answered: &dyn Fn(&str) -> bool,
+) -> Option<(Pos, String)> {
+    fn walk(
+        path: &std::path::Path,
+        answered: &dyn Fn(&str) -> bool,
+        depth: usize,
+    ) -> Option<(Pos, String)> {
+        let root = crate::compat::yaml::load_file(path).ok()?;
+        let dir = path.parent().unwrap_or(std::path::Path::new("."));
+        for play in root.as_seq()? {
+            if let Some(imp) = play
+                .get("import_playbook")
+                .or_else(|| play.get("ansible.builtin.import_playbook"))
+            {
+                if depth < 8
+                    && let Some(file) = imp.as_str()
+                    && !is_template(file)
+                    && let Some(found) = walk(&dir.join(file), answered, depth + 1)
+                {
+                    return Some(found);
+                }
+                continue;
+            }
+            let entries: Vec<&Node> = match play.get("vars_prompt").map(|v| &v.kind) {
+                Some(Kind::Seq(items)) => items.iter().collect(),
+                Some(Kind::Map(_)) => play.get("vars_prompt").into_iter().collect(),
+                _ => continue,
+            };
+            for e in entries {
+                let Some(name) = e.get("name").and_then(Node::as_str) else {
+                    continue;
+                };
+                let has_default = e
+                    .get("default")
+                    .is_some_and(|d| !matches!(d.kind, Kind::Null));
+                if !is_template(name) && !has_default && !answered(name) {
+                    return Some((e.pos.clone(), name.to_string()));
+                }
+            }
+        }
+        None
+    }
+    walk(path, answered, 0)
+}
+
 impl Parser<'_> {
     /// `vars_prompt:` — a list of entries (a single mapping counts as a list of one).
     pub(super) fn vars_prompt(&self, node: &Node) -> Result<Vec<VarPrompt>, InputError> {

@@ -451,3 +451,47 @@ fn wizard_form_answers_the_prompts() {
     s.keys(&["q"]);
     s.wait_for(&["WIZARD-EXITED rc=0"]);
 }
+
+/// `auto` hands a playbook the native engine refuses (an encrypt scheme only passlib has) to
+/// ansible-playbook, which runs without a terminal: an unanswered question is refused up front.
+#[test]
+fn ansible_fallback_needs_the_answers_up_front() {
+    let Some(ansible) = ansible() else { return };
+    let sb = Sandbox::new();
+    let pb = sb.write(
+        "bc.yml",
+        "- hosts: all\n  gather_facts: false\n  vars_prompt:\n    - name: x\n      encrypt: bcrypt\n  tasks:\n    - debug: msg=hi\n",
+    );
+    let run = |extra: &[&str]| {
+        let mut cmd: Vec<String> = vec![
+            BIN.into(),
+            "run".into(),
+            pb.display().to_string(),
+            "-i".into(),
+            sb.inventory().display().to_string(),
+        ];
+        cmd.extend(extra.iter().map(|s| s.to_string()));
+        let out = Command::new(&cmd[0])
+            .args(&cmd[1..])
+            .current_dir(sb.path())
+            .env("XDG_STATE_HOME", sb.state_dir())
+            .env("ANSIBLE_PLAYBOOK", &ansible)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run");
+        (
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+            out.status.code().unwrap_or(-1),
+        )
+    };
+    let (err, code) = run(&[]);
+    assert_eq!(code, 5, "{err}");
+    assert!(
+        err.contains("bc.yml:4:7: vars_prompt 'x' has no answer and no default"),
+        "{err}"
+    );
+    let (err, code) = run(&["-e", "x=given"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("engine: ansible"), "{err}");
+}
