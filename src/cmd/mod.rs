@@ -8,6 +8,7 @@ pub mod health;
 pub mod inventory;
 pub mod listing;
 pub mod migrate;
+pub mod prompt;
 pub mod run;
 pub mod runner;
 pub mod runs;

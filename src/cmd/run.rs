@@ -43,6 +43,11 @@ pub async fn run(args: RunArgs) -> ExitCode {
             .then(|| Duration::from_secs(args.command_timeout)),
         ..Default::default()
     };
+    // Listings ask nothing (they run no play); the native engine asks on the terminal (the
+    // ansible engine's ansible-playbook has none: its questions must be answered up front).
+    if engine_choice != crate::config::Engine::Ansible {
+        request.prompter = Some(super::prompt::terminal(args.json));
+    }
     if args.syntax_check || args.list_hosts || args.list_tasks || args.list_tags {
         return super::listing::run(&args, request, engine_choice, &config);
     }
@@ -134,6 +139,11 @@ pub async fn run(args: RunArgs) -> ExitCode {
             })
         }
         Chosen::Ansible { path, reason } => {
+            if request.prompter.is_some()
+                && let Err(e) = engine::plan::check_prompts_answered(&request)
+            {
+                return bad_input(&e);
+            }
             engine_event = Some(engine::RunEvent::Engine {
                 name: "ansible".into(),
                 reason: reason.clone(),

@@ -97,6 +97,19 @@ impl EventSender {
         }
     }
 
+    /// Waits (up to a few seconds) until the consumer has taken every event, so what a prompt
+    /// prints on the terminal comes after what the events before it printed.
+    pub async fn drained(&self) {
+        for _ in 0..400 {
+            if self.budget.queued.load(Ordering::Acquire) == 0 || self.tx.is_closed() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        // The consumer prints the last event it took right after taking it.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
     /// Bytes queued now (for tests and diagnostics).
     pub fn queued(&self) -> usize {
         self.budget.queued.load(Ordering::Acquire)

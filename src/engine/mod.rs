@@ -11,6 +11,7 @@ pub mod listing;
 pub mod modules;
 pub mod output;
 pub mod plan;
+pub mod prompt;
 pub mod run;
 
 pub use channel::{EventReceiver, EventSender, event_channel};

@@ -40,6 +40,10 @@ pub struct RunRequest {
     pub command_timeout: Option<Duration>,
     /// Which engine runs it (the wizard's choice; `run` decides before planning).
     pub engine: crate::config::Engine,
+    /// Who asks `vars_prompt` questions (`run` on its terminal); None (the wizard, served
+    /// sessions, runner workers): nothing is asked, and a question without an answer or a
+    /// default is refused at plan time.
+    pub prompter: Option<super::prompt::Prompter>,
 }
 
 impl Default for RunRequest {
@@ -61,6 +65,7 @@ impl Default for RunRequest {
             connect_timeout: Duration::from_secs(10),
             command_timeout: None,
             engine: crate::config::Engine::Auto,
+            prompter: None,
         }
     }
 }
@@ -187,6 +192,42 @@ pub fn parse_extra_vars(
     Ok(out)
 }
 
+/// With nobody to ask (the wizard), a `vars_prompt` question with neither an answer (an extra
+/// var: the form's answers are) nor a default is refused before anything runs.
+fn check_unanswered(playbook: &Playbook, extra: &Map<String, Value>) -> Result<(), InputError> {
+    let missing = playbook
+        .plays
+        .iter()
+        .flat_map(|p| &p.vars_prompt)
+        .find(|p| !is_template(&p.name) && !p.has_default() && !extra.contains_key(&p.name));
+    match missing {
+        Some(p) => Err(unanswered(&p.pos, &p.name)),
+        None => Ok(()),
+    }
+}
+
+/// For a run the ansible engine takes: ansible-playbook runs without a terminal (it would answer
+/// an unasked question with the text `None`), so a `vars_prompt` question needs an answer or a
+/// default before it starts.
+pub fn check_prompts_answered(request: &RunRequest) -> Result<(), InputError> {
+    let vault = make_vault_fn(request.vault_password.clone(), Redactor::default());
+    let mut extra = parse_extra_vars(&request.extra_vars, &vault)?;
+    extra.extend(request.extra_values.clone());
+    match playbook::vars_prompt::first_unanswered(&request.playbook, &|n| extra.contains_key(n)) {
+        Some((pos, name)) => Err(unanswered(&pos, &name)),
+        None => Ok(()),
+    }
+}
+
+fn unanswered(pos: &Pos, name: &str) -> InputError {
+    InputError::at(
+        pos,
+        format!(
+            "vars_prompt '{name}' has no answer and no default, and nothing can prompt here (the wizard, or the ansible engine): answer it in the Variables step or give it with -e {name}=…"
+        ),
+    )
+}
+
 pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
     let redactor = Redactor::default();
     if let Some(pw) = &request.vault_password {
@@ -202,6 +243,9 @@ pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
     let mut extra = parse_extra_vars(&request.extra_vars, &vault)?;
     extra.extend(request.extra_values.clone());
     collect_secrets(&extra, &redactor);
+    if request.prompter.is_none() {
+        check_unanswered(&playbook, &extra)?;
+    }
     for h in inventory.hosts.keys() {
         let vars = inventory.host_vars(h);
         collect_secrets(&vars, &redactor);
@@ -473,6 +517,7 @@ fn known_names(plan: &Plan) -> HashSet<String> {
     }
     for (play, files) in plan.playbook.plays.iter().zip(&plan.play_vars_files) {
         known.extend(play.common.vars.keys().cloned());
+        known.extend(play.vars_prompt.iter().map(|p| p.name.clone()));
         known.extend(files.keys().cloned());
         known.extend(play.role_defaults.keys().cloned());
         known.extend(play.role_vars.keys().cloned());

@@ -9,10 +9,12 @@ pub mod roles;
 pub mod start_at;
 pub mod survey;
 mod task;
+pub mod vars_prompt;
 pub mod varspec;
 
 pub use roles::Role;
 pub use task::split_free_form;
+pub use vars_prompt::VarPrompt;
 
 use std::path::{Path, PathBuf};
 
@@ -70,6 +72,8 @@ pub struct Play {
     pub vars_pos: crate::inventory::VarPositions,
     pub gather_facts: bool,
     pub vars_files: Vec<(String, Pos)>,
+    /// `vars_prompt`: asked when the play starts, for the names the extra vars do not give.
+    pub vars_prompt: Vec<VarPrompt>,
     pub pre_tasks: Vec<Item>,
     pub tasks: Vec<Item>,
     pub post_tasks: Vec<Item>,
@@ -239,6 +243,7 @@ const PLAY_KEYS: &[&str] = &[
     "gather_facts",
     "vars",
     "vars_files",
+    "vars_prompt",
     "pre_tasks",
     "tasks",
     "post_tasks",
@@ -394,7 +399,6 @@ pub const TASK_KEYS: &[&str] = &[
 /// Play and block keywords of Ansible that this engine does not implement (the keywords it
 /// has are in [`PLAY_KEYS`] and [`BLOCK_KEYS`]).
 const ANSIBLE_PLAY_BLOCK_KEYS: &[&str] = &[
-    "vars_prompt",
     "gather_subset",
     "gather_timeout",
     "fact_path",

@@ -154,6 +154,7 @@ impl Parser<'_> {
                 .unwrap_or_default(),
             gather_facts: true,
             vars_files: Vec::new(),
+            vars_prompt: Vec::new(),
             pre_tasks: Vec::new(),
             tasks: Vec::new(),
             post_tasks: Vec::new(),
@@ -195,6 +196,7 @@ impl Parser<'_> {
                             .push((str_of(i, "vars_files")?, i.pos.clone()));
                     }
                 }
+                "vars_prompt" => play.vars_prompt = self.vars_prompt(v)?,
                 "pre_tasks" => play.pre_tasks = self.items(v, "pre_tasks", false)?,
                 "tasks" => play.tasks = self.items(v, "tasks", false)?,
                 "post_tasks" => play.post_tasks = self.items(v, "post_tasks", false)?,

@@ -223,6 +223,9 @@ pub struct Question {
     /// does not demand it up front (the playbook may set it in ways not seen here; the role's
     /// validation task reports it missing, as Ansible does).
     pub role_validated: bool,
+    /// Derived from a play's `vars_prompt`: a run that can prompt (`run` on a terminal) asks it
+    /// when the play starts, so neither its default nor its being required is settled up front.
+    pub prompted: bool,
     /// The default answer, already validated and coerced to the question's type.
     pub default: Option<Value>,
     /// The value the playbook itself uses when nothing sets the variable (a play var, a role
@@ -282,6 +285,7 @@ impl Question {
             kind,
             required: false,
             role_validated: false,
+            prompted: false,
             default: None,
             playbook_default: None,
             min: None,

@@ -4,10 +4,11 @@
 //!
 //! Sources, in this order (the first that defines a variable wins):
 //! 1. `vars_prompt` of the plays: `name` → variable, `prompt` → label, `private` (default true) →
-//!    secret, `default` → the default answer; without a default the answer is required (nothing
-//!    can prompt during a run). `confirm`, `salt_size` and `unsafe` are ignored; a prompt with
-//!    `encrypt` is left out of the form with a note (its answer must be hashed, and a value given
-//!    as `-e` skips the prompt unhashed).
+//!    secret, `default` → the default answer; without a default the form requires an answer (the
+//!    wizard never prompts during a run; a headless `run` asks these questions itself when their
+//!    play starts, see `Question::prompted`). `confirm`, `salt_size` and `unsafe` are ignored; a
+//!    prompt with `encrypt` is left out of the form with a note (its answer must be hashed, and a
+//!    value given as `-e` skips the prompt unhashed).
 //! 2. The roles' `meta/argument_specs.yml`, entry point `main`: options of type
 //!    str/path/int/float/bool/list (of scalars), `choices`, `required`, `default`, `description`,
 //!    `no_log` → secret. `dict`, `raw` and lists of dicts are left out with a note.
@@ -511,6 +512,7 @@ impl Builder {
         };
         let mut q = Question::blank(&var, &label, kind, &p.pos);
         q.description = "asked by vars_prompt".to_string();
+        q.prompted = true;
         match p.get("default").and_then(scalar_text) {
             Some(d) if is_template(&d) => {
                 q.description = format!(

@@ -480,6 +480,9 @@ fn prepare_unsaved(
         if is_given(&q.variable) || out.values.contains_key(&q.variable) {
             continue;
         }
+        if q.prompted && request.prompter.is_some() {
+            continue; // the engine asks it as its play starts
+        }
         if let Some(d) = &q.default {
             out.values.insert(q.variable.clone(), d.clone());
         } else if q.required && !q.role_validated {

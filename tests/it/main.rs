@@ -51,5 +51,6 @@ mod target_safety;
 mod target_safety_hosts;
 mod template_escapes;
 mod templates;
+mod vars_prompt;
 mod wizard_hosts;
 mod wizard_tmux;

@@ -21,6 +21,7 @@ mod judge;
 mod lockstep;
 mod loops;
 mod plays;
+mod prompt;
 mod scope;
 mod set_fact;
 mod spec_vars;
@@ -170,6 +171,10 @@ struct Shared {
     /// Roles of `include_role … public: true` included so far, with their play's index, in
     /// include order: their defaults and vars are the play's from then on.
     public_roles: Mutex<Vec<(usize, Arc<crate::playbook::Role>)>>,
+    /// What each play's `vars_prompt` set, by play index (asked as the play starts).
+    prompted: Mutex<HashMap<usize, Arc<prompt::Prompted>>>,
+    /// "Not prompting …" was shown (ansible-playbook shows a warning once).
+    warned_not_interactive: AtomicBool,
 }
 
 /// A host's variables as `hostvars` shows them to the others.
@@ -278,6 +283,8 @@ struct PlayCtx<'a> {
     play_idx: usize,
     vars_files: Arc<Map<String, Value>>,
     play_vars: Arc<Map<String, Value>>,
+    /// `vars_prompt` answers of `unsafe: true`: play vars that are never templated.
+    play_literal: Arc<Map<String, Value>>,
     /// The batch's hosts, and all the play's.
     play_hosts: Arc<Vec<String>>,
     play_hosts_all: Arc<Vec<String>>,
@@ -338,6 +345,8 @@ pub async fn run(
         removed: Mutex::new(Default::default()),
         output_tails: Mutex::new(Vec::new()),
         public_roles: Mutex::new(Vec::new()),
+        prompted: Mutex::new(HashMap::new()),
+        warned_not_interactive: AtomicBool::new(false),
     });
     shared.emit(RunEvent::PlaybookStart {
         playbook: plan.request.playbook.display().to_string(),

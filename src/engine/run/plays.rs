@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use indexmap::IndexMap;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tokio::sync::Semaphore;
 
 use super::blocks::{flush_handlers, run_items};
@@ -31,6 +31,24 @@ pub(super) async fn run_plays(shared: &Arc<Shared>, states: &mut IndexMap<String
             .filter(|h| states.get(*h).is_some_and(|s| !s.stopped))
             .cloned()
             .collect();
+        // vars_prompt comes before the PLAY banner, as in ansible-playbook.
+        match super::prompt::ask_play(shared, idx).await {
+            Ok(p) => {
+                shared
+                    .prompted
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(idx, Arc::new(p));
+            }
+            Err(e) => {
+                shared.emit(RunEvent::Warning {
+                    msg: format!("ERROR! {e}"),
+                });
+                shared.abort_run.store(true, Ordering::SeqCst);
+                shared.cancel.cancel();
+                break;
+            }
+        }
         let task_count = count_tasks(&play.pre_tasks)
             + count_tasks(&play.tasks)
             + count_tasks(&play.post_tasks)
@@ -151,12 +169,34 @@ fn render_play_keyword(shared: &Shared, idx: usize, v: &Value) -> Value {
     let mut scope = crate::template::Scope::new(plan.templar.clone());
     scope.layers.push(plan.extra.clone());
     scope.layers.push(plan.play_vars_files[idx].clone());
-    scope
-        .layers
-        .push(Arc::new(plan.playbook.plays[idx].common.vars.clone()));
+    let prompted = prompted(shared, idx);
+    scope.layers.push(Arc::new(prompted.literal.clone()));
+    scope.layers.push(play_vars(shared, idx, &prompted));
     plan.templar
         .render_value(v, &scope.into_value())
         .unwrap_or_else(|_| v.clone())
+}
+
+/// What play `idx`'s `vars_prompt` set (nothing before it was asked).
+fn prompted(shared: &Shared, idx: usize) -> Arc<super::prompt::Prompted> {
+    shared
+        .prompted
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&idx)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The play's `vars` with its prompted (not unsafe) answers over them, as Ansible sets them.
+fn play_vars(
+    shared: &Shared,
+    idx: usize,
+    prompted: &super::prompt::Prompted,
+) -> Arc<Map<String, Value>> {
+    let mut vars = shared.plan.playbook.plays[idx].common.vars.clone();
+    vars.extend(prompted.vars.clone());
+    Arc::new(vars)
 }
 
 fn count_tasks(items: &[Item]) -> usize {
@@ -229,11 +269,13 @@ async fn run_play_sections(
 ) -> bool {
     let plan = shared.plan.clone();
     let play = &plan.playbook.plays[idx];
+    let prompted = prompted(shared, idx);
     let mut pc = PlayCtx {
         play,
         play_idx: idx,
         vars_files: plan.play_vars_files[idx].clone(),
-        play_vars: Arc::new(play.common.vars.clone()),
+        play_vars: play_vars(shared, idx, &prompted),
+        play_literal: Arc::new(prompted.literal.clone()),
         play_hosts,
         play_hosts_all,
         lockstep,

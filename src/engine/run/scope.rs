@@ -285,6 +285,10 @@ pub(super) fn build_scope(
         scope.layers.push(pc.play.role_vars.clone());
     }
     scope.layers.push(pc.vars_files.clone());
+    if !pc.play_literal.is_empty() {
+        scope.literal_layers.push(scope.layers.len());
+        scope.layers.push(pc.play_literal.clone());
+    }
     scope.layers.push(pc.play_vars.clone());
     scope.layers.push(state.facts.clone());
     scope.layers.push(state.inventory_vars.clone());
@@ -572,6 +576,7 @@ mod tests {
             vars_pos: Default::default(),
             gather_facts: false,
             vars_files: Vec::new(),
+            vars_prompt: Vec::new(),
             pre_tasks: Vec::new(),
             tasks: Vec::new(),
             post_tasks: Vec::new(),

@@ -9,7 +9,8 @@ use sha2::{Digest, Sha512};
 use super::{Res, bind_args, fail, int_arg, opt_str_arg, py_str};
 
 /// crypt's base-64 alphabet; also the alphabet of a random salt.
-const ITOA64: &[u8] = b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+pub(crate) const ITOA64: &[u8] =
+    b"./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 const DEFAULT_ROUNDS: u32 = 5000;
 
 /// A random salt of `len` characters from crypt's alphabet (Ansible's `random_salt`).

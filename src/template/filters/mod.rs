@@ -19,7 +19,7 @@ use crate::compat::py::{kind_name, map_pairs};
 
 mod collections;
 mod convert;
-mod crypt;
+pub(crate) mod crypt;
 mod encoding;
 mod net;
 mod predicates;
