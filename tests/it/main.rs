@@ -36,6 +36,7 @@ mod postgres_db;
 mod postgres_modules;
 mod psql_session;
 mod pyre_lineinfile;
+mod recap_meta;
 mod robust;
 mod roles;
 mod roles_compare;

@@ -253,6 +253,18 @@ pub fn check_task(t: &mut Task) -> Result<(), InputError> {
                     "module 'meta' needs the argument '_raw_params'",
                 ));
             }
+            if entry.name == "meta" {
+                let action = t.args.get("_raw_params").and_then(Value::as_str);
+                if let Err((msg, known)) =
+                    crate::engine::run::meta_action_check(action.unwrap_or_default())
+                {
+                    return Err(if known {
+                        InputError::at(&args_pos, format!("{msg}; {USE_ANSIBLE}")).not_implemented()
+                    } else {
+                        InputError::at(&args_pos, msg)
+                    });
+                }
+            }
             if entry.name == "meta"
                 && let Some(k) = t.args.keys().find(|k| *k != "_raw_params")
             {

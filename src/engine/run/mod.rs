@@ -20,6 +20,7 @@ mod includes;
 mod judge;
 mod lockstep;
 mod loops;
+mod meta;
 mod plays;
 mod scope;
 mod set_fact;
@@ -121,6 +122,7 @@ impl RunSummary {
 pub const LIVE_OUTPUT_PER_TASK: usize = 1 << 20;
 
 pub use modules::MAX_DIFF_TEXT;
+pub use meta::meta_action_check;
 pub use scope::selected_by_tags;
 
 /// The live output of one task on one host so far.
@@ -393,8 +395,13 @@ pub async fn run(
         c.close().await;
     }
     let mut hosts = IndexMap::new();
+    // As ansible's `stats.processed`: only hosts that some task result counted for (a host
+    // whose plays had no task for it, or that only met meta tasks, has no recap row). A
+    // host marked failed without a result of its own always comes with a host that failed.
     for h in &all_hosts {
-        if let Some(s) = states.get(h) {
+        if let Some(s) = states.get(h)
+            && s.counts.processed()
+        {
             hosts.insert(h.clone(), s.counts.clone());
         }
     }
