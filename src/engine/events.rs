@@ -71,7 +71,12 @@ impl Counts {
     /// Whether any result was counted: ansible-core's `AggregateStats.processed`, the hosts its
     /// recap lists.
     pub fn processed(&self) -> bool {
-        self.ok + self.changed + self.failed + self.skipped + self.unreachable + self.rescued
+        self.ok
+            + self.changed
+            + self.failed
+            + self.skipped
+            + self.unreachable
+            + self.rescued
             + self.ignored
             > 0
     }

@@ -44,7 +44,10 @@ fn a_play_without_tasks_prints_an_empty_recap() {
     let stats = r.stats_event().expect("a stats event");
     assert_eq!(stats["hosts"], serde_json::json!({}), "{}", r.dump());
     // The printed recap has its header and no row.
-    let pb = sb.write("empty.yml", "- hosts: all\n  gather_facts: no\n  tasks: []\n");
+    let pb = sb.write(
+        "empty.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks: []\n",
+    );
     let r = sb.run_raw(&[
         "run".to_string(),
         pb.display().to_string(),
@@ -93,7 +96,8 @@ fn unknown_and_unimplemented_meta_actions_are_refused_at_plan_time() {
     let r = sb.run_file(&pb, &[]);
     r.assert_code(5);
     assert!(
-        r.stderr.contains("bogus.yml:4:13: invalid meta action 'bogus'")
+        r.stderr
+            .contains("bogus.yml:4:13: invalid meta action 'bogus'")
             && r.stderr.contains("end_host"),
         "{}",
         r.dump()
@@ -105,8 +109,9 @@ fn unknown_and_unimplemented_meta_actions_are_refused_at_plan_time() {
     let r = sb.run_file(&pb, &[]);
     r.assert_code(5);
     assert!(
-        r.stderr
-            .contains("batch.yml:4:13: meta action 'end_batch' is not implemented by the native engine"),
+        r.stderr.contains(
+            "batch.yml:4:13: meta action 'end_batch' is not implemented by the native engine"
+        ),
         "{}",
         r.dump()
     );

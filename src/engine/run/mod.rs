@@ -121,8 +121,8 @@ impl RunSummary {
 /// journal, TUI): a command printing without end must not fill memory or the disk.
 pub const LIVE_OUTPUT_PER_TASK: usize = 1 << 20;
 
-pub use modules::MAX_DIFF_TEXT;
 pub use meta::meta_action_check;
+pub use modules::MAX_DIFF_TEXT;
 pub use scope::selected_by_tags;
 
 /// The live output of one task on one host so far.
