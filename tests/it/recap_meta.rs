@@ -1,6 +1,7 @@
 //! The recap lists the hosts ansible-core's `stats.processed` would (a host some task result
-//! counted for), and `meta` tasks honour `when` and tags and never count (issue #17). Each
-//! expectation was checked against ansible-playbook (ansible-core 2.19) on the same playbook.
+//! counted for), and `meta` tasks honour `when` and tags and never count; the handlers refuse
+//! what ansible-core refuses there (issue #17). Each expectation was checked against
+//! ansible-playbook (ansible-core 2.19) on the same playbook.
 
 use crate::support::cmd::Sandbox;
 
@@ -115,4 +116,38 @@ fn unknown_and_unimplemented_meta_actions_are_refused_at_plan_time() {
         "{}",
         r.dump()
     );
+}
+
+/// ansible-core takes no `include_role` / `import_role` and no nested block as a handler
+/// (playbook/helpers.py): the same refusal, at the same position, before anything runs.
+#[test]
+fn handlers_refuse_roles_and_nested_blocks_as_ansible_does() {
+    let sb = Sandbox::with_inventory(THREE_HOSTS);
+    sb.write("roles/r/tasks/main.yml", "- debug: msg=r\n");
+    for (text, want) in [
+        (
+            "- hosts: h1\n  gather_facts: no\n  tasks: []\n  handlers:\n    - name: inc\n      include_role:\n        name: r\n",
+            ":5:7: Using 'include_role' as a handler is not supported.",
+        ),
+        (
+            "- hosts: h1\n  gather_facts: no\n  tasks: []\n  handlers:\n    - ansible.builtin.import_role:\n        name: r\n",
+            ":5:7: Using 'ansible.builtin.import_role' as a handler is not supported.",
+        ),
+        (
+            "- hosts: h1\n  gather_facts: no\n  tasks: []\n  handlers:\n    - block:\n        - name: h1\n          debug: msg=h1\n        - block:\n            - name: h2\n              debug: msg=h2\n",
+            ":8:11: Using a block as a handler is not supported.",
+        ),
+    ] {
+        let pb = sb.write("h.yml", text);
+        let r = sb.run_file(&pb, &[]);
+        r.assert_code(5);
+        assert!(r.stderr.contains(&format!("h.yml{want}")), "{}", r.dump());
+    }
+    // A block at the top of the handlers is fine.
+    let r = sb.run(
+        "- hosts: h1\n  gather_facts: no\n  tasks:\n    - name: t\n      command: \"true\"\n      notify: h\n  handlers:\n    - block:\n        - name: h\n          debug: msg=h\n",
+        &[],
+    );
+    r.assert_ok();
+    assert!(r.ran("h"), "{}", r.dump());
 }
