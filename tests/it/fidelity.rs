@@ -1,6 +1,7 @@
-//! The recap lists the hosts ansible-core's `stats.processed` would (a host some task result
-//! counted for), and `meta` tasks honour `when` and tags and never count; the handlers refuse
-//! what ansible-core refuses there (issue #17). Each expectation was checked against
+//! Smaller fidelity gaps of the native engine (issue #17): the recap lists the hosts
+//! ansible-core's `stats.processed` would (a host some task result counted for); `meta` tasks
+//! honour `when` and tags and never count; the handlers refuse what ansible-core refuses there;
+//! fully qualified module names resolve as ansible-core resolves them. Each expectation was checked against
 //! ansible-playbook (ansible-core 2.19) on the same playbook.
 
 use crate::support::cmd::Sandbox;
@@ -150,4 +151,35 @@ fn handlers_refuse_roles_and_nested_blocks_as_ansible_does() {
     );
     r.assert_ok();
     assert!(r.ran("h"), "{}", r.dump());
+}
+
+/// A module's fully qualified name must name its collection (or ansible.builtin /
+/// ansible.legacy, whose routing redirects); short names resolve as ansible-core's routing and a
+/// play's `collections:` do.
+#[test]
+fn fully_qualified_names_resolve_as_in_ansible() {
+    let sb = Sandbox::with_inventory(THREE_HOSTS);
+    let pb = sb.write(
+        "fq.yml",
+        "- hosts: h1\n  gather_facts: no\n  tasks:\n    - community.general.copy:\n        content: x\n        dest: /tmp/never\n",
+    );
+    let r = sb.run_file(&pb, &[]);
+    r.assert_code(5);
+    assert!(
+        r.stderr
+            .contains("fq.yml:4:7: couldn't resolve module/action 'community.general.copy'"),
+        "{}",
+        r.dump()
+    );
+    let dest = sb.p("out.txt");
+    let r = sb.run(
+        &format!(
+            "- hosts: h1\n  gather_facts: no\n  collections: [community.postgresql, community.general]\n  tasks:\n    - name: short\n      copy: {{content: a, dest: {d}}}\n    - name: legacy\n      ansible.legacy.copy: {{content: a, dest: {d}}}\n    - name: routed\n      ansible.builtin.ufw:\n        state: enabled\n      check_mode: true\n      when: false\n",
+            d = dest.display()
+        ),
+        &[],
+    );
+    r.assert_ok();
+    assert_eq!(sb.read("out.txt"), "a");
+    assert_eq!(r.status("legacy"), "ok", "{}", r.dump());
 }
