@@ -688,6 +688,34 @@ mod tests {
     }
 
     #[test]
+    fn no_log_values_are_masked_whole_in_messages() {
+        let v = run(
+            json!({"a": {"type": "int", "no_log": true}, "b": {"type": "int", "no_log": true},
+                   "c": {"type": "dict", "options": {"d": {"type": "int", "no_log": true}}}}),
+            json!({"a": "pw", "b": "pwpw", "c": {"d": ["x1"]}}),
+        );
+        let text = v.errors.join("\n");
+        assert!(!text.contains("pw") && !text.contains("x1"), "{text}");
+        assert!(text.contains(NO_LOG_MASK), "{text}");
+        assert!(v.fatal.is_none());
+    }
+
+    #[test]
+    fn a_fallback_is_called_only_for_a_missing_option() {
+        let spec = json!({"o": {"type": "dict", "options": {"p": {"fallback": ["env_fallback", ["HOME"]]}}},
+                          "q": {"fallback": [null]}});
+        let v = run(spec.clone(), json!({"o": {"p": "given"}}));
+        assert!(v.fatal.is_none() && v.errors.is_empty(), "{:?}", v.errors);
+        let v = run(spec, json!({"o": {}}));
+        let fatal = v.fatal.expect("fatal");
+        assert!(
+            fatal.starts_with("Task failed: '_AnsibleTaggedStr' object is not callable")
+                && fatal.contains("option 'p'"),
+            "{fatal}"
+        );
+    }
+
+    #[test]
     fn conversions_and_defaults_as_ansible() {
         let v = run(
             json!({"port": {"type": "int", "default": 80}, "on": {"type": "bool"},
