@@ -67,6 +67,21 @@ pub struct Counts {
     pub marked_failed: bool,
 }
 
+impl Counts {
+    /// Whether any result was counted: ansible-core's `AggregateStats.processed`, the hosts its
+    /// recap lists.
+    pub fn processed(&self) -> bool {
+        self.ok
+            + self.changed
+            + self.failed
+            + self.skipped
+            + self.unreachable
+            + self.rescued
+            + self.ignored
+            > 0
+    }
+}
+
 // Deserialize: journals are read back (`slm-wizard runs show`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TaskResult {

@@ -40,11 +40,11 @@ impl Parser<'_> {
         let what = key.key_string();
         let dynamic = canonical_name(&what) == "include_role";
         if handlers {
+            // ansible-core refuses it too (playbook/helpers.py), at the task.
             return Err(InputError::at(
-                &key.pos,
-                format!("'{what}' as a handler is not supported by slm-wizard's engine"),
-            )
-            .not_implemented());
+                &node.pos,
+                format!("Using '{what}' as a handler is not supported."),
+            ));
         }
         let Some(args) = value.as_map() else {
             return Err(InputError::at(

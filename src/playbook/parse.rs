@@ -503,6 +503,21 @@ impl Parser<'_> {
             if self.common(&mut b.common, &key, v)? {
                 continue;
             }
+            if handlers && matches!(key.as_str(), "block" | "rescue" | "always") {
+                // A handler block's parts are handlers: ansible-core takes no block among them
+                // (playbook/helpers.py), only at the top of the handlers.
+                if let Some(inner) = v
+                    .as_seq()
+                    .into_iter()
+                    .flatten()
+                    .find(|i| i.get("block").is_some())
+                {
+                    return Err(InputError::at(
+                        &inner.pos,
+                        "Using a block as a handler is not supported.",
+                    ));
+                }
+            }
             match key.as_str() {
                 "block" => b.block = self.items(v, "block", handlers)?,
                 "rescue" => b.rescue = self.items(v, "rescue", handlers)?,

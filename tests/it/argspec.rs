@@ -315,3 +315,100 @@ fn a_static_wrong_value_is_refused_at_plan_time_with_position() {
         r.dump()
     );
 }
+
+/// A role spec's `fallback` names no Python function (that works in a module's spec only):
+/// ansible-core's validation fails calling it when the option is missing, and never calls it when
+/// the option is given. The native engine does the same, with Python's message first.
+#[test]
+fn a_fallback_fails_the_validation_as_in_ansible_when_the_option_is_missing() {
+    let Some(ansible) = ansible_playbook() else {
+        eprintln!("skipped: no ansible-playbook");
+        return;
+    };
+    let spec = "argument_specs:\n  main:\n    options:\n      home:\n        type: str\n        fallback: [env_fallback, [HOME]]\n";
+    for (params, fails) in [("", true), ("      home: /x\n", false)] {
+        let sb = Sandbox::new();
+        sb.write("pb/roles/r/tasks/main.yml", "- name: r\n  debug: msg=r\n");
+        sb.write("pb/roles/r/meta/argument_specs.yml", spec);
+        let pb = sb.write(
+            "pb/site.yml",
+            &format!("- hosts: all\n  gather_facts: no\n  roles:\n    - role: r\n{params}"),
+        );
+        let want = ansible_outcome(&sb, &ansible, &pb, &[]);
+        let got = native_outcome(&sb, &pb, &[]);
+        assert_eq!((got.code, got.recap), (want.code, want.recap), "{params}");
+        assert_eq!(want.failures.is_empty(), !fails, "{want:?}");
+        assert_eq!(got.failures.len(), want.failures.len(), "{got:?}");
+        for (g, w) in got.failures.iter().zip(&want.failures) {
+            assert!(g.starts_with(w.as_str()), "{g} / {w}");
+        }
+    }
+}
+
+/// The values of `no_log` options (nested ones too) never appear in a validation message; an
+/// alias listed in `deprecated_aliases` works as an alias (ansible-playbook shows no
+/// deprecation for a role).
+#[test]
+fn no_log_values_are_masked_and_deprecated_aliases_work() {
+    let sb = Sandbox::new();
+    sb.write(
+        "pb/roles/r/tasks/main.yml",
+        "- name: r\n  debug: msg=\"{{ old_name }}\"\n",
+    );
+    sb.write(
+        "pb/roles/r/meta/argument_specs.yml",
+        "argument_specs:\n  main:\n    options:\n      pin:\n        type: int\n        no_log: true\n      db:\n        type: dict\n        options:\n          password: {type: int, no_log: true}\n      new_name:\n        aliases: [old_name]\n        deprecated_aliases:\n          - name: old_name\n            version: \"2.0.0\"\n            collection_name: my.coll\n",
+    );
+    let pb = sb.write(
+        "pb/site.yml",
+        "- hosts: all\n  gather_facts: no\n  roles:\n    - role: r\n      pin: hunter2pin\n      db: {password: s3cretpw}\n      old_name: x\n",
+    );
+    let r = sb.run_file(&pb, &[]);
+    r.assert_code(2);
+    let all = format!("{}{}", r.stdout, sb.journal());
+    assert!(
+        !all.contains("hunter2pin") && !all.contains("s3cretpw"),
+        "{}",
+        r.dump()
+    );
+    let failures: Vec<&Value> = r
+        .task_results()
+        .into_iter()
+        .filter(|e| e["status"] == "failed")
+        .collect();
+    let msg = failures[0]["msg"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains("argument 'pin' is of type str") && msg.contains("'********'"),
+        "{msg}"
+    );
+    let pb = sb.write(
+        "pb/ok.yml",
+        "- hosts: all\n  gather_facts: no\n  roles:\n    - role: r\n      pin: 1\n      old_name: x\n",
+    );
+    let r = sb.run_file(&pb, &[]);
+    r.assert_ok();
+    assert_eq!(r.result("r : r")["msg"], "x", "{}", r.dump());
+}
+
+/// A malformed `deprecated_aliases` is refused at plan time where it is written.
+#[test]
+fn a_malformed_deprecated_alias_is_refused_with_position() {
+    let sb = Sandbox::new();
+    sb.write("pb/roles/r/tasks/main.yml", "- debug: msg=r\n");
+    sb.write(
+        "pb/roles/r/meta/argument_specs.yml",
+        "argument_specs:\n  main:\n    options:\n      p:\n        aliases: [q]\n        deprecated_aliases: [q]\n",
+    );
+    let pb = sb.write(
+        "pb/site.yml",
+        "- hosts: all\n  gather_facts: no\n  roles:\n    - r\n",
+    );
+    let r = sb.run_file(&pb, &[]);
+    r.assert_code(5);
+    assert!(
+        r.stderr.contains("argument_specs.yml:6:30:")
+            && r.stderr.contains("a deprecated alias must be a mapping"),
+        "{}",
+        r.dump()
+    );
+}

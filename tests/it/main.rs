@@ -13,6 +13,7 @@ mod delegate;
 mod deploy_hosts;
 mod engine_local;
 mod faults;
+mod fidelity;
 mod fuzz;
 mod health;
 mod health_hosts;
@@ -36,6 +37,7 @@ mod postgres_db;
 mod postgres_modules;
 mod psql_session;
 mod pyre_lineinfile;
+
 mod robust;
 mod roles;
 mod roles_compare;

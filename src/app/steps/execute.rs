@@ -374,11 +374,12 @@ pub(crate) fn on_done(
     for (host, lane) in state.exec.lanes.iter_mut() {
         lane.current = None;
         // A host that went through every play without failing or stopping is
-        // done, whatever was skipped or not listed (tags, false `when` blocks).
+        // done, whatever was skipped or not listed (tags, false `when` blocks); one that no
+        // task result counted for has no recap row (as in ansible-playbook) and failed nothing.
         let clean = summary
             .hosts
             .get(host)
-            .is_some_and(|c| c.failed == 0 && c.unreachable == 0);
+            .is_none_or(|c| c.failed == 0 && c.unreachable == 0);
         if clean && lane.stopped.is_none() && !summary.cancelled {
             lane.done = lane.total;
         }

@@ -209,6 +209,27 @@ fn progress_counts_skipped_tasks_and_loops_and_ends_full_on_success() {
     send(&mut s, done(RunKind::Real, false));
     let lane = &s.exec.lanes["localhost"];
     assert_eq!((lane.done, lane.total), (2, 2));
+    // So does a host no task result counted for (no recap row, as in ansible-playbook).
+    let mut s = executing();
+    let Action::RunDone {
+        kind,
+        mut summary,
+        journal,
+    } = done(RunKind::Real, false)
+    else {
+        unreachable!()
+    };
+    summary.hosts.clear();
+    send(
+        &mut s,
+        Action::RunDone {
+            kind,
+            summary,
+            journal,
+        },
+    );
+    let lane = &s.exec.lanes["localhost"];
+    assert_eq!((lane.done, lane.total), (2, 2));
     // A cancelled one does not.
     let mut s = executing();
     send(&mut s, done(RunKind::Real, true));

@@ -156,6 +156,25 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
+/// The collection a module of the catalog comes from (by its short name).
+fn home_collection(module: &str) -> &'static str {
+    match module {
+        m if m.starts_with("postgresql_") => "community.postgresql",
+        "locale_gen" | "timezone" | "ufw" => "community.general",
+        "sysctl" => "ansible.posix",
+        _ => "ansible.builtin",
+    }
+}
+
+/// Whether a fully qualified name in collection `coll` reaches `module`: in its own collection,
+/// or through ansible.builtin / ansible.legacy, whose routing (ansible-core's
+/// config/ansible_builtin_runtime.yml) redirects each non-builtin short name of the catalog to
+/// its collection. A play's `collections:` changes nothing for them: none of those collections
+/// has another module of one of these names.
+fn resolves_in(coll: &str, module: &str) -> bool {
+    matches!(coll, "ansible.builtin" | "ansible.legacy") || coll == home_collection(module)
+}
+
 /// Checks a parsed task against its module (and completes its arguments: free-form text split
 /// once the module is known).
 pub fn check_task(t: &mut Task) -> Result<(), InputError> {
@@ -180,6 +199,18 @@ pub fn check_task(t: &mut Task) -> Result<(), InputError> {
         )
         .not_implemented());
     };
+    if let Some((coll, _)) = written.rsplit_once('.')
+        && !resolves_in(coll, &t.module)
+    {
+        return Err(InputError::at(
+            &t.args_src.module_pos,
+            format!(
+                "couldn't resolve module/action '{written}' (as ansible-core: {coll} has no such module; it is {}.{})",
+                home_collection(&t.module),
+                t.module
+            ),
+        ));
+    }
     let args_pos = t.args_src.pos.clone();
     if let Some(text) = t.args_src.free_text.take() {
         let mut args = Map::new();
@@ -253,6 +284,18 @@ pub fn check_task(t: &mut Task) -> Result<(), InputError> {
                     &args_pos,
                     "module 'meta' needs the argument '_raw_params'",
                 ));
+            }
+            if entry.name == "meta" {
+                let action = t.args.get("_raw_params").and_then(Value::as_str);
+                if let Err((msg, known)) =
+                    crate::engine::run::meta_action_check(action.unwrap_or_default())
+                {
+                    return Err(if known {
+                        InputError::at(&args_pos, format!("{msg}; {USE_ANSIBLE}")).not_implemented()
+                    } else {
+                        InputError::at(&args_pos, msg)
+                    });
+                }
             }
             if entry.name == "meta"
                 && let Some(k) = t.args.keys().find(|k| *k != "_raw_params")

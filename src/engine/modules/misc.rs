@@ -590,7 +590,9 @@ impl ValidateArgumentSpec {
             .validate_args_context
             .clone()
             .unwrap_or_else(|| Value::Object(Map::new()));
-        let mut r = if v.errors.is_empty() {
+        let mut r = if let Some(fatal) = v.fatal {
+            ModuleResult::fail(fatal)
+        } else if v.errors.is_empty() {
             ModuleResult::ok().with_msg("The arg spec validation passed")
         } else {
             let mut r = ModuleResult::fail(format!(

@@ -4,11 +4,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use futures::future::BoxFuture;
-use serde_json::Value;
 
 use super::scope::Inherited;
 use super::task::run_task;
-use super::{HostState, PlayCtx, Shared, publish, set_removed, step};
+use super::{HostState, PlayCtx, Shared, publish, set_removed};
 use crate::playbook::{Item, Task};
 
 /// Runs `items` one level below the task path at hand (`pc.path`, for the lockstep).
@@ -61,37 +60,10 @@ async fn items_here(
         match item {
             Item::Task(t) => {
                 if t.module == "meta" {
-                    if !step(shared, pc, state).await {
-                        return;
+                    match super::meta::run_meta(shared, pc, state, t, inh).await {
+                        super::meta::After::Continue => continue,
+                        super::meta::After::Return => return,
                     }
-                    let action = t
-                        .args
-                        .get("_raw_params")
-                        .and_then(Value::as_str)
-                        .unwrap_or("");
-                    match action {
-                        "flush_handlers" => flush_handlers(shared, pc, state, inh).await,
-                        "end_host" => {
-                            set_removed(shared, &state.name, true);
-                            state.stopped = true;
-                            return;
-                        }
-                        "end_play" => {
-                            shared.abort_play.store(true, Ordering::SeqCst);
-                            return;
-                        }
-                        // This host's failure no longer counts against the play (the
-                        // recap keeps it), as Ansible's clear_host_errors does.
-                        "clear_host_errors" => {
-                            pc.failed = false;
-                            pc.fatal = false;
-                            pc.failure_is_mark = false;
-                            pc.errors_cleared += 1;
-                            state.counts.recovered = state.counts.failed;
-                        }
-                        _ => {}
-                    }
-                    continue;
                 }
                 run_task(shared, pc, state, t, inh, false).await;
             }

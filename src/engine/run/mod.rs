@@ -20,6 +20,7 @@ mod includes;
 mod judge;
 mod lockstep;
 mod loops;
+mod meta;
 mod plays;
 mod prompt;
 mod scope;
@@ -121,6 +122,7 @@ impl RunSummary {
 /// journal, TUI): a command printing without end must not fill memory or the disk.
 pub const LIVE_OUTPUT_PER_TASK: usize = 1 << 20;
 
+pub use meta::meta_action_check;
 pub use modules::MAX_DIFF_TEXT;
 pub use scope::selected_by_tags;
 
@@ -402,8 +404,13 @@ pub async fn run(
         c.close().await;
     }
     let mut hosts = IndexMap::new();
+    // As ansible's `stats.processed`: only hosts that some task result counted for (a host
+    // whose plays had no task for it, or that only met meta tasks, has no recap row). A
+    // host marked failed without a result of its own always comes with a host that failed.
     for h in &all_hosts {
-        if let Some(s) = states.get(h) {
+        if let Some(s) = states.get(h)
+            && s.counts.processed()
+        {
             hosts.insert(h.clone(), s.counts.clone());
         }
     }

@@ -296,6 +296,61 @@ pub fn check_option(var: &str, key_pos: &Pos, spec: &Node) -> Result<(), InputEr
             ));
         }
     }
+    // ansible-core reads each entry's `name` when the option's parameters are validated (a
+    // deprecation it does not show for a role): anything else there fails that task.
+    if let Some(n) = spec.get("deprecated_aliases").filter(|n| !n.is_null()) {
+        let Some(items) = n.as_seq() else {
+            return Err(InputError::at(
+                &n.pos,
+                format!(
+                    "'deprecated_aliases' must be a list of mappings with 'name' (and 'version' or 'date', 'collection_name'), not {}",
+                    n.type_name()
+                ),
+            ));
+        };
+        for i in items {
+            let Some(entries) = i.as_map() else {
+                return Err(InputError::at(
+                    &i.pos,
+                    format!(
+                        "a deprecated alias must be a mapping with 'name' (and 'version' or 'date', 'collection_name'), not {}",
+                        i.type_name()
+                    ),
+                ));
+            };
+            for (k, v) in entries {
+                let key = k.key_string();
+                if !matches!(
+                    key.as_str(),
+                    "name" | "version" | "date" | "collection_name"
+                ) {
+                    return Err(InputError::at(
+                        &k.pos,
+                        crate::error::unknown_key(
+                            &key,
+                            "a deprecated alias",
+                            &["name", "version", "date", "collection_name"],
+                        ),
+                    ));
+                }
+                if key == "name" && text(v).is_none() {
+                    return Err(InputError::at(
+                        &v.pos,
+                        format!(
+                            "'name' of a deprecated alias must be an alias name, not {}",
+                            v.type_name()
+                        ),
+                    ));
+                }
+            }
+            if i.get("name").is_none() {
+                return Err(InputError::at(
+                    &i.pos,
+                    "a deprecated alias needs 'name' (an alias listed in 'aliases')",
+                ));
+            }
+        }
+    }
     for key in [
         "mutually_exclusive",
         "required_together",

@@ -11,14 +11,121 @@ use super::types::{
     BOOLEANS_FALSE, BOOLEANS_TRUE, boolean, convert, py_eq, py_str, py_type, tagged_name,
 };
 
-/// The outcome: the converted parameters (defaults applied) and Ansible's error messages.
+/// The outcome: the converted parameters (defaults applied) and Ansible's error messages, with
+/// the values of `no_log` options masked in them.
 pub struct Validated {
     pub parameters: Map<String, Value>,
     pub errors: Vec<String>,
+    /// The validation could not run (ansible-core's task fails with this, no argument errors):
+    /// a `fallback` it would call for a missing option (see [`fallback_failure`]).
+    pub fatal: Option<String>,
 }
+
+/// What AnsibleModule's `remove_values` puts in place of a `no_log` value in a message.
+pub const NO_LOG_MASK: &str = "********";
 
 /// Validates `parameters` against the option specs `spec` (`name → {type, default, …}`).
 pub fn validate(spec: &Map<String, Value>, parameters: Map<String, Value>) -> Validated {
+    if let Some(fatal) = fallback_failure(spec, &parameters) {
+        return Validated {
+            parameters,
+            errors: Vec::new(),
+            fatal: Some(fatal),
+        };
+    }
+    let mut secrets = Vec::new();
+    no_log_values(spec, &parameters, &mut secrets);
+    let mut v = validate_unmasked(spec, parameters);
+    no_log_values(spec, &v.parameters, &mut secrets);
+    // Longest first, so a value that contains another is masked whole.
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for e in &mut v.errors {
+        for secret in &secrets {
+            *e = e.replace(secret.as_str(), NO_LOG_MASK);
+        }
+    }
+    v
+}
+
+/// `set_fallbacks` for an option the parameters leave out: ansible-core calls the spec's
+/// `fallback[0]`, which in a role's spec (YAML) is never a Python function, so its task fails
+/// with Python's error (`env_fallback` works in a module's spec only). Nested options too.
+pub fn fallback_failure(spec: &Map<String, Value>, params: &Map<String, Value>) -> Option<String> {
+    for (k, s) in spec {
+        if !params.contains_key(k)
+            && let Some(f) = s.get("fallback")
+        {
+            let crash = match f {
+                Value::Null => Some("'NoneType' object is not subscriptable".to_string()),
+                Value::Array(a) if a.is_empty() => Some("list index out of range".to_string()),
+                Value::Array(a) if a[0].is_null() => None,
+                Value::Array(a) => Some(format!("'{}' object is not callable", tagged_name(&a[0]))),
+                Value::String(t) if t.is_empty() => Some("string index out of range".to_string()),
+                Value::String(_) => Some("'str' object is not callable".to_string()),
+                Value::Object(_) => Some("0".to_string()),
+                other => Some(format!("'{}' object is not subscriptable", py_type(other))),
+            };
+            if let Some(c) = crash {
+                return Some(format!(
+                    "Task failed: {c} (the fallback of option '{k}': a role's argument spec cannot name a Python function)"
+                ));
+            }
+        }
+        let Some(sub_spec) = opt(s, "options").and_then(Value::as_object) else {
+            continue;
+        };
+        let items = match params.get(k) {
+            Some(Value::Array(a)) => a.iter().collect(),
+            Some(v @ Value::Object(_)) => vec![v],
+            _ => Vec::new(),
+        };
+        for item in items {
+            if let Value::Object(m) = item
+                && let Some(c) = fallback_failure(sub_spec, m)
+            {
+                return Some(c);
+            }
+        }
+    }
+    None
+}
+
+/// `_list_no_log_values`: the text of each `no_log` option's value (every leaf of a list or
+/// mapping), nested options included; what does not fit the spec is left to the validation.
+fn no_log_values(spec: &Map<String, Value>, params: &Map<String, Value>, out: &mut Vec<String>) {
+    fn leaves(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Null | Value::Bool(_) => {}
+            Value::String(s) if s.is_empty() => {}
+            Value::String(s) => out.push(s.clone()),
+            Value::Number(n) => out.push(py_str(&Value::Number(n.clone()))),
+            Value::Array(a) => a.iter().for_each(|x| leaves(x, out)),
+            Value::Object(m) => m.values().for_each(|x| leaves(x, out)),
+        }
+    }
+    for (k, s) in spec {
+        let value = params.get(k);
+        if opt(s, "no_log").is_some_and(truthy)
+            && let Some(v) = value
+        {
+            leaves(v, out);
+        }
+        if let Some(sub_spec) = opt(s, "options").and_then(Value::as_object) {
+            let items = match value {
+                Some(Value::Array(a)) => a.iter().collect(),
+                Some(v @ Value::Object(_)) => vec![v],
+                _ => Vec::new(),
+            };
+            for item in items {
+                if let Value::Object(m) = item {
+                    no_log_values(sub_spec, m, out);
+                }
+            }
+        }
+    }
+}
+
+fn validate_unmasked(spec: &Map<String, Value>, parameters: Map<String, Value>) -> Validated {
     let mut params = parameters;
     let mut errors = Vec::new();
     let aliases = match handle_aliases(spec, &mut params) {
@@ -72,6 +179,7 @@ pub fn validate(spec: &Map<String, Value>, parameters: Map<String, Value>) -> Va
     Validated {
         parameters: params,
         errors,
+        fatal: None,
     }
 }
 
@@ -577,6 +685,34 @@ mod tests {
             panic!("objects")
         };
         validate(&s, p)
+    }
+
+    #[test]
+    fn no_log_values_are_masked_whole_in_messages() {
+        let v = run(
+            json!({"a": {"type": "int", "no_log": true}, "b": {"type": "int", "no_log": true},
+                   "c": {"type": "dict", "options": {"d": {"type": "int", "no_log": true}}}}),
+            json!({"a": "pw", "b": "pwpw", "c": {"d": ["x1"]}}),
+        );
+        let text = v.errors.join("\n");
+        assert!(!text.contains("pw") && !text.contains("x1"), "{text}");
+        assert!(text.contains(NO_LOG_MASK), "{text}");
+        assert!(v.fatal.is_none());
+    }
+
+    #[test]
+    fn a_fallback_is_called_only_for_a_missing_option() {
+        let spec = json!({"o": {"type": "dict", "options": {"p": {"fallback": ["env_fallback", ["HOME"]]}}},
+                          "q": {"fallback": [null]}});
+        let v = run(spec.clone(), json!({"o": {"p": "given"}}));
+        assert!(v.fatal.is_none() && v.errors.is_empty(), "{:?}", v.errors);
+        let v = run(spec, json!({"o": {}}));
+        let fatal = v.fatal.expect("fatal");
+        assert!(
+            fatal.starts_with("Task failed: '_AnsibleTaggedStr' object is not callable")
+                && fatal.contains("option 'p'"),
+            "{fatal}"
+        );
     }
 
     #[test]
