@@ -345,6 +345,9 @@ pub async fn run(
         diff: plan.request.diff,
         hosts: all_hosts.clone(),
     });
+    if let Some(msg) = crate::playbook::ansible_cfg::host_key_warning(&plan.ansible_cfg) {
+        shared.emit(RunEvent::Warning { msg });
+    }
     let mut states: IndexMap<String, HostState> = all_hosts
         .iter()
         .map(|h| {

@@ -571,6 +571,7 @@ mod tests {
             common: Common::default(),
             vars_pos: Default::default(),
             gather_facts: false,
+            gather_facts_given: true,
             vars_files: Vec::new(),
             pre_tasks: Vec::new(),
             tasks: Vec::new(),
