@@ -716,7 +716,7 @@ mod tests {
         };
         let pw = Secret::new("vault-pw-0123456789");
         let r = redactor_for(&request, &[]);
-        let args = arguments(&request, &dir, &pw, &r).unwrap();
+        let args = arguments(&request, &Default::default(), &dir, &pw, &r).unwrap();
         let text: Vec<String> = args
             .iter()
             .map(|a| a.to_string_lossy().into_owned())
