@@ -59,7 +59,11 @@ pub async fn run(args: RunArgs) -> ExitCode {
         Err(e) => return bad_input(&e),
     };
     for (wanted, var, prompt) in [
-        (args.ask_pass || cfg.ask_pass, "ansible_password", "SSH password: "),
+        (
+            args.ask_pass || cfg.ask_pass,
+            "ansible_password",
+            "SSH password: ",
+        ),
         (
             args.ask_become_pass || cfg.become_ask_pass,
             "ansible_become_password",

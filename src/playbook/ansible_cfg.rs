@@ -144,10 +144,7 @@ pub fn load_for(playbook: &Path) -> Result<AnsibleCfg, InputError> {
 pub fn load(file: Option<&Path>) -> Result<AnsibleCfg, InputError> {
     let ini = match file {
         Some(f) => {
-            if !matches!(
-                f.extension().and_then(|e| e.to_str()),
-                Some("cfg" | "ini")
-            ) {
+            if !matches!(f.extension().and_then(|e| e.to_str()), Some("cfg" | "ini")) {
                 return Err(InputError::new(format!(
                     "Unsupported configuration file extension for {}: ansible reads .cfg or .ini files",
                     f.display()
@@ -222,7 +219,9 @@ fn parse(text: &str, file: &Path) -> Result<Ini, InputError> {
             if ini.sections.contains_key(name) {
                 return Err(InputError::at(
                     &at(n, indent + 1),
-                    format!("section '{name}' already exists (ansible's config parser refuses a repeated section)"),
+                    format!(
+                        "section '{name}' already exists (ansible's config parser refuses a repeated section)"
+                    ),
                 ));
             }
             ini.sections.insert(name.to_string(), HashMap::new());
@@ -248,7 +247,9 @@ fn parse(text: &str, file: &Path) -> Result<Ini, InputError> {
         if entries.contains_key(&key) {
             return Err(InputError::at(
                 &at(n, indent + 1),
-                format!("'{key}' is set twice in section '{sec}' (ansible's config parser refuses it)"),
+                format!(
+                    "'{key}' is set twice in section '{sec}' (ansible's config parser refuses it)"
+                ),
             ));
         }
         entries.insert(
@@ -312,7 +313,10 @@ fn expand_path(p: &str) -> PathBuf {
                 .unwrap_or(after.len());
             (&after[..e], e)
         };
-        match (!name.is_empty()).then(|| std::env::var(name).ok()).flatten() {
+        match (!name.is_empty())
+            .then(|| std::env::var(name).ok())
+            .flatten()
+        {
             Some(v) => out.push_str(&v),
             None => out.push_str(&rest[i..i + 1 + len]),
         }
@@ -389,64 +393,289 @@ use Rule::*;
 /// README table). Unknown keys are ignored, as ansible ignores them.
 const RULES: &[(&str, &str, &str, Rule)] = &[
     ("defaults", "inventory", "ANSIBLE_INVENTORY", Implemented),
-    ("defaults", "remote_user", "ANSIBLE_REMOTE_USER", Implemented),
+    (
+        "defaults",
+        "remote_user",
+        "ANSIBLE_REMOTE_USER",
+        Implemented,
+    ),
     ("defaults", "forks", "ANSIBLE_FORKS", Implemented),
-    ("defaults", "host_key_checking", "ANSIBLE_HOST_KEY_CHECKING", Implemented),
+    (
+        "defaults",
+        "host_key_checking",
+        "ANSIBLE_HOST_KEY_CHECKING",
+        Implemented,
+    ),
     ("defaults", "roles_path", "ANSIBLE_ROLES_PATH", Implemented),
     ("defaults", "gathering", "ANSIBLE_GATHERING", Implemented),
     ("defaults", "strategy", "ANSIBLE_STRATEGY", Implemented),
     ("defaults", "ask_pass", "ANSIBLE_ASK_PASS", Implemented),
-    ("privilege_escalation", "become", "ANSIBLE_BECOME", Implemented),
-    ("privilege_escalation", "become_user", "ANSIBLE_BECOME_USER", Implemented),
-    ("privilege_escalation", "become_method", "ANSIBLE_BECOME_METHOD", Implemented),
-    ("privilege_escalation", "become_ask_pass", "ANSIBLE_BECOME_ASK_PASS", Implemented),
-    ("privilege_escalation", "become_allow_same_user", "ANSIBLE_BECOME_ALLOW_SAME_USER", Bool(false)),
-    ("privilege_escalation", "become_exe", "ANSIBLE_BECOME_EXE", Refused),
-    ("privilege_escalation", "become_flags", "ANSIBLE_BECOME_FLAGS", OneOf(&[""])),
-    ("privilege_escalation", "agnostic_become_prompt", "ANSIBLE_AGNOSTIC_BECOME_PROMPT", Ignored),
-    ("defaults", "hash_behaviour", "ANSIBLE_HASH_BEHAVIOUR", OneOf(&["replace"])),
-    ("defaults", "error_on_undefined_vars", "ANSIBLE_ERROR_ON_UNDEFINED_VARS", Bool(true)),
-    ("defaults", "any_errors_fatal", "ANSIBLE_ANY_ERRORS_FATAL", Bool(false)),
-    ("defaults", "force_handlers", "ANSIBLE_FORCE_HANDLERS", Bool(false)),
-    ("defaults", "private_role_vars", "ANSIBLE_PRIVATE_ROLE_VARS", Bool(false)),
-    ("defaults", "jinja2_native", "ANSIBLE_JINJA2_NATIVE", Bool(true)),
-    ("defaults", "jinja2_extensions", "ANSIBLE_JINJA2_EXTENSIONS", OneOf(&["", "[]"])),
-    ("defaults", "allow_broken_conditionals", "ANSIBLE_ALLOW_BROKEN_CONDITIONALS", Bool(false)),
-    ("defaults", "allow_embedded_templates", "ANSIBLE_ALLOW_EMBEDDED_TEMPLATES", Bool(true)),
-    ("defaults", "inject_facts_as_vars", "ANSIBLE_INJECT_FACT_VARS", Bool(true)),
-    ("defaults", "error_on_missing_handler", "ANSIBLE_ERROR_ON_MISSING_HANDLER", Bool(true)),
-    ("defaults", "invalid_task_attribute_failed", "ANSIBLE_INVALID_TASK_ATTRIBUTE_FAILED", Bool(true)),
+    (
+        "privilege_escalation",
+        "become",
+        "ANSIBLE_BECOME",
+        Implemented,
+    ),
+    (
+        "privilege_escalation",
+        "become_user",
+        "ANSIBLE_BECOME_USER",
+        Implemented,
+    ),
+    (
+        "privilege_escalation",
+        "become_method",
+        "ANSIBLE_BECOME_METHOD",
+        Implemented,
+    ),
+    (
+        "privilege_escalation",
+        "become_ask_pass",
+        "ANSIBLE_BECOME_ASK_PASS",
+        Implemented,
+    ),
+    (
+        "privilege_escalation",
+        "become_allow_same_user",
+        "ANSIBLE_BECOME_ALLOW_SAME_USER",
+        Bool(false),
+    ),
+    (
+        "privilege_escalation",
+        "become_exe",
+        "ANSIBLE_BECOME_EXE",
+        Refused,
+    ),
+    (
+        "privilege_escalation",
+        "become_flags",
+        "ANSIBLE_BECOME_FLAGS",
+        OneOf(&[""]),
+    ),
+    (
+        "privilege_escalation",
+        "agnostic_become_prompt",
+        "ANSIBLE_AGNOSTIC_BECOME_PROMPT",
+        Ignored,
+    ),
+    (
+        "defaults",
+        "hash_behaviour",
+        "ANSIBLE_HASH_BEHAVIOUR",
+        OneOf(&["replace"]),
+    ),
+    (
+        "defaults",
+        "error_on_undefined_vars",
+        "ANSIBLE_ERROR_ON_UNDEFINED_VARS",
+        Bool(true),
+    ),
+    (
+        "defaults",
+        "any_errors_fatal",
+        "ANSIBLE_ANY_ERRORS_FATAL",
+        Bool(false),
+    ),
+    (
+        "defaults",
+        "force_handlers",
+        "ANSIBLE_FORCE_HANDLERS",
+        Bool(false),
+    ),
+    (
+        "defaults",
+        "private_role_vars",
+        "ANSIBLE_PRIVATE_ROLE_VARS",
+        Bool(false),
+    ),
+    (
+        "defaults",
+        "jinja2_native",
+        "ANSIBLE_JINJA2_NATIVE",
+        Bool(true),
+    ),
+    (
+        "defaults",
+        "jinja2_extensions",
+        "ANSIBLE_JINJA2_EXTENSIONS",
+        OneOf(&["", "[]"]),
+    ),
+    (
+        "defaults",
+        "allow_broken_conditionals",
+        "ANSIBLE_ALLOW_BROKEN_CONDITIONALS",
+        Bool(false),
+    ),
+    (
+        "defaults",
+        "allow_embedded_templates",
+        "ANSIBLE_ALLOW_EMBEDDED_TEMPLATES",
+        Bool(true),
+    ),
+    (
+        "defaults",
+        "inject_facts_as_vars",
+        "ANSIBLE_INJECT_FACT_VARS",
+        Bool(true),
+    ),
+    (
+        "defaults",
+        "error_on_missing_handler",
+        "ANSIBLE_ERROR_ON_MISSING_HANDLER",
+        Bool(true),
+    ),
+    (
+        "defaults",
+        "invalid_task_attribute_failed",
+        "ANSIBLE_INVALID_TASK_ATTRIBUTE_FAILED",
+        Bool(true),
+    ),
     ("defaults", "no_log", "ANSIBLE_NO_LOG", Bool(false)),
-    ("defaults", "vault_password_file", "ANSIBLE_VAULT_PASSWORD_FILE", Refused),
-    ("defaults", "vault_identity_list", "ANSIBLE_VAULT_IDENTITY_LIST", OneOf(&[""])),
-    ("defaults", "ask_vault_pass", "ANSIBLE_ASK_VAULT_PASS", Bool(false)),
-    ("defaults", "become_password_file", "ANSIBLE_BECOME_PASSWORD_FILE", Refused),
-    ("defaults", "connection_password_file", "ANSIBLE_CONNECTION_PASSWORD_FILE", Refused),
-    ("defaults", "private_key_file", "ANSIBLE_PRIVATE_KEY_FILE", Refused),
+    (
+        "defaults",
+        "vault_password_file",
+        "ANSIBLE_VAULT_PASSWORD_FILE",
+        Refused,
+    ),
+    (
+        "defaults",
+        "vault_identity_list",
+        "ANSIBLE_VAULT_IDENTITY_LIST",
+        OneOf(&[""]),
+    ),
+    (
+        "defaults",
+        "ask_vault_pass",
+        "ANSIBLE_ASK_VAULT_PASS",
+        Bool(false),
+    ),
+    (
+        "defaults",
+        "become_password_file",
+        "ANSIBLE_BECOME_PASSWORD_FILE",
+        Refused,
+    ),
+    (
+        "defaults",
+        "connection_password_file",
+        "ANSIBLE_CONNECTION_PASSWORD_FILE",
+        Refused,
+    ),
+    (
+        "defaults",
+        "private_key_file",
+        "ANSIBLE_PRIVATE_KEY_FILE",
+        Refused,
+    ),
     ("defaults", "remote_port", "ANSIBLE_REMOTE_PORT", Refused),
-    ("defaults", "transport", "ANSIBLE_TRANSPORT", OneOf(&["ssh", "smart"])),
-    ("defaults", "executable", "ANSIBLE_EXECUTABLE", OneOf(&["/bin/sh"])),
-    ("defaults", "task_timeout", "ANSIBLE_TASK_TIMEOUT", OneOf(&["0"])),
+    (
+        "defaults",
+        "transport",
+        "ANSIBLE_TRANSPORT",
+        OneOf(&["ssh", "smart"]),
+    ),
+    (
+        "defaults",
+        "executable",
+        "ANSIBLE_EXECUTABLE",
+        OneOf(&["/bin/sh"]),
+    ),
+    (
+        "defaults",
+        "task_timeout",
+        "ANSIBLE_TASK_TIMEOUT",
+        OneOf(&["0"]),
+    ),
     ("defaults", "module_args", "ANSIBLE_MODULE_ARGS", Ignored),
     ("defaults", "precedence", "ANSIBLE_PRECEDENCE", Refused),
-    ("defaults", "playbook_vars_root", "ANSIBLE_PLAYBOOK_VARS_ROOT", OneOf(&["top"])),
-    ("defaults", "vars_plugins_enabled", "ANSIBLE_VARS_ENABLED", OneOf(&["host_group_vars"])),
-    ("defaults", "fact_caching", "ANSIBLE_CACHE_PLUGIN", OneOf(&["memory"])),
-    ("defaults", "facts_modules", "ANSIBLE_FACTS_MODULES", OneOf(&["smart", "setup", "ansible.builtin.setup"])),
-    ("defaults", "duplicate_dict_key", "ANSIBLE_DUPLICATE_YAML_DICT_KEY", OneOf(&["warn"])),
-    ("defaults", "null_representation", "ANSIBLE_NULL_REPRESENTATION", Refused),
-    ("defaults", "force_valid_group_names", "ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS", OneOf(&["never", "false"])),
-    ("defaults", "keep_remote_files", "ANSIBLE_KEEP_REMOTE_FILES", Ignored),
+    (
+        "defaults",
+        "playbook_vars_root",
+        "ANSIBLE_PLAYBOOK_VARS_ROOT",
+        OneOf(&["top"]),
+    ),
+    (
+        "defaults",
+        "vars_plugins_enabled",
+        "ANSIBLE_VARS_ENABLED",
+        OneOf(&["host_group_vars"]),
+    ),
+    (
+        "defaults",
+        "fact_caching",
+        "ANSIBLE_CACHE_PLUGIN",
+        OneOf(&["memory"]),
+    ),
+    (
+        "defaults",
+        "facts_modules",
+        "ANSIBLE_FACTS_MODULES",
+        OneOf(&["smart", "setup", "ansible.builtin.setup"]),
+    ),
+    (
+        "defaults",
+        "duplicate_dict_key",
+        "ANSIBLE_DUPLICATE_YAML_DICT_KEY",
+        OneOf(&["warn"]),
+    ),
+    (
+        "defaults",
+        "null_representation",
+        "ANSIBLE_NULL_REPRESENTATION",
+        Refused,
+    ),
+    (
+        "defaults",
+        "force_valid_group_names",
+        "ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS",
+        OneOf(&["never", "false"]),
+    ),
+    (
+        "defaults",
+        "keep_remote_files",
+        "ANSIBLE_KEEP_REMOTE_FILES",
+        Ignored,
+    ),
     ("defaults", "su", "ANSIBLE_SU", Bool(false)),
-    ("defaults", "enable_task_debugger", "ANSIBLE_ENABLE_TASK_DEBUGGER", Bool(false)),
-    ("defaults", "use_persistent_connections", "ANSIBLE_USE_PERSISTENT_CONNECTIONS", Ignored),
+    (
+        "defaults",
+        "enable_task_debugger",
+        "ANSIBLE_ENABLE_TASK_DEBUGGER",
+        Bool(false),
+    ),
+    (
+        "defaults",
+        "use_persistent_connections",
+        "ANSIBLE_USE_PERSISTENT_CONNECTIONS",
+        Ignored,
+    ),
     ("tags", "run", "ANSIBLE_RUN_TAGS", OneOf(&[""])),
     ("tags", "skip", "ANSIBLE_SKIP_TAGS", OneOf(&[""])),
     ("diff", "always", "ANSIBLE_DIFF_ALWAYS", Bool(false)),
-    ("inventory", "host_pattern_mismatch", "ANSIBLE_HOST_PATTERN_MISMATCH", OneOf(&["warning"])),
-    ("inventory", "unparsed_is_failed", "ANSIBLE_INVENTORY_UNPARSED_FAILED", Bool(false)),
-    ("inventory", "any_unparsed_is_failed", "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", Bool(false)),
-    ("ssh_connection", "host_key_checking", "ANSIBLE_SSH_HOST_KEY_CHECKING", Implemented),
+    (
+        "inventory",
+        "host_pattern_mismatch",
+        "ANSIBLE_HOST_PATTERN_MISMATCH",
+        OneOf(&["warning"]),
+    ),
+    (
+        "inventory",
+        "unparsed_is_failed",
+        "ANSIBLE_INVENTORY_UNPARSED_FAILED",
+        Bool(false),
+    ),
+    (
+        "inventory",
+        "any_unparsed_is_failed",
+        "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED",
+        Bool(false),
+    ),
+    (
+        "ssh_connection",
+        "host_key_checking",
+        "ANSIBLE_SSH_HOST_KEY_CHECKING",
+        Implemented,
+    ),
 ];
 
 /// Sections whose every key only concerns ansible's output, Python, OpenSSH's options, the
@@ -480,7 +709,8 @@ fn resolve(
         if let Some(v) = env(var) {
             return Some((v, Origin::Env(var)));
         }
-        ini.get(section, key).map(|e| (e.value.clone(), Origin::File(e)))
+        ini.get(section, key)
+            .map(|e| (e.value.clone(), Origin::File(e)))
     };
     let bad = |o: &Origin<'_>, msg: String| match o {
         Origin::File(e) => InputError::at(&e.pos, msg),
@@ -521,7 +751,10 @@ fn resolve(
         }
     }
     // The ssh plugin reads its own key first, then [defaults]'s.
-    for (section, key) in [("ssh_connection", "host_key_checking"), ("defaults", "host_key_checking")] {
+    for (section, key) in [
+        ("ssh_connection", "host_key_checking"),
+        ("defaults", "host_key_checking"),
+    ] {
         if let Some((v, o)) = get(section, key) {
             cfg.host_key_checking = boolean(&v);
             if !cfg.host_key_checking {
@@ -560,13 +793,17 @@ fn resolve(
             other => cfg.unsupported.push(
                 bad(
                     &o,
-                    format!("strategy: '{other}' is not implemented by the native engine (linear, free)"),
+                    format!(
+                        "strategy: '{other}' is not implemented by the native engine (linear, free)"
+                    ),
                 )
                 .not_implemented(),
             ),
         }
     }
-    cfg.ssh_args = ini.get("ssh_connection", "ssh_args").map(|e| e.value.clone());
+    cfg.ssh_args = ini
+        .get("ssh_connection", "ssh_args")
+        .map(|e| e.value.clone());
     cfg.ask_pass = get("defaults", "ask_pass").is_some_and(|(v, _)| boolean(&v));
     cfg.r#become = get("privilege_escalation", "become").is_some_and(|(v, _)| boolean(&v));
     cfg.become_ask_pass =
@@ -609,7 +846,9 @@ pub fn host_key_warning(cfg: &AnsibleCfg) -> Option<String> {
     }
     Some(format!(
         "host_key_checking is off ({}): host keys seen for the first time are accepted WITHOUT verification and recorded in known_hosts; a changed key is still refused",
-        cfg.host_key_checking_origin.as_deref().unwrap_or("configuration")
+        cfg.host_key_checking_origin
+            .as_deref()
+            .unwrap_or("configuration")
     ))
 }
 
@@ -621,8 +860,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("ansible.cfg");
         let ini = parse(text, &f)?;
-        let env: HashMap<String, String> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         resolve(Some(&f), &ini, &|k| env.get(k).cloned())
     }
 
@@ -641,18 +882,28 @@ mod tests {
         assert_eq!(c.become_user.as_deref(), Some("postgres#x"));
         let rp = c.roles_path.unwrap();
         assert_eq!(rp.len(), 2, "{rp:?}");
-        assert!(rp[0].ends_with("a\nb"), "continuation joins with a newline: {rp:?}");
+        assert!(
+            rp[0].ends_with("a\nb"),
+            "continuation joins with a newline: {rp:?}"
+        );
     }
 
     #[test]
     fn syntax_errors_name_the_line() {
         let e = cfg("forks = 3\n", &[]).unwrap_err().to_string();
-        assert!(e.contains("ansible.cfg:1:1") && e.contains("section"), "{e}");
-        let e = cfg("[defaults]\nforks = 3\nforks = 4\n", &[]).unwrap_err().to_string();
+        assert!(
+            e.contains("ansible.cfg:1:1") && e.contains("section"),
+            "{e}"
+        );
+        let e = cfg("[defaults]\nforks = 3\nforks = 4\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(":3:1") && e.contains("twice"), "{e}");
         let e = cfg("[defaults]\njunk\n", &[]).unwrap_err().to_string();
         assert!(e.contains(":2:1"), "{e}");
-        let e = cfg("[defaults]\nforks = many\n", &[]).unwrap_err().to_string();
+        let e = cfg("[defaults]\nforks = many\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(":2:1") && e.contains("forks"), "{e}");
     }
 
@@ -660,7 +911,10 @@ mod tests {
     fn environment_beats_the_file() {
         let c = cfg(
             "[defaults]\nforks = 3\nhost_key_checking = false\n",
-            &[("ANSIBLE_FORKS", "9"), ("ANSIBLE_HOST_KEY_CHECKING", "True")],
+            &[
+                ("ANSIBLE_FORKS", "9"),
+                ("ANSIBLE_HOST_KEY_CHECKING", "True"),
+            ],
         )
         .unwrap();
         assert_eq!(c.forks, Some(9));
@@ -688,23 +942,36 @@ mod tests {
         assert!(c.unsupported.is_empty());
         let c = cfg("[defaults]\nforks = 2\n  \nhash_behaviour = merge\n", &[]).unwrap();
         let e = c.unsupported[0].to_string();
-        assert!(e.contains("ansible.cfg:4:1") && e.contains("hash_behaviour"), "{e}");
+        assert!(
+            e.contains("ansible.cfg:4:1") && e.contains("hash_behaviour"),
+            "{e}"
+        );
         let c = cfg("", &[("ANSIBLE_HASH_BEHAVIOUR", "merge")]).unwrap();
-        assert!(c.unsupported[0].to_string().contains("ANSIBLE_HASH_BEHAVIOUR"));
+        assert!(
+            c.unsupported[0]
+                .to_string()
+                .contains("ANSIBLE_HASH_BEHAVIOUR")
+        );
     }
 
     #[test]
     fn relative_paths_are_relative_to_the_file() {
         let c = cfg("[defaults]\ninventory = inv/hosts.yml\n", &[]).unwrap();
         let inv = c.inventory.unwrap();
-        assert!(inv.is_absolute() && inv.ends_with("inv/hosts.yml"), "{inv:?}");
+        assert!(
+            inv.is_absolute() && inv.ends_with("inv/hosts.yml"),
+            "{inv:?}"
+        );
     }
 
     #[test]
     fn roles_path_entries_resolve_against_the_file_and_only_defaults_counts() {
         let c = cfg("[defaults]\nroles_path = ../shared:/abs/roles:~/r\n", &[]).unwrap();
         let rp = c.roles_path.unwrap();
-        assert!(rp[0].ends_with("shared") && !rp[0].to_string_lossy().contains(".."), "{rp:?}");
+        assert!(
+            rp[0].ends_with("shared") && !rp[0].to_string_lossy().contains(".."),
+            "{rp:?}"
+        );
         assert_eq!(rp[1], PathBuf::from("/abs/roles"));
         assert!(!rp[2].to_string_lossy().contains('~'), "{rp:?}");
         let c = cfg("[other]\nroles_path = x\n", &[]).unwrap();

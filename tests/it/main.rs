@@ -3,6 +3,7 @@
 
 mod support;
 
+mod ansible_cfg;
 mod ansible_engine;
 mod ansible_wizard_tmux;
 mod architecture;

@@ -423,11 +423,7 @@ pub async fn run(
             "ANSIBLE_SSH_ARGS",
             format!(
                 "-o StrictHostKeyChecking={} {}",
-                if accept_new {
-                    "accept-new"
-                } else {
-                    "yes"
-                },
+                if accept_new { "accept-new" } else { "yes" },
                 std::env::var("ANSIBLE_SSH_ARGS")
                     .ok()
                     .or_else(|| cfg.ssh_args.clone())

@@ -39,7 +39,7 @@ pub(super) fn task_escalation(
         scope,
         state.login.as_ref(),
     )
-        .map_err(|e| e.to_string())
+    .map_err(|e| e.to_string())
 }
 
 /// The escalation a task gets on this host: what its keywords ask for, adapted to who the
@@ -144,7 +144,14 @@ fn missing_escalation(shared: &Arc<Shared>, pc: &PlayCtx<'_>, state: &HostState)
             return None;
         }
         let scope = build_scope(shared, pc, state, inh, task, None);
-        let want = requested_become(&shared.plan.templar, &shared.plan.ansible_cfg, inh, task, &scope).ok()??;
+        let want = requested_become(
+            &shared.plan.templar,
+            &shared.plan.ansible_cfg,
+            inh,
+            task,
+            &scope,
+        )
+        .ok()??;
         crate::transport::decide_become(Some(login), want).err()
     };
     if play.gather_facts
@@ -187,7 +194,13 @@ mod tests {
     use crate::template::Templar;
 
     fn want(inh: &Inherited, task: &Task, vars: serde_json::Value) -> Option<Become> {
-        match requested_become(&Templar::new(), &AnsibleCfg::default(), inh, task, &scope(vars)) {
+        match requested_become(
+            &Templar::new(),
+            &AnsibleCfg::default(),
+            inh,
+            task,
+            &scope(vars),
+        ) {
             Ok(b) => b,
             Err(e) => panic!("requested_become: {e}"),
         }
@@ -254,10 +267,16 @@ mod tests {
             become_method: Some("doas".into()),
             ..Default::default()
         };
-        let err = requested_become(&Templar::new(), &AnsibleCfg::default(), &inh, &task("command"), &scope(json!({})))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let err = requested_become(
+            &Templar::new(),
+            &AnsibleCfg::default(),
+            &inh,
+            &task("command"),
+            &scope(json!({})),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
         assert!(err.contains("'doas'") && err.contains("sudo, su"), "{err}");
     }
 }

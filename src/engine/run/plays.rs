@@ -14,9 +14,9 @@ use super::judge::settle_failure;
 use super::lockstep::{DoneOnDrop, Lockstep, SECTION_END};
 use super::scope::play_base;
 use super::task::run_task;
-use crate::playbook::ansible_cfg::Gathering;
 use super::{HostState, PlayCtx, Shared};
 use crate::engine::events::RunEvent;
+use crate::playbook::ansible_cfg::Gathering;
 use crate::playbook::{Common, Item, Task};
 
 /// Runs the plays in order; a play's hosts go in `serial` batches, up to `forks` at a time.
