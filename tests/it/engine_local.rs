@@ -2654,7 +2654,12 @@ fn fact_gathering_events_carry_no_task_id() {
     };
     let facts = events_of("Gathering Facts");
     // Each play gathers (ansible's default `gathering = implicit`): a start and a result each.
-    assert_eq!(facts.len(), 4, "one start, one result per play\n{}", r.dump());
+    assert_eq!(
+        facts.len(),
+        4,
+        "one start, one result per play\n{}",
+        r.dump()
+    );
     for e in facts {
         assert_eq!(e.get("task_id"), None, "{e}");
         assert_eq!(e["module"], "setup", "{e}");

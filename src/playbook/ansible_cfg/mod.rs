@@ -389,7 +389,7 @@ fn resolve(
     // The value of a setting (environment first, then the file) and where it came from.
     let get = |section: &str, key: &str| -> Option<(String, Origin<'_>)> {
         let &(_, _, var, _) = RULES.iter().find(|r| r.0 == section && r.1 == key)?;
-        if let Some(v) = env(var) {
+        if let Some(v) = env(var).filter(|_| !var.is_empty()) {
             return Some((v, Origin::Env(var)));
         }
         ini.get(section, key)
@@ -628,6 +628,11 @@ mod tests {
         assert!(
             e.contains("ansible.cfg:4:1") && e.contains("hash_behaviour"),
             "{e}"
+        );
+        let c = cfg("", &[("ANSIBLE_VAULT_PASSWORD_FILE", "/pw")]).unwrap();
+        assert!(
+            c.unsupported.is_empty(),
+            "slm-wizard's own --vault-password-file"
         );
         let c = cfg("", &[("ANSIBLE_HASH_BEHAVIOUR", "merge")]).unwrap();
         assert!(

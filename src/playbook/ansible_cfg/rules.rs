@@ -19,7 +19,7 @@ pub(super) enum Rule {
 }
 
 /// Every setting of `lib/ansible/config/base.yml` that can change what a run does, with its
-/// section, key and variable; keys not listed are ignored (see [`IGNORED_SECTIONS`] and the
+/// section, key and variable (none: ""); keys not listed are ignored (see [`IGNORED_SECTIONS`] and the
 /// README table). Unknown keys are ignored, as ansible ignores them.
 #[rustfmt::skip]
 pub(super) const RULES: &[(&str, &str, &str, Rule)] = &[
@@ -52,7 +52,8 @@ pub(super) const RULES: &[(&str, &str, &str, Rule)] = &[
     ("defaults", "error_on_missing_handler", "ANSIBLE_ERROR_ON_MISSING_HANDLER", Bool(true)),
     ("defaults", "invalid_task_attribute_failed", "ANSIBLE_INVALID_TASK_ATTRIBUTE_FAILED", Bool(true)),
     ("defaults", "no_log", "ANSIBLE_NO_LOG", Bool(false)),
-    ("defaults", "vault_password_file", "ANSIBLE_VAULT_PASSWORD_FILE", Refused),
+    // ANSIBLE_VAULT_PASSWORD_FILE is slm-wizard's own --vault-password-file (no variable here).
+    ("defaults", "vault_password_file", "", Refused),
     ("defaults", "vault_identity_list", "ANSIBLE_VAULT_IDENTITY_LIST", OneOf(&[""])),
     ("defaults", "ask_vault_pass", "ANSIBLE_ASK_VAULT_PASS", Bool(false)),
     ("defaults", "become_password_file", "ANSIBLE_BECOME_PASSWORD_FILE", Refused),
