@@ -488,3 +488,40 @@ fn remote_user_become_and_host_key_checking_on_a_test_host() {
         );
     }
 }
+
+/// inject_facts_as_vars = False: facts only under `ansible_facts`, as in ansible-playbook.
+#[test]
+fn inject_facts_as_vars_false_hides_the_aliases_as_ansible_does() {
+    let Some(_) = ansible_playbook() else { return };
+    let sb = Sandbox::new();
+    sb.write("p/inv.yml", INVENTORY);
+    sb.write(
+        "p/ansible.cfg",
+        "[defaults]\ninventory = inv.yml\ninject_facts_as_vars = False\n",
+    );
+    let pb = sb.write(
+        "p/pb.yml",
+        "- hosts: a\n  tasks:\n    - name: t\n      debug:\n        msg: \"{{ ansible_os_family is defined }} {{ ansible_facts.os_family is defined }}\"\n",
+    );
+    for (engine, env) in [
+        ("native", "False"),
+        ("ansible", "False"),
+        ("native", "True"),
+    ] {
+        let r = slm(
+            sb.path(),
+            sb.path(),
+            &pb,
+            engine,
+            &[],
+            &[("ANSIBLE_INJECT_FACT_VARS", env)],
+        );
+        r.assert_ok();
+        let want = if env == "True" {
+            "True True"
+        } else {
+            "False True"
+        };
+        assert_eq!(r.result("t")["msg"], want, "{engine} {env}\n{}", r.dump());
+    }
+}

@@ -445,7 +445,7 @@ pub(super) async fn run_once_item(
                 None => {
                     let mut raw = state.facts_raw();
                     raw.extend(f);
-                    let mut layer = facts_layer(&raw);
+                    let mut layer = facts_layer(&raw, shared.plan.ansible_cfg.inject_facts_as_vars);
                     layer.insert("__raw".into(), Value::Object(raw));
                     state.facts = Arc::new(layer);
                     publish(shared, state);

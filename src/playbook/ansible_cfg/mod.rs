@@ -62,6 +62,8 @@ pub struct AnsibleCfg {
     pub gathering: Gathering,
     /// `[defaults] strategy`: the strategy of plays that name none.
     pub strategy: Option<String>,
+    /// `[defaults] inject_facts_as_vars` / `ANSIBLE_INJECT_FACT_VARS`: facts also as `ansible_*`.
+    pub inject_facts_as_vars: bool,
     /// `[ssh_connection] ssh_args` (the ansible engine keeps them behind its own options).
     pub ssh_args: Option<String>,
     /// Settings the native engine would get wrong: refused at plan time (the first one).
@@ -86,6 +88,7 @@ impl Default for AnsibleCfg {
             gathering: Gathering::Implicit,
             strategy: None,
             ssh_args: None,
+            inject_facts_as_vars: true,
             unsupported: Vec::new(),
         }
     }
@@ -484,6 +487,8 @@ fn resolve(
             ),
         }
     }
+    cfg.inject_facts_as_vars =
+        get("defaults", "inject_facts_as_vars").is_none_or(|(v, _)| boolean(&v));
     cfg.ssh_args = ini
         .get("ssh_connection", "ssh_args")
         .map(|e| e.value.clone());

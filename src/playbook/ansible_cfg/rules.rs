@@ -48,7 +48,7 @@ pub(super) const RULES: &[(&str, &str, &str, Rule)] = &[
     ("defaults", "jinja2_extensions", "ANSIBLE_JINJA2_EXTENSIONS", OneOf(&["", "[]"])),
     ("defaults", "allow_broken_conditionals", "ANSIBLE_ALLOW_BROKEN_CONDITIONALS", Bool(false)),
     ("defaults", "allow_embedded_templates", "ANSIBLE_ALLOW_EMBEDDED_TEMPLATES", Bool(true)),
-    ("defaults", "inject_facts_as_vars", "ANSIBLE_INJECT_FACT_VARS", Bool(true)),
+    ("defaults", "inject_facts_as_vars", "ANSIBLE_INJECT_FACT_VARS", Implemented),
     ("defaults", "error_on_missing_handler", "ANSIBLE_ERROR_ON_MISSING_HANDLER", Bool(true)),
     ("defaults", "invalid_task_attribute_failed", "ANSIBLE_INVALID_TASK_ATTRIBUTE_FAILED", Bool(true)),
     ("defaults", "no_log", "ANSIBLE_NO_LOG", Bool(false)),
