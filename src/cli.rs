@@ -194,9 +194,9 @@ pub struct RunArgs {
     /// List each play's task tags, run nothing.
     #[arg(long)]
     pub list_tags: bool,
-    /// Hosts at once.
-    #[arg(short = 'f', long, default_value_t = 50)]
-    pub forks: usize,
+    /// Hosts at once (default: ANSIBLE_FORKS, `forks` of ansible.cfg, else 50).
+    #[arg(short = 'f', long)]
+    pub forks: Option<usize>,
     /// One JSON object per event on stdout.
     #[arg(long)]
     pub json: bool,

@@ -58,10 +58,19 @@ pub async fn run(args: RunArgs) -> ExitCode {
         });
     }
     // Asked once up front, as ansible-playbook does: hosts connect in parallel afterwards.
+    // ansible.cfg's ask_pass / become_ask_pass ask as -k / -K do.
+    let cfg = match crate::playbook::ansible_cfg::load_for(&args.playbook) {
+        Ok(c) => c,
+        Err(e) => return bad_input(&e),
+    };
     for (wanted, var, prompt) in [
-        (args.ask_pass, "ansible_password", "SSH password: "),
         (
-            args.ask_become_pass,
+            args.ask_pass || cfg.ask_pass,
+            "ansible_password",
+            "SSH password: ",
+        ),
+        (
+            args.ask_become_pass || cfg.become_ask_pass,
             "ansible_become_password",
             "BECOME password: ",
         ),
@@ -131,7 +140,9 @@ pub async fn run(args: RunArgs) -> ExitCode {
                 reason: None,
             });
             let connector = engine::connect::connector(engine::connect::ConnectOptions {
-                accept_new_host_keys: args.accept_new_host_keys,
+                // host_key_checking = False: new keys are recorded unverified (the run warns).
+                accept_new_host_keys: args.accept_new_host_keys
+                    || !plan.ansible_cfg.host_key_checking,
                 connect_timeout: Duration::from_secs(args.connect_timeout),
             });
             tokio::spawn(async move {

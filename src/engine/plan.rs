@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use crate::compat::yaml::{self, Pos, YamlError};
 use crate::error::InputError;
 use crate::inventory::{self, Inventory, LocatedVars, VarPositions};
+use crate::playbook::ansible_cfg::{self, AnsibleCfg};
 use crate::playbook::survey::{self, Survey};
 use crate::playbook::{self, Item, Playbook, Task};
 use crate::secrets::{Redactor, Secret};
@@ -33,7 +34,8 @@ pub struct RunRequest {
     pub start_at_task: Option<String>,
     pub check: bool,
     pub diff: bool,
-    pub forks: usize,
+    /// `-f`; without it `ANSIBLE_FORKS`, `forks` of ansible.cfg, else [`DEFAULT_FORKS`].
+    pub forks: Option<usize>,
     pub vault_password: Option<Secret>,
     pub accept_new_host_keys: bool,
     pub connect_timeout: Duration,
@@ -59,7 +61,7 @@ impl Default for RunRequest {
             start_at_task: None,
             check: false,
             diff: false,
-            forks: 50,
+            forks: None,
             vault_password: None,
             accept_new_host_keys: false,
             connect_timeout: Duration::from_secs(10),
@@ -69,6 +71,10 @@ impl Default for RunRequest {
         }
     }
 }
+
+/// Hosts at once when neither `-f` nor ansible's configuration says (ansible's own default is 5;
+/// ours stays 50 as documented, and the ansible engine gets it as `--forks`).
+pub const DEFAULT_FORKS: usize = 50;
 
 /// A checked, ready-to-run plan.
 pub struct Plan {
@@ -85,6 +91,10 @@ pub struct Plan {
     pub play_lockstep: Vec<bool>,
     pub templar: Templar,
     pub redactor: Redactor,
+    /// Hosts at once (`-f`, else ansible's configuration, else [`DEFAULT_FORKS`]).
+    pub forks: usize,
+    /// Ansible's configuration (ansible.cfg and `ANSIBLE_*`) as the playbook sees it.
+    pub ansible_cfg: Arc<AnsibleCfg>,
 }
 
 impl Plan {
@@ -228,13 +238,23 @@ fn unanswered(pos: &Pos, name: &str) -> InputError {
     )
 }
 
-pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
+pub fn plan(mut request: RunRequest) -> Result<Plan, InputError> {
+    let cfg = ansible_cfg::load_for(&request.playbook)?;
+    if let Some(e) = cfg.unsupported.first() {
+        return Err(e.clone());
+    }
+    // What ansible-playbook would read without -i: the configured inventory.
+    if request.inventory.is_none() {
+        request.inventory = cfg.inventory.clone();
+    }
+    let forks = request.forks.or(cfg.forks).unwrap_or(DEFAULT_FORKS);
     let redactor = Redactor::default();
     if let Some(pw) = &request.vault_password {
         redactor.add(pw.expose());
     }
     let vault = make_vault_fn(request.vault_password.clone(), redactor.clone());
     let mut playbook = playbook::load(&request.playbook, &vault)?;
+    apply_play_defaults(&mut playbook, &cfg);
     crate::engine::modules::catalog::check_playbook(&mut playbook)?;
     let inventory = match &request.inventory {
         Some(p) => Inventory::load(p, &vault)?,
@@ -316,7 +336,7 @@ pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
                 render_strategy(&templar, expr, pos, &extra, &files, &play.common.vars)?
             }
             Some((name, _)) => name.clone(),
-            None => "linear".into(),
+            None => cfg.strategy.clone().unwrap_or_else(|| "linear".into()),
         };
         play_lockstep.push(strategy == "linear");
         play_vars_files.push(Arc::new(files));
@@ -340,6 +360,8 @@ pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
         play_lockstep,
         templar,
         redactor,
+        forks,
+        ansible_cfg: Arc::new(cfg),
     };
     check_templates(&plan)?;
     // After the checks: a task before the start may define what a later one uses.
@@ -348,6 +370,16 @@ pub fn plan(request: RunRequest) -> Result<Plan, InputError> {
         playbook::start_at::apply(&mut plan.playbook, name)?;
     }
     Ok(plan)
+}
+
+/// ansible.cfg's `gathering = explicit`: plays that do not say `gather_facts` gather nothing.
+/// (Its `become*` defaults are the engine's, below keywords and variables: `requested_become`.)
+fn apply_play_defaults(playbook: &mut Playbook, cfg: &AnsibleCfg) {
+    for play in &mut playbook.plays {
+        if cfg.gathering == ansible_cfg::Gathering::Explicit && !play.gather_facts_given {
+            play.gather_facts = false;
+        }
+    }
 }
 
 /// The hosts a play's pattern selects. `localhost`, `127.0.0.1` or `::1` as a term of its own,

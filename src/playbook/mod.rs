@@ -2,6 +2,7 @@
 //! checked model with the position of everything, so a bad key is reported before any host is touched.
 
 pub mod action_groups;
+pub mod ansible_cfg;
 pub mod argspec;
 mod include_role;
 mod parse;
@@ -71,6 +72,8 @@ pub struct Play {
     /// Where each of the play's `vars` is set (for the survey check at plan time).
     pub vars_pos: crate::inventory::VarPositions,
     pub gather_facts: bool,
+    /// `gather_facts:` is written (ansible.cfg's `gathering = explicit` gathers only then).
+    pub gather_facts_given: bool,
     pub vars_files: Vec<(String, Pos)>,
     /// `vars_prompt`: asked when the play starts, for the names the extra vars do not give.
     pub vars_prompt: Vec<VarPrompt>,

@@ -153,6 +153,7 @@ impl Parser<'_> {
                 .map(crate::inventory::value_positions)
                 .unwrap_or_default(),
             gather_facts: true,
+            gather_facts_given: false,
             vars_files: Vec::new(),
             vars_prompt: Vec::new(),
             pre_tasks: Vec::new(),
@@ -184,7 +185,10 @@ impl Parser<'_> {
                         _ => str_of(v, "hosts")?,
                     };
                 }
-                "gather_facts" => play.gather_facts = bool_of(v, &key)?,
+                "gather_facts" => {
+                    play.gather_facts = bool_of(v, &key)?;
+                    play.gather_facts_given = true;
+                }
                 "vars_files" => {
                     let items: Vec<&Node> = match &v.kind {
                         Kind::Seq(s) => s.iter().collect(),

@@ -71,13 +71,12 @@ pub(super) struct Invocation<'n> {
 }
 
 /// Roles are searched after `roles/` beside the playbook: `ANSIBLE_ROLES_PATH`, else `roles_path`
-/// of the `ansible.cfg` beside the playbook, else Ansible's default directories; then the
-/// playbook's directory itself.
+/// of the configuration file (see [`super::ansible_cfg`]), else Ansible's default directories;
+/// then the playbook's directory itself.
 pub fn search_path(playbook_dir: &Path) -> Vec<PathBuf> {
-    if let Some(p) = std::env::var_os("ANSIBLE_ROLES_PATH") {
-        return std::env::split_paths(&p).map(expand_home).collect();
-    }
-    if let Some(p) = cfg_roles_path(&playbook_dir.join("ansible.cfg")) {
+    // A configuration that cannot be read is reported by the plan; here it means the defaults.
+    let cfg = super::ansible_cfg::load(super::ansible_cfg::find(playbook_dir).as_deref()).ok();
+    if let Some(p) = cfg.and_then(|c| c.roles_path) {
         return p;
     }
     let home = std::env::var_os("ANSIBLE_HOME")
@@ -87,42 +86,6 @@ pub fn search_path(playbook_dir: &Path) -> Vec<PathBuf> {
     out.push("/usr/share/ansible/roles".into());
     out.push("/etc/ansible/roles".into());
     out
-}
-
-/// `~` in a roles path entry, through the one expander.
-fn expand_home(p: PathBuf) -> PathBuf {
-    crate::paths::expand_tilde(&p.to_string_lossy())
-}
-
-/// `roles_path` in the `[defaults]` section of an ansible.cfg; relative entries are relative to
-/// the file's directory, as Ansible resolves paths from its config file.
-fn cfg_roles_path(cfg: &Path) -> Option<Vec<PathBuf>> {
-    let text = std::fs::read_to_string(cfg).ok()?;
-    let base = cfg.parent().unwrap_or(Path::new("."));
-    let mut section = String::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line.starts_with('#') || line.starts_with(';') || line.is_empty() {
-            continue;
-        }
-        if let Some(s) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
-            section = s.trim().to_string();
-            continue;
-        }
-        let Some((k, v)) = line.split_once('=').or_else(|| line.split_once(':')) else {
-            continue;
-        };
-        if section == "defaults" && k.trim() == "roles_path" {
-            return Some(
-                v.trim()
-                    .split(':')
-                    .filter(|s| !s.is_empty())
-                    .map(|s| base.join(expand_home(PathBuf::from(s))))
-                    .collect(),
-            );
-        }
-    }
-    None
 }
 
 /// Keys of a `roles:` entry (or meta dependency) that are keywords; every other key is a
@@ -611,26 +574,6 @@ fn role_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn roles_path_of_ansible_cfg_is_relative_to_the_file_and_only_in_defaults() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let cfg = dir.path().join("ansible.cfg");
-        std::fs::write(
-            &cfg,
-            "[ssh_connection]\nroles_path = wrong\n# roles_path = commented\n[defaults]\nroles_path: ../shared:/abs/roles\n",
-        )
-        .expect("write");
-        assert_eq!(
-            cfg_roles_path(&cfg),
-            Some(vec![
-                dir.path().join("../shared"),
-                PathBuf::from("/abs/roles")
-            ])
-        );
-        std::fs::write(&cfg, "[defaults]\ninventory = hosts\n").expect("write");
-        assert_eq!(cfg_roles_path(&cfg), None);
-    }
 
     #[test]
     fn a_named_role_file_must_exist_but_main_may_be_missing() {

@@ -304,7 +304,7 @@ pub async fn run_worker<R: BufRead, W: Write>(input: R, output: W, opts: WorkerO
             skip_tags: job.skip_tags.clone(),
             check: job.check,
             diff: job.diff,
-            forks: job.forks.unwrap_or(50),
+            forks: job.forks,
             vault_password,
             connect_timeout: opts.connect_timeout,
             ..Default::default()

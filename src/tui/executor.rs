@@ -258,6 +258,9 @@ async fn start_run(
                 plan.redactor.add(s.expose());
             }
             engine_action("native", None);
+            // host_key_checking = False: new keys are recorded unverified (the run warns).
+            let mut connect = connect;
+            connect.accept_new_host_keys |= !plan.ansible_cfg.host_key_checking;
             tokio::spawn(async move {
                 Ok(engine::run::run(plan, engine::connect::connector(connect), etx, cancel).await)
             })

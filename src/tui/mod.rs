@@ -120,6 +120,7 @@ pub fn initial_state(opts: &Options, session: Option<Session>) -> State {
                 .and_then(|s| s.inventory.clone())
                 .filter(|p| p.is_file())
         })
+        .or_else(|| configured_inventory(&dirs[0]))
         .unwrap_or_else(|| default_inventory().to_path_buf());
     let vault = engine::plan::make_vault_fn(None, Redactor::default());
     let hosts = match Inventory::load(&inventory, &vault) {
@@ -403,4 +404,14 @@ async fn watch_health(
 /// The default inventory when `-i` is not given.
 pub fn default_inventory() -> &'static Path {
     Path::new("playbooks/inventory/local.yml")
+}
+
+/// The inventory ansible's configuration names for playbooks of `playbook_dir` (ansible.cfg's
+/// `inventory`, `ANSIBLE_INVENTORY`), when it is a file.
+fn configured_inventory(playbook_dir: &Path) -> Option<std::path::PathBuf> {
+    let file = crate::playbook::ansible_cfg::find(playbook_dir);
+    crate::playbook::ansible_cfg::load(file.as_deref())
+        .ok()?
+        .inventory
+        .filter(|p| p.is_file())
 }

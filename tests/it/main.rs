@@ -1,6 +1,7 @@
 //! One integration-test binary (one link of the library instead of one per file); each module
 //! is what was a test crate of its own. Run one with `cargo test --test it <module>::`.
 
+mod ansible_cfg;
 mod ansible_engine;
 
 mod ansible_wizard_tmux;

@@ -27,6 +27,7 @@ use crate::engine::events::{Counts, RunEvent, Status};
 use crate::engine::plan::{RunRequest, make_vault_fn, parse_extra_vars};
 use crate::engine::run::{Cancel, RunSummary};
 use crate::error::InputError;
+use crate::playbook::ansible_cfg::host_key_warning;
 use crate::secrets::{Redactor, Secret};
 use crate::transport::Capped;
 
@@ -228,6 +229,7 @@ pub(crate) fn redactor_for(request: &RunRequest, secrets: &[Secret]) -> Redactor
 /// vault-encrypted files (order kept, so later values still win); `@file` stays as given.
 fn arguments(
     request: &RunRequest,
+    cfg: &crate::playbook::ansible_cfg::AnsibleCfg,
     dir: &PrivateDir,
     vault_password: &Secret,
     redactor: &Redactor,
@@ -295,7 +297,13 @@ fn arguments(
     }
     args.extend([
         "--forks".into(),
-        request.forks.max(1).to_string().into(),
+        request
+            .forks
+            .or(cfg.forks)
+            .unwrap_or(crate::engine::plan::DEFAULT_FORKS)
+            .max(1)
+            .to_string()
+            .into(),
         "--timeout".into(),
         request.connect_timeout.as_secs().max(1).to_string().into(),
     ]);
@@ -344,6 +352,12 @@ pub async fn run(
     events: crate::engine::channel::EventSender,
     cancel: Cancel,
 ) -> Result<RunSummary, InputError> {
+    // The same configuration the native engine reads; ansible-playbook is pointed at its file.
+    let cfg = crate::playbook::ansible_cfg::load_for(&request.playbook)?;
+    let mut request = request;
+    if request.inventory.is_none() {
+        request.inventory = cfg.inventory.clone();
+    }
     let redactor = redactor_for(&request, &opts.secrets);
     let emit = |mut ev: RunEvent| {
         ev.redact(&redactor);
@@ -368,7 +382,19 @@ pub async fn run(
         .clone()
         .unwrap_or_else(|| crate::secrets::generate_password(40));
     redactor.add(vault_password.expose());
-    let mut args = arguments(&request, &dir, &vault_password, &redactor)?;
+    let mut args = arguments(&request, &cfg, &dir, &vault_password, &redactor)?;
+    // No file found: an empty one, so ansible does not find another (its cwd is ours, not the
+    // playbook's directory).
+    let config_file = match &cfg.file {
+        Some(f) => f.clone(),
+        None => dir
+            .write("ansible.cfg", "", 0o600)
+            .map_err(|e| InputError::new(format!("cannot write the empty ansible.cfg: {e}")))?,
+    };
+    let accept_new = request.accept_new_host_keys || !cfg.host_key_checking;
+    if let Some(warning) = host_key_warning(&cfg) {
+        emit(RunEvent::Warning { msg: warning });
+    }
     args.insert(0, client.into_os_string());
     args.insert(0, "--vault-password-file".into());
 
@@ -397,17 +423,19 @@ pub async fn run(
             "ANSIBLE_SSH_ARGS",
             format!(
                 "-o StrictHostKeyChecking={} {}",
-                if request.accept_new_host_keys {
-                    "accept-new"
-                } else {
-                    "yes"
-                },
+                if accept_new { "accept-new" } else { "yes" },
                 std::env::var("ANSIBLE_SSH_ARGS")
                     .ok()
+                    .or_else(|| cfg.ssh_args.clone())
                     .filter(|a| !a.trim().is_empty())
                     .unwrap_or_else(|| "-C -o ControlMaster=auto -o ControlPersist=60s".into())
             ),
         )
+        .env("ANSIBLE_CONFIG", &config_file)
+        // Passwords were asked before the run (-k/-K or the configuration's ask_pass /
+        // become_ask_pass) and come as variables; ansible has no terminal to ask on.
+        .env("ANSIBLE_ASK_PASS", "False")
+        .env("ANSIBLE_BECOME_ASK_PASS", "False")
         .env("PYTHONWARNINGS", "ignore")
         .env("PYTHONUNBUFFERED", "1")
         .env_remove("ANSIBLE_VAULT_PASSWORD_FILE")
@@ -684,7 +712,7 @@ mod tests {
         };
         let pw = Secret::new("vault-pw-0123456789");
         let r = redactor_for(&request, &[]);
-        let args = arguments(&request, &dir, &pw, &r).unwrap();
+        let args = arguments(&request, &Default::default(), &dir, &pw, &r).unwrap();
         let text: Vec<String> = args
             .iter()
             .map(|a| a.to_string_lossy().into_owned())

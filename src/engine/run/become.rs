@@ -11,6 +11,7 @@ use super::scope::{
 };
 use super::{HostState, PlayCtx, Shared};
 use crate::engine::modules::{ModuleError, parse_bool};
+use crate::playbook::ansible_cfg::AnsibleCfg;
 use crate::playbook::{Item, Task};
 use crate::transport::{Become, BecomeMethod, Login};
 
@@ -30,28 +31,38 @@ pub(super) fn task_escalation(
             return Err(msg);
         }
     }
-    effective_become(&shared.plan.templar, inh, task, scope, state.login.as_ref())
-        .map_err(|e| e.to_string())
+    effective_become(
+        &shared.plan.templar,
+        &shared.plan.ansible_cfg,
+        inh,
+        task,
+        scope,
+        state.login.as_ref(),
+    )
+    .map_err(|e| e.to_string())
 }
 
 /// The escalation a task gets on this host: what its keywords ask for, adapted to who the
 /// connection logged in as (see [`crate::transport::decide_become`]).
 pub(super) fn effective_become(
     t: &crate::template::Templar,
+    cfg: &AnsibleCfg,
     inh: &Inherited,
     task: &Task,
     scope: &JValue,
     login: Option<&Login>,
 ) -> Result<Option<Become>, ModuleError> {
-    match requested_become(t, inh, task, scope)? {
+    match requested_become(t, cfg, inh, task, scope)? {
         None => Ok(None),
         Some(want) => crate::transport::decide_become(login, want).map_err(ModuleError::Args),
     }
 }
 
-/// The escalation a task's keywords and variables ask for.
+/// The escalation a task's keywords and variables ask for; ansible's configuration gives the
+/// defaults (below the keywords and the `ansible_become*` variables, as in ansible).
 pub(super) fn requested_become(
     t: &crate::template::Templar,
+    cfg: &AnsibleCfg,
     inh: &Inherited,
     task: &Task,
     scope: &JValue,
@@ -59,7 +70,7 @@ pub(super) fn requested_become(
     let enabled = flag(t, "become", &task.common.r#become, &inh.r#become, scope)
         .map_err(ModuleError::Args)?
         .or_else(|| var(scope, "ansible_become").as_ref().and_then(parse_bool))
-        .unwrap_or(false);
+        .unwrap_or(cfg.r#become);
     if !enabled {
         return Ok(None);
     }
@@ -69,6 +80,7 @@ pub(super) fn requested_become(
         .clone()
         .or(inh.become_user.clone())
         .or_else(|| var_str(scope, &["ansible_become_user"]))
+        .or_else(|| cfg.become_user.clone())
         .unwrap_or_else(|| "root".into());
     let user = render_plain(t, scope, &user)?;
     let method = task
@@ -77,6 +89,7 @@ pub(super) fn requested_become(
         .clone()
         .or(inh.become_method.clone())
         .or_else(|| var_str(scope, &["ansible_become_method"]))
+        .or_else(|| cfg.become_method.clone())
         .unwrap_or_else(|| "sudo".into());
     let method = render_plain(t, scope, &method)?;
     let method = match method.as_str() {
@@ -131,7 +144,14 @@ fn missing_escalation(shared: &Arc<Shared>, pc: &PlayCtx<'_>, state: &HostState)
             return None;
         }
         let scope = build_scope(shared, pc, state, inh, task, None);
-        let want = requested_become(&shared.plan.templar, inh, task, &scope).ok()??;
+        let want = requested_become(
+            &shared.plan.templar,
+            &shared.plan.ansible_cfg,
+            inh,
+            task,
+            &scope,
+        )
+        .ok()??;
         crate::transport::decide_become(Some(login), want).err()
     };
     if play.gather_facts
@@ -174,7 +194,13 @@ mod tests {
     use crate::template::Templar;
 
     fn want(inh: &Inherited, task: &Task, vars: serde_json::Value) -> Option<Become> {
-        match requested_become(&Templar::new(), inh, task, &scope(vars)) {
+        match requested_become(
+            &Templar::new(),
+            &AnsibleCfg::default(),
+            inh,
+            task,
+            &scope(vars),
+        ) {
             Ok(b) => b,
             Err(e) => panic!("requested_become: {e}"),
         }
@@ -241,10 +267,16 @@ mod tests {
             become_method: Some("doas".into()),
             ..Default::default()
         };
-        let err = requested_become(&Templar::new(), &inh, &task("command"), &scope(json!({})))
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
+        let err = requested_become(
+            &Templar::new(),
+            &AnsibleCfg::default(),
+            &inh,
+            &task("command"),
+            &scope(json!({})),
+        )
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
         assert!(err.contains("'doas'") && err.contains("sudo, su"), "{err}");
     }
 }

@@ -125,6 +125,14 @@ async fn open_then(
             vars.insert(key.to_string(), v);
         }
     }
+    // ansible.cfg's remote_user: the login when no variable names one (ansible passes it to ssh
+    // as `-o User=`, so it beats ~/.ssh/config as ansible_user does).
+    if !vars.contains_key("ansible_user")
+        && !vars.contains_key("ansible_ssh_user")
+        && let Some(u) = &shared.plan.ansible_cfg.remote_user
+    {
+        vars.insert("ansible_user".into(), serde_json::Value::String(u.clone()));
+    }
     let conn = (shared.connector)(host.to_string(), vars).await?;
     // Who we are decides escalation (root needs no sudo), so learn it before any task runs.
     let probe = async {

@@ -356,6 +356,9 @@ pub async fn run(
         diff: plan.request.diff,
         hosts: all_hosts.clone(),
     });
+    if let Some(msg) = crate::playbook::ansible_cfg::host_key_warning(&plan.ansible_cfg) {
+        shared.emit(RunEvent::Warning { msg });
+    }
     let mut states: IndexMap<String, HostState> = all_hosts
         .iter()
         .map(|h| {
@@ -469,22 +472,22 @@ fn publish(shared: &Shared, state: &HostState) {
             .unwrap_or_else(|e| e.into_inner())
             .get(&state.name)
         {
-            g.apply(&mut shown);
+            g.apply(&mut shown, shared.plan.ansible_cfg.inject_facts_as_vars);
         }
         p.insert(state.name.clone(), shown);
     }
 }
 
 impl Given {
-    /// These variables on top of `p`.
-    fn apply(&self, p: &mut Published) {
+    /// These variables on top of `p` (facts also as `ansible_*` when `inject`).
+    fn apply(&self, p: &mut Published, inject: bool) {
         if !self.facts.is_empty() {
             let mut raw = match p.facts.get("__raw") {
                 Some(Value::Object(m)) => m.clone(),
                 _ => Map::new(),
             };
             raw.extend(self.facts.clone());
-            let mut layer = scope::facts_layer(&raw);
+            let mut layer = scope::facts_layer(&raw, inject);
             layer.insert("__raw".into(), Value::Object(raw));
             p.facts = Arc::new(layer);
         }
@@ -509,7 +512,7 @@ fn give(shared: &Shared, host: &str, add: impl FnOnce(&mut Given)) {
     add(g);
     if let Ok(mut p) = shared.published.write() {
         let shown = p.entry(host.to_string()).or_default();
-        g.apply(shown);
+        g.apply(shown, shared.plan.ansible_cfg.inject_facts_as_vars);
     }
 }
 
@@ -528,7 +531,7 @@ fn take_given(shared: &Shared, state: &mut HostState) {
         included: state.included.clone(),
         runtime: state.runtime.clone(),
     };
-    g.apply(&mut p);
+    g.apply(&mut p, shared.plan.ansible_cfg.inject_facts_as_vars);
     state.facts = p.facts;
     state.included = p.included;
     state.runtime = p.runtime;

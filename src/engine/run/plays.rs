@@ -16,6 +16,7 @@ use super::scope::play_base;
 use super::task::run_task;
 use super::{HostState, PlayCtx, Shared};
 use crate::engine::events::RunEvent;
+use crate::playbook::ansible_cfg::Gathering;
 use crate::playbook::{Common, Item, Task};
 
 /// Runs the plays in order; a play's hosts go in `serial` batches, up to `forks` at a time.
@@ -102,7 +103,7 @@ pub(super) async fn run_plays(shared: &Arc<Shared>, states: &mut IndexMap<String
                 .unwrap_or_else(|e| e.into_inner())
                 .clear();
             let play_hosts = Arc::new(batch.clone());
-            let sem = Arc::new(Semaphore::new(plan.request.forks.max(1)));
+            let sem = Arc::new(Semaphore::new(plan.forks.max(1)));
             let taken: Vec<HostState> = batch
                 .iter()
                 .filter_map(|h| states.shift_remove(h))
@@ -116,7 +117,7 @@ pub(super) async fn run_plays(shared: &Arc<Shared>, states: &mut IndexMap<String
                 .unwrap_or(true)
                 .then(|| {
                     let names: Vec<String> = taken.iter().map(|s| s.name.clone()).collect();
-                    Arc::new(Lockstep::new(&names, plan.request.forks))
+                    Arc::new(Lockstep::new(&names, plan.forks))
                 });
             let mut set = tokio::task::JoinSet::new();
             for state in taken {
@@ -292,7 +293,13 @@ async fn run_play_sections(
         become_checked: false,
     };
     let base = play_base(play);
-    if play.gather_facts && !state.facts_gathered {
+    // Implicit and explicit gathering gather in every play that asks (explicit plays were
+    // decided at plan time); smart does not gather a host twice in a run.
+    let gather = match shared.plan.ansible_cfg.gathering {
+        Gathering::Smart => play.gather_facts && !state.facts_gathered,
+        Gathering::Implicit | Gathering::Explicit => play.gather_facts,
+    };
+    if gather {
         let task = gather_task();
         run_task(shared, &mut pc, state, &task, &base, false).await;
         state.facts_gathered = true;

@@ -194,10 +194,11 @@ fn magic_for(shared: &Shared, host: &str) -> Map<String, Value> {
     m
 }
 
-/// Facts as `ansible_facts` plus the `ansible_*` aliases.
-pub(super) fn facts_layer(facts: &Map<String, Value>) -> Map<String, Value> {
+/// Facts as `ansible_facts` plus, when `inject` (ansible.cfg's `inject_facts_as_vars`, default
+/// true), the `ansible_*` aliases.
+pub(super) fn facts_layer(facts: &Map<String, Value>, inject: bool) -> Map<String, Value> {
     let mut m = Map::new();
-    for (k, v) in facts {
+    for (k, v) in facts.iter().filter(|_| inject) {
         m.insert(format!("ansible_{k}"), v.clone());
     }
     m.insert("ansible_facts".into(), Value::Object(facts.clone()));
@@ -575,6 +576,7 @@ mod tests {
             common: Common::default(),
             vars_pos: Default::default(),
             gather_facts: false,
+            gather_facts_given: true,
             vars_files: Vec::new(),
             vars_prompt: Vec::new(),
             pre_tasks: Vec::new(),
@@ -651,7 +653,7 @@ mod tests {
     #[test]
     fn facts_appear_as_ansible_aliases_and_under_ansible_facts() {
         let facts = json!({"os_family": "Debian"});
-        let layer = facts_layer(facts.as_object().unwrap_or(&Map::new()));
+        let layer = facts_layer(facts.as_object().unwrap_or(&Map::new()), true);
         assert_eq!(layer["ansible_os_family"], json!("Debian"));
         assert_eq!(layer["ansible_facts"], facts);
     }

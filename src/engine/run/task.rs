@@ -102,7 +102,7 @@ async fn run_stepped(
         Some(ls) => ls.first_at(&pc.path),
         None => pc.play_hosts.first().cloned(),
     };
-    if shared.plan.request.forks >= pc.play_hosts.len()
+    if shared.plan.forks >= pc.play_hosts.len()
         && let Some(first) = first
         && first != state.name
     {
@@ -362,6 +362,7 @@ pub(super) async fn run_once_item(
         // The delegated host's login and become variables; the keywords are the task's.
         Some(d) => super::r#become::effective_become(
             &shared.plan.templar,
+            &shared.plan.ansible_cfg,
             inh,
             task,
             &d.scope,
@@ -454,7 +455,7 @@ pub(super) async fn run_once_item(
                 None => {
                     let mut raw = state.facts_raw();
                     raw.extend(f);
-                    let mut layer = facts_layer(&raw);
+                    let mut layer = facts_layer(&raw, shared.plan.ansible_cfg.inject_facts_as_vars);
                     layer.insert("__raw".into(), Value::Object(raw));
                     state.facts = Arc::new(layer);
                     publish(shared, state);

@@ -28,7 +28,13 @@ pub(super) fn facts_with_login(
     if task.id != FACTS_TASK_ID || !task.args.is_empty() {
         return None;
     }
-    let as_login = match requested_become(&shared.plan.templar, inh, task, scope) {
+    let as_login = match requested_become(
+        &shared.plan.templar,
+        &shared.plan.ansible_cfg,
+        inh,
+        task,
+        scope,
+    ) {
         Ok(None) => true,
         Ok(Some(want)) => super::scope::var_str(scope, &["ansible_user", "ansible_ssh_user"])
             .is_some_and(|user| user == want.user),
@@ -83,6 +89,7 @@ pub(super) fn psql_session(
     };
     let Ok(escalation) = effective_become(
         &shared.plan.templar,
+        &shared.plan.ansible_cfg,
         base,
         task,
         &scope,

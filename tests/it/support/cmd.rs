@@ -131,6 +131,7 @@ impl Sandbox {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        no_ansible_settings(&mut cmd);
         let out = run_with_timeout(cmd, RUN_TIMEOUT);
         let events = out
             .stdout
@@ -174,6 +175,17 @@ pub struct Output {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+}
+
+/// Removes the test's `ANSIBLE_*` settings (ansible.cfg's variables: forks, inventory, become,
+/// …) from `cmd`; `ANSIBLE_PLAYBOOK` (which ansible-playbook to use) stays.
+pub fn no_ansible_settings(cmd: &mut Command) {
+    for (k, _) in std::env::vars_os() {
+        let k = k.to_string_lossy();
+        if k.starts_with("ANSIBLE_") && k != "ANSIBLE_PLAYBOOK" {
+            cmd.env_remove(&*k);
+        }
+    }
 }
 
 /// Runs a command, killing it (and failing the test) when it takes longer than `timeout`.

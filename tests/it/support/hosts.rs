@@ -625,6 +625,7 @@ impl Hosts {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        super::cmd::no_ansible_settings(&mut cmd);
         (cmd, full)
     }
 
