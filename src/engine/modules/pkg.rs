@@ -397,7 +397,11 @@ async fn installed(ctx: &Ctx<'_>, names: &[String]) -> Result<Vec<Option<String>
         dpkg_query
     };
     let out = ctx.query(&script, None).await?;
-    let rows = match out.stdout.strip_prefix(STATUS_MARK).and_then(|r| r.strip_prefix('\n')) {
+    let rows = match out
+        .stdout
+        .strip_prefix(STATUS_MARK)
+        .and_then(|r| r.strip_prefix('\n'))
+    {
         Some(rest) => status_rows(rest),
         None => out
             .stdout
@@ -503,7 +507,11 @@ mod tests {
         assert_eq!(
             status_rows(text),
             vec![
-                ("postgresql-15".into(), "installed".into(), "15.18-0+deb12u1".into()),
+                (
+                    "postgresql-15".into(),
+                    "installed".into(),
+                    "15.18-0+deb12u1".into()
+                ),
                 ("libfoo1".into(), "config-files".into(), "1.0".into()),
                 ("bar".into(), "half-configured".into(), String::new()),
             ]

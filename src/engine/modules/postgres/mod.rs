@@ -519,4 +519,72 @@ mod tests {
         let m = mask_psql_stderr("x md5d41d8cd98f00b204e9800998ecf8427e y password=hunter2 z");
         assert_eq!(m, "x md5******** y password=******** z");
     }
+
+    /// What PSQL_DIRECT picks under `sh` with PATH and PGCLUSTER as given.
+    fn picked(path: &str, pgcluster: Option<&str>) -> String {
+        let mut c = std::process::Command::new("sh");
+        c.arg("-c")
+            .arg(format!(
+                "{PSQL_DIRECT}printf '%s|%s' \"$slm_psql\" \"$PGSYSCONFDIR\""
+            ))
+            .env("PATH", path)
+            .env_remove("PGSYSCONFDIR")
+            .env_remove("PGCLUSTER");
+        if let Some(v) = pgcluster {
+            c.env("PGCLUSTER", v);
+        }
+        let out = c.output().expect("sh runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn psql_skips_pg_wrapper_only_where_it_would_change_nothing() {
+        let versions = std::fs::read_dir("/usr/lib/postgresql")
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().join("bin/psql").is_file())
+                    .count()
+            })
+            .unwrap_or(0);
+        let wrapper = std::path::Path::new("/usr/share/postgresql-common/pg_wrapper");
+        let on_path = std::fs::canonicalize("/usr/bin/psql").ok();
+        if versions != 1 || on_path.as_deref() != Some(wrapper) {
+            eprintln!("skipped: needs Debian's pg_wrapper as /usr/bin/psql and one PostgreSQL");
+            return;
+        }
+        let direct = picked("/usr/bin:/bin", None);
+        assert!(
+            direct.starts_with("/usr/lib/postgresql/")
+                && direct.ends_with("/bin/psql|/etc/postgresql-common"),
+            "{direct}"
+        );
+        // pg_wrapper would pick PGCLUSTER's socket; another psql first on PATH is that one.
+        assert_eq!(picked("/usr/bin:/bin", Some("15/main")), "psql|");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fake = dir.path().join("psql");
+        std::fs::write(&fake, "#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let path = format!("{}:/usr/bin:/bin", dir.path().display());
+        assert_eq!(picked(&path, None), "psql|");
+    }
+
+    #[test]
+    fn psql_start_forks_nothing_for_its_tab_or_uid() {
+        let conn = Conn {
+            db: "postgres".into(),
+            port: Some(5432),
+            socket: None,
+            host: None,
+            user: None,
+            password: None,
+            conninfo: Vec::new(),
+            session_role: None,
+            one_shot: false,
+        };
+        let cmd = psql_command(&conn, "postgres");
+        assert!(!cmd.contains("$(printf"), "{cmd}");
+        assert!(cmd.contains("</proc/self/status"), "{cmd}");
+        assert!(cmd.contains("-F '\t'"), "{cmd}");
+    }
 }
