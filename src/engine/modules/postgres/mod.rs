@@ -211,7 +211,8 @@ fn with_role(conn: &Conn, sql: &str) -> String {
 
 /// psql's options: output format, error handling and how to reach the server.
 fn psql_args(conn: &Conn, db: &str) -> String {
-    let mut args = String::from("psql -X -q -A -t -v ON_ERROR_STOP=1 -F \"$(printf '\\t')\"");
+    // A literal tab: `$(printf '\t')` cost the host a fork per psql start.
+    let mut args = String::from("\"$slm_psql\" -X -q -A -t -v ON_ERROR_STOP=1 -F '\t'");
     if let Some(p) = conn.port {
         args.push_str(&format!(" -p {p}"));
     }
@@ -237,18 +238,49 @@ fn psql_args(conn: &Conn, db: &str) -> String {
 /// (`-W`) and, without a controlling terminal (`setsid`; a local run's or a `use_pty` sudo's
 /// would be asked), reads it from the first line of stdin: never in argv or the environment.
 fn psql_command(conn: &Conn, db: &str) -> String {
+    // The effective uid from /proc with the shell's builtins (`id` where there is none).
     let run_as = if conn.host.is_none() && conn.user.is_none() {
-        "if [ \"$(id -u)\" = 0 ]; then set -- runuser -u postgres --; else set --; fi\n"
+        "slm_i=\nwhile read -r slm_k _ slm_v _; do [ \"$slm_k\" = Uid: ] && { slm_i=$slm_v; break; }; done 2>/dev/null </proc/self/status\n\
+         [ -n \"$slm_i\" ] || slm_i=$(id -u)\n\
+         if [ \"$slm_i\" = 0 ]; then set -- runuser -u postgres --; else set --; fi\n"
     } else {
         "set --\n"
+    };
+    let pick = if conn.port.is_some() || conn.host.is_some() || conn.socket.is_some() {
+        PSQL_DIRECT
+    } else {
+        "slm_psql=psql\n"
     };
     let args = psql_args(conn, db);
     let (setsid, prompt) = match conn.password {
         Some(_) => (" setsid -w", " -W"),
         None => ("", ""),
     };
-    format!("unset PGPASSWORD\n{run_as}cd / && exec \"$@\"{setsid} {args}{prompt}")
+    format!("unset PGPASSWORD\n{pick}{run_as}cd / && exec \"$@\"{setsid} {args}{prompt}")
 }
+
+/// Which psql to start, with the shell's builtins only. Debian's `psql` is `pg_wrapper`, a Perl
+/// program that costs the host ~60 ms of CPU before it execs the newest installed
+/// `/usr/lib/postgresql/V/bin/psql` (issue 19: most of a no-op's host CPU). With an explicit
+/// port or host it does nothing else but default `PGSYSCONFDIR` (and, for V < 13, preload
+/// readline; with `PGCLUSTER` set it picks that cluster's socket): then, when the `psql` found
+/// on PATH is pg_wrapper and exactly one version is installed, that binary is started directly.
+/// Anything else starts `psql` as before.
+const PSQL_DIRECT: &str = "slm_psql=psql
+if [ -z \"${PGCLUSTER+x}\" ]; then
+slm_f= slm_o=$IFS; IFS=:
+for slm_d in $PATH; do [ -f \"${slm_d:-.}/psql\" ] && [ -x \"${slm_d:-.}/psql\" ] && { slm_f=${slm_d:-.}/psql; break; }; done
+IFS=$slm_o
+if [ -n \"$slm_f\" ] && [ \"$slm_f\" -ef /usr/share/postgresql-common/pg_wrapper ]; then
+set -- /usr/lib/postgresql/*/bin/psql
+if [ $# = 1 ] && [ -f \"$1\" ] && [ -x \"$1\" ]; then
+case ${1#/usr/lib/postgresql/} in
+1[3-9]/bin/psql|[2-9][0-9]/bin/psql) slm_psql=$1; export PGSYSCONFDIR=\"${PGSYSCONFDIR-/etc/postgresql-common}\" ;;
+esac
+fi
+fi
+fi
+";
 
 /// psql's stderr without the password prompt `-W` printed there.
 fn strip_prompt(stderr: &str) -> String {
@@ -486,5 +518,73 @@ mod tests {
         assert!(!m.contains("c2VydmVya2V5"), "{m}");
         let m = mask_psql_stderr("x md5d41d8cd98f00b204e9800998ecf8427e y password=hunter2 z");
         assert_eq!(m, "x md5******** y password=******** z");
+    }
+
+    /// What PSQL_DIRECT picks under `sh` with PATH and PGCLUSTER as given.
+    fn picked(path: &str, pgcluster: Option<&str>) -> String {
+        let mut c = std::process::Command::new("sh");
+        c.arg("-c")
+            .arg(format!(
+                "{PSQL_DIRECT}printf '%s|%s' \"$slm_psql\" \"$PGSYSCONFDIR\""
+            ))
+            .env("PATH", path)
+            .env_remove("PGSYSCONFDIR")
+            .env_remove("PGCLUSTER");
+        if let Some(v) = pgcluster {
+            c.env("PGCLUSTER", v);
+        }
+        let out = c.output().expect("sh runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    #[test]
+    fn psql_skips_pg_wrapper_only_where_it_would_change_nothing() {
+        let versions = std::fs::read_dir("/usr/lib/postgresql")
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().join("bin/psql").is_file())
+                    .count()
+            })
+            .unwrap_or(0);
+        let wrapper = std::path::Path::new("/usr/share/postgresql-common/pg_wrapper");
+        let on_path = std::fs::canonicalize("/usr/bin/psql").ok();
+        if versions != 1 || on_path.as_deref() != Some(wrapper) {
+            eprintln!("skipped: needs Debian's pg_wrapper as /usr/bin/psql and one PostgreSQL");
+            return;
+        }
+        let direct = picked("/usr/bin:/bin", None);
+        assert!(
+            direct.starts_with("/usr/lib/postgresql/")
+                && direct.ends_with("/bin/psql|/etc/postgresql-common"),
+            "{direct}"
+        );
+        // pg_wrapper would pick PGCLUSTER's socket; another psql first on PATH is that one.
+        assert_eq!(picked("/usr/bin:/bin", Some("15/main")), "psql|");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fake = dir.path().join("psql");
+        std::fs::write(&fake, "#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .expect("chmod");
+        let path = format!("{}:/usr/bin:/bin", dir.path().display());
+        assert_eq!(picked(&path, None), "psql|");
+    }
+
+    #[test]
+    fn psql_start_forks_nothing_for_its_tab_or_uid() {
+        let conn = Conn {
+            db: "postgres".into(),
+            port: Some(5432),
+            socket: None,
+            host: None,
+            user: None,
+            password: None,
+            conninfo: Vec::new(),
+            session_role: None,
+            one_shot: false,
+        };
+        let cmd = psql_command(&conn, "postgres");
+        assert!(!cmd.contains("$(printf"), "{cmd}");
+        assert!(cmd.contains("</proc/self/status"), "{cmd}");
+        assert!(cmd.contains("-F '\t'"), "{cmd}");
     }
 }
