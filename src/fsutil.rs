@@ -68,6 +68,24 @@ impl Drop for PendingFile {
     }
 }
 
+/// Absolute, with `.` and `..` resolved textually: Ansible's `unfrackpath` without following
+/// links (`os.path.normpath` of the absolute path).
+pub fn unfrack(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    let mut out = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// The mode a replacement of `path` gets: the existing file's permission bits, else `new_mode`.
 pub fn mode_of_or(path: &Path, new_mode: u32) -> u32 {
     std::fs::metadata(path)

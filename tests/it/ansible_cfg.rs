@@ -15,13 +15,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use crate::support::cmd::ansible_playbook;
 use cmd::{Run, Sandbox};
 use hosts::{Hosts, root_or_skip, yq};
-use serde_json::Value;
-
-fn ansible_playbook() -> Option<PathBuf> {
-    crate::ansible_engine::ansible_playbook()
-}
 
 /// A command with HOME = `home` and no `ANSIBLE_*` variable but `env`.
 fn hermetic(program: &Path, cwd: &Path, home: &Path, env: &[(&str, &str)]) -> Command {
@@ -67,19 +63,7 @@ fn slm(
     full.extend(args.iter().map(|a| a.to_string()));
     let mut c = hermetic(Path::new(cmd::BIN), cwd, home, env);
     c.env("ANSIBLE_PLAYBOOK", ansible).args(&full);
-    let out = cmd::run_with_timeout(c, Duration::from_secs(120));
-    let events = out
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .collect();
-    Run {
-        args: full,
-        code: out.code,
-        stdout: out.stdout,
-        stderr: out.stderr,
-        events,
-    }
+    Run::from_output(full, cmd::run_with_timeout(c, Duration::from_secs(120)))
 }
 
 /// ansible-playbook by hand in the playbook's directory: (host, ok, changed, failed) of its recap.

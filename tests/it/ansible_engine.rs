@@ -9,29 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::cmd::ansible_playbook;
 use hosts::{BIN, Hosts, root_or_skip};
 use serde_json::Value;
-
-/// ansible-playbook from PyPI, as tests/run installs it; required in CI.
-pub(crate) fn ansible_playbook() -> Option<PathBuf> {
-    let found = [
-        std::env::var_os("ANSIBLE_PLAYBOOK").map(PathBuf::from),
-        Some(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ansible-venv/bin/ansible-playbook"),
-        ),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "ansible-playbook is required in CI (tests/run installs it)"
-        );
-        eprintln!("NOTE: ansible-playbook not installed; the ansible engine test was not run");
-    }
-    found
-}
 
 /// `slm-wizard ARGS` in `dir`, with its own state dir and the test's ansible-playbook.
 fn wizard(dir: &Path, ansible: &Path, args: &[&str]) -> Command {

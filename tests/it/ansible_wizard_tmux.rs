@@ -5,30 +5,11 @@
 use crate::support::hosts;
 use crate::support::tmux;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::support::cmd::ansible_playbook;
 use tmux::Session;
-
-fn ansible_playbook() -> Option<PathBuf> {
-    let found = [
-        std::env::var_os("ANSIBLE_PLAYBOOK").map(PathBuf::from),
-        Some(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ansible-venv/bin/ansible-playbook"),
-        ),
-    ]
-    .into_iter()
-    .flatten()
-    .find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "ansible-playbook is required in CI (tests/run installs it)"
-        );
-        eprintln!("NOTE: ansible-playbook not installed; the test was not run");
-    }
-    found
-}
 
 #[test]
 fn auto_shows_the_native_refusal_on_review_and_runs_with_ansible() {

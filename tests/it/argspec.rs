@@ -7,20 +7,12 @@
 
 use crate::support::cmd;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
+use crate::support::cmd::ansible_playbook;
 use cmd::Sandbox;
 use serde_json::Value;
-
-fn ansible_playbook() -> Option<PathBuf> {
-    let p = std::env::var_os("ANSIBLE_PLAYBOOK")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ansible-venv/bin/ansible-playbook")
-        });
-    p.is_file().then_some(p)
-}
 
 /// What a run gives for the comparison: exit code, (ok, changed, failed, skipped) of local1,
 /// and the message of each failed task.

@@ -3,7 +3,7 @@
 //! installed, and with the expected text always), nothing runs; `--start-at-task` starts where
 //! ansible-playbook starts (pattern, role prefix, later plays whole, earlier ones not at all).
 
-use crate::ansible_engine::ansible_playbook;
+use crate::support::cmd::ansible_playbook;
 use crate::support::cmd::{Run, Sandbox};
 
 use std::process::Command;

@@ -10,17 +10,9 @@ use crate::support::hosts;
 
 use std::path::{Path, PathBuf};
 
+use crate::support::cmd::ansible_playbook;
 use hosts::{Hosts, root_or_skip, ssh_args, yq};
 use serde_json::Value;
-
-fn ansible_playbook() -> Option<PathBuf> {
-    let p = std::env::var_os("ANSIBLE_PLAYBOOK")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ansible-venv/bin/ansible-playbook")
-        });
-    p.is_file().then_some(p)
-}
 
 /// The playbook: `out` is a directory on the machine (the implicit localhost writes there),
 /// `h2_addr` the second host's address (not an inventory name), `conn_*` its connection vars.

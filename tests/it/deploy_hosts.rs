@@ -6,6 +6,7 @@ use crate::support::hosts;
 
 use std::path::{Path, PathBuf};
 
+use crate::support::cmd::ansible_playbook;
 use hosts::{Hosts, root_or_skip};
 
 const SLM_PW: &str = "slm-pw-0123456789-abcdefgh";
@@ -52,27 +53,6 @@ fn as_postgres(h: &Hosts, on: &str, db: &str, sql: &str) -> String {
     )
     .trim()
     .to_string()
-}
-
-/// ansible-playbook from PyPI, as tests/run installs it (target/ansible-venv); required in CI.
-fn ansible_playbook() -> Option<PathBuf> {
-    let candidates = [
-        std::env::var_os("SLM_ANSIBLE_PLAYBOOK").map(PathBuf::from),
-        Some(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ansible-venv/bin/ansible-playbook"),
-        ),
-    ];
-    let found = candidates.into_iter().flatten().find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "ansible-playbook is required in CI (tests/run installs it)"
-        );
-        eprintln!(
-            "NOTE: ansible-playbook not installed; the Ansible compatibility part was not run"
-        );
-    }
-    found
 }
 
 fn any_changed(run: &hosts::Run, host: &str, task: &str) -> bool {

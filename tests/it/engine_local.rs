@@ -2252,8 +2252,10 @@ fn ignore_errors_changed_when_failed_when() {
     assert_eq!(r.result("fw false on rc 1")["rc"], 1);
     assert_eq!(r.status("cw on rc"), "changed");
     assert!(r.ran("last"));
+    // ansible-playbook 2.19 on this playbook: changed=4 — the two ignored failures changed
+    // something (a command always does), and 2.19's strategy counts that as changed too.
     let (_, changed, failed, _, _) = r.stats("local1");
-    assert_eq!((changed, failed), (2, 0), "{}", r.dump());
+    assert_eq!((changed, failed), (4, 0), "{}", r.dump());
 }
 
 #[test]
@@ -3113,7 +3115,7 @@ fn include_vars_file_dir_name_merge_vault_and_precedence_as_ansible() {
         "the vaulted value is masked"
     );
 
-    let Some(ansible) = crate::ansible_engine::ansible_playbook() else {
+    let Some(ansible) = crate::support::cmd::ansible_playbook() else {
         eprintln!("ansible-playbook not found: comparison skipped");
         return;
     };
@@ -3176,7 +3178,7 @@ fn include_vars_arguments_are_checked_at_plan_time() {
 /// Runs `pb` with ansible-playbook on the sandbox's inventory (None when it is not installed);
 /// returns its stdout.
 fn ansible_stdout(sb: &Sandbox, pb: &std::path::Path, extra: &[&str]) -> Option<String> {
-    let Some(ansible) = crate::ansible_engine::ansible_playbook() else {
+    let Some(ansible) = crate::support::cmd::ansible_playbook() else {
         eprintln!("ansible-playbook not found: comparison skipped");
         return None;
     };

@@ -4,7 +4,7 @@
 //! on each host — the variables visible after each include, the facts the looped roles set, their
 //! registered results. Also with `--tags`, which selects tasks by the tags `apply` gives them.
 
-use crate::ansible_engine::ansible_playbook;
+use crate::support::cmd::ansible_playbook;
 use crate::support::cmd::{Run, Sandbox};
 
 use serde_json::Value;

@@ -29,7 +29,7 @@ fn our_recap(r: &crate::support::cmd::Run) -> Recap {
 /// Runs `pb` with ansible-playbook on the sandbox's inventory: its exit code, recap and stdout
 /// (None when ansible-playbook is not installed).
 fn ansible(sb: &Sandbox, pb: &std::path::Path) -> Option<(i32, Recap, String)> {
-    let ansible = crate::ansible_engine::ansible_playbook()?;
+    let ansible = crate::support::cmd::ansible_playbook()?;
     let o = std::process::Command::new(ansible)
         .arg("-i")
         .arg(sb.inventory())

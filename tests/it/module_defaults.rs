@@ -57,7 +57,7 @@ fn module_defaults_merge_as_ansible_does() {
         r.dump()
     );
     // ansible-playbook on the same playbook, in a fresh directory: the same modes.
-    if let Some(ansible) = crate::ansible_engine::ansible_playbook() {
+    if let Some(ansible) = crate::support::cmd::ansible_playbook() {
         let sb2 = Sandbox::with_inventory(LOCAL);
         let file = sb2.write(
             "md.yml",

@@ -8,8 +8,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
-use crate::ansible_engine::ansible_playbook;
 use crate::support::cmd::Sandbox;
+use crate::support::cmd::ansible_playbook;
 use crate::support::hosts::{self, Hosts};
 
 /// Keys only one engine reports, or whose values cannot agree between two runs.

@@ -8,21 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::cmd::ansible_playbook;
 use serde_json::Value;
-
-fn ansible_playbook() -> Option<PathBuf> {
-    let p = std::env::var_os("ANSIBLE_PLAYBOOK")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ansible-venv/bin/ansible-playbook")
-        });
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!("SKIPPED: no ansible-playbook at {}", p.display());
-        None
-    }
-}
 
 /// A harness with one host and ansible-playbook, or None (the test is skipped).
 pub(crate) fn setup(test: &str) -> Option<(Hosts, PathBuf)> {

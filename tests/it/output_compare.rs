@@ -114,7 +114,7 @@ fn run_prints_results_and_the_recap_as_ansible_playbook() {
         "{}",
         ours.dump()
     );
-    let Some(ansible) = crate::ansible_engine::ansible_playbook() else {
+    let Some(ansible) = crate::support::cmd::ansible_playbook() else {
         panic!("ansible-playbook is not installed (target/ansible-venv): .ci/run installs it");
     };
     let o = std::process::Command::new(ansible)

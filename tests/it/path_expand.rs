@@ -131,7 +131,7 @@ fn path_arguments_expand_tilde_and_vars_like_ansible() {
     assert_eq!(sb.read("native.txt"), want(&name), "{}", r.dump());
     assert!(!std::path::Path::new("/root").join(&name).exists());
 
-    let Some(ansible) = crate::ansible_engine::ansible_playbook() else {
+    let Some(ansible) = crate::support::cmd::ansible_playbook() else {
         return;
     };
     let name = format!(".{tag}-ansible");

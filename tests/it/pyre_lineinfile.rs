@@ -121,7 +121,7 @@ fn lineinfile_and_replace_with_backreferences_match_ansible() {
     assert_eq!(again.changed("local1"), 0, "{}", again.dump());
 
     // The same playbook under ansible-playbook, where it is installed.
-    let Some(ansible) = crate::ansible_engine::ansible_playbook() else {
+    let Some(ansible) = crate::support::cmd::ansible_playbook() else {
         return;
     };
     let theirs = sb.p("ansible");

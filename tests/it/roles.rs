@@ -9,16 +9,8 @@ use crate::support::cmd;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::support::cmd::ansible_playbook;
 use cmd::Sandbox;
-
-fn ansible_playbook() -> Option<PathBuf> {
-    let p = std::env::var_os("ANSIBLE_PLAYBOOK")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ansible-venv/bin/ansible-playbook")
-        });
-    p.is_file().then_some(p)
-}
 
 /// Runs ansible-playbook on `pb` (local connection) and returns (changed, stdout).
 fn ansible_run(sb: &Sandbox, ansible: &Path, pb: &Path, out: &str) -> (u64, String) {

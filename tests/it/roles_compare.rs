@@ -6,8 +6,8 @@
 //! its own fresh pair, a native re-run changes nothing, and ansible-playbook agrees (0 changed)
 //! after ours. Also, without SSH: the recap's ok counts include ansible's "included" results.
 
-use crate::ansible_engine::ansible_playbook;
 use crate::support::cmd::Sandbox;
+use crate::support::cmd::ansible_playbook;
 use crate::support::hosts::{self, Hosts, root_or_skip};
 
 use std::path::{Path, PathBuf};

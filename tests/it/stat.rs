@@ -2,8 +2,8 @@
 //! (files, links with and without follow, dangling links, dirs, fifos, devices, missing paths,
 //! each checksum algorithm, mime and attributes), and the failure message for ENOTDIR.
 
-use crate::ansible_engine::ansible_playbook;
 use crate::support::cmd::Sandbox;
+use crate::support::cmd::ansible_playbook;
 
 use std::process::Command;
 

@@ -154,7 +154,7 @@ fn backslashes_in_templates_read_as_ansible_core_2_19() {
 
 #[test]
 fn ansible_agrees() {
-    let Some(ansible) = crate::ansible_engine::ansible_playbook() else {
+    let Some(ansible) = crate::support::cmd::ansible_playbook() else {
         return;
     };
     let sb = Sandbox::new();

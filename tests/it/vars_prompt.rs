@@ -7,24 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::support::cmd::ansible_playbook;
 use crate::support::cmd::{BIN, Sandbox};
-
-fn ansible() -> Option<PathBuf> {
-    let p = std::env::var_os("ANSIBLE_PLAYBOOK")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ansible-venv/bin/ansible-playbook")
-        });
-    if p.is_file() {
-        Some(p)
-    } else {
-        eprintln!(
-            "ansible-playbook not found ({}): comparison skipped",
-            p.display()
-        );
-        None
-    }
-}
 
 /// Runs `cmd` on a pty (python3's `pty`), typing the next answer whenever the output so far ends
 /// with a prompt (`": "`); the transcript, CRLF as LF, and the exit code.
@@ -221,7 +205,9 @@ fn terminal_prompts_as_ansible_asks_them() {
             s.display()
         );
     }
-    let Some(ansible) = ansible() else { return };
+    let Some(ansible) = ansible_playbook() else {
+        return;
+    };
     let theirs_out = on_pty(&sb, &answers, &theirs(&sb, &ansible, &pb, &[]));
     assert!(theirs_out.contains("EXIT 0"), "{theirs_out}");
     assert_eq!(
@@ -289,7 +275,9 @@ fn stdin_not_a_terminal_warns_once_and_takes_defaults() {
         vec!["a=None b=fromvars-x c=5 True".to_string()],
         "{mine}"
     );
-    let Some(ansible) = ansible() else { return };
+    let Some(ansible) = ansible_playbook() else {
+        return;
+    };
     let (theirs_out, code) = headless(&sb, &theirs(&sb, &ansible, &pb, &[]));
     assert_eq!(code, 0, "{theirs_out}");
     assert_eq!(theirs_out.matches(WARN).count(), 1, "{theirs_out}");
@@ -310,7 +298,9 @@ fn extra_vars_answer_without_asking() {
     // And on a terminal nothing is asked either.
     let typed = on_pty(&sb, &["nope"], &ours(&sb, &pb, &args));
     assert_eq!(msgs(&typed), want, "{typed}");
-    let Some(ansible) = ansible() else { return };
+    let Some(ansible) = ansible_playbook() else {
+        return;
+    };
     let (theirs_out, _) = headless(&sb, &theirs(&sb, &ansible, &pb, &args));
     let theirs_msgs: Vec<String> = msgs(&theirs_out)
         .into_iter()
@@ -456,7 +446,9 @@ fn wizard_form_answers_the_prompts() {
 /// ansible-playbook, which runs without a terminal: an unanswered question is refused up front.
 #[test]
 fn ansible_fallback_needs_the_answers_up_front() {
-    let Some(ansible) = ansible() else { return };
+    let Some(ansible) = ansible_playbook() else {
+        return;
+    };
     let sb = Sandbox::new();
     let pb = sb.write(
         "bc.yml",

@@ -339,23 +339,7 @@ fn resolve_path(p: &str, base: Option<&Path>) -> PathBuf {
         Some(b) if e.is_relative() => b.join(e),
         _ => e,
     };
-    normalize(&absolute(&joined))
-}
-
-/// `..` and `.` removed without touching the file system (Python's `os.path.normpath`).
-fn normalize(p: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
+    crate::fsutil::unfrack(&joined)
 }
 
 /// Where a value came from, for messages.

@@ -2,7 +2,7 @@
 //! `find_file_in_search_path` (each search-path directory's `<subdir>/` then itself, then the
 //! playbook directory's).
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use serde_json::{Map, Value};
 
@@ -13,11 +13,17 @@ pub fn find_in_search_path(ctx: &Context, subdir: &str, source: &str) -> Option<
     if let Some(home_rel) = source.strip_prefix('~') {
         let home = std::env::var_os("HOME").map(PathBuf::from)?;
         let p = home.join(home_rel.trim_start_matches('/'));
-        return p.symlink_metadata().is_ok().then(|| normalize(&p));
+        return p
+            .symlink_metadata()
+            .is_ok()
+            .then(|| crate::fsutil::unfrack(&p));
     }
     if source.starts_with('/') {
         let p = PathBuf::from(source);
-        return p.symlink_metadata().is_ok().then(|| normalize(&p));
+        return p
+            .symlink_metadata()
+            .is_ok()
+            .then(|| crate::fsutil::unfrack(&p));
     }
     // "Don't add the subdir when the source already starts with it." (None: no subdir.)
     let with_subdir = !subdir.is_empty() && source.split('/').next() != Some(subdir);
@@ -31,23 +37,7 @@ pub fn find_in_search_path(ctx: &Context, subdir: &str, source: &str) -> Option<
     candidates
         .into_iter()
         .find(|c| c.exists())
-        .map(|c| normalize(&c))
-}
-
-/// Absolute, with `.` and `..` resolved textually (Ansible's unfrackpath without following links).
-fn normalize(p: &Path) -> PathBuf {
-    let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
-    let mut out = PathBuf::new();
-    for c in abs.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
+        .map(|c| crate::fsutil::unfrack(&c))
 }
 
 fn term_str<'v>(term: &'v Value, lookup: &str) -> Result<&'v str, String> {

@@ -132,19 +132,7 @@ impl Sandbox {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         no_ansible_settings(&mut cmd);
-        let out = run_with_timeout(cmd, RUN_TIMEOUT);
-        let events = out
-            .stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .collect();
-        Run {
-            args,
-            code: out.code,
-            stdout: out.stdout,
-            stderr: out.stderr,
-            events,
-        }
+        Run::from_output(args, run_with_timeout(cmd, RUN_TIMEOUT))
     }
 
     /// Every journal file's text, concatenated.
@@ -243,6 +231,22 @@ pub struct Run {
 }
 
 impl Run {
+    /// A finished run of the binary with `args`: its output and the JSON events in it.
+    pub fn from_output(args: Vec<String>, out: Output) -> Self {
+        let events = out
+            .stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .collect();
+        Run {
+            args,
+            code: out.code,
+            stdout: out.stdout,
+            stderr: out.stderr,
+            events,
+        }
+    }
+
     /// Everything, for assertion messages.
     pub fn dump(&self) -> String {
         format!(
@@ -639,4 +643,28 @@ pub fn unique(prefix: &str) -> String {
         std::process::id(),
         N.fetch_add(1, Ordering::SeqCst)
     )
+}
+
+/// The ansible-playbook the comparisons run (`ANSIBLE_PLAYBOOK`, `SLM_ANSIBLE_PLAYBOOK`, else the
+/// venv `.ci/run` installs). Outside CI a machine without it skips the comparison with a note; in
+/// CI its absence fails the test, so a comparison is never counted as passed unrun.
+pub fn ansible_playbook() -> Option<PathBuf> {
+    let found = [
+        std::env::var_os("ANSIBLE_PLAYBOOK").map(PathBuf::from),
+        std::env::var_os("SLM_ANSIBLE_PLAYBOOK").map(PathBuf::from),
+        Some(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ansible-venv/bin/ansible-playbook"),
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|p| p.is_file());
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "ansible-playbook is required in CI (.ci/run installs it)"
+        );
+        eprintln!("NOTE: ansible-playbook not installed; the comparison with it was not run");
+    }
+    found
 }
