@@ -183,3 +183,46 @@ fn fully_qualified_names_resolve_as_in_ansible() {
     assert_eq!(sb.read("out.txt"), "a");
     assert_eq!(r.status("legacy"), "ok", "{}", r.dump());
 }
+
+/// A looping include_tasks: ansible-core's linear strategy judges the include's `when` for every
+/// item before any included task runs, then runs the items' tasks in order. So a fact an item's
+/// tasks set does not skip the later items (each item used to be judged after the one before ran).
+#[test]
+fn a_looping_include_judges_every_item_before_its_tasks_run() {
+    let pb = r#"
+- hosts: all
+  gather_facts: false
+  tasks:
+    - include_tasks: step.yml
+      loop: [1, 2, 3]
+      when: not (done | default(false))
+    - name: seen
+      debug: msg="{{ seen }}"
+"#;
+    let step = "- set_fact: {done: true, seen: \"{{ seen | default([]) + [item] }}\"}\n";
+    let sb = Sandbox::with_inventory("all:\n  hosts:\n    h1:\n      ansible_connection: local\n");
+    sb.write("step.yml", step);
+    let file = sb.write("incw.yml", pb);
+    let r = sb.run_file(&file, &[]);
+    r.assert_ok();
+    assert_eq!(r.result("seen")["msg"], "[1,2,3]", "{}", r.dump());
+    // 3 included + 3 set_fact + debug, as ansible-playbook's recap.
+    assert_eq!(r.stats("h1").0, 7, "{}", r.dump());
+    let Some(ansible) = crate::support::cmd::ansible_playbook() else {
+        return;
+    };
+    let o = std::process::Command::new(ansible)
+        .arg("-i")
+        .arg(sb.inventory())
+        .arg(&file)
+        .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
+        .env("ANSIBLE_NOCOLOR", "1")
+        .output()
+        .expect("run ansible-playbook");
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("h1                         : ok=7 "), "{out}");
+    assert!(
+        out.contains("\"msg\": [\n        1,\n        2,\n        3\n    ]"),
+        "{out}"
+    );
+}

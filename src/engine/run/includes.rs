@@ -64,7 +64,9 @@ pub(super) async fn run_include(
         shared.plan.redactor.add_named(it, &|_| false);
     }
     let body = inh.with(&b.common);
-    let mut ran = false;
+    // As ansible-core's linear strategy: the include's results for every item come first (its
+    // `when` judged per item before any included task runs), then each item's tasks in order.
+    let mut included = Vec::new();
     for i in 0..passes {
         if state.stopped || pc.failed || shared.cancel.is_cancelled() {
             return;
@@ -81,7 +83,6 @@ pub(super) async fn run_include(
             }
             continue;
         }
-        ran = true;
         report(
             shared,
             pc,
@@ -92,6 +93,13 @@ pub(super) async fn run_include(
             ModuleResult::ok(),
             item,
         );
+        included.push((i, layer, item_scope));
+    }
+    let ran = !included.is_empty();
+    for (i, layer, item_scope) in included {
+        if state.stopped || pc.failed || shared.cancel.is_cancelled() {
+            return;
+        }
         // include_role: a role that ran here with the same parameters and does not allow
         // duplicates is included but runs nothing (ansible-core skips its tasks).
         let role = b.common.role.as_ref();
