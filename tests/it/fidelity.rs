@@ -211,15 +211,7 @@ fn a_looping_include_judges_every_item_before_its_tasks_run() {
     let Some(ansible) = crate::support::cmd::ansible_playbook() else {
         return;
     };
-    let o = std::process::Command::new(ansible)
-        .arg("-i")
-        .arg(sb.inventory())
-        .arg(&file)
-        .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
-        .env("ANSIBLE_NOCOLOR", "1")
-        .output()
-        .expect("run ansible-playbook");
-    let out = String::from_utf8_lossy(&o.stdout);
+    let out = sb.ansible_stdout(&ansible, &file);
     assert!(out.contains("h1                         : ok=7 "), "{out}");
     assert!(
         out.contains("\"msg\": [\n        1,\n        2,\n        3\n    ]"),

@@ -63,15 +63,7 @@ fn module_defaults_merge_as_ansible_does() {
             "md.yml",
             &DEFAULTS.replace("@D@", &sb2.path().display().to_string()),
         );
-        let o = std::process::Command::new(ansible)
-            .arg("-i")
-            .arg(sb2.inventory())
-            .arg(&file)
-            .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
-            .env("ANSIBLE_NOCOLOR", "1")
-            .output()
-            .expect("run ansible-playbook");
-        let out = String::from_utf8_lossy(&o.stdout);
+        let out = sb2.ansible_stdout(&ansible, &file);
         assert!(
             out.contains(&format!("\"msg\": \"0600 0640 0644 {umask_mode}\"")),
             "{out}"

@@ -117,17 +117,7 @@ fn run_prints_results_and_the_recap_as_ansible_playbook() {
     let Some(ansible) = crate::support::cmd::ansible_playbook() else {
         panic!("ansible-playbook is not installed (target/ansible-venv): .ci/run installs it");
     };
-    let o = std::process::Command::new(ansible)
-        .arg("-i")
-        .arg(sb.inventory())
-        .arg(&pb)
-        .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
-        .env("ANSIBLE_NOCOLOR", "1")
-        .env("ANSIBLE_HOST_KEY_CHECKING", "False")
-        .current_dir(sb.path())
-        .output()
-        .expect("run ansible-playbook");
-    let theirs = String::from_utf8_lossy(&o.stdout);
+    let theirs = sb.ansible_stdout(&ansible, &pb);
     assert_eq!(
         comparable(&theirs).join("\n"),
         ours_lines.join("\n"),

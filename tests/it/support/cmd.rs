@@ -135,6 +135,22 @@ impl Sandbox {
         Run::from_output(args, run_with_timeout(cmd, RUN_TIMEOUT))
     }
 
+    /// ansible-playbook's stdout for `playbook` on the sandbox inventory, run in the sandbox
+    /// without colour, with the system python3 (this machine's pyenv shim is broken).
+    pub fn ansible_stdout(&self, ansible: &Path, playbook: &Path) -> String {
+        let o = Command::new(ansible)
+            .arg("-i")
+            .arg(self.inventory())
+            .arg(playbook)
+            .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
+            .env("ANSIBLE_NOCOLOR", "1")
+            .env("ANSIBLE_HOST_KEY_CHECKING", "False")
+            .current_dir(self.path())
+            .output()
+            .expect("run ansible-playbook");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
     /// Every journal file's text, concatenated.
     pub fn journal(&self) -> String {
         let dir = self.state_dir().join("slm-wizard").join("runs");
