@@ -24,6 +24,7 @@ mod config;
 mod forward;
 mod known_hosts;
 mod params;
+mod quickack;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -99,7 +100,7 @@ impl SshTransport {
             .map_err(|reason| TransportError::Unreachable { reason })?;
         let Some(jump_params) = params.proxy_jump.take() else {
             let socket = tcp_connect(&params.host, params.port, params.connect_timeout).await?;
-            return Self::establish(params, socket, None).await;
+            return Self::establish(params, quickack::QuickAck(socket), None).await;
         };
         let hop = jump_params.hop_name();
         let jump = Box::pin(Self::connect(*jump_params))
