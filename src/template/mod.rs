@@ -275,6 +275,22 @@ impl Templar {
         self.check_names(s, false)
     }
 
+    /// Whether any template in `v` calls a lookup (which may run a command or read a file):
+    /// work started ahead renders only what has no such effects.
+    pub fn names_lookup(&self, v: &Value) -> bool {
+        match v {
+            Value::String(s) => {
+                is_template(s)
+                    && syntax::used_names(s, false)
+                        .iter()
+                        .any(|u| matches!(u.kind, syntax::NameKind::Lookup))
+            }
+            Value::Array(a) => a.iter().any(|x| self.names_lookup(x)),
+            Value::Object(m) => m.values().any(|x| self.names_lookup(x)),
+            _ => false,
+        }
+    }
+
     /// Checks a bare condition expression's syntax and names.
     pub fn check_expr(&self, s: &str) -> Result<(), TemplateError> {
         if is_template(s) {
@@ -716,6 +732,14 @@ mod tests {
             s.layers.push(Arc::new(m));
         }
         s.into_value()
+    }
+
+    #[test]
+    fn lookups_are_found_anywhere_in_a_value() {
+        let t = Templar::new();
+        assert!(t.names_lookup(&json!({"a": ["x", "{{ lookup('pipe', 'date') }}"]})));
+        assert!(t.names_lookup(&json!("{{ query('file', 'f') | first }}")));
+        assert!(!t.names_lookup(&json!({"a": "{{ item | upper }}", "b": "lookup('pipe')"})));
     }
 
     #[test]

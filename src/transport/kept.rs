@@ -29,6 +29,21 @@ impl Kept {
         item.downcast::<T>().ok().map(|b| *b)
     }
 
+    /// Drops (ends) the idle items of type `T` that `keep` refuses.
+    pub fn retain<T: Any + Send>(&self, keep: impl Fn(&T) -> bool) {
+        let dropped: Vec<_> = match self.idle.lock() {
+            Ok(mut idle) => {
+                let (gone, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut *idle)
+                    .into_iter()
+                    .partition(|(_, v)| v.downcast_ref::<T>().is_some_and(|t| !keep(t)));
+                *idle = kept;
+                gone
+            }
+            Err(_) => Vec::new(),
+        };
+        drop(dropped);
+    }
+
     /// Whether anything is kept under `key`.
     pub fn has(&self, key: &str) -> bool {
         self.idle
@@ -104,5 +119,21 @@ mod tests {
         assert_eq!(kept.take::<u32>("k2"), Some(2));
         kept.clear();
         assert_eq!(kept.take::<u32>("k4"), None);
+    }
+
+    #[test]
+    fn retain_drops_only_refused_items_of_its_type() {
+        let kept = Kept::default();
+        kept.put("a".into(), 1u32);
+        kept.put("b".into(), 2u32);
+        kept.put("c".into(), String::from("x"));
+        kept.retain::<u32>(|n| *n == 2);
+        assert_eq!(kept.take::<u32>("a"), None, "refused: dropped");
+        assert_eq!(kept.take::<u32>("b"), Some(2));
+        assert_eq!(
+            kept.take::<String>("c").as_deref(),
+            Some("x"),
+            "another type"
+        );
     }
 }

@@ -158,3 +158,52 @@ fn one_psql_serves_the_run_and_survives_restarts_and_errors() {
         "0"
     );
 }
+
+/// A user's SQL that renames a database is not refused because the kept session sits on it (it
+/// was: `database "…" is being accessed by other users`, where ansible-playbook, whose modules
+/// each connect anew, renames it), nor is `postgresql_db`'s drop.
+#[test]
+fn the_kept_session_is_not_in_the_way_of_a_drop() {
+    if !root_or_skip("the_kept_session_is_not_in_the_way_of_a_drop") {
+        return;
+    }
+    let h = Hosts::up(1, &["db"], &[]);
+    h.ctl("pg-start", "db");
+    for db in ["sess_d1", "sess_d2", "sess_d3"] {
+        as_postgres(&h, "db", &format!("CREATE DATABASE {db}"));
+    }
+    let inv = h.write_inventory("inv.yml", |_| Vec::new());
+    let pb = r#"- hosts: all
+  become: true
+  tasks:
+    - name: use d1
+      community.postgresql.postgresql_privs: {login_db: sess_d1, type: database, roles: PUBLIC, privs: TEMPORARY, state: absent}
+      become_user: postgres
+    - name: rename d1 with SQL
+      community.postgresql.postgresql_query: {query: ALTER DATABASE sess_d1 RENAME TO sess_x1}
+      become_user: postgres
+    - name: use d2
+      community.postgresql.postgresql_privs: {login_db: sess_d2, type: database, roles: PUBLIC, privs: TEMPORARY, state: absent}
+      become_user: postgres
+    - name: drop d2
+      community.postgresql.postgresql_db: {name: sess_d2, state: absent}
+      become_user: postgres
+"#;
+    let run = h.run(pb, &inv, &[]);
+    run.assert_code(0);
+    assert_eq!(
+        run.status("db", "rename d1 with SQL"),
+        "changed",
+        "{}",
+        run.dump()
+    );
+    assert_eq!(run.status("db", "drop d2"), "changed", "{}", run.dump());
+    assert_eq!(
+        as_postgres(
+            &h,
+            "db",
+            "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname LIKE 'sess_%'"
+        ),
+        "sess_d3,sess_x1"
+    );
+}

@@ -61,9 +61,9 @@ pub(super) fn early_facts(
 
 /// Starts the psql session of the first PostgreSQL task of the play's own task lists (not in a
 /// block, role or include, not delegated, no `environment:`), rendered in the host's scope as
-/// it is now. A task whose arguments need what later tasks register does not render: nothing
-/// starts. Whether the task then runs (`when`, tags) does not matter: an unused session is
-/// dropped with the connection.
+/// it is now. A task whose arguments need what later tasks register does not render, and one
+/// whose arguments call a lookup is not rendered ahead: nothing starts. Whether the task then
+/// runs (`when`, tags) does not matter: an unused session is dropped with the connection.
 pub(super) fn psql_session(
     shared: &Arc<Shared>,
     pc: &PlayCtx<'_>,
@@ -76,10 +76,15 @@ pub(super) fn psql_session(
     let Some(task) = first_postgres_task(pc) else {
         return;
     };
+    // A lookup may run a command or read a file: only the task itself renders one.
     if task.common.delegate_to.is_some()
         || base.delegate_to.is_some()
         || task.common.environment.is_some()
         || !base.environment.is_empty()
+        || shared
+            .plan
+            .templar
+            .names_lookup(&Value::Object(task.args.clone()))
     {
         return;
     }

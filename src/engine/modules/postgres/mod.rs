@@ -299,6 +299,7 @@ pub async fn psql_once(
     db: &str,
     sql: &str,
 ) -> Result<Output, ModuleError> {
+    session::release_others(ctx, db);
     let mut input = Vec::new();
     if let Some(pw) = &conn.password {
         input.extend_from_slice(format!("{pw}\n").as_bytes());

@@ -43,7 +43,10 @@ impl Drop for Session {
 
 /// A session [`warm`] is starting: the task that needs it waits for it rather than starting
 /// another.
-struct Starting(tokio::sync::oneshot::Receiver<Session>);
+struct Starting {
+    session: tokio::sync::oneshot::Receiver<Session>,
+    db: String,
+}
 
 /// Starts the session a later task will use (issue 19: the run starts it while the tasks before
 /// that one run, so its become, `pg_wrapper` and server connection are not on the task's
@@ -67,7 +70,13 @@ pub fn warm(
         return;
     }
     let (tx, rx) = tokio::sync::oneshot::channel();
-    kept.put(key, Starting(rx));
+    kept.put(
+        key,
+        Starting {
+            session: rx,
+            db: db.to_string(),
+        },
+    );
     let (conn, db) = (conn.clone(), db.to_string());
     tokio::spawn(async move {
         if let Ok(s) = start(transport.as_ref(), escalation.as_ref(), &conn, &db).await {
@@ -113,7 +122,7 @@ pub(super) async fn run(
     loop {
         // One started ahead counts as reused: if it failed or went stale, a new one is started.
         let warmed = match kept.take::<Starting>(&key) {
-            Some(Starting(rx)) => tokio::select! {
+            Some(Starting { session: rx, .. }) => tokio::select! {
                 r = rx => r.ok(),
                 _ = ctx.cancel.killed() => return Err(killed()),
             },
@@ -172,6 +181,17 @@ fn key(escalation: Option<&Become>, conn: &Conn) -> String {
         "psql\u{0}{become_key}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{pw}",
         conn.port, conn.host, conn.socket, conn.user, conn.conninfo, conn.session_role
     )
+}
+
+/// Ends the host's idle session (or the one still starting) when it sits on a database other
+/// than `db`: before a psql of its own runs a user's SQL, which may drop or rename that
+/// database — the server refuses while anyone else is connected to it, and ansible's modules,
+/// each connecting anew, leave no one behind.
+pub(super) fn release_others(ctx: &Ctx<'_>, db: &str) {
+    if let Some(kept) = ctx.conn.kept() {
+        kept.retain::<Session>(|s| s.db == db);
+        kept.retain::<Starting>(|s| s.db == db);
+    }
 }
 
 /// Starts psql as the one-shot path would run it, reading its script from stdin until the end.
