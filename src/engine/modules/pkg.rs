@@ -369,7 +369,8 @@ impl Package {
 ///
 /// `dpkg-query` parses all of dpkg's database (~25 ms of the host's CPU, the costliest program
 /// of a converged apt task: issue 19); one `sed` prints just the named packages' `Package`,
-/// `Status` and `Version` lines of `/var/lib/dpkg/status` (~4 ms). dpkg-query still answers when
+/// `Status` and `Version` lines of `/var/lib/dpkg/status` (~3 ms; in the C locale, as a UTF-8 one
+/// makes its regex a third slower and the matched lines are ASCII). dpkg-query still answers when
 /// that file alone is not the database: an interrupted dpkg's journal in `updates/`, no status
 /// file, or a name that is not a plain Debian package name (an architecture qualifier, a
 /// pattern), which the sed expression could not match exactly.
@@ -389,7 +390,7 @@ async fn installed(ctx: &Ctx<'_>, names: &[String]) -> Result<Vec<Option<String>
         format!(
             "slm_j=\nfor slm_f in /var/lib/dpkg/updates/[0-9]*; do [ -e \"$slm_f\" ] && slm_j=1; break; done\n\
              if [ -z \"$slm_j\" ] && [ -f /var/lib/dpkg/status ] && [ -r /var/lib/dpkg/status ]; then\n\
-             echo {STATUS_MARK}; sed -n '/^Package: \\({}\\)$/,/^$/{{/^\\(Package\\|Status\\|Version\\):/p}}' /var/lib/dpkg/status\n\
+             echo {STATUS_MARK}; LC_ALL=C sed -n '/^Package: \\({}\\)$/,/^$/{{/^\\(Package\\|Status\\|Version\\):/p}}' /var/lib/dpkg/status\n\
              else {dpkg_query}; fi",
             alternatives.join("\\|")
         )
