@@ -59,24 +59,33 @@ impl Session {
         }
         let name = format!("slm-wizard-{tag}-{}", std::process::id());
         let cmd = format!("{command}; echo WIZARD-EXITED rc=$?; sleep 120");
-        let ok = tmux()
-            .args([
-                "new-session",
-                "-d",
-                "-s",
-                &name,
-                "-x",
-                "120",
-                "-y",
-                "40",
-                "-c",
-            ])
-            .arg(root)
-            .arg(&cmd)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "tmux new-session");
+        // A new-session that reaches the shared tmux server while it exits (another test killed
+        // the last session) fails with "server exited unexpectedly": it is tried again.
+        let mut last_error = String::new();
+        let started = (0..5).any(|attempt| {
+            if attempt > 0 {
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+            let out = tmux()
+                .args([
+                    "new-session",
+                    "-d",
+                    "-s",
+                    &name,
+                    "-x",
+                    "120",
+                    "-y",
+                    "40",
+                    "-c",
+                ])
+                .arg(root)
+                .arg(&cmd)
+                .output()
+                .unwrap();
+            last_error = String::from_utf8_lossy(&out.stderr).into_owned();
+            out.status.success()
+        });
+        assert!(started, "tmux new-session: {last_error}");
         Some(Session(name, root.to_path_buf()))
     }
 
