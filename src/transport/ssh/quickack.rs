@@ -64,3 +64,31 @@ impl AsyncWrite for QuickAck {
         self.0.is_write_vectored()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Interactive traffic puts Linux in delayed-ACK ("pingpong") mode; a read through the
+    /// wrapper leaves the socket acknowledging at once again.
+    #[tokio::test]
+    async fn every_read_switches_quick_acknowledgement_back_on() -> io::Result<()> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let client = TcpStream::connect(listener.local_addr()?).await?;
+        let (mut server, _) = listener.accept().await?;
+        let mut client = QuickAck(client);
+        let mut buf = [0u8; 16];
+        for _ in 0..20 {
+            server.write_all(b"ping").await?;
+            client.read_exact(&mut buf[..4]).await?;
+            assert!(
+                socket2::SockRef::from(&client.0).tcp_quickack()?,
+                "quick ACKs after a read"
+            );
+            client.write_all(b"pong").await?;
+            server.read_exact(&mut buf[..4]).await?;
+        }
+        Ok(())
+    }
+}
