@@ -81,10 +81,10 @@ pub(super) fn psql_session(
         || base.delegate_to.is_some()
         || task.common.environment.is_some()
         || !base.environment.is_empty()
-        || shared
-            .plan
-            .templar
-            .names_lookup(&Value::Object(task.args.clone()))
+        || task
+            .args
+            .values()
+            .any(|v| shared.plan.templar.names_lookup(v))
     {
         return;
     }
