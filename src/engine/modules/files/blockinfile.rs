@@ -73,7 +73,7 @@ impl Module for BlockInFile {
             .unwrap_or_else(|| "# {mark} ANSIBLE MANAGED BLOCK".into());
         let begin = marker.replace("{mark}", self.marker_begin.as_deref().unwrap_or("BEGIN"));
         let end = marker.replace("{mark}", self.marker_end.as_deref().unwrap_or("END"));
-        let current = read_remote(ctx, path).await?;
+        let current = read_remote(ctx, path, &self.attrs()).await?;
         if !current.exists && !self.create.unwrap_or(false) {
             if self.state == State::Absent {
                 return Ok(Query::done(ModuleResult::ok()));

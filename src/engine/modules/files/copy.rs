@@ -6,8 +6,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::{
-    Attrs, Change, TEXT_LIMIT, Write, WriteOpts, apply_change, local_source, probe, query_bytes,
-    read_remote_at,
+    Attrs, Change, Read, TEXT_LIMIT, Write, WriteOpts, apply_change, local_source, probe,
+    query_bytes, read_remote_at,
 };
 use crate::engine::modules::module::{self, Module, Query};
 use crate::engine::modules::{Ctx, Diff, ModuleError, ModuleResult, args};
@@ -200,7 +200,7 @@ async fn into_dir(
     if dest.ends_with('/') {
         return Ok(dest);
     }
-    let current = probe(ctx, &dest, follow, true, None).await?;
+    let current = probe(ctx, &dest, Read::checksum(follow)).await?;
     Ok(if current.kind == "directory" {
         dest_path(&format!("{dest}/"), Some(src))
     } else {
@@ -218,7 +218,7 @@ async fn copy_large(
 ) -> Result<Query<Change>, ModuleError> {
     let local = sha256_file(src)
         .map_err(|e| ModuleError::Args(format!("cannot read {}: {e}", src.display())))?;
-    let current = probe(ctx, dest, follow, true, None).await?;
+    let current = probe(ctx, dest, Read::checksum(follow)).await?;
     if current.exists && !current.is_file && !current.is_link {
         return Ok(Query::done(ModuleResult::fail(format!(
             "{dest} exists but is a {}, not a regular file",

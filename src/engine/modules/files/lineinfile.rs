@@ -90,7 +90,7 @@ impl Module for LineInFile {
                 return fail(None, format!("parameters are mutually exclusive: {a}|{b}"));
             }
         }
-        let current = read_remote(ctx, path).await?;
+        let current = read_remote(ctx, path, &self.attrs()).await?;
         if current.exists && current.kind == "directory" {
             return fail(Some(256), format!("Path {path} is a directory !"));
         }

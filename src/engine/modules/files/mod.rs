@@ -42,6 +42,7 @@ pub struct RemoteFile {
     pub exists: bool,
     pub is_file: bool,
     pub kind: String,
+    /// Mode, owner and group: empty for a regular file read without its attributes.
     pub mode: String,
     pub owner: String,
     pub group: String,
@@ -59,11 +60,22 @@ pub struct RemoteFile {
     pub too_large: bool,
 }
 
-/// Reads a file's attributes and (for regular files) its content in one round trip. A symlink
-/// is followed: editing modules (lineinfile, blockinfile, pg_hba) change what the link points
-/// at, as Ansible's do, and write to the target, keeping the link.
-pub async fn read_remote(ctx: &Ctx<'_>, path: &str) -> Result<RemoteFile, ModuleError> {
-    probe(ctx, path, true, false, None).await
+/// Reads a file's kind and (for regular files) its content in one round trip, and its owner,
+/// group and mode when `attrs` names one to compare with. A symlink is followed: editing modules
+/// (lineinfile, blockinfile, pg_hba) change what the link points at, as Ansible's do, and write
+/// to the target, keeping the link.
+pub async fn read_remote(
+    ctx: &Ctx<'_>,
+    path: &str,
+    attrs: &Attrs,
+) -> Result<RemoteFile, ModuleError> {
+    let how = Read {
+        follow: true,
+        checksum: false,
+        limit: None,
+        attributes: attrs.any(),
+    };
+    probe(ctx, path, how).await
 }
 
 /// [`read_remote`] of a destination that is about to be replaced: without `follow`, a symlink
@@ -75,18 +87,63 @@ pub async fn read_remote_at(
     path: &str,
     follow: bool,
 ) -> Result<RemoteFile, ModuleError> {
-    probe(ctx, path, follow, false, Some(TEXT_LIMIT)).await
+    let how = Read {
+        follow,
+        checksum: false,
+        limit: Some(TEXT_LIMIT),
+        attributes: true,
+    };
+    probe(ctx, path, how).await
 }
 
-/// Attributes of `path` and, for a regular file, its content (or with `checksum`, its SHA-256
-/// in `content`, for files too large to move).
-pub(crate) async fn probe(
-    ctx: &Ctx<'_>,
-    path: &str,
-    follow: bool,
-    checksum: bool,
-    limit: Option<u64>,
-) -> Result<RemoteFile, ModuleError> {
+/// What [`probe`] reads of a path.
+#[derive(Clone, Copy)]
+pub(crate) struct Read {
+    /// Through a symlink to what it points at.
+    pub follow: bool,
+    /// A regular file's SHA-256 in `content` instead of the content (files too large to move).
+    pub checksum: bool,
+    /// Content over this size is not loaded (`too_large`); needs the size, so `stat` runs.
+    pub limit: Option<u64>,
+    /// A regular file's owner, group, mode and size: one `stat` more on the target (a
+    /// fork+exec, the costliest part of a converged check), so only when they are compared.
+    pub attributes: bool,
+}
+
+impl Read {
+    /// Attributes and the checksum of a file that is compared, not loaded (copy).
+    pub(crate) fn checksum(follow: bool) -> Self {
+        Read {
+            follow,
+            checksum: true,
+            limit: None,
+            attributes: true,
+        }
+    }
+}
+
+/// Attributes of `path` and, for a regular file, its content, as `how` says.
+pub(crate) async fn probe(ctx: &Ctx<'_>, path: &str, how: Read) -> Result<RemoteFile, ModuleError> {
+    let out = ctx.query(&probe_script(path, how), None).await?;
+    if out.rc != 0 {
+        return Err(ModuleError::Args(format!(
+            "cannot read {path}: {}",
+            out.stderr.trim()
+        )));
+    }
+    Ok(parse_probe(path, &out.stdout_bytes, how))
+}
+
+/// The shell [`probe`] runs: one line saying what `path` is (`F`/`L`/`O` with the attributes
+/// asked for, `A` for absent), a regular file's content after it; `R path\0` first when a
+/// followed link was resolved.
+fn probe_script(path: &str, how: Read) -> String {
+    let Read {
+        follow,
+        checksum,
+        limit,
+        attributes,
+    } = how;
     let p = sh_quote(path);
     let read = if checksum {
         "dd if=\"$p\" iflag=nofollow status=none | sha256sum | cut -d' ' -f1".to_string()
@@ -105,20 +162,25 @@ pub(crate) async fn probe(
         ""
     };
     // dd's nofollow: the file cannot be swapped for a link between the test and the read.
-    let script = format!(
+    let file_line = if attributes || limit.is_some() {
+        "h=$(stat -c 'F %a %U %G %s' -- \"$p\") && printf '%s\\n' \"$h\""
+    } else {
+        "echo F"
+    };
+    format!(
         "p={p}\n{resolve}\
          if [ -L \"$p\" ]; then stat -c 'L %a %U %G' -- \"$p\"; \
-         elif [ -f \"$p\" ]; then h=$(stat -c 'F %a %U %G %s' -- \"$p\") && printf '%s\\n' \"$h\" && {read}; \
+         elif [ -f \"$p\" ]; then {file_line} && {read}; \
          elif [ -e \"$p\" ]; then stat -c 'O %a %U %G %F' -- \"$p\"; else echo A; fi"
-    );
-    let out = ctx.query(&script, None).await?;
-    if out.rc != 0 {
-        return Err(ModuleError::Args(format!(
-            "cannot read {path}: {}",
-            out.stderr.trim()
-        )));
-    }
-    let mut raw = out.stdout_bytes.as_slice();
+    )
+}
+
+/// Parses what [`probe_script`] printed.
+fn parse_probe(path: &str, stdout: &[u8], how: Read) -> RemoteFile {
+    let Read {
+        checksum, limit, ..
+    } = how;
+    let mut raw = stdout;
     let mut real = path.to_string();
     if let Some(rest) = raw.strip_prefix(b"R ")
         && let Some(end) = rest.iter().position(|&b| b == 0)
@@ -159,7 +221,7 @@ pub(crate) async fn probe(
         f.content = Some(String::from_utf8_lossy(body).into_owned());
         f.bytes = Some(body.to_vec());
     }
-    Ok(f)
+    f
 }
 
 /// `attrs()` of a module struct with `owner`, `group` and `mode` fields (the file modules and
@@ -186,6 +248,11 @@ pub struct Attrs {
 }
 
 impl Attrs {
+    /// Whether any attribute is asked for.
+    pub(crate) fn any(&self) -> bool {
+        self.owner.is_some() || self.group.is_some() || self.mode.is_some()
+    }
+
     /// Whether the existing file's attributes differ from these (symbolic modes: unknown, so yes).
     pub(crate) fn differ(&self, f: &RemoteFile) -> bool {
         let owner = self
@@ -405,7 +472,7 @@ pub async fn query_bytes(
         // Not loaded: the same size and checksum, or changed.
         current.size != Some(new.len() as u64) || {
             use sha2::Digest;
-            let sum = probe(ctx, target, false, true, None).await?;
+            let sum = probe(ctx, target, Read::checksum(false)).await?;
             sum.content.as_deref() != Some(hex::encode(sha2::Sha256::digest(&new)).as_str())
         }
     } else {
@@ -527,4 +594,46 @@ pub(crate) fn local_source(ctx: &Ctx<'_>, sub: &str, src: &str) -> Result<PathBu
                     .join(", ")
             ))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the probe script with the real `sh`, `stat` replaced by a function that fails.
+    fn probe_without_stat(path: &str, how: Read) -> (Option<i32>, Vec<u8>) {
+        let script = format!("stat() {{ exit 97; }}\n{}", probe_script(path, how));
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .output()
+            .expect("sh runs");
+        (out.status.code(), out.stdout)
+    }
+
+    #[test]
+    fn a_file_read_without_attributes_costs_no_stat() {
+        let dir = ::tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("f.txt");
+        std::fs::write(&file, b"one\ntwo, no newline").expect("write");
+        let path = file.to_str().expect("utf-8 temp path");
+        let content_only = Read {
+            follow: true,
+            checksum: false,
+            limit: None,
+            attributes: false,
+        };
+        let (rc, stdout) = probe_without_stat(path, content_only);
+        assert_eq!(rc, Some(0), "{}", String::from_utf8_lossy(&stdout));
+        let f = parse_probe(path, &stdout, content_only);
+        assert!(f.exists && f.is_file && !f.too_large);
+        assert_eq!(f.bytes.as_deref(), Some(&b"one\ntwo, no newline"[..]));
+        assert_eq!((f.mode.as_str(), f.size), ("", None));
+        // Asked for, the attributes do take a stat: the stand-in above is what stops it.
+        let with_attrs = Read {
+            attributes: true,
+            ..content_only
+        };
+        assert_eq!(probe_without_stat(path, with_attrs).0, Some(97));
+    }
 }

@@ -70,7 +70,7 @@ impl Module for Replace {
 
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<Change>, ModuleError> {
         let path = &self.path;
-        let current = read_remote(ctx, path).await?;
+        let current = read_remote(ctx, path, &self.attrs()).await?;
         let fail = |rc: i32, msg: String| {
             let mut r = ModuleResult::fail(msg);
             r.rc = Some(rc);

@@ -187,7 +187,7 @@ impl Module for PostgresqlPgHba {
     async fn query(&self, ctx: &Ctx<'_>) -> Result<Query<Self::Pending>, ModuleError> {
         let rule = self.rule()?;
         let dest = &self.dest;
-        let current = files::read_remote(ctx, dest).await?;
+        let current = files::read_remote(ctx, dest, &self.attrs()).await?;
         if !current.exists && !self.create.unwrap_or(false) {
             return Ok(Query::done(ModuleResult::fail(format!(
                 "{dest} does not exist (set create: true to create it)"
