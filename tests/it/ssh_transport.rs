@@ -110,6 +110,29 @@ async fn exec_streams_and_exit_code() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_key_is_offered_with_no_none_request_before_it() {
+    // A "none" request first costs every connection a round trip and sshd's delay of a failed
+    // request; sshd logs each request's method at DEBUG1.
+    let sshd = Sshd::start_with(&["LogLevel DEBUG1"]);
+    let t = connect(&sshd).await;
+    assert_eq!(run(&t, "true", None).await.exit, Ok(0));
+    t.close().await;
+    let log = sshd.log();
+    let methods: Vec<&str> = log
+        .lines()
+        .filter_map(|l| {
+            l.split_once("userauth-request for user ")?
+                .1
+                .split(" method ")
+                .nth(1)
+        })
+        .map(|m| m.split_whitespace().next().unwrap_or(""))
+        .collect();
+    // russh (as OpenSSH) asks whether the key would do, then signs: two publickey requests.
+    assert_eq!(methods, ["publickey", "publickey"], "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn output_is_streamed_before_the_command_ends() {
     let sshd = Sshd::start();
     let t = connect(&sshd).await;

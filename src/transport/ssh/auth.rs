@@ -120,21 +120,10 @@ pub(super) async fn authenticate(
         TransportError::AuthFailed { tried }
     };
 
-    // "none" tells which methods the server accepts.
-    match handle.authenticate_none(st.user.clone()).await {
-        Ok(AuthResult::Success) => return Ok(()),
-        Ok(r) => {
-            if !st.failed(handle, r) {
-                return Err(closed(st.tried));
-            }
-        }
-        Err(e) => {
-            return Err(TransportError::ConnectionLost {
-                reason: format!("during authentication: {e}"),
-            });
-        }
-    }
-
+    // Keys go first, without asking the server's methods with "none" beforehand (OpenSSH does):
+    // sshd before 9.8 holds back every failed request, "none" too, until a per-user minimum
+    // time has passed (5-9 ms, auth2.c ensure_minimum_time_since). A failure lists the methods
+    // as well, and "none" is tried last for a server that lets the user in without any.
     if st.offers(MethodKind::PublicKey) {
         if try_agent(handle, &mut st).await {
             return Ok(());
@@ -238,7 +227,11 @@ pub(super) async fn authenticate(
                 .push("password (not accepted by the server)".into());
         }
     }
-    Err(TransportError::AuthFailed { tried: st.tried })
+    match handle.authenticate_none(st.user.clone()).await {
+        Ok(AuthResult::Success) => Ok(()),
+        Err(_) if handle.is_closed() => Err(closed(st.tried)),
+        _ => Err(TransportError::AuthFailed { tried: st.tried }),
+    }
 }
 
 /// ssh-agent keys. True when one of them logged us in.
