@@ -121,9 +121,10 @@ pub(super) async fn authenticate(
     };
 
     // Keys go first, without asking the server's methods with "none" beforehand (OpenSSH does):
-    // sshd before 9.8 holds back every failed request, "none" too, until a per-user minimum
-    // time has passed (5-9 ms, auth2.c ensure_minimum_time_since). A failure lists the methods
-    // as well, and "none" is tried last for a server that lets the user in without any.
+    // OpenSSH's sshd holds back every request that does not log the user in until a per-user
+    // minimum time has passed (5-9 ms, auth2.c ensure_minimum_time_since), "none" too before
+    // auth2.c 1.168 (Debian 12 ships 9.2). A failure lists the methods as well, and "none" is
+    // tried last for a server that lets the user in without any.
     if st.offers(MethodKind::PublicKey) {
         if try_agent(handle, &mut st).await {
             return Ok(());
