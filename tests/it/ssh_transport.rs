@@ -492,6 +492,33 @@ async fn wrong_key_fails_listing_what_was_tried() {
     assert!(err.is_unreachable());
 }
 
+/// The keys go first with no "none" request to learn the server's methods: on a server that
+/// takes only passwords, its first refusal lists them, and the error says keys are not taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_server_without_publickey_is_named_as_refusing_keys() {
+    let sshd = Sshd::start_with(&["PubkeyAuthentication no", "PasswordAuthentication yes"]);
+    let other = sshd.path("other_key");
+    keygen(&other, "ed25519", "");
+    let mut p = sshd.params();
+    p.identity_files.push(other.clone());
+    let err = SshTransport::connect(p).await.err().expect("must fail");
+    let TransportError::AuthFailed { tried } = &err else {
+        panic!("expected AuthFailed, got {err:?}");
+    };
+    let joined = tried.join(" | ");
+    assert!(
+        tried
+            .iter()
+            .any(|t| t == "publickey (not accepted by the server)"),
+        "{joined}"
+    );
+    // The first refusal listed the methods: the second key was not offered.
+    assert!(
+        !tried.contains(&format!("publickey {}", other.display())),
+        "{joined}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn encrypted_and_rsa_keys_log_in() {
     let sshd = Sshd::start();

@@ -64,6 +64,8 @@ struct AuthState {
     tried: Vec<String>,
     /// Methods the server says can continue; empty = unknown, try everything.
     methods: MethodSet,
+    /// A method succeeded but the server wants another one too (AuthenticationMethods).
+    partial: bool,
     rsa_hash: Option<Option<HashAlg>>,
 }
 
@@ -75,11 +77,14 @@ impl AuthState {
     /// Records a failure; false when the server has hung up (no point going on).
     fn failed(&mut self, handle: &client::Handle<Client>, result: AuthResult) -> bool {
         if let AuthResult::Failure {
-            remaining_methods, ..
+            remaining_methods,
+            partial_success,
         } = result
-            && !remaining_methods.is_empty()
         {
-            self.methods = remaining_methods;
+            self.partial |= partial_success;
+            if !remaining_methods.is_empty() {
+                self.methods = remaining_methods;
+            }
         }
         !handle.is_closed()
     }
@@ -113,6 +118,7 @@ pub(super) async fn authenticate(
         user: params.user.clone(),
         tried: Vec::new(),
         methods: MethodSet::empty(),
+        partial: false,
         rsa_hash: None,
     };
     let closed = |mut tried: Vec<String>| {
@@ -189,7 +195,10 @@ pub(super) async fn authenticate(
                 }
             }
         }
-    } else {
+    }
+    // The server's list, known since the first refusal, has no publickey: the keys were not the
+    // problem, say so.
+    if !st.partial && !st.offers(MethodKind::PublicKey) {
         st.tried
             .push("publickey (not accepted by the server)".into());
     }
