@@ -278,17 +278,12 @@ impl Templar {
     /// Whether any template in `v` calls a lookup (which may run a command or read a file):
     /// work started ahead renders only what has no such effects.
     pub fn names_lookup(&self, v: &Value) -> bool {
-        match v {
-            Value::String(s) => {
-                is_template(s)
-                    && syntax::used_names(s, false)
-                        .iter()
-                        .any(|u| matches!(u.kind, syntax::NameKind::Lookup))
-            }
-            Value::Array(a) => a.iter().any(|x| self.names_lookup(x)),
-            Value::Object(m) => m.values().any(|x| self.names_lookup(x)),
-            _ => false,
-        }
+        any_string(v, &|s| {
+            is_template(s)
+                && syntax::used_names(s, false)
+                    .iter()
+                    .any(|u| matches!(u.kind, syntax::NameKind::Lookup))
+        })
     }
 
     /// Checks a bare condition expression's syntax and names.
@@ -571,12 +566,16 @@ impl Object for Scope {
 }
 
 fn contains_template(v: &Value) -> bool {
+    any_string(v, &is_template)
+}
+
+/// Whether `pred` holds for a string in `v`, object keys included ([`Templar::render_value`]
+/// renders those too).
+fn any_string(v: &Value, pred: &dyn Fn(&str) -> bool) -> bool {
     match v {
-        Value::String(s) => is_template(s),
-        Value::Array(a) => a.iter().any(contains_template),
-        Value::Object(o) => o
-            .iter()
-            .any(|(k, v)| is_template(k) || contains_template(v)),
+        Value::String(s) => pred(s),
+        Value::Array(a) => a.iter().any(|x| any_string(x, pred)),
+        Value::Object(o) => o.iter().any(|(k, v)| pred(k) || any_string(v, pred)),
         _ => false,
     }
 }
@@ -739,6 +738,10 @@ mod tests {
         let t = Templar::new();
         assert!(t.names_lookup(&json!({"a": ["x", "{{ lookup('pipe', 'date') }}"]})));
         assert!(t.names_lookup(&json!("{{ query('file', 'f') | first }}")));
+        assert!(
+            t.names_lookup(&json!({"{{ lookup('env', 'K') }}": "v"})),
+            "a key"
+        );
         assert!(!t.names_lookup(&json!({"a": "{{ item | upper }}", "b": "lookup('pipe')"})));
     }
 
